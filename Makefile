@@ -1,0 +1,24 @@
+# Build artefacts live outside the clone so that fresh clones (CI) reuse them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/passerelle/target
+
+.PHONY: run test lint fmt openapi bench
+
+## Bring up PostgreSQL and Redis if needed, migrate, seed the demo tenants, run the API and the worker.
+run:
+	@infra/local/run.sh
+
+## Every test of the workspace against real PostgreSQL and Redis, then the `make run` smoke test.
+test:
+	@infra/local/test.sh
+
+## Formatting and clippy, warnings as errors.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## Rewrite services/api/openapi.json from the code.
+openapi:
+	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json

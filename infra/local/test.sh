@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: services, then every test of the workspace, then the `make run` smoke test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# shellcheck source=services.sh
+source infra/local/services.sh
+infra/local/drop-test-databases.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+tests/smoke/make-run.sh

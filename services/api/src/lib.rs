@@ -1,0 +1,121 @@
+//! The HTTP API: poem-openapi routes under `/v1`, the OpenAPI document at `/v1/openapi.json`,
+//! interactive documentation at `/docs`, and `/healthz` and `/readyz` for load balancers.
+
+pub mod access;
+mod health;
+pub mod middleware;
+pub mod problem;
+pub mod state;
+pub mod v1;
+
+use std::time::Duration;
+
+use passerelle_core::Db;
+use passerelle_core::config::Settings;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, EndpointExt, Route, Server, get};
+use poem_openapi::OpenApiService;
+
+pub use state::AppState;
+
+pub fn openapi_service() -> OpenApiService<v1::Apis, ()> {
+    OpenApiService::new(v1::apis(), "Passerelle API", env!("CARGO_PKG_VERSION")).description(
+        "Digital-inclusion voucher schemes for French territories. Every call needs a bearer \
+             token; the tenant is the token's. Errors are RFC 9457 problem details.",
+    )
+}
+
+/// The OpenAPI document as committed in `services/api/openapi.json`.
+pub fn openapi_json() -> String {
+    openapi_service().spec()
+}
+
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at("/v1/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .around(middleware::idempotency::layer)
+        .around(middleware::auth::layer)
+        .around(middleware::body_limit::layer)
+        .around(middleware::request_id::layer)
+        .data(state)
+}
+
+/// Runs the API until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
+    let db = Db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .map_err(ServeError::Database)?;
+    passerelle_core::storage::preflight::check(db.pool()).await?;
+    let redis = AppState::connect_redis(&settings.redis_url).await?;
+    let acceptor = TcpListener::bind(settings.api_addr)
+        .into_acceptor()
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: settings.api_addr,
+            source,
+        })?;
+    let local = acceptor
+        .local_addr()
+        .into_iter()
+        .next()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %local, docs = %format!("http://{}/docs", settings.api_addr), "API listening");
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            app(AppState { db, redis }),
+            shutdown_signal(),
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(ServeError::Server)?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error(transparent)]
+    Preflight(#[from] passerelle_core::storage::preflight::PreflightError),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot listen on {addr} (is another process using it? set API_ADDR): {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

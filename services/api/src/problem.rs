@@ -1,0 +1,263 @@
+//! The API layer's one error type and its single mapping to RFC 9457 problem details. Every error
+//! response — ours, poem's and poem-openapi's — goes through `problem_response`.
+
+use poem::http::StatusCode;
+use poem::{Response, error::ResponseError};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::{ApiResponse, Object, types::ToJSON};
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, Clone, Object)]
+pub struct ProblemField {
+    /// The field at fault, as named in the request (`body`, a JSON property, a query parameter).
+    pub field: String,
+    pub message: String,
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; stable, safe to branch on.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: every field at fault.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a valid bearer token is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
+    #[error(transparent)]
+    Core(#[from] passerelle_core::Error),
+    #[error("PostgreSQL or Redis is not reachable")]
+    Unavailable,
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        use passerelle_core::Error as Core;
+        let (status, kind, title) = match self {
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            ApiError::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            ),
+            ApiError::IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency-key-in-progress",
+                "Request in progress",
+            ),
+            ApiError::Core(Core::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Core(Core::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Core(Core::Invalid(_)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-error",
+                "Invalid input",
+            ),
+            ApiError::Core(Core::Database(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+        };
+        let detail = match self {
+            ApiError::Core(Core::Database(err)) => {
+                tracing::error!(error = %err, "database error");
+                "an unexpected error occurred; it has been logged with this request's id".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Core(Core::Invalid(fields)) => Some(
+                fields
+                    .iter()
+                    .map(|f| ProblemField {
+                        field: f.field.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl Problem {
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.to_json_string();
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn as_response(&self) -> Response {
+        self.problem().into_response()
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let problem = || {
+            vec![MetaMediaType {
+                content_type: PROBLEM_CONTENT_TYPE,
+                schema: <Problem as poem_openapi::types::Type>::schema_ref(),
+            }]
+        };
+        let response = |status: u16, description: &'static str| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: problem(),
+            headers: vec![],
+        };
+        MetaResponses {
+            responses: vec![
+                response(
+                    400,
+                    "Malformed request (bad JSON, unknown field, wrong parameter)",
+                ),
+                response(401, "Missing, unknown, expired or revoked bearer token"),
+                response(403, "The caller's role may not call this operation"),
+                response(404, "No such object in the caller's tenant"),
+                response(
+                    409,
+                    "Conflicts with existing data, or an Idempotency-Key still in progress",
+                ),
+                response(
+                    422,
+                    "Validation failed (see `errors`), or an Idempotency-Key reused with another request",
+                ),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+/// Turns any error that reaches the edge into problem+json. Errors we raised keep their own
+/// mapping; poem's and poem-openapi's (routing, parsing, content type, authorization) are mapped
+/// by status, with the parser's message as detail and the field named when it can be told.
+pub fn problem_response(err: poem::Error) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.as_response();
+    }
+    let status = err.status();
+    let message = err.to_string();
+    let (kind, title, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "Not found", "no such route".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed", message),
+        StatusCode::UNAUTHORIZED => (
+            "unauthenticated",
+            "Authentication required",
+            ApiError::Unauthenticated.to_string(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "Unsupported content type",
+            message,
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Request body too large", message),
+        s if s.is_server_error() => {
+            tracing::error!(error = %message, "unhandled error");
+            (
+                "internal-error",
+                "Internal error",
+                "an unexpected error occurred".to_owned(),
+            )
+        }
+        _ => ("bad-request", "Bad request", message),
+    };
+    let status = if status.is_client_error() || status.is_server_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let errors = (status == StatusCode::BAD_REQUEST)
+        .then(|| field_errors(&detail))
+        .flatten();
+    Problem {
+        kind: format!("/problems/{kind}"),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail,
+        errors,
+    }
+    .into_response()
+}
+
+/// Recovers the field names poem-openapi puts in its parse errors ("unknown field `x`", "failed
+/// to parse parameter `x`", "field `x` verification failed").
+fn field_errors(message: &str) -> Option<Vec<ProblemField>> {
+    let fields: Vec<ProblemField> = message
+        .match_indices('`')
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [(start, _), (end, _)] => Some(&message[start + 1..*end]),
+            _ => None,
+        })
+        .filter(|name| !name.is_empty() && !name.contains(' '))
+        .map(|name| ProblemField {
+            field: name.to_owned(),
+            message: message.to_owned(),
+        })
+        .collect();
+    if fields.is_empty() {
+        Some(vec![ProblemField {
+            field: "body".into(),
+            message: message.to_owned(),
+        }])
+    } else {
+        Some(fields)
+    }
+}

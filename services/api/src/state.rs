@@ -1,0 +1,24 @@
+use std::time::Duration;
+
+use passerelle_core::Db;
+use redis::aio::ConnectionManager;
+
+/// What every request handler can reach. Cloned per request (cheap: pools are shared handles).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub redis: ConnectionManager,
+}
+
+impl AppState {
+    /// Opens the Redis connection manager with timeouts in seconds rather than redis-rs's 500 ms
+    /// default, which a busy Redis exceeds.
+    pub async fn connect_redis(url: &str) -> Result<ConnectionManager, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(3);
+        ConnectionManager::new_with_config(client, config).await
+    }
+}

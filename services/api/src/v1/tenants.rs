@@ -1,0 +1,166 @@
+use chrono::{DateTime, Utc};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::tenants::{self, NewTenant, Tenant, TenantKind};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TenantKindDto {
+    Departement,
+    Region,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// Short stable identifier, lowercase letters, digits and dashes (e.g. `lot`).
+    #[oai(validator(min_length = 2, max_length = 63))]
+    pub slug: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    pub kind: TenantKindDto,
+    /// INSEE code of the département (e.g. `46`, `2A`, `971`) or région (e.g. `84`).
+    #[oai(validator(min_length = 2, max_length = 3))]
+    pub insee_code: String,
+    /// IANA time zone for business dates; defaults to Europe/Paris.
+    #[oai(validator(max_length = 64))]
+    pub time_zone: Option<String>,
+    /// The name emails are sent under.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub sender_name: String,
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub sender_email: String,
+}
+
+#[derive(Debug, Object)]
+pub struct TenantView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub kind: TenantKindDto,
+    pub insee_code: String,
+    pub time_zone: String,
+    pub sender_name: String,
+    pub sender_email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            id: t.id,
+            kind: match TenantKind::parse(&t.kind) {
+                Some(TenantKind::Region) => TenantKindDto::Region,
+                _ => TenantKindDto::Departement,
+            },
+            slug: t.slug,
+            name: t.name,
+            insee_code: t.insee_code,
+            time_zone: t.time_zone,
+            sender_name: t.sender_name,
+            sender_email: t.sender_email,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct TenantPage {
+    pub items: Vec<TenantView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTenant {
+    /// The tenant was created.
+    #[oai(status = 201)]
+    Created(Json<TenantView>, #[oai(header = "Location")] String),
+}
+
+pub struct TenantsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Tenants")]
+impl TenantsApi {
+    /// Creates a tenant (a département or a région).
+    #[oai(path = "/tenants", method = "post", operation_id = "createTenant")]
+    async fn create_tenant(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<CreateTenant>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedTenant, ApiError> {
+        auth.authorize(&access::CREATE_TENANT)?;
+        let body = body.0;
+        let tenant = tenants::create(
+            &state.db,
+            &NewTenant {
+                slug: body.slug,
+                name: body.name,
+                kind: match body.kind {
+                    TenantKindDto::Departement => TenantKind::Departement,
+                    TenantKindDto::Region => TenantKind::Region,
+                },
+                insee_code: body.insee_code,
+                time_zone: body.time_zone.unwrap_or_else(|| "Europe/Paris".into()),
+                sender_name: body.sender_name,
+                sender_email: body.sender_email,
+            },
+        )
+        .await?;
+        let location = format!("/v1/tenants/{}", tenant.id);
+        Ok(CreatedTenant::Created(Json(tenant.into()), location))
+    }
+
+    /// Lists tenants, oldest first.
+    #[oai(path = "/tenants", method = "get", operation_id = "listTenants")]
+    async fn list_tenants(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<TenantPage>, ApiError> {
+        auth.authorize(&access::LIST_TENANTS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = tenants::list(&state.db, page).await?.map(TenantView::from);
+        Ok(Json(TenantPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One tenant.
+    #[oai(
+        path = "/tenants/:tenant_id",
+        method = "get",
+        operation_id = "getTenant"
+    )]
+    async fn get_tenant(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        tenant_id: Path<Uuid>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        auth.authorize(&access::GET_TENANT)?;
+        Ok(Json(tenants::get(&state.db, tenant_id.0).await?.into()))
+    }
+}

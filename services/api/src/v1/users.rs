@@ -1,0 +1,291 @@
+use chrono::{DateTime, Utc};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::tokens::{self, NewToken, TokenInfo};
+use passerelle_core::tenancy::users::{self, NewUser, RoleColumn, User};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use super::schemas::RoleDto;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateUser {
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub display_name: String,
+    pub role: RoleDto,
+    /// Required for the `prescriber` role: the organisation the user acts for.
+    pub prescriber_id: Option<Uuid>,
+    /// Required for the `epn` role: the EPN the user works at.
+    pub epn_id: Option<Uuid>,
+}
+
+#[derive(Debug, Object)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: RoleDto,
+    #[oai(skip_serializing_if_is_none)]
+    pub prescriber_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub epn_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        let RoleColumn(role) = u.role;
+        Self {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role: role.into(),
+            prescriber_id: u.prescriber_id,
+            epn_id: u.epn_id,
+            disabled_at: u.disabled_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for (e.g. `laptop`, `import script`).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// When the token stops working; never, if absent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct TokenView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenInfo> for TokenView {
+    fn from(t: TokenInfo) -> Self {
+        Self {
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A new token. `secret` is shown this once and never again: only its hash is kept.
+#[derive(Debug, Object)]
+pub struct IssuedTokenView {
+    pub token: TokenView,
+    pub secret: String,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedUser {
+    /// The user was created.
+    #[oai(status = 201)]
+    Created(Json<UserView>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedToken {
+    /// The token was created; store its secret now.
+    #[oai(status = 201)]
+    Created(Json<IssuedTokenView>),
+}
+
+pub struct UsersApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Users")]
+impl UsersApi {
+    /// Creates a user of the caller's tenant.
+    #[oai(path = "/users", method = "post", operation_id = "createUser")]
+    async fn create_user(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<CreateUser>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedUser, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_USER)?;
+        let body = body.0;
+        let user = users::create(
+            &state.db,
+            tenant_id,
+            &NewUser {
+                email: body.email,
+                display_name: body.display_name,
+                role: body.role.into(),
+                prescriber_id: body.prescriber_id,
+                epn_id: body.epn_id,
+            },
+        )
+        .await?;
+        let location = format!("/v1/users/{}", user.id);
+        Ok(CreatedUser::Created(Json(user.into()), location))
+    }
+
+    /// Lists the users of the caller's tenant, oldest first.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list_users(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_USERS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = users::list(&state.db, tenant_id, page)
+            .await?
+            .map(UserView::from);
+        Ok(Json(UserPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One user of the caller's tenant.
+    #[oai(path = "/users/:user_id", method = "get", operation_id = "getUser")]
+    async fn get_user(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+    ) -> Result<Json<UserView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_USER)?;
+        Ok(Json(
+            users::get(&state.db, tenant_id, user_id.0).await?.into(),
+        ))
+    }
+
+    /// Disables a user: their tokens stop working at once. The record is kept.
+    #[oai(
+        path = "/users/:user_id/disable",
+        method = "post",
+        operation_id = "disableUser"
+    )]
+    async fn disable_user(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<UserView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::DISABLE_USER)?;
+        Ok(Json(
+            users::disable(&state.db, tenant_id, user_id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Creates an API token for a user. The secret is in this response only.
+    #[oai(
+        path = "/users/:user_id/tokens",
+        method = "post",
+        operation_id = "createToken"
+    )]
+    async fn create_token(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+        body: Json<CreateToken>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedToken, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_TOKEN)?;
+        let issued = tokens::issue_for_user(
+            &state.db,
+            tenant_id,
+            user_id.0,
+            &NewToken {
+                name: body.0.name,
+                expires_at: body.0.expires_at,
+            },
+        )
+        .await?;
+        Ok(CreatedToken::Created(Json(IssuedTokenView {
+            token: issued.info.into(),
+            secret: issued.secret,
+        })))
+    }
+
+    /// Lists a user's tokens (never their secrets).
+    #[oai(
+        path = "/users/:user_id/tokens",
+        method = "get",
+        operation_id = "listTokens"
+    )]
+    async fn list_tokens(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+    ) -> Result<Json<Vec<TokenView>>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_TOKENS)?;
+        let tokens = tokens::list_for_user(&state.db, tenant_id, user_id.0).await?;
+        Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+    }
+
+    /// Revokes a token: it stops working at once.
+    #[oai(
+        path = "/users/:user_id/tokens/:token_id",
+        method = "delete",
+        operation_id = "revokeToken"
+    )]
+    async fn revoke_token(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+        token_id: Path<Uuid>,
+    ) -> Result<Json<TokenView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::REVOKE_TOKEN)?;
+        let token = tokens::revoke(&state.db, tenant_id, user_id.0, token_id.0).await?;
+        Ok(Json(token.into()))
+    }
+}

@@ -1,0 +1,258 @@
+//! `passerelle`: the one binary. `serve` runs the API, `work` the background worker, `migrate`
+//! the database migrations (as the owner role), `seed-demo` the demo tenants; `tenant` and
+//! `token` are the operator's administration commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use passerelle_core::Db;
+use passerelle_core::config::{LogFormat, Settings};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tokens::{self, NewToken};
+use passerelle_core::tenancy::users;
+
+#[derive(Parser)]
+#[command(
+    name = "passerelle",
+    version,
+    about = "Digital-inclusion voucher schemes for French territories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (API_ADDR, default 127.0.0.1:8080).
+    Serve,
+    /// Run the background worker.
+    Work,
+    /// Apply the database migrations, connected as the owner role (MIGRATION_DATABASE_URL).
+    Migrate,
+    /// Create or refresh the two demo tenants and print one token per role.
+    SeedDemo {
+        /// Also write the tokens as ROLE_TENANT=token lines to this file.
+        #[arg(long)]
+        tokens_file: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Tenant administration.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Token administration.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// departement or region
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        insee_code: String,
+        #[arg(long)]
+        sender_name: String,
+        #[arg(long)]
+        sender_email: String,
+        #[arg(long, default_value = "Europe/Paris")]
+        time_zone: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a platform admin token (the admin account is created if new).
+    CreatePlatform {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Exploitation")]
+        display_name: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a token for an existing user of a tenant.
+    CreateUser {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!("{}", passerelle_api::openapi_json());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(settings.log_format);
+    match run(cli.command, &settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Openapi => unreachable!("handled before configuration is read"),
+        Command::Serve => passerelle_api::serve(settings).await?,
+        Command::Work => {
+            passerelle_worker::run(settings, passerelle_api::shutdown_signal()).await?
+        }
+        Command::Migrate => {
+            let url = settings.migration_database_url.as_deref().context(
+                "MIGRATION_DATABASE_URL (the owner role's connection) is required to migrate",
+            )?;
+            passerelle_core::storage::migrate(url).await?;
+            eprintln!("migrations applied");
+        }
+        Command::SeedDemo { tokens_file } => {
+            let db = connect(settings).await?;
+            let issued = passerelle_core::demo::seed(&db).await?;
+            let lines: String = issued
+                .iter()
+                .map(|t| format!("{}={}\n", t.label, t.token))
+                .collect();
+            println!("Demo tokens (shown once; each run replaces them):");
+            print!("{lines}");
+            if let Some(path) = tokens_file {
+                let mut file = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                file.write_all(lines.as_bytes())?;
+            }
+        }
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            kind,
+            insee_code,
+            sender_name,
+            sender_email,
+            time_zone,
+        }) => {
+            let db = connect(settings).await?;
+            let Some(kind) = TenantKind::parse(&kind) else {
+                bail!("--kind must be departement or region");
+            };
+            let tenant = tenants::create(
+                &db,
+                &NewTenant {
+                    slug,
+                    name,
+                    kind,
+                    insee_code,
+                    time_zone,
+                    sender_name,
+                    sender_email,
+                },
+            )
+            .await?;
+            println!("{}\t{}\t{}", tenant.id, tenant.slug, tenant.name);
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let db = connect(settings).await?;
+            let mut page = PageRequest::parse(Some(100), None)?;
+            loop {
+                let result = tenants::list(&db, page).await?;
+                for t in &result.items {
+                    println!("{}\t{}\t{}\t{}", t.id, t.slug, t.kind, t.name);
+                }
+                match result.next_cursor {
+                    Some(cursor) => page = PageRequest::parse(Some(100), Some(&cursor))?,
+                    None => break,
+                }
+            }
+        }
+        Command::Token(TokenCommand::CreatePlatform {
+            email,
+            display_name,
+            name,
+        }) => {
+            let db = connect(settings).await?;
+            let issued = tokens::issue_platform(
+                &db,
+                &email,
+                &display_name,
+                &NewToken {
+                    name,
+                    expires_at: None,
+                },
+            )
+            .await?;
+            println!("{}", issued.secret);
+        }
+        Command::Token(TokenCommand::CreateUser {
+            tenant,
+            email,
+            name,
+        }) => {
+            let db = connect(settings).await?;
+            let tenant = tenants::find_by_slug(&db, &tenant)
+                .await?
+                .context("no tenant with this slug")?;
+            let mut tx = db.begin_tenant(tenant.id).await?;
+            let user = users::find_by_email(&mut tx, &email)
+                .await?
+                .context("no user with this email in this tenant")?;
+            tx.commit().await?;
+            let issued = tokens::issue_for_user(
+                &db,
+                tenant.id,
+                user.id,
+                &NewToken {
+                    name,
+                    expires_at: None,
+                },
+            )
+            .await?;
+            println!("{}", issued.secret);
+        }
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Db> {
+    Db::connect(&settings.database_url, 2)
+        .await
+        .context("cannot connect to PostgreSQL (DATABASE_URL)")
+}

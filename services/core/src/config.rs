@@ -1,0 +1,167 @@
+//! Configuration from environment variables, validated once at start-up so that a typo stops the
+//! process with a message instead of surfacing at the first request. `.env.example` documents it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The application role's connection (no table ownership, no BYPASSRLS).
+    pub database_url: String,
+    /// The owner role's connection, used only by `passerelle migrate`.
+    pub migration_database_url: Option<String>,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// `smtp://`, `smtps://` or `smtp+starttls://`; when absent, emails are written as `.eml`
+    /// files under `mail_dir`.
+    pub smtp_url: Option<String>,
+    pub mail_dir: PathBuf,
+    pub api_addr: SocketAddr,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let mut url = |name: &str, schemes: &[&str], required: bool, default: Option<&str>| {
+            let value = get(name).or_else(|| default.map(str::to_owned));
+            match value {
+                None if required => {
+                    problems.push(format!("{name} is required (e.g. {}://…)", schemes[0]));
+                    None
+                }
+                None => None,
+                Some(v) if schemes.iter().any(|s| v.starts_with(&format!("{s}://"))) => Some(v),
+                Some(_) => {
+                    problems.push(format!(
+                        "{name} must start with one of: {}",
+                        schemes
+                            .iter()
+                            .map(|s| format!("{s}://"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    None
+                }
+            }
+        };
+        let database_url = url("DATABASE_URL", &["postgres", "postgresql"], true, None);
+        let migration_database_url = url(
+            "MIGRATION_DATABASE_URL",
+            &["postgres", "postgresql"],
+            false,
+            None,
+        );
+        let redis_url = url(
+            "REDIS_URL",
+            &["redis", "rediss"],
+            false,
+            Some("redis://127.0.0.1:6379"),
+        );
+        let smtp_url = url("SMTP_URL", &["smtp", "smtps", "smtp+starttls"], false, None);
+
+        let api_addr = get("API_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let api_addr = api_addr.parse::<SocketAddr>().map_err(|_| {
+            problems.push(format!(
+                "API_ADDR must be host:port with an IP address, got `{api_addr}`"
+            ));
+        });
+        let max_connections = get("DATABASE_MAX_CONNECTIONS").unwrap_or_else(|| "10".into());
+        let database_max_connections = match max_connections.parse::<u32>() {
+            Ok(n) if (1..=500).contains(&n) => Some(n),
+            _ => {
+                problems.push(format!("DATABASE_MAX_CONNECTIONS must be a number from 1 to 500, got `{max_connections}`"));
+                None
+            }
+        };
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => Some(LogFormat::Pretty),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => {
+                problems.push(format!(
+                    "LOG_FORMAT must be `pretty` or `json`, got `{other}`"
+                ));
+                None
+            }
+        };
+        let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
+
+        match (
+            database_url,
+            redis_url,
+            api_addr,
+            database_max_connections,
+            log_format,
+        ) {
+            (
+                Some(database_url),
+                Some(redis_url),
+                Ok(api_addr),
+                Some(database_max_connections),
+                Some(log_format),
+            ) if problems.is_empty() => Ok(Settings {
+                database_url,
+                migration_database_url,
+                database_max_connections,
+                redis_url,
+                smtp_url,
+                mail_dir,
+                api_addr,
+                log_format,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_database_is_given() {
+        let s =
+            settings(&[("DATABASE_URL", "postgres://app@localhost/passerelle")]).expect("valid");
+        assert_eq!(s.api_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+        assert!(s.smtp_url.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = settings(&[
+            ("REDIS_URL", "http://x"),
+            ("API_ADDR", "nowhere"),
+            ("LOG_FORMAT", "xml"),
+        ])
+        .expect_err("invalid");
+        let text = err.to_string();
+        for needle in ["DATABASE_URL", "REDIS_URL", "API_ADDR", "LOG_FORMAT"] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+    }
+}

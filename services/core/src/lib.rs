@@ -1,0 +1,15 @@
+//! Domain types and rules, storage, tenancy and configuration shared by the API, the worker and
+//! the command line. Nothing here knows about HTTP or job queues.
+
+pub mod config;
+pub mod demo;
+pub mod epns;
+pub mod error;
+pub mod idempotency;
+pub mod pagination;
+pub mod prescribers;
+pub mod storage;
+pub mod tenancy;
+
+pub use error::{Error, FieldError};
+pub use storage::Db;

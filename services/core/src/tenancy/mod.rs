@@ -1,0 +1,10 @@
+//! Tenants, their users and roles, API tokens, and the principal a token resolves to.
+
+pub mod principal;
+pub mod role;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+pub use principal::Principal;
+pub use role::Role;

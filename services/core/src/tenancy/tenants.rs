@@ -1,0 +1,173 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
+use crate::storage::Tx;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    Departement,
+    Region,
+}
+
+impl TenantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantKind::Departement => "departement",
+            TenantKind::Region => "region",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "departement" => Some(TenantKind::Departement),
+            "region" => Some(TenantKind::Region),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub kind: String,
+    pub insee_code: String,
+    pub time_zone: String,
+    pub sender_name: String,
+    pub sender_email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: String,
+    pub name: String,
+    pub kind: TenantKind,
+    pub insee_code: String,
+    pub time_zone: String,
+    pub sender_name: String,
+    pub sender_email: String,
+}
+
+impl NewTenant {
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut v = Validator::default();
+        v.check(is_slug(&self.slug), "slug", "lowercase letters, digits and dashes, 2 to 63 characters, starting with a letter or digit")
+            .check(!self.name.trim().is_empty() && self.name.chars().count() <= 200, "name", "between 1 and 200 characters")
+            .check(is_insee_area_code(&self.insee_code), "insee_code", "an INSEE département or région code such as 46, 2A, 971 or 84")
+            .check(self.time_zone.parse::<chrono_tz::Tz>().is_ok(), "time_zone", "an IANA time zone such as Europe/Paris")
+            .check(!self.sender_name.trim().is_empty() && self.sender_name.chars().count() <= 200, "sender_name", "between 1 and 200 characters")
+            .check(is_email(&self.sender_email), "sender_email", "an email address");
+        v.finish()
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    (2..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn is_insee_area_code(s: &str) -> bool {
+    matches!(s, "2A" | "2B")
+        || ((2..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A deliberately loose check: one `@`, something on each side, a dot in the domain, no spaces.
+/// Deliverability is proven by sending, not by a regular expression.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+pub async fn create(db: &Db, new: &NewTenant) -> Result<Tenant, Error> {
+    new.validate()?;
+    let mut tx = db.begin_platform().await?;
+    let tenant = insert(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+async fn insert(tx: &mut Tx, new: &NewTenant) -> Result<Tenant, Error> {
+    Ok(sqlx::query_as(
+        "INSERT INTO tenants (id, slug, name, kind, insee_code, time_zone, sender_name, sender_email)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&new.slug)
+    .bind(new.name.trim())
+    .bind(new.kind.as_str())
+    .bind(&new.insee_code)
+    .bind(&new.time_zone)
+    .bind(new.sender_name.trim())
+    .bind(&new.sender_email)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn list(db: &Db, page: PageRequest) -> Result<Page<Tenant>, Error> {
+    let rows: Vec<Tenant> = sqlx::query_as(
+        "SELECT * FROM tenants WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(Page::from_rows(rows, page, |t| t.id))
+}
+
+pub async fn get(db: &Db, id: Uuid) -> Result<Tenant, Error> {
+    sqlx::query_as("SELECT * FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(Error::NotFound("tenant"))
+}
+
+/// Every tenant's id, for jobs that visit each tenant in turn.
+pub async fn all_ids(db: &Db) -> Result<Vec<Uuid>, Error> {
+    Ok(sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
+        .fetch_all(db.pool())
+        .await?)
+}
+
+pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_codes_and_emails() {
+        for ok in ["46", "2A", "971", "84"] {
+            assert!(is_insee_area_code(ok), "{ok}");
+        }
+        for bad in ["4", "2C", "4600", "A4", ""] {
+            assert!(!is_insee_area_code(bad), "{bad}");
+        }
+        assert!(is_email("tickets@lot.fr"));
+        for bad in ["lot.fr", "a@b", "a @b.fr", "@b.fr", "a@b.fr."] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+}

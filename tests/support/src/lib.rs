@@ -1,0 +1,82 @@
+//! Test harness shared by the integration tests of every crate.
+//!
+//! Each test gets its own database, created from nothing and migrated, so tests never see each
+//! other's rows and can run in parallel. The databases are created by the owner role (which has
+//! CREATEDB) and the code under test connects as the application role, exactly as in production.
+//! `infra/local/postgres.sh` creates both roles; `make test` drops the test databases it finds
+//! from earlier runs.
+
+use std::env;
+
+use passerelle_core::Db;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, PgPool};
+use uuid::Uuid;
+
+pub const TEST_DATABASE_PREFIX: &str = "passerelle_test_";
+
+pub struct TestDatabase {
+    pub name: String,
+    /// Connected as the owner role: for fixtures that must bypass the application's rules, and
+    /// for catalog inspection.
+    pub owner: PgPool,
+    /// Connected as the application role, the way the API and the worker connect.
+    pub app: Db,
+    pub app_url: String,
+}
+
+fn owner_options() -> PgConnectOptions {
+    let url = env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://passerelle_owner:passerelle@127.0.0.1:5432/postgres".into()
+    });
+    url.parse()
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not a PostgreSQL URL ({e}): {url}"))
+}
+
+fn app_credentials() -> (String, String) {
+    (
+        env::var("TEST_APP_USER").unwrap_or_else(|_| "passerelle_app".into()),
+        env::var("TEST_APP_PASSWORD").unwrap_or_else(|_| "passerelle".into()),
+    )
+}
+
+impl TestDatabase {
+    /// Creates and migrates a database of its own for one test.
+    pub async fn create() -> Self {
+        let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+        let admin = owner_options();
+        let mut maintenance = admin.clone().connect().await.unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL as the owner role ({e}); run `make test`, which prepares it")
+        });
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut maintenance)
+            .await
+            .expect("create the test database");
+
+        let owner_opts = admin.clone().database(&name);
+        let owner = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(owner_opts)
+            .await
+            .expect("connect to the test database as the owner role");
+        passerelle_core::storage::MIGRATOR
+            .run(&owner)
+            .await
+            .expect("migrate the test database");
+
+        let (user, password) = app_credentials();
+        let app_opts = admin.database(&name).username(&user).password(&password);
+        let app_url = app_opts.to_url_lossy().to_string();
+        let app_pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(app_opts)
+            .await
+            .expect("connect to the test database as the application role");
+        Self {
+            name,
+            owner,
+            app: Db::from_pool(app_pool),
+            app_url,
+        }
+    }
+}
