@@ -1,0 +1,86 @@
+//! Puts at least one row in every tenant-owned table, for one tenant, through the application
+//! role. When a migration adds a tenant table, add a row for it here: the isolation test fails
+//! until you do, naming the table.
+
+use passerelle_core::Db;
+use passerelle_core::idempotency::{self, Scope};
+use passerelle_core::tenancy::Role;
+use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tokens::{self, NewToken};
+use passerelle_core::tenancy::users::{self, NewUser};
+use passerelle_core::{epns, prescribers};
+use uuid::Uuid;
+
+pub struct Populated {
+    pub tenant_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub user_id: Uuid,
+}
+
+pub fn new_tenant(slug_hint: &str, insee_code: &str) -> NewTenant {
+    NewTenant {
+        slug: format!("{slug_hint}-{}", &Uuid::new_v4().simple().to_string()[..8]),
+        name: format!("Tenant {slug_hint}"),
+        kind: TenantKind::Departement,
+        insee_code: insee_code.into(),
+        time_zone: "Europe/Paris".into(),
+        sender_name: "Test".into(),
+        sender_email: "test@tenant.example".into(),
+    }
+}
+
+pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
+    let tenant = tenants::create(db, &new_tenant(slug_hint, insee_code))
+        .await
+        .expect("tenant");
+    let prescriber_id = prescribers::create(db, tenant.id, "CAF", "caf")
+        .await
+        .expect("prescriber");
+    let epn_id = epns::create(db, tenant.id, "EPN").await.expect("epn");
+    let user = users::create(
+        db,
+        tenant.id,
+        &NewUser {
+            email: format!("prescriber@{slug_hint}.example"),
+            display_name: "Agent".into(),
+            role: Role::Prescriber,
+            prescriber_id: Some(prescriber_id),
+            epn_id: None,
+        },
+    )
+    .await
+    .expect("user");
+    users::create(
+        db,
+        tenant.id,
+        &NewUser {
+            email: format!("epn@{slug_hint}.example"),
+            display_name: "Animateur".into(),
+            role: Role::Epn,
+            prescriber_id: None,
+            epn_id: Some(epn_id),
+        },
+    )
+    .await
+    .expect("epn user");
+    tokens::issue_for_user(
+        db,
+        tenant.id,
+        user.id,
+        &NewToken {
+            name: "t".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("token");
+    let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
+        .await
+        .expect("claim");
+    assert_eq!(claimed, idempotency::Claim::Acquired);
+    Populated {
+        tenant_id: tenant.id,
+        prescriber_id,
+        user_id: user.id,
+    }
+}

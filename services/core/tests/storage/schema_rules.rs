@@ -1,0 +1,214 @@
+//! Walks the catalog: every table with a `tenant_id` column must follow the tenancy rules. Every
+//! later migration is checked by this test for free.
+
+use passerelle_test_support::TestDatabase;
+use sqlx::PgPool;
+
+async fn tenant_tables(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("list tenant tables")
+}
+
+#[tokio::test]
+async fn every_tenant_table_follows_the_tenancy_rules() {
+    let db = TestDatabase::create().await;
+    let tables = tenant_tables(&db.owner).await;
+    assert!(
+        tables.len() >= 5,
+        "expected the foundation's tenant tables, found {tables:?}"
+    );
+    let violations = tenancy_violations(&db.owner).await;
+    assert!(
+        violations.is_empty(),
+        "tenancy rule violations:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn the_rule_checker_reports_each_kind_of_violation() {
+    let db = TestDatabase::create().await;
+    sqlx::raw_sql(
+        "CREATE TABLE careless (
+             id uuid PRIMARY KEY,
+             tenant_id uuid NOT NULL,
+             code text UNIQUE
+         );
+         CREATE UNIQUE INDEX epns_id_tenant ON epns (id, tenant_id);
+         CREATE TABLE sloppy_fk (
+             tenant_id uuid NOT NULL REFERENCES tenants (id),
+             id uuid NOT NULL,
+             epn_id uuid,
+             PRIMARY KEY (tenant_id, id),
+             CONSTRAINT sloppy_fk_epn FOREIGN KEY (epn_id, tenant_id) REFERENCES epns (id, tenant_id)
+         );
+         ALTER TABLE sloppy_fk ENABLE ROW LEVEL SECURITY;",
+    )
+    .execute(&db.owner)
+    .await
+    .expect("create deliberately broken tables");
+    let violations = tenancy_violations(&db.owner).await.join("\n");
+    for expected in [
+        "careless: row-level security must be ENABLEd and FORCEd",
+        "careless: needs a policy",
+        "careless: unique key careless_pkey must lead with tenant_id",
+        "careless: unique key careless_code_key must lead with tenant_id",
+        "careless: tenant_id must reference tenants(id)",
+        "sloppy_fk: row-level security must be ENABLEd and FORCEd",
+        "sloppy_fk: foreign key sloppy_fk_epn to epns must be composite",
+        "epns: unique key epns_id_tenant must lead with tenant_id",
+    ] {
+        assert!(
+            violations.contains(expected),
+            "missing `{expected}` in:\n{violations}"
+        );
+    }
+}
+
+/// Every breach of the tenancy rules in the schema, one sentence each.
+async fn tenancy_violations(pool: &PgPool) -> Vec<String> {
+    let tables = tenant_tables(pool).await;
+    let mut violations = Vec::new();
+
+    for table in &tables {
+        let (rls, force): (bool, bool) = sqlx::query_as(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("rls flags");
+        if !(rls && force) {
+            violations.push(format!(
+                "{table}: row-level security must be ENABLEd and FORCEd"
+            ));
+        }
+
+        let policies: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("policies");
+        let expected =
+            "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+        let covered = policies.iter().any(|(cmd, qual, check)| {
+            cmd == "ALL" && qual.as_deref() == Some(expected) && check.as_deref() == Some(expected)
+        });
+        if !covered {
+            violations.push(format!("{table}: needs a policy FOR ALL with USING and WITH CHECK on {expected}, found {policies:?}"));
+        }
+        let permissive_extra = policies
+            .iter()
+            .filter(|(_, qual, _)| qual.as_deref() != Some(expected))
+            .count();
+        if permissive_extra > 0 {
+            violations.push(format!(
+                "{table}: has policies other than the tenant policy, which would widen access"
+            ));
+        }
+
+        let indexes: Vec<(String, bool, String)> = sqlx::query_as(
+            "SELECT i.indexrelid::regclass::text, i.indisunique,
+                    coalesce((SELECT attname::text FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]), '<expression>')
+               FROM pg_index i WHERE i.indrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("indexes");
+        for (index, unique, first) in &indexes {
+            if first != "tenant_id" {
+                let kind = if *unique { "unique key" } else { "index" };
+                violations.push(format!(
+                    "{table}: {kind} {index} must lead with tenant_id, leads with {first}"
+                ));
+            }
+        }
+        let has_pk: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND indisprimary)",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("pk");
+        if !has_pk {
+            violations.push(format!(
+                "{table}: needs a primary key leading with tenant_id"
+            ));
+        }
+
+        // Foreign keys to another tenant-owned table must map tenant_id to tenant_id.
+        let fks: Vec<(String, String, Vec<String>, Vec<String>)> = sqlx::query_as(
+            "SELECT con.conname::text, con.confrelid::regclass::text,
+                    ARRAY(SELECT attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute ON attrelid = con.conrelid AND attnum = k.n ORDER BY k.i),
+                    ARRAY(SELECT attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute ON attrelid = con.confrelid AND attnum = k.n ORDER BY k.i)
+               FROM pg_constraint con WHERE con.contype = 'f' AND con.conrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("foreign keys");
+        for (name, target, local, remote) in fks {
+            if target == "tenants" {
+                if local != ["tenant_id"] {
+                    violations.push(format!(
+                        "{table}: {name} references tenants from {local:?}, expected tenant_id"
+                    ));
+                }
+                continue;
+            }
+            if !tables.contains(&target) {
+                continue;
+            }
+            let pairs_tenant = local.first().map(String::as_str) == Some("tenant_id")
+                && remote.first().map(String::as_str) == Some("tenant_id");
+            if !pairs_tenant || local.len() < 2 {
+                violations.push(format!(
+                    "{table}: foreign key {name} to {target} must be composite and start (tenant_id, …) → (tenant_id, …), is {local:?} → {remote:?}"
+                ));
+            }
+        }
+
+        let tenant_fk: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass AND confrelid = 'tenants'::regclass)",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("tenant fk");
+        if !tenant_fk {
+            violations.push(format!("{table}: tenant_id must reference tenants(id)"));
+        }
+    }
+    violations
+}
+
+#[tokio::test]
+async fn the_application_role_owns_nothing_and_cannot_bypass_rls() {
+    let db = TestDatabase::create().await;
+    let (superuser, bypass): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(db.app.pool())
+            .await
+            .expect("role flags");
+    assert!(!superuser && !bypass);
+    let owned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'USAGE')",
+    )
+    .fetch_one(db.app.pool())
+    .await
+    .expect("owned");
+    assert_eq!(owned, 0);
+}
