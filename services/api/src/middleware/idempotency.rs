@@ -50,7 +50,15 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<Respon
     };
 
     let body = req.take_body().into_bytes().await?;
-    let fingerprint = fingerprint(&req, &body);
+    let fingerprint = fingerprint(
+        req.method().as_str(),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or_default(),
+        req.content_type().unwrap_or_default(),
+        &body,
+    );
     req.set_body(body);
 
     match idempotency::claim(&state.db, scope, &key, &fingerprint)
@@ -93,19 +101,16 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<Respon
 }
 
 /// What makes two requests "the same": method, path with query, content type and body.
-fn fingerprint(req: &Request, body: &[u8]) -> Vec<u8> {
+pub fn fingerprint(method: &str, path_and_query: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
-    hasher.update(req.method().as_str());
-    hasher.update([0]);
-    hasher.update(
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or_default(),
-    );
-    hasher.update([0]);
-    hasher.update(req.content_type().unwrap_or_default());
-    hasher.update([0]);
+    for part in [
+        method.as_bytes(),
+        path_and_query.as_bytes(),
+        content_type.as_bytes(),
+    ] {
+        hasher.update(part);
+        hasher.update([0]);
+    }
     hasher.update(body);
     hasher.finalize().to_vec()
 }

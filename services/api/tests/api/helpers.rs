@@ -1,0 +1,262 @@
+//! `spawn_app()`: starts the API on 127.0.0.1 with a random port over a database of its own, seeds
+//! two tenants with one user and token per role, and returns a typed client.
+
+use std::collections::HashMap;
+
+use passerelle_api::{AppState, app};
+use passerelle_core::tenancy::Role;
+use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tokens::{self, NewToken};
+use passerelle_core::tenancy::users::{self, NewUser};
+use passerelle_core::{epns, prescribers};
+use passerelle_test_support::TestDatabase;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub struct TenantFixture {
+    pub id: Uuid,
+    pub slug: String,
+    pub prescriber_id: Uuid,
+    pub epn_id: Uuid,
+    pub tokens: HashMap<Role, String>,
+    pub users: HashMap<Role, Uuid>,
+}
+
+impl TenantFixture {
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDatabase,
+    pub lot: TenantFixture,
+    pub ara: TenantFixture,
+    pub platform_token: String,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.raw);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.raw
+        );
+        for member in ["type", "title", "detail"] {
+            assert!(
+                self.body[member].is_string(),
+                "problem without `{member}`: {}",
+                self.raw
+            );
+        }
+        assert_eq!(self.body["status"], status);
+        &self.body
+    }
+
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDatabase::create().await;
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis = AppState::connect_redis(&redis_url)
+        .await
+        .expect("Redis is reachable (make test starts it)");
+    let state = AppState {
+        db: db.app.clone(),
+        redis,
+    };
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind a free port");
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("a TCP address");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
+
+    let lot = seed_tenant(&db, "lot", TenantKind::Departement, "46").await;
+    let ara = seed_tenant(&db, "ara", TenantKind::Region, "84").await;
+    let platform = tokens::issue_platform(
+        &db.app,
+        &format!("ops-{}@passerelle.example", Uuid::new_v4().simple()),
+        "Ops",
+        &NewToken {
+            name: "tests".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("platform token");
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        db,
+        lot,
+        ara,
+        platform_token: platform.secret,
+    }
+}
+
+async fn seed_tenant(
+    db: &TestDatabase,
+    slug: &str,
+    kind: TenantKind,
+    insee_code: &str,
+) -> TenantFixture {
+    let tenant = tenants::create(
+        &db.app,
+        &NewTenant {
+            slug: slug.into(),
+            name: format!("Tenant {slug}"),
+            kind,
+            insee_code: insee_code.into(),
+            time_zone: "Europe/Paris".into(),
+            sender_name: format!("Passerelle {slug}"),
+            sender_email: format!("contact@{slug}.example"),
+        },
+    )
+    .await
+    .expect("tenant");
+    let prescriber_id = prescribers::create(&db.app, tenant.id, "CAF", "caf")
+        .await
+        .expect("prescriber");
+    let epn_id = epns::create(&db.app, tenant.id, "EPN").await.expect("epn");
+    let mut tokens_by_role = HashMap::new();
+    let mut users_by_role = HashMap::new();
+    for role in Role::TENANT {
+        let user = users::create(
+            &db.app,
+            tenant.id,
+            &NewUser {
+                email: format!("{}@{slug}.example", role.as_str()),
+                display_name: format!("{role} of {slug}"),
+                role,
+                prescriber_id: (role == Role::Prescriber).then_some(prescriber_id),
+                epn_id: (role == Role::Epn).then_some(epn_id),
+            },
+        )
+        .await
+        .expect("user");
+        let token = tokens::issue_for_user(
+            &db.app,
+            tenant.id,
+            user.id,
+            &NewToken {
+                name: "tests".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("token");
+        tokens_by_role.insert(role, token.secret);
+        users_by_role.insert(role, user.id);
+    }
+    TenantFixture {
+        id: tenant.id,
+        slug: slug.into(),
+        prescriber_id,
+        epn_id,
+        tokens: tokens_by_role,
+        users: users_by_role,
+    }
+}
+
+impl TestApp {
+    pub fn token_for(&self, role: Role) -> &str {
+        match role {
+            Role::PlatformAdmin => &self.platform_token,
+            other => self.lot.token(other),
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let resp = request.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let raw = resp.text().await.expect("body read");
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(self.request("GET", path, Some(token))).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(self.request("POST", path, Some(token)).json(body))
+            .await
+    }
+
+    pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
+        self.send(
+            self.request("POST", path, Some(token))
+                .header("Idempotency-Key", key)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn me(&self, token: &str) -> Reply {
+        self.get("/v1/me", token).await
+    }
+
+    pub async fn create_user(&self, token: &str, email: &str, role: &str) -> Reply {
+        self.post(
+            "/v1/users",
+            token,
+            &serde_json::json!({ "email": email, "display_name": "Nouvel utilisateur", "role": role }),
+        )
+        .await
+    }
+}

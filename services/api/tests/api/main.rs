@@ -1,0 +1,10 @@
+//! API tests: the real service on a random port, a fresh database per test, real Redis.
+
+mod access;
+mod errors;
+mod helpers;
+mod idempotency;
+mod isolation;
+mod openapi;
+mod tenants;
+mod users;
