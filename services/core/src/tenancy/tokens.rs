@@ -232,15 +232,26 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Principal>, Err
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct TokenOwner {
+    token_id: Uuid,
+    /// Whether `last_used_at` is old enough to be worth a write.
+    stale: bool,
+    user_id: Uuid,
+    role: String,
+    prescriber_id: Option<Uuid>,
+    epn_id: Option<Uuid>,
+}
+
 async fn authenticate_tenant(
     db: &Db,
     tenant_id: Uuid,
     token: &str,
 ) -> Result<Option<Principal>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let row: Option<(Uuid, bool, Uuid, String, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
-        "SELECT t.id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute',
-                u.id, u.role, u.prescriber_id, u.epn_id
+    let row: Option<TokenOwner> = sqlx::query_as(
+        "SELECT t.id AS token_id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
+                u.id AS user_id, u.role, u.prescriber_id, u.epn_id
            FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL
             AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL",
@@ -248,7 +259,15 @@ async fn authenticate_tenant(
     .bind(hash(token))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((token_id, stale, user_id, role, prescriber_id, epn_id)) = row else {
+    let Some(TokenOwner {
+        token_id,
+        stale,
+        user_id,
+        role,
+        prescriber_id,
+        epn_id,
+    }) = row
+    else {
         return Ok(None);
     };
     let RoleColumn(role) = RoleColumn::try_from(role)
