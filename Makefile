@@ -22,3 +22,7 @@ fmt:
 ## Rewrite services/api/openapi.json from the code.
 openapi:
 	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json
+
+## Request cost of authentication, row-level security and idempotency (release build); see BENCHMARKS.md.
+bench:
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests'

@@ -4,8 +4,27 @@
 # that both processes are gone. Runs it twice to prove the seed does not duplicate demo data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The same environment as `make run` (services up, local URLs), for the CLI checks below.
+# shellcheck source=../../infra/local/services.sh
+source infra/local/services.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+
+# The operator's CLI: a platform token works on the API until it is revoked.
+check_operator_cli() {
+  local port=$1 bin err secret id me status
+  bin="${CARGO_TARGET_DIR:-target}/debug/passerelle"
+  err=$(mktemp)
+  secret=$("$bin" token create-platform --email smoke@passerelle.example --name smoke 2>"$err")
+  id=$(sed -n 's/^token \([0-9a-f-]*\) created.*/\1/p' "$err")
+  me=$(curl -sf -H "Authorization: Bearer $secret" "http://127.0.0.1:$port/v1/me")
+  echo "$me" | grep -q '"role":"platform_admin"' || { echo "FAIL: CLI platform token: $me"; return 1; }
+  "$bin" tenant list | grep -q $'\tlot\t' || { echo "FAIL: tenant list lacks the Lot"; return 1; }
+  "$bin" token revoke --id "$id" 2>/dev/null
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $secret" "http://127.0.0.1:$port/v1/me")
+  [ "$status" = 401 ] || { echo "FAIL: revoked CLI token still answers $status"; return 1; }
+  rm -f "$err"
+}
 
 run_once() {
   local port log pid status me
@@ -27,6 +46,8 @@ run_once() {
   echo "$me" | grep -q '"role":"tenant_admin"' || { echo "FAIL: unexpected /v1/me: $me"; kill -TERM -- "-$pid"; return 1; }
   grep -q "http://127.0.0.1:$port/docs" "$log" || { cat "$log"; echo "FAIL: docs URL not printed"; kill -TERM -- "-$pid"; return 1; }
 
+  check_operator_cli "$port" || { kill -TERM -- "-$pid"; return 1; }
+
   kill -INT -- "-$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   if kill -0 "$pid" 2>/dev/null; then echo "FAIL: make run did not stop on Ctrl-C"; kill -KILL -- "-$pid"; return 1; fi
@@ -39,4 +60,4 @@ run_once
 count=$(psql "${MIGRATION_DATABASE_URL:-postgres://passerelle_owner:passerelle@127.0.0.1:5432/passerelle}" -tAc \
   "SELECT count(*) FROM tenants WHERE slug IN ('lot', 'auvergne-rhone-alpes')" </dev/null)
 [ "$count" = 2 ] || { echo "FAIL: expected the 2 demo tenants once, found $count"; exit 1; }
-echo "1 passed, 0 failed: make run smoke test (started twice, /readyz, /v1/me, Ctrl-C)"
+echo "1 passed, 0 failed: make run smoke test (started twice, /readyz, /v1/me, operator CLI, Ctrl-C)"

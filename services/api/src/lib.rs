@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/v1/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .around(middleware::payload_errors::layer)
         .around(middleware::idempotency::layer)
         .around(middleware::auth::layer)
         .around(middleware::body_limit::layer)

@@ -37,6 +37,11 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{detail}")]
+    MalformedBody {
+        detail: String,
+        missing: Vec<String>,
+    },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("this Idempotency-Key was already used with a different request")]
@@ -60,6 +65,9 @@ impl ApiError {
             ),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::MalformedBody { .. } => {
+                (StatusCode::BAD_REQUEST, "bad-request", "Bad request")
+            }
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -101,6 +109,15 @@ impl ApiError {
             other => other.to_string(),
         };
         let errors = match self {
+            ApiError::MalformedBody { missing, .. } => Some(
+                missing
+                    .iter()
+                    .map(|field| ProblemField {
+                        field: field.clone(),
+                        message: "is required".to_owned(),
+                    })
+                    .collect(),
+            ),
             ApiError::Core(Core::Invalid(fields)) => Some(
                 fields
                     .iter()

@@ -85,6 +85,15 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
     },
+    /// Revoke a token: a tenant user's (with --tenant) or an operator's (without).
+    Revoke {
+        /// The tenant's slug, for a tenant user's token.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The token's id (shown by the API's token list).
+        #[arg(long)]
+        id: uuid::Uuid,
+    },
     /// Create a token for an existing user of a tenant.
     CreateUser {
         #[arg(long)]
@@ -219,7 +228,24 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            eprintln!("token {} created for {email}", issued.info.id);
             println!("{}", issued.secret);
+        }
+        Command::Token(TokenCommand::Revoke {
+            tenant: Some(tenant),
+            id,
+        }) => {
+            let db = connect(settings).await?;
+            let tenant = tenants::find_by_slug(&db, &tenant)
+                .await?
+                .context("no tenant with this slug")?;
+            tokens::revoke(&db, tenant.id, None, id).await?;
+            eprintln!("token {id} revoked");
+        }
+        Command::Token(TokenCommand::Revoke { tenant: None, id }) => {
+            let db = connect(settings).await?;
+            tokens::revoke_platform(&db, id).await?;
+            eprintln!("operator token {id} revoked");
         }
         Command::Token(TokenCommand::CreateUser {
             tenant,
@@ -245,6 +271,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            eprintln!("token {} created for {email}", issued.info.id);
             println!("{}", issued.secret);
         }
     }

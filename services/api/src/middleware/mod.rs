@@ -1,7 +1,8 @@
 //! Everything a request passes through before its handler, from the outside in:
-//! request id and logging → body limit → problem+json mapping → authentication → idempotency.
+//! request id and logging → body limit → authentication → idempotency → payload error details.
 
 pub mod auth;
 pub mod body_limit;
 pub mod idempotency;
+pub mod payload_errors;
 pub mod request_id;

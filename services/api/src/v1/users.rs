@@ -106,6 +106,14 @@ impl From<TokenInfo> for TokenView {
     }
 }
 
+#[derive(Debug, Object)]
+pub struct TokenPage {
+    pub items: Vec<TokenView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
 /// A new token. `secret` is shown this once and never again: only its hash is kept.
 #[derive(Debug, Object)]
 pub struct IssuedTokenView {
@@ -254,7 +262,7 @@ impl UsersApi {
         })))
     }
 
-    /// Lists a user's tokens (never their secrets).
+    /// Lists a user's tokens, oldest first (never their secrets).
     #[oai(
         path = "/users/:user_id/tokens",
         method = "get",
@@ -265,10 +273,22 @@ impl UsersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         user_id: Path<Uuid>,
-    ) -> Result<Json<Vec<TokenView>>, ApiError> {
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<TokenPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_TOKENS)?;
-        let tokens = tokens::list_for_user(&state.db, tenant_id, user_id.0).await?;
-        Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = tokens::list_for_user(&state.db, tenant_id, user_id.0, page)
+            .await?
+            .map(TokenView::from);
+        Ok(Json(TokenPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Revokes a token: it stops working at once.
@@ -285,7 +305,7 @@ impl UsersApi {
         token_id: Path<Uuid>,
     ) -> Result<Json<TokenView>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::REVOKE_TOKEN)?;
-        let token = tokens::revoke(&state.db, tenant_id, user_id.0, token_id.0).await?;
+        let token = tokens::revoke(&state.db, tenant_id, Some(user_id.0), token_id.0).await?;
         Ok(Json(token.into()))
     }
 }

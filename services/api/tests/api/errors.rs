@@ -48,6 +48,16 @@ async fn body_errors_are_problems_that_name_the_field() {
         too_long.raw
     );
 
+    let missing = app
+        .post(
+            "/v1/users",
+            token,
+            &json!({ "display_name": "A", "email": null }),
+        )
+        .await;
+    missing.problem(400);
+    assert_eq!(missing.error_fields(), ["email", "role"]);
+
     let wrong_type = app
         .send(
             app.request("POST", "/v1/users", Some(token))

@@ -17,7 +17,7 @@ async fn every_read_and_write_of_another_tenants_objects_is_not_found() {
         )
         .await;
     assert_eq!(victim_tokens.status, 200);
-    let victim_token_id = victim_tokens.body[0]["id"]
+    let victim_token_id = victim_tokens.body["items"][0]["id"]
         .as_str()
         .expect("a token id")
         .to_owned();

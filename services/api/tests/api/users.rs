@@ -58,7 +58,7 @@ async fn a_new_user_gets_a_working_token_that_can_be_revoked() {
     assert_eq!(listed.status, 200);
     assert!(!listed.raw.contains(&secret), "secrets are never listed");
     assert!(
-        listed.body[0]["last_used_at"].is_string(),
+        listed.body["items"][0]["last_used_at"].is_string(),
         "last use is recorded: {}",
         listed.raw
     );

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::Principal;
 use super::users::{self, RoleColumn};
 use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
 use crate::storage::Tx;
 use crate::{Db, Error};
 
@@ -116,38 +117,60 @@ pub async fn list_for_user(
     db: &Db,
     tenant_id: Uuid,
     user_id: Uuid,
-) -> Result<Vec<TokenInfo>, Error> {
+    page: PageRequest,
+) -> Result<Page<TokenInfo>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     users::fetch(&mut tx, user_id).await?;
-    let tokens = sqlx::query_as(
+    let rows: Vec<TokenInfo> = sqlx::query_as(
         "SELECT id, user_id, name, created_at, last_used_at, expires_at, revoked_at
-           FROM api_tokens WHERE user_id = $1 ORDER BY id",
+           FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
     )
     .bind(user_id)
+    .bind(page.after)
+    .bind(page.fetch_limit())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(tokens)
+    Ok(Page::from_rows(rows, page, |t| t.id))
 }
 
+/// Revokes a token of the tenant; with `owner`, only if it belongs to that user.
 pub async fn revoke(
     db: &Db,
     tenant_id: Uuid,
-    user_id: Uuid,
+    owner: Option<Uuid>,
     token_id: Uuid,
 ) -> Result<TokenInfo, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let token = sqlx::query_as(
-        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND user_id = $2
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+          WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)
          RETURNING id, user_id, name, created_at, last_used_at, expires_at, revoked_at",
     )
     .bind(token_id)
-    .bind(user_id)
+    .bind(owner)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("token"))?;
     tx.commit().await?;
     Ok(token)
+}
+
+/// Revokes an operator token (CLI only).
+pub async fn revoke_platform(db: &Db, token_id: Uuid) -> Result<(), Error> {
+    let mut tx = db.begin_platform().await?;
+    let revoked = sqlx::query(
+        "UPDATE platform_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
+    )
+    .bind(token_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if revoked == 0 {
+        return Err(Error::NotFound("token"));
+    }
+    Ok(())
 }
 
 /// Creates a platform admin (if new) and a token for them. Only the CLI calls this: there is no
