@@ -55,9 +55,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn problem(&self) -> Problem {
+    /// Status, problem type and title: the classification, with no side effect.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         use passerelle_core::Error as Core;
-        let (status, kind, title) = match self {
+        match self {
             ApiError::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -100,7 +101,13 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
-        };
+        }
+    }
+
+    /// The problem document; server-side causes are logged here, once per response.
+    fn problem(&self) -> Problem {
+        use passerelle_core::Error as Core;
+        let (status, kind, title) = self.kind();
         let detail = match self {
             ApiError::Core(Core::Database(err)) => {
                 tracing::error!(error = %err, "database error");
@@ -152,7 +159,7 @@ impl Problem {
 
 impl ResponseError for ApiError {
     fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        self.kind().0
     }
 
     fn as_response(&self) -> Response {
@@ -239,9 +246,7 @@ pub fn problem_response(err: poem::Error) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
-    let errors = (status == StatusCode::BAD_REQUEST)
-        .then(|| field_errors(&detail))
-        .flatten();
+    let errors = (status == StatusCode::BAD_REQUEST).then(|| field_errors(&detail));
     Problem {
         kind: format!("/problems/{kind}"),
         title: title.to_owned(),
@@ -254,7 +259,7 @@ pub fn problem_response(err: poem::Error) -> Response {
 
 /// Recovers the field names poem-openapi puts in its parse errors ("unknown field `x`", "failed
 /// to parse parameter `x`", "field `x` verification failed").
-fn field_errors(message: &str) -> Option<Vec<ProblemField>> {
+fn field_errors(message: &str) -> Vec<ProblemField> {
     let fields: Vec<ProblemField> = message
         .match_indices('`')
         .collect::<Vec<_>>()
@@ -270,11 +275,11 @@ fn field_errors(message: &str) -> Option<Vec<ProblemField>> {
         })
         .collect();
     if fields.is_empty() {
-        Some(vec![ProblemField {
+        vec![ProblemField {
             field: "body".into(),
             message: message.to_owned(),
-        }])
+        }]
     } else {
-        Some(fields)
+        fields
     }
 }
