@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use passerelle_api::{AppState, app};
 use passerelle_core::tenancy::Role;
-use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_test_support::TestDatabase;
+use passerelle_test_support::{TestDatabase, create_tenant};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::json;
 
@@ -76,20 +76,7 @@ async fn main() {
         redis,
     })));
 
-    let tenant = tenants::create(
-        &db.app,
-        &NewTenant {
-            slug: "lot".into(),
-            name: "Département du Lot".into(),
-            kind: TenantKind::Departement,
-            insee_code: "46".into(),
-            time_zone: "Europe/Paris".into(),
-            sender_name: "Lot".into(),
-            sender_email: "lot@lot.example".into(),
-        },
-    )
-    .await
-    .expect("tenant");
+    let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     let admin = users::create(
         &db.app,
         tenant.id,
@@ -122,6 +109,14 @@ async fn main() {
         req.send().await.expect("request").status().as_u16()
     };
 
+    // The same key and body for request i in both POST scenarios: the second one replays.
+    let create_user = |i: usize| {
+        http.post(format!("{base}/v1/users"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("bench-{i}"))
+            .json(&json!({ "email": format!("user{i}@lot.example"), "display_name": "Usager", "role": "funder" }))
+    };
+
     // Warm-up: connections, pools, caches.
     drive("warm-up", |_| {
         send(http.get(format!("{base}/v1/me")).bearer_auth(&token))
@@ -129,27 +124,23 @@ async fn main() {
     .await;
 
     let results = vec![
-        drive("GET /healthz (baseline)", |_| send(http.get(format!("{base}/healthz")))).await,
-        drive("GET /v1/me", |_| send(http.get(format!("{base}/v1/me")).bearer_auth(&token))).await,
-        drive("POST /v1/users + Idempotency-Key", |i| {
+        drive("GET /healthz (baseline)", |_| {
+            send(http.get(format!("{base}/healthz")))
+        })
+        .await,
+        drive("GET /v1/me", |_| {
+            send(http.get(format!("{base}/v1/me")).bearer_auth(&token))
+        })
+        .await,
+        drive("POST /v1/users + Idempotency-Key", |i| send(create_user(i))).await,
+        drive("POST /v1/users, replayed key", |i| send(create_user(i))).await,
+        drive("GET /v1/users?limit=50 (of 4,001)", |_| {
             send(
-                http.post(format!("{base}/v1/users"))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("bench-{i}"))
-                    .json(&json!({ "email": format!("user{i}@lot.example"), "display_name": "Usager", "role": "funder" })),
+                http.get(format!("{base}/v1/users?limit=50"))
+                    .bearer_auth(&token),
             )
         })
         .await,
-        drive("POST /v1/users, replayed key", |i| {
-            send(
-                http.post(format!("{base}/v1/users"))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("bench-{i}"))
-                    .json(&json!({ "email": format!("user{i}@lot.example"), "display_name": "Usager", "role": "funder" })),
-            )
-        })
-        .await,
-        drive("GET /v1/users?limit=50 (of 4,001)", |_| send(http.get(format!("{base}/v1/users?limit=50")).bearer_auth(&token))).await,
     ];
 
     let baseline = results[0].mean.as_secs_f64();

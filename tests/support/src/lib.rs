@@ -9,6 +9,7 @@
 use std::env;
 
 use passerelle_core::Db;
+use passerelle_core::tenancy::tenants::{self, NewTenant, Tenant, TenantKind};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, PgPool};
 use uuid::Uuid;
@@ -79,4 +80,22 @@ impl TestDatabase {
             app_url,
         }
     }
+}
+
+/// Creates a tenant for a test: `slug` as given, everything else derived from it.
+pub async fn create_tenant(db: &Db, slug: &str, kind: TenantKind, insee_code: &str) -> Tenant {
+    tenants::create(
+        db,
+        &NewTenant {
+            slug: slug.into(),
+            name: format!("Tenant {slug}"),
+            kind,
+            insee_code: insee_code.into(),
+            time_zone: "Europe/Paris".into(),
+            sender_name: format!("Passerelle {slug}"),
+            sender_email: format!("contact@{slug}.example"),
+        },
+    )
+    .await
+    .expect("create a test tenant")
 }

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use passerelle_core::idempotency::{self, Claim, Scope};
-use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
-use passerelle_test_support::TestDatabase;
+use passerelle_core::tenancy::tenants::TenantKind;
+use passerelle_test_support::{TestDatabase, create_tenant};
 use passerelle_worker::jobs::purge_idempotency_keys::{self, PurgeIdempotencyKeys};
 use passerelle_worker::queue;
 use redis::AsyncCommands;
@@ -24,20 +24,7 @@ async fn key_exists(db: &TestDatabase, tenant_id: Uuid, key: &str) -> bool {
 #[tokio::test]
 async fn the_job_runs_from_its_queue_and_removes_only_expired_keys() {
     let db = TestDatabase::create().await;
-    let tenant = tenants::create(
-        &db.app,
-        &NewTenant {
-            slug: "lot".into(),
-            name: "Lot".into(),
-            kind: TenantKind::Departement,
-            insee_code: "46".into(),
-            time_zone: "Europe/Paris".into(),
-            sender_name: "Lot".into(),
-            sender_email: "lot@lot.example".into(),
-        },
-    )
-    .await
-    .expect("tenant");
+    let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     for key in ["old", "fresh"] {
         let claim = idempotency::claim(&db.app, Scope::Tenant(tenant.id), key, b"f")
             .await

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use passerelle_api::{AppState, app};
 use passerelle_core::tenancy::Role;
-use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_core::{epns, prescribers};
-use passerelle_test_support::TestDatabase;
+use passerelle_test_support::{TestDatabase, create_tenant};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -135,20 +135,7 @@ async fn seed_tenant(
     kind: TenantKind,
     insee_code: &str,
 ) -> TenantFixture {
-    let tenant = tenants::create(
-        &db.app,
-        &NewTenant {
-            slug: slug.into(),
-            name: format!("Tenant {slug}"),
-            kind,
-            insee_code: insee_code.into(),
-            time_zone: "Europe/Paris".into(),
-            sender_name: format!("Passerelle {slug}"),
-            sender_email: format!("contact@{slug}.example"),
-        },
-    )
-    .await
-    .expect("tenant");
+    let tenant = create_tenant(&db.app, slug, kind, insee_code).await;
     let prescriber_id = prescribers::create(&db.app, tenant.id, "CAF", "caf")
         .await
         .expect("prescriber");

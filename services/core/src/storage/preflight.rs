@@ -75,6 +75,19 @@ pub async fn check(pool: &PgPool) -> Result<(), PreflightError> {
     Ok(())
 }
 
+/// Tables of the public schema with a `tenant_id` column: the tenant-owned tables.
+pub async fn tenant_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+          ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Tables of the public schema with a `tenant_id` column that lack RLS or FORCE.
 pub async fn unprotected_tenant_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

@@ -5,10 +5,11 @@
 use passerelle_core::Db;
 use passerelle_core::idempotency::{self, Scope};
 use passerelle_core::tenancy::Role;
-use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
+use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_core::{epns, prescribers};
+use passerelle_test_support::create_tenant;
 use uuid::Uuid;
 
 pub struct Populated {
@@ -17,22 +18,9 @@ pub struct Populated {
     pub user_id: Uuid,
 }
 
-pub fn new_tenant(slug_hint: &str, insee_code: &str) -> NewTenant {
-    NewTenant {
-        slug: format!("{slug_hint}-{}", &Uuid::new_v4().simple().to_string()[..8]),
-        name: format!("Tenant {slug_hint}"),
-        kind: TenantKind::Departement,
-        insee_code: insee_code.into(),
-        time_zone: "Europe/Paris".into(),
-        sender_name: "Test".into(),
-        sender_email: "test@tenant.example".into(),
-    }
-}
-
 pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
-    let tenant = tenants::create(db, &new_tenant(slug_hint, insee_code))
-        .await
-        .expect("tenant");
+    let slug = format!("{slug_hint}-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let tenant = create_tenant(db, &slug, TenantKind::Departement, insee_code).await;
     let prescriber_id = prescribers::create(db, tenant.id, "CAF", "caf")
         .await
         .expect("prescriber");
@@ -83,4 +71,11 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         prescriber_id,
         user_id: user.id,
     }
+}
+
+/// Every table of the public schema with a `tenant_id` column.
+pub async fn tenant_tables(pool: &sqlx::PgPool) -> Vec<String> {
+    passerelle_core::storage::preflight::tenant_tables(pool)
+        .await
+        .expect("list tenant tables")
 }

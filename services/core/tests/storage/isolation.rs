@@ -9,21 +9,9 @@ use passerelle_test_support::TestDatabase;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::fixtures::populate;
+use crate::fixtures::{populate, tenant_tables};
 
 const RLS_VIOLATION: &str = "42501";
-
-async fn tenant_tables(db: &TestDatabase) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
-    )
-    .fetch_all(&db.owner)
-    .await
-    .expect("tenant tables")
-}
 
 fn code(err: &sqlx::Error) -> String {
     err.as_database_error()
@@ -38,7 +26,7 @@ async fn without_a_tenant_every_table_reads_empty_and_refuses_inserts() {
     let db = &test.app;
     let a = populate(db, "alpha", "46").await;
 
-    for table in tenant_tables(&test).await {
+    for table in tenant_tables(&test.owner).await {
         let mut tx = db.begin_tenant(a.tenant_id).await.expect("tenant tx");
         let sample: Option<serde_json::Value> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT row_to_json(t) FROM {table} t LIMIT 1"
@@ -77,7 +65,7 @@ async fn a_tenant_neither_sees_nor_writes_another_tenants_rows() {
     let a = populate(db, "alpha", "46").await;
     let b = populate(db, "beta", "12").await;
 
-    for table in tenant_tables(&test).await {
+    for table in tenant_tables(&test.owner).await {
         let mut tx = db.begin_tenant(b.tenant_id).await.expect("tenant b");
         let foreign: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE tenant_id <> $1"

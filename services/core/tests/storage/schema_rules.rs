@@ -2,19 +2,9 @@
 //! later migration is checked by this test for free.
 
 use passerelle_test_support::TestDatabase;
-use sqlx::PgPool;
 
-async fn tenant_tables(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("list tenant tables")
-}
+use crate::fixtures::tenant_tables;
+use sqlx::PgPool;
 
 #[tokio::test]
 async fn every_tenant_table_follows_the_tenancy_rules() {
