@@ -69,6 +69,9 @@ enum TenantCommand {
         sender_email: String,
         #[arg(long, default_value = "Europe/Paris")]
         time_zone: String,
+        /// 2 to 5 capital letters starting voucher references; derived from the slug if absent.
+        #[arg(long)]
+        reference_prefix: Option<String>,
     },
     /// List tenants.
     List,
@@ -178,6 +181,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             sender_name,
             sender_email,
             time_zone,
+            reference_prefix,
         }) => {
             let db = connect(settings).await?;
             let Some(kind) = TenantKind::parse(&kind) else {
@@ -193,6 +197,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                     time_zone,
                     sender_name,
                     sender_email,
+                    reference_prefix,
                 },
             )
             .await?;

@@ -2,13 +2,17 @@
 //! one user per role in each, and a platform admin. Running it again updates in place: demo
 //! objects have fixed ids, and each demo token replaces the previous one of the same user.
 
+use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
+use crate::audit::Actor;
+use crate::prescribers::{self, NewAllocation, NewPrescriber};
+use crate::schemes::{self, NewScheme};
 use crate::tenancy::Role;
 use crate::tenancy::tenants::{self, NewTenant, TenantKind};
 use crate::tenancy::tokens::{self, NewToken};
 use crate::tenancy::users::{self, NewUser};
-use crate::{Db, Error, epns, prescribers};
+use crate::{Db, Error, epns};
 
 const DEMO_TOKEN_NAME: &str = "demo";
 const PLATFORM_ADMIN_EMAIL: &str = "exploitation@passerelle.example";
@@ -21,7 +25,9 @@ struct DemoTenant {
     insee_code: &'static str,
     sender_name: &'static str,
     sender_email: &'static str,
-    prescriber: (&'static str, &'static str),
+    preset: &'static str,
+    /// Name, kind and the vouchers allocated for the current year.
+    prescribers: &'static [(&'static str, &'static str, i32)],
     epn: &'static str,
 }
 
@@ -34,7 +40,11 @@ const TENANTS: [DemoTenant; 2] = [
         insee_code: "46",
         sender_name: "Ticket Net — Département du Lot",
         sender_email: "ticket-net@lot.example",
-        prescriber: ("CAF du Lot — Cahors", "caf"),
+        preset: "ticket-net",
+        prescribers: &[
+            ("CAF du Lot — Cahors", "caf", 150),
+            ("CCAS de Figeac", "ccas", 40),
+        ],
         epn: "EPN de Figeac",
     },
     DemoTenant {
@@ -45,7 +55,8 @@ const TENANTS: [DemoTenant; 2] = [
         insee_code: "84",
         sender_name: "Pass Numérique — Région Auvergne-Rhône-Alpes",
         sender_email: "pass-numerique@auvergnerhonealpes.example",
-        prescriber: ("Association Solidarité Annonay", "association"),
+        preset: "pass-numerique",
+        prescribers: &[("Association Solidarité Annonay", "association", 80)],
         epn: "EPN d'Annonay",
     },
 ];
@@ -80,20 +91,39 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
                         time_zone: "Europe/Paris".into(),
                         sender_name: demo.sender_name.into(),
                         sender_email: demo.sender_email.into(),
+                        reference_prefix: Some(demo.label.into()),
                     },
                 )
                 .await?
             }
         };
+        let scheme_id = seed_scheme(db, tenant.id, demo.preset).await?;
         let mut tx = db.begin_tenant(tenant.id).await?;
-        let prescriber_id = prescribers::insert(
-            &mut tx,
-            tenant.id,
-            demo_id(&format!("{}/prescriber", demo.slug)),
-            demo.prescriber.0,
-            demo.prescriber.1,
-        )
-        .await?;
+        let mut prescriber_ids = Vec::new();
+        for (index, (name, kind, quantity)) in demo.prescribers.iter().enumerate() {
+            let id = demo_id(&format!("{}/prescriber/{index}", demo.slug));
+            let new = NewPrescriber {
+                name: (*name).into(),
+                kind: (*kind).into(),
+                ..NewPrescriber::default()
+            };
+            prescribers::insert(&mut tx, tenant.id, id, Actor::SYSTEM, &new).await?;
+            prescriber_ids.push((id, *quantity));
+        }
+        tx.commit().await?;
+        for (prescriber_id, quantity) in &prescriber_ids {
+            seed_allocation(
+                db,
+                tenant.id,
+                *prescriber_id,
+                scheme_id,
+                *quantity,
+                tenant.today(),
+            )
+            .await?;
+        }
+        let prescriber_id = prescriber_ids[0].0;
+        let mut tx = db.begin_tenant(tenant.id).await?;
         let epn_id = epns::insert(
             &mut tx,
             tenant.id,
@@ -154,6 +184,62 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
         token: platform.secret,
     });
     Ok(issued)
+}
+
+/// The tenant's scheme from its preset, active; created once.
+async fn seed_scheme(db: &Db, tenant_id: Uuid, preset: &str) -> Result<Uuid, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM schemes WHERE code = $1")
+        .bind(preset)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let name = schemes::presets::get(preset)
+        .map(|p| p.name)
+        .unwrap_or(preset);
+    let detail = schemes::create(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        NewScheme {
+            code: preset.into(),
+            name: name.into(),
+            preset: Some(preset.into()),
+            ..NewScheme::default()
+        },
+    )
+    .await?;
+    schemes::set_status(db, tenant_id, Actor::SYSTEM, detail.scheme.id, "active").await?;
+    Ok(detail.scheme.id)
+}
+
+/// An allocation for the calendar year containing `today`, unless the prescriber already has one.
+async fn seed_allocation(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    scheme_id: Uuid,
+    quantity: i32,
+    today: NaiveDate,
+) -> Result<(), Error> {
+    if !prescribers::allocations(db, tenant_id, prescriber_id, Some(scheme_id))
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let year = today.year();
+    let new = NewAllocation {
+        scheme_id,
+        period_start: NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(today),
+        period_end: NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(today),
+        quantity,
+    };
+    prescribers::allocate(db, tenant_id, Actor::SYSTEM, prescriber_id, &new).await?;
+    Ok(())
 }
 
 fn role_label_fr(role: Role) -> &'static str {

@@ -1,6 +1,8 @@
 //! Domain types and rules, storage, tenancy and configuration shared by the API, the worker and
 //! the command line. Nothing here knows about HTTP or job queues.
 
+pub mod audit;
+pub mod beneficiaries;
 pub mod config;
 pub mod demo;
 pub mod epns;
@@ -8,8 +10,10 @@ pub mod error;
 pub mod idempotency;
 pub mod pagination;
 pub mod prescribers;
+pub mod schemes;
 pub mod storage;
 pub mod tenancy;
+pub mod vouchers;
 
 pub use error::{Error, FieldError};
 pub use storage::Db;

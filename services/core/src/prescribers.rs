@@ -1,9 +1,15 @@
-//! Prescriber organisations (CAF, CCAS, missions locales…): the bodies that hand out vouchers and
-//! to which prescriber users belong.
+//! Prescriber organisations (CAF, CCAS, missions locales…), the bodies that hand out vouchers, and
+//! their allocations: how many vouchers of a scheme they may issue over a period.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor};
+use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
 use crate::storage::Tx;
+use crate::tenancy::tenants::is_email;
 use crate::{Db, Error};
 
 pub const KINDS: [&str; 8] = [
@@ -17,35 +23,336 @@ pub const KINDS: [&str; 8] = [
     "other",
 ];
 
-pub async fn create(db: &Db, tenant_id: Uuid, name: &str, kind: &str) -> Result<Uuid, Error> {
-    let mut tx = db.begin_tenant(tenant_id).await?;
-    let id = insert(&mut tx, tenant_id, Uuid::now_v7(), name, kind).await?;
-    tx.commit().await?;
-    Ok(id)
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Prescriber {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub siret: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
+const COLUMNS: &str = "id, name, kind, siret, contact_email, contact_phone, created_at";
+
+#[derive(Debug, Clone, Default)]
+pub struct NewPrescriber {
+    pub name: String,
+    pub kind: String,
+    pub siret: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+}
+
+/// A SIRET is 14 digits with a Luhn checksum (La Poste's establishments excepted by INSEE: their
+/// SIREN 356000000 uses a digit sum divisible by 5).
+pub fn is_siret(s: &str) -> bool {
+    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits: Vec<u32> = s.bytes().map(|b| u32::from(b - b'0')).collect();
+    if s.starts_with("356000000") {
+        return digits.iter().sum::<u32>().is_multiple_of(5);
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+impl NewPrescriber {
+    fn validate(&self) -> Result<(), Error> {
+        let mut v = Validator::default();
+        v.check(
+            !self.name.trim().is_empty() && self.name.chars().count() <= 200,
+            "name",
+            "between 1 and 200 characters",
+        )
+        .check(
+            KINDS.contains(&self.kind.as_str()),
+            "kind",
+            format!("one of {}", KINDS.join(", ")),
+        )
+        .check(
+            self.siret.as_deref().is_none_or(is_siret),
+            "siret",
+            "14 digits with a valid checksum",
+        )
+        .check(
+            self.contact_email.as_deref().is_none_or(is_email),
+            "contact_email",
+            "an email address",
+        )
+        .check(
+            self.contact_phone.as_deref().is_none_or(|p| p.len() <= 30),
+            "contact_phone",
+            "at most 30 characters",
+        );
+        v.finish()
+    }
+}
+
+pub async fn create(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    new: &NewPrescriber,
+) -> Result<Prescriber, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let prescriber = insert(&mut tx, tenant_id, Uuid::now_v7(), actor, new).await?;
+    tx.commit().await?;
+    Ok(prescriber)
+}
+
+/// Inserts (or, for a known id, updates) a prescriber organisation.
 pub(crate) async fn insert(
     tx: &mut Tx,
     tenant_id: Uuid,
     id: Uuid,
-    name: &str,
-    kind: &str,
-) -> Result<Uuid, Error> {
-    if !KINDS.contains(&kind) {
-        return Err(Error::invalid(
-            "kind",
-            format!("one of {}", KINDS.join(", ")),
-        ));
-    }
-    sqlx::query(
-        "INSERT INTO prescribers (tenant_id, id, name, kind) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
-    )
+    actor: Actor,
+    new: &NewPrescriber,
+) -> Result<Prescriber, Error> {
+    new.validate()?;
+    let prescriber: Prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO prescribers (tenant_id, id, name, kind, siret, contact_email, contact_phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, siret = EXCLUDED.siret,
+             contact_email = EXCLUDED.contact_email, contact_phone = EXCLUDED.contact_phone
+         RETURNING {COLUMNS}"
+    )))
     .bind(tenant_id)
     .bind(id)
-    .bind(name)
-    .bind(kind)
-    .execute(&mut **tx)
+    .bind(new.name.trim())
+    .bind(&new.kind)
+    .bind(&new.siret)
+    .bind(&new.contact_email)
+    .bind(&new.contact_phone)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(id)
+    audit::record(
+        tx,
+        tenant_id,
+        actor,
+        "prescriber.saved",
+        "prescriber",
+        id,
+        json!({ "name": prescriber.name, "kind": prescriber.kind }),
+    )
+    .await?;
+    Ok(prescriber)
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Prescriber, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM prescribers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("prescriber"))?;
+    tx.commit().await?;
+    Ok(prescriber)
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Prescriber>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<Prescriber> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM prescribers WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    )))
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |p| p.id))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Allocation {
+    pub id: Uuid,
+    pub prescriber_id: Uuid,
+    pub scheme_id: Uuid,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub quantity: i32,
+    pub issued: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Allocation {
+    pub fn remaining(&self) -> i32 {
+        self.quantity - self.issued
+    }
+}
+
+const ALLOCATION_COLUMNS: &str =
+    "id, prescriber_id, scheme_id, period_start, period_end, quantity, issued, created_at";
+
+#[derive(Debug, Clone)]
+pub struct NewAllocation {
+    pub scheme_id: Uuid,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub quantity: i32,
+}
+
+pub async fn allocate(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    prescriber_id: Uuid,
+    new: &NewAllocation,
+) -> Result<Allocation, Error> {
+    let mut v = Validator::default();
+    v.check(
+        (0..=1_000_000).contains(&new.quantity),
+        "quantity",
+        "between 0 and 1,000,000",
+    )
+    .check(
+        new.period_start <= new.period_end,
+        "period_end",
+        "must not be before period_start",
+    );
+    v.finish()?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let allocation: Allocation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO allocations (tenant_id, id, prescriber_id, scheme_id, period_start, period_end, quantity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ALLOCATION_COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(prescriber_id)
+    .bind(new.scheme_id)
+    .bind(new.period_start)
+    .bind(new.period_end)
+    .bind(new.quantity)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "allocation.created",
+        "allocation",
+        allocation.id,
+        json!({ "prescriber_id": prescriber_id, "scheme_id": new.scheme_id, "quantity": new.quantity,
+                "period_start": new.period_start, "period_end": new.period_end }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(allocation)
+}
+
+/// Changes an allocation's quantity; never below what was already issued from it.
+pub async fn set_quantity(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    prescriber_id: Uuid,
+    allocation_id: Uuid,
+    quantity: i32,
+) -> Result<Allocation, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before: Allocation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE id = $1 AND prescriber_id = $2 FOR UPDATE"
+    )))
+    .bind(allocation_id)
+    .bind(prescriber_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("allocation"))?;
+    let allocation: Allocation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE allocations SET quantity = $2 WHERE id = $1 RETURNING {ALLOCATION_COLUMNS}"
+    )))
+    .bind(allocation_id)
+    .bind(quantity)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "allocation.changed",
+        "allocation",
+        allocation_id,
+        json!({ "quantity_before": before.quantity, "quantity": quantity }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(allocation)
+}
+
+/// A prescriber's allocations, optionally for one scheme, most recent period first.
+pub async fn allocations(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    scheme_id: Option<Uuid>,
+) -> Result<Vec<Allocation>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)
+          ORDER BY period_start DESC LIMIT 500"
+    )))
+    .bind(prescriber_id)
+    .bind(scheme_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Takes one voucher from the allocation covering `on` — a guarded increment, so concurrent
+/// issuances never exceed the quantity. Returns the allocation, or a conflict with the stock left.
+pub(crate) async fn take_one(
+    tx: &mut Tx,
+    prescriber_id: Uuid,
+    scheme_id: Uuid,
+    on: NaiveDate,
+) -> Result<Uuid, Error> {
+    let taken: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE allocations SET issued = issued + 1
+          WHERE prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3 AND issued < quantity
+          RETURNING id",
+    )
+    .bind(prescriber_id)
+    .bind(scheme_id)
+    .bind(on)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match taken {
+        Some(id) => Ok(id),
+        None => {
+            let current: Option<(i32, i32)> = sqlx::query_as(
+                "SELECT quantity, issued FROM allocations
+                  WHERE prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3",
+            )
+            .bind(prescriber_id)
+            .bind(scheme_id)
+            .bind(on)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Err(Error::Conflict(match current {
+                Some((quantity, issued)) => format!(
+                    "this prescriber's allocation for this scheme is used up: {issued} of {quantity} issued, 0 remaining"
+                ),
+                None => format!(
+                    "this prescriber has no allocation for this scheme on {on}: 0 remaining"
+                ),
+            }))
+        }
+    }
 }

@@ -94,6 +94,7 @@ pub async fn create_tenant(db: &Db, slug: &str, kind: TenantKind, insee_code: &s
             time_zone: "Europe/Paris".into(),
             sender_name: format!("Passerelle {slug}"),
             sender_email: format!("contact@{slug}.example"),
+            reference_prefix: None,
         },
     )
     .await

@@ -40,6 +40,10 @@ pub struct CreateTenant {
     pub sender_name: String,
     #[oai(validator(min_length = 3, max_length = 254))]
     pub sender_email: String,
+    /// 2 to 5 capital letters that start this tenant's voucher references (e.g. `LOT`), unique
+    /// across tenants; derived from the slug when absent.
+    #[oai(validator(max_length = 5))]
+    pub reference_prefix: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -52,6 +56,7 @@ pub struct TenantView {
     pub time_zone: String,
     pub sender_name: String,
     pub sender_email: String,
+    pub reference_prefix: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -69,6 +74,7 @@ impl From<Tenant> for TenantView {
             time_zone: t.time_zone,
             sender_name: t.sender_name,
             sender_email: t.sender_email,
+            reference_prefix: t.reference_prefix,
             created_at: t.created_at,
         }
     }
@@ -119,6 +125,7 @@ impl TenantsApi {
                 time_zone: body.time_zone.unwrap_or_else(|| "Europe/Paris".into()),
                 sender_name: body.sender_name,
                 sender_email: body.sender_email,
+                reference_prefix: body.reference_prefix,
             },
         )
         .await?;

@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 
 use passerelle_api::{AppState, app};
+use passerelle_core::audit::Actor;
+use passerelle_core::epns;
+use passerelle_core::prescribers::{self, NewPrescriber};
 use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_core::{epns, prescribers};
 use passerelle_test_support::{TestDatabase, create_tenant};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::header::HeaderMap;
@@ -136,9 +138,19 @@ async fn seed_tenant(
     insee_code: &str,
 ) -> TenantFixture {
     let tenant = create_tenant(&db.app, slug, kind, insee_code).await;
-    let prescriber_id = prescribers::create(&db.app, tenant.id, "CAF", "caf")
-        .await
-        .expect("prescriber");
+    let prescriber_id = prescribers::create(
+        &db.app,
+        tenant.id,
+        Actor::SYSTEM,
+        &NewPrescriber {
+            name: "CAF".into(),
+            kind: "caf".into(),
+            ..NewPrescriber::default()
+        },
+    )
+    .await
+    .expect("prescriber")
+    .id;
     let epn_id = epns::create(&db.app, tenant.id, "EPN").await.expect("epn");
     let mut tokens_by_role = HashMap::new();
     let mut users_by_role = HashMap::new();

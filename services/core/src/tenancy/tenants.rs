@@ -41,7 +41,20 @@ pub struct Tenant {
     pub time_zone: String,
     pub sender_name: String,
     pub sender_email: String,
+    pub reference_prefix: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl Tenant {
+    /// The tenant's time zone (validated on creation; Paris if the stored name ever fails to parse).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::Europe::Paris)
+    }
+
+    /// Today's date where the tenant is: business dates are local dates.
+    pub fn today(&self) -> chrono::NaiveDate {
+        Utc::now().with_timezone(&self.tz()).date_naive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,9 +66,22 @@ pub struct NewTenant {
     pub time_zone: String,
     pub sender_name: String,
     pub sender_email: String,
+    /// Starts every voucher reference (e.g. `LOT`); derived from the slug when absent.
+    pub reference_prefix: Option<String>,
 }
 
 impl NewTenant {
+    pub fn reference_prefix(&self) -> String {
+        self.reference_prefix.clone().unwrap_or_else(|| {
+            self.slug
+                .chars()
+                .filter(char::is_ascii_alphabetic)
+                .take(3)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         let mut v = Validator::default();
         v.check(is_slug(&self.slug), "slug", "lowercase letters, digits and dashes, 2 to 63 characters, starting with a letter or digit")
@@ -63,7 +89,13 @@ impl NewTenant {
             .check(is_insee_area_code(&self.insee_code), "insee_code", "an INSEE département or région code such as 46, 2A, 971 or 84")
             .check(self.time_zone.parse::<chrono_tz::Tz>().is_ok(), "time_zone", "an IANA time zone such as Europe/Paris")
             .check(!self.sender_name.trim().is_empty() && self.sender_name.chars().count() <= 200, "sender_name", "between 1 and 200 characters")
-            .check(is_email(&self.sender_email), "sender_email", "an email address");
+            .check(is_email(&self.sender_email), "sender_email", "an email address")
+            .check(
+                (2..=5).contains(&self.reference_prefix().len())
+                    && self.reference_prefix().bytes().all(|b| b.is_ascii_uppercase()),
+                "reference_prefix",
+                "2 to 5 capital letters (e.g. LOT), unique across tenants",
+            );
         v.finish()
     }
 }
@@ -105,8 +137,8 @@ pub async fn create(db: &Db, new: &NewTenant) -> Result<Tenant, Error> {
 
 async fn insert(tx: &mut Tx, new: &NewTenant) -> Result<Tenant, Error> {
     Ok(sqlx::query_as(
-        "INSERT INTO tenants (id, slug, name, kind, insee_code, time_zone, sender_name, sender_email)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        "INSERT INTO tenants (id, slug, name, kind, insee_code, time_zone, sender_name, sender_email, reference_prefix)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
     )
     .bind(Uuid::now_v7())
     .bind(&new.slug)
@@ -116,6 +148,7 @@ async fn insert(tx: &mut Tx, new: &NewTenant) -> Result<Tenant, Error> {
     .bind(&new.time_zone)
     .bind(new.sender_name.trim())
     .bind(&new.sender_email)
+    .bind(new.reference_prefix())
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -144,6 +177,15 @@ pub async fn all_ids(db: &Db) -> Result<Vec<Uuid>, Error> {
     Ok(sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
         .fetch_all(db.pool())
         .await?)
+}
+
+pub async fn find_by_reference_prefix(db: &Db, prefix: &str) -> Result<Option<Tenant>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM tenants WHERE reference_prefix = $1")
+            .bind(prefix)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>, Error> {

@@ -3,12 +3,17 @@
 //! until you do, naming the table.
 
 use passerelle_core::Db;
+use passerelle_core::audit::Actor;
+use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::epns;
 use passerelle_core::idempotency::{self, Scope};
+use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_core::{epns, prescribers};
+use passerelle_core::vouchers::{self, Holder, IssueRequest};
 use passerelle_test_support::create_tenant;
 use uuid::Uuid;
 
@@ -21,9 +26,19 @@ pub struct Populated {
 pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     let slug = format!("{slug_hint}-{}", &Uuid::new_v4().simple().to_string()[..8]);
     let tenant = create_tenant(db, &slug, TenantKind::Departement, insee_code).await;
-    let prescriber_id = prescribers::create(db, tenant.id, "CAF", "caf")
-        .await
-        .expect("prescriber");
+    let prescriber_id = prescribers::create(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        &NewPrescriber {
+            name: "CAF".into(),
+            kind: "caf".into(),
+            ..NewPrescriber::default()
+        },
+    )
+    .await
+    .expect("prescriber")
+    .id;
     let epn_id = epns::create(db, tenant.id, "EPN").await.expect("epn");
     let user = users::create(
         db,
@@ -62,6 +77,57 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("token");
+    let scheme = schemes::create(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        NewScheme {
+            code: "ticket-net".into(),
+            name: "Ticket Net".into(),
+            preset: Some("ticket-net".into()),
+            ..NewScheme::default()
+        },
+    )
+    .await
+    .expect("scheme");
+    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme.scheme.id, "active")
+        .await
+        .expect("activate");
+    let today = chrono::Utc::now().date_naive();
+    prescribers::allocate(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        prescriber_id,
+        &NewAllocation {
+            scheme_id: scheme.scheme.id,
+            period_start: today - chrono::Days::new(2),
+            period_end: today + chrono::Days::new(2),
+            quantity: 10,
+        },
+    )
+    .await
+    .expect("allocation");
+    vouchers::issue(
+        db,
+        tenant.id,
+        prescriber_id,
+        Actor::SYSTEM,
+        &IssueRequest {
+            scheme_id: scheme.scheme.id,
+            holder: Holder::New(NewBeneficiary {
+                first_name: "Jeanne".into(),
+                last_name: "Martin".into(),
+                birth_year: 1957,
+                commune_insee: "46102".into(),
+                public_category: "senior".into(),
+                ..NewBeneficiary::default()
+            }),
+            participation_fee_cents: 0,
+        },
+    )
+    .await
+    .expect("voucher");
     let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
         .await
         .expect("claim");

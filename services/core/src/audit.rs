@@ -1,0 +1,113 @@
+//! The append-only audit log. Every entry is written in the transaction of the change it records,
+//! so a rolled-back change leaves no entry and a committed one always has its entry.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::pagination::{Page, PageRequest};
+use crate::storage::Tx;
+use crate::tenancy::{Principal, Role};
+use crate::{Db, Error};
+
+/// Who did something: a user of the tenant, the platform operator, or the system (a job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub role: &'static str,
+}
+
+impl Actor {
+    pub const SYSTEM: Actor = Actor {
+        user_id: None,
+        role: "system",
+    };
+}
+
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        match p {
+            Principal::Platform { admin_id, .. } => Actor {
+                user_id: Some(*admin_id),
+                role: Role::PlatformAdmin.as_str(),
+            },
+            Principal::Tenant { user_id, role, .. } => Actor {
+                user_id: Some(*user_id),
+                role: role.as_str(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub details: Value,
+}
+
+pub async fn record(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    actor: Actor,
+    action: &str,
+    object_type: &str,
+    object_id: impl ToString,
+    details: Value,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, actor_id, actor_role, action, object_type, object_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(actor.user_id)
+    .bind(actor.role)
+    .bind(action)
+    .bind(object_type)
+    .bind(object_id.to_string())
+    .bind(details)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub actor_id: Option<Uuid>,
+}
+
+/// Entries, oldest first.
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: &AuditFilter,
+    page: PageRequest,
+) -> Result<Page<AuditEntry>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<AuditEntry> = sqlx::query_as(
+        "SELECT id, occurred_at, actor_id, actor_role, action, object_type, object_id, details FROM audit_log
+          WHERE ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR object_type = $2)
+            AND ($3::text IS NULL OR object_id = $3) AND ($4::uuid IS NULL OR actor_id = $4)
+            AND ($5::uuid IS NULL OR id > $5)
+          ORDER BY id LIMIT $6",
+    )
+    .bind(&filter.action)
+    .bind(&filter.object_type)
+    .bind(&filter.object_id)
+    .bind(filter.actor_id)
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |e| e.id))
+}

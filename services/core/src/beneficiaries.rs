@@ -1,0 +1,252 @@
+//! Beneficiaries: the least personal data that lets a voucher be nominative — names, birth year
+//! (not the date), commune, public category, and email or phone only if the person has one.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::error::Validator;
+use crate::schemes::rules::PUBLIC_CATEGORIES;
+use crate::storage::Tx;
+use crate::tenancy::tenants::is_email;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Beneficiary {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_year: Option<i16>,
+    pub commune_insee: Option<String>,
+    pub public_category: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub email_consent: bool,
+    pub email_consent_at: Option<DateTime<Utc>>,
+    pub prescriber_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, first_name, last_name, birth_year, commune_insee, public_category, email, phone, \
+                       email_consent, email_consent_at, prescriber_id, created_at, erased_at";
+
+#[derive(Debug, Clone, Default)]
+pub struct NewBeneficiary {
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_year: i16,
+    pub commune_insee: String,
+    pub public_category: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub email_consent: bool,
+    /// Create even if a probable duplicate exists (the caller checked it is another person).
+    pub allow_duplicate: bool,
+}
+
+/// Lowercase, accents and punctuation removed: "Hélène Martin-Dupont" and "helene martin dupont"
+/// match.
+pub fn match_key(first_name: &str, last_name: &str, birth_year: i16, commune: &str) -> String {
+    let fold = |s: &str| -> String {
+        s.nfd()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    format!(
+        "{}|{}|{birth_year}|{commune}",
+        fold(last_name),
+        fold(first_name)
+    )
+}
+
+pub fn is_commune_code(s: &str) -> bool {
+    s.len() == 5
+        && (s.bytes().all(|b| b.is_ascii_digit())
+            || ((s.starts_with("2A") || s.starts_with("2B"))
+                && s[2..].bytes().all(|b| b.is_ascii_digit())))
+}
+
+impl NewBeneficiary {
+    pub fn validate(&self) -> Result<(), Error> {
+        let this_year = Utc::now().year() as i16;
+        let name_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= 100;
+        let mut v = Validator::default();
+        v.check(
+            name_ok(&self.first_name),
+            "first_name",
+            "between 1 and 100 characters",
+        )
+        .check(
+            name_ok(&self.last_name),
+            "last_name",
+            "between 1 and 100 characters",
+        )
+        .check(
+            (1900..=this_year).contains(&self.birth_year),
+            "birth_year",
+            format!("a year between 1900 and {this_year}"),
+        )
+        .check(
+            is_commune_code(&self.commune_insee),
+            "commune_insee",
+            "a 5-character INSEE commune code such as 46102 or 2A004",
+        )
+        .check(
+            PUBLIC_CATEGORIES.contains(&self.public_category.as_str()),
+            "public_category",
+            format!("one of {}", PUBLIC_CATEGORIES.join(", ")),
+        )
+        .check(
+            self.email.as_deref().is_none_or(is_email),
+            "email",
+            "an email address",
+        )
+        .check(
+            self.phone.as_deref().is_none_or(|p| {
+                let digits = p.chars().filter(char::is_ascii_digit).count();
+                (8..=15).contains(&digits)
+                    && p.chars()
+                        .all(|c| c.is_ascii_digit() || " +.-()".contains(c))
+            }),
+            "phone",
+            "a phone number (8 to 15 digits)",
+        )
+        .check(
+            !self.email_consent || self.email.is_some(),
+            "email_consent",
+            "consent to emails needs an email address",
+        );
+        v.finish()
+    }
+}
+
+/// Creates a beneficiary for a prescriber, unless a probable duplicate exists in the tenant (same
+/// names, birth year and commune), which is reported as a conflict naming the existing record.
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    new: &NewBeneficiary,
+) -> Result<Beneficiary, Error> {
+    new.validate()?;
+    let key = match_key(
+        &new.first_name,
+        &new.last_name,
+        new.birth_year,
+        &new.commune_insee,
+    );
+    if !new.allow_duplicate {
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL LIMIT 1",
+        )
+        .bind(&key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(existing) = existing {
+            return Err(Error::Conflict(format!(
+                "probable duplicate of beneficiary {existing} (same names, birth year and commune); \
+                 use it, or send allow_duplicate: true if this is another person"
+            )));
+        }
+    }
+    let email = new
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let beneficiary: Beneficiary = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO beneficiaries (tenant_id, id, first_name, last_name, match_key, birth_year, commune_insee,
+                                    public_category, email, phone, email_consent, email_consent_at, prescriber_id, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 THEN now() END, $12, $13)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(new.first_name.trim())
+    .bind(new.last_name.trim())
+    .bind(&key)
+    .bind(new.birth_year)
+    .bind(&new.commune_insee)
+    .bind(&new.public_category)
+    .bind(email)
+    .bind(new.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()))
+    .bind(new.email_consent)
+    .bind(prescriber_id)
+    .bind(actor.user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    audit::record(
+        tx,
+        tenant_id,
+        actor,
+        "beneficiary.created",
+        "beneficiary",
+        beneficiary.id,
+        json!({ "prescriber_id": prescriber_id }),
+    )
+    .await?;
+    Ok(beneficiary)
+}
+
+pub async fn create(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    new: &NewBeneficiary,
+) -> Result<Beneficiary, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let beneficiary = insert(&mut tx, tenant_id, prescriber_id, actor, new).await?;
+    tx.commit().await?;
+    Ok(beneficiary)
+}
+
+pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Beneficiary, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM beneficiaries WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("beneficiary"))
+}
+
+/// A beneficiary; with `prescriber`, only one registered by that prescriber.
+pub async fn get(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+    prescriber: Option<Uuid>,
+) -> Result<Beneficiary, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let beneficiary = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    if prescriber.is_some_and(|p| p != beneficiary.prescriber_id) {
+        return Err(Error::NotFound("beneficiary"));
+    }
+    Ok(beneficiary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_keys_ignore_case_accents_and_punctuation() {
+        assert_eq!(
+            match_key("Hélène", "Martin-Dupont", 1957, "46102"),
+            match_key("HELENE", "martin dupont", 1957, "46102")
+        );
+        assert_ne!(
+            match_key("Hélène", "Martin", 1957, "46102"),
+            match_key("Hélène", "Martin", 1958, "46102")
+        );
+        assert!(is_commune_code("46102") && is_commune_code("2A004"));
+        assert!(!is_commune_code("4610") && !is_commune_code("2C004") && !is_commune_code("4610A"));
+    }
+}

@@ -1,0 +1,433 @@
+//! Schemes ("dispositifs"): a code, a name, a status, a module catalogue, and rules kept as
+//! immutable versions, each effective from a date.
+
+pub mod presets;
+pub mod rules;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+pub use rules::SchemeRules;
+
+use crate::audit::{self, Actor};
+use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
+use crate::storage::Tx;
+use crate::tenancy::tenants;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Scheme {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub status: String,
+    pub preset: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SchemeVersion {
+    pub version: i32,
+    pub effective_from: NaiveDate,
+    pub rules: Json<SchemeRules>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Module {
+    pub number: i32,
+    pub title: String,
+    pub family: String,
+    pub resource_links: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemeDetail {
+    pub scheme: Scheme,
+    /// The version in force today (none if every version starts in the future).
+    pub current: Option<SchemeVersion>,
+    pub versions: Vec<SchemeVersion>,
+    pub modules: Vec<Module>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewScheme {
+    pub code: String,
+    pub name: String,
+    /// Start from a preset (`ticket-net`, `pass-numerique`); explicit rules or modules replace
+    /// the preset's.
+    pub preset: Option<String>,
+    pub rules: Option<SchemeRules>,
+    pub modules: Option<Vec<Module>>,
+    /// When version 1 takes effect; today by default.
+    pub effective_from: Option<NaiveDate>,
+}
+
+fn validate_modules(modules: &[Module]) -> Result<(), Error> {
+    let mut v = Validator::default();
+    let mut numbers: Vec<i32> = modules.iter().map(|m| m.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    v.check(
+        numbers.len() == modules.len(),
+        "modules",
+        "module numbers must be unique",
+    )
+    .check(modules.len() <= 200, "modules", "at most 200 modules")
+    .check(
+        modules.iter().all(|m| (1..=999).contains(&m.number)),
+        "modules.number",
+        "between 1 and 999",
+    )
+    .check(
+        modules
+            .iter()
+            .all(|m| !m.title.trim().is_empty() && m.title.chars().count() <= 300),
+        "modules.title",
+        "between 1 and 300 characters",
+    )
+    .check(
+        modules
+            .iter()
+            .all(|m| !m.family.trim().is_empty() && m.family.chars().count() <= 100),
+        "modules.family",
+        "between 1 and 100 characters",
+    )
+    .check(
+        modules.iter().all(|m| {
+            m.resource_links.len() <= 10
+                && m.resource_links
+                    .iter()
+                    .all(|l| l.starts_with("https://") && l.len() <= 500)
+        }),
+        "modules.resource_links",
+        "at most 10 https:// links per module",
+    );
+    v.finish()
+}
+
+pub async fn create(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    new: NewScheme,
+) -> Result<SchemeDetail, Error> {
+    let preset = match &new.preset {
+        Some(code) => Some(presets::get(code).ok_or_else(|| {
+            Error::invalid("preset", format!("one of {}", presets::ALL.join(", ")))
+        })?),
+        None => None,
+    };
+    let rules = match (new.rules, &preset) {
+        (Some(rules), _) => rules,
+        (None, Some(p)) => p.rules.clone(),
+        (None, None) => return Err(Error::invalid("rules", "required when no preset is given")),
+    }
+    .normalised();
+    let modules = match (new.modules, &preset) {
+        (Some(modules), _) => modules,
+        (None, Some(p)) => p
+            .modules
+            .iter()
+            .map(|m| Module {
+                number: m.number as i32,
+                title: m.title.to_owned(),
+                family: m.family.to_owned(),
+                resource_links: m.resource_links.iter().map(|l| (*l).to_owned()).collect(),
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut v = Validator::default();
+    v.check(
+        (2..=63).contains(&new.code.len())
+            && new
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "code",
+        "lowercase letters, digits and dashes, 2 to 63 characters",
+    )
+    .check(
+        !new.name.trim().is_empty() && new.name.chars().count() <= 200,
+        "name",
+        "between 1 and 200 characters",
+    );
+    v.finish()?;
+    validate_modules(&modules)?;
+    rules.validate(Some(modules.len()))?;
+
+    let tenant = tenants::get(db, tenant_id).await?;
+    let effective_from = new.effective_from.unwrap_or_else(|| tenant.today());
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scheme: Scheme = sqlx::query_as(
+        "INSERT INTO schemes (tenant_id, id, code, name, preset) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, code, name, status, preset, created_at",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(&new.code)
+    .bind(new.name.trim())
+    .bind(&new.preset)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_version(
+        &mut tx,
+        tenant_id,
+        scheme.id,
+        1,
+        effective_from,
+        &rules,
+        actor,
+    )
+    .await?;
+    for module in &modules {
+        sqlx::query(
+            "INSERT INTO scheme_modules (tenant_id, scheme_id, number, title, family, resource_links)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(scheme.id)
+        .bind(module.number)
+        .bind(module.title.trim())
+        .bind(module.family.trim())
+        .bind(&module.resource_links)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "scheme.created",
+        "scheme",
+        scheme.id,
+        json!({ "code": scheme.code, "preset": scheme.preset, "rules": rules, "modules": modules.len() }),
+    )
+    .await?;
+    let detail = load_detail(&mut tx, scheme, tenant.today()).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+async fn insert_version(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    scheme_id: Uuid,
+    version: i32,
+    effective_from: NaiveDate,
+    rules: &SchemeRules,
+    actor: Actor,
+) -> Result<SchemeVersion, Error> {
+    Ok(sqlx::query_as(
+        "INSERT INTO scheme_versions (tenant_id, scheme_id, version, effective_from, rules, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING version, effective_from, rules, created_at",
+    )
+    .bind(tenant_id)
+    .bind(scheme_id)
+    .bind(version)
+    .bind(effective_from)
+    .bind(Json(rules))
+    .bind(actor.user_id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<SchemeDetail, Error> {
+    let versions: Vec<SchemeVersion> = sqlx::query_as(
+        "SELECT version, effective_from, rules, created_at FROM scheme_versions WHERE scheme_id = $1 ORDER BY version",
+    )
+    .bind(scheme.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let modules = modules_of(tx, scheme.id).await?;
+    let current = versions
+        .iter()
+        .filter(|v| v.effective_from <= today)
+        .max_by_key(|v| v.effective_from)
+        .cloned();
+    Ok(SchemeDetail {
+        scheme,
+        current,
+        versions,
+        modules,
+    })
+}
+
+pub(crate) async fn modules_of(tx: &mut Tx, scheme_id: Uuid) -> Result<Vec<Module>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT number, title, family, resource_links FROM scheme_modules WHERE scheme_id = $1 ORDER BY number",
+    )
+    .bind(scheme_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
+    sqlx::query_as("SELECT id, code, name, status, preset, created_at FROM schemes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("scheme"))
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<SchemeDetail, Error> {
+    let today = tenants::get(db, tenant_id).await?.today();
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scheme = fetch(&mut tx, id).await?;
+    let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Scheme>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<Scheme> = sqlx::query_as(
+        "SELECT id, code, name, status, preset, created_at FROM schemes
+          WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |s| s.id))
+}
+
+/// Changes the rules from a date on (today or later). Vouchers already issued keep theirs.
+pub async fn change_rules(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    effective_from: NaiveDate,
+    rules: SchemeRules,
+) -> Result<SchemeDetail, Error> {
+    let rules = rules.normalised();
+    let today = tenants::get(db, tenant_id).await?.today();
+    if effective_from < today {
+        return Err(Error::invalid(
+            "effective_from",
+            format!("must be today ({today}) or later: rules never change in the past"),
+        ));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scheme: Scheme = sqlx::query_as(
+        "SELECT id, code, name, status, preset, created_at FROM schemes WHERE id = $1 FOR UPDATE",
+    )
+    .bind(scheme_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("scheme"))?;
+    if scheme.status == "closed" {
+        return Err(Error::Conflict(
+            "this scheme is closed: its rules can no longer change".into(),
+        ));
+    }
+    let modules = modules_of(&mut tx, scheme_id).await?;
+    rules.validate(Some(modules.len()))?;
+    let (latest_version, latest_from): (i32, NaiveDate) = sqlx::query_as(
+        "SELECT version, effective_from FROM scheme_versions WHERE scheme_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(scheme_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if effective_from <= latest_from {
+        return Err(Error::invalid(
+            "effective_from",
+            format!("must be after the latest version's start ({latest_from})"),
+        ));
+    }
+    let version = insert_version(
+        &mut tx,
+        tenant_id,
+        scheme_id,
+        latest_version + 1,
+        effective_from,
+        &rules,
+        actor,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "scheme.rules_changed",
+        "scheme",
+        scheme_id,
+        json!({ "version": version.version, "effective_from": effective_from, "rules": rules }),
+    )
+    .await?;
+    let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// draft → active → closed (or draft → closed). Vouchers are issued only from active schemes.
+pub async fn set_status(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    status: &str,
+) -> Result<SchemeDetail, Error> {
+    let today = tenants::get(db, tenant_id).await?.today();
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scheme = fetch(&mut tx, scheme_id).await?;
+    let allowed = matches!(
+        (scheme.status.as_str(), status),
+        ("draft", "active") | ("draft", "closed") | ("active", "closed")
+    );
+    if scheme.status == status {
+        let detail = load_detail(&mut tx, scheme, today).await?;
+        tx.commit().await?;
+        return Ok(detail);
+    }
+    if !allowed {
+        return Err(Error::Conflict(format!(
+            "a {} scheme cannot become {status} (draft → active → closed)",
+            scheme.status
+        )));
+    }
+    let scheme: Scheme = sqlx::query_as(
+        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, created_at",
+    )
+    .bind(scheme_id)
+    .bind(status)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "scheme.status_changed",
+        "scheme",
+        scheme_id,
+        json!({ "status": status }),
+    )
+    .await?;
+    let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// The rules in force on a date, with their version number.
+pub async fn rules_in_force(
+    tx: &mut Tx,
+    scheme_id: Uuid,
+    on: NaiveDate,
+) -> Result<(i32, SchemeRules), Error> {
+    let row: Option<(i32, Json<SchemeRules>)> = sqlx::query_as(
+        "SELECT version, rules FROM scheme_versions WHERE scheme_id = $1 AND effective_from <= $2
+          ORDER BY effective_from DESC LIMIT 1",
+    )
+    .bind(scheme_id)
+    .bind(on)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|(version, rules)| (version, rules.0))
+        .ok_or_else(|| Error::Conflict(format!("this scheme has no rules in force on {on}")))
+}

@@ -1,0 +1,432 @@
+//! Vouchers: nominative, issued by a prescriber from its allocation under the scheme's rules in
+//! force that day, which the voucher keeps for life.
+
+pub mod reference;
+pub mod validity;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::beneficiaries::{self, Beneficiary, NewBeneficiary};
+use crate::pagination::{Page, PageRequest};
+use crate::storage::Tx;
+use crate::tenancy::tenants::{self, Tenant};
+use crate::{Db, Error, prescribers, schemes};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Voucher {
+    pub id: Uuid,
+    pub reference: String,
+    pub scheme_id: Uuid,
+    pub rules_version: i32,
+    pub beneficiary_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub allocation_id: Uuid,
+    pub issued_by: Option<Uuid>,
+    pub issued_on: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub status: String,
+    pub minutes_total: i32,
+    pub minutes_left: i32,
+    pub face_value_cents: i64,
+    pub participation_fee_cents: i64,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id, allocation_id, issued_by, \
+                       issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, \
+                       participation_fee_cents, cancelled_at, cancel_reason, created_at";
+
+const OPEN_STATUSES: [&str; 3] = ["issued", "registered", "in_progress"];
+
+impl Voucher {
+    /// The status as of `now`: an open voucher past its validity reads as expired even before the
+    /// daily expiry run has recorded it.
+    pub fn status_at(&self, tz: chrono_tz::Tz, now: DateTime<Utc>) -> &str {
+        if OPEN_STATUSES.contains(&self.status.as_str())
+            && !validity::is_valid_at(self.valid_until, tz, now)
+        {
+            "expired"
+        } else {
+            &self.status
+        }
+    }
+}
+
+/// Who the voucher is for: someone already registered by the prescriber, or a new person.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    Existing(Uuid),
+    New(NewBeneficiary),
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub scheme_id: Uuid,
+    pub holder: Holder,
+    pub participation_fee_cents: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub voucher: Voucher,
+    pub beneficiary: Beneficiary,
+}
+
+pub async fn issue(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    request: &IssueRequest,
+) -> Result<Issued, Error> {
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let issued = issue_in(&mut tx, &tenant, prescriber_id, actor, request).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+pub(crate) async fn issue_in(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    prescriber_id: Uuid,
+    actor: Actor,
+    request: &IssueRequest,
+) -> Result<Issued, Error> {
+    let today = tenant.today();
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1 FOR SHARE")
+            .bind(request.scheme_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match status.as_deref() {
+        None => return Err(Error::invalid("scheme_id", "no such scheme in this tenant")),
+        Some("active") => {}
+        Some(other) => {
+            return Err(Error::Conflict(format!(
+                "this scheme is {other}: vouchers are issued only from active schemes"
+            )));
+        }
+    }
+    let (rules_version, rules) = schemes::rules_in_force(tx, request.scheme_id, today).await?;
+    if !rules.delivery_modes.individual_vouchers {
+        return Err(Error::Conflict(
+            "this scheme does not deliver individual vouchers".into(),
+        ));
+    }
+    if !(0..=rules.participation_fee_cap_cents).contains(&request.participation_fee_cents) {
+        return Err(Error::invalid(
+            "participation_fee_cents",
+            format!(
+                "between 0 and the scheme's cap of {} cents",
+                rules.participation_fee_cap_cents
+            ),
+        ));
+    }
+
+    let beneficiary = match &request.holder {
+        Holder::Existing(id) => {
+            let b = beneficiaries::fetch(tx, *id).await?;
+            if b.prescriber_id != prescriber_id {
+                return Err(Error::NotFound("beneficiary"));
+            }
+            if b.erased_at.is_some() {
+                return Err(Error::Conflict("this beneficiary's data was erased".into()));
+            }
+            b
+        }
+        Holder::New(new) => beneficiaries::insert(tx, tenant.id, prescriber_id, actor, new).await?,
+    };
+    if !rules
+        .eligible_categories
+        .contains(&beneficiary.public_category)
+    {
+        return Err(Error::invalid(
+            "public_category",
+            format!(
+                "`{}` is not among this scheme's eligible publics",
+                beneficiary.public_category
+            ),
+        ));
+    }
+
+    if let Some(envelope) = rules.budget_envelope_cents {
+        // Serialise issuance per scheme while checking the envelope.
+        sqlx::query("SELECT 1 FROM schemes WHERE id = $1 FOR UPDATE")
+            .bind(request.scheme_id)
+            .execute(&mut **tx)
+            .await?;
+        let committed: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(face_value_cents), 0)::bigint FROM vouchers WHERE scheme_id = $1 AND status <> 'cancelled'",
+        )
+        .bind(request.scheme_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if committed + rules.face_value_cents > envelope {
+            return Err(Error::Conflict(format!(
+                "the scheme's budget envelope is used up: {committed} of {envelope} cents committed"
+            )));
+        }
+    }
+
+    let allocation_id = prescribers::take_one(tx, prescriber_id, request.scheme_id, today).await?;
+    let valid_until = validity::last_valid_day(today, &rules.validity);
+    if valid_until < today {
+        return Err(Error::Conflict(format!(
+            "this scheme's vouchers stopped being valid on {valid_until}"
+        )));
+    }
+    let minutes = i32::try_from(rules.voucher_minutes).unwrap_or(i32::MAX);
+    let voucher = loop {
+        let candidate = reference::generate(&tenant.reference_prefix);
+        let inserted: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO vouchers (tenant_id, id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id,
+                                   allocation_id, issued_by, issued_on, valid_until, minutes_total, minutes_left,
+                                   face_value_cents, participation_fee_cents)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+             ON CONFLICT (tenant_id, reference) DO NOTHING
+             RETURNING {COLUMNS}"
+        )))
+        .bind(tenant.id)
+        .bind(Uuid::now_v7())
+        .bind(&candidate)
+        .bind(request.scheme_id)
+        .bind(rules_version)
+        .bind(beneficiary.id)
+        .bind(prescriber_id)
+        .bind(allocation_id)
+        .bind(actor.user_id)
+        .bind(today)
+        .bind(valid_until)
+        .bind(minutes)
+        .bind(rules.face_value_cents)
+        .bind(request.participation_fee_cents)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(voucher) = inserted {
+            break voucher;
+        }
+    };
+    audit::record(
+        tx,
+        tenant.id,
+        actor,
+        "voucher.issued",
+        "voucher",
+        voucher.id,
+        json!({ "reference": voucher.reference, "scheme_id": voucher.scheme_id, "rules_version": rules_version,
+                "beneficiary_id": beneficiary.id, "prescriber_id": prescriber_id, "allocation_id": allocation_id,
+                "participation_fee_cents": request.participation_fee_cents }),
+    )
+    .await?;
+    Ok(Issued {
+        voucher,
+        beneficiary,
+    })
+}
+
+/// Who may see a voucher: everyone in the tenant, or only the prescriber that issued it.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility {
+    Tenant,
+    Prescriber(Uuid),
+}
+
+impl Visibility {
+    fn prescriber(self) -> Option<Uuid> {
+        match self {
+            Visibility::Tenant => None,
+            Visibility::Prescriber(id) => Some(id),
+        }
+    }
+}
+
+fn canonical(reference: &str) -> Result<String, Error> {
+    reference::parse(reference)
+        .map(|(canonical, _)| canonical)
+        .map_err(|e| Error::invalid("reference", e.to_string()))
+}
+
+async fn fetch_by_reference(
+    tx: &mut Tx,
+    reference: &str,
+    visibility: Visibility,
+    lock: bool,
+) -> Result<Voucher, Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers WHERE reference = $1 AND ($2::uuid IS NULL OR prescriber_id = $2){lock}"
+    )))
+    .bind(reference)
+    .bind(visibility.prescriber())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("voucher"))
+}
+
+pub async fn get(
+    db: &Db,
+    tenant_id: Uuid,
+    reference: &str,
+    visibility: Visibility,
+) -> Result<Voucher, Error> {
+    let reference = canonical(reference)?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let voucher = fetch_by_reference(&mut tx, &reference, visibility, false).await?;
+    tx.commit().await?;
+    Ok(voucher)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VoucherFilter {
+    pub status: Option<String>,
+    pub scheme_id: Option<Uuid>,
+    pub prescriber_id: Option<Uuid>,
+    pub beneficiary_id: Option<Uuid>,
+    /// Open vouchers whose last valid day is before this date.
+    pub expiring_before: Option<NaiveDate>,
+}
+
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: &VoucherFilter,
+    visibility: Visibility,
+    page: PageRequest,
+) -> Result<Page<Voucher>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers
+          WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR scheme_id = $2)
+            AND ($3::uuid IS NULL OR prescriber_id = $3) AND ($4::uuid IS NULL OR prescriber_id = $4)
+            AND ($5::date IS NULL OR (valid_until < $5 AND status IN ('issued', 'registered', 'in_progress')))
+            AND ($6::uuid IS NULL OR beneficiary_id = $6)
+            AND ($7::uuid IS NULL OR id > $7)
+          ORDER BY id LIMIT $8"
+    )))
+    .bind(&filter.status)
+    .bind(filter.scheme_id)
+    .bind(filter.prescriber_id)
+    .bind(visibility.prescriber())
+    .bind(filter.expiring_before)
+    .bind(filter.beneficiary_id)
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |v| v.id))
+}
+
+/// Cancels a voucher on which no minute has been used; its place returns to the allocation.
+pub async fn cancel(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    reference: &str,
+    reason: &str,
+    visibility: Visibility,
+) -> Result<Voucher, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::invalid("reason", "between 1 and 500 characters"));
+    }
+    let reference = canonical(reference)?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let voucher = fetch_by_reference(&mut tx, &reference, visibility, true).await?;
+    if voucher.status == "cancelled" {
+        return Err(Error::Conflict("this voucher is already cancelled".into()));
+    }
+    if !["issued", "registered"].contains(&voucher.status.as_str())
+        || voucher.minutes_left != voucher.minutes_total
+    {
+        return Err(Error::Conflict(format!(
+            "a voucher can be cancelled only while none of its time is used (status {}, {} of {} minutes left)",
+            voucher.status, voucher.minutes_left, voucher.minutes_total
+        )));
+    }
+    let cancelled: Voucher = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE vouchers SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(voucher.id)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE allocations SET issued = issued - 1 WHERE id = $1")
+        .bind(voucher.allocation_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "voucher.cancelled",
+        "voucher",
+        voucher.id,
+        json!({ "reference": voucher.reference, "reason": reason, "previous_status": voucher.status }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// What anyone holding a reference may learn, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicBalance {
+    pub status: String,
+    pub minutes_left: i32,
+    pub valid_until: NaiveDate,
+}
+
+/// The public balance check: `None` for an unknown reference, a wrong name, an erased holder or a
+/// malformed reference alike, so that the answer reveals nothing about which one it was.
+pub async fn public_balance(
+    db: &Db,
+    reference: &str,
+    last_name: &str,
+) -> Result<Option<PublicBalance>, Error> {
+    let Ok((reference, prefix)) = reference::parse(reference) else {
+        return Ok(None);
+    };
+    let Some(tenant) = tenants::find_by_reference_prefix(db, &prefix).await? else {
+        return Ok(None);
+    };
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let row: Option<(Voucher, Option<String>)> = {
+        let voucher: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM vouchers WHERE reference = $1"
+        )))
+        .bind(&reference)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match voucher {
+            Some(v) => {
+                let name: Option<String> =
+                    sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
+                        .bind(v.beneficiary_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                Some((v, name))
+            }
+            None => None,
+        }
+    };
+    tx.commit().await?;
+    let Some((voucher, Some(holder_name))) = row else {
+        return Ok(None);
+    };
+    let fold = |s: &str| beneficiaries::match_key("", s, 0, "");
+    if fold(&holder_name) != fold(last_name) {
+        return Ok(None);
+    }
+    Ok(Some(PublicBalance {
+        status: voucher.status_at(tenant.tz(), Utc::now()).to_owned(),
+        minutes_left: voucher.minutes_left,
+        valid_until: voucher.valid_until,
+    }))
+}
