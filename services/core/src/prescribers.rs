@@ -356,3 +356,17 @@ pub(crate) async fn take_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_siret;
+
+    #[test]
+    fn sirets_are_checked_with_luhn() {
+        assert!(is_siret("73282932000074"));
+        assert!(is_siret("53478519700011"));
+        assert!(!is_siret("53478519700018"), "one digit off");
+        assert!(!is_siret("5347851970001"), "13 digits");
+        assert!(!is_siret("5347851970001A"));
+    }
+}

@@ -36,7 +36,7 @@ async fn without_a_tenant_every_table_reads_empty_and_refuses_inserts() {
         .expect("sample row");
         tx.rollback().await.expect("rollback");
         let sample = sample.unwrap_or_else(|| {
-            panic!("the fixture has no row in {table}: add one in tests/storage/fixtures.rs so isolation is tested for it")
+            panic!("the fixture has no row in {table}: add one in tests/core/fixtures.rs so isolation is tested for it")
         });
 
         let mut tx = db.begin_platform().await.expect("no-tenant tx");

@@ -1,0 +1,8 @@
+//! Core tests against a real PostgreSQL: the schema's tenancy rules, row-level security as the
+//! application role, the start-up checks, and the voucher rules.
+
+mod fixtures;
+mod isolation;
+mod preflight;
+mod schema_rules;
+mod vouchers;
