@@ -71,10 +71,7 @@ async fn main() {
         .as_socket_addr()
         .copied()
         .expect("tcp");
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(AppState {
-        db: db.app.clone(),
-        redis,
-    })));
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(AppState::new(db.app.clone(), redis))));
 
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     let admin = users::create(

@@ -11,80 +11,157 @@ pub struct Operation {
     /// The OpenAPI path template, e.g. `/v1/users/{user_id}`.
     pub path: &'static str,
     pub roles: &'static [Role],
+    /// Callable without a token (the public balance check).
+    pub public: bool,
+}
+
+const fn op(
+    id: &'static str,
+    method: &'static str,
+    path: &'static str,
+    roles: &'static [Role],
+) -> Operation {
+    Operation {
+        id,
+        method,
+        path,
+        roles,
+        public: false,
+    }
 }
 
 const EVERYONE: &[Role] = &Role::ALL;
 const PLATFORM: &[Role] = &[Role::PlatformAdmin];
 const TENANT_ADMIN: &[Role] = &[Role::TenantAdmin];
+const TENANT_USERS: &[Role] = &Role::TENANT;
+const ADMIN_OR_PRESCRIBER: &[Role] = &[Role::TenantAdmin, Role::Prescriber];
+const PRESCRIBER: &[Role] = &[Role::Prescriber];
+const VOUCHER_READERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Finance];
+const VOUCHER_LOOKUP: &[Role] = &[
+    Role::TenantAdmin,
+    Role::Prescriber,
+    Role::Epn,
+    Role::Finance,
+];
 
-pub const GET_ME: Operation = Operation {
-    id: "getMe",
-    method: "GET",
-    path: "/v1/me",
-    roles: EVERYONE,
-};
+pub const GET_ME: Operation = op("getMe", "GET", "/v1/me", EVERYONE);
 
-pub const CREATE_TENANT: Operation = Operation {
-    id: "createTenant",
-    method: "POST",
-    path: "/v1/tenants",
-    roles: PLATFORM,
-};
-pub const LIST_TENANTS: Operation = Operation {
-    id: "listTenants",
-    method: "GET",
-    path: "/v1/tenants",
-    roles: PLATFORM,
-};
-pub const GET_TENANT: Operation = Operation {
-    id: "getTenant",
-    method: "GET",
-    path: "/v1/tenants/{tenant_id}",
-    roles: PLATFORM,
-};
+pub const CREATE_TENANT: Operation = op("createTenant", "POST", "/v1/tenants", PLATFORM);
+pub const LIST_TENANTS: Operation = op("listTenants", "GET", "/v1/tenants", PLATFORM);
+pub const GET_TENANT: Operation = op("getTenant", "GET", "/v1/tenants/{tenant_id}", PLATFORM);
 
-pub const CREATE_USER: Operation = Operation {
-    id: "createUser",
-    method: "POST",
-    path: "/v1/users",
-    roles: TENANT_ADMIN,
-};
-pub const LIST_USERS: Operation = Operation {
-    id: "listUsers",
-    method: "GET",
-    path: "/v1/users",
-    roles: TENANT_ADMIN,
-};
-pub const GET_USER: Operation = Operation {
-    id: "getUser",
-    method: "GET",
-    path: "/v1/users/{user_id}",
-    roles: TENANT_ADMIN,
-};
-pub const DISABLE_USER: Operation = Operation {
-    id: "disableUser",
-    method: "POST",
-    path: "/v1/users/{user_id}/disable",
-    roles: TENANT_ADMIN,
-};
+pub const CREATE_USER: Operation = op("createUser", "POST", "/v1/users", TENANT_ADMIN);
+pub const LIST_USERS: Operation = op("listUsers", "GET", "/v1/users", TENANT_ADMIN);
+pub const GET_USER: Operation = op("getUser", "GET", "/v1/users/{user_id}", TENANT_ADMIN);
+pub const DISABLE_USER: Operation = op(
+    "disableUser",
+    "POST",
+    "/v1/users/{user_id}/disable",
+    TENANT_ADMIN,
+);
 
-pub const CREATE_TOKEN: Operation = Operation {
-    id: "createToken",
+pub const CREATE_TOKEN: Operation = op(
+    "createToken",
+    "POST",
+    "/v1/users/{user_id}/tokens",
+    TENANT_ADMIN,
+);
+pub const LIST_TOKENS: Operation = op(
+    "listTokens",
+    "GET",
+    "/v1/users/{user_id}/tokens",
+    TENANT_ADMIN,
+);
+pub const REVOKE_TOKEN: Operation = op(
+    "revokeToken",
+    "DELETE",
+    "/v1/users/{user_id}/tokens/{token_id}",
+    TENANT_ADMIN,
+);
+
+pub const CREATE_SCHEME: Operation = op("createScheme", "POST", "/v1/schemes", TENANT_ADMIN);
+pub const LIST_SCHEMES: Operation = op("listSchemes", "GET", "/v1/schemes", TENANT_USERS);
+pub const GET_SCHEME: Operation = op("getScheme", "GET", "/v1/schemes/{scheme_id}", TENANT_USERS);
+pub const CHANGE_SCHEME_RULES: Operation = op(
+    "changeSchemeRules",
+    "POST",
+    "/v1/schemes/{scheme_id}/versions",
+    TENANT_ADMIN,
+);
+pub const SET_SCHEME_STATUS: Operation = op(
+    "setSchemeStatus",
+    "POST",
+    "/v1/schemes/{scheme_id}/status",
+    TENANT_ADMIN,
+);
+
+pub const CREATE_PRESCRIBER: Operation =
+    op("createPrescriber", "POST", "/v1/prescribers", TENANT_ADMIN);
+pub const LIST_PRESCRIBERS: Operation =
+    op("listPrescribers", "GET", "/v1/prescribers", TENANT_ADMIN);
+pub const GET_PRESCRIBER: Operation = op(
+    "getPrescriber",
+    "GET",
+    "/v1/prescribers/{prescriber_id}",
+    ADMIN_OR_PRESCRIBER,
+);
+pub const CREATE_ALLOCATION: Operation = op(
+    "createAllocation",
+    "POST",
+    "/v1/prescribers/{prescriber_id}/allocations",
+    TENANT_ADMIN,
+);
+pub const LIST_ALLOCATIONS: Operation = op(
+    "listAllocations",
+    "GET",
+    "/v1/prescribers/{prescriber_id}/allocations",
+    ADMIN_OR_PRESCRIBER,
+);
+pub const SET_ALLOCATION_QUANTITY: Operation = op(
+    "setAllocationQuantity",
+    "POST",
+    "/v1/prescribers/{prescriber_id}/allocations/{allocation_id}/quantity",
+    TENANT_ADMIN,
+);
+pub const GET_STOCK: Operation = op(
+    "getStock",
+    "GET",
+    "/v1/prescribers/{prescriber_id}/stock",
+    ADMIN_OR_PRESCRIBER,
+);
+
+pub const CREATE_BENEFICIARY: Operation =
+    op("createBeneficiary", "POST", "/v1/beneficiaries", PRESCRIBER);
+pub const GET_BENEFICIARY: Operation = op(
+    "getBeneficiary",
+    "GET",
+    "/v1/beneficiaries/{beneficiary_id}",
+    ADMIN_OR_PRESCRIBER,
+);
+
+pub const ISSUE_VOUCHER: Operation = op("issueVoucher", "POST", "/v1/vouchers", PRESCRIBER);
+pub const LIST_VOUCHERS: Operation = op("listVouchers", "GET", "/v1/vouchers", VOUCHER_READERS);
+pub const GET_VOUCHER: Operation = op(
+    "getVoucher",
+    "GET",
+    "/v1/vouchers/{reference}",
+    VOUCHER_LOOKUP,
+);
+pub const CANCEL_VOUCHER: Operation = op(
+    "cancelVoucher",
+    "POST",
+    "/v1/vouchers/{reference}/cancel",
+    ADMIN_OR_PRESCRIBER,
+);
+
+pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
+
+pub const CHECK_BALANCE: Operation = Operation {
+    id: "checkBalance",
     method: "POST",
-    path: "/v1/users/{user_id}/tokens",
-    roles: TENANT_ADMIN,
-};
-pub const LIST_TOKENS: Operation = Operation {
-    id: "listTokens",
-    method: "GET",
-    path: "/v1/users/{user_id}/tokens",
-    roles: TENANT_ADMIN,
-};
-pub const REVOKE_TOKEN: Operation = Operation {
-    id: "revokeToken",
-    method: "DELETE",
-    path: "/v1/users/{user_id}/tokens/{token_id}",
-    roles: TENANT_ADMIN,
+    path: "/v1/public/balance",
+    roles: &[],
+    public: true,
 };
 
 pub const ALL: &[&Operation] = &[
@@ -99,4 +176,24 @@ pub const ALL: &[&Operation] = &[
     &CREATE_TOKEN,
     &LIST_TOKENS,
     &REVOKE_TOKEN,
+    &CREATE_SCHEME,
+    &LIST_SCHEMES,
+    &GET_SCHEME,
+    &CHANGE_SCHEME_RULES,
+    &SET_SCHEME_STATUS,
+    &CREATE_PRESCRIBER,
+    &LIST_PRESCRIBERS,
+    &GET_PRESCRIBER,
+    &CREATE_ALLOCATION,
+    &LIST_ALLOCATIONS,
+    &SET_ALLOCATION_QUANTITY,
+    &GET_STOCK,
+    &CREATE_BENEFICIARY,
+    &GET_BENEFICIARY,
+    &ISSUE_VOUCHER,
+    &LIST_VOUCHERS,
+    &GET_VOUCHER,
+    &CANCEL_VOUCHER,
+    &LIST_AUDIT,
+    &CHECK_BALANCE,
 ];

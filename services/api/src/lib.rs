@@ -5,6 +5,7 @@ pub mod access;
 mod health;
 pub mod middleware;
 pub mod problem;
+mod rate_limit;
 pub mod state;
 pub mod v1;
 
@@ -71,7 +72,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, docs = %format!("http://{}/docs", settings.api_addr), "API listening");
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            app(AppState { db, redis }),
+            app(AppState::new(db, redis)),
             shutdown_signal(),
             Some(Duration::from_secs(10)),
         )

@@ -52,6 +52,8 @@ pub enum ApiError {
     Core(#[from] passerelle_core::Error),
     #[error("PostgreSQL or Redis is not reachable")]
     Unavailable,
+    #[error("too many requests from this address; retry in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
 }
 
 impl ApiError {
@@ -100,6 +102,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
             ),
         }
     }
@@ -163,7 +170,14 @@ impl ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        self.problem().into_response()
+        let mut resp = self.problem().into_response();
+        if let ApiError::TooManyRequests { retry_after } = self
+            && let Ok(value) = retry_after.to_string().parse()
+        {
+            resp.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
+        }
+        resp
     }
 }
 

@@ -8,9 +8,19 @@ use redis::aio::ConnectionManager;
 pub struct AppState {
     pub db: Db,
     pub redis: ConnectionManager,
+    /// Prefix of every Redis key the API writes (tests use a random one to run in parallel).
+    pub redis_namespace: String,
 }
 
 impl AppState {
+    pub fn new(db: Db, redis: ConnectionManager) -> Self {
+        Self {
+            db,
+            redis,
+            redis_namespace: "passerelle".into(),
+        }
+    }
+
     /// Opens the Redis connection manager with timeouts in seconds rather than redis-rs's 500 ms
     /// default, which a busy Redis exceeds.
     pub async fn connect_redis(url: &str) -> Result<ConnectionManager, redis::RedisError> {

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use passerelle_core::audit::Actor;
 use passerelle_core::tenancy::{Principal, Role, tokens};
+use passerelle_core::vouchers::Visibility;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
+use uuid::Uuid;
 
 use crate::access::Operation;
 use crate::problem::ApiError;
@@ -60,8 +63,48 @@ impl BearerAuth {
         }
     }
 
+    /// What a prescriber agent may see is limited to their organisation's records.
+    pub fn visibility(&self) -> Visibility {
+        match &self.0 {
+            Principal::Tenant {
+                role: Role::Prescriber,
+                prescriber_id: Some(prescriber_id),
+                ..
+            } => Visibility::Prescriber(*prescriber_id),
+            _ => Visibility::Tenant,
+        }
+    }
+
+    /// The caller's prescriber organisation, for operations only prescriber agents perform.
+    pub fn prescriber_id(&self) -> Result<Uuid, ApiError> {
+        match &self.0 {
+            Principal::Tenant {
+                prescriber_id: Some(id),
+                ..
+            } => Ok(*id),
+            _ => Err(ApiError::Forbidden(
+                "only a prescriber agent can do this".into(),
+            )),
+        }
+    }
+
+    /// Refuses a prescriber agent who asks about another organisation (as not found: its existence
+    /// is not theirs to learn).
+    pub fn check_prescriber(&self, prescriber_id: Uuid) -> Result<(), ApiError> {
+        match self.visibility() {
+            Visibility::Prescriber(own) if own != prescriber_id => {
+                Err(passerelle_core::Error::NotFound("prescriber").into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::from(&self.0)
+    }
+
     /// As `authorize`, for operations on a tenant's data: returns the caller's tenant.
-    pub fn authorize_tenant(&self, operation: &Operation) -> Result<uuid::Uuid, ApiError> {
+    pub fn authorize_tenant(&self, operation: &Operation) -> Result<Uuid, ApiError> {
         debug_assert!(!operation.roles.contains(&Role::PlatformAdmin));
         self.authorize(operation)?
             .tenant_id()

@@ -1,9 +1,15 @@
 //! Version 1 of the HTTP API: one file per resource.
 
+pub mod audit;
+pub mod beneficiaries;
 pub mod me;
+pub mod prescribers;
+pub mod public;
 pub mod schemas;
+pub mod schemes;
 pub mod tenants;
 pub mod users;
+pub mod vouchers;
 
 use poem_openapi::Tags;
 
@@ -15,10 +21,42 @@ pub enum Tag {
     Tenants,
     /// Users of a tenant and their API tokens (tenant admin only).
     Users,
+    /// Schemes, their versioned rules and module catalogues.
+    Schemes,
+    /// Prescriber organisations and their voucher allocations.
+    Prescribers,
+    /// People holding vouchers.
+    Beneficiaries,
+    /// Nominative vouchers.
+    Vouchers,
+    /// The append-only record of changes.
+    Audit,
+    /// Without a token: the holder's balance check.
+    Public,
 }
 
-pub type Apis = (me::MeApi, tenants::TenantsApi, users::UsersApi);
+pub type Apis = (
+    me::MeApi,
+    tenants::TenantsApi,
+    users::UsersApi,
+    schemes::SchemesApi,
+    prescribers::PrescribersApi,
+    beneficiaries::BeneficiariesApi,
+    vouchers::VouchersApi,
+    audit::AuditApi,
+    public::PublicApi,
+);
 
 pub fn apis() -> Apis {
-    (me::MeApi, tenants::TenantsApi, users::UsersApi)
+    (
+        me::MeApi,
+        tenants::TenantsApi,
+        users::UsersApi,
+        schemes::SchemesApi,
+        prescribers::PrescribersApi,
+        beneficiaries::BeneficiariesApi,
+        vouchers::VouchersApi,
+        audit::AuditApi,
+        public::PublicApi,
+    )
 }

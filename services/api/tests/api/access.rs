@@ -12,8 +12,34 @@ use crate::helpers::spawn_app;
 
 /// A valid body for each operation that takes one, so that a refusal can only come from access
 /// control, not from parsing.
+pub fn sample_rules() -> Value {
+    json!({ "face_value_cents": 20000, "voucher_minutes": 1200, "session_minutes": 120,
+            "validity": { "kind": "months_after_issue", "months": 12 }, "interview_minutes": 30,
+            "interview_required": true, "modules_to_choose": 10,
+            "delivery_modes": { "individual_vouchers": true }, "participation_fee_cap_cents": 1000,
+            "eligible_categories": ["senior"], "reminder_days": [60, 30, 7], "hourly_rate_cents": 1000,
+            "interview_fee_cents": 0 })
+}
+
 fn sample_body(operation_id: &str) -> Option<Value> {
+    let person = json!({ "first_name": "Jeanne", "last_name": format!("Martin{}", Uuid::new_v4().simple()),
+                         "birth_year": 1957, "commune_insee": "46102", "public_category": "senior" });
     match operation_id {
+        "createScheme" => Some(
+            json!({ "code": format!("s-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Ticket Net", "preset": "ticket-net" }),
+        ),
+        "changeSchemeRules" => {
+            Some(json!({ "effective_from": "2099-01-01", "rules": sample_rules() }))
+        }
+        "setSchemeStatus" => Some(json!({ "status": "active" })),
+        "createPrescriber" => Some(json!({ "name": "CCAS de Figeac", "kind": "ccas" })),
+        "createAllocation" => Some(
+            json!({ "scheme_id": Uuid::now_v7(), "period_start": "2027-01-01", "period_end": "2027-12-31", "quantity": 10 }),
+        ),
+        "setAllocationQuantity" => Some(json!({ "quantity": 5 })),
+        "createBeneficiary" => Some(person),
+        "issueVoucher" => Some(json!({ "scheme_id": Uuid::now_v7(), "beneficiary": person })),
+        "cancelVoucher" => Some(json!({ "reason": "erreur" })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),
@@ -42,7 +68,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_operation_refuses_every_role_it_does_not_declare() {
     let app = spawn_app().await;
-    for operation in access::ALL {
+    for operation in access::ALL.iter().filter(|op| !op.public) {
         let path = concrete(operation.path);
         let request = |token: Option<&str>| {
             let builder = app.request(operation.method, &path, token);

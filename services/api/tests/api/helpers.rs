@@ -94,10 +94,8 @@ pub async fn spawn_app() -> TestApp {
     let redis = AppState::connect_redis(&redis_url)
         .await
         .expect("Redis is reachable (make test starts it)");
-    let state = AppState {
-        db: db.app.clone(),
-        redis,
-    };
+    let mut state = AppState::new(db.app.clone(), redis);
+    state.redis_namespace = format!("passerelle-test:{}", Uuid::new_v4().simple());
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await

@@ -8,3 +8,4 @@ mod isolation;
 mod openapi;
 mod tenants;
 mod users;
+mod vouchers;

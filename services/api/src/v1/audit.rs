@@ -1,0 +1,92 @@
+use chrono::{DateTime, Utc};
+use passerelle_core::audit::{self, AuditEntry, AuditFilter};
+use passerelle_core::pagination::PageRequest;
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// One recorded change: who, what, when.
+#[derive(Debug, Object)]
+pub struct AuditEntryView {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub details: serde_json::Value,
+}
+
+impl From<AuditEntry> for AuditEntryView {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor_id: e.actor_id,
+            actor_role: e.actor_role,
+            action: e.action,
+            object_type: e.object_type,
+            object_id: e.object_id,
+            details: e.details,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntryView>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+pub struct AuditApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Audit")]
+impl AuditApi {
+    /// The tenant's audit log, oldest first, with filters.
+    #[oai(path = "/audit", method = "get", operation_id = "listAudit")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_audit(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// e.g. `voucher.issued`, `voucher.cancelled`, `scheme.rules_changed`.
+        #[oai(validator(max_length = 64))]
+        action: Query<Option<String>>,
+        #[oai(validator(max_length = 64))] object_type: Query<Option<String>>,
+        #[oai(validator(max_length = 100))] object_id: Query<Option<String>>,
+        actor_id: Query<Option<Uuid>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<AuditPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_AUDIT)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = AuditFilter {
+            action: action.0,
+            object_type: object_type.0,
+            object_id: object_id.0,
+            actor_id: actor_id.0,
+        };
+        let page = audit::list(&state.db, tenant_id, &filter, page)
+            .await?
+            .map(AuditEntryView::from);
+        Ok(Json(AuditPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+}

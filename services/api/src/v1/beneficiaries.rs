@@ -1,0 +1,205 @@
+use chrono::{DateTime, Utc};
+use passerelle_core::beneficiaries::{self, Beneficiary, NewBeneficiary};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PublicCategory {
+    /// Allocataires de minima sociaux.
+    MinimaSociaux,
+    /// Femmes isolées avec enfants à charge.
+    SingleParent,
+    /// Retraités ou futurs retraités.
+    Senior,
+    /// Salariés peu qualifiés.
+    LowQualifiedEmployee,
+    /// Conjoints d'artisans, commerçants, agriculteurs.
+    SpouseOfSelfEmployed,
+    /// Parents d'élèves.
+    ParentOfPupil,
+    /// Assurés sociaux, allocataires, usagers des téléservices.
+    SocialInsuranceUser,
+    Other,
+}
+
+impl PublicCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicCategory::MinimaSociaux => "minima_sociaux",
+            PublicCategory::SingleParent => "single_parent",
+            PublicCategory::Senior => "senior",
+            PublicCategory::LowQualifiedEmployee => "low_qualified_employee",
+            PublicCategory::SpouseOfSelfEmployed => "spouse_of_self_employed",
+            PublicCategory::ParentOfPupil => "parent_of_pupil",
+            PublicCategory::SocialInsuranceUser => "social_insurance_user",
+            PublicCategory::Other => "other",
+        }
+    }
+}
+
+/// A person to register: the least data that makes a voucher nominative. Email and phone are
+/// optional: many holders have neither.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewBeneficiaryDto {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub first_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub last_name: String,
+    /// The year only, never the date of birth.
+    #[oai(validator(minimum(value = "1900"), maximum(value = "2100")))]
+    pub birth_year: i16,
+    /// INSEE commune code, e.g. 46102.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub commune_insee: String,
+    pub public_category: PublicCategory,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    #[oai(validator(max_length = 30))]
+    pub phone: Option<String>,
+    /// The person agreed to receive emails (the date is recorded).
+    #[oai(default)]
+    pub email_consent: bool,
+    /// Create even though a person with the same names, birth year and commune exists.
+    #[oai(default)]
+    pub allow_duplicate: bool,
+}
+
+impl From<NewBeneficiaryDto> for NewBeneficiary {
+    fn from(b: NewBeneficiaryDto) -> Self {
+        Self {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            birth_year: b.birth_year,
+            commune_insee: b.commune_insee,
+            public_category: b.public_category.as_str().to_owned(),
+            email: b.email,
+            phone: b.phone,
+            email_consent: b.email_consent,
+            allow_duplicate: b.allow_duplicate,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct BeneficiaryView {
+    pub id: Uuid,
+    #[oai(skip_serializing_if_is_none)]
+    pub first_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub birth_year: Option<i16>,
+    #[oai(skip_serializing_if_is_none)]
+    pub commune_insee: Option<String>,
+    pub public_category: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub phone: Option<String>,
+    pub email_consent: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub email_consent_at: Option<DateTime<Utc>>,
+    pub prescriber_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+impl From<Beneficiary> for BeneficiaryView {
+    fn from(b: Beneficiary) -> Self {
+        Self {
+            id: b.id,
+            first_name: b.first_name,
+            last_name: b.last_name,
+            birth_year: b.birth_year,
+            commune_insee: b.commune_insee,
+            public_category: b.public_category,
+            email: b.email,
+            phone: b.phone,
+            email_consent: b.email_consent,
+            email_consent_at: b.email_consent_at,
+            prescriber_id: b.prescriber_id,
+            created_at: b.created_at,
+            erased_at: b.erased_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedBeneficiary {
+    #[oai(status = 201)]
+    Created(Json<BeneficiaryView>, #[oai(header = "Location")] String),
+}
+
+pub struct BeneficiariesApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Beneficiaries")]
+impl BeneficiariesApi {
+    /// Registers a person with the caller's prescriber organisation. A probable duplicate (same
+    /// names, birth year and commune) is refused with 409 naming the existing record.
+    #[oai(
+        path = "/beneficiaries",
+        method = "post",
+        operation_id = "createBeneficiary"
+    )]
+    async fn create_beneficiary(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<NewBeneficiaryDto>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedBeneficiary, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_BENEFICIARY)?;
+        let prescriber_id = auth.prescriber_id()?;
+        let beneficiary = beneficiaries::create(
+            &state.db,
+            tenant_id,
+            prescriber_id,
+            auth.actor(),
+            &body.0.into(),
+        )
+        .await?;
+        let location = format!("/v1/beneficiaries/{}", beneficiary.id);
+        Ok(CreatedBeneficiary::Created(
+            Json(beneficiary.into()),
+            location,
+        ))
+    }
+
+    /// One beneficiary (a prescriber agent sees only those of their organisation).
+    #[oai(
+        path = "/beneficiaries/:beneficiary_id",
+        method = "get",
+        operation_id = "getBeneficiary"
+    )]
+    async fn get_beneficiary(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        beneficiary_id: Path<Uuid>,
+    ) -> Result<Json<BeneficiaryView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_BENEFICIARY)?;
+        let scope = match auth.visibility() {
+            passerelle_core::vouchers::Visibility::Prescriber(id) => Some(id),
+            passerelle_core::vouchers::Visibility::Tenant => None,
+        };
+        Ok(Json(
+            beneficiaries::get(&state.db, tenant_id, beneficiary_id.0, scope)
+                .await?
+                .into(),
+        ))
+    }
+}

@@ -1,0 +1,484 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::schemes::rules::{DeliveryModes, GroupSize, SchemeRules, Validity};
+use passerelle_core::schemes::{self, Module, NewScheme, Scheme, SchemeDetail, SchemeVersion};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ValidityKind {
+    MonthsAfterIssue,
+    FixedEndDate,
+}
+
+/// How long a voucher stays valid.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ValidityDto {
+    pub kind: ValidityKind,
+    /// For `months_after_issue`: valid until the end of the day N months after issue.
+    #[oai(validator(minimum(value = "1"), maximum(value = "120")))]
+    pub months: Option<u32>,
+    /// For `fixed_end_date`: the last valid day.
+    pub until: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct GroupSizeDto {
+    #[oai(validator(maximum(value = "1000")))]
+    pub min: u32,
+    #[oai(validator(maximum(value = "1000")))]
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeliveryModesDto {
+    pub individual_vouchers: bool,
+    /// Collective projects with a group size range (Pass Numérique).
+    pub collective_projects: Option<GroupSizeDto>,
+    /// Personalised accompaniment, in minutes (Pass Numérique: 120).
+    #[oai(validator(maximum(value = "6000")))]
+    pub accompaniment_minutes: Option<u32>,
+}
+
+/// Every setting of a scheme. Money in cents, durations in minutes.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RulesDto {
+    pub face_value_cents: i64,
+    /// Time on a voucher (Ticket Net: 1200 = 20 hours).
+    #[oai(validator(maximum(value = "100000")))]
+    pub voucher_minutes: u32,
+    #[oai(validator(maximum(value = "1440")))]
+    pub session_minutes: u32,
+    pub validity: ValidityDto,
+    #[oai(validator(maximum(value = "1440")))]
+    pub interview_minutes: u32,
+    pub interview_required: bool,
+    #[oai(validator(maximum(value = "200")))]
+    pub modules_to_choose: u32,
+    pub delivery_modes: DeliveryModesDto,
+    pub participation_fee_cap_cents: i64,
+    #[oai(validator(max_items = 8))]
+    pub eligible_categories: Vec<String>,
+    /// Days before the end of validity on which holders are reminded (e.g. 60, 30, 7).
+    #[oai(validator(max_items = 10))]
+    pub reminder_days: Vec<u32>,
+    pub hourly_rate_cents: i64,
+    pub interview_fee_cents: i64,
+    /// The scheme's budget; none means unlimited.
+    pub budget_envelope_cents: Option<i64>,
+}
+
+impl TryFrom<RulesDto> for SchemeRules {
+    type Error = ApiError;
+
+    fn try_from(r: RulesDto) -> Result<Self, ApiError> {
+        let validity = match (r.validity.kind, r.validity.months, r.validity.until) {
+            (ValidityKind::MonthsAfterIssue, Some(months), None) => {
+                Validity::MonthsAfterIssue { months }
+            }
+            (ValidityKind::FixedEndDate, None, Some(until)) => Validity::FixedEndDate { until },
+            (ValidityKind::MonthsAfterIssue, _, _) => {
+                return Err(passerelle_core::Error::invalid(
+                    "validity",
+                    "months_after_issue takes `months` only",
+                )
+                .into());
+            }
+            (ValidityKind::FixedEndDate, _, _) => {
+                return Err(passerelle_core::Error::invalid(
+                    "validity",
+                    "fixed_end_date takes `until` only",
+                )
+                .into());
+            }
+        };
+        Ok(SchemeRules {
+            face_value_cents: r.face_value_cents,
+            voucher_minutes: r.voucher_minutes,
+            session_minutes: r.session_minutes,
+            validity,
+            interview_minutes: r.interview_minutes,
+            interview_required: r.interview_required,
+            modules_to_choose: r.modules_to_choose,
+            delivery_modes: DeliveryModes {
+                individual_vouchers: r.delivery_modes.individual_vouchers,
+                collective_projects: r.delivery_modes.collective_projects.map(|g| GroupSize {
+                    min: g.min,
+                    max: g.max,
+                }),
+                accompaniment_minutes: r.delivery_modes.accompaniment_minutes,
+            },
+            participation_fee_cap_cents: r.participation_fee_cap_cents,
+            eligible_categories: r.eligible_categories,
+            reminder_days: r.reminder_days,
+            hourly_rate_cents: r.hourly_rate_cents,
+            interview_fee_cents: r.interview_fee_cents,
+            budget_envelope_cents: r.budget_envelope_cents,
+        })
+    }
+}
+
+impl From<SchemeRules> for RulesDto {
+    fn from(r: SchemeRules) -> Self {
+        let validity = match r.validity {
+            Validity::MonthsAfterIssue { months } => ValidityDto {
+                kind: ValidityKind::MonthsAfterIssue,
+                months: Some(months),
+                until: None,
+            },
+            Validity::FixedEndDate { until } => ValidityDto {
+                kind: ValidityKind::FixedEndDate,
+                months: None,
+                until: Some(until),
+            },
+        };
+        Self {
+            face_value_cents: r.face_value_cents,
+            voucher_minutes: r.voucher_minutes,
+            session_minutes: r.session_minutes,
+            validity,
+            interview_minutes: r.interview_minutes,
+            interview_required: r.interview_required,
+            modules_to_choose: r.modules_to_choose,
+            delivery_modes: DeliveryModesDto {
+                individual_vouchers: r.delivery_modes.individual_vouchers,
+                collective_projects: r.delivery_modes.collective_projects.map(|g| GroupSizeDto {
+                    min: g.min,
+                    max: g.max,
+                }),
+                accompaniment_minutes: r.delivery_modes.accompaniment_minutes,
+            },
+            participation_fee_cap_cents: r.participation_fee_cap_cents,
+            eligible_categories: r.eligible_categories,
+            reminder_days: r.reminder_days,
+            hourly_rate_cents: r.hourly_rate_cents,
+            interview_fee_cents: r.interview_fee_cents,
+            budget_envelope_cents: r.budget_envelope_cents,
+        }
+    }
+}
+
+/// A module of the scheme's catalogue.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ModuleDto {
+    #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
+    pub number: i32,
+    #[oai(validator(min_length = 1, max_length = 300))]
+    pub title: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub family: String,
+    /// Resources for the awareness kit (https links).
+    #[oai(default, validator(max_items = 10))]
+    pub resource_links: Vec<String>,
+}
+
+impl From<Module> for ModuleDto {
+    fn from(m: Module) -> Self {
+        Self {
+            number: m.number,
+            title: m.title,
+            family: m.family,
+            resource_links: m.resource_links,
+        }
+    }
+}
+
+impl From<ModuleDto> for Module {
+    fn from(m: ModuleDto) -> Self {
+        Self {
+            number: m.number,
+            title: m.title,
+            family: m.family,
+            resource_links: m.resource_links,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum PresetDto {
+    #[oai(rename = "ticket-net")]
+    TicketNet,
+    #[oai(rename = "pass-numerique")]
+    PassNumerique,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SchemeStatusDto {
+    Draft,
+    Active,
+    Closed,
+}
+
+impl SchemeStatusDto {
+    fn as_str(self) -> &'static str {
+        match self {
+            SchemeStatusDto::Draft => "draft",
+            SchemeStatusDto::Active => "active",
+            SchemeStatusDto::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateScheme {
+    #[oai(validator(min_length = 2, max_length = 63))]
+    pub code: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// Start from a preset; `rules` or `modules`, if given, replace the preset's.
+    pub preset: Option<PresetDto>,
+    pub rules: Option<RulesDto>,
+    #[oai(validator(max_items = 200))]
+    pub modules: Option<Vec<ModuleDto>>,
+    /// When the first version of the rules takes effect (default: today).
+    pub effective_from: Option<NaiveDate>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangeRules {
+    /// Today or later; after the latest version's start.
+    pub effective_from: NaiveDate,
+    pub rules: RulesDto,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetStatus {
+    pub status: SchemeStatusDto,
+}
+
+#[derive(Debug, Object)]
+pub struct VersionView {
+    pub version: i32,
+    pub effective_from: NaiveDate,
+    pub rules: RulesDto,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<SchemeVersion> for VersionView {
+    fn from(v: SchemeVersion) -> Self {
+        Self {
+            version: v.version,
+            effective_from: v.effective_from,
+            rules: v.rules.0.into(),
+            created_at: v.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SchemeSummary {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub status: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub preset: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Scheme> for SchemeSummary {
+    fn from(s: Scheme) -> Self {
+        Self {
+            id: s.id,
+            code: s.code,
+            name: s.name,
+            status: s.status,
+            preset: s.preset,
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SchemeView {
+    #[oai(flatten)]
+    pub scheme: SchemeSummary,
+    /// The rules in force today; absent while every version starts in the future.
+    #[oai(skip_serializing_if_is_none)]
+    pub current: Option<VersionView>,
+    pub versions: Vec<VersionView>,
+    pub modules: Vec<ModuleDto>,
+}
+
+impl From<SchemeDetail> for SchemeView {
+    fn from(d: SchemeDetail) -> Self {
+        Self {
+            scheme: d.scheme.into(),
+            current: d.current.map(Into::into),
+            versions: d.versions.into_iter().map(Into::into).collect(),
+            modules: d.modules.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SchemePage {
+    pub items: Vec<SchemeSummary>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedScheme {
+    /// The scheme was created, in draft.
+    #[oai(status = 201)]
+    Created(Json<SchemeView>, #[oai(header = "Location")] String),
+}
+
+pub struct SchemesApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Schemes")]
+impl SchemesApi {
+    /// Creates a scheme in draft, from a preset or from explicit rules and modules.
+    #[oai(path = "/schemes", method = "post", operation_id = "createScheme")]
+    async fn create_scheme(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<CreateScheme>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedScheme, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_SCHEME)?;
+        let body = body.0;
+        let new = NewScheme {
+            code: body.code,
+            name: body.name,
+            preset: body.preset.map(|p| match p {
+                PresetDto::TicketNet => "ticket-net".to_owned(),
+                PresetDto::PassNumerique => "pass-numerique".to_owned(),
+            }),
+            rules: body.rules.map(SchemeRules::try_from).transpose()?,
+            modules: body
+                .modules
+                .map(|m| m.into_iter().map(Into::into).collect()),
+            effective_from: body.effective_from,
+        };
+        let detail = schemes::create(&state.db, tenant_id, auth.actor(), new).await?;
+        let location = format!("/v1/schemes/{}", detail.scheme.id);
+        Ok(CreatedScheme::Created(Json(detail.into()), location))
+    }
+
+    /// Lists the tenant's schemes, oldest first.
+    #[oai(path = "/schemes", method = "get", operation_id = "listSchemes")]
+    async fn list_schemes(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<SchemePage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_SCHEMES)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = schemes::list(&state.db, tenant_id, page)
+            .await?
+            .map(SchemeSummary::from);
+        Ok(Json(SchemePage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// A scheme with its rules in force, every version and its module catalogue.
+    #[oai(
+        path = "/schemes/:scheme_id",
+        method = "get",
+        operation_id = "getScheme"
+    )]
+    async fn get_scheme(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_SCHEME)?;
+        Ok(Json(
+            schemes::get(&state.db, tenant_id, scheme_id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Changes the rules from a date on: a new version. Vouchers already issued keep theirs.
+    #[oai(
+        path = "/schemes/:scheme_id/versions",
+        method = "post",
+        operation_id = "changeSchemeRules"
+    )]
+    async fn change_rules(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+        body: Json<ChangeRules>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CHANGE_SCHEME_RULES)?;
+        let body = body.0;
+        let rules = SchemeRules::try_from(body.rules)?;
+        let detail = schemes::change_rules(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            scheme_id.0,
+            body.effective_from,
+            rules,
+        )
+        .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Moves a scheme draft → active → closed. Vouchers are issued only from active schemes.
+    #[oai(
+        path = "/schemes/:scheme_id/status",
+        method = "post",
+        operation_id = "setSchemeStatus"
+    )]
+    async fn set_status(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+        body: Json<SetStatus>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_SCHEME_STATUS)?;
+        let detail = schemes::set_status(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            scheme_id.0,
+            body.0.status.as_str(),
+        )
+        .await?;
+        Ok(Json(detail.into()))
+    }
+}

@@ -1,0 +1,268 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::tenants::{self, Tenant};
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher, VoucherFilter};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use super::beneficiaries::{BeneficiaryView, NewBeneficiaryDto};
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum VoucherStatus {
+    Issued,
+    Registered,
+    InProgress,
+    Completed,
+    Expired,
+    Cancelled,
+}
+
+impl VoucherStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            VoucherStatus::Issued => "issued",
+            VoucherStatus::Registered => "registered",
+            VoucherStatus::InProgress => "in_progress",
+            VoucherStatus::Completed => "completed",
+            VoucherStatus::Expired => "expired",
+            VoucherStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct IssueVoucher {
+    pub scheme_id: Uuid,
+    /// A person already registered by the caller's organisation…
+    pub beneficiary_id: Option<Uuid>,
+    /// …or a new one (exactly one of the two).
+    pub beneficiary: Option<NewBeneficiaryDto>,
+    /// What the holder pays, within the scheme's cap (default 0: free).
+    #[oai(default, validator(minimum(value = "0")))]
+    pub participation_fee_cents: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct VoucherView {
+    pub id: Uuid,
+    /// Printed on the letter and typed by the EPN, e.g. LOT-7K3F-9QX2-M.
+    pub reference: String,
+    pub scheme_id: Uuid,
+    /// The version of the scheme's rules this voucher keeps for life.
+    pub rules_version: i32,
+    pub beneficiary_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub issued_on: NaiveDate,
+    /// The last valid day (valid until the end of it, tenant time zone).
+    pub valid_until: NaiveDate,
+    /// As of now: an open voucher past its last valid day reads `expired`.
+    pub status: String,
+    pub minutes_total: i32,
+    pub minutes_left: i32,
+    pub face_value_cents: i64,
+    pub participation_fee_cents: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl VoucherView {
+    fn new(v: Voucher, tenant: &Tenant) -> Self {
+        Self {
+            status: v.status_at(tenant.tz(), Utc::now()).to_owned(),
+            id: v.id,
+            reference: v.reference,
+            scheme_id: v.scheme_id,
+            rules_version: v.rules_version,
+            beneficiary_id: v.beneficiary_id,
+            prescriber_id: v.prescriber_id,
+            issued_on: v.issued_on,
+            valid_until: v.valid_until,
+            minutes_total: v.minutes_total,
+            minutes_left: v.minutes_left,
+            face_value_cents: v.face_value_cents,
+            participation_fee_cents: v.participation_fee_cents,
+            cancelled_at: v.cancelled_at,
+            cancel_reason: v.cancel_reason,
+            created_at: v.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct IssuedVoucherView {
+    pub voucher: VoucherView,
+    pub beneficiary: BeneficiaryView,
+}
+
+#[derive(Debug, Object)]
+pub struct VoucherPage {
+    pub items: Vec<VoucherView>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CancelVoucher {
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+#[derive(ApiResponse)]
+pub enum IssuedVoucher {
+    /// The voucher was issued from the prescriber's allocation.
+    #[oai(status = 201)]
+    Created(Json<IssuedVoucherView>, #[oai(header = "Location")] String),
+}
+
+pub struct VouchersApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Vouchers")]
+impl VouchersApi {
+    /// Issues a nominative voucher from the caller's allocation, under the scheme's rules in force
+    /// today. 409 when the allocation is used up (the detail gives the stock).
+    #[oai(path = "/vouchers", method = "post", operation_id = "issueVoucher")]
+    async fn issue_voucher(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<IssueVoucher>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<IssuedVoucher, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::ISSUE_VOUCHER)?;
+        let prescriber_id = auth.prescriber_id()?;
+        let body = body.0;
+        let holder = match (body.beneficiary_id, body.beneficiary) {
+            (Some(id), None) => Holder::Existing(id),
+            (None, Some(new)) => Holder::New(new.into()),
+            _ => {
+                return Err(passerelle_core::Error::invalid(
+                    "beneficiary",
+                    "give exactly one of beneficiary_id and beneficiary",
+                )
+                .into());
+            }
+        };
+        let request = IssueRequest {
+            scheme_id: body.scheme_id,
+            holder,
+            participation_fee_cents: body.participation_fee_cents,
+        };
+        let issued =
+            vouchers::issue(&state.db, tenant_id, prescriber_id, auth.actor(), &request).await?;
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        let location = format!("/v1/vouchers/{}", issued.voucher.reference);
+        Ok(IssuedVoucher::Created(
+            Json(IssuedVoucherView {
+                voucher: VoucherView::new(issued.voucher, &tenant),
+                beneficiary: issued.beneficiary.into(),
+            }),
+            location,
+        ))
+    }
+
+    /// Vouchers, oldest first, with filters (a prescriber agent sees their organisation's only).
+    #[oai(path = "/vouchers", method = "get", operation_id = "listVouchers")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_vouchers(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        status: Query<Option<VoucherStatus>>,
+        scheme_id: Query<Option<Uuid>>,
+        prescriber_id: Query<Option<Uuid>>,
+        beneficiary_id: Query<Option<Uuid>>,
+        /// Open vouchers whose last valid day is before this date.
+        expiring_before: Query<Option<NaiveDate>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<VoucherPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_VOUCHERS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = VoucherFilter {
+            status: status.0.map(|s| s.as_str().to_owned()),
+            scheme_id: scheme_id.0,
+            prescriber_id: prescriber_id.0,
+            beneficiary_id: beneficiary_id.0,
+            expiring_before: expiring_before.0,
+        };
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        let page = vouchers::list(&state.db, tenant_id, &filter, auth.visibility(), page).await?;
+        Ok(Json(VoucherPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|v| VoucherView::new(v, &tenant))
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// A voucher by its reference, typed in any case, with or without dashes. A typo is caught by
+    /// the check character and explained (422).
+    #[oai(
+        path = "/vouchers/:reference",
+        method = "get",
+        operation_id = "getVoucher"
+    )]
+    async fn get_voucher(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference: Path<String>,
+    ) -> Result<Json<VoucherView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_VOUCHER)?;
+        let voucher = vouchers::get(&state.db, tenant_id, &reference.0, auth.visibility()).await?;
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        Ok(Json(VoucherView::new(voucher, &tenant)))
+    }
+
+    /// Cancels a voucher none of whose time is used; the place returns to the allocation.
+    #[oai(
+        path = "/vouchers/:reference/cancel",
+        method = "post",
+        operation_id = "cancelVoucher"
+    )]
+    async fn cancel_voucher(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference: Path<String>,
+        body: Json<CancelVoucher>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<VoucherView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CANCEL_VOUCHER)?;
+        let voucher = vouchers::cancel(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            &reference.0,
+            &body.0.reason,
+            auth.visibility(),
+        )
+        .await?;
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        Ok(Json(VoucherView::new(voucher, &tenant)))
+    }
+}

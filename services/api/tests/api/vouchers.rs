@@ -1,0 +1,324 @@
+//! A month in the Lot, through the API: a scheme from the preset, an allocation, vouchers issued
+//! by a prescriber agent, looked up, cancelled, audited, and checked by their holder.
+
+use passerelle_core::tenancy::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn active_ticket_net(app: &TestApp, quantity: i32) -> String {
+    let admin = app.lot.token(Role::TenantAdmin);
+    let scheme = app
+        .post("/v1/schemes", admin, &json!({ "code": "ticket-net-2027", "name": "Ticket Net 2027", "preset": "ticket-net" }))
+        .await;
+    assert_eq!(scheme.status, 201, "{}", scheme.raw);
+    assert_eq!(scheme.body["status"], "draft");
+    assert_eq!(
+        scheme.body["modules"].as_array().expect("modules").len(),
+        20
+    );
+    assert_eq!(scheme.body["current"]["rules"]["face_value_cents"], 20000);
+    let scheme_id = scheme.body["id"].as_str().expect("id").to_owned();
+
+    let draft_issue = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Avance") }),
+        )
+        .await;
+    draft_issue.problem(409);
+
+    let active = app
+        .post(
+            &format!("/v1/schemes/{scheme_id}/status"),
+            admin,
+            &json!({ "status": "active" }),
+        )
+        .await;
+    assert_eq!(active.body["status"], "active", "{}", active.raw);
+    let today = chrono::Utc::now().date_naive();
+    let allocation = app
+        .post(
+            &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
+            admin,
+            &json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(10), "period_end": today + chrono::Days::new(10), "quantity": quantity }),
+        )
+        .await;
+    assert_eq!(allocation.status, 201, "{}", allocation.raw);
+    scheme_id
+}
+
+fn person(last_name: &str) -> Value {
+    json!({ "first_name": "Jeanne", "last_name": last_name, "birth_year": 1957, "commune_insee": "46102", "public_category": "senior" })
+}
+
+#[tokio::test]
+async fn a_prescriber_issues_looks_up_and_cancels_vouchers_within_the_allocation() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 2).await;
+    let agent = app.lot.token(Role::Prescriber);
+
+    let issued = app
+        .post_idempotent(
+            "/v1/vouchers",
+            agent,
+            "issue-martin",
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.raw);
+    let reference = issued.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    assert!(
+        reference.starts_with("LOT-") && reference.len() == 15,
+        "{reference}"
+    );
+    assert_eq!(issued.body["voucher"]["minutes_left"], 1200);
+    assert_eq!(issued.body["beneficiary"]["last_name"], "Martin");
+    let replay = app
+        .post_idempotent(
+            "/v1/vouchers",
+            agent,
+            "issue-martin",
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    assert_eq!(
+        replay.body["voucher"]["reference"],
+        reference.as_str(),
+        "a retried issuance issues nothing twice"
+    );
+
+    let loose = reference.to_lowercase().replace('-', "");
+    let found = app
+        .get(&format!("/v1/vouchers/{loose}"), app.lot.token(Role::Epn))
+        .await;
+    assert_eq!(found.status, 200, "{}", found.raw);
+    assert_eq!(found.body["reference"], reference.as_str());
+    let mut typo: Vec<char> = reference.chars().collect();
+    typo.swap(4, 5);
+    let typo: String = typo.into_iter().collect();
+    if typo != reference {
+        let wrong = app.get(&format!("/v1/vouchers/{typo}"), agent).await;
+        wrong.problem(422);
+        assert!(
+            wrong.body["errors"][0]["message"]
+                .as_str()
+                .expect("message")
+                .contains("mistyped"),
+            "{}",
+            wrong.raw
+        );
+    }
+    app.get(
+        &format!("/v1/vouchers/{reference}"),
+        app.ara.token(Role::TenantAdmin),
+    )
+    .await
+    .problem(404);
+
+    let stock = app
+        .get(
+            &format!("/v1/prescribers/{}/stock", app.lot.prescriber_id),
+            agent,
+        )
+        .await;
+    assert_eq!(stock.body[0]["remaining"], 1, "{}", stock.raw);
+
+    app.post(
+        "/v1/vouchers",
+        agent,
+        &json!({ "scheme_id": scheme_id, "beneficiary": person("Durand") }),
+    )
+    .await;
+    let exhausted = app
+        .post(
+            "/v1/vouchers",
+            agent,
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Bernard") }),
+        )
+        .await;
+    exhausted.problem(409);
+    assert!(
+        exhausted.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("0 remaining"),
+        "{}",
+        exhausted.raw
+    );
+
+    let listed = app
+        .get("/v1/vouchers?status=issued", app.lot.token(Role::Finance))
+        .await;
+    assert_eq!(listed.body["items"].as_array().expect("items").len(), 2);
+
+    let cancelled = app
+        .post(
+            &format!("/v1/vouchers/{reference}/cancel"),
+            agent,
+            &json!({ "reason": "Erreur de bénéficiaire" }),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.raw);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let again = app
+        .post(
+            "/v1/vouchers",
+            agent,
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Bernard") }),
+        )
+        .await;
+    assert_eq!(
+        again.status, 201,
+        "the cancelled voucher's place came back: {}",
+        again.raw
+    );
+
+    let audit = app
+        .get(
+            "/v1/audit?object_type=voucher&limit=100",
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "voucher.issued",
+            "voucher.issued",
+            "voucher.cancelled",
+            "voucher.issued"
+        ]
+    );
+    let cancel_entry = &audit.body["items"][2];
+    assert_eq!(cancel_entry["actor_role"], "prescriber");
+    assert_eq!(cancel_entry["details"]["reason"], "Erreur de bénéficiaire");
+}
+
+#[tokio::test]
+async fn rules_are_refused_precisely_and_versioned() {
+    let app = spawn_app().await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    let mut rules = crate::access::sample_rules();
+    rules["voucher_minutes"] = json!(1210);
+    rules["modules_to_choose"] = json!(0);
+    rules["delivery_modes"]["collective_projects"] = json!({ "min": 10, "max": 5 });
+    let refused = app
+        .post(
+            "/v1/schemes",
+            admin,
+            &json!({ "code": "bad", "name": "Bad", "rules": rules }),
+        )
+        .await;
+    refused.problem(422);
+    let mut fields = refused.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["delivery_modes.collective_projects", "voucher_minutes"]
+    );
+
+    let scheme_id = active_ticket_net(&app, 1).await;
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(2);
+    let mut rules = crate::access::sample_rules();
+    rules["hourly_rate_cents"] = json!(1200);
+    let changed = app
+        .post(
+            &format!("/v1/schemes/{scheme_id}/versions"),
+            admin,
+            &json!({ "effective_from": tomorrow, "rules": rules }),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.raw);
+    assert_eq!(
+        changed.body["versions"].as_array().expect("versions").len(),
+        2
+    );
+    assert_eq!(changed.body["current"]["version"], 1);
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    assert_eq!(issued.body["voucher"]["rules_version"], 1, "{}", issued.raw);
+    let audit = app
+        .get("/v1/audit?action=scheme.rules_changed", admin)
+        .await;
+    assert_eq!(
+        audit.body["items"][0]["details"]["rules"]["hourly_rate_cents"],
+        1200
+    );
+}
+
+#[tokio::test]
+async fn the_public_balance_check_leaks_nothing_and_is_rate_limited() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 1).await;
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Lefèvre") }),
+        )
+        .await;
+    let reference = issued.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let check = |reference: String, name: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                app.request("POST", "/v1/public/balance", None)
+                    .json(&json!({ "reference": reference, "last_name": name })),
+            )
+            .await
+        }
+    };
+
+    let ok = check(reference.clone(), "LEFEVRE").await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    let keys: Vec<&String> = ok.body.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys,
+        ["minutes_left", "status", "valid_until"],
+        "nothing else is revealed"
+    );
+    assert_eq!(ok.body["minutes_left"], 1200);
+
+    let wrong_name = check(reference.clone(), "Martin").await;
+    let unknown = check(
+        passerelle_core::vouchers::reference::generate("LOT"),
+        "Lefèvre",
+    )
+    .await;
+    wrong_name.problem(404);
+    assert_eq!(
+        wrong_name.body, unknown.body,
+        "a wrong name and an unknown reference look the same"
+    );
+
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(check(reference.clone(), "Lefèvre").await);
+    }
+    let limited = last.expect("replies");
+    limited.problem(429);
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after));
+}
