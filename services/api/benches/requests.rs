@@ -71,7 +71,9 @@ async fn main() {
         .as_socket_addr()
         .copied()
         .expect("tcp");
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(AppState::new(db.app.clone(), redis))));
+    tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor).run(app(AppState::new(db.app.clone(), redis))),
+    );
 
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     let admin = users::create(
@@ -90,6 +92,7 @@ async fn main() {
     let token = tokens::issue_for_user(
         &db.app,
         tenant.id,
+        passerelle_core::audit::Actor::SYSTEM,
         admin.id,
         &NewToken {
             name: "bench".into(),

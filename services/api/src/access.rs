@@ -132,6 +132,24 @@ pub const GET_STOCK: Operation = op(
 
 pub const CREATE_BENEFICIARY: Operation =
     op("createBeneficiary", "POST", "/v1/beneficiaries", PRESCRIBER);
+pub const EXPORT_BENEFICIARY: Operation = op(
+    "exportBeneficiary",
+    "GET",
+    "/v1/beneficiaries/{beneficiary_id}/export",
+    TENANT_ADMIN,
+);
+pub const ERASE_BENEFICIARY: Operation = op(
+    "eraseBeneficiary",
+    "POST",
+    "/v1/beneficiaries/{beneficiary_id}/erase",
+    TENANT_ADMIN,
+);
+pub const GET_FUNNEL: Operation = op(
+    "getFunnel",
+    "GET",
+    "/v1/prescribers/{prescriber_id}/funnel",
+    ADMIN_OR_PRESCRIBER,
+);
 pub const GET_BENEFICIARY: Operation = op(
     "getBeneficiary",
     "GET",
@@ -190,6 +208,9 @@ pub const ALL: &[&Operation] = &[
     &GET_STOCK,
     &CREATE_BENEFICIARY,
     &GET_BENEFICIARY,
+    &EXPORT_BENEFICIARY,
+    &ERASE_BENEFICIARY,
+    &GET_FUNNEL,
     &ISSUE_VOUCHER,
     &LIST_VOUCHERS,
     &GET_VOUCHER,

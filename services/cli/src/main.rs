@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use passerelle_core::Db;
+use passerelle_core::audit::Actor;
 use passerelle_core::config::{LogFormat, Settings};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
@@ -244,7 +245,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             let tenant = tenants::find_by_slug(&db, &tenant)
                 .await?
                 .context("no tenant with this slug")?;
-            tokens::revoke(&db, tenant.id, None, id).await?;
+            tokens::revoke(&db, tenant.id, Actor::OPERATOR, None, id).await?;
             eprintln!("token {id} revoked");
         }
         Command::Token(TokenCommand::Revoke { tenant: None, id }) => {
@@ -269,6 +270,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             let issued = tokens::issue_for_user(
                 &db,
                 tenant.id,
+                Actor::OPERATOR,
                 user.id,
                 &NewToken {
                     name,

@@ -18,9 +18,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A background job or the demo seed.
     pub const SYSTEM: Actor = Actor {
         user_id: None,
         role: "system",
+    };
+    /// The operator at the command line.
+    pub const OPERATOR: Actor = Actor {
+        user_id: None,
+        role: "operator",
     };
 }
 

@@ -250,3 +250,83 @@ mod tests {
         assert!(!is_commune_code("4610") && !is_commune_code("2C004") && !is_commune_code("4610A"));
     }
 }
+
+/// Everything held about one person (GDPR right of access).
+#[derive(Debug, Clone)]
+pub struct BeneficiaryExport {
+    pub beneficiary: Beneficiary,
+    pub vouchers: Vec<crate::vouchers::Voucher>,
+    /// Recorded changes concerning the person or their vouchers.
+    pub audit: Vec<crate::audit::AuditEntry>,
+}
+
+pub async fn export(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+) -> Result<BeneficiaryExport, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let beneficiary = fetch(&mut tx, id).await?;
+    let vouchers = crate::vouchers::of_beneficiary(&mut tx, id).await?;
+    let audit: Vec<crate::audit::AuditEntry> = sqlx::query_as(
+        "SELECT id, occurred_at, actor_id, actor_role, action, object_type, object_id, details FROM audit_log
+          WHERE (object_type = 'beneficiary' AND object_id = $1::text)
+             OR (object_type = 'voucher' AND object_id = ANY($2))
+          ORDER BY id",
+    )
+    .bind(id.to_string())
+    .bind(vouchers.iter().map(|v| v.id.to_string()).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "beneficiary.exported",
+        "beneficiary",
+        id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(BeneficiaryExport {
+        beneficiary,
+        vouchers,
+        audit,
+    })
+}
+
+/// Erases a person (GDPR right to erasure): names, birth year, commune, email and phone become
+/// nothing, for good. Vouchers, attendance and money records stay: they carry ids, never names,
+/// so every total computed from them is unchanged.
+pub async fn erase(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result<Beneficiary, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before = fetch(&mut tx, id).await?;
+    if before.erased_at.is_some() {
+        return Err(Error::Conflict(
+            "this beneficiary was already erased".into(),
+        ));
+    }
+    let erased: Beneficiary = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE beneficiaries SET first_name = NULL, last_name = NULL, match_key = NULL, birth_year = NULL,
+                commune_insee = NULL, email = NULL, phone = NULL, email_consent = false, email_consent_at = NULL,
+                erased_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "beneficiary.erased",
+        "beneficiary",
+        id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(erased)
+}

@@ -151,6 +151,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             let token = tokens::insert_for_user(
                 &mut tx,
                 tenant.id,
+                Actor::SYSTEM,
                 user.id,
                 &NewToken {
                     name: DEMO_TOKEN_NAME.into(),

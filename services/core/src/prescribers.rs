@@ -357,6 +357,52 @@ pub(crate) async fn take_one(
     }
 }
 
+/// How a prescriber's vouchers have fared, from issuance to completion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Funnel {
+    pub issued: i64,
+    /// Registered at an EPN (and possibly further along).
+    pub registered: i64,
+    /// At least one minute used.
+    pub started: i64,
+    pub completed: i64,
+    /// Past validity with no minute used.
+    pub expired_unused: i64,
+    pub cancelled: i64,
+}
+
+pub async fn funnel(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    scheme_id: Option<Uuid>,
+    today: NaiveDate,
+) -> Result<Funnel, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE id = $1")
+        .bind(prescriber_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("prescriber"))?;
+    let funnel = sqlx::query_as(
+        "SELECT count(*) AS issued,
+                count(*) FILTER (WHERE status IN ('registered', 'in_progress', 'completed')) AS registered,
+                count(*) FILTER (WHERE minutes_left < minutes_total) AS started,
+                count(*) FILTER (WHERE status = 'completed') AS completed,
+                count(*) FILTER (WHERE minutes_left = minutes_total AND (status = 'expired'
+                                 OR (status IN ('issued', 'registered') AND valid_until < $3))) AS expired_unused,
+                count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+           FROM vouchers WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)",
+    )
+    .bind(prescriber_id)
+    .bind(scheme_id)
+    .bind(today)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(funnel)
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_siret;

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::beneficiaries::{self, Beneficiary, NewBeneficiary};
+use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
@@ -7,6 +8,8 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::audit::AuditEntryView;
+use super::vouchers::VoucherView;
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -136,6 +139,16 @@ impl From<Beneficiary> for BeneficiaryView {
     }
 }
 
+/// Everything held about a person (GDPR right of access).
+#[derive(Debug, Object)]
+pub struct BeneficiaryExportView {
+    pub exported_at: DateTime<Utc>,
+    pub beneficiary: BeneficiaryView,
+    pub vouchers: Vec<VoucherView>,
+    /// Recorded changes concerning the person or their vouchers.
+    pub audit: Vec<AuditEntryView>,
+}
+
 #[derive(ApiResponse)]
 pub enum CreatedBeneficiary {
     #[oai(status = 201)]
@@ -198,6 +211,58 @@ impl BeneficiariesApi {
         };
         Ok(Json(
             beneficiaries::get(&state.db, tenant_id, beneficiary_id.0, scope)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Everything held about the person, as JSON (GDPR right of access). The export is audited.
+    #[oai(
+        path = "/beneficiaries/:beneficiary_id/export",
+        method = "get",
+        operation_id = "exportBeneficiary"
+    )]
+    async fn export_beneficiary(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        beneficiary_id: Path<Uuid>,
+    ) -> Result<Json<BeneficiaryExportView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::EXPORT_BENEFICIARY)?;
+        let export =
+            beneficiaries::export(&state.db, tenant_id, auth.actor(), beneficiary_id.0).await?;
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        Ok(Json(BeneficiaryExportView {
+            exported_at: Utc::now(),
+            beneficiary: export.beneficiary.into(),
+            vouchers: export
+                .vouchers
+                .into_iter()
+                .map(|v| VoucherView::new(v, &tenant))
+                .collect(),
+            audit: export.audit.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Erases the person for good (GDPR right to erasure): names, birth year, commune, email and
+    /// phone are removed; vouchers, attendance and payments stay, identified by ids only. Audited.
+    #[oai(
+        path = "/beneficiaries/:beneficiary_id/erase",
+        method = "post",
+        operation_id = "eraseBeneficiary"
+    )]
+    async fn erase_beneficiary(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        beneficiary_id: Path<Uuid>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<BeneficiaryView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::ERASE_BENEFICIARY)?;
+        Ok(Json(
+            beneficiaries::erase(&state.db, tenant_id, auth.actor(), beneficiary_id.0)
                 .await?
                 .into(),
         ))

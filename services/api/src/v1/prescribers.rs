@@ -139,6 +139,17 @@ impl From<Allocation> for AllocationView {
     }
 }
 
+/// How a prescriber's vouchers have fared.
+#[derive(Debug, Object)]
+pub struct FunnelView {
+    pub issued: i64,
+    pub registered: i64,
+    pub started: i64,
+    pub completed: i64,
+    pub expired_unused: i64,
+    pub cancelled: i64,
+}
+
 #[derive(ApiResponse)]
 pub enum CreatedPrescriber {
     #[oai(status = 201)]
@@ -341,5 +352,33 @@ impl PrescribersApi {
                 .map(Into::into)
                 .collect(),
         ))
+    }
+
+    /// Issued → registered at an EPN → started → completed, expired unused and cancelled.
+    #[oai(
+        path = "/prescribers/:prescriber_id/funnel",
+        method = "get",
+        operation_id = "getFunnel"
+    )]
+    async fn get_funnel(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        prescriber_id: Path<Uuid>,
+        scheme_id: Query<Option<Uuid>>,
+    ) -> Result<Json<FunnelView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_FUNNEL)?;
+        auth.check_prescriber(prescriber_id.0)?;
+        let today = tenants::get(&state.db, tenant_id).await?.today();
+        let f =
+            prescribers::funnel(&state.db, tenant_id, prescriber_id.0, scheme_id.0, today).await?;
+        Ok(Json(FunnelView {
+            issued: f.issued,
+            registered: f.registered,
+            started: f.started,
+            completed: f.completed,
+            expired_unused: f.expired_unused,
+            cancelled: f.cancelled,
+        }))
     }
 }

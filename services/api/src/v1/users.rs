@@ -249,6 +249,7 @@ impl UsersApi {
         let issued = tokens::issue_for_user(
             &state.db,
             tenant_id,
+            auth.actor(),
             user_id.0,
             &NewToken {
                 name: body.0.name,
@@ -305,7 +306,14 @@ impl UsersApi {
         token_id: Path<Uuid>,
     ) -> Result<Json<TokenView>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::REVOKE_TOKEN)?;
-        let token = tokens::revoke(&state.db, tenant_id, Some(user_id.0), token_id.0).await?;
+        let token = tokens::revoke(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            Some(user_id.0),
+            token_id.0,
+        )
+        .await?;
         Ok(Json(token.into()))
     }
 }

@@ -79,7 +79,7 @@ pub struct VoucherView {
 }
 
 impl VoucherView {
-    fn new(v: Voucher, tenant: &Tenant) -> Self {
+    pub fn new(v: Voucher, tenant: &Tenant) -> Self {
         Self {
             status: v.status_at(tenant.tz(), Utc::now()).to_owned(),
             id: v.id,

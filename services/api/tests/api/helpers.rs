@@ -169,6 +169,7 @@ async fn seed_tenant(
         let token = tokens::issue_for_user(
             &db.app,
             tenant.id,
+            Actor::SYSTEM,
             user.id,
             &NewToken {
                 name: "tests".into(),

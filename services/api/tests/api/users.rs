@@ -73,6 +73,19 @@ async fn a_new_user_gets_a_working_token_that_can_be_revoked() {
     assert_eq!(revoked.status, 200, "{}", revoked.raw);
     assert!(revoked.body["revoked_at"].is_string());
     app.me(&secret).await.problem(401);
+
+    let audit = app
+        .get("/v1/audit?object_type=api_token&limit=100", admin)
+        .await;
+    let ours: Vec<&serde_json::Value> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["object_id"] == token_id.as_str())
+        .collect();
+    let actions: Vec<&str> = ours.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["token.created", "token.revoked"]);
+    assert!(ours.iter().all(|e| e["actor_role"] == "tenant_admin"));
 }
 
 #[tokio::test]

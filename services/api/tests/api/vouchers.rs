@@ -322,3 +322,222 @@ async fn the_public_balance_check_leaks_nothing_and_is_rate_limited() {
         .expect("seconds");
     assert!((1..=60).contains(&retry_after));
 }
+
+/// Count, face values, minutes left and fees of every voucher of the tenant.
+async fn totals(app: &TestApp, admin: &str) -> (usize, i64, i64, i64) {
+    let all = app.get("/v1/vouchers?limit=100", admin).await;
+    let items = all.body["items"].as_array().expect("items");
+    let sum = |field: &str| {
+        items
+            .iter()
+            .map(|v| v[field].as_i64().expect("number"))
+            .sum::<i64>()
+    };
+    (
+        items.len(),
+        sum("face_value_cents"),
+        sum("minutes_left"),
+        sum("participation_fee_cents"),
+    )
+}
+
+#[tokio::test]
+async fn erasure_removes_the_person_and_keeps_every_total() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 5).await;
+    let agent = app.lot.token(Role::Prescriber);
+    let admin = app.lot.token(Role::TenantAdmin);
+    let mut holder = person("Martin");
+    holder["email"] = json!("jeanne.martin@example.org");
+    holder["email_consent"] = json!(true);
+    let first = app
+        .post(
+            "/v1/vouchers",
+            agent,
+            &json!({ "scheme_id": scheme_id, "beneficiary": holder }),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let beneficiary_id = first.body["beneficiary"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reference = first.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let second = app
+        .post("/v1/vouchers", agent, &json!({ "scheme_id": scheme_id, "beneficiary_id": beneficiary_id, "participation_fee_cents": 500 }))
+        .await;
+    assert_eq!(second.status, 201, "{}", second.raw);
+    app.post(
+        "/v1/vouchers",
+        agent,
+        &json!({ "scheme_id": scheme_id, "beneficiary": person("Durand") }),
+    )
+    .await;
+
+    let before = totals(&app, admin).await;
+    let funnel_before = app
+        .get(
+            &format!("/v1/prescribers/{}/funnel", app.lot.prescriber_id),
+            admin,
+        )
+        .await;
+
+    let export = app
+        .get(&format!("/v1/beneficiaries/{beneficiary_id}/export"), admin)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.raw);
+    assert_eq!(
+        export.body["beneficiary"]["email"],
+        "jeanne.martin@example.org"
+    );
+    assert_eq!(
+        export.body["vouchers"].as_array().expect("vouchers").len(),
+        2
+    );
+    assert!(
+        export.body["audit"].as_array().expect("audit").len() >= 3,
+        "{}",
+        export.raw
+    );
+
+    let erased = app
+        .post(
+            &format!("/v1/beneficiaries/{beneficiary_id}/erase"),
+            admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.raw);
+    for field in [
+        "first_name",
+        "last_name",
+        "birth_year",
+        "commune_insee",
+        "email",
+        "phone",
+    ] {
+        assert!(
+            erased.body.get(field).is_none(),
+            "{field} survived erasure: {}",
+            erased.raw
+        );
+    }
+    assert!(erased.body["erased_at"].is_string());
+    app.post(
+        &format!("/v1/beneficiaries/{beneficiary_id}/erase"),
+        admin,
+        &json!({}),
+    )
+    .await
+    .problem(409);
+
+    assert_eq!(totals(&app, admin).await, before, "erasure changed a total");
+    let funnel_after = app
+        .get(
+            &format!("/v1/prescribers/{}/funnel", app.lot.prescriber_id),
+            admin,
+        )
+        .await;
+    assert_eq!(funnel_after.body, funnel_before.body);
+    assert_eq!(funnel_after.body["issued"], 3);
+
+    let balance = app
+        .send(
+            app.request("POST", "/v1/public/balance", None)
+                .json(&json!({ "reference": reference, "last_name": "Martin" })),
+        )
+        .await;
+    balance.problem(404);
+    let audit = app
+        .get(
+            &format!("/v1/audit?object_type=beneficiary&object_id={beneficiary_id}"),
+            admin,
+        )
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "beneficiary.created",
+            "beneficiary.exported",
+            "beneficiary.erased"
+        ]
+    );
+    assert!(
+        !audit.raw.contains("Martin") && !audit.raw.contains("jeanne.martin"),
+        "the audit log holds no identity"
+    );
+}
+
+#[tokio::test]
+async fn the_funnel_counts_each_stage() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 5).await;
+    let agent = app.lot.token(Role::Prescriber);
+    let mut references = Vec::new();
+    for name in ["Martin", "Durand", "Bernard"] {
+        let issued = app
+            .post(
+                "/v1/vouchers",
+                agent,
+                &json!({ "scheme_id": scheme_id, "beneficiary": person(name) }),
+            )
+            .await;
+        references.push(
+            issued.body["voucher"]["reference"]
+                .as_str()
+                .expect("reference")
+                .to_owned(),
+        );
+    }
+    app.post(
+        &format!("/v1/vouchers/{}/cancel", references[0]),
+        agent,
+        &json!({ "reason": "doublon" }),
+    )
+    .await;
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    sqlx::query(
+        "UPDATE vouchers SET status = 'in_progress', minutes_left = 1080 WHERE reference = $1",
+    )
+    .bind(&references[1])
+    .execute(&mut *tx)
+    .await
+    .expect("start one");
+    sqlx::query("UPDATE vouchers SET valid_until = issued_on - 1 WHERE reference = $1")
+        .bind(&references[2])
+        .execute(&mut *tx)
+        .await
+        .expect("let one lapse");
+    tx.commit().await.expect("commit");
+
+    let funnel = app
+        .get(
+            &format!(
+                "/v1/prescribers/{}/funnel?scheme_id={scheme_id}",
+                app.lot.prescriber_id
+            ),
+            agent,
+        )
+        .await;
+    assert_eq!(
+        funnel.body,
+        json!({ "issued": 3, "registered": 1, "started": 1, "completed": 0, "expired_unused": 1, "cancelled": 1 }),
+        "{}",
+        funnel.raw
+    );
+    app.get(
+        &format!("/v1/prescribers/{}/funnel", app.lot.prescriber_id),
+        app.ara.token(Role::Prescriber),
+    )
+    .await
+    .problem(404);
+}

@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use super::Principal;
 use super::users::{self, RoleColumn};
+use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
 use crate::storage::Tx;
 use crate::{Db, Error};
+use serde_json::json;
 
 const TENANT_PREFIX: &str = "pst_";
 const PLATFORM_PREFIX: &str = "psp_";
@@ -76,11 +78,12 @@ fn hash(token: &str) -> Vec<u8> {
 pub async fn issue_for_user(
     db: &Db,
     tenant_id: Uuid,
+    actor: Actor,
     user_id: Uuid,
     new: &NewToken,
 ) -> Result<IssuedToken, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let issued = insert_for_user(&mut tx, tenant_id, user_id, new).await?;
+    let issued = insert_for_user(&mut tx, tenant_id, actor, user_id, new).await?;
     tx.commit().await?;
     Ok(issued)
 }
@@ -88,6 +91,7 @@ pub async fn issue_for_user(
 pub(crate) async fn insert_for_user(
     tx: &mut Tx,
     tenant_id: Uuid,
+    actor: Actor,
     user_id: Uuid,
     new: &NewToken,
 ) -> Result<IssuedToken, Error> {
@@ -97,7 +101,7 @@ pub(crate) async fn insert_for_user(
         return Err(Error::Conflict("this user is disabled".into()));
     }
     let secret = format!("{TENANT_PREFIX}{}_{}", tenant_id.simple(), random_secret());
-    let info = sqlx::query_as(
+    let info: TokenInfo = sqlx::query_as(
         "INSERT INTO api_tokens (tenant_id, id, user_id, name, token_hash, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id, user_id, name, created_at, last_used_at, expires_at, revoked_at",
@@ -109,6 +113,16 @@ pub(crate) async fn insert_for_user(
     .bind(hash(&secret))
     .bind(new.expires_at)
     .fetch_one(&mut **tx)
+    .await?;
+    audit::record(
+        tx,
+        tenant_id,
+        actor,
+        "token.created",
+        "api_token",
+        info.id,
+        json!({ "user_id": user_id, "name": info.name, "expires_at": info.expires_at }),
+    )
     .await?;
     Ok(IssuedToken { info, secret })
 }
@@ -138,11 +152,12 @@ pub async fn list_for_user(
 pub async fn revoke(
     db: &Db,
     tenant_id: Uuid,
+    actor: Actor,
     owner: Option<Uuid>,
     token_id: Uuid,
 ) -> Result<TokenInfo, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let token = sqlx::query_as(
+    let token: TokenInfo = sqlx::query_as(
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
           WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)
          RETURNING id, user_id, name, created_at, last_used_at, expires_at, revoked_at",
@@ -152,6 +167,16 @@ pub async fn revoke(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("token"))?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "token.revoked",
+        "api_token",
+        token_id,
+        json!({ "user_id": token.user_id, "name": token.name }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(token)
 }

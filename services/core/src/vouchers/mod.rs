@@ -282,6 +282,18 @@ pub async fn get(
     Ok(voucher)
 }
 
+pub(crate) async fn of_beneficiary(
+    tx: &mut Tx,
+    beneficiary_id: Uuid,
+) -> Result<Vec<Voucher>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers WHERE beneficiary_id = $1 ORDER BY id"
+    )))
+    .bind(beneficiary_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct VoucherFilter {
     pub status: Option<String>,

@@ -69,6 +69,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     tokens::issue_for_user(
         db,
         tenant.id,
+        Actor::SYSTEM,
         user.id,
         &NewToken {
             name: "t".into(),
