@@ -158,6 +158,8 @@ pub const GET_BENEFICIARY: Operation = op(
 );
 
 pub const ISSUE_VOUCHER: Operation = op("issueVoucher", "POST", "/v1/vouchers", PRESCRIBER);
+pub const BULK_ISSUE_VOUCHERS: Operation =
+    op("bulkIssueVouchers", "POST", "/v1/vouchers/bulk", PRESCRIBER);
 pub const LIST_VOUCHERS: Operation = op("listVouchers", "GET", "/v1/vouchers", VOUCHER_READERS);
 pub const GET_VOUCHER: Operation = op(
     "getVoucher",
@@ -212,6 +214,7 @@ pub const ALL: &[&Operation] = &[
     &ERASE_BENEFICIARY,
     &GET_FUNNEL,
     &ISSUE_VOUCHER,
+    &BULK_ISSUE_VOUCHERS,
     &LIST_VOUCHERS,
     &GET_VOUCHER,
     &CANCEL_VOUCHER,

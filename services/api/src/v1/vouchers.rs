@@ -1,11 +1,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tenants::{self, Tenant};
+use passerelle_core::vouchers::bulk::{self, RowStatus};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher, VoucherFilter};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::types::multipart::Upload;
+use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -119,6 +121,45 @@ pub struct VoucherPage {
 pub struct CancelVoucher {
     #[oai(validator(min_length = 1, max_length = 500))]
     pub reason: String,
+}
+
+/// A spreadsheet of people (CSV, UTF-8 or Windows-1252, `;` or `,`) and the scheme to issue for.
+#[derive(Debug, Multipart)]
+pub struct BulkUpload {
+    pub scheme_id: Uuid,
+    /// Columns (French headers): Prénom, Nom, Année de naissance, Code INSEE, Catégorie, and
+    /// optionally Courriel, Téléphone, Consentement.
+    pub file: Upload,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RowStatusDto {
+    Issued,
+    AlreadyIssued,
+    Refused,
+}
+
+#[derive(Debug, Object)]
+pub struct RowOutcomeView {
+    /// The line in the file as a spreadsheet shows it (the header is line 1).
+    pub line: u64,
+    pub status: RowStatusDto,
+    #[oai(skip_serializing_if_is_none)]
+    pub reference: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct BulkReportView {
+    pub file_sha256: String,
+    pub issued: usize,
+    pub already_issued: usize,
+    pub refused: usize,
+    pub rows: Vec<RowOutcomeView>,
 }
 
 #[derive(ApiResponse)]
@@ -264,5 +305,61 @@ impl VouchersApi {
         .await?;
         let tenant = tenants::get(&state.db, tenant_id).await?;
         Ok(Json(VoucherView::new(voucher, &tenant)))
+    }
+
+    /// Issues one voucher per row of a CSV file. Each row stands alone: refused rows come back
+    /// with their line and reason, the others are issued. Uploading the same file again issues
+    /// nothing twice (people who already hold an open voucher are reported `already_issued`).
+    #[oai(
+        path = "/vouchers/bulk",
+        method = "post",
+        operation_id = "bulkIssueVouchers"
+    )]
+    async fn bulk_issue(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        form: BulkUpload,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<BulkReportView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::BULK_ISSUE_VOUCHERS)?;
+        let prescriber_id = auth.prescriber_id()?;
+        let file = form
+            .file
+            .into_vec()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("could not read the file: {e}")))?;
+        let report = bulk::import(
+            &state.db,
+            tenant_id,
+            prescriber_id,
+            auth.actor(),
+            form.scheme_id,
+            &file,
+        )
+        .await?;
+        Ok(Json(BulkReportView {
+            issued: report.count(RowStatus::Issued),
+            already_issued: report.count(RowStatus::AlreadyIssued),
+            refused: report.count(RowStatus::Refused),
+            file_sha256: report.file_sha256,
+            rows: report
+                .rows
+                .into_iter()
+                .map(|r| RowOutcomeView {
+                    line: r.line,
+                    status: match r.status {
+                        RowStatus::Issued => RowStatusDto::Issued,
+                        RowStatus::AlreadyIssued => RowStatusDto::AlreadyIssued,
+                        RowStatus::Refused => RowStatusDto::Refused,
+                    },
+                    reference: r.reference,
+                    field: r.field,
+                    reason: r.reason,
+                })
+                .collect(),
+        }))
     }
 }

@@ -72,6 +72,18 @@ async fn every_operation_refuses_every_role_it_does_not_declare() {
         let path = concrete(operation.path);
         let request = |token: Option<&str>| {
             let builder = app.request(operation.method, &path, token);
+            if operation.id == "bulkIssueVouchers" {
+                let form = reqwest::multipart::Form::new()
+                    .text("scheme_id", Uuid::now_v7().to_string())
+                    .part(
+                        "file",
+                        reqwest::multipart::Part::bytes(
+                            b"Prenom;Nom;Annee de naissance;Code INSEE;Categorie\n".to_vec(),
+                        )
+                        .file_name("liste.csv"),
+                    );
+                return builder.multipart(form);
+            }
             match sample_body(operation.id) {
                 Some(body) => builder.json(&body),
                 None if operation.method == "POST" => builder.json(&json!({})),

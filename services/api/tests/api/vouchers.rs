@@ -541,3 +541,149 @@ async fn the_funnel_counts_each_stage() {
     .await
     .problem(404);
 }
+
+async fn upload(app: &TestApp, scheme_id: &str, file: Vec<u8>) -> crate::helpers::Reply {
+    let form = reqwest::multipart::Form::new()
+        .text("scheme_id", scheme_id.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file)
+                .file_name("atelier.csv")
+                .mime_str("text/csv")
+                .expect("mime"),
+        );
+    app.send(
+        app.request(
+            "POST",
+            "/v1/vouchers/bulk",
+            Some(app.lot.token(Role::Prescriber)),
+        )
+        .multipart(form),
+    )
+    .await
+}
+
+fn statuses(report: &Value) -> Vec<(u64, String)> {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().expect("line"),
+                r["status"].as_str().expect("status").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spreadsheet_issues_its_good_rows_reports_the_others_and_never_twice() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 10).await;
+    // As French Excel saves it: Windows-1252, semicolons, accented headers and values.
+    let sheet = "Prénom;Nom;Année de naissance;Code INSEE;Catégorie;Courriel;Consentement\r\n\
+                 Hélène;Lefèvre;1957;46102;Retraité;;non\r\n\
+                 Paul;Durand;1980;46042;Minima sociaux;paul@example.org;oui\r\n\
+                 Zoé;Bernard;1990;46 042;Parent isolé;;\r\n\
+                 Luc;Petit;1975;46042;Salarié peu qualifié;;\r\n\
+                 Hélène;LEFEVRE;1957;46102;Senior;;\r\n\
+                 Anaïs;Moreau;1988;46042;Parent d'élève;;\r\n";
+    let (cp1252, _, unmappable) = encoding_rs::WINDOWS_1252.encode(sheet);
+    assert!(!unmappable);
+
+    let first = upload(&app, &scheme_id, cp1252.to_vec()).await;
+    assert_eq!(first.status, 200, "{}", first.raw);
+    assert_eq!(
+        (
+            first.body["issued"].as_u64(),
+            first.body["refused"].as_u64()
+        ),
+        (Some(4), Some(2)),
+        "{}",
+        first.raw
+    );
+    let refused: Vec<&Value> = first.body["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["status"] == "refused")
+        .collect();
+    assert_eq!(refused[0]["line"], 4, "{}", first.raw);
+    assert_eq!(refused[0]["field"], "commune_insee");
+    assert_eq!(refused[1]["line"], 6);
+    assert!(
+        refused[1]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("ligne 2"),
+        "{}",
+        first.raw
+    );
+
+    let lefevre = first.body["rows"][0]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let voucher = app
+        .get(
+            &format!("/v1/vouchers/{lefevre}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    let holder = app
+        .get(
+            &format!(
+                "/v1/beneficiaries/{}",
+                voucher.body["beneficiary_id"].as_str().expect("id")
+            ),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(
+        holder.body["last_name"], "Lefèvre",
+        "Windows-1252 accents survived: {}",
+        holder.raw
+    );
+
+    let again = upload(&app, &scheme_id, cp1252.to_vec()).await;
+    assert_eq!(again.body["issued"], 0, "{}", again.raw);
+    assert_eq!(again.body["already_issued"], 4, "{}", again.raw);
+    assert_eq!(statuses(&again.body)[0], (2, "already_issued".to_owned()));
+    assert_eq!(again.body["rows"][0]["reference"], lefevre.as_str());
+
+    // The corrected file, re-saved as UTF-8 with commas: only the fixed row is new.
+    let fixed = "\u{feff}Prénom,Nom,Année de naissance,Code INSEE,Catégorie\n\
+                 Hélène,Lefèvre,1957,46102,Senior\n\
+                 Zoé,Bernard,1990,46042,Parent isolé\n";
+    let third = upload(&app, &scheme_id, fixed.as_bytes().to_vec()).await;
+    assert_eq!(
+        statuses(&third.body),
+        [(2, "already_issued".to_owned()), (3, "issued".to_owned())],
+        "{}",
+        third.raw
+    );
+
+    let all = app
+        .get("/v1/vouchers?limit=100", app.lot.token(Role::TenantAdmin))
+        .await;
+    assert_eq!(all.body["items"].as_array().expect("items").len(), 5);
+    let audit = app
+        .get(
+            "/v1/audit?action=vouchers.bulk_imported",
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(audit.body["items"].as_array().expect("items").len(), 3);
+
+    let unusable = upload(&app, &scheme_id, b"Nom;Ville\nDurand;Figeac\n".to_vec()).await;
+    unusable.problem(422);
+    assert!(
+        unusable.body["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("Prénom"),
+        "{}",
+        unusable.raw
+    );
+}

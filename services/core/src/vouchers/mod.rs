@@ -1,6 +1,7 @@
 //! Vouchers: nominative, issued by a prescriber from its allocation under the scheme's rules in
 //! force that day, which the voucher keeps for life.
 
+pub mod bulk;
 pub mod reference;
 pub mod validity;
 

@@ -1,0 +1,472 @@
+//! Bulk issuance from a spreadsheet export: one voucher per row, each row in its own transaction,
+//! and a report that gives every refused row its line number and the reason.
+//!
+//! Files come as prescribers save them: UTF-8 (with or without BOM) or Windows-1252, separated by
+//! `;` (French Excel) or `,`, with French headers written any reasonable way ("Prénom", "NOM",
+//! "Année de naissance", "Code INSEE", "Courriel"…). Uploading the same file again issues nothing
+//! twice: a person who already holds an open voucher of the scheme is reported as such.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use super::{Holder, IssueRequest, issue_in};
+use crate::audit::{self, Actor};
+use crate::beneficiaries::{NewBeneficiary, match_key};
+use crate::tenancy::tenants;
+use crate::{Db, Error};
+
+pub const MAX_ROWS: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    FirstName,
+    LastName,
+    BirthYear,
+    Commune,
+    Category,
+    Email,
+    Phone,
+    Consent,
+}
+
+/// Header spellings, compared after folding (lowercase, no accents, letters and digits only).
+const HEADERS: &[(&str, Column)] = &[
+    ("prenom", Column::FirstName),
+    ("prenoms", Column::FirstName),
+    ("firstname", Column::FirstName),
+    ("nom", Column::LastName),
+    ("nomdefamille", Column::LastName),
+    ("nomdenaissance", Column::LastName),
+    ("lastname", Column::LastName),
+    ("anneedenaissance", Column::BirthYear),
+    ("anneenaissance", Column::BirthYear),
+    ("naissance", Column::BirthYear),
+    ("birthyear", Column::BirthYear),
+    ("codeinsee", Column::Commune),
+    ("codecommune", Column::Commune),
+    ("communeinsee", Column::Commune),
+    ("codeinseecommune", Column::Commune),
+    ("insee", Column::Commune),
+    ("categorie", Column::Category),
+    ("categoriedepublic", Column::Category),
+    ("public", Column::Category),
+    ("publiccategory", Column::Category),
+    ("email", Column::Email),
+    ("courriel", Column::Email),
+    ("mail", Column::Email),
+    ("adresseemail", Column::Email),
+    ("adressemail", Column::Email),
+    ("telephone", Column::Phone),
+    ("tel", Column::Phone),
+    ("portable", Column::Phone),
+    ("consentement", Column::Consent),
+    ("consentementemail", Column::Consent),
+    ("consentementcourriel", Column::Consent),
+    ("accordemail", Column::Consent),
+];
+
+/// Public categories as prescribers write them.
+const CATEGORIES: &[(&str, &str)] = &[
+    ("minimasociaux", "minima_sociaux"),
+    ("minimassociaux", "minima_sociaux"),
+    ("rsa", "minima_sociaux"),
+    ("parentisole", "single_parent"),
+    ("mereisolee", "single_parent"),
+    ("femmeisolee", "single_parent"),
+    ("familleemonoparentale", "single_parent"),
+    ("famillemonoparentale", "single_parent"),
+    ("senior", "senior"),
+    ("retraite", "senior"),
+    ("salariepeuqualifie", "low_qualified_employee"),
+    ("conjointdartisan", "spouse_of_self_employed"),
+    (
+        "conjointdartisancommercantagriculteur",
+        "spouse_of_self_employed",
+    ),
+    ("conjoint", "spouse_of_self_employed"),
+    ("parentdeleve", "parent_of_pupil"),
+    ("parentdeleves", "parent_of_pupil"),
+    ("assuresocial", "social_insurance_user"),
+    ("allocataire", "social_insurance_user"),
+    ("autre", "other"),
+];
+
+fn fold(s: &str) -> String {
+    s.nfd()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn category(value: &str) -> Option<String> {
+    let folded = fold(value);
+    crate::schemes::rules::PUBLIC_CATEGORIES
+        .iter()
+        .find(|code| fold(code) == folded)
+        .map(|code| (*code).to_owned())
+        .or_else(|| {
+            CATEGORIES
+                .iter()
+                .find(|(k, _)| *k == folded)
+                .map(|(_, v)| (*v).to_owned())
+        })
+}
+
+fn consent(value: &str) -> Option<bool> {
+    match fold(value).as_str() {
+        "" | "non" | "no" | "0" | "false" | "faux" | "n" => Some(false),
+        "oui" | "yes" | "1" | "true" | "vrai" | "x" | "o" | "y" => Some(true),
+        _ => None,
+    }
+}
+
+/// Text from bytes: UTF-8 if it is valid (BOM dropped), else Windows-1252.
+pub fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowStatus {
+    Issued,
+    AlreadyIssued,
+    Refused,
+}
+
+#[derive(Debug, Clone)]
+pub struct RowOutcome {
+    /// The line in the file, as a spreadsheet shows it (the header is line 1).
+    pub line: u64,
+    pub status: RowStatus,
+    pub reference: Option<String>,
+    pub field: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkReport {
+    pub file_sha256: String,
+    pub rows: Vec<RowOutcome>,
+}
+
+impl BulkReport {
+    pub fn count(&self, status: RowStatus) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+#[derive(Debug)]
+struct ParsedRow {
+    line: u64,
+    person: Result<NewBeneficiary, (String, String)>,
+}
+
+fn parse(text: &str) -> Result<Vec<ParsedRow>, Error> {
+    // Windows (CRLF) and old Mac (CR) line ends become LF, so line numbers match the spreadsheet.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text = text.as_str();
+    let header_line = text.lines().next().unwrap_or_default();
+    let delimiter = if header_line.matches(';').count() >= header_line.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::invalid("file", format!("unreadable header line: {e}")))?
+        .clone();
+    let mut columns: Vec<Option<Column>> = Vec::new();
+    for header in headers.iter() {
+        let folded = fold(header);
+        columns.push(
+            HEADERS
+                .iter()
+                .find(|(name, _)| *name == folded)
+                .map(|(_, c)| *c),
+        );
+    }
+    let position = |column: Column| columns.iter().position(|c| *c == Some(column));
+    let missing: Vec<&str> = [
+        (Column::FirstName, "Prénom"),
+        (Column::LastName, "Nom"),
+        (Column::BirthYear, "Année de naissance"),
+        (Column::Commune, "Code INSEE"),
+        (Column::Category, "Catégorie"),
+    ]
+    .iter()
+    .filter(|(c, _)| position(*c).is_none())
+    .map(|(_, label)| *label)
+    .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            "file",
+            format!(
+                "missing column(s): {} (found: {})",
+                missing.join(", "),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::invalid("file", format!("unreadable CSV: {e}")))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if rows.len() == MAX_ROWS {
+            return Err(Error::invalid(
+                "file",
+                format!("at most {MAX_ROWS} rows per file"),
+            ));
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or_default();
+        let cell = |column: Column| {
+            position(column)
+                .and_then(|i| record.get(i))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let optional = |column: Column| Some(cell(column)).filter(|v| !v.is_empty());
+        let person = (|| {
+            let birth_year = cell(Column::BirthYear).parse::<i16>().map_err(|_| {
+                (
+                    "birth_year".to_owned(),
+                    format!("« {} » n'est pas une année", cell(Column::BirthYear)),
+                )
+            })?;
+            let public_category = category(&cell(Column::Category)).ok_or_else(|| {
+                (
+                    "public_category".to_owned(),
+                    format!("catégorie inconnue « {} »", cell(Column::Category)),
+                )
+            })?;
+            let email_consent = consent(&cell(Column::Consent)).ok_or_else(|| {
+                (
+                    "email_consent".to_owned(),
+                    format!("« {} » : répondre oui ou non", cell(Column::Consent)),
+                )
+            })?;
+            Ok(NewBeneficiary {
+                first_name: cell(Column::FirstName),
+                last_name: cell(Column::LastName),
+                birth_year,
+                commune_insee: cell(Column::Commune).to_uppercase(),
+                public_category,
+                email: optional(Column::Email),
+                phone: optional(Column::Phone),
+                email_consent,
+                allow_duplicate: false,
+            })
+        })();
+        rows.push(ParsedRow { line, person });
+    }
+    Ok(rows)
+}
+
+/// Issues one voucher per valid row of `file` for `scheme_id`, from the prescriber's allocation.
+pub async fn import(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    file: &[u8],
+) -> Result<BulkReport, Error> {
+    let file_sha256 = hex::encode(Sha256::digest(file));
+    let rows = parse(&decode(file))?;
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut seen: Vec<(String, u64)> = Vec::new();
+
+    for row in rows {
+        let refused = |field: String, reason: String| RowOutcome {
+            line: row.line,
+            status: RowStatus::Refused,
+            reference: None,
+            field: Some(field),
+            reason: Some(reason),
+        };
+        let person = match row.person {
+            Ok(person) => person,
+            Err((field, reason)) => {
+                outcomes.push(refused(field, reason));
+                continue;
+            }
+        };
+        if let Err(Error::Invalid(fields)) = person.validate() {
+            let field = fields
+                .iter()
+                .map(|f| f.field.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reason = fields
+                .iter()
+                .map(|f| format!("{} : {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join(" ; ");
+            outcomes.push(refused(field, reason));
+            continue;
+        }
+        let key = match_key(
+            &person.first_name,
+            &person.last_name,
+            person.birth_year,
+            &person.commune_insee,
+        );
+        if let Some((_, first_line)) = seen.iter().find(|(k, _)| *k == key) {
+            outcomes.push(refused(
+                "row".into(),
+                format!("doublon de la ligne {first_line} (même personne)"),
+            ));
+            continue;
+        }
+        seen.push((key.clone(), row.line));
+
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let existing: Option<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT id, prescriber_id FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL ORDER BY id LIMIT 1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let holder = match existing {
+            Some((id, owner)) if owner == prescriber_id => {
+                let open: Option<String> = sqlx::query_scalar(
+                    "SELECT reference FROM vouchers WHERE beneficiary_id = $1 AND scheme_id = $2
+                        AND status IN ('issued', 'registered', 'in_progress') ORDER BY id LIMIT 1",
+                )
+                .bind(id)
+                .bind(scheme_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(reference) = open {
+                    tx.rollback().await?;
+                    outcomes.push(RowOutcome {
+                        line: row.line,
+                        status: RowStatus::AlreadyIssued,
+                        reference: Some(reference),
+                        field: None,
+                        reason: Some(
+                            "cette personne a déjà un bon en cours pour ce dispositif".into(),
+                        ),
+                    });
+                    continue;
+                }
+                Holder::Existing(id)
+            }
+            Some(_) => {
+                tx.rollback().await?;
+                outcomes.push(refused(
+                    "row".into(),
+                    "personne déjà inscrite par un autre prescripteur : délivrer le bon depuis sa fiche".into(),
+                ));
+                continue;
+            }
+            None => Holder::New(person),
+        };
+        let request = IssueRequest {
+            scheme_id,
+            holder,
+            participation_fee_cents: 0,
+        };
+        match issue_in(&mut tx, &tenant, prescriber_id, actor, &request).await {
+            Ok(issued) => {
+                tx.commit().await?;
+                outcomes.push(RowOutcome {
+                    line: row.line,
+                    status: RowStatus::Issued,
+                    reference: Some(issued.voucher.reference),
+                    field: None,
+                    reason: None,
+                });
+            }
+            Err(Error::Database(err)) => return Err(Error::Database(err)),
+            Err(err) => {
+                tx.rollback().await?;
+                let field = match &err {
+                    Error::Invalid(fields) => fields
+                        .iter()
+                        .map(|f| f.field.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => "row".into(),
+                };
+                outcomes.push(refused(field, err.to_string()));
+            }
+        }
+    }
+
+    let report = BulkReport {
+        file_sha256,
+        rows: outcomes,
+    };
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "vouchers.bulk_imported",
+        "scheme",
+        scheme_id,
+        json!({ "file_sha256": report.file_sha256, "prescriber_id": prescriber_id,
+                "issued": report.count(RowStatus::Issued), "already_issued": report.count(RowStatus::AlreadyIssued),
+                "refused": report.count(RowStatus::Refused) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_1252_and_utf8_decode_to_the_same_text() {
+        let utf8 = "Prénom;Nom\nHélène;Lefèvre\n";
+        let (cp1252, _, _) = encoding_rs::WINDOWS_1252.encode(utf8);
+        assert_eq!(decode(&cp1252), utf8);
+        assert_eq!(decode(format!("\u{feff}{utf8}").as_bytes()), utf8);
+    }
+
+    #[test]
+    fn french_headers_and_values_are_understood() {
+        let text = "PRÉNOM,Nom de famille,Année de naissance,Code INSEE,Catégorie de public,Courriel,Consentement\n\
+                    Hélène,Lefèvre,1957,46102,Retraité,h@example.org,oui\n\
+                    Paul,Durand,19x7,46102,Senior,,\n";
+        let rows = parse(text).expect("parsed");
+        assert_eq!(rows.len(), 2);
+        let crlf = parse(&text.replace('\n', "\r\n")).expect("parsed");
+        let cr = parse(&text.replace('\n', "\r")).expect("parsed");
+        assert_eq!(
+            crlf.iter().chain(&cr).map(|r| r.line).collect::<Vec<_>>(),
+            [2, 3, 2, 3]
+        );
+        let first = rows[0].person.as_ref().expect("valid");
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(first.public_category, "senior");
+        assert!(first.email_consent);
+        assert_eq!(
+            rows[1].person.as_ref().expect_err("bad year").0,
+            "birth_year"
+        );
+        let missing = parse("Prénom;Nom\nA;B\n").expect_err("columns missing");
+        assert!(
+            missing.to_string().contains("Année de naissance"),
+            "{missing}"
+        );
+    }
+}
