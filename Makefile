@@ -23,6 +23,7 @@ fmt:
 openapi:
 	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json
 
-## Request cost of authentication, row-level security and idempotency (release build); see BENCHMARKS.md.
+## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
+## voucher issuance through the API against a pgbench baseline of the same statements.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests'
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance'
