@@ -178,3 +178,35 @@ async fn the_tenant_setting_does_not_leak_to_the_next_transaction_on_the_same_co
         .expect("count");
     assert_eq!(seen, 0, "the previous transaction's tenant leaked");
 }
+
+#[tokio::test]
+async fn the_audit_log_and_rule_versions_are_append_only() {
+    let test = TestDatabase::create().await;
+    let db = &test.app;
+    let a = populate(db, "alpha", "46").await;
+    for (table, statement) in [
+        ("audit_log", "UPDATE audit_log SET action = 'rewritten'"),
+        ("audit_log", "DELETE FROM audit_log"),
+        (
+            "scheme_versions",
+            "UPDATE scheme_versions SET effective_from = effective_from - 1",
+        ),
+        ("scheme_versions", "DELETE FROM scheme_versions"),
+    ] {
+        let mut tx = db.begin_tenant(a.tenant_id).await.expect("tenant tx");
+        let err = sqlx::query(AssertSqlSafe(statement))
+            .execute(&mut *tx)
+            .await
+            .expect_err(&format!("{table}: `{statement}` was allowed"));
+        assert_eq!(code(&err), RLS_VIOLATION, "{table}: {err}");
+    }
+    let mut tx = db.begin_tenant(a.tenant_id).await.expect("tenant tx");
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert!(
+        entries > 0,
+        "the fixture wrote audit entries that can still be read"
+    );
+}
