@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use passerelle_api::{AppState, app};
+use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::audit::Actor;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
@@ -17,7 +17,6 @@ use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_test_support::{TestDatabase, create_tenant};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::json;
 
 const CLIENTS: usize = 32;
@@ -45,17 +44,11 @@ async fn main() {
     let db = TestDatabase::create().await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = AppState::connect_redis(&redis_url).await.expect("Redis");
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .expect("tcp");
     let mut state = AppState::new(db.app.clone(), redis);
     state.redis_namespace = format!("passerelle-bench:{}", uuid::Uuid::new_v4().simple());
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
+    let addr = spawn_on_loopback(state)
+        .await
+        .expect("serve on a free port");
 
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     let prescriber = prescribers::create(

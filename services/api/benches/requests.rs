@@ -7,13 +7,12 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use passerelle_api::{AppState, app};
+use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_test_support::{TestDatabase, create_tenant};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::json;
 
 const CONCURRENCY: usize = 16;
@@ -63,17 +62,9 @@ async fn main() {
     let db = TestDatabase::create().await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = AppState::connect_redis(&redis_url).await.expect("Redis");
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
+    let addr = spawn_on_loopback(AppState::new(db.app.clone(), redis))
         .await
-        .expect("bind");
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .expect("tcp");
-    tokio::spawn(
-        poem::Server::new_with_acceptor(acceptor).run(app(AppState::new(db.app.clone(), redis))),
-    );
+        .expect("serve on a free port");
 
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     let admin = users::create(

@@ -49,6 +49,19 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
+/// Serves the API in the background on a free loopback port and returns its address: the way
+/// tests and benchmarks run the real service next to their client.
+pub async fn spawn_on_loopback(state: AppState) -> std::io::Result<std::net::SocketAddr> {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| std::io::Error::other("the listener has no TCP address"))?;
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app(state)));
+    Ok(addr)
+}
+
 /// Runs the API until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     let db = Db::connect(&settings.database_url, settings.database_max_connections)

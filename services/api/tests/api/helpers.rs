@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use passerelle_api::{AppState, app};
+use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::audit::Actor;
 use passerelle_core::epns;
 use passerelle_core::prescribers::{self, NewPrescriber};
@@ -12,7 +12,6 @@ use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_test_support::{TestDatabase, create_tenant};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use uuid::Uuid;
@@ -96,15 +95,9 @@ pub async fn spawn_app() -> TestApp {
         .expect("Redis is reachable (make test starts it)");
     let mut state = AppState::new(db.app.clone(), redis);
     state.redis_namespace = format!("passerelle-test:{}", Uuid::new_v4().simple());
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
+    let addr = spawn_on_loopback(state)
         .await
-        .expect("bind a free port");
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .expect("a TCP address");
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
+        .expect("serve on a free port");
 
     let lot = seed_tenant(&db, "lot", TenantKind::Departement, "46").await;
     let ara = seed_tenant(&db, "ara", TenantKind::Region, "84").await;
