@@ -124,7 +124,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
         }
         let prescriber_id = prescriber_ids[0].0;
         let mut tx = db.begin_tenant(tenant.id).await?;
-        let epn_id = epns::insert(
+        let epn_id = epns::insert_named(
             &mut tx,
             tenant.id,
             demo_id(&format!("{}/epn", demo.slug)),

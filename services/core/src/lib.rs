@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod beneficiaries;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod epns;
 pub mod error;

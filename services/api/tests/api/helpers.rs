@@ -142,7 +142,9 @@ async fn seed_tenant(
     .await
     .expect("prescriber")
     .id;
-    let epn_id = epns::create(&db.app, tenant.id, "EPN").await.expect("epn");
+    let epn_id = epns::create_named(&db.app, tenant.id, "EPN")
+        .await
+        .expect("epn");
     let mut tokens_by_role = HashMap::new();
     let mut users_by_role = HashMap::new();
     for role in Role::TENANT {

@@ -122,7 +122,8 @@ fn consent(value: &str) -> Option<bool> {
     }
 }
 
-/// Text from bytes: UTF-8 if it is valid (BOM dropped), else Windows-1252.
+/// Text from bytes: UTF-8 if it is valid (BOM dropped), else Windows-1252 — the two encodings
+/// spreadsheets save CSV in.
 pub fn decode(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {

@@ -270,6 +270,26 @@ async fn fetch_by_reference(
     .ok_or(Error::NotFound("voucher"))
 }
 
+/// Locks a voucher by its reference (as typed by a person) for a change.
+pub(crate) async fn lock_by_reference(tx: &mut Tx, reference: &str) -> Result<Voucher, Error> {
+    let reference = canonical(reference)?;
+    fetch_by_reference(tx, &reference, Visibility::Tenant, true).await
+}
+
+pub(crate) async fn set_status(
+    tx: &mut Tx,
+    voucher_id: Uuid,
+    status: &str,
+) -> Result<Voucher, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE vouchers SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(voucher_id)
+    .bind(status)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 pub async fn get(
     db: &Db,
     tenant_id: Uuid,

@@ -5,6 +5,9 @@
 use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
+use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns;
 use passerelle_core::idempotency::{self, Scope};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
@@ -39,7 +42,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     .await
     .expect("prescriber")
     .id;
-    let epn_id = epns::create(db, tenant.id, "EPN").await.expect("epn");
+    let epn_id = epns::create_named(db, tenant.id, "EPN").await.expect("epn");
     let user = users::create(
         db,
         tenant.id,
@@ -109,7 +112,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("allocation");
-    vouchers::issue(
+    let issued = vouchers::issue(
         db,
         tenant.id,
         prescriber_id,
@@ -129,6 +132,14 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("voucher");
+    deliver(
+        db,
+        tenant.id,
+        epn_id,
+        scheme.scheme.id,
+        &issued.voucher.reference,
+    )
+    .await;
     let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
         .await
         .expect("claim");
@@ -145,4 +156,71 @@ pub async fn tenant_tables(pool: &sqlx::PgPool) -> Vec<String> {
     passerelle_core::storage::preflight::tenant_tables(pool)
         .await
         .expect("list tenant tables")
+}
+
+/// Registration, a session, an enrolment and an attendance with a competence.
+async fn deliver(db: &Db, tenant_id: Uuid, epn_id: Uuid, scheme_id: Uuid, reference: &str) {
+    epns::set_offer(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        epn_id,
+        scheme_id,
+        &(1..=10).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("offer");
+    registration::register(
+        db,
+        tenant_id,
+        epn_id,
+        Actor::SYSTEM,
+        &RegisterRequest {
+            reference: reference.into(),
+            last_name: "Martin".into(),
+            interview: Interview {
+                on: Some(chrono::Utc::now().date_naive()),
+                minutes: Some(30),
+                ..Interview::default()
+            },
+            modules: (1..=10).collect(),
+        },
+    )
+    .await
+    .expect("registered");
+    let session = sessions::create(
+        db,
+        tenant_id,
+        epn_id,
+        Actor::SYSTEM,
+        &NewSession {
+            scheme_id,
+            module_number: Some(1),
+            starts_at: chrono::Utc::now(),
+            duration_minutes: None,
+            capacity: 10,
+            animator: None,
+            place: None,
+        },
+    )
+    .await
+    .expect("session");
+    sessions::enrol(db, tenant_id, epn_id, session.id, reference)
+        .await
+        .expect("enrolled");
+    let outcome = attendance::record(
+        db,
+        tenant_id,
+        epn_id,
+        Actor::SYSTEM,
+        session.id,
+        &[Entry {
+            reference: reference.into(),
+            status: "present".into(),
+            competences: vec![("2.1".into(), "practised".into())],
+        }],
+    )
+    .await
+    .expect("attendance");
+    outcome[0].as_ref().expect("recorded");
 }

@@ -1,0 +1,310 @@
+//! Attendance: `present` debits the session's minutes from the voucher, exactly once. Each entry
+//! of a sheet is its own transaction with the voucher row locked; the debit itself is a guarded
+//! update (`minutes_left >= $n`) backed by the table's balance `CHECK`, and a unique index allows one
+//! live record per session and voucher — so retries, double submissions and concurrent requests
+//! can never debit twice or below zero.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::storage::Tx;
+use crate::tenancy::tenants::{self, Tenant};
+use crate::{Db, Error, vouchers};
+
+pub const STATUSES: [&str; 3] = ["present", "absent", "excused"];
+pub const LEVELS: [&str; 3] = ["discovered", "practised", "acquired"];
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attendance {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub voucher_id: Uuid,
+    pub epn_id: Uuid,
+    pub status: String,
+    pub minutes_debited: i32,
+    pub recorded_at: DateTime<Utc>,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_at, voided_at, void_reason";
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub reference: String,
+    pub status: String,
+    /// Competence codes of the scheme's referential with a level.
+    pub competences: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub attendance: Attendance,
+    pub reference: String,
+    pub minutes_left: i32,
+    pub voucher_status: String,
+}
+
+/// Records a sheet: one outcome per entry, in order.
+pub async fn record(
+    db: &Db,
+    tenant_id: Uuid,
+    epn_id: Uuid,
+    actor: Actor,
+    session_id: Uuid,
+    entries: &[Entry],
+) -> Result<Vec<Result<Recorded, Error>>, Error> {
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut outcomes = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        match record_one(&mut tx, &tenant, epn_id, actor, session_id, entry).await {
+            Ok(recorded) => {
+                tx.commit().await?;
+                outcomes.push(Ok(recorded));
+            }
+            Err(Error::Database(err)) => return Err(Error::Database(err)),
+            Err(refusal) => {
+                tx.rollback().await?;
+                outcomes.push(Err(refusal));
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+async fn record_one(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    epn_id: Uuid,
+    actor: Actor,
+    session_id: Uuid,
+    entry: &Entry,
+) -> Result<Recorded, Error> {
+    if !STATUSES.contains(&entry.status.as_str()) {
+        return Err(Error::invalid("status", "present, absent or excused"));
+    }
+    let session = super::sessions::fetch(tx, session_id, false).await?;
+    if session.epn_id != epn_id {
+        return Err(Error::NotFound("session"));
+    }
+    if session.status == "cancelled" {
+        return Err(Error::Conflict("this session is cancelled".into()));
+    }
+    let voucher = vouchers::lock_by_reference(tx, &entry.reference).await?;
+    let registered_here: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
+            .bind(voucher.id)
+            .bind(epn_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if !registered_here {
+        return Err(Error::Conflict(
+            "this voucher is not registered at this EPN".into(),
+        ));
+    }
+    if voucher.scheme_id != session.scheme_id {
+        return Err(Error::Conflict(
+            "this session belongs to another scheme than the voucher".into(),
+        ));
+    }
+    if voucher.status == "cancelled" {
+        return Err(Error::Conflict("this voucher is cancelled".into()));
+    }
+    let session_day = session.starts_at.with_timezone(&tenant.tz()).date_naive();
+    if session_day < voucher.issued_on {
+        return Err(Error::Conflict(format!(
+            "the session ({session_day}) is before the voucher was issued ({})",
+            voucher.issued_on
+        )));
+    }
+    if voucher.status == "expired" || session_day > voucher.valid_until {
+        return Err(Error::Conflict(format!(
+            "the voucher was no longer valid on the session's date ({session_day}; last valid day {})",
+            voucher.valid_until
+        )));
+    }
+    let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
+        .bind(session_id)
+        .bind(voucher.id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if already {
+        return Err(Error::Conflict(
+            "this voucher's attendance is already recorded on this session".into(),
+        ));
+    }
+
+    let minutes = if entry.status == "present" {
+        session.duration_minutes
+    } else {
+        0
+    };
+    let (minutes_left, voucher_status): (i32, String) = if minutes > 0 {
+        sqlx::query_as(
+            "UPDATE vouchers SET minutes_left = minutes_left - $2,
+                    status = CASE WHEN minutes_left - $2 = 0 THEN 'completed' ELSE 'in_progress' END
+              WHERE id = $1 AND minutes_left >= $2
+              RETURNING minutes_left, status",
+        )
+        .bind(voucher.id)
+        .bind(minutes)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "insufficient balance: {} minutes left, the session lasts {minutes}",
+                voucher.minutes_left
+            ))
+        })?
+    } else {
+        (voucher.minutes_left, voucher.status.clone())
+    };
+    let attendance: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant.id)
+    .bind(Uuid::now_v7())
+    .bind(session_id)
+    .bind(voucher.id)
+    .bind(epn_id)
+    .bind(&entry.status)
+    .bind(minutes)
+    .bind(actor.user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    record_competences(
+        tx,
+        tenant.id,
+        &attendance,
+        voucher.scheme_id,
+        &entry.competences,
+    )
+    .await?;
+    Ok(Recorded {
+        attendance,
+        reference: voucher.reference,
+        minutes_left,
+        voucher_status,
+    })
+}
+
+async fn record_competences(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    attendance: &Attendance,
+    scheme_id: Uuid,
+    competences: &[(String, String)],
+) -> Result<(), Error> {
+    if competences.is_empty() {
+        return Ok(());
+    }
+    if attendance.status != "present" {
+        return Err(Error::invalid(
+            "competences",
+            "competences are recorded only for people present",
+        ));
+    }
+    let referential: String =
+        sqlx::query_scalar("SELECT referential_code FROM schemes WHERE id = $1")
+            .bind(scheme_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    for (code, level) in competences {
+        if !LEVELS.contains(&level.as_str()) {
+            return Err(Error::invalid(
+                "competences.level",
+                "discovered, practised or acquired",
+            ));
+        }
+        let known: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM competences WHERE referential_code = $1 AND code = $2)",
+        )
+        .bind(&referential)
+        .bind(code)
+        .fetch_one(&mut **tx)
+        .await?;
+        if !known {
+            return Err(Error::invalid(
+                "competences.code",
+                format!("`{code}` is not a competence of the {referential} referential"),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO attendance_competences (tenant_id, attendance_id, referential_code, competence_code, level)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, attendance_id, competence_code) DO UPDATE SET level = EXCLUDED.level",
+        )
+        .bind(tenant_id)
+        .bind(attendance.id)
+        .bind(&referential)
+        .bind(code)
+        .bind(level)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Voids a recorded attendance (with a reason, audited) and gives its minutes back. Always
+/// possible, even after the month was reimbursed: reimbursement turns it into an adjustment.
+pub async fn void(
+    db: &Db,
+    tenant_id: Uuid,
+    epn_id: Option<Uuid>,
+    actor: Actor,
+    attendance_id: Uuid,
+    reason: &str,
+) -> Result<Attendance, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::invalid("reason", "between 1 and 500 characters"));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let current: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM attendances WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(attendance_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .filter(|a: &Attendance| epn_id.is_none_or(|e| e == a.epn_id))
+    .ok_or(Error::NotFound("attendance"))?;
+    if current.voided_at.is_some() {
+        return Err(Error::Conflict("this attendance is already voided".into()));
+    }
+    let voided: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE attendances SET voided_at = now(), void_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(attendance_id)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    if current.minutes_debited > 0 {
+        sqlx::query(
+            "UPDATE vouchers SET minutes_left = minutes_left + $2,
+                    status = CASE WHEN status IN ('expired', 'cancelled') THEN status
+                                  WHEN minutes_left + $2 = minutes_total THEN 'registered'
+                                  ELSE 'in_progress' END
+              WHERE id = $1",
+        )
+        .bind(current.voucher_id)
+        .bind(current.minutes_debited)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "attendance.voided",
+        "attendance",
+        attendance_id,
+        json!({ "voucher_id": current.voucher_id, "session_id": current.session_id, "minutes": current.minutes_debited, "reason": reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(voided)
+}

@@ -1,0 +1,6 @@
+//! Delivery at an EPN: registering a voucher after the positioning interview, sessions, and the
+//! attendance that debits a voucher's minutes exactly once.
+
+pub mod attendance;
+pub mod registration;
+pub mod sessions;

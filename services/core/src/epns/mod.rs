@@ -1,0 +1,428 @@
+//! Public internet spaces (EPN): where vouchers are registered and sessions held. Records follow
+//! the national open-data format for *lieux de médiation numérique*, plus what this platform adds:
+//! the schemes and modules each EPN offers, and bank details for its reimbursements.
+
+pub mod import;
+pub mod opening_hours;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use iban::{Iban, IbanLike};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::beneficiaries::is_commune_code;
+use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
+use crate::prescribers::is_siret;
+use crate::storage::Tx;
+use crate::tenancy::tenants::is_email;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Epn {
+    pub id: Uuid,
+    pub name: String,
+    pub pivot: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    pub commune: Option<String>,
+    pub commune_insee: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub emails: Vec<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub opening_hours: Option<String>,
+    pub services: Vec<String>,
+    pub typology: Vec<String>,
+    pub source: Option<String>,
+    pub source_id: Option<String>,
+    pub source_updated_on: Option<NaiveDate>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    pub account_holder: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude, emails, phone, \
+                       website, opening_hours, services, typology, source, source_id, source_updated_on, iban, bic, \
+                       account_holder, created_at, updated_at";
+
+/// An IBAN for display to someone who may not see it: country, check digits and last four.
+pub fn mask_iban(iban: &str) -> String {
+    let compact: String = iban.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() < 8 {
+        return "****".into();
+    }
+    format!("{}…{}", &compact[..4], &compact[compact.len() - 4..])
+}
+
+/// An RNA (associations register) number: W followed by 9 digits or capitals.
+pub fn is_rna(s: &str) -> bool {
+    s.len() == 10
+        && s.starts_with('W')
+        && s[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EpnDetails {
+    pub name: String,
+    pub pivot: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    pub commune: Option<String>,
+    pub commune_insee: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub emails: Vec<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub opening_hours: Option<String>,
+    pub services: Vec<String>,
+    pub typology: Vec<String>,
+    pub source: Option<String>,
+    pub source_id: Option<String>,
+    pub source_updated_on: Option<NaiveDate>,
+}
+
+impl EpnDetails {
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut v = Validator::default();
+        v.check(
+            !self.name.trim().is_empty() && self.name.chars().count() <= 200,
+            "nom",
+            "between 1 and 200 characters",
+        )
+        .check(
+            self.pivot
+                .as_deref()
+                .is_none_or(|p| is_siret(p) || is_rna(p)),
+            "pivot",
+            "a SIRET (14 digits, valid checksum) or an RNA number (W and 9 characters)",
+        )
+        .check(
+            self.postal_code
+                .as_deref()
+                .is_none_or(|p| p.len() == 5 && p.bytes().all(|b| b.is_ascii_digit())),
+            "code_postal",
+            "5 digits",
+        )
+        .check(
+            self.commune_insee.as_deref().is_none_or(is_commune_code),
+            "code_insee",
+            "a 5-character INSEE commune code",
+        )
+        .check(
+            self.latitude.is_none_or(|l| (-90.0..=90.0).contains(&l)),
+            "latitude",
+            "between -90 and 90",
+        )
+        .check(
+            self.longitude.is_none_or(|l| (-180.0..=180.0).contains(&l)),
+            "longitude",
+            "between -180 and 180",
+        )
+        .check(
+            self.emails.iter().all(|e| is_email(e)),
+            "courriels",
+            "email addresses separated by |",
+        )
+        .check(
+            self.website.as_deref().is_none_or(|w| {
+                (w.starts_with("https://") || w.starts_with("http://")) && w.len() <= 500
+            }),
+            "site_web",
+            "an http(s):// address",
+        );
+        if let Some(hours) = &self.opening_hours
+            && let Err(reason) = opening_hours::validate(hours)
+        {
+            v.check(false, "horaires", reason);
+        }
+        v.finish()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BankDetails {
+    pub iban: String,
+    pub bic: Option<String>,
+    pub account_holder: String,
+}
+
+impl BankDetails {
+    /// Checks the IBAN's checksum and format; returns it in compact electronic form.
+    fn validated(&self) -> Result<(String, Option<String>), Error> {
+        let iban = self.iban.parse::<Iban>();
+        let bic = self.bic.as_ref().map(|b| b.trim().to_uppercase());
+        let mut v = Validator::default();
+        v.check(
+            iban.is_ok(),
+            "iban",
+            "not a valid IBAN (its checksum or its length for the country is wrong)",
+        )
+        .check(
+            bic.as_deref().is_none_or(|b| {
+                (b.len() == 8 || b.len() == 11)
+                    && b[..6].bytes().all(|c| c.is_ascii_uppercase())
+                    && b[6..]
+                        .bytes()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            }),
+            "bic",
+            "8 or 11 characters (e.g. CCBPFRPPTLS)",
+        )
+        .check(
+            !self.account_holder.trim().is_empty() && self.account_holder.chars().count() <= 140,
+            "account_holder",
+            "between 1 and 140 characters",
+        );
+        v.finish()?;
+        Ok((
+            iban.map(|i| i.electronic_str().to_owned())
+                .unwrap_or_default(),
+            bic,
+        ))
+    }
+}
+
+pub async fn create(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    details: &EpnDetails,
+) -> Result<Epn, Error> {
+    details.validate()?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let epn = upsert(&mut tx, tenant_id, Uuid::now_v7(), details).await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "epn.saved",
+        "epn",
+        epn.id,
+        json!({ "name": epn.name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(epn)
+}
+
+/// Inserts, or updates the EPN with this id.
+pub(crate) async fn upsert(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    id: Uuid,
+    d: &EpnDetails,
+) -> Result<Epn, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO epns (tenant_id, id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude,
+                           emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, pivot = EXCLUDED.pivot, address = EXCLUDED.address,
+             postal_code = EXCLUDED.postal_code, commune = EXCLUDED.commune, commune_insee = EXCLUDED.commune_insee,
+             latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, emails = EXCLUDED.emails, phone = EXCLUDED.phone,
+             website = EXCLUDED.website, opening_hours = EXCLUDED.opening_hours, services = EXCLUDED.services,
+             typology = EXCLUDED.typology, source = EXCLUDED.source, source_id = EXCLUDED.source_id,
+             source_updated_on = EXCLUDED.source_updated_on, updated_at = now()
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(d.name.trim())
+    .bind(&d.pivot)
+    .bind(&d.address)
+    .bind(&d.postal_code)
+    .bind(&d.commune)
+    .bind(&d.commune_insee)
+    .bind(d.latitude)
+    .bind(d.longitude)
+    .bind(&d.emails)
+    .bind(&d.phone)
+    .bind(&d.website)
+    .bind(&d.opening_hours)
+    .bind(&d.services)
+    .bind(&d.typology)
+    .bind(&d.source)
+    .bind(&d.source_id)
+    .bind(d.source_updated_on)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// A minimal EPN (the demo seed and tests): a name and nothing else.
+pub async fn create_named(db: &Db, tenant_id: Uuid, name: &str) -> Result<Uuid, Error> {
+    let details = EpnDetails {
+        name: name.into(),
+        ..EpnDetails::default()
+    };
+    Ok(create(db, tenant_id, Actor::SYSTEM, &details).await?.id)
+}
+
+pub(crate) async fn insert_named(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<Uuid, Error> {
+    let details = EpnDetails {
+        name: name.into(),
+        ..EpnDetails::default()
+    };
+    Ok(upsert(tx, tenant_id, id, &details).await?.id)
+}
+
+pub async fn set_bank_details(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    epn_id: Uuid,
+    bank: &BankDetails,
+) -> Result<Epn, Error> {
+    let (iban, bic) = bank.validated()?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let epn: Epn = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE epns SET iban = $2, bic = $3, account_holder = $4, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(epn_id)
+    .bind(&iban)
+    .bind(&bic)
+    .bind(bank.account_holder.trim())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("epn"))?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "epn.bank_details_changed",
+        "epn",
+        epn_id,
+        json!({ "iban": mask_iban(&iban), "bic": bic }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(epn)
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Epn, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let epn = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(epn)
+}
+
+pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Epn, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM epns WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("epn"))
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Epn>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<Epn> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM epns WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    )))
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |e| e.id))
+}
+
+/// What an EPN offers in a scheme: taking part, and which of the scheme's modules.
+pub async fn set_offer(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    epn_id: Uuid,
+    scheme_id: Uuid,
+    modules: &[i32],
+) -> Result<Vec<i32>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    fetch(&mut tx, epn_id).await?;
+    sqlx::query("INSERT INTO epn_schemes (tenant_id, epn_id, scheme_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(tenant_id)
+        .bind(epn_id)
+        .bind(scheme_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM epn_modules WHERE epn_id = $1 AND scheme_id = $2")
+        .bind(epn_id)
+        .bind(scheme_id)
+        .execute(&mut *tx)
+        .await?;
+    let mut offered = modules.to_vec();
+    offered.sort_unstable();
+    offered.dedup();
+    for number in &offered {
+        sqlx::query("INSERT INTO epn_modules (tenant_id, epn_id, scheme_id, module_number) VALUES ($1, $2, $3, $4)")
+            .bind(tenant_id)
+            .bind(epn_id)
+            .bind(scheme_id)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "epn.offer_changed",
+        "epn",
+        epn_id,
+        json!({ "scheme_id": scheme_id, "modules": offered }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(offered)
+}
+
+/// The modules an EPN offers in a scheme (empty when it does not take part).
+pub async fn offered_modules(
+    tx: &mut Tx,
+    epn_id: Uuid,
+    scheme_id: Uuid,
+) -> Result<Vec<i32>, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT module_number FROM epn_modules WHERE epn_id = $1 AND scheme_id = $2 ORDER BY 1",
+    )
+    .bind(epn_id)
+    .bind(scheme_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ibans_are_checked_and_masked() {
+        let good = BankDetails {
+            iban: "FR76 3000 6000 0112 3456 7890 189".into(),
+            bic: Some("agrifrpp".into()),
+            account_holder: "Commune de Figeac".into(),
+        };
+        let (iban, bic) = good.validated().expect("valid");
+        assert_eq!(iban, "FR7630006000011234567890189");
+        assert_eq!(bic.as_deref(), Some("AGRIFRPP"));
+        assert_eq!(mask_iban(&iban), "FR76…0189");
+        let bad = BankDetails {
+            iban: "FR76 3000 6000 0112 3456 7890 188".into(),
+            ..good.clone()
+        };
+        assert!(bad.validated().is_err());
+        assert!(is_rna("W463000123") && !is_rna("W46300012"));
+    }
+}

@@ -1,0 +1,570 @@
+//! The EPN side: open-data import, registration after the positioning interview, sessions, and
+//! attendance that debits a voucher exactly once.
+
+use chrono::{Days, Duration, Utc};
+use chrono_tz::Europe::Paris;
+use passerelle_core::audit::Actor;
+use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
+use passerelle_core::delivery::sessions::{self, NewSession};
+use passerelle_core::epns::import::{self, ImportStatus};
+use passerelle_core::epns::{self};
+use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::schemes::{self, NewScheme};
+use passerelle_core::tenancy::tenants::TenantKind;
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
+use passerelle_core::{Db, Error};
+use passerelle_test_support::{TestDatabase, create_tenant};
+use uuid::Uuid;
+
+const SAMPLE: &[u8] = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
+
+pub struct Delivery {
+    pub test: TestDatabase,
+    pub tenant_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub scheme_id: Uuid,
+    pub epn_id: Uuid,
+    pub other_epn_id: Uuid,
+}
+
+impl Delivery {
+    pub fn db(&self) -> &Db {
+        &self.test.app
+    }
+
+    pub async fn voucher(&self, last_name: &str) -> String {
+        vouchers::issue(
+            self.db(),
+            self.tenant_id,
+            self.prescriber_id,
+            Actor::SYSTEM,
+            &IssueRequest {
+                scheme_id: self.scheme_id,
+                holder: Holder::New(NewBeneficiary {
+                    first_name: "Jeanne".into(),
+                    last_name: last_name.into(),
+                    birth_year: 1957,
+                    commune_insee: "46102".into(),
+                    public_category: "senior".into(),
+                    ..NewBeneficiary::default()
+                }),
+                participation_fee_cents: 0,
+            },
+        )
+        .await
+        .expect("issued")
+        .voucher
+        .reference
+    }
+
+    pub async fn register(
+        &self,
+        reference: &str,
+        last_name: &str,
+    ) -> Result<registration::Registered, Error> {
+        registration::register(
+            self.db(),
+            self.tenant_id,
+            self.epn_id,
+            Actor::SYSTEM,
+            &RegisterRequest {
+                reference: reference.into(),
+                last_name: last_name.into(),
+                interview: Interview {
+                    on: Some(Utc::now().with_timezone(&Paris).date_naive()),
+                    minutes: Some(30),
+                    autonomy_level: Some("beginner".into()),
+                    needs: Some("Démarches CAF en ligne".into()),
+                    notes: None,
+                },
+                modules: (1..=10).collect(),
+            },
+        )
+        .await
+    }
+
+    pub async fn session(&self, starts_at: chrono::DateTime<Utc>) -> Uuid {
+        sessions::create(
+            self.db(),
+            self.tenant_id,
+            self.epn_id,
+            Actor::SYSTEM,
+            &NewSession {
+                scheme_id: self.scheme_id,
+                module_number: Some(3),
+                starts_at,
+                duration_minutes: None,
+                capacity: 12,
+                animator: Some("Camille".into()),
+                place: Some("Salle 1".into()),
+            },
+        )
+        .await
+        .expect("session")
+        .id
+    }
+
+    pub async fn attend(
+        &self,
+        session_id: Uuid,
+        reference: &str,
+        status: &str,
+    ) -> Result<attendance::Recorded, Error> {
+        let entry = Entry {
+            reference: reference.into(),
+            status: status.into(),
+            competences: vec![("2.1".into(), "practised".into())],
+        };
+        let entry = if status == "present" {
+            entry
+        } else {
+            Entry {
+                competences: vec![],
+                ..entry
+            }
+        };
+        attendance::record(
+            self.db(),
+            self.tenant_id,
+            self.epn_id,
+            Actor::SYSTEM,
+            session_id,
+            &[entry],
+        )
+        .await
+        .expect("no database error")
+        .remove(0)
+    }
+}
+
+pub async fn delivery() -> Delivery {
+    let test = TestDatabase::create().await;
+    let db = &test.app;
+    let tenant = create_tenant(db, "lot", TenantKind::Departement, "46").await;
+    let prescriber_id = prescribers::create(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        &NewPrescriber {
+            name: "CAF".into(),
+            kind: "caf".into(),
+            ..NewPrescriber::default()
+        },
+    )
+    .await
+    .expect("prescriber")
+    .id;
+    let scheme = schemes::create(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        NewScheme {
+            code: "ticket-net".into(),
+            name: "Ticket Net".into(),
+            preset: Some("ticket-net".into()),
+            effective_from: Some(tenant.today() - Days::new(30)),
+            ..NewScheme::default()
+        },
+    )
+    .await
+    .expect("scheme");
+    let scheme_id = scheme.scheme.id;
+    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme_id, "active")
+        .await
+        .expect("active");
+    let today = tenant.today();
+    prescribers::allocate(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        prescriber_id,
+        &NewAllocation {
+            scheme_id,
+            period_start: today - Days::new(1),
+            period_end: today + Days::new(1),
+            quantity: 100,
+        },
+    )
+    .await
+    .expect("allocation");
+    let report = import::import(db, tenant.id, Actor::SYSTEM, SAMPLE)
+        .await
+        .expect("import");
+    let epn_id = report[0].epn_id.expect("Figeac imported");
+    let other_epn_id = report[1].epn_id.expect("Cahors imported");
+    epns::set_offer(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        epn_id,
+        scheme_id,
+        &(1..=14).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("offer");
+    epns::set_offer(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        other_epn_id,
+        scheme_id,
+        &(1..=12).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("offer");
+    Delivery {
+        tenant_id: tenant.id,
+        prescriber_id,
+        scheme_id,
+        epn_id,
+        other_epn_id,
+        test,
+    }
+}
+
+fn conflict(result: Result<attendance::Recorded, Error>) -> String {
+    match result {
+        Err(Error::Conflict(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_open_data_file_imports_reimports_and_reports_bad_rows() {
+    let test = TestDatabase::create().await;
+    let tenant = create_tenant(&test.app, "lot", TenantKind::Departement, "46").await;
+    let first = import::import(&test.app, tenant.id, Actor::SYSTEM, SAMPLE)
+        .await
+        .expect("import");
+    let statuses: Vec<ImportStatus> = first.iter().map(|r| r.status.clone()).collect();
+    assert_eq!(
+        statuses,
+        [
+            ImportStatus::Created,
+            ImportStatus::Created,
+            ImportStatus::Created,
+            ImportStatus::Refused
+        ]
+    );
+    assert_eq!(first[3].line, 5);
+    assert!(
+        first[3]
+            .reason
+            .as_deref()
+            .expect("reason")
+            .contains("horaires"),
+        "{:?}",
+        first[3]
+    );
+
+    let figeac = epns::get(&test.app, tenant.id, first[0].epn_id.expect("id"))
+        .await
+        .expect("epn");
+    assert_eq!(
+        figeac.emails,
+        ["epn@figeac.example", "mediation@figeac.example"]
+    );
+    assert_eq!(figeac.typology, ["EPN", "MUNI"]);
+    assert_eq!(
+        figeac.opening_hours.as_deref(),
+        Some("Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00")
+    );
+    assert_eq!(figeac.commune_insee.as_deref(), Some("46102"));
+
+    let again = import::import(&test.app, tenant.id, Actor::SYSTEM, SAMPLE)
+        .await
+        .expect("re-import");
+    assert_eq!(
+        again
+            .iter()
+            .filter(|r| r.status == ImportStatus::Updated)
+            .count(),
+        3
+    );
+    assert_eq!(again[0].epn_id, first[0].epn_id);
+    let page = epns::list(
+        &test.app,
+        tenant.id,
+        passerelle_core::pagination::PageRequest::parse(Some(100), None).expect("page"),
+    )
+    .await
+    .expect("list");
+    assert_eq!(page.items.len(), 3, "re-importing created no duplicate");
+
+    let wrong = import::import(&test.app, tenant.id, Actor::SYSTEM, b"nom;ville\nA;B\n").await;
+    assert!(matches!(wrong, Err(Error::Invalid(_))), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn registration_checks_the_name_the_interview_and_the_modules() {
+    let d = delivery().await;
+    let reference = d.voucher("Martin").await;
+    assert!(
+        matches!(d.register(&reference, "Durand").await, Err(Error::Invalid(f)) if f[0].field == "last_name")
+    );
+    let mut typo: Vec<char> = reference.chars().collect();
+    typo.swap(5, 6);
+    let typo: String = typo.into_iter().collect();
+    if typo != reference {
+        assert!(
+            matches!(d.register(&typo, "Martin").await, Err(Error::Invalid(f)) if f[0].field == "reference")
+        );
+    }
+
+    let mut request = RegisterRequest {
+        reference: reference.clone(),
+        last_name: "MARTIN".into(),
+        interview: Interview::default(),
+        modules: (1..=10).collect(),
+    };
+    let no_interview =
+        registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request).await;
+    assert!(matches!(no_interview, Err(Error::Invalid(f)) if f[0].field == "interview"));
+    request.interview = Interview {
+        on: Some(Utc::now().date_naive()),
+        minutes: Some(30),
+        ..Interview::default()
+    };
+    request.modules = (1..=9).collect();
+    assert!(matches!(
+        registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request).await,
+        Err(Error::Invalid(_))
+    ));
+    request.modules = (6..=15).collect();
+    match registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request).await {
+        Err(Error::Invalid(f)) => assert!(f[0].message.contains("15"), "{f:?}"),
+        other => panic!("module 15 is not offered: {other:?}"),
+    }
+    request.modules = (5..=14).collect();
+    let registered = registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request)
+        .await
+        .expect("registered");
+    assert_eq!(registered.voucher.status, "registered");
+    assert_eq!(registered.modules, (5..=14).collect::<Vec<_>>());
+
+    let elsewhere = registration::register(
+        d.db(),
+        d.tenant_id,
+        d.other_epn_id,
+        Actor::SYSTEM,
+        &RegisterRequest {
+            modules: (1..=10).collect(),
+            ..request.clone()
+        },
+    )
+    .await;
+    assert!(matches!(elsewhere, Err(Error::Conflict(m)) if m.contains("another EPN")));
+    registration::move_to(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        &reference,
+        d.other_epn_id,
+        "déménagement",
+    )
+    .await
+    .expect("moved");
+    let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    let history = registration::history(d.db(), d.tenant_id, voucher.id)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].end_reason.as_deref(), Some("déménagement"));
+    assert!(history[1].ended_at.is_none() && history[1].epn_id == d.other_epn_id);
+}
+
+#[tokio::test]
+async fn every_attendance_refusal_names_its_reason() {
+    let d = delivery().await;
+    let now = Utc::now();
+    let reference = d.voucher("Martin").await;
+
+    let session = d.session(now).await;
+    assert!(
+        conflict(d.attend(session, &reference, "present").await)
+            .contains("not registered at this EPN")
+    );
+    d.register(&reference, "Martin").await.expect("registered");
+
+    let before_issue = d.session(now - Duration::days(3)).await;
+    assert!(
+        conflict(d.attend(before_issue, &reference, "present").await)
+            .contains("before the voucher was issued")
+    );
+
+    let after_validity = d.session(now + Duration::days(400)).await;
+    assert!(
+        conflict(d.attend(after_validity, &reference, "present").await).contains("no longer valid")
+    );
+
+    let recorded = d
+        .attend(session, &reference, "present")
+        .await
+        .expect("recorded");
+    assert_eq!(
+        (recorded.minutes_left, recorded.voucher_status.as_str()),
+        (1_080, "in_progress")
+    );
+    assert!(conflict(d.attend(session, &reference, "present").await).contains("already recorded"));
+
+    // Nine more sessions use up the twenty hours; the voucher completes; the next is refused.
+    for day in 1..=9 {
+        let s = d.session(now + Duration::days(day)).await;
+        d.attend(s, &reference, "present").await.expect("recorded");
+    }
+    let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    assert_eq!(
+        (voucher.minutes_left, voucher.status.as_str()),
+        (0, "completed")
+    );
+    let one_more = d.session(now + Duration::days(10)).await;
+    assert!(
+        conflict(d.attend(one_more, &reference, "present").await).contains("insufficient balance")
+    );
+    let absent = d
+        .attend(one_more, &reference, "absent")
+        .await
+        .expect("absences debit nothing");
+    assert_eq!(absent.attendance.minutes_debited, 0);
+
+    let cancelled = d.voucher("Durand").await;
+    d.register(&cancelled, "Durand").await.expect("registered");
+    vouchers::cancel(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        &cancelled,
+        "erreur",
+        Visibility::Tenant,
+    )
+    .await
+    .expect("cancel");
+    assert!(conflict(d.attend(session, &cancelled, "present").await).contains("cancelled"));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_debit_a_voucher_with_room_for_three_exactly_three_times() {
+    let d = delivery().await;
+    let reference = d.voucher("Martin").await;
+    d.register(&reference, "Martin").await.expect("registered");
+    let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    let mut tx = d.db().begin_tenant(d.tenant_id).await.expect("tx");
+    sqlx::query("UPDATE vouchers SET minutes_left = 360 WHERE id = $1")
+        .bind(voucher.id)
+        .execute(&mut *tx)
+        .await
+        .expect("room for 3");
+    tx.commit().await.expect("commit");
+
+    let start = Utc::now();
+    let mut session_ids = Vec::new();
+    for i in 0..50 {
+        session_ids.push(d.session(start + Duration::minutes(i)).await);
+    }
+    let results = futures::future::join_all(
+        session_ids
+            .iter()
+            .map(|s| d.attend(*s, &reference, "present")),
+    )
+    .await;
+    let succeeded = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(succeeded, 3);
+    for refusal in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(refusal, Error::Conflict(m) if m.contains("insufficient balance")),
+            "{refusal:?}"
+        );
+    }
+    let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    assert_eq!(
+        (voucher.minutes_left, voucher.status.as_str()),
+        (0, "completed")
+    );
+    let mut tx = d.db().begin_tenant(d.tenant_id).await.expect("tx");
+    let debited: i64 = sqlx::query_scalar("SELECT coalesce(sum(minutes_debited), 0)::bigint FROM attendances WHERE voucher_id = $1 AND voided_at IS NULL")
+        .bind(voucher.id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("sum");
+    assert_eq!(debited, 360);
+}
+
+#[tokio::test]
+async fn a_voided_attendance_gives_its_minutes_back_and_can_be_recorded_again() {
+    let d = delivery().await;
+    let reference = d.voucher("Martin").await;
+    d.register(&reference, "Martin").await.expect("registered");
+    let session = d.session(Utc::now()).await;
+    let first = d
+        .attend(session, &reference, "present")
+        .await
+        .expect("recorded");
+    assert_eq!(first.minutes_left, 1_080);
+
+    let no_reason = attendance::void(
+        d.db(),
+        d.tenant_id,
+        None,
+        Actor::SYSTEM,
+        first.attendance.id,
+        "",
+    )
+    .await;
+    assert!(matches!(no_reason, Err(Error::Invalid(_))));
+    let elsewhere = attendance::void(
+        d.db(),
+        d.tenant_id,
+        Some(d.other_epn_id),
+        Actor::SYSTEM,
+        first.attendance.id,
+        "erreur",
+    )
+    .await;
+    assert!(matches!(elsewhere, Err(Error::NotFound(_))));
+    attendance::void(
+        d.db(),
+        d.tenant_id,
+        Some(d.epn_id),
+        Actor::SYSTEM,
+        first.attendance.id,
+        "mauvaise personne cochée",
+    )
+    .await
+    .expect("voided");
+    let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    assert_eq!(
+        (voucher.minutes_left, voucher.status.as_str()),
+        (1_200, "registered")
+    );
+    assert!(matches!(
+        attendance::void(
+            d.db(),
+            d.tenant_id,
+            None,
+            Actor::SYSTEM,
+            first.attendance.id,
+            "encore"
+        )
+        .await,
+        Err(Error::Conflict(_))
+    ));
+
+    let again = d
+        .attend(session, &reference, "present")
+        .await
+        .expect("recorded again");
+    assert_eq!(again.minutes_left, 1_080);
+    assert_ne!(again.attendance.id, first.attendance.id);
+}
