@@ -37,6 +37,8 @@ const TENANT_USERS: &[Role] = &Role::TENANT;
 const ADMIN_OR_PRESCRIBER: &[Role] = &[Role::TenantAdmin, Role::Prescriber];
 const PRESCRIBER: &[Role] = &[Role::Prescriber];
 const VOUCHER_READERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Finance];
+const EPN: &[Role] = &[Role::Epn];
+const ADMIN_OR_EPN: &[Role] = &[Role::TenantAdmin, Role::Epn];
 const VOUCHER_LOOKUP: &[Role] = &[
     Role::TenantAdmin,
     Role::Prescriber,
@@ -174,6 +176,76 @@ pub const CANCEL_VOUCHER: Operation = op(
     ADMIN_OR_PRESCRIBER,
 );
 
+pub const CREATE_EPN: Operation = op("createEpn", "POST", "/v1/epns", TENANT_ADMIN);
+pub const LIST_EPNS: Operation = op("listEpns", "GET", "/v1/epns", TENANT_USERS);
+pub const GET_EPN: Operation = op("getEpn", "GET", "/v1/epns/{epn_id}", TENANT_USERS);
+pub const IMPORT_EPNS: Operation = op("importEpns", "POST", "/v1/epns/import", TENANT_ADMIN);
+pub const SET_EPN_BANK_DETAILS: Operation = op(
+    "setEpnBankDetails",
+    "POST",
+    "/v1/epns/{epn_id}/bank-details",
+    TENANT_ADMIN,
+);
+pub const SET_EPN_OFFER: Operation = op(
+    "setEpnOffer",
+    "POST",
+    "/v1/epns/{epn_id}/offers",
+    TENANT_ADMIN,
+);
+
+pub const REGISTER_VOUCHER: Operation = op("registerVoucher", "POST", "/v1/registrations", EPN);
+pub const CHANGE_VOUCHER_MODULES: Operation = op(
+    "changeVoucherModules",
+    "POST",
+    "/v1/vouchers/{reference}/modules",
+    EPN,
+);
+pub const MOVE_VOUCHER: Operation = op(
+    "moveVoucher",
+    "POST",
+    "/v1/vouchers/{reference}/move",
+    TENANT_ADMIN,
+);
+pub const LIST_REGISTRATIONS: Operation = op(
+    "listRegistrations",
+    "GET",
+    "/v1/vouchers/{reference}/registrations",
+    ADMIN_OR_EPN,
+);
+
+pub const CREATE_SESSION: Operation = op("createSession", "POST", "/v1/sessions", EPN);
+pub const LIST_SESSIONS: Operation = op("listSessions", "GET", "/v1/sessions", ADMIN_OR_EPN);
+pub const GET_SESSION: Operation = op(
+    "getSession",
+    "GET",
+    "/v1/sessions/{session_id}",
+    ADMIN_OR_EPN,
+);
+pub const ENROL_IN_SESSION: Operation = op(
+    "enrolInSession",
+    "POST",
+    "/v1/sessions/{session_id}/enrolments",
+    EPN,
+);
+pub const SET_SESSION_STATUS: Operation = op(
+    "setSessionStatus",
+    "POST",
+    "/v1/sessions/{session_id}/status",
+    EPN,
+);
+pub const RECORD_ATTENDANCE: Operation = op(
+    "recordAttendance",
+    "POST",
+    "/v1/sessions/{session_id}/attendance",
+    EPN,
+);
+pub const VOID_ATTENDANCE: Operation = op(
+    "voidAttendance",
+    "POST",
+    "/v1/attendances/{attendance_id}/void",
+    ADMIN_OR_EPN,
+);
+
 pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
 
 pub const CHECK_BALANCE: Operation = Operation {
@@ -218,6 +290,23 @@ pub const ALL: &[&Operation] = &[
     &LIST_VOUCHERS,
     &GET_VOUCHER,
     &CANCEL_VOUCHER,
+    &CREATE_EPN,
+    &LIST_EPNS,
+    &GET_EPN,
+    &IMPORT_EPNS,
+    &SET_EPN_BANK_DETAILS,
+    &SET_EPN_OFFER,
+    &REGISTER_VOUCHER,
+    &CHANGE_VOUCHER_MODULES,
+    &MOVE_VOUCHER,
+    &LIST_REGISTRATIONS,
+    &CREATE_SESSION,
+    &LIST_SESSIONS,
+    &GET_SESSION,
+    &ENROL_IN_SESSION,
+    &SET_SESSION_STATUS,
+    &RECORD_ATTENDANCE,
+    &VOID_ATTENDANCE,
     &LIST_AUDIT,
     &CHECK_BALANCE,
 ];

@@ -111,6 +111,11 @@ impl ApiError {
         }
     }
 
+    /// The problem document, for embedding in a larger answer (one line of an attendance sheet).
+    pub fn to_problem(&self) -> Problem {
+        self.problem()
+    }
+
     /// The problem document; server-side causes are logged here, once per response.
     fn problem(&self) -> Problem {
         use passerelle_core::Error as Core;

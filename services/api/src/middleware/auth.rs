@@ -88,6 +88,28 @@ impl BearerAuth {
         }
     }
 
+    /// The caller's EPN, for operations only EPN staff perform.
+    pub fn epn_id(&self) -> Result<Uuid, ApiError> {
+        match &self.0 {
+            Principal::Tenant {
+                epn_id: Some(id), ..
+            } => Ok(*id),
+            _ => Err(ApiError::Forbidden("only EPN staff can do this".into())),
+        }
+    }
+
+    /// An EPN user's own EPN; none for tenant-wide roles.
+    pub fn epn_scope(&self) -> Option<Uuid> {
+        match &self.0 {
+            Principal::Tenant {
+                role: Role::Epn,
+                epn_id,
+                ..
+            } => *epn_id,
+            _ => None,
+        }
+    }
+
     /// Refuses a prescriber agent who asks about another organisation (as not found: its existence
     /// is not theirs to learn).
     pub fn check_prescriber(&self, prescriber_id: Uuid) -> Result<(), ApiError> {

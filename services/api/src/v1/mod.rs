@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod beneficiaries;
+pub mod delivery;
+pub mod epns;
 pub mod me;
 pub mod prescribers;
 pub mod public;
@@ -29,6 +31,10 @@ pub enum Tag {
     Beneficiaries,
     /// Nominative vouchers.
     Vouchers,
+    /// Public internet spaces: records, open-data import, offers, bank details.
+    Epns,
+    /// Registration at an EPN, sessions and attendance.
+    Delivery,
     /// The append-only record of changes.
     Audit,
     /// Without a token: the holder's balance check.
@@ -43,6 +49,8 @@ pub type Apis = (
     prescribers::PrescribersApi,
     beneficiaries::BeneficiariesApi,
     vouchers::VouchersApi,
+    epns::EpnsApi,
+    delivery::DeliveryApi,
     audit::AuditApi,
     public::PublicApi,
 );
@@ -56,6 +64,8 @@ pub fn apis() -> Apis {
         prescribers::PrescribersApi,
         beneficiaries::BeneficiariesApi,
         vouchers::VouchersApi,
+        epns::EpnsApi,
+        delivery::DeliveryApi,
         audit::AuditApi,
         public::PublicApi,
     )

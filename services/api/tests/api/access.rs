@@ -40,6 +40,25 @@ fn sample_body(operation_id: &str) -> Option<Value> {
         "createBeneficiary" => Some(person),
         "issueVoucher" => Some(json!({ "scheme_id": Uuid::now_v7(), "beneficiary": person })),
         "cancelVoucher" => Some(json!({ "reason": "erreur" })),
+        "createEpn" => Some(json!({ "nom": "EPN de Gramat" })),
+        "setEpnBankDetails" => {
+            Some(json!({ "iban": "FR7630006000011234567890189", "account_holder": "Commune" }))
+        }
+        "setEpnOffer" => Some(json!({ "scheme_id": Uuid::now_v7(), "modules": [] })),
+        "registerVoucher" => Some(
+            json!({ "reference": "LOT-2345-6789-A", "last_name": "Martin", "interview": {}, "modules": [] }),
+        ),
+        "changeVoucherModules" => Some(json!({ "modules": [1] })),
+        "moveVoucher" => Some(json!({ "epn_id": Uuid::now_v7(), "reason": "déménagement" })),
+        "createSession" => Some(
+            json!({ "scheme_id": Uuid::now_v7(), "starts_at": "2027-03-01T09:00:00Z", "capacity": 10 }),
+        ),
+        "enrolInSession" => Some(json!({ "reference": "LOT-2345-6789-A" })),
+        "setSessionStatus" => Some(json!({ "status": "held" })),
+        "recordAttendance" => {
+            Some(json!({ "entries": [{ "reference": "LOT-2345-6789-A", "status": "present" }] }))
+        }
+        "voidAttendance" => Some(json!({ "reason": "erreur" })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),
@@ -72,6 +91,14 @@ async fn every_operation_refuses_every_role_it_does_not_declare() {
         let path = concrete(operation.path);
         let request = |token: Option<&str>| {
             let builder = app.request(operation.method, &path, token);
+            if operation.id == "importEpns" {
+                let form = reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(b"id,nom,source\n".to_vec())
+                        .file_name("lieux.csv"),
+                );
+                return builder.multipart(form);
+            }
             if operation.id == "bulkIssueVouchers" {
                 let form = reqwest::multipart::Form::new()
                     .text("scheme_id", Uuid::now_v7().to_string())

@@ -1,0 +1,370 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::epns::import::{self, ImportStatus};
+use passerelle_core::epns::{self, BankDetails, Epn, EpnDetails, mask_iban};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::{Principal, Role};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::multipart::Upload;
+use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// An EPN as the open-data format describes it (field names in French, as in the schema).
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EpnInput {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub nom: String,
+    /// SIRET or RNA.
+    #[oai(validator(max_length = 14))]
+    pub pivot: Option<String>,
+    #[oai(validator(max_length = 300))]
+    pub adresse: Option<String>,
+    #[oai(validator(max_length = 5))]
+    pub code_postal: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub commune: Option<String>,
+    #[oai(validator(max_length = 5))]
+    pub code_insee: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    #[oai(default, validator(max_items = 10))]
+    pub courriels: Vec<String>,
+    #[oai(validator(max_length = 30))]
+    pub telephone: Option<String>,
+    #[oai(validator(max_length = 500))]
+    pub site_web: Option<String>,
+    /// OSM `opening_hours`, e.g. `Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00`.
+    #[oai(validator(max_length = 500))]
+    pub horaires: Option<String>,
+    #[oai(default, validator(max_items = 50))]
+    pub services: Vec<String>,
+    #[oai(default, validator(max_items = 20))]
+    pub typologie: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct EpnView {
+    pub id: Uuid,
+    pub nom: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub pivot: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub adresse: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub code_postal: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub commune: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub code_insee: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub latitude: Option<f64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub longitude: Option<f64>,
+    pub courriels: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub telephone: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub site_web: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub horaires: Option<String>,
+    pub services: Vec<String>,
+    pub typologie: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub source: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub source_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub date_maj: Option<NaiveDate>,
+    /// In full for tenant admins and finance officers; masked (e.g. `FR76…0189`) for others.
+    #[oai(skip_serializing_if_is_none)]
+    pub iban: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub bic: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub account_holder: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EpnView {
+    fn new(e: Epn, principal: &Principal) -> Self {
+        let full = matches!(principal.role(), Role::TenantAdmin | Role::Finance);
+        Self {
+            iban: e.iban.map(|i| if full { i } else { mask_iban(&i) }),
+            id: e.id,
+            nom: e.name,
+            pivot: e.pivot,
+            adresse: e.address,
+            code_postal: e.postal_code,
+            commune: e.commune,
+            code_insee: e.commune_insee,
+            latitude: e.latitude,
+            longitude: e.longitude,
+            courriels: e.emails,
+            telephone: e.phone,
+            site_web: e.website,
+            horaires: e.opening_hours,
+            services: e.services,
+            typologie: e.typology,
+            source: e.source,
+            source_id: e.source_id,
+            date_maj: e.source_updated_on,
+            bic: e.bic,
+            account_holder: e.account_holder,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct EpnPage {
+    pub items: Vec<EpnView>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct BankDetailsInput {
+    /// Checked by its checksum; spaces allowed.
+    #[oai(validator(min_length = 15, max_length = 42))]
+    pub iban: String,
+    #[oai(validator(max_length = 11))]
+    pub bic: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 140))]
+    pub account_holder: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct OfferInput {
+    pub scheme_id: Uuid,
+    /// The scheme's module numbers this EPN delivers.
+    #[oai(validator(max_items = 200))]
+    pub modules: Vec<i32>,
+}
+
+#[derive(Debug, Object)]
+pub struct OfferView {
+    pub scheme_id: Uuid,
+    pub modules: Vec<i32>,
+}
+
+/// A file in the national *lieux de médiation numérique* format (CSV, `|` between values).
+#[derive(Debug, Multipart)]
+pub struct EpnImportUpload {
+    pub file: Upload,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ImportStatusDto {
+    Created,
+    Updated,
+    Refused,
+}
+
+#[derive(Debug, Object)]
+pub struct ImportRowView {
+    pub line: u64,
+    #[oai(skip_serializing_if_is_none)]
+    pub source_id: Option<String>,
+    pub status: ImportStatusDto,
+    #[oai(skip_serializing_if_is_none)]
+    pub epn_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedEpn {
+    #[oai(status = 201)]
+    Created(Json<EpnView>, #[oai(header = "Location")] String),
+}
+
+pub struct EpnsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Epns")]
+impl EpnsApi {
+    /// Registers an EPN by hand.
+    #[oai(path = "/epns", method = "post", operation_id = "createEpn")]
+    async fn create_epn(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<EpnInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedEpn, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_EPN)?;
+        let b = body.0;
+        let details = EpnDetails {
+            name: b.nom,
+            pivot: b.pivot,
+            address: b.adresse,
+            postal_code: b.code_postal,
+            commune: b.commune,
+            commune_insee: b.code_insee,
+            latitude: b.latitude,
+            longitude: b.longitude,
+            emails: b.courriels,
+            phone: b.telephone,
+            website: b.site_web,
+            opening_hours: b.horaires,
+            services: b.services,
+            typology: b.typologie,
+            ..EpnDetails::default()
+        };
+        let epn = epns::create(&state.db, tenant_id, auth.actor(), &details).await?;
+        let location = format!("/v1/epns/{}", epn.id);
+        Ok(CreatedEpn::Created(
+            Json(EpnView::new(epn, &auth.0)),
+            location,
+        ))
+    }
+
+    /// Lists the tenant's EPNs, oldest first.
+    #[oai(path = "/epns", method = "get", operation_id = "listEpns")]
+    async fn list_epns(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<EpnPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_EPNS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = epns::list(&state.db, tenant_id, page).await?;
+        Ok(Json(EpnPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|e| EpnView::new(e, &auth.0))
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One EPN.
+    #[oai(path = "/epns/:epn_id", method = "get", operation_id = "getEpn")]
+    async fn get_epn(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        epn_id: Path<Uuid>,
+    ) -> Result<Json<EpnView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_EPN)?;
+        Ok(Json(EpnView::new(
+            epns::get(&state.db, tenant_id, epn_id.0).await?,
+            &auth.0,
+        )))
+    }
+
+    /// Imports EPNs from a *lieux de médiation numérique* open-data file; re-importing updates each
+    /// place by (`source`, `id`). One report line per row.
+    #[oai(path = "/epns/import", method = "post", operation_id = "importEpns")]
+    async fn import_epns(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        form: EpnImportUpload,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<Vec<ImportRowView>>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::IMPORT_EPNS)?;
+        let file = form
+            .file
+            .into_vec()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("could not read the file: {e}")))?;
+        let report = import::import(&state.db, tenant_id, auth.actor(), &file).await?;
+        Ok(Json(
+            report
+                .into_iter()
+                .map(|r| ImportRowView {
+                    line: r.line,
+                    source_id: r.source_id,
+                    status: match r.status {
+                        ImportStatus::Created => ImportStatusDto::Created,
+                        ImportStatus::Updated => ImportStatusDto::Updated,
+                        ImportStatus::Refused => ImportStatusDto::Refused,
+                    },
+                    epn_id: r.epn_id,
+                    reason: r.reason,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Sets the bank details the EPN is paid to (IBAN checked by its checksum).
+    #[oai(
+        path = "/epns/:epn_id/bank-details",
+        method = "post",
+        operation_id = "setEpnBankDetails"
+    )]
+    async fn set_bank_details(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        epn_id: Path<Uuid>,
+        body: Json<BankDetailsInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<EpnView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_EPN_BANK_DETAILS)?;
+        let bank = BankDetails {
+            iban: body.0.iban,
+            bic: body.0.bic,
+            account_holder: body.0.account_holder,
+        };
+        let epn =
+            epns::set_bank_details(&state.db, tenant_id, auth.actor(), epn_id.0, &bank).await?;
+        Ok(Json(EpnView::new(epn, &auth.0)))
+    }
+
+    /// Makes the EPN take part in a scheme with the modules it delivers (replaces the previous list).
+    #[oai(
+        path = "/epns/:epn_id/offers",
+        method = "post",
+        operation_id = "setEpnOffer"
+    )]
+    async fn set_offer(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        epn_id: Path<Uuid>,
+        body: Json<OfferInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<OfferView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_EPN_OFFER)?;
+        let modules = epns::set_offer(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            epn_id.0,
+            body.0.scheme_id,
+            &body.0.modules,
+        )
+        .await?;
+        Ok(Json(OfferView {
+            scheme_id: body.0.scheme_id,
+            modules,
+        }))
+    }
+}

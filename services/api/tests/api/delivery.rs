@@ -1,0 +1,263 @@
+//! The EPN's day through the API: import the network, register a Ticket Net after the interview,
+//! run a session, record attendance (resent after a dropped connection), void a line.
+
+use passerelle_core::tenancy::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+const SAMPLE: &[u8] = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
+
+async fn scheme_with_voucher(app: &TestApp) -> (String, String) {
+    let admin = app.lot.token(Role::TenantAdmin);
+    let scheme = app
+        .post(
+            "/v1/schemes",
+            admin,
+            &json!({ "code": "ticket-net", "name": "Ticket Net", "preset": "ticket-net" }),
+        )
+        .await;
+    let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
+    app.post(
+        &format!("/v1/schemes/{scheme_id}/status"),
+        admin,
+        &json!({ "status": "active" }),
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    app.post(
+        &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
+        admin,
+        &json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(1), "period_end": today + chrono::Days::new(1), "quantity": 5 }),
+    )
+    .await;
+    let offer = app
+        .post(
+            &format!("/v1/epns/{}/offers", app.lot.epn_id),
+            admin,
+            &json!({ "scheme_id": scheme_id, "modules": (1..=14).collect::<Vec<_>>() }),
+        )
+        .await;
+    assert_eq!(offer.status, 200, "{}", offer.raw);
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jeanne", "last_name": "Martin", "birth_year": 1957,
+                                                            "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    (
+        scheme_id,
+        issued.body["voucher"]["reference"]
+            .as_str()
+            .expect("reference")
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_network_imports_from_the_open_data_file_and_ibans_are_masked_by_role() {
+    let app = spawn_app().await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    let form = || {
+        reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(SAMPLE.to_vec()).file_name("lieux.csv"),
+        )
+    };
+    let first = app
+        .send(
+            app.request("POST", "/v1/epns/import", Some(admin))
+                .multipart(form()),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.raw);
+    let statuses: Vec<&str> = first
+        .body
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["created", "created", "created", "refused"]);
+    let again = app
+        .send(
+            app.request("POST", "/v1/epns/import", Some(admin))
+                .multipart(form()),
+        )
+        .await;
+    let statuses: Vec<&str> = again
+        .body
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["updated", "updated", "updated", "refused"]);
+    let figeac = first.body[0]["epn_id"].as_str().expect("id").to_owned();
+
+    let bad = app
+        .post(&format!("/v1/epns/{figeac}/bank-details"), admin, &json!({ "iban": "FR7630006000011234567890188", "account_holder": "Commune de Figeac" }))
+        .await;
+    bad.problem(422);
+    assert_eq!(bad.error_fields(), ["iban"]);
+    let set = app
+        .post(
+            &format!("/v1/epns/{figeac}/bank-details"),
+            admin,
+            &json!({ "iban": "FR76 3000 6000 0112 3456 7890 189", "bic": "AGRIFRPP", "account_holder": "Commune de Figeac" }),
+        )
+        .await;
+    assert_eq!(
+        set.body["iban"], "FR7630006000011234567890189",
+        "{}",
+        set.raw
+    );
+    for (role, expected) in [
+        (Role::TenantAdmin, "FR7630006000011234567890189"),
+        (Role::Finance, "FR7630006000011234567890189"),
+        (Role::Epn, "FR76…0189"),
+        (Role::Prescriber, "FR76…0189"),
+        (Role::Funder, "FR76…0189"),
+    ] {
+        let seen = app
+            .get(&format!("/v1/epns/{figeac}"), app.lot.token(role))
+            .await;
+        assert_eq!(seen.body["iban"], expected, "{role}: {}", seen.raw);
+    }
+}
+
+fn result(reply: &crate::helpers::Reply) -> &Value {
+    &reply.body["results"][0]
+}
+
+#[tokio::test]
+async fn an_epn_registers_runs_a_session_and_records_attendance_exactly_once() {
+    let app = spawn_app().await;
+    let (scheme_id, reference) = scheme_with_voucher(&app).await;
+    let epn = app.lot.token(Role::Epn);
+
+    let mut typo: Vec<char> = reference.chars().collect();
+    typo.swap(5, 6);
+    let typo: String = typo.into_iter().collect();
+    let register = |reference: &str| {
+        json!({ "reference": reference, "last_name": "martin",
+                "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30, "autonomy_level": "beginner", "needs": "Démarches CAF" },
+                "modules": (1..=10).collect::<Vec<_>>() })
+    };
+    if typo != reference {
+        let wrong = app.post("/v1/registrations", epn, &register(&typo)).await;
+        wrong.problem(422);
+        assert!(wrong.raw.contains("mistyped"), "{}", wrong.raw);
+    }
+    let registered = app
+        .post("/v1/registrations", epn, &register(&reference))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.raw);
+    assert_eq!(registered.body["status"], "registered");
+
+    let session = app
+        .post("/v1/sessions", epn, &json!({ "scheme_id": scheme_id, "module_number": 5, "starts_at": chrono::Utc::now(), "capacity": 8 }))
+        .await;
+    assert_eq!(session.status, 201, "{}", session.raw);
+    assert_eq!(
+        session.body["duration_minutes"], 120,
+        "the scheme's session length by default"
+    );
+    let session_id = session.body["id"].as_str().expect("id").to_owned();
+    let enrolled = app
+        .post(
+            &format!("/v1/sessions/{session_id}/enrolments"),
+            epn,
+            &json!({ "reference": reference }),
+        )
+        .await;
+    assert_eq!(enrolled.body["enrolled"], 1, "{}", enrolled.raw);
+
+    let sheet = json!({ "entries": [{ "reference": reference, "status": "present", "competences": [{ "code": "2.1", "level": "practised" }] }] });
+    let path = format!("/v1/sessions/{session_id}/attendance");
+    let first = app.post_idempotent(&path, epn, "sheet-1", &sheet).await;
+    assert_eq!(first.status, 200, "{}", first.raw);
+    assert_eq!(result(&first)["outcome"], "recorded");
+    assert_eq!(result(&first)["minutes_left"], 1080);
+    // The Wi-Fi dropped: the animator sends the sheet again, with the same key and without one.
+    let resent = app.post_idempotent(&path, epn, "sheet-1", &sheet).await;
+    assert_eq!(resent.header("idempotent-replayed"), Some("true"));
+    assert_eq!(resent.body, first.body);
+    let again = app.post(&path, epn, &sheet).await;
+    assert_eq!(result(&again)["outcome"], "refused");
+    assert!(
+        result(&again)["problem"]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("already recorded"),
+        "{}",
+        again.raw
+    );
+    let voucher = app
+        .get(
+            &format!("/v1/vouchers/{reference}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(voucher.body["minutes_left"], 1080, "debited once");
+
+    let unknown_competence = app
+        .post(&path, epn, &json!({ "entries": [{ "reference": reference, "status": "present", "competences": [{ "code": "9.9", "level": "acquired" }] }] }))
+        .await;
+    assert_eq!(result(&unknown_competence)["outcome"], "refused");
+
+    let attendance_id = result(&first)["attendance_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let voided = app
+        .post(
+            &format!("/v1/attendances/{attendance_id}/void"),
+            epn,
+            &json!({ "reason": "mauvaise ligne cochée" }),
+        )
+        .await;
+    assert_eq!(voided.status, 200, "{}", voided.raw);
+    assert_eq!(voided.body["minutes_returned"], 120);
+    let voucher = app
+        .get(
+            &format!("/v1/vouchers/{reference}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(
+        (
+            voucher.body["minutes_left"].as_i64(),
+            voucher.body["status"].as_str()
+        ),
+        (Some(1200), Some("registered"))
+    );
+    let audit = app
+        .get(
+            "/v1/audit?action=attendance.voided",
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(
+        audit.body["items"][0]["details"]["reason"],
+        "mauvaise ligne cochée"
+    );
+
+    let recorded_again = app.post(&path, epn, &sheet).await;
+    assert_eq!(
+        result(&recorded_again)["outcome"],
+        "recorded",
+        "{}",
+        recorded_again.raw
+    );
+
+    // Another tenant's EPN staff cannot see the session.
+    app.get(
+        &format!("/v1/sessions/{session_id}"),
+        app.ara.token(Role::Epn),
+    )
+    .await
+    .problem(404);
+}
