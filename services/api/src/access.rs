@@ -39,6 +39,7 @@ const PRESCRIBER: &[Role] = &[Role::Prescriber];
 const VOUCHER_READERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Finance];
 const EPN: &[Role] = &[Role::Epn];
 const ADMIN_OR_EPN: &[Role] = &[Role::TenantAdmin, Role::Epn];
+const PORTFOLIO_LINKERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Epn];
 const VOUCHER_LOOKUP: &[Role] = &[
     Role::TenantAdmin,
     Role::Prescriber,
@@ -246,6 +247,39 @@ pub const VOID_ATTENDANCE: Operation = op(
     ADMIN_OR_EPN,
 );
 
+pub const GET_PORTFOLIO: Operation = op(
+    "getPortfolio",
+    "GET",
+    "/v1/vouchers/{reference}/portfolio",
+    VOUCHER_LOOKUP,
+);
+pub const RENEW_PORTFOLIO_LINK: Operation = op(
+    "renewPortfolioLink",
+    "POST",
+    "/v1/vouchers/{reference}/portfolio-link",
+    PORTFOLIO_LINKERS,
+);
+pub const REVOKE_PORTFOLIO_LINK: Operation = op(
+    "revokePortfolioLink",
+    "DELETE",
+    "/v1/vouchers/{reference}/portfolio-link",
+    PORTFOLIO_LINKERS,
+);
+pub const PUBLIC_PORTFOLIO_PAGE: Operation = Operation {
+    id: "publicPortfolioPage",
+    method: "GET",
+    path: "/v1/public/portfolio/{token}",
+    roles: &[],
+    public: true,
+};
+pub const PUBLIC_PORTFOLIO_DATA: Operation = Operation {
+    id: "publicPortfolioData",
+    method: "GET",
+    path: "/v1/public/portfolio/{token}/data",
+    roles: &[],
+    public: true,
+};
+
 pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
 
 pub const CHECK_BALANCE: Operation = Operation {
@@ -307,6 +341,11 @@ pub const ALL: &[&Operation] = &[
     &SET_SESSION_STATUS,
     &RECORD_ATTENDANCE,
     &VOID_ATTENDANCE,
+    &GET_PORTFOLIO,
+    &RENEW_PORTFOLIO_LINK,
+    &REVOKE_PORTFOLIO_LINK,
+    &PUBLIC_PORTFOLIO_PAGE,
+    &PUBLIC_PORTFOLIO_DATA,
     &LIST_AUDIT,
     &CHECK_BALANCE,
 ];

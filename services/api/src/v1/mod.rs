@@ -5,6 +5,7 @@ pub mod beneficiaries;
 pub mod delivery;
 pub mod epns;
 pub mod me;
+pub mod portfolio;
 pub mod prescribers;
 pub mod public;
 pub mod schemas;
@@ -51,6 +52,7 @@ pub type Apis = (
     vouchers::VouchersApi,
     epns::EpnsApi,
     delivery::DeliveryApi,
+    portfolio::PortfolioApi,
     audit::AuditApi,
     public::PublicApi,
 );
@@ -66,6 +68,7 @@ pub fn apis() -> Apis {
         vouchers::VouchersApi,
         epns::EpnsApi,
         delivery::DeliveryApi,
+        portfolio::PortfolioApi,
         audit::AuditApi,
         public::PublicApi,
     )

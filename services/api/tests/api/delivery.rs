@@ -261,3 +261,129 @@ async fn an_epn_registers_runs_a_session_and_records_attendance_exactly_once() {
     .await
     .problem(404);
 }
+
+#[tokio::test]
+async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() {
+    let app = spawn_app().await;
+    let (scheme_id, reference) = scheme_with_voucher(&app).await;
+    let epn = app.lot.token(Role::Epn);
+    app.post(
+        "/v1/registrations",
+        epn,
+        &json!({ "reference": reference, "last_name": "Martin", "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30 },
+                 "modules": (1..=10).collect::<Vec<_>>() }),
+    )
+    .await;
+    let session = app
+        .post("/v1/sessions", epn, &json!({ "scheme_id": scheme_id, "module_number": 3, "starts_at": chrono::Utc::now(), "capacity": 8 }))
+        .await;
+    let session_id = session.body["id"].as_str().expect("id").to_owned();
+    app.post(
+        &format!("/v1/sessions/{session_id}/attendance"),
+        epn,
+        &json!({ "entries": [{ "reference": reference, "status": "present", "competences": [{ "code": "2.1", "level": "practised" }] }] }),
+    )
+    .await;
+
+    let staff = app
+        .get(
+            &format!("/v1/vouchers/{reference}/portfolio"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(staff.status, 200, "{}", staff.raw);
+    assert_eq!(staff.body["minutes_attended"], 120);
+    assert_eq!(
+        staff.body["sessions"][0]["module_title"],
+        "Communiquer avec sa famille et ses amis"
+    );
+    assert_eq!(
+        staff.body["sessions"][0]["competences"][0]["title"],
+        "Interagir"
+    );
+    assert_eq!(
+        staff.body["sessions"][0]["competences"][0]["level"],
+        "practised"
+    );
+
+    let link = app
+        .post(
+            &format!("/v1/vouchers/{reference}/portfolio-link"),
+            epn,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.raw);
+    let url = link.body["url"].as_str().expect("url").to_owned();
+    let page = app.send(app.request("GET", &url, None)).await;
+    assert_eq!(page.status, 200, "{}", page.raw);
+    assert!(
+        page.header("content-type")
+            .expect("type")
+            .starts_with("text/html")
+    );
+    for expected in [
+        "lang=\"fr\"",
+        "Portfolio numérique de Jeanne",
+        "2.1 Interagir",
+        "pratiquée",
+        "Communiquer avec sa famille",
+        "viewport",
+    ] {
+        assert!(
+            page.raw.contains(expected),
+            "the page lacks {expected}: {}",
+            page.raw
+        );
+    }
+    let data = app
+        .send(app.request("GET", &format!("{url}/data"), None))
+        .await;
+    assert_eq!(data.body["sessions"], staff.body["sessions"]);
+
+    // Still there once the voucher has expired.
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    sqlx::query(
+        "UPDATE vouchers SET valid_until = issued_on - 1, status = 'expired' WHERE reference = $1",
+    )
+    .bind(&reference)
+    .execute(&mut *tx)
+    .await
+    .expect("expire");
+    tx.commit().await.expect("commit");
+    let expired = app
+        .send(app.request("GET", &format!("{url}/data"), None))
+        .await;
+    assert_eq!(
+        (expired.status, expired.body["status"].as_str()),
+        (200, Some("expired"))
+    );
+
+    let renewed = app
+        .post(
+            &format!("/v1/vouchers/{reference}/portfolio-link"),
+            app.lot.token(Role::TenantAdmin),
+            &json!({}),
+        )
+        .await;
+    app.send(app.request("GET", &url, None)).await.problem(404);
+    let new_url = renewed.body["url"].as_str().expect("url").to_owned();
+    assert_eq!(
+        app.send(app.request("GET", &new_url, None)).await.status,
+        200
+    );
+    let revoked = app
+        .send(app.request(
+            "DELETE",
+            &format!("/v1/vouchers/{reference}/portfolio-link"),
+            Some(epn),
+        ))
+        .await;
+    assert_eq!(revoked.status, 204);
+    app.send(app.request("GET", &new_url, None))
+        .await
+        .problem(404);
+    app.send(app.request("GET", "/v1/public/portfolio/pf_not_a_token", None))
+        .await
+        .problem(404);
+}

@@ -2,5 +2,6 @@
 //! attendance that debits a voucher's minutes exactly once.
 
 pub mod attendance;
+pub mod portfolio;
 pub mod registration;
 pub mod sessions;

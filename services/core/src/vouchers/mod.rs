@@ -270,6 +270,16 @@ async fn fetch_by_reference(
     .ok_or(Error::NotFound("voucher"))
 }
 
+pub(crate) async fn fetch_by_id(tx: &mut Tx, id: Uuid) -> Result<Voucher, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("voucher"))
+}
+
 /// Locks a voucher by its reference (as typed by a person) for a change.
 pub(crate) async fn lock_by_reference(tx: &mut Tx, reference: &str) -> Result<Voucher, Error> {
     let reference = canonical(reference)?;

@@ -6,6 +6,7 @@ use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::portfolio;
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns;
@@ -16,7 +17,7 @@ use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_core::vouchers::{self, Holder, IssueRequest};
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
 use passerelle_test_support::create_tenant;
 use uuid::Uuid;
 
@@ -223,4 +224,7 @@ async fn deliver(db: &Db, tenant_id: Uuid, epn_id: Uuid, scheme_id: Uuid, refere
     .await
     .expect("attendance");
     outcome[0].as_ref().expect("recorded");
+    portfolio::renew_link(db, tenant_id, Actor::SYSTEM, reference, Visibility::Tenant)
+        .await
+        .expect("portfolio link");
 }

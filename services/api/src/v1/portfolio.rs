@@ -1,0 +1,355 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::delivery::portfolio::{self, Portfolio};
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::{Html, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::rate_limit;
+use crate::state::AppState;
+
+/// Portfolio pages allowed per client address and minute.
+const PORTFOLIO_VIEWS_PER_MINUTE: u64 = 60;
+
+#[derive(Debug, Object)]
+pub struct CompetenceView {
+    /// e.g. `2.1` in the CRCN.
+    pub code: String,
+    pub area: String,
+    pub title: String,
+    /// discovered, practised or acquired.
+    pub level: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct PortfolioSessionView {
+    pub date: DateTime<Utc>,
+    pub minutes: i32,
+    #[oai(skip_serializing_if_is_none)]
+    pub module_number: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub module_title: Option<String>,
+    pub epn: String,
+    pub competences: Vec<CompetenceView>,
+}
+
+/// What a holder did and learnt.
+#[derive(Debug, Object)]
+pub struct PortfolioView {
+    pub reference: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub first_name: Option<String>,
+    pub scheme: String,
+    pub status: String,
+    pub issued_on: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub minutes_total: i32,
+    pub minutes_left: i32,
+    pub minutes_attended: i32,
+    #[oai(skip_serializing_if_is_none)]
+    pub epn: Option<String>,
+    pub sessions: Vec<PortfolioSessionView>,
+}
+
+impl From<Portfolio> for PortfolioView {
+    fn from(p: Portfolio) -> Self {
+        let sessions: Vec<PortfolioSessionView> = p
+            .sessions
+            .iter()
+            .map(|s| PortfolioSessionView {
+                date: s.starts_at,
+                minutes: s.minutes,
+                module_number: s.module_number,
+                module_title: s.module_title.clone(),
+                epn: s.epn_name.clone(),
+                competences: p
+                    .competences
+                    .iter()
+                    .filter(|c| c.attendance_id == s.attendance_id)
+                    .map(|c| CompetenceView {
+                        code: c.code.clone(),
+                        area: c.area.clone(),
+                        title: c.title.clone(),
+                        level: c.level.clone(),
+                        recorded_at: c.recorded_at,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            minutes_attended: sessions.iter().map(|s| s.minutes).sum(),
+            reference: p.reference,
+            first_name: p.first_name,
+            scheme: p.scheme_name,
+            status: p.status,
+            issued_on: p.issued_on,
+            valid_until: p.valid_until,
+            minutes_total: p.minutes_total,
+            minutes_left: p.minutes_left,
+            epn: p.epn_name,
+            sessions,
+        }
+    }
+}
+
+/// The holder's private link. Give it to the holder: it is shown only now.
+#[derive(Debug, Object)]
+pub struct PortfolioLinkView {
+    pub token: String,
+    /// The page, relative to the API's address.
+    pub url: String,
+}
+
+#[derive(ApiResponse)]
+pub enum PortfolioLinkCreated {
+    #[oai(status = 201)]
+    Created(Json<PortfolioLinkView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Revoked {
+    /// The link no longer works.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn hours(minutes: i32) -> String {
+    match (minutes / 60, minutes % 60) {
+        (h, 0) => format!("{h}\u{a0}h"),
+        (0, m) => format!("{m}\u{a0}min"),
+        (h, m) => format!("{h}\u{a0}h\u{a0}{m:02}"),
+    }
+}
+
+fn level_fr(level: &str) -> &'static str {
+    match level {
+        "discovered" => "découverte",
+        "practised" => "pratiquée",
+        "acquired" => "acquise",
+        _ => "",
+    }
+}
+
+fn status_fr(status: &str) -> &'static str {
+    match status {
+        "issued" => "délivré",
+        "registered" => "inscrit dans un EPN",
+        "in_progress" => "en cours",
+        "completed" => "terminé",
+        "expired" => "expiré",
+        "cancelled" => "annulé",
+        _ => "",
+    }
+}
+
+/// The holder's page: French, plain HTML, readable on a phone.
+fn render(p: &PortfolioView) -> String {
+    let who = p
+        .first_name
+        .as_deref()
+        .map(|n| format!(" de {}", escape(n)))
+        .unwrap_or_default();
+    let mut sessions = String::new();
+    for s in &p.sessions {
+        let module = match (&s.module_number, &s.module_title) {
+            (Some(n), Some(t)) => format!("Module {n}\u{a0}: {}", escape(t)),
+            _ => "Séance".to_owned(),
+        };
+        let competences: String = s
+            .competences
+            .iter()
+            .map(|c| {
+                format!(
+                    "<li>{} {} — <em>{}</em></li>",
+                    escape(&c.code),
+                    escape(&c.title),
+                    level_fr(&c.level)
+                )
+            })
+            .collect();
+        let competences = if competences.is_empty() {
+            String::new()
+        } else {
+            format!("<ul>{competences}</ul>")
+        };
+        sessions.push_str(&format!(
+            "<li><strong>{}</strong> — {module} ({}, {})\n{competences}</li>\n",
+            s.date.format("%d/%m/%Y"),
+            hours(s.minutes),
+            escape(&s.epn)
+        ));
+    }
+    if sessions.is_empty() {
+        sessions = "<li>Aucune séance pour l'instant.</li>".into();
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n<title>Mon portfolio numérique — {scheme}</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:auto;padding:1rem;line-height:1.5;font-size:1.1rem}}\
+         h1{{font-size:1.5rem}}li{{margin-bottom:.75rem}}.solde{{background:#eef;padding:.75rem;border-radius:.5rem}}</style>\n\
+         </head>\n<body>\n<main>\n<h1>Portfolio numérique{who}</h1>\n\
+         <p class=\"solde\">{scheme} n°\u{a0}<strong>{reference}</strong> — {status}.<br>\
+         Temps suivi\u{a0}: <strong>{attended}</strong> — temps restant\u{a0}: <strong>{left}</strong>.<br>\
+         Valable jusqu'au {until}.{epn}</p>\n<h2>Mes séances et compétences</h2>\n<ul>\n{sessions}</ul>\n\
+         <p><small>Ce portfolio vous appartient. Le lien qui y mène est personnel\u{a0}: ne le partagez qu'avec \
+         les personnes de votre choix.</small></p>\n</main>\n</body>\n</html>\n",
+        scheme = escape(&p.scheme),
+        reference = escape(&p.reference),
+        status = status_fr(&p.status),
+        attended = hours(p.minutes_attended),
+        left = hours(p.minutes_left),
+        until = p.valid_until.format("%d/%m/%Y"),
+        epn = p
+            .epn
+            .as_deref()
+            .map(|e| format!("<br>Espace numérique\u{a0}: {}", escape(e)))
+            .unwrap_or_default(),
+    )
+}
+
+pub struct PortfolioApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Delivery")]
+impl PortfolioApi {
+    /// A voucher's e-portfolio: sessions, modules, hours, competencies with levels and dates.
+    #[oai(
+        path = "/vouchers/:reference/portfolio",
+        method = "get",
+        operation_id = "getPortfolio"
+    )]
+    async fn get_portfolio(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference: Path<String>,
+    ) -> Result<Json<PortfolioView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_PORTFOLIO)?;
+        Ok(Json(
+            portfolio::get(&state.db, tenant_id, &reference.0, auth.visibility())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Creates the holder's private link to their portfolio; any previous link stops working.
+    #[oai(
+        path = "/vouchers/:reference/portfolio-link",
+        method = "post",
+        operation_id = "renewPortfolioLink"
+    )]
+    async fn renew_link(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference: Path<String>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<PortfolioLinkCreated, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::RENEW_PORTFOLIO_LINK)?;
+        let token = portfolio::renew_link(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            &reference.0,
+            auth.visibility(),
+        )
+        .await?;
+        Ok(PortfolioLinkCreated::Created(Json(PortfolioLinkView {
+            url: format!("/v1/public/portfolio/{token}"),
+            token,
+        })))
+    }
+
+    /// Revokes the holder's link.
+    #[oai(
+        path = "/vouchers/:reference/portfolio-link",
+        method = "delete",
+        operation_id = "revokePortfolioLink"
+    )]
+    async fn revoke_link(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference: Path<String>,
+    ) -> Result<Revoked, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::REVOKE_PORTFOLIO_LINK)?;
+        portfolio::revoke_link(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            &reference.0,
+            auth.visibility(),
+        )
+        .await?;
+        Ok(Revoked::NoContent)
+    }
+
+    /// The holder's portfolio page (French HTML), through their private link. No token needed.
+    #[oai(
+        path = "/public/portfolio/:token",
+        method = "get",
+        operation_id = "publicPortfolioPage"
+    )]
+    async fn public_page(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        token: Path<String>,
+    ) -> Result<Html<String>, ApiError> {
+        let view = public_view(&state, remote, &token.0).await?;
+        Ok(Html(render(&view)))
+    }
+
+    /// The same portfolio as JSON.
+    #[oai(
+        path = "/public/portfolio/:token/data",
+        method = "get",
+        operation_id = "publicPortfolioData"
+    )]
+    async fn public_data(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        token: Path<String>,
+    ) -> Result<Json<PortfolioView>, ApiError> {
+        Ok(Json(public_view(&state, remote, &token.0).await?))
+    }
+}
+
+async fn public_view(
+    state: &AppState,
+    remote: &RemoteAddr,
+    token: &str,
+) -> Result<PortfolioView, ApiError> {
+    rate_limit::hit(
+        state,
+        "portfolio",
+        remote.as_socket_addr().map(|a| a.ip()),
+        PORTFOLIO_VIEWS_PER_MINUTE,
+    )
+    .await?;
+    portfolio::by_link(&state.db, token)
+        .await?
+        .map(PortfolioView::from)
+        .ok_or_else(|| {
+            passerelle_core::Error::NotFound(
+                "portfolio (the link may have been revoked or renewed)",
+            )
+            .into()
+        })
+}
