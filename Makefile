@@ -24,6 +24,6 @@ openapi:
 	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json
 
 ## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
-## voucher issuance through the API against a pgbench baseline of the same statements.
+## voucher issuance and attendance recording through the API against pgbench baselines.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance'
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance'

@@ -21,15 +21,37 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "lowercase letters, digits and dashes, 2 to 63 characters",
     ),
     (
+        "tenants_name_length",
+        "name",
+        "between 1 and 200 characters",
+    ),
+    ("tenants_kind_known", "kind", "departement or region"),
+    (
         "tenants_insee_code_format",
         "insee_code",
         "an INSEE département or région code such as 46, 2A or 84",
+    ),
+    (
+        "tenants_reference_prefix_key",
+        "reference_prefix",
+        "another tenant already uses this voucher reference prefix: choose another",
+    ),
+    (
+        "tenants_reference_prefix_format",
+        "reference_prefix",
+        "2 to 5 capital letters",
     ),
     (
         "users_email_key",
         "email",
         "a user with this email already exists in this tenant",
     ),
+    (
+        "users_display_name_length",
+        "display_name",
+        "between 1 and 200 characters",
+    ),
+    ("users_role_known", "role", "not a tenant role"),
     (
         "users_prescriber_fkey",
         "prescriber_id",
@@ -51,12 +73,239 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "user_id",
         "no such user in this tenant",
     ),
+    (
+        "api_tokens_name_length",
+        "name",
+        "between 1 and 100 characters",
+    ),
+    (
+        "prescribers_name_length",
+        "name",
+        "between 1 and 200 characters",
+    ),
+    (
+        "prescribers_kind_known",
+        "kind",
+        "not a known kind of prescriber",
+    ),
+    ("prescribers_siret_format", "siret", "14 digits"),
+    ("epns_name_length", "nom", "between 1 and 200 characters"),
+    (
+        "epns_pivot_format",
+        "pivot",
+        "a SIRET (14 digits) or an RNA number (W and 9 characters)",
+    ),
+    ("epns_postal_code_format", "code_postal", "5 digits"),
+    (
+        "epns_commune_format",
+        "code_insee",
+        "a 5-character INSEE commune code",
+    ),
+    ("epns_latitude_range", "latitude", "between -90 and 90"),
+    ("epns_longitude_range", "longitude", "between -180 and 180"),
+    ("epns_bic_format", "bic", "8 or 11 characters"),
+    (
+        "epns_source_key",
+        "source_id",
+        "another EPN already has this source and id",
+    ),
+    (
+        "schemes_code_key",
+        "code",
+        "a scheme with this code already exists",
+    ),
+    (
+        "schemes_code_format",
+        "code",
+        "lowercase letters, digits and dashes",
+    ),
+    (
+        "schemes_name_length",
+        "name",
+        "between 1 and 200 characters",
+    ),
+    ("schemes_status_known", "status", "draft, active or closed"),
+    (
+        "scheme_versions_effective_key",
+        "effective_from",
+        "a version of the rules already starts on this date",
+    ),
+    (
+        "scheme_versions_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
+        "scheme_modules_pkey",
+        "number",
+        "a module with this number already exists in this scheme",
+    ),
+    (
+        "scheme_modules_title_length",
+        "title",
+        "between 1 and 300 characters",
+    ),
+    (
+        "scheme_modules_family_length",
+        "family",
+        "between 1 and 100 characters",
+    ),
+    (
+        "allocations_no_overlap",
+        "period_start",
+        "this prescriber already has an allocation for this scheme over part of this period",
+    ),
+    (
+        "allocations_period_order",
+        "period_end",
+        "must not be before period_start",
+    ),
+    (
+        "allocations_within_quantity",
+        "quantity",
+        "cannot be less than the vouchers already issued from it",
+    ),
+    (
+        "allocations_quantity_positive",
+        "quantity",
+        "must not be negative",
+    ),
+    (
+        "allocations_prescriber_fkey",
+        "prescriber_id",
+        "no such prescriber organisation in this tenant",
+    ),
+    (
+        "allocations_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
+        "beneficiaries_commune_format",
+        "commune_insee",
+        "a 5-character INSEE commune code such as 46102 or 2A004",
+    ),
+    (
+        "beneficiaries_birth_year_range",
+        "birth_year",
+        "a year between 1900 and 2100",
+    ),
+    (
+        "beneficiaries_category_known",
+        "public_category",
+        "not a known public category",
+    ),
+    (
+        "beneficiaries_prescriber_fkey",
+        "prescriber_id",
+        "no such prescriber organisation in this tenant",
+    ),
+    (
+        "vouchers_beneficiary_fkey",
+        "beneficiary_id",
+        "no such beneficiary in this tenant",
+    ),
+    (
+        "vouchers_nominative",
+        "beneficiary_id",
+        "a voucher is nominative: its beneficiary cannot change",
+    ),
+    (
+        "vouchers_minutes_within",
+        "minutes_left",
+        "the voucher's balance cannot go below zero",
+    ),
+    (
+        "vouchers_reference_key",
+        "reference",
+        "this reference is already used",
+    ),
+    (
+        "epn_schemes_epn_fkey",
+        "epn_id",
+        "no such EPN in this tenant",
+    ),
+    (
+        "epn_schemes_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
+        "epn_modules_module_fkey",
+        "modules",
+        "not a module of this scheme",
+    ),
+    (
+        "registrations_one_active",
+        "reference",
+        "this voucher is already registered at an EPN",
+    ),
+    (
+        "registrations_autonomy_known",
+        "interview.autonomy_level",
+        "none, beginner, intermediate or autonomous",
+    ),
+    (
+        "registrations_epn_fkey",
+        "epn_id",
+        "no such EPN in this tenant",
+    ),
+    (
+        "sessions_module_fkey",
+        "module_number",
+        "not a module of this scheme",
+    ),
+    (
+        "sessions_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
+        "sessions_duration_positive",
+        "duration_minutes",
+        "between 1 and 1440",
+    ),
+    (
+        "sessions_capacity_positive",
+        "capacity",
+        "between 1 and 500",
+    ),
+    (
+        "sessions_status_known",
+        "status",
+        "planned, held or cancelled",
+    ),
+    (
+        "attendances_once",
+        "reference",
+        "this voucher's attendance is already recorded on this session",
+    ),
+    (
+        "attendances_status_known",
+        "status",
+        "present, absent or excused",
+    ),
+    (
+        "attendance_competences_competence_fkey",
+        "competences.code",
+        "not a competence of this referential",
+    ),
+    (
+        "attendance_competences_level_known",
+        "competences.level",
+        "discovered, practised or acquired",
+    ),
 ];
 
 const UNIQUE_VIOLATION: &str = "23505";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 const CHECK_VIOLATION: &str = "23514";
 const NOT_NULL_VIOLATION: &str = "23502";
+
+/// The constraint names that have a message for users.
+pub fn known() -> impl Iterator<Item = &'static str> {
+    KNOWN.iter().map(|(name, _, _)| *name)
+}
 
 pub(crate) fn classify(err: sqlx::Error) -> Error {
     let Some(db) = err.as_database_error() else {
