@@ -40,6 +40,7 @@ const VOUCHER_READERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Fi
 const EPN: &[Role] = &[Role::Epn];
 const ADMIN_OR_EPN: &[Role] = &[Role::TenantAdmin, Role::Epn];
 const PORTFOLIO_LINKERS: &[Role] = &[Role::TenantAdmin, Role::Prescriber, Role::Epn];
+const ACCOMPANIMENT_READERS: &[Role] = &[Role::TenantAdmin, Role::Epn, Role::Prescriber];
 const VOUCHER_LOOKUP: &[Role] = &[
     Role::TenantAdmin,
     Role::Prescriber,
@@ -280,6 +281,38 @@ pub const PUBLIC_PORTFOLIO_DATA: Operation = Operation {
     public: true,
 };
 
+pub const REQUEST_ACCOMPANIMENT: Operation = op(
+    "requestAccompaniment",
+    "POST",
+    "/v1/accompaniment-requests",
+    PRESCRIBER,
+);
+pub const LIST_ACCOMPANIMENT_REQUESTS: Operation = op(
+    "listAccompanimentRequests",
+    "GET",
+    "/v1/accompaniment-requests",
+    ACCOMPANIMENT_READERS,
+);
+pub const ACCEPT_ACCOMPANIMENT: Operation = op(
+    "acceptAccompaniment",
+    "POST",
+    "/v1/accompaniment-requests/{request_id}/accept",
+    ADMIN_OR_EPN,
+);
+pub const DECLINE_ACCOMPANIMENT: Operation = op(
+    "declineAccompaniment",
+    "POST",
+    "/v1/accompaniment-requests/{request_id}/decline",
+    ADMIN_OR_EPN,
+);
+pub const PUBLIC_ACCOMPANIMENT_REQUEST: Operation = Operation {
+    id: "publicAccompanimentRequest",
+    method: "POST",
+    path: "/v1/public/accompaniment-requests",
+    roles: &[],
+    public: true,
+};
+
 pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
 
 pub const CHECK_BALANCE: Operation = Operation {
@@ -346,6 +379,11 @@ pub const ALL: &[&Operation] = &[
     &REVOKE_PORTFOLIO_LINK,
     &PUBLIC_PORTFOLIO_PAGE,
     &PUBLIC_PORTFOLIO_DATA,
+    &REQUEST_ACCOMPANIMENT,
+    &LIST_ACCOMPANIMENT_REQUESTS,
+    &ACCEPT_ACCOMPANIMENT,
+    &DECLINE_ACCOMPANIMENT,
+    &PUBLIC_ACCOMPANIMENT_REQUEST,
     &LIST_AUDIT,
     &CHECK_BALANCE,
 ];

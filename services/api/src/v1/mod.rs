@@ -1,5 +1,6 @@
 //! Version 1 of the HTTP API: one file per resource.
 
+pub mod accompaniment;
 pub mod audit;
 pub mod beneficiaries;
 pub mod delivery;
@@ -53,6 +54,7 @@ pub type Apis = (
     epns::EpnsApi,
     delivery::DeliveryApi,
     portfolio::PortfolioApi,
+    accompaniment::AccompanimentApi,
     audit::AuditApi,
     public::PublicApi,
 );
@@ -69,6 +71,7 @@ pub fn apis() -> Apis {
         epns::EpnsApi,
         delivery::DeliveryApi,
         portfolio::PortfolioApi,
+        accompaniment::AccompanimentApi,
         audit::AuditApi,
         public::PublicApi,
     )

@@ -59,6 +59,11 @@ fn sample_body(operation_id: &str) -> Option<Value> {
             Some(json!({ "entries": [{ "reference": "LOT-2345-6789-A", "status": "present" }] }))
         }
         "voidAttendance" => Some(json!({ "reason": "erreur" })),
+        "requestAccompaniment" => Some(
+            json!({ "scheme_id": Uuid::now_v7(), "epn_id": Uuid::now_v7(), "beneficiary": person }),
+        ),
+        "acceptAccompaniment" => Some(json!({})),
+        "declineAccompaniment" => Some(json!({ "reason": "complet" })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),

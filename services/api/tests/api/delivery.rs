@@ -387,3 +387,180 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         .await
         .problem(404);
 }
+
+async fn pass_numerique(app: &TestApp) -> String {
+    let admin = app.ara.token(Role::TenantAdmin);
+    let scheme = app
+        .post("/v1/schemes", admin, &json!({ "code": "pass-numerique", "name": "Pass Numérique", "preset": "pass-numerique" }))
+        .await;
+    let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
+    app.post(
+        &format!("/v1/schemes/{scheme_id}/status"),
+        admin,
+        &json!({ "status": "active" }),
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    app.post(
+        &format!("/v1/prescribers/{}/allocations", app.ara.prescriber_id),
+        admin,
+        &json!({ "scheme_id": scheme_id, "period_start": today, "period_end": today + chrono::Days::new(1), "quantity": 10 }),
+    )
+    .await;
+    app.post(
+        &format!("/v1/epns/{}/offers", app.ara.epn_id),
+        admin,
+        &json!({ "scheme_id": scheme_id, "modules": [1, 2, 3, 4] }),
+    )
+    .await;
+    scheme_id
+}
+
+#[tokio::test]
+async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
+    let app = spawn_app().await;
+    let scheme_id = pass_numerique(&app).await;
+    let person = json!({ "first_name": "Inès", "last_name": "Roux", "birth_year": 1992, "commune_insee": "07010", "public_category": "single_parent" });
+
+    let requested = app
+        .post(
+            "/v1/accompaniment-requests",
+            app.ara.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "epn_id": app.ara.epn_id, "beneficiary": person, "message": "CV et candidatures en ligne" }),
+        )
+        .await;
+    assert_eq!(requested.status, 201, "{}", requested.raw);
+    let pending = app
+        .get(
+            "/v1/accompaniment-requests?status=pending",
+            app.ara.token(Role::Epn),
+        )
+        .await;
+    assert_eq!(
+        pending.body.as_array().expect("list").len(),
+        1,
+        "{}",
+        pending.raw
+    );
+    let id = requested.body["id"].as_str().expect("id").to_owned();
+    let voucher = app
+        .post(
+            &format!("/v1/accompaniment-requests/{id}/accept"),
+            app.ara.token(Role::Epn),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(voucher.status, 200, "{}", voucher.raw);
+    assert_eq!(voucher.body["status"], "registered");
+    assert_eq!(voucher.body["minutes_total"], 120);
+    assert_eq!(voucher.body["face_value_cents"], 2000);
+    assert!(
+        voucher.body["reference"]
+            .as_str()
+            .expect("reference")
+            .starts_with("ARA-")
+    );
+    app.post(
+        &format!("/v1/accompaniment-requests/{id}/decline"),
+        app.ara.token(Role::Epn),
+        &json!({ "reason": "trop tard" }),
+    )
+    .await
+    .problem(409);
+
+    // The public form: no token, a territory and a scheme by name.
+    let form = |last_name: &str| {
+        json!({ "territory": app.ara.slug, "scheme": "pass-numerique", "epn_id": app.ara.epn_id, "first_name": "Marc",
+                "last_name": last_name, "birth_year": 1960, "commune_insee": "07010", "email": "marc@example.org",
+                "message": "Je voudrais apprendre à utiliser ma messagerie" })
+    };
+    let receipt = app
+        .send(
+            app.request("POST", "/v1/public/accompaniment-requests", None)
+                .json(&form("Blanc")),
+        )
+        .await;
+    assert_eq!(receipt.status, 202, "{}", receipt.raw);
+    assert!(
+        receipt.body["message"]
+            .as_str()
+            .expect("message")
+            .contains("Votre demande est enregistrée")
+    );
+    let public_id = receipt.body["id"].as_str().expect("id").to_owned();
+    let admin = app.ara.token(Role::TenantAdmin);
+    let unfunded = app
+        .post(
+            &format!("/v1/accompaniment-requests/{public_id}/accept"),
+            admin,
+            &json!({}),
+        )
+        .await;
+    unfunded.problem(422);
+    assert_eq!(unfunded.error_fields(), ["prescriber_id"]);
+    let funded = app
+        .post(
+            &format!("/v1/accompaniment-requests/{public_id}/accept"),
+            admin,
+            &json!({ "prescriber_id": app.ara.prescriber_id }),
+        )
+        .await;
+    assert_eq!(funded.status, 200, "{}", funded.raw);
+    let holder = app
+        .get(
+            &format!(
+                "/v1/beneficiaries/{}",
+                funded.body["beneficiary_id"].as_str().expect("id")
+            ),
+            admin,
+        )
+        .await;
+    assert_eq!(holder.body["last_name"], "Blanc");
+
+    let second = app
+        .send(
+            app.request("POST", "/v1/public/accompaniment-requests", None)
+                .json(&form("Noir")),
+        )
+        .await;
+    let declined = app
+        .post(
+            &format!(
+                "/v1/accompaniment-requests/{}/decline",
+                second.body["id"].as_str().expect("id")
+            ),
+            admin,
+            &json!({ "reason": "Cet EPN est complet ce mois-ci" }),
+        )
+        .await;
+    assert_eq!(declined.body["status"], "declined", "{}", declined.raw);
+    let mut tx = app.db.app.begin_tenant(app.ara.id).await.expect("tx");
+    let kept: Option<String> = sqlx::query_scalar(
+        "SELECT last_name FROM accompaniment_requests WHERE status = 'declined'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("row");
+    assert_eq!(kept, None, "a declined request keeps no personal details");
+    tx.commit().await.expect("commit");
+
+    // Unknown territory, and the rate limit: 5 a minute per address, counting every call.
+    app.send(app.request("POST", "/v1/public/accompaniment-requests", None).json(&json!({ "territory": "atlantide", "scheme": "pass-numerique",
+        "epn_id": app.ara.epn_id, "first_name": "A", "last_name": "B", "birth_year": 1960, "commune_insee": "07010" }))).await.problem(422);
+    for name in ["Vert", "Brun"] {
+        let allowed = app
+            .send(
+                app.request("POST", "/v1/public/accompaniment-requests", None)
+                    .json(&form(name)),
+            )
+            .await;
+        assert_eq!(allowed.status, 202, "{}", allowed.raw);
+    }
+    let sixth = app
+        .send(
+            app.request("POST", "/v1/public/accompaniment-requests", None)
+                .json(&form("Gris")),
+        )
+        .await;
+    sixth.problem(429);
+}

@@ -1,6 +1,7 @@
 //! Delivery at an EPN: registering a voucher after the positioning interview, sessions, and the
 //! attendance that debits a voucher's minutes exactly once.
 
+pub mod accompaniment;
 pub mod attendance;
 pub mod portfolio;
 pub mod registration;

@@ -278,6 +278,38 @@ async fn insert(
     .await?)
 }
 
+/// Registers a voucher issued for a specific EPN (an accompaniment, a project pass): no interview
+/// and no module choice.
+pub(crate) async fn register_direct(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    voucher: &Voucher,
+    epn_id: Uuid,
+    actor: Actor,
+) -> Result<Registration, Error> {
+    let registration = insert(
+        tx,
+        tenant_id,
+        voucher.id,
+        epn_id,
+        actor,
+        &Interview::default(),
+    )
+    .await?;
+    vouchers::set_status(tx, voucher.id, "registered").await?;
+    audit::record(
+        tx,
+        tenant_id,
+        actor,
+        "voucher.registered",
+        "voucher",
+        voucher.id,
+        json!({ "epn_id": epn_id, "direct": true }),
+    )
+    .await?;
+    Ok(registration)
+}
+
 /// Changes the modules chosen, while time remains on the voucher.
 pub async fn change_modules(
     db: &Db,

@@ -295,6 +295,26 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "competences.level",
         "discovered, practised or acquired",
     ),
+    (
+        "accompaniment_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
+        "accompaniment_epn_fkey",
+        "epn_id",
+        "no such EPN in this tenant",
+    ),
+    (
+        "accompaniment_prescriber_fkey",
+        "prescriber_id",
+        "no such prescriber organisation in this tenant",
+    ),
+    (
+        "accompaniment_beneficiary_fkey",
+        "beneficiary_id",
+        "no such beneficiary in this tenant",
+    ),
 ];
 
 const UNIQUE_VIOLATION: &str = "23505";

@@ -92,12 +92,42 @@ pub async fn issue(
     Ok(issued)
 }
 
+/// How a voucher will be used: it decides which rule of the scheme gives its hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// A nominative voucher for the scheme's hours.
+    Individual,
+    /// A personalised accompaniment (Pass Numérique: two hours).
+    Accompaniment,
+    /// A member's pass in a collective project, for the project's hours.
+    Project { minutes: u32 },
+}
+
 pub(crate) async fn issue_in(
     tx: &mut Tx,
     tenant: &Tenant,
     prescriber_id: Uuid,
     actor: Actor,
     request: &IssueRequest,
+) -> Result<Issued, Error> {
+    issue_for(
+        tx,
+        tenant,
+        prescriber_id,
+        actor,
+        request,
+        DeliveryMode::Individual,
+    )
+    .await
+}
+
+pub(crate) async fn issue_for(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    prescriber_id: Uuid,
+    actor: Actor,
+    request: &IssueRequest,
+    mode: DeliveryMode,
 ) -> Result<Issued, Error> {
     let today = tenant.today();
     let status: Option<String> =
@@ -115,11 +145,35 @@ pub(crate) async fn issue_in(
         }
     }
     let (rules_version, rules) = schemes::rules_in_force(tx, request.scheme_id, today).await?;
-    if !rules.delivery_modes.individual_vouchers {
-        return Err(Error::Conflict(
-            "this scheme does not deliver individual vouchers".into(),
-        ));
-    }
+    let minutes = match mode {
+        DeliveryMode::Individual if rules.delivery_modes.individual_vouchers => {
+            rules.voucher_minutes
+        }
+        DeliveryMode::Accompaniment => {
+            rules.delivery_modes.accompaniment_minutes.ok_or_else(|| {
+                Error::Conflict("this scheme offers no personalised accompaniment".into())
+            })?
+        }
+        DeliveryMode::Project { minutes } if rules.delivery_modes.collective_projects.is_some() => {
+            minutes
+        }
+        DeliveryMode::Individual => {
+            return Err(Error::Conflict(
+                "this scheme does not deliver individual vouchers".into(),
+            ));
+        }
+        DeliveryMode::Project { .. } => {
+            return Err(Error::Conflict(
+                "this scheme has no collective projects".into(),
+            ));
+        }
+    };
+    // An individual voucher is worth the scheme's face value; an accompaniment or a project pass
+    // is worth its hours at the hourly rate.
+    let face_value_cents = match mode {
+        DeliveryMode::Individual => rules.face_value_cents,
+        _ => rules.hourly_rate_cents * i64::from(minutes) / 60,
+    };
     if !(0..=rules.participation_fee_cap_cents).contains(&request.participation_fee_cents) {
         return Err(Error::invalid(
             "participation_fee_cents",
@@ -168,7 +222,7 @@ pub(crate) async fn issue_in(
         .bind(request.scheme_id)
         .fetch_one(&mut **tx)
         .await?;
-        if committed + rules.face_value_cents > envelope {
+        if committed + face_value_cents > envelope {
             return Err(Error::Conflict(format!(
                 "the scheme's budget envelope is used up: {committed} of {envelope} cents committed"
             )));
@@ -182,7 +236,7 @@ pub(crate) async fn issue_in(
             "this scheme's vouchers stopped being valid on {valid_until}"
         )));
     }
-    let minutes = i32::try_from(rules.voucher_minutes).unwrap_or(i32::MAX);
+    let minutes = i32::try_from(minutes).unwrap_or(i32::MAX);
     let voucher = loop {
         let candidate = reference::generate(&tenant.reference_prefix);
         let inserted: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -205,7 +259,7 @@ pub(crate) async fn issue_in(
         .bind(today)
         .bind(valid_until)
         .bind(minutes)
-        .bind(rules.face_value_cents)
+        .bind(face_value_cents)
         .bind(request.participation_fee_cents)
         .fetch_optional(&mut **tx)
         .await?;

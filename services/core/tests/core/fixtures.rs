@@ -5,6 +5,7 @@
 use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::delivery::accompaniment;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::portfolio;
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
@@ -227,4 +228,50 @@ async fn deliver(db: &Db, tenant_id: Uuid, epn_id: Uuid, scheme_id: Uuid, refere
     portfolio::renew_link(db, tenant_id, Actor::SYSTEM, reference, Visibility::Tenant)
         .await
         .expect("portfolio link");
+    accompany(db, tenant_id, epn_id).await;
+}
+
+/// A Pass Numérique scheme and a request from its public form.
+async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) {
+    let scheme = schemes::create(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        NewScheme {
+            code: "pass-numerique".into(),
+            name: "Pass Numérique".into(),
+            preset: Some("pass-numerique".into()),
+            ..NewScheme::default()
+        },
+    )
+    .await
+    .expect("pass numérique");
+    schemes::set_status(db, tenant_id, Actor::SYSTEM, scheme.scheme.id, "active")
+        .await
+        .expect("active");
+    epns::set_offer(db, tenant_id, Actor::SYSTEM, epn_id, scheme.scheme.id, &[1])
+        .await
+        .expect("offer");
+    let slug: String = sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_one(db.pool())
+        .await
+        .expect("slug");
+    accompaniment::request_public(
+        db,
+        &slug,
+        "pass-numerique",
+        epn_id,
+        &NewBeneficiary {
+            first_name: "Paul".into(),
+            last_name: "Durand".into(),
+            birth_year: 1980,
+            commune_insee: "07010".into(),
+            public_category: "other".into(),
+            ..NewBeneficiary::default()
+        },
+        Some("Préparer mes démarches en ligne"),
+    )
+    .await
+    .expect("accompaniment request");
 }

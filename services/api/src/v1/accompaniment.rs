@@ -1,0 +1,340 @@
+use chrono::{DateTime, Utc};
+use passerelle_core::delivery::accompaniment::{self, AccompanimentRequest, Scope, Wish};
+use passerelle_core::tenancy::tenants;
+use passerelle_core::vouchers::Holder;
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use super::beneficiaries::{NewBeneficiaryDto, PublicCategory};
+use super::vouchers::VoucherView;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::rate_limit;
+use crate::state::AppState;
+
+/// Public accompaniment requests allowed per client address and minute.
+const PUBLIC_REQUESTS_PER_MINUTE: u64 = 5;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AccompanimentInput {
+    pub scheme_id: Uuid,
+    /// The EPN where the two hours will take place.
+    pub epn_id: Uuid,
+    /// A person already registered by the caller's organisation…
+    pub beneficiary_id: Option<Uuid>,
+    /// …or a new one (exactly one of the two).
+    pub beneficiary: Option<NewBeneficiaryDto>,
+    #[oai(validator(max_length = 2000))]
+    pub message: Option<String>,
+}
+
+/// The public form: « Je développe mes compétences numériques ».
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PublicAccompanimentInput {
+    /// The territory's identifier, e.g. `auvergne-rhone-alpes`.
+    #[oai(validator(min_length = 2, max_length = 63))]
+    pub territory: String,
+    /// The scheme's code, e.g. `pass-numerique`.
+    #[oai(validator(min_length = 2, max_length = 63))]
+    pub scheme: String,
+    pub epn_id: Uuid,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub first_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub last_name: String,
+    #[oai(validator(minimum(value = "1900"), maximum(value = "2100")))]
+    pub birth_year: i16,
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub commune_insee: String,
+    pub public_category: Option<PublicCategory>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    #[oai(validator(max_length = 30))]
+    pub phone: Option<String>,
+    #[oai(default)]
+    pub email_consent: bool,
+    #[oai(validator(max_length = 2000))]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct AccompanimentView {
+    pub id: Uuid,
+    pub scheme_id: Uuid,
+    pub epn_id: Uuid,
+    pub channel: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub prescriber_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub beneficiary_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+    pub status: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub decision_reason: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub voucher_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AccompanimentRequest> for AccompanimentView {
+    fn from(r: AccompanimentRequest) -> Self {
+        Self {
+            id: r.id,
+            scheme_id: r.scheme_id,
+            epn_id: r.epn_id,
+            channel: r.channel,
+            prescriber_id: r.prescriber_id,
+            beneficiary_id: r.beneficiary_id,
+            message: r.message,
+            status: r.status,
+            decision_reason: r.decision_reason,
+            voucher_id: r.voucher_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// What the person who filled the public form is told.
+#[derive(Debug, Object)]
+pub struct PublicReceipt {
+    pub id: Uuid,
+    pub status: String,
+    pub message: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AcceptInput {
+    /// For a request from the public form: the prescriber whose allocation funds the voucher.
+    pub prescriber_id: Option<Uuid>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeclineInput {
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedAccompaniment {
+    #[oai(status = 201)]
+    Created(Json<AccompanimentView>),
+}
+
+#[derive(ApiResponse)]
+pub enum PublicAccepted {
+    /// The request is recorded; the EPN or the territory will answer.
+    #[oai(status = 202)]
+    Accepted(Json<PublicReceipt>),
+}
+
+fn scope(auth: &BearerAuth) -> Scope {
+    match (auth.epn_scope(), auth.visibility()) {
+        (Some(epn), _) => Scope::Epn(epn),
+        (None, passerelle_core::vouchers::Visibility::Prescriber(p)) => Scope::Prescriber(p),
+        _ => Scope::Tenant,
+    }
+}
+
+pub struct AccompanimentApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Delivery")]
+impl AccompanimentApi {
+    /// A prescriber asks for a two-hour personalised accompaniment at an EPN for a person.
+    #[oai(
+        path = "/accompaniment-requests",
+        method = "post",
+        operation_id = "requestAccompaniment"
+    )]
+    async fn request(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<AccompanimentInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedAccompaniment, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::REQUEST_ACCOMPANIMENT)?;
+        let prescriber_id = auth.prescriber_id()?;
+        let b = body.0;
+        let holder = match (b.beneficiary_id, b.beneficiary) {
+            (Some(id), None) => Holder::Existing(id),
+            (None, Some(new)) => Holder::New(new.into()),
+            _ => {
+                return Err(passerelle_core::Error::invalid(
+                    "beneficiary",
+                    "give exactly one of beneficiary_id and beneficiary",
+                )
+                .into());
+            }
+        };
+        let wish = Wish {
+            scheme_id: b.scheme_id,
+            epn_id: b.epn_id,
+            message: b.message,
+        };
+        let request = accompaniment::request_by_prescriber(
+            &state.db,
+            tenant_id,
+            prescriber_id,
+            auth.actor(),
+            &wish,
+            &holder,
+        )
+        .await?;
+        Ok(CreatedAccompaniment::Created(Json(request.into())))
+    }
+
+    /// Requests, oldest first: an EPN sees its own, a prescriber the ones it made.
+    #[oai(
+        path = "/accompaniment-requests",
+        method = "get",
+        operation_id = "listAccompanimentRequests"
+    )]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        status: Query<Option<RequestStatus>>,
+    ) -> Result<Json<Vec<AccompanimentView>>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_ACCOMPANIMENT_REQUESTS)?;
+        let status = status.0.map(|s| match s {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Accepted => "accepted",
+            RequestStatus::Declined => "declined",
+        });
+        let rows = accompaniment::list(&state.db, tenant_id, scope(&auth), status).await?;
+        Ok(Json(rows.into_iter().map(Into::into).collect()))
+    }
+
+    /// Accepts a request: a voucher for the accompaniment time is issued, registered at the EPN.
+    #[oai(
+        path = "/accompaniment-requests/:request_id/accept",
+        method = "post",
+        operation_id = "acceptAccompaniment"
+    )]
+    async fn accept(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        request_id: Path<Uuid>,
+        body: Json<AcceptInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<VoucherView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::ACCEPT_ACCOMPANIMENT)?;
+        let voucher = accompaniment::accept(
+            &state.db,
+            tenant_id,
+            scope(&auth),
+            auth.actor(),
+            request_id.0,
+            body.0.prescriber_id,
+        )
+        .await?;
+        let tenant = tenants::get(&state.db, tenant_id).await?;
+        Ok(Json(VoucherView::new(voucher, &tenant)))
+    }
+
+    /// Declines a request, with the reason.
+    #[oai(
+        path = "/accompaniment-requests/:request_id/decline",
+        method = "post",
+        operation_id = "declineAccompaniment"
+    )]
+    async fn decline(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        request_id: Path<Uuid>,
+        body: Json<DeclineInput>,
+        /// Makes retries safe: the first response is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<AccompanimentView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::DECLINE_ACCOMPANIMENT)?;
+        Ok(Json(
+            accompaniment::decline(
+                &state.db,
+                tenant_id,
+                scope(&auth),
+                auth.actor(),
+                request_id.0,
+                &body.0.reason,
+            )
+            .await?
+            .into(),
+        ))
+    }
+
+    /// The public form, without a token: a person asks for two hours of accompaniment at an EPN.
+    /// Limited to 5 requests a minute per address.
+    #[oai(
+        path = "/public/accompaniment-requests",
+        method = "post",
+        operation_id = "publicAccompanimentRequest"
+    )]
+    async fn public_request(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        body: Json<PublicAccompanimentInput>,
+    ) -> Result<PublicAccepted, ApiError> {
+        rate_limit::hit(
+            &state,
+            "accompaniment",
+            remote.as_socket_addr().map(|a| a.ip()),
+            PUBLIC_REQUESTS_PER_MINUTE,
+        )
+        .await?;
+        let b = body.0;
+        let person = passerelle_core::beneficiaries::NewBeneficiary {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            birth_year: b.birth_year,
+            commune_insee: b.commune_insee,
+            public_category: b
+                .public_category
+                .unwrap_or(PublicCategory::Other)
+                .as_str()
+                .to_owned(),
+            email: b.email,
+            phone: b.phone,
+            email_consent: b.email_consent,
+            allow_duplicate: true,
+        };
+        let request = accompaniment::request_public(
+            &state.db,
+            &b.territory,
+            &b.scheme,
+            b.epn_id,
+            &person,
+            b.message.as_deref(),
+        )
+        .await?;
+        Ok(PublicAccepted::Accepted(Json(PublicReceipt {
+            id: request.id,
+            status: request.status,
+            message: "Votre demande est enregistrée. L'espace numérique vous contactera pour fixer vos deux heures d'accompagnement.".into(),
+        })))
+    }
+}
