@@ -313,6 +313,32 @@ pub const PUBLIC_ACCOMPANIMENT_REQUEST: Operation = Operation {
     public: true,
 };
 
+pub const SUBMIT_PROJECT: Operation = op("submitProject", "POST", "/v1/projects", PRESCRIBER);
+pub const GET_PROJECT: Operation = op(
+    "getProject",
+    "GET",
+    "/v1/projects/{project_id}",
+    ACCOMPANIMENT_READERS,
+);
+pub const APPROVE_PROJECT: Operation = op(
+    "approveProject",
+    "POST",
+    "/v1/projects/{project_id}/approve",
+    TENANT_ADMIN,
+);
+pub const REJECT_PROJECT: Operation = op(
+    "rejectProject",
+    "POST",
+    "/v1/projects/{project_id}/reject",
+    TENANT_ADMIN,
+);
+pub const RECORD_PROJECT_ATTENDANCE: Operation = op(
+    "recordProjectAttendance",
+    "POST",
+    "/v1/projects/{project_id}/attendance",
+    EPN,
+);
+
 pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
 
 pub const CHECK_BALANCE: Operation = Operation {
@@ -384,6 +410,11 @@ pub const ALL: &[&Operation] = &[
     &ACCEPT_ACCOMPANIMENT,
     &DECLINE_ACCOMPANIMENT,
     &PUBLIC_ACCOMPANIMENT_REQUEST,
+    &SUBMIT_PROJECT,
+    &GET_PROJECT,
+    &APPROVE_PROJECT,
+    &REJECT_PROJECT,
+    &RECORD_PROJECT_ATTENDANCE,
     &LIST_AUDIT,
     &CHECK_BALANCE,
 ];

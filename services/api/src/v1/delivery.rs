@@ -314,6 +314,40 @@ pub enum CreatedSession {
     Created(Json<SessionView>, #[oai(header = "Location")] String),
 }
 
+pub fn level_str(level: Level) -> &'static str {
+    match level {
+        Level::Discovered => "discovered",
+        Level::Practised => "practised",
+        Level::Acquired => "acquired",
+    }
+}
+
+impl AttendanceResult {
+    /// One line's outcome; a refused line's reference is set by the caller, who knows what was sent.
+    pub fn from_outcome(outcome: Result<attendance::Recorded, passerelle_core::Error>) -> Self {
+        match outcome {
+            Ok(r) => Self {
+                reference: r.reference,
+                outcome: Outcome::Recorded,
+                attendance_id: Some(r.attendance.id),
+                minutes_debited: Some(r.attendance.minutes_debited),
+                minutes_left: Some(r.minutes_left),
+                voucher_status: Some(r.voucher_status),
+                problem: None,
+            },
+            Err(err) => Self {
+                reference: String::new(),
+                outcome: Outcome::Refused,
+                attendance_id: None,
+                minutes_debited: None,
+                minutes_left: None,
+                voucher_status: None,
+                problem: Some(ApiError::from(err).to_problem()),
+            },
+        }
+    }
+}
+
 pub struct DeliveryApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Delivery")]
@@ -614,14 +648,7 @@ impl DeliveryApi {
                 competences: e
                     .competences
                     .into_iter()
-                    .map(|c| {
-                        let level = match c.level {
-                            Level::Discovered => "discovered",
-                            Level::Practised => "practised",
-                            Level::Acquired => "acquired",
-                        };
-                        (c.code, level.to_owned())
-                    })
+                    .map(|c| (c.code, level_str(c.level).to_owned()))
                     .collect(),
             })
             .collect();
@@ -637,25 +664,12 @@ impl DeliveryApi {
         let results: Vec<AttendanceResult> = entries
             .iter()
             .zip(outcomes)
-            .map(|(entry, outcome)| match outcome {
-                Ok(r) => AttendanceResult {
-                    reference: r.reference,
-                    outcome: Outcome::Recorded,
-                    attendance_id: Some(r.attendance.id),
-                    minutes_debited: Some(r.attendance.minutes_debited),
-                    minutes_left: Some(r.minutes_left),
-                    voucher_status: Some(r.voucher_status),
-                    problem: None,
-                },
-                Err(err) => AttendanceResult {
-                    reference: entry.reference.clone(),
-                    outcome: Outcome::Refused,
-                    attendance_id: None,
-                    minutes_debited: None,
-                    minutes_left: None,
-                    voucher_status: None,
-                    problem: Some(ApiError::from(err).to_problem()),
-                },
+            .map(|(entry, outcome)| {
+                let mut result = AttendanceResult::from_outcome(outcome);
+                if result.reference.is_empty() {
+                    result.reference.clone_from(&entry.reference);
+                }
+                result
             })
             .collect();
         let recorded = results

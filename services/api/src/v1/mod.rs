@@ -8,6 +8,7 @@ pub mod epns;
 pub mod me;
 pub mod portfolio;
 pub mod prescribers;
+pub mod projects;
 pub mod public;
 pub mod schemas;
 pub mod schemes;
@@ -55,6 +56,7 @@ pub type Apis = (
     delivery::DeliveryApi,
     portfolio::PortfolioApi,
     accompaniment::AccompanimentApi,
+    projects::ProjectsApi,
     audit::AuditApi,
     public::PublicApi,
 );
@@ -72,6 +74,7 @@ pub fn apis() -> Apis {
         delivery::DeliveryApi,
         portfolio::PortfolioApi,
         accompaniment::AccompanimentApi,
+        projects::ProjectsApi,
         audit::AuditApi,
         public::PublicApi,
     )

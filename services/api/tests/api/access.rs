@@ -64,6 +64,13 @@ fn sample_body(operation_id: &str) -> Option<Value> {
         ),
         "acceptAccompaniment" => Some(json!({})),
         "declineAccompaniment" => Some(json!({ "reason": "complet" })),
+        "submitProject" => Some(
+            json!({ "scheme_id": Uuid::now_v7(), "epn_id": Uuid::now_v7(), "title": "Carnet de voyage",
+                                        "aim": "Raconter le voyage", "planned_sessions": 3, "planned_minutes": 360,
+                                        "members": [{ "person": person }] }),
+        ),
+        "rejectProject" => Some(json!({ "reason": "hors dispositif" })),
+        "recordProjectAttendance" => Some(json!({ "session_id": Uuid::now_v7() })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),

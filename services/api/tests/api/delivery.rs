@@ -564,3 +564,130 @@ async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
         .await;
     sixth.problem(429);
 }
+
+#[tokio::test]
+async fn a_group_project_runs_from_submission_to_its_members_passes() {
+    let app = spawn_app().await;
+    let scheme_id = pass_numerique(&app).await;
+    let structure = app.ara.token(Role::Prescriber);
+    let member = |i: usize| {
+        json!({ "person": { "first_name": "Résident", "last_name": format!("Annonay{i}"), "birth_year": 1945,
+                            "commune_insee": "07010", "public_category": "senior" } })
+    };
+    let project = |n: usize| {
+        json!({ "scheme_id": scheme_id, "epn_id": app.ara.epn_id, "title": "Carnet de voyage",
+                "aim": "Réaliser le carnet de voyage du séjour de fin d'année", "planned_sessions": 3, "planned_minutes": 360,
+                "members": (0..n).map(member).collect::<Vec<_>>() })
+    };
+    let too_small = app.post("/v1/projects", structure, &project(4)).await;
+    too_small.problem(422);
+    assert!(too_small.raw.contains("5 to 10"), "{}", too_small.raw);
+
+    let submitted = app.post("/v1/projects", structure, &project(8)).await;
+    assert_eq!(submitted.status, 201, "{}", submitted.raw);
+    assert_eq!(submitted.body["status"], "submitted");
+    let project_id = submitted.body["id"].as_str().expect("id").to_owned();
+    let admin = app.ara.token(Role::TenantAdmin);
+    let approved = app
+        .post(
+            &format!("/v1/projects/{project_id}/approve"),
+            admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.raw);
+    let members = approved.body["members"].as_array().expect("members");
+    assert_eq!(members.len(), 8);
+    let references: Vec<String> = members
+        .iter()
+        .map(|m| m["reference"].as_str().expect("pass").to_owned())
+        .collect();
+    let pass = app
+        .get(&format!("/v1/vouchers/{}", references[0]), admin)
+        .await;
+    assert_eq!(
+        (
+            pass.body["minutes_total"].as_i64(),
+            pass.body["status"].as_str()
+        ),
+        (Some(360), Some("registered"))
+    );
+    app.post(
+        &format!("/v1/projects/{project_id}/reject"),
+        admin,
+        &json!({ "reason": "trop tard" }),
+    )
+    .await
+    .problem(409);
+
+    let epn = app.ara.token(Role::Epn);
+    let session = app
+        .post(
+            "/v1/sessions",
+            epn,
+            &json!({ "scheme_id": scheme_id, "starts_at": chrono::Utc::now(), "capacity": 10 }),
+        )
+        .await;
+    let session_id = session.body["id"].as_str().expect("id").to_owned();
+    let sheet = app
+        .post(
+            &format!("/v1/projects/{project_id}/attendance"),
+            epn,
+            &json!({ "session_id": session_id, "absent": [references[7]], "competences": [{ "code": "3.2", "level": "acquired" }] }),
+        )
+        .await;
+    assert_eq!(sheet.status, 200, "{}", sheet.raw);
+    assert_eq!(
+        (
+            sheet.body["recorded"].as_u64(),
+            sheet.body["refused"].as_u64()
+        ),
+        (Some(8), Some(0))
+    );
+    let portfolio = app
+        .get(&format!("/v1/vouchers/{}/portfolio", references[0]), admin)
+        .await;
+    assert_eq!(
+        portfolio.body["sessions"][0]["competences"][0]["title"],
+        "Développer des documents multimédia",
+        "{}",
+        portfolio.raw
+    );
+    assert_eq!(portfolio.body["minutes_left"], 240);
+    let absent = app
+        .get(&format!("/v1/vouchers/{}/portfolio", references[7]), admin)
+        .await;
+    assert_eq!(
+        absent.body["minutes_left"], 360,
+        "the absent member lost nothing"
+    );
+
+    let mut other = project(5);
+    for (i, m) in other["members"]
+        .as_array_mut()
+        .expect("members")
+        .iter_mut()
+        .enumerate()
+    {
+        m["person"]["last_name"] = json!(format!("Tournon{i}"));
+    }
+    let other = app.post("/v1/projects", structure, &other).await;
+    assert_eq!(other.status, 201, "{}", other.raw);
+    let other_id = other.body["id"].as_str().expect("id").to_owned();
+    let rejected = app
+        .post(
+            &format!("/v1/projects/{other_id}/reject"),
+            admin,
+            &json!({ "reason": "Budget de l'année épuisé" }),
+        )
+        .await;
+    assert_eq!(rejected.body["status"], "rejected", "{}", rejected.raw);
+    assert_eq!(rejected.body["decision_reason"], "Budget de l'année épuisé");
+    assert!(
+        rejected.body["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .all(|m| m.get("reference").is_none())
+    );
+}

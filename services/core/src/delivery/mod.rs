@@ -4,5 +4,6 @@
 pub mod accompaniment;
 pub mod attendance;
 pub mod portfolio;
+pub mod projects;
 pub mod registration;
 pub mod sessions;

@@ -315,6 +315,37 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "beneficiary_id",
         "no such beneficiary in this tenant",
     ),
+    (
+        "projects_title_length",
+        "title",
+        "between 1 and 200 characters",
+    ),
+    (
+        "projects_aim_length",
+        "aim",
+        "between 1 and 2000 characters",
+    ),
+    (
+        "projects_planned_sessions_range",
+        "planned_sessions",
+        "between 1 and 100",
+    ),
+    (
+        "projects_planned_minutes_range",
+        "planned_minutes",
+        "between 1 and 100000",
+    ),
+    (
+        "projects_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    ("projects_epn_fkey", "epn_id", "no such EPN in this tenant"),
+    (
+        "project_members_beneficiary_fkey",
+        "members",
+        "no such beneficiary in this tenant",
+    ),
 ];
 
 const UNIQUE_VIOLATION: &str = "23505";

@@ -8,6 +8,7 @@ use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::delivery::accompaniment;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::portfolio;
+use passerelle_core::delivery::projects::{self, NewProject};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns;
@@ -137,6 +138,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     deliver(
         db,
         tenant.id,
+        prescriber_id,
         epn_id,
         scheme.scheme.id,
         &issued.voucher.reference,
@@ -161,7 +163,14 @@ pub async fn tenant_tables(pool: &sqlx::PgPool) -> Vec<String> {
 }
 
 /// Registration, a session, an enrolment and an attendance with a competence.
-async fn deliver(db: &Db, tenant_id: Uuid, epn_id: Uuid, scheme_id: Uuid, reference: &str) {
+async fn deliver(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    epn_id: Uuid,
+    scheme_id: Uuid,
+    reference: &str,
+) {
     epns::set_offer(
         db,
         tenant_id,
@@ -228,11 +237,12 @@ async fn deliver(db: &Db, tenant_id: Uuid, epn_id: Uuid, scheme_id: Uuid, refere
     portfolio::renew_link(db, tenant_id, Actor::SYSTEM, reference, Visibility::Tenant)
         .await
         .expect("portfolio link");
-    accompany(db, tenant_id, epn_id).await;
+    let pass = accompany(db, tenant_id, epn_id).await;
+    submit_project(db, tenant_id, prescriber_id, epn_id, pass).await;
 }
 
-/// A Pass Numérique scheme and a request from its public form.
-async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) {
+/// A Pass Numérique scheme and a request from its public form; returns the scheme.
+async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Uuid {
     let scheme = schemes::create(
         db,
         tenant_id,
@@ -274,4 +284,44 @@ async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) {
     )
     .await
     .expect("accompaniment request");
+    scheme.scheme.id
+}
+
+/// A collective project of five, submitted (not yet approved).
+async fn submit_project(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    epn_id: Uuid,
+    scheme_id: Uuid,
+) {
+    let members = (0..5)
+        .map(|i| {
+            Holder::New(NewBeneficiary {
+                first_name: "Membre".into(),
+                last_name: format!("Projet{i}"),
+                birth_year: 1950,
+                commune_insee: "07010".into(),
+                public_category: "senior".into(),
+                ..NewBeneficiary::default()
+            })
+        })
+        .collect();
+    projects::submit(
+        db,
+        tenant_id,
+        prescriber_id,
+        Actor::SYSTEM,
+        &NewProject {
+            scheme_id,
+            epn_id,
+            title: "Carnet de voyage".into(),
+            aim: "Raconter le voyage de fin d'année".into(),
+            planned_sessions: 3,
+            planned_minutes: 360,
+            members,
+        },
+    )
+    .await
+    .expect("project");
 }

@@ -266,6 +266,10 @@ async fn every_user_facing_constraint_has_a_message() {
                 "accompaniment_channel_prescriber",
                 "accompaniment_status_known",
                 "accompaniment_voucher_fkey",
+                "projects_prescriber_fkey",
+                "projects_status_known",
+                "project_members_project_fkey",
+                "project_members_voucher_fkey",
             ]
             .contains(&name)
     };

@@ -1,0 +1,364 @@
+//! Collective projects (Pass Numérique): a structure submits a project with an EPN for 5 to 10
+//! people (the scheme's group range); a tenant admin approves it — each member then holds a pass
+//! for the project's hours, from the structure's allocation, registered at the EPN — or rejects
+//! it with a reason. The EPN records a project session's attendance for every member at once.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::attendance::{self, Entry, Recorded};
+use crate::audit::{self, Actor};
+use crate::beneficiaries;
+use crate::error::Validator;
+use crate::tenancy::tenants;
+use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest};
+use crate::{Db, Error, schemes};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    pub id: Uuid,
+    pub scheme_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub epn_id: Uuid,
+    pub title: String,
+    pub aim: String,
+    pub planned_sessions: i32,
+    pub planned_minutes: i32,
+    pub status: String,
+    pub decision_reason: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, scheme_id, prescriber_id, epn_id, title, aim, planned_sessions, planned_minutes, status, \
+                       decision_reason, decided_at, created_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Member {
+    pub beneficiary_id: Uuid,
+    pub voucher_id: Option<Uuid>,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub scheme_id: Uuid,
+    pub epn_id: Uuid,
+    pub title: String,
+    pub aim: String,
+    pub planned_sessions: i32,
+    pub planned_minutes: i32,
+    pub members: Vec<Holder>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectDetail {
+    pub project: Project,
+    pub members: Vec<Member>,
+}
+
+async fn detail(tx: &mut crate::storage::Tx, project: Project) -> Result<ProjectDetail, Error> {
+    let members = sqlx::query_as(
+        "SELECT m.beneficiary_id, m.voucher_id, v.reference FROM project_members m
+           LEFT JOIN vouchers v ON v.tenant_id = m.tenant_id AND v.id = m.voucher_id
+          WHERE m.project_id = $1 ORDER BY m.beneficiary_id",
+    )
+    .bind(project.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(ProjectDetail { project, members })
+}
+
+pub async fn submit(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    new: &NewProject,
+) -> Result<ProjectDetail, Error> {
+    let mut v = Validator::default();
+    v.check(
+        !new.title.trim().is_empty() && new.title.chars().count() <= 200,
+        "title",
+        "between 1 and 200 characters",
+    )
+    .check(
+        !new.aim.trim().is_empty() && new.aim.chars().count() <= 2000,
+        "aim",
+        "between 1 and 2000 characters",
+    )
+    .check(
+        (1..=100).contains(&new.planned_sessions),
+        "planned_sessions",
+        "between 1 and 100",
+    )
+    .check(
+        (1..=100_000).contains(&new.planned_minutes),
+        "planned_minutes",
+        "between 1 and 100000",
+    );
+    v.finish()?;
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let (_, rules) = schemes::rules_in_force(&mut tx, new.scheme_id, tenant.today()).await?;
+    let range = rules
+        .delivery_modes
+        .collective_projects
+        .ok_or_else(|| Error::Conflict("this scheme has no collective projects".into()))?;
+    if !(range.min as usize..=range.max as usize).contains(&new.members.len()) {
+        return Err(Error::invalid(
+            "members",
+            format!(
+                "a project gathers {} to {} people; {} given",
+                range.min,
+                range.max,
+                new.members.len()
+            ),
+        ));
+    }
+    let participates: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
+    )
+    .bind(new.epn_id)
+    .bind(new.scheme_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !participates {
+        return Err(Error::invalid(
+            "epn_id",
+            "this EPN does not take part in this scheme",
+        ));
+    }
+    let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO projects (tenant_id, id, scheme_id, prescriber_id, epn_id, title, aim, planned_sessions, planned_minutes, submitted_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(new.scheme_id)
+    .bind(prescriber_id)
+    .bind(new.epn_id)
+    .bind(new.title.trim())
+    .bind(new.aim.trim())
+    .bind(new.planned_sessions)
+    .bind(new.planned_minutes)
+    .bind(actor.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    for holder in &new.members {
+        let beneficiary_id = match holder {
+            Holder::Existing(id) => {
+                let b = beneficiaries::fetch(&mut tx, *id).await?;
+                if b.prescriber_id != prescriber_id || b.erased_at.is_some() {
+                    return Err(Error::NotFound("beneficiary"));
+                }
+                b.id
+            }
+            Holder::New(person) => {
+                beneficiaries::insert(&mut tx, tenant_id, prescriber_id, actor, person)
+                    .await?
+                    .id
+            }
+        };
+        let added = sqlx::query("INSERT INTO project_members (tenant_id, project_id, beneficiary_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(tenant_id)
+            .bind(project.id)
+            .bind(beneficiary_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if added == 0 {
+            return Err(Error::invalid("members", "the same person is listed twice"));
+        }
+    }
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "project.submitted",
+        "project",
+        project.id,
+        json!({ "title": project.title, "members": new.members.len(), "epn_id": new.epn_id }),
+    )
+    .await?;
+    let detail = detail(&mut tx, project).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// A project; a prescriber sees its own, an EPN those it runs.
+pub async fn get(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+    prescriber: Option<Uuid>,
+    epn: Option<Uuid>,
+) -> Result<ProjectDetail, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .filter(|p: &Project| {
+        prescriber.is_none_or(|x| x == p.prescriber_id) && epn.is_none_or(|x| x == p.epn_id)
+    })
+    .ok_or(Error::NotFound("project"))?;
+    let detail = detail(&mut tx, project).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// Approves (issuing every member's pass, all or nothing) or rejects with a reason.
+pub async fn decide(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<ProjectDetail, Error> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if !approve && reason.is_none() {
+        return Err(Error::invalid("reason", "a rejection needs a reason"));
+    }
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("project"))?;
+    if project.status != "submitted" {
+        return Err(Error::Conflict(format!(
+            "this project is already {}",
+            project.status
+        )));
+    }
+    if approve {
+        let members: Vec<Uuid> = sqlx::query_scalar("SELECT beneficiary_id FROM project_members WHERE project_id = $1 ORDER BY beneficiary_id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let minutes = u32::try_from(project.planned_minutes).unwrap_or_default();
+        for beneficiary_id in members {
+            let request = IssueRequest {
+                scheme_id: project.scheme_id,
+                holder: Holder::Existing(beneficiary_id),
+                participation_fee_cents: 0,
+            };
+            let issued = vouchers::issue_for(
+                &mut tx,
+                &tenant,
+                project.prescriber_id,
+                actor,
+                &request,
+                DeliveryMode::Project { minutes },
+            )
+            .await?;
+            super::registration::register_direct(
+                &mut tx,
+                tenant_id,
+                &issued.voucher,
+                project.epn_id,
+                actor,
+            )
+            .await?;
+            sqlx::query("UPDATE project_members SET voucher_id = $3 WHERE project_id = $1 AND beneficiary_id = $2")
+                .bind(id)
+                .bind(beneficiary_id)
+                .bind(issued.voucher.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let status = if approve { "approved" } else { "rejected" };
+    let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE projects SET status = $2, decision_reason = $3, decided_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        &format!("project.{status}"),
+        "project",
+        id,
+        json!({ "reason": reason }),
+    )
+    .await?;
+    let detail = detail(&mut tx, project).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// A project session's sheet: who was absent, and the competences the others worked.
+#[derive(Debug, Clone)]
+pub struct ProjectSheet {
+    pub session_id: Uuid,
+    pub absent: Vec<String>,
+    pub competences: Vec<(String, String)>,
+}
+
+/// Records a project session for every member at once: present (with the competences worked)
+/// except those listed absent.
+pub async fn record_session(
+    db: &Db,
+    tenant_id: Uuid,
+    epn_id: Uuid,
+    actor: Actor,
+    project_id: Uuid,
+    sheet: &ProjectSheet,
+) -> Result<Vec<(String, Result<Recorded, Error>)>, Error> {
+    let ProjectSheet {
+        session_id,
+        absent,
+        competences,
+    } = sheet;
+    let session_id = *session_id;
+    let detail = get(db, tenant_id, project_id, None, Some(epn_id)).await?;
+    if detail.project.status != "approved" {
+        return Err(Error::Conflict(
+            "attendance is recorded only for approved projects".into(),
+        ));
+    }
+    let absent: Vec<String> = absent
+        .iter()
+        .map(|r| {
+            vouchers::reference::parse(r)
+                .map(|(canonical, _)| canonical)
+                .map_err(|e| Error::invalid("absent", e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let entries: Vec<Entry> = detail
+        .members
+        .iter()
+        .filter_map(|m| m.reference.clone())
+        .map(|reference| {
+            let present = !absent.contains(&reference);
+            Entry {
+                status: if present { "present" } else { "absent" }.to_owned(),
+                competences: if present {
+                    competences.to_vec()
+                } else {
+                    Vec::new()
+                },
+                reference,
+            }
+        })
+        .collect();
+    let outcomes = attendance::record(db, tenant_id, epn_id, actor, session_id, &entries).await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| e.reference)
+        .zip(outcomes)
+        .collect())
+}
