@@ -249,6 +249,9 @@ pub struct CreateScheme {
     pub modules: Option<Vec<ModuleDto>>,
     /// When the first version of the rules takes effect (default: today).
     pub effective_from: Option<NaiveDate>,
+    /// The competency referential sessions are assessed against (default `crcn`).
+    #[oai(validator(max_length = 32))]
+    pub referential: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -292,6 +295,7 @@ pub struct SchemeSummary {
     pub status: String,
     #[oai(skip_serializing_if_is_none)]
     pub preset: Option<String>,
+    pub referential: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -303,6 +307,7 @@ impl From<Scheme> for SchemeSummary {
             name: s.name,
             status: s.status,
             preset: s.preset,
+            referential: s.referential_code,
             created_at: s.created_at,
         }
     }
@@ -373,6 +378,7 @@ impl SchemesApi {
                 .modules
                 .map(|m| m.into_iter().map(Into::into).collect()),
             effective_from: body.effective_from,
+            referential: body.referential,
         };
         let detail = schemes::create(&state.db, tenant_id, auth.actor(), new).await?;
         let location = format!("/v1/schemes/{}", detail.scheme.id);

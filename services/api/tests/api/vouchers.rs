@@ -18,6 +18,7 @@ async fn active_ticket_net(app: &TestApp, quantity: i32) -> String {
         20
     );
     assert_eq!(scheme.body["current"]["rules"]["face_value_cents"], 20000);
+    assert_eq!(scheme.body["referential"], "crcn");
     let scheme_id = scheme.body["id"].as_str().expect("id").to_owned();
 
     let draft_issue = app
@@ -226,6 +227,12 @@ async fn rules_are_refused_precisely_and_versioned() {
         fields,
         ["delivery_modes.collective_projects", "voucher_minutes"]
     );
+
+    let unknown = app
+        .post("/v1/schemes", admin, &json!({ "code": "b2i", "name": "B2i", "preset": "ticket-net", "referential": "b2i-adultes" }))
+        .await;
+    unknown.problem(422);
+    assert_eq!(unknown.error_fields(), ["referential"]);
 
     let scheme_id = active_ticket_net(&app, 1).await;
     let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(2);

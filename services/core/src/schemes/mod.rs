@@ -25,6 +25,8 @@ pub struct Scheme {
     pub name: String,
     pub status: String,
     pub preset: Option<String>,
+    /// The competency referential sessions are assessed against (shared reference data).
+    pub referential_code: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -64,6 +66,8 @@ pub struct NewScheme {
     pub modules: Option<Vec<Module>>,
     /// When version 1 takes effect; today by default.
     pub effective_from: Option<NaiveDate>,
+    /// The competency referential; `crcn` by default.
+    pub referential: Option<String>,
 }
 
 fn validate_modules(modules: &[Module]) -> Result<(), Error> {
@@ -164,14 +168,15 @@ pub async fn create(
     let effective_from = new.effective_from.unwrap_or_else(|| tenant.today());
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme: Scheme = sqlx::query_as(
-        "INSERT INTO schemes (tenant_id, id, code, name, preset) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, code, name, status, preset, created_at",
+        "INSERT INTO schemes (tenant_id, id, code, name, preset, referential_code) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, code, name, status, preset, referential_code, created_at",
     )
     .bind(tenant_id)
     .bind(Uuid::now_v7())
     .bind(&new.code)
     .bind(new.name.trim())
     .bind(&new.preset)
+    .bind(new.referential.as_deref().unwrap_or("crcn"))
     .fetch_one(&mut *tx)
     .await?;
     insert_version(
@@ -267,7 +272,7 @@ pub(crate) async fn modules_of(tx: &mut Tx, scheme_id: Uuid) -> Result<Vec<Modul
 }
 
 async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
-    sqlx::query_as("SELECT id, code, name, status, preset, created_at FROM schemes WHERE id = $1")
+    sqlx::query_as("SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?
@@ -286,7 +291,7 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<SchemeDetail, Err
 pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Scheme>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Scheme> = sqlx::query_as(
-        "SELECT id, code, name, status, preset, created_at FROM schemes
+        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes
           WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(page.after)
@@ -316,7 +321,7 @@ pub async fn change_rules(
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme: Scheme = sqlx::query_as(
-        "SELECT id, code, name, status, preset, created_at FROM schemes WHERE id = $1 FOR UPDATE",
+        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1 FOR UPDATE",
     )
     .bind(scheme_id)
     .fetch_optional(&mut *tx)
@@ -393,7 +398,7 @@ pub async fn set_status(
         )));
     }
     let scheme: Scheme = sqlx::query_as(
-        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, created_at",
+        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, referential_code, created_at",
     )
     .bind(scheme_id)
     .bind(status)

@@ -346,6 +346,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "members",
         "no such beneficiary in this tenant",
     ),
+    (
+        "schemes_referential_code_fkey",
+        "referential",
+        "no such competency referential (available: crcn)",
+    ),
 ];
 
 const UNIQUE_VIOLATION: &str = "23505";

@@ -261,7 +261,6 @@ async fn every_user_facing_constraint_has_a_message() {
                 "attendance_competences_attendance_fkey",
                 "beneficiaries_present_or_erased",
                 "idempotency_keys_state_check",
-                "schemes_referential_code_fkey",
                 "accompaniment_channel_known",
                 "accompaniment_channel_prescriber",
                 "accompaniment_status_known",
