@@ -165,6 +165,14 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             });
         }
         tx.commit().await?;
+        // The demo EPN delivers every module of the tenant's scheme.
+        let modules: Vec<i32> = schemes::get(db, tenant.id, scheme_id)
+            .await?
+            .modules
+            .iter()
+            .map(|m| m.number)
+            .collect();
+        epns::set_offer(db, tenant.id, Actor::SYSTEM, epn_id, scheme_id, &modules).await?;
     }
 
     let mut tx = db.begin_platform().await?;
