@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use futures::StreamExt;
 use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::Db;
@@ -300,45 +302,14 @@ UPDATE vouchers SET minutes_left = minutes_left - 120, status = CASE WHEN minute
 INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited) SELECT ':t', gen_random_uuid(), ':session_id', ':voucher_id', epn_id, 'present', 120 FROM sessions WHERE id = ':session_id';
 COMMIT;
 "#;
-    let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let script_path = dir.join("attend.sql");
-    std::fs::write(&script_path, script).expect("script");
-    let password = std::env::var("TEST_APP_PASSWORD").unwrap_or_else(|_| "passerelle".into());
-    let output = tokio::process::Command::new("pgbench")
-        .env("PGPASSWORD", password)
-        .args([
-            "-n",
-            "-c",
-            &CLIENTS.to_string(),
-            "-j",
-            "2",
-            "-t",
-            &per_client.to_string(),
-            "-f",
-        ])
-        .arg(&script_path)
-        .arg(db.app_url.split('?').next().unwrap_or_default())
-        .output()
-        .await
-        .expect("pgbench runs (Debian package postgresql)");
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "pgbench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value_after = |prefix: &str| -> f64 {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("pgbench output lacks `{prefix}`:\n{stdout}"))
-    };
-    let pg_tps = value_after("tps = ");
-    let pg_latency = value_after("latency average = ");
+    let baseline = support::pgbench(
+        &db.app_url,
+        CLIENTS,
+        ["-t", &per_client.to_string()],
+        script,
+    )
+    .await;
+    let (pg_tps, pg_latency) = (baseline.tps, baseline.latency_ms);
 
     // Every voucher: live attendance minutes equal what it lost; no balance below zero.
     let mut overspent = 0i64;
@@ -380,4 +351,7 @@ COMMIT;
     println!(
         "over-spent vouchers: {overspent}; vouchers whose attendance does not match their balance: {inconsistent}"
     );
+    if let Some(failed) = &baseline.failed {
+        println!("pgbench: {failed}");
+    }
 }

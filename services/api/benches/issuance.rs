@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use futures::StreamExt;
 use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::audit::Actor;
@@ -165,55 +167,15 @@ async fn main() {
         .replace(":tenant", &tenant.id.to_string())
         .replace(":scheme", &scheme.scheme.id.to_string())
         .replace(":prescriber", &prescriber.id.to_string());
-    let dir = std::env::temp_dir().join(format!(
-        "passerelle-bench-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let script_path = dir.join("issue.sql");
-    std::fs::write(&script_path, script).expect("script");
-    let password = std::env::var("TEST_APP_PASSWORD").unwrap_or_else(|_| "passerelle".into());
-    let output = tokio::process::Command::new("pgbench")
-        .env("PGPASSWORD", password)
-        .args([
-            "-n",
-            "-c",
-            &CLIENTS.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &PGBENCH_SECONDS.to_string(),
-            "-r",
-            "-f",
-        ])
-        .arg(&script_path)
-        .arg(db.app_url.split('?').next().unwrap_or_default())
-        .output()
-        .await
-        .expect("pgbench runs (Debian package postgresql)");
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "pgbench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value_after = |prefix: &str| -> f64 {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("pgbench output lacks `{prefix}`:\n{stdout}"))
-    };
-    let pg_tps = value_after("tps = ");
-    let pg_latency = value_after("latency average = ");
-    let failed_line = stdout
-        .lines()
-        .find(|l| l.contains("failed"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
+    let baseline = support::pgbench(
+        &db.app_url,
+        CLIENTS,
+        ["-T", &PGBENCH_SECONDS.to_string()],
+        &script,
+    )
+    .await;
+    let (pg_tps, pg_latency) = (baseline.tps, baseline.latency_ms);
+    let failed_line = baseline.failed.unwrap_or_default();
 
     let ratio = api_rps / pg_tps;
     println!(
