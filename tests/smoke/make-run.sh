@@ -44,6 +44,8 @@ run_once() {
   me=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/me")
   echo "$me" | grep -q '"tenant_slug":"lot"' || { echo "FAIL: unexpected /v1/me: $me"; kill -TERM -- "-$pid"; return 1; }
   echo "$me" | grep -q '"role":"tenant_admin"' || { echo "FAIL: unexpected /v1/me: $me"; kill -TERM -- "-$pid"; return 1; }
+  network=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/epns?limit=100")
+  echo "$network" | grep -q '"source_id":"lot-epn-002"' || { echo "FAIL: the Lot's open-data network is not seeded: $network"; kill -TERM -- "-$pid"; return 1; }
   grep -q "http://127.0.0.1:$port/docs" "$log" || { cat "$log"; echo "FAIL: docs URL not printed"; kill -TERM -- "-$pid"; return 1; }
 
   check_operator_cli "$port" || { kill -TERM -- "-$pid"; return 1; }

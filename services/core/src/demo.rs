@@ -28,7 +28,10 @@ struct DemoTenant {
     preset: &'static str,
     /// Name, kind and the vouchers allocated for the current year.
     prescribers: &'static [(&'static str, &'static str, i32)],
+    /// The demo EPN's name when the tenant has no network file.
     epn: &'static str,
+    /// The tenant's EPN network as an open-data file; its first place is the demo EPN.
+    network: Option<&'static [u8]>,
 }
 
 const TENANTS: [DemoTenant; 2] = [
@@ -46,6 +49,9 @@ const TENANTS: [DemoTenant; 2] = [
             ("CCAS de Figeac", "ccas", 40),
         ],
         epn: "EPN de Figeac",
+        network: Some(include_bytes!(
+            "../../../infra/data/lieux-mediation-numerique-lot.csv"
+        )),
     },
     DemoTenant {
         label: "ARA",
@@ -58,6 +64,7 @@ const TENANTS: [DemoTenant; 2] = [
         preset: "pass-numerique",
         prescribers: &[("Association Solidarité Annonay", "association", 80)],
         epn: "EPN d'Annonay",
+        network: None,
     },
 ];
 
@@ -123,14 +130,26 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             .await?;
         }
         let prescriber_id = prescriber_ids[0].0;
+        let imported_epn = match demo.network {
+            Some(file) => epns::import::import(db, tenant.id, Actor::SYSTEM, file)
+                .await?
+                .into_iter()
+                .find_map(|row| row.epn_id),
+            None => None,
+        };
         let mut tx = db.begin_tenant(tenant.id).await?;
-        let epn_id = epns::insert_named(
-            &mut tx,
-            tenant.id,
-            demo_id(&format!("{}/epn", demo.slug)),
-            demo.epn,
-        )
-        .await?;
+        let epn_id = match imported_epn {
+            Some(id) => id,
+            None => {
+                epns::insert_named(
+                    &mut tx,
+                    tenant.id,
+                    demo_id(&format!("{}/epn", demo.slug)),
+                    demo.epn,
+                )
+                .await?
+            }
+        };
         for role in Role::TENANT {
             let email = format!("{}@{}.example", role.as_str().replace('_', "-"), demo.slug);
             let user = match users::find_by_email(&mut tx, &email).await? {
