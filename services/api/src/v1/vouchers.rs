@@ -206,11 +206,10 @@ impl VouchersApi {
         };
         let issued =
             vouchers::issue(&state.db, tenant_id, prescriber_id, auth.actor(), &request).await?;
-        let tenant = tenants::get(&state.db, tenant_id).await?;
         let location = format!("/v1/vouchers/{}", issued.voucher.reference);
         Ok(IssuedVoucher::Created(
             Json(IssuedVoucherView {
-                voucher: VoucherView::new(issued.voucher, &tenant),
+                voucher: VoucherView::new(issued.voucher, &issued.tenant),
                 beneficiary: issued.beneficiary.into(),
             }),
             location,

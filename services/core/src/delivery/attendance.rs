@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::sessions::Session;
 use crate::audit::{self, Actor};
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
@@ -57,10 +58,20 @@ pub async fn record(
     entries: &[Entry],
 ) -> Result<Vec<Result<Recorded, Error>>, Error> {
     let tenant = tenants::get(db, tenant_id).await?;
+    // The sheet's session, read once: a wrong session refuses the whole sheet.
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let session = super::sessions::fetch(&mut tx, session_id, false).await?;
+    tx.commit().await?;
+    if session.epn_id != epn_id {
+        return Err(Error::NotFound("session"));
+    }
+    if session.status == "cancelled" {
+        return Err(Error::Conflict("this session is cancelled".into()));
+    }
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
         let mut tx = db.begin_tenant(tenant_id).await?;
-        match record_one(&mut tx, &tenant, epn_id, actor, session_id, entry).await {
+        match record_one(&mut tx, &tenant, epn_id, actor, &session, entry).await {
             Ok(recorded) => {
                 tx.commit().await?;
                 outcomes.push(Ok(recorded));
@@ -80,18 +91,12 @@ async fn record_one(
     tenant: &Tenant,
     epn_id: Uuid,
     actor: Actor,
-    session_id: Uuid,
+    session: &Session,
     entry: &Entry,
 ) -> Result<Recorded, Error> {
+    let session_id = session.id;
     if !STATUSES.contains(&entry.status.as_str()) {
         return Err(Error::invalid("status", "present, absent or excused"));
-    }
-    let session = super::sessions::fetch(tx, session_id, false).await?;
-    if session.epn_id != epn_id {
-        return Err(Error::NotFound("session"));
-    }
-    if session.status == "cancelled" {
-        return Err(Error::Conflict("this session is cancelled".into()));
     }
     let voucher = vouchers::lock_by_reference(tx, &entry.reference).await?;
     let registered_here: bool =

@@ -76,6 +76,8 @@ pub struct IssueRequest {
 pub struct Issued {
     pub voucher: Voucher,
     pub beneficiary: Beneficiary,
+    /// The tenant, already loaded for issuance: callers render dates and statuses with it.
+    pub tenant: Tenant,
 }
 
 pub async fn issue(
@@ -282,6 +284,7 @@ pub(crate) async fn issue_for(
     Ok(Issued {
         voucher,
         beneficiary,
+        tenant: tenant.clone(),
     })
 }
 
@@ -494,27 +497,22 @@ pub async fn public_balance(
         return Ok(None);
     };
     let mut tx = db.begin_tenant(tenant.id).await?;
-    let row: Option<(Voucher, Option<String>)> = {
-        let voucher: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM vouchers WHERE reference = $1"
-        )))
-        .bind(&reference)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match voucher {
-            Some(v) => {
-                let name: Option<String> =
-                    sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
-                        .bind(v.beneficiary_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                Some((v, name))
-            }
-            None => None,
-        }
+    let voucher: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers WHERE reference = $1"
+    )))
+    .bind(&reference)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(voucher) = voucher else {
+        return Ok(None);
     };
+    let holder_name: Option<String> =
+        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
+            .bind(voucher.beneficiary_id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
-    let Some((voucher, Some(holder_name))) = row else {
+    let Some(holder_name) = holder_name else {
         return Ok(None);
     };
     let fold = |s: &str| beneficiaries::match_key("", s, 0, "");
