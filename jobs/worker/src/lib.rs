@@ -1,21 +1,39 @@
-//! The background worker: apalis workers on Redis queues, fed by cron schedules.
+//! The background worker: apalis workers on Redis queues, fed by cron schedules and by the email
+//! outbox relay, with a liveness endpoint of its own.
 //!
 //! One file per job under `jobs/`. Job payloads carry ids only, never personal data. Scheduled
-//! ticks only enqueue work; the work itself runs from the Redis queue, so any replica may do it.
+//! ticks only enqueue work; the work itself runs from the Redis queue, so any replica may do it,
+//! and every scheduled run is guarded in PostgreSQL so that it happens once per period.
 
+pub mod health;
 pub mod jobs;
+pub mod mailer;
+pub mod options;
 pub mod queue;
+pub mod relay;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::layers::retry::RetryPolicy;
+use apalis::layers::WorkerBuilderExt;
+use apalis::layers::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
+use apalis::layers::retry::{HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use passerelle_core::Db;
 use passerelle_core::config::Settings;
+use passerelle_core::tenancy::tenants;
+use redis::aio::ConnectionManager;
+use tokio::sync::watch;
 
+use crate::jobs::daily_run::{self, DailyRun};
 use crate::jobs::purge_idempotency_keys::{self, PurgeIdempotencyKeys};
+use crate::jobs::send_email::{self, SendEmail};
+use crate::mailer::Mailer;
+use crate::options::WorkerOptions;
+
+pub use options::RetrySchedule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -25,8 +43,12 @@ pub enum WorkerError {
     Preflight(#[from] passerelle_core::storage::preflight::PreflightError),
     #[error("cannot connect to Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Mailer(#[from] mailer::MailerError),
     #[error("invalid schedule `{0}`")]
     Schedule(String),
+    #[error("cannot serve the liveness endpoint: {0}")]
+    Health(#[source] std::io::Error),
     #[error("worker stopped with an error: {0}")]
     Monitor(String),
 }
@@ -39,10 +61,14 @@ pub fn worker_name(kind: &str) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
-    format!("{kind}@{host}:{}", std::process::id())
+    format!(
+        "{kind}@{host}:{}:{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
-/// Runs every worker until Ctrl-C or SIGTERM.
+/// Connects from the settings and runs every worker until Ctrl-C or SIGTERM.
 pub async fn run(
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -52,15 +78,63 @@ pub async fn run(
         .map_err(WorkerError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
     let redis = queue::connect(&settings.redis_url).await?;
-    let purge_queue =
-        queue::storage::<PurgeIdempotencyKeys>(redis.clone(), queue::PURGE_IDEMPOTENCY_KEYS);
-    let schedule = cron::Schedule::from_str(PURGE_SCHEDULE)
+    let options = WorkerOptions::from_settings(settings);
+    let mailer = Mailer::new(
+        settings.smtp_url.as_deref(),
+        settings.mail_dir.clone(),
+        u32::try_from(options.send_concurrency).unwrap_or(8),
+    )?;
+    run_with(db, redis, mailer, options, shutdown).await
+}
+
+/// Runs the workers, the schedules, the relay and the liveness endpoint on what it is given.
+pub async fn run_with(
+    db: Db,
+    redis: ConnectionManager,
+    mailer: Mailer,
+    options: WorkerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let options = Arc::new(options);
+    let purge_queue = queue::storage::<PurgeIdempotencyKeys>(
+        redis.clone(),
+        &options.queue(queue::PURGE_IDEMPOTENCY_KEYS),
+    );
+    let email_queue = queue::storage::<SendEmail>(redis.clone(), &options.queue(queue::SEND_EMAIL));
+    let daily_queue = queue::storage::<DailyRun>(redis.clone(), &options.queue(queue::DAILY_RUN));
+    let purge_schedule = cron::Schedule::from_str(PURGE_SCHEDULE)
         .map_err(|_| WorkerError::Schedule(PURGE_SCHEDULE.into()))?;
+    let daily_schedule = cron::Schedule::from_str(&options.daily_schedule)
+        .map_err(|_| WorkerError::Schedule(options.daily_schedule.clone()))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let liveness = Arc::new(health::Liveness::new(
+        worker_name("worker"),
+        (options.relay_interval * 10).max(Duration::from_secs(30)),
+    ));
+    let relay = tokio::spawn(relay::run(
+        db.clone(),
+        email_queue.clone(),
+        options.clone(),
+        liveness.clone(),
+        stop_rx.clone(),
+    ));
+    let health = match options.health_addr {
+        Some(addr) => {
+            // Bind now so that a port in use stops the start-up with a clear message.
+            std::net::TcpListener::bind(addr).map_err(WorkerError::Health)?;
+            Some(tokio::spawn(health::serve(
+                addr,
+                liveness.clone(),
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
 
     let monitor = Monitor::new()
         .register({
-            let db = db.clone();
-            let purge_queue = purge_queue.clone();
+            let (db, purge_queue) = (db.clone(), purge_queue.clone());
             move |_restarts| {
                 WorkerBuilder::new(worker_name("purge-idempotency-keys"))
                     .backend(purge_queue.clone())
@@ -70,8 +144,7 @@ pub async fn run(
             }
         })
         .register({
-            let purge_queue = purge_queue.clone();
-            let schedule = schedule.clone();
+            let (purge_queue, schedule) = (purge_queue.clone(), purge_schedule.clone());
             move |_restarts| {
                 WorkerBuilder::new(worker_name("schedule-purge-idempotency-keys"))
                     .backend(
@@ -82,15 +155,76 @@ pub async fn run(
                     .build(enqueue_purge)
             }
         })
+        .register({
+            let (db, mailer, options, email_queue) = (
+                db.clone(),
+                mailer.clone(),
+                options.clone(),
+                email_queue.clone(),
+            );
+            move |_restarts| {
+                // Unexpected errors (PostgreSQL unreachable) are retried a few times here; SMTP
+                // failures are not errors of the job: the outbox row records them and the relay
+                // queues the row again when it is due.
+                let backoff = ExponentialBackoffMaker::new(
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    0.5,
+                    HasherRng::default(),
+                )
+                .expect("valid backoff bounds")
+                .make_backoff();
+                WorkerBuilder::new(worker_name("send-email"))
+                    .backend(email_queue.clone())
+                    .concurrency(options.send_concurrency)
+                    .retry(RetryPolicy::retries(5).with_backoff(backoff))
+                    .timeout(options.send_timeout + Duration::from_secs(30))
+                    .data(db.clone())
+                    .data(mailer.clone())
+                    .data(options.clone())
+                    .build(send_email::run)
+            }
+        })
+        .register({
+            let (db, daily_queue) = (db.clone(), daily_queue.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("daily-run"))
+                    .backend(daily_queue.clone())
+                    .retry(RetryPolicy::retries(3))
+                    .timeout(Duration::from_secs(600))
+                    .data(db.clone())
+                    .build(daily_run::run)
+            }
+        })
+        .register({
+            let (db, daily_queue, schedule) =
+                (db.clone(), daily_queue.clone(), daily_schedule.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("schedule-daily-run"))
+                    .backend(
+                        CronScheduler::new(schedule.clone())
+                            .with_timezone(chrono_tz::Europe::Paris),
+                    )
+                    .data(db.clone())
+                    .data(daily_queue.clone())
+                    .build(enqueue_daily_runs)
+            }
+        })
         .shutdown_timeout(Duration::from_secs(20));
-    tracing::info!("worker running");
-    monitor
+    tracing::info!(mailer = %mailer.describe(), worker = %liveness.worker, "worker running");
+    let result = monitor
         .run_with_signal(async move {
             shutdown.await;
             Ok(())
         })
         .await
-        .map_err(|e| WorkerError::Monitor(e.to_string()))
+        .map_err(|e| WorkerError::Monitor(e.to_string()));
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    if let Some(health) = health {
+        let _ = health.await;
+    }
+    result
 }
 
 async fn enqueue_purge(
@@ -99,5 +233,18 @@ async fn enqueue_purge(
 ) -> Result<(), BoxDynError> {
     let mut queue = (*queue).clone();
     queue.push(PurgeIdempotencyKeys {}).await?;
+    Ok(())
+}
+
+/// One job per tenant: each runs its tenant's day, in its own time zone, at most once.
+async fn enqueue_daily_runs(
+    _tick: Tick<chrono_tz::Tz>,
+    db: Data<Db>,
+    queue: Data<queue::Storage<DailyRun>>,
+) -> Result<(), BoxDynError> {
+    let mut queue = (*queue).clone();
+    for tenant_id in tenants::all_ids(&db).await? {
+        queue.push(DailyRun { tenant_id }).await?;
+    }
     Ok(())
 }

@@ -7,7 +7,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub type Storage<T> = RedisStorage<T, ConnectionManager>;
 
-pub const PURGE_IDEMPOTENCY_KEYS: &str = "passerelle:purge-idempotency-keys";
+/// Queue names, under the prefix of `WorkerOptions::queue_prefix`.
+pub const PURGE_IDEMPOTENCY_KEYS: &str = "purge-idempotency-keys";
+pub const SEND_EMAIL: &str = "send-email";
+pub const DAILY_RUN: &str = "daily-run";
 
 /// Opens a connection manager whose response timeout is in seconds: redis-rs's 500 ms default
 /// is exceeded by a busy Redis and has been seen to stall worker pools.

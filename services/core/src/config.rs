@@ -23,6 +23,11 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub mail_dir: PathBuf,
     pub api_addr: SocketAddr,
+    /// Where the worker's liveness endpoint (`/healthz`) listens.
+    pub worker_health_addr: SocketAddr,
+    /// The service's public address, for links in emails (unsubscribe, balance check). HTTPS,
+    /// except on a loopback address for local use.
+    pub public_base_url: String,
     pub log_format: LogFormat,
 }
 
@@ -80,6 +85,25 @@ impl Settings {
                 "API_ADDR must be host:port with an IP address, got `{api_addr}`"
             ));
         });
+        let worker_health_addr =
+            get("WORKER_HEALTH_ADDR").unwrap_or_else(|| "127.0.0.1:8081".into());
+        let worker_health_addr = worker_health_addr.parse::<SocketAddr>().map_err(|_| {
+            problems.push(format!(
+                "WORKER_HEALTH_ADDR must be host:port with an IP address, got `{worker_health_addr}`"
+            ));
+        });
+        let public_base_url = get("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_owned();
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| public_base_url == *p || public_base_url.starts_with(&format!("{p}:")));
+        if !(public_base_url.starts_with("https://") || loopback) {
+            problems.push(format!(
+                "PUBLIC_BASE_URL must be an https:// address (http:// only on 127.0.0.1 or localhost), got `{public_base_url}`"
+            ));
+        }
         let max_connections = get("DATABASE_MAX_CONNECTIONS").unwrap_or_else(|| "10".into());
         let database_max_connections = match max_connections.parse::<u32>() {
             Ok(n) if (1..=500).contains(&n) => Some(n),
@@ -104,6 +128,7 @@ impl Settings {
             database_url,
             redis_url,
             api_addr,
+            worker_health_addr,
             database_max_connections,
             log_format,
         ) {
@@ -111,6 +136,7 @@ impl Settings {
                 Some(database_url),
                 Some(redis_url),
                 Ok(api_addr),
+                Ok(worker_health_addr),
                 Some(database_max_connections),
                 Some(log_format),
             ) if problems.is_empty() => Ok(Settings {
@@ -121,6 +147,8 @@ impl Settings {
                 smtp_url,
                 mail_dir,
                 api_addr,
+                worker_health_addr,
+                public_base_url,
                 log_format,
             }),
             _ => Err(ConfigError(problems)),
@@ -149,6 +177,28 @@ mod tests {
         assert_eq!(s.api_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
         assert!(s.smtp_url.is_none());
+        assert_eq!(s.public_base_url, "http://127.0.0.1:8080");
+        assert_eq!(s.worker_health_addr.to_string(), "127.0.0.1:8081");
+    }
+
+    #[test]
+    fn public_links_must_be_https_outside_loopback() {
+        let db = ("DATABASE_URL", "postgres://app@localhost/passerelle");
+        for ok in [
+            "https://passerelle.example.fr/",
+            "http://localhost:8080",
+            "http://127.0.0.1:9000",
+        ] {
+            assert!(settings(&[db, ("PUBLIC_BASE_URL", ok)]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://passerelle.example.fr",
+            "http://127.0.0.1.example.fr",
+            "ftp://x",
+        ] {
+            let err = settings(&[db, ("PUBLIC_BASE_URL", bad)]).expect_err(bad);
+            assert!(err.to_string().contains("PUBLIC_BASE_URL"), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod beneficiaries;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod emails;
 pub mod epns;
 pub mod error;
 pub mod idempotency;

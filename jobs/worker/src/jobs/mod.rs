@@ -1,3 +1,5 @@
-//! One file per job.
+//! One file per job: its payload (ids only) and its handler.
 
+pub mod daily_run;
 pub mod purge_idempotency_keys;
+pub mod send_email;

@@ -269,6 +269,9 @@ pub(crate) async fn issue_for(
             break voucher;
         }
     };
+    if beneficiary.email.is_some() && beneficiary.email_consent {
+        crate::emails::outbox::add_welcome(tx, tenant.id, voucher.id).await?;
+    }
     audit::record(
         tx,
         tenant.id,

@@ -1,0 +1,71 @@
+//! The worker's tunables. Production uses the defaults (from the environment through `Settings`);
+//! tests shorten the delays and give each test queues of its own.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use passerelle_core::config::Settings;
+use passerelle_core::emails::Links;
+
+/// Transient failures are retried with exponential backoff for at least `window`.
+#[derive(Debug, Clone)]
+pub struct RetrySchedule {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub window: Duration,
+}
+
+impl Default for RetrySchedule {
+    /// 30 s, 1 min, 2 min… then hourly, for 25 hours: an SMTP outage of a day loses nothing.
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+            window: Duration::from_secs(25 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Prefix of every Redis queue name.
+    pub queue_prefix: String,
+    /// How often the relay looks for due outbox rows.
+    pub relay_interval: Duration,
+    /// A row queued this long ago and still pending is queued again: its job was lost.
+    pub requeue_after: Duration,
+    pub retry: RetrySchedule,
+    /// Longest wait for the mail server to take one message.
+    pub send_timeout: Duration,
+    /// Messages sent at once by one worker process (also the SMTP pool size).
+    pub send_concurrency: usize,
+    /// Six fields, seconds first, in Europe/Paris: when to look for tenants whose day has not run.
+    pub daily_schedule: String,
+    /// Where the liveness endpoint listens; `None` for none.
+    pub health_addr: Option<SocketAddr>,
+    pub links: Links,
+}
+
+impl WorkerOptions {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            queue_prefix: "passerelle".into(),
+            relay_interval: Duration::from_secs(2),
+            requeue_after: Duration::from_secs(600),
+            retry: RetrySchedule::default(),
+            send_timeout: Duration::from_secs(60),
+            send_concurrency: 8,
+            // Hourly: the first tick after midnight runs the day; later ones catch up after an
+            // outage and find the day done otherwise.
+            daily_schedule: "0 5 * * * *".into(),
+            health_addr: Some(settings.worker_health_addr),
+            links: Links {
+                public_base_url: settings.public_base_url.clone(),
+            },
+        }
+    }
+
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}:{name}", self.queue_prefix)
+    }
+}

@@ -1,0 +1,85 @@
+//! The outbox relay: moves due outbox rows to the email queue. The row is marked queued in the
+//! same transaction that pushes the job, and a push that fails rolls the mark back, so a row is
+//! never left waiting for a job that does not exist. Rows queued long ago and still pending (their
+//! job was lost with a Redis restart or a killed worker) are queued again.
+
+use std::sync::Arc;
+
+use apalis::prelude::*;
+use passerelle_core::Db;
+use passerelle_core::emails::outbox;
+use tokio::sync::watch;
+
+use crate::health::Liveness;
+use crate::jobs::send_email::SendEmail;
+use crate::options::WorkerOptions;
+use crate::queue;
+
+const BATCH: i64 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Database(#[from] passerelle_core::Error),
+    #[error("cannot queue an email job: {0}")]
+    Queue(String),
+}
+
+/// One pass over every tenant with due messages; returns how many jobs were queued.
+pub async fn relay_once(
+    db: &Db,
+    queue: &queue::Storage<SendEmail>,
+    options: &WorkerOptions,
+) -> Result<usize, RelayError> {
+    let mut queued = 0;
+    for tenant_id in outbox::tenants_with_due_messages(db).await? {
+        loop {
+            let mut tx = db.begin_tenant(tenant_id).await?;
+            let ids = outbox::take_for_relay(&mut tx, options.requeue_after, BATCH).await?;
+            let mut storage = queue.clone();
+            for message_id in &ids {
+                storage
+                    .push(SendEmail {
+                        tenant_id,
+                        message_id: *message_id,
+                    })
+                    .await
+                    .map_err(|e| RelayError::Queue(e.to_string()))?;
+            }
+            tx.commit().await.map_err(passerelle_core::Error::from)?;
+            queued += ids.len();
+            if (ids.len() as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(queued)
+}
+
+/// Relays until shutdown. Errors are logged and retried at the next tick; the liveness signal
+/// records only successful passes, so a relay that cannot reach PostgreSQL or Redis shows up.
+pub async fn run(
+    db: Db,
+    queue: queue::Storage<SendEmail>,
+    options: Arc<WorkerOptions>,
+    liveness: Arc<Liveness>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(options.relay_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        match relay_once(&db, &queue, &options).await {
+            Ok(queued) => {
+                liveness.relay_ticked();
+                if queued > 0 {
+                    tracing::info!(queued, "outbox relayed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying at the next tick"),
+        }
+    }
+}

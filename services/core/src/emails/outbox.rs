@@ -1,0 +1,362 @@
+//! The outbox rows themselves: written in the transaction that makes a message due, handed to
+//! the queue by the relay, and finished by the sending job. A row is `pending`, `sent`, `failed`
+//! (with its reason) or `cancelled` (with its reason): nothing disappears.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::pagination::{Page, PageRequest};
+use crate::storage::Tx;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Welcome,
+    Reminder,
+    Expired,
+    PrescriberDigest,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Welcome,
+        Kind::Reminder,
+        Kind::Expired,
+        Kind::PrescriberDigest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Welcome => "welcome",
+            Kind::Reminder => "reminder",
+            Kind::Expired => "expired",
+            Kind::PrescriberDigest => "prescriber_digest",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+pub const STATUSES: [&str; 4] = ["pending", "sent", "failed", "cancelled"];
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub kind: String,
+    pub reminder_days: Option<i32>,
+    pub voucher_id: Option<Uuid>,
+    pub prescriber_id: Option<Uuid>,
+    pub digest_on: Option<NaiveDate>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    pub recipient: Option<String>,
+    pub last_error: Option<String>,
+    pub retrying_since: Option<DateTime<Utc>>,
+    pub smtp_message_id: Option<String>,
+    pub smtp_response: Option<String>,
+    pub unsubscribe_key: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxMessage {
+    pub fn kind(&self) -> Kind {
+        Kind::parse(&self.kind).unwrap_or(Kind::Welcome)
+    }
+}
+
+const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, status, attempts, \
+                       next_attempt_at, enqueued_at, recipient, last_error, retrying_since, smtp_message_id, smtp_response, \
+                       unsubscribe_key, created_at, sent_at, finished_at";
+
+/// Makes the welcome message due, in the issuing transaction, when the holder gave an address and
+/// consented to receive emails.
+pub(crate) async fn add_welcome(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    voucher_id: Uuid,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO email_outbox (tenant_id, id, kind, voucher_id) VALUES ($1, $2, 'welcome', $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(voucher_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EmailFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub voucher_id: Option<Uuid>,
+}
+
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: &EmailFilter,
+    page: PageRequest,
+) -> Result<Page<OutboxMessage>, Error> {
+    if let Some(status) = &filter.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(Error::invalid(
+            "status",
+            format!("one of: {}", STATUSES.join(", ")),
+        ));
+    }
+    if let Some(kind) = &filter.kind
+        && Kind::parse(kind).is_none()
+    {
+        return Err(Error::invalid(
+            "kind",
+            "one of: welcome, reminder, expired, prescriber_digest",
+        ));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<OutboxMessage> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM email_outbox
+         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+           AND ($3::uuid IS NULL OR voucher_id = $3) AND ($4::uuid IS NULL OR id > $4)
+         ORDER BY id LIMIT $5"
+    )))
+    .bind(&filter.status)
+    .bind(&filter.kind)
+    .bind(filter.voucher_id)
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |m| m.id))
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<OutboxMessage, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let message = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    message.ok_or(Error::NotFound("email"))
+}
+
+pub async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Option<OutboxMessage>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM email_outbox WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// A tenant admin sends a failed or cancelled message again, typically after correcting the
+/// address: the address recorded on the message leaves the suppression list.
+pub async fn retry(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+) -> Result<OutboxMessage, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let message = sqlx::query_as::<_, OutboxMessage>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM email_outbox WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("email"))?;
+    if !matches!(message.status.as_str(), "failed" | "cancelled") {
+        return Err(Error::Conflict(format!(
+            "this email is {}: only a failed or cancelled email can be retried",
+            message.status
+        )));
+    }
+    if let Some(recipient) = &message.recipient {
+        sqlx::query("DELETE FROM email_suppressions WHERE address = lower($1)")
+            .bind(recipient)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let retried: OutboxMessage = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE email_outbox SET status = 'pending', next_attempt_at = now(), enqueued_at = NULL,
+                finished_at = NULL, retrying_since = NULL
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "email.retried",
+        "email",
+        id,
+        json!({ "previous_status": message.status, "last_error": message.last_error }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(retried)
+}
+
+/// Hands due rows to the relay: pending, due, and either never queued or queued so long ago that
+/// the job must have been lost (Redis flushed, worker killed). Rows locked by a sender are skipped.
+pub async fn take_for_relay(
+    tx: &mut Tx,
+    requeue_after: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, Error> {
+    let requeue_after_ms = i64::try_from(requeue_after.as_millis()).unwrap_or(i64::MAX);
+    Ok(sqlx::query_scalar(
+        "UPDATE email_outbox SET enqueued_at = now()
+         WHERE id IN (SELECT id FROM email_outbox
+                      WHERE status = 'pending' AND next_attempt_at <= now()
+                        AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1::double precision / 1000))
+                      ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id",
+    )
+    .bind(requeue_after_ms)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Locks a message for sending. `None` when it is no longer pending, not yet due, or being sent
+/// by another worker right now: the job then has nothing to do.
+pub async fn lock_for_sending(tx: &mut Tx, id: Uuid) -> Result<Option<OutboxMessage>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM email_outbox
+         WHERE id = $1 AND status = 'pending' AND next_attempt_at <= now()
+         FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+pub async fn mark_sent(
+    tx: &mut Tx,
+    id: Uuid,
+    recipient: &str,
+    smtp_message_id: &str,
+    smtp_response: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE email_outbox SET status = 'sent', attempts = attempts + 1, recipient = $2, smtp_message_id = $3,
+                smtp_response = $4, last_error = NULL, sent_at = now(), finished_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(recipient)
+    .bind(smtp_message_id)
+    .bind(smtp_response)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A transient failure: the relay hands the row back to the queue at `next_attempt_at`.
+pub async fn mark_for_retry(
+    tx: &mut Tx,
+    id: Uuid,
+    recipient: Option<&str>,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE email_outbox SET attempts = attempts + 1, recipient = coalesce($2, recipient), last_error = $3,
+                next_attempt_at = $4, enqueued_at = NULL, retrying_since = coalesce(retrying_since, now())
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(recipient)
+    .bind(error)
+    .bind(next_attempt_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A permanent failure, or transient ones for longer than the retry window. A permanent refusal
+/// of the address also puts it on the tenant's suppression list.
+pub async fn mark_failed(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    id: Uuid,
+    recipient: Option<&str>,
+    error: &str,
+    suppress: bool,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE email_outbox SET status = 'failed', attempts = attempts + 1, recipient = coalesce($2, recipient),
+                last_error = $3, finished_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(recipient)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    if suppress && let Some(address) = recipient {
+        sqlx::query(
+            "INSERT INTO email_suppressions (tenant_id, address, reason, message_id) VALUES ($1, lower($2), $3, $4)
+             ON CONFLICT (tenant_id, address) DO UPDATE SET reason = EXCLUDED.reason, message_id = EXCLUDED.message_id,
+                                                            created_at = now()",
+        )
+        .bind(tenant_id)
+        .bind(address)
+        .bind(error)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Nothing to send any more (consent withdrawn, voucher closed, address suppressed).
+pub async fn mark_cancelled(tx: &mut Tx, id: Uuid, reason: &str) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE email_outbox SET status = 'cancelled', last_error = $2, finished_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_suppressed(tx: &mut Tx, address: &str) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM email_suppressions WHERE address = lower($1))",
+    )
+    .bind(address)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Tenants with messages the relay should look at, so that it visits only those.
+pub async fn tenants_with_due_messages(db: &Db) -> Result<Vec<Uuid>, Error> {
+    let mut due = Vec::new();
+    for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now())",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if any {
+            due.push(tenant_id);
+        }
+    }
+    Ok(due)
+}

@@ -1,0 +1,525 @@
+//! Turns an outbox row into a message: loads what the templates need at send time (so a corrected
+//! address or a withdrawn consent counts), decides whether the message should still go, and renders
+//! the French subject, plain text and HTML from the template files in `templates/emails/`.
+
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use minijinja::Environment;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::french;
+use super::outbox::{Kind, OutboxMessage};
+use crate::Error;
+use crate::storage::Tx;
+use crate::tenancy::tenants::Tenant;
+
+/// Where the links in a message point: the public address of the service.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub public_base_url: String,
+}
+
+impl Links {
+    pub fn unsubscribe(&self, tenant_id: Uuid, key: Uuid) -> String {
+        format!(
+            "{}/v1/public/unsubscribe/{}/{}",
+            self.public_base_url.trim_end_matches('/'),
+            tenant_id.simple(),
+            key.simple()
+        )
+    }
+
+    pub fn balance(&self) -> String {
+        format!(
+            "{}/v1/public/balance-page",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A message ready for the transport.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub to: String,
+    pub sender_name: String,
+    pub sender_email: String,
+    pub rendered: Rendered,
+    /// Present on messages to holders (RFC 8058 one-click), absent on digests to professionals.
+    pub unsubscribe_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Preparation {
+    Ready(Box<Prepared>),
+    /// Nothing to send any more, for this reason.
+    Cancel(String),
+    /// Cannot be sent until someone fixes the data, for this reason.
+    Fail(String),
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "layout.html",
+        include_str!("../../templates/emails/layout.html"),
+    ),
+    (
+        "_voucher.html",
+        include_str!("../../templates/emails/_voucher.html"),
+    ),
+    (
+        "_epns.html",
+        include_str!("../../templates/emails/_epns.html"),
+    ),
+    (
+        "_epns.txt",
+        include_str!("../../templates/emails/_epns.txt"),
+    ),
+    (
+        "_footer.txt",
+        include_str!("../../templates/emails/_footer.txt"),
+    ),
+    (
+        "welcome.subject.txt",
+        include_str!("../../templates/emails/welcome.subject.txt"),
+    ),
+    (
+        "welcome.txt",
+        include_str!("../../templates/emails/welcome.txt"),
+    ),
+    (
+        "welcome.html",
+        include_str!("../../templates/emails/welcome.html"),
+    ),
+    (
+        "reminder.subject.txt",
+        include_str!("../../templates/emails/reminder.subject.txt"),
+    ),
+    (
+        "reminder.txt",
+        include_str!("../../templates/emails/reminder.txt"),
+    ),
+    (
+        "reminder.html",
+        include_str!("../../templates/emails/reminder.html"),
+    ),
+    (
+        "expired.subject.txt",
+        include_str!("../../templates/emails/expired.subject.txt"),
+    ),
+    (
+        "expired.txt",
+        include_str!("../../templates/emails/expired.txt"),
+    ),
+    (
+        "expired.html",
+        include_str!("../../templates/emails/expired.html"),
+    ),
+    (
+        "prescriber_digest.subject.txt",
+        include_str!("../../templates/emails/prescriber_digest.subject.txt"),
+    ),
+    (
+        "prescriber_digest.txt",
+        include_str!("../../templates/emails/prescriber_digest.txt"),
+    ),
+    (
+        "prescriber_digest.html",
+        include_str!("../../templates/emails/prescriber_digest.html"),
+    ),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .build()
+                .expect("a valid syntax"),
+        );
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("email template {name} does not parse: {e}"));
+        }
+        env
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EpnContext {
+    pub name: String,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    pub commune: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestItem {
+    pub reference: String,
+    pub holder: String,
+    pub hours_left: String,
+    pub valid_until: String,
+    pub issued_on: String,
+}
+
+/// Everything a template may use. Fields a kind does not need stay empty.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Context {
+    pub tenant_name: String,
+    pub scheme_name: String,
+    pub first_name: String,
+    pub reference: String,
+    pub hours_left: String,
+    pub hours_left_minutes: i32,
+    pub valid_until: String,
+    pub days_left: i64,
+    pub epns: Vec<EpnContext>,
+    pub balance_url: String,
+    pub unsubscribe_url: Option<String>,
+    pub prescriber_name: String,
+    pub prescriber_phone: Option<String>,
+    pub scheme_names: String,
+    pub digest_date: String,
+    pub items: Vec<DigestItem>,
+    pub expiring: Vec<DigestItem>,
+    pub not_registered: Vec<DigestItem>,
+}
+
+pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Error> {
+    let env = environment();
+    let name = kind.as_str();
+    let context = minijinja::Value::from(minijinja::value::Serde(context));
+    let subject = env
+        .get_template(&format!("{name}.subject.txt"))?
+        .render(&context)?;
+    Ok(Rendered {
+        subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+        text: env.get_template(&format!("{name}.txt"))?.render(&context)?,
+        html: env
+            .get_template(&format!("{name}.html"))?
+            .render(&context)?,
+    })
+}
+
+fn template_error(err: minijinja::Error) -> Error {
+    Error::Conflict(format!("an email template failed to render: {err:#}"))
+}
+
+/// A message of each kind with made-up data, for a tenant admin to preview the wording.
+pub fn preview(
+    kind: Kind,
+    tenant: &Tenant,
+    scheme_name: &str,
+    links: &Links,
+    today: NaiveDate,
+) -> Result<Rendered, Error> {
+    let valid_until = today + chrono::Days::new(30);
+    let sample_item = |reference: &str, holder: &str| DigestItem {
+        reference: reference.into(),
+        holder: holder.into(),
+        hours_left: french::duration(900),
+        valid_until: french::long_date(valid_until),
+        issued_on: french::long_date(today - chrono::Days::new(335)),
+    };
+    let expiring = vec![sample_item(
+        &format!("{}-7K3F-9QX2-M", tenant.reference_prefix),
+        "Marie Dupont",
+    )];
+    let not_registered = vec![sample_item(
+        &format!("{}-4HJD-2WXP-R", tenant.reference_prefix),
+        "Jean Martin",
+    )];
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: scheme_name.into(),
+        first_name: "Marie".into(),
+        reference: format!("{}-7K3F-9QX2-M", tenant.reference_prefix),
+        hours_left: french::duration(900),
+        hours_left_minutes: 900,
+        valid_until: french::long_date(valid_until),
+        days_left: 30,
+        epns: vec![EpnContext {
+            name: "Espace public numérique de démonstration".into(),
+            address: Some("1 place de la Mairie".into()),
+            postal_code: Some("46100".into()),
+            commune: Some("Figeac".into()),
+            phone: Some("05 65 00 00 00".into()),
+        }],
+        balance_url: links.balance(),
+        unsubscribe_url: (kind != Kind::PrescriberDigest)
+            .then(|| links.unsubscribe(tenant.id, Uuid::nil())),
+        prescriber_name: "CCAS de démonstration".into(),
+        prescriber_phone: Some("05 65 11 11 11".into()),
+        scheme_names: scheme_name.into(),
+        digest_date: french::long_date(today),
+        items: expiring.iter().chain(&not_registered).cloned().collect(),
+        expiring,
+        not_registered,
+    };
+    render(kind, &context).map_err(template_error)
+}
+
+#[derive(sqlx::FromRow)]
+struct VoucherRow {
+    reference: String,
+    status: String,
+    minutes_left: i32,
+    valid_until: NaiveDate,
+    scheme_id: Uuid,
+    scheme_name: String,
+    first_name: Option<String>,
+    email: Option<String>,
+    email_consent: bool,
+    erased: bool,
+    commune_insee: Option<String>,
+    prescriber_name: String,
+    prescriber_phone: Option<String>,
+}
+
+/// Loads, checks and renders an outbox row, inside the sending transaction.
+pub async fn prepare(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    message: &OutboxMessage,
+    links: &Links,
+    today: NaiveDate,
+) -> Result<Preparation, Error> {
+    match (message.kind(), message.voucher_id, message.prescriber_id) {
+        (Kind::PrescriberDigest, _, Some(prescriber_id)) => {
+            prepare_digest(tx, tenant, message, prescriber_id).await
+        }
+        (kind, Some(voucher_id), _) if kind != Kind::PrescriberDigest => {
+            prepare_holder_message(tx, tenant, message, kind, voucher_id, links, today).await
+        }
+        _ => Ok(Preparation::Fail("malformed outbox row".into())),
+    }
+}
+
+async fn prepare_holder_message(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    message: &OutboxMessage,
+    kind: Kind,
+    voucher_id: Uuid,
+    links: &Links,
+    today: NaiveDate,
+) -> Result<Preparation, Error> {
+    let Some(row) = sqlx::query_as::<_, VoucherRow>(
+        "SELECT v.reference, v.status, v.minutes_left, v.valid_until, v.scheme_id, s.name AS scheme_name,
+                b.first_name, b.email, b.email_consent, b.erased_at IS NOT NULL AS erased, b.commune_insee,
+                p.name AS prescriber_name, p.contact_phone AS prescriber_phone
+         FROM vouchers v
+         JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
+         JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
+         JOIN prescribers p ON p.tenant_id = v.tenant_id AND p.id = v.prescriber_id
+         WHERE v.id = $1",
+    )
+    .bind(voucher_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Preparation::Fail("the voucher no longer exists".into()));
+    };
+    let address = match (&row.email, row.email_consent, row.erased) {
+        (_, _, true) => {
+            return Ok(Preparation::Cancel("the holder's data was erased".into()));
+        }
+        (None, _, _) => {
+            return Ok(Preparation::Cancel(
+                "the holder has no email address".into(),
+            ));
+        }
+        (Some(_), false, _) => {
+            return Ok(Preparation::Cancel(
+                "the holder has not consented to emails (or withdrew consent)".into(),
+            ));
+        }
+        (Some(address), true, _) => address.clone(),
+    };
+    if super::outbox::is_suppressed(tx, &address).await? {
+        return Ok(Preparation::Cancel(
+            "the address is on the suppression list after a permanent failure".into(),
+        ));
+    }
+    let open = matches!(row.status.as_str(), "issued" | "registered" | "in_progress");
+    match kind {
+        Kind::Reminder if !open || row.minutes_left == 0 || row.valid_until < today => {
+            return Ok(Preparation::Cancel(format!(
+                "no reminder for a voucher that is {} with {} minutes left",
+                row.status, row.minutes_left
+            )));
+        }
+        Kind::Welcome if row.status == "cancelled" => {
+            return Ok(Preparation::Cancel(
+                "the voucher was cancelled before its welcome email left".into(),
+            ));
+        }
+        _ => {}
+    }
+    let epns = nearby_epns(tx, row.scheme_id, row.commune_insee.as_deref()).await?;
+    let unsubscribe_url = links.unsubscribe(tenant.id, message.unsubscribe_key);
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: row.scheme_name,
+        first_name: row.first_name.unwrap_or_default(),
+        reference: row.reference,
+        hours_left: french::duration(row.minutes_left),
+        hours_left_minutes: row.minutes_left,
+        valid_until: french::long_date(row.valid_until),
+        days_left: (row.valid_until - today).num_days(),
+        epns,
+        balance_url: links.balance(),
+        unsubscribe_url: Some(unsubscribe_url.clone()),
+        prescriber_name: row.prescriber_name,
+        prescriber_phone: row.prescriber_phone,
+        ..Context::default()
+    };
+    let rendered = render(kind, &context).map_err(template_error)?;
+    Ok(Preparation::Ready(Box::new(Prepared {
+        to: address,
+        sender_name: tenant.sender_name.clone(),
+        sender_email: tenant.sender_email.clone(),
+        rendered,
+        unsubscribe_url: Some(unsubscribe_url),
+    })))
+}
+
+/// Participating EPNs, those of the holder's commune first, then of the same département.
+async fn nearby_epns(
+    tx: &mut Tx,
+    scheme_id: Uuid,
+    commune_insee: Option<&str>,
+) -> Result<Vec<EpnContext>, Error> {
+    let rows: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT e.name, e.address, e.postal_code, e.commune, e.phone
+             FROM epns e JOIN epn_schemes es ON es.tenant_id = e.tenant_id AND es.epn_id = e.id
+             WHERE es.scheme_id = $1
+             ORDER BY (e.commune_insee IS NOT DISTINCT FROM $2) DESC,
+                      (left(e.commune_insee, 2) IS NOT DISTINCT FROM left($2, 2)) DESC, e.name
+             LIMIT 3",
+    )
+    .bind(scheme_id)
+    .bind(commune_insee)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, address, postal_code, commune, phone)| EpnContext {
+            name,
+            address,
+            postal_code,
+            commune,
+            phone,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    reference: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    reason: String,
+    minutes_left: i32,
+    valid_until: NaiveDate,
+    issued_on: NaiveDate,
+    scheme_name: String,
+}
+
+async fn prepare_digest(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    message: &OutboxMessage,
+    prescriber_id: Uuid,
+) -> Result<Preparation, Error> {
+    let (prescriber_name, contact_email): (String, Option<String>) =
+        sqlx::query_as("SELECT name, contact_email FROM prescribers WHERE id = $1")
+            .bind(prescriber_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let Some(address) = contact_email.filter(|a| !a.trim().is_empty()) else {
+        return Ok(Preparation::Fail(
+            "the prescriber has no contact email: set one, then retry this message".into(),
+        ));
+    };
+    if super::outbox::is_suppressed(tx, &address).await? {
+        return Ok(Preparation::Fail(
+            "the prescriber's address is on the suppression list after a permanent failure".into(),
+        ));
+    }
+    let alerts: Vec<AlertRow> = sqlx::query_as(
+        "SELECT v.reference, b.first_name, b.last_name, a.reason, v.minutes_left, v.valid_until, v.issued_on,
+                s.name AS scheme_name
+         FROM prescriber_alerts a
+         JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id
+         JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
+         JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
+         WHERE a.digest_id = $1
+         ORDER BY a.reason, v.valid_until, v.reference",
+    )
+    .bind(message.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    if alerts.is_empty() {
+        return Ok(Preparation::Cancel("no voucher left to list".into()));
+    }
+    let mut scheme_names: Vec<String> = alerts.iter().map(|a| a.scheme_name.clone()).collect();
+    scheme_names.sort();
+    scheme_names.dedup();
+    let item = |a: &AlertRow| DigestItem {
+        reference: a.reference.clone(),
+        holder: match (&a.first_name, &a.last_name) {
+            (Some(f), Some(l)) => format!("{f} {l}"),
+            _ => "(données effacées)".into(),
+        },
+        hours_left: french::duration(a.minutes_left),
+        valid_until: french::long_date(a.valid_until),
+        issued_on: french::long_date(a.issued_on),
+    };
+    let expiring: Vec<DigestItem> = alerts
+        .iter()
+        .filter(|a| a.reason == "expiring")
+        .map(item)
+        .collect();
+    let not_registered: Vec<DigestItem> = alerts
+        .iter()
+        .filter(|a| a.reason == "not_registered")
+        .map(item)
+        .collect();
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: scheme_names.join(", "),
+        scheme_names: scheme_names.join(", "),
+        prescriber_name,
+        digest_date: message.digest_on.map(french::long_date).unwrap_or_default(),
+        items: alerts.iter().map(item).collect(),
+        expiring,
+        not_registered,
+        ..Context::default()
+    };
+    let rendered = render(Kind::PrescriberDigest, &context).map_err(template_error)?;
+    Ok(Preparation::Ready(Box::new(Prepared {
+        to: address,
+        sender_name: tenant.sender_name.clone(),
+        sender_email: tenant.sender_email.clone(),
+        rendered,
+        unsubscribe_url: None,
+    })))
+}
