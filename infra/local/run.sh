@@ -7,13 +7,16 @@ cd "$(dirname "$0")/../.."
 source infra/local/services.sh
 export API_ADDR="${API_ADDR:-127.0.0.1:8080}"
 export MAIL_DIR="${MAIL_DIR:-$PWD/var/mail}"
+export WORKER_HEALTH_ADDR="${WORKER_HEALTH_ADDR:-127.0.0.1:8081}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$API_ADDR}"
 
-port=${API_ADDR##*:}
-host=${API_ADDR%:*}
-if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-  echo "error: $API_ADDR is already in use; choose another address, e.g. API_ADDR=127.0.0.1:8180 make run" >&2
-  exit 1
-fi
+for addr_var in API_ADDR WORKER_HEALTH_ADDR; do
+  addr=${!addr_var}
+  if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+    echo "error: $addr is already in use; choose another address, e.g. $addr_var=127.0.0.1:$(( ${addr##*:} + 100 )) make run" >&2
+    exit 1
+  fi
+done
 
 cargo build --quiet --bin passerelle
 bin="${CARGO_TARGET_DIR:-target}/debug/passerelle"
@@ -38,6 +41,10 @@ echo "  API            http://$API_ADDR/v1"
 echo "  Documentation  http://$API_ADDR/docs"
 echo "  OpenAPI        http://$API_ADDR/v1/openapi.json"
 echo "  Readiness      http://$API_ADDR/readyz"
+echo "  Worker         http://$WORKER_HEALTH_ADDR/healthz"
+if [ -z "${SMTP_URL:-}" ]; then
+  echo "  Emails         written as .eml files under $MAIL_DIR (set SMTP_URL to send them)"
+fi
 echo "  Demo tokens    .demo-tokens (try: curl -H \"Authorization: Bearer \$(grep ^TENANT_ADMIN_LOT= .demo-tokens | cut -d= -f2)\" http://$API_ADDR/v1/me)"
 echo "Ctrl-C stops both."
 wait -n "${pids[@]}"

@@ -27,10 +27,11 @@ check_operator_cli() {
 }
 
 run_once() {
-  local port log pid status me
+  local port worker_port log pid status me
   port=$(free_port)
+  worker_port=$(free_port)
   log=$(mktemp)
-  API_ADDR="127.0.0.1:$port" setsid make run >"$log" 2>&1 &
+  API_ADDR="127.0.0.1:$port" WORKER_HEALTH_ADDR="127.0.0.1:$worker_port" setsid make run >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 240); do
     status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
@@ -49,6 +50,12 @@ run_once() {
   grep -q "http://127.0.0.1:$port/docs" "$log" || { cat "$log"; echo "FAIL: docs URL not printed"; kill -TERM -- "-$pid"; return 1; }
 
   check_operator_cli "$port" || { kill -TERM -- "-$pid"; return 1; }
+  for _ in $(seq 1 60); do
+    status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$worker_port/healthz" || true)
+    [ "$status" = 200 ] && break
+    sleep 0.5
+  done
+  [ "$status" = 200 ] || { cat "$log"; echo "FAIL: the worker's /healthz answered $status"; kill -TERM -- "-$pid"; return 1; }
 
   kill -INT -- "-$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
@@ -62,4 +69,4 @@ run_once
 count=$(psql "${MIGRATION_DATABASE_URL:-postgres://passerelle_owner:passerelle@127.0.0.1:5432/passerelle}" -tAc \
   "SELECT count(*) FROM tenants WHERE slug IN ('lot', 'auvergne-rhone-alpes')" </dev/null)
 [ "$count" = 2 ] || { echo "FAIL: expected the 2 demo tenants once, found $count"; exit 1; }
-echo "1 passed, 0 failed: make run smoke test (started twice, /readyz, /v1/me, operator CLI, Ctrl-C)"
+echo "1 passed, 0 failed: make run smoke test (started twice, /readyz, /v1/me, operator CLI, worker /healthz, Ctrl-C)"

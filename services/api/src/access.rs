@@ -341,6 +341,50 @@ pub const RECORD_PROJECT_ATTENDANCE: Operation = op(
 
 pub const LIST_AUDIT: Operation = op("listAudit", "GET", "/v1/audit", TENANT_ADMIN);
 
+pub const LIST_EMAILS: Operation = op("listEmails", "GET", "/v1/emails", TENANT_ADMIN);
+pub const GET_EMAIL: Operation = op("getEmail", "GET", "/v1/emails/{email_id}", TENANT_ADMIN);
+pub const RETRY_EMAIL: Operation = op(
+    "retryEmail",
+    "POST",
+    "/v1/emails/{email_id}/retry",
+    TENANT_ADMIN,
+);
+pub const PREVIEW_EMAIL: Operation = op(
+    "previewEmail",
+    "GET",
+    "/v1/emails/preview/{kind}",
+    TENANT_ADMIN,
+);
+
+pub const UNSUBSCRIBE_PAGE: Operation = Operation {
+    id: "unsubscribePage",
+    method: "GET",
+    path: "/v1/public/unsubscribe/{tenant}/{key}",
+    roles: &[],
+    public: true,
+};
+pub const UNSUBSCRIBE: Operation = Operation {
+    id: "unsubscribe",
+    method: "POST",
+    path: "/v1/public/unsubscribe/{tenant}/{key}",
+    roles: &[],
+    public: true,
+};
+pub const BALANCE_PAGE: Operation = Operation {
+    id: "balancePage",
+    method: "GET",
+    path: "/v1/public/balance-page",
+    roles: &[],
+    public: true,
+};
+pub const BALANCE_PAGE_CHECK: Operation = Operation {
+    id: "balancePageCheck",
+    method: "POST",
+    path: "/v1/public/balance-page",
+    roles: &[],
+    public: true,
+};
+
 pub const CHECK_BALANCE: Operation = Operation {
     id: "checkBalance",
     method: "POST",
@@ -416,5 +460,13 @@ pub const ALL: &[&Operation] = &[
     &REJECT_PROJECT,
     &RECORD_PROJECT_ATTENDANCE,
     &LIST_AUDIT,
+    &LIST_EMAILS,
+    &GET_EMAIL,
+    &RETRY_EMAIL,
+    &PREVIEW_EMAIL,
+    &UNSUBSCRIBE_PAGE,
+    &UNSUBSCRIBE,
+    &BALANCE_PAGE,
+    &BALANCE_PAGE_CHECK,
     &CHECK_BALANCE,
 ];

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod health;
+mod pages;
 pub mod middleware;
 pub mod problem;
 mod rate_limit;
@@ -85,7 +86,11 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, docs = %format!("http://{}/docs", settings.api_addr), "API listening");
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            app(AppState::new(db, redis)),
+            app({
+                let mut state = AppState::new(db, redis);
+                state.links.public_base_url = settings.public_base_url.clone();
+                state
+            }),
             shutdown_signal(),
             Some(Duration::from_secs(10)),
         )

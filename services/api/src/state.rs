@@ -10,6 +10,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     /// Prefix of every Redis key the API writes (tests use a random one to run in parallel).
     pub redis_namespace: String,
+    /// Where links in emails and public pages point (`PUBLIC_BASE_URL`).
+    pub links: passerelle_core::emails::Links,
 }
 
 impl AppState {
@@ -18,6 +20,9 @@ impl AppState {
             db,
             redis,
             redis_namespace: "passerelle".into(),
+            links: passerelle_core::emails::Links {
+                public_base_url: "http://127.0.0.1:8080".into(),
+            },
         }
     }
 

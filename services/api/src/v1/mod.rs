@@ -4,6 +4,7 @@ pub mod accompaniment;
 pub mod audit;
 pub mod beneficiaries;
 pub mod delivery;
+pub mod emails;
 pub mod epns;
 pub mod me;
 pub mod portfolio;
@@ -40,7 +41,9 @@ pub enum Tag {
     Delivery,
     /// The append-only record of changes.
     Audit,
-    /// Without a token: the holder's balance check.
+    /// Emails to holders and prescribers: the outbox, retries and previews (tenant admin).
+    Emails,
+    /// Without a token: the holder's balance check and email unsubscribe.
     Public,
 }
 
@@ -58,7 +61,9 @@ pub type Apis = (
     accompaniment::AccompanimentApi,
     projects::ProjectsApi,
     audit::AuditApi,
+    emails::EmailsApi,
     public::PublicApi,
+    public::PublicPagesApi,
 );
 
 pub fn apis() -> Apis {
@@ -76,6 +81,8 @@ pub fn apis() -> Apis {
         accompaniment::AccompanimentApi,
         projects::ProjectsApi,
         audit::AuditApi,
+        emails::EmailsApi,
         public::PublicApi,
+        public::PublicPagesApi,
     )
 }

@@ -523,3 +523,29 @@ async fn prepare_digest(
         unsubscribe_url: None,
     })))
 }
+
+/// The preview of a kind for a tenant, branded with the given scheme or its first active one.
+pub async fn preview_for(
+    db: &crate::Db,
+    tenant_id: Uuid,
+    kind: Kind,
+    scheme_id: Option<Uuid>,
+    links: &Links,
+) -> Result<Rendered, Error> {
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM schemes WHERE ($1::uuid IS NULL OR id = $1)
+         ORDER BY (status = 'active') DESC, created_at LIMIT 1",
+    )
+    .bind(scheme_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let name = match (name, scheme_id) {
+        (Some(name), _) => name,
+        (None, Some(_)) => return Err(Error::NotFound("scheme")),
+        (None, None) => "Chèque numérique".into(),
+    };
+    preview(kind, &tenant, &name, links, tenant.today())
+}

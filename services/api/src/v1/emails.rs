@@ -1,0 +1,199 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::emails::outbox::{self, EmailFilter, OutboxMessage};
+use passerelle_core::emails::{Kind, render};
+use passerelle_core::pagination::PageRequest;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// An email of the tenant's outbox: what it is about, where it stands, and why.
+#[derive(Debug, Object)]
+pub struct EmailView {
+    pub id: Uuid,
+    /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+    pub kind: String,
+    /// For a reminder: days before the end of validity (60, 30, 7…).
+    #[oai(skip_serializing_if_is_none)]
+    pub reminder_days: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub voucher_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub prescriber_id: Option<Uuid>,
+    /// For a prescriber digest: the day it covers.
+    #[oai(skip_serializing_if_is_none)]
+    pub digest_on: Option<NaiveDate>,
+    /// `pending`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    /// Delivery attempts made so far.
+    pub attempts: i32,
+    /// When a pending email is next tried.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The address of the last attempt.
+    #[oai(skip_serializing_if_is_none)]
+    pub recipient: Option<String>,
+    /// Why the last attempt failed, or why the email was cancelled.
+    #[oai(skip_serializing_if_is_none)]
+    pub last_error: Option<String>,
+    /// The Message-ID header of the sent email.
+    #[oai(skip_serializing_if_is_none)]
+    pub smtp_message_id: Option<String>,
+    /// The mail server's answer when it took the email.
+    #[oai(skip_serializing_if_is_none)]
+    pub smtp_response: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<OutboxMessage> for EmailView {
+    fn from(m: OutboxMessage) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind,
+            reminder_days: m.reminder_days,
+            voucher_id: m.voucher_id,
+            prescriber_id: m.prescriber_id,
+            digest_on: m.digest_on,
+            status: m.status,
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
+            recipient: m.recipient,
+            last_error: m.last_error,
+            smtp_message_id: m.smtp_message_id,
+            smtp_response: m.smtp_response,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct EmailPage {
+    pub items: Vec<EmailView>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// An email rendered with sample data, as the holder or prescriber would receive it.
+#[derive(Debug, Object)]
+pub struct EmailPreview {
+    pub kind: String,
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+pub struct EmailsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Emails")]
+impl EmailsApi {
+    /// The tenant's emails, oldest first: status, attempts and last error.
+    #[oai(path = "/emails", method = "get", operation_id = "listEmails")]
+    async fn list_emails(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// `pending`, `sent`, `failed` or `cancelled`.
+        #[oai(validator(max_length = 20))]
+        status: Query<Option<String>>,
+        /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+        #[oai(validator(max_length = 20))]
+        kind: Query<Option<String>>,
+        voucher_id: Query<Option<Uuid>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<EmailPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_EMAILS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = EmailFilter {
+            status: status.0,
+            kind: kind.0,
+            voucher_id: voucher_id.0,
+        };
+        let page = outbox::list(&state.db, tenant_id, &filter, page)
+            .await?
+            .map(EmailView::from);
+        Ok(Json(EmailPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One email.
+    #[oai(path = "/emails/:email_id", method = "get", operation_id = "getEmail")]
+    async fn get_email(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        email_id: Path<Uuid>,
+    ) -> Result<Json<EmailView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_EMAIL)?;
+        let message = outbox::get(&state.db, tenant_id, email_id.0).await?;
+        Ok(Json(message.into()))
+    }
+
+    /// Sends a failed or cancelled email again (409 otherwise), typically after the address was
+    /// corrected. The address of its last attempt leaves the suppression list.
+    #[oai(
+        path = "/emails/:email_id/retry",
+        method = "post",
+        operation_id = "retryEmail"
+    )]
+    async fn retry_email(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        email_id: Path<Uuid>,
+    ) -> Result<Json<EmailView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::RETRY_EMAIL)?;
+        let message = outbox::retry(&state.db, tenant_id, auth.actor(), email_id.0).await?;
+        Ok(Json(message.into()))
+    }
+
+    /// Each kind of email with sample data, branded with the tenant and a scheme (the given one,
+    /// or the first active one).
+    #[oai(
+        path = "/emails/preview/:kind",
+        method = "get",
+        operation_id = "previewEmail"
+    )]
+    async fn preview_email(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+        #[oai(validator(max_length = 20))]
+        kind: Path<String>,
+        scheme_id: Query<Option<Uuid>>,
+    ) -> Result<Json<EmailPreview>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::PREVIEW_EMAIL)?;
+        let parsed = Kind::parse(&kind.0).ok_or_else(|| {
+            passerelle_core::Error::invalid(
+                "kind",
+                "one of: welcome, reminder, expired, prescriber_digest",
+            )
+        })?;
+        let rendered =
+            render::preview_for(&state.db, tenant_id, parsed, scheme_id.0, &state.links).await?;
+        Ok(Json(EmailPreview {
+            kind: kind.0,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        }))
+    }
+}
