@@ -6,6 +6,8 @@
 //! `infra/local/postgres.sh` creates both roles; `make test` drops the test databases it finds
 //! from earlier runs.
 
+pub mod smtp;
+
 use std::env;
 
 use passerelle_core::Db;

@@ -11,6 +11,7 @@ use passerelle_core::delivery::portfolio;
 use passerelle_core::delivery::projects::{self, NewProject};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
+use passerelle_core::emails;
 use passerelle_core::epns;
 use passerelle_core::idempotency::{self, Scope};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
@@ -128,6 +129,8 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
                 birth_year: 1957,
                 commune_insee: "46102".into(),
                 public_category: "senior".into(),
+                email: Some("jeanne.martin@example.org".into()),
+                email_consent: true,
                 ..NewBeneficiary::default()
             }),
             participation_fee_cents: 0,
@@ -144,6 +147,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         &issued.voucher.reference,
     )
     .await;
+    emails_due(db, tenant.id, prescriber_id, scheme.scheme.id).await;
     let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
         .await
         .expect("claim");
@@ -324,4 +328,52 @@ async fn submit_project(
     )
     .await
     .expect("project");
+}
+
+/// A holder without email, then the daily run late in the vouchers' validity: an outbox welcome
+/// (from issuance), a reminder, a prescriber alert and its digest, the run's guard row, and a
+/// suppressed address.
+async fn emails_due(db: &Db, tenant_id: Uuid, prescriber_id: Uuid, scheme_id: Uuid) {
+    vouchers::issue(
+        db,
+        tenant_id,
+        prescriber_id,
+        Actor::SYSTEM,
+        &IssueRequest {
+            scheme_id,
+            holder: Holder::New(NewBeneficiary {
+                first_name: "Louis".into(),
+                last_name: "Sans-Courriel".into(),
+                birth_year: 1948,
+                commune_insee: "46102".into(),
+                public_category: "senior".into(),
+                ..NewBeneficiary::default()
+            }),
+            participation_fee_cents: 0,
+        },
+    )
+    .await
+    .expect("voucher without email");
+    let late = chrono::Utc::now().date_naive() + chrono::Days::new(340);
+    let summary = emails::daily::run_day(db, tenant_id, late)
+        .await
+        .expect("daily run");
+    assert!(summary.reminders >= 1 && summary.prescriber_digests == 1, "{summary:?}");
+    let mut tx = db.begin_tenant(tenant_id).await.expect("tx");
+    let welcome: Uuid =
+        sqlx::query_scalar("SELECT id FROM email_outbox WHERE kind = 'welcome' LIMIT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("welcome row");
+    emails::outbox::mark_failed(
+        &mut tx,
+        tenant_id,
+        welcome,
+        Some("jeanne.martin@example.org"),
+        "550 no such user",
+        true,
+    )
+    .await
+    .expect("suppress");
+    tx.commit().await.expect("commit");
 }
