@@ -3,8 +3,8 @@
 
 pub mod access;
 mod health;
-mod pages;
 pub mod middleware;
+mod pages;
 pub mod problem;
 mod rate_limit;
 pub mod state;

@@ -6,9 +6,18 @@ use minijinja::Environment;
 use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("../templates/pages/layout.html")),
-    ("unsubscribe.html", include_str!("../templates/pages/unsubscribe.html")),
-    ("balance.html", include_str!("../templates/pages/balance.html")),
+    (
+        "layout.html",
+        include_str!("../templates/pages/layout.html"),
+    ),
+    (
+        "unsubscribe.html",
+        include_str!("../templates/pages/unsubscribe.html"),
+    ),
+    (
+        "balance.html",
+        include_str!("../templates/pages/balance.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -149,7 +149,11 @@ fn address_of(argument: &str) -> String {
 async fn serve(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
-    if write.write_all(b"220 passerelle-test ESMTP\r\n").await.is_err() {
+    if write
+        .write_all(b"220 passerelle-test ESMTP\r\n")
+        .await
+        .is_err()
+    {
         return;
     }
     let mut mail_from = String::new();
@@ -189,7 +193,11 @@ async fn serve(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 }
             },
             "DATA" => {
-                if write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.is_err() {
+                if write
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 let mut data = String::new();

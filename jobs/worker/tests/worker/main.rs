@@ -1,5 +1,7 @@
 //! Worker tests: jobs pushed to a real Redis queue (a random queue name per test) and run by a real
-//! apalis worker against a database of their own. Each test ends by checking that its queue holds
-//! no job left behind.
+//! apalis worker against a database of their own, emails sent over SMTP to a server the test
+//! starts. Each test ends by checking that its queues hold no job left behind.
 
+mod emails;
+mod harness;
 mod purge_idempotency_keys;

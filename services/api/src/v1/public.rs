@@ -110,7 +110,11 @@ fn status_label(status: &str) -> &'static str {
     }
 }
 
-fn balance_page(reference: &str, result: Option<BalanceResult>, error: Option<&str>) -> Html<String> {
+fn balance_page(
+    reference: &str,
+    result: Option<BalanceResult>,
+    error: Option<&str>,
+) -> Html<String> {
     Html(pages::render(
         "balance.html",
         serde_json::json!({ "reference": reference, "result": result, "error": error }),
@@ -153,7 +157,11 @@ impl PublicPagesApi {
         #[oai(validator(max_length = 40))]
         reference: Query<Option<String>>,
     ) -> BalancePage {
-        BalancePage::Ok(balance_page(reference.0.as_deref().unwrap_or(""), None, None))
+        BalancePage::Ok(balance_page(
+            reference.0.as_deref().unwrap_or(""),
+            None,
+            None,
+        ))
     }
 
     /// The balance form's answer. Same rules as `checkBalance`: the same 404 for an unknown
@@ -194,7 +202,9 @@ impl PublicPagesApi {
             None => Ok(BalancePage::NotFound(balance_page(
                 &reference,
                 None,
-                Some("Aucun chèque ne correspond à cette référence et à ce nom. Vérifiez la référence sur votre courrier, et le nom de famille du titulaire."),
+                Some(
+                    "Aucun chèque ne correspond à cette référence et à ce nom. Vérifiez la référence sur votre courrier, et le nom de famille du titulaire.",
+                ),
             ))),
         }
     }

@@ -358,7 +358,10 @@ async fn emails_due(db: &Db, tenant_id: Uuid, prescriber_id: Uuid, scheme_id: Uu
     let summary = emails::daily::run_day(db, tenant_id, late)
         .await
         .expect("daily run");
-    assert!(summary.reminders >= 1 && summary.prescriber_digests == 1, "{summary:?}");
+    assert!(
+        summary.reminders >= 1 && summary.prescriber_digests == 1,
+        "{summary:?}"
+    );
     let mut tx = db.begin_tenant(tenant_id).await.expect("tx");
     let welcome: Uuid =
         sqlx::query_scalar("SELECT id FROM email_outbox WHERE kind = 'welcome' LIMIT 1")
