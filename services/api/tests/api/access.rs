@@ -86,7 +86,9 @@ fn sample_body(operation_id: &str) -> Option<Value> {
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            if segment.starts_with('{') {
+            if segment == "{kind}" {
+                "welcome".to_owned()
+            } else if segment.starts_with('{') {
                 Uuid::now_v7().to_string()
             } else {
                 segment.to_owned()

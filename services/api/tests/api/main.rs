@@ -2,6 +2,7 @@
 
 mod access;
 mod delivery;
+mod emails;
 mod errors;
 mod helpers;
 mod idempotency;
