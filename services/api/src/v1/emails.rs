@@ -99,6 +99,7 @@ pub struct EmailsApi;
 impl EmailsApi {
     /// The tenant's emails, oldest first: status, attempts and last error.
     #[oai(path = "/emails", method = "get", operation_id = "listEmails")]
+    #[allow(clippy::too_many_arguments)]
     async fn list_emails(
         &self,
         auth: BearerAuth,

@@ -155,7 +155,7 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EpnContext {
     pub name: String,
     pub address: Option<String>,
@@ -401,34 +401,18 @@ async fn nearby_epns(
     scheme_id: Uuid,
     commune_insee: Option<&str>,
 ) -> Result<Vec<EpnContext>, Error> {
-    let rows: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    Ok(sqlx::query_as(
         "SELECT e.name, e.address, e.postal_code, e.commune, e.phone
-             FROM epns e JOIN epn_schemes es ON es.tenant_id = e.tenant_id AND es.epn_id = e.id
-             WHERE es.scheme_id = $1
-             ORDER BY (e.commune_insee IS NOT DISTINCT FROM $2) DESC,
-                      (left(e.commune_insee, 2) IS NOT DISTINCT FROM left($2, 2)) DESC, e.name
-             LIMIT 3",
+         FROM epns e JOIN epn_schemes es ON es.tenant_id = e.tenant_id AND es.epn_id = e.id
+         WHERE es.scheme_id = $1
+         ORDER BY (e.commune_insee IS NOT DISTINCT FROM $2) DESC,
+                  (left(e.commune_insee, 2) IS NOT DISTINCT FROM left($2, 2)) DESC, e.name
+         LIMIT 3",
     )
     .bind(scheme_id)
     .bind(commune_insee)
     .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, address, postal_code, commune, phone)| EpnContext {
-            name,
-            address,
-            postal_code,
-            commune,
-            phone,
-        })
-        .collect())
+    .await?)
 }
 
 #[derive(sqlx::FromRow)]
