@@ -24,6 +24,7 @@ openapi:
 	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json
 
 ## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
-## voucher issuance and attendance recording through the API against pgbench baselines.
+## voucher issuance and attendance recording through the API against pgbench baselines; the daily
+## email run over a million vouchers and delivery against a bare SMTP client.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance'
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails'

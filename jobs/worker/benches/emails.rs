@@ -120,7 +120,10 @@ async fn main() {
         .execute(&db.owner)
         .await
         .expect("analyze");
-    println!("generated {VOUCHERS} vouchers in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "generated {VOUCHERS} vouchers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Baseline: one pass over the same vouchers.
     let started = Instant::now();
@@ -135,7 +138,9 @@ async fn main() {
     let scan = started.elapsed();
 
     let started = Instant::now();
-    let summary = daily::run_day(&db.app, tenant.id, today).await.expect("daily run");
+    let summary = daily::run_day(&db.app, tenant.id, today)
+        .await
+        .expect("daily run");
     let run = started.elapsed();
     println!(
         "daily run: {:.2} s (scan of {open} open vouchers: {:.2} s) — {summary:?}",
@@ -148,7 +153,9 @@ async fn main() {
     let smtp = SmtpServer::start().await;
     let worker_db = Db::connect(&db.app_url, 40).await.expect("pool");
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let redis = passerelle_worker::queue::connect(&redis_url).await.expect("Redis");
+    let redis = passerelle_worker::queue::connect(&redis_url)
+        .await
+        .expect("Redis");
     let prefix = format!("passerelle-bench:{}", Uuid::new_v4().simple());
     let options = WorkerOptions {
         queue_prefix: prefix.clone(),
@@ -163,7 +170,8 @@ async fn main() {
             public_base_url: "https://passerelle.example.fr".into(),
         },
     };
-    let mailer = Mailer::new(Some(&smtp.url()), std::env::temp_dir(), CONCURRENCY as u32).expect("mailer");
+    let mailer =
+        Mailer::new(Some(&smtp.url()), std::env::temp_dir(), CONCURRENCY as u32).expect("mailer");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let worker = tokio::spawn(passerelle_worker::run_with(
@@ -185,7 +193,10 @@ async fn main() {
             println!("  … {received}/{messages} delivered");
             last_report = Instant::now();
         }
-        assert!(started.elapsed() < Duration::from_secs(900), "delivery stalled at {received}/{messages}");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "delivery stalled at {received}/{messages}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivery = started.elapsed();
@@ -208,8 +219,14 @@ async fn main() {
             let transport = transport.clone();
             async move {
                 let message = Message::builder()
-                    .from("Département du Lot <contact@lot.example>".parse::<Mailbox>().expect("from"))
-                    .to(format!("titulaire{i}@example.org").parse::<Mailbox>().expect("to"))
+                    .from(
+                        "Département du Lot <contact@lot.example>"
+                            .parse::<Mailbox>()
+                            .expect("from"),
+                    )
+                    .to(format!("titulaire{i}@example.org")
+                        .parse::<Mailbox>()
+                        .expect("to"))
                     .subject("Votre chèque Ticket Net expire bientôt")
                     .multipart(MultiPart::alternative_plain_html(
                         "Bonjour, il vous reste 20 heures.".to_owned(),
@@ -230,7 +247,9 @@ async fn main() {
         .await
         .expect("keys");
     if !keys.is_empty() {
-        let _: () = redis::AsyncCommands::del(&mut conn, keys).await.expect("clean");
+        let _: () = redis::AsyncCommands::del(&mut conn, keys)
+            .await
+            .expect("clean");
     }
 
     let ratio = worker_rate / baseline_rate;
@@ -244,7 +263,11 @@ async fn main() {
         run.as_secs_f64(),
         scan.as_secs_f64(),
         run.as_secs_f64() / scan.as_secs_f64(),
-        if run < Duration::from_secs(60) { "yes" } else { "no" }
+        if run < Duration::from_secs(60) {
+            "yes"
+        } else {
+            "no"
+        }
     );
     println!(
         "| Delivery of {messages} messages by the worker to a local SMTP sink | {worker_rate:.0} msg/s | bare lettre client: {baseline_rate:.0} msg/s | {ratio:.2} | at least 0.5 | {} |",

@@ -11,6 +11,7 @@ pub mod mailer;
 pub mod options;
 pub mod queue;
 pub mod relay;
+pub mod tenant_cache;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub async fn run_with(
     let relay = tokio::spawn(relay::run(
         db.clone(),
         email_queue.clone(),
+        redis.clone(),
         options.clone(),
         liveness.clone(),
         stop_rx.clone(),
@@ -156,6 +158,7 @@ pub async fn run_with(
             }
         })
         .register({
+            let tenant_cache = tenant_cache::TenantCache::default();
             let (db, mailer, options, email_queue) = (
                 db.clone(),
                 mailer.clone(),
@@ -182,6 +185,7 @@ pub async fn run_with(
                     .data(db.clone())
                     .data(mailer.clone())
                     .data(options.clone())
+                    .data(tenant_cache.clone())
                     .build(send_email::run)
             }
         })

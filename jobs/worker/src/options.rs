@@ -54,7 +54,12 @@ impl WorkerOptions {
             requeue_after: Duration::from_secs(600),
             retry: RetrySchedule::default(),
             send_timeout: Duration::from_secs(60),
-            send_concurrency: 8,
+            // Each send holds a connection for its transaction: leave two for the relay and the
+            // scheduled runs.
+            send_concurrency: usize::try_from(settings.database_max_connections)
+                .unwrap_or(10)
+                .saturating_sub(2)
+                .clamp(1, 8),
             // Hourly: the first tick after midnight runs the day; later ones catch up after an
             // outage and find the day done otherwise.
             daily_schedule: "0 5 * * * *".into(),

@@ -2,12 +2,19 @@
 //! same transaction that pushes the job, and a push that fails rolls the mark back, so a row is
 //! never left waiting for a job that does not exist. Rows queued long ago and still pending (their
 //! job was lost with a Redis restart or a killed worker) are queued again.
+//!
+//! The relay keeps at most `MAX_QUEUED` email jobs waiting in Redis and leaves the rest in the
+//! outbox: PostgreSQL holds the backlog. Besides keeping Redis small, this is needed by
+//! apalis-redis 1.0, whose fetch script moves every due job of the `scheduled` set in one Lua
+//! `unpack`, which fails beyond about 8,000 jobs and then stops every worker of the queue.
 
 use std::sync::Arc;
 
 use apalis::prelude::*;
 use passerelle_core::Db;
 use passerelle_core::emails::outbox;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use crate::health::Liveness;
@@ -16,6 +23,8 @@ use crate::options::WorkerOptions;
 use crate::queue;
 
 const BATCH: i64 = 500;
+/// Email jobs allowed to wait in Redis at once (scheduled and active).
+pub const MAX_QUEUED: i64 = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -23,19 +32,35 @@ pub enum RelayError {
     Database(#[from] passerelle_core::Error),
     #[error("cannot queue an email job: {0}")]
     Queue(String),
+    #[error("cannot measure the email queue: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Jobs waiting in the queue: scheduled (apalis schedules every push) and active.
+async fn waiting(
+    queue: &queue::Storage<SendEmail>,
+    redis: &mut ConnectionManager,
+) -> Result<i64, RelayError> {
+    let config = queue.get_config();
+    let scheduled: i64 = redis.zcard(config.scheduled_jobs_set()).await?;
+    let active: i64 = redis.llen(config.active_jobs_list()).await?;
+    Ok(scheduled + active)
 }
 
 /// One pass over every tenant with due messages; returns how many jobs were queued.
 pub async fn relay_once(
     db: &Db,
     queue: &queue::Storage<SendEmail>,
+    redis: &mut ConnectionManager,
     options: &WorkerOptions,
 ) -> Result<usize, RelayError> {
     let mut queued = 0;
+    let mut room = MAX_QUEUED - waiting(queue, redis).await?;
     for tenant_id in outbox::tenants_with_due_messages(db).await? {
-        loop {
+        while room > 0 {
             let mut tx = db.begin_tenant(tenant_id).await?;
-            let ids = outbox::take_for_relay(&mut tx, options.requeue_after, BATCH).await?;
+            let ids =
+                outbox::take_for_relay(&mut tx, options.requeue_after, BATCH.min(room)).await?;
             let mut storage = queue.clone();
             for message_id in &ids {
                 storage
@@ -48,6 +73,7 @@ pub async fn relay_once(
             }
             tx.commit().await.map_err(passerelle_core::Error::from)?;
             queued += ids.len();
+            room -= ids.len() as i64;
             if (ids.len() as i64) < BATCH {
                 break;
             }
@@ -61,6 +87,7 @@ pub async fn relay_once(
 pub async fn run(
     db: Db,
     queue: queue::Storage<SendEmail>,
+    mut redis: ConnectionManager,
     options: Arc<WorkerOptions>,
     liveness: Arc<Liveness>,
     mut shutdown: watch::Receiver<bool>,
@@ -72,7 +99,7 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
-        match relay_once(&db, &queue, &options).await {
+        match relay_once(&db, &queue, &mut redis, &options).await {
             Ok(queued) => {
                 liveness.relay_ticked();
                 if queued > 0 {

@@ -10,12 +10,12 @@ use apalis::prelude::*;
 use chrono::Utc;
 use passerelle_core::Db;
 use passerelle_core::emails::{Preparation, outbox, render};
-use passerelle_core::tenancy::tenants;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::mailer::{self, Mailer, SendError};
 use crate::options::{RetrySchedule, WorkerOptions};
+use crate::tenant_cache::TenantCache;
 
 /// Ids only: the address and the wording are read from the database when the job runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,8 +40,9 @@ pub async fn run(
     db: Data<Db>,
     mailer: Data<Mailer>,
     options: Data<Arc<WorkerOptions>>,
+    tenants: Data<TenantCache>,
 ) -> Result<(), BoxDynError> {
-    let outcome = send(&db, &mailer, &options, &job).await?;
+    let outcome = send(&db, &mailer, &options, &tenants, &job).await?;
     tracing::info!(tenant_id = %job.tenant_id, message_id = %job.message_id, ?outcome, "email job done");
     Ok(())
 }
@@ -50,9 +51,10 @@ pub async fn send(
     db: &Db,
     mailer: &Mailer,
     options: &WorkerOptions,
+    tenants: &TenantCache,
     job: &SendEmail,
 ) -> Result<Outcome, passerelle_core::Error> {
-    let tenant = tenants::get(db, job.tenant_id).await?;
+    let tenant = tenants.get(db, job.tenant_id).await?;
     let mut tx = db.begin_tenant(job.tenant_id).await?;
     let Some(message) = outbox::lock_for_sending(&mut tx, job.message_id).await? else {
         tx.rollback().await?;

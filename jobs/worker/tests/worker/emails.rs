@@ -534,3 +534,67 @@ async fn a_digest_for_a_prescriber_without_address_fails_with_its_reason() {
     worker.stop().await;
     h.drop_queues().await;
 }
+
+#[tokio::test]
+async fn the_relay_keeps_the_backlog_in_postgresql_not_in_redis() {
+    let h = Harness::new().await;
+    let allocation: uuid::Uuid = {
+        let mut tx = h.db.app.begin_tenant(h.tenant.id).await.expect("tx");
+        let id = sqlx::query_scalar("SELECT id FROM allocations LIMIT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("allocation");
+        tx.commit().await.expect("commit");
+        id
+    };
+    let extra = passerelle_worker::relay::MAX_QUEUED + 500;
+    h.sql(&format!(
+        "INSERT INTO beneficiaries (tenant_id, id, first_name, last_name, commune_insee, public_category,
+                                    email, email_consent, prescriber_id)
+         SELECT '{t}', uuid_v7(), 'P' || i, 'N' || i, '46102', 'senior', 'h' || i || '@example.org', true, '{p}'
+         FROM generate_series(1, {extra}) i",
+        t = h.tenant.id,
+        p = h.prescriber_id
+    ))
+    .await;
+    h.sql(&format!(
+        "WITH v AS (
+             INSERT INTO vouchers (tenant_id, id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id,
+                                   allocation_id, issued_on, valid_until, minutes_total, minutes_left, face_value_cents)
+             SELECT '{t}', uuid_v7(), 'LOT-R' || lpad(row_number() OVER ()::text, 9, '0'), '{s}', 1, b.id, '{p}', '{a}',
+                    CURRENT_DATE, CURRENT_DATE + 364, 1200, 1200, 20000
+             FROM beneficiaries b RETURNING id)
+         INSERT INTO email_outbox (tenant_id, id, kind, voucher_id) SELECT '{t}', uuid_v7(), 'welcome', id FROM v",
+        t = h.tenant.id,
+        s = h.scheme_id,
+        p = h.prescriber_id,
+        a = allocation
+    ))
+    .await;
+    let queue = passerelle_worker::queue::storage::<passerelle_worker::jobs::send_email::SendEmail>(
+        h.redis.clone(),
+        &format!(
+            "{}:{}",
+            h.queue_prefix,
+            passerelle_worker::queue::SEND_EMAIL
+        ),
+    );
+    let mut redis = h.redis.clone();
+    let options = h.options();
+    let first = passerelle_worker::relay::relay_once(&h.db.app, &queue, &mut redis, &options)
+        .await
+        .expect("relay");
+    assert_eq!(first as i64, passerelle_worker::relay::MAX_QUEUED);
+    let second = passerelle_worker::relay::relay_once(&h.db.app, &queue, &mut redis, &options)
+        .await
+        .expect("relay");
+    assert_eq!(second, 0, "the relay went past its bound");
+    let waiting: i64 =
+        redis::AsyncCommands::zcard(&mut redis, queue.get_config().scheduled_jobs_set())
+            .await
+            .expect("zcard");
+    assert_eq!(waiting, passerelle_worker::relay::MAX_QUEUED);
+    let rows = h.outbox().await;
+    assert_eq!(rows.iter().filter(|m| m.enqueued_at.is_none()).count(), 500);
+    h.drop_queues().await;
+}

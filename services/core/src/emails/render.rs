@@ -282,6 +282,7 @@ struct VoucherRow {
     email: Option<String>,
     email_consent: bool,
     erased: bool,
+    suppressed: bool,
     commune_insee: Option<String>,
     prescriber_name: String,
     prescriber_phone: Option<String>,
@@ -318,6 +319,8 @@ async fn prepare_holder_message(
     let Some(row) = sqlx::query_as::<_, VoucherRow>(
         "SELECT v.reference, v.status, v.minutes_left, v.valid_until, v.scheme_id, s.name AS scheme_name,
                 b.first_name, b.email, b.email_consent, b.erased_at IS NOT NULL AS erased, b.commune_insee,
+                EXISTS (SELECT 1 FROM email_suppressions x WHERE x.tenant_id = b.tenant_id AND x.address = lower(b.email))
+                    AS suppressed,
                 p.name AS prescriber_name, p.contact_phone AS prescriber_phone
          FROM vouchers v
          JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
@@ -347,7 +350,7 @@ async fn prepare_holder_message(
         }
         (Some(address), true, _) => address.clone(),
     };
-    if super::outbox::is_suppressed(tx, &address).await? {
+    if row.suppressed {
         return Ok(Preparation::Cancel(
             "the address is on the suppression list after a permanent failure".into(),
         ));
