@@ -598,3 +598,41 @@ async fn the_relay_keeps_the_backlog_in_postgresql_not_in_redis() {
     assert_eq!(rows.iter().filter(|m| m.enqueued_at.is_none()).count(), 500);
     h.drop_queues().await;
 }
+
+#[tokio::test]
+async fn without_smtp_url_emails_are_written_as_eml_files() {
+    let dir =
+        std::env::temp_dir().join(format!("passerelle-mail-{}", uuid::Uuid::new_v4().simple()));
+    let mailer = passerelle_worker::mailer::Mailer::new(None, dir.clone(), 1).expect("file mailer");
+    let prepared = passerelle_core::emails::Prepared {
+        to: "jeanne@example.org".into(),
+        sender_name: "Département du Lot".into(),
+        sender_email: "ticket-net@lot.example".into(),
+        rendered: passerelle_core::emails::Rendered {
+            subject: "Votre chèque Ticket Net".into(),
+            text: "Bonjour Jeanne".into(),
+            html: "<p>Bonjour Jeanne</p>".into(),
+        },
+        unsubscribe_url: Some("https://passerelle.example.fr/v1/public/unsubscribe/x/y".into()),
+    };
+    let id = uuid::Uuid::now_v7();
+    let message = passerelle_worker::mailer::build(
+        &prepared,
+        &passerelle_worker::mailer::message_id(id, &prepared.sender_email),
+    )
+    .expect("message");
+    let answer = mailer.send(message).await.expect("written");
+    assert!(answer.starts_with("written as"), "{answer}");
+    let files: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read_to_string(files[0].path()).expect("eml");
+    assert!(
+        raw.contains(&format!("Message-ID: <{}@lot.example>", id.simple())),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{raw}"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean");
+}
