@@ -61,7 +61,13 @@ pub async fn send(
         return Ok(Outcome::NothingToDo);
     };
     let today = Utc::now().with_timezone(&tenant.tz()).date_naive();
-    let outcome = match render::prepare(&mut tx, &tenant, &message, &options.links, today).await? {
+    let preparation = match render::prepare(&mut tx, &tenant, &message, &options.links, today).await
+    {
+        // A template that does not render is a bug no retry will fix: fail the message, visibly.
+        Err(passerelle_core::Error::Conflict(reason)) => Preparation::Fail(reason),
+        other => other?,
+    };
+    let outcome = match preparation {
         Preparation::Cancel(reason) => {
             outbox::mark_cancelled(&mut tx, message.id, &reason).await?;
             Outcome::Cancelled
