@@ -99,9 +99,9 @@ impl SmtpServer {
         let listener = loop {
             match TcpListener::bind(self.addr).await {
                 Ok(l) => break l,
-                Err(e) if attempts < 50 => {
+                // The old socket may linger for a moment after the listener is dropped.
+                Err(_) if attempts < 50 => {
                     attempts += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("cannot listen again on {}: {e}", self.addr),
