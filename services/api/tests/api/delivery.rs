@@ -10,27 +10,7 @@ const SAMPLE: &[u8] = include_bytes!("../../../../infra/data/lieux-mediation-num
 
 async fn scheme_with_voucher(app: &TestApp) -> (String, String) {
     let admin = app.lot.token(Role::TenantAdmin);
-    let scheme = app
-        .post(
-            "/v1/schemes",
-            admin,
-            &json!({ "code": "ticket-net", "name": "Ticket Net", "preset": "ticket-net" }),
-        )
-        .await;
-    let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
-    app.post(
-        &format!("/v1/schemes/{scheme_id}/status"),
-        admin,
-        &json!({ "status": "active" }),
-    )
-    .await;
-    let today = chrono::Utc::now().date_naive();
-    app.post(
-        &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
-        admin,
-        &json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(1), "period_end": today + chrono::Days::new(1), "quantity": 5 }),
-    )
-    .await;
+    let scheme_id = app.active_ticket_net_in_lot(5).await;
     let offer = app
         .post(
             &format!("/v1/epns/{}/offers", app.lot.epn_id),

@@ -253,3 +253,39 @@ impl TestApp {
         .await
     }
 }
+
+impl TestApp {
+    /// An active Ticket Net (from the preset) in the Lot, with an allocation of `quantity`
+    /// vouchers for the Lot's prescriber around today; returns the scheme id.
+    pub async fn active_ticket_net_in_lot(&self, quantity: i32) -> String {
+        let admin = self.lot.token(Role::TenantAdmin);
+        let scheme = self
+            .post(
+                "/v1/schemes",
+                admin,
+                &serde_json::json!({ "code": "ticket-net", "name": "Ticket Net", "preset": "ticket-net" }),
+            )
+            .await;
+        assert_eq!(scheme.status, 201, "{}", scheme.raw);
+        let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
+        let active = self
+            .post(
+                &format!("/v1/schemes/{scheme_id}/status"),
+                admin,
+                &serde_json::json!({ "status": "active" }),
+            )
+            .await;
+        assert_eq!(active.status, 200, "{}", active.raw);
+        let today = chrono::Utc::now().date_naive();
+        let allocation = self
+            .post(
+                &format!("/v1/prescribers/{}/allocations", self.lot.prescriber_id),
+                admin,
+                &serde_json::json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(1),
+                                     "period_end": today + chrono::Days::new(1), "quantity": quantity }),
+            )
+            .await;
+        assert_eq!(allocation.status, 201, "{}", allocation.raw);
+        scheme_id
+    }
+}
