@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod pagination;
 pub mod prescribers;
+pub mod reimbursements;
 pub mod schemes;
 pub mod storage;
 pub mod tenancy;

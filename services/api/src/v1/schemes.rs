@@ -78,6 +78,9 @@ pub struct RulesDto {
     pub reminder_days: Vec<u32>,
     pub hourly_rate_cents: i64,
     pub interview_fee_cents: i64,
+    /// Whether absent and excused minutes are paid to the EPN (default: no).
+    #[oai(default)]
+    pub pay_absences: bool,
     /// The scheme's budget; none means unlimited.
     pub budget_envelope_cents: Option<i64>,
 }
@@ -127,6 +130,7 @@ impl TryFrom<RulesDto> for SchemeRules {
             reminder_days: r.reminder_days,
             hourly_rate_cents: r.hourly_rate_cents,
             interview_fee_cents: r.interview_fee_cents,
+            pay_absences: r.pay_absences,
             budget_envelope_cents: r.budget_envelope_cents,
         })
     }
@@ -167,6 +171,7 @@ impl From<SchemeRules> for RulesDto {
             reminder_days: r.reminder_days,
             hourly_rate_cents: r.hourly_rate_cents,
             interview_fee_cents: r.interview_fee_cents,
+            pay_absences: r.pay_absences,
             budget_envelope_cents: r.budget_envelope_cents,
         }
     }

@@ -156,7 +156,7 @@ pub struct BankDetails {
 
 impl BankDetails {
     /// Checks the IBAN's checksum and format; returns it in compact electronic form.
-    fn validated(&self) -> Result<(String, Option<String>), Error> {
+    pub(crate) fn validated(&self) -> Result<(String, Option<String>), Error> {
         let iban = self.iban.parse::<Iban>();
         let bic = self.bic.as_ref().map(|b| b.trim().to_uppercase());
         let mut v = Validator::default();

@@ -141,6 +141,7 @@ pub fn get(code: &str) -> Option<Preset> {
                 reminder_days: vec![60, 30, 7],
                 hourly_rate_cents: 1_000,
                 interview_fee_cents: 0,
+                pay_absences: false,
                 budget_envelope_cents: None,
             },
             modules: TICKET_NET_MODULES
@@ -174,6 +175,7 @@ pub fn get(code: &str) -> Option<Preset> {
                 reminder_days: vec![30, 7],
                 hourly_rate_cents: 1_000,
                 interview_fee_cents: 0,
+                pay_absences: false,
                 budget_envelope_cents: None,
             },
             modules: PASS_NUMERIQUE_MODULES

@@ -61,6 +61,10 @@ pub struct SchemeRules {
     pub reminder_days: Vec<u32>,
     pub hourly_rate_cents: i64,
     pub interview_fee_cents: i64,
+    /// Whether EPNs are paid for the minutes of a session a holder missed (absent or excused).
+    /// Rules written before this setting existed read as `false`: absences are not paid.
+    #[serde(default)]
+    pub pay_absences: bool,
     /// The scheme's budget; none means unlimited.
     pub budget_envelope_cents: Option<i64>,
 }

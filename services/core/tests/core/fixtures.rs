@@ -148,6 +148,10 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await;
     emails_due(db, tenant.id, prescriber_id, scheme.scheme.id).await;
+    let month = passerelle_core::reimbursements::run_month(db, tenant.id, tenant.today())
+        .await
+        .expect("reimbursements");
+    assert!(month.statements >= 1 && month.lines >= 1, "{month:?}");
     let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
         .await
         .expect("claim");

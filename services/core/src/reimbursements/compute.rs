@@ -1,0 +1,221 @@
+//! The month's computation, set-based, in one transaction under a per-tenant lock.
+//!
+//! Amounts: an attended line is `minutes × hourly rate / 60`, rounded to the nearest cent (half up),
+//! per line; a positioning interview is the scheme's flat fee. Both come from the rules version the
+//! voucher was issued under. Absent and excused minutes are paid only when the rules say so. What is
+//! paid for one voucher never exceeds its face value: sources are taken in date order and the one
+//! that crosses the face value is cut to it, the later ones to zero.
+//!
+//! Ledger: a source is owed its amount; its lines over every statement add up to what was accounted
+//! for it. Draft statements up to the month are emptied and refilled with what is owed minus what
+//! the other statements account for. A source whose own month is approved or paid gets the
+//! difference as an adjustment in the month being run. A run is one transaction: interrupted, it
+//! leaves nothing; run again, it gives the same lines.
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::storage::Tx;
+use crate::tenancy::tenants::Tenant;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MonthRun {
+    pub month: Option<NaiveDate>,
+    pub statements: i64,
+    pub lines: i64,
+    pub adjustments: i64,
+    pub total_cents: i64,
+}
+
+/// The first day of the month `date` falls in.
+pub fn month_of(date: NaiveDate) -> NaiveDate {
+    date.with_day(1).unwrap_or(date)
+}
+
+/// Serialises reimbursement work of one tenant (runs, approvals) across processes.
+pub(crate) async fn lock_tenant(tx: &mut Tx, tenant_id: Uuid) -> Result<(), Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('reimbursements:' || $1::text, 0))")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Fills the temporary table `desired_lines` with the lines the draft statements up to `month`
+/// should hold now, each with its target (EPN, scheme, month).
+pub(crate) async fn build_desired(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    month: NaiveDate,
+) -> Result<(), Error> {
+    sqlx::query("DROP TABLE IF EXISTS desired_lines")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "CREATE TEMPORARY TABLE desired_lines (
+             epn_id uuid, scheme_id uuid, target_month date, kind text, source_kind text, source_id uuid,
+             occurred_on date, occurred_at timestamptz, session_id uuid, module_number integer, voucher_id uuid,
+             voucher_reference text, minutes integer, rate_cents bigint, amount_cents bigint, adjusts_month date
+         ) ON COMMIT DROP",
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO desired_lines
+         WITH sources AS (
+             SELECT 'attendance'::text AS source_kind, a.id AS source_id, a.epn_id, s.scheme_id,
+                    v.id AS voucher_id, v.reference AS voucher_reference,
+                    (s.starts_at AT TIME ZONE $2)::date AS occurred_on, s.starts_at AS occurred_at,
+                    s.id AS session_id, s.module_number, a.voided_at IS NOT NULL AS voided,
+                    CASE WHEN a.voided_at IS NOT NULL THEN 0
+                         WHEN a.status = 'present' THEN a.minutes_debited
+                         WHEN coalesce((sv.rules ->> 'pay_absences')::boolean, false) THEN s.duration_minutes
+                         ELSE 0 END AS minutes,
+                    (sv.rules ->> 'hourly_rate_cents')::bigint AS rate_cents, v.face_value_cents
+             FROM attendances a
+             JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
+             JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id
+             JOIN scheme_versions sv ON sv.tenant_id = v.tenant_id AND sv.scheme_id = v.scheme_id AND sv.version = v.rules_version
+             WHERE s.starts_at < ($1::date + interval '1 month')::timestamp AT TIME ZONE $2
+             UNION ALL
+             SELECT 'interview', r.id, r.epn_id, v.scheme_id, v.id, v.reference,
+                    r.interview_on, r.interview_on::timestamp AT TIME ZONE $2, NULL, NULL, false,
+                    coalesce(r.interview_minutes, 0), (sv.rules ->> 'interview_fee_cents')::bigint, v.face_value_cents
+             FROM registrations r
+             JOIN vouchers v ON v.tenant_id = r.tenant_id AND v.id = r.voucher_id
+             JOIN scheme_versions sv ON sv.tenant_id = v.tenant_id AND sv.scheme_id = v.scheme_id AND sv.version = v.rules_version
+             WHERE r.interview_on IS NOT NULL AND r.interview_on < $1::date + interval '1 month'
+               AND (sv.rules ->> 'interview_fee_cents')::bigint > 0),
+         priced AS (
+             SELECT *, CASE WHEN source_kind = 'attendance' THEN (minutes::bigint * rate_cents + 30) / 60
+                            WHEN voided THEN 0 ELSE rate_cents END AS raw_cents
+             FROM sources),
+         owed AS (
+             SELECT *, greatest(0, least(raw_cents,
+                        face_value_cents - (sum(raw_cents) OVER by_voucher - raw_cents))) AS owed_cents
+             FROM priced
+             WINDOW by_voucher AS (PARTITION BY voucher_id ORDER BY occurred_at, source_kind, source_id
+                                   ROWS UNBOUNDED PRECEDING)),
+         accounted AS (
+             SELECT l.source_kind, l.source_id, sum(l.amount_cents) AS cents, sum(l.minutes) AS minutes
+             FROM statement_lines l JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
+             WHERE NOT (st.status = 'draft' AND st.month <= $1)
+             GROUP BY l.source_kind, l.source_id),
+         placed AS (
+             SELECT o.*, date_trunc('month', o.occurred_on)::date AS occurred_month,
+                    o.owed_cents - coalesce(a.cents, 0) AS delta_cents,
+                    o.minutes - coalesce(a.minutes, 0)::integer AS delta_minutes,
+                    a.cents IS NULL AS never_accounted,
+                    coalesce(own.status, 'none') AS own_status,
+                    coalesce(cur.status, 'none') AS current_status
+             FROM owed o
+             LEFT JOIN accounted a ON a.source_kind = o.source_kind AND a.source_id = o.source_id
+             LEFT JOIN statements own ON own.epn_id = o.epn_id AND own.scheme_id = o.scheme_id
+                                     AND own.month = date_trunc('month', o.occurred_on)::date
+             LEFT JOIN statements cur ON cur.epn_id = o.epn_id AND cur.scheme_id = o.scheme_id AND cur.month = $1)
+         SELECT epn_id, scheme_id, occurred_month AS target_month, source_kind AS kind, source_kind, source_id,
+                occurred_on, occurred_at, session_id, module_number, voucher_id, voucher_reference,
+                minutes, rate_cents, delta_cents AS amount_cents, NULL::date AS adjusts_month
+         FROM placed
+         WHERE own_status IN ('draft', 'none')
+           AND (delta_cents <> 0 OR (never_accounted AND NOT voided))
+         UNION ALL
+         SELECT epn_id, scheme_id, $1::date, 'adjustment', source_kind, source_id,
+                occurred_on, occurred_at, session_id, module_number, voucher_id, voucher_reference,
+                delta_minutes::integer, rate_cents, delta_cents, occurred_month
+         FROM placed
+         WHERE own_status IN ('approved', 'paid') AND occurred_month < $1
+           AND current_status IN ('draft', 'none') AND delta_cents <> 0",
+    )
+    .bind(month)
+    .bind(&tenant.time_zone)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Computes `month` (and refreshes every earlier draft) for one tenant.
+pub async fn run_month(db: &Db, tenant_id: Uuid, month: NaiveDate) -> Result<MonthRun, Error> {
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let month = month_of(month);
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let run = run_month_in(&mut tx, &tenant, month).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+pub async fn run_month_in(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    month: NaiveDate,
+) -> Result<MonthRun, Error> {
+    lock_tenant(tx, tenant.id).await?;
+    build_desired(tx, tenant, month).await?;
+    sqlx::query(
+        "DELETE FROM statement_lines l USING statements st
+         WHERE st.tenant_id = l.tenant_id AND st.id = l.statement_id AND st.status = 'draft' AND st.month <= $1",
+    )
+    .bind(month)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month)
+         SELECT DISTINCT ON (epn_id, scheme_id, target_month) $1, uuid_v7(),
+                $2 || '-' || to_char(target_month, 'YYYYMM') || '-'
+                   || upper(substr(md5(epn_id::text || scheme_id::text), 1, 10)),
+                epn_id, scheme_id, target_month
+         FROM desired_lines
+         ON CONFLICT (tenant_id, epn_id, scheme_id, month) DO NOTHING",
+    )
+    .bind(tenant.id)
+    .bind(&tenant.reference_prefix)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO statement_lines (tenant_id, statement_id, line_no, kind, source_kind, source_id, occurred_on,
+                                      session_id, module_number, voucher_id, voucher_reference, minutes, rate_cents,
+                                      amount_cents, adjusts_month)
+         SELECT $1, st.id,
+                row_number() OVER (PARTITION BY st.id ORDER BY d.kind = 'adjustment', d.occurred_at, d.voucher_reference, d.source_id),
+                d.kind, d.source_kind, d.source_id, d.occurred_on, d.session_id, d.module_number, d.voucher_id,
+                d.voucher_reference, d.minutes, d.rate_cents, d.amount_cents, d.adjusts_month
+         FROM desired_lines d
+         JOIN statements st ON st.epn_id = d.epn_id AND st.scheme_id = d.scheme_id AND st.month = d.target_month
+         WHERE st.status = 'draft'",
+    )
+    .bind(tenant.id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE statements st SET total_cents = coalesce(t.total, 0), line_count = coalesce(t.lines, 0), computed_at = now()
+         FROM statements s2
+         LEFT JOIN (SELECT statement_id, sum(amount_cents) AS total, count(*) AS lines
+                    FROM statement_lines GROUP BY statement_id) t ON t.statement_id = s2.id
+         WHERE s2.tenant_id = st.tenant_id AND s2.id = st.id AND st.status = 'draft' AND st.month <= $1",
+    )
+    .bind(month)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM statements WHERE status = 'draft' AND month <= $1 AND line_count = 0")
+        .bind(month)
+        .execute(&mut **tx)
+        .await?;
+    let (statements, lines, adjustments, total_cents): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT st.id), count(l.line_no), count(l.line_no) FILTER (WHERE l.kind = 'adjustment'),
+                coalesce(sum(l.amount_cents), 0)::bigint
+         FROM statements st LEFT JOIN statement_lines l ON l.tenant_id = st.tenant_id AND l.statement_id = st.id
+         WHERE st.month = $1",
+    )
+    .bind(month)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(MonthRun {
+        month: Some(month),
+        statements,
+        lines,
+        adjustments,
+        total_cents,
+    })
+}

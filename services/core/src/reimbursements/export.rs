@@ -1,0 +1,224 @@
+//! Statements as CSV for French Excel: UTF-8 with a byte-order mark, `;` between cells, decimal
+//! commas, dates as dd/mm/yyyy, French headers, and text cells that a spreadsheet would read as a
+//! formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) prefixed with `'`.
+//! The last row of a file is its total, equal to the sum of the statements' totals.
+
+use chrono::NaiveDate;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Statement, StatementLine, fetch, lines_in, month_of};
+use crate::audit::{self, Actor};
+use crate::{Db, Error};
+
+pub const HEADERS: [&str; 11] = [
+    "Mois",
+    "EPN",
+    "SIRET",
+    "Date",
+    "Séance",
+    "Module",
+    "Référence",
+    "Minutes",
+    "Taux horaire (€)",
+    "Montant (€)",
+    "Type de ligne",
+];
+
+/// 1234 → "12,34"; -5 → "-0,05".
+pub fn euros(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{},{:02}", abs / 100, abs % 100)
+}
+
+fn text(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+fn kind_label(line: &StatementLine) -> String {
+    match (line.kind.as_str(), line.adjusts_month) {
+        ("interview", _) => "Entretien de positionnement".into(),
+        ("adjustment", Some(m)) => format!("Régularisation de {}", m.format("%m/%Y")),
+        _ => "Séance".into(),
+    }
+}
+
+fn write_statement(
+    out: &mut csv::Writer<&mut Vec<u8>>,
+    statement: &Statement,
+    lines: &[StatementLine],
+    tz: chrono_tz::Tz,
+) -> Result<(), csv::Error> {
+    for line in lines {
+        let session = line
+            .session_starts_at
+            .map(|at| at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string())
+            .unwrap_or_default();
+        let module = match (line.module_number, &line.module_title) {
+            (Some(n), Some(t)) => format!("{n} - {t}"),
+            (Some(n), None) => n.to_string(),
+            _ => String::new(),
+        };
+        let rate = if line.source_kind == "attendance" {
+            euros(line.rate_cents)
+        } else {
+            String::new()
+        };
+        out.write_record([
+            statement.month.format("%m/%Y").to_string(),
+            text(&statement.epn_name),
+            text(statement.epn_siret.as_deref().unwrap_or("")),
+            date(line.occurred_on),
+            text(&session),
+            text(&module),
+            text(&line.voucher_reference),
+            line.minutes.to_string(),
+            rate,
+            euros(line.amount_cents),
+            text(&kind_label(line)),
+        ])?;
+    }
+    Ok(())
+}
+
+fn finish(
+    statements: &[(Statement, Vec<StatementLine>)],
+    tz: chrono_tz::Tz,
+    total_label: &str,
+) -> Result<Vec<u8>, Error> {
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    {
+        let mut out = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .from_writer(&mut bytes);
+        let failed = |e: csv::Error| Error::Conflict(format!("cannot write the CSV: {e}"));
+        out.write_record(HEADERS).map_err(failed)?;
+        let mut total = 0;
+        for (statement, lines) in statements {
+            write_statement(&mut out, statement, lines, tz).map_err(failed)?;
+            total += statement.total_cents;
+        }
+        let minutes: i64 = statements
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(|x| i64::from(x.minutes)))
+            .sum();
+        out.write_record([
+            total_label,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            &minutes.to_string(),
+            "",
+            &euros(total),
+            "Total",
+        ])
+        .map_err(failed)?;
+        out.flush()
+            .map_err(|e| Error::Conflict(format!("cannot write the CSV: {e}")))?;
+    }
+    Ok(bytes)
+}
+
+/// One statement's CSV, audited as an export.
+pub async fn statement_csv(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+) -> Result<(String, Vec<u8>), Error> {
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let statement = fetch(&mut tx, id).await?;
+    let lines = lines_in(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statement.exported",
+        "statement",
+        id,
+        json!({ "format": "csv", "reference": statement.reference }),
+    )
+    .await?;
+    tx.commit().await?;
+    let name = format!("{}.csv", statement.reference);
+    let label = format!("Total {}", statement.reference);
+    Ok((name, finish(&[(statement, lines)], tenant.tz(), &label)?))
+}
+
+/// Every statement of a month in one CSV, audited as an export.
+pub async fn month_csv(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    month: NaiveDate,
+) -> Result<(String, Vec<u8>), Error> {
+    let month = month_of(month);
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let statements = super::list(
+        db,
+        tenant_id,
+        &super::StatementFilter {
+            month: Some(month),
+            ..super::StatementFilter::default()
+        },
+    )
+    .await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let mut with_lines = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let lines = lines_in(&mut tx, statement.id).await?;
+        with_lines.push((statement, lines));
+    }
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statements.exported",
+        "month",
+        month.format("%Y-%m"),
+        json!({ "format": "csv", "statements": with_lines.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    let name = format!(
+        "{}-remboursements-{}.csv",
+        tenant.slug,
+        month.format("%Y-%m")
+    );
+    let label = format!("Total {}", month.format("%m/%Y"));
+    Ok((name, finish(&with_lines, tenant.tz(), &label)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_use_a_decimal_comma_and_keep_their_sign() {
+        assert_eq!(euros(123_456), "1234,56");
+        assert_eq!(euros(5), "0,05");
+        assert_eq!(euros(-1_000), "-10,00");
+        assert_eq!(euros(0), "0,00");
+    }
+
+    #[test]
+    fn formula_like_text_is_neutralised() {
+        assert_eq!(text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(text("+33"), "'+33");
+        assert_eq!(text("-x"), "'-x");
+        assert_eq!(text("@SUM"), "'@SUM");
+        assert_eq!(text("EPN de Figeac"), "EPN de Figeac");
+    }
+}

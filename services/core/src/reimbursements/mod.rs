@@ -1,0 +1,278 @@
+//! What a tenant owes each EPN, month by month: statements computed by `compute`, reviewed and
+//! approved by finance, paid by SEPA transfer (`sepa`), exported for spreadsheets (`export`).
+
+pub mod compute;
+pub mod export;
+pub mod sepa;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::storage::Tx;
+use crate::tenancy::tenants;
+use crate::{Db, Error};
+
+pub use compute::{MonthRun, month_of, run_month};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Statement {
+    pub id: Uuid,
+    pub reference: String,
+    pub epn_id: Uuid,
+    pub epn_name: String,
+    pub epn_siret: Option<String>,
+    pub scheme_id: Uuid,
+    pub scheme_name: String,
+    pub month: NaiveDate,
+    pub status: String,
+    pub total_cents: i64,
+    pub line_count: i32,
+    pub computed_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<Uuid>,
+    pub paid_on: Option<NaiveDate>,
+    pub bank_reference: Option<String>,
+}
+
+const STATEMENT_SELECT: &str = "SELECT st.id, st.reference, st.epn_id, e.name AS epn_name, e.pivot AS epn_siret,
+        st.scheme_id, sc.name AS scheme_name, st.month, st.status, st.total_cents, st.line_count, st.computed_at,
+        st.approved_at, st.approved_by, st.paid_on, st.bank_reference
+    FROM statements st
+    JOIN epns e ON e.tenant_id = st.tenant_id AND e.id = st.epn_id
+    JOIN schemes sc ON sc.tenant_id = st.tenant_id AND sc.id = st.scheme_id";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StatementLine {
+    pub line_no: i32,
+    pub kind: String,
+    pub source_kind: String,
+    pub source_id: Uuid,
+    pub occurred_on: NaiveDate,
+    pub session_id: Option<Uuid>,
+    pub session_starts_at: Option<DateTime<Utc>>,
+    pub module_number: Option<i32>,
+    pub module_title: Option<String>,
+    pub voucher_reference: String,
+    pub minutes: i32,
+    pub rate_cents: i64,
+    pub amount_cents: i64,
+    pub adjusts_month: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatementFilter {
+    pub month: Option<NaiveDate>,
+    pub status: Option<String>,
+    pub epn_id: Option<Uuid>,
+}
+
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: &StatementFilter,
+) -> Result<Vec<Statement>, Error> {
+    if let Some(status) = &filter.status
+        && !["draft", "approved", "paid"].contains(&status.as_str())
+    {
+        return Err(Error::invalid("status", "one of: draft, approved, paid"));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{STATEMENT_SELECT}
+         WHERE ($1::date IS NULL OR st.month = $1) AND ($2::text IS NULL OR st.status = $2)
+           AND ($3::uuid IS NULL OR st.epn_id = $3)
+         ORDER BY st.month, e.name, sc.name"
+    )))
+    .bind(filter.month.map(month_of))
+    .bind(&filter.status)
+    .bind(filter.epn_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Statement, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{STATEMENT_SELECT} WHERE st.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("statement"))
+}
+
+pub(crate) async fn lines_in(tx: &mut Tx, statement_id: Uuid) -> Result<Vec<StatementLine>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT l.line_no, l.kind, l.source_kind, l.source_id, l.occurred_on, l.session_id, s.starts_at AS session_starts_at,
+                l.module_number, m.title AS module_title, l.voucher_reference, l.minutes, l.rate_cents, l.amount_cents,
+                l.adjusts_month
+         FROM statement_lines l
+         JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
+         LEFT JOIN sessions s ON s.tenant_id = l.tenant_id AND s.id = l.session_id
+         LEFT JOIN scheme_modules m ON m.tenant_id = l.tenant_id AND m.scheme_id = st.scheme_id AND m.number = l.module_number
+         WHERE l.statement_id = $1 ORDER BY l.line_no",
+    )
+    .bind(statement_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+pub async fn get(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(Statement, Vec<StatementLine>), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let statement = fetch(&mut tx, id).await?;
+    let lines = lines_in(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((statement, lines))
+}
+
+/// Approves a draft after checking it: its total against its lines, and its lines against the
+/// attendance recorded now. Any difference blocks approval with the reason.
+pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result<Statement, Error> {
+    let tenant = tenants::get(db, tenant_id).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    compute::lock_tenant(&mut tx, tenant_id).await?;
+    let statement = fetch(&mut tx, id).await?;
+    if statement.status != "draft" {
+        return Err(Error::Conflict(format!(
+            "statement {} is already {}",
+            statement.reference, statement.status
+        )));
+    }
+    let (sum, count): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*) FROM statement_lines WHERE statement_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if sum != statement.total_cents || count != i64::from(statement.line_count) {
+        return Err(Error::Conflict(format!(
+            "statement {} does not add up: its total is {} cents over {} lines, its lines add up to {sum} cents over {count}; run the month again",
+            statement.reference, statement.total_cents, statement.line_count
+        )));
+    }
+    compute::build_desired(&mut tx, &tenant, statement.month).await?;
+    let drift: i64 = sqlx::query_scalar(
+        "WITH wanted AS (
+             SELECT source_kind, source_id, kind, amount_cents FROM desired_lines
+             WHERE epn_id = $2 AND scheme_id = $3 AND target_month = $4),
+         held AS (
+             SELECT source_kind, source_id, kind, amount_cents FROM statement_lines WHERE statement_id = $1)
+         SELECT count(*) FROM ((SELECT * FROM wanted EXCEPT ALL SELECT * FROM held)
+                               UNION ALL (SELECT * FROM held EXCEPT ALL SELECT * FROM wanted)) d",
+    )
+    .bind(id)
+    .bind(statement.epn_id)
+    .bind(statement.scheme_id)
+    .bind(statement.month)
+    .fetch_one(&mut *tx)
+    .await?;
+    if drift > 0 {
+        return Err(Error::Conflict(format!(
+            "attendance changed since statement {} was computed ({drift} lines differ): run the month again, then approve",
+            statement.reference
+        )));
+    }
+    sqlx::query(
+        "UPDATE statements SET status = 'approved', approved_at = now(), approved_by = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statement.approved",
+        "statement",
+        id,
+        json!({ "reference": statement.reference, "total_cents": statement.total_cents, "month": statement.month }),
+    )
+    .await?;
+    let approved = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(approved)
+}
+
+pub async fn mark_paid(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    paid_on: NaiveDate,
+    bank_reference: &str,
+) -> Result<Statement, Error> {
+    let bank_reference = bank_reference.trim();
+    if bank_reference.is_empty() || bank_reference.chars().count() > 100 {
+        return Err(Error::invalid(
+            "bank_reference",
+            "between 1 and 100 characters",
+        ));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let statement = fetch(&mut tx, id).await?;
+    if statement.status != "approved" {
+        return Err(Error::Conflict(format!(
+            "statement {} is {}: only an approved statement can be marked paid",
+            statement.reference, statement.status
+        )));
+    }
+    sqlx::query(
+        "UPDATE statements SET status = 'paid', paid_on = $2, bank_reference = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(paid_on)
+    .bind(bank_reference)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statement.paid",
+        "statement",
+        id,
+        json!({ "reference": statement.reference, "paid_on": paid_on, "bank_reference": bank_reference }),
+    )
+    .await?;
+    let paid = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(paid)
+}
+
+/// The tenant's treasury account, which pays the EPNs.
+pub async fn set_treasury(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    bank: &crate::epns::BankDetails,
+) -> Result<(), Error> {
+    let (iban, bic) = bank.validated()?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query("UPDATE tenants SET treasury_iban = $2, treasury_bic = $3, treasury_holder = $4 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(&iban)
+        .bind(&bic)
+        .bind(bank.account_holder.trim())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "tenant.treasury_set",
+        "tenant",
+        tenant_id,
+        json!({ "iban": crate::epns::mask_iban(&iban), "bic": bic }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
