@@ -6,6 +6,8 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=services.sh
 source infra/local/services.sh
 infra/local/drop-test-databases.sh
+# The SEPA test validates its file against the ISO 20022 schema with xmllint.
+command -v xmllint >/dev/null 2>&1 || apt_install libxml2-utils
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

@@ -5,5 +5,6 @@ mod delivery;
 mod fixtures;
 mod isolation;
 mod preflight;
+mod reimbursements;
 mod schema_rules;
 mod vouchers;
