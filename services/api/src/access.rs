@@ -356,6 +356,60 @@ pub const PREVIEW_EMAIL: Operation = op(
     TENANT_ADMIN,
 );
 
+const FINANCE: &[Role] = &[Role::Finance];
+const FINANCE_READERS: &[Role] = &[Role::Finance, Role::TenantAdmin];
+
+pub const LIST_STATEMENTS: Operation =
+    op("listStatements", "GET", "/v1/statements", FINANCE_READERS);
+pub const GET_STATEMENT: Operation = op(
+    "getStatement",
+    "GET",
+    "/v1/statements/{statement_id}",
+    FINANCE_READERS,
+);
+pub const APPROVE_STATEMENT: Operation = op(
+    "approveStatement",
+    "POST",
+    "/v1/statements/{statement_id}/approve",
+    FINANCE,
+);
+pub const MARK_STATEMENT_PAID: Operation = op(
+    "markStatementPaid",
+    "POST",
+    "/v1/statements/{statement_id}/paid",
+    FINANCE,
+);
+pub const STATEMENT_CSV: Operation = op(
+    "statementCsv",
+    "GET",
+    "/v1/statements/{statement_id}/csv",
+    FINANCE_READERS,
+);
+pub const RUN_REIMBURSEMENTS: Operation = op(
+    "runReimbursements",
+    "POST",
+    "/v1/reimbursements/{month}/run",
+    FINANCE,
+);
+pub const MONTH_CSV: Operation = op(
+    "reimbursementsCsv",
+    "GET",
+    "/v1/reimbursements/{month}/csv",
+    FINANCE_READERS,
+);
+pub const MONTH_SEPA: Operation = op(
+    "reimbursementsSepa",
+    "GET",
+    "/v1/reimbursements/{month}/sepa",
+    FINANCE,
+);
+pub const SET_TREASURY: Operation = op(
+    "setTreasuryAccount",
+    "PUT",
+    "/v1/tenant/treasury",
+    TENANT_ADMIN,
+);
+
 pub const UNSUBSCRIBE_PAGE: Operation = Operation {
     id: "unsubscribePage",
     method: "GET",
@@ -464,6 +518,15 @@ pub const ALL: &[&Operation] = &[
     &GET_EMAIL,
     &RETRY_EMAIL,
     &PREVIEW_EMAIL,
+    &LIST_STATEMENTS,
+    &GET_STATEMENT,
+    &APPROVE_STATEMENT,
+    &MARK_STATEMENT_PAID,
+    &STATEMENT_CSV,
+    &RUN_REIMBURSEMENTS,
+    &MONTH_CSV,
+    &MONTH_SEPA,
+    &SET_TREASURY,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,
     &BALANCE_PAGE,

@@ -13,6 +13,7 @@ pub mod projects;
 pub mod public;
 pub mod schemas;
 pub mod schemes;
+pub mod statements;
 pub mod tenants;
 pub mod users;
 pub mod vouchers;
@@ -43,6 +44,8 @@ pub enum Tag {
     Audit,
     /// Emails to holders and prescribers: the outbox, retries and previews (tenant admin).
     Emails,
+    /// Monthly reimbursements owed to EPNs: statements, approval, payment, CSV and SEPA exports.
+    Reimbursements,
     /// Without a token: the holder's balance check and email unsubscribe.
     Public,
 }
@@ -61,9 +64,12 @@ pub type Apis = (
     accompaniment::AccompanimentApi,
     projects::ProjectsApi,
     audit::AuditApi,
-    emails::EmailsApi,
-    public::PublicApi,
-    public::PublicPagesApi,
+    (
+        emails::EmailsApi,
+        statements::StatementsApi,
+        public::PublicApi,
+        public::PublicPagesApi,
+    ),
 );
 
 pub fn apis() -> Apis {
@@ -81,8 +87,11 @@ pub fn apis() -> Apis {
         accompaniment::AccompanimentApi,
         projects::ProjectsApi,
         audit::AuditApi,
-        emails::EmailsApi,
-        public::PublicApi,
-        public::PublicPagesApi,
+        (
+            emails::EmailsApi,
+            statements::StatementsApi,
+            public::PublicApi,
+            public::PublicPagesApi,
+        ),
     )
 }

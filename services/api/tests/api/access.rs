@@ -79,6 +79,10 @@ fn sample_body(operation_id: &str) -> Option<Value> {
             json!({ "email": format!("{}@lot.example", Uuid::new_v4().simple()), "display_name": "U", "role": "funder" }),
         ),
         "createToken" => Some(json!({ "name": "access test" })),
+        "markStatementPaid" => Some(json!({ "paid_on": "2026-10-15", "bank_reference": "VIR-1" })),
+        "setTreasuryAccount" => Some(
+            json!({ "iban": "FR14 2004 1010 0505 0001 3M02 606", "account_holder": "Département" }),
+        ),
         _ => None,
     }
 }
@@ -88,6 +92,8 @@ fn concrete(path: &str) -> String {
         .map(|segment| {
             if segment == "{kind}" {
                 "welcome".to_owned()
+            } else if segment == "{month}" {
+                "2026-09".to_owned()
             } else if segment.starts_with('{') {
                 Uuid::now_v7().to_string()
             } else {
