@@ -8,6 +8,7 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod openapi;
+mod reimbursements;
 mod tenants;
 mod users;
 mod vouchers;

@@ -1,0 +1,253 @@
+//! A finance officer's month through the API: run, review, approve, download, pay.
+
+use passerelle_core::audit::Actor;
+use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
+use passerelle_core::delivery::sessions::{self, NewSession};
+use passerelle_core::epns::{self, BankDetails};
+use passerelle_core::tenancy::Role;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// A voucher registered at the Lot's EPN with one two-hour session attended today.
+async fn a_month_of_delivery(app: &TestApp) {
+    let scheme_id = app.active_ticket_net_in_lot(5).await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    app.post(
+        &format!("/v1/epns/{}/offers", app.lot.epn_id),
+        admin,
+        &json!({ "scheme_id": scheme_id, "modules": (1..=14).collect::<Vec<_>>() }),
+    )
+    .await;
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jeanne", "last_name": "Martin",
+                     "birth_year": 1957, "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    let reference = issued.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let db = &app.db.app;
+    let (tenant, epn) = (app.lot.id, app.lot.epn_id);
+    registration::register(
+        db,
+        tenant,
+        epn,
+        Actor::SYSTEM,
+        &RegisterRequest {
+            reference: reference.clone(),
+            last_name: "Martin".into(),
+            interview: Interview {
+                on: Some(chrono::Utc::now().date_naive()),
+                minutes: Some(30),
+                ..Interview::default()
+            },
+            modules: (1..=10).collect(),
+        },
+    )
+    .await
+    .expect("registered");
+    let session = sessions::create(
+        db,
+        tenant,
+        epn,
+        Actor::SYSTEM,
+        &NewSession {
+            scheme_id: scheme_id.parse().expect("uuid"),
+            module_number: Some(1),
+            starts_at: chrono::Utc::now(),
+            duration_minutes: Some(120),
+            capacity: 5,
+            animator: None,
+            place: None,
+        },
+    )
+    .await
+    .expect("session");
+    sessions::enrol(db, tenant, epn, session.id, &reference)
+        .await
+        .expect("enrol");
+    attendance::record(
+        db,
+        tenant,
+        epn,
+        Actor::SYSTEM,
+        session.id,
+        &[Entry {
+            reference,
+            status: "present".into(),
+            competences: vec![],
+        }],
+    )
+    .await
+    .expect("attendance");
+    epns::set_bank_details(
+        db,
+        tenant,
+        Actor::SYSTEM,
+        epn,
+        &BankDetails {
+            iban: "FR76 3000 6000 0112 3456 7890 189".into(),
+            bic: None,
+            account_holder: "Commune de Figeac".into(),
+        },
+    )
+    .await
+    .expect("bank");
+}
+
+#[tokio::test]
+async fn a_finance_officer_runs_approves_downloads_and_pays_a_month() {
+    let app = spawn_app().await;
+    a_month_of_delivery(&app).await;
+    let finance = app.lot.token(Role::Finance);
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y-%m")
+        .to_string();
+
+    let run = app
+        .post(
+            &format!("/v1/reimbursements/{month}/run"),
+            finance,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{}", run.raw);
+    assert_eq!(run.body["total_cents"], 2_000, "{}", run.raw);
+    let again = app
+        .post(
+            &format!("/v1/reimbursements/{month}/run"),
+            finance,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        again.body["lines"], run.body["lines"],
+        "a re-run changed the lines"
+    );
+    app.post("/v1/reimbursements/2026-13/run", finance, &json!({}))
+        .await
+        .problem(422);
+
+    let list = app
+        .get(&format!("/v1/statements?month={month}"), finance)
+        .await;
+    let id = list.body["items"][0]["id"]
+        .as_str()
+        .expect("statement")
+        .to_owned();
+    let detail = app
+        .get(
+            &format!("/v1/statements/{id}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(
+        detail.status, 200,
+        "tenant admins read statements: {}",
+        detail.raw
+    );
+    assert_eq!(detail.body["lines"][0]["amount_cents"], 2_000);
+    assert!(!detail.raw.contains("Martin"), "a statement names a holder");
+
+    app.post(
+        &format!("/v1/statements/{id}/approve"),
+        app.lot.token(Role::TenantAdmin),
+        &json!({}),
+    )
+    .await
+    .problem(403);
+    app.get(
+        &format!("/v1/statements/{id}"),
+        app.ara.token(Role::Finance),
+    )
+    .await
+    .problem(404);
+    let approved = app
+        .post(&format!("/v1/statements/{id}/approve"), finance, &json!({}))
+        .await;
+    assert_eq!(approved.body["status"], "approved", "{}", approved.raw);
+
+    let csv = app
+        .send(app.request("GET", &format!("/v1/statements/{id}/csv"), Some(finance)))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(
+        csv.header("content-disposition")
+            .unwrap_or("")
+            .contains(".csv")
+    );
+    assert!(csv.raw.starts_with('\u{feff}'), "no BOM");
+    assert!(csv.raw.contains(";20,00;Total"), "{}", csv.raw);
+
+    let no_treasury = app
+        .send(app.request(
+            "GET",
+            &format!("/v1/reimbursements/{month}/sepa"),
+            Some(finance),
+        ))
+        .await;
+    no_treasury.problem(409);
+    let treasury = app
+        .send(
+            app.request("PUT", "/v1/tenant/treasury", Some(app.lot.token(Role::TenantAdmin)))
+                .json(&json!({ "iban": "FR14 2004 1010 0505 0001 3M02 606", "bic": "PSSTFRPPTOU", "account_holder": "Département du Lot" })),
+        )
+        .await;
+    assert_eq!(treasury.status, 204, "{}", treasury.raw);
+    let bad = app
+        .send(
+            app.request("PUT", "/v1/tenant/treasury", Some(app.lot.token(Role::TenantAdmin)))
+                .json(&json!({ "iban": "FR14 2004 1010 0505 0001 3M02 607", "account_holder": "Département du Lot" })),
+        )
+        .await;
+    assert_eq!(bad.problem(422)["errors"][0]["field"], "iban");
+    let sepa = app
+        .send(app.request(
+            "GET",
+            &format!("/v1/reimbursements/{month}/sepa"),
+            Some(finance),
+        ))
+        .await;
+    assert_eq!(sepa.status, 200, "{}", sepa.raw);
+    assert_eq!(sepa.header("content-type"), Some("application/xml"));
+    assert!(
+        sepa.raw.contains("<CtrlSum>20.00</CtrlSum>"),
+        "{}",
+        sepa.raw
+    );
+
+    let paid = app
+        .post(
+            &format!("/v1/statements/{id}/paid"),
+            finance,
+            &json!({ "paid_on": "2026-12-05", "bank_reference": "VIR-0042" }),
+        )
+        .await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.raw);
+    let audit = app
+        .get(
+            "/v1/audit?object_type=statement",
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["statement.approved", "statement.exported", "statement.paid"] {
+        assert!(
+            actions.contains(&action),
+            "{action} not audited: {actions:?}"
+        );
+    }
+}
