@@ -165,6 +165,7 @@ async fn main() {
         send_timeout: Duration::from_secs(30),
         send_concurrency: CONCURRENCY,
         daily_schedule: "0 0 0 1 1 * 2099".into(),
+        monthly_schedule: "0 0 0 1 1 * 2099".into(),
         health_addr: None,
         links: Links {
             public_base_url: "https://passerelle.example.fr".into(),

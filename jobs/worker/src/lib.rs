@@ -29,6 +29,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use crate::jobs::daily_run::{self, DailyRun};
+use crate::jobs::monthly_reimbursements::{self, MonthlyReimbursements};
 use crate::jobs::purge_idempotency_keys::{self, PurgeIdempotencyKeys};
 use crate::jobs::send_email::{self, SendEmail};
 use crate::mailer::Mailer;
@@ -103,6 +104,12 @@ pub async fn run_with(
     );
     let email_queue = queue::storage::<SendEmail>(redis.clone(), &options.queue(queue::SEND_EMAIL));
     let daily_queue = queue::storage::<DailyRun>(redis.clone(), &options.queue(queue::DAILY_RUN));
+    let monthly_queue = queue::storage::<MonthlyReimbursements>(
+        redis.clone(),
+        &options.queue(queue::MONTHLY_REIMBURSEMENTS),
+    );
+    let monthly_schedule = cron::Schedule::from_str(&options.monthly_schedule)
+        .map_err(|_| WorkerError::Schedule(options.monthly_schedule.clone()))?;
     let purge_schedule = cron::Schedule::from_str(PURGE_SCHEDULE)
         .map_err(|_| WorkerError::Schedule(PURGE_SCHEDULE.into()))?;
     let daily_schedule = cron::Schedule::from_str(&options.daily_schedule)
@@ -214,6 +221,31 @@ pub async fn run_with(
                     .build(enqueue_daily_runs)
             }
         })
+        .register({
+            let (db, monthly_queue) = (db.clone(), monthly_queue.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("monthly-reimbursements"))
+                    .backend(monthly_queue.clone())
+                    .retry(RetryPolicy::retries(3))
+                    .timeout(Duration::from_secs(1800))
+                    .data(db.clone())
+                    .build(monthly_reimbursements::run)
+            }
+        })
+        .register({
+            let (db, monthly_queue, schedule) =
+                (db.clone(), monthly_queue.clone(), monthly_schedule.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("schedule-monthly-reimbursements"))
+                    .backend(
+                        CronScheduler::new(schedule.clone())
+                            .with_timezone(chrono_tz::Europe::Paris),
+                    )
+                    .data(db.clone())
+                    .data(monthly_queue.clone())
+                    .build(enqueue_monthly_reimbursements)
+            }
+        })
         .shutdown_timeout(Duration::from_secs(20));
     tracing::info!(mailer = %mailer.describe(), worker = %liveness.worker, "worker running");
     let result = monitor
@@ -249,6 +281,19 @@ async fn enqueue_daily_runs(
     let mut queue = (*queue).clone();
     for tenant_id in tenants::all_ids(&db).await? {
         queue.push(DailyRun { tenant_id }).await?;
+    }
+    Ok(())
+}
+
+/// One job per tenant; each computes its tenant's previous month at most once.
+async fn enqueue_monthly_reimbursements(
+    _tick: Tick<chrono_tz::Tz>,
+    db: Data<Db>,
+    queue: Data<queue::Storage<MonthlyReimbursements>>,
+) -> Result<(), BoxDynError> {
+    let mut queue = (*queue).clone();
+    for tenant_id in tenants::all_ids(&db).await? {
+        queue.push(MonthlyReimbursements { tenant_id }).await?;
     }
     Ok(())
 }

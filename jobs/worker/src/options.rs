@@ -41,6 +41,8 @@ pub struct WorkerOptions {
     pub send_concurrency: usize,
     /// Six fields, seconds first, in Europe/Paris: when to look for tenants whose day has not run.
     pub daily_schedule: String,
+    /// Six fields, in Europe/Paris: when to look for tenants whose previous month has not run.
+    pub monthly_schedule: String,
     /// Where the liveness endpoint listens; `None` for none.
     pub health_addr: Option<SocketAddr>,
     pub links: Links,
@@ -63,6 +65,8 @@ impl WorkerOptions {
             // Hourly: the first tick after midnight runs the day; later ones catch up after an
             // outage and find the day done otherwise.
             daily_schedule: "0 5 * * * *".into(),
+            // Nightly at 02:30: the first night of a month computes the previous one.
+            monthly_schedule: "0 30 2 * * *".into(),
             health_addr: Some(settings.worker_health_addr),
             links: Links {
                 public_base_url: settings.public_base_url.clone(),

@@ -11,6 +11,7 @@ pub type Storage<T> = RedisStorage<T, ConnectionManager>;
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "purge-idempotency-keys";
 pub const SEND_EMAIL: &str = "send-email";
 pub const DAILY_RUN: &str = "daily-run";
+pub const MONTHLY_REIMBURSEMENTS: &str = "monthly-reimbursements";
 
 /// Opens a connection manager whose response timeout is in seconds: redis-rs's 500 ms default
 /// is exceeded by a busy Redis and has been seen to stall worker pools.

@@ -260,6 +260,7 @@ impl Harness {
             send_concurrency: 4,
             // Never during a test: the tests run the day themselves.
             daily_schedule: "0 0 0 1 1 * 2099".into(),
+            monthly_schedule: "0 0 0 1 1 * 2099".into(),
             health_addr: None,
             links: Links {
                 public_base_url: "https://passerelle.example.fr".into(),

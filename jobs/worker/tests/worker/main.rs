@@ -4,4 +4,5 @@
 
 mod emails;
 mod harness;
+mod monthly_reimbursements;
 mod purge_idempotency_keys;

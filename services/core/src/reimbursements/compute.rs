@@ -219,3 +219,45 @@ pub async fn run_month_in(
         total_cents,
     })
 }
+
+pub const SCHEDULED_JOB: &str = "monthly-reimbursements";
+
+/// The scheduled run: the month before the one `now` falls in (tenant time zone), once. The guard
+/// row is written in the run's own transaction, so a failed run leaves no guard and is tried again
+/// at the next tick; finance can always run a month again on demand.
+pub async fn run_previous_month_once(
+    db: &Db,
+    tenant_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<MonthRun>, Error> {
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let this_month = month_of(now.with_timezone(&tenant.tz()).date_naive());
+    let previous = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let claimed = sqlx::query(
+        "INSERT INTO scheduled_runs (tenant_id, job, period) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(SCHEDULED_JOB)
+    .bind(previous)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let run = run_month_in(&mut tx, &tenant, previous).await?;
+    sqlx::query(
+        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE job = $1 AND period = $2",
+    )
+    .bind(SCHEDULED_JOB)
+    .bind(previous)
+    .bind(serde_json::json!(run))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(run))
+}

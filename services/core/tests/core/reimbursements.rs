@@ -650,3 +650,26 @@ async fn the_sepa_file_validates_against_the_schema_and_refuses_a_bad_iban() {
     let reason = format!("{:?}", refused.expect_err("a bad IBAN must be refused"));
     assert!(reason.contains("Espace numérique de Figeac"), "{reason}");
 }
+
+#[tokio::test]
+async fn the_scheduled_run_computes_the_previous_month_in_paris_once() {
+    let lot = Lot::new().await;
+    let s1 = lot.session(day(2026, 9, 30), 120).await;
+    lot.attend(s1, &lot.jeanne, "present").await;
+    // 00:30 on 1 October in Paris is still 30 September in UTC: the month to compute is September.
+    let now = Utc
+        .with_ymd_and_hms(2026, 9, 30, 22, 30, 0)
+        .single()
+        .expect("time");
+    let first = reimbursements::compute::run_previous_month_once(lot.app(), lot.tenant.id, now)
+        .await
+        .expect("run")
+        .expect("September computed");
+    assert_eq!(first.month, Some(day(2026, 9, 1)));
+    assert_eq!(first.total_cents, 1_500 * 2 + 2_000);
+    let second = reimbursements::compute::run_previous_month_once(lot.app(), lot.tenant.id, now)
+        .await
+        .expect("second tick");
+    assert!(second.is_none(), "the month ran twice");
+    assert_eq!(lot.statement(day(2026, 9, 1)).await.total_cents, 5_000);
+}
