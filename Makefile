@@ -25,6 +25,7 @@ openapi:
 
 ## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
 ## voucher issuance and attendance recording through the API against pgbench baselines; the daily
-## email run over a million vouchers and delivery against a bare SMTP client.
+## email run over a million vouchers and delivery against a bare SMTP client; the monthly
+## reimbursements over a million attendance rows against the bare SQL.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails'
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails && cargo bench -p passerelle-worker --bench reimbursements'
