@@ -57,10 +57,12 @@ CREATE TABLE statement_lines (
     -- For an adjustment: the month of the line it corrects.
     adjusts_month     date,
     PRIMARY KEY (tenant_id, statement_id, line_no),
-    CONSTRAINT statement_lines_statement_fkey FOREIGN KEY (tenant_id, statement_id) REFERENCES statements (tenant_id, id) ON DELETE CASCADE,
-    CONSTRAINT statement_lines_voucher_fkey FOREIGN KEY (tenant_id, voucher_id) REFERENCES vouchers (tenant_id, id),
     CONSTRAINT statement_lines_adjustment CHECK ((kind = 'adjustment') = (adjusts_month IS NOT NULL))
 );
+-- No row-by-row foreign keys here: a month writes up to millions of lines in one statement, and a
+-- per-row check (and row lock) on `statements` and `vouchers` would cost more than the month
+-- itself. The trigger below checks, once per statement, that every new line belongs to an existing
+-- draft statement; the voucher is copied by id and reference, as the record of what was paid.
 CREATE INDEX statement_lines_source_idx ON statement_lines (tenant_id, source_kind, source_id);
 SELECT enable_tenant_isolation('statement_lines');
 
@@ -73,6 +75,7 @@ BEGIN
             RAISE EXCEPTION 'statement % is %: it cannot be deleted', OLD.reference, OLD.status
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'statements_immutable';
         END IF;
+        DELETE FROM statement_lines WHERE tenant_id = OLD.tenant_id AND statement_id = OLD.id;
         RETURN OLD;
     END IF;
     IF OLD.status = 'approved' AND NEW.status = 'paid'
@@ -100,10 +103,10 @@ DECLARE
     locked text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT s.reference || ' is ' || s.status INTO locked
-          FROM statements s JOIN (SELECT DISTINCT tenant_id, statement_id FROM new_rows) r
-            ON s.tenant_id = r.tenant_id AND s.id = r.statement_id
-         WHERE s.status <> 'draft' LIMIT 1;
+        SELECT coalesce(s.reference || ' is ' || s.status, r.statement_id || ' does not exist') INTO locked
+          FROM (SELECT DISTINCT tenant_id, statement_id FROM new_rows) r
+          LEFT JOIN statements s ON s.tenant_id = r.tenant_id AND s.id = r.statement_id
+         WHERE s.id IS NULL OR s.status <> 'draft' LIMIT 1;
     ELSE
         SELECT s.reference || ' is ' || s.status INTO locked
           FROM statements s JOIN (SELECT DISTINCT tenant_id, statement_id FROM old_rows) r

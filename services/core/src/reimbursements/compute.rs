@@ -50,6 +50,11 @@ pub(crate) async fn build_desired(
     tenant: &Tenant,
     month: NaiveDate,
 ) -> Result<(), Error> {
+    // A month of a large tenant sorts tens of thousands of sources by voucher and by statement:
+    // give those sorts memory rather than temporary files, for this transaction only.
+    sqlx::query("SET LOCAL work_mem = '64MB'")
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("DROP TABLE IF EXISTS desired_lines")
         .execute(&mut **tx)
         .await?;
@@ -133,6 +138,10 @@ pub(crate) async fn build_desired(
     .bind(&tenant.time_zone)
     .execute(&mut **tx)
     .await?;
+    // Temporary tables have no statistics until analysed; the joins that follow need them.
+    sqlx::query("ANALYZE desired_lines")
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
