@@ -63,7 +63,6 @@ CREATE TABLE statement_lines (
 -- per-row check (and row lock) on `statements` and `vouchers` would cost more than the month
 -- itself. The trigger below checks, once per statement, that every new line belongs to an existing
 -- draft statement; the voucher is copied by id and reference, as the record of what was paid.
-CREATE INDEX statement_lines_source_idx ON statement_lines (tenant_id, source_kind, source_id);
 SELECT enable_tenant_isolation('statement_lines');
 
 -- Approved and paid statements are immutable for everyone but the owner: the only change left is

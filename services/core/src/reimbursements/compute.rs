@@ -169,6 +169,15 @@ pub async fn run_month_in(
     .bind(month)
     .execute(&mut **tx)
     .await?;
+    // Drafts left with nothing to hold go away (their lines were just removed).
+    sqlx::query(
+        "DELETE FROM statements st WHERE st.status = 'draft' AND st.month <= $1
+           AND NOT EXISTS (SELECT 1 FROM desired_lines d
+                           WHERE d.epn_id = st.epn_id AND d.scheme_id = st.scheme_id AND d.target_month = st.month)",
+    )
+    .bind(month)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month)
          SELECT DISTINCT ON (epn_id, scheme_id, target_month) $1, uuid_v7(),
@@ -197,25 +206,25 @@ pub async fn run_month_in(
     .bind(tenant.id)
     .execute(&mut **tx)
     .await?;
+    // Totals come from the lines just written (the desired ones), not from re-reading the table.
     sqlx::query(
-        "UPDATE statements st SET total_cents = coalesce(t.total, 0), line_count = coalesce(t.lines, 0), computed_at = now()
-         FROM statements s2
-         LEFT JOIN (SELECT statement_id, sum(amount_cents) AS total, count(*) AS lines
-                    FROM statement_lines GROUP BY statement_id) t ON t.statement_id = s2.id
-         WHERE s2.tenant_id = st.tenant_id AND s2.id = st.id AND st.status = 'draft' AND st.month <= $1",
+        "UPDATE statements st SET total_cents = t.total, line_count = t.lines, computed_at = now()
+         FROM (SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint AS total, count(*)::integer AS lines
+               FROM desired_lines GROUP BY epn_id, scheme_id, target_month) t
+         WHERE st.epn_id = t.epn_id AND st.scheme_id = t.scheme_id AND st.month = t.target_month
+           AND st.status = 'draft'",
     )
-    .bind(month)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM statements WHERE status = 'draft' AND month <= $1 AND line_count = 0")
-        .bind(month)
-        .execute(&mut **tx)
-        .await?;
-    let (statements, lines, adjustments, total_cents): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(DISTINCT st.id), count(l.line_no), count(l.line_no) FILTER (WHERE l.kind = 'adjustment'),
-                coalesce(sum(l.amount_cents), 0)::bigint
-         FROM statements st LEFT JOIN statement_lines l ON l.tenant_id = st.tenant_id AND l.statement_id = st.id
-         WHERE st.month = $1",
+    let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(line_count), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
+         FROM statements WHERE month = $1",
+    )
+    .bind(month)
+    .fetch_one(&mut **tx)
+    .await?;
+    let adjustments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM desired_lines WHERE kind = 'adjustment' AND target_month = $1",
     )
     .bind(month)
     .fetch_one(&mut **tx)
