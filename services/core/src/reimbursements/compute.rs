@@ -138,10 +138,6 @@ pub(crate) async fn build_desired(
     .bind(&tenant.time_zone)
     .execute(&mut **tx)
     .await?;
-    // Temporary tables have no statistics until analysed; the joins that follow need them.
-    sqlx::query("ANALYZE desired_lines")
-        .execute(&mut **tx)
-        .await?;
     Ok(())
 }
 
