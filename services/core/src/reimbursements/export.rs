@@ -139,6 +139,7 @@ pub async fn statement_csv(
 ) -> Result<(String, Vec<u8>), Error> {
     let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
+    super::compute::lock_tenant(&mut tx, tenant_id).await?;
     let statement = fetch(&mut tx, id).await?;
     let lines = lines_in(&mut tx, id).await?;
     audit::record(
@@ -166,16 +167,18 @@ pub async fn month_csv(
 ) -> Result<(String, Vec<u8>), Error> {
     let month = month_of(month);
     let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
-    let statements = super::list(
-        db,
-        tenant_id,
+    // Under the tenant's reimbursement lock, so that no run recomputes drafts between reading the
+    // statements and their lines: the file's total is the statements' total.
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    super::compute::lock_tenant(&mut tx, tenant_id).await?;
+    let statements = super::list_in(
+        &mut tx,
         &super::StatementFilter {
             month: Some(month),
             ..super::StatementFilter::default()
         },
     )
     .await?;
-    let mut tx = db.begin_tenant(tenant_id).await?;
     let mut with_lines = Vec::with_capacity(statements.len());
     for statement in statements {
         let lines = lines_in(&mut tx, statement.id).await?;

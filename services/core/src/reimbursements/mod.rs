@@ -79,7 +79,16 @@ pub async fn list(
         return Err(Error::invalid("status", "one of: draft, approved, paid"));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let rows = list_in(&mut tx, filter).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub(crate) async fn list_in(
+    tx: &mut Tx,
+    filter: &StatementFilter,
+) -> Result<Vec<Statement>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{STATEMENT_SELECT}
          WHERE ($1::date IS NULL OR st.month = $1) AND ($2::text IS NULL OR st.status = $2)
            AND ($3::uuid IS NULL OR st.epn_id = $3)
@@ -88,10 +97,8 @@ pub async fn list(
     .bind(filter.month.map(month_of))
     .bind(&filter.status)
     .bind(filter.epn_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(rows)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Statement, Error> {
