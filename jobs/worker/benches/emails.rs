@@ -18,10 +18,9 @@ use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::emails::{Links, daily};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_test_support::smtp::SmtpServer;
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
 use passerelle_worker::mailer::Mailer;
 use passerelle_worker::options::{RetrySchedule, WorkerOptions};
 use uuid::Uuid;
@@ -33,23 +32,7 @@ const CONCURRENCY: usize = 16;
 async fn main() {
     let db = TestDatabase::create().await;
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
-    let scheme = schemes::create(
-        &db.app,
-        tenant.id,
-        Actor::SYSTEM,
-        NewScheme {
-            code: "ticket-net".into(),
-            name: "Ticket Net".into(),
-            preset: Some("ticket-net".into()),
-            ..NewScheme::default()
-        },
-    )
-    .await
-    .expect("scheme");
-    let scheme_id = scheme.scheme.id;
-    schemes::set_status(&db.app, tenant.id, Actor::SYSTEM, scheme_id, "active")
-        .await
-        .expect("active");
+    let scheme_id = active_ticket_net(&db.app, tenant.id, None, None).await;
     let prescriber_id = prescribers::create(
         &db.app,
         tenant.id,

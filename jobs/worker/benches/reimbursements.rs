@@ -10,9 +10,8 @@ use chrono::NaiveDate;
 use passerelle_core::audit::Actor;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::reimbursements;
-use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
 
 const TENANTS: usize = 20;
 const EPNS_PER_TENANT: i64 = 200;
@@ -36,22 +35,13 @@ async fn main() {
             &format!("{:02}", t + 1),
         )
         .await;
-        let scheme_id = schemes::create(
+        let scheme_id = active_ticket_net(
             &db.app,
             tenant.id,
-            Actor::SYSTEM,
-            NewScheme {
-                code: "ticket-net".into(),
-                name: "Ticket Net".into(),
-                preset: Some("ticket-net".into()),
-                effective_from: Some(NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")),
-                ..NewScheme::default()
-            },
+            None,
+            NaiveDate::from_ymd_opt(2026, 1, 1),
         )
-        .await
-        .expect("scheme")
-        .scheme
-        .id;
+        .await;
         let prescriber_id = prescribers::create(
             &db.app,
             tenant.id,

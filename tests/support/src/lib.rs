@@ -102,3 +102,36 @@ pub async fn create_tenant(db: &Db, slug: &str, kind: TenantKind, insee_code: &s
     .await
     .expect("create a test tenant")
 }
+
+/// An active Ticket Net scheme from the preset, with the preset's rules or `rules`, effective from
+/// `effective_from` (today when `None`); returns its id.
+pub async fn active_ticket_net(
+    db: &Db,
+    tenant_id: Uuid,
+    rules: Option<passerelle_core::schemes::SchemeRules>,
+    effective_from: Option<chrono::NaiveDate>,
+) -> Uuid {
+    use passerelle_core::audit::Actor;
+    use passerelle_core::schemes::{self, NewScheme};
+    let scheme_id = schemes::create(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        NewScheme {
+            code: "ticket-net".into(),
+            name: "Ticket Net".into(),
+            preset: Some("ticket-net".into()),
+            rules,
+            effective_from,
+            ..NewScheme::default()
+        },
+    )
+    .await
+    .expect("a Ticket Net scheme")
+    .scheme
+    .id;
+    schemes::set_status(db, tenant_id, Actor::SYSTEM, scheme_id, "active")
+        .await
+        .expect("activate the scheme");
+    scheme_id
+}

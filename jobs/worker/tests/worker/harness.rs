@@ -9,11 +9,10 @@ use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::emails::{Links, OutboxMessage};
 use passerelle_core::epns::{self, EpnDetails};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
 use passerelle_test_support::smtp::SmtpServer;
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
 use passerelle_worker::mailer::Mailer;
 use passerelle_worker::options::{RetrySchedule, WorkerOptions};
 use passerelle_worker::queue;
@@ -66,23 +65,7 @@ impl Harness {
         let db = TestDatabase::create().await;
         let slug = format!("lot-{}", &Uuid::new_v4().simple().to_string()[..8]);
         let tenant = create_tenant(&db.app, &slug, TenantKind::Departement, "46").await;
-        let scheme = schemes::create(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            NewScheme {
-                code: "ticket-net".into(),
-                name: "Ticket Net".into(),
-                preset: Some("ticket-net".into()),
-                ..NewScheme::default()
-            },
-        )
-        .await
-        .expect("scheme");
-        let scheme_id = scheme.scheme.id;
-        schemes::set_status(&db.app, tenant.id, Actor::SYSTEM, scheme_id, "active")
-            .await
-            .expect("activate");
+        let scheme_id = active_ticket_net(&db.app, tenant.id, None, None).await;
         let prescriber_id = prescribers::create(
             &db.app,
             tenant.id,

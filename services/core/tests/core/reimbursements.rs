@@ -12,10 +12,10 @@ use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns::{self, BankDetails, EpnDetails};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::reimbursements::{self, export, sepa};
-use passerelle_core::schemes::{self, NewScheme, presets};
+use passerelle_core::schemes::presets;
 use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
 use uuid::Uuid;
 
 const FINANCE: Actor = Actor {
@@ -42,26 +42,8 @@ impl Lot {
         let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
         let mut rules = presets::get("ticket-net").expect("preset").rules;
         rules.interview_fee_cents = 1_500;
-        let scheme_id = schemes::create(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            NewScheme {
-                code: "ticket-net".into(),
-                name: "Ticket Net".into(),
-                preset: Some("ticket-net".into()),
-                rules: Some(rules),
-                effective_from: Some(day(2026, 1, 1)),
-                ..NewScheme::default()
-            },
-        )
-        .await
-        .expect("scheme")
-        .scheme
-        .id;
-        schemes::set_status(&db.app, tenant.id, Actor::SYSTEM, scheme_id, "active")
-            .await
-            .expect("active");
+        let scheme_id =
+            active_ticket_net(&db.app, tenant.id, Some(rules), Some(day(2026, 1, 1))).await;
         let prescriber_id = prescribers::create(
             &db.app,
             tenant.id,
