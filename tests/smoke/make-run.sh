@@ -12,14 +12,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # The operator's CLI: a platform token works on the API until it is revoked.
 check_operator_cli() {
-  local port=$1 bin err secret id me status
+  local port=$1 bin err secret id me status tenants
   bin="${CARGO_TARGET_DIR:-target}/debug/passerelle"
   err=$(mktemp)
   secret=$("$bin" token create-platform --email smoke@passerelle.example --name smoke 2>"$err")
   id=$(sed -n 's/^token \([0-9a-f-]*\) created.*/\1/p' "$err")
   me=$(curl -sf -H "Authorization: Bearer $secret" "http://127.0.0.1:$port/v1/me")
   echo "$me" | grep -q '"role":"platform_admin"' || { echo "FAIL: CLI platform token: $me"; return 1; }
-  "$bin" tenant list | grep -q $'\tlot\t' || { echo "FAIL: tenant list lacks the Lot"; return 1; }
+  tenants=$("$bin" tenant list)
+  grep -q $'\tlot\t' <<<"$tenants" || { echo "FAIL: tenant list lacks the Lot: $tenants"; return 1; }
   "$bin" token revoke --id "$id" 2>/dev/null
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $secret" "http://127.0.0.1:$port/v1/me")
   [ "$status" = 401 ] || { echo "FAIL: revoked CLI token still answers $status"; return 1; }

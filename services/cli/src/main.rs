@@ -209,8 +209,15 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             let mut page = PageRequest::parse(Some(100), None)?;
             loop {
                 let result = tenants::list(&db, page).await?;
-                for t in &result.items {
-                    println!("{}\t{}\t{}\t{}", t.id, t.slug, t.kind, t.name);
+                let lines: String = result
+                    .items
+                    .iter()
+                    .map(|t| format!("{}\t{}\t{}\t{}\n", t.id, t.slug, t.kind, t.name))
+                    .collect();
+                // A reader that stops early (`| head`, `| grep -q`) closes the pipe: that ends the
+                // listing, it is not an error.
+                if std::io::Write::write_all(&mut std::io::stdout(), lines.as_bytes()).is_err() {
+                    break;
                 }
                 match result.next_cursor {
                     Some(cursor) => page = PageRequest::parse(Some(100), Some(&cursor))?,
