@@ -17,6 +17,11 @@ const MONTHS: [&str; 12] = [
     "décembre",
 ];
 
+/// "septembre 2026".
+pub fn month_year(date: NaiveDate) -> String {
+    format!("{} {}", MONTHS[date.month0() as usize], date.year())
+}
+
 /// "31 décembre 2026", and "1er janvier 2027" for the first of the month.
 pub fn long_date(date: NaiveDate) -> String {
     let day = match date.day() {

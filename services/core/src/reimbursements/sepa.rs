@@ -14,21 +14,6 @@ use super::{export::euros, month_of};
 use crate::audit::{self, Actor};
 use crate::{Db, Error};
 
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "fevrier",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "aout",
-    "septembre",
-    "octobre",
-    "novembre",
-    "decembre",
-];
-
 /// What the file pays.
 #[derive(Debug, Clone)]
 pub struct Transfer {
@@ -154,11 +139,8 @@ pub async fn month_file(
             refused.join(", ")
         )));
     }
-    let month_label = format!(
-        "{} {}",
-        MONTHS_FR[month.format("%m").to_string().parse::<usize>().unwrap_or(1) - 1],
-        month.format("%Y")
-    );
+    // Accents go with the rest of the text through `sepa_text`.
+    let month_label = crate::emails::french::month_year(month);
     let transfers: Vec<Transfer> = payable
         .iter()
         .map(|r| Transfer {
