@@ -149,6 +149,8 @@ async fn main() {
         send_concurrency: CONCURRENCY,
         daily_schedule: "0 0 0 1 1 * 2099".into(),
         monthly_schedule: "0 0 0 1 1 * 2099".into(),
+        statistics_schedule: "0 0 0 1 1 * 2099".into(),
+        statistics_dir: std::env::temp_dir().join(&prefix),
         health_addr: None,
         links: Links {
             public_base_url: "https://passerelle.example.fr".into(),

@@ -32,6 +32,7 @@ use crate::jobs::daily_run::{self, DailyRun};
 use crate::jobs::monthly_reimbursements::{self, MonthlyReimbursements};
 use crate::jobs::purge_idempotency_keys::{self, PurgeIdempotencyKeys};
 use crate::jobs::send_email::{self, SendEmail};
+use crate::jobs::statistics_export::{self, StatisticsExport};
 use crate::mailer::Mailer;
 use crate::options::WorkerOptions;
 
@@ -108,6 +109,10 @@ pub async fn run_with(
         redis.clone(),
         &options.queue(queue::MONTHLY_REIMBURSEMENTS),
     );
+    let statistics_queue =
+        queue::storage::<StatisticsExport>(redis.clone(), &options.queue(queue::STATISTICS_EXPORT));
+    let statistics_schedule = cron::Schedule::from_str(&options.statistics_schedule)
+        .map_err(|_| WorkerError::Schedule(options.statistics_schedule.clone()))?;
     let monthly_schedule = cron::Schedule::from_str(&options.monthly_schedule)
         .map_err(|_| WorkerError::Schedule(options.monthly_schedule.clone()))?;
     let purge_schedule = cron::Schedule::from_str(PURGE_SCHEDULE)
@@ -123,6 +128,7 @@ pub async fn run_with(
     let relay = tokio::spawn(relay::run(
         db.clone(),
         email_queue.clone(),
+        statistics_queue.clone(),
         redis.clone(),
         options.clone(),
         liveness.clone(),
@@ -246,6 +252,31 @@ pub async fn run_with(
                     .build(enqueue_monthly_reimbursements)
             }
         })
+        .register({
+            let (db, options, statistics_queue) =
+                (db.clone(), options.clone(), statistics_queue.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("statistics-export"))
+                    .backend(statistics_queue.clone())
+                    .retry(RetryPolicy::retries(3))
+                    .timeout(Duration::from_secs(3600))
+                    .data(db.clone())
+                    .data(options.clone())
+                    .build(statistics_export::run)
+            }
+        })
+        .register({
+            let (db, schedule) = (db.clone(), statistics_schedule.clone());
+            move |_restarts| {
+                WorkerBuilder::new(worker_name("schedule-statistics"))
+                    .backend(
+                        CronScheduler::new(schedule.clone())
+                            .with_timezone(chrono_tz::Europe::Paris),
+                    )
+                    .data(db.clone())
+                    .build(schedule_statistics)
+            }
+        })
         .shutdown_timeout(Duration::from_secs(20));
     tracing::info!(mailer = %mailer.describe(), worker = %liveness.worker, "worker running");
     let result = monitor
@@ -281,6 +312,20 @@ async fn enqueue_daily_runs(
     let mut queue = (*queue).clone();
     for tenant_id in tenants::all_ids(&db).await? {
         queue.push(DailyRun { tenant_id }).await?;
+    }
+    Ok(())
+}
+
+/// Asks, for every tenant and active scheme, for the periods that just ended; the relay hands
+/// them to the statistics queue. Asking twice for a period does nothing.
+async fn schedule_statistics(_tick: Tick<chrono_tz::Tz>, db: Data<Db>) -> Result<(), BoxDynError> {
+    for tenant_id in tenants::all_ids(&db).await? {
+        let created =
+            passerelle_core::statistics::schedule_ended_periods(&db, tenant_id, chrono::Utc::now())
+                .await?;
+        if !created.is_empty() {
+            tracing::info!(%tenant_id, exports = created.len(), "statistics exports scheduled");
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! tests shorten the delays and give each test queues of its own.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use passerelle_core::config::Settings;
@@ -43,6 +44,10 @@ pub struct WorkerOptions {
     pub daily_schedule: String,
     /// Six fields, in Europe/Paris: when to look for tenants whose previous month has not run.
     pub monthly_schedule: String,
+    /// Six fields, in Europe/Paris: when to ask for the statistics of periods that just ended.
+    pub statistics_schedule: String,
+    /// Where statistics exports are written.
+    pub statistics_dir: PathBuf,
     /// Where the liveness endpoint listens; `None` for none.
     pub health_addr: Option<SocketAddr>,
     pub links: Links,
@@ -67,6 +72,10 @@ impl WorkerOptions {
             daily_schedule: "0 5 * * * *".into(),
             // Nightly at 02:30: the first night of a month computes the previous one.
             monthly_schedule: "0 30 2 * * *".into(),
+            // Nightly at 04:30, after the reimbursements: the first night of a month asks for the
+            // month (and quarter, year) that ended; later nights find them asked for already.
+            statistics_schedule: "0 30 4 * * *".into(),
+            statistics_dir: settings.statistics_dir.clone(),
             health_addr: Some(settings.worker_health_addr),
             links: Links {
                 public_base_url: settings.public_base_url.clone(),

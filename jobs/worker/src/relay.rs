@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::health::Liveness;
 use crate::jobs::send_email::SendEmail;
+use crate::jobs::statistics_export::StatisticsExport;
 use crate::options::WorkerOptions;
 use crate::queue;
 
@@ -82,11 +83,39 @@ pub async fn relay_once(
     Ok(queued)
 }
 
+/// Hands queued statistics exports to their queue, each marked in the transaction that pushes it.
+pub async fn relay_statistics_once(
+    db: &Db,
+    queue: &queue::Storage<StatisticsExport>,
+    options: &WorkerOptions,
+) -> Result<usize, RelayError> {
+    let mut queued = 0;
+    for tenant_id in passerelle_core::statistics::tenants_with_queued_exports(db).await? {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let ids = passerelle_core::statistics::take_for_relay(&mut tx, options.requeue_after, 100)
+            .await?;
+        let mut storage = queue.clone();
+        for export_id in &ids {
+            storage
+                .push(StatisticsExport {
+                    tenant_id,
+                    export_id: *export_id,
+                })
+                .await
+                .map_err(|e| RelayError::Queue(e.to_string()))?;
+        }
+        tx.commit().await.map_err(passerelle_core::Error::from)?;
+        queued += ids.len();
+    }
+    Ok(queued)
+}
+
 /// Relays until shutdown. Errors are logged and retried at the next tick; the liveness signal
 /// records only successful passes, so a relay that cannot reach PostgreSQL or Redis shows up.
 pub async fn run(
     db: Db,
     queue: queue::Storage<SendEmail>,
+    statistics_queue: queue::Storage<StatisticsExport>,
     mut redis: ConnectionManager,
     options: Arc<WorkerOptions>,
     liveness: Arc<Liveness>,
@@ -99,7 +128,13 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
-        match relay_once(&db, &queue, &mut redis, &options).await {
+        let relayed = match relay_once(&db, &queue, &mut redis, &options).await {
+            Ok(emails) => relay_statistics_once(&db, &statistics_queue, &options)
+                .await
+                .map(|exports| emails + exports),
+            Err(e) => Err(e),
+        };
+        match relayed {
             Ok(queued) => {
                 liveness.relay_ticked();
                 if queued > 0 {

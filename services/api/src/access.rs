@@ -359,6 +359,41 @@ pub const PREVIEW_EMAIL: Operation = op(
 const FINANCE: &[Role] = &[Role::Finance];
 const FINANCE_READERS: &[Role] = &[Role::Finance, Role::TenantAdmin];
 
+/// Exports are asked for by those who report; funders read published files only, finance too;
+/// un-suppressed files are for the tenant admin.
+const STATISTICS_REQUESTERS: &[Role] = &[Role::TenantAdmin, Role::Finance];
+const STATISTICS_READERS: &[Role] = &[Role::TenantAdmin, Role::Finance, Role::Funder];
+pub const REQUEST_STATISTICS_EXPORT: Operation = op(
+    "requestStatisticsExport",
+    "POST",
+    "/v1/statistics/exports",
+    STATISTICS_REQUESTERS,
+);
+pub const LIST_STATISTICS_EXPORTS: Operation = op(
+    "listStatisticsExports",
+    "GET",
+    "/v1/statistics/exports",
+    STATISTICS_READERS,
+);
+pub const GET_STATISTICS_EXPORT: Operation = op(
+    "getStatisticsExport",
+    "GET",
+    "/v1/statistics/exports/{export_id}",
+    STATISTICS_READERS,
+);
+pub const DOWNLOAD_STATISTICS_FILE: Operation = op(
+    "downloadStatisticsFile",
+    "GET",
+    "/v1/statistics/exports/{export_id}/files/{name}",
+    STATISTICS_READERS,
+);
+pub const SET_STATISTICS_THRESHOLD: Operation = op(
+    "setStatisticsThreshold",
+    "PUT",
+    "/v1/tenant/statistics-threshold",
+    TENANT_ADMIN,
+);
+
 pub const LIST_STATEMENTS: Operation =
     op("listStatements", "GET", "/v1/statements", FINANCE_READERS);
 pub const GET_STATEMENT: Operation = op(
@@ -527,6 +562,11 @@ pub const ALL: &[&Operation] = &[
     &MONTH_CSV,
     &MONTH_SEPA,
     &SET_TREASURY,
+    &REQUEST_STATISTICS_EXPORT,
+    &LIST_STATISTICS_EXPORTS,
+    &GET_STATISTICS_EXPORT,
+    &DOWNLOAD_STATISTICS_FILE,
+    &SET_STATISTICS_THRESHOLD,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,
     &BALANCE_PAGE,

@@ -89,6 +89,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
             app({
                 let mut state = AppState::new(db, redis);
                 state.links.public_base_url = settings.public_base_url.clone();
+                state.statistics_dir = settings.statistics_dir.clone();
                 state
             }),
             shutdown_signal(),

@@ -12,6 +12,8 @@ pub struct AppState {
     pub redis_namespace: String,
     /// Where links in emails and public pages point (`PUBLIC_BASE_URL`).
     pub links: passerelle_core::emails::Links,
+    /// Where the worker writes statistics exports (`STATISTICS_DIR`).
+    pub statistics_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
             links: passerelle_core::emails::Links {
                 public_base_url: "http://127.0.0.1:8080".into(),
             },
+            statistics_dir: "var/statistics".into(),
         }
     }
 

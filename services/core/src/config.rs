@@ -22,6 +22,8 @@ pub struct Settings {
     /// files under `mail_dir`.
     pub smtp_url: Option<String>,
     pub mail_dir: PathBuf,
+    /// Where the statistics exports are written by the worker and read by the API.
+    pub statistics_dir: PathBuf,
     pub api_addr: SocketAddr,
     /// Where the worker's liveness endpoint (`/healthz`) listens.
     pub worker_health_addr: SocketAddr,
@@ -123,6 +125,8 @@ impl Settings {
             }
         };
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
+        let statistics_dir =
+            PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
 
         match (
             database_url,
@@ -146,6 +150,7 @@ impl Settings {
                 redis_url,
                 smtp_url,
                 mail_dir,
+                statistics_dir,
                 api_addr,
                 worker_health_addr,
                 public_base_url,

@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod prescribers;
 pub mod reimbursements;
 pub mod schemes;
+pub mod statistics;
 pub mod storage;
 pub mod tenancy;
 pub mod vouchers;

@@ -4,3 +4,4 @@ pub mod daily_run;
 pub mod monthly_reimbursements;
 pub mod purge_idempotency_keys;
 pub mod send_email;
+pub mod statistics_export;

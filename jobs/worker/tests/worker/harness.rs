@@ -30,6 +30,8 @@ pub struct Harness {
     pub prescriber_id: Uuid,
     pub redis: ConnectionManager,
     pub queue_prefix: String,
+    /// Statistics exports of this harness only.
+    pub statistics_dir: std::path::PathBuf,
 }
 
 pub struct RunningWorker {
@@ -146,6 +148,8 @@ impl Harness {
             prescriber_id,
             redis,
             queue_prefix: format!("passerelle-test:{}", Uuid::new_v4().simple()),
+            statistics_dir: std::env::temp_dir()
+                .join(format!("passerelle-statistics-{}", Uuid::new_v4().simple())),
         }
     }
 
@@ -244,6 +248,8 @@ impl Harness {
             // Never during a test: the tests run the day themselves.
             daily_schedule: "0 0 0 1 1 * 2099".into(),
             monthly_schedule: "0 0 0 1 1 * 2099".into(),
+            statistics_schedule: "0 0 0 1 1 * 2099".into(),
+            statistics_dir: self.statistics_dir.clone(),
             health_addr: None,
             links: Links {
                 public_base_url: "https://passerelle.example.fr".into(),

@@ -14,6 +14,7 @@ pub mod public;
 pub mod schemas;
 pub mod schemes;
 pub mod statements;
+pub mod statistics;
 pub mod tenants;
 pub mod users;
 pub mod vouchers;
@@ -46,6 +47,9 @@ pub enum Tag {
     Emails,
     /// Monthly reimbursements owed to EPNs: statements, approval, payment, CSV and SEPA exports.
     Reimbursements,
+    /// Statistics for funders: exports per scheme and period, Parquet and CSV, small counts blanked
+    /// in published files.
+    Statistics,
     /// Without a token: the holder's balance check and email unsubscribe.
     Public,
 }
@@ -67,6 +71,7 @@ pub type Apis = (
     (
         emails::EmailsApi,
         statements::StatementsApi,
+        statistics::StatisticsApi,
         public::PublicApi,
         public::PublicPagesApi,
     ),
@@ -90,6 +95,7 @@ pub fn apis() -> Apis {
         (
             emails::EmailsApi,
             statements::StatementsApi,
+            statistics::StatisticsApi,
             public::PublicApi,
             public::PublicPagesApi,
         ),

@@ -192,7 +192,7 @@ pub async fn run_month_in(
                                       session_id, module_number, voucher_id, voucher_reference, minutes, rate_cents,
                                       amount_cents, adjusts_month)
          SELECT $1, st.id,
-                row_number() OVER (PARTITION BY st.id ORDER BY d.kind = 'adjustment', d.occurred_at, d.voucher_reference, d.source_id),
+                row_number() OVER (PARTITION BY st.id ORDER BY d.kind = 'adjustment', d.occurred_at, d.voucher_reference COLLATE \"C\", d.source_id),
                 d.kind, d.source_kind, d.source_id, d.occurred_on, d.session_id, d.module_number, d.voucher_id,
                 d.voucher_reference, d.minutes, d.rate_cents, d.amount_cents, d.adjusts_month
          FROM desired_lines d

@@ -1,0 +1,308 @@
+//! Reading a query's result straight into columns: `COPY (SELECT …) TO STDOUT (FORMAT binary)`,
+//! decoded as the bytes arrive into one vector per column, never into a struct per row.
+//!
+//! Identifiers (uuid) become dense `u32` keys through an [`Interner`] shared by the queries that
+//! must join on them, so that eight million attendance rows cost a few bytes each instead of a
+//! 36-character string per id.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use passerelle_core::storage::Tx;
+use polars::prelude::*;
+
+use crate::StatisticsError;
+
+/// The binary COPY signature, then the flags and the header extension length.
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+/// Days from 1970-01-01 (polars dates) to 2000-01-01 (PostgreSQL dates).
+const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// Dense keys for uuids: the first id seen gets 0, the next 1…
+#[derive(Debug, Default)]
+pub struct Interner(HashMap<u128, u32>);
+
+impl Interner {
+    pub fn key(&mut self, id: u128) -> u32 {
+        let next = u32::try_from(self.0.len()).expect("fewer than four billion ids");
+        *self.0.entry(id).or_insert(next)
+    }
+
+    pub fn get(&self, id: u128) -> Option<u32> {
+        self.0.get(&id).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a column of the query holds, and where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A uuid turned into a key of the interner with this index.
+    Key(usize),
+    Int16,
+    Int32,
+    Int64,
+    /// A `date`, as days since 1970 in an `Int32` column (cast to `Date` when written out).
+    Date,
+    Bool,
+    Text,
+}
+
+enum Sink {
+    Key(usize, Vec<Option<u32>>),
+    Int32(Vec<Option<i32>>),
+    Int64(Vec<Option<i64>>),
+    Date(Vec<Option<i32>>),
+    Bool(Vec<Option<bool>>),
+    Text(Vec<Option<String>>),
+}
+
+impl Sink {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Key(i) => Self::Key(i, Vec::new()),
+            Kind::Int16 | Kind::Int32 => Self::Int32(Vec::new()),
+            Kind::Int64 => Self::Int64(Vec::new()),
+            Kind::Date => Self::Date(Vec::new()),
+            Kind::Bool => Self::Bool(Vec::new()),
+            Kind::Text => Self::Text(Vec::new()),
+        }
+    }
+
+    fn into_column(self, name: &str) -> PolarsResult<Column> {
+        let name = PlSmallStr::from(name);
+        Ok(match self {
+            Self::Key(_, v) => Column::new(name, v),
+            Self::Int32(v) => Column::new(name, v),
+            Self::Int64(v) => Column::new(name, v),
+            Self::Date(v) => Column::new(name, v),
+            Self::Bool(v) => Column::new(name, v),
+            Self::Text(v) => Column::new(name, v),
+        })
+    }
+}
+
+fn malformed(what: &str) -> StatisticsError {
+    StatisticsError::Copy(format!("malformed binary COPY data: {what}"))
+}
+
+struct Decoder<'a> {
+    kinds: &'a [Kind],
+    sinks: Vec<Sink>,
+    interners: &'a mut [Interner],
+    header_done: bool,
+    finished: bool,
+    rows: usize,
+}
+
+impl Decoder<'_> {
+    /// Decodes every complete tuple at the start of `buf`; returns how many bytes it used.
+    fn decode(&mut self, buf: &[u8]) -> Result<usize, StatisticsError> {
+        let mut pos = 0;
+        if !self.header_done {
+            if buf.len() < SIGNATURE.len() + 8 {
+                return Ok(0);
+            }
+            if &buf[..SIGNATURE.len()] != SIGNATURE {
+                return Err(malformed("bad signature"));
+            }
+            let ext = i32_at(buf, SIGNATURE.len() + 4);
+            let ext = usize::try_from(ext).map_err(|_| malformed("bad header"))?;
+            let header = SIGNATURE.len() + 8 + ext;
+            if buf.len() < header {
+                return Ok(0);
+            }
+            pos = header;
+            self.header_done = true;
+        }
+        'tuples: while pos + 2 <= buf.len() {
+            let fields = i16::from_be_bytes([buf[pos], buf[pos + 1]]);
+            if fields == -1 {
+                self.finished = true;
+                return Ok(pos + 2);
+            }
+            if usize::try_from(fields).ok() != Some(self.kinds.len()) {
+                return Err(malformed("unexpected field count"));
+            }
+            // Find the tuple's end first, so that a tuple split across chunks is left whole.
+            let mut end = pos + 2;
+            for _ in 0..self.kinds.len() {
+                if end + 4 > buf.len() {
+                    break 'tuples;
+                }
+                let len = i32_at(buf, end);
+                end += 4;
+                if len > 0 {
+                    end += len as usize;
+                }
+            }
+            if end > buf.len() {
+                break;
+            }
+            let mut at = pos + 2;
+            for (kind, sink) in self.kinds.iter().zip(self.sinks.iter_mut()) {
+                let len = i32_at(buf, at);
+                at += 4;
+                let value = if len < 0 {
+                    None
+                } else {
+                    let v = &buf[at..at + len as usize];
+                    at += len as usize;
+                    Some(v)
+                };
+                push(*kind, sink, value, self.interners)?;
+            }
+            self.rows += 1;
+            pos = end;
+        }
+        Ok(pos)
+    }
+}
+
+fn i32_at(buf: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+fn push(
+    kind: Kind,
+    sink: &mut Sink,
+    value: Option<&[u8]>,
+    interners: &mut [Interner],
+) -> Result<(), StatisticsError> {
+    let fixed = |v: &[u8], n: usize| {
+        if v.len() == n {
+            Ok(())
+        } else {
+            Err(malformed("unexpected value length"))
+        }
+    };
+    match (kind, sink) {
+        (Kind::Key(_), Sink::Key(i, out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 16)?;
+                let id = u128::from_be_bytes(v.try_into().expect("16 bytes"));
+                Some(interners[*i].key(id))
+            }
+        }),
+        (Kind::Int16, Sink::Int32(out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 2)?;
+                Some(i32::from(i16::from_be_bytes([v[0], v[1]])))
+            }
+        }),
+        (Kind::Int32, Sink::Int32(out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 4)?;
+                Some(i32_at(v, 0))
+            }
+        }),
+        (Kind::Date, Sink::Date(out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 4)?;
+                Some(i32_at(v, 0) + PG_EPOCH_DAYS)
+            }
+        }),
+        (Kind::Int64, Sink::Int64(out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 8)?;
+                Some(i64::from_be_bytes(v.try_into().expect("8 bytes")))
+            }
+        }),
+        (Kind::Bool, Sink::Bool(out)) => out.push(match value {
+            None => None,
+            Some(v) => {
+                fixed(v, 1)?;
+                Some(v[0] != 0)
+            }
+        }),
+        (Kind::Text, Sink::Text(out)) => out.push(match value {
+            None => None,
+            Some(v) => Some(
+                std::str::from_utf8(v)
+                    .map_err(|_| malformed("text is not UTF-8"))?
+                    .to_owned(),
+            ),
+        }),
+        _ => unreachable!("sinks are built from their kinds"),
+    }
+    Ok(())
+}
+
+/// Runs `select` through a binary COPY and returns its columns as a DataFrame named by `names`.
+/// `select` must have exactly the columns of `kinds`, in order and of those types (`int2`,
+/// `int4`, `int8`, `date`, `bool`, `text`, `uuid`).
+pub async fn copy_frame(
+    tx: &mut Tx,
+    select: &str,
+    columns: &[(&str, Kind)],
+    interners: &mut [Interner],
+) -> Result<DataFrame, StatisticsError> {
+    let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
+    let mut decoder = Decoder {
+        kinds: &kinds,
+        sinks: kinds.iter().map(|k| Sink::new(*k)).collect(),
+        interners,
+        header_done: false,
+        finished: false,
+        rows: 0,
+    };
+    let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+    let mut stream = (**tx).copy_out_raw(&statement).await?;
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.try_next().await? {
+        if pending.is_empty() {
+            let used = decoder.decode(&chunk)?;
+            pending.extend_from_slice(&chunk[used..]);
+        } else {
+            pending.extend_from_slice(&chunk);
+            let used = decoder.decode(&pending)?;
+            pending.drain(..used);
+        }
+    }
+    if !decoder.finished || !pending.is_empty() {
+        return Err(malformed("the data ended in the middle of a tuple"));
+    }
+    let height = decoder.rows;
+    let columns = decoder
+        .sinks
+        .into_iter()
+        .zip(columns)
+        .map(|(sink, (name, _))| sink.into_column(name))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(height, columns)?)
+}
+
+/// The same COPY with nothing kept: the baseline of the benchmark (the bytes PostgreSQL produces).
+pub async fn copy_discard(tx: &mut Tx, select: &str) -> Result<u64, StatisticsError> {
+    let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+    let mut stream = (**tx).copy_out_raw(&statement).await?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.try_next().await? {
+        bytes += chunk.len() as u64;
+    }
+    Ok(bytes)
+}
+
+/// A date as a SQL literal, for COPY statements (which take no bind parameters).
+pub fn date_literal(date: NaiveDate) -> String {
+    format!("DATE '{}'", date.format("%Y-%m-%d"))
+}
+
+/// A polars date (days since 1970) from a calendar date.
+pub fn days(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    i32::try_from((date - epoch).num_days()).expect("a date within polars' range")
+}

@@ -1,0 +1,175 @@
+//! Statistics for funders: the one crate that links polars.
+//!
+//! An export reads the tenant's data for one scheme in one snapshot (`source`, binary COPY into
+//! columns), computes the datasets with polars' lazy API (`compute`), blanks small counts in the
+//! copies meant for publication (`indicators`), and writes each dataset as Parquet and CSV
+//! (`write`) under `tenant/scheme/period/export/` in the statistics folder.
+
+pub mod compute;
+pub mod extract;
+pub mod indicators;
+pub mod source;
+pub mod write;
+
+use std::path::Path;
+
+use chrono::Datelike;
+use passerelle_core::Db;
+use passerelle_core::statistics::{self, Export, ExportFile};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatisticsError {
+    #[error(transparent)]
+    Core(#[from] passerelle_core::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Copy(String),
+    #[error("computation failed: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+    #[error("cannot write the files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the computation stopped: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What an export produced.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub export_id: Uuid,
+    pub files: Vec<ExportFile>,
+}
+
+/// The datasets, which of them are published (with small counts blanked), and how.
+pub const DATASETS: [(&str, bool); 4] = [
+    ("indicators", true),
+    ("vouchers", false),
+    ("attendance_by_epn_module_month", true),
+    ("competencies", true),
+];
+
+/// Runs one export to the end. An export already finished is left alone (`None`); a failure is
+/// recorded on the export with its reason, and returned.
+pub async fn run_export(
+    db: &Db,
+    root: &Path,
+    tenant_id: Uuid,
+    export_id: Uuid,
+) -> Result<Option<Summary>, StatisticsError> {
+    let Some(export) = statistics::start(db, tenant_id, export_id).await? else {
+        return Ok(None);
+    };
+    match produce(db, root, tenant_id, &export).await {
+        Ok(files) => {
+            statistics::succeed(db, tenant_id, export_id, &files).await?;
+            Ok(Some(Summary { export_id, files }))
+        }
+        Err(e) => {
+            statistics::fail(db, tenant_id, export_id, &e.to_string()).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn produce(
+    db: &Db,
+    root: &Path,
+    tenant_id: Uuid,
+    export: &Export,
+) -> Result<Vec<ExportFile>, StatisticsError> {
+    let period = export.period();
+    let (threshold, _) = statistics::tenant_settings(db, tenant_id).await?;
+
+    // One snapshot for every source, so that the datasets agree with one another.
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let envelope: Option<i64> = sqlx::query_scalar(
+        "SELECT (rules ->> 'budget_envelope_cents')::bigint FROM scheme_versions
+         WHERE scheme_id = $1 AND effective_from < $2 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(export.scheme_id)
+    .bind(period.end)
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten();
+    let sources = source::read(
+        &mut tx,
+        export.scheme_id,
+        period.end,
+        period.last_day().year(),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let folder = export.folder(root, tenant_id);
+    let scheme_code = export.scheme_code.clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<ExportFile>, StatisticsError> {
+        let computed = compute::compute(sources, &period, &scheme_code, envelope)?;
+        std::fs::create_dir_all(&folder)?;
+        let label = period.label();
+        let mut files = Vec::new();
+
+        let mask = indicators::suppressed(&computed.indicators, threshold);
+        let mut full = indicators::frame(&computed.indicators, &label, None)?;
+        let mut published = indicators::frame(&computed.indicators, &label, Some(&mask))?;
+        files.extend(write::both(&folder, "indicators", false, &mut full)?);
+        files.extend(write::both(&folder, "indicators", true, &mut published)?);
+
+        let mut vouchers = computed.vouchers;
+        files.extend(write::both(&folder, "vouchers", false, &mut vouchers)?);
+
+        let mut attendance = computed.attendance;
+        let mut attendance_published =
+            indicators::suppress_counts(&attendance, "presences", &["minutes"], None, threshold)?;
+        attendance.with_column(polars::prelude::Column::new(
+            "masque".into(),
+            vec![false; attendance.height()],
+        ))?;
+        files.extend(write::both(
+            &folder,
+            "attendance_by_epn_module_month",
+            false,
+            &mut attendance,
+        )?);
+        files.extend(write::both(
+            &folder,
+            "attendance_by_epn_module_month",
+            true,
+            &mut attendance_published,
+        )?);
+
+        let mut competencies = computed.competencies;
+        let mut competencies_published = indicators::suppress_counts(
+            &competencies,
+            "beneficiaires",
+            &[],
+            Some(&["competence", "niveau"]),
+            threshold,
+        )?;
+        competencies.with_column(polars::prelude::Column::new(
+            "masque".into(),
+            vec![false; competencies.height()],
+        ))?;
+        files.extend(write::both(
+            &folder,
+            "competencies",
+            false,
+            &mut competencies,
+        )?);
+        files.extend(write::both(
+            &folder,
+            "competencies",
+            true,
+            &mut competencies_published,
+        )?);
+        Ok(files)
+    })
+    .await?
+}

@@ -1,0 +1,204 @@
+//! What the statistics job reads from PostgreSQL: one COPY per table family, each a single pass,
+//! all in one transaction (one snapshot) of the tenant. The benchmark's baseline runs the very same
+//! statements.
+
+use chrono::NaiveDate;
+use polars::prelude::DataFrame;
+use uuid::Uuid;
+
+use crate::StatisticsError;
+use crate::extract::{self, Interner, Kind};
+use passerelle_core::storage::Tx;
+
+/// Interner slots: vouchers, sessions and EPNs are joined on dense keys.
+const VOUCHERS: usize = 0;
+const SESSIONS: usize = 1;
+const EPNS: usize = 2;
+
+/// The tenant's data for one scheme, as frames.
+pub struct Sources {
+    /// One row per voucher of the scheme issued before the period ends, with the holder's
+    /// dimensions already reduced to what may be published (age band, not birth year).
+    pub vouchers: DataFrame,
+    /// The module choices of those vouchers.
+    pub modules: DataFrame,
+    /// EPN names by key.
+    pub epns: DataFrame,
+    /// Module labels by number.
+    pub module_labels: DataFrame,
+    /// Every session of the scheme.
+    pub sessions: DataFrame,
+    /// Every attendance (not voided) at those sessions.
+    pub attendance: DataFrame,
+    /// Approved and paid reimbursements, per voucher, month and EPN.
+    pub reimbursed: DataFrame,
+    /// Competences worked, per attendance.
+    pub competencies: DataFrame,
+}
+
+pub type Statement = (&'static str, String, Vec<(&'static str, Kind)>);
+
+/// The statements, with the columns each returns. The scheme, the period's end and the year ages
+/// are counted at are inlined (COPY takes no parameters) from typed values; row-level security
+/// limits every table to the tenant.
+pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Statement> {
+    let scheme = format!("'{scheme_id}'::uuid");
+    let end = extract::date_literal(end);
+    vec![
+        (
+            "vouchers",
+            format!(
+                "SELECT v.id, encode(sha256(t.statistics_key || uuid_send(v.beneficiary_id)), 'hex'),
+                        p.name, p.kind, b.public_category, coalesce(b.commune_insee, 'Non renseignée'),
+                        CASE WHEN b.commune_insee IS NULL THEN 'Non renseigné'
+                             WHEN b.commune_insee LIKE '97%' THEN left(b.commune_insee, 3)
+                             ELSE left(b.commune_insee, 2) END,
+                        CASE WHEN b.birth_year IS NULL THEN 'Non renseigné'
+                             WHEN {age_year} - b.birth_year < 25 THEN 'Moins de 25 ans'
+                             WHEN {age_year} - b.birth_year < 45 THEN '25 à 44 ans'
+                             WHEN {age_year} - b.birth_year < 60 THEN '45 à 59 ans'
+                             WHEN {age_year} - b.birth_year < 75 THEN '60 à 74 ans'
+                             ELSE '75 ans et plus' END,
+                        v.issued_on, v.status, reg.epn_id
+                 FROM vouchers v
+                 JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
+                 JOIN prescribers p ON p.tenant_id = v.tenant_id AND p.id = v.prescriber_id
+                 JOIN tenants t ON t.id = v.tenant_id
+                 -- The EPN of the current registration, or of the last one when none is current.
+                 LEFT JOIN (SELECT DISTINCT ON (r.voucher_id) r.voucher_id, r.epn_id FROM registrations r
+                            ORDER BY r.voucher_id, r.ended_at IS NULL DESC, r.registered_at DESC) reg
+                        ON reg.voucher_id = v.id
+                 WHERE v.scheme_id = {scheme} AND v.issued_on < {end}"
+            ),
+            vec![
+                ("voucher", Kind::Key(VOUCHERS)),
+                ("holder_key", Kind::Text),
+                ("prescripteur", Kind::Text),
+                ("type_prescripteur", Kind::Text),
+                ("categorie_public", Kind::Text),
+                ("commune", Kind::Text),
+                ("departement", Kind::Text),
+                ("tranche_age", Kind::Text),
+                ("issued_on", Kind::Date),
+                ("status", Kind::Text),
+                ("epn_key", Kind::Key(EPNS)),
+            ],
+        ),
+        (
+            "modules",
+            format!("SELECT voucher_id, module_number FROM voucher_modules WHERE scheme_id = {scheme}"),
+            vec![("voucher", Kind::Key(VOUCHERS)), ("module_number", Kind::Int32)],
+        ),
+        (
+            "epns",
+            "SELECT id, name FROM epns".to_owned(),
+            vec![("epn_key", Kind::Key(EPNS)), ("epn_name", Kind::Text)],
+        ),
+        (
+            "module_labels",
+            format!("SELECT number, number || '. ' || title FROM scheme_modules WHERE scheme_id = {scheme}"),
+            vec![("module_number", Kind::Int32), ("module_label", Kind::Text)],
+        ),
+        (
+            "sessions",
+            format!(
+                "SELECT s.id, s.epn_id, s.module_number, l.day,
+                        (extract(year FROM l.day) * 100 + extract(month FROM l.day))::int4, s.status = 'held'
+                 FROM sessions s
+                 JOIN tenants t ON t.id = s.tenant_id
+                 CROSS JOIN LATERAL (SELECT (s.starts_at AT TIME ZONE t.time_zone)::date AS day) l
+                 WHERE s.scheme_id = {scheme}"
+            ),
+            vec![
+                ("session", Kind::Key(SESSIONS)),
+                ("session_epn", Kind::Key(EPNS)),
+                ("session_module", Kind::Int32),
+                ("day", Kind::Date),
+                ("month", Kind::Int32),
+                ("held", Kind::Bool),
+            ],
+        ),
+        (
+            "attendance",
+            format!(
+                "SELECT a.voucher_id, a.session_id, a.status = 'present', a.minutes_debited
+                 FROM attendances a
+                 JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
+                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL"
+            ),
+            vec![
+                ("voucher", Kind::Key(VOUCHERS)),
+                ("session", Kind::Key(SESSIONS)),
+                ("present", Kind::Bool),
+                ("minutes", Kind::Int32),
+            ],
+        ),
+        (
+            "reimbursed",
+            format!(
+                "SELECT l.voucher_id, st.month, st.epn_id, sum(l.amount_cents)::bigint
+                 FROM statement_lines l
+                 JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
+                 WHERE st.scheme_id = {scheme} AND st.status IN ('approved', 'paid') AND st.month < {end}
+                 GROUP BY l.voucher_id, st.month, st.epn_id"
+            ),
+            vec![
+                ("voucher", Kind::Key(VOUCHERS)),
+                ("month", Kind::Date),
+                ("statement_epn", Kind::Key(EPNS)),
+                ("cents", Kind::Int64),
+            ],
+        ),
+        (
+            "competencies",
+            format!(
+                "SELECT a.voucher_id, s.epn_id, c.code || ' ' || c.title,
+                        CASE ac.level WHEN 'discovered' THEN 1 WHEN 'practised' THEN 2 ELSE 3 END,
+                        (s.starts_at AT TIME ZONE t.time_zone)::date
+                 FROM attendance_competences ac
+                 JOIN attendances a ON a.tenant_id = ac.tenant_id AND a.id = ac.attendance_id
+                 JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
+                 JOIN competences c ON c.referential_code = ac.referential_code AND c.code = ac.competence_code
+                 JOIN tenants t ON t.id = s.tenant_id
+                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL"
+            ),
+            vec![
+                ("voucher", Kind::Key(VOUCHERS)),
+                ("competence_epn", Kind::Key(EPNS)),
+                ("competence", Kind::Text),
+                ("level_rank", Kind::Int32),
+                ("day", Kind::Date),
+            ],
+        ),
+    ]
+}
+
+/// Reads every source in the transaction's snapshot.
+pub async fn read(
+    tx: &mut Tx,
+    scheme_id: Uuid,
+    end: NaiveDate,
+    age_year: i32,
+) -> Result<Sources, StatisticsError> {
+    let mut interners = [
+        Interner::default(),
+        Interner::default(),
+        Interner::default(),
+    ];
+    let mut frames = Vec::new();
+    for (_, select, columns) in statements(scheme_id, end, age_year) {
+        frames.push(extract::copy_frame(tx, &select, &columns, &mut interners).await?);
+    }
+    let mut frames = frames.into_iter();
+    let mut next = || frames.next().expect("one frame per statement");
+    Ok(Sources {
+        vouchers: next(),
+        modules: next(),
+        epns: next(),
+        module_labels: next(),
+        sessions: next(),
+        attendance: next(),
+        reimbursed: next(),
+        competencies: next(),
+    })
+}

@@ -1,0 +1,114 @@
+//! Files: Parquet (zstd) for tools, CSV for spreadsheets (French Excel: UTF-8 with BOM, `;`,
+//! decimal comma, dates dd/mm/yyyy, text that would start a formula escaped). Each file is written
+//! under a temporary name, hashed while it is written, then renamed: a file that exists is whole.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use passerelle_core::statistics::ExportFile;
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::StatisticsError;
+
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Text cells that a spreadsheet would read as a formula get a leading apostrophe.
+fn escape_formulas(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut out = df.clone();
+    for column in df.columns() {
+        if column.dtype() != &DataType::String {
+            continue;
+        }
+        let escaped: Vec<Option<String>> = column
+            .as_materialized_series()
+            .str()?
+            .iter()
+            .map(|v| {
+                v.map(|s| {
+                    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                        format!("'{s}")
+                    } else {
+                        s.to_owned()
+                    }
+                })
+            })
+            .collect();
+        out.with_column(Column::new(column.name().clone(), escaped))?;
+    }
+    Ok(out)
+}
+
+/// Writes `df` as `<name>.parquet` and `<name>.csv` in `folder`.
+pub fn both(
+    folder: &Path,
+    dataset: &str,
+    published: bool,
+    df: &mut DataFrame,
+) -> Result<Vec<ExportFile>, StatisticsError> {
+    let base = if published {
+        format!("{dataset}-published")
+    } else {
+        dataset.to_owned()
+    };
+    let rows = i64::try_from(df.height()).unwrap_or(i64::MAX);
+    let mut files = Vec::new();
+    for format in ["parquet", "csv"] {
+        let name = format!("{base}.{format}");
+        let partial = folder.join(format!(".{name}.partial"));
+        let mut out = Hashing {
+            inner: BufWriter::new(File::create(&partial)?),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        if format == "parquet" {
+            ParquetWriter::new(&mut out)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(df)?;
+        } else {
+            let mut escaped = escape_formulas(df)?;
+            CsvWriter::new(&mut out)
+                .include_bom(true)
+                .with_separator(b';')
+                .with_decimal_comma(true)
+                .with_date_format(Some("%d/%m/%Y".into()))
+                .finish(&mut escaped)?;
+        }
+        out.flush()?;
+        let Hashing {
+            inner,
+            hasher,
+            bytes,
+        } = out;
+        inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, folder.join(&name))?;
+        files.push(ExportFile {
+            name,
+            dataset: dataset.to_owned(),
+            format: format.to_owned(),
+            published,
+            row_count: rows,
+            byte_size: i64::try_from(bytes).unwrap_or(i64::MAX),
+            sha256: hex::encode(hasher.finalize()),
+        });
+    }
+    Ok(files)
+}

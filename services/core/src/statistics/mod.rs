@@ -1,0 +1,451 @@
+//! Statistics exports for funders: the request, its lifecycle and the files it wrote. The datasets
+//! themselves are computed by the worker's statistics crate (the only one that links polars); this
+//! module is what the API and the worker share: periods, export rows, file records and where the
+//! files live on disk.
+
+pub mod period;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::storage::Tx;
+use crate::{Db, Error};
+
+pub use period::{Period, PeriodKind};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Export {
+    pub id: Uuid,
+    pub scheme_id: Uuid,
+    pub scheme_code: String,
+    pub period_kind: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub origin: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub requested_by: Option<Uuid>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Export {
+    pub fn period(&self) -> Period {
+        Period::from_parts(&self.period_kind, self.period_start)
+            .expect("the database holds only valid periods")
+    }
+
+    /// Where the files of this export are written: `tenant/scheme/period/export`.
+    pub fn folder(&self, root: &Path, tenant_id: Uuid) -> PathBuf {
+        root.join(tenant_id.to_string())
+            .join(&self.scheme_code)
+            .join(self.period().label())
+            .join(self.id.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportFile {
+    pub name: String,
+    pub dataset: String,
+    pub format: String,
+    pub published: bool,
+    pub row_count: i64,
+    pub byte_size: i64,
+    pub sha256: String,
+}
+
+impl ExportFile {
+    pub fn content_type(&self) -> &'static str {
+        match self.format.as_str() {
+            "parquet" => "application/vnd.apache.parquet",
+            _ => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+const EXPORT_SELECT: &str = "SELECT x.id, x.scheme_id, sc.code AS scheme_code, x.period_kind, x.period_start, x.period_end,
+        x.origin, x.status, x.error, x.requested_by, x.requested_at, x.started_at, x.finished_at
+    FROM statistics_exports x JOIN schemes sc ON sc.tenant_id = x.tenant_id AND sc.id = x.scheme_id";
+
+/// Asks for an export of a scheme over a period; the worker picks it up.
+pub async fn request(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    period: &str,
+) -> Result<Export, Error> {
+    let period = Period::parse(period)?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scheme_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schemes WHERE id = $1)")
+            .bind(scheme_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !scheme_exists {
+        return Err(Error::NotFound("scheme"));
+    }
+    let id = Uuid::now_v7();
+    insert(
+        &mut tx,
+        tenant_id,
+        id,
+        scheme_id,
+        &period,
+        "on_demand",
+        actor.user_id,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statistics.export_requested",
+        "statistics_export",
+        id,
+        json!({ "scheme_id": scheme_id, "period": period.label() }),
+    )
+    .await?;
+    let export = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(export)
+}
+
+async fn insert(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    id: Uuid,
+    scheme_id: Uuid,
+    period: &Period,
+    origin: &str,
+    requested_by: Option<Uuid>,
+) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "INSERT INTO statistics_exports (tenant_id, id, scheme_id, period_kind, period_start, period_end, origin, requested_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, scheme_id, period_kind, period_start) WHERE origin = 'scheduled' DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(scheme_id)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .bind(period.end)
+    .bind(origin)
+    .bind(requested_by)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// The periods that ended just before `today` (tenant time zone): always the previous month, the
+/// previous quarter on the first month of a quarter, the previous year in January. Each active
+/// scheme gets one scheduled export per period, however often this runs.
+pub async fn schedule_ended_periods(
+    db: &Db,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, Error> {
+    let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
+    let today = now.with_timezone(&tenant.tz()).date_naive();
+    let periods = Period::ended_before(today);
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let schemes: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM schemes WHERE status = 'active' ORDER BY code")
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut created = Vec::new();
+    for scheme_id in schemes {
+        for period in &periods {
+            let id = Uuid::now_v7();
+            if insert(&mut tx, tenant_id, id, scheme_id, period, "scheduled", None).await? == 1 {
+                created.push(id);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub scheme_id: Option<Uuid>,
+    pub status: Option<String>,
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid, filter: &ExportFilter) -> Result<Vec<Export>, Error> {
+    if let Some(status) = &filter.status
+        && !["queued", "running", "succeeded", "failed"].contains(&status.as_str())
+    {
+        return Err(Error::invalid(
+            "status",
+            "one of: queued, running, succeeded, failed",
+        ));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{EXPORT_SELECT} WHERE ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
+         ORDER BY x.requested_at DESC, x.id DESC LIMIT 500"
+    )))
+    .bind(filter.scheme_id)
+    .bind(&filter.status)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Export, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{EXPORT_SELECT} WHERE x.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("statistics export"))
+}
+
+async fn files_in(tx: &mut Tx, id: Uuid, with_unpublished: bool) -> Result<Vec<ExportFile>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT name, dataset, format, published, row_count, byte_size, sha256 FROM statistics_files
+         WHERE export_id = $1 AND (published OR $2) ORDER BY dataset, published, format",
+    )
+    .bind(id)
+    .bind(with_unpublished)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// An export and the files the caller may read: funders see only published files.
+pub async fn get(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+    with_unpublished: bool,
+) -> Result<(Export, Vec<ExportFile>), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let export = fetch(&mut tx, id).await?;
+    let files = files_in(&mut tx, id, with_unpublished).await?;
+    tx.commit().await?;
+    Ok((export, files))
+}
+
+/// A file to download, after checking that the export is done and the caller may read it. The
+/// download is audited in the same transaction.
+pub async fn open_file(
+    db: &Db,
+    root: &Path,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    name: &str,
+    with_unpublished: bool,
+) -> Result<(ExportFile, PathBuf), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let export = fetch(&mut tx, id).await?;
+    match export.status.as_str() {
+        "succeeded" => {}
+        "failed" => {
+            return Err(Error::Conflict(format!(
+                "the export failed: {}",
+                export.error.as_deref().unwrap_or("unknown reason")
+            )));
+        }
+        status => {
+            return Err(Error::Conflict(format!(
+                "the export is {status}: its files are not ready yet"
+            )));
+        }
+    }
+    let file = files_in(&mut tx, id, with_unpublished)
+        .await?
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or(Error::NotFound("statistics file"))?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "statistics.file_downloaded",
+        "statistics_export",
+        id,
+        json!({ "file": file.name, "published": file.published, "sha256": file.sha256 }),
+    )
+    .await?;
+    tx.commit().await?;
+    let path = export.folder(root, tenant_id).join(&file.name);
+    Ok((file, path))
+}
+
+/// Exports waiting for the worker, marked as handed over in the caller's transaction. An export
+/// handed over long ago and still queued (its job was lost) is handed over again.
+pub async fn take_for_relay(
+    tx: &mut Tx,
+    requeue_after: Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, Error> {
+    let requeue_after = i64::try_from(requeue_after.as_secs()).unwrap_or(i64::MAX);
+    Ok(sqlx::query_scalar(
+        "UPDATE statistics_exports SET relayed_at = now()
+         WHERE id IN (SELECT id FROM statistics_exports
+                      WHERE status = 'queued'
+                        AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
+                      ORDER BY requested_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id",
+    )
+    .bind(requeue_after as f64)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Tenants with exports waiting for the worker (platform-wide, through the security-definer-free
+/// path: each tenant is then read under its own tenant setting).
+pub async fn tenants_with_queued_exports(db: &Db) -> Result<Vec<Uuid>, Error> {
+    let mut found = Vec::new();
+    for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let queued: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM statistics_exports WHERE status = 'queued')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if queued {
+            found.push(tenant_id);
+        }
+    }
+    Ok(found)
+}
+
+/// Marks an export running and returns it, unless it is already finished. A running export is
+/// taken again: its worker died and the queue gave the job to another.
+pub async fn start(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Export>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let export = fetch(&mut tx, id).await?;
+    if matches!(export.status.as_str(), "succeeded" | "failed") {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE statistics_exports SET status = 'running', started_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let export = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Some(export))
+}
+
+/// Records the files and marks the export succeeded, in one transaction.
+pub async fn succeed(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+    files: &[ExportFile],
+) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for file in files {
+        sqlx::query(
+            "INSERT INTO statistics_files (tenant_id, export_id, name, dataset, format, published, row_count, byte_size, sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(&file.name)
+        .bind(&file.dataset)
+        .bind(&file.format)
+        .bind(file.published)
+        .bind(file.row_count)
+        .bind(file.byte_size)
+        .bind(&file.sha256)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE statistics_exports SET status = 'succeeded', error = NULL, finished_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn fail(db: &Db, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query(
+        "UPDATE statistics_exports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tenant's settings for statistics: the suppression threshold and the pseudonymisation key.
+pub async fn tenant_settings(db: &Db, tenant_id: Uuid) -> Result<(i32, Vec<u8>), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let row: (i32, Vec<u8>) =
+        sqlx::query_as("SELECT statistics_threshold, statistics_key FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("tenant"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Sets the small-count threshold of published files.
+pub async fn set_threshold(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    threshold: i32,
+) -> Result<(), Error> {
+    if !(1..=100).contains(&threshold) {
+        return Err(Error::invalid("threshold", "between 1 and 100"));
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query("UPDATE tenants SET statistics_threshold = $2 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(threshold)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "tenant.statistics_threshold_set",
+        "tenant",
+        tenant_id,
+        json!({ "threshold": threshold }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The first day of the quarter `date` falls in.
+pub fn quarter_of(date: NaiveDate) -> NaiveDate {
+    let month = (date.month0() / 3) * 3 + 1;
+    NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date)
+}
