@@ -18,6 +18,8 @@ use uuid::Uuid;
 
 pub const TEST_DATABASE_PREFIX: &str = "passerelle_test_";
 
+pub mod activity;
+
 pub struct TestDatabase {
     pub name: String,
     /// Connected as the owner role: for fixtures that must bypass the application's rules, and

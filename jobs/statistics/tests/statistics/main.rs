@@ -1,0 +1,755 @@
+//! The statistics job against a generated tenant: every indicator against an independent SQL
+//! query, the Parquet files read back by pyarrow, suppression in the published files, no personal
+//! data anywhere, and a failure recorded with its reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::NaiveDate;
+use passerelle_core::audit::Actor;
+use passerelle_core::reimbursements;
+use passerelle_core::statistics::{self, ExportFile};
+use passerelle_core::tenancy::tenants::TenantKind;
+use passerelle_test_support::activity::{self, ActivitySpec};
+use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
+use serde_json::Value;
+use uuid::Uuid;
+
+struct Generated {
+    db: TestDatabase,
+    tenant_id: Uuid,
+    scheme_id: Uuid,
+    dir: PathBuf,
+}
+
+impl Drop for Generated {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("date")
+}
+
+/// 600 vouchers over 2026 in 6 EPNs; October's statements computed and approved.
+async fn generated() -> Generated {
+    let db = TestDatabase::create().await;
+    let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
+    let scheme_id = active_ticket_net(&db.app, tenant.id, None, Some(date(2026, 1, 1))).await;
+    activity::generate(
+        &db,
+        tenant.id,
+        scheme_id,
+        ActivitySpec {
+            vouchers: 600,
+            epns: 6,
+            sessions_per_epn: 61,
+            max_attendance: 5,
+            bulk: false,
+        },
+    )
+    .await;
+    reimbursements::run_month(&db.app, tenant.id, date(2026, 10, 1))
+        .await
+        .expect("reimbursements");
+    let mut tx = db.app.begin_tenant(tenant.id).await.expect("tx");
+    sqlx::query("UPDATE statements SET status = 'approved', approved_at = now() WHERE month >= '2026-09-01'")
+        .execute(&mut *tx)
+        .await
+        .expect("approve");
+    tx.commit().await.expect("commit");
+    Generated {
+        db,
+        tenant_id: tenant.id,
+        scheme_id,
+        dir: std::env::temp_dir()
+            .join(format!("passerelle-statistics-{}", Uuid::new_v4().simple())),
+    }
+}
+
+impl Generated {
+    async fn export(&self, period: &str) -> (statistics::Export, Vec<ExportFile>) {
+        let export = statistics::request(
+            &self.db.app,
+            self.tenant_id,
+            Actor::SYSTEM,
+            self.scheme_id,
+            period,
+        )
+        .await
+        .expect("request");
+        assert_eq!(export.status, "queued");
+        passerelle_statistics::run_export(&self.db.app, &self.dir, self.tenant_id, export.id)
+            .await
+            .expect("export")
+            .expect("not yet finished");
+        let (export, files) = statistics::get(&self.db.app, self.tenant_id, export.id, true)
+            .await
+            .expect("get");
+        assert_eq!(export.status, "succeeded", "{:?}", export.error);
+        (export, files)
+    }
+
+    fn path(&self, export: &statistics::Export, name: &str) -> PathBuf {
+        export.folder(&self.dir, self.tenant_id).join(name)
+    }
+}
+
+/// Reads a Parquet file with pyarrow: its schema, row count and rows.
+fn pyarrow(path: &Path) -> Value {
+    let script = r#"
+import json, sys
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1])
+meta = pq.ParquetFile(sys.argv[1]).metadata
+codecs = sorted({meta.row_group(g).column(c).compression for g in range(meta.num_row_groups) for c in range(meta.num_columns)})
+print(json.dumps({"schema": [[f.name, str(f.type)] for f in table.schema], "rows": table.num_rows,
+                  "codecs": codecs, "records": table.to_pylist()}, default=str))
+"#;
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 runs (make test installs pyarrow)");
+    assert!(
+        output.status.success(),
+        "pyarrow could not read {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the reader")
+}
+
+type Key = (String, String, String);
+
+fn indicator_rows(parquet: &Value) -> BTreeMap<Key, (Option<f64>, bool)> {
+    parquet["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["dimension"].as_str().expect("dimension").to_owned(),
+                    r["valeur_dimension"].as_str().expect("value").to_owned(),
+                    r["indicateur"].as_str().expect("indicator").to_owned(),
+                ),
+                (r["valeur"].as_f64(), r["masque"].as_bool().expect("flag")),
+            )
+        })
+        .collect()
+}
+
+/// The holders' dimensions, for vouchers issued before `$2`, written without the job's code.
+const HOLDERS: &str = "
+    SELECT v.id, v.status, v.issued_on, b.public_category, p.name AS prescriber, p.kind AS prescriber_kind,
+           coalesce(b.commune_insee, 'Non renseignée') AS commune,
+           CASE WHEN b.commune_insee IS NULL THEN 'Non renseigné' WHEN b.commune_insee LIKE '97%'
+                THEN left(b.commune_insee, 3) ELSE left(b.commune_insee, 2) END AS departement,
+           CASE WHEN b.birth_year IS NULL THEN 'Non renseigné'
+                WHEN $3 - b.birth_year < 25 THEN 'Moins de 25 ans' WHEN $3 - b.birth_year < 45 THEN '25 à 44 ans'
+                WHEN $3 - b.birth_year < 60 THEN '45 à 59 ans' WHEN $3 - b.birth_year < 75 THEN '60 à 74 ans'
+                ELSE '75 ans et plus' END AS age_band,
+           coalesce((SELECT e.name FROM registrations r JOIN epns e ON e.id = r.epn_id WHERE r.voucher_id = v.id
+                     ORDER BY r.ended_at IS NULL DESC, r.registered_at DESC LIMIT 1), 'Non inscrit') AS epn,
+           EXISTS (SELECT 1 FROM registrations r WHERE r.voucher_id = v.id) AS registered,
+           (SELECT min((s.starts_at AT TIME ZONE 'Europe/Paris')::date) FROM attendances a JOIN sessions s ON s.id = a.session_id
+             WHERE a.voucher_id = v.id AND a.voided_at IS NULL AND a.status = 'present') AS first_day,
+           (SELECT coalesce(sum(a.minutes_debited), 0) FROM attendances a WHERE a.voucher_id = v.id AND a.voided_at IS NULL) AS minutes_used
+    FROM vouchers v JOIN beneficiaries b ON b.id = v.beneficiary_id JOIN prescribers p ON p.id = v.prescriber_id
+    WHERE v.issued_on < $2";
+
+fn by_dimension(source: &str) -> String {
+    format!(
+        "SELECT 'ensemble' AS dimension, 'Ensemble' AS value, h.* FROM {source} h
+         UNION ALL SELECT 'prescripteur', h.prescriber, h.* FROM {source} h
+         UNION ALL SELECT 'type_prescripteur', h.prescriber_kind, h.* FROM {source} h
+         UNION ALL SELECT 'categorie_public', h.public_category, h.* FROM {source} h
+         UNION ALL SELECT 'tranche_age', h.age_band, h.* FROM {source} h
+         UNION ALL SELECT 'commune', h.commune, h.* FROM {source} h
+         UNION ALL SELECT 'departement', h.departement, h.* FROM {source} h"
+    )
+}
+
+/// Every indicator of the period, computed by plain SQL.
+async fn expected_indicators(
+    g: &Generated,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> BTreeMap<Key, Option<f64>> {
+    let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
+    let mut expected = BTreeMap::new();
+    let cohort = format!(
+        "WITH h AS ({HOLDERS}), c AS (SELECT * FROM h WHERE issued_on >= $1),
+         d AS ({dims}
+               UNION ALL SELECT 'epn', c.epn, c.* FROM c c
+               UNION ALL SELECT 'module', vm.module_number || '. ' || m.title, c.* FROM c c
+                 JOIN voucher_modules vm ON vm.voucher_id = c.id
+                 JOIN scheme_modules m ON m.scheme_id = vm.scheme_id AND m.number = vm.module_number)
+         SELECT dimension, value,
+                count(*)::float8, (count(*) FILTER (WHERE registered))::float8,
+                (count(*) FILTER (WHERE first_day IS NOT NULL))::float8,
+                (count(*) FILTER (WHERE status = 'completed'))::float8,
+                (count(*) FILTER (WHERE status = 'expired' AND first_day IS NULL))::float8,
+                (count(*) FILTER (WHERE status = 'cancelled'))::float8,
+                (count(*) FILTER (WHERE first_day IS NOT NULL))::float8 / count(*),
+                (count(*) FILTER (WHERE status = 'completed'))::float8 / count(*),
+                sum(minutes_used)::float8 / 60 / nullif(count(*) FILTER (WHERE first_day IS NOT NULL), 0),
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY first_day - issued_on),
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY first_day - issued_on)
+         FROM d GROUP BY dimension, value",
+        dims = by_dimension("c")
+    );
+    let names = [
+        "bons_emis",
+        "bons_inscrits",
+        "bons_demarres",
+        "bons_termines",
+        "bons_expires_sans_usage",
+        "bons_annules",
+        "taux_activation",
+        "taux_achevement",
+        "heures_moyennes_par_bon",
+        "jours_premiere_seance_mediane",
+        "jours_premiere_seance_p90",
+    ];
+    let rows = sqlx::query(sqlx::AssertSqlSafe(cohort))
+        .bind(start)
+        .bind(end)
+        .bind(2026)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("cohort SQL");
+    for row in rows {
+        use sqlx::Row;
+        let (dimension, value): (String, String) = (row.get(0), row.get(1));
+        for (i, name) in names.iter().enumerate() {
+            let figure: Option<f64> = row.get(i + 2);
+            expected.insert(
+                (dimension.clone(), value.clone(), (*name).to_owned()),
+                figure,
+            );
+        }
+    }
+
+    let hours = format!(
+        "WITH h AS ({HOLDERS}),
+         a AS (SELECT a.voucher_id AS id, a.minutes_debited AS minutes, e.name AS epn,
+                      coalesce(s.module_number || '. ' || m.title, 'Sans module') AS module
+               FROM attendances a JOIN sessions s ON s.id = a.session_id JOIN epns e ON e.id = s.epn_id
+               LEFT JOIN scheme_modules m ON m.scheme_id = s.scheme_id AND m.number = s.module_number
+               WHERE a.voided_at IS NULL AND a.status = 'present'
+                 AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date >= $1
+                 AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date < $2),
+         ha AS (SELECT h.*, a.minutes FROM h JOIN a ON a.id = h.id),
+         d AS ({dims})
+         SELECT dimension, value, sum(minutes)::float8 / 60 FROM d GROUP BY 1, 2
+         UNION ALL SELECT 'epn', epn, sum(minutes)::float8 / 60 FROM a GROUP BY 2
+         UNION ALL SELECT 'module', module, sum(minutes)::float8 / 60 FROM a GROUP BY 2",
+        dims = by_dimension("ha")
+    );
+    let amounts = format!(
+        "WITH h AS ({HOLDERS}),
+         l AS (SELECT l.voucher_id AS id, l.amount_cents AS cents, e.name AS epn
+               FROM statement_lines l JOIN statements st ON st.id = l.statement_id JOIN epns e ON e.id = st.epn_id
+               WHERE st.status IN ('approved', 'paid') AND st.month >= $1 AND st.month < $2),
+         hl AS (SELECT h.*, l.cents FROM h JOIN l ON l.id = h.id),
+         d AS ({dims})
+         SELECT dimension, value, sum(cents)::float8 / 100 FROM d GROUP BY 1, 2
+         UNION ALL SELECT 'epn', epn, sum(cents)::float8 / 100 FROM l GROUP BY 2",
+        dims = by_dimension("hl")
+    );
+    for (indicator, sql) in [
+        ("heures_realisees", hours),
+        ("montant_rembourse_eur", amounts),
+    ] {
+        let rows: Vec<(String, String, Option<f64>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(start)
+            .bind(end)
+            .bind(2026)
+            .fetch_all(&mut *tx)
+            .await
+            .expect("activity SQL");
+        for (dimension, value, figure) in rows {
+            expected.insert((dimension, value, indicator.to_owned()), figure);
+        }
+    }
+    let consumed: Option<f64> = sqlx::query_scalar(
+        "SELECT sum(l.amount_cents)::float8 / 100 FROM statement_lines l JOIN statements st ON st.id = l.statement_id
+         WHERE st.status IN ('approved', 'paid') AND st.month < $1",
+    )
+    .bind(end)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("budget SQL");
+    // The Ticket Net preset has no envelope: the rate is empty and the numerator is what was paid.
+    expected.insert(
+        (
+            "ensemble".into(),
+            "Ensemble".into(),
+            "budget_consomme".into(),
+        ),
+        None,
+    );
+    tx.commit().await.expect("commit");
+    expected.insert(
+        ("budget_numerateur".into(), String::new(), String::new()),
+        consumed.or(Some(0.0)),
+    );
+    expected
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9 * a.abs().max(1.0),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn every_indicator_equals_an_independent_sql_query() {
+    let g = generated().await;
+    for (period, start, end) in [
+        ("2026", date(2026, 1, 1), date(2027, 1, 1)),
+        ("2026-10", date(2026, 10, 1), date(2026, 11, 1)),
+    ] {
+        let (export, files) = g.export(period).await;
+        assert!(files.iter().any(|f| f.name == "indicators.parquet"));
+        let parquet = pyarrow(&g.path(&export, "indicators.parquet"));
+        let records = parquet["records"].as_array().expect("records");
+        let mut expected = expected_indicators(&g, start, end).await;
+        let consumed = expected
+            .remove(&("budget_numerateur".into(), String::new(), String::new()))
+            .flatten();
+        let budget = records
+            .iter()
+            .find(|r| r["indicateur"] == "budget_consomme")
+            .expect("budget row");
+        assert!(
+            close(budget["numerateur"].as_f64(), consumed),
+            "budget: {budget} vs {consumed:?}"
+        );
+
+        let actual: BTreeMap<Key, Option<f64>> = indicator_rows(&parquet)
+            .into_iter()
+            .map(|(k, (v, masked))| {
+                assert!(!masked, "the full file blanks nothing");
+                (k, v)
+            })
+            .collect();
+        let missing: Vec<_> = expected
+            .keys()
+            .filter(|k| !actual.contains_key(*k))
+            .collect();
+        let extra: Vec<_> = actual
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{period}: missing {missing:?}, extra {extra:?}"
+        );
+        for (key, value) in &expected {
+            assert!(
+                close(actual[key], *value),
+                "{period} {key:?}: job {:?}, SQL {value:?}",
+                actual[key]
+            );
+        }
+        // The indicators the issue lists are all there, for the whole scheme.
+        let names: BTreeSet<&str> = records
+            .iter()
+            .filter_map(|r| r["indicateur"].as_str())
+            .collect();
+        assert_eq!(names.len(), 14, "{names:?}");
+        let dimensions: BTreeSet<&str> = records
+            .iter()
+            .filter_map(|r| r["dimension"].as_str())
+            .collect();
+        assert_eq!(
+            dimensions,
+            BTreeSet::from([
+                "ensemble",
+                "prescripteur",
+                "type_prescripteur",
+                "categorie_public",
+                "tranche_age",
+                "commune",
+                "departement",
+                "epn",
+                "module"
+            ])
+        );
+        // Known numbers: the generator issues 600 vouchers over the year.
+        if period == "2026" {
+            let issued = &actual[&("ensemble".into(), "Ensemble".into(), "bons_emis".into())];
+            assert_eq!(*issued, Some(600.0));
+        }
+    }
+}
+
+/// The documented schema of each file, as pyarrow reads it.
+fn documented_schema(dataset: &str) -> Vec<(&'static str, &'static str)> {
+    match dataset {
+        "indicators" => vec![
+            ("periode", "string_view"),
+            ("dimension", "string_view"),
+            ("valeur_dimension", "string_view"),
+            ("indicateur", "string_view"),
+            ("numerateur", "double"),
+            ("denominateur", "double"),
+            ("valeur", "double"),
+            ("masque", "bool"),
+        ],
+        "vouchers" => vec![
+            ("periode", "string_view"),
+            ("cle_beneficiaire", "string_view"),
+            ("dispositif", "string_view"),
+            ("prescripteur", "string_view"),
+            ("type_prescripteur", "string_view"),
+            ("categorie_public", "string_view"),
+            ("tranche_age", "string_view"),
+            ("commune", "string_view"),
+            ("departement", "string_view"),
+            ("epn", "string_view"),
+            ("date_emission", "date32[day]"),
+            ("date_premiere_seance", "date32[day]"),
+            ("minutes_utilisees", "int64"),
+            ("statut", "string_view"),
+            ("montant_rembourse_centimes", "int64"),
+        ],
+        "attendance_by_epn_module_month" => vec![
+            ("epn", "string_view"),
+            ("module", "string_view"),
+            ("mois", "string_view"),
+            ("seances_tenues", "int64"),
+            ("presences", "int64"),
+            ("minutes", "int64"),
+            ("masque", "bool"),
+        ],
+        "competencies" => vec![
+            ("epn", "string_view"),
+            ("competence", "string_view"),
+            ("niveau", "string_view"),
+            ("beneficiaires", "int64"),
+            ("masque", "bool"),
+        ],
+        other => panic!("undocumented dataset {other}"),
+    }
+}
+
+#[tokio::test]
+async fn parquet_files_read_back_with_pyarrow_as_documented() {
+    let g = generated().await;
+    let (export, files) = g.export("2026-T4").await;
+    let folder = export.folder(&g.dir, g.tenant_id);
+    assert!(folder.ends_with(format!("{}/ticket-net/2026-T4/{}", g.tenant_id, export.id)));
+    assert_eq!(files.len(), 14, "{files:#?}");
+    for file in &files {
+        let bytes = std::fs::read(folder.join(&file.name)).expect("file");
+        assert_eq!(bytes.len() as i64, file.byte_size, "{}", file.name);
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            file.sha256,
+            "{}",
+            file.name
+        );
+        if file.format == "csv" {
+            assert!(
+                bytes.starts_with(b"\xEF\xBB\xBF"),
+                "{}: UTF-8 BOM",
+                file.name
+            );
+            let text = String::from_utf8(bytes[3..].to_vec()).expect("UTF-8");
+            let header: Vec<&str> = text.lines().next().expect("header").split(';').collect();
+            let documented: Vec<&str> = documented_schema(&file.dataset)
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(header, documented, "{}", file.name);
+            assert_eq!(
+                text.lines().count() as i64 - 1,
+                file.row_count,
+                "{}",
+                file.name
+            );
+            continue;
+        }
+        let read = pyarrow(&folder.join(&file.name));
+        assert_eq!(read["rows"].as_i64(), Some(file.row_count), "{}", file.name);
+        assert!(file.row_count > 0, "{} is empty", file.name);
+        assert_eq!(read["codecs"], serde_json::json!(["ZSTD"]), "{}", file.name);
+        let schema: Vec<(String, String)> = read["schema"]
+            .as_array()
+            .expect("schema")
+            .iter()
+            .map(|f| {
+                (
+                    f[0].as_str().unwrap().to_owned(),
+                    f[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let documented: Vec<(String, String)> = documented_schema(&file.dataset)
+            .into_iter()
+            .map(|(n, t)| (n.to_owned(), t.to_owned()))
+            .collect();
+        assert_eq!(schema, documented, "{}", file.name);
+    }
+    // The CSV's figures use the decimal comma.
+    let csv = std::fs::read_to_string(folder.join("indicators.csv")).expect("csv");
+    let rate = csv
+        .lines()
+        .find(|l| l.starts_with("2026-T4;ensemble;Ensemble;taux_activation;"))
+        .expect("activation rate line");
+    assert!(
+        rate.split(';').nth(6).is_some_and(|v| v.contains(',')),
+        "{rate}"
+    );
+}
+
+#[tokio::test]
+async fn published_files_blank_small_counts_and_what_would_give_them_away() {
+    let g = generated().await;
+    let (export, _) = g.export("2026").await;
+    let full = indicator_rows(&pyarrow(&g.path(&export, "indicators.parquet")));
+    let published = indicator_rows(&pyarrow(&g.path(&export, "indicators-published.parquet")));
+    assert_eq!(
+        full.keys().collect::<Vec<_>>(),
+        published.keys().collect::<Vec<_>>()
+    );
+    let counts = [
+        "bons_emis",
+        "bons_inscrits",
+        "bons_demarres",
+        "bons_termines",
+        "bons_expires_sans_usage",
+        "bons_annules",
+    ];
+    // The rare category (4 holders over the year) is blanked, and so is another cell of its
+    // dimension, or it could be recomputed from the whole scheme's figure.
+    let rare = (
+        "categorie_public".to_owned(),
+        "spouse_of_self_employed".to_owned(),
+        "bons_emis".to_owned(),
+    );
+    assert_eq!(full[&rare].0, Some(4.0));
+    assert_eq!(published[&rare], (None, true));
+    let mut groups: BTreeMap<(String, String), Vec<(f64, bool)>> = BTreeMap::new();
+    for (key, (value, masked)) in &published {
+        let (full_value, _) = full[key];
+        if counts.contains(&key.2.as_str()) {
+            let n = full_value.expect("counts are never empty");
+            if n > 0.0 && n < 5.0 {
+                assert!(*masked && value.is_none(), "{key:?} = {n} is published");
+            }
+            if key.0 != "ensemble" {
+                groups
+                    .entry((key.0.clone(), key.2.clone()))
+                    .or_default()
+                    .push((n, *masked));
+            }
+        }
+        if *masked {
+            assert_eq!(*value, None, "{key:?} is flagged but not blank");
+        } else {
+            assert_eq!(*value, full_value, "{key:?} changed without being flagged");
+        }
+        // A rate over a blanked count is blanked too.
+        if key.2 == "taux_activation" {
+            let started = (key.0.clone(), key.1.clone(), "bons_demarres".to_owned());
+            if published[&started].1 {
+                assert!(masked, "{key:?} gives away a blanked count");
+            }
+        }
+    }
+    for (group, cells) in &groups {
+        let blanked = cells.iter().filter(|(_, m)| *m).count();
+        assert!(
+            blanked != 1 || cells.len() == 1,
+            "{group:?}: one blanked cell alone can be recomputed"
+        );
+    }
+    assert!(
+        groups[&("categorie_public".into(), "bons_emis".into())]
+            .iter()
+            .filter(|(_, m)| *m)
+            .count()
+            >= 2
+    );
+
+    // The other published datasets flag and blank their small counts the same way.
+    for (name, column) in [
+        (
+            "attendance_by_epn_module_month-published.parquet",
+            "presences",
+        ),
+        ("competencies-published.parquet", "beneficiaires"),
+    ] {
+        let read = pyarrow(&g.path(&export, name));
+        let records = read["records"].as_array().expect("records");
+        assert!(!records.is_empty(), "{name}");
+        for record in records {
+            if let Some(n) = record[column].as_i64() {
+                assert!(n == 0 || n >= 5, "{name}: {record} publishes a small count");
+                assert_eq!(record["masque"], false, "{name}: {record}");
+            } else {
+                assert_eq!(record["masque"], true, "{name}: {record}");
+            }
+        }
+    }
+    let competencies = pyarrow(&g.path(&export, "competencies-published.parquet"));
+    assert!(
+        competencies["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["masque"] == true),
+        "the generated competences include small counts"
+    );
+}
+
+#[tokio::test]
+async fn no_personal_data_in_any_file() {
+    let g = generated().await;
+    let (export, files) = g.export("2026").await;
+    let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
+    let people: Vec<(Uuid, String, String, Option<String>, Option<i16>)> =
+        sqlx::query_as("SELECT id, first_name, last_name, email, birth_year FROM beneficiaries")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("people");
+    let references: Vec<String> = sqlx::query_scalar("SELECT reference FROM vouchers")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("references");
+    tx.commit().await.expect("commit");
+    for file in &files {
+        let path = g.path(&export, &file.name);
+        let text = if file.format == "csv" {
+            std::fs::read_to_string(&path).expect("csv")
+        } else {
+            pyarrow(&path).to_string()
+        };
+        for column in [
+            "birth_year",
+            "annee_naissance",
+            "email",
+            "nom",
+            "prenom",
+            "reference",
+        ] {
+            assert!(
+                !text.contains(&format!("\"{column}\"")),
+                "{}: column {column}",
+                file.name
+            );
+        }
+        for (id, first, last, email, _) in &people {
+            assert!(
+                !text.contains(&id.to_string()),
+                "{}: a holder's id",
+                file.name
+            );
+            assert!(
+                !text.contains(first.as_str()) && !text.contains(last.as_str()),
+                "{}: a name",
+                file.name
+            );
+            if let Some(email) = email {
+                assert!(!text.contains(email.as_str()), "{}: an email", file.name);
+            }
+        }
+        for reference in &references {
+            assert!(
+                !text.contains(reference.as_str()),
+                "{}: a voucher reference",
+                file.name
+            );
+        }
+    }
+    // The holder key is keyed: not a plain hash of the holder's id.
+    let vouchers = pyarrow(&g.path(&export, "vouchers.parquet"));
+    let keys: BTreeSet<&str> = vouchers["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cle_beneficiaire"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys.len(), 600, "one key per holder");
+    use sha2::Digest;
+    for (id, ..) in &people {
+        let plain = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        assert!(!keys.contains(plain.as_str()));
+    }
+    let ages: BTreeSet<&str> = vouchers["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tranche_age"].as_str().expect("age band"))
+        .collect();
+    assert!(
+        ages.contains("75 ans et plus") && ages.contains("Non renseigné"),
+        "{ages:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_export_says_why_and_a_finished_one_is_left_alone() {
+    let g = generated().await;
+    // The storage folder cannot be created: a file stands where it should be.
+    std::fs::write(&g.dir, b"not a folder").expect("file");
+    let export = statistics::request(
+        &g.db.app,
+        g.tenant_id,
+        Actor::SYSTEM,
+        g.scheme_id,
+        "2026-10",
+    )
+    .await
+    .expect("request");
+    let error = passerelle_statistics::run_export(&g.db.app, &g.dir, g.tenant_id, export.id)
+        .await
+        .expect_err("the folder is not writable");
+    assert!(
+        error.to_string().contains("cannot write the files"),
+        "{error}"
+    );
+    let (failed, files) = statistics::get(&g.db.app, g.tenant_id, export.id, true)
+        .await
+        .expect("get");
+    assert_eq!(failed.status, "failed");
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot write the files")),
+        "{:?}",
+        failed.error
+    );
+    assert!(files.is_empty());
+    // A job delivered twice does not run a finished export again.
+    let again = passerelle_statistics::run_export(&g.db.app, &g.dir, g.tenant_id, export.id)
+        .await
+        .expect("no error");
+    assert!(again.is_none());
+    std::fs::remove_file(&g.dir).expect("clean");
+
+    let refused = statistics::request(
+        &g.db.app,
+        g.tenant_id,
+        Actor::SYSTEM,
+        g.scheme_id,
+        "2026-13",
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(passerelle_core::Error::Invalid(_))),
+        "{refused:?}"
+    );
+}
