@@ -91,7 +91,7 @@ pub async fn generate(
         .expect("tenant");
     for statement in [
         "INSERT INTO epns (tenant_id, id, name) SELECT $1, uuid_v7(), 'EPN ' || lpad(i::text, 4, '0') FROM generate_series(1, $4) i",
-        "INSERT INTO epn_schemes (tenant_id, epn_id, scheme_id) SELECT $1, id, $2 FROM epns",
+        "INSERT INTO epn_schemes (tenant_id, epn_id, scheme_id) SELECT $1, id, $2 FROM epns ON CONFLICT DO NOTHING",
         "INSERT INTO beneficiaries (tenant_id, id, first_name, last_name, public_category, prescriber_id, birth_year, commune_insee, email)
          SELECT $1, uuid_v7(), 'Prenom' || i, 'Nomfamille' || i,
                 CASE WHEN i % 150 = 0 THEN 'spouse_of_self_employed'

@@ -282,7 +282,11 @@ impl Harness {
     /// No job left behind in this test's queues (none waiting, none dead), then removes them.
     pub async fn assert_no_job_left_behind(&self) {
         let mut redis = self.redis.clone();
-        for name in [queue::SEND_EMAIL, queue::DAILY_RUN] {
+        for name in [
+            queue::SEND_EMAIL,
+            queue::DAILY_RUN,
+            queue::STATISTICS_EXPORT,
+        ] {
             let storage =
                 queue::storage::<()>(redis.clone(), &format!("{}:{name}", self.queue_prefix));
             let config = storage.get_config().clone();

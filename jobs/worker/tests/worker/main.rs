@@ -6,3 +6,4 @@ mod emails;
 mod harness;
 mod monthly_reimbursements;
 mod purge_idempotency_keys;
+mod statistics;

@@ -152,6 +152,31 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         .await
         .expect("reimbursements");
     assert!(month.statements >= 1 && month.lines >= 1, "{month:?}");
+    let export = passerelle_core::statistics::request(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        scheme.scheme.id,
+        "2026-10",
+    )
+    .await
+    .expect("statistics export");
+    passerelle_core::statistics::succeed(
+        db,
+        tenant.id,
+        export.id,
+        &[passerelle_core::statistics::ExportFile {
+            name: "indicators-published.csv".into(),
+            dataset: "indicators".into(),
+            format: "csv".into(),
+            published: true,
+            row_count: 1,
+            byte_size: 10,
+            sha256: "00".repeat(32),
+        }],
+    )
+    .await
+    .expect("statistics file");
     let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
         .await
         .expect("claim");

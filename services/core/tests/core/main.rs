@@ -7,4 +7,5 @@ mod isolation;
 mod preflight;
 mod reimbursements;
 mod schema_rules;
+mod statistics;
 mod vouchers;
