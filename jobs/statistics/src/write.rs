@@ -38,13 +38,17 @@ fn escape_formulas(df: &DataFrame) -> PolarsResult<DataFrame> {
         if column.dtype() != &DataType::String {
             continue;
         }
-        let escaped: Vec<Option<String>> = column
-            .as_materialized_series()
-            .str()?
+        let values = column.as_materialized_series().str()?;
+        let risky = |s: &str| s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+        // Most columns never need it: leave them as they are rather than copy a million strings.
+        if !values.iter().flatten().any(risky) {
+            continue;
+        }
+        let escaped: Vec<Option<String>> = values
             .iter()
             .map(|v| {
                 v.map(|s| {
-                    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                    if risky(s) {
                         format!("'{s}")
                     } else {
                         s.to_owned()
@@ -111,4 +115,38 @@ pub fn both(
         });
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_would_start_a_formula_is_escaped_and_the_rest_is_left_alone() {
+        let df = DataFrame::new(
+            3,
+            vec![
+                Column::new("epn".into(), ["=HYPERLINK(\"x\")", "EPN de Gramat", "-1"]),
+                Column::new("n".into(), [1i64, 2, 3]),
+            ],
+        )
+        .unwrap();
+        let escaped = escape_formulas(&df).unwrap();
+        let values: Vec<Option<&str>> = escaped
+            .column("epn")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(
+            values,
+            [
+                Some("'=HYPERLINK(\"x\")"),
+                Some("EPN de Gramat"),
+                Some("'-1")
+            ]
+        );
+        assert_eq!(escaped.column("n").unwrap(), df.column("n").unwrap());
+    }
 }

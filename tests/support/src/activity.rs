@@ -34,6 +34,8 @@ const PRESCRIBERS: [(&str, &str); 4] = [
 ];
 
 /// Generates the activity in `scheme_id` of `tenant_id`; returns the number of attendance rows.
+/// A voucher attends every other session of its EPN from the one after its issue date, within
+/// the year: late vouchers attend fewer.
 pub async fn generate(
     db: &TestDatabase,
     tenant_id: Uuid,
@@ -129,7 +131,7 @@ pub async fn generate(
                 120, 20, 'held'
          FROM epns e CROSS JOIN generate_series(0, $5 - 1) j",
         "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited)
-         SELECT DISTINCT ON (s.id, v.id) $1, uuid_v7(), s.id, v.id, v.epn_id,
+         SELECT $1, uuid_v7(), s.id, v.id, v.epn_id,
                 CASE WHEN (v.n + t) % 9 = 0 THEN 'absent' ELSE 'present' END,
                 CASE WHEN (v.n + t) % 9 = 0 THEN 0 ELSE 120 END
          FROM (SELECT v.id, v.status, v.issued_on, r.epn_id, row_number() OVER (ORDER BY v.id) AS n
@@ -137,7 +139,7 @@ pub async fn generate(
          CROSS JOIN LATERAL generate_series(0, CASE WHEN v.status = 'cancelled' OR v.n % 6 = 0 THEN -1 ELSE v.n % $6 END) t
          JOIN (SELECT id, epn_id, row_number() OVER (PARTITION BY epn_id ORDER BY starts_at, id) - 1 AS j FROM sessions) s
            ON s.epn_id = v.epn_id
-          AND s.j = least($5 - 1, ((v.issued_on - date '2026-01-05') * $5) / 360 + 1 + 2 * t)",
+          AND s.j = ((v.issued_on - date '2026-01-05') * $5) / 360 + 1 + 2 * t",
         "INSERT INTO attendance_competences (tenant_id, attendance_id, referential_code, competence_code, level)
          SELECT $1, a.id, 'crcn', c.code, (ARRAY['discovered', 'practised', 'acquired'])[1 + a.h % 3]
          FROM (SELECT id, abs(hashtext(id::text)) AS h FROM attendances WHERE status = 'present') a

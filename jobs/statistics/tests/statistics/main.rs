@@ -619,8 +619,8 @@ async fn no_personal_data_in_any_file() {
     let g = generated().await;
     let (export, files) = g.export("2026").await;
     let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
-    let people: Vec<(Uuid, String, String, Option<String>, Option<i16>)> =
-        sqlx::query_as("SELECT id, first_name, last_name, email, birth_year FROM beneficiaries")
+    let people: Vec<(Uuid, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, first_name, last_name, email FROM beneficiaries")
             .fetch_all(&mut *tx)
             .await
             .expect("people");
@@ -650,7 +650,7 @@ async fn no_personal_data_in_any_file() {
                 file.name
             );
         }
-        for (id, first, last, email, _) in &people {
+        for (id, first, last, email) in &people {
             assert!(
                 !text.contains(&id.to_string()),
                 "{}: a holder's id",

@@ -129,7 +129,7 @@ impl Period {
             return Vec::new();
         };
         let mut periods: Vec<Self> = Self::new(PeriodKind::Month, previous).into_iter().collect();
-        if this_month.month0() % 3 == 0
+        if this_month.month0().is_multiple_of(3)
             && let Some(start) = this_month.checked_sub_months(Months::new(3))
         {
             periods.extend(Self::new(PeriodKind::Quarter, start));
