@@ -26,6 +26,7 @@ openapi:
 ## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
 ## voucher issuance and attendance recording through the API against pgbench baselines; the daily
 ## email run over a million vouchers and delivery against a bare SMTP client; the monthly
-## reimbursements over a million attendance rows against the bare SQL.
+## reimbursements over a million attendance rows against the bare SQL; the statistics job over a
+## tenant-year (a million vouchers, eight million attendance rows) against the bare COPY.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails && cargo bench -p passerelle-worker --bench reimbursements'
+	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails && cargo bench -p passerelle-worker --bench reimbursements && cargo bench -p passerelle-statistics --bench statistics'

@@ -176,11 +176,12 @@ pub async fn run_month_in(
     .await?;
     sqlx::query(
         "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month)
-         SELECT DISTINCT ON (epn_id, scheme_id, target_month) $1, uuid_v7(),
+         SELECT $1, uuid_v7(),
                 $2 || '-' || to_char(target_month, 'YYYYMM') || '-'
                    || upper(substr(md5(epn_id::text || scheme_id::text), 1, 10)),
                 epn_id, scheme_id, target_month
-         FROM desired_lines
+         -- Distinct first: the id and the reference are computed once per statement, not per line.
+         FROM (SELECT DISTINCT epn_id, scheme_id, target_month FROM desired_lines) d
          ON CONFLICT (tenant_id, epn_id, scheme_id, month) DO NOTHING",
     )
     .bind(tenant.id)

@@ -285,7 +285,8 @@ pub async fn open_file(
 }
 
 /// Exports waiting for the worker, marked as handed over in the caller's transaction. An export
-/// handed over long ago and still queued (its job was lost) is handed over again.
+/// handed over long ago and still queued (its job was lost), or running for longer than the job's
+/// time limit (its worker died and its job with it), is handed over again.
 pub async fn take_for_relay(
     tx: &mut Tx,
     requeue_after: Duration,
@@ -295,8 +296,10 @@ pub async fn take_for_relay(
     Ok(sqlx::query_scalar(
         "UPDATE statistics_exports SET relayed_at = now()
          WHERE id IN (SELECT id FROM statistics_exports
-                      WHERE status = 'queued'
-                        AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
+                      WHERE (status = 'queued'
+                             AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1)))
+                         OR (status = 'running' AND started_at < now() - interval '2 hours'
+                             AND relayed_at < now() - interval '2 hours')
                       ORDER BY requested_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING id",
     )
@@ -306,14 +309,14 @@ pub async fn take_for_relay(
     .await?)
 }
 
-/// Tenants with exports waiting for the worker (platform-wide, through the security-definer-free
-/// path: each tenant is then read under its own tenant setting).
+/// Tenants with exports waiting for the worker; each tenant is asked under its own setting, as
+/// row-level security requires.
 pub async fn tenants_with_queued_exports(db: &Db) -> Result<Vec<Uuid>, Error> {
     let mut found = Vec::new();
     for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
         let mut tx = db.begin_tenant(tenant_id).await?;
         let queued: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM statistics_exports WHERE status = 'queued')",
+            "SELECT EXISTS (SELECT 1 FROM statistics_exports WHERE status IN ('queued', 'running'))",
         )
         .fetch_one(&mut *tx)
         .await?;
