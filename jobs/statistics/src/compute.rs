@@ -76,6 +76,14 @@ pub fn compute(
         JoinType::Inner,
     )
     .collect()?;
+    let attendance_dataset = attendance_by_epn_module_month(
+        &sessions,
+        &attended,
+        period,
+        epn_names("session_epn", "epn"),
+        module_labels.clone().lazy(),
+    )?;
+    drop(sessions);
 
     let usage = attended.clone().lazy().group_by([col("voucher")]).agg([
         col("day").filter(col("present")).min().alias("first_day"),
@@ -208,6 +216,8 @@ pub fn compute(
             col("minutes").cast(DataType::Int64),
         ])
         .collect()?;
+    // The eight million rows are not needed any more: free them before the next aggregations.
+    drop(attended);
     let delivered_by_voucher = delivered
         .clone()
         .lazy()
@@ -361,13 +371,6 @@ pub fn compute(
         ])
         .collect()?;
 
-    let attendance_dataset = attendance_by_epn_module_month(
-        &sessions,
-        &attended,
-        period,
-        epn_names("session_epn", "epn"),
-        module_labels.clone().lazy(),
-    )?;
     let competencies_dataset = competencies_by_epn(
         competencies,
         &holders,

@@ -56,37 +56,38 @@ pub enum Kind {
     Text,
 }
 
+/// Each column goes straight into a polars builder: no `Option<String>` per value, no second copy.
 enum Sink {
-    Key(usize, Vec<Option<u32>>),
-    Int32(Vec<Option<i32>>),
-    Int64(Vec<Option<i64>>),
-    Date(Vec<Option<i32>>),
-    Bool(Vec<Option<bool>>),
-    Text(Vec<Option<String>>),
+    Key(usize, PrimitiveChunkedBuilder<UInt32Type>),
+    Int32(PrimitiveChunkedBuilder<Int32Type>),
+    Int64(PrimitiveChunkedBuilder<Int64Type>),
+    Bool(BooleanChunkedBuilder),
+    Text(StringChunkedBuilder),
 }
 
 impl Sink {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, name: &str) -> Self {
+        let name = PlSmallStr::from(name);
+        const CAPACITY: usize = 4096;
         match kind {
-            Kind::Key(i) => Self::Key(i, Vec::new()),
-            Kind::Int16 | Kind::Int32 => Self::Int32(Vec::new()),
-            Kind::Int64 => Self::Int64(Vec::new()),
-            Kind::Date => Self::Date(Vec::new()),
-            Kind::Bool => Self::Bool(Vec::new()),
-            Kind::Text => Self::Text(Vec::new()),
+            Kind::Key(i) => Self::Key(i, PrimitiveChunkedBuilder::new(name, CAPACITY)),
+            Kind::Int16 | Kind::Int32 | Kind::Date => {
+                Self::Int32(PrimitiveChunkedBuilder::new(name, CAPACITY))
+            }
+            Kind::Int64 => Self::Int64(PrimitiveChunkedBuilder::new(name, CAPACITY)),
+            Kind::Bool => Self::Bool(BooleanChunkedBuilder::new(name, CAPACITY)),
+            Kind::Text => Self::Text(StringChunkedBuilder::new(name, CAPACITY)),
         }
     }
 
-    fn into_column(self, name: &str) -> PolarsResult<Column> {
-        let name = PlSmallStr::from(name);
-        Ok(match self {
-            Self::Key(_, v) => Column::new(name, v),
-            Self::Int32(v) => Column::new(name, v),
-            Self::Int64(v) => Column::new(name, v),
-            Self::Date(v) => Column::new(name, v),
-            Self::Bool(v) => Column::new(name, v),
-            Self::Text(v) => Column::new(name, v),
-        })
+    fn into_column(self) -> Column {
+        match self {
+            Self::Key(_, b) => b.finish().into_column(),
+            Self::Int32(b) => b.finish().into_column(),
+            Self::Int64(b) => b.finish().into_column(),
+            Self::Bool(b) => b.finish().into_column(),
+            Self::Text(b) => b.finish().into_column(),
+        }
     }
 }
 
@@ -185,7 +186,7 @@ fn push(
         }
     };
     match (kind, sink) {
-        (Kind::Key(_), Sink::Key(i, out)) => out.push(match value {
+        (Kind::Key(_), Sink::Key(i, out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 16)?;
@@ -193,49 +194,46 @@ fn push(
                 Some(interners[*i].key(id))
             }
         }),
-        (Kind::Int16, Sink::Int32(out)) => out.push(match value {
+        (Kind::Int16, Sink::Int32(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 2)?;
                 Some(i32::from(i16::from_be_bytes([v[0], v[1]])))
             }
         }),
-        (Kind::Int32, Sink::Int32(out)) => out.push(match value {
+        (Kind::Int32, Sink::Int32(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 4)?;
                 Some(i32_at(v, 0))
             }
         }),
-        (Kind::Date, Sink::Date(out)) => out.push(match value {
+        (Kind::Date, Sink::Int32(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 4)?;
                 Some(i32_at(v, 0) + PG_EPOCH_DAYS)
             }
         }),
-        (Kind::Int64, Sink::Int64(out)) => out.push(match value {
+        (Kind::Int64, Sink::Int64(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 8)?;
                 Some(i64::from_be_bytes(v.try_into().expect("8 bytes")))
             }
         }),
-        (Kind::Bool, Sink::Bool(out)) => out.push(match value {
+        (Kind::Bool, Sink::Bool(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
                 fixed(v, 1)?;
                 Some(v[0] != 0)
             }
         }),
-        (Kind::Text, Sink::Text(out)) => out.push(match value {
-            None => None,
-            Some(v) => Some(
-                std::str::from_utf8(v)
-                    .map_err(|_| malformed("text is not UTF-8"))?
-                    .to_owned(),
-            ),
-        }),
+        (Kind::Text, Sink::Text(out)) => match value {
+            None => out.append_null(),
+            Some(v) => out
+                .append_value(std::str::from_utf8(v).map_err(|_| malformed("text is not UTF-8"))?),
+        },
         _ => unreachable!("sinks are built from their kinds"),
     }
     Ok(())
@@ -253,7 +251,10 @@ pub async fn copy_frame(
     let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
     let mut decoder = Decoder {
         kinds: &kinds,
-        sinks: kinds.iter().map(|k| Sink::new(*k)).collect(),
+        sinks: columns
+            .iter()
+            .map(|(name, kind)| Sink::new(*kind, name))
+            .collect(),
         interners,
         header_done: false,
         finished: false,
@@ -276,12 +277,7 @@ pub async fn copy_frame(
         return Err(malformed("the data ended in the middle of a tuple"));
     }
     let height = decoder.rows;
-    let columns = decoder
-        .sinks
-        .into_iter()
-        .zip(columns)
-        .map(|(sink, (name, _))| sink.into_column(name))
-        .collect::<PolarsResult<Vec<_>>>()?;
+    let columns = decoder.sinks.into_iter().map(Sink::into_column).collect();
     Ok(DataFrame::new(height, columns)?)
 }
 
