@@ -40,16 +40,9 @@ async fn bare_copy(
     period: &Period,
 ) -> (Duration, u64) {
     let started = Instant::now();
-    let mut tx = db.app.pool().begin().await.expect("tx");
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
+    let mut tx = source::snapshot(&db.app, tenant_id)
         .await
         .expect("snapshot");
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant_id.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
     let mut bytes = 0;
     for (_, select, _) in source::statements(scheme_id, period.end, period.last_day().year()) {
         bytes += extract::copy_discard(&mut tx, &select).await.expect("COPY");

@@ -81,15 +81,7 @@ async fn produce(
     let period = export.period();
     let (threshold, _) = statistics::tenant_settings(db, tenant_id).await?;
 
-    // One snapshot for every source, so that the datasets agree with one another.
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = source::snapshot(db, tenant_id).await?;
     let envelope: Option<i64> = sqlx::query_scalar(
         "SELECT (rules ->> 'budget_envelope_cents')::bigint FROM scheme_versions
          WHERE scheme_id = $1 AND effective_from < $2 ORDER BY version DESC LIMIT 1",

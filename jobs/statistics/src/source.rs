@@ -173,6 +173,20 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
     ]
 }
 
+/// A read-only transaction of the tenant with one snapshot for every statement, so that the
+/// datasets agree with one another.
+pub async fn snapshot(db: &passerelle_core::Db, tenant_id: Uuid) -> Result<Tx, StatisticsError> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Reads every source in the transaction's snapshot.
 pub async fn read(
     tx: &mut Tx,
