@@ -471,3 +471,35 @@ mod tests {
         );
     }
 }
+
+/// Properties over any file a user can upload (proptest): decoding and parsing never panic, and
+/// under a valid header every data row is reported at most once, on its own line, in order.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEADER: &str = "Prénom;Nom;Année de naissance;Code INSEE;Catégorie\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_upload_decodes_and_parses_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = parse(&decode(&bytes));
+            let mut with_header = HEADER.as_bytes().to_vec();
+            with_header.extend_from_slice(&bytes);
+            let _ = parse(&decode(&with_header));
+        }
+
+        #[test]
+        fn rows_under_a_valid_header_keep_their_lines(rows in proptest::collection::vec("[^\n\r\"]{0,60}", 0..40)) {
+            let text: String = std::iter::once(HEADER.to_owned()).chain(rows.iter().map(|r| format!("{r}\n"))).collect();
+            let parsed = parse(&text).expect("a valid header is accepted");
+            prop_assert!(parsed.len() <= rows.len());
+            let lines: Vec<u64> = parsed.iter().map(|r| r.line).collect();
+            prop_assert!(lines.windows(2).all(|w| w[0] < w[1]), "{:?}", lines);
+            prop_assert!(lines.iter().all(|l| (2..=rows.len() as u64 + 1).contains(l)), "{:?}", lines);
+        }
+    }
+}

@@ -157,3 +157,52 @@ mod tests {
         assert_eq!(parse("LOT-7K3F"), Err(ReferenceError::Shape));
     }
 }
+
+/// Properties over any input a person can type (proptest): `parse` never panics, and the check
+/// character catches every single mistyped character and every swap of two neighbours.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn compact(reference: &str) -> Vec<u8> {
+        reference.bytes().filter(|b| *b != b'-').collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parse_never_panics(input in any::<String>()) {
+            let _ = parse(&input);
+        }
+
+        #[test]
+        fn a_reference_typed_loosely_reads_back(prefix in "[A-Z]{2,5}", lower in any::<bool>(), spaced in any::<bool>()) {
+            let reference = generate(&prefix);
+            let mut typed = if lower { reference.to_lowercase() } else { reference.clone() };
+            if spaced {
+                typed = typed.replace('-', " ");
+            }
+            prop_assert_eq!(parse(&typed), Ok((reference, prefix)));
+        }
+
+        #[test]
+        fn one_mistyped_character_is_always_caught(prefix in "[A-Z]{2,5}", at in 0usize..=BODY_LEN, with in 0usize..31) {
+            let mut typed = compact(&generate(&prefix));
+            let at = prefix.len() + at;
+            prop_assume!(typed[at] != ALPHABET[with]);
+            typed[at] = ALPHABET[with];
+            prop_assert!(parse(std::str::from_utf8(&typed).unwrap()).is_err());
+        }
+
+        #[test]
+        fn two_swapped_neighbours_are_always_caught(prefix in "[A-Z]{2,5}", at in 0usize..BODY_LEN - 1) {
+            let mut typed = compact(&generate(&prefix));
+            let at = prefix.len() + at;
+            prop_assume!(typed[at] != typed[at + 1]);
+            typed.swap(at, at + 1);
+            prop_assert!(parse(std::str::from_utf8(&typed).unwrap()).is_err());
+        }
+    }
+}
