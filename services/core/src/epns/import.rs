@@ -42,12 +42,18 @@ fn optional(value: &str) -> Option<String> {
     Some(value.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-pub async fn import(
-    db: &Db,
-    tenant_id: Uuid,
-    actor: Actor,
-    file: &[u8],
-) -> Result<Vec<ImportRow>, Error> {
+/// One data row of the file, read and checked, before anything is written.
+#[derive(Debug)]
+struct Place {
+    line: u64,
+    source_id: Option<String>,
+    /// The place's `source`, `id` and details, or why the row is refused.
+    checked: Result<(String, String, EpnDetails), String>,
+}
+
+/// Reads the whole file; a file that is not in the format is refused as a whole, a bad row only
+/// on its own line.
+fn read_places(file: &[u8]) -> Result<Vec<Place>, Error> {
     let text = decode(file).replace("\r\n", "\n").replace('\r', "\n");
     let header_line = text.lines().next().unwrap_or_default();
     let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
@@ -79,13 +85,13 @@ pub async fn import(
         ));
     }
 
-    let mut report = Vec::new();
+    let mut places = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| Error::invalid("file", format!("unreadable CSV: {e}")))?;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        if report.len() == MAX_ROWS {
+        if places.len() == MAX_ROWS {
             return Err(Error::invalid(
                 "file",
                 format!("at most {MAX_ROWS} places per file"),
@@ -100,12 +106,10 @@ pub async fn import(
                 .unwrap_or_default()
         };
         let source_id = optional(get("id"));
-        let refuse = |reason: String| ImportRow {
+        let refuse = |reason: String| Place {
             line,
             source_id: source_id.clone(),
-            status: ImportStatus::Refused,
-            epn_id: None,
-            reason: Some(reason),
+            checked: Err(reason),
         };
         let number = |name: &str| -> Result<Option<f64>, String> {
             optional(get(name))
@@ -119,14 +123,14 @@ pub async fn import(
         let (latitude, longitude) = match (number("latitude"), number("longitude")) {
             (Ok(lat), Ok(lon)) => (lat, lon),
             (Err(e), _) | (_, Err(e)) => {
-                report.push(refuse(e));
+                places.push(refuse(e));
                 continue;
             }
         };
         let updated_on =
             match optional(get("date_maj")).map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d")) {
                 Some(Err(_)) => {
-                    report.push(refuse(format!(
+                    places.push(refuse(format!(
                         "date_maj : « {} » n'est pas une date AAAA-MM-JJ",
                         get("date_maj")
                     )));
@@ -135,7 +139,7 @@ pub async fn import(
                 other => other.and_then(Result::ok),
             };
         let (Some(id), Some(source)) = (source_id.clone(), optional(get("source"))) else {
-            report.push(refuse("id et source sont obligatoires".into()));
+            places.push(refuse("id et source sont obligatoires".into()));
             continue;
         };
         let details = EpnDetails {
@@ -158,7 +162,7 @@ pub async fn import(
             source_updated_on: updated_on,
         };
         if let Err(Error::Invalid(fields)) = details.validate() {
-            report.push(refuse(
+            places.push(refuse(
                 fields
                     .iter()
                     .map(|f| format!("{} : {}", f.field, f.message))
@@ -167,7 +171,42 @@ pub async fn import(
             ));
             continue;
         }
+        places.push(Place {
+            line,
+            source_id,
+            checked: Ok((source, id, details)),
+        });
+    }
+    Ok(places)
+}
 
+pub async fn import(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    file: &[u8],
+) -> Result<Vec<ImportRow>, Error> {
+    let mut report = Vec::new();
+    for place in read_places(file)? {
+        let Place {
+            line,
+            source_id,
+            checked,
+        } = place;
+        let refuse = |reason: String| ImportRow {
+            line,
+            source_id: source_id.clone(),
+            status: ImportStatus::Refused,
+            epn_id: None,
+            reason: Some(reason),
+        };
+        let (source, id, details) = match checked {
+            Ok(checked) => checked,
+            Err(reason) => {
+                report.push(refuse(reason));
+                continue;
+            }
+        };
         let mut tx = db.begin_tenant(tenant_id).await?;
         let existing: Option<Uuid> =
             sqlx::query_scalar("SELECT id FROM epns WHERE source = $1 AND source_id = $2")
@@ -218,4 +257,41 @@ pub async fn import(
     .await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// Properties over any file a user can upload (proptest): reading never panics, and under a valid
+/// header every data row is reported once at most, on its own line, in order.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEADER: &str = "id;nom;source;latitude;longitude;date_maj;courriels\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_upload_is_read_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = read_places(&bytes);
+            let mut with_header = HEADER.as_bytes().to_vec();
+            with_header.extend_from_slice(&bytes);
+            let _ = read_places(&with_header);
+        }
+
+        #[test]
+        fn rows_under_a_valid_header_keep_their_lines(rows in proptest::collection::vec("[^\n\r\"]{0,80}", 0..40)) {
+            let text: String = std::iter::once(HEADER.to_owned()).chain(rows.iter().map(|r| format!("{r}\n"))).collect();
+            let places = read_places(text.as_bytes()).expect("a valid header is accepted");
+            prop_assert!(places.len() <= rows.len());
+            let lines: Vec<u64> = places.iter().map(|p| p.line).collect();
+            prop_assert!(lines.windows(2).all(|w| w[0] < w[1]), "{:?}", lines);
+            prop_assert!(lines.iter().all(|l| (2..=rows.len() as u64 + 1).contains(l)), "{:?}", lines);
+            for place in &places {
+                if let Ok((_, id, details)) = &place.checked {
+                    prop_assert!(!id.is_empty() && details.validate().is_ok());
+                }
+            }
+        }
+    }
 }
