@@ -77,7 +77,8 @@ pub fn both(
     let mut files = Vec::new();
     for format in ["parquet", "csv"] {
         let name = format!("{base}.{format}");
-        let partial = folder.join(format!(".{name}.partial"));
+        // A name of its own per run: two runs of one export never write into each other's file.
+        let partial = folder.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4().simple()));
         let mut out = Hashing {
             inner: BufWriter::new(File::create(&partial)?),
             hasher: Sha256::new(),

@@ -753,3 +753,31 @@ async fn a_failed_export_says_why_and_a_finished_one_is_left_alone() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_job_delivered_twice_runs_the_export_once() {
+    let g = generated().await;
+    let export = statistics::request(
+        &g.db.app,
+        g.tenant_id,
+        Actor::SYSTEM,
+        g.scheme_id,
+        "2026-10",
+    )
+    .await
+    .expect("request");
+    // A first delivery has claimed it and is still computing.
+    let claimed = statistics::start(&g.db.app, g.tenant_id, export.id)
+        .await
+        .expect("start");
+    assert_eq!(claimed.map(|e| e.status), Some("running".to_owned()));
+    let second = passerelle_statistics::run_export(&g.db.app, &g.dir, g.tenant_id, export.id)
+        .await
+        .expect("no error");
+    assert!(second.is_none(), "the second delivery ran it again");
+    let (running, files) = statistics::get(&g.db.app, g.tenant_id, export.id, true)
+        .await
+        .expect("get");
+    assert_eq!((running.status.as_str(), files.len()), ("running", 0));
+    assert!(!g.dir.exists(), "the second delivery wrote files");
+}

@@ -328,21 +328,24 @@ pub async fn tenants_with_queued_exports(db: &Db) -> Result<Vec<Uuid>, Error> {
     Ok(found)
 }
 
-/// Marks an export running and returns it, unless it is already finished. A running export is
-/// taken again: its worker died and the queue gave the job to another.
+/// Marks a queued export running and returns it. `None` when it is finished, or running in
+/// another worker (a job can be delivered twice); a run started longer ago than twice the job's
+/// time limit is taken over, as its worker died.
 pub async fn start(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Export>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let export = fetch(&mut tx, id).await?;
-    if matches!(export.status.as_str(), "succeeded" | "failed") {
-        tx.commit().await?;
-        return Ok(None);
-    }
-    sqlx::query(
-        "UPDATE statistics_exports SET status = 'running', started_at = now() WHERE id = $1",
+    fetch(&mut tx, id).await?;
+    let claimed = sqlx::query(
+        "UPDATE statistics_exports SET status = 'running', started_at = now()
+         WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND started_at < now() - interval '2 hours'))",
     )
     .bind(id)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        tx.commit().await?;
+        return Ok(None);
+    }
     sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
         .bind(id)
         .execute(&mut *tx)
