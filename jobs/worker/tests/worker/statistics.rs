@@ -174,6 +174,29 @@ async fn an_admin_asks_the_worker_computes_a_funder_downloads_only_published_fil
         .collect();
     assert_eq!(names.len(), 6, "{names:?}");
     assert!(names.iter().all(|n| n.contains("-published.")), "{names:?}");
+    let listed: Value = api
+        .get(&funder, "/statistics/exports")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(
+        listed[0]["files"].as_array().expect("files").len(),
+        6,
+        "{listed}"
+    );
+    let listed: Value = api
+        .get(&admin, "/statistics/exports?status=succeeded")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        listed[0]["files"].as_array().expect("files").len(),
+        14,
+        "{listed}"
+    );
 
     let csv = api
         .get(

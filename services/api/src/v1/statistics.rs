@@ -194,15 +194,15 @@ impl StatisticsApi {
                 scheme_id: scheme_id.0,
                 status: status.0,
             },
+            reads_unpublished(&auth),
         )
         .await?;
-        let mut views = Vec::with_capacity(exports.len());
-        for export in exports {
-            let (export, files) =
-                statistics::get(&state.db, tenant_id, export.id, reads_unpublished(&auth)).await?;
-            views.push(ExportView::new(export, files));
-        }
-        Ok(Json(views))
+        Ok(Json(
+            exports
+                .into_iter()
+                .map(|(export, files)| ExportView::new(export, files))
+                .collect(),
+        ))
     }
 
     /// One export: its status (and the reason when it failed) and the files the caller may read.

@@ -180,7 +180,14 @@ pub struct ExportFilter {
     pub status: Option<String>,
 }
 
-pub async fn list(db: &Db, tenant_id: Uuid, filter: &ExportFilter) -> Result<Vec<Export>, Error> {
+/// Exports, newest first (at most 500), each with the files the caller may read, in one
+/// transaction and two queries.
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: &ExportFilter,
+    with_unpublished: bool,
+) -> Result<Vec<(Export, Vec<ExportFile>)>, Error> {
     if let Some(status) = &filter.status
         && !["queued", "running", "succeeded", "failed"].contains(&status.as_str())
     {
@@ -190,7 +197,7 @@ pub async fn list(db: &Db, tenant_id: Uuid, filter: &ExportFilter) -> Result<Vec
         ));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let exports: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{EXPORT_SELECT} WHERE ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
          ORDER BY x.requested_at DESC, x.id DESC LIMIT 500"
     )))
@@ -198,8 +205,38 @@ pub async fn list(db: &Db, tenant_id: Uuid, filter: &ExportFilter) -> Result<Vec
     .bind(&filter.status)
     .fetch_all(&mut *tx)
     .await?;
+    let ids: Vec<Uuid> = exports.iter().map(|e| e.id).collect();
+    let files: Vec<(Uuid, ExportFile)> = sqlx::query_as::<_, FileOfExport>(
+        "SELECT export_id, name, dataset, format, published, row_count, byte_size, sha256 FROM statistics_files
+         WHERE export_id = ANY($1) AND (published OR $2) ORDER BY dataset, published, format",
+    )
+    .bind(&ids)
+    .bind(with_unpublished)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|f| (f.export_id, f.file))
+    .collect();
     tx.commit().await?;
-    Ok(rows)
+    let mut by_export: std::collections::HashMap<Uuid, Vec<ExportFile>> =
+        std::collections::HashMap::new();
+    for (export_id, file) in files {
+        by_export.entry(export_id).or_default().push(file);
+    }
+    Ok(exports
+        .into_iter()
+        .map(|e| {
+            let files = by_export.remove(&e.id).unwrap_or_default();
+            (e, files)
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct FileOfExport {
+    export_id: Uuid,
+    #[sqlx(flatten)]
+    file: ExportFile,
 }
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Export, Error> {

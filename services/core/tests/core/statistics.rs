@@ -25,11 +25,12 @@ async fn the_first_night_of_a_year_asks_once_for_the_month_quarter_and_year_that
         .await
         .expect("schedule again");
     assert!(again.is_empty(), "asked twice for the same periods");
-    let mut periods: Vec<String> = statistics::list(&db.app, tenant.id, &Default::default())
+    let mut periods: Vec<String> = statistics::list(&db.app, tenant.id, &Default::default(), true)
         .await
         .expect("list")
         .iter()
-        .map(|e| {
+        .map(|(e, files)| {
+            assert!(files.is_empty());
             assert_eq!(
                 (e.origin.as_str(), e.status.as_str(), e.scheme_id),
                 ("scheduled", "queued", scheme_id)
