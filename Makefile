@@ -1,7 +1,7 @@
 # Build artefacts live outside the clone so that fresh clones (CI) reuse them.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/passerelle/target
 
-.PHONY: run test lint fmt openapi bench
+.PHONY: run test test-faults lint fmt openapi bench
 
 ## Bring up PostgreSQL and Redis if needed, migrate, seed the demo tenants, run the API and the worker.
 run:
@@ -10,6 +10,11 @@ run:
 ## Every test of the workspace against real PostgreSQL and Redis, then the `make run` smoke test.
 test:
 	@infra/local/test.sh
+
+## The fault-injection suite: the real binaries while Redis, PostgreSQL, SMTP and the worker are
+## stopped, restarted or killed, under concurrent and sustained load (RELIABILITY.md).
+test-faults:
+	@infra/local/test-faults.sh
 
 ## Formatting and clippy, warnings as errors.
 lint:

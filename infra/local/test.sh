@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: services, then every test of the workspace, then the `make run` smoke test.
+# `make test`: services, then every test of the workspace, then the `make run` smoke test. The
+# fault-injection suite (tests/faults) has its own target, `make test-faults`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,9 +13,9 @@ command -v xmllint >/dev/null 2>&1 || apt_install libxml2-utils
 python3 -c 'import pyarrow' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==21.0.0'
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --exclude passerelle-faults --no-fail-fast
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --exclude passerelle-faults --no-fail-fast
 fi
 
 tests/smoke/make-run.sh

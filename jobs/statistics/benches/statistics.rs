@@ -20,6 +20,7 @@ const SPEC: ActivitySpec = ActivitySpec {
     epns: 200,
     sessions_per_epn: 2_000,
     max_attendance: 22,
+    first_day: NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date"),
     bulk: true,
 };
 

@@ -134,7 +134,9 @@ async fn main() {
 
     // Delivery through the worker.
     let smtp = SmtpServer::start().await;
-    let worker_db = Db::connect(&db.app_url, 40).await.expect("pool");
+    let worker_db = Db::connect(&db.app_url, 40, Duration::from_secs(10))
+        .await
+        .expect("pool");
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = passerelle_worker::queue::connect(&redis_url)
         .await

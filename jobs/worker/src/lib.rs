@@ -76,9 +76,13 @@ pub async fn run(
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let db = Db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .map_err(WorkerError::Database)?;
+    let db = Db::connect(
+        &settings.database_url,
+        settings.database_max_connections,
+        settings.database_acquire_timeout,
+    )
+    .await
+    .map_err(WorkerError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
     let redis = queue::connect(&settings.redis_url).await?;
     let options = WorkerOptions::from_settings(settings);

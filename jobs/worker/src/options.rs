@@ -58,8 +58,11 @@ impl WorkerOptions {
         Self {
             queue_prefix: "passerelle".into(),
             relay_interval: Duration::from_secs(2),
-            requeue_after: Duration::from_secs(600),
-            retry: RetrySchedule::default(),
+            requeue_after: settings.worker.requeue_after,
+            retry: RetrySchedule {
+                first_delay: settings.worker.email_retry_first_delay,
+                ..RetrySchedule::default()
+            },
             send_timeout: Duration::from_secs(60),
             // Each send holds a connection for its transaction: leave two for the relay and the
             // scheduled runs.
@@ -69,12 +72,24 @@ impl WorkerOptions {
                 .clamp(1, 8),
             // Hourly: the first tick after midnight runs the day; later ones catch up after an
             // outage and find the day done otherwise.
-            daily_schedule: "0 5 * * * *".into(),
+            daily_schedule: settings
+                .worker
+                .daily_schedule
+                .clone()
+                .unwrap_or_else(|| "0 5 * * * *".into()),
             // Nightly at 02:30: the first night of a month computes the previous one.
-            monthly_schedule: "0 30 2 * * *".into(),
+            monthly_schedule: settings
+                .worker
+                .monthly_schedule
+                .clone()
+                .unwrap_or_else(|| "0 30 2 * * *".into()),
             // Nightly at 04:30, after the reimbursements: the first night of a month asks for the
             // month (and quarter, year) that ended; later nights find them asked for already.
-            statistics_schedule: "0 30 4 * * *".into(),
+            statistics_schedule: settings
+                .worker
+                .statistics_schedule
+                .clone()
+                .unwrap_or_else(|| "0 30 4 * * *".into()),
             statistics_dir: settings.statistics_dir.clone(),
             health_addr: Some(settings.worker_health_addr),
             links: Links {

@@ -65,9 +65,13 @@ pub async fn spawn_on_loopback(state: AppState) -> std::io::Result<std::net::Soc
 
 /// Runs the API until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
-    let db = Db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .map_err(ServeError::Database)?;
+    let db = Db::connect(
+        &settings.database_url,
+        settings.database_max_connections,
+        settings.database_acquire_timeout,
+    )
+    .await
+    .map_err(ServeError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
     let redis = AppState::connect_redis(&settings.redis_url).await?;
     let acceptor = TcpListener::bind(settings.api_addr)

@@ -7,6 +7,8 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::{ApiResponse, Object, types::ToJSON};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// Seconds a client is told to wait after a 503: about the time PostgreSQL takes to restart.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 #[derive(Debug, Clone, Object)]
 pub struct ProblemField {
@@ -93,6 +95,11 @@ impl ApiError {
                 "validation-error",
                 "Invalid input",
             ),
+            ApiError::Core(err) if err.is_unavailable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
             ApiError::Core(Core::Database(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal-error",
@@ -121,6 +128,10 @@ impl ApiError {
         use passerelle_core::Error as Core;
         let (status, kind, title) = self.kind();
         let detail = match self {
+            ApiError::Core(err) if err.is_unavailable() => {
+                tracing::warn!(error = %err, "database unreachable");
+                "PostgreSQL is not reachable; retry in a few seconds".to_owned()
+            }
             ApiError::Core(Core::Database(err)) => {
                 tracing::error!(error = %err, "database error");
                 "an unexpected error occurred; it has been logged with this request's id".to_owned()
@@ -176,8 +187,13 @@ impl ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let mut resp = self.problem().into_response();
-        if let ApiError::TooManyRequests { retry_after } = self
-            && let Ok(value) = retry_after.to_string().parse()
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            _ if resp.status() == StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
+            && let Ok(value) = seconds.to_string().parse()
         {
             resp.headers_mut()
                 .insert(poem::http::header::RETRY_AFTER, value);

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -293,7 +294,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Db> {
-    Db::connect(&settings.database_url, 2)
+    Db::connect(&settings.database_url, 2, Duration::from_secs(10))
         .await
         .context("cannot connect to PostgreSQL (DATABASE_URL)")
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -17,6 +18,9 @@ pub struct Settings {
     /// The owner role's connection, used only by `passerelle migrate`.
     pub migration_database_url: Option<String>,
     pub database_max_connections: u32,
+    /// Longest wait for a pooled connection. Short, so that while PostgreSQL is down or
+    /// restarting requests fail fast with 503 instead of queueing.
+    pub database_acquire_timeout: Duration,
     pub redis_url: String,
     /// `smtp://`, `smtps://` or `smtp+starttls://`; when absent, emails are written as `.eml`
     /// files under `mail_dir`.
@@ -31,6 +35,22 @@ pub struct Settings {
     /// except on a loopback address for local use.
     pub public_base_url: String,
     pub log_format: LogFormat,
+    pub worker: WorkerSettings,
+}
+
+/// The worker's timings and schedules. The defaults are production's; the fault-injection tests
+/// shorten them to see a lost job recovered within seconds.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// A job handed to Redis this long ago whose row is still pending was lost (Redis restarted
+    /// without its data, the worker killed): it is handed over again.
+    pub requeue_after: Duration,
+    /// The first retry of an email the mail server refused for now; later ones back off.
+    pub email_retry_first_delay: Duration,
+    /// Six-field cron expressions in Europe/Paris; `None` for the built-in schedule.
+    pub daily_schedule: Option<String>,
+    pub monthly_schedule: Option<String>,
+    pub statistics_schedule: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +134,28 @@ impl Settings {
                 None
             }
         };
+        let mut seconds = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let value = get(name).unwrap_or_else(|| default.to_string());
+            match value.parse::<u64>() {
+                Ok(n) if range.contains(&n) => Duration::from_secs(n),
+                _ => {
+                    problems.push(format!(
+                        "{name} must be a number of seconds from {} to {}, got `{value}`",
+                        range.start(),
+                        range.end()
+                    ));
+                    Duration::from_secs(default)
+                }
+            }
+        };
+        let database_acquire_timeout = seconds("DATABASE_ACQUIRE_TIMEOUT_SECONDS", 3, 1..=60);
+        let worker = WorkerSettings {
+            requeue_after: seconds("WORKER_REQUEUE_AFTER_SECONDS", 600, 5..=86_400),
+            email_retry_first_delay: seconds("EMAIL_RETRY_FIRST_DELAY_SECONDS", 30, 1..=3_600),
+            daily_schedule: get("DAILY_SCHEDULE"),
+            monthly_schedule: get("MONTHLY_SCHEDULE"),
+            statistics_schedule: get("STATISTICS_SCHEDULE"),
+        };
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("pretty") => Some(LogFormat::Pretty),
             Some("json") => Some(LogFormat::Json),
@@ -147,6 +189,7 @@ impl Settings {
                 database_url,
                 migration_database_url,
                 database_max_connections,
+                database_acquire_timeout,
                 redis_url,
                 smtp_url,
                 mail_dir,
@@ -155,6 +198,7 @@ impl Settings {
                 worker_health_addr,
                 public_base_url,
                 log_format,
+                worker,
             }),
             _ => Err(ConfigError(problems)),
         }

@@ -42,6 +42,27 @@ fn describe(errors: &[FieldError]) -> String {
 }
 
 impl Error {
+    /// PostgreSQL could not be reached or is restarting: the request may succeed if retried, so
+    /// the API answers 503 rather than 500. Errors of a query that ran are not in this class.
+    pub fn is_unavailable(&self) -> bool {
+        let Error::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // Class 08: connection exception; 57P01–57P03: shutting down or starting up;
+                // 53300: too many connections.
+                code.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*code)
+            }),
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }

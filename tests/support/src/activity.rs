@@ -1,5 +1,5 @@
 //! A year of a scheme's activity, generated in SQL: prescribers, EPNs, holders, vouchers issued
-//! over 2026, registrations, module choices, sessions, attendance and competences. Uneven on
+//! over the year from `first_day`, registrations, module choices, sessions, attendance and competences. Uneven on
 //! purpose: one public category and a few communes are rare, so that small counts exist.
 //!
 //! Used by the statistics tests (hundreds of vouchers) and the statistics benchmark (a million).
@@ -20,6 +20,8 @@ pub struct ActivitySpec {
     pub sessions_per_epn: i64,
     /// A voucher in use attends between 1 and this many sessions.
     pub max_attendance: i64,
+    /// The first day of the year of activity (its last day is 364 days later).
+    pub first_day: NaiveDate,
     /// Drops the attendance table's foreign keys during the load and puts them back without
     /// re-checking them (`NOT VALID`): for the benchmark's millions of rows, whose keys the
     /// generator builds from the rows it joins.
@@ -63,8 +65,8 @@ pub async fn generate(
             prescriber_id,
             &NewAllocation {
                 scheme_id,
-                period_start: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
-                period_end: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+                period_start: spec.first_day,
+                period_end: spec.first_day + chrono::Days::new(364),
                 quantity: i32::try_from(spec.vouchers).unwrap_or(i32::MAX),
             },
         )
@@ -116,7 +118,7 @@ pub async fn generate(
                 CASE WHEN b.n % 20 = 0 THEN 'erreur de saisie' END, CASE WHEN b.n % 20 = 0 THEN now() END
          FROM (SELECT id, prescriber_id, row_number() OVER (ORDER BY id) AS n FROM beneficiaries) b
          JOIN allocations a ON a.prescriber_id = b.prescriber_id AND a.scheme_id = $2
-         CROSS JOIN LATERAL (SELECT date '2026-01-01' + ((b.n * 37) % 365)::int AS issued_on) d",
+         CROSS JOIN LATERAL (SELECT $7::date + ((b.n * 37) % 365)::int AS issued_on) d",
         "INSERT INTO registrations (tenant_id, id, voucher_id, epn_id, registered_at)
          SELECT $1, uuid_v7(), v.id, e.id, v.issued_on + 3
          FROM (SELECT id, issued_on, row_number() OVER (ORDER BY id) AS n FROM vouchers WHERE status <> 'issued') v
@@ -127,7 +129,7 @@ pub async fn generate(
          JOIN (SELECT number, row_number() OVER (ORDER BY number) - 1 AS k FROM scheme_modules WHERE scheme_id = $2) m
            ON m.k IN (r.n % 3, r.n % 3 + 1)",
         "INSERT INTO sessions (tenant_id, id, epn_id, scheme_id, module_number, starts_at, duration_minutes, capacity, status)
-         SELECT $1, uuid_v7(), e.id, $2, 1 + j % 3, timestamptz '2026-01-05 09:00+01' + ((j * 360) / $5) * interval '1 day',
+         SELECT $1, uuid_v7(), e.id, $2, 1 + j % 3, (($7::date + 4 + time '09:00') AT TIME ZONE 'Europe/Paris') + ((j * 360) / $5) * interval '1 day',
                 120, 20, 'held'
          FROM epns e CROSS JOIN generate_series(0, $5 - 1) j",
         "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited)
@@ -139,7 +141,7 @@ pub async fn generate(
          CROSS JOIN LATERAL generate_series(0, CASE WHEN v.status = 'cancelled' OR v.n % 6 = 0 THEN -1 ELSE v.n % $6 END) t
          JOIN (SELECT id, epn_id, row_number() OVER (PARTITION BY epn_id ORDER BY starts_at, id) - 1 AS j FROM sessions) s
            ON s.epn_id = v.epn_id
-          AND s.j = ((v.issued_on - date '2026-01-05') * $5) / 360 + 1 + 2 * t",
+          AND s.j = ((v.issued_on - ($7::date + 4)) * $5) / 360 + 1 + 2 * t",
         "INSERT INTO attendance_competences (tenant_id, attendance_id, referential_code, competence_code, level)
          SELECT $1, a.id, 'crcn', c.code, (ARRAY['discovered', 'practised', 'acquired'])[1 + a.h % 3]
          FROM (SELECT id, abs(hashtext(id::text)) AS h FROM attendances WHERE status = 'present') a
@@ -154,6 +156,7 @@ pub async fn generate(
             .bind(spec.epns)
             .bind(spec.sessions_per_epn)
             .bind(spec.max_attendance)
+            .bind(spec.first_day)
             .execute(&mut *tx)
             .await
             .unwrap_or_else(|e| panic!("{statement}: {e}"));

@@ -47,6 +47,7 @@ async fn generated() -> Generated {
             epns: 6,
             sessions_per_epn: 61,
             max_attendance: 5,
+            first_day: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date"),
             bulk: false,
         },
     )

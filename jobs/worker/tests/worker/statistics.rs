@@ -71,6 +71,7 @@ async fn an_admin_asks_the_worker_computes_a_funder_downloads_only_published_fil
             epns: 3,
             sessions_per_epn: 40,
             max_attendance: 4,
+            first_day: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date"),
             bulk: false,
         },
     )

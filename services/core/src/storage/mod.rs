@@ -23,10 +23,14 @@ pub struct Db {
 }
 
 impl Db {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         Ok(Self { pool })
