@@ -152,6 +152,13 @@ pub async fn run_with(
     };
 
     let monitor = Monitor::new()
+        // A worker whose queue became unreachable (Redis stopped or restarted) ends with an error;
+        // it is started again, so that once Redis is back its jobs run without a restart of the
+        // process. Each attempt first waits for Redis's connection retries (seconds, not a spin).
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = worker.name(), restarts = worker.restarts(), %error, "worker stopped; restarting it");
+            true
+        })
         .register({
             let (db, purge_queue) = (db.clone(), purge_queue.clone());
             move |_restarts| {

@@ -12,7 +12,14 @@ use serde_json::json;
 /// One user's round: a voucher issued with an email address (its welcome email is a job for the
 /// worker), registered at the EPN, ticked present, and its balance checked by the holder.
 /// Returns the failures, as `request: status or error`.
-async fn round(client: &Client, scheme_id: &str, session_id: &str, n: usize, tally: &mut Tally) {
+async fn round(
+    client: &Client,
+    scheme_id: &str,
+    session_id: &str,
+    n: usize,
+    redis_up: bool,
+    tally: &mut Tally,
+) {
     let email = format!("holder{n}@mail.example");
     let t = Instant::now();
     let issued = client
@@ -50,7 +57,9 @@ async fn round(client: &Client, scheme_id: &str, session_id: &str, n: usize, tal
     {
         tally.failures.push(format!("attend: {}", sheet.raw));
     }
-    // The public balance check is rate limited in Redis: with Redis down it must let through.
+    // The public balance check is rate limited in Redis, per address: with Redis up this loop
+    // soon exceeds the limit (429, as it should); with Redis down the limit is off and every check
+    // is answered.
     let t = Instant::now();
     let balance = client
         .send(
@@ -60,6 +69,9 @@ async fn round(client: &Client, scheme_id: &str, session_id: &str, n: usize, tal
                 .json(&json!({ "reference": reference, "last_name": "Delmas" })),
         )
         .await;
+    if redis_up && balance.as_ref().is_ok_and(|r| r.status == 429) {
+        return;
+    }
     tally.check("balance", balance, t, 200);
 }
 
@@ -87,7 +99,15 @@ async fn with_redis_stopped_for_30_s_the_api_serves_and_every_due_email_is_sent_
         let until = Instant::now() + Duration::from_secs(length);
         while Instant::now() < until {
             n += 1;
-            round(&client, &scheme_id, &session_id, n, &mut tally).await;
+            round(
+                &client,
+                &scheme_id,
+                &session_id,
+                n,
+                phase != "outage",
+                &mut tally,
+            )
+            .await;
             *rounds_by_phase.entry(phase).or_insert(0) += 1;
         }
     }

@@ -120,8 +120,8 @@ async fn a_worker_killed_mid_monthly_run_and_restarted_leaves_the_statements_of_
     let database = stack.database.as_ref().expect("shared database");
     let month = Utc::now().date_naive().with_day(1).expect("first day") - Months::new(1);
     let mut tenants_and_clean_runs = Vec::new();
-    for slug in ["fault-x", "fault-y"] {
-        let tenant = create_tenant(&database.app, slug, TenantKind::Departement, "46").await;
+    for (slug, insee_code) in [("xfaults", "19"), ("yfaults", "12")] {
+        let tenant = create_tenant(&database.app, slug, TenantKind::Departement, insee_code).await;
         let scheme_id = active_ticket_net(
             &database.app,
             tenant.id,
