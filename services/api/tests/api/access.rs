@@ -21,7 +21,7 @@ pub fn sample_rules() -> Value {
             "interview_fee_cents": 0 })
 }
 
-fn sample_body(operation_id: &str) -> Option<Value> {
+pub fn sample_body(operation_id: &str) -> Option<Value> {
     let person = json!({ "first_name": "Jeanne", "last_name": format!("Martin{}", Uuid::new_v4().simple()),
                          "birth_year": 1957, "commune_insee": "46102", "public_category": "senior" });
     match operation_id {

@@ -7,6 +7,7 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod isolation;
+mod leaks;
 mod openapi;
 mod reimbursements;
 mod tenants;
