@@ -1,7 +1,7 @@
 # Build artefacts live outside the clone so that fresh clones (CI) reuse them.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/passerelle/target
 
-.PHONY: run test test-faults lint fmt openapi bench
+.PHONY: run test test-faults fuzz-api lint fmt openapi bench
 
 ## Bring up PostgreSQL and Redis if needed, migrate, seed the demo tenants, run the API and the worker.
 run:
@@ -35,3 +35,8 @@ openapi:
 ## tenant-year (a million vouchers, eight million attendance rows) against the bare COPY.
 bench:
 	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails && cargo bench -p passerelle-worker --bench reimbursements && cargo bench -p passerelle-statistics --bench statistics'
+
+## Fuzzing of the whole API from its OpenAPI document with schemathesis, bounded (FUZZ_EXAMPLES per
+## operation, fixed seed), with the two demo tenants' tokens; report under var/fuzz/.
+fuzz-api:
+	@tests/fuzz/api.sh

@@ -230,9 +230,22 @@ impl ApiResponse for ApiError {
                     409,
                     "Conflicts with existing data, or an Idempotency-Key still in progress",
                 ),
+                response(413, "The request body is larger than the operation accepts"),
+                response(
+                    415,
+                    "The body is missing or not of the content type the operation accepts",
+                ),
                 response(
                     422,
                     "Validation failed (see `errors`), or an Idempotency-Key reused with another request",
+                ),
+                response(
+                    429,
+                    "Too many requests from this address (public operations); retry after `Retry-After`",
+                ),
+                response(
+                    503,
+                    "PostgreSQL is not reachable for now; retry after the `Retry-After` seconds",
                 ),
             ],
         }

@@ -90,6 +90,9 @@ pub enum BalancePage {
     /// The form again: too many checks from this address; try again in a minute.
     #[oai(status = 429)]
     TooMany(Html<String>),
+    /// The form again: the service cannot answer for now (its database is unreachable).
+    #[oai(status = 503)]
+    Unavailable(Html<String>),
 }
 
 #[derive(Serialize)]
@@ -156,12 +159,12 @@ impl PublicPagesApi {
         /// Pre-fills the form.
         #[oai(validator(max_length = 40))]
         reference: Query<Option<String>>,
-    ) -> BalancePage {
-        BalancePage::Ok(balance_page(
+    ) -> Result<BalancePage, ApiError> {
+        Ok(BalancePage::Ok(balance_page(
             reference.0.as_deref().unwrap_or(""),
             None,
             None,
-        ))
+        )))
     }
 
     /// The balance form's answer. Same rules as `checkBalance`: the same 404 for an unknown
@@ -176,21 +179,35 @@ impl PublicPagesApi {
         state: Data<&AppState>,
         remote: &RemoteAddr,
         form: Form<BalanceForm>,
-    ) -> Result<BalancePage, ApiError> {
+    ) -> BalancePage {
         let reference = form.0.reference.trim().to_uppercase();
         let client = remote.as_socket_addr().map(|a| a.ip());
         if rate_limit::hit(&state, "balance", client, BALANCE_CHECKS_PER_MINUTE)
             .await
             .is_err()
         {
-            return Ok(BalancePage::TooMany(balance_page(
+            return BalancePage::TooMany(balance_page(
                 &reference,
                 None,
                 Some("Trop de vérifications depuis cette connexion. Réessayez dans une minute."),
-            )));
+            ));
         }
-        match vouchers::public_balance(&state.db, &reference, &form.0.last_name).await? {
-            Some(b) => Ok(BalancePage::Ok(balance_page(
+        // A holder's page answers in French and in HTML even when the database does not.
+        let found = match vouchers::public_balance(&state.db, &reference, &form.0.last_name).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "balance page unavailable");
+                return BalancePage::Unavailable(balance_page(
+                    &reference,
+                    None,
+                    Some(
+                        "Le service est momentanément indisponible. Réessayez dans quelques minutes.",
+                    ),
+                ));
+            }
+        };
+        match found {
+            Some(b) => BalancePage::Ok(balance_page(
                 &reference,
                 Some(BalanceResult {
                     status_label: status_label(&b.status),
@@ -198,14 +215,14 @@ impl PublicPagesApi {
                     valid_until: french::long_date(b.valid_until),
                 }),
                 None,
-            ))),
-            None => Ok(BalancePage::NotFound(balance_page(
+            )),
+            None => BalancePage::NotFound(balance_page(
                 &reference,
                 None,
                 Some(
                     "Aucun chèque ne correspond à cette référence et à ce nom. Vérifiez la référence sur votre courrier, et le nom de famille du titulaire.",
                 ),
-            ))),
+            )),
         }
     }
 
