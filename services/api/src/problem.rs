@@ -202,21 +202,57 @@ impl ResponseError for ApiError {
     }
 }
 
+/// One documented error answer: a problem document with this status.
+fn documented_problem(status: u16, description: &'static str) -> MetaResponse {
+    MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: PROBLEM_CONTENT_TYPE,
+            schema: <Problem as poem_openapi::types::Type>::schema_ref(),
+        }],
+        headers: vec![],
+    }
+}
+
+/// What poem answers before a form page's handler runs — a body missing, malformed or too
+/// large — as problem+json like every error. A page handler answers each of its own outcomes with
+/// an HTML page and never returns this; it is in the handler's signature so that the OpenAPI
+/// document lists those answers, without the JSON 404 of `ApiError` that would hide the page's.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FormRejected(#[from] ApiError);
+
+impl ResponseError for FormRejected {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for FormRejected {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![
+                documented_problem(400, "The form is malformed or misses a field"),
+                documented_problem(413, "The form is larger than the page accepts"),
+                documented_problem(415, "The body is missing or is not a form"),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let problem = || {
-            vec![MetaMediaType {
-                content_type: PROBLEM_CONTENT_TYPE,
-                schema: <Problem as poem_openapi::types::Type>::schema_ref(),
-            }]
-        };
-        let response = |status: u16, description: &'static str| MetaResponse {
-            description,
-            status: Some(status),
-            status_range: None,
-            content: problem(),
-            headers: vec![],
-        };
+        let response = documented_problem;
         MetaResponses {
             responses: vec![
                 response(

@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub const TEST_DATABASE_PREFIX: &str = "passerelle_test_";
 
 pub mod activity;
+pub mod national;
 
 pub struct TestDatabase {
     pub name: String,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Tag;
 use crate::pages;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FormRejected};
 use crate::rate_limit;
 use crate::state::AppState;
 
@@ -179,34 +179,34 @@ impl PublicPagesApi {
         state: Data<&AppState>,
         remote: &RemoteAddr,
         form: Form<BalanceForm>,
-    ) -> BalancePage {
+    ) -> Result<BalancePage, FormRejected> {
         let reference = form.0.reference.trim().to_uppercase();
         let client = remote.as_socket_addr().map(|a| a.ip());
         if rate_limit::hit(&state, "balance", client, BALANCE_CHECKS_PER_MINUTE)
             .await
             .is_err()
         {
-            return BalancePage::TooMany(balance_page(
+            return Ok(BalancePage::TooMany(balance_page(
                 &reference,
                 None,
                 Some("Trop de vérifications depuis cette connexion. Réessayez dans une minute."),
-            ));
+            )));
         }
         // A holder's page answers in French and in HTML even when the database does not.
         let found = match vouchers::public_balance(&state.db, &reference, &form.0.last_name).await {
             Ok(found) => found,
             Err(err) => {
                 tracing::warn!(error = %err, "balance page unavailable");
-                return BalancePage::Unavailable(balance_page(
+                return Ok(BalancePage::Unavailable(balance_page(
                     &reference,
                     None,
                     Some(
                         "Le service est momentanément indisponible. Réessayez dans quelques minutes.",
                     ),
-                ));
+                )));
             }
         };
-        match found {
+        Ok(match found {
             Some(b) => BalancePage::Ok(balance_page(
                 &reference,
                 Some(BalanceResult {
@@ -223,7 +223,7 @@ impl PublicPagesApi {
                     "Aucun chèque ne correspond à cette référence et à ce nom. Vérifiez la référence sur votre courrier, et le nom de famille du titulaire.",
                 ),
             )),
-        }
+        })
     }
 
     /// What an email's unsubscribe link does; nothing changes until the button is pressed.

@@ -1,0 +1,651 @@
+//! National-scale data for the benchmarks: by default 20 tenants, 4,000 EPNs, 1,000,000 vouchers
+//! and about 8,000,000 attendance rows, loaded with `COPY` in minutes, the same rows for the same
+//! seed. Tenants, schemes, prescribers and allocations go through the domain code; everything
+//! else is drawn here and streamed to PostgreSQL.
+//!
+//! The spread: four kinds of prescriber with uneven shares; the six common public categories and
+//! two rare ones; a dozen communes per tenant, one rare; two modules chosen per voucher; vouchers
+//! issued over the first year, attending from 6 to 11 sessions of their EPN (about one in nine
+//! absent) within their year of validity; 5% never come. Sessions run every other day at each EPN
+//! over two years, so every month of the second year has attendance.
+//!
+//! `COPY FROM` does not run under row-level security, so the load lifts `FORCE ROW LEVEL
+//! SECURITY` from the tables it fills for its length and puts it back at the end: this is for a
+//! benchmark's own database, never a shared one. The attendance table's foreign keys are dropped
+//! for the load and put back `NOT VALID` (the rows are built from the keys just written).
+//!
+//! Each voucher's draws come from a generator seeded by (seed, tenant, voucher), so each table is
+//! written in its own pass, parents before children, and every pass draws the same voucher.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{Days, NaiveDate, TimeZone};
+use passerelle_core::audit::Actor;
+use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::tenancy::tenants::TenantKind;
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::{AssertSqlSafe, PgPool};
+use uuid::Uuid;
+
+use crate::{TestDatabase, active_ticket_net, create_tenant};
+
+#[derive(Debug, Clone, Copy)]
+pub struct NationalSpec {
+    pub seed: u64,
+    pub tenants: usize,
+    pub epns_per_tenant: usize,
+    pub vouchers_per_tenant: usize,
+    /// Sessions per EPN over the two years (one every other day at 365).
+    pub sessions_per_epn: usize,
+    /// The first day of the first year.
+    pub first_day: NaiveDate,
+}
+
+impl NationalSpec {
+    /// 20 tenants × 200 EPNs × 50,000 vouchers, from 1 January 2025.
+    pub fn national(seed: u64) -> Self {
+        Self {
+            seed,
+            tenants: 20,
+            epns_per_tenant: 200,
+            vouchers_per_tenant: 50_000,
+            sessions_per_epn: 365,
+            first_day: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GeneratedTenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub scheme_id: Uuid,
+}
+
+#[derive(Debug)]
+pub struct NationalData {
+    pub tenants: Vec<GeneratedTenant>,
+    /// Rows written per table.
+    pub rows: BTreeMap<&'static str, u64>,
+    pub took: Duration,
+}
+
+/// A small, fast, seedable generator (SplitMix64): the same seed gives the same rows.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn uuid(&mut self) -> Uuid {
+        let bits = (u128::from(self.next()) << 64) | u128::from(self.next());
+        uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
+    }
+}
+
+const CATEGORIES: [(&str, u64); 8] = [
+    ("minima_sociaux", 24),
+    ("senior", 22),
+    ("single_parent", 14),
+    ("low_qualified_employee", 12),
+    ("parent_of_pupil", 12),
+    ("social_insurance_user", 12),
+    ("other", 3),
+    ("spouse_of_self_employed", 1),
+];
+
+const PRESCRIBER_KINDS: [(&str, &str, u64); 4] = [
+    ("CAF", "caf", 40),
+    ("CCAS", "ccas", 30),
+    ("France Travail", "france_travail", 20),
+    ("Mission locale", "mission_locale", 10),
+];
+
+fn weighted<'a, T>(draw: &mut Draw, items: &'a [(T, u64)]) -> &'a T {
+    let total: u64 = items.iter().map(|(_, w)| w).sum();
+    let mut pick = draw.below(total);
+    for (item, weight) in items {
+        if pick < *weight {
+            return item;
+        }
+        pick -= weight;
+    }
+    &items[items.len() - 1].0
+}
+
+/// Streams rows (tab-separated `COPY` text) in batches of about a megabyte.
+struct CopyStream<'a> {
+    copy: sqlx::postgres::PgCopyIn<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    buffer: String,
+    rows: u64,
+    table: &'a str,
+}
+
+impl<'a> CopyStream<'a> {
+    async fn open(pool: &PgPool, table: &'a str, columns: &str) -> Self {
+        let copy = pool
+            .copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN"))
+            .await
+            .unwrap_or_else(|e| panic!("COPY {table}: {e}"));
+        Self {
+            copy,
+            buffer: String::with_capacity(1 << 21),
+            rows: 0,
+            table,
+        }
+    }
+
+    async fn row(&mut self, fields: std::fmt::Arguments<'_>) {
+        self.buffer.write_fmt(fields).expect("write to a String");
+        self.buffer.push('\n');
+        self.rows += 1;
+        if self.buffer.len() >= 1 << 20 {
+            self.copy
+                .send(self.buffer.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("COPY {}: {e}", self.table));
+            self.buffer.clear();
+        }
+    }
+
+    async fn finish(mut self) -> u64 {
+        if !self.buffer.is_empty() {
+            self.copy
+                .send(self.buffer.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("COPY {}: {e}", self.table));
+        }
+        self.copy
+            .finish()
+            .await
+            .unwrap_or_else(|e| panic!("COPY {}: {e}", self.table));
+        self.rows
+    }
+}
+
+const LOADED: [&str; 9] = [
+    "epns",
+    "epn_schemes",
+    "beneficiaries",
+    "vouchers",
+    "registrations",
+    "voucher_modules",
+    "sessions",
+    "attendances",
+    "attendance_competences",
+];
+
+const ATTENDANCE_KEYS: [(&str, &str); 3] = [
+    (
+        "attendances_session_fkey",
+        "FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id)",
+    ),
+    (
+        "attendances_voucher_fkey",
+        "FOREIGN KEY (tenant_id, voucher_id) REFERENCES vouchers (tenant_id, id)",
+    ),
+    (
+        "attendances_epn_fkey",
+        "FOREIGN KEY (tenant_id, epn_id) REFERENCES epns (tenant_id, id)",
+    ),
+];
+
+async fn owner_sql(pool: &PgPool, sql: &str) {
+    sqlx::query(AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Generates the data into `db` (a fresh database: the generator expects no other rows).
+pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
+    let started = Instant::now();
+    let mut draw = Draw(spec.seed);
+    let mut tenants = Vec::new();
+    let mut prescribers_by_tenant = Vec::new();
+    for t in 0..spec.tenants {
+        let (a, b) = (b'a' + (t / 26) as u8, b'a' + (t % 26) as u8);
+        // Distinct three-letter reference prefixes: NAA, NAB…
+        let slug = format!("n{}{}-bench", a as char, b as char);
+        let tenant = create_tenant(
+            &db.app,
+            &slug,
+            TenantKind::Departement,
+            &format!("{:02}", t + 1),
+        )
+        .await;
+        let scheme_id = active_ticket_net(&db.app, tenant.id, None, Some(spec.first_day)).await;
+        let mut prescribers = Vec::new();
+        for (name, kind, share) in PRESCRIBER_KINDS {
+            let prescriber = prescribers::create(
+                &db.app,
+                tenant.id,
+                Actor::SYSTEM,
+                &NewPrescriber {
+                    name: format!("{name} {slug}"),
+                    kind: kind.into(),
+                    ..NewPrescriber::default()
+                },
+            )
+            .await
+            .expect("prescriber");
+            let allocation = prescribers::allocate(
+                &db.app,
+                tenant.id,
+                Actor::SYSTEM,
+                prescriber.id,
+                &NewAllocation {
+                    scheme_id,
+                    period_start: spec.first_day,
+                    period_end: spec.first_day + Days::new(364),
+                    quantity: i32::try_from(spec.vouchers_per_tenant).unwrap_or(i32::MAX),
+                },
+            )
+            .await
+            .expect("allocation");
+            prescribers.push(((prescriber.id, allocation.id), share));
+        }
+        prescribers_by_tenant.push(prescribers);
+        tenants.push(GeneratedTenant {
+            id: tenant.id,
+            slug,
+            scheme_id,
+        });
+    }
+
+    let pool = &db.owner;
+    for table in LOADED {
+        owner_sql(
+            pool,
+            &format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"),
+        )
+        .await;
+    }
+    for (constraint, _) in ATTENDANCE_KEYS {
+        owner_sql(
+            pool,
+            &format!("ALTER TABLE attendances DROP CONSTRAINT {constraint}"),
+        )
+        .await;
+    }
+
+    let competences: Vec<String> = sqlx::query_scalar(
+        "SELECT code FROM competences WHERE referential_code = 'crcn' ORDER BY code",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("competences");
+    let paris = chrono_tz::Europe::Paris;
+    let mut rows = BTreeMap::new();
+    let mut epns = CopyStream::open(pool, "epns", "tenant_id, id, name").await;
+    let mut epn_schemes =
+        CopyStream::open(pool, "epn_schemes", "tenant_id, epn_id, scheme_id").await;
+    let mut sessions = CopyStream::open(
+        pool,
+        "sessions",
+        "tenant_id, id, epn_id, scheme_id, module_number, starts_at, duration_minutes, capacity, status",
+    )
+    .await;
+    let mut epn_ids = Vec::new();
+    let mut session_ids: Vec<Vec<Vec<Uuid>>> = Vec::new();
+    let mut session_days = Vec::new();
+    for j in 0..spec.sessions_per_epn {
+        session_days.push((j * 730 / spec.sessions_per_epn) as u64);
+    }
+    for tenant in &tenants {
+        let mut tenant_epns = Vec::new();
+        let mut tenant_sessions = Vec::new();
+        for e in 0..spec.epns_per_tenant {
+            let id = draw.uuid();
+            epns.row(format_args!(
+                "{}\t{id}\tEPN {:04} {}",
+                tenant.id,
+                e + 1,
+                tenant.slug
+            ))
+            .await;
+            epn_schemes
+                .row(format_args!("{}\t{id}\t{}", tenant.id, tenant.scheme_id))
+                .await;
+            let mut ids = Vec::with_capacity(spec.sessions_per_epn);
+            for (j, day) in session_days.iter().enumerate() {
+                let session_id = draw.uuid();
+                let date = spec.first_day + Days::new(*day);
+                let hour = if j % 2 == 0 { 9 } else { 14 };
+                let starts_at = paris
+                    .from_local_datetime(&date.and_hms_opt(hour, 0, 0).expect("a time"))
+                    .earliest()
+                    .expect("a Paris time")
+                    .to_utc();
+                sessions
+                    .row(format_args!(
+                        "{}\t{session_id}\t{id}\t{}\t{}\t{}\t120\t12\theld",
+                        tenant.id,
+                        tenant.scheme_id,
+                        1 + j % 14,
+                        starts_at.to_rfc3339()
+                    ))
+                    .await;
+                ids.push(session_id);
+            }
+            tenant_epns.push(id);
+            tenant_sessions.push(ids);
+        }
+        epn_ids.push(tenant_epns);
+        session_ids.push(tenant_sessions);
+    }
+    rows.insert("epns", epns.finish().await);
+    rows.insert("epn_schemes", epn_schemes.finish().await);
+    rows.insert("sessions", sessions.finish().await);
+
+    // A dozen communes per tenant (one of them rare, drawn apart in `plan`).
+    let communes: Vec<Vec<String>> = (0..tenants.len())
+        .map(|t| {
+            (0..12)
+                .map(|c| format!("{:02}{:03}", (t + 1) % 96, 10 + c * 17))
+                .collect()
+        })
+        .collect();
+    let plans = |t: usize| {
+        let (prescribers, communes) = (&prescribers_by_tenant[t], &communes[t]);
+        let (session_days, competences) = (&session_days, &competences);
+        (0..spec.vouchers_per_tenant)
+            .map(move |n| plan(spec, t, n, prescribers, communes, session_days, competences))
+    };
+
+    let mut stream = CopyStream::open(
+        pool,
+        "beneficiaries",
+        "tenant_id, id, first_name, last_name, public_category, prescriber_id, birth_year, commune_insee, email, email_consent",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for (n, p) in plans(t).enumerate() {
+            let email = if p.email {
+                format!("holder{n}.{t}@mail.example")
+            } else {
+                "\\N".into()
+            };
+            stream
+                .row(format_args!(
+                    "{}\t{}\tPrenom{n}\tNom{n}\t{}\t{}\t{}\t{}\t{email}\t{}",
+                    tenant.id,
+                    p.beneficiary_id,
+                    p.category,
+                    p.prescriber_id,
+                    p.birth_year,
+                    p.commune,
+                    if p.email { "t" } else { "f" },
+                ))
+                .await;
+        }
+    }
+    rows.insert("beneficiaries", stream.finish().await);
+
+    let mut stream = CopyStream::open(
+        pool,
+        "vouchers",
+        "tenant_id, id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id, allocation_id, issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, cancel_reason, cancelled_at",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for (n, p) in plans(t).enumerate() {
+            let issued_on = spec.first_day + Days::new(p.issued_day);
+            let valid_until = issued_on + Days::new(364);
+            let present = p.attendances.iter().filter(|a| !a.absent).count() as u64;
+            let minutes_left = 1200 - 120 * present;
+            let status = if p.cancelled {
+                "cancelled"
+            } else if minutes_left == 0 {
+                "completed"
+            } else if p.expired {
+                "expired"
+            } else if !p.attendances.is_empty() {
+                "in_progress"
+            } else if p.comes {
+                "registered"
+            } else {
+                "issued"
+            };
+            let cancellation = if p.cancelled {
+                format!("erreur de saisie\t{} 12:00:00+00", issued_on + Days::new(10))
+            } else {
+                "\\N\t\\N".to_owned()
+            };
+            stream
+                .row(format_args!(
+                    "{}\t{}\t{}-{n:07}\t{}\t1\t{}\t{}\t{}\t{issued_on}\t{valid_until}\t{status}\t1200\t{minutes_left}\t20000\t{cancellation}",
+                    tenant.id,
+                    p.voucher_id,
+                    tenant.slug,
+                    tenant.scheme_id,
+                    p.beneficiary_id,
+                    p.prescriber_id,
+                    p.allocation_id,
+                ))
+                .await;
+        }
+    }
+    rows.insert("vouchers", stream.finish().await);
+
+    let mut stream = CopyStream::open(
+        pool,
+        "registrations",
+        "tenant_id, id, voucher_id, epn_id, registered_at",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for p in plans(t).filter(|p| p.comes) {
+            stream
+                .row(format_args!(
+                    "{}\t{}\t{}\t{}\t{} 10:00:00+00",
+                    tenant.id,
+                    p.registration_id,
+                    p.voucher_id,
+                    epn_ids[t][p.epn],
+                    spec.first_day + Days::new(p.issued_day + 2)
+                ))
+                .await;
+        }
+    }
+    rows.insert("registrations", stream.finish().await);
+
+    let mut stream = CopyStream::open(
+        pool,
+        "voucher_modules",
+        "tenant_id, voucher_id, scheme_id, module_number",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for p in plans(t).filter(|p| p.comes) {
+            for module in [p.first_module, p.first_module + 1] {
+                stream
+                    .row(format_args!(
+                        "{}\t{}\t{}\t{module}",
+                        tenant.id, p.voucher_id, tenant.scheme_id
+                    ))
+                    .await;
+            }
+        }
+    }
+    rows.insert("voucher_modules", stream.finish().await);
+
+    let mut stream = CopyStream::open(
+        pool,
+        "attendances",
+        "tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_at",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for p in plans(t) {
+            for a in &p.attendances {
+                stream
+                    .row(format_args!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{} 18:00:00+00",
+                        tenant.id,
+                        a.id,
+                        session_ids[t][p.epn][a.session],
+                        p.voucher_id,
+                        epn_ids[t][p.epn],
+                        if a.absent { "absent" } else { "present" },
+                        if a.absent { 0 } else { 120 },
+                        spec.first_day + Days::new(session_days[a.session]),
+                    ))
+                    .await;
+            }
+        }
+    }
+    rows.insert("attendances", stream.finish().await);
+
+    let mut stream = CopyStream::open(
+        pool,
+        "attendance_competences",
+        "tenant_id, attendance_id, referential_code, competence_code, level",
+    )
+    .await;
+    for (t, tenant) in tenants.iter().enumerate() {
+        for p in plans(t) {
+            for a in &p.attendances {
+                if let Some((competence, level)) = a.worked {
+                    stream
+                        .row(format_args!(
+                            "{}\t{}\tcrcn\t{competence}\t{level}",
+                            tenant.id, a.id
+                        ))
+                        .await;
+                }
+            }
+        }
+    }
+    rows.insert("attendance_competences", stream.finish().await);
+
+    for (constraint, definition) in ATTENDANCE_KEYS {
+        owner_sql(
+            pool,
+            &format!("ALTER TABLE attendances ADD CONSTRAINT {constraint} {definition} NOT VALID"),
+        )
+        .await;
+    }
+    for table in LOADED {
+        owner_sql(
+            pool,
+            &format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
+        )
+        .await;
+    }
+    owner_sql(pool, "ANALYZE").await;
+    NationalData {
+        tenants,
+        rows,
+        took: started.elapsed(),
+    }
+}
+
+struct Attendance<'a> {
+    id: Uuid,
+    /// Index of the session among its EPN's.
+    session: usize,
+    absent: bool,
+    worked: Option<(&'a str, &'static str)>,
+}
+
+/// Everything drawn for one voucher: its holder, its prescriber, its EPN and its attendance.
+struct VoucherPlan<'a> {
+    beneficiary_id: Uuid,
+    voucher_id: Uuid,
+    registration_id: Uuid,
+    prescriber_id: Uuid,
+    allocation_id: Uuid,
+    category: &'static str,
+    commune: &'a str,
+    birth_year: u64,
+    email: bool,
+    issued_day: u64,
+    epn: usize,
+    comes: bool,
+    cancelled: bool,
+    expired: bool,
+    first_module: u64,
+    attendances: Vec<Attendance<'a>>,
+}
+
+const LEVELS: [&str; 3] = ["discovered", "practised", "acquired"];
+
+fn plan<'a>(
+    spec: NationalSpec,
+    tenant: usize,
+    n: usize,
+    prescribers: &[((Uuid, Uuid), u64)],
+    communes: &'a [String],
+    session_days: &[u64],
+    competences: &'a [String],
+) -> VoucherPlan<'a> {
+    let mut first = Draw(spec.seed ^ ((tenant as u64) << 40) ^ (n as u64));
+    let mut draw = Draw(first.next());
+    let (prescriber_id, allocation_id) = *weighted(&mut draw, prescribers);
+    let category = *weighted(&mut draw, &CATEGORIES);
+    let commune = if draw.below(200) == 0 {
+        "97411"
+    } else {
+        communes[draw.below(communes.len() as u64) as usize].as_str()
+    };
+    let issued_day = draw.below(365);
+    let cancelled = n.is_multiple_of(40);
+    let comes = !cancelled && draw.below(20) != 0;
+    let planned = if comes { 6 + draw.below(6) } else { 0 };
+    let step = 2 + draw.below(3) as usize;
+    let mut attendances = Vec::with_capacity(planned as usize);
+    let mut present = 0;
+    let mut j = session_days.partition_point(|d| *d < issued_day + 3);
+    while (attendances.len() as u64) < planned
+        && j < session_days.len()
+        && session_days[j] <= issued_day + 364
+    {
+        let absent = present >= 10 || draw.below(9) == 0;
+        let worked = (!absent && draw.below(4) == 0).then(|| {
+            (
+                competences[draw.below(competences.len() as u64) as usize].as_str(),
+                LEVELS[draw.below(3) as usize],
+            )
+        });
+        if !absent {
+            present += 1;
+        }
+        attendances.push(Attendance {
+            id: draw.uuid(),
+            session: j,
+            absent,
+            worked,
+        });
+        j += step;
+    }
+    VoucherPlan {
+        beneficiary_id: draw.uuid(),
+        voucher_id: draw.uuid(),
+        registration_id: draw.uuid(),
+        prescriber_id,
+        allocation_id,
+        category,
+        commune,
+        birth_year: 1940 + draw.below(70),
+        email: draw.below(3) == 0,
+        issued_day,
+        epn: draw.below(spec.epns_per_tenant as u64) as usize,
+        comes,
+        cancelled,
+        expired: issued_day < 240 && draw.below(2) == 0,
+        first_module: 1 + draw.below(13),
+        attendances,
+    }
+}
