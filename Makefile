@@ -28,13 +28,12 @@ fmt:
 openapi:
 	cargo run --quiet --bin passerelle -- openapi > services/api/openapi.json
 
-## Benchmarks (release build), results in BENCHMARKS.md: request cost of auth, RLS and idempotency;
-## voucher issuance and attendance recording through the API against pgbench baselines; the daily
-## email run over a million vouchers and delivery against a bare SMTP client; the monthly
-## reimbursements over a million attendance rows against the bare SQL; the statistics job over a
-## tenant-year (a million vouchers, eight million attendance rows) against the bare COPY.
+## Benchmarks (release build), one after the other, their tables written into BENCHMARKS.md
+## (latest run): request cost of auth, RLS and idempotency; voucher issuance and attendance through
+## the API against pgbench baselines; the daily email run and delivery; the monthly reimbursements
+## against the bare SQL; the statistics job over a tenant at national volume against the bare COPY.
 bench:
-	@bash -c 'source infra/local/services.sh && cargo bench -p passerelle-api --bench requests && cargo bench -p passerelle-api --bench issuance && cargo bench -p passerelle-api --bench attendance && cargo bench -p passerelle-worker --bench emails && cargo bench -p passerelle-worker --bench reimbursements && cargo bench -p passerelle-statistics --bench statistics'
+	@infra/bench/run.sh
 
 ## Fuzzing of the whole API from its OpenAPI document with schemathesis, bounded (FUZZ_EXAMPLES per
 ## operation, fixed seed), with the two demo tenants' tokens; report under var/fuzz/.

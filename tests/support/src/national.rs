@@ -12,7 +12,8 @@
 //! `COPY FROM` does not run under row-level security, so the load lifts `FORCE ROW LEVEL
 //! SECURITY` from the tables it fills for its length and puts it back at the end: this is for a
 //! benchmark's own database, never a shared one. The attendance table's foreign keys are dropped
-//! for the load and put back `NOT VALID` (the rows are built from the keys just written).
+//! for the load and put back `NOT VALID` (the rows are built from the keys just written); indexes
+//! that back no constraint are dropped and built again after it.
 //!
 //! Each voucher's draws come from a generator seeded by (seed, tenant, voucher), so each table is
 //! written in its own pass, parents before children, and every pass draws the same voucher.
@@ -88,9 +89,18 @@ impl Draw {
         self.next() % n
     }
 
-    fn uuid(&mut self) -> Uuid {
-        let bits = (u128::from(self.next()) << 64) | u128::from(self.next());
-        uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
+    /// An id that sorts by (`tenant`, `n`, `kind`), then random bits, as uuid v7 ids sort by
+    /// time in production: each table's rows arrive in key order, so their indexes grow at the
+    /// end instead of taking each key at a random place.
+    fn id(&mut self, tenant: usize, n: usize, kind: u16) -> Uuid {
+        let mut bytes = [0u8; 16];
+        bytes[0..2].copy_from_slice(&(tenant as u16).to_be_bytes());
+        bytes[2..6].copy_from_slice(&(n as u32).to_be_bytes());
+        bytes[6] = 0x70 | ((kind >> 8) as u8 & 0x0F);
+        bytes[7] = kind as u8;
+        bytes[8..16].copy_from_slice(&self.next().to_be_bytes());
+        bytes[8] = 0x80 | (bytes[8] & 0x3F);
+        Uuid::from_bytes(bytes)
     }
 }
 
@@ -279,6 +289,20 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
         )
         .await;
     }
+    // Indexes that back no constraint are built again after the load, in one sort each, instead
+    // of taking millions of rows one at a time.
+    let plain_indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.relname::text, pg_get_indexdef(x.indexrelid)
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+         WHERE t.relname = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+    )
+    .bind(&LOADED[..])
+    .fetch_all(pool)
+    .await
+    .expect("the loaded tables' indexes");
+    for (name, _) in &plain_indexes {
+        owner_sql(pool, &format!("DROP INDEX {name}")).await;
+    }
 
     let competences: Vec<String> = sqlx::query_scalar(
         "SELECT code FROM competences WHERE referential_code = 'crcn' ORDER BY code",
@@ -303,11 +327,11 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
     for j in 0..spec.sessions_per_epn {
         session_days.push((j * 730 / spec.sessions_per_epn) as u64);
     }
-    for tenant in &tenants {
+    for (t, tenant) in tenants.iter().enumerate() {
         let mut tenant_epns = Vec::new();
         let mut tenant_sessions = Vec::new();
         for e in 0..spec.epns_per_tenant {
-            let id = draw.uuid();
+            let id = draw.id(t, e, 0xE00);
             epns.row(format_args!(
                 "{}\t{id}\tEPN {:04} {}",
                 tenant.id,
@@ -320,7 +344,7 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
                 .await;
             let mut ids = Vec::with_capacity(spec.sessions_per_epn);
             for (j, day) in session_days.iter().enumerate() {
-                let session_id = draw.uuid();
+                let session_id = draw.id(t, e * 1_000 + j, 0xF00);
                 let date = spec.first_day + Days::new(*day);
                 let hour = if j % 2 == 0 { 9 } else { 14 };
                 let starts_at = paris
@@ -419,7 +443,10 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
                 "issued"
             };
             let cancellation = if p.cancelled {
-                format!("erreur de saisie\t{} 12:00:00+00", issued_on + Days::new(10))
+                format!(
+                    "erreur de saisie\t{} 12:00:00+00",
+                    issued_on + Days::new(10)
+                )
             } else {
                 "\\N\t\\N".to_owned()
             };
@@ -537,6 +564,9 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
         )
         .await;
     }
+    for (_, definition) in &plain_indexes {
+        owner_sql(pool, definition).await;
+    }
     for table in LOADED {
         owner_sql(
             pool,
@@ -623,7 +653,7 @@ fn plan<'a>(
             present += 1;
         }
         attendances.push(Attendance {
-            id: draw.uuid(),
+            id: draw.id(tenant, n, 0x100 + attendances.len() as u16),
             session: j,
             absent,
             worked,
@@ -631,9 +661,9 @@ fn plan<'a>(
         j += step;
     }
     VoucherPlan {
-        beneficiary_id: draw.uuid(),
-        voucher_id: draw.uuid(),
-        registration_id: draw.uuid(),
+        beneficiary_id: draw.id(tenant, n, 1),
+        voucher_id: draw.id(tenant, n, 2),
+        registration_id: draw.id(tenant, n, 3),
         prescriber_id,
         allocation_id,
         category,

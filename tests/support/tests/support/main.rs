@@ -120,3 +120,24 @@ async fn the_rows_keep_the_products_invariants() {
     .expect("catalog");
     assert_eq!(unforced, 0);
 }
+
+#[tokio::test]
+async fn the_load_leaves_every_index_and_key_of_the_schema() {
+    let fresh = TestDatabase::create().await;
+    let loaded = TestDatabase::create().await;
+    national::generate(&loaded, small(1)).await;
+    let schema = |db: &TestDatabase| {
+        let pool = db.owner.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT indexname || ' ' || regexp_replace(indexdef, 'ON public\\.', 'ON ') FROM pg_indexes WHERE schemaname = 'public'
+                 UNION ALL SELECT conname || ' ' || contype::text FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                 ORDER BY 1",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("catalog")
+        }
+    };
+    assert_eq!(schema(&loaded).await, schema(&fresh).await);
+}
