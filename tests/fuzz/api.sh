@@ -2,11 +2,13 @@
 # `make fuzz-api`: property-based fuzzing of the whole API from its OpenAPI document with
 # schemathesis, against a running `passerelle serve` on a database of its own seeded with the two
 # demo tenants. Every request carries a token of the Lot's or of Auvergne-Rhône-Alpes's admin,
-# prescriber or EPN (Web Fuzzing Commons auth file), so the object-level authorization check
-# replays each tenant's reads with the other tenant's tokens.
+# prescriber, EPN, finance officer or funder (Web Fuzzing Commons auth file), so the object-level
+# authorization check replays each tenant's reads with the other tenant's tokens.
 #
 # Bounded: FUZZ_EXAMPLES examples per operation (default 25) and a fixed seed (FUZZ_SEED), so the
-# run takes minutes and a failure can be replayed. The report goes to var/fuzz/.
+# run takes minutes and a failure can be replayed; one worker (FUZZ_WORKERS), since schemathesis
+# 4.32.5 sometimes stops an operation with an internal error when several run. The report goes to
+# var/fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -68,7 +70,7 @@ st run services/api/openapi.json \
   --seed "${FUZZ_SEED:-20261122}" \
   --generation-deterministic \
   --request-timeout 30 \
-  --workers 4 \
+  --workers "${FUZZ_WORKERS:-1}" \
   --report junit \
   --report-dir "$out" \
   "$@"
