@@ -41,7 +41,7 @@ pub fn registration(reference: &str) -> Value {
     json!({
         "reference": reference,
         "last_name": "Delmas",
-        "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30, "autonomy_level": "beginner", "needs": "Démarches en ligne" },
+        "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30, "autonomy_level": "beginner", "needs": "Démarches en ligne" },
         "modules": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
     })
 }

@@ -18,6 +18,14 @@ use uuid::Uuid;
 
 pub const TEST_DATABASE_PREFIX: &str = "passerelle_test_";
 
+/// Today in the tenants' time zone (Europe/Paris), which is what the product calls today: between
+/// 22:00 or 23:00 UTC and midnight the UTC date is still yesterday there.
+pub fn paris_today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
+}
+
 pub mod activity;
 pub mod national;
 

@@ -123,7 +123,7 @@ async fn an_epn_registers_runs_a_session_and_records_attendance_exactly_once() {
     let typo: String = typo.into_iter().collect();
     let register = |reference: &str| {
         json!({ "reference": reference, "last_name": "martin",
-                "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30, "autonomy_level": "beginner", "needs": "Démarches CAF" },
+                "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30, "autonomy_level": "beginner", "needs": "Démarches CAF" },
                 "modules": (1..=10).collect::<Vec<_>>() })
     };
     if typo != reference {
@@ -250,7 +250,7 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
     app.post(
         "/v1/registrations",
         epn,
-        &json!({ "reference": reference, "last_name": "Martin", "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30 },
+        &json!({ "reference": reference, "last_name": "Martin", "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30 },
                  "modules": (1..=10).collect::<Vec<_>>() }),
     )
     .await;
@@ -380,7 +380,7 @@ async fn pass_numerique(app: &TestApp) -> String {
         &json!({ "status": "active" }),
     )
     .await;
-    let today = chrono::Utc::now().date_naive();
+    let today = passerelle_test_support::paris_today();
     app.post(
         &format!("/v1/prescribers/{}/allocations", app.ara.prescriber_id),
         admin,

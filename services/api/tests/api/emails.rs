@@ -263,7 +263,7 @@ async fn the_balance_page_answers_in_french() {
     assert_eq!(found.status, 200, "{}", found.raw);
     assert!(found.raw.contains("20 heures"), "{}", found.raw);
     let valid_until = passerelle_core::emails::french::long_date(
-        chrono::Utc::now().date_naive() + chrono::Days::new(364),
+        passerelle_test_support::paris_today() + chrono::Days::new(364),
     );
     let year = valid_until.rsplit(' ').next().unwrap_or_default();
     assert!(found.raw.contains(year), "{}", found.raw);

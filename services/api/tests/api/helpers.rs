@@ -276,7 +276,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(active.status, 200, "{}", active.raw);
-        let today = chrono::Utc::now().date_naive();
+        let today = passerelle_test_support::paris_today();
         let allocation = self
             .post(
                 &format!("/v1/prescribers/{}/allocations", self.lot.prescriber_id),

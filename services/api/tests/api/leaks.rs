@@ -51,7 +51,7 @@ async fn tenant_a_objects(app: &TestApp) -> BTreeMap<&'static str, String> {
             "/v1/registrations",
             epn,
             &json!({ "reference": voucher_reference, "last_name": "Martin",
-                     "interview": { "on": chrono::Utc::now().date_naive(), "minutes": 30, "autonomy_level": "beginner" },
+                     "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30, "autonomy_level": "beginner" },
                      "modules": (1..=10).collect::<Vec<_>>() }),
         )
         .await;

@@ -43,7 +43,7 @@ async fn a_month_of_delivery(app: &TestApp) {
             reference: reference.clone(),
             last_name: "Martin".into(),
             interview: Interview {
-                on: Some(chrono::Utc::now().date_naive()),
+                on: Some(passerelle_test_support::paris_today()),
                 minutes: Some(30),
                 ..Interview::default()
             },

@@ -38,7 +38,7 @@ async fn active_ticket_net(app: &TestApp, quantity: i32) -> String {
         )
         .await;
     assert_eq!(active.body["status"], "active", "{}", active.raw);
-    let today = chrono::Utc::now().date_naive();
+    let today = passerelle_test_support::paris_today();
     let allocation = app
         .post(
             &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
@@ -235,7 +235,7 @@ async fn rules_are_refused_precisely_and_versioned() {
     assert_eq!(unknown.error_fields(), ["referential"]);
 
     let scheme_id = active_ticket_net(&app, 1).await;
-    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(2);
+    let tomorrow = passerelle_test_support::paris_today() + chrono::Days::new(2);
     let mut rules = crate::access::sample_rules();
     rules["hourly_rate_cents"] = json!(1200);
     let changed = app

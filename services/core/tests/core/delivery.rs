@@ -323,7 +323,7 @@ async fn registration_checks_the_name_the_interview_and_the_modules() {
         registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request).await;
     assert!(matches!(no_interview, Err(Error::Invalid(f)) if f[0].field == "interview"));
     request.interview = Interview {
-        on: Some(Utc::now().date_naive()),
+        on: Some(passerelle_test_support::paris_today()),
         minutes: Some(30),
         ..Interview::default()
     };

@@ -101,7 +101,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme.scheme.id, "active")
         .await
         .expect("activate");
-    let today = chrono::Utc::now().date_naive();
+    let today = passerelle_test_support::paris_today();
     prescribers::allocate(
         db,
         tenant.id,
@@ -223,7 +223,7 @@ async fn deliver(
             reference: reference.into(),
             last_name: "Martin".into(),
             interview: Interview {
-                on: Some(chrono::Utc::now().date_naive()),
+                on: Some(passerelle_test_support::paris_today()),
                 minutes: Some(30),
                 ..Interview::default()
             },
@@ -383,7 +383,7 @@ async fn emails_due(db: &Db, tenant_id: Uuid, prescriber_id: Uuid, scheme_id: Uu
     )
     .await
     .expect("voucher without email");
-    let late = chrono::Utc::now().date_naive() + chrono::Days::new(340);
+    let late = passerelle_test_support::paris_today() + chrono::Days::new(340);
     let summary = emails::daily::run_day(db, tenant_id, late)
         .await
         .expect("daily run");

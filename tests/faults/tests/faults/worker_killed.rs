@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, NaiveDate};
 use passerelle_core::reimbursements::compute;
 use passerelle_core::tenancy::tenants::{self, TenantKind};
 use passerelle_faults::flows::{self, PRESCRIBER};
@@ -118,7 +118,10 @@ async fn a_worker_killed_mid_monthly_run_and_restarted_leaves_the_statements_of_
     })
     .await;
     let database = stack.database.as_ref().expect("shared database");
-    let month = Utc::now().date_naive().with_day(1).expect("first day") - Months::new(1);
+    let month = passerelle_test_support::paris_today()
+        .with_day(1)
+        .expect("first day")
+        - Months::new(1);
     let mut tenants_and_clean_runs = Vec::new();
     for (slug, insee_code) in [("xfaults", "19"), ("yfaults", "12")] {
         let tenant = create_tenant(&database.app, slug, TenantKind::Departement, insee_code).await;
