@@ -179,6 +179,17 @@ impl Stack {
         self.wait_until_ready("/healthz").await;
     }
 
+    /// Messages the SMTP server accepted, counted per recipient.
+    pub fn deliveries(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut per_address = std::collections::BTreeMap::new();
+        for message in self.smtp.received() {
+            for rcpt in message.rcpt_to {
+                *per_address.entry(rcpt).or_default() += 1;
+            }
+        }
+        per_address
+    }
+
     /// A transaction of the owner role that sees `tenant_id`'s rows (row security applies to the
     /// owner too), to check what the processes wrote.
     pub async fn tenant_tx(&self, tenant_id: Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {

@@ -132,12 +132,7 @@ async fn with_redis_stopped_for_30_s_the_api_serves_and_every_due_email_is_sent_
     })
     .await;
     stack.worker.as_mut().expect("worker").assert_running();
-    let mut per_address: BTreeMap<String, usize> = BTreeMap::new();
-    for message in stack.smtp.received() {
-        for rcpt in message.rcpt_to {
-            *per_address.entry(rcpt).or_default() += 1;
-        }
-    }
+    let per_address = stack.deliveries();
     let missing: Vec<usize> = (1..=n)
         .filter(|i| !per_address.contains_key(&format!("holder{i}@mail.example")))
         .collect();

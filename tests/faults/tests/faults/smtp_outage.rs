@@ -1,6 +1,5 @@
 //! The mail server down while emails fall due, then back: each message is delivered once.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use passerelle_faults::flows::{self, PRESCRIBER};
@@ -47,16 +46,11 @@ async fn with_smtp_down_then_back_no_message_is_lost_or_sent_twice() {
     assert!(stack.smtp.received().is_empty());
 
     stack.smtp.restart().await;
-    let received = stack
+    stack
         .smtp
         .wait_for(MESSAGES, Duration::from_secs(120))
         .await;
-    let mut per_address: BTreeMap<String, usize> = BTreeMap::new();
-    for message in &received {
-        for rcpt in &message.rcpt_to {
-            *per_address.entry(rcpt.clone()).or_default() += 1;
-        }
-    }
+    let per_address = stack.deliveries();
     assert_eq!(
         per_address.len(),
         MESSAGES,
