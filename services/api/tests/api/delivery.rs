@@ -399,6 +399,7 @@ async fn pass_numerique(app: &TestApp) -> String {
 #[tokio::test]
 async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
     let app = spawn_app().await;
+    crate::helpers::away_from_a_minute_boundary().await;
     let scheme_id = pass_numerique(&app).await;
     let person = json!({ "first_name": "Inès", "last_name": "Roux", "birth_year": 1992, "commune_insee": "07010", "public_category": "single_parent" });
 

@@ -289,3 +289,13 @@ impl TestApp {
         scheme_id
     }
 }
+
+/// The rate limits count calls per calendar minute (a fixed window): a test that counts its calls
+/// against one starts with at least 20 seconds of the minute ahead, so that its calls all fall in
+/// one window.
+pub async fn away_from_a_minute_boundary() {
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 40 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+}

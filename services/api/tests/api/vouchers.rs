@@ -271,6 +271,7 @@ async fn rules_are_refused_precisely_and_versioned() {
 #[tokio::test]
 async fn the_public_balance_check_leaks_nothing_and_is_rate_limited() {
     let app = spawn_app().await;
+    crate::helpers::away_from_a_minute_boundary().await;
     let scheme_id = active_ticket_net(&app, 1).await;
     let issued = app
         .post(
