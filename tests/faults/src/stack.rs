@@ -42,6 +42,17 @@ pub struct Stack {
     pub database: Option<TestDatabase>,
 }
 
+/// Polls `url` until it answers 200, for at most a minute.
+async fn answers_200_within_a_minute(http: &reqwest::Client, url: &str) -> bool {
+    eventually(Duration::from_secs(60), || async {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+}
+
 impl Stack {
     pub async fn start(options: StackOptions) -> Self {
         let logs = std::env::temp_dir().join(format!(
@@ -126,17 +137,7 @@ impl Stack {
 
     async fn wait_until_ready(&mut self, path: &str) {
         let url = format!("{}{path}", self.client.base);
-        let http = self.client.http.clone();
-        let up = eventually(Duration::from_secs(60), || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                http.get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
+        let up = answers_200_within_a_minute(&self.client.http, &url).await;
         if !up {
             panic!("the API did not start; its log:\n{}", self.api.log_tail());
         }
@@ -148,17 +149,7 @@ impl Stack {
         assert!(self.worker.is_none(), "a worker is running already");
         let mut worker = Process::spawn(&self.env, "work", &self.logs);
         let url = format!("http://{}/healthz", self.worker_health);
-        let http = self.client.http.clone();
-        let up = eventually(Duration::from_secs(60), || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                http.get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
+        let up = answers_200_within_a_minute(&self.client.http, &url).await;
         if !up {
             worker.assert_running();
             panic!("the worker is not live; its log:\n{}", worker.log_tail());
