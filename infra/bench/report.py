@@ -18,6 +18,17 @@ lines = [
     "(release build before it not counted).",
     "",
 ]
+national = os.path.join(out, "national.txt")
+if os.path.exists(national):
+    text = open(national).read()
+    took = re.search(r"took (\d+) s", text)
+    lines.append("### National data: `cargo run --release -p passerelle-test-support --bin seed-bench -- --keep`"
+                 + (f" ({took.group(1)} s)" if took else ""))
+    lines.append("")
+    rows = [l for l in text.splitlines() if l.startswith("|")]
+    # Both runs print the same header: keep it once.
+    lines.extend(rows[:2] + [l for l in rows if not l.startswith("| Data") and not l.startswith("|---")])
+    lines.append("")
 for bench in benches:
     package, name = bench.split()
     text = open(os.path.join(out, f"{name}.txt")).read()

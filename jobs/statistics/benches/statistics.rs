@@ -15,7 +15,8 @@ use passerelle_statistics::{extract, source};
 use passerelle_test_support::TestDatabase;
 use passerelle_test_support::national::{self, NationalSpec};
 
-/// One tenant at national volume, from the national generator (`national::generate`):
+/// One tenant at national volume, from the national generator (`national::shared`, which keeps
+/// the data for a later run when `make bench` is asked to):
 /// 4,000 EPNs and 1,000,000 vouchers issued over 2025, attending into 2026; the export is the
 /// year 2025.
 fn spec() -> NationalSpec {
@@ -59,9 +60,8 @@ async fn bare_copy(
 
 #[tokio::main]
 async fn main() {
-    let db = TestDatabase::create().await;
     let spec = spec();
-    let data = national::generate(&db, spec).await;
+    let (db, data) = national::shared(spec).await;
     let (tenant_id, scheme_id) = (data.tenants[0].id, data.tenants[0].scheme_id);
     let period = Period::parse(PERIOD).expect("period");
     let attendance: i64 = {

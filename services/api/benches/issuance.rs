@@ -2,7 +2,7 @@
 //! PostgreSQL-only baseline — pgbench running the same statements as one issuance transaction
 //! (tenant setting, scheme and rules reads, duplicate check, beneficiary, allocation increment,
 //! voucher, two audit entries), as the application role under row-level security. Both run in
-//! this one program against the same fresh database. Target: the API reaches at least a third of
+//! this one program against the same database, a copy of the national data. Target: the API reaches at least a third of
 //! the baseline's transactions per second.
 
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{create_tenant, national};
 use serde_json::json;
 
 const CLIENTS: usize = 32;
@@ -43,7 +43,9 @@ COMMIT;
 
 #[tokio::main]
 async fn main() {
-    let db = TestDatabase::create().await;
+    // Among national-scale data (`make bench` generates it once), so that every table and index
+    // has its production size.
+    let (db, _) = national::for_benchmarks().await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = AppState::connect_redis(&redis_url).await.expect("Redis");
     let mut state = AppState::new(db.app.clone(), redis);

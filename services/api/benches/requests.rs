@@ -1,7 +1,7 @@
 //! `make bench`: what authentication, row-level security and idempotency cost per request.
 //!
-//! Starts the API in this process over a fresh database, then drives each scenario with 16
-//! concurrent clients on loopback. The machine is shared and noisy, so the figures that matter
+//! Starts the API in this process over a copy of the national data, then drives each scenario
+//! with 16 concurrent clients on loopback. The machine is shared and noisy, so the figures that matter
 //! are the ratios to the baseline (`GET /healthz`, the HTTP stack alone) measured in the same run.
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::{create_tenant, national};
 use serde_json::json;
 
 const CONCURRENCY: usize = 16;
@@ -59,7 +59,9 @@ where
 
 #[tokio::main]
 async fn main() {
-    let db = TestDatabase::create().await;
+    // Among national-scale data (`make bench` generates it once), so that every table and index
+    // has its production size.
+    let (db, _) = national::for_benchmarks().await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = AppState::connect_redis(&redis_url).await.expect("Redis");
     let addr = spawn_on_loopback(AppState::new(db.app.clone(), redis))

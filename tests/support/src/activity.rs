@@ -74,11 +74,7 @@ pub async fn generate(
         .expect("allocation");
     }
     if spec.bulk {
-        for constraint in [
-            "attendances_session_fkey",
-            "attendances_voucher_fkey",
-            "attendances_epn_fkey",
-        ] {
+        for (constraint, _) in crate::national::ATTENDANCE_KEYS {
             sqlx::query(AssertSqlSafe(format!(
                 "ALTER TABLE attendances DROP CONSTRAINT {constraint}"
             )))
@@ -167,20 +163,7 @@ pub async fn generate(
         .expect("count");
     tx.commit().await.expect("commit");
     if spec.bulk {
-        for (constraint, definition) in [
-            (
-                "attendances_session_fkey",
-                "FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id)",
-            ),
-            (
-                "attendances_voucher_fkey",
-                "FOREIGN KEY (tenant_id, voucher_id) REFERENCES vouchers (tenant_id, id)",
-            ),
-            (
-                "attendances_epn_fkey",
-                "FOREIGN KEY (tenant_id, epn_id) REFERENCES epns (tenant_id, id)",
-            ),
-        ] {
+        for (constraint, definition) in crate::national::ATTENDANCE_KEYS {
             sqlx::query(AssertSqlSafe(format!(
                 "ALTER TABLE attendances ADD CONSTRAINT {constraint} {definition} NOT VALID"
             )))

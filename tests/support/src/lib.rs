@@ -58,8 +58,7 @@ impl TestDatabase {
     /// Creates and migrates a database of its own for one test.
     pub async fn create() -> Self {
         let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
-        let admin = owner_options();
-        let mut maintenance = admin.clone().connect().await.unwrap_or_else(|e| {
+        let mut maintenance = owner_options().connect().await.unwrap_or_else(|e| {
             panic!("cannot reach PostgreSQL as the owner role ({e}); run `make test`, which prepares it")
         });
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -67,16 +66,45 @@ impl TestDatabase {
             .await
             .expect("create the test database");
 
+        drop(maintenance);
+        let db = Self::connect(name).await;
+        passerelle_core::storage::MIGRATOR
+            .run(&db.owner)
+            .await
+            .expect("migrate the test database");
+        db
+    }
+
+    /// A database of its own, copied from `template` (which nobody may be connected to) file by
+    /// file: for benchmarks that start from large generated data.
+    pub async fn from_template(template: &str) -> Self {
+        let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+        let mut maintenance = owner_options().connect().await.unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL as the owner role ({e}); run `make test`, which prepares it")
+        });
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
+        )))
+        .execute(&mut maintenance)
+        .await
+        .unwrap_or_else(|e| panic!("copy the database {template}: {e}"));
+        Self::connect(name).await
+    }
+
+    /// Closes both pools, so that the database can be renamed, copied or dropped.
+    pub async fn close(self) {
+        self.owner.close().await;
+        self.app.pool().close().await;
+    }
+
+    async fn connect(name: String) -> Self {
+        let admin = owner_options();
         let owner_opts = admin.clone().database(&name);
         let owner = PgPoolOptions::new()
             .max_connections(4)
             .connect_with(owner_opts)
             .await
             .expect("connect to the test database as the owner role");
-        passerelle_core::storage::MIGRATOR
-            .run(&owner)
-            .await
-            .expect("migrate the test database");
 
         let (user, password) = app_credentials();
         let app_opts = admin.database(&name).username(&user).password(&password);

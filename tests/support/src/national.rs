@@ -6,8 +6,9 @@
 //! The spread: four kinds of prescriber with uneven shares; the six common public categories and
 //! two rare ones; a dozen communes per tenant, one rare; two modules chosen per voucher; vouchers
 //! issued over the first year, attending from 6 to 11 sessions of their EPN (about one in nine
-//! absent) within their year of validity; 5% never come. Sessions run every other day at each EPN
-//! over two years, so every month of the second year has attendance.
+//! absent) over the weeks after their issue, within their year of validity; 5% never come; a
+//! third of holders gave an email. Sessions run every other day at each EPN over two years, so the
+//! attendance of the last vouchers issued runs into the second.
 //!
 //! `COPY FROM` does not run under row-level security, so the load lifts `FORCE ROW LEVEL
 //! SECURITY` from the tables it fills for its length and puts it back at the end: this is for a
@@ -27,7 +28,7 @@ use passerelle_core::audit::Actor;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::tenancy::tenants::TenantKind;
 use sqlx::postgres::PgPoolCopyExt;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, PgPool};
 use uuid::Uuid;
 
 use crate::{TestDatabase, active_ticket_net, create_tenant};
@@ -196,7 +197,8 @@ const LOADED: [&str; 9] = [
     "attendance_competences",
 ];
 
-const ATTENDANCE_KEYS: [(&str, &str); 3] = [
+/// The attendance table's foreign keys, which bulk loads drop and put back `NOT VALID`.
+pub(crate) const ATTENDANCE_KEYS: [(&str, &str); 3] = [
     (
         "attendances_session_fkey",
         "FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id)",
@@ -232,7 +234,8 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
             &db.app,
             &slug,
             TenantKind::Departement,
-            &format!("{:02}", t + 1),
+            // Clear of the codes the benchmarks give their own tenants (11, 18, 32, 46).
+            &format!("{}", 60 + t),
         )
         .await;
         let scheme_id = active_ticket_net(&db.app, tenant.id, None, Some(spec.first_day)).await;
@@ -245,6 +248,7 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
                 &NewPrescriber {
                     name: format!("{name} {slug}"),
                     kind: kind.into(),
+                    contact_email: Some(format!("{kind}@{slug}.example")),
                     ..NewPrescriber::default()
                 },
             )
@@ -579,6 +583,119 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
         tenants,
         rows,
         took: started.elapsed(),
+    }
+}
+
+/// Bumped whenever the generator writes different rows, so that a kept copy is not reused.
+const GENERATOR_VERSION: u32 = 2;
+
+/// Names of the databases that keep generated data between benchmarks (`make bench` drops them).
+pub const SHARED_PREFIX: &str = "passerelle_national_";
+
+/// National data for one benchmark: a copy of its own (`CREATE DATABASE … TEMPLATE`, seconds) of
+/// the data generated for `spec`, which the first benchmark to ask generates (minutes) into a
+/// database named after the spec and keeps: `make bench` pays for the generation once, and every
+/// benchmark starts from the same rows.
+pub async fn shared(spec: NationalSpec) -> (TestDatabase, NationalData) {
+    let (template, data) = kept(spec).await;
+    (TestDatabase::from_template(&template).await, data)
+}
+
+/// The name of the database that keeps the data for `spec`, generated first if need be, and what
+/// it holds. Nobody stays connected to it: it is copied, never used in place.
+pub async fn kept(spec: NationalSpec) -> (String, NationalData) {
+    let template = format!("{SHARED_PREFIX}{:016x}", fingerprint(&spec));
+    let mut maintenance = crate::owner_options()
+        .connect()
+        .await
+        .expect("reach PostgreSQL as the owner role");
+    let kept: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(&template)
+    .fetch_optional(&mut maintenance)
+    .await
+    .expect("look for kept national data");
+    let data = match kept
+        .flatten()
+        .as_deref()
+        .and_then(NationalData::from_comment)
+    {
+        Some(data) => data,
+        None => {
+            let db = TestDatabase::create().await;
+            let data = generate(&db, spec).await;
+            let name = db.name.clone();
+            db.close().await;
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {template} WITH (FORCE)"),
+                format!("ALTER DATABASE {name} RENAME TO {template}"),
+                format!(
+                    "COMMENT ON DATABASE {template} IS '{}'",
+                    data.to_comment().replace('\'', "''")
+                ),
+            ] {
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .execute(&mut maintenance)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            data
+        }
+    };
+    (template, data)
+}
+
+/// The national data every benchmark of `make bench` starts from (seed 2026).
+pub async fn for_benchmarks() -> (TestDatabase, NationalData) {
+    shared(NationalSpec::national(2026)).await
+}
+
+/// FNV-1a over the spec and the generator's version: a name that changes when either does.
+fn fingerprint(spec: &NationalSpec) -> u64 {
+    format!("{GENERATOR_VERSION} {spec:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+impl NationalData {
+    /// One fact per line: `took <seconds>`, `rows <table> <n>`, `tenant <id> <slug> <scheme id>`.
+    fn to_comment(&self) -> String {
+        let mut text = format!("took {}\n", self.took.as_secs_f64());
+        for (table, rows) in &self.rows {
+            let _ = writeln!(text, "rows {table} {rows}");
+        }
+        for t in &self.tenants {
+            let _ = writeln!(text, "tenant {} {} {}", t.id, t.slug, t.scheme_id);
+        }
+        text
+    }
+
+    fn from_comment(text: &str) -> Option<Self> {
+        let mut data = Self {
+            tenants: Vec::new(),
+            rows: BTreeMap::new(),
+            took: Duration::ZERO,
+        };
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            match fields[..] {
+                ["took", seconds] => data.took = Duration::from_secs_f64(seconds.parse().ok()?),
+                ["rows", table, rows] => {
+                    let table = LOADED.iter().find(|t| **t == table)?;
+                    data.rows.insert(*table, rows.parse().ok()?);
+                }
+                ["tenant", id, slug, scheme_id] => data.tenants.push(GeneratedTenant {
+                    id: id.parse().ok()?,
+                    slug: slug.to_owned(),
+                    scheme_id: scheme_id.parse().ok()?,
+                }),
+                _ => return None,
+            }
+        }
+        (!data.tenants.is_empty()).then_some(data)
     }
 }
 

@@ -1,13 +1,18 @@
-//! `seed-bench`: national-scale data in a fresh database, for benchmarks and for trying the
-//! product at scale. Prints the database's name and URL (application role), the rows per table
-//! and the time taken.
+//! `seed-bench`: national-scale data, for benchmarks and for trying the product at scale. Prints
+//! the database's name, the rows per table and the time taken.
 //!
-//! `cargo run --release -p passerelle-test-support --bin seed-bench -- [--seed N] [--vouchers-per-tenant N]`
+//! `cargo run --release -p passerelle-test-support --bin seed-bench -- [--seed N] [--tenants N]
+//! [--epns-per-tenant N] [--vouchers-per-tenant N] [--keep]`
+//!
+//! By default the data goes into a fresh database of its own (connect to it as the application
+//! role). With `--keep` it goes into the database that the benchmarks copy their data from
+//! (`national::kept`), or is found there from an earlier run: `make bench` generates its data
+//! this way before the benchmarks start.
 
 use passerelle_test_support::TestDatabase;
 use passerelle_test_support::national::{self, NationalSpec};
 
-fn argument(name: &str) -> Option<u64> {
+fn argument(name: &str) -> Option<usize> {
     let args: Vec<String> = std::env::args().collect();
     let at = args.iter().position(|a| a == name)?;
     let value = args.get(at + 1)?;
@@ -20,15 +25,39 @@ fn argument(name: &str) -> Option<u64> {
 
 #[tokio::main]
 async fn main() {
-    let mut spec = NationalSpec::national(argument("--seed").unwrap_or(2026));
-    if let Some(vouchers) = argument("--vouchers-per-tenant") {
-        spec.vouchers_per_tenant = usize::try_from(vouchers).expect("a count");
-    }
-    let db = TestDatabase::create().await;
-    let data = national::generate(&db, spec).await;
-    println!("database {} ({})", db.name, db.app_url);
+    let mut spec = NationalSpec::national(argument("--seed").map_or(2026, |s| s as u64));
+    spec.tenants = argument("--tenants").unwrap_or(spec.tenants);
+    spec.epns_per_tenant = argument("--epns-per-tenant").unwrap_or(spec.epns_per_tenant);
+    spec.vouchers_per_tenant =
+        argument("--vouchers-per-tenant").unwrap_or(spec.vouchers_per_tenant);
+    let (name, data) = if std::env::args().any(|a| a == "--keep") {
+        national::kept(spec).await
+    } else {
+        let db = TestDatabase::create().await;
+        let data = national::generate(&db, spec).await;
+        println!("application role's URL: {}", db.app_url);
+        (db.name, data)
+    };
+    println!("database {name}");
     for (table, rows) in &data.rows {
         println!("{table:>24} {rows:>10}");
     }
-    println!("generated in {:.1} s", data.took.as_secs_f64());
+    println!();
+    println!("| Data | Rows | Generated in |");
+    println!("|---|---|---|");
+    println!(
+        "| seed {}: {} tenants × {} EPNs × {} vouchers, {} sessions per EPN from {} | {} | {:.0} s |",
+        spec.seed,
+        spec.tenants,
+        spec.epns_per_tenant,
+        spec.vouchers_per_tenant,
+        spec.sessions_per_epn,
+        spec.first_day,
+        data.rows
+            .iter()
+            .map(|(table, rows)| format!("{table} {rows}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        data.took.as_secs_f64()
+    );
 }

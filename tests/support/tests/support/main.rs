@@ -141,3 +141,63 @@ async fn the_load_leaves_every_index_and_key_of_the_schema() {
     };
     assert_eq!(schema(&loaded).await, schema(&fresh).await);
 }
+
+#[tokio::test]
+async fn kept_data_is_generated_once_then_copied_for_each_benchmark() {
+    // A seed of its own, so that the kept database is this test's alone.
+    let spec = small(u64::from(Uuid::new_v4().as_fields().0));
+    let (first_db, first) = national::shared(spec).await;
+    let (second_db, second) = national::shared(spec).await;
+    assert_ne!(first_db.name, second_db.name, "each gets a copy of its own");
+    let ids = |data: &NationalData| {
+        data.tenants
+            .iter()
+            .map(|t| (t.id, t.slug.clone(), t.scheme_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ids(&second), "generated once, found again");
+    assert_eq!(first.rows, second.rows);
+    assert_eq!(first.took.as_secs(), second.took.as_secs());
+    assert_eq!(
+        digest(&first_db, &first).await,
+        digest(&second_db, &second).await
+    );
+
+    // A copy is the benchmark's own: what it writes stays out of the kept data.
+    let tenant = first.tenants[0].id;
+    let before = scalar(&second_db, tenant, "SELECT count(*)::text FROM vouchers").await;
+    let mut tx = first_db.owner.begin().await.expect("tx");
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("tenant");
+    sqlx::query("DELETE FROM voucher_modules")
+        .execute(&mut *tx)
+        .await
+        .expect("delete in the copy");
+    tx.commit().await.expect("commit");
+    let (third_db, _) = national::shared(spec).await;
+    assert_eq!(
+        scalar(&third_db, tenant, "SELECT count(*)::text FROM vouchers").await,
+        before
+    );
+    assert_ne!(
+        scalar(
+            &third_db,
+            tenant,
+            "SELECT count(*)::text FROM voucher_modules"
+        )
+        .await,
+        "0"
+    );
+
+    let (kept, _) = national::kept(spec).await;
+    let maintenance = first_db.owner.clone();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {kept} WITH (FORCE)"
+    )))
+    .execute(&maintenance)
+    .await
+    .expect("drop the kept data");
+}
