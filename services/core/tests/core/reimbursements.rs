@@ -499,6 +499,41 @@ async fn approved_and_paid_statements_cannot_change_in_the_database() {
     assert!(err.to_string().contains("cannot change"), "{err}");
 }
 
+/// Lines have no per-row key (a month writes millions at once): the trigger that checks them once
+/// per statement is what refuses a line naming no statement of the tenant.
+#[tokio::test]
+async fn a_line_naming_no_statement_of_its_tenant_is_refused() {
+    let lot = Lot::new().await;
+    let line = |statement_id: Uuid| {
+        format!(
+            "INSERT INTO statement_lines (tenant_id, statement_id, line_no, kind, source_kind, source_id, occurred_on,
+                                          voucher_id, voucher_reference, minutes, rate_cents, amount_cents)
+             VALUES ('{}', '{statement_id}', 1, 'attendance', 'attendance', gen_random_uuid(), '2026-09-10', '{}', 'X', 1, 1, 1)",
+            lot.tenant.id, lot.jeanne.id
+        )
+    };
+    let err = lot
+        .sql(&line(Uuid::new_v4()))
+        .await
+        .expect_err("a line without statement");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+
+    let sept = day(2026, 9, 1);
+    let s1 = lot.session(day(2026, 9, 10), 120).await;
+    lot.attend(s1, &lot.jeanne, "present").await;
+    reimbursements::run_month(lot.app(), lot.tenant.id, sept)
+        .await
+        .expect("run");
+    let statement = lot.statement(sept).await;
+    let added = lot.sql(&line(statement.id)).await;
+    assert!(added.is_err(), "line number 1 is taken: {added:?}");
+    let mut free = line(statement.id);
+    free = free.replace(", 1, 'attendance'", ", 2, 'attendance'");
+    lot.sql(&free)
+        .await
+        .expect("a draft statement of the tenant takes a line");
+}
+
 #[tokio::test]
 async fn the_csv_opens_in_french_excel_and_adds_up() {
     let lot = Lot::new().await;
