@@ -38,6 +38,11 @@ for bench in benches:
     table = [l for l in text.splitlines() if l.startswith("|")]
     lines.extend(table or ["(no table printed; see var/bench/" + name + ".txt)"])
     lines.append("")
+    # The API benchmarks print their ratio, target and checks after their table.
+    verdicts = [l for l in text.splitlines() if l.startswith(("API / baseline", "over-spent"))]
+    if verdicts:
+        lines.append("; ".join(verdicts) + ".")
+        lines.append("")
 lines.append("<!-- end of latest run -->")
 block = "\n".join(lines)
 doc = open("BENCHMARKS.md").read()

@@ -46,9 +46,10 @@ async fn main() {
     println!("| Data | Rows | Generated in |");
     println!("|---|---|---|");
     println!(
-        "| seed {}: {} tenants × {} EPNs × {} vouchers, {} sessions per EPN from {} | {} | {:.0} s |",
+        "| seed {}: {} tenant{} × {} EPNs × {} vouchers, {} sessions per EPN from {} | {} | {:.0} s |",
         spec.seed,
         spec.tenants,
+        if spec.tenants == 1 { "" } else { "s" },
         spec.epns_per_tenant,
         spec.vouchers_per_tenant,
         spec.sessions_per_epn,
