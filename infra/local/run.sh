@@ -18,6 +18,7 @@ for addr_var in API_ADDR WORKER_HEALTH_ADDR; do
   fi
 done
 
+infra/local/web-assets.sh
 cargo build --quiet --bin passerelle
 bin="${CARGO_TARGET_DIR:-target}/debug/passerelle"
 

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 source infra/local/services.sh
 infra/local/drop-test-databases.sh
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+infra/local/web-assets.sh
 
 cargo build --bin passerelle
 export PASSERELLE_BIN="${CARGO_TARGET_DIR:-target}/debug/passerelle"

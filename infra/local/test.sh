@@ -9,6 +9,8 @@ source infra/local/services.sh
 infra/local/drop-test-databases.sh
 # The SEPA test validates its file against the ISO 20022 schema with xmllint.
 command -v xmllint >/dev/null 2>&1 || apt_install libxml2-utils
+# The pages are drawn with the design system's files, which the API serves.
+infra/local/web-assets.sh
 # The statistics tests read the Parquet files back with an independent reader, pyarrow.
 python3 -c 'import pyarrow' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==21.0.0'
 

@@ -41,6 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+infra/local/web-assets.sh
 "$bin" migrate >/dev/null 2>&1
 "$bin" seed-demo --tokens-file "$out/tokens" >/dev/null
 "$bin" serve >"$out/api.log" 2>&1 &

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use passerelle_core::Db;
 use passerelle_core::config::Settings;
+use poem::endpoint::StaticFilesEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, Route, Server, get};
 use poem_openapi::OpenApiService;
@@ -37,6 +38,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
+        .nest(
+            "/static/dsfr",
+            StaticFilesEndpoint::new(state.web_assets_dir.clone()),
+        )
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/v1/openapi.json", spec)
@@ -73,6 +78,9 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     .await
     .map_err(ServeError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
+    if !settings.web_assets_dir.join("dsfr.min.css").is_file() {
+        return Err(ServeError::WebAssets(settings.web_assets_dir.clone()));
+    }
     let redis = AppState::connect_redis(&settings.redis_url).await?;
     let acceptor = TcpListener::bind(settings.api_addr)
         .into_acceptor()
@@ -94,6 +102,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
                 let mut state = AppState::new(db, redis);
                 state.links.public_base_url = settings.public_base_url.clone();
                 state.statistics_dir = settings.statistics_dir.clone();
+                state.web_assets_dir = settings.web_assets_dir.clone();
                 state
             }),
             shutdown_signal(),
@@ -117,6 +126,10 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "the design system's files are not in {0} (no dsfr.min.css): run infra/local/web-assets.sh, or set WEB_ASSETS_DIR"
+    )]
+    WebAssets(std::path::PathBuf),
     #[error("server error: {0}")]
     Server(#[source] std::io::Error),
 }

@@ -14,6 +14,8 @@ pub struct AppState {
     pub links: passerelle_core::emails::Links,
     /// Where the worker writes statistics exports (`STATISTICS_DIR`).
     pub statistics_dir: std::path::PathBuf,
+    /// The design system's files, served under `/static/dsfr/` (`WEB_ASSETS_DIR`).
+    pub web_assets_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -26,6 +28,10 @@ impl AppState {
                 public_base_url: "http://127.0.0.1:8080".into(),
             },
             statistics_dir: "var/statistics".into(),
+            // The repository's copy, wherever the process runs from (tests run in the crate).
+            web_assets_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(passerelle_core::config::DEFAULT_WEB_ASSETS_DIR),
         }
     }
 

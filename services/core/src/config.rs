@@ -28,6 +28,9 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     /// Where the statistics exports are written by the worker and read by the API.
     pub statistics_dir: PathBuf,
+    /// The design system's files (DSFR's `dist` folder) that the API serves under
+    /// `/static/dsfr/`; `infra/local/web-assets.sh` installs them.
+    pub web_assets_dir: PathBuf,
     pub api_addr: SocketAddr,
     /// Where the worker's liveness endpoint (`/healthz`) listens.
     pub worker_health_addr: SocketAddr,
@@ -52,6 +55,9 @@ pub struct WorkerSettings {
     pub monthly_schedule: Option<String>,
     pub statistics_schedule: Option<String>,
 }
+
+/// Where `infra/local/web-assets.sh` installs the design system, from the repository's root.
+pub const DEFAULT_WEB_ASSETS_DIR: &str = "infra/web/node_modules/@gouvfr/dsfr/dist";
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -169,6 +175,8 @@ impl Settings {
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
         let statistics_dir =
             PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
+        let web_assets_dir =
+            PathBuf::from(get("WEB_ASSETS_DIR").unwrap_or_else(|| DEFAULT_WEB_ASSETS_DIR.into()));
 
         match (
             database_url,
@@ -194,6 +202,7 @@ impl Settings {
                 smtp_url,
                 mail_dir,
                 statistics_dir,
+                web_assets_dir,
                 api_addr,
                 worker_health_addr,
                 public_base_url,

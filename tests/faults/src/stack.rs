@@ -75,6 +75,14 @@ impl Stack {
             logs.join("statistics").display().to_string(),
         );
         env.insert("MAIL_DIR", logs.join("mail").display().to_string());
+        env.insert(
+            "WEB_ASSETS_DIR",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(passerelle_core::config::DEFAULT_WEB_ASSETS_DIR)
+                .display()
+                .to_string(),
+        );
         env.insert("LOG_LEVEL", "info".into());
         env.insert("DATABASE_MAX_CONNECTIONS", "10".into());
         // Lost jobs are handed over again after 5 s instead of 10 min; refused emails retried

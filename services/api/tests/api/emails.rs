@@ -248,11 +248,19 @@ async fn the_balance_page_answers_in_french() {
         .await;
     assert_eq!(form.status, 200);
     assert!(
-        form.raw.contains("<label for=\"last_name\">"),
+        form.raw
+            .contains("<label class=\"fr-label\" for=\"last_name\">"),
         "{}",
         form.raw
     );
     assert!(form.raw.contains(&reference));
+    // Drawn with the State's design system, served by the service itself.
+    assert!(form.raw.contains("href=\"/static/dsfr/dsfr.min.css\""));
+    let stylesheet = app
+        .send(app.request("GET", "/static/dsfr/dsfr.min.css", None))
+        .await;
+    assert_eq!(stylesheet.status, 200);
+    assert!(stylesheet.raw.contains(".fr-btn"));
 
     let found = app
         .send(app.request("POST", "/v1/public/balance-page", None).form(&[
@@ -281,4 +289,7 @@ async fn the_balance_page_answers_in_french() {
         wrong.raw
     );
     assert!(!wrong.raw.contains("20 heures"));
+    // The error is announced and tied to the field it is about.
+    assert!(wrong.raw.contains("aria-describedby=\"balance-error\""));
+    assert!(wrong.raw.contains("id=\"balance-error\""));
 }
