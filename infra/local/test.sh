@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: services, then every test of the workspace, then the `make run` smoke test. The
-# fault-injection suite (tests/faults) has its own target, `make test-faults`.
+# `make test`: services, then every test of the workspace, the end-to-end tests of the pages in a
+# browser, then the `make run` smoke test. The fault-injection suite (tests/faults) has its own
+# target, `make test-faults`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,5 +20,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --exclude passerelle-faults --no-fail-fast
 fi
+
+# The pages in headless Chromium, driven by Playwright; screenshots in var/e2e/screenshots/.
+tests/e2e/run.sh
 
 tests/smoke/make-run.sh

@@ -1,0 +1,66 @@
+// What every end-to-end test needs: the running service, the demo tokens, a browser, and a place
+// for screenshots. `run.sh` starts the service and passes these through the environment.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+export const baseUrl = process.env.E2E_BASE_URL;
+const screenshots = process.env.E2E_SCREENSHOTS;
+
+/** The demo tokens by label (TENANT_ADMIN_LOT, PRESCRIBER_LOT, …), as `seed-demo` wrote them. */
+export const tokens = Object.fromEntries(
+  readFileSync(process.env.E2E_TOKENS, "utf8")
+    .split("\n")
+    .filter((line) => line.includes("="))
+    .map((line) => line.split("=", 2)),
+);
+
+/** A call to the API as one of the demo users; fails the test on an unexpected status. */
+export async function api(method, path, label, body, expected = 200) {
+  const response = await fetch(baseUrl + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${tokens[label]}`,
+      ...(body ? { "content-type": "application/json" } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (response.status !== expected) {
+    throw new Error(`${method} ${path} as ${label}: ${response.status}, expected ${expected}: ${text}`);
+  }
+  return text ? JSON.parse(text) : null;
+}
+
+/** Debian's Chromium, headless, with nothing that would reach the network on its own. */
+export async function browser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A phone-sized page (an animator's or a holder's), or a desk one. */
+export async function page(browserInstance, { phone = false } = {}) {
+  const context = await browserInstance.newContext({
+    locale: "fr-FR",
+    viewport: phone ? { width: 390, height: 844 } : { width: 1280, height: 900 },
+    deviceScaleFactor: 1,
+    isMobile: phone,
+    hasTouch: phone,
+  });
+  return context.newPage();
+}
+
+/** Writes `name.png`, the whole page, to the screenshots folder the README points to. */
+export async function screenshot(pageInstance, name) {
+  await pageInstance.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
