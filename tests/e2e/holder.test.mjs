@@ -69,3 +69,46 @@ test("a wrong name is told next to the field, with nothing of the voucher shown"
   assert.equal(await holder.getByRole("status").count(), 0);
   await screenshot(holder, "holder-balance-error");
 });
+
+test("a holder reads the e-portfolio from the private link, on a phone", async () => {
+  const parisToday = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris" }).format(new Date());
+  const schemes = await api("GET", "/v1/schemes", "TENANT_ADMIN_LOT");
+  const scheme = schemes.items.find((s) => s.status === "active");
+  await api(
+    "POST",
+    "/v1/registrations",
+    "EPN_LOT",
+    {
+      reference,
+      last_name: "Vayssière",
+      interview: { on: parisToday, minutes: 30, autonomy_level: "beginner", needs: "Démarches en ligne" },
+      modules: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    },
+    201,
+  );
+  const session = await api(
+    "POST",
+    "/v1/sessions",
+    "EPN_LOT",
+    { scheme_id: scheme.id, module_number: 1, starts_at: new Date().toISOString(), capacity: 8 },
+    201,
+  );
+  await api("POST", `/v1/sessions/${session.id}/attendance`, "EPN_LOT", {
+    entries: [{ reference, status: "present", competences: [{ code: "2.1", level: "practised" }] }],
+  });
+  const link = await api("POST", `/v1/vouchers/${reference}/portfolio-link`, "EPN_LOT", {}, 201);
+
+  const holder = await page(chromium, { phone: true });
+  await holder.goto(baseUrl + link.url);
+  assert.equal(
+    await holder.getByRole("heading", { level: 1 }).innerText(),
+    "Portfolio numérique de Josette",
+  );
+  const text = await holder.locator("main").innerText();
+  assert.match(text, /Temps suivi : 2\sh/);
+  assert.match(text, /Temps restant : 18\sh/);
+  assert.match(text, /Module 1\s: Un ordinateur et internet à la maison/);
+  assert.match(text, /2\.1 Interagir/);
+  assert.match(text, /pratiquée/i);
+  await screenshot(holder, "holder-portfolio");
+});

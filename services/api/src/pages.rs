@@ -18,6 +18,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "balance.html",
         include_str!("../templates/pages/balance.html"),
     ),
+    (
+        "portfolio.html",
+        include_str!("../templates/pages/portfolio.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -118,14 +118,6 @@ pub enum Revoked {
     NoContent,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn hours(minutes: i32) -> String {
     match (minutes / 60, minutes % 60) {
         (h, 0) => format!("{h}\u{a0}h"),
@@ -134,12 +126,13 @@ fn hours(minutes: i32) -> String {
     }
 }
 
-fn level_fr(level: &str) -> &'static str {
+/// The level's French word and the design system's badge colour for it.
+fn level_fr(level: &str) -> (&'static str, &'static str) {
     match level {
-        "discovered" => "découverte",
-        "practised" => "pratiquée",
-        "acquired" => "acquise",
-        _ => "",
+        "discovered" => ("découverte", "info"),
+        "practised" => ("pratiquée", "new"),
+        "acquired" => ("acquise", "success"),
+        _ => ("", "info"),
     }
 }
 
@@ -155,69 +148,67 @@ fn status_fr(status: &str) -> &'static str {
     }
 }
 
-/// The holder's page: French, plain HTML, readable on a phone.
+#[derive(serde::Serialize)]
+struct CompetenceLine {
+    code: String,
+    title: String,
+    level: &'static str,
+    badge: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct SessionLine {
+    date: String,
+    module: String,
+    duration: String,
+    epn: String,
+    competences: Vec<CompetenceLine>,
+}
+
+/// The holder's page (`templates/pages/portfolio.html`): French, readable on a phone, dates
+/// written out in French and in Paris time.
 fn render(p: &PortfolioView) -> String {
-    let who = p
-        .first_name
-        .as_deref()
-        .map(|n| format!(" de {}", escape(n)))
-        .unwrap_or_default();
-    let mut sessions = String::new();
-    for s in &p.sessions {
-        let module = match (&s.module_number, &s.module_title) {
-            (Some(n), Some(t)) => format!("Module {n}\u{a0}: {}", escape(t)),
-            _ => "Séance".to_owned(),
-        };
-        let competences: String = s
-            .competences
-            .iter()
-            .map(|c| {
-                format!(
-                    "<li>{} {} — <em>{}</em></li>",
-                    escape(&c.code),
-                    escape(&c.title),
-                    level_fr(&c.level)
-                )
-            })
-            .collect();
-        let competences = if competences.is_empty() {
-            String::new()
-        } else {
-            format!("<ul>{competences}</ul>")
-        };
-        sessions.push_str(&format!(
-            "<li><strong>{}</strong> — {module} ({}, {})\n{competences}</li>\n",
-            s.date.format("%d/%m/%Y"),
-            hours(s.minutes),
-            escape(&s.epn)
-        ));
-    }
-    if sessions.is_empty() {
-        sessions = "<li>Aucune séance pour l'instant.</li>".into();
-    }
-    format!(
-        "<!doctype html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"robots\" content=\"noindex\">\n<title>Mon portfolio numérique — {scheme}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:auto;padding:1rem;line-height:1.5;font-size:1.1rem}}\
-         h1{{font-size:1.5rem}}li{{margin-bottom:.75rem}}.solde{{background:#eef;padding:.75rem;border-radius:.5rem}}</style>\n\
-         </head>\n<body>\n<main>\n<h1>Portfolio numérique{who}</h1>\n\
-         <p class=\"solde\">{scheme} n°\u{a0}<strong>{reference}</strong> — {status}.<br>\
-         Temps suivi\u{a0}: <strong>{attended}</strong> — temps restant\u{a0}: <strong>{left}</strong>.<br>\
-         Valable jusqu'au {until}.{epn}</p>\n<h2>Mes séances et compétences</h2>\n<ul>\n{sessions}</ul>\n\
-         <p><small>Ce portfolio vous appartient. Le lien qui y mène est personnel\u{a0}: ne le partagez qu'avec \
-         les personnes de votre choix.</small></p>\n</main>\n</body>\n</html>\n",
-        scheme = escape(&p.scheme),
-        reference = escape(&p.reference),
-        status = status_fr(&p.status),
-        attended = hours(p.minutes_attended),
-        left = hours(p.minutes_left),
-        until = p.valid_until.format("%d/%m/%Y"),
-        epn = p
-            .epn
-            .as_deref()
-            .map(|e| format!("<br>Espace numérique\u{a0}: {}", escape(e)))
-            .unwrap_or_default(),
+    use passerelle_core::emails::french::long_date;
+    let paris = chrono_tz::Europe::Paris;
+    let sessions: Vec<SessionLine> = p
+        .sessions
+        .iter()
+        .map(|s| SessionLine {
+            date: long_date(s.date.with_timezone(&paris).date_naive()),
+            module: match (&s.module_number, &s.module_title) {
+                (Some(n), Some(t)) => format!("Module {n}\u{a0}: {t}"),
+                _ => "Séance".to_owned(),
+            },
+            duration: hours(s.minutes),
+            epn: s.epn.clone(),
+            competences: s
+                .competences
+                .iter()
+                .map(|c| {
+                    let (level, badge) = level_fr(&c.level);
+                    CompetenceLine {
+                        code: c.code.clone(),
+                        title: c.title.clone(),
+                        level,
+                        badge,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    crate::pages::render(
+        "portfolio.html",
+        serde_json::json!({
+            "first_name": p.first_name,
+            "scheme": p.scheme,
+            "reference": p.reference,
+            "status": status_fr(&p.status),
+            "attended": hours(p.minutes_attended),
+            "left": hours(p.minutes_left),
+            "valid_until": long_date(p.valid_until),
+            "epn": p.epn,
+            "sessions": sessions,
+        }),
     )
 }
 

@@ -307,6 +307,8 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         "Portfolio numérique de Jeanne",
         "2.1 Interagir",
         "pratiquée",
+        "href=\"/static/dsfr/dsfr.min.css\"",
+        "noindex",
         "Communiquer avec sa famille",
         "viewport",
     ] {
