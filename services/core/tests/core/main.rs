@@ -1,6 +1,7 @@
 //! Core tests against a real PostgreSQL: the schema's tenancy rules, row-level security as the
 //! application role, the start-up checks, and the voucher rules.
 
+mod accounts;
 mod delivery;
 mod fixtures;
 mod isolation;

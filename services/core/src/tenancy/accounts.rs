@@ -1,0 +1,344 @@
+//! Browser accounts: a password per user, sign-in with a lock after repeated failures, and
+//! server-side sessions. API tokens stay for machines.
+//!
+//! A session cookie reads `pws_<tenant id>_<secret>`, like a tenant token: the tenant id in clear
+//! opens a transaction scoped to that tenant before the secret's hash is looked up, so even the
+//! session lookup runs under row-level security. Each session carries its own CSRF token, which
+//! every form sends back.
+//!
+//! Passwords are hashed with argon2id (the `argon2` crate's defaults: 19 MiB, two passes) on a
+//! blocking thread. A sign-in with an unknown address verifies against a fixed hash all the same,
+//! so that the answer and its time do not tell which addresses have an account.
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Principal;
+use super::users::RoleColumn;
+use crate::audit::{self, Actor};
+use crate::error::Validator;
+use crate::{Db, Error};
+
+const COOKIE_PREFIX: &str = "pws_";
+/// Failed sign-ins in a row that lock the account.
+pub const MAX_FAILED_SIGN_INS: i32 = 5;
+/// How long a locked account stays locked.
+pub const LOCK_MINUTES: i64 = 15;
+/// A session ends this long after sign-in, whatever happens.
+pub const SESSION_HOURS: i64 = 12;
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 200;
+
+/// A session just opened: the cookie's value and the token its forms send back.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub cookie: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    Opened(WebSession),
+    /// Wrong address or wrong password: the same answer for both.
+    Refused,
+    /// Too many failures in a row; the right password is refused too until `until`.
+    Locked {
+        until: DateTime<Utc>,
+    },
+}
+
+/// Who is signed in, as a session cookie establishes it.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub principal: Principal,
+    pub session_id: Uuid,
+    pub csrf_token: String,
+    pub display_name: String,
+    pub email: String,
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh 16-byte salt from the thread's cryptographic generator.
+fn salt() -> Result<SaltString, Error> {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    SaltString::encode_b64(&bytes).map_err(|e| Error::Conflict(format!("cannot make a salt: {e}")))
+}
+
+fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn validate_password(password: &str) -> Result<(), Error> {
+    let chars = password.chars().count();
+    let mut v = Validator::default();
+    v.check(
+        (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars),
+        "password",
+        format!("between {MIN_PASSWORD_CHARS} and {MAX_PASSWORD_CHARS} characters"),
+    );
+    v.finish()
+}
+
+async fn hash_password(password: String) -> Result<String, Error> {
+    let salt = salt()?;
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::Conflict(format!("cannot hash the password: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Conflict(format!("password hashing stopped: {e}")))?
+}
+
+/// A hash of a password nobody has, for unknown addresses to be verified against.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        salt()
+            .ok()
+            .and_then(|salt| {
+                Argon2::default()
+                    .hash_password(random_secret().as_bytes(), &salt)
+                    .ok()
+                    .map(|h| h.to_string())
+            })
+            .unwrap_or_default()
+    })
+}
+
+async fn verify_password(password: String, phc: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&phc).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Sets a user's password (from an invitation, a reset link, or an operator), lifts any lock and
+/// ends the user's open sessions.
+pub async fn set_password(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    user_id: Uuid,
+    password: &str,
+) -> Result<(), Error> {
+    validate_password(password)?;
+    let phc = hash_password(password.to_owned()).await?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let updated = sqlx::query(
+        "UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(&phc)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(Error::NotFound("user"));
+    }
+    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "user.password_set",
+        "user",
+        user_id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: Uuid,
+    password_hash: Option<String>,
+    locked_until: Option<DateTime<Utc>>,
+    disabled: bool,
+}
+
+/// Signs a user of `tenant_id` in with their address and password.
+pub async fn sign_in(
+    db: &Db,
+    tenant_id: Uuid,
+    email: &str,
+    password: &str,
+) -> Result<SignIn, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let candidate: Option<Candidate> = sqlx::query_as(
+        "SELECT id, password_hash, locked_until, disabled_at IS NOT NULL AS disabled
+           FROM users WHERE lower(email) = lower($1) FOR UPDATE",
+    )
+    .bind(email.trim())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let phc = candidate
+        .as_ref()
+        .and_then(|c| c.password_hash.clone())
+        .unwrap_or_else(|| decoy_hash().to_owned());
+    let matches = verify_password(password.to_owned(), phc).await;
+    let Some(candidate) = candidate else {
+        return Ok(SignIn::Refused);
+    };
+    let now = Utc::now();
+    if let Some(until) = candidate.locked_until.filter(|until| *until > now) {
+        return Ok(SignIn::Locked { until });
+    }
+    if !matches || candidate.password_hash.is_none() || candidate.disabled {
+        let locked: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1,
+                    locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN now() + make_interval(mins => $3)
+                                        ELSE NULL END
+              WHERE id = $1 RETURNING locked_until",
+        )
+        .bind(candidate.id)
+        .bind(MAX_FAILED_SIGN_INS)
+        .bind(i32::try_from(LOCK_MINUTES).unwrap_or(15))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(until) = locked {
+            audit::record(
+                &mut tx,
+                tenant_id,
+                Actor::SYSTEM,
+                "user.locked",
+                "user",
+                candidate.id,
+                json!({ "until": until }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(match locked {
+            Some(until) => SignIn::Locked { until },
+            None => SignIn::Refused,
+        });
+    }
+    sqlx::query("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1")
+        .bind(candidate.id)
+        .execute(&mut *tx)
+        .await?;
+    let secret = random_secret();
+    let cookie = format!("{COOKIE_PREFIX}{tenant_id}_{secret}");
+    let csrf_token = random_secret();
+    let expires_at = now + Duration::hours(SESSION_HOURS);
+    sqlx::query(
+        "INSERT INTO web_sessions (tenant_id, id, user_id, secret_hash, csrf_token, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(candidate.id)
+    .bind(hash_secret(&cookie))
+    .bind(&csrf_token)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(SignIn::Opened(WebSession {
+        cookie,
+        csrf_token,
+        expires_at,
+    }))
+}
+
+fn tenant_of(cookie: &str) -> Option<Uuid> {
+    let rest = cookie.strip_prefix(COOKIE_PREFIX)?;
+    let (tenant, _secret) = rest.split_once('_')?;
+    Uuid::try_parse(tenant).ok()
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    session_id: Uuid,
+    csrf_token: String,
+    user_id: Uuid,
+    role: String,
+    prescriber_id: Option<Uuid>,
+    epn_id: Option<Uuid>,
+    display_name: String,
+    email: String,
+}
+
+/// The user behind a session cookie, or `None` when it is unknown, ended, expired, or its user is
+/// disabled.
+pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, Error> {
+    let Some(tenant_id) = tenant_of(cookie) else {
+        return Ok(None);
+    };
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let row: Option<SessionRow> = sqlx::query_as(
+        "UPDATE web_sessions s SET last_seen_at = now()
+           FROM users u
+          WHERE u.tenant_id = s.tenant_id AND u.id = s.user_id
+            AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
+          RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
+                    u.display_name, u.email",
+    )
+    .bind(hash_secret(cookie))
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let RoleColumn(role) = RoleColumn::try_from(row.role)
+        .map_err(|e| Error::Conflict(format!("corrupt user record: {e}")))?;
+    Ok(Some(SessionUser {
+        principal: Principal::Tenant {
+            tenant_id,
+            user_id: row.user_id,
+            token_id: row.session_id,
+            role,
+            prescriber_id: row.prescriber_id,
+            epn_id: row.epn_id,
+        },
+        session_id: row.session_id,
+        csrf_token: row.csrf_token,
+        display_name: row.display_name,
+        email: row.email,
+    }))
+}
+
+/// Ends the session behind a cookie; an unknown cookie ends nothing.
+pub async fn sign_out(db: &Db, cookie: &str) -> Result<(), Error> {
+    let Some(tenant_id) = tenant_of(cookie) else {
+        return Ok(());
+    };
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query(
+        "UPDATE web_sessions SET ended_at = now() WHERE secret_hash = $1 AND ended_at IS NULL",
+    )
+    .bind(hash_secret(cookie))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
