@@ -9,6 +9,7 @@ pub mod problem;
 mod rate_limit;
 pub mod state;
 pub mod v1;
+mod web;
 
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/static/dsfr",
             StaticFilesEndpoint::new(state.web_assets_dir.clone()),
         )
+        .nest("/portail", web::routes())
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/v1/openapi.json", spec)

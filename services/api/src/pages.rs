@@ -22,6 +22,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         "portfolio.html",
         include_str!("../templates/pages/portfolio.html"),
     ),
+    (
+        "sign_in.html",
+        include_str!("../templates/pages/sign_in.html"),
+    ),
+    ("home.html", include_str!("../templates/pages/home.html")),
+    (
+        "message.html",
+        include_str!("../templates/pages/message.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -169,6 +169,10 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 .collect();
             println!("Demo tokens (shown once; each run replaces them):");
             print!("{lines}");
+            println!(
+                "Portal sign-in (http://API_ADDR/portail/lot/connexion): <role>@lot.example or <role>@auvergne-rhone-alpes.example, e.g. finance@lot.example, password `{}`",
+                passerelle_core::demo::DEMO_PASSWORD
+            );
             if let Some(path) = tokens_file {
                 let mut file = std::fs::File::create(&path)
                     .with_context(|| format!("cannot write {}", path.display()))?;

@@ -8,13 +8,15 @@ use uuid::Uuid;
 use crate::audit::Actor;
 use crate::prescribers::{self, NewAllocation, NewPrescriber};
 use crate::schemes::{self, NewScheme};
-use crate::tenancy::Role;
 use crate::tenancy::tenants::{self, NewTenant, TenantKind};
 use crate::tenancy::tokens::{self, NewToken};
 use crate::tenancy::users::{self, NewUser};
+use crate::tenancy::{Role, accounts};
 use crate::{Db, Error, epns};
 
 const DEMO_TOKEN_NAME: &str = "demo";
+/// Every demo user's portal password (`<role>@<tenant>.example`, e.g. `finance@lot.example`).
+pub const DEMO_PASSWORD: &str = "demo-passerelle";
 const PLATFORM_ADMIN_EMAIL: &str = "exploitation@passerelle.example";
 
 struct DemoTenant {
@@ -84,6 +86,7 @@ fn demo_id(path: &str) -> Uuid {
 
 pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
     let mut issued = Vec::new();
+    let mut demo_users = Vec::new();
     for demo in &TENANTS {
         let tenant = match tenants::find_by_slug(db, demo.slug).await? {
             Some(t) => t,
@@ -182,8 +185,12 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
                 label: format!("{}_{}", role.as_str().to_uppercase(), demo.label),
                 token: token.secret,
             });
+            demo_users.push(user.id);
         }
         tx.commit().await?;
+        for user_id in demo_users.drain(..) {
+            accounts::set_password(db, tenant.id, Actor::SYSTEM, user_id, DEMO_PASSWORD).await?;
+        }
         // The demo EPN delivers every module of the tenant's scheme.
         let modules: Vec<i32> = schemes::get(db, tenant.id, scheme_id)
             .await?

@@ -13,3 +13,4 @@ mod reimbursements;
 mod tenants;
 mod users;
 mod vouchers;
+mod web;

@@ -1,0 +1,351 @@
+//! The portal for people who use a browser, under `/portail/<tenant slug>/`: server-rendered
+//! French pages that call the domain code directly, never the API over HTTP.
+//!
+//! Sessions: the cookie (`HttpOnly`, `SameSite=Lax`, `Secure` when the service is reached over
+//! HTTPS, scoped to the tenant's path) carries only the session's secret. Forgery: every `POST`
+//! must come from a page of this service (its `Origin`, or failing that its `Referer`, names the
+//! host the request was sent to), and every form of a signed-in page also sends back the
+//! session's CSRF token.
+
+use chrono::{DateTime, Utc};
+use passerelle_core::tenancy::accounts::{self, SessionUser, SignIn};
+use passerelle_core::tenancy::tenants::{self, Tenant};
+use passerelle_core::tenancy::{Principal, Role};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, Route, get, handler};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::pages;
+use crate::state::AppState;
+
+const COOKIE: &str = "passerelle_session";
+
+pub fn routes() -> Route {
+    Route::new()
+        .at("/:tenant", get(home))
+        .at("/:tenant/", get(home))
+        .at("/:tenant/connexion", get(sign_in_form).post(sign_in))
+        .at("/:tenant/deconnexion", poem::post(sign_out))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
+fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
+fn message(status: StatusCode, title: &str, text: &str, link: Option<(&str, &str)>) -> Response {
+    html(
+        status,
+        pages::render(
+            "message.html",
+            json!({
+                "title": title,
+                "message": text,
+                "link": link.map(|(href, _)| href),
+                "link_label": link.map(|(_, label)| label),
+            }),
+        ),
+    )
+}
+
+fn unavailable() -> Response {
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service momentanément indisponible",
+        "Le service ne répond pas pour l’instant. Réessayez dans quelques minutes.",
+        None,
+    )
+}
+
+fn unknown_portal() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Page introuvable",
+        "Aucun espace ne porte cette adresse. Vérifiez le lien que vous avez reçu.",
+        None,
+    )
+}
+
+fn forbidden_form() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Formulaire refusé",
+        "Ce formulaire n’a pas été envoyé depuis une page de ce service, ou il a expiré. Revenez à la page précédente, rechargez-la et recommencez.",
+        None,
+    )
+}
+
+async fn portal(state: &AppState, slug: &str) -> Result<Tenant, Response> {
+    match tenants::find_by_slug(&state.db, slug).await {
+        Ok(Some(tenant)) => Ok(tenant),
+        Ok(None) => Err(unknown_portal()),
+        Err(e) => {
+            tracing::error!(error = %e, "portal lookup failed");
+            Err(unavailable())
+        }
+    }
+}
+
+fn session_cookie(req: &Request) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn cookie_path(tenant: &Tenant) -> String {
+    format!("/portail/{}", tenant.slug)
+}
+
+fn set_cookie(state: &AppState, tenant: &Tenant, value: &str, max_age: i64) -> String {
+    let secure = if state.links.public_base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{COOKIE}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        cookie_path(tenant)
+    )
+}
+
+/// Whether a form was posted from a page of this service: its `Origin` (or `Referer`) must name
+/// the host the request was sent to.
+fn same_origin(req: &Request) -> bool {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let source = req
+        .headers()
+        .get(header::ORIGIN)
+        .or_else(|| req.headers().get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    source
+        .and_then(|s| s.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+}
+
+/// Compares two tokens in a time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn signed_in(
+    state: &AppState,
+    req: &Request,
+    tenant: &Tenant,
+) -> Result<Option<SessionUser>, Response> {
+    let Some(cookie) = session_cookie(req) else {
+        return Ok(None);
+    };
+    match accounts::authenticate(&state.db, &cookie).await {
+        Ok(Some(user)) if user.principal.tenant_id() == Some(tenant.id) => Ok(Some(user)),
+        Ok(_) => Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed");
+            Err(unavailable())
+        }
+    }
+}
+
+fn role_fr(principal: &Principal) -> &'static str {
+    match principal.role() {
+        Role::PlatformAdmin => "exploitation de la plateforme",
+        Role::TenantAdmin => "administrateur de l’espace",
+        Role::Prescriber => "prescripteur",
+        Role::Epn => "animateur d’EPN",
+        Role::Finance => "gestionnaire financier",
+        Role::Funder => "financeur",
+    }
+}
+
+fn sign_in_page(
+    status: StatusCode,
+    tenant: &Tenant,
+    email: &str,
+    error: Option<String>,
+    notice: Option<&str>,
+) -> Response {
+    html(
+        status,
+        pages::render(
+            "sign_in.html",
+            json!({ "tenant_name": tenant.name, "email": email, "error": error, "notice": notice }),
+        ),
+    )
+}
+
+#[handler]
+async fn sign_in_form(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    let notice = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "deconnecte=1"))
+        .then_some("Vous êtes déconnecté.");
+    sign_in_page(StatusCode::OK, &tenant, "", None, notice)
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn paris_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Paris)
+        .format("%H h %M")
+        .to_string()
+}
+
+#[handler]
+async fn sign_in(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    if !same_origin(req) {
+        return forbidden_form();
+    }
+    let email = form.email.trim().to_owned();
+    if email.is_empty() || form.password.is_empty() {
+        return sign_in_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &tenant,
+            &email,
+            Some("Saisissez votre adresse électronique et votre mot de passe.".into()),
+            None,
+        );
+    }
+    match accounts::sign_in(&state.db, tenant.id, &email, &form.password).await {
+        Ok(SignIn::Opened(session)) => {
+            let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
+            let mut response = see_other(&format!("{}/", cookie_path(&tenant)));
+            if let Ok(value) = set_cookie(&state, &tenant, &session.cookie, max_age).parse() {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Ok(SignIn::Refused) => sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            &tenant,
+            &email,
+            Some("Adresse électronique ou mot de passe incorrect.".into()),
+            None,
+        ),
+        Ok(SignIn::Locked { until }) => sign_in_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &tenant,
+            &email,
+            Some(format!(
+                "Trop d’essais infructueux : par sécurité, ce compte est bloqué jusqu’à {} (heure de Paris).",
+                paris_time(until)
+            )),
+            None,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            unavailable()
+        }
+    }
+}
+
+#[handler]
+async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    match signed_in(&state, req, &tenant).await {
+        Ok(Some(user)) => html(
+            StatusCode::OK,
+            pages::render(
+                "home.html",
+                json!({
+                    "tenant_name": tenant.name,
+                    "display_name": user.display_name,
+                    "email": user.email,
+                    "role": role_fr(&user.principal),
+                    "csrf_token": user.csrf_token,
+                    "sign_out_path": format!("{}/deconnexion", cookie_path(&tenant)),
+                }),
+            ),
+        ),
+        Ok(None) => see_other(&format!("{}/connexion", cookie_path(&tenant))),
+        Err(page) => page,
+    }
+}
+
+#[derive(Deserialize)]
+struct SignOutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[handler]
+async fn sign_out(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<SignOutForm>,
+) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    let user = match signed_in(&state, req, &tenant).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return see_other(&format!("{}/connexion", cookie_path(&tenant))),
+        Err(page) => return page,
+    };
+    if !same_origin(req) || !same_token(&form.csrf_token, &user.csrf_token) {
+        return forbidden_form();
+    }
+    if let Some(cookie) = session_cookie(req)
+        && let Err(e) = accounts::sign_out(&state.db, &cookie).await
+    {
+        tracing::error!(error = %e, "sign-out failed");
+        return unavailable();
+    }
+    let mut response = see_other(&format!("{}/connexion?deconnecte=1", cookie_path(&tenant)));
+    if let Ok(value) = set_cookie(&state, &tenant, "", 0).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
