@@ -16,10 +16,10 @@ use passerelle_core::epns;
 use passerelle_core::idempotency::{self, Scope};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
-use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
+use passerelle_core::tenancy::{Role, accounts};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
 use passerelle_test_support::create_tenant;
 use uuid::Uuid;
@@ -181,6 +181,27 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         .await
         .expect("claim");
     assert_eq!(claimed, idempotency::Claim::Acquired);
+    accounts::set_password(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        user.id,
+        "mot-de-passe-du-test",
+    )
+    .await
+    .expect("password");
+    let session = accounts::sign_in(
+        db,
+        tenant.id,
+        &format!("prescriber@{slug_hint}.example"),
+        "mot-de-passe-du-test",
+    )
+    .await
+    .expect("sign in");
+    assert!(
+        matches!(session, accounts::SignIn::Opened(_)),
+        "{session:?}"
+    );
     Populated {
         tenant_id: tenant.id,
         prescriber_id,
