@@ -16,40 +16,10 @@ cd "$(dirname "$0")/../.."
 source infra/local/services.sh
 command -v st >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 
-cargo build --quiet --bin passerelle
-bin="${CARGO_TARGET_DIR:-target}/debug/passerelle"
+# shellcheck source=../../infra/local/demo-instance.sh
+source infra/local/demo-instance.sh
 out=var/fuzz
-mkdir -p "$out"
-
-database="passerelle_fuzz_$(date +%s)_$$"
-owner_base="${MIGRATION_DATABASE_URL%/*}"
-app_base="${DATABASE_URL%/*}"
-psql "$TEST_DATABASE_URL" -q -c "CREATE DATABASE $database"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-
-export DATABASE_URL="$app_base/$database"
-export MIGRATION_DATABASE_URL="$owner_base/$database"
-export API_ADDR="127.0.0.1:$port"
-export PUBLIC_BASE_URL="http://$API_ADDR"
-export STATISTICS_DIR="$PWD/$out/statistics"
-export LOG_LEVEL=warn
-
-api_pid=
-cleanup() {
-  [ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
-  psql "$TEST_DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
-}
-trap cleanup EXIT
-
-infra/local/web-assets.sh
-"$bin" migrate >/dev/null 2>&1
-"$bin" seed-demo --tokens-file "$out/tokens" >/dev/null
-"$bin" serve >"$out/api.log" 2>&1 &
-api_pid=$!
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.2
-done
+start_demo_instance "$out"
 
 python3 - "$out/tokens" "$out/auth.json" <<'PY'
 import json, sys
