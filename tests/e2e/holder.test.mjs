@@ -2,31 +2,13 @@
 // phone, as the welcome letter and emails tell them to.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, baseUrl, browser, page, screenshot } from "./support.mjs";
+import { api, attendOneSession, baseUrl, browser, issueVoucher, page, screenshot } from "./support.mjs";
 
 let chromium;
 let reference;
 
 before(async () => {
-  const schemes = await api("GET", "/v1/schemes", "TENANT_ADMIN_LOT");
-  const scheme = schemes.items.find((s) => s.status === "active");
-  const issued = await api(
-    "POST",
-    "/v1/vouchers",
-    "PRESCRIBER_LOT",
-    {
-      scheme_id: scheme.id,
-      beneficiary: {
-        first_name: "Josette",
-        last_name: "Vayssière",
-        birth_year: 1948,
-        commune_insee: "46042",
-        public_category: "senior",
-      },
-    },
-    201,
-  );
-  reference = issued.voucher.reference;
+  reference = await issueVoucher("Josette", "Vayssière");
   chromium = await browser();
 });
 
@@ -71,31 +53,7 @@ test("a wrong name is told next to the field, with nothing of the voucher shown"
 });
 
 test("a holder reads the e-portfolio from the private link, on a phone", async () => {
-  const parisToday = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris" }).format(new Date());
-  const schemes = await api("GET", "/v1/schemes", "TENANT_ADMIN_LOT");
-  const scheme = schemes.items.find((s) => s.status === "active");
-  await api(
-    "POST",
-    "/v1/registrations",
-    "EPN_LOT",
-    {
-      reference,
-      last_name: "Vayssière",
-      interview: { on: parisToday, minutes: 30, autonomy_level: "beginner", needs: "Démarches en ligne" },
-      modules: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-    },
-    201,
-  );
-  const session = await api(
-    "POST",
-    "/v1/sessions",
-    "EPN_LOT",
-    { scheme_id: scheme.id, module_number: 1, starts_at: new Date().toISOString(), capacity: 8 },
-    201,
-  );
-  await api("POST", `/v1/sessions/${session.id}/attendance`, "EPN_LOT", {
-    entries: [{ reference, status: "present", competences: [{ code: "2.1", level: "practised" }] }],
-  });
+  await attendOneSession(reference, "Vayssière");
   const link = await api("POST", `/v1/vouchers/${reference}/portfolio-link`, "EPN_LOT", {}, 201);
 
   const holder = await page(chromium, { phone: true });

@@ -64,3 +64,64 @@ export async function page(browserInstance, { phone = false } = {}) {
 export async function screenshot(pageInstance, name) {
   await pageInstance.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
+
+/** Today's date in Paris (YYYY-MM-DD), the product's "today". */
+export function parisToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris" }).format(new Date());
+}
+
+/** The Lot's active scheme. */
+export async function lotScheme() {
+  const schemes = await api("GET", "/v1/schemes", "TENANT_ADMIN_LOT");
+  return schemes.items.find((s) => s.status === "active");
+}
+
+/** A voucher issued by the Lot's demo prescriber to a new holder; returns its reference. */
+export async function issueVoucher(firstName, lastName) {
+  const scheme = await lotScheme();
+  const issued = await api(
+    "POST",
+    "/v1/vouchers",
+    "PRESCRIBER_LOT",
+    {
+      scheme_id: scheme.id,
+      beneficiary: {
+        first_name: firstName,
+        last_name: lastName,
+        birth_year: 1948,
+        commune_insee: "46042",
+        public_category: "senior",
+      },
+    },
+    201,
+  );
+  return issued.voucher.reference;
+}
+
+/** The demo EPN registers the voucher and records its holder present at a session held now,
+ * with one competence worked. */
+export async function attendOneSession(reference, lastName) {
+  const scheme = await lotScheme();
+  await api(
+    "POST",
+    "/v1/registrations",
+    "EPN_LOT",
+    {
+      reference,
+      last_name: lastName,
+      interview: { on: parisToday(), minutes: 30, autonomy_level: "beginner", needs: "Démarches en ligne" },
+      modules: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    },
+    201,
+  );
+  const session = await api(
+    "POST",
+    "/v1/sessions",
+    "EPN_LOT",
+    { scheme_id: scheme.id, module_number: 1, starts_at: new Date().toISOString(), capacity: 8 },
+    201,
+  );
+  await api("POST", `/v1/sessions/${session.id}/attendance`, "EPN_LOT", {
+    entries: [{ reference, status: "present", competences: [{ code: "2.1", level: "practised" }] }],
+  });
+}

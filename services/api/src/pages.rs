@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "statements.html",
+        include_str!("../templates/pages/statements.html"),
+    ),
+    (
         "message.html",
         include_str!("../templates/pages/message.html"),
     ),

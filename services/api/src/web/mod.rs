@@ -20,6 +20,8 @@ use serde_json::json;
 use crate::pages;
 use crate::state::AppState;
 
+mod statements;
+
 const COOKIE: &str = "passerelle_session";
 
 pub fn routes() -> Route {
@@ -28,6 +30,30 @@ pub fn routes() -> Route {
         .at("/:tenant/", get(home))
         .at("/:tenant/connexion", get(sign_in_form).post(sign_in))
         .at("/:tenant/deconnexion", poem::post(sign_out))
+        .at("/:tenant/releves", get(statements::list))
+        .at("/:tenant/releves/:month/csv", get(statements::month_csv))
+}
+
+/// A signed-in page: its tenant and who is signed in.
+struct Portal {
+    tenant: Tenant,
+    user: SessionUser,
+}
+
+impl Portal {
+    /// The portal of `slug` with its signed-in user, or the page to answer instead: the sign-in
+    /// page when nobody is signed in to this tenant.
+    async fn signed_in(state: &AppState, req: &Request, slug: &str) -> Result<Self, Response> {
+        let tenant = portal(state, slug).await?;
+        match signed_in(state, req, &tenant).await? {
+            Some(user) => Ok(Self { tenant, user }),
+            None => Err(see_other(&format!("{}/connexion", cookie_path(&tenant)))),
+        }
+    }
+
+    fn path(&self) -> String {
+        cookie_path(&self.tenant)
+    }
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -288,28 +314,30 @@ async fn sign_in(
 
 #[handler]
 async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
+    let portal = match Portal::signed_in(&state, req, &slug).await {
+        Ok(portal) => portal,
         Err(page) => return page,
     };
-    match signed_in(&state, req, &tenant).await {
-        Ok(Some(user)) => html(
-            StatusCode::OK,
-            pages::render(
-                "home.html",
-                json!({
-                    "tenant_name": tenant.name,
-                    "display_name": user.display_name,
-                    "email": user.email,
-                    "role": role_fr(&user.principal),
-                    "csrf_token": user.csrf_token,
-                    "sign_out_path": format!("{}/deconnexion", cookie_path(&tenant)),
-                }),
-            ),
-        ),
-        Ok(None) => see_other(&format!("{}/connexion", cookie_path(&tenant))),
-        Err(page) => page,
+    let role = portal.user.principal.role();
+    let mut links = Vec::new();
+    if crate::access::LIST_STATEMENTS.roles.contains(&role) {
+        links.push(json!({ "href": format!("{}/releves", portal.path()), "label": "Relevés de remboursement des EPN" }));
     }
+    html(
+        StatusCode::OK,
+        pages::render(
+            "home.html",
+            json!({
+                "tenant_name": portal.tenant.name,
+                "display_name": portal.user.display_name,
+                "email": portal.user.email,
+                "role": role_fr(&portal.user.principal),
+                "links": links,
+                "csrf_token": portal.user.csrf_token,
+                "sign_out_path": format!("{}/deconnexion", portal.path()),
+            }),
+        ),
+    )
 }
 
 #[derive(Deserialize)]

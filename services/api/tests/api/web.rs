@@ -236,3 +236,79 @@ async fn repeated_failures_lock_the_account_with_a_french_message() {
     assert_eq!(right.status, 429);
     assert!(right.set_cookie.is_none());
 }
+
+#[tokio::test]
+async fn the_statements_page_and_its_csv_are_for_finance_and_admins_only() {
+    let app = spawn_app().await;
+    let finance = with_password(&app, Role::Finance).await;
+    let prescriber = with_password(&app, Role::Prescriber).await;
+    let browser = Browser::new(&app);
+
+    let not_signed_in = browser.get("/portail/lot/releves", None).await;
+    assert_eq!(not_signed_in.status, 303);
+    assert_eq!(
+        not_signed_in.location.as_deref(),
+        Some("/portail/lot/connexion")
+    );
+
+    let cookie = cookie_pair(
+        &browser
+            .sign_in("lot", &prescriber, PASSWORD)
+            .await
+            .set_cookie
+            .expect("cookie"),
+    );
+    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    assert!(!home.html.contains("Relevés de remboursement"));
+    let refused = browser.get("/portail/lot/releves", Some(&cookie)).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.html.contains("Accès réservé"));
+    let refused = browser
+        .get("/portail/lot/releves/2026-10/csv", Some(&cookie))
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let cookie = cookie_pair(
+        &browser
+            .sign_in("lot", &finance, PASSWORD)
+            .await
+            .set_cookie
+            .expect("cookie"),
+    );
+    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    assert!(home.html.contains("Relevés de remboursement des EPN"));
+    let page = browser
+        .get("/portail/lot/releves?mois=2026-10", Some(&cookie))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html.contains("Relevés de octobre 2026"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Aucun relevé pour ce mois"));
+    let wrong = browser
+        .get("/portail/lot/releves?mois=octobre", Some(&cookie))
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.html.contains("AAAA-MM"));
+
+    let response = browser
+        .http
+        .get(format!("{}/portail/lot/releves/2026-10/csv", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(response.status(), 200);
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"lot-remboursements-2026-10"),
+        "{disposition}"
+    );
+}
