@@ -13,25 +13,6 @@ use crate::access::{self, Operation};
 use crate::pages;
 use crate::state::AppState;
 
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-fn month_label(month: NaiveDate) -> String {
-    format!("{} {}", MONTHS_FR[month.month0() as usize], month.year())
-}
-
 fn parse_month(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d").ok()
 }
@@ -131,7 +112,7 @@ pub(super) async fn list(
             json!({
                 "tenant_name": portal.tenant.name,
                 "month": month.format("%Y-%m").to_string(),
-                "month_label": month_label(month),
+                "month_label": passerelle_core::emails::french::month_year(month),
                 "statements": rows,
                 "total": format!("{} €", export::euros(total)),
                 "home_path": format!("{}/", portal.path()),
