@@ -54,6 +54,11 @@ impl Portal {
     fn path(&self) -> String {
         cookie_path(&self.tenant)
     }
+
+    /// Whether the signed-in user's role may call `operation` (the API's role table).
+    fn may(&self, operation: &crate::access::Operation) -> bool {
+        operation.roles.contains(&self.user.principal.role())
+    }
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -318,9 +323,8 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let role = portal.user.principal.role();
     let mut links = Vec::new();
-    if crate::access::LIST_STATEMENTS.roles.contains(&role) {
+    if portal.may(&crate::access::LIST_STATEMENTS) {
         links.push(json!({ "href": format!("{}/releves", portal.path()), "label": "Relevés de remboursement des EPN" }));
     }
     html(

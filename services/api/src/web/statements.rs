@@ -55,8 +55,19 @@ fn not_allowed() -> Response {
     )
 }
 
-fn allowed(portal: &Portal, operation: &Operation) -> bool {
-    operation.roles.contains(&portal.user.principal.role())
+/// The signed-in portal of `slug` when its user may call `operation`, or the page to answer.
+async fn finance_portal(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    operation: &Operation,
+) -> Result<Portal, Response> {
+    let portal = Portal::signed_in(state, req, slug).await?;
+    if portal.may(operation) {
+        Ok(portal)
+    } else {
+        Err(not_allowed())
+    }
 }
 
 #[handler]
@@ -65,13 +76,10 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::signed_in(&state, req, &slug).await {
+    let portal = match finance_portal(&state, req, &slug, &access::LIST_STATEMENTS).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    if !allowed(&portal, &access::LIST_STATEMENTS) {
-        return not_allowed();
-    }
     let Some(month) = asked_month(req) else {
         return message(
             StatusCode::BAD_REQUEST,
@@ -128,13 +136,10 @@ pub(super) async fn month_csv(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::signed_in(&state, req, &slug).await {
+    let portal = match finance_portal(&state, req, &slug, &access::MONTH_CSV).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    if !allowed(&portal, &access::MONTH_CSV) {
-        return not_allowed();
-    }
     let Some(month) = parse_month(&month) else {
         return message(
             StatusCode::NOT_FOUND,
