@@ -1,4 +1,5 @@
-//! Server-rendered pages for holders (no account): the templates live in `templates/pages/`.
+//! Server-rendered pages, for holders (no account) and the portal: the templates live in
+//! `templates/pages/`.
 
 use std::sync::OnceLock;
 
@@ -35,18 +36,90 @@ const TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../templates/pages/message.html"),
     ),
+    ("forms.html", include_str!("../templates/pages/forms.html")),
+    (
+        "voucher_new.html",
+        include_str!("../templates/pages/voucher_new.html"),
+    ),
+    (
+        "voucher.html",
+        include_str!("../templates/pages/voucher.html"),
+    ),
+    (
+        "voucher_letter.html",
+        include_str!("../templates/pages/voucher_letter.html"),
+    ),
+    (
+        "vouchers.html",
+        include_str!("../templates/pages/vouchers.html"),
+    ),
+    (
+        "voucher_import.html",
+        include_str!("../templates/pages/voucher_import.html"),
+    ),
+    (
+        "statement.html",
+        include_str!("../templates/pages/statement.html"),
+    ),
+    ("epn.html", include_str!("../templates/pages/epn.html")),
+    (
+        "epn_register.html",
+        include_str!("../templates/pages/epn_register.html"),
+    ),
+    (
+        "epn_sheet.html",
+        include_str!("../templates/pages/epn_sheet.html"),
+    ),
+    (
+        "exports.html",
+        include_str!("../templates/pages/exports.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../templates/pages/dashboard.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        env.set_formatter(escape_html);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("page template {name} does not parse: {e}"));
         }
         env
     })
+}
+
+/// HTML escaping of the five characters that matter in text and quoted attributes. minijinja's
+/// own also escapes `/`, which is harmless to browsers but turns every link and address a reader
+/// copies out of a page's source into `&#x2f;`.
+fn escape_html(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if *state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            })
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// Renders a page; a template error (a bug, caught by the tests) becomes a plain French message.
@@ -59,4 +132,35 @@ pub fn render(name: &str, context: impl Serialize) -> String {
             tracing::error!(error = %e, template = name, "page template failed");
             "<!DOCTYPE html><html lang=\"fr\"><title>Erreur</title><p>Cette page est momentanément indisponible.</p></html>".into()
         })
+}
+
+/// A voucher's status as holders and staff read it.
+pub fn voucher_status_fr(status: &str) -> &'static str {
+    match status {
+        "issued" => "délivré",
+        "registered" => "inscrit dans un EPN",
+        "in_progress" => "en cours",
+        "completed" => "terminé",
+        "expired" => "expiré",
+        "cancelled" => "annulé",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn text_is_escaped_and_addresses_stay_readable() {
+        let html = super::render(
+            "message.html",
+            json!({ "title": "<script>", "message": "https://exemple.fr/solde?a=1&b=\"2\"", "link": null }),
+        );
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(
+            html.contains("https://exemple.fr/solde?a=1&amp;b=&quot;2&quot;"),
+            "{html}"
+        );
+    }
 }

@@ -216,6 +216,30 @@ pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Beneficiary, Error> {
     .ok_or(Error::NotFound("beneficiary"))
 }
 
+/// The person a new registration would duplicate (same names, birth year and commune), so that a
+/// form can ask whether it is the same person before registering another.
+pub async fn probable_duplicate(
+    db: &Db,
+    tenant_id: Uuid,
+    new: &NewBeneficiary,
+) -> Result<Option<Beneficiary>, Error> {
+    let key = match_key(
+        &new.first_name,
+        &new.last_name,
+        new.birth_year,
+        &new.commune_insee,
+    );
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let found = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL ORDER BY id LIMIT 1"
+    )))
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
 /// A beneficiary; with `prescriber`, only one registered by that prescriber.
 pub async fn get(
     db: &Db,

@@ -136,18 +136,6 @@ fn level_fr(level: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn status_fr(status: &str) -> &'static str {
-    match status {
-        "issued" => "délivré",
-        "registered" => "inscrit dans un EPN",
-        "in_progress" => "en cours",
-        "completed" => "terminé",
-        "expired" => "expiré",
-        "cancelled" => "annulé",
-        _ => "",
-    }
-}
-
 #[derive(serde::Serialize)]
 struct CompetenceLine {
     code: String,
@@ -202,7 +190,7 @@ fn render(p: &PortfolioView) -> String {
             "first_name": p.first_name,
             "scheme": p.scheme,
             "reference": p.reference,
-            "status": status_fr(&p.status),
+            "status": crate::pages::voucher_status_fr(&p.status),
             "attended": hours(p.minutes_attended),
             "left": hours(p.minutes_left),
             "valid_until": long_date(p.valid_until),

@@ -20,6 +20,11 @@ use serde_json::json;
 use crate::pages;
 use crate::state::AppState;
 
+mod epn;
+mod forms;
+mod french;
+mod funder;
+mod prescriber;
 mod statements;
 
 const COOKIE: &str = "passerelle_session";
@@ -32,6 +37,43 @@ pub fn routes() -> Route {
         .at("/:tenant/deconnexion", poem::post(sign_out))
         .at("/:tenant/releves", get(statements::list))
         .at("/:tenant/releves/:month/csv", get(statements::month_csv))
+        .at("/:tenant/releves/:month/sepa", get(statements::month_sepa))
+        .at("/:tenant/releve/:id", get(statements::show))
+        .at(
+            "/:tenant/releve/:id/valider",
+            poem::post(statements::approve),
+        )
+        .at(
+            "/:tenant/releve/:id/payer",
+            poem::post(statements::mark_paid),
+        )
+        .at(
+            "/:tenant/cheques/nouveau",
+            get(prescriber::new_voucher_form).post(prescriber::issue),
+        )
+        .at("/:tenant/cheques", get(prescriber::list))
+        .at("/:tenant/cheques/:reference", get(prescriber::show))
+        .at(
+            "/:tenant/cheques/:reference/courrier",
+            get(prescriber::letter),
+        )
+        .at(
+            "/:tenant/cheques/import",
+            get(prescriber::import_form).post(prescriber::import),
+        )
+        .at("/:tenant/epn", get(epn::home))
+        .at(
+            "/:tenant/epn/inscription",
+            get(epn::find_form).post(epn::register),
+        )
+        .at("/:tenant/epn/seances", poem::post(epn::plan_session))
+        .at(
+            "/:tenant/epn/seances/:id",
+            get(epn::sheet).post(epn::record_sheet),
+        )
+        .at("/:tenant/statistiques", get(funder::exports))
+        .at("/:tenant/statistiques/tableau", get(funder::charts))
+        .at("/:tenant/statistiques/:id/:name", get(funder::download))
 }
 
 /// A signed-in page: its tenant and who is signed in.
@@ -58,6 +100,95 @@ impl Portal {
     /// Whether the signed-in user's role may call `operation` (the API's role table).
     fn may(&self, operation: &crate::access::Operation) -> bool {
         operation.roles.contains(&self.user.principal.role())
+    }
+
+    /// The signed-in portal of `slug` when its user may call `operation`, or the page to answer:
+    /// sign-in when nobody is signed in, a French 403 for another role.
+    async fn allowed(
+        state: &AppState,
+        req: &Request,
+        slug: &str,
+        operation: &crate::access::Operation,
+    ) -> Result<Self, Response> {
+        let portal = Self::signed_in(state, req, slug).await?;
+        if portal.may(operation) {
+            Ok(portal)
+        } else {
+            Err(message(
+                StatusCode::FORBIDDEN,
+                "Accès réservé",
+                &format!(
+                    "Cette page n’est pas ouverte à votre rôle ({}).",
+                    role_fr(&portal.user.principal)
+                ),
+                Some((&format!("{}/", portal.path()), "Revenir à l’accueil")),
+            ))
+        }
+    }
+
+    /// The refusal page for a signed-in form that does not come from a page of this service or
+    /// does not carry the session's token; `None` for a good form.
+    fn form_refused(&self, req: &Request, csrf_token: &str) -> Option<Response> {
+        (!same_origin(req) || !same_token(csrf_token, &self.user.csrf_token)).then(forbidden_form)
+    }
+
+    /// Renders a signed-in page: the template also receives `portal` (the tenant's name, the
+    /// portal's path, the user's name and the CSRF token for its forms).
+    fn page(&self, status: StatusCode, template: &str, mut context: serde_json::Value) -> Response {
+        if let Some(map) = context.as_object_mut() {
+            map.insert(
+                "portal".into(),
+                json!({
+                    "tenant_name": self.tenant.name,
+                    "path": self.path(),
+                    "display_name": self.user.display_name,
+                    "csrf_token": self.user.csrf_token,
+                }),
+            );
+        }
+        html(status, pages::render(template, context))
+    }
+
+    /// The prescriber organisation of a prescriber agent, the EPN of an animator.
+    fn prescriber_id(&self) -> Option<uuid::Uuid> {
+        match self.user.principal {
+            Principal::Tenant { prescriber_id, .. } => prescriber_id,
+            Principal::Platform { .. } => None,
+        }
+    }
+
+    fn epn_id(&self) -> Option<uuid::Uuid> {
+        match self.user.principal {
+            Principal::Tenant { epn_id, .. } => epn_id,
+            Principal::Platform { .. } => None,
+        }
+    }
+
+    fn actor(&self) -> passerelle_core::audit::Actor {
+        passerelle_core::audit::Actor::from(&self.user.principal)
+    }
+}
+
+/// The answer to a domain error on a page: the "unavailable" page for the database's errors, a
+/// French message otherwise.
+fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -> Response {
+    match french::refusal(err) {
+        Some(refusal) => {
+            let status = match err {
+                passerelle_core::Error::NotFound(_) => StatusCode::NOT_FOUND,
+                passerelle_core::Error::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let text = refusal
+                .form
+                .or_else(|| refusal.fields.into_values().next())
+                .unwrap_or_default();
+            message(status, "Opération impossible", &text, back)
+        }
+        None => {
+            tracing::error!(error = %err, "portal page failed");
+            unavailable()
+        }
     }
 }
 
@@ -323,10 +454,55 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let mut links = Vec::new();
-    if portal.may(&crate::access::LIST_STATEMENTS) {
-        links.push(json!({ "href": format!("{}/releves", portal.path()), "label": "Relevés de remboursement des EPN" }));
-    }
+    use crate::access;
+    let path = portal.path();
+    let pages: [(&access::Operation, &str, &str); 8] = [
+        (
+            &access::ISSUE_VOUCHER,
+            "/cheques/nouveau",
+            "Émettre un chèque",
+        ),
+        (
+            &access::LIST_VOUCHERS,
+            "/cheques",
+            "Chèques émis, stock et parcours",
+        ),
+        (
+            &access::BULK_ISSUE_VOUCHERS,
+            "/cheques/import",
+            "Émettre des chèques à partir d’un fichier",
+        ),
+        (
+            &access::REGISTER_VOUCHER,
+            "/epn/inscription",
+            "Inscrire un chèque dans l’EPN",
+        ),
+        (
+            &access::CREATE_SESSION,
+            "/epn",
+            "Séances et mois en cours de l’EPN",
+        ),
+        (
+            &access::LIST_STATEMENTS,
+            "/releves",
+            "Relevés de remboursement des EPN",
+        ),
+        (
+            &access::LIST_STATISTICS_EXPORTS,
+            "/statistiques",
+            "Statistiques publiées",
+        ),
+        (
+            &access::LIST_STATISTICS_EXPORTS,
+            "/statistiques/tableau",
+            "Tableau de bord",
+        ),
+    ];
+    let links: Vec<_> = pages
+        .iter()
+        .filter(|(operation, _, _)| portal.may(operation))
+        .map(|(_, href, label)| json!({ "href": format!("{path}{href}"), "label": label }))
+        .collect();
     html(
         StatusCode::OK,
         pages::render(

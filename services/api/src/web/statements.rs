@@ -2,15 +2,18 @@
 
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use passerelle_core::audit::Actor;
-use passerelle_core::reimbursements::{self, StatementFilter, export};
+use passerelle_core::reimbursements::{self, StatementFilter, export, sepa};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Path};
+use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
+use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
-use super::{Portal, message, unavailable};
-use crate::access::{self, Operation};
-use crate::pages;
+use super::forms::optional;
+use super::french::Refusal;
+use super::{Portal, failed, message, see_other, unavailable};
+use crate::access;
 use crate::state::AppState;
 
 fn parse_month(text: &str) -> Option<NaiveDate> {
@@ -46,37 +49,13 @@ fn status_fr(status: &str) -> &'static str {
     }
 }
 
-fn not_allowed() -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        "Accès réservé",
-        "Cette page est réservée aux gestionnaires financiers et aux administrateurs de l’espace.",
-        None,
-    )
-}
-
-/// The signed-in portal of `slug` when its user may call `operation`, or the page to answer.
-async fn finance_portal(
-    state: &AppState,
-    req: &Request,
-    slug: &str,
-    operation: &Operation,
-) -> Result<Portal, Response> {
-    let portal = Portal::signed_in(state, req, slug).await?;
-    if portal.may(operation) {
-        Ok(portal)
-    } else {
-        Err(not_allowed())
-    }
-}
-
 #[handler]
 pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match finance_portal(&state, req, &slug, &access::LIST_STATEMENTS).await {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
@@ -104,6 +83,7 @@ pub(super) async fn list(
         .iter()
         .map(|s| {
             json!({
+                "id": s.id,
                 "reference": s.reference,
                 "epn": s.epn_name,
                 "scheme": s.scheme_name,
@@ -113,20 +93,19 @@ pub(super) async fn list(
             })
         })
         .collect();
-    super::html(
+    portal.page(
         StatusCode::OK,
-        pages::render(
-            "statements.html",
-            json!({
-                "tenant_name": portal.tenant.name,
-                "month": month.format("%Y-%m").to_string(),
-                "month_label": passerelle_core::emails::french::month_year(month),
-                "statements": rows,
-                "total": format!("{} €", export::euros(total)),
-                "home_path": format!("{}/", portal.path()),
-                "csv_path": format!("{}/releves/{}/csv", portal.path(), month.format("%Y-%m")),
-            }),
-        ),
+        "statements.html",
+        json!({
+            "month": month.format("%Y-%m").to_string(),
+            "month_label": passerelle_core::emails::french::month_year(month),
+            "statements": rows,
+            "total": format!("{} €", export::euros(total)),
+            "csv_path": format!("{}/releves/{}/csv", portal.path(), month.format("%Y-%m")),
+            "sepa_path": format!("{}/releves/{}/sepa", portal.path(), month.format("%Y-%m")),
+            "may_pay": portal.may(&access::MONTH_SEPA),
+            "approved_count": statements.iter().filter(|s| s.status == "approved").count(),
+        }),
     )
 }
 
@@ -136,7 +115,7 @@ pub(super) async fn month_csv(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match finance_portal(&state, req, &slug, &access::MONTH_CSV).await {
+    let portal = match Portal::allowed(&state, req, &slug, &access::MONTH_CSV).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
@@ -163,5 +142,260 @@ pub(super) async fn month_csv(
             tracing::error!(error = %e, "month CSV failed");
             unavailable()
         }
+    }
+}
+
+fn line_kind_fr(kind: &str) -> &'static str {
+    match kind {
+        "attendance" => "séance",
+        "interview" => "entretien de positionnement",
+        "adjustment" => "régularisation",
+        _ => "autre",
+    }
+}
+
+async fn statement_page(
+    state: &AppState,
+    portal: &Portal,
+    id: Uuid,
+    status: StatusCode,
+    errors: &Refusal,
+    notice: Option<&str>,
+) -> Response {
+    let back = format!("{}/releves", portal.path());
+    let (statement, lines) = match reimbursements::get(&state.db, portal.tenant.id, id).await {
+        Ok(found) => found,
+        Err(e) => return failed(&e, Some((&back, "Revenir aux relevés"))),
+    };
+    let tz = portal.tenant.tz();
+    let lines: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "no": l.line_no,
+                "kind": line_kind_fr(&l.kind),
+                "day": l.occurred_on.format("%d/%m/%Y").to_string(),
+                "time": l.session_starts_at.map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
+                "module": l.module_title,
+                "reference": l.voucher_reference,
+                "minutes": passerelle_core::emails::french::duration(l.minutes),
+                "amount": format!("{} €", export::euros(l.amount_cents)),
+                "adjusts": l.adjusts_month.map(passerelle_core::emails::french::month_year),
+            })
+        })
+        .collect();
+    portal.page(
+        status,
+        "statement.html",
+        json!({
+            "statement": {
+                "id": statement.id,
+                "reference": statement.reference,
+                "epn": statement.epn_name,
+                "scheme": statement.scheme_name,
+                "month": statement.month.format("%Y-%m").to_string(),
+                "month_label": passerelle_core::emails::french::month_year(statement.month),
+                "status": status_fr(&statement.status),
+                "draft": statement.status == "draft",
+                "approved": statement.status == "approved",
+                "total": format!("{} €", export::euros(statement.total_cents)),
+                "line_count": statement.line_count,
+                "paid_on": statement.paid_on.map(passerelle_core::emails::french::long_date),
+                "bank_reference": statement.bank_reference,
+            },
+            "lines": lines,
+            "may_approve": portal.may(&access::APPROVE_STATEMENT),
+            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+fn statement_id(text: &str) -> Option<Uuid> {
+    Uuid::parse_str(text).ok()
+}
+
+fn no_such_statement() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Page introuvable",
+        "Ce relevé n’existe pas.",
+        None,
+    )
+}
+
+#[handler]
+pub(super) async fn show(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some(id) = statement_id(&id) else {
+        return no_such_statement();
+    };
+    let notice = req.uri().query().and_then(|q| match q {
+        "valide=1" => Some("Relevé validé : il figurera dans le fichier de virement SEPA du mois."),
+        "paye=1" => Some("Relevé marqué payé."),
+        _ => None,
+    });
+    statement_page(
+        &state,
+        &portal,
+        id,
+        StatusCode::OK,
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct DecisionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    paid_on: String,
+    #[serde(default)]
+    bank_reference: String,
+}
+
+#[handler]
+pub(super) async fn approve(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::APPROVE_STATEMENT).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Some(id) = statement_id(&id) else {
+        return no_such_statement();
+    };
+    match reimbursements::approve(&state.db, portal.tenant.id, portal.actor(), id).await {
+        Ok(_) => see_other(&format!("{}/releve/{id}?valide=1", portal.path())),
+        Err(e) => match super::french::refusal(&e) {
+            Some(errors) => {
+                statement_page(&state, &portal, id, StatusCode::CONFLICT, &errors, None).await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[handler]
+pub(super) async fn mark_paid(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::MARK_STATEMENT_PAID).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Some(id) = statement_id(&id) else {
+        return no_such_statement();
+    };
+    let Ok(paid_on) = NaiveDate::parse_from_str(form.paid_on.trim(), "%Y-%m-%d") else {
+        let errors = Refusal::default().field(
+            "paid_on",
+            "Saisissez la date du virement, par exemple 2026-11-05.",
+        );
+        return statement_page(
+            &state,
+            &portal,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &errors,
+            None,
+        )
+        .await;
+    };
+    let Some(bank_reference) = optional(&form.bank_reference) else {
+        let errors = Refusal::default().field(
+            "bank_reference",
+            "Saisissez la référence du virement donnée par la banque ou la paierie.",
+        );
+        return statement_page(
+            &state,
+            &portal,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &errors,
+            None,
+        )
+        .await;
+    };
+    match reimbursements::mark_paid(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        paid_on,
+        &bank_reference,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("{}/releve/{id}?paye=1", portal.path())),
+        Err(e) => match super::french::refusal(&e) {
+            Some(errors) => {
+                statement_page(
+                    &state,
+                    &portal,
+                    id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[handler]
+pub(super) async fn month_sepa(
+    Path((slug, month)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::MONTH_SEPA).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some(month) = parse_month(&month) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Page introuvable",
+            "Ce mois n’existe pas.",
+            None,
+        );
+    };
+    let back = format!("{}/releves?mois={}", portal.path(), month.format("%Y-%m"));
+    match sepa::month_file(&state.db, portal.tenant.id, portal.actor(), month).await {
+        Ok(file) => Response::builder()
+            .status(StatusCode::OK)
+            .content_type("application/xml; charset=utf-8")
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.name),
+            )
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(file.xml),
+        Err(e) => failed(&e, Some((&back, "Revenir aux relevés du mois"))),
     }
 }

@@ -14,3 +14,4 @@ mod tenants;
 mod users;
 mod vouchers;
 mod web;
+mod web_pages;

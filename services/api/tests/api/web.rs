@@ -8,23 +8,23 @@ use reqwest::redirect::Policy;
 
 use crate::helpers::{TestApp, spawn_app};
 
-const PASSWORD: &str = "cheval-agrafe-batterie";
+pub(crate) const PASSWORD: &str = "cheval-agrafe-batterie";
 
 /// A browser that shows redirects instead of following them, and sends its page's origin.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    html: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub html: String,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             http: reqwest::Client::builder()
@@ -51,7 +51,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
         let mut request = self.http.get(format!("{}{path}", self.app.base));
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
@@ -59,7 +59,7 @@ impl<'a> Browser<'a> {
         self.send(request).await
     }
 
-    async fn post(
+    pub async fn post(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -79,7 +79,7 @@ impl<'a> Browser<'a> {
         self.send(request).await
     }
 
-    async fn sign_in(&self, slug: &str, email: &str, password: &str) -> Page {
+    pub async fn sign_in(&self, slug: &str, email: &str, password: &str) -> Page {
         self.post(
             &format!("/portail/{slug}/connexion"),
             None,
@@ -91,11 +91,11 @@ impl<'a> Browser<'a> {
 }
 
 /// `name=value` of a `Set-Cookie` header.
-fn cookie_pair(set_cookie: &str) -> String {
+pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
-fn csrf_token(html: &str) -> String {
+pub(crate) fn csrf_token(html: &str) -> String {
     html.split("name=\"csrf_token\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -103,7 +103,7 @@ fn csrf_token(html: &str) -> String {
         .to_owned()
 }
 
-async fn with_password(app: &TestApp, role: Role) -> String {
+pub(crate) async fn with_password(app: &TestApp, role: Role) -> String {
     let user_id = app.lot.users[&role];
     accounts::set_password(&app.db.app, app.lot.id, Actor::SYSTEM, user_id, PASSWORD)
         .await
@@ -282,7 +282,8 @@ async fn the_statements_page_and_its_csv_are_for_finance_and_admins_only() {
         .await;
     assert_eq!(page.status, 200);
     assert!(
-        page.html.contains("Relevés de octobre 2026"),
+        page.html
+            .contains("Relevés de remboursement — octobre 2026"),
         "{}",
         page.html
     );

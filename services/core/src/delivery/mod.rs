@@ -3,6 +3,7 @@
 
 pub mod accompaniment;
 pub mod attendance;
+pub mod overview;
 pub mod portfolio;
 pub mod projects;
 pub mod registration;

@@ -340,6 +340,46 @@ pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Ep
     Ok(Page::from_rows(rows, page, |e| e.id))
 }
 
+/// The EPNs taking part in a scheme, by commune then name: the list printed on a voucher's letter.
+pub async fn taking_part(db: &Db, tenant_id: Uuid, scheme_id: Uuid) -> Result<Vec<Epn>, Error> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
+          WHERE s.scheme_id = $1 ORDER BY e.commune NULLS LAST, e.name LIMIT 500"
+    )))
+    .bind(scheme_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The modules an EPN offers in a scheme, with their titles (for a registration form).
+pub async fn offered_module_titles(
+    db: &Db,
+    tenant_id: Uuid,
+    epn_id: Uuid,
+    scheme_id: Uuid,
+) -> Result<Vec<crate::schemes::Module>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(
+        "SELECT m.number, m.title, m.family, m.resource_links
+           FROM epn_modules o JOIN scheme_modules m ON m.scheme_id = o.scheme_id AND m.number = o.module_number
+          WHERE o.epn_id = $1 AND o.scheme_id = $2 ORDER BY m.number",
+    )
+    .bind(epn_id)
+    .bind(scheme_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 /// What an EPN offers in a scheme: taking part, and which of the scheme's modules.
 pub async fn set_offer(
     db: &Db,

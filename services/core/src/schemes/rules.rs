@@ -19,6 +19,21 @@ pub const PUBLIC_CATEGORIES: [&str; 8] = [
     "other",
 ];
 
+/// How a public is named to French readers (forms, letters, charts): the customer's own words.
+pub fn public_category_fr(code: &str) -> &'static str {
+    match code {
+        "minima_sociaux" => "Allocataires de minima sociaux",
+        "single_parent" => "Femmes isolées avec enfants à charge",
+        "senior" => "Retraités ou futurs retraités",
+        "low_qualified_employee" => "Salariés peu qualifiés",
+        "spouse_of_self_employed" => "Conjoints d’artisans, commerçants, agriculteurs",
+        "parent_of_pupil" => "Parents d’élèves",
+        "social_insurance_user" => "Assurés sociaux, allocataires, usagers des téléservices",
+        "other" => "Autre public",
+        _ => "Public non renseigné",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Validity {

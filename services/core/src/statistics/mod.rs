@@ -3,6 +3,7 @@
 //! module is what the API and the worker share: periods, export rows, file records and where the
 //! files live on disk.
 
+pub mod dashboard;
 pub mod period;
 
 use std::path::{Path, PathBuf};

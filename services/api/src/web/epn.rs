@@ -1,0 +1,834 @@
+//! The EPN animator's pages: register a voucher after the positioning interview, plan sessions,
+//! tick the attendance sheet on a phone with the competences worked, and the EPN's month so far.
+
+use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use passerelle_core::delivery::attendance::{self, Entry, LEVELS};
+use passerelle_core::delivery::overview::{self, start_of_day};
+use passerelle_core::delivery::registration::{self, AUTONOMY_LEVELS, Interview, RegisterRequest};
+use passerelle_core::delivery::sessions::{self, NewSession, Session};
+use passerelle_core::emails::french;
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::vouchers::{self, Visibility};
+use passerelle_core::{Error, epns, schemes};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::{option, optional};
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other, unavailable};
+use crate::access;
+use crate::state::AppState;
+
+fn autonomy_fr(level: &str) -> &'static str {
+    match level {
+        "none" => "Aucune : n’a jamais utilisé d’ordinateur ni de smartphone",
+        "beginner" => "Débutant",
+        "intermediate" => "Intermédiaire",
+        "autonomous" => "Autonome",
+        _ => "",
+    }
+}
+
+fn level_fr(level: &str) -> &'static str {
+    match level {
+        "discovered" => "découverte",
+        "practised" => "pratiquée",
+        "acquired" => "acquise",
+        _ => "",
+    }
+}
+
+fn attendance_fr(status: &str) -> &'static str {
+    match status {
+        "present" => "présent",
+        "absent" => "absent",
+        "excused" => "excusé",
+        _ => "",
+    }
+}
+
+fn session_status_fr(status: &str) -> &'static str {
+    match status {
+        "planned" => "prévue",
+        "held" => "tenue",
+        "cancelled" => "annulée",
+        _ => "",
+    }
+}
+
+async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<schemes::Scheme>, Error> {
+    Ok(schemes::list(
+        &state.db,
+        portal.tenant.id,
+        PageRequest {
+            limit: 100,
+            after: None,
+        },
+    )
+    .await?
+    .items
+    .into_iter()
+    .filter(|s| s.status == "active")
+    .collect())
+}
+
+fn when(session: &Session, tz: chrono_tz::Tz) -> String {
+    let local = session.starts_at.with_timezone(&tz);
+    format!(
+        "{} à {}",
+        french::long_date(local.date_naive()),
+        local.format("%H h %M")
+    )
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct SessionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    scheme_id: String,
+    #[serde(default)]
+    module_number: String,
+    #[serde(default)]
+    day: String,
+    #[serde(default)]
+    time: String,
+    #[serde(default)]
+    duration_minutes: String,
+    #[serde(default)]
+    capacity: String,
+    #[serde(default)]
+    place: String,
+}
+
+async fn overview_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    form: &SessionForm,
+    errors: &Refusal,
+    notice: Option<String>,
+) -> Response {
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    let tenant_id = portal.tenant.id;
+    let tz = portal.tenant.tz();
+    let today = portal.tenant.today();
+    let first_of_month = today.with_day(1).unwrap_or(today);
+    let from = start_of_day(today - Days::new(7), tz);
+    let to = start_of_day(today + Days::new(31), tz);
+    let loaded = async {
+        let epn = epns::get(&state.db, tenant_id, epn_id).await?;
+        let month = overview::month_so_far(&state.db, tenant_id, epn_id, first_of_month).await?;
+        let sessions = overview::sessions_between(&state.db, tenant_id, epn_id, from, to).await?;
+        let schemes = active_schemes(state, portal).await?;
+        let mut modules = Vec::new();
+        for scheme in &schemes {
+            for module in
+                epns::offered_module_titles(&state.db, tenant_id, epn_id, scheme.id).await?
+            {
+                modules.push(option(
+                    module.number,
+                    format!("{} — {}. {}", scheme.name, module.number, module.title),
+                ));
+            }
+        }
+        Ok::<_, Error>((epn, month, sessions, schemes, modules))
+    }
+    .await;
+    let (epn, month, sessions, schemes, modules) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e, None),
+    };
+    let scheme_name = |id: Uuid| {
+        schemes
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    };
+    let sessions: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "when": when(s, tz),
+                "scheme": scheme_name(s.scheme_id),
+                "module": s.module_number,
+                "duration": french::duration(s.duration_minutes),
+                "status": session_status_fr(&s.status),
+                "place": s.place,
+            })
+        })
+        .collect();
+    let scheme_options: Vec<Value> = schemes.iter().map(|s| option(s.id, &s.name)).collect();
+    let scheme_id = if form.scheme_id.is_empty() && schemes.len() == 1 {
+        schemes[0].id.to_string()
+    } else {
+        form.scheme_id.clone()
+    };
+    portal.page(
+        status,
+        "epn.html",
+        json!({
+            "epn": epn.name,
+            "month_label": french::month_year(first_of_month),
+            "month": {
+                "sessions_held": month.sessions_held,
+                "presences": month.presences,
+                "absences": month.absences,
+                "people": month.people,
+                "hours": french::duration(i32::try_from(month.minutes_delivered).unwrap_or(i32::MAX)),
+                "registrations": month.registrations,
+            },
+            "sessions": sessions,
+            "schemes": scheme_options,
+            "scheme_id": scheme_id,
+            "modules": modules,
+            "form": form,
+            "today": today.format("%Y-%m-%d").to_string(),
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn home(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let notice = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("inscrit=")))
+        .map(|reference| {
+            format!(
+                "Chèque {reference} inscrit dans l’EPN : vous pouvez le noter présent à une séance."
+            )
+        });
+    let form = SessionForm {
+        capacity: "8".into(),
+        time: "14:00".into(),
+        ..SessionForm::default()
+    };
+    overview_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &form,
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+/// Reads the session form; what it can judge itself (numbers, date and time) is refused in French.
+fn read_session_form(form: &SessionForm, tz: chrono_tz::Tz) -> Result<NewSession, Refusal> {
+    let mut refusal = Refusal::default();
+    let scheme_id = Uuid::parse_str(form.scheme_id.trim()).ok();
+    if scheme_id.is_none() {
+        refusal = refusal.field("scheme_id", "Choisissez un dispositif dans la liste.");
+    }
+    let module_number = match optional(&form.module_number) {
+        None => Ok(None),
+        Some(text) => text.parse::<i32>().map(Some),
+    };
+    if module_number.is_err() {
+        refusal = refusal.field("module_number", "Choisissez un module dans la liste.");
+    }
+    let day = NaiveDate::parse_from_str(form.day.trim(), "%Y-%m-%d").ok();
+    if day.is_none() {
+        refusal = refusal.field(
+            "day",
+            "Saisissez la date de la séance, par exemple 2026-11-24.",
+        );
+    }
+    let time = NaiveTime::parse_from_str(form.time.trim(), "%H:%M").ok();
+    if time.is_none() {
+        refusal = refusal.field("time", "Saisissez l’heure de début, par exemple 14:00.");
+    }
+    let duration = match optional(&form.duration_minutes) {
+        None => Ok(None),
+        Some(text) => text.parse::<i32>().map(Some),
+    };
+    if duration.is_err() {
+        refusal = refusal.field(
+            "duration_minutes",
+            "Saisissez une durée en minutes, par exemple 120, ou laissez vide pour celle du dispositif.",
+        );
+    }
+    let capacity = form.capacity.trim().parse::<i32>().ok();
+    if capacity.is_none() {
+        refusal = refusal.field("capacity", "Saisissez un nombre de places, par exemple 8.");
+    }
+    let starts_at = day
+        .zip(time)
+        .and_then(|(d, t)| tz.from_local_datetime(&d.and_time(t)).earliest());
+    if day.is_some() && time.is_some() && starts_at.is_none() {
+        refusal = refusal.field(
+            "time",
+            "Cette heure n’existe pas ce jour-là (changement d’heure).",
+        );
+    }
+    match (scheme_id, module_number, duration, capacity, starts_at) {
+        (Some(scheme_id), Ok(module_number), Ok(duration_minutes), Some(capacity), Some(start))
+            if refusal.is_empty() =>
+        {
+            Ok(NewSession {
+                scheme_id,
+                module_number,
+                starts_at: start.with_timezone(&Utc),
+                duration_minutes,
+                capacity,
+                animator: None,
+                place: optional(&form.place),
+            })
+        }
+        _ => Err(refusal),
+    }
+}
+
+#[handler]
+pub(super) async fn plan_session(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<SessionForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    let new = match read_session_form(&form, portal.tenant.tz()) {
+        Ok(new) => new,
+        Err(errors) => {
+            return overview_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                None,
+            )
+            .await;
+        }
+    };
+    match sessions::create(&state.db, portal.tenant.id, epn_id, portal.actor(), &new).await {
+        Ok(session) => see_other(&format!("{}/epn/seances/{}", portal.path(), session.id)),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                overview_page(
+                    &state,
+                    &portal,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &form,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct RegistrationForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    interview_on: String,
+    #[serde(default)]
+    interview_minutes: String,
+    #[serde(default)]
+    autonomy_level: String,
+    #[serde(default)]
+    needs: String,
+    #[serde(default)]
+    notes: String,
+    /// `recherche` for the first step (find the voucher), `inscription` for the second.
+    #[serde(default)]
+    step: String,
+}
+
+async fn registration_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    form: &RegistrationForm,
+    chosen: &[i32],
+    errors: &Refusal,
+) -> Response {
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    // The second step shows the voucher's scheme's modules offered here, and its rules.
+    let mut found = Value::Null;
+    if !form.reference.trim().is_empty() && !errors.fields.contains_key("reference") {
+        let voucher = vouchers::get(
+            &state.db,
+            portal.tenant.id,
+            &form.reference,
+            Visibility::Tenant,
+        )
+        .await;
+        match voucher {
+            Ok(voucher) => {
+                let loaded = async {
+                    let scheme =
+                        schemes::get(&state.db, portal.tenant.id, voucher.scheme_id).await?;
+                    let modules = epns::offered_module_titles(
+                        &state.db,
+                        portal.tenant.id,
+                        epn_id,
+                        voucher.scheme_id,
+                    )
+                    .await?;
+                    Ok::<_, Error>((scheme, modules))
+                }
+                .await;
+                let (scheme, modules) = match loaded {
+                    Ok(loaded) => loaded,
+                    Err(e) => return failed(&e, None),
+                };
+                let rules = scheme.current.as_ref().map(|v| &v.rules.0);
+                found = json!({
+                    "reference": voucher.reference,
+                    "scheme": scheme.scheme.name,
+                    "hours": french::duration(voucher.minutes_total),
+                    "valid_until": french::long_date(voucher.valid_until),
+                    "status": crate::pages::voucher_status_fr(voucher.status_at(portal.tenant.tz(), Utc::now())),
+                    "to_choose": rules.map(|r| r.modules_to_choose),
+                    "interview_required": rules.is_some_and(|r| r.interview_required),
+                    "interview_minutes": rules.map(|r| r.interview_minutes),
+                    "modules": modules.iter().map(|m| json!({
+                        "number": m.number,
+                        "title": m.title,
+                        "family": m.family,
+                        "checked": chosen.contains(&m.number),
+                    })).collect::<Vec<_>>(),
+                });
+            }
+            Err(Error::Database(e)) => return failed(&Error::Database(e), None),
+            Err(_) => {}
+        }
+    }
+    let levels: Vec<Value> = AUTONOMY_LEVELS
+        .iter()
+        .map(|l| option(l, autonomy_fr(l)))
+        .collect();
+    portal.page(
+        status,
+        "epn_register.html",
+        json!({
+            "form": form,
+            "found": found,
+            "levels": levels,
+            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
+            "errors": errors.to_json(),
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn find_form(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    registration_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &RegistrationForm::default(),
+        &[],
+        &Refusal::default(),
+    )
+    .await
+}
+
+#[handler]
+pub(super) async fn register(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let form = RegistrationForm {
+        csrf_token: field("csrf_token"),
+        reference: field("reference").trim().to_uppercase(),
+        last_name: field("last_name"),
+        interview_on: field("interview_on"),
+        interview_minutes: field("interview_minutes"),
+        autonomy_level: field("autonomy_level"),
+        needs: field("needs"),
+        notes: field("notes"),
+        step: field("step"),
+    };
+    let chosen: Vec<i32> = pairs
+        .iter()
+        .filter(|(k, _)| k == "modules")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    let (state_ref, portal_ref, form_ref, chosen_ref) = (&*state, &portal, &form, &chosen);
+    let refused = move |status: StatusCode, errors: Refusal| async move {
+        registration_page(state_ref, portal_ref, status, form_ref, chosen_ref, &errors).await
+    };
+    if form.step != "inscription" {
+        // First step: find the voucher; its holder's name is checked when registering.
+        let mut errors = Refusal::default();
+        if form.last_name.trim().is_empty() {
+            errors = errors.field(
+                "last_name",
+                "Saisissez le nom du titulaire, tel qu’il figure sur le courrier.",
+            );
+        }
+        return match vouchers::get(
+            &state.db,
+            portal.tenant.id,
+            &form.reference,
+            Visibility::Tenant,
+        )
+        .await
+        {
+            Ok(_) if errors.is_empty() => refused(StatusCode::OK, errors).await,
+            Ok(_) => refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
+            Err(Error::Database(e)) => failed(&Error::Database(e), None),
+            Err(_) => {
+                let errors = errors.field(
+                    "reference",
+                    "Aucun chèque ne porte cette référence dans cet espace : vérifiez-la sur le courrier, par exemple LOT-7K4M-Q2XP.",
+                );
+                refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await
+            }
+        };
+    }
+    let mut errors = Refusal::default();
+    let interview_on = match optional(&form.interview_on) {
+        None => Ok(None),
+        Some(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(Some),
+    };
+    if interview_on.is_err() {
+        errors = errors.field(
+            "interview_on",
+            "Saisissez la date de l’entretien, par exemple 2026-11-24.",
+        );
+    }
+    let interview_minutes = match optional(&form.interview_minutes) {
+        None => Ok(None),
+        Some(text) => text.parse::<i32>().map(Some),
+    };
+    if interview_minutes.is_err() {
+        errors = errors.field(
+            "interview_minutes",
+            "Saisissez la durée de l’entretien en minutes, par exemple 30.",
+        );
+    }
+    let (Ok(on), Ok(minutes), true) = (interview_on, interview_minutes, errors.is_empty()) else {
+        return refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await;
+    };
+    let request = RegisterRequest {
+        reference: form.reference.clone(),
+        last_name: form.last_name.clone(),
+        interview: Interview {
+            on,
+            minutes,
+            autonomy_level: optional(&form.autonomy_level),
+            needs: optional(&form.needs),
+            notes: optional(&form.notes),
+        },
+        modules: chosen.clone(),
+    };
+    match registration::register(
+        &state.db,
+        portal.tenant.id,
+        epn_id,
+        portal.actor(),
+        &request,
+    )
+    .await
+    {
+        Ok(registered) => see_other(&format!(
+            "{}/epn?inscrit={}",
+            portal.path(),
+            registered.voucher.reference
+        )),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
+            None => failed(&e, None),
+        },
+    }
+}
+
+/// One row's outcome after the sheet was sent.
+#[derive(Debug, serde::Serialize)]
+struct Outcome {
+    reference: String,
+    ok: bool,
+    text: String,
+}
+
+async fn sheet_page(
+    state: &AppState,
+    portal: &Portal,
+    session_id: &str,
+    status: StatusCode,
+    outcomes: &[Outcome],
+) -> Response {
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    let Ok(session_id) = Uuid::parse_str(session_id) else {
+        return failed(&Error::NotFound("session"), None);
+    };
+    let tenant_id = portal.tenant.id;
+    let loaded = async {
+        let session = sessions::get(&state.db, tenant_id, Some(epn_id), session_id).await?;
+        let rows = overview::sheet(&state.db, tenant_id, &session).await?;
+        let competences = overview::competences(&state.db, tenant_id, session.scheme_id).await?;
+        let scheme = schemes::get(&state.db, tenant_id, session.scheme_id).await?;
+        Ok::<_, Error>((session, rows, competences, scheme))
+    }
+    .await;
+    let back = format!("{}/epn", portal.path());
+    let (session, rows, competences, scheme) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e, Some((&back, "Revenir aux séances"))),
+    };
+    let module = session.module_number.and_then(|n| {
+        scheme
+            .modules
+            .iter()
+            .find(|m| m.number == n)
+            .map(|m| format!("{n}. {}", m.title))
+    });
+    let levels: Vec<Value> = LEVELS.iter().map(|l| option(l, level_fr(l))).collect();
+    let rows: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "index": i,
+                "reference": r.reference,
+                "name": format!(
+                    "{} {}",
+                    r.first_name.as_deref().unwrap_or_default(),
+                    r.last_name.as_deref().unwrap_or_default()
+                ).trim(),
+                "left": french::duration(r.minutes_left),
+                "enrolled": r.enrolled,
+                "recorded": r.recorded.as_deref().map(attendance_fr),
+            })
+        })
+        .collect();
+    portal.page(
+        status,
+        "epn_sheet.html",
+        json!({
+            "session": {
+                "id": session.id,
+                "when": when(&session, portal.tenant.tz()),
+                "scheme": scheme.scheme.name,
+                "module": module,
+                "duration": french::duration(session.duration_minutes),
+                "status": session_status_fr(&session.status),
+                "cancelled": session.status == "cancelled",
+                "place": session.place,
+            },
+            "rows": rows,
+            "competences": competences.iter().map(|c| json!({
+                "code": c.code,
+                "title": c.title,
+                "area": c.area,
+            })).collect::<Vec<_>>(),
+            "levels": levels,
+            "outcomes": outcomes,
+            "all_ok": outcomes.iter().all(|o| o.ok),
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn sheet(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    sheet_page(&state, &portal, &id, StatusCode::OK, &[]).await
+}
+
+/// The sheet's entries: `ref_<i>` names a row's voucher, `statut_<i>` its attendance (rows left
+/// blank are not recorded), `comp_<i>_<code>` a competence's level.
+fn entries(pairs: &[(String, String)]) -> Vec<Entry> {
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    pairs
+        .iter()
+        .filter_map(|(k, reference)| k.strip_prefix("ref_").map(|i| (i, reference)))
+        .filter_map(|(i, reference)| {
+            let status = value(&format!("statut_{i}"));
+            if status.is_empty() {
+                return None;
+            }
+            let prefix = format!("comp_{i}_");
+            let competences = pairs
+                .iter()
+                .filter_map(|(k, level)| {
+                    k.strip_prefix(&prefix)
+                        .filter(|_| !level.is_empty())
+                        .map(|code| (code.to_owned(), level.clone()))
+                })
+                .collect();
+            Some(Entry {
+                reference: reference.clone(),
+                status,
+                competences,
+            })
+        })
+        .collect()
+}
+
+#[handler]
+pub(super) async fn record_sheet(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if let Some(page) = portal.form_refused(req, token) {
+        return page;
+    }
+    let Some(epn_id) = portal.epn_id() else {
+        return unavailable();
+    };
+    let Ok(session_id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("session"), None);
+    };
+    let entries = entries(&pairs);
+    if entries.is_empty() {
+        let outcomes = [Outcome {
+            reference: String::new(),
+            ok: false,
+            text: "Aucune présence cochée : choisissez présent, absent ou excusé pour chaque personne venue ou attendue.".into(),
+        }];
+        return sheet_page(
+            &state,
+            &portal,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &outcomes,
+        )
+        .await;
+    }
+    let recorded = attendance::record(
+        &state.db,
+        portal.tenant.id,
+        epn_id,
+        portal.actor(),
+        session_id,
+        &entries,
+    )
+    .await;
+    let results = match recorded {
+        Ok(results) => results,
+        Err(e) => {
+            return failed(
+                &e,
+                Some((&format!("{}/epn", portal.path()), "Revenir aux séances")),
+            );
+        }
+    };
+    let outcomes: Vec<Outcome> = entries
+        .iter()
+        .zip(&results)
+        .map(|(entry, result)| match result {
+            Ok(r) => Outcome {
+                reference: r.reference.clone(),
+                ok: true,
+                text: format!(
+                    "{} noté {} ; il reste {}.",
+                    r.reference,
+                    attendance_fr(&r.attendance.status),
+                    french::duration(r.minutes_left)
+                ),
+            },
+            Err(e) => Outcome {
+                reference: entry.reference.clone(),
+                ok: false,
+                text: format!(
+                    "{} : {}",
+                    entry.reference,
+                    fr::refusal(e)
+                        .and_then(|r| r.form.or_else(|| r.fields.into_values().next()))
+                        .unwrap_or_default()
+                ),
+            },
+        })
+        .collect();
+    let status = if outcomes.iter().all(|o| o.ok) {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    sheet_page(&state, &portal, &id, status, &outcomes).await
+}

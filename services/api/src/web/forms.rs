@@ -1,0 +1,66 @@
+//! What the portal's forms share: reading their text fields, and turning lists into `<select>`
+//! options.
+
+use serde_json::{Value, json};
+
+/// A text field, trimmed; `None` when left empty.
+pub(super) fn optional(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A checkbox: browsers send it only when ticked.
+pub(super) fn ticked(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+/// An amount in euros as a person types it ("5", "5,50", "5.5 €") in cents.
+pub(super) fn euros_to_cents(text: &str) -> Option<i64> {
+    let text: String = text
+        .trim()
+        .trim_end_matches('€')
+        .trim()
+        .replace(',', ".")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (units, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if units.is_empty() && fraction.is_empty()
+        || !units.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || fraction.len() > 2
+    {
+        return None;
+    }
+    let units: i64 = if units.is_empty() {
+        0
+    } else {
+        units.parse().ok()?
+    };
+    let cents: i64 = format!("{fraction:0<2}").parse().ok()?;
+    units.checked_mul(100)?.checked_add(cents)
+}
+
+pub(super) fn option(value: impl ToString, label: impl ToString) -> Value {
+    json!({ "value": value.to_string(), "label": label.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_the_way_people_type_them() {
+        assert_eq!(euros_to_cents(""), Some(0));
+        assert_eq!(euros_to_cents("5"), Some(500));
+        assert_eq!(euros_to_cents("5,5"), Some(550));
+        assert_eq!(euros_to_cents(" 12,05 € "), Some(1205));
+        assert_eq!(euros_to_cents("0.5"), Some(50));
+        assert_eq!(euros_to_cents("5,555"), None);
+        assert_eq!(euros_to_cents("cinq"), None);
+        assert_eq!(euros_to_cents("-5"), None);
+    }
+}

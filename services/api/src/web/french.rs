@@ -1,0 +1,314 @@
+//! The domain's refusals, said in French next to the field they concern. The core layer words its
+//! errors for API integrators (in English, naming JSON fields); a person filling in a form reads
+//! what to type instead.
+
+use std::collections::BTreeMap;
+
+use passerelle_core::Error;
+
+/// Why a form was refused: messages by field (the form's field names), and a message for the
+/// whole form when the refusal concerns no single field.
+#[derive(Debug, Default)]
+pub(super) struct Refusal {
+    pub fields: BTreeMap<String, String>,
+    pub form: Option<String>,
+}
+
+impl Refusal {
+    pub fn field(mut self, field: &str, message: impl Into<String>) -> Self {
+        self.fields.insert(field.to_owned(), message.into());
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.form.is_none()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "fields": self.fields,
+            "form": self.form,
+            "count": self.fields.len() + usize::from(self.form.is_some()),
+        })
+    }
+}
+
+/// The refusal a person can act on, or `None` when the error is the service's (the database), which
+/// the caller answers with the "unavailable" page.
+pub(super) fn refusal(err: &Error) -> Option<Refusal> {
+    match err {
+        Error::Invalid(fields) => Some(Refusal {
+            fields: fields
+                .iter()
+                .map(|f| {
+                    (
+                        form_field(&f.field).to_owned(),
+                        field_message(&f.field, &f.message),
+                    )
+                })
+                .collect(),
+            form: None,
+        }),
+        Error::Conflict(message) => Some(Refusal {
+            fields: BTreeMap::new(),
+            form: Some(conflict(message)),
+        }),
+        Error::NotFound(what) => Some(Refusal {
+            fields: BTreeMap::new(),
+            form: Some(not_found(what)),
+        }),
+        Error::Database(_) => None,
+    }
+}
+
+/// The form field a core field is typed in (nested JSON names are flattened by the forms).
+fn form_field(core: &str) -> &str {
+    match core {
+        "interview" | "interview.on" => "interview_on",
+        "interview.autonomy_level" => "autonomy_level",
+        "competences" | "competences.code" | "competences.level" => "competences",
+        "file" => "fichier",
+        other => other,
+    }
+}
+
+fn field_message(field: &str, english: &str) -> String {
+    let text = match field {
+        "first_name" => "Saisissez le prénom (100 caractères au plus).",
+        "last_name" if english.contains("holder") => {
+            "Ce n’est pas le nom du titulaire de ce chèque : vérifiez l’orthographe avec la personne."
+        }
+        "last_name" => "Saisissez le nom (100 caractères au plus).",
+        "birth_year" => "Saisissez l’année de naissance sur 4 chiffres, par exemple 1952.",
+        "commune_insee" => {
+            "Saisissez le code INSEE de la commune, sur 5 caractères : par exemple 46042 pour Cahors."
+        }
+        "public_category" if english.contains("eligible") => {
+            "Ce public n’est pas éligible à ce dispositif."
+        }
+        "public_category" => "Choisissez un public dans la liste.",
+        "email" => "Saisissez une adresse électronique valide, par exemple nom@exemple.fr.",
+        "phone" => {
+            "Saisissez un numéro de téléphone de 8 à 15 chiffres, par exemple 05 65 00 00 00."
+        }
+        "email_consent" => "L’accord pour recevoir des courriels demande une adresse électronique.",
+        "participation_fee_cents" => "La participation demandée dépasse le plafond du dispositif.",
+        "scheme_id" => "Choisissez un dispositif dans la liste.",
+        "reference" => "Saisissez la référence imprimée sur le chèque, par exemple LOT-7K4M-Q2XP.",
+        "interview" => {
+            "Ce dispositif demande l’entretien de positionnement : indiquez sa date et sa durée."
+        }
+        "interview.on" => "L’entretien ne peut avoir eu lieu avant l’émission du chèque.",
+        "interview.autonomy_level" => "Choisissez un niveau d’autonomie dans la liste.",
+        "modules" if english.contains("does not offer") => {
+            "Votre EPN ne propose pas l’un des modules choisis dans ce dispositif."
+        }
+        "file" if english.starts_with("missing column") => {
+            let missing = english
+                .trim_start_matches("missing column(s): ")
+                .split(" (found")
+                .next()
+                .unwrap_or_default();
+            return format!(
+                "Il manque des colonnes au fichier : {missing}. Sa première ligne doit nommer les colonnes du modèle."
+            );
+        }
+        "file" if english.starts_with("at most") => {
+            "Un fichier compte au plus 5 000 lignes : découpez-le en plusieurs fichiers."
+        }
+        "file" => {
+            "Le fichier ne peut pas être lu comme un CSV : enregistrez-le au format CSV depuis votre tableur."
+        }
+        "modules" => {
+            return format!(
+                "Choisissez le nombre de modules demandé par le dispositif ({}).",
+                digits_in(english)
+            );
+        }
+        "module_number" => "Votre EPN ne propose pas ce module dans ce dispositif.",
+        "starts_at" => "Saisissez la date et l’heure de la séance.",
+        "duration_minutes" => "Saisissez une durée entre 1 et 1 440 minutes.",
+        "capacity" => "Saisissez un nombre de places entre 1 et 500.",
+        "competences" | "competences.code" | "competences.level" => {
+            "Les compétences ne se notent que pour une personne présente."
+        }
+        "status" => "Choisissez présent, absent ou excusé.",
+        "reason" => "Saisissez un motif (500 caractères au plus).",
+        "password" => "Choisissez un mot de passe d’au moins 12 caractères.",
+        _ => "Cette valeur n’est pas acceptée.",
+    };
+    text.to_owned()
+}
+
+/// The first number in a core message ("choose exactly 10 modules …").
+fn digits_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|part| !part.is_empty())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn not_found(what: &str) -> String {
+    match what {
+        "voucher" => "Aucun chèque ne porte cette référence dans votre espace.".into(),
+        "beneficiary" => "Cette personne n’est pas suivie par votre structure.".into(),
+        "session" => "Cette séance n’existe pas, ou n’est pas celle de votre EPN.".into(),
+        "statement" => "Ce relevé n’existe pas.".into(),
+        _ => "L’élément demandé n’existe pas.".into(),
+    }
+}
+
+/// The core's conflicts that a portal form can meet, in French; any other is given with a French
+/// lead so that nothing is hidden.
+pub(super) fn conflict(english: &str) -> String {
+    if let Some(rest) = english.strip_prefix("no valid IBAN for: ") {
+        let names = rest.split("; ").next().unwrap_or_default();
+        return format!(
+            "Pas d’IBAN valide pour : {names}. L’administrateur de l’espace doit saisir leurs coordonnées bancaires avant le virement."
+        );
+    }
+    let known: &[(&str, &str)] = &[
+        (
+            "probable duplicate",
+            "Une personne avec les mêmes nom, prénom, année de naissance et commune est déjà enregistrée.",
+        ),
+        (
+            "allocation for this scheme is used up",
+            "La dotation de chèques de votre structure pour ce dispositif est épuisée : demandez-en à l’administrateur de l’espace.",
+        ),
+        (
+            "has no allocation for this scheme",
+            "Votre structure n’a pas de dotation de chèques pour ce dispositif à cette date : demandez-en à l’administrateur de l’espace.",
+        ),
+        (
+            "budget envelope is used up",
+            "L’enveloppe budgétaire de ce dispositif est épuisée.",
+        ),
+        (
+            "vouchers are issued only from active schemes",
+            "Ce dispositif n’est pas ouvert : aucun chèque ne peut être émis.",
+        ),
+        (
+            "does not deliver individual vouchers",
+            "Ce dispositif ne délivre pas de chèques individuels.",
+        ),
+        (
+            "stopped being valid",
+            "Les chèques de ce dispositif ne sont plus valables.",
+        ),
+        (
+            "data was erased",
+            "Les données de cette personne ont été effacées.",
+        ),
+        ("voucher is cancelled", "Ce chèque est annulé."),
+        ("voucher expired", "Ce chèque a expiré."),
+        (
+            "already registered at this EPN",
+            "Ce chèque est déjà inscrit dans votre EPN.",
+        ),
+        (
+            "registered at another EPN",
+            "Ce chèque est inscrit dans un autre EPN : l’administrateur de l’espace peut le transférer.",
+        ),
+        (
+            "does not take part in this voucher's scheme",
+            "Votre EPN ne participe pas au dispositif de ce chèque.",
+        ),
+        (
+            "not registered at this EPN",
+            "Ce chèque n’est pas inscrit dans votre EPN.",
+        ),
+        (
+            "another scheme than the voucher",
+            "Cette séance relève d’un autre dispositif que le chèque.",
+        ),
+        (
+            "before the voucher was issued",
+            "La séance a lieu avant l’émission du chèque.",
+        ),
+        (
+            "no longer valid on the session's date",
+            "Le chèque n’était plus valable à la date de la séance.",
+        ),
+        (
+            "already recorded on this session",
+            "La présence de ce chèque est déjà notée pour cette séance.",
+        ),
+        (
+            "insufficient balance",
+            "Le solde d’heures du chèque ne suffit pas pour cette séance.",
+        ),
+        ("session is cancelled", "Cette séance est annulée."),
+        ("session is full", "Cette séance est complète."),
+        (
+            "session cannot become",
+            "Cette séance ne peut plus changer d’état.",
+        ),
+        (
+            "already enrolled",
+            "Ce chèque est déjà inscrit à cette séance.",
+        ),
+        ("is already approved", "Ce relevé est déjà validé."),
+        ("is already paid", "Ce relevé est déjà payé."),
+        (
+            "does not add up",
+            "Les lignes de ce relevé ne correspondent plus à son total : relancez le calcul du mois avant de le valider.",
+        ),
+        (
+            "attendance changed since statement",
+            "Des présences ont changé depuis le calcul de ce relevé : relancez le calcul du mois avant de le valider.",
+        ),
+        (
+            "only an approved statement can be marked paid",
+            "Seul un relevé validé peut être marqué payé.",
+        ),
+        (
+            "treasury account is not set",
+            "Le compte de trésorerie de l’espace n’est pas renseigné : l’administrateur de l’espace doit le saisir avant tout virement.",
+        ),
+        ("this user is disabled", "Ce compte est désactivé."),
+        (
+            "no approved, unpaid statement",
+            "Aucun relevé validé et non payé à virer pour ce mois : validez d’abord les relevés.",
+        ),
+    ];
+    known
+        .iter()
+        .find(|(needle, _)| english.contains(needle))
+        .map(|(_, french)| (*french).to_owned())
+        .unwrap_or_else(|| format!("L’opération n’a pas pu être faite ({english})."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_refusals_are_said_in_french_next_to_their_field() {
+        let err = Error::Invalid(vec![
+            passerelle_core::error::FieldError::new("commune_insee", "a 5-character code"),
+            passerelle_core::error::FieldError::new(
+                "interview.on",
+                "before the voucher was issued",
+            ),
+            passerelle_core::error::FieldError::new(
+                "modules",
+                "choose exactly 10 modules (the scheme's rule), 3 given",
+            ),
+        ]);
+        let said = refusal(&err).expect("a refusal");
+        assert!(said.fields["commune_insee"].contains("code INSEE"));
+        assert!(said.fields["interview_on"].contains("avant l’émission"));
+        assert_eq!(
+            said.fields["modules"],
+            "Choisissez le nombre de modules demandé par le dispositif (10)."
+        );
+        let used_up = refusal(&Error::Conflict(
+            "this prescriber's allocation for this scheme is used up: 10 of 10 issued, 0 remaining"
+                .into(),
+        ))
+        .expect("a refusal");
+        assert!(used_up.form.expect("form message").contains("dotation"));
+        assert!(refusal(&Error::Database(sqlx::Error::PoolTimedOut)).is_none());
+    }
+}

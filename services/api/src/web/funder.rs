@@ -1,0 +1,266 @@
+//! The funder's pages: the published statistics files to download, and a dashboard of three
+//! charts drawn on the server as SVG, each with its figures as a table for screen readers.
+
+use passerelle_core::Error;
+use passerelle_core::emails::french;
+use passerelle_core::schemes::rules::public_category_fr;
+use passerelle_core::statistics::dashboard::{self, Figure};
+use passerelle_core::statistics::{self, ExportFilter};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Portal, failed, message};
+use crate::access;
+use crate::state::AppState;
+
+/// Only the tenant admin reads the files with small counts left in (as in the API).
+fn reads_unpublished(portal: &Portal) -> bool {
+    portal.user.principal.role() == passerelle_core::tenancy::Role::TenantAdmin
+}
+
+fn dataset_fr(dataset: &str) -> &'static str {
+    match dataset.trim_end_matches("-published") {
+        "indicators" => "Indicateurs",
+        "vouchers" => "Chèques (une ligne par chèque, pseudonymisée)",
+        "attendance_by_epn_module_month" => "Heures par EPN, module et mois",
+        "competencies" => "Compétences travaillées",
+        _ => "Données",
+    }
+}
+
+fn period_fr(kind: &str, label: &str, start: chrono::NaiveDate) -> String {
+    match kind {
+        "month" => french::month_year(start),
+        "quarter" => format!("trimestre {}", label.replace("-T", " T")),
+        _ => format!("année {label}"),
+    }
+}
+
+fn size_fr(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} octets"),
+        b if b < 1024 * 1024 => format!("{} Ko", b / 1024),
+        b => format!("{:.1} Mo", b as f64 / (1024.0 * 1024.0)).replace('.', ","),
+    }
+}
+
+#[handler]
+pub(super) async fn exports(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let filter = ExportFilter {
+        scheme_id: None,
+        status: Some("succeeded".into()),
+    };
+    let listed = match statistics::list(
+        &state.db,
+        portal.tenant.id,
+        &filter,
+        reads_unpublished(&portal),
+    )
+    .await
+    {
+        Ok(listed) => listed,
+        Err(e) => return failed(&e, None),
+    };
+    let rows: Vec<Value> = listed
+        .iter()
+        .filter(|(_, files)| !files.is_empty())
+        .map(|(export, files)| {
+            let label = export.period().label();
+            json!({
+                "scheme": export.scheme_code,
+                "period": period_fr(&export.period_kind, &label, export.period_start),
+                "finished": export.finished_at.map(|t| french::long_date(t.with_timezone(&portal.tenant.tz()).date_naive())),
+                "files": files.iter().map(|f| json!({
+                    "href": format!("{}/statistiques/{}/{}", portal.path(), export.id, f.name),
+                    "name": f.name,
+                    "dataset": dataset_fr(&f.dataset),
+                    "format": f.format.to_uppercase(),
+                    "rows": f.row_count,
+                    "size": size_fr(f.byte_size),
+                    "published": f.published,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    portal.page(StatusCode::OK, "exports.html", json!({ "exports": rows }))
+}
+
+#[handler]
+pub(super) async fn download(
+    Path((slug, id, name)): Path<(String, String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::DOWNLOAD_STATISTICS_FILE).await
+    {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("statistics file"), None);
+    };
+    let back = format!("{}/statistiques", portal.path());
+    let opened = statistics::open_file(
+        &state.db,
+        &state.statistics_dir,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        &name,
+        reads_unpublished(&portal),
+    )
+    .await;
+    let (file, path) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return failed(&e, Some((&back, "Revenir aux statistiques"))),
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => Response::builder()
+            .status(StatusCode::OK)
+            .content_type(file.content_type())
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.name),
+            )
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, file = %file.name, "statistics file unreadable");
+            message(
+                StatusCode::CONFLICT,
+                "Fichier indisponible",
+                "Ce fichier est enregistré mais ne peut pas être lu pour l’instant. Prévenez l’administrateur de l’espace.",
+                Some((&back, "Revenir aux statistiques")),
+            )
+        }
+    }
+}
+
+/// A bar of a chart: its place in the SVG's own units, and what it says.
+fn bar(label: String, value: Figure, max: i64, text: String) -> Value {
+    let length = value.map_or(0.0, |v| {
+        if max == 0 {
+            0.0
+        } else {
+            v as f64 / max as f64 * 100.0
+        }
+    });
+    json!({ "label": label, "length": (length * 10.0).round() / 10.0, "text": text, "withheld": value.is_none() })
+}
+
+fn figure_text(value: Figure, threshold: i32, unit: impl Fn(i64) -> String) -> String {
+    value.map_or_else(
+        || format!("moins de {threshold} personnes : non publié"),
+        unit,
+    )
+}
+
+#[handler]
+pub(super) async fn charts(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let board = match dashboard::dashboard(&state.db, portal.tenant.id, None).await {
+        Ok(board) => board,
+        Err(e) => return failed(&e, None),
+    };
+    let threshold = board.threshold;
+    let count = |n: i64| n.to_string();
+    let month_max = board
+        .months
+        .iter()
+        .flat_map(|m| [m.issued, m.completed])
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    let months: Vec<Value> = board
+        .months
+        .iter()
+        .map(|m| {
+            let label = french::month_year(m.month);
+            json!({
+                "label": label,
+                "short": format!("{}", m.month.format("%m/%y")),
+                "issued": bar(label.clone(), m.issued, month_max, figure_text(m.issued, threshold, count)),
+                "completed": bar(label, m.completed, month_max, figure_text(m.completed, threshold, count)),
+            })
+        })
+        .collect();
+    let hours_max = board
+        .epns
+        .iter()
+        .filter_map(|e| e.minutes)
+        .max()
+        .unwrap_or(0);
+    let epns: Vec<Value> = board
+        .epns
+        .iter()
+        .map(|e| {
+            bar(
+                e.epn.clone(),
+                e.minutes,
+                hours_max,
+                figure_text(e.minutes, threshold, |m| {
+                    french::duration(i32::try_from(m).unwrap_or(i32::MAX))
+                }),
+            )
+        })
+        .collect();
+    let categories: Vec<Value> = board
+        .categories
+        .iter()
+        .map(|c| {
+            let rate = match (c.issued, c.completed) {
+                (Some(issued), Some(completed)) if issued > 0 => Some(completed * 100 / issued),
+                _ => None,
+            };
+            bar(
+                public_category_fr(&c.category).to_owned(),
+                rate,
+                100,
+                rate.map_or_else(
+                    || format!("moins de {threshold} personnes : non publié"),
+                    |r| {
+                        format!(
+                            "{r} % ({} sur {})",
+                            c.completed.unwrap_or(0),
+                            c.issued.unwrap_or(0)
+                        )
+                    },
+                ),
+            )
+        })
+        .collect();
+    let period = format!(
+        "de {} à {}",
+        french::month_year(board.first_month),
+        french::month_year(board.months.last().map_or(board.first_month, |m| m.month))
+    );
+    portal.page(
+        StatusCode::OK,
+        "dashboard.html",
+        json!({
+            "period": period,
+            "threshold": threshold,
+            "months": months,
+            "epns": epns,
+            "categories": categories,
+        }),
+    )
+}

@@ -1,0 +1,682 @@
+//! The prescriber agent's pages: issue a voucher to a person (with the duplicate warning), read
+//! a voucher, print its one-page letter, issue from a CSV file, and see the organisation's stock
+//! and funnel.
+
+use passerelle_core::beneficiaries::{self, NewBeneficiary};
+use passerelle_core::emails::french;
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::reimbursements::export::euros;
+use passerelle_core::schemes::rules::{PUBLIC_CATEGORIES, public_category_fr};
+use passerelle_core::vouchers::bulk::{self, RowStatus};
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherFilter};
+use passerelle_core::{Error, epns, prescribers, schemes};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Multipart, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::{euros_to_cents, option, optional, ticked};
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other, unavailable};
+use crate::access;
+use crate::state::AppState;
+
+/// The largest file the portal's import accepts (the API's bulk limit is the same order).
+const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The active schemes a voucher can be issued from, as `<select>` options.
+async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Value>, Error> {
+    let page = schemes::list(
+        &state.db,
+        portal.tenant.id,
+        PageRequest {
+            limit: 100,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(page
+        .items
+        .iter()
+        .filter(|s| s.status == "active")
+        .map(|s| option(s.id, &s.name))
+        .collect())
+}
+
+fn categories() -> Vec<Value> {
+    PUBLIC_CATEGORIES
+        .iter()
+        .map(|code| option(code, public_category_fr(code)))
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct VoucherForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    scheme_id: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    birth_year: String,
+    #[serde(default)]
+    commune_insee: String,
+    #[serde(default)]
+    public_category: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    email_consent: Option<String>,
+    #[serde(default)]
+    participation: String,
+    /// The answer to the duplicate warning: `meme:<id>` (issue to the person already registered)
+    /// or `autre` (register another person with the same names).
+    #[serde(default)]
+    duplicate: String,
+}
+
+/// The duplicate warning, shown when a person with the same names, birth year and commune exists.
+#[derive(Debug, serde::Serialize)]
+struct Duplicate {
+    /// Set when the existing person is followed by the agent's own organisation, so the voucher
+    /// can be issued in their name.
+    existing_id: Option<Uuid>,
+    registered_on: String,
+}
+
+async fn voucher_form_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    form: &VoucherForm,
+    errors: &Refusal,
+    duplicate: Option<Duplicate>,
+) -> Response {
+    let schemes = match active_schemes(state, portal).await {
+        Ok(schemes) => schemes,
+        Err(e) => return failed(&e, None),
+    };
+    let selected_scheme = if form.scheme_id.is_empty() && schemes.len() == 1 {
+        schemes[0]["value"].as_str().unwrap_or_default().to_owned()
+    } else {
+        form.scheme_id.clone()
+    };
+    portal.page(
+        status,
+        "voucher_new.html",
+        json!({
+            "form": form,
+            "email_consent": ticked(&form.email_consent),
+            "scheme_id": selected_scheme,
+            "schemes": schemes,
+            "categories": categories(),
+            "errors": errors.to_json(),
+            "duplicate": duplicate,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn new_voucher_form(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    voucher_form_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &VoucherForm::default(),
+        &Refusal::default(),
+        None,
+    )
+    .await
+}
+
+/// Reads the form into the domain's request; the fields the form itself can judge (numbers,
+/// the scheme's id) are refused here, in French.
+fn read_voucher_form(form: &VoucherForm) -> Result<(Uuid, NewBeneficiary, i64), Refusal> {
+    let mut refusal = Refusal::default();
+    let scheme_id = Uuid::parse_str(form.scheme_id.trim()).ok();
+    if scheme_id.is_none() {
+        refusal = refusal.field("scheme_id", "Choisissez un dispositif dans la liste.");
+    }
+    let birth_year = form.birth_year.trim().parse::<i16>().ok();
+    if birth_year.is_none() {
+        refusal = refusal.field(
+            "birth_year",
+            "Saisissez l’année de naissance sur 4 chiffres, par exemple 1952.",
+        );
+    }
+    let fee = euros_to_cents(&form.participation);
+    if fee.is_none() {
+        refusal = refusal.field(
+            "participation",
+            "Saisissez un montant en euros, par exemple 5 ou 5,50.",
+        );
+    }
+    match (scheme_id, birth_year, fee) {
+        (Some(scheme_id), Some(birth_year), Some(fee)) if refusal.is_empty() => Ok((
+            scheme_id,
+            NewBeneficiary {
+                first_name: form.first_name.trim().to_owned(),
+                last_name: form.last_name.trim().to_owned(),
+                birth_year,
+                commune_insee: form.commune_insee.trim().to_uppercase(),
+                public_category: form.public_category.clone(),
+                email: optional(&form.email),
+                phone: optional(&form.phone),
+                email_consent: ticked(&form.email_consent),
+                allow_duplicate: form.duplicate == "autre",
+            },
+            fee,
+        )),
+        _ => Err(refusal),
+    }
+}
+
+#[handler]
+pub(super) async fn issue(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<VoucherForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Some(prescriber_id) = portal.prescriber_id() else {
+        return unavailable();
+    };
+    let (state_ref, portal_ref, form_ref) = (&*state, &portal, &form);
+    let refused = move |errors: Refusal, duplicate: Option<Duplicate>| async move {
+        let status = if duplicate.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        voucher_form_page(
+            state_ref,
+            portal_ref,
+            status,
+            form_ref,
+            &errors_of(errors),
+            duplicate,
+        )
+        .await
+    };
+    let (scheme_id, person, fee) = match read_voucher_form(&form) {
+        Ok(read) => read,
+        Err(errors) => return refused(errors, None).await,
+    };
+    let holder = match form.duplicate.strip_prefix("meme:").map(Uuid::parse_str) {
+        Some(Ok(existing)) => Holder::Existing(existing),
+        _ => Holder::New(person.clone()),
+    };
+    let request = IssueRequest {
+        scheme_id,
+        holder,
+        participation_fee_cents: fee,
+    };
+    match vouchers::issue(
+        &state.db,
+        portal.tenant.id,
+        prescriber_id,
+        portal.actor(),
+        &request,
+    )
+    .await
+    {
+        Ok(issued) => see_other(&format!(
+            "{}/cheques/{}?emis=1",
+            portal.path(),
+            issued.voucher.reference
+        )),
+        Err(Error::Conflict(message)) if message.contains("probable duplicate") => {
+            let existing =
+                match beneficiaries::probable_duplicate(&state.db, portal.tenant.id, &person).await
+                {
+                    Ok(existing) => existing,
+                    Err(e) => return failed(&e, None),
+                };
+            let duplicate = existing.map(|b| Duplicate {
+                existing_id: (b.prescriber_id == prescriber_id).then_some(b.id),
+                registered_on: french::long_date(
+                    b.created_at.with_timezone(&portal.tenant.tz()).date_naive(),
+                ),
+            });
+            refused(Refusal::default(), duplicate).await
+        }
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => refused(errors, None).await,
+            None => failed(&e, None),
+        },
+    }
+}
+
+/// The form's `participation` field carries the core's `participation_fee_cents`.
+fn errors_of(mut errors: Refusal) -> Refusal {
+    if let Some(message) = errors.fields.remove("participation_fee_cents") {
+        errors.fields.insert("participation".into(), message);
+    }
+    errors
+}
+
+fn visibility(portal: &Portal) -> Visibility {
+    match portal.prescriber_id() {
+        Some(id) => Visibility::Prescriber(id),
+        None => Visibility::Tenant,
+    }
+}
+
+/// A voucher with its holder, scheme and issuer, for its page and its letter.
+async fn voucher_details(
+    state: &AppState,
+    portal: &Portal,
+    reference: &str,
+) -> Result<Value, Error> {
+    let tenant_id = portal.tenant.id;
+    let voucher = vouchers::get(&state.db, tenant_id, reference, visibility(portal)).await?;
+    let holder = beneficiaries::get(&state.db, tenant_id, voucher.beneficiary_id, None).await?;
+    let scheme = schemes::get(&state.db, tenant_id, voucher.scheme_id).await?;
+    let prescriber = prescribers::get(&state.db, tenant_id, voucher.prescriber_id).await?;
+    let status = voucher.status_at(portal.tenant.tz(), chrono::Utc::now());
+    Ok(json!({
+        "reference": voucher.reference,
+        "holder": format!(
+            "{} {}",
+            holder.first_name.as_deref().unwrap_or_default(),
+            holder.last_name.as_deref().unwrap_or_default()
+        ).trim(),
+        "scheme": scheme.scheme.name,
+        "scheme_id": scheme.scheme.id,
+        "prescriber": prescriber.name,
+        "status": crate::pages::voucher_status_fr(status),
+        "value": format!("{} €", euros(voucher.face_value_cents)),
+        "hours": french::duration(voucher.minutes_total),
+        "left": french::duration(voucher.minutes_left),
+        "issued_on": french::long_date(voucher.issued_on),
+        "valid_until": french::long_date(voucher.valid_until),
+    }))
+}
+
+#[handler]
+pub(super) async fn show(
+    Path((slug, reference)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let back = format!("{}/cheques", portal.path());
+    match voucher_details(&state, &portal, &reference).await {
+        Ok(details) => portal.page(
+            StatusCode::OK,
+            "voucher.html",
+            json!({
+                "voucher": details,
+                "just_issued": req.uri().query().is_some_and(|q| q.contains("emis=1")),
+            }),
+        ),
+        Err(e) => failed(&e, Some((&back, "Revenir aux chèques"))),
+    }
+}
+
+#[handler]
+pub(super) async fn letter(
+    Path((slug, reference)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let details = match voucher_details(&state, &portal, &reference).await {
+        Ok(details) => details,
+        Err(e) => return failed(&e, None),
+    };
+    let scheme_id = details["scheme_id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .unwrap_or_default();
+    let places = match epns::taking_part(&state.db, portal.tenant.id, scheme_id).await {
+        Ok(places) => places,
+        Err(e) => return failed(&e, None),
+    };
+    let places: Vec<Value> = places
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "address": e.address,
+                "town": format!(
+                    "{} {}",
+                    e.postal_code.as_deref().unwrap_or_default(),
+                    e.commune.as_deref().unwrap_or_default()
+                ).trim(),
+                "phone": e.phone,
+            })
+        })
+        .collect();
+    portal.page(
+        StatusCode::OK,
+        "voucher_letter.html",
+        json!({
+            "voucher": details,
+            "places": places,
+            "balance_url": state.links.balance(),
+            "today": french::long_date(portal.tenant.today()),
+            "sender": portal.tenant.sender_name,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn list(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some(prescriber_id) = portal.prescriber_id() else {
+        return unavailable();
+    };
+    let after = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("suite=")))
+        .map(str::to_owned);
+    let page = match PageRequest::parse(Some(50), after.as_deref()) {
+        Ok(page) => page,
+        Err(e) => return failed(&e, None),
+    };
+    let tenant_id = portal.tenant.id;
+    let listed = vouchers::list(
+        &state.db,
+        tenant_id,
+        &VoucherFilter::default(),
+        Visibility::Prescriber(prescriber_id),
+        page,
+    )
+    .await;
+    let funnel = prescribers::funnel(
+        &state.db,
+        tenant_id,
+        prescriber_id,
+        None,
+        portal.tenant.today(),
+    )
+    .await;
+    let allocations = prescribers::allocations(&state.db, tenant_id, prescriber_id, None).await;
+    let schemes = schemes::list(
+        &state.db,
+        tenant_id,
+        PageRequest {
+            limit: 100,
+            after: None,
+        },
+    )
+    .await;
+    let (listed, funnel, allocations, schemes) = match (listed, funnel, allocations, schemes) {
+        (Ok(l), Ok(f), Ok(a), Ok(s)) => (l, f, a, s),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+            return failed(&e, None);
+        }
+    };
+    let scheme_name = |id: Uuid| {
+        schemes
+            .items
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    };
+    let today = portal.tenant.today();
+    let stock: Vec<Value> = allocations
+        .iter()
+        .filter(|a| a.period_end >= today)
+        .map(|a| {
+            json!({
+                "scheme": scheme_name(a.scheme_id),
+                "period": format!("du {} au {}", french::long_date(a.period_start), french::long_date(a.period_end)),
+                "quantity": a.quantity,
+                "issued": a.issued,
+                "remaining": a.remaining(),
+            })
+        })
+        .collect();
+    let rows: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|v| {
+            json!({
+                "reference": v.reference,
+                "scheme": scheme_name(v.scheme_id),
+                "issued_on": french::long_date(v.issued_on),
+                "left": french::duration(v.minutes_left),
+                "status": crate::pages::voucher_status_fr(v.status_at(portal.tenant.tz(), chrono::Utc::now())),
+            })
+        })
+        .collect();
+    portal.page(
+        StatusCode::OK,
+        "vouchers.html",
+        json!({
+            "vouchers": rows,
+            "next": listed.next_cursor,
+            "stock": stock,
+            "funnel": {
+                "issued": funnel.issued,
+                "registered": funnel.registered,
+                "started": funnel.started,
+                "completed": funnel.completed,
+                "expired_unused": funnel.expired_unused,
+                "cancelled": funnel.cancelled,
+            },
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn import_form(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    import_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        "",
+        &Refusal::default(),
+        None,
+    )
+    .await
+}
+
+async fn import_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    scheme_id: &str,
+    errors: &Refusal,
+    report: Option<Value>,
+) -> Response {
+    let schemes = match active_schemes(state, portal).await {
+        Ok(schemes) => schemes,
+        Err(e) => return failed(&e, None),
+    };
+    let scheme_id = if scheme_id.is_empty() && schemes.len() == 1 {
+        schemes[0]["value"].as_str().unwrap_or_default().to_owned()
+    } else {
+        scheme_id.to_owned()
+    };
+    portal.page(
+        status,
+        "voucher_import.html",
+        json!({
+            "schemes": schemes,
+            "scheme_id": scheme_id,
+            "errors": errors.to_json(),
+            "report": report,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn import(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    mut multipart: Multipart,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some(prescriber_id) = portal.prescriber_id() else {
+        return unavailable();
+    };
+    let (mut token, mut scheme_id, mut file) = (String::new(), String::new(), None);
+    let mut too_big = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => {
+                too_big = true;
+                break;
+            }
+        };
+        match field.name() {
+            Some("csrf_token") => token = field.text().await.unwrap_or_default(),
+            Some("scheme_id") => scheme_id = field.text().await.unwrap_or_default(),
+            Some("fichier") => match field.bytes().await {
+                Ok(bytes) if bytes.len() <= MAX_IMPORT_BYTES => file = Some(bytes),
+                _ => too_big = true,
+            },
+            _ => {}
+        }
+    }
+    if let Some(page) = portal.form_refused(req, &token) {
+        return page;
+    }
+    let mut errors = Refusal::default();
+    let scheme = Uuid::parse_str(scheme_id.trim()).ok();
+    if scheme.is_none() {
+        errors = errors.field("scheme_id", "Choisissez un dispositif dans la liste.");
+    }
+    if too_big {
+        errors = errors.field(
+            "fichier",
+            "Le fichier dépasse 2 Mo : découpez-le en plusieurs fichiers.",
+        );
+    } else if file.as_ref().is_none_or(|f| f.is_empty()) {
+        errors = errors.field("fichier", "Choisissez un fichier CSV à envoyer.");
+    }
+    let (Some(scheme), Some(file), true) = (scheme, file, errors.is_empty()) else {
+        return import_page(
+            &state,
+            &portal,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &scheme_id,
+            &errors,
+            None,
+        )
+        .await;
+    };
+    match bulk::import(
+        &state.db,
+        portal.tenant.id,
+        prescriber_id,
+        portal.actor(),
+        scheme,
+        &file,
+    )
+    .await
+    {
+        Ok(report) => {
+            let rows: Vec<Value> = report
+                .rows
+                .iter()
+                .map(|row| {
+                    let (status, tone) = match row.status {
+                        RowStatus::Issued => ("émis", "success"),
+                        RowStatus::AlreadyIssued => ("déjà émis par un envoi précédent", "info"),
+                        RowStatus::Refused => ("refusé", "error"),
+                    };
+                    let reason = row
+                        .reason
+                        .as_deref()
+                        .map(|reason| match row.field.as_deref() {
+                            Some(field) => fr::refusal(&Error::invalid(field, reason))
+                                .and_then(|r| r.fields.into_values().next())
+                                .unwrap_or_default(),
+                            None => fr::conflict(reason),
+                        });
+                    json!({
+                        "line": row.line,
+                        "status": status,
+                        "tone": tone,
+                        "reference": row.reference,
+                        "reason": reason,
+                    })
+                })
+                .collect();
+            let report = json!({
+                "issued": report.count(RowStatus::Issued),
+                "already": report.count(RowStatus::AlreadyIssued),
+                "refused": report.count(RowStatus::Refused),
+                "rows": rows,
+            });
+            import_page(
+                &state,
+                &portal,
+                StatusCode::OK,
+                &scheme_id,
+                &Refusal::default(),
+                Some(report),
+            )
+            .await
+        }
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                import_page(
+                    &state,
+                    &portal,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &scheme_id,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}

@@ -1,0 +1,675 @@
+//! The portal's work pages as a browser drives them: a prescriber issues a voucher and prints its
+//! letter, an animator registers it and records a sheet, a finance officer approves and marks a
+//! statement paid, a funder reads the statistics pages; each refused to the other roles and
+//! tenants, as in the API.
+
+use passerelle_core::reimbursements::{self, StatementFilter};
+use passerelle_core::tenancy::Role;
+use passerelle_core::vouchers::{self, Visibility};
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::web::{Browser, PASSWORD, cookie_pair, csrf_token, with_password};
+
+/// A signed-in browser for one of the Lot's roles: the browser, its cookie and a page's CSRF token.
+async fn signed_in<'a>(app: &'a TestApp, role: Role) -> (Browser<'a>, String, String) {
+    let email = with_password(app, role).await;
+    let browser = Browser::new(app);
+    let page = browser.sign_in("lot", &email, PASSWORD).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
+    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    let token = csrf_token(&home.html);
+    (browser, cookie, token)
+}
+
+/// The Lot's Ticket Net, active, with the test EPN offering its modules 1 to 14 and a place on
+/// the letter's list.
+async fn ticket_net(app: &TestApp) -> String {
+    let scheme_id = app.active_ticket_net_in_lot(5).await;
+    let offer = app
+        .post(
+            &format!("/v1/epns/{}/offers", app.lot.epn_id),
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "scheme_id": scheme_id, "modules": (1..=14).collect::<Vec<_>>() }),
+        )
+        .await;
+    assert_eq!(offer.status, 200, "{}", offer.raw);
+    scheme_id
+}
+
+fn person<'a>(scheme_id: &'a str, token: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("csrf_token", token),
+        ("scheme_id", scheme_id),
+        ("first_name", "Hélène"),
+        ("last_name", "Vidal"),
+        ("birth_year", "1949"),
+        ("commune_insee", "46042"),
+        ("public_category", "senior"),
+        ("participation", ""),
+    ]
+}
+
+#[tokio::test]
+async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its_letter() {
+    let app = spawn_app().await;
+    let scheme_id = ticket_net(&app).await;
+    let (browser, cookie, token) = signed_in(&app, Role::Prescriber).await;
+    let base = Some(app.base.as_str());
+
+    let form = browser
+        .get("/portail/lot/cheques/nouveau", Some(&cookie))
+        .await;
+    assert_eq!(form.status, 200);
+    assert!(form.html.contains("Retraités ou futurs retraités"));
+
+    // Wrong fields are refused next to each, in French.
+    let mut wrong = person(&scheme_id, &token);
+    wrong.retain(|(k, _)| *k != "commune_insee" && *k != "birth_year");
+    wrong.extend([("commune_insee", "Cahors"), ("birth_year", "49")]);
+    let refused = browser
+        .post("/portail/lot/cheques/nouveau", Some(&cookie), base, &wrong)
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("id=\"birth_year-erreur\""));
+    assert!(
+        refused
+            .html
+            .contains("aria-describedby=\"birth_year-erreur\"")
+    );
+    assert!(refused.html.contains("Le formulaire contient"));
+    let refused = browser
+        .post(
+            "/portail/lot/cheques/nouveau",
+            Some(&cookie),
+            base,
+            &person(&scheme_id, &token)
+                .into_iter()
+                .map(|(k, v)| (k, if k == "commune_insee" { "Cahors" } else { v }))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .html
+            .contains("Saisissez le code INSEE de la commune")
+    );
+
+    // Without the page's token, nothing is issued.
+    let forged = browser
+        .post(
+            "/portail/lot/cheques/nouveau",
+            Some(&cookie),
+            base,
+            &person(&scheme_id, "autre"),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    let issued = browser
+        .post(
+            "/portail/lot/cheques/nouveau",
+            Some(&cookie),
+            base,
+            &person(&scheme_id, &token),
+        )
+        .await;
+    assert_eq!(issued.status, 303, "{}", issued.html);
+    let location = issued.location.expect("the voucher's page");
+    assert!(location.ends_with("?emis=1"), "{location}");
+    let page = browser.get(&location, Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Chèque émis"));
+    assert!(page.html.contains("Hélène Vidal"));
+    let reference = location
+        .trim_start_matches("/portail/lot/cheques/")
+        .trim_end_matches("?emis=1")
+        .to_owned();
+
+    let letter = browser
+        .get(
+            &format!("/portail/lot/cheques/{reference}/courrier"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(letter.status, 200);
+    for expected in [
+        reference.as_str(),
+        "Hélène Vidal",
+        "200,00 €",
+        "20 heures",
+        "Valable jusqu’au",
+        "EPN",
+        "/v1/public/balance-page",
+        "@page",
+    ] {
+        assert!(
+            letter.html.contains(expected),
+            "{expected}: {}",
+            letter.html
+        );
+    }
+
+    // The same person again: the form asks, then issues to the person already registered.
+    let again = browser
+        .post(
+            "/portail/lot/cheques/nouveau",
+            Some(&cookie),
+            base,
+            &person(&scheme_id, &token),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(
+        again
+            .html
+            .contains("Cette personne est peut-être déjà enregistrée")
+    );
+    let same = again
+        .html
+        .split("value=\"meme:")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the choice of the same person")
+        .to_owned();
+    let choice = format!("meme:{same}");
+    let second = browser
+        .post(
+            "/portail/lot/cheques/nouveau",
+            Some(&cookie),
+            base,
+            &[
+                person(&scheme_id, &token),
+                vec![("duplicate", choice.as_str())],
+            ]
+            .concat(),
+        )
+        .await;
+    assert_eq!(second.status, 303, "{}", second.html);
+    let first = vouchers::get(&app.db.app, app.lot.id, &reference, Visibility::Tenant)
+        .await
+        .expect("first voucher");
+    let second_reference = second
+        .location
+        .expect("location")
+        .trim_start_matches("/portail/lot/cheques/")
+        .trim_end_matches("?emis=1")
+        .to_owned();
+    let second = vouchers::get(
+        &app.db.app,
+        app.lot.id,
+        &second_reference,
+        Visibility::Tenant,
+    )
+    .await
+    .expect("second voucher");
+    assert_eq!(second.beneficiary_id, first.beneficiary_id);
+
+    let list = browser.get("/portail/lot/cheques", Some(&cookie)).await;
+    assert_eq!(list.status, 200);
+    assert!(list.html.contains(&reference) && list.html.contains(&second_reference));
+    assert!(list.html.contains("Stock de chèques"));
+}
+
+#[tokio::test]
+async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
+    let app = spawn_app().await;
+    let scheme_id = ticket_net(&app).await;
+    let (browser, cookie, token) = signed_in(&app, Role::Prescriber).await;
+    let file = "Prénom;Nom;Année de naissance;Code INSEE;Catégorie\n\
+                Louis;Bessières;1950;46042;retraité\n\
+                Anna;Roux;19;46042;senior\n";
+    let upload = |bytes: &'static str| {
+        reqwest::multipart::Form::new()
+            .text("csrf_token", token.clone())
+            .text("scheme_id", scheme_id.clone())
+            .part(
+                "fichier",
+                reqwest::multipart::Part::bytes(bytes.as_bytes())
+                    .file_name("liste.csv")
+                    .mime_str("text/csv")
+                    .expect("mime"),
+            )
+    };
+    let response = browser
+        .http
+        .post(format!("{}/portail/lot/cheques/import", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .multipart(upload(file))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("report");
+    assert!(html.contains("1 chèque(s) émis"), "{html}");
+    assert!(html.contains("1 ligne(s) refusée(s)"), "{html}");
+    assert!(html.contains("Saisissez l’année de naissance sur 4 chiffres"));
+
+    let response = browser
+        .http
+        .post(format!("{}/portail/lot/cheques/import", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .multipart(upload("Nom;Prénom\nRoux;Anna\n"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("refusal");
+    assert!(html.contains("Il manque des colonnes au fichier"), "{html}");
+}
+
+#[tokio::test]
+async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet() {
+    let app = spawn_app().await;
+    let scheme_id = ticket_net(&app).await;
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Paul", "last_name": "Lacombe", "birth_year": 1951,
+                                                            "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    let reference = issued.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let (browser, cookie, token) = signed_in(&app, Role::Epn).await;
+    let base = Some(app.base.as_str());
+    let path = "/portail/lot/epn/inscription";
+
+    let unknown = browser
+        .post(
+            path,
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("step", "recherche"),
+                ("reference", "LOT-AAAA-AAAA"),
+                ("last_name", "Lacombe"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert!(
+        unknown
+            .html
+            .contains("Aucun chèque ne porte cette référence")
+    );
+
+    let found = browser
+        .post(
+            path,
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("step", "recherche"),
+                ("reference", reference.as_str()),
+                ("last_name", "Lacombe"),
+            ],
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.html);
+    assert!(
+        found
+            .html
+            .contains("Le dispositif demande d’en choisir 10.")
+    );
+    assert!(found.html.contains("name=\"modules\" value=\"14\""));
+
+    let today = passerelle_test_support::paris_today().to_string();
+    let mut form = vec![
+        ("csrf_token", token.clone()),
+        ("step", "inscription".into()),
+        ("reference", reference.clone()),
+        ("last_name", "lacombe".into()),
+        ("interview_on", today.clone()),
+        ("interview_minutes", "30".into()),
+        ("autonomy_level", "beginner".into()),
+    ];
+    let three: Vec<(&str, String)> = (1..=3).map(|m| ("modules", m.to_string())).collect();
+    let too_few = browser
+        .post(
+            path,
+            Some(&cookie),
+            base,
+            &as_pairs(&[form.clone(), three].concat()),
+        )
+        .await;
+    assert_eq!(too_few.status, 422);
+    assert!(
+        too_few
+            .html
+            .contains("Choisissez le nombre de modules demandé par le dispositif (10).")
+    );
+    form.extend((1..=10).map(|m| ("modules", m.to_string())));
+    let registered = browser
+        .post(path, Some(&cookie), base, &as_pairs(&form))
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.html);
+    assert_eq!(
+        registered.location.as_deref(),
+        Some(format!("/portail/lot/epn?inscrit={reference}").as_str())
+    );
+
+    let planned = browser
+        .post(
+            "/portail/lot/epn/seances",
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("scheme_id", scheme_id.as_str()),
+                ("module_number", "5"),
+                ("day", today.as_str()),
+                ("time", "00:05"),
+                ("duration_minutes", ""),
+                ("capacity", "8"),
+            ],
+        )
+        .await;
+    assert_eq!(planned.status, 303, "{}", planned.html);
+    let sheet_path = planned.location.expect("the sheet");
+    let sheet = browser.get(&sheet_path, Some(&cookie)).await;
+    assert_eq!(sheet.status, 200);
+    assert!(sheet.html.contains("Paul Lacombe"));
+    assert!(sheet.html.contains("2.1 Interagir"));
+
+    let sent = browser
+        .post(
+            &sheet_path,
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("ref_0", reference.as_str()),
+                ("statut_0", "present"),
+                ("comp_0_2.1", "practised"),
+                ("comp_0_4.2", ""),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    assert!(
+        sent.html.contains("noté présent ; il reste 18 heures."),
+        "{}",
+        sent.html
+    );
+    assert!(sent.html.contains("Déjà noté : présent"));
+    let voucher = vouchers::get(&app.db.app, app.lot.id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    assert_eq!(voucher.minutes_left, 18 * 60);
+
+    let overview = browser.get("/portail/lot/epn", Some(&cookie)).await;
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.html.contains("<strong>1</strong> présence(s)"),
+        "{}",
+        overview.html
+    );
+}
+
+fn as_pairs<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
+    let app = spawn_app().await;
+    let scheme_id = ticket_net(&app).await;
+    let epn = app.lot.token(Role::Epn);
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Rose", "last_name": "Cayla", "birth_year": 1946,
+                                                            "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    let reference = issued.body["voucher"]["reference"].as_str().expect("ref");
+    let today = passerelle_test_support::paris_today();
+    let registered = app
+        .post("/v1/registrations", epn, &json!({ "reference": reference, "last_name": "Cayla",
+              "interview": { "on": today, "minutes": 30 }, "modules": (1..=10).collect::<Vec<_>>() }))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.raw);
+    let session = app
+        .post(
+            "/v1/sessions",
+            epn,
+            &json!({ "scheme_id": scheme_id, "starts_at": chrono::Utc::now(), "capacity": 8 }),
+        )
+        .await;
+    let session_id = session.body["id"].as_str().expect("session");
+    let recorded = app
+        .post(
+            &format!("/v1/sessions/{session_id}/attendance"),
+            epn,
+            &json!({ "entries": [{ "reference": reference, "status": "present" }] }),
+        )
+        .await;
+    assert_eq!(recorded.status, 200, "{}", recorded.raw);
+    let month = passerelle_core::reimbursements::compute::month_of(today);
+    reimbursements::compute::run_month(&app.db.app, app.lot.id, month)
+        .await
+        .expect("monthly run");
+    let statement = reimbursements::list(
+        &app.db.app,
+        app.lot.id,
+        &StatementFilter {
+            month: Some(month),
+            ..StatementFilter::default()
+        },
+    )
+    .await
+    .expect("statements")
+    .remove(0);
+
+    // A tenant admin reads statements but does not approve them (the API's role table).
+    let (admin, admin_cookie, _) = signed_in(&app, Role::TenantAdmin).await;
+    let read = admin
+        .get(
+            &format!("/portail/lot/releve/{}", statement.id),
+            Some(&admin_cookie),
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    assert!(!read.html.contains("Valider le relevé"));
+
+    let (browser, cookie, token) = signed_in(&app, Role::Finance).await;
+    let base = Some(app.base.as_str());
+    let path = format!("/portail/lot/releve/{}", statement.id);
+    let page = browser.get(&path, Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(reference));
+    assert!(page.html.contains("à valider"));
+
+    let approved = browser
+        .post(
+            &format!("{path}/valider"),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.html);
+    let again = browser
+        .post(
+            &format!("{path}/valider"),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(again.html.contains("Ce relevé est déjà validé."));
+
+    let no_reference = browser
+        .post(
+            &format!("{path}/payer"),
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("paid_on", "2026-11-20"),
+                ("bank_reference", " "),
+            ],
+        )
+        .await;
+    assert_eq!(no_reference.status, 422);
+    assert!(no_reference.html.contains("id=\"bank_reference-erreur\""));
+    let paid = browser
+        .post(
+            &format!("{path}/payer"),
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("paid_on", "2026-11-20"),
+                ("bank_reference", "VIR-2026-118"),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.html);
+    let page = browser.get(&path, Some(&cookie)).await;
+    assert!(
+        page.html
+            .contains("payé le 20 novembre 2026 (référence VIR-2026-118)"),
+        "{}",
+        page.html
+    );
+
+    // No treasury account yet: the SEPA file is refused with what to do, in French.
+    let sepa = browser
+        .get(
+            &format!("/portail/lot/releves/{}/sepa", month.format("%Y-%m")),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(sepa.status, 409);
+    assert!(
+        sepa.html.contains("compte de trésorerie") || sepa.html.contains("Aucun relevé validé"),
+        "{}",
+        sepa.html
+    );
+}
+
+#[tokio::test]
+async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
+    let app = spawn_app().await;
+    let (browser, cookie, _) = signed_in(&app, Role::Funder).await;
+    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    assert!(home.html.contains("Statistiques publiées"));
+    assert!(home.html.contains("Tableau de bord"));
+    assert!(!home.html.contains("Émettre un chèque"));
+    let list = browser
+        .get("/portail/lot/statistiques", Some(&cookie))
+        .await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.html
+            .contains("Aucune statistique calculée pour l’instant")
+    );
+    let board = browser
+        .get("/portail/lot/statistiques/tableau", Some(&cookie))
+        .await;
+    assert_eq!(board.status, 200);
+    assert!(board.html.contains("<svg viewBox"));
+    assert!(board.html.contains("Chèques émis et terminés par mois"));
+}
+
+#[tokio::test]
+async fn each_page_is_refused_to_the_roles_the_api_refuses() {
+    let app = spawn_app().await;
+    let pages: [(&str, &[Role]); 9] = [
+        ("/portail/lot/cheques/nouveau", &[Role::Prescriber]),
+        ("/portail/lot/cheques", &[Role::Prescriber]),
+        ("/portail/lot/cheques/import", &[Role::Prescriber]),
+        ("/portail/lot/epn", &[Role::Epn]),
+        ("/portail/lot/epn/inscription", &[Role::Epn]),
+        ("/portail/lot/releves", &[Role::Finance, Role::TenantAdmin]),
+        (
+            "/portail/lot/statistiques",
+            &[Role::Funder, Role::Finance, Role::TenantAdmin],
+        ),
+        (
+            "/portail/lot/statistiques/tableau",
+            &[Role::Funder, Role::Finance, Role::TenantAdmin],
+        ),
+        ("/portail/lot/releves/2026-10/sepa", &[Role::Finance]),
+    ];
+    for role in Role::TENANT {
+        let (browser, cookie, _) = signed_in(&app, role).await;
+        for (path, allowed) in pages {
+            let page = browser.get(path, Some(&cookie)).await;
+            if allowed.contains(&role) {
+                assert_ne!(page.status, 403, "{role:?} on {path}");
+            } else {
+                assert_eq!(page.status, 403, "{role:?} on {path}: {}", page.html);
+                assert!(page.html.contains("Accès réservé"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
+    let app = spawn_app().await;
+    let scheme_id = ticket_net(&app).await;
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jean", "last_name": "Salvat", "birth_year": 1950,
+                                                            "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    let reference = issued.body["voucher"]["reference"].as_str().expect("ref");
+
+    // The Auvergne-Rhône-Alpes prescriber, signed in to its own portal.
+    let user_id = app.ara.users[&Role::Prescriber];
+    passerelle_core::tenancy::accounts::set_password(
+        &app.db.app,
+        app.ara.id,
+        passerelle_core::audit::Actor::SYSTEM,
+        user_id,
+        PASSWORD,
+    )
+    .await
+    .expect("password");
+    let browser = Browser::new(&app);
+    let page = browser
+        .sign_in("ara", "prescriber@ara.example", PASSWORD)
+        .await;
+    let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
+    for path in [
+        format!("/portail/ara/cheques/{reference}"),
+        format!("/portail/ara/cheques/{reference}/courrier"),
+    ] {
+        let page = browser.get(&path, Some(&cookie)).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(page.html.contains("Aucun chèque ne porte cette référence"));
+    }
+    // Its cookie opens nothing in the Lot's portal.
+    let lot = browser
+        .get(&format!("/portail/lot/cheques/{reference}"), Some(&cookie))
+        .await;
+    assert_eq!(lot.status, 303);
+
+    // An animator of the Lot finds no session of another EPN.
+    let (epn_browser, epn_cookie, _) = signed_in(&app, Role::Epn).await;
+    let other = epn_browser
+        .get(
+            &format!("/portail/lot/epn/seances/{}", uuid::Uuid::now_v7()),
+            Some(&epn_cookie),
+        )
+        .await;
+    assert_eq!(other.status, 404);
+}
