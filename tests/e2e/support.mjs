@@ -125,3 +125,23 @@ export async function attendOneSession(reference, lastName) {
     entries: [{ reference, status: "present", competences: [{ code: "2.1", level: "practised" }] }],
   });
 }
+
+/** Signs a demo user in to the Lot's portal (`<role>@lot.example`, the demo password). */
+export async function signIn(pageInstance, email) {
+  await pageInstance.goto(`${baseUrl}/portail/lot/connexion`);
+  await pageInstance.getByLabel("Adresse électronique").fill(email);
+  await pageInstance.getByLabel("Mot de passe").fill("demo-passerelle");
+  await pageInstance.getByRole("button", { name: "Se connecter" }).click();
+  await pageInstance.getByRole("heading", { level: 1 }).filter({ hasText: "Bonjour" }).waitFor();
+}
+
+/** Polls `check` every half second until it returns a value, for at most `seconds`. */
+export async function eventually(check, seconds, what) {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`still waiting after ${seconds} s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}

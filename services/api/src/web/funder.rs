@@ -156,7 +156,12 @@ fn bar(label: String, value: Figure, max: i64, text: String) -> Value {
             v as f64 / max as f64 * 100.0
         }
     });
-    json!({ "label": label, "length": (length * 10.0).round() / 10.0, "text": text, "withheld": value.is_none() })
+    let short = if label.chars().count() > 34 {
+        format!("{}…", label.chars().take(33).collect::<String>())
+    } else {
+        label.clone()
+    };
+    json!({ "label": label, "short": short, "length": (length * 10.0).round() / 10.0, "text": text, "withheld": value.is_none() })
 }
 
 fn figure_text(value: Figure, threshold: i32, unit: impl Fn(i64) -> String) -> String {
@@ -263,4 +268,41 @@ pub(super) async fn charts(
             "categories": categories,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_draws_each_bar_and_hatches_withheld_figures() {
+        let months = vec![json!({
+            "label": "octobre 2026",
+            "short": "10/26",
+            "issued": bar("octobre 2026".into(), Some(40), 40, "40".into()),
+            "completed": bar("octobre 2026".into(), None, 40, "moins de 5 personnes : non publié".into()),
+        })];
+        let epns = vec![bar(
+            "Espace public numérique de la médiathèque intercommunale du Grand Figeac".into(),
+            Some(600),
+            600,
+            "10 heures".into(),
+        )];
+        let html = crate::pages::render(
+            "dashboard.html",
+            json!({
+                "period": "de décembre 2025 à novembre 2026",
+                "threshold": 5,
+                "months": months,
+                "epns": epns,
+                "categories": [bar("Retraités ou futurs retraités".into(), Some(50), 100, "50 % (10 sur 20)".into())],
+                "portal": { "tenant_name": "Lot", "path": "/portail/lot", "display_name": "Démo", "csrf_token": "x" },
+            }),
+        );
+        assert!(!html.contains("momentanément indisponible"), "{html}");
+        assert!(html.contains("y=\"20.0\" width=\"18\" height=\"200.0\" fill=\"#000091\""));
+        assert!(html.contains("y=\"204\" width=\"18\" height=\"16\" fill=\"url(#hachures)\""));
+        assert!(html.contains(">Espace public numérique de la méd…</text>"));
+        assert!(html.contains("width=\"130.0\" height=\"20\" fill=\"#18753c\""));
+    }
 }
