@@ -78,6 +78,23 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dashboard.html",
         include_str!("../templates/pages/dashboard.html"),
     ),
+    (
+        "password_forgotten.html",
+        include_str!("../templates/pages/password_forgotten.html"),
+    ),
+    (
+        "password_choose.html",
+        include_str!("../templates/pages/password_choose.html"),
+    ),
+    ("users.html", include_str!("../templates/pages/users.html")),
+    (
+        "emails.html",
+        include_str!("../templates/pages/emails.html"),
+    ),
+    (
+        "journal.html",
+        include_str!("../templates/pages/journal.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

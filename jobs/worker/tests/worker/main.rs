@@ -2,6 +2,7 @@
 //! apalis worker against a database of their own, emails sent over SMTP to a server the test
 //! starts. Each test ends by checking that its queues hold no job left behind.
 
+mod account_emails;
 mod emails;
 mod harness;
 mod monthly_reimbursements;

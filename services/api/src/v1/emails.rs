@@ -18,7 +18,7 @@ use crate::state::AppState;
 #[derive(Debug, Object)]
 pub struct EmailView {
     pub id: Uuid,
-    /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+    /// `welcome`, `reminder`, `expired`, `prescriber_digest`, `invitation` or `password_reset`.
     pub kind: String,
     /// For a reminder: days before the end of validity (60, 30, 7…).
     #[oai(skip_serializing_if_is_none)]
@@ -30,6 +30,9 @@ pub struct EmailView {
     /// For a prescriber digest: the day it covers.
     #[oai(skip_serializing_if_is_none)]
     pub digest_on: Option<NaiveDate>,
+    /// For an invitation or a password reset: the portal user.
+    #[oai(skip_serializing_if_is_none)]
+    pub user_id: Option<Uuid>,
     /// `pending`, `sent`, `failed` or `cancelled`.
     pub status: String,
     /// Delivery attempts made so far.
@@ -62,6 +65,7 @@ impl From<OutboxMessage> for EmailView {
             voucher_id: m.voucher_id,
             prescriber_id: m.prescriber_id,
             digest_on: m.digest_on,
+            user_id: m.user_id,
             status: m.status,
             attempts: m.attempts,
             next_attempt_at: m.next_attempt_at,
@@ -107,7 +111,7 @@ impl EmailsApi {
         /// `pending`, `sent`, `failed` or `cancelled`.
         #[oai(validator(max_length = 20))]
         status: Query<Option<String>>,
-        /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+        /// `welcome`, `reminder`, `expired`, `prescriber_digest`, `invitation` or `password_reset`.
         #[oai(validator(max_length = 20))]
         kind: Query<Option<String>>,
         voucher_id: Query<Option<Uuid>>,
@@ -176,7 +180,7 @@ impl EmailsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// `welcome`, `reminder`, `expired` or `prescriber_digest`.
+        /// `welcome`, `reminder`, `expired`, `prescriber_digest`, `invitation` or `password_reset`.
         #[oai(validator(max_length = 20))]
         kind: Path<String>,
         scheme_id: Query<Option<Uuid>>,

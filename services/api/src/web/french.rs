@@ -135,6 +135,14 @@ fn field_message(field: &str, english: &str) -> String {
         "status" => "Choisissez présent, absent ou excusé.",
         "reason" => "Saisissez un motif (500 caractères au plus).",
         "password" => "Choisissez un mot de passe d’au moins 12 caractères.",
+        "display_name" => "Saisissez le prénom et le nom de la personne (200 caractères au plus).",
+        "role" => "Choisissez un rôle dans la liste.",
+        "prescriber_id" => {
+            "Un prescripteur est rattaché à une structure prescriptrice, et seul un prescripteur l’est : choisissez-la."
+        }
+        "epn_id" => {
+            "Un animateur est rattaché à un EPN, et seul un animateur l’est : choisissez-le."
+        }
         _ => "Cette valeur n’est pas acceptée.",
     };
     text.to_owned()
@@ -267,6 +275,10 @@ pub(super) fn conflict(english: &str) -> String {
             "Le compte de trésorerie de l’espace n’est pas renseigné : l’administrateur de l’espace doit le saisir avant tout virement.",
         ),
         ("this user is disabled", "Ce compte est désactivé."),
+        (
+            "already exists",
+            "Un compte existe déjà avec cette adresse électronique dans l’espace.",
+        ),
         (
             "no approved, unpaid statement",
             "Aucun relevé validé et non payé à virer pour ce mois : validez d’abord les relevés.",

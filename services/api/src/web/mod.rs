@@ -8,9 +8,9 @@
 //! session's CSRF token.
 
 use chrono::{DateTime, Utc};
+use passerelle_core::tenancy::Principal;
 use passerelle_core::tenancy::accounts::{self, SessionUser, SignIn};
 use passerelle_core::tenancy::tenants::{self, Tenant};
-use passerelle_core::tenancy::{Principal, Role};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, Route, get, handler};
@@ -20,10 +20,12 @@ use serde_json::json;
 use crate::pages;
 use crate::state::AppState;
 
+mod admin;
 mod epn;
 mod forms;
 mod french;
 mod funder;
+mod passwords;
 mod prescriber;
 mod statements;
 
@@ -71,6 +73,28 @@ pub fn routes() -> Route {
             "/:tenant/epn/seances/:id",
             get(epn::sheet).post(epn::record_sheet),
         )
+        .at(
+            "/:tenant/mot-de-passe-oublie",
+            get(passwords::forgotten_form).post(passwords::forgotten),
+        )
+        .at(
+            "/:tenant/mot-de-passe/:secret",
+            get(passwords::choose_form).post(passwords::choose),
+        )
+        .at(
+            "/:tenant/utilisateurs",
+            get(admin::user_list).post(admin::create_user),
+        )
+        .at(
+            "/:tenant/utilisateurs/:id/invitation",
+            poem::post(admin::invite),
+        )
+        .at(
+            "/:tenant/utilisateurs/:id/desactivation",
+            poem::post(admin::disable),
+        )
+        .at("/:tenant/courriels", get(admin::email_log))
+        .at("/:tenant/journal", get(admin::audit_log))
         .at("/:tenant/statistiques", get(funder::exports))
         .at("/:tenant/statistiques/tableau", get(funder::charts))
         .at("/:tenant/statistiques/:id/:name", get(funder::download))
@@ -164,6 +188,13 @@ impl Portal {
         }
     }
 
+    fn user_id(&self) -> Option<uuid::Uuid> {
+        match self.user.principal {
+            Principal::Tenant { user_id, .. } => Some(user_id),
+            Principal::Platform { .. } => None,
+        }
+    }
+
     fn actor(&self) -> passerelle_core::audit::Actor {
         passerelle_core::audit::Actor::from(&self.user.principal)
     }
@@ -197,6 +228,8 @@ fn html(status: StatusCode, body: String) -> Response {
         .status(status)
         .content_type("text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
+        // A password link's secret is in its page's address: it must not leave in a Referer.
+        .header(header::REFERRER_POLICY, "same-origin")
         .body(body)
 }
 
@@ -337,14 +370,7 @@ async fn signed_in(
 }
 
 fn role_fr(principal: &Principal) -> &'static str {
-    match principal.role() {
-        Role::PlatformAdmin => "exploitation de la plateforme",
-        Role::TenantAdmin => "administrateur de l’espace",
-        Role::Prescriber => "prescripteur",
-        Role::Epn => "animateur d’EPN",
-        Role::Finance => "gestionnaire financier",
-        Role::Funder => "financeur",
-    }
+    principal.role().title_fr()
 }
 
 fn sign_in_page(
@@ -358,7 +384,8 @@ fn sign_in_page(
         status,
         pages::render(
             "sign_in.html",
-            json!({ "tenant_name": tenant.name, "email": email, "error": error, "notice": notice }),
+            json!({ "tenant_name": tenant.name, "email": email, "error": error, "notice": notice,
+                    "forgotten_path": format!("{}/mot-de-passe-oublie", cookie_path(tenant)) }),
         ),
     )
 }
@@ -369,11 +396,14 @@ async fn sign_in_form(Path(slug): Path<String>, state: Data<&AppState>, req: &Re
         Ok(tenant) => tenant,
         Err(page) => return page,
     };
-    let notice = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "deconnecte=1"))
-        .then_some("Vous êtes déconnecté.");
+    let query = req.uri().query().unwrap_or_default();
+    let notice = if query.split('&').any(|p| p == "deconnecte=1") {
+        Some("Vous êtes déconnecté.")
+    } else if query.split('&').any(|p| p == "mot-de-passe=1") {
+        Some("Votre mot de passe est enregistré : connectez-vous avec lui.")
+    } else {
+        None
+    };
     sign_in_page(StatusCode::OK, &tenant, "", None, notice)
 }
 
@@ -456,14 +486,14 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
     };
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &str); 8] = [
+    let pages: [(&access::Operation, &str, &str); 11] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
             "Émettre un chèque",
         ),
         (
-            &access::LIST_VOUCHERS,
+            &access::ISSUE_VOUCHER,
             "/cheques",
             "Chèques émis, stock et parcours",
         ),
@@ -497,6 +527,13 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
             "/statistiques/tableau",
             "Tableau de bord",
         ),
+        (
+            &access::LIST_USERS,
+            "/utilisateurs",
+            "Utilisateurs du portail et invitations",
+        ),
+        (&access::LIST_EMAILS, "/courriels", "Journal des courriels"),
+        (&access::LIST_AUDIT, "/journal", "Journal des actions"),
     ];
     let links: Vec<_> = pages
         .iter()

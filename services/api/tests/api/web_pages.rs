@@ -588,7 +588,10 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 9] = [
+    let pages: [(&str, &[Role]); 12] = [
+        ("/portail/lot/utilisateurs", &[Role::TenantAdmin]),
+        ("/portail/lot/courriels", &[Role::TenantAdmin]),
+        ("/portail/lot/journal", &[Role::TenantAdmin]),
         ("/portail/lot/cheques/nouveau", &[Role::Prescriber]),
         ("/portail/lot/cheques", &[Role::Prescriber]),
         ("/portail/lot/cheques/import", &[Role::Prescriber]),
@@ -672,4 +675,191 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
         )
         .await;
     assert_eq!(other.status, 404);
+}
+
+async fn outbox_rows(app: &TestApp, kind: &str) -> Vec<passerelle_core::emails::OutboxMessage> {
+    passerelle_core::emails::outbox::list(
+        &app.db.app,
+        app.lot.id,
+        &passerelle_core::emails::outbox::EmailFilter {
+            kind: Some(kind.into()),
+            ..Default::default()
+        },
+        passerelle_core::pagination::PageRequest::parse(Some(100), None).expect("page"),
+    )
+    .await
+    .expect("outbox")
+    .items
+}
+
+#[tokio::test]
+async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
+    let app = spawn_app().await;
+    let (browser, cookie, token) = signed_in(&app, Role::TenantAdmin).await;
+    let base = Some(app.base.as_str());
+    let list = browser
+        .get("/portail/lot/utilisateurs", Some(&cookie))
+        .await;
+    assert_eq!(list.status, 200);
+    assert!(list.html.contains("finance@lot.example"));
+    assert!(list.html.contains("gestionnaire financier"));
+
+    let no_epn = browser
+        .post(
+            "/portail/lot/utilisateurs",
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("display_name", "Lucie Bach"),
+                ("email", "lucie.bach@lot.example"),
+                ("role", "epn"),
+            ],
+        )
+        .await;
+    assert_eq!(no_epn.status, 422);
+    assert!(
+        no_epn.html.contains("id=\"epn_id-erreur\""),
+        "{}",
+        no_epn.html
+    );
+
+    let created = browser
+        .post(
+            "/portail/lot/utilisateurs",
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("display_name", "Lucie Bach"),
+                ("email", "lucie.bach@lot.example"),
+                ("role", "epn"),
+                ("epn_id", &app.lot.epn_id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let list = browser
+        .get(&created.location.expect("back to the list"), Some(&cookie))
+        .await;
+    assert!(list.html.contains("Invitation envoyée"));
+    assert!(list.html.contains("invité, mot de passe à choisir"));
+    let invitations = outbox_rows(&app, "invitation").await;
+    assert_eq!(invitations.len(), 1);
+    let new_user = invitations[0].user_id.expect("the user");
+
+    let same_address = browser
+        .post(
+            "/portail/lot/utilisateurs",
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("display_name", "Lucie Bach"),
+                ("email", "Lucie.Bach@lot.example"),
+                ("role", "funder"),
+            ],
+        )
+        .await;
+    assert_eq!(same_address.status, 422);
+    assert!(
+        same_address
+            .html
+            .contains("Un compte existe déjà avec cette adresse")
+    );
+
+    // Sent again before the first left: still one email waiting.
+    let again = browser
+        .post(
+            &format!("/portail/lot/utilisateurs/{new_user}/invitation"),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(again.status, 303);
+    assert_eq!(outbox_rows(&app, "invitation").await.len(), 1);
+
+    let funder = app.lot.users[&Role::Funder];
+    let disabled = browser
+        .post(
+            &format!("/portail/lot/utilisateurs/{funder}/desactivation"),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    let user = passerelle_core::tenancy::users::get(&app.db.app, app.lot.id, funder)
+        .await
+        .expect("user");
+    assert!(user.disabled_at.is_some());
+
+    let journal = browser.get("/portail/lot/journal", Some(&cookie)).await;
+    assert!(journal.html.contains("user.invited"));
+    let emails = browser.get("/portail/lot/courriels", Some(&cookie)).await;
+    assert!(emails.html.contains("invitation au portail"));
+}
+
+#[tokio::test]
+async fn the_password_pages_tell_nobody_which_addresses_have_an_account() {
+    let app = spawn_app().await;
+    let browser = Browser::new(&app);
+    let base = Some(app.base.as_str());
+    let sign_in = browser.get("/portail/lot/connexion", None).await;
+    assert!(
+        sign_in
+            .html
+            .contains("href=\"/portail/lot/mot-de-passe-oublie\"")
+    );
+
+    let known = browser
+        .post(
+            "/portail/lot/mot-de-passe-oublie",
+            None,
+            base,
+            &[("email", "finance@lot.example")],
+        )
+        .await;
+    let unknown = browser
+        .post(
+            "/portail/lot/mot-de-passe-oublie",
+            None,
+            base,
+            &[("email", "personne@lot.example")],
+        )
+        .await;
+    assert_eq!(known.status, 200);
+    assert_eq!((unknown.status, unknown.html), (known.status, known.html));
+    let resets = outbox_rows(&app, "password_reset").await;
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0].user_id, Some(app.lot.users[&Role::Finance]));
+
+    let forged = browser
+        .post(
+            "/portail/lot/mot-de-passe-oublie",
+            None,
+            Some("https://ailleurs.example"),
+            &[("email", "finance@lot.example")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    let unknown_link = browser
+        .get("/portail/lot/mot-de-passe/pas-un-vrai-lien", None)
+        .await;
+    assert_eq!(unknown_link.status, 410);
+    assert!(unknown_link.html.contains("Ce lien n’est plus valable"));
+    let posted = browser
+        .post(
+            "/portail/lot/mot-de-passe/pas-un-vrai-lien",
+            None,
+            base,
+            &[
+                ("password", "un-mot-de-passe-assez-long"),
+                ("confirmation", "un-mot-de-passe-assez-long"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, 410);
 }

@@ -17,14 +17,20 @@ pub enum Kind {
     Reminder,
     Expired,
     PrescriberDigest,
+    /// A tenant admin invites a new portal user to choose a password.
+    Invitation,
+    /// A portal user asked for a link to choose a new password.
+    PasswordReset,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Welcome,
         Kind::Reminder,
         Kind::Expired,
         Kind::PrescriberDigest,
+        Kind::Invitation,
+        Kind::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +39,8 @@ impl Kind {
             Kind::Reminder => "reminder",
             Kind::Expired => "expired",
             Kind::PrescriberDigest => "prescriber_digest",
+            Kind::Invitation => "invitation",
+            Kind::PasswordReset => "password_reset",
         }
     }
 
@@ -51,6 +59,8 @@ pub struct OutboxMessage {
     pub voucher_id: Option<Uuid>,
     pub prescriber_id: Option<Uuid>,
     pub digest_on: Option<NaiveDate>,
+    /// The portal user an invitation or a password-reset email is for.
+    pub user_id: Option<Uuid>,
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -72,7 +82,7 @@ impl OutboxMessage {
     }
 }
 
-const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, status, attempts, \
+const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, status, attempts, \
                        next_attempt_at, enqueued_at, recipient, last_error, retrying_since, smtp_message_id, smtp_response, \
                        unsubscribe_key, created_at, sent_at, finished_at";
 
@@ -121,7 +131,7 @@ pub async fn list(
     {
         return Err(Error::invalid(
             "kind",
-            "one of: welcome, reminder, expired, prescriber_digest",
+            "one of: welcome, reminder, expired, prescriber_digest, invitation, password_reset",
         ));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;

@@ -31,6 +31,21 @@ impl Links {
         )
     }
 
+    /// The portal page where a link's holder chooses a password.
+    pub fn account_link(&self, tenant_slug: &str, secret: &str) -> String {
+        format!(
+            "{}/portail/{tenant_slug}/mot-de-passe/{secret}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
+    pub fn sign_in(&self, tenant_slug: &str) -> String {
+        format!(
+            "{}/portail/{tenant_slug}/connexion",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
     pub fn balance(&self) -> String {
         format!(
             "{}/v1/public/balance-page",
@@ -135,6 +150,30 @@ const TEMPLATES: &[(&str, &str)] = &[
         "prescriber_digest.html",
         include_str!("../../templates/emails/prescriber_digest.html"),
     ),
+    (
+        "invitation.subject.txt",
+        include_str!("../../templates/emails/invitation.subject.txt"),
+    ),
+    (
+        "invitation.txt",
+        include_str!("../../templates/emails/invitation.txt"),
+    ),
+    (
+        "invitation.html",
+        include_str!("../../templates/emails/invitation.html"),
+    ),
+    (
+        "password_reset.subject.txt",
+        include_str!("../../templates/emails/password_reset.subject.txt"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../templates/emails/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../templates/emails/password_reset.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -194,6 +233,12 @@ pub struct Context {
     pub items: Vec<DigestItem>,
     pub expiring: Vec<DigestItem>,
     pub not_registered: Vec<DigestItem>,
+    /// An account email: the user's name and role, the single-use link and when it expires.
+    pub display_name: String,
+    pub role_label: String,
+    pub link_url: String,
+    pub link_expires: String,
+    pub sign_in_url: String,
 }
 
 pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Error> {
@@ -240,7 +285,7 @@ pub fn preview(
         &format!("{}-4HJD-2WXP-R", tenant.reference_prefix),
         "Jean Martin",
     )];
-    let context = Context {
+    let mut context = Context {
         tenant_name: tenant.name.clone(),
         scheme_name: scheme_name.into(),
         first_name: "Marie".into(),
@@ -257,7 +302,7 @@ pub fn preview(
             phone: Some("05 65 00 00 00".into()),
         }],
         balance_url: links.balance(),
-        unsubscribe_url: (kind != Kind::PrescriberDigest)
+        unsubscribe_url: matches!(kind, Kind::Welcome | Kind::Reminder | Kind::Expired)
             .then(|| links.unsubscribe(tenant.id, Uuid::nil())),
         prescriber_name: "CCAS de démonstration".into(),
         prescriber_phone: Some("05 65 11 11 11".into()),
@@ -266,7 +311,16 @@ pub fn preview(
         items: expiring.iter().chain(&not_registered).cloned().collect(),
         expiring,
         not_registered,
+        display_name: "Marie Dupont".into(),
+        role_label: crate::tenancy::Role::Prescriber.title_fr().into(),
+        link_url: links.account_link(&tenant.slug, "exemple-de-lien"),
+        link_expires: french::long_date(today + chrono::Days::new(7)),
+        sign_in_url: links.sign_in(&tenant.slug),
     };
+    if matches!(kind, Kind::Invitation | Kind::PasswordReset) {
+        context.scheme_name = ACCOUNT_HEADER.into();
+        context.unsubscribe_url = None;
+    }
     render(kind, &context).map_err(template_error)
 }
 
@@ -300,6 +354,10 @@ pub async fn prepare(
         (Kind::PrescriberDigest, _, Some(prescriber_id)) => {
             prepare_digest(tx, tenant, message, prescriber_id).await
         }
+        (kind @ (Kind::Invitation | Kind::PasswordReset), _, _) => match message.user_id {
+            Some(user_id) => prepare_account_message(tx, tenant, kind, user_id, links).await,
+            None => Ok(Preparation::Fail("malformed outbox row".into())),
+        },
         (kind, Some(voucher_id), _) if kind != Kind::PrescriberDigest => {
             prepare_holder_message(tx, tenant, message, kind, voucher_id, links, today).await
         }
@@ -395,6 +453,70 @@ async fn prepare_holder_message(
         sender_email: tenant.sender_email.clone(),
         rendered,
         unsubscribe_url: Some(unsubscribe_url),
+    })))
+}
+
+/// What the header of an account email names instead of a scheme.
+const ACCOUNT_HEADER: &str = "Passerelle";
+
+/// An invitation or a password-reset email: the link's secret is made now, in the sending
+/// transaction, so that it exists only in the email.
+async fn prepare_account_message(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    kind: Kind,
+    user_id: Uuid,
+    links: &Links,
+) -> Result<Preparation, Error> {
+    use crate::tenancy::account_links::{self, Purpose};
+    let user: Option<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT email, display_name, role, disabled_at IS NOT NULL FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((address, display_name, role, disabled)) = user else {
+        return Ok(Preparation::Fail("the user no longer exists".into()));
+    };
+    if disabled {
+        return Ok(Preparation::Cancel("the user was disabled".into()));
+    }
+    if super::outbox::is_suppressed(tx, &address).await? {
+        return Ok(Preparation::Fail(
+            "the user's address is on the suppression list after a permanent failure".into(),
+        ));
+    }
+    let purpose = match kind {
+        Kind::Invitation => Purpose::Invitation,
+        _ => Purpose::PasswordReset,
+    };
+    let (secret, expires_at) = account_links::create(tx, tenant.id, user_id, purpose).await?;
+    let expires = expires_at.with_timezone(&tenant.tz());
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: ACCOUNT_HEADER.into(),
+        display_name,
+        role_label: role
+            .parse::<crate::tenancy::Role>()
+            .map(crate::tenancy::Role::title_fr)
+            .unwrap_or_default()
+            .into(),
+        link_url: links.account_link(&tenant.slug, &secret),
+        link_expires: format!(
+            "{} à {}",
+            french::long_date(expires.date_naive()),
+            expires.format("%H h %M")
+        ),
+        sign_in_url: links.sign_in(&tenant.slug),
+        ..Context::default()
+    };
+    let rendered = render(kind, &context).map_err(template_error)?;
+    Ok(Preparation::Ready(Box::new(Prepared {
+        to: address,
+        sender_name: tenant.sender_name.clone(),
+        sender_email: tenant.sender_email.clone(),
+        rendered,
+        unsubscribe_url: None,
     })))
 }
 

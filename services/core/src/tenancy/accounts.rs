@@ -67,7 +67,7 @@ pub struct SessionUser {
     pub email: String,
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
@@ -80,11 +80,11 @@ fn salt() -> Result<SaltString, Error> {
     SaltString::encode_b64(&bytes).map_err(|e| Error::Conflict(format!("cannot make a salt: {e}")))
 }
 
-fn hash_secret(secret: &str) -> Vec<u8> {
+pub(crate) fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-fn validate_password(password: &str) -> Result<(), Error> {
+pub(crate) fn validate_password(password: &str) -> Result<(), Error> {
     let chars = password.chars().count();
     let mut v = Validator::default();
     v.check(
@@ -95,7 +95,7 @@ fn validate_password(password: &str) -> Result<(), Error> {
     v.finish()
 }
 
-async fn hash_password(password: String) -> Result<String, Error> {
+pub(crate) async fn hash_password(password: String) -> Result<String, Error> {
     let salt = salt()?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -147,12 +147,26 @@ pub async fn set_password(
     validate_password(password)?;
     let phc = hash_password(password.to_owned()).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
+    store_password(&mut tx, tenant_id, actor, user_id, &phc).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores a hashed password in the caller's transaction, lifts any lock and ends the user's open
+/// sessions (audited).
+pub(crate) async fn store_password(
+    tx: &mut crate::storage::Tx,
+    tenant_id: Uuid,
+    actor: Actor,
+    user_id: Uuid,
+    phc: &str,
+) -> Result<(), Error> {
     let updated = sqlx::query(
         "UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
     )
     .bind(user_id)
-    .bind(&phc)
-    .execute(&mut *tx)
+    .bind(phc)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if updated == 0 {
@@ -160,10 +174,10 @@ pub async fn set_password(
     }
     sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL")
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     audit::record(
-        &mut tx,
+        tx,
         tenant_id,
         actor,
         "user.password_set",
@@ -172,8 +186,17 @@ pub async fn set_password(
         json!({}),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
+}
+
+/// The users of the tenant who have chosen a password (the others are still invited).
+pub async fn users_with_password(db: &Db, tenant_id: Uuid) -> Result<Vec<Uuid>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let ids = sqlx::query_scalar("SELECT id FROM users WHERE password_hash IS NOT NULL")
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
 #[derive(sqlx::FromRow)]

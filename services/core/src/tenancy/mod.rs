@@ -1,5 +1,6 @@
 //! Tenants, their users and roles, API tokens, and the principal a token resolves to.
 
+pub mod account_links;
 pub mod accounts;
 pub mod principal;
 pub mod role;

@@ -44,6 +44,18 @@ impl Role {
             Role::Funder => "funder",
         }
     }
+
+    /// The person who holds the role, as a French reader names them (pages, emails).
+    pub fn title_fr(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "exploitation de la plateforme",
+            Role::TenantAdmin => "administrateur de l’espace",
+            Role::Prescriber => "prescripteur",
+            Role::Epn => "animateur d’EPN",
+            Role::Finance => "gestionnaire financier",
+            Role::Funder => "financeur",
+        }
+    }
 }
 
 impl fmt::Display for Role {

@@ -1,0 +1,442 @@
+//! The tenant admin's pages: the portal's users (create with an invitation by email, invite again,
+//! disable), the email log and the audit log.
+
+use std::collections::HashSet;
+
+use passerelle_core::emails::outbox::{self, EmailFilter};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::users::{self, NewUser};
+use passerelle_core::tenancy::{Role, account_links, accounts};
+use passerelle_core::{Error, audit, epns, prescribers};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::{option, optional};
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other};
+use crate::access;
+use crate::state::AppState;
+
+/// Every page of a list, for a `<select>` (a tenant has at most a few thousand EPNs).
+async fn all<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<passerelle_core::pagination::Page<T>, Error>>,
+{
+    let mut items = Vec::new();
+    let mut after = None;
+    for _ in 0..50 {
+        let page = fetch(PageRequest::parse(Some(100), after.as_deref())?).await?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => break,
+        }
+    }
+    Ok(items)
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct UserForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    prescriber_id: String,
+    #[serde(default)]
+    epn_id: String,
+}
+
+async fn users_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    form: &UserForm,
+    errors: &Refusal,
+    notice: Option<String>,
+) -> Response {
+    let tenant_id = portal.tenant.id;
+    let loaded = async {
+        let accounts_list = all(|page| users::list(&state.db, tenant_id, page)).await?;
+        let with_password: HashSet<Uuid> = accounts::users_with_password(&state.db, tenant_id)
+            .await?
+            .into_iter()
+            .collect();
+        let prescribers = all(|page| prescribers::list(&state.db, tenant_id, page)).await?;
+        let epns = all(|page| epns::list(&state.db, tenant_id, page)).await?;
+        Ok::<_, Error>((accounts_list, with_password, prescribers, epns))
+    }
+    .await;
+    let (accounts_list, with_password, prescribers, epns) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e, None),
+    };
+    let structure = |user: &users::User| {
+        user.prescriber_id
+            .and_then(|id| {
+                prescribers
+                    .iter()
+                    .find(|p| p.id == id)
+                    .map(|p| p.name.clone())
+            })
+            .or_else(|| {
+                user.epn_id
+                    .and_then(|id| epns.iter().find(|e| e.id == id).map(|e| e.name.clone()))
+            })
+    };
+    let rows: Vec<Value> = accounts_list
+        .iter()
+        .map(|u| {
+            let (state, invitable) = match (u.disabled_at, with_password.contains(&u.id)) {
+                (Some(_), _) => ("désactivé", false),
+                (None, true) => ("actif", false),
+                (None, false) => ("invité, mot de passe à choisir", true),
+            };
+            json!({
+                "id": u.id,
+                "name": u.display_name,
+                "email": u.email,
+                "role": u.role.0.title_fr(),
+                "structure": structure(u),
+                "state": state,
+                "invitable": invitable,
+                "active": u.disabled_at.is_none(),
+                "myself": Some(u.id) == portal.user_id(),
+            })
+        })
+        .collect();
+    let roles: Vec<Value> = Role::TENANT
+        .iter()
+        .map(|r| option(r.as_str(), r.title_fr()))
+        .collect();
+    portal.page(
+        status,
+        "users.html",
+        json!({
+            "users": rows,
+            "roles": roles,
+            "prescribers": prescribers.iter().map(|p| option(p.id, &p.name)).collect::<Vec<_>>(),
+            "epns": epns.iter().map(|e| option(e.id, &e.name)).collect::<Vec<_>>(),
+            "form": form,
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn user_list(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_USERS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let notice = req.uri().query().and_then(|q| {
+        q.split('&').find_map(|p| {
+            p.strip_prefix("invite=")
+                .map(|_| "Invitation envoyée : la personne reçoit un courriel pour choisir son mot de passe.".to_owned())
+                .or_else(|| p.strip_prefix("desactive=").map(|_| "Compte désactivé : ses sessions sont fermées.".to_owned()))
+        })
+    });
+    users_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &UserForm::default(),
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+fn read_user_form(form: &UserForm) -> Result<NewUser, Refusal> {
+    let mut refusal = Refusal::default();
+    let role = form
+        .role
+        .parse::<Role>()
+        .ok()
+        .filter(|r| *r != Role::PlatformAdmin);
+    if role.is_none() {
+        refusal = refusal.field("role", "Choisissez un rôle dans la liste.");
+    }
+    let id = |text: &str| optional(text).map(|t| Uuid::parse_str(&t));
+    let prescriber_id = id(&form.prescriber_id).transpose();
+    let epn_id = id(&form.epn_id).transpose();
+    match (role, prescriber_id, epn_id) {
+        (Some(role), Ok(prescriber_id), Ok(epn_id)) if refusal.is_empty() => Ok(NewUser {
+            email: form.email.trim().to_owned(),
+            display_name: form.display_name.trim().to_owned(),
+            role,
+            // Only the structure the role needs is kept: a form may carry both selects' choices.
+            prescriber_id: prescriber_id.filter(|_| role == Role::Prescriber),
+            epn_id: epn_id.filter(|_| role == Role::Epn),
+        }),
+        _ => Err(refusal),
+    }
+}
+
+#[handler]
+pub(super) async fn create_user(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_USER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let new = match read_user_form(&form) {
+        Ok(new) => new,
+        Err(errors) => {
+            return users_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                None,
+            )
+            .await;
+        }
+    };
+    let created = users::create(&state.db, portal.tenant.id, &new).await;
+    let invited = match created {
+        Ok(user) => {
+            account_links::invite(&state.db, portal.tenant.id, portal.actor(), user.id).await
+        }
+        Err(e) => Err(e),
+    };
+    match invited {
+        Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                users_page(
+                    &state,
+                    &portal,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &form,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[handler]
+pub(super) async fn invite(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_USER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Ok(user_id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("user"), None);
+    };
+    match account_links::invite(&state.db, portal.tenant.id, portal.actor(), user_id).await {
+        Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
+        Err(e) => failed(
+            &e,
+            Some((
+                &format!("{}/utilisateurs", portal.path()),
+                "Revenir aux utilisateurs",
+            )),
+        ),
+    }
+}
+
+#[handler]
+pub(super) async fn disable(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::DISABLE_USER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Ok(user_id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("user"), None);
+    };
+    match users::disable(&state.db, portal.tenant.id, user_id).await {
+        Ok(_) => see_other(&format!("{}/utilisateurs?desactive=1", portal.path())),
+        Err(e) => failed(
+            &e,
+            Some((
+                &format!("{}/utilisateurs", portal.path()),
+                "Revenir aux utilisateurs",
+            )),
+        ),
+    }
+}
+
+fn email_kind_fr(kind: &str) -> &'static str {
+    match kind {
+        "welcome" => "bienvenue",
+        "reminder" => "rappel avant expiration",
+        "expired" => "chèque expiré",
+        "prescriber_digest" => "récapitulatif au prescripteur",
+        "invitation" => "invitation au portail",
+        "password_reset" => "nouveau mot de passe",
+        _ => "",
+    }
+}
+
+fn email_status_fr(status: &str) -> &'static str {
+    match status {
+        "pending" => "en attente",
+        "sent" => "envoyé",
+        "failed" => "échec",
+        "cancelled" => "annulé",
+        _ => "",
+    }
+}
+
+/// The email log, oldest first as the core lists it, with a status filter.
+#[handler]
+pub(super) async fn email_log(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let param = |name: &str| {
+        req.uri().query().and_then(|q| {
+            q.split('&')
+                .find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        })
+    };
+    let filter = EmailFilter {
+        status: param("etat").filter(|s| outbox::STATUSES.contains(&s.as_str())),
+        ..EmailFilter::default()
+    };
+    let page = match PageRequest::parse(Some(100), param("suite").as_deref()) {
+        Ok(page) => page,
+        Err(e) => return failed(&e, None),
+    };
+    let listed = match outbox::list(&state.db, portal.tenant.id, &filter, page).await {
+        Ok(listed) => listed,
+        Err(e) => return failed(&e, None),
+    };
+    let tz = portal.tenant.tz();
+    let rows: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|m| {
+            json!({
+                "created": m.created_at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string(),
+                "kind": email_kind_fr(&m.kind),
+                "recipient": m.recipient,
+                "status": email_status_fr(&m.status),
+                "attempts": m.attempts,
+                "error": m.last_error,
+            })
+        })
+        .collect();
+    let statuses: Vec<Value> = outbox::STATUSES
+        .iter()
+        .map(|s| option(s, email_status_fr(s)))
+        .collect();
+    portal.page(
+        StatusCode::OK,
+        "emails.html",
+        json!({
+            "emails": rows,
+            "statuses": statuses,
+            "status": filter.status.unwrap_or_default(),
+            "next": listed.next_cursor,
+        }),
+    )
+}
+
+/// The audit log, oldest first as the core lists it.
+#[handler]
+pub(super) async fn audit_log(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let after = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("suite=")))
+        .map(str::to_owned);
+    let page = match PageRequest::parse(Some(100), after.as_deref()) {
+        Ok(page) => page,
+        Err(e) => return failed(&e, None),
+    };
+    let listed = match audit::list(
+        &state.db,
+        portal.tenant.id,
+        &audit::AuditFilter::default(),
+        page,
+    )
+    .await
+    {
+        Ok(listed) => listed,
+        Err(e) => return failed(&e, None),
+    };
+    let tz = portal.tenant.tz();
+    let rows: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|entry| {
+            json!({
+                "at": entry.occurred_at.with_timezone(&tz).format("%d/%m/%Y %H:%M:%S").to_string(),
+                "action": entry.action,
+                "role": entry.actor_role,
+                "object": format!("{} {}", entry.object_type, entry.object_id),
+                "details": entry.details.to_string(),
+            })
+        })
+        .collect();
+    portal.page(
+        StatusCode::OK,
+        "journal.html",
+        json!({ "entries": rows, "next": listed.next_cursor }),
+    )
+}

@@ -1,0 +1,210 @@
+//! Choosing a password from an emailed link (an invitation or a reset), and asking for a reset
+//! link. Neither page tells whether an address has an account.
+
+use passerelle_core::tenancy::account_links;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::french::Refusal;
+use super::{forbidden_form, html, message, portal, same_origin, see_other, unavailable};
+use crate::pages;
+use crate::state::AppState;
+
+#[handler]
+pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    html(
+        StatusCode::OK,
+        pages::render(
+            "password_forgotten.html",
+            json!({ "tenant_name": tenant.name, "sign_in_path": format!("/portail/{}/connexion", tenant.slug) }),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct ForgottenForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[handler]
+pub(super) async fn forgotten(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ForgottenForm>,
+) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    if !same_origin(req) {
+        return forbidden_form();
+    }
+    if form.email.trim().is_empty() {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::render(
+                "password_forgotten.html",
+                json!({
+                    "tenant_name": tenant.name,
+                    "sign_in_path": format!("/portail/{}/connexion", tenant.slug),
+                    "errors": Refusal::default().field("email", "Saisissez l’adresse électronique de votre compte.").to_json(),
+                }),
+            ),
+        );
+    }
+    if let Err(e) = account_links::request_reset(&state.db, tenant.id, &form.email).await {
+        tracing::error!(error = %e, "password reset request failed");
+        return unavailable();
+    }
+    message(
+        StatusCode::OK,
+        "Vérifiez votre messagerie",
+        &format!(
+            "Si un compte actif de l’espace {} correspond à cette adresse, un courriel vient de lui être envoyé avec un lien pour choisir un nouveau mot de passe. Le lien est valable {} minutes.",
+            tenant.name,
+            account_links::RESET_MINUTES
+        ),
+        Some((
+            &format!("/portail/{}/connexion", tenant.slug),
+            "Revenir à la connexion",
+        )),
+    )
+}
+
+fn expired_link(slug: &str) -> Response {
+    message(
+        StatusCode::GONE,
+        "Ce lien n’est plus valable",
+        "Le lien a déjà servi ou a expiré. Demandez-en un nouveau : « Mot de passe oublié » sur la page de connexion, ou une nouvelle invitation à l’administrateur de votre espace.",
+        Some((
+            &format!("/portail/{slug}/mot-de-passe-oublie"),
+            "Demander un nouveau lien",
+        )),
+    )
+}
+
+#[handler]
+pub(super) async fn choose_form(
+    Path((slug, secret)): Path<(String, String)>,
+    state: Data<&AppState>,
+) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    match account_links::check(&state.db, tenant.id, &secret).await {
+        Ok(Some(holder)) => choose_page(StatusCode::OK, &tenant.name, &holder, &Refusal::default()),
+        Ok(None) => expired_link(&tenant.slug),
+        Err(e) => {
+            tracing::error!(error = %e, "account link lookup failed");
+            unavailable()
+        }
+    }
+}
+
+fn choose_page(
+    status: StatusCode,
+    tenant_name: &str,
+    holder: &account_links::LinkHolder,
+    errors: &Refusal,
+) -> Response {
+    html(
+        status,
+        pages::render(
+            "password_choose.html",
+            json!({
+                "tenant_name": tenant_name,
+                "display_name": holder.display_name,
+                "email": holder.email,
+                "invitation": holder.purpose == "invitation",
+                "errors": errors.to_json(),
+            }),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChooseForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+#[handler]
+pub(super) async fn choose(
+    Path((slug, secret)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ChooseForm>,
+) -> Response {
+    let tenant = match portal(&state, &slug).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    if !same_origin(req) {
+        return forbidden_form();
+    }
+    let holder = match account_links::check(&state.db, tenant.id, &secret).await {
+        Ok(Some(holder)) => holder,
+        Ok(None) => return expired_link(&tenant.slug),
+        Err(e) => {
+            tracing::error!(error = %e, "account link lookup failed");
+            return unavailable();
+        }
+    };
+    let chars = form.password.chars().count();
+    let mut errors = Refusal::default();
+    if chars < passerelle_core::tenancy::accounts::MIN_PASSWORD_CHARS {
+        errors = errors.field(
+            "password",
+            "Choisissez un mot de passe d’au moins 12 caractères : une phrase de quelques mots est plus facile à retenir.",
+        );
+    } else if chars > passerelle_core::tenancy::accounts::MAX_PASSWORD_CHARS {
+        errors = errors.field(
+            "password",
+            "Choisissez un mot de passe de 200 caractères au plus.",
+        );
+    } else if form.password != form.confirmation {
+        errors = errors.field(
+            "confirmation",
+            "Les deux saisies sont différentes : saisissez le même mot de passe deux fois.",
+        );
+    }
+    if !errors.is_empty() {
+        return choose_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &tenant.name,
+            &holder,
+            &errors,
+        );
+    }
+    match account_links::use_link(&state.db, tenant.id, &secret, &form.password).await {
+        Ok(Some(_)) => see_other(&format!(
+            "/portail/{}/connexion?mot-de-passe=1",
+            tenant.slug
+        )),
+        Ok(None) => expired_link(&tenant.slug),
+        Err(e) => match super::french::refusal(&e) {
+            Some(errors) => choose_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &tenant.name,
+                &holder,
+                &errors,
+            ),
+            None => {
+                tracing::error!(error = %e, "choosing a password failed");
+                unavailable()
+            }
+        },
+    }
+}
