@@ -22,4 +22,5 @@ source infra/local/demo-instance.sh
 start_demo_instance "$out"
 
 E2E_BASE_URL="http://$API_ADDR" E2E_TOKENS="$PWD/$out/tokens" E2E_SCREENSHOTS="$PWD/$out/screenshots" \
+  E2E_MAIL_DIR="$MAIL_DIR" \
   node --test --test-concurrency=1 tests/e2e/
