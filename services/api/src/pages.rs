@@ -95,6 +95,26 @@ const TEMPLATES: &[(&str, &str)] = &[
         "journal.html",
         include_str!("../templates/pages/journal.html"),
     ),
+    (
+        "schemes.html",
+        include_str!("../templates/pages/schemes.html"),
+    ),
+    (
+        "scheme.html",
+        include_str!("../templates/pages/scheme.html"),
+    ),
+    (
+        "prescribers.html",
+        include_str!("../templates/pages/prescribers.html"),
+    ),
+    (
+        "network.html",
+        include_str!("../templates/pages/network.html"),
+    ),
+    (
+        "network_epn.html",
+        include_str!("../templates/pages/network_epn.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

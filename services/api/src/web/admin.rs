@@ -22,7 +22,7 @@ use crate::access;
 use crate::state::AppState;
 
 /// Every page of a list, for a `<select>` (a tenant has at most a few thousand EPNs).
-async fn all<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
+pub(super) async fn all<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
 where
     F: FnMut(PageRequest) -> Fut,
     Fut: std::future::Future<Output = Result<passerelle_core::pagination::Page<T>, Error>>,

@@ -135,6 +135,45 @@ fn field_message(field: &str, english: &str) -> String {
         "status" => "Choisissez présent, absent ou excusé.",
         "reason" => "Saisissez un motif (500 caractères au plus).",
         "password" => "Choisissez un mot de passe d’au moins 12 caractères.",
+        "code" => {
+            "Saisissez un code court en minuscules, chiffres et tirets, par exemple ticket-net."
+        }
+        "name" => "Saisissez un nom (200 caractères au plus).",
+        "preset" => "Choisissez un modèle dans la liste.",
+        "effective_from" => {
+            "Les règles ne changent jamais dans le passé : choisissez aujourd’hui ou une date à venir."
+        }
+        "face_value_cents" => "Saisissez une valeur en euros, positive ou nulle.",
+        "voucher_minutes" if english.contains("whole number") => {
+            "Le nombre d’heures du chèque doit faire un nombre entier de séances."
+        }
+        "voucher_minutes" => "Saisissez un nombre d’heures positif.",
+        "session_minutes" => "Saisissez la durée d’une séance en minutes, positive.",
+        "validity.months" => "Saisissez une validité entre 1 et 120 mois.",
+        "interview_minutes" => "L’entretien dure de 1 à 480 minutes quand il est obligatoire.",
+        "modules_to_choose" => {
+            "Le nombre de modules à choisir dépasse le nombre de séances du chèque ou le catalogue."
+        }
+        "participation_fee_cap_cents" => {
+            "Le plafond de participation est compris entre 0 et la valeur du chèque."
+        }
+        "hourly_rate_cents" | "interview_fee_cents" => {
+            "Saisissez un montant en euros, positif ou nul."
+        }
+        "kind" => "Choisissez une nature de structure dans la liste.",
+        "siret" => "Saisissez un SIRET de 14 chiffres (il est vérifié par sa clé).",
+        "contact_email" => {
+            "Saisissez une adresse électronique valide, par exemple accueil@ccas.example."
+        }
+        "contact_phone" => "Saisissez un numéro de téléphone de 30 caractères au plus.",
+        "quantity" => "Saisissez un nombre de chèques positif, au moins égal au nombre déjà émis.",
+        "period_start" if english.contains("already has an allocation") => {
+            "Cette structure a déjà une dotation pour ce dispositif sur une partie de cette période."
+        }
+        "period_start" | "period_end" => "Saisissez une période dont la fin suit le début.",
+        "iban" => "Saisissez un IBAN valide, par exemple FR76 3000 6000 0112 3456 7890 189.",
+        "bic" => "Saisissez un BIC de 8 ou 11 caractères, ou laissez vide.",
+        "account_holder" => "Saisissez le titulaire du compte.",
         "display_name" => "Saisissez le prénom et le nom de la personne (200 caractères au plus).",
         "role" => "Choisissez un rôle dans la liste.",
         "prescriber_id" => {
@@ -176,6 +215,18 @@ pub(super) fn conflict(english: &str) -> String {
         );
     }
     let known: &[(&str, &str)] = &[
+        (
+            "already has an allocation for this scheme",
+            "Cette structure a déjà une dotation pour ce dispositif sur une partie de cette période.",
+        ),
+        (
+            "scheme cannot become",
+            "Ce changement d’état n’est pas possible : un dispositif passe de brouillon à ouvert, puis à clos.",
+        ),
+        (
+            "scheme is closed",
+            "Ce dispositif est clos : ses règles ne changent plus.",
+        ),
         (
             "probable duplicate",
             "Une personne avec les mêmes nom, prénom, année de naissance et commune est déjà enregistrée.",

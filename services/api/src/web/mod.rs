@@ -25,8 +25,11 @@ mod epn;
 mod forms;
 mod french;
 mod funder;
+mod network;
 mod passwords;
 mod prescriber;
+mod prescribers;
+mod schemes;
 mod statements;
 
 const COOKIE: &str = "passerelle_session";
@@ -92,6 +95,39 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/utilisateurs/:id/desactivation",
             poem::post(admin::disable),
+        )
+        .at(
+            "/:tenant/dispositifs",
+            get(schemes::list).post(schemes::create),
+        )
+        .at("/:tenant/dispositifs/:id", get(schemes::show))
+        .at(
+            "/:tenant/dispositifs/:id/etat",
+            poem::post(schemes::set_status),
+        )
+        .at(
+            "/:tenant/dispositifs/:id/regles",
+            poem::post(schemes::change_rules),
+        )
+        .at(
+            "/:tenant/prescripteurs",
+            get(prescribers::list).post(prescribers::create),
+        )
+        .at(
+            "/:tenant/prescripteurs/dotations",
+            poem::post(prescribers::allocate),
+        )
+        .at(
+            "/:tenant/prescripteurs/:id/dotations/:allocation",
+            poem::post(prescribers::set_quantity),
+        )
+        .at("/:tenant/epns", get(network::list))
+        .at("/:tenant/epns/import", poem::post(network::import_file))
+        .at("/:tenant/epns/:id", get(network::show))
+        .at("/:tenant/epns/:id/offre", poem::post(network::set_offer))
+        .at(
+            "/:tenant/epns/:id/banque",
+            poem::post(network::set_bank_details),
         )
         .at("/:tenant/courriels", get(admin::email_log))
         .at("/:tenant/journal", get(admin::audit_log))
@@ -486,7 +522,7 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
     };
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &str); 11] = [
+    let pages: [(&access::Operation, &str, &str); 14] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -526,6 +562,21 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
             &access::LIST_STATISTICS_EXPORTS,
             "/statistiques/tableau",
             "Tableau de bord",
+        ),
+        (
+            &access::CREATE_SCHEME,
+            "/dispositifs",
+            "Dispositifs, règles et modules",
+        ),
+        (
+            &access::LIST_PRESCRIBERS,
+            "/prescripteurs",
+            "Structures prescriptrices et dotations",
+        ),
+        (
+            &access::IMPORT_EPNS,
+            "/epns",
+            "EPN : import, offre et coordonnées bancaires",
         ),
         (
             &access::LIST_USERS,

@@ -588,7 +588,10 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 12] = [
+    let pages: [(&str, &[Role]); 15] = [
+        ("/portail/lot/dispositifs", &[Role::TenantAdmin]),
+        ("/portail/lot/prescripteurs", &[Role::TenantAdmin]),
+        ("/portail/lot/epns", &[Role::TenantAdmin]),
         ("/portail/lot/utilisateurs", &[Role::TenantAdmin]),
         ("/portail/lot/courriels", &[Role::TenantAdmin]),
         ("/portail/lot/journal", &[Role::TenantAdmin]),
@@ -862,4 +865,301 @@ async fn the_password_pages_tell_nobody_which_addresses_have_an_account() {
         )
         .await;
     assert_eq!(posted.status, 410);
+}
+
+#[tokio::test]
+async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
+    let app = spawn_app().await;
+    let (browser, cookie, token) = signed_in(&app, Role::TenantAdmin).await;
+    let base = Some(app.base.as_str());
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let browser = &browser;
+        let cookie = cookie.clone();
+        async move {
+            browser
+                .post(
+                    path,
+                    Some(&cookie),
+                    base,
+                    &form
+                        .iter()
+                        .map(|(k, v)| (*k, v.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .await
+        }
+    };
+    let csrf = || ("csrf_token", token.clone());
+
+    // A scheme from the Pass Numérique preset, opened, then its rules changed from tomorrow.
+    let no_preset = post(
+        "/portail/lot/dispositifs",
+        vec![csrf(), ("name", "Pass".into()), ("code", "pass".into())],
+    )
+    .await;
+    assert_eq!(no_preset.status, 422);
+    assert!(no_preset.html.contains("id=\"preset-erreur\""));
+    let created = post(
+        "/portail/lot/dispositifs",
+        vec![
+            csrf(),
+            ("preset", "pass-numerique".into()),
+            ("name", "Pass Numérique du Lot".into()),
+            ("code", "pass-lot".into()),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let list = browser.get("/portail/lot/dispositifs", Some(&cookie)).await;
+    assert!(list.html.contains("Pass Numérique du Lot"));
+    assert!(list.html.contains("brouillon"));
+    let scheme_id = list
+        .html
+        .split("/portail/lot/dispositifs/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the scheme's link")
+        .to_owned();
+    let opened = browser
+        .post(
+            &format!("/portail/lot/dispositifs/{scheme_id}/etat"),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str()), ("status", "active")],
+        )
+        .await;
+    assert_eq!(opened.status, 303);
+    let page = browser
+        .get(
+            &format!("/portail/lot/dispositifs/{scheme_id}"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        page.html.contains("État : <strong>ouvert</strong>"),
+        "{}",
+        page.html
+    );
+    let today = passerelle_test_support::paris_today();
+    let rules = |from: String, hours: &str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("effective_from", from),
+            ("face_value_cents", "40,00".to_owned()),
+            ("voucher_hours", hours.to_owned()),
+            ("session_minutes", "120".to_owned()),
+            ("modules_to_choose", "0".to_owned()),
+            ("hourly_rate_cents", "20".to_owned()),
+            ("validity_months", "12".to_owned()),
+        ]
+    };
+    let path = format!("/portail/lot/dispositifs/{scheme_id}/regles");
+    let yesterday = rules((today - chrono::Days::new(1)).to_string(), "4");
+    let refused = browser
+        .post(&path, Some(&cookie), base, &as_pairs(&yesterday))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused
+            .html
+            .contains("Les règles ne changent jamais dans le passé")
+    );
+    let odd = rules((today + chrono::Days::new(1)).to_string(), "3");
+    let refused = browser
+        .post(&path, Some(&cookie), base, &as_pairs(&odd))
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.html.contains("id=\"voucher_hours-erreur\""),
+        "{}",
+        refused.html
+    );
+    let good = rules((today + chrono::Days::new(1)).to_string(), "4");
+    let changed = browser
+        .post(&path, Some(&cookie), base, &as_pairs(&good))
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.html);
+    let page = browser
+        .get(changed.location.as_deref().expect("back"), Some(&cookie))
+        .await;
+    assert!(page.html.contains("Version 2, en vigueur à partir du"));
+
+    // A prescriber organisation with its allocation, then more vouchers.
+    let bad_siret = post(
+        "/portail/lot/prescripteurs",
+        vec![
+            csrf(),
+            ("name", "CCAS de Gourdon".into()),
+            ("kind", "ccas".into()),
+            ("siret", "123".into()),
+        ],
+    )
+    .await;
+    assert_eq!(bad_siret.status, 422);
+    assert!(bad_siret.html.contains("Saisissez un SIRET de 14 chiffres"));
+    let added = post(
+        "/portail/lot/prescripteurs",
+        vec![
+            csrf(),
+            ("name", "CCAS de Gourdon".into()),
+            ("kind", "ccas".into()),
+            ("contact_email", "accueil@ccas-gourdon.example".into()),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.html);
+    let organisations = passerelle_core::prescribers::list(
+        &app.db.app,
+        app.lot.id,
+        passerelle_core::pagination::PageRequest::parse(Some(100), None).expect("page"),
+    )
+    .await
+    .expect("list");
+    let gourdon = organisations
+        .items
+        .iter()
+        .find(|p| p.name == "CCAS de Gourdon")
+        .expect("added")
+        .id;
+    let allocation = |quantity: &str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("prescriber_id", gourdon.to_string()),
+            ("scheme_id", scheme_id.clone()),
+            ("period_start", "2027-01-01".to_owned()),
+            ("period_end", "2027-12-31".to_owned()),
+            ("quantity", quantity.to_owned()),
+        ]
+    };
+    let allocated = browser
+        .post(
+            "/portail/lot/prescripteurs/dotations",
+            Some(&cookie),
+            base,
+            &as_pairs(&allocation("30")),
+        )
+        .await;
+    assert_eq!(allocated.status, 303, "{}", allocated.html);
+    let overlap = browser
+        .post(
+            "/portail/lot/prescripteurs/dotations",
+            Some(&cookie),
+            base,
+            &as_pairs(&allocation("10")),
+        )
+        .await;
+    assert_eq!(overlap.status, 422);
+    assert!(
+        overlap
+            .html
+            .contains("a déjà une dotation pour ce dispositif"),
+        "{}",
+        overlap.html
+    );
+    // Through the API, the same overlap is a conflict that names the problem (not a 500).
+    let api_overlap = app
+        .post(
+            &format!("/v1/prescribers/{gourdon}/allocations"),
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "scheme_id": scheme_id, "period_start": "2027-06-01", "period_end": "2027-06-30", "quantity": 5 }),
+        )
+        .await;
+    api_overlap.problem(409);
+    assert!(
+        api_overlap.raw.contains("already has an allocation"),
+        "{}",
+        api_overlap.raw
+    );
+    let current = passerelle_core::prescribers::allocations(&app.db.app, app.lot.id, gourdon, None)
+        .await
+        .expect("allocations");
+    let more = browser
+        .post(
+            &format!(
+                "/portail/lot/prescripteurs/{gourdon}/dotations/{}",
+                current[0].id
+            ),
+            Some(&cookie),
+            base,
+            &[("csrf_token", token.as_str()), ("quantity", "45")],
+        )
+        .await;
+    assert_eq!(more.status, 303);
+    let current = passerelle_core::prescribers::allocations(&app.db.app, app.lot.id, gourdon, None)
+        .await
+        .expect("allocations");
+    assert_eq!(current[0].quantity, 45);
+
+    // The open-data file of places, then one EPN's offer and bank details.
+    let file = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
+    let response = browser
+        .http
+        .post(format!("{}/portail/lot/epns/import", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("csrf_token", token.clone())
+                .part(
+                    "fichier",
+                    reqwest::multipart::Part::bytes(file.to_vec()).file_name("lieux.csv"),
+                ),
+        )
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("report");
+    assert!(
+        html.contains("3 lieu(x) créé(s), 0 mis à jour, 1 ligne(s) refusée(s)"),
+        "{html}"
+    );
+    let epn = app.lot.epn_id;
+    let offered = browser
+        .post(
+            &format!("/portail/lot/epns/{epn}/offre"),
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("scheme_id", scheme_id.as_str()),
+                ("modules", "1"),
+                ("modules", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(offered.status, 303, "{}", offered.html);
+    let bad_iban = browser
+        .post(
+            &format!("/portail/lot/epns/{epn}/banque"),
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("iban", "FR76 0000"),
+                ("account_holder", "Commune"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_iban.status, 422);
+    assert!(bad_iban.html.contains("Saisissez un IBAN valide"));
+    let banked = browser
+        .post(
+            &format!("/portail/lot/epns/{epn}/banque"),
+            Some(&cookie),
+            base,
+            &[
+                ("csrf_token", token.as_str()),
+                ("iban", "FR76 3000 6000 0112 3456 7890 189"),
+                ("account_holder", "Commune de Figeac"),
+            ],
+        )
+        .await;
+    assert_eq!(banked.status, 303);
+    let page = browser
+        .get(&format!("/portail/lot/epns/{epn}"), Some(&cookie))
+        .await;
+    assert!(page.html.contains("FR76…0189"));
+    assert!(page.html.contains("value=\"2\" checked"));
+    assert!(!page.html.contains("value=\"3\" checked"));
 }

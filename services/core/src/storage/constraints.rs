@@ -356,6 +356,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 const UNIQUE_VIOLATION: &str = "23505";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 const CHECK_VIOLATION: &str = "23514";
+const EXCLUSION_VIOLATION: &str = "23P01";
 const NOT_NULL_VIOLATION: &str = "23502";
 
 /// The constraint names that have a message for users.
@@ -373,6 +374,11 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     match (code.as_str(), known) {
         (UNIQUE_VIOLATION, Some((_, _, message))) => Error::Conflict((*message).to_owned()),
         (UNIQUE_VIOLATION, None) => Error::Conflict(format!("duplicate value ({constraint})")),
+        // An EXCLUDE constraint refuses a row that overlaps another (an allocation's period).
+        (EXCLUSION_VIOLATION, Some((_, _, message))) => Error::Conflict((*message).to_owned()),
+        (EXCLUSION_VIOLATION, None) => {
+            Error::Conflict(format!("overlaps an existing row ({constraint})"))
+        }
         (FOREIGN_KEY_VIOLATION | CHECK_VIOLATION, Some((_, field, message))) => {
             Error::Invalid(vec![FieldError::new(*field, *message)])
         }

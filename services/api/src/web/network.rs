@@ -1,0 +1,368 @@
+//! The tenant admin's EPN network: the list, the import of the open-data file of *lieux de
+//! médiation numérique* with its row report, and one EPN's offer (the modules it delivers in each
+//! scheme) and bank details for its reimbursements.
+
+use passerelle_core::Error;
+use passerelle_core::epns::import::{self, ImportStatus};
+use passerelle_core::epns::{self, BankDetails, mask_iban};
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::schemes;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Multipart, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::optional;
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other};
+use crate::access;
+use crate::state::AppState;
+
+/// The largest open-data file the page accepts (a région's file is a few megabytes).
+const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
+
+async fn list_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    errors: &Refusal,
+    report: Option<Value>,
+) -> Response {
+    let tenant_id = portal.tenant.id;
+    let places = match super::admin::all(|page| epns::list(&state.db, tenant_id, page)).await {
+        Ok(places) => places,
+        Err(e) => return failed(&e, None),
+    };
+    let rows: Vec<Value> = places
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "name": e.name,
+                "town": format!("{} {}", e.postal_code.as_deref().unwrap_or_default(), e.commune.as_deref().unwrap_or_default()).trim(),
+                "phone": e.phone,
+                "iban": e.iban.as_deref().map(mask_iban),
+            })
+        })
+        .collect();
+    portal.page(
+        status,
+        "network.html",
+        json!({ "places": rows, "errors": errors.to_json(), "report": report }),
+    )
+}
+
+#[handler]
+pub(super) async fn list(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    list_page(&state, &portal, StatusCode::OK, &Refusal::default(), None).await
+}
+
+#[handler]
+pub(super) async fn import_file(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    mut multipart: Multipart,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let (mut token, mut file, mut too_big) = (String::new(), None, false);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => {
+                too_big = true;
+                break;
+            }
+        };
+        match field.name() {
+            Some("csrf_token") => token = field.text().await.unwrap_or_default(),
+            Some("fichier") => match field.bytes().await {
+                Ok(bytes) if bytes.len() <= MAX_IMPORT_BYTES => file = Some(bytes),
+                _ => too_big = true,
+            },
+            _ => {}
+        }
+    }
+    if let Some(refused) = portal.form_refused(req, &token) {
+        return refused;
+    }
+    let file = match (file, too_big) {
+        (_, true) => Err("Le fichier dépasse 20 Mo."),
+        (Some(file), false) if !file.is_empty() => Ok(file),
+        _ => Err("Choisissez le fichier CSV des lieux à envoyer."),
+    };
+    let file = match file {
+        Ok(file) => file,
+        Err(message) => {
+            let errors = Refusal::default().field("fichier", message);
+            return list_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &errors,
+                None,
+            )
+            .await;
+        }
+    };
+    match import::import(&state.db, portal.tenant.id, portal.actor(), &file).await {
+        Ok(rows) => {
+            let count = |status: ImportStatus| rows.iter().filter(|r| r.status == status).count();
+            let report = json!({
+                "created": count(ImportStatus::Created),
+                "updated": count(ImportStatus::Updated),
+                "refused": count(ImportStatus::Refused),
+                "rows": rows.iter().filter(|r| r.status == ImportStatus::Refused).map(|r| json!({
+                    "line": r.line,
+                    "source_id": r.source_id,
+                    "reason": r.reason,
+                })).collect::<Vec<_>>(),
+            });
+            list_page(
+                &state,
+                &portal,
+                StatusCode::OK,
+                &Refusal::default(),
+                Some(report),
+            )
+            .await
+        }
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                // The file as a whole: the core names it `file`, the form `fichier`.
+                let message = errors
+                    .fields
+                    .into_values()
+                    .next()
+                    .or(errors.form)
+                    .unwrap_or_default();
+                let message = if message.starts_with("Il manque des colonnes") {
+                    "Ce fichier n’est pas au format des lieux de médiation numérique (schéma national) : il y manque des colonnes.".to_owned()
+                } else {
+                    message
+                };
+                let errors = Refusal::default().field("fichier", message);
+                list_page(
+                    &state,
+                    &portal,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+async fn epn_page(
+    state: &AppState,
+    portal: &Portal,
+    id: Uuid,
+    status: StatusCode,
+    errors: &Refusal,
+    notice: Option<&str>,
+) -> Response {
+    let tenant_id = portal.tenant.id;
+    let back = format!("{}/epns", portal.path());
+    let loaded = async {
+        let epn = epns::get(&state.db, tenant_id, id).await?;
+        let found =
+            schemes::list(&state.db, tenant_id, PageRequest::parse(Some(100), None)?).await?;
+        let mut offers = Vec::new();
+        for scheme in found.items.iter().filter(|s| s.status != "closed") {
+            let detail = schemes::get(&state.db, tenant_id, scheme.id).await?;
+            let offered = epns::offered_module_titles(&state.db, tenant_id, id, scheme.id).await?;
+            let numbers: Vec<i32> = offered.iter().map(|m| m.number).collect();
+            offers.push(json!({
+                "id": scheme.id,
+                "name": scheme.name,
+                "modules": detail.modules.iter().map(|m| json!({
+                    "number": m.number,
+                    "title": m.title,
+                    "checked": numbers.contains(&m.number),
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        Ok::<_, Error>((epn, offers))
+    }
+    .await;
+    let (epn, offers) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e, Some((&back, "Revenir aux EPN"))),
+    };
+    portal.page(
+        status,
+        "network_epn.html",
+        json!({
+            "epn": {
+                "id": epn.id,
+                "name": epn.name,
+                "address": epn.address,
+                "town": format!("{} {}", epn.postal_code.as_deref().unwrap_or_default(), epn.commune.as_deref().unwrap_or_default()).trim(),
+                "phone": epn.phone,
+                "iban": epn.iban.as_deref().map(mask_iban),
+                "bic": epn.bic,
+                "account_holder": epn.account_holder,
+            },
+            "offers": offers,
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn show(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("epn"), None);
+    };
+    let notice = match req.uri().query() {
+        Some("offre=1") => Some("Offre enregistrée."),
+        Some("banque=1") => Some("Coordonnées bancaires enregistrées."),
+        _ => None,
+    };
+    epn_page(
+        &state,
+        &portal,
+        id,
+        StatusCode::OK,
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+#[handler]
+pub(super) async fn set_offer(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    if let Some(refused) = portal.form_refused(req, field("csrf_token")) {
+        return refused;
+    }
+    let (Ok(id), Ok(scheme_id)) = (Uuid::parse_str(&id), Uuid::parse_str(field("scheme_id")))
+    else {
+        return failed(&Error::NotFound("epn"), None);
+    };
+    let modules: Vec<i32> = pairs
+        .iter()
+        .filter(|(k, _)| k == "modules")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    match epns::set_offer(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        scheme_id,
+        &modules,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("{}/epns/{id}?offre=1", portal.path())),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                epn_page(
+                    &state,
+                    &portal,
+                    id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct BankForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    iban: String,
+    #[serde(default)]
+    bic: String,
+    #[serde(default)]
+    account_holder: String,
+}
+
+#[handler]
+pub(super) async fn set_bank_details(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<BankForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_BANK_DETAILS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
+        return refused;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("epn"), None);
+    };
+    let bank = BankDetails {
+        iban: form.iban.clone(),
+        bic: optional(&form.bic),
+        account_holder: form.account_holder.trim().to_owned(),
+    };
+    match epns::set_bank_details(&state.db, portal.tenant.id, portal.actor(), id, &bank).await {
+        Ok(_) => see_other(&format!("{}/epns/{id}?banque=1", portal.path())),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                epn_page(
+                    &state,
+                    &portal,
+                    id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &errors,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}

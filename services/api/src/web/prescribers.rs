@@ -1,0 +1,367 @@
+//! The tenant admin's prescriber organisations and their quotas: add an organisation, give it an
+//! allocation of vouchers for a scheme over a period, and change an allocation's quantity.
+
+use chrono::{Datelike, NaiveDate};
+use passerelle_core::Error;
+use passerelle_core::emails::french;
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::schemes;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::{option, optional};
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other};
+use crate::access;
+use crate::state::AppState;
+
+const KINDS: [(&str, &str); 8] = [
+    ("caf", "Caisse d’allocations familiales (CAF)"),
+    ("cpam", "Caisse primaire d’assurance maladie (CPAM)"),
+    ("france_travail", "France Travail"),
+    ("ccas", "Centre communal d’action sociale (CCAS)"),
+    ("mission_locale", "Mission locale"),
+    ("association", "Association"),
+    ("employer", "Employeur"),
+    ("other", "Autre"),
+];
+
+fn kind_fr(kind: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|(code, _)| *code == kind)
+        .map_or("", |(_, label)| label)
+}
+
+/// What was typed in one of the page's two forms, and why it was refused.
+#[derive(Default)]
+struct Typed {
+    organisation: Option<Value>,
+    allocation: Option<Value>,
+    errors: Refusal,
+}
+
+async fn page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    typed: Typed,
+    notice: Option<&str>,
+) -> Response {
+    let tenant_id = portal.tenant.id;
+    let loaded = async {
+        let organisations =
+            super::admin::all(|page| prescribers::list(&state.db, tenant_id, page)).await?;
+        let schemes =
+            schemes::list(&state.db, tenant_id, PageRequest::parse(Some(100), None)?).await?;
+        let mut rows = Vec::new();
+        for organisation in organisations {
+            let allocations =
+                prescribers::allocations(&state.db, tenant_id, organisation.id, None).await?;
+            rows.push((organisation, allocations));
+        }
+        Ok::<_, Error>((rows, schemes.items))
+    }
+    .await;
+    let (rows, schemes) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e, None),
+    };
+    let scheme_name = |id: Uuid| {
+        schemes
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    };
+    let organisations: Vec<Value> = rows
+        .iter()
+        .map(|(p, allocations)| {
+            let contact = [p.contact_email.as_deref(), p.contact_phone.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "kind": kind_fr(&p.kind),
+                "siret": p.siret,
+                "contact": contact,
+                "allocations": allocations.iter().map(|a| json!({
+                    "id": a.id,
+                    "scheme": scheme_name(a.scheme_id),
+                    "period": format!("du {} au {}", french::long_date(a.period_start), french::long_date(a.period_end)),
+                    "quantity": a.quantity,
+                    "issued": a.issued,
+                    "remaining": a.remaining(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let today = portal.tenant.today();
+    portal.page(
+        status,
+        "prescribers.html",
+        json!({
+            "organisations": organisations,
+            "options": rows.iter().map(|(p, _)| option(p.id, &p.name)).collect::<Vec<_>>(),
+            "kinds": KINDS.iter().map(|(code, label)| option(code, label)).collect::<Vec<_>>(),
+            "schemes": schemes.iter().filter(|s| s.status != "closed").map(|s| option(s.id, &s.name)).collect::<Vec<_>>(),
+            "organisation": typed.organisation.unwrap_or(Value::Null),
+            "allocation": typed.allocation.unwrap_or_else(|| json!({
+                "period_start": today.format("%Y-%m-%d").to_string(),
+                "period_end": today.with_month(12).and_then(|d| d.with_day(31)).unwrap_or(today).format("%Y-%m-%d").to_string(),
+            })),
+            "errors": typed.errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn list(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_PRESCRIBERS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let notice = match req.uri().query() {
+        Some("ajoute=1") => Some("Structure prescriptrice ajoutée."),
+        Some("dotation=1") => Some("Dotation enregistrée."),
+        _ => None,
+    };
+    page(&state, &portal, StatusCode::OK, Typed::default(), notice).await
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct OrganisationForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    siret: String,
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    contact_phone: String,
+}
+
+#[handler]
+pub(super) async fn create(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<OrganisationForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_PRESCRIBER).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
+        return refused;
+    }
+    let new = NewPrescriber {
+        name: form.name.trim().to_owned(),
+        kind: form.kind.clone(),
+        siret: optional(&form.siret).map(|s| s.replace(' ', "")),
+        contact_email: optional(&form.contact_email),
+        contact_phone: optional(&form.contact_phone),
+    };
+    match prescribers::create(&state.db, portal.tenant.id, portal.actor(), &new).await {
+        Ok(_) => see_other(&format!("{}/prescripteurs?ajoute=1", portal.path())),
+        Err(e) => match fr::refusal(&e) {
+            Some(errors) => {
+                let typed = Typed {
+                    organisation: Some(json!(form)),
+                    allocation: None,
+                    errors,
+                };
+                page(
+                    &state,
+                    &portal,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    typed,
+                    None,
+                )
+                .await
+            }
+            None => failed(&e, None),
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct AllocationForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    prescriber_id: String,
+    #[serde(default)]
+    scheme_id: String,
+    #[serde(default)]
+    period_start: String,
+    #[serde(default)]
+    period_end: String,
+    #[serde(default)]
+    quantity: String,
+}
+
+fn read_allocation(form: &AllocationForm) -> Result<(Uuid, NewAllocation), Refusal> {
+    let mut refusal = Refusal::default();
+    let prescriber = Uuid::parse_str(form.prescriber_id.trim()).ok();
+    if prescriber.is_none() {
+        refusal = refusal.field("prescriber_id", "Choisissez une structure dans la liste.");
+    }
+    let scheme = Uuid::parse_str(form.scheme_id.trim()).ok();
+    if scheme.is_none() {
+        refusal = refusal.field("scheme_id", "Choisissez un dispositif dans la liste.");
+    }
+    let date = |text: &str| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok();
+    let (start, end) = (date(&form.period_start), date(&form.period_end));
+    if start.is_none() {
+        refusal = refusal.field(
+            "period_start",
+            "Saisissez le premier jour, par exemple 2027-01-01.",
+        );
+    }
+    if end.is_none() {
+        refusal = refusal.field(
+            "period_end",
+            "Saisissez le dernier jour, par exemple 2027-12-31.",
+        );
+    }
+    let quantity = form.quantity.trim().parse::<i32>().ok();
+    if quantity.is_none() {
+        refusal = refusal.field(
+            "quantity",
+            "Saisissez un nombre de chèques, par exemple 40.",
+        );
+    }
+    match (prescriber, scheme, start, end, quantity) {
+        (Some(p), Some(scheme_id), Some(period_start), Some(period_end), Some(quantity))
+            if refusal.is_empty() =>
+        {
+            Ok((
+                p,
+                NewAllocation {
+                    scheme_id,
+                    period_start,
+                    period_end,
+                    quantity,
+                },
+            ))
+        }
+        _ => Err(refusal),
+    }
+}
+
+#[handler]
+pub(super) async fn allocate(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<AllocationForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_ALLOCATION).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
+        return refused;
+    }
+    let errors = match read_allocation(&form) {
+        Ok((prescriber_id, new)) => {
+            match prescribers::allocate(
+                &state.db,
+                portal.tenant.id,
+                portal.actor(),
+                prescriber_id,
+                &new,
+            )
+            .await
+            {
+                Ok(_) => return see_other(&format!("{}/prescripteurs?dotation=1", portal.path())),
+                Err(e) => match fr::refusal(&e) {
+                    Some(errors) => errors,
+                    None => return failed(&e, None),
+                },
+            }
+        }
+        Err(errors) => errors,
+    };
+    let typed = Typed {
+        organisation: None,
+        allocation: Some(json!(form)),
+        errors,
+    };
+    page(
+        &state,
+        &portal,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        typed,
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct QuantityForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    quantity: String,
+}
+
+#[handler]
+pub(super) async fn set_quantity(
+    Path((slug, prescriber_id, allocation_id)): Path<(String, String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<QuantityForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::SET_ALLOCATION_QUANTITY).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
+        return refused;
+    }
+    let back = format!("{}/prescripteurs", portal.path());
+    let (Ok(prescriber_id), Ok(allocation_id)) = (
+        Uuid::parse_str(&prescriber_id),
+        Uuid::parse_str(&allocation_id),
+    ) else {
+        return failed(&Error::NotFound("allocation"), None);
+    };
+    let Ok(quantity) = form.quantity.trim().parse::<i32>() else {
+        return failed(
+            &Error::invalid("quantity", "a number"),
+            Some((&back, "Revenir aux structures prescriptrices")),
+        );
+    };
+    match prescribers::set_quantity(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        prescriber_id,
+        allocation_id,
+        quantity,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("{back}?dotation=1")),
+        Err(e) => failed(&e, Some((&back, "Revenir aux structures prescriptrices"))),
+    }
+}

@@ -1,0 +1,487 @@
+//! The tenant admin's schemes: create one from a preset, open or close it, change its main rules
+//! from a date on (a new version; vouchers keep theirs), and read its modules.
+
+use chrono::NaiveDate;
+use passerelle_core::Error;
+use passerelle_core::emails::french;
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::reimbursements::export::euros;
+use passerelle_core::schemes::rules::{SchemeRules, Validity};
+use passerelle_core::schemes::{self, NewScheme, presets};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::forms::{euros_to_cents, option};
+use super::french::{self as fr, Refusal};
+use super::{Portal, failed, see_other};
+use crate::access;
+use crate::state::AppState;
+
+fn status_fr(status: &str) -> &'static str {
+    match status {
+        "draft" => "brouillon",
+        "active" => "ouvert",
+        "closed" => "clos",
+        _ => "",
+    }
+}
+
+fn validity_fr(validity: &Validity) -> String {
+    match validity {
+        Validity::MonthsAfterIssue { months } => format!("{months} mois après l’émission"),
+        Validity::FixedEndDate { until } => format!("jusqu’au {}", french::long_date(*until)),
+    }
+}
+
+/// The form's values for a scheme's rules, as a person reads them (euros, hours).
+fn rules_form(rules: &SchemeRules) -> Value {
+    json!({
+        "face_value_cents": euros(rules.face_value_cents),
+        "voucher_hours": rules.voucher_minutes / 60,
+        "session_minutes": rules.session_minutes,
+        "modules_to_choose": rules.modules_to_choose,
+        "hourly_rate_cents": euros(rules.hourly_rate_cents),
+        "validity_months": match rules.validity {
+            Validity::MonthsAfterIssue { months } => months.to_string(),
+            Validity::FixedEndDate { .. } => String::new(),
+        },
+    })
+}
+
+fn summary(detail: &schemes::SchemeDetail) -> Value {
+    let rules = detail.current.as_ref().map(|v| &v.rules.0);
+    json!({
+        "id": detail.scheme.id,
+        "name": detail.scheme.name,
+        "code": detail.scheme.code,
+        "status": status_fr(&detail.scheme.status),
+        "may_open": detail.scheme.status == "draft",
+        "may_close": detail.scheme.status != "closed",
+        "may_change": detail.scheme.status != "closed",
+        "rules": rules.map(|r| json!({
+            "value": format!("{} €", euros(r.face_value_cents)),
+            "hours": french::duration(i32::try_from(r.voucher_minutes).unwrap_or(i32::MAX)),
+            "session": french::duration(i32::try_from(r.session_minutes).unwrap_or(i32::MAX)),
+            "validity": validity_fr(&r.validity),
+            "modules_to_choose": r.modules_to_choose,
+            "hourly_rate": format!("{} €", euros(r.hourly_rate_cents)),
+            "interview": if r.interview_required {
+                format!("obligatoire, {} minutes", r.interview_minutes)
+            } else {
+                "facultatif".to_owned()
+            },
+            "fee_cap": format!("{} €", euros(r.participation_fee_cap_cents)),
+            "months_validity": matches!(r.validity, Validity::MonthsAfterIssue { .. }),
+        })),
+        "module_count": detail.modules.len(),
+    })
+}
+
+async fn schemes_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    new: &NewSchemeForm,
+    errors: &Refusal,
+    notice: Option<&str>,
+) -> Response {
+    let tenant_id = portal.tenant.id;
+    let loaded = async {
+        let found =
+            schemes::list(&state.db, tenant_id, PageRequest::parse(Some(100), None)?).await?;
+        let mut details = Vec::new();
+        for scheme in found.items {
+            details.push(schemes::get(&state.db, tenant_id, scheme.id).await?);
+        }
+        Ok::<_, Error>(details)
+    }
+    .await;
+    let details = match loaded {
+        Ok(details) => details,
+        Err(e) => return failed(&e, None),
+    };
+    let presets: Vec<Value> = presets::ALL
+        .iter()
+        .filter_map(|code| presets::get(code))
+        .map(|p| option(p.code, p.name))
+        .collect();
+    portal.page(
+        status,
+        "schemes.html",
+        json!({
+            "schemes": details.iter().map(summary).collect::<Vec<_>>(),
+            "presets": presets,
+            "form": new,
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+async fn scheme_page(
+    state: &AppState,
+    portal: &Portal,
+    id: Uuid,
+    status: StatusCode,
+    form: Option<&RulesForm>,
+    errors: &Refusal,
+    notice: Option<&str>,
+) -> Response {
+    let back = format!("{}/dispositifs", portal.path());
+    let detail = match schemes::get(&state.db, portal.tenant.id, id).await {
+        Ok(detail) => detail,
+        Err(e) => return failed(&e, Some((&back, "Revenir aux dispositifs"))),
+    };
+    let values = match form {
+        Some(form) => json!(form),
+        None => detail
+            .current
+            .as_ref()
+            .map(|v| rules_form(&v.rules.0))
+            .unwrap_or(Value::Null),
+    };
+    portal.page(
+        status,
+        "scheme.html",
+        json!({
+            "scheme": summary(&detail),
+            "versions": detail.versions.iter().map(|v| json!({
+                "version": v.version,
+                "from": french::long_date(v.effective_from),
+            })).collect::<Vec<_>>(),
+            "modules": detail.modules.iter().map(|m| json!({
+                "number": m.number,
+                "title": m.title,
+                "family": m.family,
+            })).collect::<Vec<_>>(),
+            "form": values,
+            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
+            "errors": errors.to_json(),
+            "notice": notice,
+        }),
+    )
+}
+
+#[handler]
+pub(super) async fn show(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("scheme"), None);
+    };
+    let notice = (req.uri().query() == Some("regles=1"))
+        .then_some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.");
+    scheme_page(
+        &state,
+        &portal,
+        id,
+        StatusCode::OK,
+        None,
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+#[handler]
+pub(super) async fn list(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let notice = match req.uri().query() {
+        Some("cree=1") => {
+            Some("Dispositif créé en brouillon : ouvrez-le pour émettre des chèques.")
+        }
+        Some("etat=1") => Some("État du dispositif changé."),
+        _ => None,
+    };
+    schemes_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &NewSchemeForm::default(),
+        &Refusal::default(),
+        notice,
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct NewSchemeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    preset: String,
+}
+
+#[handler]
+pub(super) async fn create(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<NewSchemeForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let new = NewScheme {
+        code: form.code.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        preset: Some(form.preset.clone()).filter(|p| !p.is_empty()),
+        ..NewScheme::default()
+    };
+    let errors = if new.preset.is_none() {
+        Refusal::default().field("preset", "Choisissez un modèle dans la liste.")
+    } else {
+        match schemes::create(&state.db, portal.tenant.id, portal.actor(), new).await {
+            Ok(_) => return see_other(&format!("{}/dispositifs?cree=1", portal.path())),
+            Err(e) => match fr::refusal(&e) {
+                Some(errors) => errors,
+                None => return failed(&e, None),
+            },
+        }
+    };
+    schemes_page(
+        &state,
+        &portal,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &form,
+        &errors,
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatusForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    status: String,
+}
+
+#[handler]
+pub(super) async fn set_status(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::SET_SCHEME_STATUS).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("scheme"), None);
+    };
+    let back = format!("{}/dispositifs", portal.path());
+    match schemes::set_status(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        &form.status,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("{back}?etat=1")),
+        Err(e) => failed(&e, Some((&back, "Revenir aux dispositifs"))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub(super) struct RulesForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    effective_from: String,
+    #[serde(default)]
+    face_value_cents: String,
+    #[serde(default)]
+    voucher_hours: String,
+    #[serde(default)]
+    session_minutes: String,
+    #[serde(default)]
+    modules_to_choose: String,
+    #[serde(default)]
+    hourly_rate_cents: String,
+    #[serde(default)]
+    validity_months: String,
+}
+
+/// The scheme's current rules with the form's numbers in place; what the form cannot read is
+/// refused in French next to its field.
+fn read_rules(
+    form: &RulesForm,
+    current: &SchemeRules,
+) -> Result<(NaiveDate, SchemeRules), Refusal> {
+    let mut refusal = Refusal::default();
+    let mut rules = current.clone();
+    let whole = |text: &str| text.trim().parse::<u32>().ok();
+    let from = NaiveDate::parse_from_str(form.effective_from.trim(), "%Y-%m-%d").ok();
+    if from.is_none() {
+        refusal = refusal.field(
+            "effective_from",
+            "Saisissez la date d’effet, par exemple 2027-01-01.",
+        );
+    }
+    match euros_to_cents(&form.face_value_cents) {
+        Some(cents) => rules.face_value_cents = cents,
+        None => {
+            refusal = refusal.field(
+                "face_value_cents",
+                "Saisissez une valeur en euros, par exemple 200 ou 200,00.",
+            )
+        }
+    }
+    match whole(&form.voucher_hours) {
+        Some(hours) => rules.voucher_minutes = hours * 60,
+        None => {
+            refusal = refusal.field(
+                "voucher_hours",
+                "Saisissez un nombre entier d’heures, par exemple 20.",
+            )
+        }
+    }
+    match whole(&form.session_minutes) {
+        Some(minutes) => rules.session_minutes = minutes,
+        None => {
+            refusal = refusal.field(
+                "session_minutes",
+                "Saisissez une durée en minutes, par exemple 120.",
+            )
+        }
+    }
+    match whole(&form.modules_to_choose) {
+        Some(count) => rules.modules_to_choose = count,
+        None => {
+            refusal = refusal.field(
+                "modules_to_choose",
+                "Saisissez un nombre de modules, par exemple 10.",
+            )
+        }
+    }
+    match euros_to_cents(&form.hourly_rate_cents) {
+        Some(cents) => rules.hourly_rate_cents = cents,
+        None => {
+            refusal = refusal.field(
+                "hourly_rate_cents",
+                "Saisissez un montant en euros, par exemple 10.",
+            )
+        }
+    }
+    if matches!(rules.validity, Validity::MonthsAfterIssue { .. }) {
+        match whole(&form.validity_months) {
+            Some(months) => rules.validity = Validity::MonthsAfterIssue { months },
+            None => {
+                refusal = refusal.field(
+                    "validity_months",
+                    "Saisissez un nombre de mois, par exemple 12.",
+                )
+            }
+        }
+    }
+    match from {
+        Some(from) if refusal.is_empty() => Ok((from, rules)),
+        _ => Err(refusal),
+    }
+}
+
+#[handler]
+pub(super) async fn change_rules(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<RulesForm>,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
+        return page;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return failed(&Error::NotFound("scheme"), None);
+    };
+    let detail = match schemes::get(&state.db, portal.tenant.id, id).await {
+        Ok(detail) => detail,
+        Err(e) => return failed(&e, None),
+    };
+    let Some(current) = detail.current.as_ref().map(|v| v.rules.0.clone()) else {
+        return failed(
+            &Error::Conflict("this scheme has no rules in force".into()),
+            None,
+        );
+    };
+    let errors = match read_rules(&form, &current) {
+        Ok((from, rules)) => {
+            match schemes::change_rules(
+                &state.db,
+                portal.tenant.id,
+                portal.actor(),
+                id,
+                from,
+                rules,
+            )
+            .await
+            {
+                Ok(_) => return see_other(&format!("{}/dispositifs/{id}?regles=1", portal.path())),
+                Err(e) => match fr::refusal(&e) {
+                    Some(errors) => rename_fields(errors),
+                    None => return failed(&e, None),
+                },
+            }
+        }
+        Err(errors) => errors,
+    };
+    scheme_page(
+        &state,
+        &portal,
+        id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(&form),
+        &errors,
+        None,
+    )
+    .await
+}
+
+/// The form names hours and months where the rules hold minutes and a validity.
+fn rename_fields(mut errors: Refusal) -> Refusal {
+    for (core, form) in [
+        ("voucher_minutes", "voucher_hours"),
+        ("validity.months", "validity_months"),
+    ] {
+        if let Some(message) = errors.fields.remove(core) {
+            errors.fields.insert(form.into(), message);
+        }
+    }
+    errors
+}
