@@ -19,7 +19,7 @@ use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_core::tenancy::{Role, accounts};
+use passerelle_core::tenancy::{Role, account_links, accounts};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
 use passerelle_test_support::create_tenant;
 use uuid::Uuid;
@@ -202,6 +202,28 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         matches!(session, accounts::SignIn::Opened(_)),
         "{session:?}"
     );
+    // An invitation, written as the worker writes it: the outbox row and its link.
+    account_links::invite(db, tenant.id, Actor::SYSTEM, user.id)
+        .await
+        .expect("invitation");
+    let mut tx = db.begin_tenant(tenant.id).await.expect("tx");
+    let invitation: Uuid =
+        sqlx::query_scalar("SELECT id FROM email_outbox WHERE kind = 'invitation'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("invitation row");
+    let message = emails::outbox::fetch(&mut tx, invitation)
+        .await
+        .expect("fetch")
+        .expect("row");
+    let links = emails::Links {
+        public_base_url: "https://passerelle.example.fr".into(),
+    };
+    let prepared = emails::render::prepare(&mut tx, &tenant, &message, &links, tenant.today())
+        .await
+        .expect("prepare");
+    assert!(matches!(prepared, emails::render::Preparation::Ready(_)));
+    tx.commit().await.expect("commit");
     Populated {
         tenant_id: tenant.id,
         prescriber_id,
