@@ -60,8 +60,32 @@ export async function page(browserInstance, { phone = false } = {}) {
   return context.newPage();
 }
 
-/** Writes `name.png`, the whole page, to the screenshots folder the README points to. */
+const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+
+/** Checks the page against the WCAG 2.1 A and AA rules (what the RGAA builds on) with axe-core;
+ * fails the test with every violation found, named by its rule and the elements it concerns. */
+export async function checkAccessibility(pageInstance, name) {
+  await pageInstance.addScriptTag({ content: axeSource });
+  const violations = await pageInstance.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return result.violations.map((v) => ({
+      rule: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+    }));
+  });
+  if (violations.length > 0) {
+    throw new Error(`${name}: accessibility violations:\n${JSON.stringify(violations, null, 2)}`);
+  }
+}
+
+/** Writes `name.png`, the whole page, to the screenshots folder the README points to, after
+ * checking the page's accessibility. */
 export async function screenshot(pageInstance, name) {
+  await checkAccessibility(pageInstance, name);
   await pageInstance.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
 
