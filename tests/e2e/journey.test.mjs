@@ -123,6 +123,14 @@ test("a voucher from issuance to the funder's dataset, through every role's page
   const csv = new TextDecoder("windows-1252").decode(await readFile(await download.path()));
   assert.match(csv, new RegExp(reference));
   assert.match(csv, /EPN de Figeac/);
+  // The approved statement is in the month's SEPA transfer file (pain.001) for the treasury.
+  const [transfer] = await Promise.all([
+    officer.waitForEvent("download"),
+    officer.getByRole("link", { name: /^Fichier de virement SEPA/ }).click(),
+  ]);
+  const xml = await readFile(await transfer.path(), "utf8");
+  assert.match(xml, /urn:iso:std:iso:20022:tech:xsd:pain\.001/);
+  assert.match(xml, /FR7630006000011234567890189/);
 
   // The month's statistics, computed by the worker on demand, then downloaded by a funder.
   const scheme = await lotScheme();

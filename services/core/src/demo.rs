@@ -17,6 +17,9 @@ use crate::{Db, Error, epns};
 const DEMO_TOKEN_NAME: &str = "demo";
 /// Every demo user's portal password (`<role>@<tenant>.example`, e.g. `finance@lot.example`).
 pub const DEMO_PASSWORD: &str = "demo-passerelle";
+/// The demo EPN's account and the demo tenants' treasury account: well-known example IBANs.
+const DEMO_EPN_IBAN: &str = "FR7630006000011234567890189";
+const DEMO_TREASURY_IBAN: &str = "FR1420041010050500013M02606";
 const PLATFORM_ADMIN_EMAIL: &str = "exploitation@passerelle.example";
 
 struct DemoTenant {
@@ -199,6 +202,30 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             .map(|m| m.number)
             .collect();
         epns::set_offer(db, tenant.id, Actor::SYSTEM, epn_id, scheme_id, &modules).await?;
+        // Fictitious accounts with valid checksums, so that a month can be paid by SEPA transfer.
+        epns::set_bank_details(
+            db,
+            tenant.id,
+            Actor::SYSTEM,
+            epn_id,
+            &epns::BankDetails {
+                iban: DEMO_EPN_IBAN.into(),
+                bic: Some("AGRIFRPP".into()),
+                account_holder: demo.epn.into(),
+            },
+        )
+        .await?;
+        crate::reimbursements::set_treasury(
+            db,
+            tenant.id,
+            Actor::SYSTEM,
+            &epns::BankDetails {
+                iban: DEMO_TREASURY_IBAN.into(),
+                bic: Some("PSSTFRPPPAR".into()),
+                account_holder: format!("Paierie — {}", demo.name),
+            },
+        )
+        .await?;
     }
 
     let mut tx = db.begin_platform().await?;

@@ -44,6 +44,7 @@ pub fn routes() -> Route {
         .at("/:tenant/releves/:month/csv", get(statements::month_csv))
         .at("/:tenant/releves/:month/sepa", get(statements::month_sepa))
         .at("/:tenant/releve/:id", get(statements::show))
+        .at("/:tenant/releve/:id/csv", get(statements::statement_csv))
         .at(
             "/:tenant/releve/:id/valider",
             poem::post(statements::approve),

@@ -109,6 +109,38 @@ pub(super) async fn list(
     )
 }
 
+/// A file to save, named for the person's disk.
+fn attachment(content_type: &str, name: &str, body: impl Into<poem::Body>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type(content_type)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
+#[handler]
+pub(super) async fn statement_csv(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = match Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some(id) = statement_id(&id) else {
+        return no_such_statement();
+    };
+    match export::statement_csv(&state.db, portal.tenant.id, portal.actor(), id).await {
+        Ok((name, bytes)) => attachment("text/csv; charset=utf-8", &name, bytes),
+        Err(e) => failed(&e, None),
+    }
+}
+
 #[handler]
 pub(super) async fn month_csv(
     Path((slug, month)): Path<(String, String)>,
@@ -129,15 +161,7 @@ pub(super) async fn month_csv(
     };
     let actor = Actor::from(&portal.user.principal);
     match export::month_csv(&state.db, portal.tenant.id, actor, month).await {
-        Ok((name, bytes)) => Response::builder()
-            .status(StatusCode::OK)
-            .content_type("text/csv; charset=utf-8")
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            )
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(bytes),
+        Ok((name, bytes)) => attachment("text/csv; charset=utf-8", &name, bytes),
         Err(e) => {
             tracing::error!(error = %e, "month CSV failed");
             unavailable()
@@ -205,6 +229,7 @@ async fn statement_page(
             },
             "lines": lines,
             "may_approve": portal.may(&access::APPROVE_STATEMENT),
+            "csv_path": format!("{}/releve/{}/csv", portal.path(), statement.id),
             "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
             "errors": errors.to_json(),
             "notice": notice,
@@ -387,15 +412,7 @@ pub(super) async fn month_sepa(
     };
     let back = format!("{}/releves?mois={}", portal.path(), month.format("%Y-%m"));
     match sepa::month_file(&state.db, portal.tenant.id, portal.actor(), month).await {
-        Ok(file) => Response::builder()
-            .status(StatusCode::OK)
-            .content_type("application/xml; charset=utf-8")
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", file.name),
-            )
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(file.xml),
+        Ok(file) => attachment("application/xml; charset=utf-8", &file.name, file.xml),
         Err(e) => failed(&e, Some((&back, "Revenir aux relevés du mois"))),
     }
 }

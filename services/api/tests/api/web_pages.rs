@@ -490,6 +490,9 @@ async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
     assert_eq!(page.status, 200);
     assert!(page.html.contains(reference));
     assert!(page.html.contains("à valider"));
+    let csv = browser.get(&format!("{path}/csv"), Some(&cookie)).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.html.contains(reference), "{}", csv.html);
 
     let approved = browser
         .post(
