@@ -139,10 +139,7 @@ pub(super) async fn user_list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_USERS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_USERS).await);
     let notice = req.uri().query().and_then(|q| {
         q.split('&').find_map(|p| {
             p.strip_prefix("invite=")
@@ -194,13 +191,9 @@ pub(super) async fn create_user(
     req: &Request,
     Form(form): Form<UserForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_USER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await
+    );
     let new = match read_user_form(&form) {
         Ok(new) => new,
         Err(errors) => {
@@ -254,16 +247,10 @@ pub(super) async fn invite(
     req: &Request,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_USER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
-    let Ok(user_id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("user"), None);
-    };
+    let portal = try_page!(
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await
+    );
+    let user_id = try_page!(super::path_id(&id, "user"));
     match account_links::invite(&state.db, portal.tenant.id, portal.actor(), user_id).await {
         Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
         Err(e) => failed(
@@ -283,16 +270,10 @@ pub(super) async fn disable(
     req: &Request,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::DISABLE_USER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
-    let Ok(user_id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("user"), None);
-    };
+    let portal = try_page!(
+        Portal::allowed_form(&state, req, &slug, &access::DISABLE_USER, &form.csrf_token).await
+    );
+    let user_id = try_page!(super::path_id(&id, "user"));
     match users::disable(&state.db, portal.tenant.id, user_id).await {
         Ok(_) => see_other(&format!("{}/utilisateurs?desactive=1", portal.path())),
         Err(e) => failed(
@@ -334,10 +315,7 @@ pub(super) async fn email_log(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await);
     let param = |name: &str| {
         req.uri().query().and_then(|q| {
             q.split('&')
@@ -396,10 +374,7 @@ pub(super) async fn audit_log(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await);
     let after = req
         .uri()
         .query()

@@ -204,10 +204,7 @@ pub(super) async fn home(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await);
     let notice = req
         .uri()
         .query()
@@ -306,13 +303,16 @@ pub(super) async fn plan_session(
     req: &Request,
     Form(form): Form<SessionForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::CREATE_SESSION,
+            &form.csrf_token
+        )
+        .await
+    );
     let Some(epn_id) = portal.epn_id() else {
         return unavailable();
     };
@@ -457,10 +457,7 @@ pub(super) async fn find_form(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await);
     registration_page(
         &state,
         &portal,
@@ -479,10 +476,7 @@ pub(super) async fn register(
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await);
     let field = |name: &str| {
         pairs
             .iter()
@@ -696,10 +690,7 @@ pub(super) async fn sheet(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await);
     sheet_page(&state, &portal, &id, StatusCode::OK, &[]).await
 }
 
@@ -746,10 +737,7 @@ pub(super) async fn record_sheet(
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await);
     let token = pairs
         .iter()
         .find(|(k, _)| k == "csrf_token")
@@ -761,9 +749,7 @@ pub(super) async fn record_sheet(
     let Some(epn_id) = portal.epn_id() else {
         return unavailable();
     };
-    let Ok(session_id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("session"), None);
-    };
+    let session_id = try_page!(super::path_id(&id, "session"));
     let entries = entries(&pairs);
     if entries.is_empty() {
         let outcomes = [Outcome {

@@ -44,6 +44,51 @@ pub(super) fn euros_to_cents(text: &str) -> Option<i64> {
     units.checked_mul(100)?.checked_add(cents)
 }
 
+/// A form sent with a file (`enctype="multipart/form-data"`): its text fields, and the file of
+/// the field `fichier` when it was sent and is at most `max_bytes`.
+pub(super) struct Upload {
+    pub fields: std::collections::HashMap<String, String>,
+    pub file: Option<Vec<u8>>,
+    /// The file (or the request) was larger than allowed.
+    pub too_big: bool,
+}
+
+impl Upload {
+    pub async fn read(mut multipart: poem::web::Multipart, max_bytes: usize) -> Self {
+        let mut upload = Upload {
+            fields: Default::default(),
+            file: None,
+            too_big: false,
+        };
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(_) => {
+                    upload.too_big = true;
+                    break;
+                }
+            };
+            match field.name().map(str::to_owned) {
+                Some(name) if name == "fichier" => match field.bytes().await {
+                    Ok(bytes) if bytes.len() <= max_bytes => upload.file = Some(bytes),
+                    _ => upload.too_big = true,
+                },
+                Some(name) => {
+                    let text = field.text().await.unwrap_or_default();
+                    upload.fields.insert(name, text);
+                }
+                None => {}
+            }
+        }
+        upload
+    }
+
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+}
+
 pub(super) fn option(value: impl ToString, label: impl ToString) -> Value {
     json!({ "value": value.to_string(), "label": label.to_string() })
 }

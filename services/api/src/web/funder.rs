@@ -1,7 +1,6 @@
 //! The funder's pages: the published statistics files to download, and a dashboard of three
 //! charts drawn on the server as SVG, each with its figures as a table for screen readers.
 
-use passerelle_core::Error;
 use passerelle_core::emails::french;
 use passerelle_core::schemes::rules::public_category_fr;
 use passerelle_core::statistics::dashboard::{self, Figure};
@@ -10,7 +9,6 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::{Portal, failed, message};
 use crate::access;
@@ -53,10 +51,8 @@ pub(super) async fn exports(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal =
+        try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await);
     let filter = ExportFilter {
         scheme_id: None,
         status: Some("succeeded".into()),
@@ -102,14 +98,9 @@ pub(super) async fn download(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::DOWNLOAD_STATISTICS_FILE).await
-    {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("statistics file"), None);
-    };
+    let portal =
+        try_page!(Portal::allowed(&state, req, &slug, &access::DOWNLOAD_STATISTICS_FILE).await);
+    let id = try_page!(super::path_id(&id, "statistics file"));
     let back = format!("{}/statistiques", portal.path());
     let opened = statistics::open_file(
         &state.db,
@@ -177,10 +168,8 @@ pub(super) async fn charts(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal =
+        try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await);
     let board = match dashboard::dashboard(&state.db, portal.tenant.id, None).await {
         Ok(board) => board,
         Err(e) => return failed(&e, None),

@@ -20,6 +20,17 @@ use serde_json::json;
 use crate::pages;
 use crate::state::AppState;
 
+/// The value of a `Result<T, Response>`, or the handler returns the page to answer instead (the
+/// sign-in page, a 403, the "unavailable" page): `?` for handlers that answer a `Response`.
+macro_rules! try_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(page) => return page,
+        }
+    };
+}
+
 mod admin;
 mod epn;
 mod forms;
@@ -187,6 +198,22 @@ impl Portal {
         }
     }
 
+    /// `allowed`, for a posted form: it must also come from a page of this service and carry the
+    /// session's CSRF token.
+    async fn allowed_form(
+        state: &AppState,
+        req: &Request,
+        slug: &str,
+        operation: &crate::access::Operation,
+        csrf_token: &str,
+    ) -> Result<Self, Response> {
+        let portal = Self::allowed(state, req, slug, operation).await?;
+        match portal.form_refused(req, csrf_token) {
+            Some(page) => Err(page),
+            None => Ok(portal),
+        }
+    }
+
     /// The refusal page for a signed-in form that does not come from a page of this service or
     /// does not carry the session's token; `None` for a good form.
     fn form_refused(&self, req: &Request, csrf_token: &str) -> Option<Response> {
@@ -235,6 +262,15 @@ impl Portal {
     fn actor(&self) -> passerelle_core::audit::Actor {
         passerelle_core::audit::Actor::from(&self.user.principal)
     }
+}
+
+/// An id in a page's address; a malformed one is not found, like an unknown one.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page to answer, returned at once by `try_page!`"
+)]
+fn path_id(text: &str, what: &'static str) -> Result<uuid::Uuid, Response> {
+    uuid::Uuid::parse_str(text).map_err(|_| failed(&passerelle_core::Error::NotFound(what), None))
 }
 
 /// The answer to a domain error on a page: the "unavailable" page for the database's errors, a
@@ -429,10 +465,7 @@ fn sign_in_page(
 
 #[handler]
 async fn sign_in_form(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     let query = req.uri().query().unwrap_or_default();
     let notice = if query.split('&').any(|p| p == "deconnecte=1") {
         Some("Vous êtes déconnecté.")
@@ -465,10 +498,7 @@ async fn sign_in(
     req: &Request,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     if !same_origin(req) {
         return forbidden_form();
     }
@@ -517,10 +547,7 @@ async fn sign_in(
 
 #[handler]
 async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
-    let portal = match Portal::signed_in(&state, req, &slug).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::signed_in(&state, req, &slug).await);
     use crate::access;
     let path = portal.path();
     let pages: [(&access::Operation, &str, &str); 14] = [
@@ -622,10 +649,7 @@ async fn sign_out(
     req: &Request,
     Form(form): Form<SignOutForm>,
 ) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     let user = match signed_in(&state, req, &tenant).await {
         Ok(Some(user)) => user,
         Ok(None) => return see_other(&format!("{}/connexion", cookie_path(&tenant))),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::optional;
+use super::forms::{Upload, optional};
 use super::french::{self as fr, Refusal};
 use super::{Portal, failed, see_other};
 use crate::access;
@@ -60,10 +60,7 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await);
     list_page(&state, &portal, StatusCode::OK, &Refusal::default(), None).await
 }
 
@@ -72,34 +69,14 @@ pub(super) async fn import_file(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let (mut token, mut file, mut too_big) = (String::new(), None, false);
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(_) => {
-                too_big = true;
-                break;
-            }
-        };
-        match field.name() {
-            Some("csrf_token") => token = field.text().await.unwrap_or_default(),
-            Some("fichier") => match field.bytes().await {
-                Ok(bytes) if bytes.len() <= MAX_IMPORT_BYTES => file = Some(bytes),
-                _ => too_big = true,
-            },
-            _ => {}
-        }
-    }
-    if let Some(refused) = portal.form_refused(req, &token) {
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await);
+    let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
+    if let Some(refused) = portal.form_refused(req, upload.field("csrf_token")) {
         return refused;
     }
+    let (file, too_big) = (upload.file, upload.too_big);
     let file = match (file, too_big) {
         (_, true) => Err("Le fichier dépasse 20 Mo."),
         (Some(file), false) if !file.is_empty() => Ok(file),
@@ -233,13 +210,8 @@ pub(super) async fn show(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("epn"), None);
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await);
+    let id = try_page!(super::path_id(&id, "epn"));
     let notice = match req.uri().query() {
         Some("offre=1") => Some("Offre enregistrée."),
         Some("banque=1") => Some("Coordonnées bancaires enregistrées."),
@@ -263,10 +235,7 @@ pub(super) async fn set_offer(
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await);
     let field = |name: &str| {
         pairs
             .iter()
@@ -333,16 +302,12 @@ pub(super) async fn set_bank_details(
     req: &Request,
     Form(form): Form<BankForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::SET_EPN_BANK_DETAILS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal =
+        try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_BANK_DETAILS).await);
     if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
         return refused;
     }
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("epn"), None);
-    };
+    let id = try_page!(super::path_id(&id, "epn"));
     let bank = BankDetails {
         iban: form.iban.clone(),
         bic: optional(&form.bic),

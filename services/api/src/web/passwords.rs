@@ -15,10 +15,7 @@ use crate::state::AppState;
 
 #[handler]
 pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     html(
         StatusCode::OK,
         pages::render(
@@ -41,10 +38,7 @@ pub(super) async fn forgotten(
     req: &Request,
     Form(form): Form<ForgottenForm>,
 ) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     if !same_origin(req) {
         return forbidden_form();
     }
@@ -97,10 +91,7 @@ pub(super) async fn choose_form(
     Path((slug, secret)): Path<(String, String)>,
     state: Data<&AppState>,
 ) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     match account_links::check(&state.db, tenant.id, &secret).await {
         Ok(Some(holder)) => choose_page(StatusCode::OK, &tenant.name, &holder, &Refusal::default()),
         Ok(None) => expired_link(&tenant.slug),
@@ -147,10 +138,7 @@ pub(super) async fn choose(
     req: &Request,
     Form(form): Form<ChooseForm>,
 ) -> Response {
-    let tenant = match portal(&state, &slug).await {
-        Ok(tenant) => tenant,
-        Err(page) => return page,
-    };
+    let tenant = try_page!(portal(&state, &slug).await);
     if !same_origin(req) {
         return forbidden_form();
     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{euros_to_cents, option, optional, ticked};
+use super::forms::{Upload, euros_to_cents, option, optional, ticked};
 use super::french::{self as fr, Refusal};
 use super::{Portal, failed, see_other, unavailable};
 use crate::access;
@@ -129,10 +129,7 @@ pub(super) async fn new_voucher_form(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await);
     voucher_form_page(
         &state,
         &portal,
@@ -193,13 +190,9 @@ pub(super) async fn issue(
     req: &Request,
     Form(form): Form<VoucherForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(&state, req, &slug, &access::ISSUE_VOUCHER, &form.csrf_token).await
+    );
     let Some(prescriber_id) = portal.prescriber_id() else {
         return unavailable();
     };
@@ -321,10 +314,7 @@ pub(super) async fn show(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
     let back = format!("{}/cheques", portal.path());
     match voucher_details(&state, &portal, &reference).await {
         Ok(details) => portal.page(
@@ -345,10 +335,7 @@ pub(super) async fn letter(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
     let details = match voucher_details(&state, &portal, &reference).await {
         Ok(details) => details,
         Err(e) => return failed(&e, None),
@@ -395,10 +382,7 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await);
     let Some(prescriber_id) = portal.prescriber_id() else {
         return unavailable();
     };
@@ -504,10 +488,7 @@ pub(super) async fn import_form(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await);
     import_page(
         &state,
         &portal,
@@ -553,39 +534,18 @@ pub(super) async fn import(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await);
     let Some(prescriber_id) = portal.prescriber_id() else {
         return unavailable();
     };
-    let (mut token, mut scheme_id, mut file) = (String::new(), String::new(), None);
-    let mut too_big = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(_) => {
-                too_big = true;
-                break;
-            }
-        };
-        match field.name() {
-            Some("csrf_token") => token = field.text().await.unwrap_or_default(),
-            Some("scheme_id") => scheme_id = field.text().await.unwrap_or_default(),
-            Some("fichier") => match field.bytes().await {
-                Ok(bytes) if bytes.len() <= MAX_IMPORT_BYTES => file = Some(bytes),
-                _ => too_big = true,
-            },
-            _ => {}
-        }
-    }
-    if let Some(page) = portal.form_refused(req, &token) {
+    let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
+    if let Some(page) = portal.form_refused(req, upload.field("csrf_token")) {
         return page;
     }
+    let scheme_id = upload.field("scheme_id").to_owned();
+    let (file, too_big) = (upload.file, upload.too_big);
     let mut errors = Refusal::default();
     let scheme = Uuid::parse_str(scheme_id.trim()).ok();
     if scheme.is_none() {

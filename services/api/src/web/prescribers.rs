@@ -130,10 +130,7 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_PRESCRIBERS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_PRESCRIBERS).await);
     let notice = match req.uri().query() {
         Some("ajoute=1") => Some("Structure prescriptrice ajoutée."),
         Some("dotation=1") => Some("Dotation enregistrée."),
@@ -165,13 +162,16 @@ pub(super) async fn create(
     req: &Request,
     Form(form): Form<OrganisationForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_PRESCRIBER).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
-        return refused;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::CREATE_PRESCRIBER,
+            &form.csrf_token
+        )
+        .await
+    );
     let new = NewPrescriber {
         name: form.name.trim().to_owned(),
         kind: form.kind.clone(),
@@ -274,13 +274,16 @@ pub(super) async fn allocate(
     req: &Request,
     Form(form): Form<AllocationForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_ALLOCATION).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
-        return refused;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::CREATE_ALLOCATION,
+            &form.csrf_token
+        )
+        .await
+    );
     let errors = match read_allocation(&form) {
         Ok((prescriber_id, new)) => {
             match prescribers::allocate(
@@ -331,10 +334,8 @@ pub(super) async fn set_quantity(
     req: &Request,
     Form(form): Form<QuantityForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::SET_ALLOCATION_QUANTITY).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal =
+        try_page!(Portal::allowed(&state, req, &slug, &access::SET_ALLOCATION_QUANTITY).await);
     if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
         return refused;
     }

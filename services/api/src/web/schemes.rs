@@ -172,13 +172,8 @@ pub(super) async fn show(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("scheme"), None);
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await);
+    let id = try_page!(super::path_id(&id, "scheme"));
     let notice = (req.uri().query() == Some("regles=1"))
         .then_some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.");
     scheme_page(
@@ -199,10 +194,7 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await);
     let notice = match req.uri().query() {
         Some("cree=1") => {
             Some("Dispositif créé en brouillon : ouvrez-le pour émettre des chèques.")
@@ -240,13 +232,9 @@ pub(super) async fn create(
     req: &Request,
     Form(form): Form<NewSchemeForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_SCHEME, &form.csrf_token).await
+    );
     let new = NewScheme {
         code: form.code.trim().to_owned(),
         name: form.name.trim().to_owned(),
@@ -290,16 +278,17 @@ pub(super) async fn set_status(
     req: &Request,
     Form(form): Form<StatusForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::SET_SCHEME_STATUS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("scheme"), None);
-    };
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::SET_SCHEME_STATUS,
+            &form.csrf_token
+        )
+        .await
+    );
+    let id = try_page!(super::path_id(&id, "scheme"));
     let back = format!("{}/dispositifs", portal.path());
     match schemes::set_status(
         &state.db,
@@ -351,61 +340,57 @@ fn read_rules(
             "Saisissez la date d’effet, par exemple 2027-01-01.",
         );
     }
-    match euros_to_cents(&form.face_value_cents) {
-        Some(cents) => rules.face_value_cents = cents,
-        None => {
-            refusal = refusal.field(
-                "face_value_cents",
-                "Saisissez une valeur en euros, par exemple 200 ou 200,00.",
-            )
+    // Each number read, or refused next to its field with an example of what to type.
+    let mut read = |field: &str, value: Option<u32>, example: &str| {
+        if value.is_none() {
+            refusal = std::mem::take(&mut refusal).field(field, format!("Saisissez {example}."));
         }
+        value
+    };
+    let cents = |text: &str| euros_to_cents(text).and_then(|c| u32::try_from(c).ok());
+    if let Some(value) = read(
+        "face_value_cents",
+        cents(&form.face_value_cents),
+        "une valeur en euros, par exemple 200 ou 200,00",
+    ) {
+        rules.face_value_cents = i64::from(value);
     }
-    match whole(&form.voucher_hours) {
-        Some(hours) => rules.voucher_minutes = hours * 60,
-        None => {
-            refusal = refusal.field(
-                "voucher_hours",
-                "Saisissez un nombre entier d’heures, par exemple 20.",
-            )
-        }
+    if let Some(hours) = read(
+        "voucher_hours",
+        whole(&form.voucher_hours),
+        "un nombre entier d’heures, par exemple 20",
+    ) {
+        rules.voucher_minutes = hours * 60;
     }
-    match whole(&form.session_minutes) {
-        Some(minutes) => rules.session_minutes = minutes,
-        None => {
-            refusal = refusal.field(
-                "session_minutes",
-                "Saisissez une durée en minutes, par exemple 120.",
-            )
-        }
+    if let Some(minutes) = read(
+        "session_minutes",
+        whole(&form.session_minutes),
+        "une durée en minutes, par exemple 120",
+    ) {
+        rules.session_minutes = minutes;
     }
-    match whole(&form.modules_to_choose) {
-        Some(count) => rules.modules_to_choose = count,
-        None => {
-            refusal = refusal.field(
-                "modules_to_choose",
-                "Saisissez un nombre de modules, par exemple 10.",
-            )
-        }
+    if let Some(count) = read(
+        "modules_to_choose",
+        whole(&form.modules_to_choose),
+        "un nombre de modules, par exemple 10",
+    ) {
+        rules.modules_to_choose = count;
     }
-    match euros_to_cents(&form.hourly_rate_cents) {
-        Some(cents) => rules.hourly_rate_cents = cents,
-        None => {
-            refusal = refusal.field(
-                "hourly_rate_cents",
-                "Saisissez un montant en euros, par exemple 10.",
-            )
-        }
+    if let Some(value) = read(
+        "hourly_rate_cents",
+        cents(&form.hourly_rate_cents),
+        "un montant en euros, par exemple 10",
+    ) {
+        rules.hourly_rate_cents = i64::from(value);
     }
-    if matches!(rules.validity, Validity::MonthsAfterIssue { .. }) {
-        match whole(&form.validity_months) {
-            Some(months) => rules.validity = Validity::MonthsAfterIssue { months },
-            None => {
-                refusal = refusal.field(
-                    "validity_months",
-                    "Saisissez un nombre de mois, par exemple 12.",
-                )
-            }
-        }
+    if matches!(rules.validity, Validity::MonthsAfterIssue { .. })
+        && let Some(months) = read(
+            "validity_months",
+            whole(&form.validity_months),
+            "un nombre de mois, par exemple 12",
+        )
+    {
+        rules.validity = Validity::MonthsAfterIssue { months };
     }
     match from {
         Some(from) if refusal.is_empty() => Ok((from, rules)),
@@ -420,16 +405,17 @@ pub(super) async fn change_rules(
     req: &Request,
     Form(form): Form<RulesForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return failed(&Error::NotFound("scheme"), None);
-    };
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::CHANGE_SCHEME_RULES,
+            &form.csrf_token
+        )
+        .await
+    );
+    let id = try_page!(super::path_id(&id, "scheme"));
     let detail = match schemes::get(&state.db, portal.tenant.id, id).await {
         Ok(detail) => detail,
         Err(e) => return failed(&e, None),

@@ -55,10 +55,7 @@ pub(super) async fn list(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await);
     let Some(month) = asked_month(req) else {
         return message(
             StatusCode::BAD_REQUEST,
@@ -128,10 +125,7 @@ pub(super) async fn statement_csv(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await);
     let Some(id) = statement_id(&id) else {
         return no_such_statement();
     };
@@ -147,10 +141,7 @@ pub(super) async fn month_csv(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::MONTH_CSV).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::MONTH_CSV).await);
     let Some(month) = parse_month(&month) else {
         return message(
             StatusCode::NOT_FOUND,
@@ -256,10 +247,7 @@ pub(super) async fn show(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await);
     let Some(id) = statement_id(&id) else {
         return no_such_statement();
     };
@@ -296,13 +284,16 @@ pub(super) async fn approve(
     req: &Request,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::APPROVE_STATEMENT).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::APPROVE_STATEMENT,
+            &form.csrf_token
+        )
+        .await
+    );
     let Some(id) = statement_id(&id) else {
         return no_such_statement();
     };
@@ -324,13 +315,16 @@ pub(super) async fn mark_paid(
     req: &Request,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::MARK_STATEMENT_PAID).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
-    }
+    let portal = try_page!(
+        Portal::allowed_form(
+            &state,
+            req,
+            &slug,
+            &access::MARK_STATEMENT_PAID,
+            &form.csrf_token
+        )
+        .await
+    );
     let Some(id) = statement_id(&id) else {
         return no_such_statement();
     };
@@ -398,10 +392,7 @@ pub(super) async fn month_sepa(
     state: Data<&AppState>,
     req: &Request,
 ) -> Response {
-    let portal = match Portal::allowed(&state, req, &slug, &access::MONTH_SEPA).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
+    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::MONTH_SEPA).await);
     let Some(month) = parse_month(&month) else {
         return message(
             StatusCode::NOT_FOUND,
