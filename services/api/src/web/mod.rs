@@ -619,20 +619,18 @@ async fn home(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -
         .filter(|(operation, _, _)| portal.may(operation))
         .map(|(_, href, label)| json!({ "href": format!("{path}{href}"), "label": label }))
         .collect();
-    html(
+    portal.page(
         StatusCode::OK,
-        pages::render(
-            "home.html",
-            json!({
-                "tenant_name": portal.tenant.name,
-                "display_name": portal.user.display_name,
-                "email": portal.user.email,
-                "role": role_fr(&portal.user.principal),
-                "links": links,
-                "csrf_token": portal.user.csrf_token,
-                "sign_out_path": format!("{}/deconnexion", portal.path()),
-            }),
-        ),
+        "home.html",
+        json!({
+            "tenant_name": portal.tenant.name,
+            "display_name": portal.user.display_name,
+            "email": portal.user.email,
+            "role": role_fr(&portal.user.principal),
+            "links": links,
+            "csrf_token": portal.user.csrf_token,
+            "sign_out_path": format!("{}/deconnexion", portal.path()),
+        }),
     )
 }
 
