@@ -89,9 +89,12 @@ pub struct AuditFilter {
     pub object_type: Option<String>,
     pub object_id: Option<String>,
     pub actor_id: Option<Uuid>,
+    /// Newest first (a person reading the log), instead of oldest first (a client replaying it).
+    pub newest_first: bool,
 }
 
-/// Entries, oldest first.
+/// Entries, oldest first unless the filter asks for the newest first; the cursor continues in
+/// the same order.
 pub async fn list(
     db: &Db,
     tenant_id: Uuid,
@@ -99,13 +102,18 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<AuditEntry>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let rows: Vec<AuditEntry> = sqlx::query_as(
+    let (after, order) = if filter.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, occurred_at, actor_id, actor_role, action, object_type, object_id, details FROM audit_log
           WHERE ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR object_type = $2)
             AND ($3::text IS NULL OR object_id = $3) AND ($4::uuid IS NULL OR actor_id = $4)
-            AND ($5::uuid IS NULL OR id > $5)
-          ORDER BY id LIMIT $6",
-    )
+            AND ($5::uuid IS NULL OR id {after} $5)
+          ORDER BY id {order} LIMIT $6"
+    )))
     .bind(&filter.action)
     .bind(&filter.object_type)
     .bind(&filter.object_id)

@@ -80,6 +80,7 @@ impl AuditApi {
             object_type: object_type.0,
             object_id: object_id.0,
             actor_id: actor_id.0,
+            newest_first: false,
         };
         let page = audit::list(&state.db, tenant_id, &filter, page)
             .await?

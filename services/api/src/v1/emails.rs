@@ -128,6 +128,7 @@ impl EmailsApi {
             status: status.0,
             kind: kind.0,
             voucher_id: voucher_id.0,
+            newest_first: false,
         };
         let page = outbox::list(&state.db, tenant_id, &filter, page)
             .await?

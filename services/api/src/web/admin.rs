@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{option, optional};
+use super::forms::{option, optional, query_param};
 use super::french::{self as fr, Refusal};
 use super::{Portal, failed, see_other};
 use crate::access;
@@ -308,7 +308,7 @@ fn email_status_fr(status: &str) -> &'static str {
     }
 }
 
-/// The email log, oldest first as the core lists it, with a status filter.
+/// The email log, newest first, filtered by state and kind.
 #[handler]
 pub(super) async fn email_log(
     Path(slug): Path<String>,
@@ -316,17 +316,12 @@ pub(super) async fn email_log(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await);
-    let param = |name: &str| {
-        req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        })
-    };
+    let param = |name: &str| query_param(req, name);
     let filter = EmailFilter {
         status: param("etat").filter(|s| outbox::STATUSES.contains(&s.as_str())),
-        ..EmailFilter::default()
+        kind: param("nature").filter(|k| outbox::Kind::parse(k).is_some()),
+        voucher_id: None,
+        newest_first: true,
     };
     let page = match PageRequest::parse(Some(100), param("suite").as_deref()) {
         Ok(page) => page,
@@ -355,6 +350,10 @@ pub(super) async fn email_log(
         .iter()
         .map(|s| option(s, email_status_fr(s)))
         .collect();
+    let kinds: Vec<Value> = outbox::Kind::ALL
+        .iter()
+        .map(|k| option(k.as_str(), email_kind_fr(k.as_str())))
+        .collect();
     portal.page(
         StatusCode::OK,
         "emails.html",
@@ -362,12 +361,14 @@ pub(super) async fn email_log(
             "emails": rows,
             "statuses": statuses,
             "status": filter.status.unwrap_or_default(),
+            "kinds": kinds,
+            "kind": filter.kind.unwrap_or_default(),
             "next": listed.next_cursor,
         }),
     )
 }
 
-/// The audit log, oldest first as the core lists it.
+/// The audit log, newest first, filtered by action.
 #[handler]
 pub(super) async fn audit_log(
     Path(slug): Path<String>,
@@ -375,23 +376,16 @@ pub(super) async fn audit_log(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await);
-    let after = req
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("suite=")))
-        .map(str::to_owned);
-    let page = match PageRequest::parse(Some(100), after.as_deref()) {
+    let page = match PageRequest::parse(Some(100), query_param(req, "suite").as_deref()) {
         Ok(page) => page,
         Err(e) => return failed(&e, None),
     };
-    let listed = match audit::list(
-        &state.db,
-        portal.tenant.id,
-        &audit::AuditFilter::default(),
-        page,
-    )
-    .await
-    {
+    let filter = audit::AuditFilter {
+        action: query_param(req, "action"),
+        newest_first: true,
+        ..audit::AuditFilter::default()
+    };
+    let listed = match audit::list(&state.db, portal.tenant.id, &filter, page).await {
         Ok(listed) => listed,
         Err(e) => return failed(&e, None),
     };
@@ -412,6 +406,6 @@ pub(super) async fn audit_log(
     portal.page(
         StatusCode::OK,
         "journal.html",
-        json!({ "entries": rows, "next": listed.next_cursor }),
+        json!({ "entries": rows, "next": listed.next_cursor, "action": filter.action }),
     )
 }

@@ -9,6 +9,14 @@ pub(super) fn optional(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// A parameter of the page's address (`?name=value`), decoded; `None` when absent or empty.
+pub(super) fn query_param(req: &poem::Request, name: &str) -> Option<String> {
+    req.params::<std::collections::HashMap<String, String>>()
+        .ok()?
+        .remove(name)
+        .filter(|value| !value.is_empty())
+}
+
 /// A checkbox: browsers send it only when ticked.
 pub(super) fn ticked(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.is_empty())

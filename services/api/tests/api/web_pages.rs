@@ -801,10 +801,27 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
         .expect("user");
     assert!(user.disabled_at.is_some());
 
+    // The logs read newest first: the invitation comes before the password set when signing in.
     let journal = browser.get("/portail/lot/journal", Some(&cookie)).await;
-    assert!(journal.html.contains("user.invited"));
-    let emails = browser.get("/portail/lot/courriels", Some(&cookie)).await;
+    let invited = journal.html.find("user.invited").expect("the invitation");
+    let password = journal
+        .html
+        .find("user.password_set")
+        .expect("the password");
+    assert!(invited < password, "{}", journal.html);
+    let only = browser
+        .get("/portail/lot/journal?action=user.invited", Some(&cookie))
+        .await;
+    assert!(only.html.contains("user.invited"));
+    assert!(!only.html.contains("user.password_set"));
+    let emails = browser
+        .get("/portail/lot/courriels?nature=invitation", Some(&cookie))
+        .await;
     assert!(emails.html.contains("invitation au portail"));
+    let none = browser
+        .get("/portail/lot/courriels?nature=welcome", Some(&cookie))
+        .await;
+    assert!(none.html.contains("Aucun courriel."));
 }
 
 #[tokio::test]

@@ -110,8 +110,12 @@ pub struct EmailFilter {
     pub status: Option<String>,
     pub kind: Option<String>,
     pub voucher_id: Option<Uuid>,
+    /// Newest first (a person reading the log), instead of oldest first.
+    pub newest_first: bool,
 }
 
+/// Messages, oldest first unless the filter asks for the newest first; the cursor continues in
+/// the same order.
 pub async fn list(
     db: &Db,
     tenant_id: Uuid,
@@ -134,12 +138,17 @@ pub async fn list(
             "one of: welcome, reminder, expired, prescriber_digest, invitation, password_reset",
         ));
     }
+    let (after, order) = if filter.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<OutboxMessage> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM email_outbox
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
-           AND ($3::uuid IS NULL OR voucher_id = $3) AND ($4::uuid IS NULL OR id > $4)
-         ORDER BY id LIMIT $5"
+           AND ($3::uuid IS NULL OR voucher_id = $3) AND ($4::uuid IS NULL OR id {after} $4)
+         ORDER BY id {order} LIMIT $5"
     )))
     .bind(&filter.status)
     .bind(&filter.kind)
