@@ -614,9 +614,7 @@ async fn sheet_page(
     let Some(epn_id) = portal.epn_id() else {
         return unavailable();
     };
-    let Ok(session_id) = Uuid::parse_str(session_id) else {
-        return failed(&Error::NotFound("session"), None);
-    };
+    let session_id = try_page!(super::path_id(session_id, "session"));
     let tenant_id = portal.tenant.id;
     let loaded = async {
         let session = sessions::get(&state.db, tenant_id, Some(epn_id), session_id).await?;

@@ -278,16 +278,18 @@ fn path_id(text: &str, what: &'static str) -> Result<uuid::Uuid, Response> {
 fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -> Response {
     match french::refusal(err) {
         Some(refusal) => {
-            let status = match err {
-                passerelle_core::Error::NotFound(_) => StatusCode::NOT_FOUND,
-                passerelle_core::Error::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            let (status, title) = match err {
+                passerelle_core::Error::NotFound(_) => (StatusCode::NOT_FOUND, "Page introuvable"),
+                passerelle_core::Error::Conflict(_) => {
+                    (StatusCode::CONFLICT, "Opération impossible")
+                }
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "Opération impossible"),
             };
             let text = refusal
                 .form
                 .or_else(|| refusal.fields.into_values().next())
                 .unwrap_or_default();
-            message(status, "Opération impossible", &text, back)
+            message(status, title, &text, back)
         }
         None => {
             tracing::error!(error = %err, "portal page failed");

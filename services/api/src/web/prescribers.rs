@@ -340,12 +340,8 @@ pub(super) async fn set_quantity(
         return refused;
     }
     let back = format!("{}/prescripteurs", portal.path());
-    let (Ok(prescriber_id), Ok(allocation_id)) = (
-        Uuid::parse_str(&prescriber_id),
-        Uuid::parse_str(&allocation_id),
-    ) else {
-        return failed(&Error::NotFound("allocation"), None);
-    };
+    let prescriber_id = try_page!(super::path_id(&prescriber_id, "allocation"));
+    let allocation_id = try_page!(super::path_id(&allocation_id, "allocation"));
     let Ok(quantity) = form.quantity.trim().parse::<i32>() else {
         return failed(
             &Error::invalid("quantity", "a number"),

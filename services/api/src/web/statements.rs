@@ -126,9 +126,7 @@ pub(super) async fn statement_csv(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await);
-    let Some(id) = statement_id(&id) else {
-        return no_such_statement();
-    };
+    let id = try_page!(super::path_id(&id, "statement"));
     match export::statement_csv(&state.db, portal.tenant.id, portal.actor(), id).await {
         Ok((name, bytes)) => attachment("text/csv; charset=utf-8", &name, bytes),
         Err(e) => failed(&e, None),
@@ -228,19 +226,6 @@ async fn statement_page(
     )
 }
 
-fn statement_id(text: &str) -> Option<Uuid> {
-    Uuid::parse_str(text).ok()
-}
-
-fn no_such_statement() -> Response {
-    message(
-        StatusCode::NOT_FOUND,
-        "Page introuvable",
-        "Ce relevé n’existe pas.",
-        None,
-    )
-}
-
 #[handler]
 pub(super) async fn show(
     Path((slug, id)): Path<(String, String)>,
@@ -248,9 +233,7 @@ pub(super) async fn show(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await);
-    let Some(id) = statement_id(&id) else {
-        return no_such_statement();
-    };
+    let id = try_page!(super::path_id(&id, "statement"));
     let notice = req.uri().query().and_then(|q| match q {
         "valide=1" => Some("Relevé validé : il figurera dans le fichier de virement SEPA du mois."),
         "paye=1" => Some("Relevé marqué payé."),
@@ -294,9 +277,7 @@ pub(super) async fn approve(
         )
         .await
     );
-    let Some(id) = statement_id(&id) else {
-        return no_such_statement();
-    };
+    let id = try_page!(super::path_id(&id, "statement"));
     match reimbursements::approve(&state.db, portal.tenant.id, portal.actor(), id).await {
         Ok(_) => see_other(&format!("{}/releve/{id}?valide=1", portal.path())),
         Err(e) => match super::french::refusal(&e) {
@@ -325,9 +306,7 @@ pub(super) async fn mark_paid(
         )
         .await
     );
-    let Some(id) = statement_id(&id) else {
-        return no_such_statement();
-    };
+    let id = try_page!(super::path_id(&id, "statement"));
     let Ok(paid_on) = NaiveDate::parse_from_str(form.paid_on.trim(), "%Y-%m-%d") else {
         let errors = Refusal::default().field(
             "paid_on",

@@ -38,6 +38,24 @@ async fn ticket_net(app: &TestApp) -> String {
     scheme_id
 }
 
+/// A voucher issued through the API by the Lot's prescriber to a new senior of Figeac; its
+/// reference.
+async fn issue(app: &TestApp, scheme_id: &str, first_name: &str, last_name: &str) -> String {
+    let issued = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": first_name, "last_name": last_name,
+                     "birth_year": 1950, "commune_insee": "46102", "public_category": "senior" } }),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.raw);
+    issued.body["voucher"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned()
+}
+
 fn person<'a>(scheme_id: &'a str, token: &'a str) -> Vec<(&'static str, &'a str)> {
     vec![
         ("csrf_token", token),
@@ -266,18 +284,7 @@ async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
 async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
-    let issued = app
-        .post(
-            "/v1/vouchers",
-            app.lot.token(Role::Prescriber),
-            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Paul", "last_name": "Lacombe", "birth_year": 1951,
-                                                            "commune_insee": "46102", "public_category": "senior" } }),
-        )
-        .await;
-    let reference = issued.body["voucher"]["reference"]
-        .as_str()
-        .expect("reference")
-        .to_owned();
+    let reference = issue(&app, &scheme_id, "Paul", "Lacombe").await;
     let (browser, cookie, token) = signed_in(&app, Role::Epn).await;
     let base = Some(app.base.as_str());
     let path = "/portail/lot/epn/inscription";
@@ -425,15 +432,8 @@ async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
     let epn = app.lot.token(Role::Epn);
-    let issued = app
-        .post(
-            "/v1/vouchers",
-            app.lot.token(Role::Prescriber),
-            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Rose", "last_name": "Cayla", "birth_year": 1946,
-                                                            "commune_insee": "46102", "public_category": "senior" } }),
-        )
-        .await;
-    let reference = issued.body["voucher"]["reference"].as_str().expect("ref");
+    let reference = issue(&app, &scheme_id, "Rose", "Cayla").await;
+    let reference = reference.as_str();
     let today = passerelle_test_support::paris_today();
     let registered = app
         .post("/v1/registrations", epn, &json!({ "reference": reference, "last_name": "Cayla",
@@ -632,15 +632,8 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
 async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
-    let issued = app
-        .post(
-            "/v1/vouchers",
-            app.lot.token(Role::Prescriber),
-            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jean", "last_name": "Salvat", "birth_year": 1950,
-                                                            "commune_insee": "46102", "public_category": "senior" } }),
-        )
-        .await;
-    let reference = issued.body["voucher"]["reference"].as_str().expect("ref");
+    let reference = issue(&app, &scheme_id, "Jean", "Salvat").await;
+    let reference = reference.as_str();
 
     // The Auvergne-Rhône-Alpes prescriber, signed in to its own portal.
     let user_id = app.ara.users[&Role::Prescriber];
