@@ -315,6 +315,19 @@ pub async fn allocations(
     Ok(rows)
 }
 
+/// Every allocation of the tenant, most recent period first (a page listing all organisations
+/// reads them at once).
+pub async fn tenant_allocations(db: &Db, tenant_id: Uuid) -> Result<Vec<Allocation>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations ORDER BY period_start DESC, id LIMIT 5000"
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 /// Takes one voucher from the allocation covering `on` — a guarded increment, so concurrent
 /// issuances never exceed the quantity. Returns the allocation, or a conflict with the stock left.
 pub(crate) async fn take_one(

@@ -59,12 +59,18 @@ async fn page(
             super::admin::all(|page| prescribers::list(&state.db, tenant_id, page)).await?;
         let schemes =
             schemes::list(&state.db, tenant_id, PageRequest::parse(Some(100), None)?).await?;
-        let mut rows = Vec::new();
-        for organisation in organisations {
-            let allocations =
-                prescribers::allocations(&state.db, tenant_id, organisation.id, None).await?;
-            rows.push((organisation, allocations));
-        }
+        let allocations = prescribers::tenant_allocations(&state.db, tenant_id).await?;
+        let rows: Vec<_> = organisations
+            .into_iter()
+            .map(|organisation| {
+                let own: Vec<_> = allocations
+                    .iter()
+                    .filter(|a| a.prescriber_id == organisation.id)
+                    .cloned()
+                    .collect();
+                (organisation, own)
+            })
+            .collect();
         Ok::<_, Error>((rows, schemes.items))
     }
     .await;
