@@ -150,6 +150,7 @@ test("a voucher from issuance to the funder's dataset, through every role's page
   await signIn(funder, "funder@lot.example");
   await funder.getByRole("link", { name: "Statistiques publiées" }).click();
   await funder.getByRole("heading", { level: 1, name: "Statistiques publiées" }).waitFor();
+  await funder.getByRole("heading", { level: 2, name: /^Ticket Net — / }).first().waitFor();
   await screenshot(funder, "funder-statistics");
   const [dataset] = await Promise.all([
     funder.waitForEvent("download"),

@@ -2,6 +2,8 @@
 //! charts drawn on the server as SVG, each with its figures as a table for screen readers.
 
 use passerelle_core::emails::french;
+use passerelle_core::pagination::PageRequest;
+use passerelle_core::schemes;
 use passerelle_core::schemes::rules::public_category_fr;
 use passerelle_core::statistics::dashboard::{self, Figure};
 use passerelle_core::statistics::{self, ExportFilter};
@@ -68,13 +70,28 @@ pub(super) async fn exports(
         Ok(listed) => listed,
         Err(e) => return failed(&e, None),
     };
+    let schemes = match PageRequest::parse(Some(100), None) {
+        Ok(page) => schemes::list(&state.db, portal.tenant.id, page).await,
+        Err(e) => Err(e),
+    };
+    let schemes = match schemes {
+        Ok(schemes) => schemes.items,
+        Err(e) => return failed(&e, None),
+    };
+    // A person reads the scheme's name; the files keep its code.
+    let scheme_name = |id: uuid::Uuid, code: &str| {
+        schemes
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| code.to_owned(), |s| s.name.clone())
+    };
     let rows: Vec<Value> = listed
         .iter()
         .filter(|(_, files)| !files.is_empty())
         .map(|(export, files)| {
             let label = export.period().label();
             json!({
-                "scheme": export.scheme_code,
+                "scheme": scheme_name(export.scheme_id, &export.scheme_code),
                 "period": period_fr(&export.period_kind, &label, export.period_start),
                 "finished": export.finished_at.map(|t| french::long_date(t.with_timezone(&portal.tenant.tz()).date_naive())),
                 "files": files.iter().map(|f| json!({
