@@ -244,6 +244,7 @@ impl VouchersApi {
             prescriber_id: prescriber_id.0,
             beneficiary_id: beneficiary_id.0,
             expiring_before: expiring_before.0,
+            newest_first: false,
         };
         let tenant = tenants::get(&state.db, tenant_id).await?;
         let page = vouchers::list(&state.db, tenant_id, &filter, auth.visibility(), page).await?;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{Upload, euros_to_cents, option, optional, ticked};
+use super::forms::{Upload, euros_to_cents, option, optional, query_param, ticked};
 use super::french::{self as fr, Refusal};
 use super::{Portal, failed, see_other, unavailable};
 use crate::access;
@@ -386,20 +386,29 @@ pub(super) async fn list(
     let Some(prescriber_id) = portal.prescriber_id() else {
         return unavailable();
     };
-    let after = req
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("suite=")))
-        .map(str::to_owned);
-    let page = match PageRequest::parse(Some(50), after.as_deref()) {
+    // A reference typed in the search field opens the voucher's page.
+    if let Some(reference) = query_param(req, "reference") {
+        let reference: String = reference
+            .trim()
+            .to_uppercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        return see_other(&format!("{}/cheques/{reference}", portal.path()));
+    }
+    let page = match PageRequest::parse(Some(50), query_param(req, "suite").as_deref()) {
         Ok(page) => page,
         Err(e) => return failed(&e, None),
     };
     let tenant_id = portal.tenant.id;
+    let filter = VoucherFilter {
+        newest_first: true,
+        ..VoucherFilter::default()
+    };
     let listed = vouchers::list(
         &state.db,
         tenant_id,
-        &VoucherFilter::default(),
+        &filter,
         Visibility::Prescriber(prescriber_id),
         page,
     )

@@ -227,7 +227,26 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
 
     let list = browser.get("/portail/lot/cheques", Some(&cookie)).await;
     assert_eq!(list.status, 200);
-    assert!(list.html.contains(&reference) && list.html.contains(&second_reference));
+    let (first_at, second_at) = (
+        list.html.find(&reference).expect("the first voucher"),
+        list.html
+            .find(&second_reference)
+            .expect("the second voucher"),
+    );
+    assert!(second_at < first_at, "the newest voucher comes first");
+    let found = browser
+        .get(
+            &format!(
+                "/portail/lot/cheques?reference={}",
+                reference.to_lowercase()
+            ),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        found.location.as_deref(),
+        Some(format!("/portail/lot/cheques/{reference}").as_str())
+    );
     assert!(list.html.contains("Stock de chèques"));
 }
 

@@ -393,6 +393,8 @@ pub struct VoucherFilter {
     pub beneficiary_id: Option<Uuid>,
     /// Open vouchers whose last valid day is before this date.
     pub expiring_before: Option<NaiveDate>,
+    /// Newest first (a person reading their vouchers), instead of oldest first.
+    pub newest_first: bool,
 }
 
 pub async fn list(
@@ -402,6 +404,11 @@ pub async fn list(
     visibility: Visibility,
     page: PageRequest,
 ) -> Result<Page<Voucher>, Error> {
+    let (after, order) = if filter.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM vouchers
@@ -409,8 +416,8 @@ pub async fn list(
             AND ($3::uuid IS NULL OR prescriber_id = $3) AND ($4::uuid IS NULL OR prescriber_id = $4)
             AND ($5::date IS NULL OR (valid_until < $5 AND status IN ('issued', 'registered', 'in_progress')))
             AND ($6::uuid IS NULL OR beneficiary_id = $6)
-            AND ($7::uuid IS NULL OR id > $7)
-          ORDER BY id LIMIT $8"
+            AND ($7::uuid IS NULL OR id {after} $7)
+          ORDER BY id {order} LIMIT $8"
     )))
     .bind(&filter.status)
     .bind(filter.scheme_id)
