@@ -277,19 +277,19 @@ fn visibility(portal: &Portal) -> Visibility {
     }
 }
 
-/// A voucher with its holder, scheme and issuer, for its page and its letter.
+/// A voucher with its holder, scheme and issuer, for its page and its letter; and its scheme.
 async fn voucher_details(
     state: &AppState,
     portal: &Portal,
     reference: &str,
-) -> Result<Value, Error> {
+) -> Result<(Uuid, Value), Error> {
     let tenant_id = portal.tenant.id;
     let voucher = vouchers::get(&state.db, tenant_id, reference, visibility(portal)).await?;
     let holder = beneficiaries::get(&state.db, tenant_id, voucher.beneficiary_id, None).await?;
     let scheme = schemes::get(&state.db, tenant_id, voucher.scheme_id).await?;
     let prescriber = prescribers::get(&state.db, tenant_id, voucher.prescriber_id).await?;
     let status = voucher.status_at(portal.tenant.tz(), chrono::Utc::now());
-    Ok(json!({
+    let details = json!({
         "reference": voucher.reference,
         "holder": format!(
             "{} {}",
@@ -297,7 +297,6 @@ async fn voucher_details(
             holder.last_name.as_deref().unwrap_or_default()
         ).trim(),
         "scheme": scheme.scheme.name,
-        "scheme_id": scheme.scheme.id,
         "prescriber": prescriber.name,
         "status": crate::pages::voucher_status_fr(status),
         "value": format!("{} €", euros(voucher.face_value_cents)),
@@ -305,7 +304,8 @@ async fn voucher_details(
         "left": french::duration(voucher.minutes_left),
         "issued_on": french::long_date(voucher.issued_on),
         "valid_until": french::long_date(voucher.valid_until),
-    }))
+    });
+    Ok((voucher.scheme_id, details))
 }
 
 #[handler]
@@ -317,7 +317,7 @@ pub(super) async fn show(
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
     let back = format!("{}/cheques", portal.path());
     match voucher_details(&state, &portal, &reference).await {
-        Ok(details) => portal.page(
+        Ok((_, details)) => portal.page(
             StatusCode::OK,
             "voucher.html",
             json!({
@@ -336,14 +336,10 @@ pub(super) async fn letter(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
-    let details = match voucher_details(&state, &portal, &reference).await {
-        Ok(details) => details,
+    let (scheme_id, details) = match voucher_details(&state, &portal, &reference).await {
+        Ok(found) => found,
         Err(e) => return failed(&e, None),
     };
-    let scheme_id = details["scheme_id"]
-        .as_str()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .unwrap_or_default();
     let places = match epns::taking_part(&state.db, portal.tenant.id, scheme_id).await {
         Ok(places) => places,
         Err(e) => return failed(&e, None),
