@@ -507,7 +507,7 @@ pub(super) async fn register(
         return unavailable();
     };
     let (state_ref, portal_ref, form_ref, chosen_ref) = (&*state, &portal, &form, &chosen);
-    let refused = move |status: StatusCode, errors: Refusal| async move {
+    let form_page = move |status: StatusCode, errors: Refusal| async move {
         registration_page(state_ref, portal_ref, status, form_ref, chosen_ref, &errors).await
     };
     if form.step != "inscription" {
@@ -527,15 +527,15 @@ pub(super) async fn register(
         )
         .await
         {
-            Ok(_) if errors.is_empty() => refused(StatusCode::OK, errors).await,
-            Ok(_) => refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
+            Ok(_) if errors.is_empty() => form_page(StatusCode::OK, errors).await,
+            Ok(_) => form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
             Err(Error::Database(e)) => failed(&Error::Database(e), None),
             Err(_) => {
                 let errors = errors.field(
                     "reference",
                     "Aucun chèque ne porte cette référence dans cet espace : vérifiez-la sur le courrier, par exemple LOT-7K4M-Q2XP.",
                 );
-                refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await
+                form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await
             }
         };
     }
@@ -561,7 +561,7 @@ pub(super) async fn register(
         );
     }
     let (Ok(on), Ok(minutes), true) = (interview_on, interview_minutes, errors.is_empty()) else {
-        return refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await;
+        return form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await;
     };
     let request = RegisterRequest {
         reference: form.reference.clone(),
@@ -590,7 +590,7 @@ pub(super) async fn register(
             registered.voucher.reference
         )),
         Err(e) => match fr::refusal(&e) {
-            Some(errors) => refused(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
+            Some(errors) => form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
             None => failed(&e, None),
         },
     }
