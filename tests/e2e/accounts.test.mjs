@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { baseUrl, browser, eventually, page, screenshot, signIn } from "./support.mjs";
+import { api, baseUrl, browser, eventually, page, screenshot, signIn } from "./support.mjs";
 
 let chromium;
 
@@ -57,6 +57,16 @@ test("an invited animator chooses a password from the email link and signs in on
 
   const email = await emailTo("lucie.bach@lot.example");
   assert.match(email, /Bonjour Lucie Bach/);
+  // The worker writes the link in the transaction that records the email as sent, just after the
+  // file: wait for that record, as a person opening their mail always does.
+  await eventually(
+    async () => {
+      const sent = await api("GET", "/v1/emails?kind=invitation&status=sent", "TENANT_ADMIN_LOT");
+      return sent.items.some((m) => m.recipient === "lucie.bach@lot.example");
+    },
+    30,
+    "the invitation recorded as sent",
+  );
   const link = email.match(/https?:\/\/\S+\/portail\/lot\/mot-de-passe\/[A-Za-z0-9_-]+/)[0];
 
   const animator = await page(chromium, { phone: true });
