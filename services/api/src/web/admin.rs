@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional, query_param};
-use super::french::{self as fr, Refusal};
+use super::french::Refusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -217,20 +217,18 @@ pub(super) async fn create_user(
     };
     match invited {
         Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                users_page(
-                    &state,
-                    &portal,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &form,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            users_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }
 

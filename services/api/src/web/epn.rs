@@ -332,20 +332,18 @@ pub(super) async fn plan_session(
     };
     match sessions::create(&state.db, portal.tenant.id, epn_id, portal.actor(), &new).await {
         Ok(session) => see_other(&format!("{}/epn/seances/{}", portal.path(), session.id)),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                overview_page(
-                    &state,
-                    &portal,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &form,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            overview_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -589,10 +587,10 @@ pub(super) async fn register(
             portal.path(),
             registered.voucher.reference
         )),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await
+        }
     }
 }
 

@@ -273,6 +273,15 @@ fn path_id(text: &str, what: &'static str) -> Result<uuid::Uuid, Response> {
     uuid::Uuid::parse_str(text).map_err(|_| failed(&passerelle_core::Error::NotFound(what), None))
 }
 
+/// What to tell next to a form's fields, or the page to answer when the error is the service's.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page to answer, returned at once by `try_page!`"
+)]
+fn refusal_of(err: &passerelle_core::Error) -> Result<french::Refusal, Response> {
+    french::refusal(err).ok_or_else(|| failed(err, None))
+}
+
 /// The answer to a domain error on a page: the "unavailable" page for the database's errors, a
 /// French message otherwise.
 fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -> Response {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{Upload, optional};
-use super::french::{self as fr, Refusal};
+use super::french::Refusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -118,32 +118,30 @@ pub(super) async fn import_file(
             )
             .await
         }
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                // The file as a whole: the core names it `file`, the form `fichier`.
-                let message = errors
-                    .fields
-                    .into_values()
-                    .next()
-                    .or(errors.form)
-                    .unwrap_or_default();
-                let message = if message.starts_with("Il manque des colonnes") {
-                    "Ce fichier n’est pas au format des lieux de médiation numérique (schéma national) : il y manque des colonnes.".to_owned()
-                } else {
-                    message
-                };
-                let errors = Refusal::default().field("fichier", message);
-                list_page(
-                    &state,
-                    &portal,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            // The file as a whole: the core names it `file`, the form `fichier`.
+            let message = errors
+                .fields
+                .into_values()
+                .next()
+                .or(errors.form)
+                .unwrap_or_default();
+            let message = if message.starts_with("Il manque des colonnes") {
+                "Ce fichier n’est pas au format des lieux de médiation numérique (schéma national) : il y manque des colonnes.".to_owned()
+            } else {
+                message
+            };
+            let errors = Refusal::default().field("fichier", message);
+            list_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -266,20 +264,18 @@ pub(super) async fn set_offer(
     .await
     {
         Ok(_) => see_other(&format!("{}/epns/{id}?offre=1", portal.path())),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                epn_page(
-                    &state,
-                    &portal,
-                    id,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            epn_page(
+                &state,
+                &portal,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -315,19 +311,17 @@ pub(super) async fn set_bank_details(
     };
     match epns::set_bank_details(&state.db, portal.tenant.id, portal.actor(), id, &bank).await {
         Ok(_) => see_other(&format!("{}/epns/{id}?banque=1", portal.path())),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                epn_page(
-                    &state,
-                    &portal,
-                    id,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            epn_page(
+                &state,
+                &portal,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }

@@ -182,17 +182,14 @@ pub(super) async fn choose(
             tenant.slug
         )),
         Ok(None) => expired_link(&tenant.slug),
-        Err(e) => match super::french::refusal(&e) {
-            Some(errors) => choose_page(
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            choose_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &tenant.name,
                 &holder,
                 &errors,
-            ),
-            None => {
-                tracing::error!(error = %e, "choosing a password failed");
-                unavailable()
-            }
-        },
+            )
+        }
     }
 }

@@ -255,10 +255,10 @@ pub(super) async fn issue(
             });
             refused(Refusal::default(), duplicate).await
         }
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => refused(errors, None).await,
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            refused(errors, None).await
+        }
     }
 }
 
@@ -629,19 +629,17 @@ pub(super) async fn import(
             )
             .await
         }
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                import_page(
-                    &state,
-                    &portal,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &scheme_id,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            import_page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &scheme_id,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional};
-use super::french::{self as fr, Refusal};
+use super::french::Refusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -187,24 +187,22 @@ pub(super) async fn create(
     };
     match prescribers::create(&state.db, portal.tenant.id, portal.actor(), &new).await {
         Ok(_) => see_other(&format!("{}/prescripteurs?ajoute=1", portal.path())),
-        Err(e) => match fr::refusal(&e) {
-            Some(errors) => {
-                let typed = Typed {
-                    organisation: Some(json!(form)),
-                    allocation: None,
-                    errors,
-                };
-                page(
-                    &state,
-                    &portal,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    typed,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            let typed = Typed {
+                organisation: Some(json!(form)),
+                allocation: None,
+                errors,
+            };
+            page(
+                &state,
+                &portal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                typed,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -302,10 +300,7 @@ pub(super) async fn allocate(
             .await
             {
                 Ok(_) => return see_other(&format!("{}/prescripteurs?dotation=1", portal.path())),
-                Err(e) => match fr::refusal(&e) {
-                    Some(errors) => errors,
-                    None => return failed(&e, None),
-                },
+                Err(e) => try_page!(super::refusal_of(&e)),
             }
         }
         Err(errors) => errors,

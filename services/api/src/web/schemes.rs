@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{euros_to_cents, option};
-use super::french::{self as fr, Refusal};
+use super::french::Refusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -246,10 +246,7 @@ pub(super) async fn create(
     } else {
         match schemes::create(&state.db, portal.tenant.id, portal.actor(), new).await {
             Ok(_) => return see_other(&format!("{}/dispositifs?cree=1", portal.path())),
-            Err(e) => match fr::refusal(&e) {
-                Some(errors) => errors,
-                None => return failed(&e, None),
-            },
+            Err(e) => try_page!(super::refusal_of(&e)),
         }
     };
     schemes_page(
@@ -439,10 +436,7 @@ pub(super) async fn change_rules(
             .await
             {
                 Ok(_) => return see_other(&format!("{}/dispositifs/{id}?regles=1", portal.path())),
-                Err(e) => match fr::refusal(&e) {
-                    Some(errors) => rename_fields(errors),
-                    None => return failed(&e, None),
-                },
+                Err(e) => rename_fields(try_page!(super::refusal_of(&e))),
             }
         }
         Err(errors) => errors,

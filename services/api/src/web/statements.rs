@@ -280,12 +280,10 @@ pub(super) async fn approve(
     let id = try_page!(super::path_id(&id, "statement"));
     match reimbursements::approve(&state.db, portal.tenant.id, portal.actor(), id).await {
         Ok(_) => see_other(&format!("{}/releve/{id}?valide=1", portal.path())),
-        Err(e) => match super::french::refusal(&e) {
-            Some(errors) => {
-                statement_page(&state, &portal, id, StatusCode::CONFLICT, &errors, None).await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            statement_page(&state, &portal, id, StatusCode::CONFLICT, &errors, None).await
+        }
     }
 }
 
@@ -348,20 +346,18 @@ pub(super) async fn mark_paid(
     .await
     {
         Ok(_) => see_other(&format!("{}/releve/{id}?paye=1", portal.path())),
-        Err(e) => match super::french::refusal(&e) {
-            Some(errors) => {
-                statement_page(
-                    &state,
-                    &portal,
-                    id,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &errors,
-                    None,
-                )
-                .await
-            }
-            None => failed(&e, None),
-        },
+        Err(e) => {
+            let errors = try_page!(super::refusal_of(&e));
+            statement_page(
+                &state,
+                &portal,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &errors,
+                None,
+            )
+            .await
+        }
     }
 }
 
