@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { api, baseUrl, browser, eventually, lotScheme, page, parisToday, screenshot, signIn } from "./support.mjs";
+import { api, baseUrl, browser, eventually, lotScheme, page, parisTimeAgo, parisToday, screenshot, signIn } from "./support.mjs";
 
 let chromium;
 const month = parisToday().slice(0, 7);
@@ -19,8 +19,8 @@ after(async () => {
   await chromium?.close();
 });
 
-/** Today's sessions of the journey start at these times; the sheet follows each. */
-const sessionTimes = ["09:00", "14:00"];
+/** Today's sessions of the journey started a little earlier; the sheet follows each. */
+const sessionTimes = [parisTimeAgo(10), parisTimeAgo(5)];
 
 test("a voucher from issuance to the funder's dataset, through every role's pages", async () => {
   // The prescriber issues the voucher and prints the letter.

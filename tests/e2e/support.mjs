@@ -94,6 +94,23 @@ export function parisToday() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris" }).format(new Date());
 }
 
+/**
+ * The time in Paris `minutes` ago as "HH:MM", never before today's midnight: attendance is noted
+ * only for a session that has started, and a voucher issued today has no session before today.
+ */
+export function parisTimeAgo(minutes) {
+  const parts = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/Paris",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  }).formatToParts(new Date());
+  const hour = Number(parts.find((p) => p.type === "hour").value);
+  const minute = Number(parts.find((p) => p.type === "minute").value);
+  const total = Math.max(0, hour * 60 + minute - minutes);
+  return `${String(Math.floor(total / 60)).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
+}
+
 /** The Lot's active scheme. */
 export async function lotScheme() {
   const schemes = await api("GET", "/v1/schemes", "TENANT_ADMIN_LOT");

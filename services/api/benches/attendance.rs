@@ -145,7 +145,7 @@ async fn seed_tenant(db: &Db, index: usize) -> Tenant {
             &NewSession {
                 scheme_id,
                 module_number: Some(1),
-                starts_at: chrono::Utc::now() + chrono::Duration::minutes(i as i64),
+                starts_at: chrono::Utc::now() - chrono::Duration::seconds(i as i64),
                 duration_minutes: None,
                 capacity: 500,
                 animator: None,

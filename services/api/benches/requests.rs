@@ -106,7 +106,7 @@ async fn main() {
     let create_user = |i: usize| {
         http.post(format!("{base}/v1/users"))
             .bearer_auth(&token)
-            .header("Idempotency-Key", format!("bench-{i}"))
+            .header("Idempotency-Key", format!("\"bench-{i}\""))
             .json(&json!({ "email": format!("user{i}@lot.example"), "display_name": "Usager", "role": "funder" }))
     };
 

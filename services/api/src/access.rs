@@ -13,6 +13,47 @@ pub struct Operation {
     pub roles: &'static [Role],
     /// Callable without a token (the public balance check).
     pub public: bool,
+    /// Its success response carries a secret shown once (a new API token, a private link): a
+    /// retry with the same Idempotency-Key is told the request succeeded, never shown it again.
+    pub shows_secret: bool,
+}
+
+impl Operation {
+    /// Whether `path` (without its query) is an instance of this operation's path template.
+    fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut template = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (template.next(), actual.next()) {
+                (None, None) => return true,
+                (Some(t), Some(a)) if t.starts_with('{') && t.ends_with('}') => {
+                    if a.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(t), Some(a)) if t == a => {}
+                _ => return false,
+            }
+        }
+    }
+
+    fn literal_segments(&self) -> usize {
+        self.path.split('/').filter(|s| !s.starts_with('{')).count()
+    }
+}
+
+/// The operation a request is for, found from the table before routing (the idempotency layer
+/// must check the caller's role before it answers from a stored response). Where two templates
+/// match (`/v1/vouchers/bulk` and `/v1/vouchers/{reference}`), the more literal one wins, as in
+/// the router.
+pub fn find(method: &str, path: &str) -> Option<&'static Operation> {
+    ALL.iter()
+        .copied()
+        .filter(|operation| operation.matches(method, path))
+        .max_by_key(|operation| operation.literal_segments())
 }
 
 const fn op(
@@ -27,6 +68,20 @@ const fn op(
         path,
         roles,
         public: false,
+        shows_secret: false,
+    }
+}
+
+/// An operation whose success response carries a secret shown once.
+const fn secret_op(
+    id: &'static str,
+    method: &'static str,
+    path: &'static str,
+    roles: &'static [Role],
+) -> Operation {
+    Operation {
+        shows_secret: true,
+        ..op(id, method, path, roles)
     }
 }
 
@@ -64,7 +119,7 @@ pub const DISABLE_USER: Operation = op(
     TENANT_ADMIN,
 );
 
-pub const CREATE_TOKEN: Operation = op(
+pub const CREATE_TOKEN: Operation = secret_op(
     "createToken",
     "POST",
     "/v1/users/{user_id}/tokens",
@@ -254,7 +309,7 @@ pub const GET_PORTFOLIO: Operation = op(
     "/v1/vouchers/{reference}/portfolio",
     VOUCHER_LOOKUP,
 );
-pub const RENEW_PORTFOLIO_LINK: Operation = op(
+pub const RENEW_PORTFOLIO_LINK: Operation = secret_op(
     "renewPortfolioLink",
     "POST",
     "/v1/vouchers/{reference}/portfolio-link",
@@ -272,6 +327,7 @@ pub const PUBLIC_PORTFOLIO_PAGE: Operation = Operation {
     path: "/v1/public/portfolio/{token}",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 pub const PUBLIC_PORTFOLIO_DATA: Operation = Operation {
     id: "publicPortfolioData",
@@ -279,6 +335,7 @@ pub const PUBLIC_PORTFOLIO_DATA: Operation = Operation {
     path: "/v1/public/portfolio/{token}/data",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 
 pub const REQUEST_ACCOMPANIMENT: Operation = op(
@@ -311,6 +368,7 @@ pub const PUBLIC_ACCOMPANIMENT_REQUEST: Operation = Operation {
     path: "/v1/public/accompaniment-requests",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 
 pub const SUBMIT_PROJECT: Operation = op("submitProject", "POST", "/v1/projects", PRESCRIBER);
@@ -451,6 +509,7 @@ pub const UNSUBSCRIBE_PAGE: Operation = Operation {
     path: "/v1/public/unsubscribe/{tenant}/{key}",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 pub const UNSUBSCRIBE: Operation = Operation {
     id: "unsubscribe",
@@ -458,6 +517,7 @@ pub const UNSUBSCRIBE: Operation = Operation {
     path: "/v1/public/unsubscribe/{tenant}/{key}",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 pub const BALANCE_PAGE: Operation = Operation {
     id: "balancePage",
@@ -465,6 +525,7 @@ pub const BALANCE_PAGE: Operation = Operation {
     path: "/v1/public/balance-page",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 pub const BALANCE_PAGE_CHECK: Operation = Operation {
     id: "balancePageCheck",
@@ -472,6 +533,7 @@ pub const BALANCE_PAGE_CHECK: Operation = Operation {
     path: "/v1/public/balance-page",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 
 pub const CHECK_BALANCE: Operation = Operation {
@@ -480,6 +542,7 @@ pub const CHECK_BALANCE: Operation = Operation {
     path: "/v1/public/balance",
     roles: &[],
     public: true,
+    shows_secret: false,
 };
 
 pub const ALL: &[&Operation] = &[

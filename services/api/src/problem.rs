@@ -50,6 +50,11 @@ pub enum ApiError {
     IdempotencyMismatch,
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
     IdempotencyInProgress,
+    #[error(
+        "the request with this Idempotency-Key already succeeded; its response carried a secret \
+         that is shown only once: list the resource to find what was created, or send a new request"
+    )]
+    IdempotencySecretWithheld,
     #[error(transparent)]
     Core(#[from] passerelle_core::Error),
     #[error("PostgreSQL or Redis is not reachable")]
@@ -87,6 +92,11 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "idempotency-key-in-progress",
                 "Request in progress",
+            ),
+            ApiError::IdempotencySecretWithheld => (
+                StatusCode::CONFLICT,
+                "idempotency-secret-not-replayed",
+                "Secret not shown again",
             ),
             ApiError::Core(Core::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Core(Core::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),

@@ -4,6 +4,9 @@
 //! A key is claimed in its own committed transaction before the handler runs, so a concurrent
 //! duplicate sees it at once. If the process dies after claiming, the claim's lease runs out and
 //! the next retry takes the key over.
+//!
+//! A key belongs to one caller (a tenant user or a platform admin): the same key sent by someone
+//! else is another key, so nobody is ever answered with another caller's response.
 
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
@@ -43,6 +46,9 @@ pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The first response carried a secret shown once: its body was not kept (`body` is empty)
+    /// and a retry is told that the request already succeeded instead of being answered with it.
+    pub withheld: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,9 +70,17 @@ type Row = (
     Option<i16>,
     Option<serde_json::Value>,
     Option<Vec<u8>>,
+    bool,
 );
 
-pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Result<Claim, Error> {
+/// Claims `key` for `caller` (the user or platform admin who sent it).
+pub async fn claim(
+    db: &Db,
+    scope: Scope,
+    caller: Uuid,
+    key: &str,
+    fingerprint: &[u8],
+) -> Result<Claim, Error> {
     let table = scope.table();
     let tenant_id = match scope {
         Scope::Tenant(id) => Some(id),
@@ -75,11 +89,12 @@ pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Resu
     let mut tx = scope.begin(db).await?;
     let inserted = match tenant_id {
         Some(tenant_id) => sqlx::query(
-            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, state, locked_until)
-             VALUES ($1, $2, $3, 'running', now() + make_interval(secs => $4))
+            "INSERT INTO idempotency_keys (tenant_id, caller_id, key, fingerprint, state, locked_until)
+             VALUES ($1, $2, $3, $4, 'running', now() + make_interval(secs => $5))
              ON CONFLICT DO NOTHING",
         )
         .bind(tenant_id)
+        .bind(caller)
         .bind(key)
         .bind(fingerprint)
         .bind(LEASE_SECONDS)
@@ -87,10 +102,11 @@ pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Resu
         .await?
         .rows_affected(),
         None => sqlx::query(
-            "INSERT INTO platform_idempotency_keys (key, fingerprint, state, locked_until)
-             VALUES ($1, $2, 'running', now() + make_interval(secs => $3))
+            "INSERT INTO platform_idempotency_keys (caller_id, key, fingerprint, state, locked_until)
+             VALUES ($1, $2, $3, 'running', now() + make_interval(secs => $4))
              ON CONFLICT DO NOTHING",
         )
+        .bind(caller)
         .bind(key)
         .bind(fingerprint)
         .bind(LEASE_SECONDS)
@@ -103,15 +119,16 @@ pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Resu
         return Ok(Claim::Acquired);
     }
 
-    let (stored_fingerprint, state, lease_expired, status, headers, body): Row = sqlx::query_as(
-        AssertSqlSafe(format!(
-            "SELECT fingerprint, state, locked_until < now(), response_status, response_headers, response_body
-               FROM {table} WHERE key = $1 FOR UPDATE"
-        )),
-    )
-    .bind(key)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (stored_fingerprint, state, lease_expired, status, headers, body, withheld): Row =
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT fingerprint, state, locked_until < now(), response_status, response_headers,
+                    response_body, response_withheld
+               FROM {table} WHERE caller_id = $1 AND key = $2 FOR UPDATE"
+        )))
+        .bind(caller)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?;
 
     let claim = if stored_fingerprint != fingerprint {
         Claim::Mismatch
@@ -122,11 +139,14 @@ pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Resu
                 .and_then(|h| serde_json::from_value(h).ok())
                 .unwrap_or_default(),
             body: body.unwrap_or_default(),
+            withheld,
         })
     } else if lease_expired {
         sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET locked_until = now() + make_interval(secs => $2) WHERE key = $1"
+            "UPDATE {table} SET locked_until = now() + make_interval(secs => $3)
+              WHERE caller_id = $1 AND key = $2"
         )))
+        .bind(caller)
         .bind(key)
         .bind(LEASE_SECONDS)
         .execute(&mut *tx)
@@ -139,24 +159,33 @@ pub async fn claim(db: &Db, scope: Scope, key: &str, fingerprint: &[u8]) -> Resu
     Ok(claim)
 }
 
-/// Stores the response of the request that holds the key.
+/// Stores the response of the request that holds the key (without its body when `withheld`).
 pub async fn complete(
     db: &Db,
     scope: Scope,
+    caller: Uuid,
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), Error> {
     let headers = serde_json::to_value(&response.headers).unwrap_or_default();
+    let body: &[u8] = if response.withheld {
+        &[]
+    } else {
+        &response.body
+    };
     let mut tx = scope.begin(db).await?;
     sqlx::query(AssertSqlSafe(format!(
-        "UPDATE {} SET state = 'completed', response_status = $2, response_headers = $3, response_body = $4
-          WHERE key = $1",
+        "UPDATE {} SET state = 'completed', response_status = $3, response_headers = $4,
+                response_body = $5, response_withheld = $6
+          WHERE caller_id = $1 AND key = $2",
         scope.table()
     )))
+    .bind(caller)
     .bind(key)
     .bind(i16::try_from(response.status).unwrap_or(500))
     .bind(headers)
-    .bind(&response.body)
+    .bind(body)
+    .bind(response.withheld)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -164,12 +193,13 @@ pub async fn complete(
 }
 
 /// Gives the key up (after a server error) so that a retry runs the request again.
-pub async fn release(db: &Db, scope: Scope, key: &str) -> Result<(), Error> {
+pub async fn release(db: &Db, scope: Scope, caller: Uuid, key: &str) -> Result<(), Error> {
     let mut tx = scope.begin(db).await?;
     sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM {} WHERE key = $1 AND state = 'running'",
+        "DELETE FROM {} WHERE caller_id = $1 AND key = $2 AND state = 'running'",
         scope.table()
     )))
+    .bind(caller)
     .bind(key)
     .execute(&mut *tx)
     .await?;

@@ -26,9 +26,10 @@ async fn the_job_runs_from_its_queue_and_removes_only_expired_keys() {
     let db = TestDatabase::create().await;
     let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
     for key in ["old", "fresh"] {
-        let claim = idempotency::claim(&db.app, Scope::Tenant(tenant.id), key, b"f")
-            .await
-            .expect("claim");
+        let claim =
+            idempotency::claim(&db.app, Scope::Tenant(tenant.id), Uuid::new_v4(), key, b"f")
+                .await
+                .expect("claim");
         assert_eq!(claim, Claim::Acquired);
     }
     let mut tx = db.app.begin_tenant(tenant.id).await.expect("tx");

@@ -168,7 +168,8 @@ impl AccompanimentApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<AccompanimentInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedAccompaniment, ApiError> {
@@ -237,7 +238,8 @@ impl AccompanimentApi {
         state: Data<&AppState>,
         request_id: Path<Uuid>,
         body: Json<AcceptInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<VoucherView>, ApiError> {
@@ -267,7 +269,8 @@ impl AccompanimentApi {
         state: Data<&AppState>,
         request_id: Path<Uuid>,
         body: Json<DeclineInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<AccompanimentView>, ApiError> {

@@ -171,7 +171,8 @@ impl BeneficiariesApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<NewBeneficiaryDto>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedBeneficiary, ApiError> {
@@ -256,7 +257,8 @@ impl BeneficiariesApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         beneficiary_id: Path<Uuid>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<BeneficiaryView>, ApiError> {

@@ -364,7 +364,8 @@ impl DeliveryApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<RegisterInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedRegistration, ApiError> {
@@ -406,7 +407,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         reference: Path<String>,
         body: Json<ModulesInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<ModulesInput>, ApiError> {
@@ -436,7 +438,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         reference: Path<String>,
         body: Json<MoveInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<RegistrationView>, ApiError> {
@@ -483,7 +486,8 @@ impl DeliveryApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<SessionInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedSession, ApiError> {
@@ -560,7 +564,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         session_id: Path<Uuid>,
         body: Json<EnrolInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<EnrolledView>, ApiError> {
@@ -589,7 +594,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         session_id: Path<Uuid>,
         body: Json<SessionStatusBody>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<SessionView>, ApiError> {
@@ -627,7 +633,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         session_id: Path<Uuid>,
         body: Json<AttendanceSheet>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<AttendanceReport>, ApiError> {
@@ -695,7 +702,8 @@ impl DeliveryApi {
         state: Data<&AppState>,
         attendance_id: Path<Uuid>,
         body: Json<VoidInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<VoidedView>, ApiError> {

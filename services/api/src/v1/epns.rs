@@ -200,7 +200,8 @@ impl EpnsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<EpnInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedEpn, ApiError> {
@@ -280,7 +281,8 @@ impl EpnsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         form: EpnImportUpload,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<Vec<ImportRowView>>, ApiError> {
@@ -321,7 +323,8 @@ impl EpnsApi {
         state: Data<&AppState>,
         epn_id: Path<Uuid>,
         body: Json<BankDetailsInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<EpnView>, ApiError> {
@@ -348,7 +351,8 @@ impl EpnsApi {
         state: Data<&AppState>,
         epn_id: Path<Uuid>,
         body: Json<OfferInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<OfferView>, ApiError> {

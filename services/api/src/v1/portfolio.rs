@@ -235,7 +235,8 @@ impl PortfolioApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         reference: Path<String>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<PortfolioLinkCreated, ApiError> {

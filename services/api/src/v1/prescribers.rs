@@ -177,7 +177,8 @@ impl PrescribersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreatePrescriber>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedPrescriber, ApiError> {
@@ -260,7 +261,8 @@ impl PrescribersApi {
         state: Data<&AppState>,
         prescriber_id: Path<Uuid>,
         body: Json<CreateAllocation>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedAllocation, ApiError> {
@@ -311,7 +313,8 @@ impl PrescribersApi {
         prescriber_id: Path<Uuid>,
         allocation_id: Path<Uuid>,
         body: Json<SetQuantity>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<AllocationView>, ApiError> {

@@ -138,7 +138,8 @@ impl ProjectsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<ProjectInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedProject, ApiError> {
@@ -214,7 +215,8 @@ impl ProjectsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         project_id: Path<Uuid>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<ProjectView>, ApiError> {
@@ -238,7 +240,8 @@ impl ProjectsApi {
         state: Data<&AppState>,
         project_id: Path<Uuid>,
         body: Json<RejectInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<ProjectView>, ApiError> {
@@ -269,7 +272,8 @@ impl ProjectsApi {
         state: Data<&AppState>,
         project_id: Path<Uuid>,
         body: Json<ProjectSheetInput>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<AttendanceReport>, ApiError> {

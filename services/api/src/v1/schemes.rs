@@ -365,7 +365,8 @@ impl SchemesApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateScheme>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedScheme, ApiError> {
@@ -446,7 +447,8 @@ impl SchemesApi {
         state: Data<&AppState>,
         scheme_id: Path<Uuid>,
         body: Json<ChangeRules>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<SchemeView>, ApiError> {
@@ -477,7 +479,8 @@ impl SchemesApi {
         state: Data<&AppState>,
         scheme_id: Path<Uuid>,
         body: Json<SetStatus>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<SchemeView>, ApiError> {

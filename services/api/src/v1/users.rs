@@ -146,7 +146,8 @@ impl UsersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateUser>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedUser, ApiError> {
@@ -217,7 +218,8 @@ impl UsersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         user_id: Path<Uuid>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<UserView>, ApiError> {
@@ -241,7 +243,8 @@ impl UsersApi {
         state: Data<&AppState>,
         user_id: Path<Uuid>,
         body: Json<CreateToken>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<CreatedToken, ApiError> {

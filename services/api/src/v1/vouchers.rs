@@ -181,7 +181,8 @@ impl VouchersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<IssueVoucher>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<IssuedVoucher, ApiError> {
@@ -289,7 +290,8 @@ impl VouchersApi {
         state: Data<&AppState>,
         reference: Path<String>,
         body: Json<CancelVoucher>,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<VoucherView>, ApiError> {
@@ -320,7 +322,8 @@ impl VouchersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         form: BulkUpload,
-        /// Makes retries safe: the first response is replayed for 24 hours.
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Json<BulkReportView>, ApiError> {

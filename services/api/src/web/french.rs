@@ -298,6 +298,10 @@ pub(super) fn conflict(english: &str) -> String {
             "Le solde d’heures du chèque ne suffit pas pour cette séance.",
         ),
         ("session is cancelled", "Cette séance est annulée."),
+        (
+            "session has not started yet",
+            "Cette séance n’a pas encore commencé : la présence se note pendant la séance ou après.",
+        ),
         ("session is full", "Cette séance est complète."),
         (
             "session cannot become",

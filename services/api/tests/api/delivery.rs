@@ -674,3 +674,54 @@ async fn a_group_project_runs_from_submission_to_its_members_passes() {
             .all(|m| m.get("reference").is_none())
     );
 }
+
+#[tokio::test]
+async fn attendance_for_a_session_that_has_not_started_is_refused() {
+    let app = spawn_app().await;
+    let (scheme_id, reference) = scheme_with_voucher(&app).await;
+    let epn = app.lot.token(Role::Epn);
+    let registered = app
+        .post(
+            "/v1/registrations",
+            epn,
+            &json!({ "reference": reference, "last_name": "martin",
+                     "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30, "autonomy_level": "beginner" },
+                     "modules": (1..=10).collect::<Vec<_>>() }),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.raw);
+    // The attack: a session planned twenty days ahead, its sheet filled in today.
+    let ahead = chrono::Utc::now() + chrono::Duration::days(20);
+    let session = app
+        .post(
+            "/v1/sessions",
+            epn,
+            &json!({ "scheme_id": scheme_id, "module_number": 5, "starts_at": ahead, "capacity": 8 }),
+        )
+        .await;
+    assert_eq!(session.status, 201, "{}", session.raw);
+    let session_id = session.body["id"].as_str().expect("id");
+    let sheet = app
+        .post(
+            &format!("/v1/sessions/{session_id}/attendance"),
+            epn,
+            &json!({ "entries": [{ "reference": reference, "status": "present" }] }),
+        )
+        .await;
+    let problem = sheet.problem(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("has not started"),
+        "{}",
+        sheet.raw
+    );
+    let voucher = app
+        .get(
+            &format!("/v1/vouchers/{reference}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(voucher.body["minutes_left"], 1200, "nothing debited");
+}

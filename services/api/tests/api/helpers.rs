@@ -186,6 +186,11 @@ async fn seed_tenant(
     }
 }
 
+/// A key as the header carries it: an RFC 8941 string (quoted, `\` and `"` escaped).
+pub fn sf_string(key: &str) -> String {
+    format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 impl TestApp {
     pub fn token_for(&self, role: Role) -> &str {
         match role {
@@ -234,7 +239,7 @@ impl TestApp {
     pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
         self.send(
             self.request("POST", path, Some(token))
-                .header("Idempotency-Key", key)
+                .header("Idempotency-Key", sf_string(key))
                 .json(body),
         )
         .await

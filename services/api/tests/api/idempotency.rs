@@ -5,7 +5,7 @@ use passerelle_core::idempotency::{self, Claim, Scope};
 use passerelle_core::tenancy::Role;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{sf_string, spawn_app};
 
 async fn users_with_email(app: &crate::helpers::TestApp, email: &str) -> usize {
     let listed = app
@@ -119,8 +119,15 @@ async fn a_retry_while_the_first_request_runs_gets_a_conflict() {
     let held = idempotency::claim(
         &app.db.app,
         Scope::Tenant(app.lot.id),
+        app.lot.users[&Role::TenantAdmin],
         "in-flight-1",
-        &fingerprint("POST", "/v1/users", "application/json", &raw),
+        &fingerprint(
+            &app.lot.users[&Role::TenantAdmin].to_string(),
+            "POST",
+            "/v1/users",
+            "application/json",
+            &raw,
+        ),
     )
     .await
     .expect("claim");
@@ -129,7 +136,7 @@ async fn a_retry_while_the_first_request_runs_gets_a_conflict() {
     let retry = app
         .send(
             app.request("POST", "/v1/users", Some(token))
-                .header("Idempotency-Key", "in-flight-1")
+                .header("Idempotency-Key", sf_string("in-flight-1"))
                 .header("content-type", "application/json")
                 .body(raw),
         )
@@ -188,4 +195,146 @@ async fn malformed_keys_are_refused() {
     app.post_idempotent("/v1/users", token, &"k".repeat(256), &body)
         .await
         .problem(400);
+}
+
+/// Whether any stored response of the Lot holds `needle`.
+async fn stored_bodies_contain(app: &crate::helpers::TestApp, needle: &str) -> bool {
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let bodies: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT response_body FROM idempotency_keys")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("stored responses");
+    tx.commit().await.expect("commit");
+    bodies
+        .into_iter()
+        .flatten()
+        .any(|body| String::from_utf8_lossy(&body).contains(needle))
+}
+
+#[tokio::test]
+async fn a_key_an_admin_used_replays_nothing_to_another_role() {
+    let app = spawn_app().await;
+    let funder_id = app.lot.users[&Role::Funder];
+    let path = format!("/v1/users/{funder_id}/tokens");
+    let body = json!({ "name": "poste" });
+    let admin = app
+        .post_idempotent(&path, app.token_for(Role::TenantAdmin), "K", &body)
+        .await;
+    assert_eq!(admin.status, 201, "{}", admin.raw);
+    let secret = admin.body["secret"].as_str().expect("secret");
+
+    // The attack: the funder sends the same request with the same key.
+    let funder = app
+        .post_idempotent(&path, app.token_for(Role::Funder), "K", &body)
+        .await;
+    funder.problem(403);
+    assert!(funder.header("idempotent-replayed").is_none());
+    assert!(!funder.raw.contains(secret), "{}", funder.raw);
+}
+
+#[tokio::test]
+async fn keys_are_per_caller_within_a_tenant() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::TenantAdmin);
+    let other_admin_id = app
+        .create_user(admin, "seconde@lot.example", "tenant_admin")
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let other_admin = app
+        .post(
+            &format!("/v1/users/{other_admin_id}/tokens"),
+            admin,
+            &json!({ "name": "seconde" }),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+
+    let body = json!({ "email": "mine@lot.example", "display_name": "Mine", "role": "finance" });
+    let first = app.post_idempotent("/v1/users", admin, "K", &body).await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    // The same request with the same key from another admin is theirs: it runs (and finds the
+    // address taken) instead of replaying the first admin's answer.
+    let same = app
+        .post_idempotent("/v1/users", &other_admin, "K", &body)
+        .await;
+    assert!(same.header("idempotent-replayed").is_none(), "{}", same.raw);
+    same.problem(409);
+    // Another request with a key the first admin used is not a "reused key" either.
+    let theirs = app
+        .post_idempotent(
+            "/v1/users",
+            &other_admin,
+            "K2",
+            &json!({ "email": "theirs@lot.example", "display_name": "Theirs", "role": "finance" }),
+        )
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.raw);
+    let mine_again = app
+        .post_idempotent(
+            "/v1/users",
+            admin,
+            "K2",
+            &json!({ "email": "mine2@lot.example", "display_name": "Mine", "role": "finance" }),
+        )
+        .await;
+    assert_eq!(mine_again.status, 201, "{}", mine_again.raw);
+    assert_ne!(theirs.body["id"], mine_again.body["id"]);
+}
+
+#[tokio::test]
+async fn a_secret_is_shown_once_even_to_the_same_caller() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::TenantAdmin);
+    let path = format!("/v1/users/{}/tokens", app.lot.users[&Role::Finance]);
+    let body = json!({ "name": "poste comptable" });
+    let first = app.post_idempotent(&path, admin, "token-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let secret = first.body["secret"].as_str().expect("secret").to_owned();
+    assert!(!stored_bodies_contain(&app, &secret).await);
+
+    let retry = app.post_idempotent(&path, admin, "token-1", &body).await;
+    let problem = retry.problem(409);
+    assert_eq!(problem["type"], "/problems/idempotency-secret-not-replayed");
+    assert!(!retry.raw.contains(&secret));
+    // Exactly one token was made.
+    let listed = app.get(&path, admin).await;
+    let named = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|t| t["name"] == "poste comptable")
+        .count();
+    assert_eq!(named, 1, "{}", listed.raw);
+}
+
+#[tokio::test]
+async fn the_key_is_a_structured_field_string() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::TenantAdmin);
+    let body = json!({ "email": "sf@lot.example", "display_name": "SF", "role": "finance" });
+    for bad in ["bare-token", "\"unterminated", "\"\"", "42", "\"a\";"] {
+        let reply = app
+            .send(
+                app.request("POST", "/v1/users", Some(token))
+                    .header("Idempotency-Key", bad)
+                    .json(&body),
+            )
+            .await;
+        reply.problem(400);
+    }
+    let quoted = app
+        .post_idempotent("/v1/users", token, "with \"quotes\" and \\", &body)
+        .await;
+    assert_eq!(quoted.status, 201, "{}", quoted.raw);
+    let again = app
+        .post_idempotent("/v1/users", token, "with \"quotes\" and \\", &body)
+        .await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
 }

@@ -68,6 +68,7 @@ pub async fn record(
     if session.status == "cancelled" {
         return Err(Error::Conflict("this session is cancelled".into()));
     }
+    session_has_started(&session, &tenant, Utc::now())?;
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
         let mut tx = db.begin_tenant(tenant_id).await?;
@@ -84,6 +85,23 @@ pub async fn record(
         }
     }
     Ok(outcomes)
+}
+
+/// Attendance is what happened: a sheet for a session that has not started yet would debit hours
+/// (and be reimbursed) for a session that may never be held.
+pub fn session_has_started(
+    session: &Session,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if session.starts_at > now {
+        let starts = session.starts_at.with_timezone(&tenant.tz());
+        return Err(Error::Conflict(format!(
+            "this session has not started yet (it starts on {}): attendance is recorded during or after it",
+            starts.format("%Y-%m-%d %H:%M")
+        )));
+    }
+    Ok(())
 }
 
 async fn record_one(

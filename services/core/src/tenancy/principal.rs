@@ -28,6 +28,15 @@ impl Principal {
         }
     }
 
+    /// The person behind the token: the tenant user or the platform admin (not the token, so
+    /// that one person's retries through a renewed token are still theirs).
+    pub fn caller_id(&self) -> Uuid {
+        match self {
+            Principal::Platform { admin_id, .. } => *admin_id,
+            Principal::Tenant { user_id, .. } => *user_id,
+        }
+    }
+
     pub fn tenant_id(&self) -> Option<Uuid> {
         match self {
             Principal::Platform { .. } => None,

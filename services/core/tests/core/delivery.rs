@@ -85,6 +85,22 @@ impl Delivery {
         .await
     }
 
+    /// Moves a voucher's issue (and so its validity) `days` back in time, so that sessions in the
+    /// past can be recorded on it.
+    pub async fn issued_days_ago(&self, reference: &str, days: i32) {
+        let mut tx = self.db().begin_tenant(self.tenant_id).await.expect("tx");
+        sqlx::query(
+            "UPDATE vouchers SET issued_on = issued_on - $2, valid_until = valid_until - $2
+              WHERE reference = $1",
+        )
+        .bind(reference)
+        .bind(days)
+        .execute(&mut *tx)
+        .await
+        .expect("backdate the voucher");
+        tx.commit().await.expect("commit");
+    }
+
     pub async fn session(&self, starts_at: chrono::DateTime<Utc>) -> Uuid {
         sessions::create(
             self.db(),
@@ -390,16 +406,40 @@ async fn every_attendance_refusal_names_its_reason() {
     );
     d.register(&reference, "Martin").await.expect("registered");
 
-    let before_issue = d.session(now - Duration::days(3)).await;
+    // The scheme's rules are in force from 30 days ago: the voucher is made 20 days old.
+    d.issued_days_ago(&reference, 20).await;
+    let before_issue = d.session(now - Duration::days(25)).await;
     assert!(
         conflict(d.attend(before_issue, &reference, "present").await)
             .contains("before the voucher was issued")
     );
 
-    let after_validity = d.session(now + Duration::days(400)).await;
-    assert!(
-        conflict(d.attend(after_validity, &reference, "present").await).contains("no longer valid")
-    );
+    // A sheet for a session that has not started is refused whole, nothing debited.
+    for starts_at in [now + Duration::days(20), now + Duration::minutes(1)] {
+        let not_started = d.session(starts_at).await;
+        let refused = attendance::record(
+            d.db(),
+            d.tenant_id,
+            d.epn_id,
+            Actor::SYSTEM,
+            not_started,
+            &[Entry {
+                reference: reference.clone(),
+                status: "present".into(),
+                competences: vec![],
+            }],
+        )
+        .await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(m)) if m.contains("has not started")),
+            "{refused:?}"
+        );
+    }
+
+    let lapsed = d.voucher("Petit").await;
+    d.register(&lapsed, "Petit").await.expect("registered");
+    d.issued_days_ago(&lapsed, 400).await;
+    assert!(conflict(d.attend(session, &lapsed, "present").await).contains("no longer valid"));
 
     let recorded = d
         .attend(session, &reference, "present")
@@ -413,7 +453,7 @@ async fn every_attendance_refusal_names_its_reason() {
 
     // Nine more sessions use up the twenty hours; the voucher completes; the next is refused.
     for day in 1..=9 {
-        let s = d.session(now + Duration::days(day)).await;
+        let s = d.session(now - Duration::days(day)).await;
         d.attend(s, &reference, "present").await.expect("recorded");
     }
     let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
@@ -423,7 +463,7 @@ async fn every_attendance_refusal_names_its_reason() {
         (voucher.minutes_left, voucher.status.as_str()),
         (0, "completed")
     );
-    let one_more = d.session(now + Duration::days(10)).await;
+    let one_more = d.session(now - Duration::days(10)).await;
     assert!(
         conflict(d.attend(one_more, &reference, "present").await).contains("insufficient balance")
     );
@@ -464,10 +504,11 @@ async fn fifty_concurrent_requests_debit_a_voucher_with_room_for_three_exactly_t
         .expect("room for 3");
     tx.commit().await.expect("commit");
 
+    d.issued_days_ago(&reference, 1).await;
     let start = Utc::now();
     let mut session_ids = Vec::new();
     for i in 0..50 {
-        session_ids.push(d.session(start + Duration::minutes(i)).await);
+        session_ids.push(d.session(start - Duration::minutes(i)).await);
     }
     let results = futures::future::join_all(
         session_ids

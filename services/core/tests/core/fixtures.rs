@@ -177,9 +177,15 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("statistics file");
-    let claimed = idempotency::claim(db, Scope::Tenant(tenant.id), "key-1", b"fingerprint")
-        .await
-        .expect("claim");
+    let claimed = idempotency::claim(
+        db,
+        Scope::Tenant(tenant.id),
+        user.id,
+        "key-1",
+        b"fingerprint",
+    )
+    .await
+    .expect("claim");
     assert_eq!(claimed, idempotency::Claim::Acquired);
     accounts::set_password(
         db,
