@@ -100,6 +100,9 @@ impl ApiError {
             ),
             ApiError::Core(Core::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Core(Core::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Core(Core::Forbidden(_)) => {
+                (StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+            }
             ApiError::Core(Core::Invalid(_)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation-error",

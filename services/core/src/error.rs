@@ -26,6 +26,10 @@ pub enum Error {
     /// The request is well formed but clashes with existing data (a duplicate, a state).
     #[error("{0}")]
     Conflict(String),
+    /// The caller's role or organisation may not do this to an object it can see (an EPN choosing
+    /// whose allocation pays for a voucher).
+    #[error("{0}")]
+    Forbidden(String),
     /// The input breaks a rule; every offending field is listed.
     #[error("invalid input: {}", describe(.0))]
     Invalid(Vec<FieldError>),

@@ -295,7 +295,8 @@ pub async fn set_quantity(
     Ok(allocation)
 }
 
-/// A prescriber's allocations, optionally for one scheme, most recent period first.
+/// A prescriber's allocations, optionally for one scheme, most recent period first; a prescriber
+/// that does not exist is not found (not an empty list).
 pub async fn allocations(
     db: &Db,
     tenant_id: Uuid,
@@ -303,6 +304,11 @@ pub async fn allocations(
     scheme_id: Option<Uuid>,
 ) -> Result<Vec<Allocation>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE id = $1")
+        .bind(prescriber_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("prescriber"))?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)
           ORDER BY period_start DESC LIMIT 500"

@@ -113,7 +113,9 @@ pub struct PublicReceipt {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AcceptInput {
-    /// For a request from the public form: the prescriber whose allocation funds the voucher.
+    /// For a request from the public form: the prescriber whose allocation funds the voucher
+    /// (tenant admins only: EPN staff get 403). A prescriber's request is funded by that
+    /// prescriber; another one here is refused.
     pub prescriber_id: Option<Uuid>,
 }
 

@@ -53,6 +53,10 @@ pub(super) fn refusal(err: &Error) -> Option<Refusal> {
             fields: BTreeMap::new(),
             form: Some(conflict(message)),
         }),
+        Error::Forbidden(message) => Some(Refusal {
+            fields: BTreeMap::new(),
+            form: Some(forbidden(message)),
+        }),
         Error::NotFound(what) => Some(Refusal {
             fields: BTreeMap::new(),
             form: Some(not_found(what)),
@@ -203,6 +207,14 @@ fn not_found(what: &str) -> String {
         "statement" => "Ce relevé n’existe pas.".into(),
         _ => "L’élément demandé n’existe pas.".into(),
     }
+}
+
+/// The core's refusals of an action the person's role may not take on this object, in French.
+fn forbidden(english: &str) -> String {
+    if english.contains("funds a request from the public form") {
+        return "Seul l’administrateur de l’espace choisit la structure dont la dotation finance une demande venue du formulaire public.".into();
+    }
+    format!("Cette action ne vous est pas permise : {english}")
 }
 
 /// The core's conflicts that a portal form can meet, in French; any other is given with a French

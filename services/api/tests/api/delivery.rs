@@ -725,3 +725,84 @@ async fn attendance_for_a_session_that_has_not_started_is_refused() {
         .await;
     assert_eq!(voucher.body["minutes_left"], 1200, "nothing debited");
 }
+
+#[tokio::test]
+async fn an_epn_cannot_spend_a_prescribers_allocation_on_a_public_request() {
+    let app = spawn_app().await;
+    let scheme_id = pass_numerique(&app).await;
+    let epn = app.ara.token(Role::Epn);
+    let admin = app.ara.token(Role::TenantAdmin);
+    let stock_path = format!("/v1/prescribers/{}/stock", app.ara.prescriber_id);
+    let stock_before = app.get(&stock_path, admin).await;
+    assert_eq!(stock_before.status, 200, "{}", stock_before.raw);
+
+    // The attack: the EPN files a public request for its own EPN, then accepts it on the
+    // prescriber's stock.
+    let receipt = app
+        .send(
+            app.request("POST", "/v1/public/accompaniment-requests", None)
+                .json(&json!({ "territory": app.ara.slug, "scheme": "pass-numerique", "epn_id": app.ara.epn_id,
+                               "first_name": "Faux", "last_name": "Nom", "birth_year": 1970, "commune_insee": "07010" })),
+        )
+        .await;
+    assert_eq!(receipt.status, 202, "{}", receipt.raw);
+    let id = receipt.body["id"].as_str().expect("id");
+    let path = format!("/v1/accompaniment-requests/{id}/accept");
+    let refused = app
+        .post(
+            &path,
+            epn,
+            &json!({ "prescriber_id": app.ara.prescriber_id }),
+        )
+        .await;
+    refused.problem(403);
+    assert!(
+        !refused.raw.contains("allocation is used up") && !refused.raw.contains("quantity"),
+        "the refusal says nothing of the prescriber's stock: {}",
+        refused.raw
+    );
+    // Without naming a funder either.
+    app.post(&path, epn, &json!({})).await.problem(403);
+    let stock_after = app.get(&stock_path, admin).await;
+    assert_eq!(stock_after.body, stock_before.body, "nothing issued");
+
+    // A prescriber's own request cannot be moved onto another organisation's allocation.
+    let other = app
+        .post(
+            "/v1/prescribers",
+            admin,
+            &json!({ "name": "CCAS d'Annonay", "kind": "ccas" }),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.raw);
+    let filed = app
+        .post(
+            "/v1/accompaniment-requests",
+            app.ara.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "epn_id": app.ara.epn_id,
+                     "beneficiary": { "first_name": "Inès", "last_name": "Roux", "birth_year": 1992, "commune_insee": "07010", "public_category": "single_parent" } }),
+        )
+        .await;
+    assert_eq!(filed.status, 201, "{}", filed.raw);
+    let moved = app
+        .post(
+            &format!(
+                "/v1/accompaniment-requests/{}/accept",
+                filed.body["id"].as_str().expect("id")
+            ),
+            epn,
+            &json!({ "prescriber_id": other.body["id"] }),
+        )
+        .await;
+    moved.problem(422);
+
+    // The tenant admin may fund the public request.
+    let funded = app
+        .post(
+            &path,
+            admin,
+            &json!({ "prescriber_id": app.ara.prescriber_id }),
+        )
+        .await;
+    assert_eq!(funded.status, 200, "{}", funded.raw);
+}

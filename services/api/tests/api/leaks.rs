@@ -256,3 +256,49 @@ async fn another_tenants_objects_answer_exactly_like_objects_that_never_existed(
         medians[0], medians[1]
     );
 }
+
+#[tokio::test]
+async fn every_read_of_an_object_that_exists_nowhere_is_not_found() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for operation in access::ALL
+        .iter()
+        .filter(|op| !op.public && op.method == "GET")
+    {
+        let names_an_object = operation
+            .path
+            .split('/')
+            .any(|s| s.ends_with("_id}") || s == "{reference}");
+        if !names_an_object {
+            continue;
+        }
+        let path = fill_all(operation.path);
+        let role = if operation.roles.contains(&Role::TenantAdmin) {
+            Role::TenantAdmin
+        } else {
+            operation.roles[0]
+        };
+        let reply = app.get(&path, app.token_for(role)).await;
+        assert_eq!(
+            reply.status, 404,
+            "{} as {role}: {}",
+            operation.id, reply.raw
+        );
+        reply.problem(404);
+        checked += 1;
+    }
+    assert!(checked > 15, "only {checked} operations checked");
+}
+
+/// `path` with every `{…_id}` as an id that never existed and a reference that was never issued.
+fn fill_all(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment {
+            "{reference}" => reference::generate("LOT"),
+            "{name}" => "indicators.parquet".into(),
+            s if s.starts_with('{') => Uuid::now_v7().to_string(),
+            s => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

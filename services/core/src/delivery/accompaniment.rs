@@ -261,8 +261,9 @@ async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Accompanime
     Ok(request)
 }
 
-/// Accepts a request: issues the accompaniment voucher, registered at the request's EPN. A public
-/// request needs `funding_prescriber`, whose allocation pays for it.
+/// Accepts a request: issues the accompaniment voucher, registered at the request's EPN. A request
+/// filed by a prescriber is paid from its allocation; a public request needs `funding_prescriber`,
+/// whose allocation pays for it, and only a tenant admin may choose it.
 pub async fn accept(
     db: &Db,
     tenant_id: Uuid,
@@ -275,7 +276,22 @@ pub async fn accept(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let request = lock_pending(&mut tx, id, scope).await?;
     let (prescriber_id, holder) = match (request.prescriber_id, request.beneficiary_id) {
-        (Some(prescriber), Some(beneficiary)) => (prescriber, Holder::Existing(beneficiary)),
+        (Some(prescriber), Some(beneficiary)) => {
+            if funding_prescriber.is_some_and(|funding| funding != prescriber) {
+                return Err(Error::invalid(
+                    "prescriber_id",
+                    "a request filed by a prescriber is funded by that prescriber's allocation",
+                ));
+            }
+            (prescriber, Holder::Existing(beneficiary))
+        }
+        _ if !matches!(scope, Scope::Tenant) => {
+            // Choosing the funder spends another organisation's allocation: an EPN could file a
+            // public request for itself and be paid from any prescriber's stock.
+            return Err(Error::Forbidden(
+                "only a tenant admin chooses the prescriber whose allocation funds a request from the public form".into(),
+            ));
+        }
         _ => {
             let prescriber = funding_prescriber.ok_or_else(|| {
                 Error::invalid(
