@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 // What every end-to-end test needs: the running service, the demo tokens, a browser, and a place
 // for screenshots. `run.sh` starts the service and passes these through the environment.
 import { readFileSync } from "node:fs";
@@ -57,7 +58,14 @@ export async function page(browserInstance, { phone = false } = {}) {
     isMobile: phone,
     hasTouch: phone,
   });
-  return context.newPage();
+  const opened = await context.newPage();
+  // The service's Content-Security-Policy must take nothing away from its own pages: Chromium
+  // reports each refusal on the console, and `screenshot` fails the test with them.
+  opened.cspViolations = [];
+  opened.on("console", (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) opened.cspViolations.push(message.text());
+  });
+  return opened;
 }
 
 const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
@@ -65,7 +73,9 @@ const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", imp
 /** Checks the page against the WCAG 2.1 A and AA rules (what the RGAA builds on) with axe-core;
  * fails the test with every violation found, named by its rule and the elements it concerns. */
 export async function checkAccessibility(pageInstance, name) {
-  await pageInstance.addScriptTag({ content: axeSource });
+  // Evaluated by the browser's debugging protocol, not as a <script> element the page's
+  // Content-Security-Policy would (rightly) refuse.
+  await pageInstance.evaluate(axeSource);
   const violations = await pageInstance.evaluate(async () => {
     const result = await window.axe.run(document, {
       runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
@@ -85,6 +95,7 @@ export async function checkAccessibility(pageInstance, name) {
 /** Writes `name.png`, the whole page, to the screenshots folder the README points to, after
  * checking the page's accessibility. */
 export async function screenshot(pageInstance, name) {
+  assert.deepEqual(pageInstance.cspViolations ?? [], [], `${name}: the page broke its own Content-Security-Policy`);
   await checkAccessibility(pageInstance, name);
   await pageInstance.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }

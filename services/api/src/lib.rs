@@ -2,6 +2,7 @@
 //! interactive documentation at `/docs`, and `/healthz` and `/readyz` for load balancers.
 
 pub mod access;
+mod assets;
 mod health;
 pub mod middleware;
 mod pages;
@@ -43,6 +44,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/static/dsfr",
             StaticFilesEndpoint::new(state.web_assets_dir.clone()),
         )
+        .at("/static/passerelle/:name", get(assets::style_sheet))
         .nest("/portail", web::routes())
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(middleware::idempotency::layer)
         .around(middleware::auth::layer)
         .around(middleware::body_limit::layer)
+        .around(middleware::security_headers::layer)
         .around(middleware::request_id::layer)
         .data(state)
 }

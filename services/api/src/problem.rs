@@ -309,6 +309,16 @@ impl ApiResponse for ApiError {
 /// mapping; poem's and poem-openapi's (routing, parsing, content type, authorization) are mapped
 /// by status, with the parser's message as detail and the field named when it can be told.
 pub fn problem_response(err: poem::Error) -> Response {
+    // The route that refused keeps its name on the answer, for the request's log line.
+    let route = err.data::<poem::PathPattern>().cloned();
+    let mut resp = problem_of(err);
+    if let Some(route) = route {
+        resp.set_data(route);
+    }
+    resp
+}
+
+fn problem_of(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.as_response();
     }

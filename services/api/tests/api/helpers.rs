@@ -88,6 +88,11 @@ impl Reply {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As `spawn_app`, with the service's state changed first (its public address, say).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
     let db = TestDatabase::create().await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = AppState::connect_redis(&redis_url)
@@ -95,6 +100,7 @@ pub async fn spawn_app() -> TestApp {
         .expect("Redis is reachable (make test starts it)");
     let mut state = AppState::new(db.app.clone(), redis);
     state.redis_namespace = format!("passerelle-test:{}", Uuid::new_v4().simple());
+    configure(&mut state);
     let addr = spawn_on_loopback(state)
         .await
         .expect("serve on a free port");

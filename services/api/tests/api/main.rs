@@ -10,6 +10,7 @@ mod isolation;
 mod leaks;
 mod openapi;
 mod reimbursements;
+mod security;
 mod tenants;
 mod users;
 mod vouchers;
