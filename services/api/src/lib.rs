@@ -4,10 +4,10 @@
 pub mod access;
 mod assets;
 mod health;
+pub mod limits;
 pub mod middleware;
 mod pages;
 pub mod problem;
-mod rate_limit;
 pub mod state;
 pub mod v1;
 mod web;
@@ -108,6 +108,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
                 state.links.public_base_url = settings.public_base_url.clone();
                 state.statistics_dir = settings.statistics_dir.clone();
                 state.web_assets_dir = settings.web_assets_dir.clone();
+                state.trusted_proxies = settings.trusted_proxies.clone();
                 state
             }),
             shutdown_signal(),

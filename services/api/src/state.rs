@@ -16,6 +16,10 @@ pub struct AppState {
     pub statistics_dir: std::path::PathBuf,
     /// The design system's files, served under `/static/dsfr/` (`WEB_ASSETS_DIR`).
     pub web_assets_dir: std::path::PathBuf,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The limits' counters while Redis is unreachable.
+    pub local_limits: std::sync::Arc<crate::limits::LocalCounters>,
 }
 
 impl AppState {
@@ -32,6 +36,8 @@ impl AppState {
             web_assets_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../..")
                 .join(passerelle_core::config::DEFAULT_WEB_ASSETS_DIR),
+            trusted_proxies: Vec::new(),
+            local_limits: Default::default(),
         }
     }
 

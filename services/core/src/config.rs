@@ -39,6 +39,10 @@ pub struct Settings {
     pub public_base_url: String,
     pub log_format: LogFormat,
     pub worker: WorkerSettings,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, IPs or CIDRs). Behind a
+    /// load balancer, every client would otherwise be the balancer's address and share one budget
+    /// of the rate limits; without one, a client could name any address it likes.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The worker's timings and schedules. The defaults are production's; the fault-injection tests
@@ -62,6 +66,15 @@ pub const DEFAULT_WEB_ASSETS_DIR: &str = "infra/web/node_modules/@gouvfr/dsfr/di
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
+
+/// An IP address (a network of one) or a CIDR block.
+pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -172,6 +185,21 @@ impl Settings {
                 None
             }
         };
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| match parse_network(s) {
+                Some(net) => Some(net),
+                None => {
+                    problems.push(format!(
+                        "TRUSTED_PROXIES must be IP addresses or CIDR blocks separated by commas (e.g. 10.0.0.0/8, ::1), got `{s}`"
+                    ));
+                    None
+                }
+            })
+            .collect();
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
         let statistics_dir =
             PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
@@ -208,6 +236,7 @@ impl Settings {
                 public_base_url,
                 log_format,
                 worker,
+                trusted_proxies,
             }),
             _ => Err(ConfigError(problems)),
         }

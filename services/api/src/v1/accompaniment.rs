@@ -2,7 +2,8 @@ use chrono::{DateTime, Utc};
 use passerelle_core::delivery::accompaniment::{self, AccompanimentRequest, Scope, Wish};
 use passerelle_core::tenancy::tenants;
 use passerelle_core::vouchers::Holder;
-use poem::web::{Data, RemoteAddr};
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
@@ -12,9 +13,9 @@ use super::Tag;
 use super::beneficiaries::{NewBeneficiaryDto, PublicCategory};
 use super::vouchers::VoucherView;
 use crate::access;
+use crate::limits;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
-use crate::rate_limit;
 use crate::state::AppState;
 
 /// Public accompaniment requests allowed per client address and minute.
@@ -301,13 +302,13 @@ impl AccompanimentApi {
     async fn public_request(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        req: &Request,
         body: Json<PublicAccompanimentInput>,
     ) -> Result<PublicAccepted, ApiError> {
-        rate_limit::hit(
+        limits::rate::hit(
             &state,
             "accompaniment",
-            remote.as_socket_addr().map(|a| a.ip()),
+            &limits::client::of(req, &state),
             PUBLIC_REQUESTS_PER_MINUTE,
         )
         .await?;

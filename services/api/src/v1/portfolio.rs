@@ -1,15 +1,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::delivery::portfolio::{self, Portfolio};
-use poem::web::{Data, RemoteAddr};
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
 use crate::access;
+use crate::limits;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
-use crate::rate_limit;
 use crate::state::AppState;
 
 /// Portfolio pages allowed per client address and minute.
@@ -288,10 +289,10 @@ impl PortfolioApi {
     async fn public_page(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        req: &Request,
         token: Path<String>,
     ) -> Result<Html<String>, ApiError> {
-        let view = public_view(&state, remote, &token.0).await?;
+        let view = public_view(&state, req, &token.0).await?;
         Ok(Html(render(&view)))
     }
 
@@ -304,22 +305,22 @@ impl PortfolioApi {
     async fn public_data(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        req: &Request,
         token: Path<String>,
     ) -> Result<Json<PortfolioView>, ApiError> {
-        Ok(Json(public_view(&state, remote, &token.0).await?))
+        Ok(Json(public_view(&state, req, &token.0).await?))
     }
 }
 
 async fn public_view(
     state: &AppState,
-    remote: &RemoteAddr,
+    req: &Request,
     token: &str,
 ) -> Result<PortfolioView, ApiError> {
-    rate_limit::hit(
+    limits::rate::hit(
         state,
         "portfolio",
-        remote.as_socket_addr().map(|a| a.ip()),
+        &limits::client::of(req, state),
         PORTFOLIO_VIEWS_PER_MINUTE,
     )
     .await?;

@@ -1,7 +1,8 @@
 use chrono::NaiveDate;
 use passerelle_core::emails::{french, unsubscribe};
 use passerelle_core::vouchers;
-use poem::web::{Data, RemoteAddr};
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Form, Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -9,13 +10,34 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Tag;
+use crate::limits;
 use crate::pages;
 use crate::problem::{ApiError, FormRejected};
-use crate::rate_limit;
 use crate::state::AppState;
 
 /// Balance checks allowed per client address and minute.
 pub const BALANCE_CHECKS_PER_MINUTE: u64 = 10;
+/// Balance checks allowed per voucher reference and minute, from any addresses: someone holding a
+/// letter cannot try names from many addresses to learn the holder's.
+pub const BALANCE_CHECKS_PER_REFERENCE_PER_MINUTE: u64 = 5;
+
+/// Both limits of the balance check, the address's first.
+async fn check_balance_limits(
+    state: &AppState,
+    req: &Request,
+    reference: &str,
+) -> Result<(), ApiError> {
+    let client = limits::client::of(req, state);
+    limits::rate::hit(state, "balance", &client, BALANCE_CHECKS_PER_MINUTE).await?;
+    let reference = reference.trim().to_uppercase();
+    limits::rate::hit(
+        state,
+        "balance-reference",
+        &reference,
+        BALANCE_CHECKS_PER_REFERENCE_PER_MINUTE,
+    )
+    .await
+}
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
@@ -52,11 +74,10 @@ impl PublicApi {
     async fn check_balance(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        req: &Request,
         body: Json<BalanceQuery>,
     ) -> Result<Json<BalanceView>, ApiError> {
-        let client = remote.as_socket_addr().map(|a| a.ip());
-        rate_limit::hit(&state, "balance", client, BALANCE_CHECKS_PER_MINUTE).await?;
+        check_balance_limits(&state, req, &body.0.reference).await?;
         match vouchers::public_balance(&state.db, &body.0.reference, &body.0.last_name).await? {
             Some(b) => Ok(Json(BalanceView {
                 status: b.status,
@@ -177,15 +198,11 @@ impl PublicPagesApi {
     async fn balance_page_check(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        req: &Request,
         form: Form<BalanceForm>,
     ) -> Result<BalancePage, FormRejected> {
         let reference = form.0.reference.trim().to_uppercase();
-        let client = remote.as_socket_addr().map(|a| a.ip());
-        if rate_limit::hit(&state, "balance", client, BALANCE_CHECKS_PER_MINUTE)
-            .await
-            .is_err()
-        {
+        if check_balance_limits(&state, req, &reference).await.is_err() {
             return Ok(BalancePage::TooMany(balance_page(
                 &reference,
                 None,

@@ -7,7 +7,7 @@
 //! host the request was sent to), and every form of a signed-in page also sends back the
 //! session's CSRF token.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use passerelle_core::tenancy::Principal;
 use passerelle_core::tenancy::accounts::{self, SessionUser, SignIn};
 use passerelle_core::tenancy::tenants::{self, Tenant};
@@ -17,6 +17,7 @@ use poem::{Request, Response, Route, get, handler};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::limits::{self, sign_in::Verdict};
 use crate::pages;
 use crate::state::AppState;
 
@@ -496,12 +497,6 @@ struct SignInForm {
     password: String,
 }
 
-fn paris_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Paris)
-        .format("%H h %M")
-        .to_string()
-}
-
 #[handler]
 async fn sign_in(
     Path(slug): Path<String>,
@@ -523,8 +518,26 @@ async fn sign_in(
             None,
         );
     }
+    let client = limits::client::of(req, &state);
+    if let Verdict::Wait(seconds) = limits::sign_in::check(&state, tenant.id, &email, &client).await
+    {
+        return retry_after(
+            sign_in_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &tenant,
+                &email,
+                Some(format!(
+                    "Trop d’essais infructueux depuis cette connexion : par sécurité, réessayez dans {}.",
+                    french_delay(seconds)
+                )),
+                None,
+            ),
+            seconds,
+        );
+    }
     match accounts::sign_in(&state.db, tenant.id, &email, &form.password).await {
         Ok(SignIn::Opened(session)) => {
+            limits::sign_in::succeeded(&state, tenant.id, &email, &client).await;
             let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
             let mut response = see_other(&format!("{}/", cookie_path(&tenant)));
             if let Ok(value) = set_cookie(&state, &tenant, &session.cookie, max_age).parse() {
@@ -532,27 +545,53 @@ async fn sign_in(
             }
             response
         }
-        Ok(SignIn::Refused) => sign_in_page(
-            StatusCode::UNAUTHORIZED,
-            &tenant,
-            &email,
-            Some("Adresse électronique ou mot de passe incorrect.".into()),
-            None,
-        ),
-        Ok(SignIn::Locked { until }) => sign_in_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &tenant,
-            &email,
-            Some(format!(
-                "Trop d’essais infructueux : par sécurité, ce compte est bloqué jusqu’à {} (heure de Paris).",
-                paris_time(until)
-            )),
-            None,
+        Ok(SignIn::Refused) => {
+            limits::sign_in::failed(&state, tenant.id, &email, &client).await;
+            sign_in_page(
+                StatusCode::UNAUTHORIZED,
+                &tenant,
+                &email,
+                Some("Adresse électronique ou mot de passe incorrect.".into()),
+                None,
+            )
+        }
+        Ok(SignIn::Busy) => retry_after(
+            sign_in_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &tenant,
+                &email,
+                Some(
+                    "Beaucoup de connexions sont en cours : réessayez dans quelques secondes."
+                        .into(),
+                ),
+                None,
+            ),
+            BUSY_RETRY_SECONDS,
         ),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
             unavailable()
         }
+    }
+}
+
+/// How long a sign-in refused for a full hashing gate is told to wait.
+const BUSY_RETRY_SECONDS: u64 = 2;
+
+fn retry_after(mut response: Response, seconds: u64) -> Response {
+    if let Ok(value) = seconds.to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// "12 secondes", "3 minutes" (rounded up).
+fn french_delay(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "une seconde".into(),
+        2..=59 => format!("{seconds} secondes"),
+        60..=119 => "une minute".into(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }
 

@@ -7,10 +7,13 @@ use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::Digest;
 
 use super::french::Refusal;
 use super::{forbidden_form, html, message, portal, same_origin, see_other, unavailable};
+use crate::limits;
 use crate::pages;
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 #[handler]
@@ -30,6 +33,11 @@ pub(super) struct ForgottenForm {
     #[serde(default)]
     email: String,
 }
+
+/// Reset requests allowed per client address and minute.
+const RESETS_PER_CLIENT_PER_MINUTE: u64 = 5;
+/// Reset requests allowed per address typed (and tenant) and hour: at most this many emails.
+const RESETS_PER_ADDRESS_PER_HOUR: u64 = 3;
 
 #[handler]
 pub(super) async fn forgotten(
@@ -54,6 +62,56 @@ pub(super) async fn forgotten(
                 }),
             ),
         );
+    }
+    // Each request may send an email: bounded per client and per address typed (known or not,
+    // the same), so that the form cannot flood someone's mailbox.
+    let client = limits::client::of(req, &state);
+    let typed = format!(
+        "{}:{}",
+        tenant.id,
+        hex::encode(sha2::Sha256::digest(
+            form.email.trim().to_lowercase().as_bytes()
+        ))
+    );
+    let limited = match limits::rate::hit(
+        &state,
+        "reset-client",
+        &client,
+        RESETS_PER_CLIENT_PER_MINUTE,
+    )
+    .await
+    {
+        Ok(()) => {
+            limits::rate::hit_per(
+                &state,
+                "reset-address",
+                &typed,
+                RESETS_PER_ADDRESS_PER_HOUR,
+                3_600,
+            )
+            .await
+        }
+        refused => refused,
+    };
+    if let Err(ApiError::TooManyRequests { retry_after }) = limited {
+        let mut response = message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de demandes",
+            &format!(
+                "Trop de demandes de nouveau mot de passe ont été faites pour cette adresse ou depuis cette connexion. Réessayez dans {} minutes, et vérifiez votre messagerie : un courriel est peut-être déjà arrivé.",
+                retry_after.div_ceil(60)
+            ),
+            Some((
+                &format!("/portail/{}/connexion", tenant.slug),
+                "Revenir à la connexion",
+            )),
+        );
+        if let Ok(value) = retry_after.to_string().parse() {
+            response
+                .headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
+        }
+        return response;
     }
     if let Err(e) = account_links::request_reset(&state.db, tenant.id, &form.email).await {
         tracing::error!(error = %e, "password reset request failed");

@@ -131,3 +131,33 @@ async fn over_https_answers_ask_for_https_from_then_on() {
         .expect("HSTS over https");
     assert!(hsts.starts_with("max-age=63072000"), "{hsts}");
 }
+
+#[tokio::test]
+async fn names_cannot_be_tried_on_one_reference_from_many_addresses() {
+    let app = crate::helpers::spawn_app_with(|state| {
+        state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let reference = passerelle_core::vouchers::reference::generate("LOT");
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let reply = app
+            .send(
+                app.request("POST", "/v1/public/balance", None)
+                    .header("x-forwarded-for", format!("203.0.113.{n}"))
+                    .json(&serde_json::json!({ "reference": reference, "last_name": format!("Nom{n}") })),
+            )
+            .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, [404, 404, 404, 404, 404, 429]);
+    // Another reference is not held back by it.
+    let other = app
+        .send(
+            app.request("POST", "/v1/public/balance", None)
+                .header("x-forwarded-for", "203.0.113.50")
+                .json(&serde_json::json!({ "reference": passerelle_core::vouchers::reference::generate("LOT"), "last_name": "Nom" })),
+        )
+        .await;
+    assert_eq!(other.status, 404);
+}

@@ -1,9 +1,9 @@
-//! The portal's sign-in, as a browser drives it: forms, the session cookie, CSRF, the lock, and the
-//! tenant of each portal.
+//! The portal's sign-in, as a browser drives it: forms, the session cookie, CSRF, the delays after
+//! failures, and the tenant of each portal.
 
 use passerelle_core::audit::Actor;
 use passerelle_core::tenancy::Role;
-use passerelle_core::tenancy::accounts::{self, MAX_FAILED_SIGN_INS};
+use passerelle_core::tenancy::accounts;
 use reqwest::redirect::Policy;
 
 use crate::helpers::{TestApp, spawn_app};
@@ -87,6 +87,36 @@ impl<'a> Browser<'a> {
             &[("email", email), ("password", password)],
         )
         .await
+    }
+
+    /// A sign-in through a proxy that says the client is `client` (`X-Forwarded-For`).
+    pub async fn sign_in_from(&self, client: &str, email: &str, password: &str) -> (Page, u64) {
+        let response = self
+            .http
+            .post(format!("{}/portail/lot/connexion", self.app.base))
+            .header("origin", &self.app.base)
+            .header("x-forwarded-for", client)
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .expect("request");
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let page = Page {
+            status: response.status().as_u16(),
+            location: None,
+            set_cookie: response
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            html: response.text().await.expect("body"),
+        };
+        (page, retry_after)
     }
 }
 
@@ -216,25 +246,121 @@ async fn each_portal_knows_only_its_own_tenant() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_with_a_french_message() {
-    let app = spawn_app().await;
-    let email = with_password(&app, Role::Prescriber).await;
+async fn failures_slow_the_failing_address_down_but_never_lock_the_owner_out() {
+    let app = crate::helpers::spawn_app_with(|state| {
+        state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let email = with_password(&app, Role::Finance).await;
     let browser = Browser::new(&app);
-    for _ in 1..MAX_FAILED_SIGN_INS {
-        assert_eq!(
-            browser
-                .sign_in("lot", &email, "essai-raté-123")
-                .await
-                .status,
-            401
+    let attacker = "203.0.113.7";
+    // The attack, on a real account and on an address that has none: the same answers.
+    for target in [email.as_str(), "personne@lot.example"] {
+        for _ in 0..3 {
+            let (page, _) = browser
+                .sign_in_from(attacker, target, "essai-raté-123")
+                .await;
+            assert_eq!(page.status, 401, "{target}");
+        }
+        let (slowed, retry_after) = browser
+            .sign_in_from(attacker, target, "essai-raté-123")
+            .await;
+        assert_eq!(slowed.status, 429, "{target}");
+        assert!(
+            slowed.html.contains("réessayez dans une seconde"),
+            "{}",
+            slowed.html
         );
+        assert_eq!(retry_after, 1);
+        assert!(!slowed.html.contains("bloqué"));
     }
-    let locked = browser.sign_in("lot", &email, "essai-raté-123").await;
-    assert_eq!(locked.status, 429);
-    assert!(locked.html.contains("ce compte est bloqué jusqu’à"));
-    let right = browser.sign_in("lot", &email, PASSWORD).await;
-    assert_eq!(right.status, 429);
-    assert!(right.set_cookie.is_none());
+    // Once the second is over, one more failure doubles the wait; even the right password waits
+    // from the attacker's address…
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (failed, _) = browser
+        .sign_in_from(attacker, &email, "essai-raté-123")
+        .await;
+    assert_eq!(failed.status, 401);
+    let (waiting, retry_after) = browser.sign_in_from(attacker, &email, PASSWORD).await;
+    assert_eq!(waiting.status, 429);
+    assert!(retry_after >= 1, "{retry_after}");
+    assert!(waiting.set_cookie.is_none());
+    // …while the owner, from their own address, signs in at once.
+    let (owner, _) = browser.sign_in_from("198.51.100.9", &email, PASSWORD).await;
+    assert_eq!(owner.status, 303, "{}", owner.html);
+    assert!(owner.set_cookie.is_some());
+    // An IPv6 client is one client for its whole /64.
+    for suffix in 1..=3 {
+        let (page, _) = browser
+            .sign_in_from(&format!("2001:db8:7:7::{suffix}"), &email, "essai-raté-123")
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    let (same_64, _) = browser
+        .sign_in_from("2001:db8:7:7::ffff", &email, "essai-raté-123")
+        .await;
+    assert_eq!(same_64.status, 429);
+}
+
+#[tokio::test]
+async fn a_forwarded_address_from_an_untrusted_peer_is_not_believed() {
+    let app = spawn_app().await;
+    let email = with_password(&app, Role::Finance).await;
+    let browser = Browser::new(&app);
+    // The attacker names a new address in each request: without a trusted proxy it is ignored.
+    for n in 0..3 {
+        let (page, _) = browser
+            .sign_in_from(&format!("192.0.2.{n}"), &email, "essai-raté-123")
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    let (slowed, _) = browser
+        .sign_in_from("192.0.2.99", &email, "essai-raté-123")
+        .await;
+    assert_eq!(slowed.status, 429);
+}
+
+#[tokio::test]
+async fn a_burst_of_sign_ins_is_answered_at_once_and_other_clients_stay_served() {
+    let app = crate::helpers::spawn_app_with(|state| {
+        state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let browser = Browser::new(&app);
+    // 64 sign-ins at once, each from its own address, for addresses that have no account.
+    let burst = futures::future::join_all((0..64).map(|n| {
+        let browser = &browser;
+        async move {
+            browser
+                .sign_in_from(
+                    &format!("198.18.{}.{}", n / 200, n % 200 + 1),
+                    &format!("inconnu-{n}@lot.example"),
+                    "essai-raté-123",
+                )
+                .await
+        }
+    }));
+    let me = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.me(app.token_for(Role::TenantAdmin)).await
+    };
+    let (answers, me) = futures::future::join(burst, me).await;
+    assert_eq!(me.status, 200, "{}", me.raw);
+    let busy: Vec<u64> = answers
+        .iter()
+        .filter(|(page, _)| page.status == 503)
+        .map(|(_, retry_after)| *retry_after)
+        .collect();
+    for (page, _) in &answers {
+        assert!(matches!(page.status, 401 | 503), "{}", page.status);
+    }
+    assert!(!busy.is_empty(), "the hashing gate turned nobody away");
+    assert!(busy.iter().all(|s| *s > 0), "503 without Retry-After");
+    let (busy_page, _) = answers
+        .iter()
+        .find(|(page, _)| page.status == 503)
+        .expect("a busy answer");
+    assert!(busy_page.html.contains("réessayez dans quelques secondes"));
 }
 
 #[tokio::test]
@@ -312,4 +438,52 @@ async fn the_statements_page_and_its_csv_are_for_finance_and_admins_only() {
         disposition.starts_with("attachment; filename=\"lot-remboursements-2026-10"),
         "{disposition}"
     );
+}
+
+#[tokio::test]
+async fn the_password_reset_form_cannot_flood_a_mailbox() {
+    let app = crate::helpers::spawn_app_with(|state| {
+        state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let email = with_password(&app, Role::Finance).await;
+    let browser = Browser::new(&app);
+    let ask = |target: &str, client: String| {
+        browser
+            .http
+            .post(format!("{}/portail/lot/mot-de-passe-oublie", app.base))
+            .header("origin", &app.base)
+            .header("x-forwarded-for", client)
+            .form(&[("email", target)])
+            .send()
+    };
+    // Each request from a new address: the limit per address typed holds all the same, for a
+    // real account and for an address that has none.
+    for (n, target) in [email.as_str(), "personne@lot.example"]
+        .into_iter()
+        .enumerate()
+    {
+        for attempt in 0..3 {
+            let page = ask(target, format!("192.0.2.{}", n * 10 + attempt))
+                .await
+                .expect("sent");
+            assert_eq!(page.status(), 200);
+        }
+        let limited = ask(target, format!("192.0.2.{}", n * 10 + 9))
+            .await
+            .expect("sent");
+        assert_eq!(limited.status(), 429, "{target}");
+        assert!(limited.headers().contains_key("retry-after"));
+        let html = limited.text().await.expect("body");
+        assert!(html.contains("Trop de demandes"), "{html}");
+    }
+    // And one client cannot spray many addresses.
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let page = ask(&format!("autre-{n}@lot.example"), "198.51.100.1".into())
+            .await
+            .expect("sent");
+        statuses.push(page.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
 }

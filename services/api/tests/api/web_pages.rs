@@ -161,7 +161,7 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
         "Valable jusqu’au",
         "EPN",
         "/v1/public/balance-page",
-        "@page",
+        "/static/passerelle/courrier.css",
     ] {
         assert!(
             letter.html.contains(expected),
@@ -169,6 +169,8 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
             letter.html
         );
     }
+    let print_rules = browser.get("/static/passerelle/courrier.css", None).await;
+    assert!(print_rules.html.contains("@page"), "{}", print_rules.html);
 
     // The same person again: the form asks, then issues to the person already registered.
     let again = browser

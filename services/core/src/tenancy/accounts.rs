@@ -1,5 +1,7 @@
-//! Browser accounts: a password per user, sign-in with a lock after repeated failures, and
-//! server-side sessions. API tokens stay for machines.
+//! Browser accounts: a password per user, sign-in, and server-side sessions. API tokens stay for
+//! machines. Repeated failures are slowed down by the caller (the API's sign-in throttle, per
+//! address and per account and address): an account is never locked, so nobody can lock another
+//! person out by failing on purpose.
 //!
 //! A session cookie reads `pws_<tenant id>_<secret>`, like a tenant token: the tenant id in clear
 //! opens a transaction scoped to that tenant before the secret's hash is looked up, so even the
@@ -9,8 +11,16 @@
 //! Passwords are hashed with argon2id (the `argon2` crate's defaults: 19 MiB, two passes) on a
 //! blocking thread. A sign-in with an unknown address verifies against a fixed hash all the same,
 //! so that the answer and its time do not tell which addresses have an account.
+//!
+//! Hashing is gated: at most one hash per core runs at once, and a few more may wait for their
+//! turn; past that a sign-in is answered `Busy` at once. Without the gate, a burst of sign-ins
+//! (each hash holds 19 MiB) took the process to gigabytes and every tenant's requests to seconds.
+//! No database connection is held while a hash runs: the hash is read in one short transaction,
+//! the outcome written in another.
 
 use std::sync::OnceLock;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,10 +39,6 @@ use crate::error::Validator;
 use crate::{Db, Error};
 
 const COOKIE_PREFIX: &str = "pws_";
-/// Failed sign-ins in a row that lock the account.
-pub const MAX_FAILED_SIGN_INS: i32 = 5;
-/// How long a locked account stays locked.
-pub const LOCK_MINUTES: i64 = 15;
 /// A session ends this long after sign-in, whatever happens.
 pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -51,10 +57,35 @@ pub enum SignIn {
     Opened(WebSession),
     /// Wrong address or wrong password: the same answer for both.
     Refused,
-    /// Too many failures in a row; the right password is refused too until `until`.
-    Locked {
-        until: DateTime<Utc>,
-    },
+    /// Too many passwords are being checked right now: try again in a moment.
+    Busy,
+}
+
+/// The password hashing gate: `running` hashes at once (one per core), `queue` more waiting.
+struct HashGate {
+    running: Semaphore,
+    queue: Semaphore,
+}
+
+fn gate() -> &'static HashGate {
+    static GATE: OnceLock<HashGate> = OnceLock::new();
+    GATE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashGate {
+            running: Semaphore::new(cores),
+            queue: Semaphore::new(cores * 2),
+        }
+    })
+}
+
+/// A turn to hash, or `None` at once when the gate and its queue are full.
+async fn hashing_turn() -> Option<SemaphorePermit<'static>> {
+    let gate = gate();
+    if let Ok(running) = gate.running.try_acquire() {
+        return Some(running);
+    }
+    let _waiting = gate.queue.try_acquire().ok()?;
+    gate.running.acquire().await.ok()
 }
 
 /// Who is signed in, as a session cookie establishes it.
@@ -97,6 +128,9 @@ pub(crate) fn validate_password(password: &str) -> Result<(), Error> {
 
 pub(crate) async fn hash_password(password: String) -> Result<String, Error> {
     let salt = salt()?;
+    let _turn = hashing_turn().await.ok_or_else(|| {
+        Error::Conflict("too many passwords are being checked; retry in a moment".into())
+    })?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -135,8 +169,8 @@ async fn verify_password(password: String, phc: String) -> bool {
     .unwrap_or(false)
 }
 
-/// Sets a user's password (from an invitation, a reset link, or an operator), lifts any lock and
-/// ends the user's open sessions.
+/// Sets a user's password (from an invitation, a reset link, or an operator) and ends the user's
+/// open sessions.
 pub async fn set_password(
     db: &Db,
     tenant_id: Uuid,
@@ -152,8 +186,8 @@ pub async fn set_password(
     Ok(())
 }
 
-/// Stores a hashed password in the caller's transaction, lifts any lock and ends the user's open
-/// sessions (audited).
+/// Stores a hashed password in the caller's transaction and ends the user's open sessions
+/// (audited).
 pub(crate) async fn store_password(
     tx: &mut crate::storage::Tx,
     tenant_id: Uuid,
@@ -161,14 +195,12 @@ pub(crate) async fn store_password(
     user_id: Uuid,
     phc: &str,
 ) -> Result<(), Error> {
-    let updated = sqlx::query(
-        "UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
-    )
-    .bind(user_id)
-    .bind(phc)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let updated = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(phc)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     if updated == 0 {
         return Err(Error::NotFound("user"));
     }
@@ -203,7 +235,6 @@ pub async fn users_with_password(db: &Db, tenant_id: Uuid) -> Result<Vec<Uuid>, 
 struct Candidate {
     id: Uuid,
     password_hash: Option<String>,
-    locked_until: Option<DateTime<Utc>>,
     disabled: bool,
 }
 
@@ -216,58 +247,41 @@ pub async fn sign_in(
 ) -> Result<SignIn, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let candidate: Option<Candidate> = sqlx::query_as(
-        "SELECT id, password_hash, locked_until, disabled_at IS NOT NULL AS disabled
-           FROM users WHERE lower(email) = lower($1) FOR UPDATE",
+        "SELECT id, password_hash, disabled_at IS NOT NULL AS disabled
+           FROM users WHERE lower(email) = lower($1)",
     )
     .bind(email.trim())
     .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let phc = candidate
         .as_ref()
         .and_then(|c| c.password_hash.clone())
         .unwrap_or_else(|| decoy_hash().to_owned());
+    let Some(turn) = hashing_turn().await else {
+        return Ok(SignIn::Busy);
+    };
     let matches = verify_password(password.to_owned(), phc).await;
+    drop(turn);
     let Some(candidate) = candidate else {
         return Ok(SignIn::Refused);
     };
-    let now = Utc::now();
-    if let Some(until) = candidate.locked_until.filter(|until| *until > now) {
-        return Ok(SignIn::Locked { until });
-    }
     if !matches || candidate.password_hash.is_none() || candidate.disabled {
-        let locked: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1,
-                    locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN now() + make_interval(mins => $3)
-                                        ELSE NULL END
-              WHERE id = $1 RETURNING locked_until",
-        )
-        .bind(candidate.id)
-        .bind(MAX_FAILED_SIGN_INS)
-        .bind(i32::try_from(LOCK_MINUTES).unwrap_or(15))
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(until) = locked {
-            audit::record(
-                &mut tx,
-                tenant_id,
-                Actor::SYSTEM,
-                "user.locked",
-                "user",
-                candidate.id,
-                json!({ "until": until }),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        return Ok(match locked {
-            Some(until) => SignIn::Locked { until },
-            None => SignIn::Refused,
-        });
+        return Ok(SignIn::Refused);
     }
-    sqlx::query("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1")
-        .bind(candidate.id)
-        .execute(&mut *tx)
-        .await?;
+    let now = Utc::now();
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    // The password may have changed (or the user been disabled) while it was being checked.
+    let still: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL",
+    )
+    .bind(candidate.id)
+    .bind(candidate.password_hash.as_deref())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still.is_none() {
+        return Ok(SignIn::Refused);
+    }
     let secret = random_secret();
     let cookie = format!("{COOKIE_PREFIX}{tenant_id}_{secret}");
     let csrf_token = random_secret();
