@@ -124,8 +124,12 @@ impl NewBeneficiary {
     }
 }
 
-/// Creates a beneficiary for a prescriber, unless a probable duplicate exists in the tenant (same
-/// names, birth year and commune), which is reported as a conflict naming the existing record.
+/// Creates a beneficiary for a prescriber, unless the prescriber already follows a probable
+/// duplicate (same names, birth year and commune), reported as a conflict naming its own record.
+///
+/// Another organisation's records are never disclosed to a prescriber (it would learn who is
+/// followed elsewhere, one name at a time): a match there does not stop the creation, and is
+/// written in the audit log for the tenant admin to review.
 pub(crate) async fn insert(
     tx: &mut Tx,
     tenant_id: Uuid,
@@ -142,9 +146,11 @@ pub(crate) async fn insert(
     );
     if !new.allow_duplicate {
         let existing: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL LIMIT 1",
+            "SELECT id FROM beneficiaries
+              WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL LIMIT 1",
         )
         .bind(&key)
+        .bind(prescriber_id)
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(existing) = existing {
@@ -190,6 +196,26 @@ pub(crate) async fn insert(
         json!({ "prescriber_id": prescriber_id }),
     )
     .await?;
+    let elsewhere: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM beneficiaries
+          WHERE match_key = $1 AND prescriber_id <> $2 AND erased_at IS NULL ORDER BY id LIMIT 10",
+    )
+    .bind(&key)
+    .bind(prescriber_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !elsewhere.is_empty() {
+        audit::record(
+            tx,
+            tenant_id,
+            actor,
+            "beneficiary.possible_duplicate",
+            "beneficiary",
+            beneficiary.id,
+            json!({ "prescriber_id": prescriber_id, "same_person_as": elsewhere }),
+        )
+        .await?;
+    }
     Ok(beneficiary)
 }
 
@@ -216,11 +242,13 @@ pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Beneficiary, Error> {
     .ok_or(Error::NotFound("beneficiary"))
 }
 
-/// The person a new registration would duplicate (same names, birth year and commune), so that a
-/// form can ask whether it is the same person before registering another.
+/// The person of `prescriber_id`'s own records a new registration would duplicate (same names,
+/// birth year and commune), so that a form can ask whether it is the same person before
+/// registering another.
 pub async fn probable_duplicate(
     db: &Db,
     tenant_id: Uuid,
+    prescriber_id: Uuid,
     new: &NewBeneficiary,
 ) -> Result<Option<Beneficiary>, Error> {
     let key = match_key(
@@ -231,9 +259,11 @@ pub async fn probable_duplicate(
     );
     let mut tx = db.begin_tenant(tenant_id).await?;
     let found = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL ORDER BY id LIMIT 1"
+        "SELECT {COLUMNS} FROM beneficiaries
+          WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1"
     )))
     .bind(&key)
+    .bind(prescriber_id)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -241,12 +241,17 @@ pub(super) async fn issue(
             issued.voucher.reference
         )),
         Err(Error::Conflict(message)) if message.contains("probable duplicate") => {
-            let existing =
-                match beneficiaries::probable_duplicate(&state.db, portal.tenant.id, &person).await
-                {
-                    Ok(existing) => existing,
-                    Err(e) => return failed(&e, None),
-                };
+            let existing = match beneficiaries::probable_duplicate(
+                &state.db,
+                portal.tenant.id,
+                prescriber_id,
+                &person,
+            )
+            .await
+            {
+                Ok(existing) => existing,
+                Err(e) => return failed(&e, None),
+            };
             let duplicate = existing.map(|b| Duplicate {
                 existing_id: (b.prescriber_id == prescriber_id).then_some(b.id),
                 registered_on: french::long_date(

@@ -695,3 +695,116 @@ async fn a_spreadsheet_issues_its_good_rows_reports_the_others_and_never_twice()
         unusable.raw
     );
 }
+
+#[tokio::test]
+async fn a_prescriber_cannot_learn_who_another_organisation_follows() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 10).await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    let first = app
+        .post(
+            "/v1/vouchers",
+            app.lot.token(Role::Prescriber),
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let followed = first.body["voucher"]["beneficiary_id"]
+        .as_str()
+        .expect("beneficiary")
+        .to_owned();
+
+    // Another organisation of the same territory, with its own agent and allocation.
+    let ccas = app
+        .post(
+            "/v1/prescribers",
+            admin,
+            &json!({ "name": "CCAS de Figeac", "kind": "ccas" }),
+        )
+        .await;
+    let ccas_id = ccas.body["id"].as_str().expect("id").to_owned();
+    let today = passerelle_test_support::paris_today();
+    app.post(
+        &format!("/v1/prescribers/{ccas_id}/allocations"),
+        admin,
+        &json!({ "scheme_id": scheme_id, "period_start": today, "period_end": today, "quantity": 10 }),
+    )
+    .await;
+    let agent = app
+        .post(
+            "/v1/users",
+            admin,
+            &json!({ "email": "agent@ccas.example", "display_name": "Agent", "role": "prescriber", "prescriber_id": ccas_id }),
+        )
+        .await;
+    let agent_token = app
+        .post(
+            &format!(
+                "/v1/users/{}/tokens",
+                agent.body["id"].as_str().expect("id")
+            ),
+            admin,
+            &json!({ "name": "ccas" }),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+
+    // The probe: the same name, birth year and commune, one by one…
+    let probe = app
+        .post(
+            "/v1/vouchers",
+            &agent_token,
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    assert_eq!(probe.status, 201, "{}", probe.raw);
+    assert!(!probe.raw.contains(&followed), "{}", probe.raw);
+    // …and by the thousand in a file.
+    let form = reqwest::multipart::Form::new()
+        .text("scheme_id", scheme_id.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                "Prénom;Nom;Année de naissance;Code INSEE;Catégorie\nJeanne;Martin;1957;46102;Senior\n"
+                    .as_bytes()
+                    .to_vec(),
+            )
+            .file_name("atelier.csv")
+            .mime_str("text/csv")
+            .expect("mime"),
+        );
+    let bulk = app
+        .send(
+            app.request("POST", "/v1/vouchers/bulk", Some(&agent_token))
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(bulk.status, 200, "{}", bulk.raw);
+    assert!(!bulk.raw.contains("autre prescripteur"), "{}", bulk.raw);
+    assert!(!bulk.raw.contains(&followed), "{}", bulk.raw);
+    // Within one organisation the warning stays: it helps and tells nothing new.
+    let again = app
+        .post(
+            "/v1/vouchers",
+            &agent_token,
+            &json!({ "scheme_id": scheme_id, "beneficiary": person("Martin") }),
+        )
+        .await;
+    again.problem(409);
+    // The tenant admin is told of the match across organisations.
+    let audit = app
+        .get("/v1/audit?action=beneficiary.possible_duplicate", admin)
+        .await;
+    let flagged = audit.body["items"].as_array().expect("items");
+    assert!(
+        flagged.iter().any(|e| {
+            e["action"] == "beneficiary.possible_duplicate"
+                && e["details"]["same_person_as"][0] == followed.as_str()
+        }),
+        "{}",
+        audit.raw
+    );
+}

@@ -338,13 +338,18 @@ pub async fn import(
         seen.push((key.clone(), row.line));
 
         let mut tx = db.begin_tenant(tenant_id).await?;
-        let existing: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT id, prescriber_id FROM beneficiaries WHERE match_key = $1 AND erased_at IS NULL ORDER BY id LIMIT 1")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
+        // Only the organisation's own records: another's are not disclosed (see
+        // `beneficiaries::insert`, which flags a match there for the tenant admin).
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM beneficiaries
+              WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(&key)
+        .bind(prescriber_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let holder = match existing {
-            Some((id, owner)) if owner == prescriber_id => {
+            Some(id) => {
                 let open: Option<String> = sqlx::query_scalar(
                     "SELECT reference FROM vouchers WHERE beneficiary_id = $1 AND scheme_id = $2
                         AND status IN ('issued', 'registered', 'in_progress') ORDER BY id LIMIT 1",
@@ -367,14 +372,6 @@ pub async fn import(
                     continue;
                 }
                 Holder::Existing(id)
-            }
-            Some(_) => {
-                tx.rollback().await?;
-                outcomes.push(refused(
-                    "row".into(),
-                    "personne déjà inscrite par un autre prescripteur : délivrer le bon depuis sa fiche".into(),
-                ));
-                continue;
             }
             None => Holder::New(person),
         };
