@@ -62,7 +62,17 @@ pub async fn run_export(
     };
     match produce(db, root, tenant_id, &export).await {
         Ok(files) => {
-            statistics::succeed(db, tenant_id, export_id, &files).await?;
+            let superseded = statistics::succeed(db, tenant_id, export_id, &files).await?;
+            for old in superseded {
+                let folder = old.folder(root, tenant_id);
+                match std::fs::remove_dir_all(&folder) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(folder = %folder.display(), error = %e, "cannot delete a superseded export")
+                    }
+                }
+            }
             Ok(Some(Summary { export_id, files }))
         }
         Err(e) => {

@@ -103,6 +103,11 @@ impl ApiError {
             ApiError::Core(Core::Forbidden(_)) => {
                 (StatusCode::FORBIDDEN, "forbidden", "Not allowed")
             }
+            ApiError::Core(Core::Quota(_)) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "Quota exceeded",
+            ),
             ApiError::Core(Core::Invalid(_)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation-error",

@@ -30,6 +30,9 @@ pub enum Error {
     /// whose allocation pays for a voucher).
     #[error("{0}")]
     Forbidden(String),
+    /// The tenant has used up a quota (exports asked for in a day); it frees up with time.
+    #[error("{0}")]
+    Quota(String),
     /// The input breaks a rule; every offending field is listed.
     #[error("invalid input: {}", describe(.0))]
     Invalid(Vec<FieldError>),

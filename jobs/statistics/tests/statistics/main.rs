@@ -782,3 +782,67 @@ async fn a_job_delivered_twice_runs_the_export_once() {
     assert_eq!((running.status.as_str(), files.len()), ("running", 0));
     assert!(!g.dir.exists(), "the second delivery wrote files");
 }
+
+#[tokio::test]
+async fn a_newer_export_of_a_period_replaces_the_older_files() {
+    let g = generated().await;
+    let (first, _) = g.export("2026-10").await;
+    let first_folder = first.folder(&g.dir, g.tenant_id);
+    assert!(first_folder.is_dir());
+    let (second, files) = g.export("2026-10").await;
+    assert!(!files.is_empty());
+    assert!(second.folder(&g.dir, g.tenant_id).is_dir());
+    assert!(!first_folder.exists(), "the superseded files are deleted");
+    let gone = statistics::get(&g.db.app, g.tenant_id, first.id, true).await;
+    assert!(
+        matches!(gone, Err(passerelle_core::Error::NotFound(_))),
+        "{gone:?}"
+    );
+    // Another period is left alone.
+    let (other, _) = g.export("2026-09").await;
+    g.export("2026-10").await;
+    assert!(other.folder(&g.dir, g.tenant_id).is_dir());
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_ask_for_exports_without_end() {
+    let g = generated().await;
+    let ask = || {
+        statistics::request(
+            &g.db.app,
+            g.tenant_id,
+            Actor::SYSTEM,
+            g.scheme_id,
+            "2026-10",
+        )
+    };
+    for _ in 0..statistics::ON_DEMAND_WAITING {
+        ask().await.expect("within the quota");
+    }
+    let waiting = ask().await;
+    assert!(
+        matches!(&waiting, Err(passerelle_core::Error::Quota(m)) if m.contains("waiting")),
+        "{waiting:?}"
+    );
+    // Finished ones free the waiting room, not the day's count.
+    let finish_all = || async {
+        let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
+        sqlx::query("UPDATE statistics_exports SET status = 'succeeded' WHERE status = 'queued'")
+            .execute(&mut *tx)
+            .await
+            .expect("finish");
+        tx.commit().await.expect("commit");
+    };
+    let mut asked = statistics::ON_DEMAND_WAITING;
+    while asked < statistics::ON_DEMAND_PER_DAY {
+        finish_all().await;
+        ask().await.expect("within the day's quota");
+        asked += 1;
+    }
+    finish_all().await;
+    let day = ask().await;
+    assert!(
+        matches!(&day, Err(passerelle_core::Error::Quota(m)) if m.contains("24 hours")),
+        "{day:?}"
+    );
+}

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::forms::{option, optional};
 use super::french::{self as fr, Refusal};
-use super::{Portal, failed, see_other, unavailable};
+use super::{Portal, failed, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
 
@@ -690,40 +690,52 @@ pub(super) async fn sheet(
     sheet_page(&state, &portal, &id, StatusCode::OK, &[]).await
 }
 
+/// The most rows a sheet may carry: a session's largest capacity.
+const MAX_SHEET_ROWS: usize = 500;
+/// The most competences a row may carry (the API's bound).
+const MAX_ROW_COMPETENCES: usize = 16;
+
 /// The sheet's entries: `ref_<i>` names a row's voucher, `statut_<i>` its attendance (rows left
-/// blank are not recorded), `comp_<i>_<code>` a competence's level.
-fn entries(pairs: &[(String, String)]) -> Vec<Entry> {
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    pairs
-        .iter()
-        .filter_map(|(k, reference)| k.strip_prefix("ref_").map(|i| (i, reference)))
-        .filter_map(|(i, reference)| {
-            let status = value(&format!("statut_{i}"));
-            if status.is_empty() {
+/// blank are not recorded), `comp_<i>_<code>` a competence's level. Read in one pass over the
+/// form, whatever its size; `None` past the bounds above.
+fn entries(pairs: &[(String, String)]) -> Option<Vec<Entry>> {
+    use std::collections::HashMap;
+    let mut references: Vec<(&str, &str)> = Vec::new();
+    let mut statuses: HashMap<&str, &str> = HashMap::new();
+    let mut competences: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+    for (key, value) in pairs {
+        if let Some(row) = key.strip_prefix("ref_") {
+            references.push((row, value));
+            if references.len() > MAX_SHEET_ROWS {
                 return None;
             }
-            let prefix = format!("comp_{i}_");
-            let competences = pairs
-                .iter()
-                .filter_map(|(k, level)| {
-                    k.strip_prefix(&prefix)
-                        .filter(|_| !level.is_empty())
-                        .map(|code| (code.to_owned(), level.clone()))
+        } else if let Some(row) = key.strip_prefix("statut_") {
+            statuses.insert(row, value.trim());
+        } else if let Some((row, code)) = key
+            .strip_prefix("comp_")
+            .and_then(|rest| rest.split_once('_'))
+            && !value.is_empty()
+        {
+            let row_competences = competences.entry(row).or_default();
+            row_competences.push((code.to_owned(), value.clone()));
+            if row_competences.len() > MAX_ROW_COMPETENCES {
+                return None;
+            }
+        }
+    }
+    Some(
+        references
+            .into_iter()
+            .filter_map(|(row, reference)| {
+                let status = statuses.get(row).copied().unwrap_or_default();
+                (!status.is_empty()).then(|| Entry {
+                    reference: reference.to_owned(),
+                    status: status.to_owned(),
+                    competences: competences.remove(row).unwrap_or_default(),
                 })
-                .collect();
-            Some(Entry {
-                reference: reference.clone(),
-                status,
-                competences,
             })
-        })
-        .collect()
+            .collect(),
+    )
 }
 
 #[handler]
@@ -746,7 +758,16 @@ pub(super) async fn record_sheet(
         return unavailable();
     };
     let session_id = try_page!(super::path_id(&id, "session"));
-    let entries = entries(&pairs);
+    let Some(entries) = entries(&pairs) else {
+        return message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Feuille trop longue",
+            &format!(
+                "Une feuille compte au plus {MAX_SHEET_ROWS} personnes et {MAX_ROW_COMPETENCES} compétences par personne."
+            ),
+            Some((&format!("{}/epn", portal.path()), "Revenir aux séances")),
+        );
+    };
     if entries.is_empty() {
         let outcomes = [Outcome {
             reference: String::new(),
@@ -813,4 +834,54 @@ pub(super) async fn record_sheet(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     sheet_page(&state, &portal, &id, status, &outcomes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    #[test]
+    fn a_sheet_is_read_row_by_row_with_its_competences() {
+        let form = vec![
+            pair("csrf_token", "t"),
+            pair("ref_0", "LOT-AAAA-BBBB"),
+            pair("statut_0", "present"),
+            pair("comp_0_2.1", "practised"),
+            pair("comp_0_1.1", ""),
+            pair("ref_1", "LOT-CCCC-DDDD"),
+            pair("statut_1", ""),
+            pair("ref_2", "LOT-EEEE-FFFF"),
+            pair("comp_2_3.1", "acquired"),
+            pair("statut_2", "absent"),
+        ];
+        let read = entries(&form).expect("within bounds");
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].reference, "LOT-AAAA-BBBB");
+        assert_eq!(read[0].competences, [("2.1".into(), "practised".into())]);
+        assert_eq!(
+            (read[1].reference.as_str(), read[1].status.as_str()),
+            ("LOT-EEEE-FFFF", "absent")
+        );
+    }
+
+    #[test]
+    fn an_oversized_sheet_is_refused_whole() {
+        let rows: Vec<_> = (0..=MAX_SHEET_ROWS)
+            .flat_map(|i| {
+                [
+                    pair(&format!("ref_{i}"), "LOT-X"),
+                    pair(&format!("statut_{i}"), "present"),
+                ]
+            })
+            .collect();
+        assert!(entries(&rows).is_none());
+        let competences: Vec<_> = std::iter::once(pair("ref_0", "LOT-X"))
+            .chain((0..=MAX_ROW_COMPETENCES).map(|c| pair(&format!("comp_0_{c}"), "acquired")))
+            .collect();
+        assert!(entries(&competences).is_none());
+    }
 }

@@ -53,6 +53,13 @@ pub(super) fn refusal(err: &Error) -> Option<Refusal> {
             fields: BTreeMap::new(),
             form: Some(conflict(message)),
         }),
+        Error::Quota(_) => Some(Refusal {
+            fields: BTreeMap::new(),
+            form: Some(
+                "Trop d’exports ont été demandés pour cet espace : au plus 20 par jour, et 3 en attente à la fois. Réessayez plus tard."
+                    .into(),
+            ),
+        }),
         Error::Forbidden(message) => Some(Refusal {
             fields: BTreeMap::new(),
             form: Some(forbidden(message)),

@@ -75,7 +75,14 @@ const EXPORT_SELECT: &str = "SELECT x.id, x.scheme_id, sc.code AS scheme_code, x
         x.origin, x.status, x.error, x.requested_by, x.requested_at, x.started_at, x.finished_at
     FROM statistics_exports x JOIN schemes sc ON sc.tenant_id = x.tenant_id AND sc.id = x.scheme_id";
 
-/// Asks for an export of a scheme over a period; the worker picks it up.
+/// On-demand exports a tenant may ask for in 24 hours: each one reads the tenant's whole activity
+/// and writes files, so asking without end would take the worker and the disk.
+pub const ON_DEMAND_PER_DAY: i64 = 20;
+/// On-demand exports a tenant may have waiting or running at once.
+pub const ON_DEMAND_WAITING: i64 = 3;
+
+/// Asks for an export of a scheme over a period; the worker picks it up. Within the tenant's
+/// quotas (`ON_DEMAND_PER_DAY`, `ON_DEMAND_WAITING`).
 pub async fn request(
     db: &Db,
     tenant_id: Uuid,
@@ -92,6 +99,30 @@ pub async fn request(
             .await?;
     if !scheme_exists {
         return Err(Error::NotFound("scheme"));
+    }
+    // Concurrent requests of one tenant count one after the other.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('statistics-request:' || $1::text, 0))",
+    )
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    let (today, waiting): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE requested_at > now() - interval '24 hours'),
+                count(*) FILTER (WHERE status IN ('queued', 'running'))
+           FROM statistics_exports WHERE origin = 'on_demand'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if today >= ON_DEMAND_PER_DAY {
+        return Err(Error::Quota(format!(
+            "at most {ON_DEMAND_PER_DAY} exports can be asked for in 24 hours; retry later"
+        )));
+    }
+    if waiting >= ON_DEMAND_WAITING {
+        return Err(Error::Quota(format!(
+            "{ON_DEMAND_WAITING} exports are already waiting or running; retry once one has finished"
+        )));
     }
     let id = Uuid::now_v7();
     insert(
@@ -393,13 +424,15 @@ pub async fn start(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Export>,
     Ok(Some(export))
 }
 
-/// Records the files and marks the export succeeded, in one transaction.
+/// Records the files and marks the export succeeded, in one transaction. Earlier on-demand exports
+/// of the same scheme and period are superseded: their records are deleted and returned, for the
+/// caller to delete their folders (the scheduled export of a period, made once, stays).
 pub async fn succeed(
     db: &Db,
     tenant_id: Uuid,
     id: Uuid,
     files: &[ExportFile],
-) -> Result<(), Error> {
+) -> Result<Vec<Export>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
         .bind(id)
@@ -428,8 +461,27 @@ pub async fn succeed(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    let superseded: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{EXPORT_SELECT}
+          JOIN statistics_exports this ON this.tenant_id = x.tenant_id AND this.id = $1
+         WHERE x.id <> this.id AND x.origin = 'on_demand' AND x.status IN ('succeeded', 'failed')
+           AND x.scheme_id = this.scheme_id AND x.period_kind = this.period_kind
+           AND x.period_start = this.period_start AND x.requested_at <= this.requested_at"
+    )))
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = superseded.iter().map(|e| e.id).collect();
+    sqlx::query("DELETE FROM statistics_files WHERE export_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM statistics_exports WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(superseded)
 }
 
 pub async fn fail(db: &Db, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<(), Error> {

@@ -41,6 +41,10 @@ use crate::{Db, Error};
 const COOKIE_PREFIX: &str = "pws_";
 /// A session ends this long after sign-in, whatever happens.
 pub const SESSION_HOURS: i64 = 12;
+/// A session ends after this long without a request: long enough for an animator to tick the
+/// sheet at the end of a two-hour session opened at its start, short enough that a forgotten
+/// browser in a shared space does not stay signed in for the day.
+pub const IDLE_MINUTES: i32 = 150;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 200;
 
@@ -336,10 +340,12 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
            FROM users u
           WHERE u.tenant_id = s.tenant_id AND u.id = s.user_id
             AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
+            AND s.last_seen_at > now() - make_interval(mins => $2)
           RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
                     u.display_name, u.email",
     )
     .bind(hash_secret(cookie))
+    .bind(IDLE_MINUTES)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

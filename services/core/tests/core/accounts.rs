@@ -98,6 +98,46 @@ async fn a_wrong_password_and_an_unknown_address_get_the_same_refusal() {
 }
 
 #[tokio::test]
+async fn a_session_left_idle_ends() {
+    let db = TestDatabase::create().await;
+    let lot = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
+    finance_officer(&db.app, &lot).await;
+    let session = opened(
+        accounts::sign_in(&db.app, lot.id, "compta@lot.example", PASSWORD)
+            .await
+            .expect("sign in"),
+    );
+    let idle_for = |minutes: i32| {
+        let db = &db;
+        async move {
+            let mut tx = db.app.begin_tenant(lot.id).await.expect("tx");
+            sqlx::query("UPDATE web_sessions SET last_seen_at = now() - make_interval(mins => $1)")
+                .bind(minutes)
+                .execute(&mut *tx)
+                .await
+                .expect("idle");
+            tx.commit().await.expect("commit");
+        }
+    };
+    // Used within the idle time, it lives on (and its idle time starts again)…
+    idle_for(accounts::IDLE_MINUTES - 5).await;
+    assert!(
+        accounts::authenticate(&db.app, &session.cookie)
+            .await
+            .expect("authenticate")
+            .is_some()
+    );
+    // …left longer, it is over, although its 12 hours are not.
+    idle_for(accounts::IDLE_MINUTES + 1).await;
+    assert!(
+        accounts::authenticate(&db.app, &session.cookie)
+            .await
+            .expect("authenticate")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn failures_never_lock_the_account() {
     let db = TestDatabase::create().await;
     let lot = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
