@@ -86,6 +86,10 @@ async fn main() {
         data.took.as_secs_f64()
     );
 
+    // The tenant's pseudonymisation key is made on first use: before the baseline reads with it.
+    statistics::tenant_settings(&db.app, tenant_id)
+        .await
+        .expect("tenant secrets");
     let (before, bytes) = bare_copy(&db, tenant_id, scheme_id, &period).await;
     let dir = std::env::temp_dir().join(format!(
         "passerelle-bench-statistics-{}",

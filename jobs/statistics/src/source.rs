@@ -48,7 +48,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
         (
             "vouchers",
             format!(
-                "SELECT v.id, encode(sha256(t.statistics_key || uuid_send(v.beneficiary_id)), 'hex'),
+                "SELECT v.id, encode(hmac(uuid_send(v.beneficiary_id), ts.statistics_key, 'sha256'), 'hex'),
                         p.name, p.kind, b.public_category, coalesce(b.commune_insee, 'Non renseignée'),
                         CASE WHEN b.commune_insee IS NULL THEN 'Non renseigné'
                              WHEN b.commune_insee LIKE '97%' THEN left(b.commune_insee, 3)
@@ -63,7 +63,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                  FROM vouchers v
                  JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
                  JOIN prescribers p ON p.tenant_id = v.tenant_id AND p.id = v.prescriber_id
-                 JOIN tenants t ON t.id = v.tenant_id
+                 JOIN tenant_secrets ts ON ts.tenant_id = v.tenant_id
                  -- The EPN of the current registration, or of the last one when none is current.
                  LEFT JOIN (SELECT DISTINCT ON (r.voucher_id) r.voucher_id, r.epn_id FROM registrations r
                             ORDER BY r.voucher_id, r.ended_at IS NULL DESC, r.registered_at DESC) reg

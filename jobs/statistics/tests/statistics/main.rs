@@ -688,6 +688,39 @@ async fn no_personal_data_in_any_file() {
         let plain = hex::encode(sha2::Sha256::digest(id.as_bytes()));
         assert!(!keys.contains(plain.as_str()));
     }
+    // It is HMAC-SHA-256 under the tenant's key, as an independent implementation (Python's)
+    // computes it.
+    let (_, key) = statistics::tenant_settings(&g.db.app, g.tenant_id)
+        .await
+        .expect("settings");
+    let ids: Vec<String> = people
+        .iter()
+        .take(5)
+        .map(|(id, ..)| id.to_string())
+        .collect();
+    let script = "import hmac, hashlib, sys, uuid\n\
+                  key = bytes.fromhex(sys.argv[1])\n\
+                  for holder in sys.argv[2:]:\n    \
+                  print(hmac.new(key, uuid.UUID(holder).bytes, hashlib.sha256).hexdigest())";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(hex::encode(&key))
+        .args(&ids)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = String::from_utf8(out.stdout).expect("utf-8");
+    for pseudonym in expected.lines() {
+        assert!(
+            keys.contains(pseudonym),
+            "{pseudonym} is not HMAC-SHA-256(key, id)"
+        );
+    }
     let ages: BTreeSet<&str> = vouchers["records"]
         .as_array()
         .unwrap()

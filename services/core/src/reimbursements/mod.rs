@@ -263,13 +263,19 @@ pub async fn set_treasury(
 ) -> Result<(), Error> {
     let (iban, bic) = bank.validated()?;
     let mut tx = db.begin_tenant(tenant_id).await?;
-    sqlx::query("UPDATE tenants SET treasury_iban = $2, treasury_bic = $3, treasury_holder = $4 WHERE id = $1")
-        .bind(tenant_id)
-        .bind(&iban)
-        .bind(&bic)
-        .bind(bank.account_holder.trim())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO tenant_secrets (tenant_id, treasury_iban, treasury_bic, treasury_holder)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id) DO UPDATE
+            SET treasury_iban = EXCLUDED.treasury_iban, treasury_bic = EXCLUDED.treasury_bic,
+                treasury_holder = EXCLUDED.treasury_holder",
+    )
+    .bind(tenant_id)
+    .bind(&iban)
+    .bind(&bic)
+    .bind(bank.account_holder.trim())
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         tenant_id,

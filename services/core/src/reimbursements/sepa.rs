@@ -91,12 +91,21 @@ pub async fn month_file(
     month: NaiveDate,
 ) -> Result<SepaFile, Error> {
     let month = month_of(month);
-    let tenant: (String, String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT slug, name, treasury_iban, treasury_bic, treasury_holder FROM tenants WHERE id = $1",
+    let mut secrets_tx = db.begin_tenant(tenant_id).await?;
+    let tenant: (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(
+        "SELECT t.slug, t.name, s.treasury_iban, s.treasury_bic, s.treasury_holder
+           FROM tenants t LEFT JOIN tenant_secrets s ON s.tenant_id = t.id WHERE t.id = $1",
     )
     .bind(tenant_id)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *secrets_tx)
     .await?;
+    secrets_tx.commit().await?;
     let (slug, tenant_name, treasury_iban, treasury_bic, treasury_holder) = tenant;
     let debtor_iban = treasury_iban
         .as_deref()

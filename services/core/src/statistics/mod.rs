@@ -497,15 +497,19 @@ pub async fn fail(db: &Db, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<()
     Ok(())
 }
 
-/// The tenant's settings for statistics: the suppression threshold and the pseudonymisation key.
+/// The tenant's settings for statistics: the suppression threshold and the pseudonymisation key
+/// (made, at random, the first time it is needed).
 pub async fn tenant_settings(db: &Db, tenant_id: Uuid) -> Result<(i32, Vec<u8>), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let row: (i32, Vec<u8>) =
-        sqlx::query_as("SELECT statistics_threshold, statistics_key FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("tenant"))?;
+    crate::tenancy::secrets::ensure(&mut tx, tenant_id).await?;
+    let row: (i32, Vec<u8>) = sqlx::query_as(
+        "SELECT t.statistics_threshold, s.statistics_key
+           FROM tenants t JOIN tenant_secrets s ON s.tenant_id = t.id WHERE t.id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("tenant"))?;
     tx.commit().await?;
     Ok(row)
 }

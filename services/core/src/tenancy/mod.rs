@@ -4,6 +4,7 @@ pub mod account_links;
 pub mod accounts;
 pub mod principal;
 pub mod role;
+pub mod secrets;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -177,6 +177,10 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("statistics file");
+    // The tenant's secrets row (made on first use).
+    passerelle_core::statistics::tenant_settings(db, tenant.id)
+        .await
+        .expect("tenant secrets");
     let claimed = idempotency::claim(
         db,
         Scope::Tenant(tenant.id),

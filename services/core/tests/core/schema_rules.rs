@@ -248,6 +248,9 @@ async fn every_user_facing_constraint_has_a_message() {
             || name.starts_with("web_sessions_")
             || name.starts_with("account_links_")
             || name.starts_with("tenants_treasury_")
+            // A tenant's secrets: treasury details validated in code first, the key made by
+            // the database.
+            || name.starts_with("tenant_secrets_")
             // Written by the statistics code from input it has validated (period, scheme, threshold).
             || name.starts_with("statistics_exports_")
             || name.starts_with("statistics_files_")
@@ -309,4 +312,37 @@ async fn every_user_facing_constraint_has_a_message() {
         stale.is_empty(),
         "messages for constraints the schema does not have: {stale:?}"
     );
+}
+
+/// The tenant registry has no row-level security (the operator lists it): a secret kept there
+/// would be one forgotten `WHERE` away from every tenant. Secrets live in `tenant_secrets`.
+#[tokio::test]
+async fn the_tenant_registry_holds_no_secret() {
+    let db = TestDatabase::create().await;
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name = 'tenants' ORDER BY column_name",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .expect("columns");
+    let secret_like: Vec<&String> = columns
+        .iter()
+        .filter(|c| {
+            ["key", "iban", "bic", "secret", "password", "holder"]
+                .iter()
+                .any(|w| c.contains(w))
+        })
+        .collect();
+    assert!(secret_like.is_empty(), "tenants holds {secret_like:?}");
+    let secrets: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name = 'tenant_secrets'",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .expect("columns");
+    for column in ["statistics_key", "treasury_iban"] {
+        assert!(secrets.iter().any(|c| c == column), "{column}: {secrets:?}");
+    }
 }
