@@ -445,6 +445,8 @@ pub const DOWNLOAD_STATISTICS_FILE: Operation = op(
     "/v1/statistics/exports/{export_id}/files/{name}",
     STATISTICS_READERS,
 );
+pub const SET_RETENTION: Operation =
+    op("setRetention", "PUT", "/v1/tenant/retention", TENANT_ADMIN);
 pub const SET_STATISTICS_THRESHOLD: Operation = op(
     "setStatisticsThreshold",
     "PUT",
@@ -630,6 +632,7 @@ pub const ALL: &[&Operation] = &[
     &GET_STATISTICS_EXPORT,
     &DOWNLOAD_STATISTICS_FILE,
     &SET_STATISTICS_THRESHOLD,
+    &SET_RETENTION,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,
     &BALANCE_PAGE,

@@ -270,6 +270,74 @@ pub async fn probable_duplicate(
     Ok(found)
 }
 
+/// Erases the person from every table that can hold their data, in the caller's transaction:
+/// their record (names, birth year, commune, contacts), the address their emails went to and its
+/// place on the suppression list, what was written about them at registration and in an
+/// accompaniment request, and stored API responses that named them. Vouchers, attendance and
+/// money records carry ids only and stay, so every total is unchanged.
+pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Beneficiary, Error> {
+    let id = before.id;
+    if let Some(email) = before.email.as_deref() {
+        sqlx::query("DELETE FROM email_suppressions WHERE address = lower($1)")
+            .bind(email)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE email_outbox SET recipient = NULL, last_error = NULL, smtp_response = NULL,
+                status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+                finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END
+          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE registrations SET needs = NULL, notes = NULL, end_reason = NULL
+          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE accompaniment_requests SET first_name = NULL, last_name = NULL, birth_year = NULL,
+                commune_insee = NULL, public_category = NULL, email = NULL, phone = NULL,
+                message = NULL, decision_reason = NULL
+          WHERE beneficiary_id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    // A stored response (kept 24 hours for retries) that named the person, by id or by name.
+    let needles: Vec<String> = [
+        Some(id.to_string()),
+        before.last_name.clone(),
+        before.email.clone(),
+        before.phone.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|n| n.chars().count() >= 2)
+    .collect();
+    sqlx::query(
+        "DELETE FROM idempotency_keys k
+          WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS n(needle)
+                         WHERE position(convert_to(n.needle, 'UTF8') IN k.response_body) > 0)",
+    )
+    .bind(&needles)
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE beneficiaries SET first_name = NULL, last_name = NULL, match_key = NULL, birth_year = NULL,
+                commune_insee = NULL, email = NULL, phone = NULL, email_consent = false, email_consent_at = NULL,
+                erased_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 /// A beneficiary; with `prescriber`, only one registered by that prescriber.
 pub async fn get(
     db: &Db,
@@ -362,15 +430,7 @@ pub async fn erase(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result<B
             "this beneficiary was already erased".into(),
         ));
     }
-    let erased: Beneficiary = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE beneficiaries SET first_name = NULL, last_name = NULL, match_key = NULL, birth_year = NULL,
-                commune_insee = NULL, email = NULL, phone = NULL, email_consent = false, email_consent_at = NULL,
-                erased_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let erased = erase_in(&mut tx, &before).await?;
     audit::record(
         &mut tx,
         tenant_id,

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod pagination;
 pub mod prescribers;
 pub mod reimbursements;
+pub mod retention;
 pub mod schemes;
 pub mod statistics;
 pub mod storage;

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::beneficiaries::{self, Beneficiary, NewBeneficiary};
+use passerelle_core::retention;
 use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -269,4 +270,37 @@ impl BeneficiariesApi {
                 .into(),
         ))
     }
+
+    /// Sets how long a holder's personal data is kept after their last voucher ended: 1 to 10
+    /// years (3 by default). Each day the worker erases, as `eraseBeneficiary` does, the people past
+    /// it, and writes one audit entry per purge. Audited.
+    #[oai(
+        path = "/tenant/retention",
+        method = "put",
+        operation_id = "setRetention"
+    )]
+    async fn set_retention(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<RetentionInput>,
+    ) -> Result<RetentionSet, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_RETENTION)?;
+        retention::set_years(&state.db, tenant_id, auth.actor(), body.0.years).await?;
+        Ok(RetentionSet::NoContent)
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RetentionInput {
+    /// Years after the end of a holder's last voucher.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10")))]
+    pub years: i32,
+}
+
+#[derive(ApiResponse)]
+pub enum RetentionSet {
+    #[oai(status = 204)]
+    NoContent,
 }

@@ -83,6 +83,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             Some(json!({ "scheme_id": Uuid::now_v7(), "period": "2026-10" }))
         }
         "setStatisticsThreshold" => Some(json!({ "threshold": 5 })),
+        "setRetention" => Some(json!({ "years": 3 })),
         "markStatementPaid" => Some(json!({ "paid_on": "2026-10-15", "bank_reference": "VIR-1" })),
         "setTreasuryAccount" => Some(
             json!({ "iban": "FR14 2004 1010 0505 0001 3M02 606", "account_holder": "Département" }),

@@ -6,6 +6,7 @@ mod delivery;
 mod fixtures;
 mod isolation;
 mod preflight;
+mod privacy;
 mod reimbursements;
 mod schema_rules;
 mod statistics;
