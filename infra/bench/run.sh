@@ -22,6 +22,7 @@ benches=(
   "passerelle-api requests"
   "passerelle-api issuance"
   "passerelle-api attendance"
+  "passerelle-api sign_in"
   "passerelle-worker emails"
   "passerelle-worker reimbursements"
   "passerelle-statistics statistics"

@@ -518,6 +518,11 @@ async fn sign_in(
             None,
         );
     }
+    // Turned away before anything else is done (no Redis, no database): under a burst, answering
+    // busy must cost next to nothing.
+    if accounts::hashing_saturated() {
+        return busy_sign_in(&tenant, &email).await;
+    }
     let client = limits::client::of(req, &state);
     if let Verdict::Wait(seconds) = limits::sign_in::check(&state, tenant.id, &email, &client).await
     {
@@ -555,19 +560,7 @@ async fn sign_in(
                 None,
             )
         }
-        Ok(SignIn::Busy) => retry_after(
-            sign_in_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &tenant,
-                &email,
-                Some(
-                    "Beaucoup de connexions sont en cours : réessayez dans quelques secondes."
-                        .into(),
-                ),
-                None,
-            ),
-            BUSY_RETRY_SECONDS,
-        ),
+        Ok(SignIn::Busy) => busy_sign_in(&tenant, &email).await,
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
             unavailable()
@@ -577,6 +570,25 @@ async fn sign_in(
 
 /// How long a sign-in refused for a full hashing gate is told to wait.
 const BUSY_RETRY_SECONDS: u64 = 2;
+
+/// A refused sign-in (busy, or slowed after failures) is answered after this pause, which costs
+/// the service a sleeping task and nothing else: a client looping on the form cannot turn cheap
+/// refusals into a flood that takes the cores from everyone else.
+const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn busy_sign_in(tenant: &Tenant, email: &str) -> Response {
+    tokio::time::sleep(REFUSAL_DELAY).await;
+    retry_after(
+        sign_in_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            tenant,
+            email,
+            Some("Beaucoup de connexions sont en cours : réessayez dans quelques secondes.".into()),
+            None,
+        ),
+        BUSY_RETRY_SECONDS,
+    )
+}
 
 fn retry_after(mut response: Response, seconds: u64) -> Response {
     if let Ok(value) = seconds.to_string().parse() {

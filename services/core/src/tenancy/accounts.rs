@@ -12,15 +12,15 @@
 //! blocking thread. A sign-in with an unknown address verifies against a fixed hash all the same,
 //! so that the answer and its time do not tell which addresses have an account.
 //!
-//! Hashing is gated: at most one hash per core runs at once, and a few more may wait for their
-//! turn; past that a sign-in is answered `Busy` at once. Without the gate, a burst of sign-ins
+//! Hashing is gated: it runs on a few threads of its own (half the cores), a few more hashes may
+//! wait for their turn, and past that a sign-in is answered `Busy` at once. Without the gate, a burst of sign-ins
 //! (each hash holds 19 MiB) took the process to gigabytes and every tenant's requests to seconds.
 //! No database connection is held while a hash runs: the hash is read in one short transaction,
 //! the outcome written in another.
 
 use std::sync::OnceLock;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -65,31 +65,85 @@ pub enum SignIn {
     Busy,
 }
 
-/// The password hashing gate: `running` hashes at once (one per core), `queue` more waiting.
-struct HashGate {
-    running: Semaphore,
-    queue: Semaphore,
+/// Where passwords are hashed: a few threads of their own (half the cores, at least one) at the
+/// lowest scheduling priority, so that hashing never takes the cores from the requests, and each
+/// thread's allocator keeps one 19 MiB buffer at most (on tokio's blocking pool, every one of
+/// hundreds of threads kept its own).
+/// `QUEUED_PER_THREAD` more wait their turn; past that a sign-in is `Busy` at once.
+struct HashPool {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+    in_flight: AtomicUsize,
+    limit: usize,
 }
 
-fn gate() -> &'static HashGate {
-    static GATE: OnceLock<HashGate> = OnceLock::new();
-    GATE.get_or_init(|| {
+const QUEUED_PER_THREAD: usize = 4;
+
+fn hash_pool() -> &'static HashPool {
+    static POOL: OnceLock<HashPool> = OnceLock::new();
+    POOL.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        HashGate {
-            running: Semaphore::new(cores),
-            queue: Semaphore::new(cores * 2),
+        let threads = (cores / 2).max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || {
+                    // The lowest priority: under a burst of sign-ins, hashing gets what the
+                    // requests leave of the cores, never the other way round.
+                    if let Err(e) = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    ) {
+                        tracing::warn!(error = ?e, "cannot lower the password hashing thread's priority");
+                    }
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        HashPool {
+            jobs,
+            in_flight: AtomicUsize::new(0),
+            limit: threads * (1 + QUEUED_PER_THREAD),
         }
     })
 }
 
-/// A turn to hash, or `None` at once when the gate and its queue are full.
-async fn hashing_turn() -> Option<SemaphorePermit<'static>> {
-    let gate = gate();
-    if let Ok(running) = gate.running.try_acquire() {
-        return Some(running);
+/// Whether a password check would be turned away right now (the sign-in form answers `Busy`
+/// without doing anything else).
+pub fn hashing_saturated() -> bool {
+    let pool = hash_pool();
+    pool.in_flight.load(Ordering::Relaxed) >= pool.limit
+}
+
+/// Runs `work` on a hashing thread, or `None` at once when the threads and their queue are full.
+async fn on_hash_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let pool = hash_pool();
+    if pool.in_flight.fetch_add(1, Ordering::AcqRel) >= pool.limit {
+        pool.in_flight.fetch_sub(1, Ordering::AcqRel);
+        return None;
     }
-    let _waiting = gate.queue.try_acquire().ok()?;
-    gate.running.acquire().await.ok()
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job = Box::new(move || {
+        let _ = done.send(work());
+        hash_pool().in_flight.fetch_sub(1, Ordering::AcqRel);
+    });
+    if pool.jobs.send(job).is_err() {
+        pool.in_flight.fetch_sub(1, Ordering::AcqRel);
+        return None;
+    }
+    result.await.ok()
 }
 
 /// Who is signed in, as a session cookie establishes it.
@@ -132,17 +186,16 @@ pub(crate) fn validate_password(password: &str) -> Result<(), Error> {
 
 pub(crate) async fn hash_password(password: String) -> Result<String, Error> {
     let salt = salt()?;
-    let _turn = hashing_turn().await.ok_or_else(|| {
-        Error::Conflict("too many passwords are being checked; retry in a moment".into())
-    })?;
-    tokio::task::spawn_blocking(move || {
+    on_hash_thread(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| Error::Conflict(format!("cannot hash the password: {e}")))
     })
     .await
-    .map_err(|e| Error::Conflict(format!("password hashing stopped: {e}")))?
+    .ok_or_else(|| {
+        Error::Conflict("too many passwords are being checked; retry in a moment".into())
+    })?
 }
 
 /// A hash of a password nobody has, for unknown addresses to be verified against.
@@ -161,16 +214,18 @@ fn decoy_hash() -> &'static str {
     })
 }
 
-async fn verify_password(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|parsed| {
+/// Checks `password` against `phc` (the decoy hash when `None`) on a hashing thread; `None` when
+/// the threads and their queue are full.
+async fn verify_password(password: String, phc: Option<String>) -> Option<bool> {
+    on_hash_thread(move || {
+        let phc = phc.as_deref().unwrap_or_else(|| decoy_hash());
+        PasswordHash::new(phc).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
     })
     .await
-    .unwrap_or(false)
 }
 
 /// Sets a user's password (from an invitation, a reset link, or an operator) and ends the user's
@@ -258,15 +313,10 @@ pub async fn sign_in(
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let phc = candidate
-        .as_ref()
-        .and_then(|c| c.password_hash.clone())
-        .unwrap_or_else(|| decoy_hash().to_owned());
-    let Some(turn) = hashing_turn().await else {
+    let phc = candidate.as_ref().and_then(|c| c.password_hash.clone());
+    let Some(matches) = verify_password(password.to_owned(), phc).await else {
         return Ok(SignIn::Busy);
     };
-    let matches = verify_password(password.to_owned(), phc).await;
-    drop(turn);
     let Some(candidate) = candidate else {
         return Ok(SignIn::Refused);
     };
