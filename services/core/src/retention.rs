@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{self, Beneficiary};
+use crate::storage::scheduled_runs;
 use crate::{Db, Error};
 
 pub const DEFAULT_YEARS: i32 = 3;
@@ -31,16 +32,7 @@ pub struct PurgeSummary {
 /// Runs the tenant's purge for `today` (its own time zone) unless it already ran that day.
 pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<PurgeSummary, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let claimed = sqlx::query(
-        "INSERT INTO scheduled_runs (tenant_id, job, period) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(JOB)
-    .bind(today)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
+    if !scheduled_runs::claim(&mut tx, tenant_id, JOB, today).await? {
         tx.rollback().await?;
         return Ok(PurgeSummary::default());
     }
@@ -75,14 +67,7 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
         cutoff: Some(cutoff),
         erased: i64::try_from(due.len()).unwrap_or(i64::MAX),
     };
-    sqlx::query(
-        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE job = $1 AND period = $2",
-    )
-    .bind(JOB)
-    .bind(today)
-    .bind(json!(summary))
-    .execute(&mut *tx)
-    .await?;
+    scheduled_runs::finish(&mut tx, JOB, today, &json!(summary)).await?;
     if !due.is_empty() {
         audit::record(
             &mut tx,

@@ -23,7 +23,7 @@ const MEMORY: u64 = 60 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Go,
-    /// Not before this many seconds.
+    /// Not before this many seconds (rounded up).
     Wait(u64),
 }
 
@@ -49,19 +49,23 @@ fn delay(failures: u64, free: u64) -> u64 {
     (1u64 << doublings).min(MAX_DELAY)
 }
 
-fn wait(counter: Option<Counter>, free: u64, now: u64) -> u64 {
-    counter.map_or(0, |c| (c.last + delay(c.count, free)).saturating_sub(now))
+/// Milliseconds left to wait.
+fn wait_ms(counter: Option<Counter>, free: u64, now_ms: u64) -> u64 {
+    counter.map_or(0, |c| {
+        (c.last_ms + delay(c.count, free) * 1_000).saturating_sub(now_ms)
+    })
 }
 
 /// Checks, before any password is hashed, whether this client may try this account now.
 pub async fn check(state: &AppState, tenant_id: Uuid, email: &str, client: &str) -> Verdict {
     let keys = keys(tenant_id, email, client);
-    let now = store::now();
     let account = store::read(state, &keys.account).await;
     let address = store::read(state, &keys.address).await;
-    match wait(account, FREE_PER_ACCOUNT, now).max(wait(address, FREE_PER_ADDRESS, now)) {
+    let now_ms = store::now_ms();
+    match wait_ms(account, FREE_PER_ACCOUNT, now_ms).max(wait_ms(address, FREE_PER_ADDRESS, now_ms))
+    {
         0 => Verdict::Go,
-        seconds => Verdict::Wait(seconds),
+        ms => Verdict::Wait(ms.div_ceil(1_000)),
     }
 }
 

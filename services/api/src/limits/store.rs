@@ -16,8 +16,9 @@ const SWEEP_ABOVE: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
     pub count: u64,
-    /// Unix seconds of the last hit.
-    pub last: u64,
+    /// Unix milliseconds of the last hit (a delay of one second must last one second, not until
+    /// the next second starts).
+    pub last_ms: u64,
 }
 
 #[derive(Default)]
@@ -27,19 +28,23 @@ pub struct LocalCounters {
 }
 
 impl LocalCounters {
-    fn hit(&self, key: &str, now: u64, ttl: u64) -> Counter {
+    fn hit(&self, key: &str, now: u64, now_ms: u64, ttl: u64) -> Counter {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() > SWEEP_ABOVE {
             entries.retain(|_, (_, expires)| *expires > now);
         }
-        let (counter, expires) = entries
-            .entry(key.to_owned())
-            .or_insert((Counter { count: 0, last: 0 }, 0));
+        let (counter, expires) = entries.entry(key.to_owned()).or_insert((
+            Counter {
+                count: 0,
+                last_ms: 0,
+            },
+            0,
+        ));
         if *expires <= now {
             counter.count = 0;
         }
         counter.count += 1;
-        counter.last = now;
+        counter.last_ms = now_ms;
         *expires = now + ttl;
         *counter
     }
@@ -71,9 +76,13 @@ impl LocalCounters {
 }
 
 pub fn now() -> u64 {
+    now_ms() / 1_000
+}
+
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default()
 }
 
@@ -83,22 +92,26 @@ fn redis_key(state: &AppState, key: &str) -> String {
 
 /// Counts one hit on `key`, kept `ttl` seconds after the last one; returns the new counter.
 pub async fn hit(state: &AppState, key: &str, ttl: u64) -> Counter {
-    let now = now();
+    let now_ms = now_ms();
+    let now = now_ms / 1_000;
     let mut redis = state.redis.clone();
     let result: redis::RedisResult<(u64,)> = redis::pipe()
         .atomic()
         .hincr(redis_key(state, key), "count", 1)
-        .hset(redis_key(state, key), "last", now)
+        .hset(redis_key(state, key), "last", now_ms)
         .ignore()
         .expire(redis_key(state, key), ttl as i64)
         .ignore()
         .query_async(&mut redis)
         .await;
     match result {
-        Ok((count,)) => Counter { count, last: now },
+        Ok((count,)) => Counter {
+            count,
+            last_ms: now_ms,
+        },
         Err(err) => {
             state.local_limits.warn(now, &err);
-            state.local_limits.hit(key, now, ttl)
+            state.local_limits.hit(key, now, now_ms, ttl)
         }
     }
 }
@@ -113,7 +126,7 @@ pub async fn read(state: &AppState, key: &str) -> Option<Counter> {
         .query_async(&mut redis)
         .await;
     match result {
-        Ok((Some(count), Some(last))) => Some(Counter { count, last }),
+        Ok((Some(count), Some(last_ms))) => Some(Counter { count, last_ms }),
         Ok(_) => state.local_limits.read(key, now()),
         Err(err) => {
             state.local_limits.warn(now(), &err);
@@ -142,17 +155,17 @@ mod tests {
     #[test]
     fn local_counters_count_until_they_expire() {
         let local = LocalCounters::default();
-        assert_eq!(local.hit("k", 100, 60).count, 1);
-        assert_eq!(local.hit("k", 110, 60).count, 2);
+        assert_eq!(local.hit("k", 100, 100_000, 60).count, 1);
+        assert_eq!(local.hit("k", 110, 110_500, 60).count, 2);
         assert_eq!(
             local.read("k", 169),
             Some(Counter {
                 count: 2,
-                last: 110
+                last_ms: 110_500
             })
         );
         assert_eq!(local.read("k", 170), None);
-        assert_eq!(local.hit("k", 171, 60).count, 1);
+        assert_eq!(local.hit("k", 171, 171_000, 60).count, 1);
         local.remove("k");
         assert_eq!(local.read("k", 171), None);
     }

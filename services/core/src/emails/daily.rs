@@ -39,16 +39,7 @@ pub async fn run(db: &Db, tenant_id: Uuid, now: DateTime<Utc>) -> Result<DailySu
 
 pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<DailySummary, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let claimed = sqlx::query(
-        "INSERT INTO scheduled_runs (tenant_id, job, period) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(JOB)
-    .bind(today)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
+    if !crate::storage::scheduled_runs::claim(&mut tx, tenant_id, JOB, today).await? {
         tx.rollback().await?;
         return Ok(DailySummary {
             day: Some(today),
@@ -158,14 +149,7 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
         prescriber_digests,
     };
     let details = json!(summary);
-    sqlx::query(
-        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE job = $1 AND period = $2",
-    )
-    .bind(JOB)
-    .bind(today)
-    .bind(&details)
-    .execute(&mut *tx)
-    .await?;
+    crate::storage::scheduled_runs::finish(&mut tx, JOB, today, &details).await?;
     if expired > 0 {
         audit::record(
             &mut tx,

@@ -251,27 +251,17 @@ pub async fn run_previous_month_once(
         .checked_sub_months(chrono::Months::new(1))
         .unwrap_or(this_month);
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let claimed = sqlx::query(
-        "INSERT INTO scheduled_runs (tenant_id, job, period) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(SCHEDULED_JOB)
-    .bind(previous)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
+    if !crate::storage::scheduled_runs::claim(&mut tx, tenant_id, SCHEDULED_JOB, previous).await? {
         tx.rollback().await?;
         return Ok(None);
     }
     let run = run_month_in(&mut tx, &tenant, previous).await?;
-    sqlx::query(
-        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE job = $1 AND period = $2",
+    crate::storage::scheduled_runs::finish(
+        &mut tx,
+        SCHEDULED_JOB,
+        previous,
+        &serde_json::json!(run),
     )
-    .bind(SCHEDULED_JOB)
-    .bind(previous)
-    .bind(serde_json::json!(run))
-    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Some(run))

@@ -4,6 +4,7 @@
 
 pub mod constraints;
 pub mod preflight;
+pub(crate) mod scheduled_runs;
 
 use std::time::Duration;
 
