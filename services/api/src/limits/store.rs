@@ -1,7 +1,8 @@
 //! Counters with a lifetime: a count and the time of the last hit, per key. In Redis, one hash per
 //! key updated by one atomic MULTI/EXEC (HINCRBY, HSET, EXPIRE), so that two replicas never lose a
 //! hit and no key is left without its expiry. When Redis does not answer, the same counters are
-//! kept in this process's memory (logged once a minute at most).
+//! kept in this process's memory (logged once a minute at most), and Redis is left alone for a few
+//! seconds after each failure: every request would otherwise wait for the connection's retries.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +13,8 @@ use crate::state::AppState;
 
 /// Local counters kept past this many keys are swept of the expired ones.
 const SWEEP_ABOVE: usize = 10_000;
+/// After Redis failed, the limits count locally this long before they try it again.
+const REDIS_PAUSE_MS: u64 = 5_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
@@ -25,6 +28,8 @@ pub struct Counter {
 pub struct LocalCounters {
     entries: Mutex<HashMap<String, (Counter, u64)>>,
     last_warning: AtomicU64,
+    /// Unix milliseconds until which Redis is not tried (it just failed).
+    redis_paused_until_ms: AtomicU64,
 }
 
 impl LocalCounters {
@@ -62,7 +67,13 @@ impl LocalCounters {
         entries.remove(key);
     }
 
+    fn redis_paused(&self, now_ms: u64) -> bool {
+        now_ms < self.redis_paused_until_ms.load(Ordering::Relaxed)
+    }
+
     fn warn(&self, now: u64, err: &redis::RedisError) {
+        self.redis_paused_until_ms
+            .store(now * 1_000 + REDIS_PAUSE_MS, Ordering::Relaxed);
         let last = self.last_warning.load(Ordering::Relaxed);
         if now >= last + 60
             && self
@@ -94,6 +105,9 @@ fn redis_key(state: &AppState, key: &str) -> String {
 pub async fn hit(state: &AppState, key: &str, ttl: u64) -> Counter {
     let now_ms = now_ms();
     let now = now_ms / 1_000;
+    if state.local_limits.redis_paused(now_ms) {
+        return state.local_limits.hit(key, now, now_ms, ttl);
+    }
     let mut redis = state.redis.clone();
     let result: redis::RedisResult<(u64,)> = redis::pipe()
         .atomic()
@@ -118,6 +132,9 @@ pub async fn hit(state: &AppState, key: &str, ttl: u64) -> Counter {
 
 /// The counter of `key`, if it has one.
 pub async fn read(state: &AppState, key: &str) -> Option<Counter> {
+    if state.local_limits.redis_paused(now_ms()) {
+        return state.local_limits.read(key, now());
+    }
     let mut redis = state.redis.clone();
     let result: redis::RedisResult<(Option<u64>, Option<u64>)> = redis::cmd("HMGET")
         .arg(redis_key(state, key))
@@ -138,6 +155,9 @@ pub async fn read(state: &AppState, key: &str) -> Option<Counter> {
 /// Forgets `key` (a sign-in that succeeded).
 pub async fn clear(state: &AppState, key: &str) {
     state.local_limits.remove(key);
+    if state.local_limits.redis_paused(now_ms()) {
+        return;
+    }
     let mut redis = state.redis.clone();
     let result: redis::RedisResult<()> = redis::cmd("DEL")
         .arg(redis_key(state, key))

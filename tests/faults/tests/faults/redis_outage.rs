@@ -110,6 +110,8 @@ async fn with_redis_stopped_for_30_s_the_api_serves_and_every_due_email_is_sent_
             )
             .await;
             *rounds_by_phase.entry(phase).or_insert(0) += 1;
+            // At most ten rounds a second: the session's 500 places hold every round's voucher.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     assert!(
@@ -119,13 +121,12 @@ async fn with_redis_stopped_for_30_s_the_api_serves_and_every_due_email_is_sent_
         tally.failures
     );
     assert!(rounds_by_phase["outage"] > 0, "{rounds_by_phase:?}");
-    // The limit kept protecting while Redis was down (counted in the API's memory).
-    if rounds_by_phase["outage"] > 10 {
-        assert!(
-            limited_by_phase.get("outage").copied().unwrap_or(0) > 0,
-            "no balance check limited during the outage: {rounds_by_phase:?} {limited_by_phase:?}"
-        );
-    }
+    // The limit kept protecting while Redis was down (counted in the API's memory): 30 s of
+    // rounds from one address make more than the 10 checks a minute it allows.
+    assert!(
+        limited_by_phase.get("outage").copied().unwrap_or(0) > 0,
+        "no balance check limited during the outage: {rounds_by_phase:?} {limited_by_phase:?}"
+    );
 
     // Every welcome email that fell due, before, during or after the outage, arrives once.
     let delivered = eventually(Duration::from_secs(120), || {
