@@ -1,7 +1,8 @@
 //! Personal data is not kept for ever: once a holder's last voucher ended (its last valid day) more
 //! than the tenant's retention period ago (3 years by default), their personal data is erased the
 //! way a GDPR erasure does it (`beneficiaries::erase_in`); a person registered without any voucher
-//! counts from their registration. The daily run does it once a day per tenant, at most
+//! counts from their registration. A request from the public form left undecided that long is
+//! declined and its details wiped. The daily run does it once a day per tenant, at most
 //! `MAX_PER_DAY` people a day so that a first run on an old tenant stays a short transaction, and
 //! writes one audit entry per purge.
 
@@ -27,6 +28,8 @@ pub struct PurgeSummary {
     /// Data of holders whose last voucher ended before this day is erased.
     pub cutoff: Option<NaiveDate>,
     pub erased: i64,
+    /// Public-form requests left undecided since before the cutoff, declined and wiped.
+    pub requests_wiped: i64,
 }
 
 /// Runs the tenant's purge for `today` (its own time zone) unless it already ran that day.
@@ -61,14 +64,27 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
     for person in &due {
         beneficiaries::erase_in(&mut tx, person).await?;
     }
+    let requests_wiped = sqlx::query(
+        "UPDATE accompaniment_requests
+            SET status = 'declined', decided_at = now(),
+                decision_reason = 'Demande restée sans réponse, effacée au terme de la durée de conservation',
+                first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL,
+                public_category = NULL, email = NULL, phone = NULL, message = NULL
+          WHERE status = 'pending' AND beneficiary_id IS NULL AND created_at::date < $1",
+    )
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     let summary = PurgeSummary {
         ran: true,
         years,
         cutoff: Some(cutoff),
         erased: i64::try_from(due.len()).unwrap_or(i64::MAX),
+        requests_wiped: i64::try_from(requests_wiped).unwrap_or(i64::MAX),
     };
     scheduled_runs::finish(&mut tx, JOB, today, &json!(summary)).await?;
-    if !due.is_empty() {
+    if summary.erased > 0 || summary.requests_wiped > 0 {
         audit::record(
             &mut tx,
             tenant_id,
@@ -76,7 +92,8 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
             "beneficiaries.retention_purge",
             "scheduled_run",
             today,
-            json!({ "erased": summary.erased, "years": years, "ended_before": cutoff }),
+            json!({ "erased": summary.erased, "requests_wiped": summary.requests_wiped,
+                    "years": years, "ended_before": cutoff }),
         )
         .await?;
     }

@@ -211,13 +211,37 @@ async fn holders_whose_last_voucher_ended_long_ago_are_erased_once_a_day() {
     let recent_reference = d.voucher("Récent").await;
     // The old holder's voucher ended three years and a day ago.
     d.issued_days_ago(&old_reference, 366 + 3 * 365 + 1).await;
+    // A request from the public form nobody answered, as old.
+    let mut tx = d.db().begin_tenant(d.tenant_id).await.expect("tx");
+    sqlx::query(
+        "INSERT INTO accompaniment_requests (tenant_id, id, scheme_id, epn_id, channel, first_name,
+                                             last_name, birth_year, commune_insee, email, message, created_at)
+         VALUES ($1, $2, $3, $4, 'public_form', 'Anselme', 'Oubliédelatour', 1948, '46102',
+                 'anselme@example.org', 'Je voudrais apprendre', now() - interval '4 years')",
+    )
+    .bind(d.tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(d.scheme_id)
+    .bind(d.epn_id)
+    .execute(&mut *tx)
+    .await
+    .expect("old public request");
+    tx.commit().await.expect("commit");
     let today = Utc::now().with_timezone(&Paris).date_naive();
     let purge = retention::purge_day(d.db(), d.tenant_id, today)
         .await
         .expect("purge");
     assert!(purge.ran);
-    assert_eq!((purge.erased, purge.years), (1, retention::DEFAULT_YEARS));
+    assert_eq!(
+        (purge.erased, purge.requests_wiped, purge.years),
+        (1, 1, retention::DEFAULT_YEARS)
+    );
     assert!(where_found(&d, &NEEDLES).await.is_empty());
+    assert!(
+        where_found(&d, &["Oubliédelatour", "anselme@example.org"])
+            .await
+            .is_empty()
+    );
     let erased = beneficiaries::get(d.db(), d.tenant_id, old, None)
         .await
         .expect("kept, erased");
