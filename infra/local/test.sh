@@ -21,6 +21,9 @@ else
   cargo test --workspace --exclude passerelle-faults --no-fail-fast
 fi
 
+# Clients generated from the committed OpenAPI document by the generators integrators use.
+tests/openapi/clients.sh
+
 # The pages in headless Chromium, driven by Playwright; screenshots in var/e2e/screenshots/.
 tests/e2e/run.sh
 

@@ -21,7 +21,7 @@ impl TenantCache {
         if let Some((at, tenant)) = self
             .entries
             .lock()
-            .map_err(|_| Error::Conflict("tenant cache poisoned".into()))?
+            .map_err(|_| Error::Internal("tenant cache poisoned".into()))?
             .get(&tenant_id)
             && at.elapsed() < FRESH_FOR
         {

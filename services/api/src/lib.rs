@@ -8,6 +8,7 @@ pub mod limits;
 pub mod middleware;
 mod pages;
 pub mod problem;
+mod problem_types;
 pub mod state;
 pub mod v1;
 mod web;
@@ -46,6 +47,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .at("/static/passerelle/:name", get(assets::style_sheet))
         .nest("/portail", web::routes())
+        .at("/problems", get(problem_types::index))
+        .at("/problems/:slug", get(problem_types::show))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/v1/openapi.json", spec)

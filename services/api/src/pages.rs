@@ -115,6 +115,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "network_epn.html",
         include_str!("../templates/pages/network_epn.html"),
     ),
+    (
+        "problem_type.html",
+        include_str!("../templates/pages/problem_type.html"),
+    ),
+    (
+        "problem_types.html",
+        include_str!("../templates/pages/problem_types.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -1,6 +1,9 @@
 //! The API layer's one error type and its single mapping to RFC 9457 problem details. Every error
 //! response — ours, poem's and poem-openapi's — goes through `problem_response`.
 
+use std::sync::OnceLock;
+
+use passerelle_core::RefusalKind;
 use poem::http::StatusCode;
 use poem::{Response, error::ResponseError};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
@@ -99,15 +102,10 @@ impl ApiError {
                 "Secret not shown again",
             ),
             ApiError::Core(Core::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            ApiError::Core(Core::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            ApiError::Core(Core::Forbidden(_)) => {
-                (StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+            ApiError::Core(Core::Refused(refusal)) => {
+                let kind = refusal.kind();
+                (refusal_status(kind), kind.slug(), kind.title())
             }
-            ApiError::Core(Core::Quota(_)) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota-exceeded",
-                "Quota exceeded",
-            ),
             ApiError::Core(Core::Invalid(_)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation-error",
@@ -118,7 +116,12 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
-            ApiError::Core(Core::Database(_)) => (
+            ApiError::Core(Core::Busy(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Core(Core::Database(_) | Core::Internal(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal-error",
                 "Internal error",
@@ -154,6 +157,10 @@ impl ApiError {
                 tracing::error!(error = %err, "database error");
                 "an unexpected error occurred; it has been logged with this request's id".to_owned()
             }
+            ApiError::Core(Core::Internal(fault)) => {
+                tracing::error!(error = %fault, "internal fault");
+                "an unexpected error occurred; it has been logged with this request's id".to_owned()
+            }
             other => other.to_string(),
         };
         let errors = match self {
@@ -184,6 +191,77 @@ impl ApiError {
             detail,
             errors,
         }
+    }
+}
+
+/// The status of each refusal: the state of the data refuses it (409), the caller's role may not
+/// make this choice (403), or a quota that frees up with time is used up (429).
+pub fn refusal_status(kind: RefusalKind) -> StatusCode {
+    use RefusalKind as K;
+    match kind {
+        K::FundingChosenByAdmin => StatusCode::FORBIDDEN,
+        K::ExportsPerDayUsedUp | K::ExportsWaiting => StatusCode::TOO_MANY_REQUESTS,
+        K::TenantSlugTaken
+        | K::TenantTerritoryTaken
+        | K::ReferencePrefixTaken
+        | K::UserEmailTaken
+        | K::UserDisabled
+        | K::EpnSourceTaken
+        | K::SchemeCodeTaken
+        | K::RulesDateTaken
+        | K::ModuleNumberTaken
+        | K::SchemeClosed
+        | K::SchemeStatusChange
+        | K::NoRulesInForce
+        | K::SchemeNotActive
+        | K::SchemeValidityEnded
+        | K::NoAccompaniment
+        | K::NoCollectiveProjects
+        | K::NoIndividualVouchers
+        | K::AllocationOverlaps
+        | K::AllocationUsedUp
+        | K::NoAllocation
+        | K::BudgetEnvelopeUsedUp
+        | K::ProbableDuplicate
+        | K::BeneficiaryErased
+        | K::ReferenceTaken
+        | K::VoucherCancelled
+        | K::VoucherExpired
+        | K::VoucherClosed
+        | K::VoucherAlreadyCancelled
+        | K::VoucherInUse
+        | K::AlreadyRegisteredHere
+        | K::RegisteredElsewhere
+        | K::AlreadyRegistered
+        | K::NotRegisteredHere
+        | K::NotRegistered
+        | K::EpnNotInScheme
+        | K::NoSessionLeft
+        | K::SessionCancelled
+        | K::SessionFull
+        | K::SessionStatusChange
+        | K::SessionHasAttendance
+        | K::SessionNotStarted
+        | K::SessionOfAnotherScheme
+        | K::SessionBeforeIssue
+        | K::VoucherNotValidThatDay
+        | K::AlreadyRecorded
+        | K::InsufficientBalance
+        | K::AttendanceAlreadyVoided
+        | K::RequestAlreadyDecided
+        | K::ProjectAlreadyDecided
+        | K::ProjectNotApproved
+        | K::StatementAlreadyDecided
+        | K::StatementDoesNotAddUp
+        | K::AttendanceChanged
+        | K::StatementNotApproved
+        | K::TreasuryAccountMissing
+        | K::NothingToPay
+        | K::IbanMissing
+        | K::EmailNotRetryable
+        | K::ExportFailed
+        | K::ExportNotReady
+        | K::Duplicate => StatusCode::CONFLICT,
     }
 }
 
@@ -218,6 +296,51 @@ impl ResponseError for ApiError {
         }
         resp
     }
+}
+
+/// The description of an error status in the API document: what the protocol answers with it, then
+/// every refusal of the domain that has this status, by problem type. Built once from the refusal
+/// kinds, so the document lists a new refusal as soon as it exists.
+fn described(status: StatusCode) -> &'static str {
+    static DESCRIPTIONS: OnceLock<Vec<(StatusCode, String)>> = OnceLock::new();
+    let all = DESCRIPTIONS.get_or_init(|| {
+        let lead = |status: StatusCode| match status {
+            StatusCode::FORBIDDEN => {
+                "The caller's role may not call this operation (`/problems/forbidden`)"
+            }
+            StatusCode::CONFLICT => {
+                "The rules or the data refuse the request, or an Idempotency-Key is still in \
+                 progress (`/problems/idempotency-key-in-progress`)"
+            }
+            _ => {
+                "Too many requests from this address (`/problems/too-many-requests`; public \
+                 operations and sign-in); retry after `Retry-After`"
+            }
+        };
+        [
+            StatusCode::FORBIDDEN,
+            StatusCode::CONFLICT,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+        .into_iter()
+        .map(|status| {
+            let refusals: Vec<String> = RefusalKind::all()
+                .filter(|kind| refusal_status(*kind) == status)
+                .map(|kind| format!("`/problems/{}` ({})", kind.slug(), kind.title()))
+                .collect();
+            let text = format!(
+                "{}. Refusals of the domain with this status, each with its own problem type \
+                 (served as a page at its URI): {}.",
+                lead(status),
+                refusals.join(", ")
+            );
+            (status, text)
+        })
+        .collect()
+    });
+    all.iter()
+        .find(|(s, _)| *s == status)
+        .map_or("An error", |(_, text)| text.as_str())
 }
 
 /// One documented error answer: a problem document with this status.
@@ -268,6 +391,37 @@ impl ApiResponse for FormRejected {
     }
 }
 
+/// What poem answers before a page's GET handler runs: a query parameter that does not parse. Like
+/// `FormRejected`, it documents only what such a page can meet.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct QueryRejected(#[from] ApiError);
+
+impl ResponseError for QueryRejected {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for QueryRejected {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![documented_problem(
+                400,
+                "A query parameter is malformed or too long",
+            )],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         let response = documented_problem;
@@ -278,12 +432,9 @@ impl ApiResponse for ApiError {
                     "Malformed request (bad JSON, unknown field, wrong parameter)",
                 ),
                 response(401, "Missing, unknown, expired or revoked bearer token"),
-                response(403, "The caller's role may not call this operation"),
+                response(403, described(StatusCode::FORBIDDEN)),
                 response(404, "No such object in the caller's tenant"),
-                response(
-                    409,
-                    "Conflicts with existing data, or an Idempotency-Key still in progress",
-                ),
+                response(409, described(StatusCode::CONFLICT)),
                 response(413, "The request body is larger than the operation accepts"),
                 response(
                     415,
@@ -293,10 +444,7 @@ impl ApiResponse for ApiError {
                     422,
                     "Validation failed (see `errors`), or an Idempotency-Key reused with another request",
                 ),
-                response(
-                    429,
-                    "Too many requests from this address (public operations); retry after `Retry-After`",
-                ),
+                response(429, described(StatusCode::TOO_MANY_REQUESTS)),
                 response(
                     503,
                     "PostgreSQL is not reachable for now; retry after the `Retry-After` seconds",
@@ -393,5 +541,35 @@ fn field_errors(message: &str) -> Vec<ProblemField> {
         }]
     } else {
         fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use passerelle_core::{Error, Refusal};
+    use poem::error::ResponseError;
+    use poem::http::StatusCode;
+
+    use super::ApiError;
+
+    #[test]
+    fn faults_of_the_service_are_500s_and_refusals_have_their_own_type() {
+        let fault = ApiError::from(Error::Internal("the CSV writer failed".into()));
+        assert_eq!(fault.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let problem = fault.to_problem();
+        assert_eq!(problem.kind, "/problems/internal-error");
+        assert!(!problem.detail.contains("CSV"), "{}", problem.detail);
+
+        let busy = ApiError::from(Error::Busy("every hashing thread is taken"));
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        let refused = ApiError::from(Error::from(Refusal::FundingChosenByAdmin));
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused.to_problem().kind,
+            "/problems/funding-chosen-by-admin"
+        );
+        let quota = ApiError::from(Error::from(Refusal::ExportsWaiting { limit: 3 }));
+        assert_eq!(quota.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 }

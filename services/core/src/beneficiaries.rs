@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::error::Validator;
+use crate::refusal::Refusal;
 use crate::schemes::rules::PUBLIC_CATEGORIES;
 use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
@@ -154,10 +155,7 @@ pub(crate) async fn insert(
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(existing) = existing {
-            return Err(Error::Conflict(format!(
-                "probable duplicate of beneficiary {existing} (same names, birth year and commune); \
-                 use it, or send allow_duplicate: true if this is another person"
-            )));
+            return Err(Refusal::ProbableDuplicate { existing }.into());
         }
     }
     let email = new
@@ -426,9 +424,7 @@ pub async fn erase(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result<B
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before = fetch(&mut tx, id).await?;
     if before.erased_at.is_some() {
-        return Err(Error::Conflict(
-            "this beneficiary was already erased".into(),
-        ));
+        return Err(Refusal::BeneficiaryErased.into());
     }
     let erased = erase_in(&mut tx, &before).await?;
     audit::record(

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub use crate::refusal::{Refusal, RefusalKind};
+
 /// A field of the caller's input that was refused, with the reason in plain words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -23,19 +25,21 @@ pub enum Error {
     /// The object does not exist, or exists in another tenant (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The request is well formed but clashes with existing data (a duplicate, a state).
-    #[error("{0}")]
-    Conflict(String),
-    /// The caller's role or organisation may not do this to an object it can see (an EPN choosing
-    /// whose allocation pays for a voucher).
-    #[error("{0}")]
-    Forbidden(String),
-    /// The tenant has used up a quota (exports asked for in a day); it frees up with time.
-    #[error("{0}")]
-    Quota(String),
+    /// The request is well formed but the rules or the data refuse it: a business refusal, typed,
+    /// with its own problem type and its wording in English and French.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The input breaks a rule; every offending field is listed.
     #[error("invalid input: {}", describe(.0))]
     Invalid(Vec<FieldError>),
+    /// The service is too busy for this request now (every password-hashing thread is taken); a
+    /// retry in a moment may succeed.
+    #[error("{0}")]
+    Busy(&'static str),
+    /// A fault of the service, not of the request (a template that does not render, a CSV writer
+    /// that fails, a record that cannot be read back): answered as an internal error and logged.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
 }
@@ -67,6 +71,14 @@ impl Error {
                 code.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*code)
             }),
             _ => false,
+        }
+    }
+
+    /// The refusal, when this error is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Refused(refusal) => Some(refusal),
+            _ => None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod pagination;
 pub mod prescribers;
+pub mod refusal;
 pub mod reimbursements;
 pub mod retention;
 pub mod schemes;
@@ -21,4 +22,5 @@ pub mod tenancy;
 pub mod vouchers;
 
 pub use error::{Error, FieldError};
+pub use refusal::{Refusal, RefusalKind};
 pub use storage::Db;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
 use crate::{Db, Error};
@@ -364,14 +365,11 @@ pub(crate) async fn take_one(
             .bind(on)
             .fetch_optional(&mut **tx)
             .await?;
-            Err(Error::Conflict(match current {
-                Some((quantity, issued)) => format!(
-                    "this prescriber's allocation for this scheme is used up: {issued} of {quantity} issued, 0 remaining"
-                ),
-                None => format!(
-                    "this prescriber has no allocation for this scheme on {on}: 0 remaining"
-                ),
-            }))
+            Err(match current {
+                Some((quantity, issued)) => Refusal::AllocationUsedUp { issued, quantity },
+                None => Refusal::NoAllocation { on },
+            }
+            .into())
         }
     }
 }

@@ -854,7 +854,12 @@ async fn a_tenant_cannot_ask_for_exports_without_end() {
     }
     let waiting = ask().await;
     assert!(
-        matches!(&waiting, Err(passerelle_core::Error::Quota(m)) if m.contains("waiting")),
+        matches!(
+            &waiting,
+            Err(passerelle_core::Error::Refused(
+                passerelle_core::Refusal::ExportsWaiting { .. }
+            ))
+        ),
         "{waiting:?}"
     );
     // Finished ones free the waiting room, not the day's count.
@@ -875,7 +880,12 @@ async fn a_tenant_cannot_ask_for_exports_without_end() {
     finish_all().await;
     let day = ask().await;
     assert!(
-        matches!(&day, Err(passerelle_core::Error::Quota(m)) if m.contains("24 hours")),
+        matches!(
+            &day,
+            Err(passerelle_core::Error::Refused(
+                passerelle_core::Refusal::ExportsPerDayUsedUp { .. }
+            ))
+        ),
         "{day:?}"
     );
 }

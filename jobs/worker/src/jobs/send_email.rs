@@ -64,7 +64,8 @@ pub async fn send(
     let preparation = match render::prepare(&mut tx, &tenant, &message, &options.links, today).await
     {
         // A template that does not render is a bug no retry will fix: fail the message, visibly.
-        Err(passerelle_core::Error::Conflict(reason)) => Preparation::Fail(reason),
+        Err(passerelle_core::Error::Internal(reason)) => Preparation::Fail(reason),
+        Err(passerelle_core::Error::Refused(refusal)) => Preparation::Fail(refusal.to_string()),
         other => other?,
     };
     let outcome = match preparation {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::Tag;
 use crate::limits;
 use crate::pages;
-use crate::problem::{ApiError, FormRejected};
+use crate::problem::{ApiError, FormRejected, QueryRejected};
 use crate::state::AppState;
 
 /// Balance checks allowed per client address and minute.
@@ -116,6 +116,14 @@ pub enum BalancePage {
     Unavailable(Html<String>),
 }
 
+/// The empty balance form: the GET answers nothing else.
+#[derive(ApiResponse)]
+pub enum BalanceFormPage {
+    /// The form, pre-filled with the reference when one is given.
+    #[oai(status = 200)]
+    Ok(Html<String>),
+}
+
 #[derive(Serialize)]
 struct BalanceResult {
     status_label: &'static str,
@@ -180,8 +188,8 @@ impl PublicPagesApi {
         /// Pre-fills the form.
         #[oai(validator(max_length = 40))]
         reference: Query<Option<String>>,
-    ) -> Result<BalancePage, ApiError> {
-        Ok(BalancePage::Ok(balance_page(
+    ) -> Result<BalanceFormPage, QueryRejected> {
+        Ok(BalanceFormPage::Ok(balance_page(
             reference.0.as_deref().unwrap_or(""),
             None,
             None,

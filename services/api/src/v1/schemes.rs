@@ -214,6 +214,9 @@ impl From<ModuleDto> for Module {
     }
 }
 
+/// A preset to start a scheme from; `rules` or `modules`, if given, replace the preset's. (A
+/// property that names an enum carries no description of its own: generators refuse the `allOf`
+/// a described reference becomes.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum PresetDto {
     #[oai(rename = "ticket-net")]
@@ -247,7 +250,6 @@ pub struct CreateScheme {
     pub code: String,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
-    /// Start from a preset; `rules` or `modules`, if given, replace the preset's.
     pub preset: Option<PresetDto>,
     pub rules: Option<RulesDto>,
     #[oai(validator(max_items = 200))]

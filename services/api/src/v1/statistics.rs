@@ -249,7 +249,7 @@ impl StatisticsApi {
         )
         .await?;
         let bytes = tokio::fs::read(&path).await.map_err(|e| {
-            ApiError::from(passerelle_core::Error::Conflict(format!(
+            ApiError::from(passerelle_core::Error::Internal(format!(
                 "the file {} is recorded but cannot be read from the statistics folder: {e}",
                 file.name
             )))

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional, query_param};
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -61,7 +61,7 @@ async fn users_page(
     portal: &Portal,
     status: StatusCode,
     form: &UserForm,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<String>,
 ) -> Response {
     let tenant_id = portal.tenant.id;
@@ -152,14 +152,14 @@ pub(super) async fn user_list(
         &portal,
         StatusCode::OK,
         &UserForm::default(),
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await
 }
 
-fn read_user_form(form: &UserForm) -> Result<NewUser, Refusal> {
-    let mut refusal = Refusal::default();
+fn read_user_form(form: &UserForm) -> Result<NewUser, FormRefusal> {
+    let mut refusal = FormRefusal::default();
     let role = form
         .role
         .parse::<Role>()

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional};
-use super::french::{self as fr, Refusal};
+use super::french::{self as fr, FormRefusal};
 use super::{Portal, failed, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -110,7 +110,7 @@ async fn overview_page(
     portal: &Portal,
     status: StatusCode,
     form: &SessionForm,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<String>,
 ) -> Response {
     let Some(epn_id) = portal.epn_id() else {
@@ -224,15 +224,15 @@ pub(super) async fn home(
         &portal,
         StatusCode::OK,
         &form,
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await
 }
 
 /// Reads the session form; what it can judge itself (numbers, date and time) is refused in French.
-fn read_session_form(form: &SessionForm, tz: chrono_tz::Tz) -> Result<NewSession, Refusal> {
-    let mut refusal = Refusal::default();
+fn read_session_form(form: &SessionForm, tz: chrono_tz::Tz) -> Result<NewSession, FormRefusal> {
+    let mut refusal = FormRefusal::default();
     let scheme_id = Uuid::parse_str(form.scheme_id.trim()).ok();
     if scheme_id.is_none() {
         refusal = refusal.field("scheme_id", "Choisissez un dispositif dans la liste.");
@@ -376,7 +376,7 @@ async fn registration_page(
     status: StatusCode,
     form: &RegistrationForm,
     chosen: &[i32],
-    errors: &Refusal,
+    errors: &FormRefusal,
 ) -> Response {
     let Some(epn_id) = portal.epn_id() else {
         return unavailable();
@@ -462,7 +462,7 @@ pub(super) async fn find_form(
         StatusCode::OK,
         &RegistrationForm::default(),
         &[],
-        &Refusal::default(),
+        &FormRefusal::default(),
     )
     .await
 }
@@ -505,12 +505,12 @@ pub(super) async fn register(
         return unavailable();
     };
     let (state_ref, portal_ref, form_ref, chosen_ref) = (&*state, &portal, &form, &chosen);
-    let form_page = move |status: StatusCode, errors: Refusal| async move {
+    let form_page = move |status: StatusCode, errors: FormRefusal| async move {
         registration_page(state_ref, portal_ref, status, form_ref, chosen_ref, &errors).await
     };
     if form.step != "inscription" {
         // First step: find the voucher; its holder's name is checked when registering.
-        let mut errors = Refusal::default();
+        let mut errors = FormRefusal::default();
         if form.last_name.trim().is_empty() {
             errors = errors.field(
                 "last_name",
@@ -537,7 +537,7 @@ pub(super) async fn register(
             }
         };
     }
-    let mut errors = Refusal::default();
+    let mut errors = FormRefusal::default();
     let interview_on = match optional(&form.interview_on) {
         None => Ok(None),
         Some(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(Some),

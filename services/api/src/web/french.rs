@@ -9,12 +9,12 @@ use passerelle_core::Error;
 /// Why a form was refused: messages by field (the form's field names), and a message for the
 /// whole form when the refusal concerns no single field.
 #[derive(Debug, Default)]
-pub(super) struct Refusal {
+pub(super) struct FormRefusal {
     pub fields: BTreeMap<String, String>,
     pub form: Option<String>,
 }
 
-impl Refusal {
+impl FormRefusal {
     pub fn field(mut self, field: &str, message: impl Into<String>) -> Self {
         self.fields.insert(field.to_owned(), message.into());
         self
@@ -35,9 +35,9 @@ impl Refusal {
 
 /// The refusal a person can act on, or `None` when the error is the service's (the database), which
 /// the caller answers with the "unavailable" page.
-pub(super) fn refusal(err: &Error) -> Option<Refusal> {
+pub(super) fn refusal(err: &Error) -> Option<FormRefusal> {
     match err {
-        Error::Invalid(fields) => Some(Refusal {
+        Error::Invalid(fields) => Some(FormRefusal {
             fields: fields
                 .iter()
                 .map(|f| {
@@ -49,26 +49,15 @@ pub(super) fn refusal(err: &Error) -> Option<Refusal> {
                 .collect(),
             form: None,
         }),
-        Error::Conflict(message) => Some(Refusal {
+        Error::Refused(refusal) => Some(FormRefusal {
             fields: BTreeMap::new(),
-            form: Some(conflict(message)),
+            form: Some(refusal.french()),
         }),
-        Error::Quota(_) => Some(Refusal {
-            fields: BTreeMap::new(),
-            form: Some(
-                "Trop d’exports ont été demandés pour cet espace : au plus 20 par jour, et 3 en attente à la fois. Réessayez plus tard."
-                    .into(),
-            ),
-        }),
-        Error::Forbidden(message) => Some(Refusal {
-            fields: BTreeMap::new(),
-            form: Some(forbidden(message)),
-        }),
-        Error::NotFound(what) => Some(Refusal {
+        Error::NotFound(what) => Some(FormRefusal {
             fields: BTreeMap::new(),
             form: Some(not_found(what)),
         }),
-        Error::Database(_) => None,
+        Error::Busy(_) | Error::Internal(_) | Error::Database(_) => None,
     }
 }
 
@@ -216,155 +205,6 @@ fn not_found(what: &str) -> String {
     }
 }
 
-/// The core's refusals of an action the person's role may not take on this object, in French.
-fn forbidden(english: &str) -> String {
-    if english.contains("funds a request from the public form") {
-        return "Seul l’administrateur de l’espace choisit la structure dont la dotation finance une demande venue du formulaire public.".into();
-    }
-    format!("Cette action ne vous est pas permise : {english}")
-}
-
-/// The core's conflicts that a portal form can meet, in French; any other is given with a French
-/// lead so that nothing is hidden.
-pub(super) fn conflict(english: &str) -> String {
-    if let Some(rest) = english.strip_prefix("no valid IBAN for: ") {
-        let names = rest.split("; ").next().unwrap_or_default();
-        return format!(
-            "Pas d’IBAN valide pour : {names}. L’administrateur de l’espace doit saisir leurs coordonnées bancaires avant le virement."
-        );
-    }
-    let known: &[(&str, &str)] = &[
-        (
-            "already has an allocation for this scheme",
-            "Cette structure a déjà une dotation pour ce dispositif sur une partie de cette période.",
-        ),
-        (
-            "scheme cannot become",
-            "Ce changement d’état n’est pas possible : un dispositif passe de brouillon à ouvert, puis à clos.",
-        ),
-        (
-            "scheme is closed",
-            "Ce dispositif est clos : ses règles ne changent plus.",
-        ),
-        (
-            "probable duplicate",
-            "Une personne avec les mêmes nom, prénom, année de naissance et commune est déjà enregistrée.",
-        ),
-        (
-            "allocation for this scheme is used up",
-            "La dotation de chèques de votre structure pour ce dispositif est épuisée : demandez-en à l’administrateur de l’espace.",
-        ),
-        (
-            "has no allocation for this scheme",
-            "Votre structure n’a pas de dotation de chèques pour ce dispositif à cette date : demandez-en à l’administrateur de l’espace.",
-        ),
-        (
-            "budget envelope is used up",
-            "L’enveloppe budgétaire de ce dispositif est épuisée.",
-        ),
-        (
-            "vouchers are issued only from active schemes",
-            "Ce dispositif n’est pas ouvert : aucun chèque ne peut être émis.",
-        ),
-        (
-            "does not deliver individual vouchers",
-            "Ce dispositif ne délivre pas de chèques individuels.",
-        ),
-        (
-            "stopped being valid",
-            "Les chèques de ce dispositif ne sont plus valables.",
-        ),
-        (
-            "data was erased",
-            "Les données de cette personne ont été effacées.",
-        ),
-        ("voucher is cancelled", "Ce chèque est annulé."),
-        ("voucher expired", "Ce chèque a expiré."),
-        (
-            "already registered at this EPN",
-            "Ce chèque est déjà inscrit dans votre EPN.",
-        ),
-        (
-            "registered at another EPN",
-            "Ce chèque est inscrit dans un autre EPN : l’administrateur de l’espace peut le transférer.",
-        ),
-        (
-            "does not take part in this voucher's scheme",
-            "Votre EPN ne participe pas au dispositif de ce chèque.",
-        ),
-        (
-            "not registered at this EPN",
-            "Ce chèque n’est pas inscrit dans votre EPN.",
-        ),
-        (
-            "another scheme than the voucher",
-            "Cette séance relève d’un autre dispositif que le chèque.",
-        ),
-        (
-            "before the voucher was issued",
-            "La séance a lieu avant l’émission du chèque.",
-        ),
-        (
-            "no longer valid on the session's date",
-            "Le chèque n’était plus valable à la date de la séance.",
-        ),
-        (
-            "already recorded on this session",
-            "La présence de ce chèque est déjà notée pour cette séance.",
-        ),
-        (
-            "insufficient balance",
-            "Le solde d’heures du chèque ne suffit pas pour cette séance.",
-        ),
-        ("session is cancelled", "Cette séance est annulée."),
-        (
-            "session has not started yet",
-            "Cette séance n’a pas encore commencé : la présence se note pendant la séance ou après.",
-        ),
-        ("session is full", "Cette séance est complète."),
-        (
-            "session cannot become",
-            "Cette séance ne peut plus changer d’état.",
-        ),
-        (
-            "already enrolled",
-            "Ce chèque est déjà inscrit à cette séance.",
-        ),
-        ("is already approved", "Ce relevé est déjà validé."),
-        ("is already paid", "Ce relevé est déjà payé."),
-        (
-            "does not add up",
-            "Les lignes de ce relevé ne correspondent plus à son total : relancez le calcul du mois avant de le valider.",
-        ),
-        (
-            "attendance changed since statement",
-            "Des présences ont changé depuis le calcul de ce relevé : relancez le calcul du mois avant de le valider.",
-        ),
-        (
-            "only an approved statement can be marked paid",
-            "Seul un relevé validé peut être marqué payé.",
-        ),
-        (
-            "treasury account is not set",
-            "Le compte de trésorerie de l’espace n’est pas renseigné : l’administrateur de l’espace doit le saisir avant tout virement.",
-        ),
-        ("this user is disabled", "Ce compte est désactivé."),
-        (
-            "already exists",
-            "Un compte existe déjà avec cette adresse électronique dans l’espace.",
-        ),
-        (
-            "no approved, unpaid statement",
-            "Aucun relevé validé et non payé à virer pour ce mois : validez d’abord les relevés.",
-        ),
-    ];
-    known
-        .iter()
-        .find(|(needle, _)| english.contains(needle))
-        .map(|(_, french)| (*french).to_owned())
-        .unwrap_or_else(|| format!("L’opération n’a pas pu être faite ({english})."))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,12 +229,15 @@ mod tests {
             said.fields["modules"],
             "Choisissez le nombre de modules demandé par le dispositif (10)."
         );
-        let used_up = refusal(&Error::Conflict(
-            "this prescriber's allocation for this scheme is used up: 10 of 10 issued, 0 remaining"
-                .into(),
+        let used_up = refusal(&Error::Refused(
+            passerelle_core::Refusal::AllocationUsedUp {
+                issued: 10,
+                quantity: 10,
+            },
         ))
         .expect("a refusal");
         assert!(used_up.form.expect("form message").contains("dotation"));
         assert!(refusal(&Error::Database(sqlx::Error::PoolTimedOut)).is_none());
+        assert!(refusal(&Error::Internal("a template does not render".into())).is_none());
     }
 }

@@ -279,7 +279,7 @@ fn path_id(text: &str, what: &'static str) -> Result<uuid::Uuid, Response> {
     clippy::result_large_err,
     reason = "the error is the page to answer, returned at once by `try_page!`"
 )]
-fn refusal_of(err: &passerelle_core::Error) -> Result<french::Refusal, Response> {
+fn refusal_of(err: &passerelle_core::Error) -> Result<french::FormRefusal, Response> {
     french::refusal(err).ok_or_else(|| failed(err, None))
 }
 
@@ -290,9 +290,10 @@ fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -> Response 
         Some(refusal) => {
             let (status, title) = match err {
                 passerelle_core::Error::NotFound(_) => (StatusCode::NOT_FOUND, "Page introuvable"),
-                passerelle_core::Error::Conflict(_) => {
-                    (StatusCode::CONFLICT, "Opération impossible")
-                }
+                passerelle_core::Error::Refused(refusal) => (
+                    crate::problem::refusal_status(refusal.kind()),
+                    "Opération impossible",
+                ),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "Opération impossible"),
             };
             let text = refusal
@@ -301,9 +302,18 @@ fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -> Response 
                 .unwrap_or_default();
             message(status, title, &text, back)
         }
+        None if err.is_unavailable() || matches!(err, passerelle_core::Error::Busy(_)) => {
+            tracing::warn!(error = %err, "portal page unavailable");
+            unavailable()
+        }
         None => {
             tracing::error!(error = %err, "portal page failed");
-            unavailable()
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Erreur interne",
+                "Une erreur inattendue est survenue ; elle est enregistrée. Réessayez plus tard, ou signalez-la à l’administrateur de l’espace.",
+                None,
+            )
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{Upload, optional};
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -27,7 +27,7 @@ async fn list_page(
     state: &AppState,
     portal: &Portal,
     status: StatusCode,
-    errors: &Refusal,
+    errors: &FormRefusal,
     report: Option<Value>,
 ) -> Response {
     let tenant_id = portal.tenant.id;
@@ -61,7 +61,14 @@ pub(super) async fn list(
     req: &Request,
 ) -> Response {
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await);
-    list_page(&state, &portal, StatusCode::OK, &Refusal::default(), None).await
+    list_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        &FormRefusal::default(),
+        None,
+    )
+    .await
 }
 
 #[handler]
@@ -85,7 +92,7 @@ pub(super) async fn import_file(
     let file = match file {
         Ok(file) => file,
         Err(message) => {
-            let errors = Refusal::default().field("fichier", message);
+            let errors = FormRefusal::default().field("fichier", message);
             return list_page(
                 &state,
                 &portal,
@@ -113,7 +120,7 @@ pub(super) async fn import_file(
                 &state,
                 &portal,
                 StatusCode::OK,
-                &Refusal::default(),
+                &FormRefusal::default(),
                 Some(report),
             )
             .await
@@ -132,7 +139,7 @@ pub(super) async fn import_file(
             } else {
                 message
             };
-            let errors = Refusal::default().field("fichier", message);
+            let errors = FormRefusal::default().field("fichier", message);
             list_page(
                 &state,
                 &portal,
@@ -150,7 +157,7 @@ async fn epn_page(
     portal: &Portal,
     id: Uuid,
     status: StatusCode,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<&str>,
 ) -> Response {
     let tenant_id = portal.tenant.id;
@@ -220,7 +227,7 @@ pub(super) async fn show(
         &portal,
         id,
         StatusCode::OK,
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await

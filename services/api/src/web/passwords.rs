@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Digest;
 
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{forbidden_form, html, message, portal, same_origin, see_other, unavailable};
 use crate::limits;
 use crate::pages;
@@ -58,7 +58,7 @@ pub(super) async fn forgotten(
                 json!({
                     "tenant_name": tenant.name,
                     "sign_in_path": format!("/portail/{}/connexion", tenant.slug),
-                    "errors": Refusal::default().field("email", "Saisissez l’adresse électronique de votre compte.").to_json(),
+                    "errors": FormRefusal::default().field("email", "Saisissez l’adresse électronique de votre compte.").to_json(),
                 }),
             ),
         );
@@ -151,7 +151,12 @@ pub(super) async fn choose_form(
 ) -> Response {
     let tenant = try_page!(portal(&state, &slug).await);
     match account_links::check(&state.db, tenant.id, &secret).await {
-        Ok(Some(holder)) => choose_page(StatusCode::OK, &tenant.name, &holder, &Refusal::default()),
+        Ok(Some(holder)) => choose_page(
+            StatusCode::OK,
+            &tenant.name,
+            &holder,
+            &FormRefusal::default(),
+        ),
         Ok(None) => expired_link(&tenant.slug),
         Err(e) => {
             tracing::error!(error = %e, "account link lookup failed");
@@ -164,7 +169,7 @@ fn choose_page(
     status: StatusCode,
     tenant_name: &str,
     holder: &account_links::LinkHolder,
-    errors: &Refusal,
+    errors: &FormRefusal,
 ) -> Response {
     html(
         status,
@@ -209,7 +214,7 @@ pub(super) async fn choose(
         }
     };
     let chars = form.password.chars().count();
-    let mut errors = Refusal::default();
+    let mut errors = FormRefusal::default();
     if chars < passerelle_core::tenancy::accounts::MIN_PASSWORD_CHARS {
         errors = errors.field(
             "password",

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{Upload, euros_to_cents, option, optional, query_param, ticked};
-use super::french::{self as fr, Refusal};
+use super::french::{self as fr, FormRefusal};
 use super::{Portal, failed, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -96,7 +96,7 @@ async fn voucher_form_page(
     portal: &Portal,
     status: StatusCode,
     form: &VoucherForm,
-    errors: &Refusal,
+    errors: &FormRefusal,
     duplicate: Option<Duplicate>,
 ) -> Response {
     let schemes = match active_schemes(state, portal).await {
@@ -135,7 +135,7 @@ pub(super) async fn new_voucher_form(
         &portal,
         StatusCode::OK,
         &VoucherForm::default(),
-        &Refusal::default(),
+        &FormRefusal::default(),
         None,
     )
     .await
@@ -143,8 +143,8 @@ pub(super) async fn new_voucher_form(
 
 /// Reads the form into the domain's request; the fields the form itself can judge (numbers,
 /// the scheme's id) are refused here, in French.
-fn read_voucher_form(form: &VoucherForm) -> Result<(Uuid, NewBeneficiary, i64), Refusal> {
-    let mut refusal = Refusal::default();
+fn read_voucher_form(form: &VoucherForm) -> Result<(Uuid, NewBeneficiary, i64), FormRefusal> {
+    let mut refusal = FormRefusal::default();
     let scheme_id = Uuid::parse_str(form.scheme_id.trim()).ok();
     if scheme_id.is_none() {
         refusal = refusal.field("scheme_id", "Choisissez un dispositif dans la liste.");
@@ -197,7 +197,7 @@ pub(super) async fn issue(
         return unavailable();
     };
     let (state_ref, portal_ref, form_ref) = (&*state, &portal, &form);
-    let refused = move |errors: Refusal, duplicate: Option<Duplicate>| async move {
+    let refused = move |errors: FormRefusal, duplicate: Option<Duplicate>| async move {
         let status = if duplicate.is_some() {
             StatusCode::CONFLICT
         } else {
@@ -240,7 +240,7 @@ pub(super) async fn issue(
             portal.path(),
             issued.voucher.reference
         )),
-        Err(Error::Conflict(message)) if message.contains("probable duplicate") => {
+        Err(Error::Refused(passerelle_core::Refusal::ProbableDuplicate { .. })) => {
             let existing = match beneficiaries::probable_duplicate(
                 &state.db,
                 portal.tenant.id,
@@ -258,7 +258,7 @@ pub(super) async fn issue(
                     b.created_at.with_timezone(&portal.tenant.tz()).date_naive(),
                 ),
             });
-            refused(Refusal::default(), duplicate).await
+            refused(FormRefusal::default(), duplicate).await
         }
         Err(e) => {
             let errors = try_page!(super::refusal_of(&e));
@@ -268,7 +268,7 @@ pub(super) async fn issue(
 }
 
 /// The form's `participation` field carries the core's `participation_fee_cents`.
-fn errors_of(mut errors: Refusal) -> Refusal {
+fn errors_of(mut errors: FormRefusal) -> FormRefusal {
     if let Some(message) = errors.fields.remove("participation_fee_cents") {
         errors.fields.insert("participation".into(), message);
     }
@@ -504,7 +504,7 @@ pub(super) async fn import_form(
         &portal,
         StatusCode::OK,
         "",
-        &Refusal::default(),
+        &FormRefusal::default(),
         None,
     )
     .await
@@ -515,7 +515,7 @@ async fn import_page(
     portal: &Portal,
     status: StatusCode,
     scheme_id: &str,
-    errors: &Refusal,
+    errors: &FormRefusal,
     report: Option<Value>,
 ) -> Response {
     let schemes = match active_schemes(state, portal).await {
@@ -556,7 +556,7 @@ pub(super) async fn import(
     }
     let scheme_id = upload.field("scheme_id").to_owned();
     let (file, too_big) = (upload.file, upload.too_big);
-    let mut errors = Refusal::default();
+    let mut errors = FormRefusal::default();
     let scheme = Uuid::parse_str(scheme_id.trim()).ok();
     if scheme.is_none() {
         errors = errors.field("scheme_id", "Choisissez un dispositif dans la liste.");
@@ -600,15 +600,14 @@ pub(super) async fn import(
                         RowStatus::AlreadyIssued => ("déjà émis par un envoi précédent", "info"),
                         RowStatus::Refused => ("refusé", "error"),
                     };
-                    let reason = row
-                        .reason
-                        .as_deref()
-                        .map(|reason| match row.field.as_deref() {
-                            Some(field) => fr::refusal(&Error::invalid(field, reason))
+                    let reason = match (&row.refusal, row.field.as_deref(), row.reason.as_deref()) {
+                        (Some(refusal), _, _) => Some(refusal.french()),
+                        (None, Some(field), Some(reason)) => {
+                            fr::refusal(&Error::invalid(field, reason))
                                 .and_then(|r| r.fields.into_values().next())
-                                .unwrap_or_default(),
-                            None => fr::conflict(reason),
-                        });
+                        }
+                        (None, _, reason) => reason.map(str::to_owned),
+                    };
                     json!({
                         "line": row.line,
                         "status": status,
@@ -629,7 +628,7 @@ pub(super) async fn import(
                 &portal,
                 StatusCode::OK,
                 &scheme_id,
-                &Refusal::default(),
+                &FormRefusal::default(),
                 Some(report),
             )
             .await

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional};
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -43,7 +43,7 @@ fn kind_fr(kind: &str) -> &'static str {
 struct Typed {
     organisation: Option<Value>,
     allocation: Option<Value>,
-    errors: Refusal,
+    errors: FormRefusal,
 }
 
 async fn page(
@@ -222,8 +222,8 @@ pub(super) struct AllocationForm {
     quantity: String,
 }
 
-fn read_allocation(form: &AllocationForm) -> Result<(Uuid, NewAllocation), Refusal> {
-    let mut refusal = Refusal::default();
+fn read_allocation(form: &AllocationForm) -> Result<(Uuid, NewAllocation), FormRefusal> {
+    let mut refusal = FormRefusal::default();
     let prescriber = Uuid::parse_str(form.prescriber_id.trim()).ok();
     if prescriber.is_none() {
         refusal = refusal.field("prescriber_id", "Choisissez une structure dans la liste.");

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{euros_to_cents, option};
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -86,7 +86,7 @@ async fn schemes_page(
     portal: &Portal,
     status: StatusCode,
     new: &NewSchemeForm,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<&str>,
 ) -> Response {
     let tenant_id = portal.tenant.id;
@@ -128,7 +128,7 @@ async fn scheme_page(
     id: Uuid,
     status: StatusCode,
     form: Option<&RulesForm>,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<&str>,
 ) -> Response {
     let back = format!("{}/dispositifs", portal.path());
@@ -182,7 +182,7 @@ pub(super) async fn show(
         id,
         StatusCode::OK,
         None,
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await
@@ -207,7 +207,7 @@ pub(super) async fn list(
         &portal,
         StatusCode::OK,
         &NewSchemeForm::default(),
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await
@@ -242,7 +242,7 @@ pub(super) async fn create(
         ..NewScheme::default()
     };
     let errors = if new.preset.is_none() {
-        Refusal::default().field("preset", "Choisissez un modèle dans la liste.")
+        FormRefusal::default().field("preset", "Choisissez un modèle dans la liste.")
     } else {
         match schemes::create(&state.db, portal.tenant.id, portal.actor(), new).await {
             Ok(_) => return see_other(&format!("{}/dispositifs?cree=1", portal.path())),
@@ -326,8 +326,8 @@ pub(super) struct RulesForm {
 fn read_rules(
     form: &RulesForm,
     current: &SchemeRules,
-) -> Result<(NaiveDate, SchemeRules), Refusal> {
-    let mut refusal = Refusal::default();
+) -> Result<(NaiveDate, SchemeRules), FormRefusal> {
+    let mut refusal = FormRefusal::default();
     let mut rules = current.clone();
     let whole = |text: &str| text.trim().parse::<u32>().ok();
     let from = NaiveDate::parse_from_str(form.effective_from.trim(), "%Y-%m-%d").ok();
@@ -419,7 +419,9 @@ pub(super) async fn change_rules(
     };
     let Some(current) = detail.current.as_ref().map(|v| v.rules.0.clone()) else {
         return failed(
-            &Error::Conflict("this scheme has no rules in force".into()),
+            &Error::Refused(passerelle_core::Refusal::NoRulesInForce {
+                on: portal.tenant.today(),
+            }),
             None,
         );
     };
@@ -454,7 +456,7 @@ pub(super) async fn change_rules(
 }
 
 /// The form names hours and months where the rules hold minutes and a validity.
-fn rename_fields(mut errors: Refusal) -> Refusal {
+fn rename_fields(mut errors: FormRefusal) -> FormRefusal {
     for (core, form) in [
         ("voucher_minutes", "voucher_hours"),
         ("validity.months", "validity_months"),

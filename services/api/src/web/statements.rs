@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::forms::optional;
-use super::french::Refusal;
+use super::french::FormRefusal;
 use super::{Portal, failed, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -172,7 +172,7 @@ async fn statement_page(
     portal: &Portal,
     id: Uuid,
     status: StatusCode,
-    errors: &Refusal,
+    errors: &FormRefusal,
     notice: Option<&str>,
 ) -> Response {
     let back = format!("{}/releves", portal.path());
@@ -244,7 +244,7 @@ pub(super) async fn show(
         &portal,
         id,
         StatusCode::OK,
-        &Refusal::default(),
+        &FormRefusal::default(),
         notice,
     )
     .await
@@ -306,7 +306,7 @@ pub(super) async fn mark_paid(
     );
     let id = try_page!(super::path_id(&id, "statement"));
     let Ok(paid_on) = NaiveDate::parse_from_str(form.paid_on.trim(), "%Y-%m-%d") else {
-        let errors = Refusal::default().field(
+        let errors = FormRefusal::default().field(
             "paid_on",
             "Saisissez la date du virement, par exemple 2026-11-05.",
         );
@@ -321,7 +321,7 @@ pub(super) async fn mark_paid(
         .await;
     };
     let Some(bank_reference) = optional(&form.bank_reference) else {
-        let errors = Refusal::default().field(
+        let errors = FormRefusal::default().field(
             "bank_reference",
             "Saisissez la référence du virement donnée par la banque ou la paierie.",
         );

@@ -151,6 +151,25 @@ async fn a_prescriber_issues_looks_up_and_cancels_vouchers_within_the_allocation
         "{}",
         exhausted.raw
     );
+    // A refusal of its own kind, whose type is a page that says what it means in both languages.
+    assert_eq!(exhausted.body["type"], "/problems/allocation-used-up");
+    assert_eq!(exhausted.body["title"], "Allocation used up");
+    let explained = app
+        .send(app.request("GET", "/problems/allocation-used-up", None))
+        .await;
+    assert_eq!(explained.status, 200);
+    assert!(
+        explained.raw.contains("Dotation épuisée"),
+        "{}",
+        explained.raw
+    );
+    assert!(explained.raw.contains("<section lang=\"en\">"));
+    let unknown = app
+        .send(app.request("GET", "/problems/no-such-problem", None))
+        .await;
+    assert_eq!(unknown.status, 404);
+    let index = app.send(app.request("GET", "/problems", None)).await;
+    assert!(index.raw.contains("/problems/probable-duplicate"));
 
     let listed = app
         .get("/v1/vouchers?status=issued", app.lot.token(Role::Finance))

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{self, NewBeneficiary};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
 use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest, Voucher};
@@ -52,9 +53,7 @@ async fn check_offer(
     }
     let (_, rules) = schemes::rules_in_force(tx, scheme_id, tenant.today()).await?;
     if rules.delivery_modes.accompaniment_minutes.is_none() {
-        return Err(Error::Conflict(
-            "this scheme offers no personalised accompaniment".into(),
-        ));
+        return Err(Refusal::NoAccompaniment.into());
     }
     let participates: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
@@ -253,10 +252,10 @@ async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Accompanime
     })
     .ok_or(Error::NotFound("accompaniment request"))?;
     if request.status != "pending" {
-        return Err(Error::Conflict(format!(
-            "this request is already {}",
-            request.status
-        )));
+        return Err(Refusal::RequestAlreadyDecided {
+            status: request.status.to_string(),
+        }
+        .into());
     }
     Ok(request)
 }
@@ -288,9 +287,7 @@ pub async fn accept(
         _ if !matches!(scope, Scope::Tenant) => {
             // Choosing the funder spends another organisation's allocation: an EPN could file a
             // public request for itself and be paid from any prescriber's stock.
-            return Err(Error::Forbidden(
-                "only a tenant admin chooses the prescriber whose allocation funds a request from the public form".into(),
-            ));
+            return Err(Refusal::FundingChosenByAdmin.into());
         }
         _ => {
             let prescriber = funding_prescriber.ok_or_else(|| {

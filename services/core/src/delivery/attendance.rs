@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::sessions::Session;
 use crate::audit::{self, Actor};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
 use crate::{Db, Error, vouchers};
@@ -66,7 +67,7 @@ pub async fn record(
         return Err(Error::NotFound("session"));
     }
     if session.status == "cancelled" {
-        return Err(Error::Conflict("this session is cancelled".into()));
+        return Err(Refusal::SessionCancelled.into());
     }
     session_has_started(&session, &tenant, Utc::now())?;
     let mut outcomes = Vec::with_capacity(entries.len());
@@ -96,10 +97,10 @@ pub fn session_has_started(
 ) -> Result<(), Error> {
     if session.starts_at > now {
         let starts = session.starts_at.with_timezone(&tenant.tz());
-        return Err(Error::Conflict(format!(
-            "this session has not started yet (it starts on {}): attendance is recorded during or after it",
-            starts.format("%Y-%m-%d %H:%M")
-        )));
+        return Err(Refusal::SessionNotStarted {
+            starts_at: starts.naive_local(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -124,30 +125,28 @@ async fn record_one(
             .fetch_one(&mut **tx)
             .await?;
     if !registered_here {
-        return Err(Error::Conflict(
-            "this voucher is not registered at this EPN".into(),
-        ));
+        return Err(Refusal::NotRegisteredHere.into());
     }
     if voucher.scheme_id != session.scheme_id {
-        return Err(Error::Conflict(
-            "this session belongs to another scheme than the voucher".into(),
-        ));
+        return Err(Refusal::SessionOfAnotherScheme.into());
     }
     if voucher.status == "cancelled" {
-        return Err(Error::Conflict("this voucher is cancelled".into()));
+        return Err(Refusal::VoucherCancelled.into());
     }
     let session_day = session.starts_at.with_timezone(&tenant.tz()).date_naive();
     if session_day < voucher.issued_on {
-        return Err(Error::Conflict(format!(
-            "the session ({session_day}) is before the voucher was issued ({})",
-            voucher.issued_on
-        )));
+        return Err(Refusal::SessionBeforeIssue {
+            session_day,
+            issued_on: voucher.issued_on,
+        }
+        .into());
     }
     if voucher.status == "expired" || session_day > voucher.valid_until {
-        return Err(Error::Conflict(format!(
-            "the voucher was no longer valid on the session's date ({session_day}; last valid day {})",
-            voucher.valid_until
-        )));
+        return Err(Refusal::VoucherNotValidThatDay {
+            session_day,
+            valid_until: voucher.valid_until,
+        }
+        .into());
     }
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
         .bind(session_id)
@@ -155,9 +154,7 @@ async fn record_one(
         .fetch_one(&mut **tx)
         .await?;
     if already {
-        return Err(Error::Conflict(
-            "this voucher's attendance is already recorded on this session".into(),
-        ));
+        return Err(Refusal::AlreadyRecorded.into());
     }
 
     let minutes = if entry.status == "present" {
@@ -176,11 +173,9 @@ async fn record_one(
         .bind(minutes)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| {
-            Error::Conflict(format!(
-                "insufficient balance: {} minutes left, the session lasts {minutes}",
-                voucher.minutes_left
-            ))
+        .ok_or(Refusal::InsufficientBalance {
+            minutes_left: voucher.minutes_left,
+            minutes,
         })?
     } else {
         (voucher.minutes_left, voucher.status.clone())
@@ -296,7 +291,7 @@ pub async fn void(
     .filter(|a: &Attendance| epn_id.is_none_or(|e| e == a.epn_id))
     .ok_or(Error::NotFound("attendance"))?;
     if current.voided_at.is_some() {
-        return Err(Error::Conflict("this attendance is already voided".into()));
+        return Err(Refusal::AttendanceAlreadyVoided.into());
     }
     let voided: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE attendances SET voided_at = now(), void_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"

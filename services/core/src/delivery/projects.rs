@@ -11,6 +11,7 @@ use super::attendance::{self, Entry, Recorded};
 use crate::audit::{self, Actor};
 use crate::beneficiaries;
 use crate::error::Validator;
+use crate::refusal::Refusal;
 use crate::tenancy::tenants;
 use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest};
 use crate::{Db, Error, schemes};
@@ -105,7 +106,7 @@ pub async fn submit(
     let range = rules
         .delivery_modes
         .collective_projects
-        .ok_or_else(|| Error::Conflict("this scheme has no collective projects".into()))?;
+        .ok_or(Refusal::NoCollectiveProjects)?;
     if !(range.min as usize..=range.max as usize).contains(&new.members.len()) {
         return Err(Error::invalid(
             "members",
@@ -234,10 +235,10 @@ pub async fn decide(
     .await?
     .ok_or(Error::NotFound("project"))?;
     if project.status != "submitted" {
-        return Err(Error::Conflict(format!(
-            "this project is already {}",
-            project.status
-        )));
+        return Err(Refusal::ProjectAlreadyDecided {
+            status: project.status.to_string(),
+        }
+        .into());
     }
     if approve {
         let members: Vec<Uuid> = sqlx::query_scalar("SELECT beneficiary_id FROM project_members WHERE project_id = $1 ORDER BY beneficiary_id")
@@ -326,9 +327,7 @@ pub async fn record_session(
     let session_id = *session_id;
     let detail = get(db, tenant_id, project_id, None, Some(epn_id)).await?;
     if detail.project.status != "approved" {
-        return Err(Error::Conflict(
-            "attendance is recorded only for approved projects".into(),
-        ));
+        return Err(Refusal::ProjectNotApproved.into());
     }
     let absent: Vec<String> = absent
         .iter()

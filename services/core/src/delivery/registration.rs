@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::beneficiaries::match_key;
+use crate::refusal::Refusal;
 use crate::schemes::SchemeRules;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
@@ -168,24 +169,23 @@ pub async fn register(
     }
     match voucher.status_at(tenant.tz(), Utc::now()) {
         "issued" => {}
-        "cancelled" => return Err(Error::Conflict("this voucher is cancelled".into())),
+        "cancelled" => return Err(Refusal::VoucherCancelled.into()),
         "expired" => {
-            return Err(Error::Conflict(format!(
-                "this voucher expired on {}",
-                voucher.valid_until
-            )));
+            return Err(Refusal::VoucherExpired {
+                valid_until: voucher.valid_until,
+            }
+            .into());
         }
         _ => {
             let at = active(&mut tx, voucher.id).await?;
-            return Err(Error::Conflict(match at {
-                Some(r) if r.epn_id == epn_id => {
-                    "this voucher is already registered at this EPN".into()
-                }
-                Some(_) => {
-                    "this voucher is registered at another EPN: a tenant admin can move it".into()
-                }
-                None => format!("this voucher is {}", voucher.status),
-            }));
+            return Err(match at {
+                Some(r) if r.epn_id == epn_id => Refusal::AlreadyRegisteredHere,
+                Some(_) => Refusal::RegisteredElsewhere,
+                None => Refusal::VoucherClosed {
+                    status: voucher.status.clone(),
+                },
+            }
+            .into());
         }
     }
     let participates: bool = sqlx::query_scalar(
@@ -196,9 +196,7 @@ pub async fn register(
     .fetch_one(&mut *tx)
     .await?;
     if !participates {
-        return Err(Error::Conflict(
-            "this EPN does not take part in this voucher's scheme".into(),
-        ));
+        return Err(Refusal::EpnNotInScheme.into());
     }
     let rules = rules_of(&mut tx, &voucher).await?;
     let interview = &request.interview;
@@ -324,17 +322,13 @@ pub async fn change_modules(
     match active(&mut tx, voucher.id).await? {
         Some(r) if r.epn_id == epn_id => {}
         _ => {
-            return Err(Error::Conflict(
-                "this voucher is not registered at this EPN".into(),
-            ));
+            return Err(Refusal::NotRegisteredHere.into());
         }
     }
     if voucher.minutes_left == 0
         || !["registered", "in_progress"].contains(&voucher.status.as_str())
     {
-        return Err(Error::Conflict(
-            "no session remains on this voucher: its modules can no longer change".into(),
-        ));
+        return Err(Refusal::NoSessionLeft.into());
     }
     let rules = rules_of(&mut tx, &voucher).await?;
     let modules = check_modules(&mut tx, &voucher, &rules, epn_id, modules).await?;
@@ -371,11 +365,9 @@ pub async fn move_to(
     let voucher = vouchers::lock_by_reference(&mut tx, reference).await?;
     let current = active(&mut tx, voucher.id)
         .await?
-        .ok_or_else(|| Error::Conflict("this voucher is not registered at any EPN".into()))?;
+        .ok_or(Refusal::NotRegistered)?;
     if current.epn_id == to_epn {
-        return Err(Error::Conflict(
-            "the voucher is already registered at this EPN".into(),
-        ));
+        return Err(Refusal::AlreadyRegisteredHere.into());
     }
     epns::fetch(&mut tx, to_epn).await?;
     sqlx::query("UPDATE registrations SET ended_at = now(), end_reason = $2 WHERE id = $1")

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
 use crate::{Db, Error, epns, schemes, vouchers};
@@ -165,7 +166,7 @@ pub async fn enrol(
         return Err(Error::NotFound("session"));
     }
     if session.status == "cancelled" {
-        return Err(Error::Conflict("this session is cancelled".into()));
+        return Err(Refusal::SessionCancelled.into());
     }
     let voucher = vouchers::lock_by_reference(&mut tx, reference).await?;
     let registered_here: bool =
@@ -175,9 +176,7 @@ pub async fn enrol(
             .fetch_one(&mut *tx)
             .await?;
     if !registered_here {
-        return Err(Error::Conflict(
-            "this voucher is not registered at this EPN".into(),
-        ));
+        return Err(Refusal::NotRegisteredHere.into());
     }
     let enrolled: i64 =
         sqlx::query_scalar("SELECT count(*) FROM session_enrolments WHERE session_id = $1")
@@ -185,10 +184,10 @@ pub async fn enrol(
             .fetch_one(&mut *tx)
             .await?;
     if enrolled >= i64::from(session.capacity) {
-        return Err(Error::Conflict(format!(
-            "this session is full ({} places)",
-            session.capacity
-        )));
+        return Err(Refusal::SessionFull {
+            capacity: session.capacity,
+        }
+        .into());
     }
     let inserted = sqlx::query(
         "INSERT INTO session_enrolments (tenant_id, session_id, voucher_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -221,10 +220,11 @@ pub async fn set_status(
         return Err(Error::NotFound("session"));
     }
     if session.status != "planned" && session.status != status {
-        return Err(Error::Conflict(format!(
-            "a {} session cannot become {status}",
-            session.status
-        )));
+        return Err(Refusal::SessionStatusChange {
+            from: session.status.clone(),
+            to: status.to_string(),
+        }
+        .into());
     }
     if status == "cancelled" {
         let recorded: bool = sqlx::query_scalar(
@@ -234,9 +234,7 @@ pub async fn set_status(
         .fetch_one(&mut *tx)
         .await?;
         if recorded {
-            return Err(Error::Conflict(
-                "attendance is recorded on this session: void it before cancelling".into(),
-            ));
+            return Err(Refusal::SessionHasAttendance.into());
         }
     }
     let session: Session = sqlx::query_as(sqlx::AssertSqlSafe(format!(

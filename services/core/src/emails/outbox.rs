@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 
@@ -194,10 +195,10 @@ pub async fn retry(
     .await?
     .ok_or(Error::NotFound("email"))?;
     if !matches!(message.status.as_str(), "failed" | "cancelled") {
-        return Err(Error::Conflict(format!(
-            "this email is {}: only a failed or cancelled email can be retried",
-            message.status
-        )));
+        return Err(Refusal::EmailNotRetryable {
+            status: message.status,
+        }
+        .into());
     }
     if let Some(recipient) = &message.recipient {
         sqlx::query("DELETE FROM email_suppressions WHERE address = lower($1)")

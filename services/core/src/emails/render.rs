@@ -258,7 +258,7 @@ pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Erro
 }
 
 fn template_error(err: minijinja::Error) -> Error {
-    Error::Conflict(format!("an email template failed to render: {err:#}"))
+    Error::Internal(format!("an email template failed to render: {err:#}"))
 }
 
 /// A message of each kind with made-up data, for a tenant admin to preview the wording.

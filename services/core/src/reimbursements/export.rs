@@ -99,7 +99,7 @@ fn finish(
         let mut out = csv::WriterBuilder::new()
             .delimiter(b';')
             .from_writer(&mut bytes);
-        let failed = |e: csv::Error| Error::Conflict(format!("cannot write the CSV: {e}"));
+        let failed = |e: csv::Error| Error::Internal(format!("cannot write the CSV: {e}"));
         out.write_record(HEADERS).map_err(failed)?;
         let mut total = 0;
         for (statement, lines) in statements {
@@ -125,7 +125,7 @@ fn finish(
         ])
         .map_err(failed)?;
         out.flush()
-            .map_err(|e| Error::Conflict(format!("cannot write the CSV: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot write the CSV: {e}")))?;
     }
     Ok(bytes)
 }

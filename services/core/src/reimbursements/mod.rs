@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
 use crate::{Db, Error};
@@ -147,10 +148,11 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     compute::lock_tenant(&mut tx, tenant_id).await?;
     let statement = fetch(&mut tx, id).await?;
     if statement.status != "draft" {
-        return Err(Error::Conflict(format!(
-            "statement {} is already {}",
-            statement.reference, statement.status
-        )));
+        return Err(Refusal::StatementAlreadyDecided {
+            reference: statement.reference.clone(),
+            status: statement.status.to_string(),
+        }
+        .into());
     }
     let (sum, count): (i64, i64) = sqlx::query_as(
         "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*) FROM statement_lines WHERE statement_id = $1",
@@ -159,10 +161,14 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     .fetch_one(&mut *tx)
     .await?;
     if sum != statement.total_cents || count != i64::from(statement.line_count) {
-        return Err(Error::Conflict(format!(
-            "statement {} does not add up: its total is {} cents over {} lines, its lines add up to {sum} cents over {count}; run the month again",
-            statement.reference, statement.total_cents, statement.line_count
-        )));
+        return Err(Refusal::StatementDoesNotAddUp {
+            reference: statement.reference.clone(),
+            total_cents: statement.total_cents,
+            line_count: statement.line_count,
+            sum_cents: sum,
+            count,
+        }
+        .into());
     }
     compute::build_desired(&mut tx, &tenant, statement.month).await?;
     let drift: i64 = sqlx::query_scalar(
@@ -181,10 +187,11 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     .fetch_one(&mut *tx)
     .await?;
     if drift > 0 {
-        return Err(Error::Conflict(format!(
-            "attendance changed since statement {} was computed ({drift} lines differ): run the month again, then approve",
-            statement.reference
-        )));
+        return Err(Refusal::AttendanceChanged {
+            reference: statement.reference.clone(),
+            drift,
+        }
+        .into());
     }
     sqlx::query(
         "UPDATE statements SET status = 'approved', approved_at = now(), approved_by = $2 WHERE id = $1",
@@ -226,10 +233,11 @@ pub async fn mark_paid(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let statement = fetch(&mut tx, id).await?;
     if statement.status != "approved" {
-        return Err(Error::Conflict(format!(
-            "statement {} is {}: only an approved statement can be marked paid",
-            statement.reference, statement.status
-        )));
+        return Err(Refusal::StatementNotApproved {
+            reference: statement.reference.clone(),
+            status: statement.status.to_string(),
+        }
+        .into());
     }
     sqlx::query(
         "UPDATE statements SET status = 'paid', paid_on = $2, bank_reference = $3 WHERE id = $1",

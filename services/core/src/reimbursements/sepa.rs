@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{export::euros, month_of};
 use crate::audit::{self, Actor};
+use crate::refusal::Refusal;
 use crate::{Db, Error};
 
 /// What the file pays.
@@ -110,9 +111,7 @@ pub async fn month_file(
     let debtor_iban = treasury_iban
         .as_deref()
         .and_then(|i| i.parse::<Iban>().ok())
-        .ok_or_else(|| {
-            Error::Conflict("the tenant's treasury account is not set or its IBAN is invalid: a tenant admin sets it first".into())
-        })?;
+        .ok_or_else(|| Error::from(Refusal::TreasuryAccountMissing))?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT st.reference, st.total_cents, e.name AS epn_name, e.account_holder, e.iban, e.bic, sc.name AS scheme_name
@@ -127,10 +126,7 @@ pub async fn month_file(
     .await?;
     let payable: Vec<&Row> = rows.iter().filter(|r| r.total_cents > 0).collect();
     if payable.is_empty() {
-        return Err(Error::Conflict(format!(
-            "no approved, unpaid statement with an amount to pay for {}",
-            month.format("%m/%Y")
-        )));
+        return Err(Refusal::NothingToPay { month }.into());
     }
     let refused: Vec<String> = payable
         .iter()
@@ -143,10 +139,7 @@ pub async fn month_file(
         .map(|r| format!("{} ({})", r.epn_name, r.reference))
         .collect();
     if !refused.is_empty() {
-        return Err(Error::Conflict(format!(
-            "no valid IBAN for: {}; set their bank details, then export again",
-            refused.join(", ")
-        )));
+        return Err(Refusal::IbanMissing { epns: refused }.into());
     }
     // Accents go with the rest of the text through `sepa_text`.
     let month_label = crate::emails::french::month_year(month);

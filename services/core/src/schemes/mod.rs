@@ -14,6 +14,7 @@ pub use rules::SchemeRules;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
 use crate::{Db, Error};
@@ -328,9 +329,7 @@ pub async fn change_rules(
     .await?
     .ok_or(Error::NotFound("scheme"))?;
     if scheme.status == "closed" {
-        return Err(Error::Conflict(
-            "this scheme is closed: its rules can no longer change".into(),
-        ));
+        return Err(Refusal::SchemeClosed.into());
     }
     let modules = modules_of(&mut tx, scheme_id).await?;
     rules.validate(Some(modules.len()))?;
@@ -392,10 +391,11 @@ pub async fn set_status(
         return Ok(detail);
     }
     if !allowed {
-        return Err(Error::Conflict(format!(
-            "a {} scheme cannot become {status} (draft → active → closed)",
-            scheme.status
-        )));
+        return Err(Refusal::SchemeStatusChange {
+            from: scheme.status.to_string(),
+            to: status.to_string(),
+        }
+        .into());
     }
     let scheme: Scheme = sqlx::query_as(
         "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, referential_code, created_at",
@@ -434,5 +434,5 @@ pub async fn rules_in_force(
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|(version, rules)| (version, rules.0))
-        .ok_or_else(|| Error::Conflict(format!("this scheme has no rules in force on {on}")))
+        .ok_or_else(|| Refusal::NoRulesInForce { on }.into())
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 
@@ -115,14 +116,16 @@ pub async fn request(
     .fetch_one(&mut *tx)
     .await?;
     if today >= ON_DEMAND_PER_DAY {
-        return Err(Error::Quota(format!(
-            "at most {ON_DEMAND_PER_DAY} exports can be asked for in 24 hours; retry later"
-        )));
+        return Err(Refusal::ExportsPerDayUsedUp {
+            limit: ON_DEMAND_PER_DAY,
+        }
+        .into());
     }
     if waiting >= ON_DEMAND_WAITING {
-        return Err(Error::Quota(format!(
-            "{ON_DEMAND_WAITING} exports are already waiting or running; retry once one has finished"
-        )));
+        return Err(Refusal::ExportsWaiting {
+            limit: ON_DEMAND_WAITING,
+        }
+        .into());
     }
     let id = Uuid::now_v7();
     insert(
@@ -322,15 +325,19 @@ pub async fn open_file(
     match export.status.as_str() {
         "succeeded" => {}
         "failed" => {
-            return Err(Error::Conflict(format!(
-                "the export failed: {}",
-                export.error.as_deref().unwrap_or("unknown reason")
-            )));
+            return Err(Refusal::ExportFailed {
+                reason: export
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "unknown reason".into()),
+            }
+            .into());
         }
         status => {
-            return Err(Error::Conflict(format!(
-                "the export is {status}: its files are not ready yet"
-            )));
+            return Err(Refusal::ExportNotReady {
+                status: status.to_string(),
+            }
+            .into());
         }
     }
     let file = files_in(&mut tx, id, with_unpublished)

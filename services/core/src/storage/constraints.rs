@@ -1,20 +1,11 @@
 //! Turns PostgreSQL constraint violations into errors that name the problem for the caller.
 
 use crate::error::{Error, FieldError};
+use crate::refusal::Refusal;
 
 /// What a violated constraint means to the person who sent the request: the field at fault and
 /// a sentence. Every named constraint of the schema that a user can trip belongs here.
 const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "tenants_slug_key",
-        "slug",
-        "a tenant with this slug already exists",
-    ),
-    (
-        "tenants_kind_insee_code_key",
-        "insee_code",
-        "a tenant of this kind with this INSEE code already exists",
-    ),
     (
         "tenants_slug_format",
         "slug",
@@ -32,19 +23,9 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "an INSEE département or région code such as 46, 2A or 84",
     ),
     (
-        "tenants_reference_prefix_key",
-        "reference_prefix",
-        "another tenant already uses this voucher reference prefix: choose another",
-    ),
-    (
         "tenants_reference_prefix_format",
         "reference_prefix",
         "2 to 5 capital letters",
-    ),
-    (
-        "users_email_key",
-        "email",
-        "a user with this email already exists in this tenant",
     ),
     (
         "users_display_name_length",
@@ -105,16 +86,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("epns_longitude_range", "longitude", "between -180 and 180"),
     ("epns_bic_format", "bic", "8 or 11 characters"),
     (
-        "epns_source_key",
-        "source_id",
-        "another EPN already has this source and id",
-    ),
-    (
-        "schemes_code_key",
-        "code",
-        "a scheme with this code already exists",
-    ),
-    (
         "schemes_code_format",
         "code",
         "lowercase letters, digits and dashes",
@@ -126,19 +97,9 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
     ("schemes_status_known", "status", "draft, active or closed"),
     (
-        "scheme_versions_effective_key",
-        "effective_from",
-        "a version of the rules already starts on this date",
-    ),
-    (
         "scheme_versions_scheme_fkey",
         "scheme_id",
         "no such scheme in this tenant",
-    ),
-    (
-        "scheme_modules_pkey",
-        "number",
-        "a module with this number already exists in this scheme",
     ),
     (
         "scheme_modules_title_length",
@@ -149,11 +110,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "scheme_modules_family_length",
         "family",
         "between 1 and 100 characters",
-    ),
-    (
-        "allocations_no_overlap",
-        "period_start",
-        "this prescriber already has an allocation for this scheme over part of this period",
     ),
     (
         "allocations_period_order",
@@ -216,11 +172,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "the voucher's balance cannot go below zero",
     ),
     (
-        "vouchers_reference_key",
-        "reference",
-        "this reference is already used",
-    ),
-    (
         "epn_schemes_epn_fkey",
         "epn_id",
         "no such EPN in this tenant",
@@ -234,11 +185,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "epn_modules_module_fkey",
         "modules",
         "not a module of this scheme",
-    ),
-    (
-        "registrations_one_active",
-        "reference",
-        "this voucher is already registered at an EPN",
     ),
     (
         "registrations_autonomy_known",
@@ -274,11 +220,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "sessions_status_known",
         "status",
         "planned, held or cancelled",
-    ),
-    (
-        "attendances_once",
-        "reference",
-        "this voucher's attendance is already recorded on this session",
     ),
     (
         "attendances_status_known",
@@ -353,6 +294,25 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The uniqueness and exclusion rules of the schema a user can trip, each with its refusal.
+const TAKEN: &[(&str, Refusal)] = &[
+    ("tenants_slug_key", Refusal::TenantSlugTaken),
+    ("tenants_kind_insee_code_key", Refusal::TenantTerritoryTaken),
+    (
+        "tenants_reference_prefix_key",
+        Refusal::ReferencePrefixTaken,
+    ),
+    ("users_email_key", Refusal::UserEmailTaken),
+    ("epns_source_key", Refusal::EpnSourceTaken),
+    ("schemes_code_key", Refusal::SchemeCodeTaken),
+    ("scheme_versions_effective_key", Refusal::RulesDateTaken),
+    ("scheme_modules_pkey", Refusal::ModuleNumberTaken),
+    ("allocations_no_overlap", Refusal::AllocationOverlaps),
+    ("vouchers_reference_key", Refusal::ReferenceTaken),
+    ("registrations_one_active", Refusal::AlreadyRegistered),
+    ("attendances_once", Refusal::AlreadyRecorded),
+];
+
 const UNIQUE_VIOLATION: &str = "23505";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 const CHECK_VIOLATION: &str = "23514";
@@ -361,7 +321,10 @@ const NOT_NULL_VIOLATION: &str = "23502";
 
 /// The constraint names that have a message for users.
 pub fn known() -> impl Iterator<Item = &'static str> {
-    KNOWN.iter().map(|(name, _, _)| *name)
+    KNOWN
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(TAKEN.iter().map(|(name, _)| *name))
 }
 
 pub(crate) fn classify(err: sqlx::Error) -> Error {
@@ -370,15 +333,17 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     };
     let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
     let constraint = db.constraint().unwrap_or_default().to_owned();
+    if [UNIQUE_VIOLATION, EXCLUSION_VIOLATION].contains(&code.as_str()) {
+        // An EXCLUDE constraint refuses a row that overlaps another (an allocation's period).
+        let refusal = TAKEN
+            .iter()
+            .find(|(name, _)| *name == constraint)
+            .map(|(_, refusal)| refusal.clone())
+            .unwrap_or(Refusal::Duplicate { constraint });
+        return Error::Refused(refusal);
+    }
     let known = KNOWN.iter().find(|(name, _, _)| *name == constraint);
     match (code.as_str(), known) {
-        (UNIQUE_VIOLATION, Some((_, _, message))) => Error::Conflict((*message).to_owned()),
-        (UNIQUE_VIOLATION, None) => Error::Conflict(format!("duplicate value ({constraint})")),
-        // An EXCLUDE constraint refuses a row that overlaps another (an allocation's period).
-        (EXCLUSION_VIOLATION, Some((_, _, message))) => Error::Conflict((*message).to_owned()),
-        (EXCLUSION_VIOLATION, None) => {
-            Error::Conflict(format!("overlaps an existing row ({constraint})"))
-        }
         (FOREIGN_KEY_VIOLATION | CHECK_VIOLATION, Some((_, field, message))) => {
             Error::Invalid(vec![FieldError::new(*field, *message)])
         }

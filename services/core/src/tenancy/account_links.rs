@@ -11,6 +11,7 @@ use super::accounts::{
     hash_password, hash_secret, random_secret, store_password, validate_password,
 };
 use crate::audit::{self, Actor};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 
@@ -69,7 +70,7 @@ pub async fn invite(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Re
             .await?;
     match disabled {
         None => return Err(Error::NotFound("user")),
-        Some(true) => return Err(Error::Conflict("this user is disabled".into())),
+        Some(true) => return Err(Refusal::UserDisabled.into()),
         Some(false) => {}
     }
     make_due(&mut tx, tenant_id, user_id, Purpose::Invitation).await?;

@@ -166,7 +166,7 @@ pub(crate) fn random_secret() -> String {
 fn salt() -> Result<SaltString, Error> {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    SaltString::encode_b64(&bytes).map_err(|e| Error::Conflict(format!("cannot make a salt: {e}")))
+    SaltString::encode_b64(&bytes).map_err(|e| Error::Internal(format!("cannot make a salt: {e}")))
 }
 
 pub(crate) fn hash_secret(secret: &str) -> Vec<u8> {
@@ -190,12 +190,10 @@ pub(crate) async fn hash_password(password: String) -> Result<String, Error> {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| Error::Conflict(format!("cannot hash the password: {e}")))
+            .map_err(|e| Error::Internal(format!("cannot hash the password: {e}")))
     })
     .await
-    .ok_or_else(|| {
-        Error::Conflict("too many passwords are being checked; retry in a moment".into())
-    })?
+    .ok_or_else(|| Error::Busy("too many passwords are being checked; retry in a moment"))?
 }
 
 /// A hash of a password nobody has, for unknown addresses to be verified against.
@@ -403,7 +401,7 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
         return Ok(None);
     };
     let RoleColumn(role) = RoleColumn::try_from(row.role)
-        .map_err(|e| Error::Conflict(format!("corrupt user record: {e}")))?;
+        .map_err(|e| Error::Internal(format!("corrupt user record: {e}")))?;
     Ok(Some(SessionUser {
         principal: Principal::Tenant {
             tenant_id,

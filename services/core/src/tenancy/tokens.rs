@@ -17,6 +17,7 @@ use super::users::{self, RoleColumn};
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 use serde_json::json;
@@ -98,7 +99,7 @@ pub(crate) async fn insert_for_user(
     new.validate()?;
     let user = users::fetch(tx, user_id).await?;
     if user.disabled_at.is_some() {
-        return Err(Error::Conflict("this user is disabled".into()));
+        return Err(Refusal::UserDisabled.into());
     }
     let secret = format!("{TENANT_PREFIX}{}_{}", tenant_id.simple(), random_secret());
     let info: TokenInfo = sqlx::query_as(
@@ -319,7 +320,7 @@ async fn authenticate_tenant(
         return Ok(None);
     };
     let RoleColumn(role) = RoleColumn::try_from(role)
-        .map_err(|e| Error::Conflict(format!("corrupt user record: {e}")))?;
+        .map_err(|e| Error::Internal(format!("corrupt user record: {e}")))?;
     if stale {
         sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
             .bind(token_id)

@@ -15,7 +15,7 @@ use super::{Holder, IssueRequest, issue_in};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{NewBeneficiary, match_key};
 use crate::tenancy::tenants;
-use crate::{Db, Error};
+use crate::{Db, Error, Refusal};
 
 pub const MAX_ROWS: usize = 5_000;
 
@@ -150,6 +150,8 @@ pub struct RowOutcome {
     pub reference: Option<String>,
     pub field: Option<String>,
     pub reason: Option<String>,
+    /// The business refusal of a refused row, for a reader who needs it in their language.
+    pub refusal: Option<Refusal>,
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +302,7 @@ pub async fn import(
             reference: None,
             field: Some(field),
             reason: Some(reason),
+            refusal: None,
         };
         let person = match row.person {
             Ok(person) => person,
@@ -368,6 +371,7 @@ pub async fn import(
                         reason: Some(
                             "cette personne a déjà un bon en cours pour ce dispositif".into(),
                         ),
+                        refusal: None,
                     });
                     continue;
                 }
@@ -389,6 +393,7 @@ pub async fn import(
                     reference: Some(issued.voucher.reference),
                     field: None,
                     reason: None,
+                    refusal: None,
                 });
             }
             Err(Error::Database(err)) => return Err(Error::Database(err)),
@@ -402,7 +407,10 @@ pub async fn import(
                         .join(", "),
                     _ => "row".into(),
                 };
-                outcomes.push(refused(field, err.to_string()));
+                outcomes.push(RowOutcome {
+                    refusal: err.refusal().cloned(),
+                    ..refused(field, err.to_string())
+                });
             }
         }
     }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{self, Beneficiary, NewBeneficiary};
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
 use crate::{Db, Error, prescribers, schemes};
@@ -141,9 +142,10 @@ pub(crate) async fn issue_for(
         None => return Err(Error::invalid("scheme_id", "no such scheme in this tenant")),
         Some("active") => {}
         Some(other) => {
-            return Err(Error::Conflict(format!(
-                "this scheme is {other}: vouchers are issued only from active schemes"
-            )));
+            return Err(Refusal::SchemeNotActive {
+                status: other.to_string(),
+            }
+            .into());
         }
     }
     let (rules_version, rules) = schemes::rules_in_force(tx, request.scheme_id, today).await?;
@@ -151,23 +153,18 @@ pub(crate) async fn issue_for(
         DeliveryMode::Individual if rules.delivery_modes.individual_vouchers => {
             rules.voucher_minutes
         }
-        DeliveryMode::Accompaniment => {
-            rules.delivery_modes.accompaniment_minutes.ok_or_else(|| {
-                Error::Conflict("this scheme offers no personalised accompaniment".into())
-            })?
-        }
+        DeliveryMode::Accompaniment => rules
+            .delivery_modes
+            .accompaniment_minutes
+            .ok_or_else(|| Error::from(Refusal::NoAccompaniment))?,
         DeliveryMode::Project { minutes } if rules.delivery_modes.collective_projects.is_some() => {
             minutes
         }
         DeliveryMode::Individual => {
-            return Err(Error::Conflict(
-                "this scheme does not deliver individual vouchers".into(),
-            ));
+            return Err(Refusal::NoIndividualVouchers.into());
         }
         DeliveryMode::Project { .. } => {
-            return Err(Error::Conflict(
-                "this scheme has no collective projects".into(),
-            ));
+            return Err(Refusal::NoCollectiveProjects.into());
         }
     };
     // An individual voucher is worth the scheme's face value; an accompaniment or a project pass
@@ -193,7 +190,7 @@ pub(crate) async fn issue_for(
                 return Err(Error::NotFound("beneficiary"));
             }
             if b.erased_at.is_some() {
-                return Err(Error::Conflict("this beneficiary's data was erased".into()));
+                return Err(Refusal::BeneficiaryErased.into());
             }
             b
         }
@@ -225,18 +222,18 @@ pub(crate) async fn issue_for(
         .fetch_one(&mut **tx)
         .await?;
         if committed + face_value_cents > envelope {
-            return Err(Error::Conflict(format!(
-                "the scheme's budget envelope is used up: {committed} of {envelope} cents committed"
-            )));
+            return Err(Refusal::BudgetEnvelopeUsedUp {
+                committed_cents: committed,
+                envelope_cents: envelope,
+            }
+            .into());
         }
     }
 
     let allocation_id = prescribers::take_one(tx, prescriber_id, request.scheme_id, today).await?;
     let valid_until = validity::last_valid_day(today, &rules.validity);
     if valid_until < today {
-        return Err(Error::Conflict(format!(
-            "this scheme's vouchers stopped being valid on {valid_until}"
-        )));
+        return Err(Refusal::SchemeValidityEnded { valid_until }.into());
     }
     let minutes = i32::try_from(minutes).unwrap_or(i32::MAX);
     let voucher = loop {
@@ -450,15 +447,17 @@ pub async fn cancel(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let voucher = fetch_by_reference(&mut tx, &reference, visibility, true).await?;
     if voucher.status == "cancelled" {
-        return Err(Error::Conflict("this voucher is already cancelled".into()));
+        return Err(Refusal::VoucherAlreadyCancelled.into());
     }
     if !["issued", "registered"].contains(&voucher.status.as_str())
         || voucher.minutes_left != voucher.minutes_total
     {
-        return Err(Error::Conflict(format!(
-            "a voucher can be cancelled only while none of its time is used (status {}, {} of {} minutes left)",
-            voucher.status, voucher.minutes_left, voucher.minutes_total
-        )));
+        return Err(Refusal::VoucherInUse {
+            status: voucher.status.clone(),
+            minutes_left: voucher.minutes_left,
+            minutes_total: voucher.minutes_total,
+        }
+        .into());
     }
     let cancelled: Voucher = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE vouchers SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"

@@ -14,7 +14,7 @@ use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
-use passerelle_core::{Db, Error};
+use passerelle_core::{Db, Error, Refusal, RefusalKind};
 use passerelle_test_support::{TestDatabase, create_tenant};
 use uuid::Uuid;
 
@@ -240,9 +240,9 @@ pub async fn delivery() -> Delivery {
     }
 }
 
-fn conflict(result: Result<attendance::Recorded, Error>) -> String {
+fn refusal(result: Result<attendance::Recorded, Error>) -> RefusalKind {
     match result {
-        Err(Error::Conflict(message)) => message,
+        Err(Error::Refused(refusal)) => refusal.kind(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -371,7 +371,10 @@ async fn registration_checks_the_name_the_interview_and_the_modules() {
         },
     )
     .await;
-    assert!(matches!(elsewhere, Err(Error::Conflict(m)) if m.contains("another EPN")));
+    assert!(matches!(
+        elsewhere,
+        Err(Error::Refused(Refusal::RegisteredElsewhere))
+    ));
     registration::move_to(
         d.db(),
         d.tenant_id,
@@ -401,8 +404,7 @@ async fn every_attendance_refusal_names_its_reason() {
 
     let session = d.session(now).await;
     assert!(
-        conflict(d.attend(session, &reference, "present").await)
-            .contains("not registered at this EPN")
+        refusal(d.attend(session, &reference, "present").await) == RefusalKind::NotRegisteredHere
     );
     d.register(&reference, "Martin").await.expect("registered");
 
@@ -410,8 +412,8 @@ async fn every_attendance_refusal_names_its_reason() {
     d.issued_days_ago(&reference, 20).await;
     let before_issue = d.session(now - Duration::days(25)).await;
     assert!(
-        conflict(d.attend(before_issue, &reference, "present").await)
-            .contains("before the voucher was issued")
+        refusal(d.attend(before_issue, &reference, "present").await)
+            == RefusalKind::SessionBeforeIssue
     );
 
     // A sheet for a session that has not started is refused whole, nothing debited.
@@ -431,7 +433,10 @@ async fn every_attendance_refusal_names_its_reason() {
         )
         .await;
         assert!(
-            matches!(&refused, Err(Error::Conflict(m)) if m.contains("has not started")),
+            matches!(
+                &refused,
+                Err(Error::Refused(Refusal::SessionNotStarted { .. }))
+            ),
             "{refused:?}"
         );
     }
@@ -439,7 +444,9 @@ async fn every_attendance_refusal_names_its_reason() {
     let lapsed = d.voucher("Petit").await;
     d.register(&lapsed, "Petit").await.expect("registered");
     d.issued_days_ago(&lapsed, 400).await;
-    assert!(conflict(d.attend(session, &lapsed, "present").await).contains("no longer valid"));
+    assert!(
+        refusal(d.attend(session, &lapsed, "present").await) == RefusalKind::VoucherNotValidThatDay
+    );
 
     let recorded = d
         .attend(session, &reference, "present")
@@ -449,7 +456,9 @@ async fn every_attendance_refusal_names_its_reason() {
         (recorded.minutes_left, recorded.voucher_status.as_str()),
         (1_080, "in_progress")
     );
-    assert!(conflict(d.attend(session, &reference, "present").await).contains("already recorded"));
+    assert!(
+        refusal(d.attend(session, &reference, "present").await) == RefusalKind::AlreadyRecorded
+    );
 
     // Nine more sessions use up the twenty hours; the voucher completes; the next is refused.
     for day in 1..=9 {
@@ -465,7 +474,8 @@ async fn every_attendance_refusal_names_its_reason() {
     );
     let one_more = d.session(now - Duration::days(10)).await;
     assert!(
-        conflict(d.attend(one_more, &reference, "present").await).contains("insufficient balance")
+        refusal(d.attend(one_more, &reference, "present").await)
+            == RefusalKind::InsufficientBalance
     );
     let absent = d
         .attend(one_more, &reference, "absent")
@@ -485,7 +495,9 @@ async fn every_attendance_refusal_names_its_reason() {
     )
     .await
     .expect("cancel");
-    assert!(conflict(d.attend(session, &cancelled, "present").await).contains("cancelled"));
+    assert!(
+        refusal(d.attend(session, &cancelled, "present").await) == RefusalKind::VoucherCancelled
+    );
 }
 
 #[tokio::test]
@@ -520,7 +532,7 @@ async fn fifty_concurrent_requests_debit_a_voucher_with_room_for_three_exactly_t
     assert_eq!(succeeded, 3);
     for refusal in results.iter().filter_map(|r| r.as_ref().err()) {
         assert!(
-            matches!(refusal, Error::Conflict(m) if m.contains("insufficient balance")),
+            matches!(refusal, Error::Refused(Refusal::InsufficientBalance { .. })),
             "{refusal:?}"
         );
     }
@@ -599,7 +611,7 @@ async fn a_voided_attendance_gives_its_minutes_back_and_can_be_recorded_again() 
             "encore"
         )
         .await,
-        Err(Error::Conflict(_))
+        Err(Error::Refused(Refusal::AttendanceAlreadyVoided))
     ));
 
     let again = d

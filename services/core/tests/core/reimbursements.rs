@@ -3,7 +3,6 @@
 //! approval, re-runs, database-level immutability, the CSV bytes and the SEPA file.
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::delivery::attendance::{self, Entry};
@@ -15,6 +14,7 @@ use passerelle_core::reimbursements::{self, export, sepa};
 use passerelle_core::schemes::presets;
 use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
+use passerelle_core::{Db, Error, Refusal};
 use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
 use uuid::Uuid;
 
@@ -405,8 +405,14 @@ async fn a_month_is_priced_approved_and_later_changes_become_adjustments() {
     lot.attend(s3, &lot.paul, "present").await;
     let draft = lot.statement(oct).await;
     let blocked = reimbursements::approve(lot.app(), lot.tenant.id, FINANCE, draft.id).await;
-    let reason = format!("{:?}", blocked.expect_err("drift must block approval"));
-    assert!(reason.contains("attendance changed"), "{reason}");
+    let refusal = blocked.expect_err("drift must block approval");
+    assert!(
+        matches!(
+            refusal,
+            Error::Refused(Refusal::AttendanceChanged { drift: 1, .. })
+        ),
+        "{refusal:?}"
+    );
     reimbursements::run_month(lot.app(), lot.tenant.id, oct)
         .await
         .expect("rerun october");
@@ -594,7 +600,10 @@ async fn the_sepa_file_validates_against_the_schema_and_refuses_a_bad_iban() {
         .expect("approve");
 
     let missing = sepa::month_file(lot.app(), lot.tenant.id, FINANCE, sept).await;
-    assert!(format!("{:?}", missing.expect_err("no treasury")).contains("treasury"));
+    assert!(matches!(
+        missing,
+        Err(Error::Refused(Refusal::TreasuryAccountMissing))
+    ));
     reimbursements::set_treasury(
         lot.app(),
         lot.tenant.id,
@@ -660,8 +669,15 @@ async fn the_sepa_file_validates_against_the_schema_and_refuses_a_bad_iban() {
     .await
     .expect("corrupt the IBAN");
     let refused = sepa::month_file(lot.app(), lot.tenant.id, FINANCE, sept).await;
-    let reason = format!("{:?}", refused.expect_err("a bad IBAN must be refused"));
-    assert!(reason.contains("Espace numérique de Figeac"), "{reason}");
+    match refused {
+        Err(Error::Refused(Refusal::IbanMissing { epns })) => {
+            assert!(
+                epns.len() == 1 && epns[0].contains("Espace numérique de Figeac"),
+                "{epns:?}"
+            )
+        }
+        other => panic!("a bad IBAN must be refused, naming its EPN: {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::{self, TenantKind};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
-use passerelle_core::{Db, Error};
+use passerelle_core::{Db, Error, Refusal};
 use passerelle_test_support::{TestDatabase, create_tenant};
 use uuid::Uuid;
 
@@ -120,7 +120,9 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
     assert_eq!(issued, 5);
     for refused in results.iter().filter_map(|r| r.as_ref().err()) {
         match refused {
-            Error::Conflict(message) => assert!(message.contains("0 remaining"), "{message}"),
+            Error::Refused(Refusal::AllocationUsedUp { issued, quantity }) => {
+                assert_eq!((*issued, *quantity), (5, 5))
+            }
             other => panic!("unexpected refusal: {other:?}"),
         }
     }
@@ -258,7 +260,7 @@ async fn cancellation_returns_the_place_and_needs_a_reason() {
         .expect("issued");
     assert!(matches!(
         issue(&s, Holder::New(person("Durand"))).await,
-        Err(Error::Conflict(_))
+        Err(Error::Refused(Refusal::AllocationUsedUp { .. }))
     ));
 
     let reference = issued.voucher.reference.to_lowercase();
@@ -303,7 +305,7 @@ async fn cancellation_returns_the_place_and_needs_a_reason() {
             Visibility::Tenant
         )
         .await,
-        Err(Error::Conflict(_))
+        Err(Error::Refused(Refusal::VoucherAlreadyCancelled))
     ));
     issue(&s, Holder::New(person("Durand")))
         .await
@@ -312,7 +314,7 @@ async fn cancellation_returns_the_place_and_needs_a_reason() {
     // Used time forbids cancellation.
     let used = issue(&s, Holder::Existing(issued.beneficiary.id)).await;
     assert!(
-        matches!(used, Err(Error::Conflict(_))),
+        matches!(used, Err(Error::Refused(Refusal::AllocationUsedUp { .. }))),
         "allocation of 1 is used again"
     );
 }
@@ -341,7 +343,11 @@ async fn time_used_forbids_cancellation() {
     )
     .await;
     match refused {
-        Err(Error::Conflict(message)) => assert!(message.contains("1080 of 1200"), "{message}"),
+        Err(Error::Refused(Refusal::VoucherInUse {
+            minutes_left,
+            minutes_total,
+            ..
+        })) => assert_eq!((minutes_left, minutes_total), (1080, 1200)),
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
@@ -355,9 +361,7 @@ async fn probable_duplicates_are_reported() {
     let mut same = person("MARTIN");
     same.first_name = "jeanne".into();
     match issue(&s, Holder::New(same.clone())).await {
-        Err(Error::Conflict(message)) => {
-            assert!(message.contains("probable duplicate"), "{message}")
-        }
+        Err(Error::Refused(Refusal::ProbableDuplicate { .. })) => {}
         other => panic!("expected a duplicate report, got {other:?}"),
     }
     same.allow_duplicate = true;
