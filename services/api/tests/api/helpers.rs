@@ -310,3 +310,20 @@ pub async fn away_from_a_minute_boundary() {
         tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
     }
 }
+
+/// The reference with two adjacent, different characters of its code swapped: the most common
+/// typing mistake, which the check character must catch. (Swapping two equal characters would
+/// change nothing, and a test would have nothing to check.)
+pub fn transposed(reference: &str) -> String {
+    let mut chars: Vec<char> = reference.chars().collect();
+    let code_starts = reference.find('-').map_or(0, |dash| dash + 1);
+    let at = (code_starts..chars.len() - 1)
+        .find(|&i| {
+            chars[i] != chars[i + 1]
+                && chars[i].is_ascii_alphanumeric()
+                && chars[i + 1].is_ascii_alphanumeric()
+        })
+        .expect("a reference has two different adjacent characters");
+    chars.swap(at, at + 1);
+    chars.into_iter().collect()
+}

@@ -640,7 +640,13 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
         for (path, allowed) in pages {
             let page = browser.get(path, Some(&cookie)).await;
             if allowed.contains(&role) {
-                assert_ne!(page.status, 403, "{role:?} on {path}");
+                // Let in, and answered: a page that fails for a role it serves is no better.
+                assert!(
+                    page.status != 403 && page.status < 500,
+                    "{role:?} on {path}: {} {}",
+                    page.status,
+                    page.html
+                );
             } else {
                 assert_eq!(page.status, 403, "{role:?} on {path}: {}", page.html);
                 assert!(page.html.contains("Accès réservé"));
@@ -686,15 +692,45 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
         .await;
     assert_eq!(lot.status, 303);
 
-    // An animator of the Lot finds no session of another EPN.
+    // An animator of the Lot finds no session of another EPN of the Lot, though it exists.
     let (epn_browser, epn_cookie, _) = signed_in(&app, Role::Epn).await;
+    let other_epn = passerelle_core::epns::create_named(&app.db.app, app.lot.id, "EPN de Cahors")
+        .await
+        .expect("another EPN");
+    let new_session = passerelle_core::delivery::sessions::NewSession {
+        scheme_id: scheme_id.parse().expect("scheme id"),
+        module_number: None,
+        starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+        duration_minutes: None,
+        capacity: 10,
+        animator: None,
+        place: None,
+    };
+    let session = |epn_id| {
+        passerelle_core::delivery::sessions::create(
+            &app.db.app,
+            app.lot.id,
+            epn_id,
+            passerelle_core::audit::Actor::SYSTEM,
+            &new_session,
+        )
+    };
+    let theirs = session(other_epn).await.expect("their session");
+    let ours = session(app.lot.epn_id).await.expect("our session");
     let other = epn_browser
         .get(
-            &format!("/portail/lot/epn/seances/{}", uuid::Uuid::now_v7()),
+            &format!("/portail/lot/epn/seances/{}", theirs.id),
             Some(&epn_cookie),
         )
         .await;
-    assert_eq!(other.status, 404);
+    assert_eq!(other.status, 404, "{}", other.html);
+    let own = epn_browser
+        .get(
+            &format!("/portail/lot/epn/seances/{}", ours.id),
+            Some(&epn_cookie),
+        )
+        .await;
+    assert_eq!(own.status, 200, "{}", own.html);
 }
 
 async fn outbox_rows(app: &TestApp, kind: &str) -> Vec<passerelle_core::emails::OutboxMessage> {
