@@ -391,6 +391,41 @@ impl ApiResponse for FormRejected {
     }
 }
 
+/// The errors of an operation open to anyone (no token): the same answers as `ApiError`, documented
+/// without 401 and 403, which such an operation never gives.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PublicError(#[from] ApiError);
+
+impl From<passerelle_core::Error> for PublicError {
+    fn from(err: passerelle_core::Error) -> Self {
+        Self(ApiError::from(err))
+    }
+}
+
+impl ResponseError for PublicError {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for PublicError {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses
+            .retain(|r| !matches!(r.status, Some(401 | 403)));
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
 /// What poem answers before a page's GET handler runs: a query parameter that does not parse. Like
 /// `FormRejected`, it documents only what such a page can meet.
 #[derive(Debug, thiserror::Error)]
@@ -474,6 +509,15 @@ pub fn problem_response(err: poem::Error) -> Response {
 fn problem_of(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.as_response();
+    }
+    if let Some(public) = err.downcast_ref::<PublicError>() {
+        return public.as_response();
+    }
+    if let Some(page) = err.downcast_ref::<QueryRejected>() {
+        return page.as_response();
+    }
+    if let Some(form) = err.downcast_ref::<FormRejected>() {
+        return form.as_response();
     }
     let status = err.status();
     let message = err.to_string();

@@ -15,7 +15,7 @@ use super::vouchers::VoucherView;
 use crate::access;
 use crate::limits;
 use crate::middleware::auth::BearerAuth;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, PublicError};
 use crate::state::AppState;
 
 /// Public accompaniment requests allowed per client address and minute.
@@ -304,7 +304,7 @@ impl AccompanimentApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<PublicAccompanimentInput>,
-    ) -> Result<PublicAccepted, ApiError> {
+    ) -> Result<PublicAccepted, PublicError> {
         limits::rate::hit(
             &state,
             "accompaniment",

@@ -10,7 +10,7 @@ use super::Tag;
 use crate::access;
 use crate::limits;
 use crate::middleware::auth::BearerAuth;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, PublicError};
 use crate::state::AppState;
 
 /// Portfolio pages allowed per client address and minute.
@@ -291,7 +291,7 @@ impl PortfolioApi {
         state: Data<&AppState>,
         req: &Request,
         token: Path<String>,
-    ) -> Result<Html<String>, ApiError> {
+    ) -> Result<Html<String>, PublicError> {
         let view = public_view(&state, req, &token.0).await?;
         Ok(Html(render(&view)))
     }
@@ -307,7 +307,7 @@ impl PortfolioApi {
         state: Data<&AppState>,
         req: &Request,
         token: Path<String>,
-    ) -> Result<Json<PortfolioView>, ApiError> {
+    ) -> Result<Json<PortfolioView>, PublicError> {
         Ok(Json(public_view(&state, req, &token.0).await?))
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::Tag;
 use crate::limits;
 use crate::pages;
-use crate::problem::{ApiError, FormRejected, QueryRejected};
+use crate::problem::{ApiError, FormRejected, PublicError, QueryRejected};
 use crate::state::AppState;
 
 /// Balance checks allowed per client address and minute.
@@ -76,7 +76,7 @@ impl PublicApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<BalanceQuery>,
-    ) -> Result<Json<BalanceView>, ApiError> {
+    ) -> Result<Json<BalanceView>, PublicError> {
         check_balance_limits(&state, req, &body.0.reference).await?;
         match vouchers::public_balance(&state.db, &body.0.reference, &body.0.last_name).await? {
             Some(b) => Ok(Json(BalanceView {
@@ -262,7 +262,7 @@ impl PublicPagesApi {
         state: Data<&AppState>,
         tenant: Path<Uuid>,
         key: Path<Uuid>,
-    ) -> Result<UnsubscribePage, ApiError> {
+    ) -> Result<UnsubscribePage, PublicError> {
         let subscription = unsubscribe::find(&state.db, tenant.0, key.0).await?;
         Ok(UnsubscribePage::Ok(unsubscribe_page(&subscription, false)))
     }
@@ -279,7 +279,7 @@ impl PublicPagesApi {
         state: Data<&AppState>,
         tenant: Path<Uuid>,
         key: Path<Uuid>,
-    ) -> Result<UnsubscribePage, ApiError> {
+    ) -> Result<UnsubscribePage, PublicError> {
         let subscription = unsubscribe::withdraw(&state.db, tenant.0, key.0).await?;
         Ok(UnsubscribePage::Ok(unsubscribe_page(&subscription, true)))
     }

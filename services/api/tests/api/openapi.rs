@@ -31,3 +31,121 @@ async fn the_committed_document_matches_the_code_and_is_served() {
         "the docs page is the interactive UI"
     );
 }
+
+/// Counts the objects of a JSON text that carry a key twice, naming the first: JSON readers keep
+/// one of the two silently (serde_json the last), YAML-based ones refuse the document.
+fn duplicated_keys(text: &str) -> Vec<String> {
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Walk<'a>(&'a mut Vec<String>);
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value_seed(Seed(self.0))?;
+                if !seen.insert(key.clone()) {
+                    self.0.push(key);
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Seed(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    struct Seed<'a>(&'a mut Vec<String>);
+    impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Walk(self.0))
+        }
+    }
+    let mut found = Vec::new();
+    let mut reader = serde_json::Deserializer::from_str(text);
+    de::DeserializeSeed::deserialize(Seed(&mut found), &mut reader).expect("the document is JSON");
+    found
+}
+
+#[test]
+fn the_document_holds_what_client_generators_need() {
+    assert_eq!(
+        duplicated_keys(r#"{"a": 1, "b": {"c": 2, "c": 3}}"#),
+        ["c"],
+        "the check finds a key written twice"
+    );
+    let generated = passerelle_api::openapi_json_as_generated();
+    assert_eq!(
+        duplicated_keys(&generated),
+        Vec::<String>::new(),
+        "a key written twice (an operation documenting a status twice?)"
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&passerelle_api::openapi_json()).expect("json");
+    assert!(!doc["servers"].as_array().expect("servers").is_empty());
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or(path);
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has no summary"
+            );
+            let responses = op["responses"].as_object().expect("responses");
+            if op.get("security").is_none() {
+                assert!(
+                    !responses.contains_key("401") && !responses.contains_key("403"),
+                    "{id} is open to anyone, yet documents 401 or 403"
+                );
+            }
+            for (status, response) in responses {
+                assert!(
+                    response["headers"]["X-Request-Id"].is_object(),
+                    "{id} {status} lacks X-Request-Id"
+                );
+                if ["429", "503"].contains(&status.as_str()) {
+                    assert!(
+                        response["headers"]["Retry-After"].is_object(),
+                        "{id} {status}"
+                    );
+                }
+            }
+        }
+    }
+    // A property that names an enum by reference, with a description beside it, becomes an
+    // `allOf` that Python's generator refuses.
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        for (property, value) in schema["properties"].as_object().into_iter().flatten() {
+            if let Some(parts) = value["allOf"].as_array() {
+                for part in parts.iter().filter_map(|p| p["$ref"].as_str()) {
+                    let target = part.trim_start_matches("#/components/schemas/");
+                    assert!(
+                        doc["components"]["schemas"][target]["enum"].is_null(),
+                        "{name}.{property} is an allOf over the enum {target}"
+                    );
+                }
+            }
+        }
+    }
+}
