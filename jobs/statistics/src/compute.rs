@@ -2,7 +2,8 @@
 //!
 //! Definitions (also in the README):
 //! - the period's *cohort* is the vouchers issued in it; issued, registered, started (at least one
-//!   session attended), completed, expired unused (expired with no session attended) and
+//!   session attended), completed, expired unused (past validity with no minute used: the SQL
+//!   function `voucher_expired_unused`, the prescriber funnel's definition too) and
 //!   cancelled count cohort vouchers, whatever happened to them since; rates divide by issued;
 //!   average hours and days to the first session are over the started ones;
 //! - *activity* is what happened in the period: hours delivered (attended minutes of sessions
@@ -128,10 +129,7 @@ pub fn compute(
         .with_columns([
             (col("first_day") - col("issued_on")).alias("days_to_first"),
             col("status").eq(lit("completed")).alias("completed"),
-            col("status")
-                .eq(lit("expired"))
-                .and(col("started").not())
-                .alias("expired_unused"),
+            col("status").eq(lit("expired")).and(col("started").not()).alias("expired_unused"),
             col("status").eq(lit("cancelled")).alias("cancelled"),
         ])
         .collect()?;

@@ -59,8 +59,11 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                              WHEN {age_year} - b.birth_year < 60 THEN '45 à 59 ans'
                              WHEN {age_year} - b.birth_year < 75 THEN '60 à 74 ans'
                              ELSE '75 ans et plus' END,
-                        v.issued_on, v.status, reg.epn_id
+                        v.issued_on, v.status, reg.epn_id,
+                        voucher_expired_unused(v.status, v.minutes_left, v.minutes_total, v.valid_until,
+                                               (now() AT TIME ZONE t.time_zone)::date)
                  FROM vouchers v
+                 JOIN tenants t ON t.id = v.tenant_id
                  JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
                  JOIN prescribers p ON p.tenant_id = v.tenant_id AND p.id = v.prescriber_id
                  JOIN tenant_secrets ts ON ts.tenant_id = v.tenant_id
@@ -82,6 +85,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                 ("issued_on", Kind::Date),
                 ("status", Kind::Text),
                 ("epn_key", Kind::Key(EPNS)),
+                ("expired_unused", Kind::Bool),
             ],
         ),
         (

@@ -406,8 +406,8 @@ pub async fn funnel(
                 count(*) FILTER (WHERE status IN ('registered', 'in_progress', 'completed')) AS registered,
                 count(*) FILTER (WHERE minutes_left < minutes_total) AS started,
                 count(*) FILTER (WHERE status = 'completed') AS completed,
-                count(*) FILTER (WHERE minutes_left = minutes_total AND (status = 'expired'
-                                 OR (status IN ('issued', 'registered') AND valid_until < $3))) AS expired_unused,
+                count(*) FILTER (WHERE voucher_expired_unused(status, minutes_left, minutes_total,
+                                                               valid_until, $3)) AS expired_unused,
                 count(*) FILTER (WHERE status = 'cancelled') AS cancelled
            FROM vouchers WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)",
     )
