@@ -10,3 +10,11 @@ RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN minutes_left = minutes_total
        AND (status = 'expired' OR (status IN ('issued', 'registered') AND valid_until < today));
+
+-- The value of minutes at an hourly rate, in cents, rounded half up: the price of an attended
+-- session on a statement and the face value of an accompaniment or a project pass. The Rust side
+-- is `passerelle_core::money::minutes_at_rate`.
+CREATE FUNCTION minutes_at_rate(minutes integer, rate_cents bigint)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (minutes::bigint * rate_cents + 30) / 60;

@@ -40,7 +40,7 @@ async fn main() {
             "INSERT INTO bare_totals
              SELECT a.tenant_id, a.epn_id, s.scheme_id,
                     date_trunc('month', s.starts_at AT TIME ZONE 'Europe/Paris')::date, count(*),
-                    sum((a.minutes_debited::bigint * (sv.rules ->> 'hourly_rate_cents')::bigint + 30) / 60)
+                    sum(minutes_at_rate(a.minutes_debited, (sv.rules ->> 'hourly_rate_cents')::bigint))
              FROM attendances a
              JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
              JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id

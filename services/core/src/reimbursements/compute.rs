@@ -94,7 +94,7 @@ pub(crate) async fn build_desired(
              WHERE r.interview_on IS NOT NULL AND r.interview_on < $1::date + interval '1 month'
                AND (sv.rules ->> 'interview_fee_cents')::bigint > 0),
          priced AS (
-             SELECT *, CASE WHEN source_kind = 'attendance' THEN (minutes::bigint * rate_cents + 30) / 60
+             SELECT *, CASE WHEN source_kind = 'attendance' THEN minutes_at_rate(minutes, rate_cents)
                             WHEN voided THEN 0 ELSE rate_cents END AS raw_cents
              FROM sources),
          owed AS (

@@ -171,7 +171,10 @@ pub(crate) async fn issue_for(
     // is worth its hours at the hourly rate.
     let face_value_cents = match mode {
         DeliveryMode::Individual => rules.face_value_cents,
-        _ => rules.hourly_rate_cents * i64::from(minutes) / 60,
+        _ => crate::money::minutes_at_rate(
+            i32::try_from(minutes).unwrap_or(i32::MAX),
+            rules.hourly_rate_cents,
+        ),
     };
     if !(0..=rules.participation_fee_cap_cents).contains(&request.participation_fee_cents) {
         return Err(Error::invalid(

@@ -8,6 +8,7 @@ mod isolation;
 mod preflight;
 mod privacy;
 mod reimbursements;
+mod rules;
 mod schema_rules;
 mod statistics;
 mod vouchers;
