@@ -129,10 +129,6 @@ pub fn compute(
         .with_columns([
             (col("first_day") - col("issued_on")).alias("days_to_first"),
             col("status").eq(lit("completed")).alias("completed"),
-            col("status")
-                .eq(lit("expired"))
-                .and(col("started").not())
-                .alias("expired_unused"),
             col("status").eq(lit("cancelled")).alias("cancelled"),
         ])
         .collect()?;

@@ -70,10 +70,11 @@ async fn main() {
     let (mut vouchers, mut open) = (0_i64, 0_i64);
     for tenant in &data.tenants {
         let mut tx = db.app.begin_tenant(tenant.id).await.expect("tx");
-        let (all, open_here): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE status IN ('issued', 'registered', 'in_progress') AND minutes_left > 0)
+        let (all, open_here): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), count(*) FILTER (WHERE status IN {} AND minutes_left > 0)
              FROM vouchers",
-        )
+            passerelle_core::vouchers::VoucherStatus::OPEN_SQL
+        )))
         .fetch_one(&mut *tx)
         .await
         .expect("scan");

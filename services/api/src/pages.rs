@@ -179,19 +179,6 @@ pub fn render(name: &str, context: impl Serialize) -> String {
         })
 }
 
-/// A voucher's status as holders and staff read it.
-pub fn voucher_status_fr(status: &str) -> &'static str {
-    match status {
-        "issued" => "délivré",
-        "registered" => "inscrit dans un EPN",
-        "in_progress" => "en cours",
-        "completed" => "terminé",
-        "expired" => "expiré",
-        "cancelled" => "annulé",
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

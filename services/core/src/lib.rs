@@ -10,6 +10,7 @@ pub mod emails;
 pub mod epns;
 pub mod error;
 pub mod idempotency;
+pub mod labels;
 pub mod money;
 pub mod pagination;
 pub mod prescribers;

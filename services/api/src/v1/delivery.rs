@@ -15,6 +15,7 @@ use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::v1::vouchers::VoucherStatusDto;
 
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -109,7 +110,7 @@ impl From<Registration> for RegistrationView {
 pub struct RegisteredView {
     pub registration: RegistrationView,
     pub reference: String,
-    pub status: String,
+    pub status: VoucherStatusDto,
     pub minutes_left: i32,
     pub modules: Vec<i32>,
 }
@@ -273,7 +274,7 @@ pub struct AttendanceResult {
     #[oai(skip_serializing_if_is_none)]
     pub minutes_left: Option<i32>,
     #[oai(skip_serializing_if_is_none)]
-    pub voucher_status: Option<String>,
+    pub voucher_status: Option<VoucherStatusDto>,
     #[oai(skip_serializing_if_is_none)]
     pub problem: Option<Problem>,
 }
@@ -332,7 +333,7 @@ impl AttendanceResult {
                 attendance_id: Some(r.attendance.id),
                 minutes_debited: Some(r.attendance.minutes_debited),
                 minutes_left: Some(r.minutes_left),
-                voucher_status: Some(r.voucher_status),
+                voucher_status: Some(r.voucher_status.into()),
                 problem: None,
             },
             Err(err) => Self {
@@ -389,7 +390,7 @@ impl DeliveryApi {
         Ok(CreatedRegistration::Created(Json(RegisteredView {
             registration: done.registration.into(),
             reference: done.voucher.reference,
-            status: done.voucher.status,
+            status: done.voucher.status.into(),
             minutes_left: done.voucher.minutes_left,
             modules: done.modules,
         })))

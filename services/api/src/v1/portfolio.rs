@@ -12,6 +12,7 @@ use crate::limits;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::{ApiError, PublicError};
 use crate::state::AppState;
+use crate::v1::vouchers::VoucherStatusDto;
 
 /// Portfolio pages allowed per client address and minute.
 const PORTFOLIO_VIEWS_PER_MINUTE: u64 = 60;
@@ -46,7 +47,7 @@ pub struct PortfolioView {
     #[oai(skip_serializing_if_is_none)]
     pub first_name: Option<String>,
     pub scheme: String,
-    pub status: String,
+    pub status: VoucherStatusDto,
     pub issued_on: NaiveDate,
     pub valid_until: NaiveDate,
     pub minutes_total: i32,
@@ -87,7 +88,7 @@ impl From<Portfolio> for PortfolioView {
             reference: p.reference,
             first_name: p.first_name,
             scheme: p.scheme_name,
-            status: p.status,
+            status: p.status.into(),
             issued_on: p.issued_on,
             valid_until: p.valid_until,
             minutes_total: p.minutes_total,
@@ -191,7 +192,7 @@ fn render(p: &PortfolioView) -> String {
             "first_name": p.first_name,
             "scheme": p.scheme,
             "reference": p.reference,
-            "status": crate::pages::voucher_status_fr(&p.status),
+            "status": passerelle_core::labels::voucher_status(p.status.into()),
             "attended": hours(p.minutes_attended),
             "left": hours(p.minutes_left),
             "valid_until": long_date(p.valid_until),

@@ -14,6 +14,7 @@ use crate::limits;
 use crate::pages;
 use crate::problem::{ApiError, FormRejected, PublicError, QueryRejected};
 use crate::state::AppState;
+use crate::v1::vouchers::VoucherStatusDto;
 
 /// Balance checks allowed per client address and minute.
 pub const BALANCE_CHECKS_PER_MINUTE: u64 = 10;
@@ -53,7 +54,7 @@ pub struct BalanceQuery {
 /// What the holder of a voucher may learn: nothing about the person, only the time left.
 #[derive(Debug, Object)]
 pub struct BalanceView {
-    pub status: String,
+    pub status: VoucherStatusDto,
     pub minutes_left: i32,
     /// The last valid day.
     pub valid_until: NaiveDate,
@@ -80,7 +81,7 @@ impl PublicApi {
         check_balance_limits(&state, req, &body.0.reference).await?;
         match vouchers::public_balance(&state.db, &body.0.reference, &body.0.last_name).await? {
             Some(b) => Ok(Json(BalanceView {
-                status: b.status,
+                status: b.status.into(),
                 minutes_left: b.minutes_left,
                 valid_until: b.valid_until,
             })),
@@ -129,17 +130,6 @@ struct BalanceResult {
     status_label: &'static str,
     hours_left: String,
     valid_until: String,
-}
-
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "issued" => "Votre chèque est actif : prenez rendez-vous dans un lieu participant.",
-        "registered" | "in_progress" => "Votre chèque est en cours d’utilisation.",
-        "completed" => "Toutes les heures de votre chèque ont été utilisées.",
-        "expired" => "Votre chèque a expiré.",
-        "cancelled" => "Votre chèque a été annulé.",
-        _ => "",
-    }
 }
 
 fn balance_page(
@@ -235,7 +225,7 @@ impl PublicPagesApi {
             Some(b) => BalancePage::Ok(balance_page(
                 &reference,
                 Some(BalanceResult {
-                    status_label: status_label(&b.status),
+                    status_label: passerelle_core::labels::voucher_status_for_holder(b.status),
                     hours_left: french::duration(b.minutes_left),
                     valid_until: french::long_date(b.valid_until),
                 }),

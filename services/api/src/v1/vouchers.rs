@@ -2,7 +2,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tenants::{self, Tenant};
 use passerelle_core::vouchers::bulk::{self, RowStatus};
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher, VoucherFilter};
+use passerelle_core::vouchers::{
+    self, Holder, IssueRequest, Voucher, VoucherFilter, VoucherStatus,
+};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -17,9 +19,12 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum VoucherStatus {
+/// A voucher's status: issued → registered (at an EPN) → in_progress → completed, or expired
+/// (past its validity with time left), or cancelled (before any time was used). Read as of now:
+/// an open voucher past its last valid day reads `expired` before the daily run records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "VoucherStatus", rename_all = "snake_case")]
+pub enum VoucherStatusDto {
     Issued,
     Registered,
     InProgress,
@@ -28,15 +33,28 @@ pub enum VoucherStatus {
     Cancelled,
 }
 
-impl VoucherStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            VoucherStatus::Issued => "issued",
-            VoucherStatus::Registered => "registered",
-            VoucherStatus::InProgress => "in_progress",
-            VoucherStatus::Completed => "completed",
-            VoucherStatus::Expired => "expired",
-            VoucherStatus::Cancelled => "cancelled",
+impl From<VoucherStatus> for VoucherStatusDto {
+    fn from(status: VoucherStatus) -> Self {
+        match status {
+            VoucherStatus::Issued => Self::Issued,
+            VoucherStatus::Registered => Self::Registered,
+            VoucherStatus::InProgress => Self::InProgress,
+            VoucherStatus::Completed => Self::Completed,
+            VoucherStatus::Expired => Self::Expired,
+            VoucherStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<VoucherStatusDto> for VoucherStatus {
+    fn from(status: VoucherStatusDto) -> Self {
+        match status {
+            VoucherStatusDto::Issued => Self::Issued,
+            VoucherStatusDto::Registered => Self::Registered,
+            VoucherStatusDto::InProgress => Self::InProgress,
+            VoucherStatusDto::Completed => Self::Completed,
+            VoucherStatusDto::Expired => Self::Expired,
+            VoucherStatusDto::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -67,8 +85,7 @@ pub struct VoucherView {
     pub issued_on: NaiveDate,
     /// The last valid day (valid until the end of it, tenant time zone).
     pub valid_until: NaiveDate,
-    /// As of now: an open voucher past its last valid day reads `expired`.
-    pub status: String,
+    pub status: VoucherStatusDto,
     pub minutes_total: i32,
     pub minutes_left: i32,
     pub face_value_cents: i64,
@@ -83,7 +100,7 @@ pub struct VoucherView {
 impl VoucherView {
     pub fn new(v: Voucher, tenant: &Tenant) -> Self {
         Self {
-            status: v.status_at(tenant.tz(), Utc::now()).to_owned(),
+            status: v.status_at(tenant.tz(), Utc::now()).into(),
             id: v.id,
             reference: v.reference,
             scheme_id: v.scheme_id,
@@ -224,7 +241,7 @@ impl VouchersApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        status: Query<Option<VoucherStatus>>,
+        status: Query<Option<VoucherStatusDto>>,
         scheme_id: Query<Option<Uuid>>,
         prescriber_id: Query<Option<Uuid>>,
         beneficiary_id: Query<Option<Uuid>>,
@@ -240,7 +257,7 @@ impl VouchersApi {
         let tenant_id = auth.authorize_tenant(&access::LIST_VOUCHERS)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let filter = VoucherFilter {
-            status: status.0.map(|s| s.as_str().to_owned()),
+            status: status.0.map(VoucherStatus::from),
             scheme_id: scheme_id.0,
             prescriber_id: prescriber_id.0,
             beneficiary_id: beneficiary_id.0,

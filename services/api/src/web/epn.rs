@@ -416,7 +416,7 @@ async fn registration_page(
                     "scheme": scheme.scheme.name,
                     "hours": french::duration(voucher.minutes_total),
                     "valid_until": french::long_date(voucher.valid_until),
-                    "status": crate::pages::voucher_status_fr(voucher.status_at(portal.tenant.tz(), Utc::now())),
+                    "status": passerelle_core::labels::voucher_status(voucher.status_at(portal.tenant.tz(), Utc::now())),
                     "to_choose": rules.map(|r| r.modules_to_choose),
                     "interview_required": rules.is_some_and(|r| r.interview_required),
                     "interview_minutes": rules.map(|r| r.interview_minutes),

@@ -303,7 +303,7 @@ async fn voucher_details(
         ).trim(),
         "scheme": scheme.scheme.name,
         "prescriber": prescriber.name,
-        "status": crate::pages::voucher_status_fr(status),
+        "status": passerelle_core::labels::voucher_status(status),
         "value": format!("{} €", euros(voucher.face_value_cents)),
         "hours": french::duration(voucher.minutes_total),
         "left": french::duration(voucher.minutes_left),
@@ -469,7 +469,7 @@ pub(super) async fn list(
                 "scheme": scheme_name(v.scheme_id),
                 "issued_on": french::long_date(v.issued_on),
                 "left": french::duration(v.minutes_left),
-                "status": crate::pages::voucher_status_fr(v.status_at(portal.tenant.tz(), chrono::Utc::now())),
+                "status": passerelle_core::labels::voucher_status(v.status_at(portal.tenant.tz(), chrono::Utc::now())),
             })
         })
         .collect();

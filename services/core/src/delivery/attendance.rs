@@ -13,6 +13,7 @@ use crate::audit::{self, Actor};
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
+use crate::vouchers::VoucherStatus;
 use crate::{Db, Error, vouchers};
 
 pub const STATUSES: [&str; 3] = ["present", "absent", "excused"];
@@ -46,7 +47,7 @@ pub struct Recorded {
     pub attendance: Attendance,
     pub reference: String,
     pub minutes_left: i32,
-    pub voucher_status: String,
+    pub voucher_status: VoucherStatus,
 }
 
 /// Records a sheet: one outcome per entry, in order.
@@ -130,7 +131,7 @@ async fn record_one(
     if voucher.scheme_id != session.scheme_id {
         return Err(Refusal::SessionOfAnotherScheme.into());
     }
-    if voucher.status == "cancelled" {
+    if voucher.status == VoucherStatus::Cancelled {
         return Err(Refusal::VoucherCancelled.into());
     }
     let session_day = session.starts_at.with_timezone(&tenant.tz()).date_naive();
@@ -141,7 +142,7 @@ async fn record_one(
         }
         .into());
     }
-    if voucher.status == "expired" || session_day > voucher.valid_until {
+    if voucher.status == VoucherStatus::Expired || session_day > voucher.valid_until {
         return Err(Refusal::VoucherNotValidThatDay {
             session_day,
             valid_until: voucher.valid_until,
@@ -162,7 +163,7 @@ async fn record_one(
     } else {
         0
     };
-    let (minutes_left, voucher_status): (i32, String) = if minutes > 0 {
+    let (minutes_left, voucher_status): (i32, VoucherStatus) = if minutes > 0 {
         sqlx::query_as(
             "UPDATE vouchers SET minutes_left = minutes_left - $2,
                     status = CASE WHEN minutes_left - $2 = 0 THEN 'completed' ELSE 'in_progress' END
@@ -178,7 +179,7 @@ async fn record_one(
             minutes,
         })?
     } else {
-        (voucher.minutes_left, voucher.status.clone())
+        (voucher.minutes_left, voucher.status)
     };
     let attendance: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_by)

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::storage::Tx;
 use crate::tenancy::tenants;
+use crate::vouchers::VoucherStatus;
 use crate::vouchers::{self, Visibility, Voucher};
 use crate::{Db, Error};
 
@@ -43,7 +44,7 @@ pub struct Portfolio {
     pub reference: String,
     pub first_name: Option<String>,
     pub scheme_name: String,
-    pub status: String,
+    pub status: VoucherStatus,
     pub issued_on: NaiveDate,
     pub valid_until: NaiveDate,
     pub minutes_total: i32,
@@ -54,7 +55,7 @@ pub struct Portfolio {
     pub competences: Vec<PortfolioCompetence>,
 }
 
-async fn build(tx: &mut Tx, voucher: &Voucher, status: String) -> Result<Portfolio, Error> {
+async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<Portfolio, Error> {
     let scheme_name: String = sqlx::query_scalar("SELECT name FROM schemes WHERE id = $1")
         .bind(voucher.scheme_id)
         .fetch_one(&mut **tx)
@@ -123,7 +124,7 @@ pub async fn get(
     let portfolio = build(
         &mut tx,
         &voucher,
-        voucher.status_at(tenant.tz(), Utc::now()).to_owned(),
+        voucher.status_at(tenant.tz(), Utc::now()),
     )
     .await?;
     tx.commit().await?;
@@ -235,7 +236,7 @@ pub async fn by_link(db: &Db, token: &str) -> Result<Option<Portfolio>, Error> {
     let portfolio = build(
         &mut tx,
         &voucher,
-        voucher.status_at(tenant.tz(), Utc::now()).to_owned(),
+        voucher.status_at(tenant.tz(), Utc::now()),
     )
     .await?;
     tx.commit().await?;

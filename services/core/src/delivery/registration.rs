@@ -11,6 +11,7 @@ use crate::refusal::Refusal;
 use crate::schemes::SchemeRules;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
+use crate::vouchers::VoucherStatus;
 use crate::vouchers::{self, Voucher};
 use crate::{Db, Error, epns};
 
@@ -168,9 +169,9 @@ pub async fn register(
         ));
     }
     match voucher.status_at(tenant.tz(), Utc::now()) {
-        "issued" => {}
-        "cancelled" => return Err(Refusal::VoucherCancelled.into()),
-        "expired" => {
+        VoucherStatus::Issued => {}
+        VoucherStatus::Cancelled => return Err(Refusal::VoucherCancelled.into()),
+        VoucherStatus::Expired => {
             return Err(Refusal::VoucherExpired {
                 valid_until: voucher.valid_until,
             }
@@ -182,7 +183,7 @@ pub async fn register(
                 Some(r) if r.epn_id == epn_id => Refusal::AlreadyRegisteredHere,
                 Some(_) => Refusal::RegisteredElsewhere,
                 None => Refusal::VoucherClosed {
-                    status: voucher.status.clone(),
+                    status: voucher.status,
                 },
             }
             .into());

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::tenancy::tenants;
+use crate::vouchers::VoucherStatus;
 use crate::{Db, Error};
 
 pub const JOB: &str = "daily-expiry";
@@ -47,10 +48,11 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
         });
     }
 
-    let (expired, expiry_notices): (i64, i64) = sqlx::query_as(
+    let open = VoucherStatus::OPEN_SQL;
+    let (expired, expiry_notices): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH expired AS (
              UPDATE vouchers SET status = 'expired'
-             WHERE status IN ('issued', 'registered', 'in_progress') AND valid_until < $2
+             WHERE status IN {open} AND valid_until < $2
              RETURNING id, beneficiary_id),
          notices AS (
              INSERT INTO email_outbox (tenant_id, id, kind, voucher_id)
@@ -59,8 +61,8 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
              WHERE b.email IS NOT NULL AND b.email_consent AND b.erased_at IS NULL
              ON CONFLICT DO NOTHING
              RETURNING 1)
-         SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM notices)",
-    )
+         SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM notices)"
+    )))
     .bind(tenant_id)
     .bind(today)
     .fetch_one(&mut *tx)
@@ -76,7 +78,8 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
     // The reminder due is the nearest one whose window the voucher has entered (60 days, then 30,
     // then 7): a day missed is caught up the next day, and a voucher issued inside a window skips
     // that window's reminder. A voucher without hours left or no longer open gets none.
-    let due_reminders = "
+    let due_reminders = format!(
+        "
         SELECT v.id AS voucher_id, v.prescriber_id, b.email IS NOT NULL AND b.email_consent AS emailable, r.days
         FROM vouchers v
         JOIN scheme_versions sv ON sv.tenant_id = v.tenant_id AND sv.scheme_id = v.scheme_id AND sv.version = v.rules_version
@@ -84,10 +87,11 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
         CROSS JOIN LATERAL (
             SELECT min(d::int) AS days FROM jsonb_array_elements_text(sv.rules -> 'reminder_days') d
             WHERE d::int >= v.valid_until - $2) r
-        WHERE v.status IN ('issued', 'registered', 'in_progress') AND v.minutes_left > 0
+        WHERE v.status IN {open} AND v.minutes_left > 0
           AND v.valid_until >= $2 AND v.valid_until <= $2 + $3
           AND r.days IS NOT NULL AND v.issued_on < v.valid_until - r.days
-          AND b.erased_at IS NULL";
+          AND b.erased_at IS NULL"
+    );
 
     let reminders = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO email_outbox (tenant_id, id, kind, reminder_days, voucher_id)

@@ -14,6 +14,7 @@ use super::outbox::{Kind, OutboxMessage};
 use crate::Error;
 use crate::storage::Tx;
 use crate::tenancy::tenants::Tenant;
+use crate::vouchers::VoucherStatus;
 
 /// Where the links in a message point: the public address of the service.
 #[derive(Debug, Clone)]
@@ -327,7 +328,7 @@ pub fn preview(
 #[derive(sqlx::FromRow)]
 struct VoucherRow {
     reference: String,
-    status: String,
+    status: VoucherStatus,
     minutes_left: i32,
     valid_until: NaiveDate,
     scheme_id: Uuid,
@@ -413,7 +414,7 @@ async fn prepare_holder_message(
             "the address is on the suppression list after a permanent failure".into(),
         ));
     }
-    let open = matches!(row.status.as_str(), "issued" | "registered" | "in_progress");
+    let open = row.status.is_open();
     match kind {
         Kind::Reminder if !open || row.minutes_left == 0 || row.valid_until < today => {
             return Ok(Preparation::Cancel(format!(
@@ -421,7 +422,7 @@ async fn prepare_holder_message(
                 row.status, row.minutes_left
             )));
         }
-        Kind::Welcome if row.status == "cancelled" => {
+        Kind::Welcome if row.status == VoucherStatus::Cancelled => {
             return Ok(Preparation::Cancel(
                 "the voucher was cancelled before its welcome email left".into(),
             ));

@@ -7,6 +7,8 @@
 mod french;
 
 use chrono::NaiveDate;
+
+use crate::vouchers::VoucherStatus;
 use uuid::Uuid;
 
 /// A business refusal, with the facts its wording needs.
@@ -90,14 +92,14 @@ pub enum Refusal {
     #[error("this voucher expired on {valid_until}")]
     VoucherExpired { valid_until: NaiveDate },
     #[error("this voucher is {status}")]
-    VoucherClosed { status: String },
+    VoucherClosed { status: VoucherStatus },
     #[error("this voucher is already cancelled")]
     VoucherAlreadyCancelled,
     #[error(
         "a voucher can be cancelled only while none of its time is used (status {status}, {minutes_left} of {minutes_total} minutes left)"
     )]
     VoucherInUse {
-        status: String,
+        status: VoucherStatus,
         minutes_left: i32,
         minutes_total: i32,
     },

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
+use super::VoucherStatus;
 use super::{Holder, IssueRequest, issue_in};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{NewBeneficiary, match_key};
@@ -353,10 +354,11 @@ pub async fn import(
         .await?;
         let holder = match existing {
             Some(id) => {
-                let open: Option<String> = sqlx::query_scalar(
+                let open: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT reference FROM vouchers WHERE beneficiary_id = $1 AND scheme_id = $2
-                        AND status IN ('issued', 'registered', 'in_progress') ORDER BY id LIMIT 1",
-                )
+                        AND status IN {} ORDER BY id LIMIT 1",
+                    VoucherStatus::OPEN_SQL
+                )))
                 .bind(id)
                 .bind(scheme_id)
                 .fetch_optional(&mut *tx)

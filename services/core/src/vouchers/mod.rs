@@ -3,7 +3,10 @@
 
 pub mod bulk;
 pub mod reference;
+pub mod status;
 pub mod validity;
+
+pub use status::VoucherStatus;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -29,7 +32,7 @@ pub struct Voucher {
     pub issued_by: Option<Uuid>,
     pub issued_on: NaiveDate,
     pub valid_until: NaiveDate,
-    pub status: String,
+    pub status: VoucherStatus,
     pub minutes_total: i32,
     pub minutes_left: i32,
     pub face_value_cents: i64,
@@ -43,18 +46,14 @@ const COLUMNS: &str = "id, reference, scheme_id, rules_version, beneficiary_id, 
                        issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, \
                        participation_fee_cents, cancelled_at, cancel_reason, created_at";
 
-const OPEN_STATUSES: [&str; 3] = ["issued", "registered", "in_progress"];
-
 impl Voucher {
     /// The status as of `now`: an open voucher past its validity reads as expired even before the
     /// daily expiry run has recorded it.
-    pub fn status_at(&self, tz: chrono_tz::Tz, now: DateTime<Utc>) -> &str {
-        if OPEN_STATUSES.contains(&self.status.as_str())
-            && !validity::is_valid_at(self.valid_until, tz, now)
-        {
-            "expired"
+    pub fn status_at(&self, tz: chrono_tz::Tz, now: DateTime<Utc>) -> VoucherStatus {
+        if self.status.is_open() && !validity::is_valid_at(self.valid_until, tz, now) {
+            VoucherStatus::Expired
         } else {
-            &self.status
+            self.status
         }
     }
 }
@@ -387,7 +386,7 @@ pub(crate) async fn of_beneficiary(
 
 #[derive(Debug, Clone, Default)]
 pub struct VoucherFilter {
-    pub status: Option<String>,
+    pub status: Option<VoucherStatus>,
     pub scheme_id: Option<Uuid>,
     pub prescriber_id: Option<Uuid>,
     pub beneficiary_id: Option<Uuid>,
@@ -414,12 +413,13 @@ pub async fn list(
         "SELECT {COLUMNS} FROM vouchers
           WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR scheme_id = $2)
             AND ($3::uuid IS NULL OR prescriber_id = $3) AND ($4::uuid IS NULL OR prescriber_id = $4)
-            AND ($5::date IS NULL OR (valid_until < $5 AND status IN ('issued', 'registered', 'in_progress')))
+            AND ($5::date IS NULL OR (valid_until < $5 AND status IN {open}))
             AND ($6::uuid IS NULL OR beneficiary_id = $6)
             AND ($7::uuid IS NULL OR id {after} $7)
-          ORDER BY id {order} LIMIT $8"
+          ORDER BY id {order} LIMIT $8",
+        open = VoucherStatus::OPEN_SQL
     )))
-    .bind(&filter.status)
+    .bind(filter.status)
     .bind(filter.scheme_id)
     .bind(filter.prescriber_id)
     .bind(visibility.prescriber())
@@ -449,14 +449,16 @@ pub async fn cancel(
     let reference = canonical(reference)?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let voucher = fetch_by_reference(&mut tx, &reference, visibility, true).await?;
-    if voucher.status == "cancelled" {
+    if voucher.status == VoucherStatus::Cancelled {
         return Err(Refusal::VoucherAlreadyCancelled.into());
     }
-    if !["issued", "registered"].contains(&voucher.status.as_str())
-        || voucher.minutes_left != voucher.minutes_total
+    if !matches!(
+        voucher.status,
+        VoucherStatus::Issued | VoucherStatus::Registered
+    ) || voucher.minutes_left != voucher.minutes_total
     {
         return Err(Refusal::VoucherInUse {
-            status: voucher.status.clone(),
+            status: voucher.status,
             minutes_left: voucher.minutes_left,
             minutes_total: voucher.minutes_total,
         }
@@ -490,7 +492,7 @@ pub async fn cancel(
 /// What anyone holding a reference may learn, and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicBalance {
-    pub status: String,
+    pub status: VoucherStatus,
     pub minutes_left: i32,
     pub valid_until: NaiveDate,
 }
@@ -532,7 +534,7 @@ pub async fn public_balance(
         return Ok(None);
     }
     Ok(Some(PublicBalance {
-        status: voucher.status_at(tenant.tz(), Utc::now()).to_owned(),
+        status: voucher.status_at(tenant.tz(), Utc::now()),
         minutes_left: voucher.minutes_left,
         valid_until: voucher.valid_until,
     }))

@@ -13,7 +13,7 @@ use passerelle_core::epns::{self};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherStatus};
 use passerelle_core::{Db, Error, Refusal, RefusalKind};
 use passerelle_test_support::{TestDatabase, create_tenant};
 use uuid::Uuid;
@@ -357,7 +357,7 @@ async fn registration_checks_the_name_the_interview_and_the_modules() {
     let registered = registration::register(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &request)
         .await
         .expect("registered");
-    assert_eq!(registered.voucher.status, "registered");
+    assert_eq!(registered.voucher.status, VoucherStatus::Registered);
     assert_eq!(registered.modules, (5..=14).collect::<Vec<_>>());
 
     let elsewhere = registration::register(

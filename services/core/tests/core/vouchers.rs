@@ -6,7 +6,7 @@ use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::{self, TenantKind};
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
+use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherStatus};
 use passerelle_core::{Db, Error, Refusal};
 use passerelle_test_support::{TestDatabase, create_tenant};
 use uuid::Uuid;
@@ -294,7 +294,7 @@ async fn cancellation_returns_the_place_and_needs_a_reason() {
     )
     .await
     .expect("cancelled");
-    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(cancelled.status, VoucherStatus::Cancelled);
     assert!(matches!(
         vouchers::cancel(
             db,
@@ -384,7 +384,7 @@ async fn the_public_balance_reveals_nothing_without_the_right_name() {
         .expect("check")
         .expect("found");
     assert_eq!(balance.minutes_left, 1_200);
-    assert_eq!(balance.status, "issued");
+    assert_eq!(balance.status, VoucherStatus::Issued);
     assert_eq!(balance.valid_until, issued.voucher.valid_until);
 
     let unknown = passerelle_core::vouchers::reference::generate("LOT");

@@ -1,0 +1,32 @@
+//! The domain's statuses as a French reader sees them, in one place: the portal, the holder's
+//! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
+//! left without its label).
+
+use crate::vouchers::VoucherStatus;
+
+/// A voucher's status, as staff and holders read it ("inscrit dans un EPN").
+pub fn voucher_status(status: VoucherStatus) -> &'static str {
+    match status {
+        VoucherStatus::Issued => "délivré",
+        VoucherStatus::Registered => "inscrit dans un EPN",
+        VoucherStatus::InProgress => "en cours",
+        VoucherStatus::Completed => "terminé",
+        VoucherStatus::Expired => "expiré",
+        VoucherStatus::Cancelled => "annulé",
+    }
+}
+
+/// What a voucher's status means to its holder, in a sentence (the balance page).
+pub fn voucher_status_for_holder(status: VoucherStatus) -> &'static str {
+    match status {
+        VoucherStatus::Issued => {
+            "Votre chèque est actif : prenez rendez-vous dans un lieu participant."
+        }
+        VoucherStatus::Registered | VoucherStatus::InProgress => {
+            "Votre chèque est en cours d’utilisation."
+        }
+        VoucherStatus::Completed => "Toutes les heures de votre chèque ont été utilisées.",
+        VoucherStatus::Expired => "Votre chèque a expiré.",
+        VoucherStatus::Cancelled => "Votre chèque a été annulé.",
+    }
+}
