@@ -48,20 +48,39 @@ pub struct NewBeneficiary {
     pub allow_duplicate: bool,
 }
 
-/// Lowercase, accents and punctuation removed: "Hélène Martin-Dupont" and "helene martin dupont"
-/// match.
+/// A name or a label the way people type it, compared: lowercase, accents and punctuation
+/// removed, so that "Hélène Martin-Dupont" and "helene martin dupont" are the same.
+pub fn folded(s: &str) -> String {
+    s.nfd()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The key probable duplicates share: folded names, birth year and commune.
 pub fn match_key(first_name: &str, last_name: &str, birth_year: i16, commune: &str) -> String {
-    let fold = |s: &str| -> String {
-        s.nfd()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
     format!(
         "{}|{}|{birth_year}|{commune}",
-        fold(last_name),
-        fold(first_name)
+        folded(last_name),
+        folded(first_name)
     )
+}
+
+/// Whether the beneficiary's last name is `last_name` as a person types it (folded). An erased
+/// beneficiary has no name, and matches none: the holder's name is what proves a voucher is theirs
+/// (registration at an EPN, the public balance check).
+pub(crate) async fn is_named(
+    tx: &mut Tx,
+    beneficiary_id: Uuid,
+    last_name: &str,
+) -> Result<bool, Error> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
+            .bind(beneficiary_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten();
+    Ok(name.is_some_and(|name| folded(&name) == folded(last_name)))
 }
 
 pub fn is_commune_code(s: &str) -> bool {

@@ -179,17 +179,13 @@ impl AccompanimentApi {
         let tenant_id = auth.authorize_tenant(&access::REQUEST_ACCOMPANIMENT)?;
         let prescriber_id = auth.prescriber_id()?;
         let b = body.0;
-        let holder = match (b.beneficiary_id, b.beneficiary) {
-            (Some(id), None) => Holder::Existing(id),
-            (None, Some(new)) => Holder::New(new.into()),
-            _ => {
-                return Err(passerelle_core::Error::invalid(
+        let holder =
+            Holder::one_of(b.beneficiary_id, b.beneficiary.map(Into::into)).ok_or_else(|| {
+                passerelle_core::Error::invalid(
                     "beneficiary",
                     "give exactly one of beneficiary_id and beneficiary",
                 )
-                .into());
-            }
-        };
+            })?;
         let wish = Wish {
             scheme_id: b.scheme_id,
             epn_id: b.epn_id,

@@ -149,13 +149,13 @@ impl ProjectsApi {
         let members = b
             .members
             .into_iter()
-            .map(|m| match (m.beneficiary_id, m.person) {
-                (Some(id), None) => Ok(Holder::Existing(id)),
-                (None, Some(person)) => Ok(Holder::New(person.into())),
-                _ => Err(passerelle_core::Error::invalid(
-                    "members",
-                    "each member is a beneficiary_id or a person, not both",
-                )),
+            .map(|m| {
+                Holder::one_of(m.beneficiary_id, m.person.map(Into::into)).ok_or_else(|| {
+                    passerelle_core::Error::invalid(
+                        "members",
+                        "each member is a beneficiary_id or a person, not both",
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let new = NewProject {

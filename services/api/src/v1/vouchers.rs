@@ -206,17 +206,13 @@ impl VouchersApi {
         let tenant_id = auth.authorize_tenant(&access::ISSUE_VOUCHER)?;
         let prescriber_id = auth.prescriber_id()?;
         let body = body.0;
-        let holder = match (body.beneficiary_id, body.beneficiary) {
-            (Some(id), None) => Holder::Existing(id),
-            (None, Some(new)) => Holder::New(new.into()),
-            _ => {
-                return Err(passerelle_core::Error::invalid(
+        let holder = Holder::one_of(body.beneficiary_id, body.beneficiary.map(Into::into))
+            .ok_or_else(|| {
+                passerelle_core::Error::invalid(
                     "beneficiary",
                     "give exactly one of beneficiary_id and beneficiary",
                 )
-                .into());
-            }
-        };
+            })?;
         let request = IssueRequest {
             scheme_id: body.scheme_id,
             holder,

@@ -8,7 +8,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
-use crate::beneficiaries::{self, NewBeneficiary};
+use crate::beneficiaries::NewBeneficiary;
+use crate::epns;
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
@@ -55,14 +56,7 @@ async fn check_offer(
     if rules.delivery_modes.accompaniment_minutes.is_none() {
         return Err(Refusal::NoAccompaniment.into());
     }
-    let participates: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
-    )
-    .bind(epn_id)
-    .bind(scheme_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    if !participates {
+    if !epns::takes_part(tx, epn_id, scheme_id).await? {
         return Err(Error::invalid(
             "epn_id",
             "this EPN does not take part in this scheme",
@@ -101,20 +95,10 @@ pub async fn request_by_prescriber(
     let tenant = tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     check_offer(&mut tx, &tenant, scheme_id, epn_id).await?;
-    let beneficiary_id = match holder {
-        Holder::Existing(id) => {
-            let b = beneficiaries::fetch(&mut tx, *id).await?;
-            if b.prescriber_id != prescriber_id || b.erased_at.is_some() {
-                return Err(Error::NotFound("beneficiary"));
-            }
-            b.id
-        }
-        Holder::New(new) => {
-            beneficiaries::insert(&mut tx, tenant_id, prescriber_id, actor, new)
-                .await?
-                .id
-        }
-    };
+    let beneficiary_id = holder
+        .resolve(&mut tx, tenant_id, prescriber_id, actor)
+        .await?
+        .id;
     let request: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO accompaniment_requests (tenant_id, id, scheme_id, epn_id, channel, prescriber_id, beneficiary_id, message)
          VALUES ($1, $2, $3, $4, 'prescriber', $5, $6, $7) RETURNING {COLUMNS}"

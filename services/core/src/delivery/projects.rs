@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::attendance::{self, Entry, Recorded};
 use crate::audit::{self, Actor};
-use crate::beneficiaries;
+use crate::epns;
 use crate::error::Validator;
 use crate::refusal::Refusal;
 use crate::tenancy::tenants;
@@ -118,14 +118,7 @@ pub async fn submit(
             ),
         ));
     }
-    let participates: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
-    )
-    .bind(new.epn_id)
-    .bind(new.scheme_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !participates {
+    if !epns::takes_part(&mut tx, new.epn_id, new.scheme_id).await? {
         return Err(Error::invalid(
             "epn_id",
             "this EPN does not take part in this scheme",
@@ -148,20 +141,10 @@ pub async fn submit(
     .fetch_one(&mut *tx)
     .await?;
     for holder in &new.members {
-        let beneficiary_id = match holder {
-            Holder::Existing(id) => {
-                let b = beneficiaries::fetch(&mut tx, *id).await?;
-                if b.prescriber_id != prescriber_id || b.erased_at.is_some() {
-                    return Err(Error::NotFound("beneficiary"));
-                }
-                b.id
-            }
-            Holder::New(person) => {
-                beneficiaries::insert(&mut tx, tenant_id, prescriber_id, actor, person)
-                    .await?
-                    .id
-            }
-        };
+        let beneficiary_id = holder
+            .resolve(&mut tx, tenant_id, prescriber_id, actor)
+            .await?
+            .id;
         let added = sqlx::query("INSERT INTO project_members (tenant_id, project_id, beneficiary_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(tenant_id)
             .bind(project.id)

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
-use crate::beneficiaries::match_key;
+use crate::beneficiaries;
 use crate::refusal::Refusal;
 use crate::schemes::SchemeRules;
 use crate::storage::Tx;
@@ -153,16 +153,7 @@ pub async fn register(
     let tenant = tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let voucher = vouchers::lock_by_reference(&mut tx, &request.reference).await?;
-    let holder: Option<String> =
-        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
-            .bind(voucher.beneficiary_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let fold = |s: &str| match_key("", s, 0, "");
-    if holder
-        .as_deref()
-        .is_none_or(|h| fold(h) != fold(&request.last_name))
-    {
+    if !beneficiaries::is_named(&mut tx, voucher.beneficiary_id, &request.last_name).await? {
         return Err(Error::invalid(
             "last_name",
             "this is not the last name of this voucher's holder",
@@ -189,14 +180,7 @@ pub async fn register(
             .into());
         }
     }
-    let participates: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
-    )
-    .bind(epn_id)
-    .bind(voucher.scheme_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !participates {
+    if !epns::takes_part(&mut tx, epn_id, voucher.scheme_id).await? {
         return Err(Refusal::EpnNotInScheme.into());
     }
     let rules = rules_of(&mut tx, &voucher).await?;

@@ -381,6 +381,18 @@ pub async fn offered_module_titles(
 }
 
 /// What an EPN offers in a scheme: taking part, and which of the scheme's modules.
+/// Whether the EPN takes part in the scheme (it offers some of its modules): only then may it
+/// register the scheme's vouchers, receive its accompaniment requests or run its projects.
+pub(crate) async fn takes_part(tx: &mut Tx, epn_id: Uuid, scheme_id: Uuid) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
+    )
+    .bind(epn_id)
+    .bind(scheme_id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 pub async fn set_offer(
     db: &Db,
     tenant_id: Uuid,

@@ -8,13 +8,12 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use super::VoucherStatus;
 use super::{Holder, IssueRequest, issue_in};
 use crate::audit::{self, Actor};
-use crate::beneficiaries::{NewBeneficiary, match_key};
+use crate::beneficiaries::{NewBeneficiary, folded as fold, match_key};
 use crate::tenancy::tenants;
 use crate::{Db, Error, Refusal};
 
@@ -93,13 +92,6 @@ const CATEGORIES: &[(&str, &str)] = &[
     ("allocataire", "social_insurance_user"),
     ("autre", "other"),
 ];
-
-fn fold(s: &str) -> String {
-    s.nfd()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 fn category(value: &str) -> Option<String> {
     let folded = fold(value);

@@ -65,6 +65,44 @@ pub enum Holder {
     New(NewBeneficiary),
 }
 
+impl Holder {
+    /// The holder a request names with exactly one of the two: `None` when it gives both or
+    /// neither (the caller says so in its own words).
+    pub fn one_of(existing: Option<Uuid>, new: Option<NewBeneficiary>) -> Option<Holder> {
+        match (existing, new) {
+            (Some(id), None) => Some(Holder::Existing(id)),
+            (None, Some(new)) => Some(Holder::New(new)),
+            _ => None,
+        }
+    }
+
+    /// The beneficiary record: the existing one, which must be the prescriber's own (another's is
+    /// not found) and not erased, or the new person, registered now for the prescriber.
+    pub(crate) async fn resolve(
+        &self,
+        tx: &mut Tx,
+        tenant_id: Uuid,
+        prescriber_id: Uuid,
+        actor: Actor,
+    ) -> Result<beneficiaries::Beneficiary, Error> {
+        match self {
+            Holder::Existing(id) => {
+                let b = beneficiaries::fetch(tx, *id).await?;
+                if b.prescriber_id != prescriber_id {
+                    return Err(Error::NotFound("beneficiary"));
+                }
+                if b.erased_at.is_some() {
+                    return Err(Refusal::BeneficiaryErased.into());
+                }
+                Ok(b)
+            }
+            Holder::New(new) => {
+                beneficiaries::insert(tx, tenant_id, prescriber_id, actor, new).await
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct IssueRequest {
     pub scheme_id: Uuid,
@@ -185,19 +223,10 @@ pub(crate) async fn issue_for(
         ));
     }
 
-    let beneficiary = match &request.holder {
-        Holder::Existing(id) => {
-            let b = beneficiaries::fetch(tx, *id).await?;
-            if b.prescriber_id != prescriber_id {
-                return Err(Error::NotFound("beneficiary"));
-            }
-            if b.erased_at.is_some() {
-                return Err(Refusal::BeneficiaryErased.into());
-            }
-            b
-        }
-        Holder::New(new) => beneficiaries::insert(tx, tenant.id, prescriber_id, actor, new).await?,
-    };
+    let beneficiary = request
+        .holder
+        .resolve(tx, tenant.id, prescriber_id, actor)
+        .await?;
     if !rules
         .eligible_categories
         .contains(&beneficiary.public_category)
@@ -520,17 +549,9 @@ pub async fn public_balance(
     let Some(voucher) = voucher else {
         return Ok(None);
     };
-    let holder_name: Option<String> =
-        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
-            .bind(voucher.beneficiary_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let named = beneficiaries::is_named(&mut tx, voucher.beneficiary_id, last_name).await?;
     tx.commit().await?;
-    let Some(holder_name) = holder_name else {
-        return Ok(None);
-    };
-    let fold = |s: &str| beneficiaries::match_key("", s, 0, "");
-    if fold(&holder_name) != fold(last_name) {
+    if !named {
         return Ok(None);
     }
     Ok(Some(PublicBalance {
