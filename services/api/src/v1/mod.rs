@@ -1,9 +1,9 @@
 //! Version 1 of the HTTP API: one file per resource.
 
 pub mod accompaniment;
+pub mod attendance;
 pub mod audit;
 pub mod beneficiaries;
-pub mod delivery;
 pub mod emails;
 pub mod epns;
 pub mod me;
@@ -11,8 +11,10 @@ pub mod portfolio;
 pub mod prescribers;
 pub mod projects;
 pub mod public;
+pub mod registrations;
 pub mod schemas;
 pub mod schemes;
+pub mod sessions;
 pub mod statements;
 pub mod statistics;
 pub mod tenants;
@@ -63,7 +65,9 @@ pub type Apis = (
     beneficiaries::BeneficiariesApi,
     vouchers::VouchersApi,
     epns::EpnsApi,
-    delivery::DeliveryApi,
+    registrations::RegistrationsApi,
+    sessions::SessionsApi,
+    attendance::AttendanceApi,
     portfolio::PortfolioApi,
     accompaniment::AccompanimentApi,
     projects::ProjectsApi,
@@ -87,7 +91,9 @@ pub fn apis() -> Apis {
         beneficiaries::BeneficiariesApi,
         vouchers::VouchersApi,
         epns::EpnsApi,
-        delivery::DeliveryApi,
+        registrations::RegistrationsApi,
+        sessions::SessionsApi,
+        attendance::AttendanceApi,
         portfolio::PortfolioApi,
         accompaniment::AccompanimentApi,
         projects::ProjectsApi,

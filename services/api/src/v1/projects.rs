@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::attendance::{AttendanceReport, AttendanceResult, CompetenceInput, Outcome, level_str};
 use super::beneficiaries::NewBeneficiaryDto;
-use super::delivery::{AttendanceReport, AttendanceResult, CompetenceInput, Outcome, level_str};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;

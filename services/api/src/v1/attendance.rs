@@ -1,0 +1,251 @@
+//! The attendance sheet of a session, line by line, and its voiding.
+
+use chrono::{DateTime, Utc};
+use passerelle_core::delivery::attendance::{self, Entry};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::v1::vouchers::VoucherStatusDto;
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Presence {
+    Present,
+    Absent,
+    Excused,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Level {
+    Discovered,
+    Practised,
+    Acquired,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CompetenceInput {
+    /// A competence of the scheme's referential, e.g. `2.1` (CRCN: Interagir).
+    #[oai(validator(min_length = 1, max_length = 10))]
+    pub code: String,
+    pub level: Level,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AttendanceEntryInput {
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub reference: String,
+    pub status: Presence,
+    #[oai(default, validator(max_items = 16))]
+    pub competences: Vec<CompetenceInput>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AttendanceSheet {
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub entries: Vec<AttendanceEntryInput>,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Outcome {
+    Recorded,
+    Refused,
+}
+
+/// One line of the sheet: recorded (with the voucher's new balance) or refused (with the problem).
+#[derive(Debug, Object)]
+pub struct AttendanceResult {
+    pub reference: String,
+    pub outcome: Outcome,
+    #[oai(skip_serializing_if_is_none)]
+    pub attendance_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub minutes_debited: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub minutes_left: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub voucher_status: Option<VoucherStatusDto>,
+    #[oai(skip_serializing_if_is_none)]
+    pub problem: Option<Problem>,
+}
+
+#[derive(Debug, Object)]
+pub struct AttendanceReport {
+    pub recorded: usize,
+    pub refused: usize,
+    pub results: Vec<AttendanceResult>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct VoidInput {
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+#[derive(Debug, Object)]
+pub struct VoidedView {
+    pub id: Uuid,
+    pub voucher_id: Uuid,
+    pub minutes_returned: i32,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
+}
+
+pub fn level_str(level: Level) -> &'static str {
+    match level {
+        Level::Discovered => "discovered",
+        Level::Practised => "practised",
+        Level::Acquired => "acquired",
+    }
+}
+
+impl AttendanceResult {
+    /// One line's outcome; a refused line's reference is set by the caller, who knows what was sent.
+    pub fn from_outcome(outcome: Result<attendance::Recorded, passerelle_core::Error>) -> Self {
+        match outcome {
+            Ok(r) => Self {
+                reference: r.reference,
+                outcome: Outcome::Recorded,
+                attendance_id: Some(r.attendance.id),
+                minutes_debited: Some(r.attendance.minutes_debited),
+                minutes_left: Some(r.minutes_left),
+                voucher_status: Some(r.voucher_status.into()),
+                problem: None,
+            },
+            Err(err) => Self {
+                reference: String::new(),
+                outcome: Outcome::Refused,
+                attendance_id: None,
+                minutes_debited: None,
+                minutes_left: None,
+                voucher_status: None,
+                problem: Some(ApiError::from(err).to_problem()),
+            },
+        }
+    }
+}
+
+pub struct AttendanceApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Delivery")]
+impl AttendanceApi {
+    /// Records the attendance sheet of a session. `present` debits the session's minutes from the
+    /// voucher, exactly once; each line is recorded or refused on its own, with the reason. Send an
+    /// `Idempotency-Key` so that a sheet resent after a network failure is answered, not re-run.
+    #[oai(
+        path = "/sessions/:session_id/attendance",
+        method = "post",
+        operation_id = "recordAttendance"
+    )]
+    async fn record_attendance(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        session_id: Path<Uuid>,
+        body: Json<AttendanceSheet>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<AttendanceReport>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::RECORD_ATTENDANCE)?;
+        let epn_id = auth.epn_id()?;
+        let entries: Vec<Entry> = body
+            .0
+            .entries
+            .into_iter()
+            .map(|e| Entry {
+                reference: e.reference,
+                status: match e.status {
+                    Presence::Present => "present",
+                    Presence::Absent => "absent",
+                    Presence::Excused => "excused",
+                }
+                .to_owned(),
+                competences: e
+                    .competences
+                    .into_iter()
+                    .map(|c| (c.code, level_str(c.level).to_owned()))
+                    .collect(),
+            })
+            .collect();
+        let outcomes = attendance::record(
+            &state.db,
+            tenant_id,
+            epn_id,
+            auth.actor(),
+            session_id.0,
+            &entries,
+        )
+        .await?;
+        let results: Vec<AttendanceResult> = entries
+            .iter()
+            .zip(outcomes)
+            .map(|(entry, outcome)| {
+                let mut result = AttendanceResult::from_outcome(outcome);
+                if result.reference.is_empty() {
+                    result.reference.clone_from(&entry.reference);
+                }
+                result
+            })
+            .collect();
+        let recorded = results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Recorded))
+            .count();
+        Ok(Json(AttendanceReport {
+            recorded,
+            refused: results.len() - recorded,
+            results,
+        }))
+    }
+
+    /// Voids a recorded attendance (reason required, audited) and gives its minutes back.
+    #[oai(
+        path = "/attendances/:attendance_id/void",
+        method = "post",
+        operation_id = "voidAttendance"
+    )]
+    async fn void_attendance(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        attendance_id: Path<Uuid>,
+        body: Json<VoidInput>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<VoidedView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::VOID_ATTENDANCE)?;
+        let voided = attendance::void(
+            &state.db,
+            tenant_id,
+            auth.epn_scope(),
+            auth.actor(),
+            attendance_id.0,
+            &body.0.reason,
+        )
+        .await?;
+        Ok(Json(VoidedView {
+            id: voided.id,
+            voucher_id: voided.voucher_id,
+            minutes_returned: voided.minutes_debited,
+            voided_at: voided.voided_at,
+            void_reason: voided.void_reason,
+        }))
+    }
+}

@@ -1,0 +1,250 @@
+//! Sessions an EPN holds: creation, listing, enrolment and status.
+
+use chrono::{DateTime, Utc};
+use passerelle_core::delivery::sessions::{self, NewSession, Session};
+use passerelle_core::pagination::PageRequest;
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+use crate::access;
+use crate::middleware::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SessionInput {
+    pub scheme_id: Uuid,
+    pub module_number: Option<i32>,
+    pub starts_at: DateTime<Utc>,
+    /// The scheme's session length when absent.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
+    pub duration_minutes: Option<i32>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+    pub capacity: i32,
+    #[oai(validator(max_length = 200))]
+    pub animator: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub place: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub epn_id: Uuid,
+    pub scheme_id: Uuid,
+    #[oai(skip_serializing_if_is_none)]
+    pub module_number: Option<i32>,
+    pub starts_at: DateTime<Utc>,
+    pub duration_minutes: i32,
+    pub capacity: i32,
+    #[oai(skip_serializing_if_is_none)]
+    pub animator: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub place: Option<String>,
+    pub status: String,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self {
+            id: s.id,
+            epn_id: s.epn_id,
+            scheme_id: s.scheme_id,
+            module_number: s.module_number,
+            starts_at: s.starts_at,
+            duration_minutes: s.duration_minutes,
+            capacity: s.capacity,
+            animator: s.animator,
+            place: s.place,
+            status: s.status,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SessionPage {
+    pub items: Vec<SessionView>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EnrolInput {
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub reference: String,
+}
+
+#[derive(Debug, Object)]
+pub struct EnrolledView {
+    pub enrolled: i64,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SessionStatusInput {
+    Held,
+    Cancelled,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SessionStatusBody {
+    pub status: SessionStatusInput,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedSession {
+    #[oai(status = 201)]
+    Created(Json<SessionView>, #[oai(header = "Location")] String),
+}
+
+pub struct SessionsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Delivery")]
+impl SessionsApi {
+    /// Plans a session at the caller's EPN.
+    #[oai(path = "/sessions", method = "post", operation_id = "createSession")]
+    async fn create_session(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<SessionInput>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedSession, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::CREATE_SESSION)?;
+        let epn_id = auth.epn_id()?;
+        let b = body.0;
+        let new = NewSession {
+            scheme_id: b.scheme_id,
+            module_number: b.module_number,
+            starts_at: b.starts_at,
+            duration_minutes: b.duration_minutes,
+            capacity: b.capacity,
+            animator: b.animator,
+            place: b.place,
+        };
+        let session = sessions::create(&state.db, tenant_id, epn_id, auth.actor(), &new).await?;
+        let location = format!("/v1/sessions/{}", session.id);
+        Ok(CreatedSession::Created(Json(session.into()), location))
+    }
+
+    /// Sessions, oldest first (EPN staff see their EPN's only).
+    #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
+    async fn list_sessions(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<SessionPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_SESSIONS)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = sessions::list(&state.db, tenant_id, auth.epn_scope(), page)
+            .await?
+            .map(SessionView::from);
+        Ok(Json(SessionPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One session.
+    #[oai(
+        path = "/sessions/:session_id",
+        method = "get",
+        operation_id = "getSession"
+    )]
+    async fn get_session(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        session_id: Path<Uuid>,
+    ) -> Result<Json<SessionView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::GET_SESSION)?;
+        Ok(Json(
+            sessions::get(&state.db, tenant_id, auth.epn_scope(), session_id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Books a registered voucher on a session, within its capacity.
+    #[oai(
+        path = "/sessions/:session_id/enrolments",
+        method = "post",
+        operation_id = "enrolInSession"
+    )]
+    async fn enrol(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        session_id: Path<Uuid>,
+        body: Json<EnrolInput>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<EnrolledView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::ENROL_IN_SESSION)?;
+        let epn_id = auth.epn_id()?;
+        let enrolled = sessions::enrol(
+            &state.db,
+            tenant_id,
+            epn_id,
+            session_id.0,
+            &body.0.reference,
+        )
+        .await?;
+        Ok(Json(EnrolledView { enrolled }))
+    }
+
+    /// Marks a session held or cancelled.
+    #[oai(
+        path = "/sessions/:session_id/status",
+        method = "post",
+        operation_id = "setSessionStatus"
+    )]
+    async fn set_session_status(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        session_id: Path<Uuid>,
+        body: Json<SessionStatusBody>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<SessionView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_SESSION_STATUS)?;
+        let epn_id = auth.epn_id()?;
+        let status = match body.0.status {
+            SessionStatusInput::Held => "held",
+            SessionStatusInput::Cancelled => "cancelled",
+        };
+        Ok(Json(
+            sessions::set_status(
+                &state.db,
+                tenant_id,
+                epn_id,
+                auth.actor(),
+                session_id.0,
+                status,
+            )
+            .await?
+            .into(),
+        ))
+    }
+}
