@@ -42,12 +42,7 @@ impl From<AuditEntry> for AuditEntryView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntryView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type AuditPage = super::schemas::Page<AuditEntryView>;
 
 pub struct AuditApi;
 

@@ -79,12 +79,7 @@ impl From<OutboxMessage> for EmailView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct EmailPage {
-    pub items: Vec<EmailView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type EmailPage = super::schemas::Page<EmailView>;
 
 /// An email rendered with sample data, as the holder or prescriber would receive it.
 #[derive(Debug, Object)]

@@ -123,12 +123,7 @@ impl EpnView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct EpnPage {
-    pub items: Vec<EpnView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type EpnPage = super::schemas::Page<EpnView>;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]

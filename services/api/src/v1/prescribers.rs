@@ -85,12 +85,7 @@ impl From<Prescriber> for PrescriberView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct PrescriberPage {
-    pub items: Vec<PrescriberView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type PrescriberPage = super::schemas::Page<PrescriberView>;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]

@@ -1,7 +1,17 @@
 //! Types shared by several resources of the API.
 
 use passerelle_core::tenancy::Role;
-use poem_openapi::Enum;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{Enum, Object};
+
+/// One page of a list. Ask for the next one with `cursor` set to `next_cursor`, absent on the
+/// last page.
+#[derive(Debug, Object)]
+pub struct Page<T: ParseFromJSON + ToJSON> {
+    pub items: Vec<T>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]

@@ -342,12 +342,7 @@ impl From<SchemeDetail> for SchemeView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct SchemePage {
-    pub items: Vec<SchemeSummary>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type SchemePage = super::schemas::Page<SchemeSummary>;
 
 #[derive(ApiResponse)]
 pub enum CreatedScheme {

@@ -66,12 +66,7 @@ impl From<Session> for SessionView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct SessionPage {
-    pub items: Vec<SessionView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type SessionPage = super::schemas::Page<SessionView>;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]

@@ -80,13 +80,7 @@ impl From<Tenant> for TenantView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct TenantPage {
-    pub items: Vec<TenantView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type TenantPage = super::schemas::Page<TenantView>;
 
 #[derive(ApiResponse)]
 pub enum CreatedTenant {

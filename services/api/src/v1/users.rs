@@ -60,13 +60,7 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct UserPage {
-    pub items: Vec<UserView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type UserPage = super::schemas::Page<UserView>;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
@@ -106,13 +100,7 @@ impl From<TokenInfo> for TokenView {
     }
 }
 
-#[derive(Debug, Object)]
-pub struct TokenPage {
-    pub items: Vec<TokenView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type TokenPage = super::schemas::Page<TokenView>;
 
 /// A new token. `secret` is shown this once and never again: only its hash is kept.
 #[derive(Debug, Object)]

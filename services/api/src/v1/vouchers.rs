@@ -126,12 +126,7 @@ pub struct IssuedVoucherView {
     pub beneficiary: BeneficiaryView,
 }
 
-#[derive(Debug, Object)]
-pub struct VoucherPage {
-    pub items: Vec<VoucherView>,
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
+pub type VoucherPage = super::schemas::Page<VoucherView>;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
