@@ -3,7 +3,11 @@
 //! of the day, every replica's tick, and a restart harmless. The same job then runs the day's
 //! retention purge of personal data, guarded the same way.
 
+use std::time::Duration;
+
+use apalis::layers::retry::RetryPolicy;
 use apalis::prelude::*;
+use apalis_cron::Tick;
 use chrono::Utc;
 use passerelle_core::Db;
 use passerelle_core::emails::daily;
@@ -11,6 +15,46 @@ use passerelle_core::retention;
 use passerelle_core::tenancy::tenants;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::jobs::{Context, Registered};
+use crate::{queue, worker_name};
+
+/// The daily run's worker (3 retries, 10 minutes at most), and its schedule that enqueues one job
+/// per tenant.
+pub(crate) fn register(monitor: Monitor, ctx: &Context) -> Registered {
+    let queue = ctx.queue::<DailyRun>(queue::DAILY_RUN);
+    let schedule = crate::jobs::schedule(&ctx.options.daily_schedule)?;
+    let (db, enqueue_db, enqueue_queue) = (ctx.db.clone(), ctx.db.clone(), queue.clone());
+    Ok(monitor
+        .register(move |_restarts| {
+            WorkerBuilder::new(worker_name("daily-run"))
+                .backend(queue.clone())
+                .retry(RetryPolicy::retries(3))
+                .timeout(Duration::from_secs(600))
+                .data(db.clone())
+                .build(run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(worker_name("schedule-daily-run"))
+                .backend(crate::jobs::cron(&schedule))
+                .data(enqueue_db.clone())
+                .data(enqueue_queue.clone())
+                .build(enqueue)
+        }))
+}
+
+/// One job per tenant: each runs its tenant's day, in its own time zone, at most once.
+async fn enqueue(
+    _tick: Tick<chrono_tz::Tz>,
+    db: Data<Db>,
+    queue: Data<queue::Storage<DailyRun>>,
+) -> Result<(), BoxDynError> {
+    let mut queue = (*queue).clone();
+    for tenant_id in tenants::all_ids(&db).await? {
+        queue.push(DailyRun { tenant_id }).await?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DailyRun {

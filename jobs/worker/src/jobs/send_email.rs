@@ -6,6 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::layers::WorkerBuilderExt;
+use apalis::layers::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
+use apalis::layers::retry::{HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
 use passerelle_core::Db;
@@ -18,6 +21,38 @@ use crate::options::{RetrySchedule, WorkerOptions};
 use crate::tenant_cache::TenantCache;
 
 /// Ids only: the address and the wording are read from the database when the job runs.
+use crate::jobs::{Context, Registered};
+use crate::worker_name;
+
+/// The sending worker: `send_concurrency` at once, a timeout above SMTP's own. Unexpected errors
+/// (PostgreSQL unreachable) are retried a few times here; SMTP failures are not errors of the
+/// job: the outbox row records them and the relay queues the row again when it is due.
+pub(crate) fn register(monitor: Monitor, ctx: &Context) -> Registered {
+    let queue = ctx.queue::<SendEmail>(crate::queue::SEND_EMAIL);
+    let tenant_cache = TenantCache::default();
+    let (db, mailer, options) = (ctx.db.clone(), ctx.mailer.clone(), ctx.options.clone());
+    Ok(monitor.register(move |_restarts| {
+        let backoff = ExponentialBackoffMaker::new(
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+            0.5,
+            HasherRng::default(),
+        )
+        .expect("valid backoff bounds")
+        .make_backoff();
+        WorkerBuilder::new(worker_name("send-email"))
+            .backend(queue.clone())
+            .concurrency(options.send_concurrency)
+            .retry(RetryPolicy::retries(5).with_backoff(backoff))
+            .timeout(options.send_timeout + Duration::from_secs(30))
+            .data(db.clone())
+            .data(mailer.clone())
+            .data(options.clone())
+            .data(tenant_cache.clone())
+            .build(run)
+    }))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendEmail {
     pub tenant_id: Uuid,

@@ -3,13 +3,61 @@
 //! nightly schedule for the periods that just ended; the relay hands them to this queue.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use apalis::layers::retry::RetryPolicy;
 use apalis::prelude::*;
+use apalis_cron::Tick;
 use passerelle_core::Db;
+use passerelle_core::tenancy::tenants;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::options::WorkerOptions;
+
+use crate::jobs::{Context, Registered};
+use crate::{queue, worker_name};
+
+/// The export's worker (3 retries, an hour at most; the relay feeds its queue), and the schedule
+/// that asks for the periods that just ended.
+pub(crate) fn register(monitor: Monitor, ctx: &Context) -> Registered {
+    let queue = ctx.queue::<StatisticsExport>(queue::STATISTICS_EXPORT);
+    let schedule = crate::jobs::schedule(&ctx.options.statistics_schedule)?;
+    let (db, options, schedule_db) = (ctx.db.clone(), ctx.options.clone(), ctx.db.clone());
+    Ok(monitor
+        .register(move |_restarts| {
+            WorkerBuilder::new(worker_name("statistics-export"))
+                .backend(queue.clone())
+                .retry(RetryPolicy::retries(3))
+                .timeout(Duration::from_secs(3600))
+                .data(db.clone())
+                .data(options.clone())
+                .build(run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(worker_name("schedule-statistics"))
+                .backend(crate::jobs::cron(&schedule))
+                .data(schedule_db.clone())
+                .build(schedule_ended_periods)
+        }))
+}
+
+/// Asks, for every tenant and active scheme, for the periods that just ended; the relay hands
+/// them to the statistics queue. Asking twice for a period does nothing.
+async fn schedule_ended_periods(
+    _tick: Tick<chrono_tz::Tz>,
+    db: Data<Db>,
+) -> Result<(), BoxDynError> {
+    for tenant_id in tenants::all_ids(&db).await? {
+        let created =
+            passerelle_core::statistics::schedule_ended_periods(&db, tenant_id, chrono::Utc::now())
+                .await?;
+        if !created.is_empty() {
+            tracing::info!(%tenant_id, exports = created.len(), "statistics exports scheduled");
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatisticsExport {
