@@ -1,0 +1,102 @@
+//! The portal's home page: what each role can do from here, with the day's figures.
+
+use poem::http::StatusCode;
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+use serde_json::json;
+
+use super::*;
+use crate::state::AppState;
+
+#[handler]
+pub(super) async fn home(
+    Path(slug): Path<String>,
+    state: Data<&AppState>,
+    req: &Request,
+) -> Response {
+    let portal = try_page!(Portal::signed_in(&state, req, &slug).await);
+    use crate::access;
+    let path = portal.path();
+    let pages: [(&access::Operation, &str, &str); 14] = [
+        (
+            &access::ISSUE_VOUCHER,
+            "/cheques/nouveau",
+            "Émettre un chèque",
+        ),
+        (
+            &access::ISSUE_VOUCHER,
+            "/cheques",
+            "Chèques émis, stock et parcours",
+        ),
+        (
+            &access::BULK_ISSUE_VOUCHERS,
+            "/cheques/import",
+            "Émettre des chèques à partir d’un fichier",
+        ),
+        (
+            &access::REGISTER_VOUCHER,
+            "/epn/inscription",
+            "Inscrire un chèque dans l’EPN",
+        ),
+        (
+            &access::CREATE_SESSION,
+            "/epn",
+            "Séances et mois en cours de l’EPN",
+        ),
+        (
+            &access::LIST_STATEMENTS,
+            "/releves",
+            "Relevés de remboursement des EPN",
+        ),
+        (
+            &access::LIST_STATISTICS_EXPORTS,
+            "/statistiques",
+            "Statistiques publiées",
+        ),
+        (
+            &access::LIST_STATISTICS_EXPORTS,
+            "/statistiques/tableau",
+            "Tableau de bord",
+        ),
+        (
+            &access::CREATE_SCHEME,
+            "/dispositifs",
+            "Dispositifs, règles et modules",
+        ),
+        (
+            &access::LIST_PRESCRIBERS,
+            "/prescripteurs",
+            "Structures prescriptrices et dotations",
+        ),
+        (
+            &access::IMPORT_EPNS,
+            "/epns",
+            "EPN : import, offre et coordonnées bancaires",
+        ),
+        (
+            &access::LIST_USERS,
+            "/utilisateurs",
+            "Utilisateurs du portail et invitations",
+        ),
+        (&access::LIST_EMAILS, "/courriels", "Journal des courriels"),
+        (&access::LIST_AUDIT, "/journal", "Journal des actions"),
+    ];
+    let links: Vec<_> = pages
+        .iter()
+        .filter(|(operation, _, _)| portal.may(operation))
+        .map(|(_, href, label)| json!({ "href": format!("{path}{href}"), "label": label }))
+        .collect();
+    portal.page(
+        StatusCode::OK,
+        "home.html",
+        json!({
+            "tenant_name": portal.tenant.name,
+            "display_name": portal.user.display_name,
+            "email": portal.user.email,
+            "role": role_fr(&portal.user.principal),
+            "links": links,
+            "csrf_token": portal.user.csrf_token,
+            "sign_out_path": format!("{}/deconnexion", portal.path()),
+        }),
+    )
+}
