@@ -29,6 +29,7 @@ pub fn paris_today() -> chrono::NaiveDate {
 
 pub mod activity;
 pub mod national;
+pub mod world;
 
 pub struct TestDatabase {
     pub name: String,

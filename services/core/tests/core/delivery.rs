@@ -1,27 +1,24 @@
 //! The EPN side: open-data import, registration after the positioning interview, sessions, and
 //! attendance that debits a voucher exactly once.
 
-use chrono::{Days, Duration, Utc};
-use chrono_tz::Europe::Paris;
+use chrono::{Duration, Utc};
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns::import::{self, ImportStatus};
 use passerelle_core::epns::{self};
-use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherStatus};
+use passerelle_core::vouchers::{self, Holder, Visibility, VoucherStatus};
 use passerelle_core::{Db, Error, Refusal, RefusalKind};
+use passerelle_test_support::world::World;
 use passerelle_test_support::{TestDatabase, create_tenant};
 use uuid::Uuid;
 
 const SAMPLE: &[u8] = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
 
 pub struct Delivery {
-    pub test: TestDatabase,
+    pub world: World,
     pub tenant_id: Uuid,
     pub prescriber_id: Uuid,
     pub scheme_id: Uuid,
@@ -31,32 +28,20 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn db(&self) -> &Db {
-        &self.test.app
+        self.world.db()
     }
 
     pub async fn voucher(&self, last_name: &str) -> String {
-        vouchers::issue(
-            self.db(),
-            self.tenant_id,
-            self.prescriber_id,
-            Actor::SYSTEM,
-            &IssueRequest {
-                scheme_id: self.scheme_id,
-                holder: Holder::New(NewBeneficiary {
-                    first_name: "Jeanne".into(),
-                    last_name: last_name.into(),
-                    birth_year: 1957,
-                    commune_insee: "46102".into(),
-                    public_category: "senior".into(),
-                    ..NewBeneficiary::default()
-                }),
-                participation_fee_cents: 0,
-            },
-        )
-        .await
-        .expect("issued")
-        .voucher
-        .reference
+        self.world
+            .issue(
+                self.prescriber_id,
+                self.scheme_id,
+                Holder::New(World::person(last_name)),
+            )
+            .await
+            .expect("issued")
+            .voucher
+            .reference
     }
 
     pub async fn register(
@@ -64,25 +49,7 @@ impl Delivery {
         reference: &str,
         last_name: &str,
     ) -> Result<registration::Registered, Error> {
-        registration::register(
-            self.db(),
-            self.tenant_id,
-            self.epn_id,
-            Actor::SYSTEM,
-            &RegisterRequest {
-                reference: reference.into(),
-                last_name: last_name.into(),
-                interview: Interview {
-                    on: Some(Utc::now().with_timezone(&Paris).date_naive()),
-                    minutes: Some(30),
-                    autonomy_level: Some("beginner".into()),
-                    needs: Some("Démarches CAF en ligne".into()),
-                    notes: None,
-                },
-                modules: (1..=10).collect(),
-            },
-        )
-        .await
+        self.world.register(self.epn_id, reference, last_name).await
     }
 
     /// Moves a voucher's issue (and so its validity) `days` back in time, so that sessions in the
@@ -155,88 +122,34 @@ impl Delivery {
     }
 }
 
+/// The Lot with an active Ticket Net (rules in force for 30 days), a CAF with 100 vouchers, and
+/// two EPNs offering its modules (all 14, and 12).
 pub async fn delivery() -> Delivery {
-    let test = TestDatabase::create().await;
-    let db = &test.app;
-    let tenant = create_tenant(db, "lot", TenantKind::Departement, "46").await;
-    let prescriber_id = prescribers::create(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        &NewPrescriber {
-            name: "CAF".into(),
-            kind: "caf".into(),
-            ..NewPrescriber::default()
-        },
-    )
-    .await
-    .expect("prescriber")
-    .id;
-    let scheme = schemes::create(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        NewScheme {
-            code: "ticket-net".into(),
-            name: "Ticket Net".into(),
-            preset: Some("ticket-net".into()),
-            effective_from: Some(tenant.today() - Days::new(30)),
-            ..NewScheme::default()
-        },
-    )
-    .await
-    .expect("scheme");
-    let scheme_id = scheme.scheme.id;
-    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme_id, "active")
-        .await
-        .expect("active");
-    let today = tenant.today();
-    prescribers::allocate(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        prescriber_id,
-        &NewAllocation {
+    let world = World::new().await;
+    let scheme_id = world.ticket_net("ticket-net", 30).await;
+    let prescriber_id = world.prescriber("CAF", "caf", None).await;
+    world.allocate(prescriber_id, scheme_id, 100, 1).await;
+    let epn_id = world
+        .epn(
+            "Espace numérique de Figeac",
             scheme_id,
-            period_start: today - Days::new(1),
-            period_end: today + Days::new(1),
-            quantity: 100,
-        },
-    )
-    .await
-    .expect("allocation");
-    let report = import::import(db, tenant.id, Actor::SYSTEM, SAMPLE)
-        .await
-        .expect("import");
-    let epn_id = report[0].epn_id.expect("Figeac imported");
-    let other_epn_id = report[1].epn_id.expect("Cahors imported");
-    epns::set_offer(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        epn_id,
-        scheme_id,
-        &(1..=14).collect::<Vec<_>>(),
-    )
-    .await
-    .expect("offer");
-    epns::set_offer(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        other_epn_id,
-        scheme_id,
-        &(1..=12).collect::<Vec<_>>(),
-    )
-    .await
-    .expect("offer");
+            &(1..=14).collect::<Vec<_>>(),
+        )
+        .await;
+    let other_epn_id = world
+        .epn(
+            "Médiathèque de Cahors",
+            scheme_id,
+            &(1..=12).collect::<Vec<_>>(),
+        )
+        .await;
     Delivery {
-        tenant_id: tenant.id,
+        tenant_id: world.tenant.id,
         prescriber_id,
         scheme_id,
         epn_id,
         other_epn_id,
-        test,
+        world,
     }
 }
 

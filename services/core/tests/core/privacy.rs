@@ -141,7 +141,7 @@ async fn where_found(d: &Delivery, needles: &[&str]) -> Vec<String> {
                            AND t.column_name = 'tenant_id')
           ORDER BY 1, 2",
     )
-    .fetch_all(&d.test.owner)
+    .fetch_all(&d.world.test.owner)
     .await
     .expect("catalog");
     assert!(columns.len() > 50, "only {} columns walked", columns.len());

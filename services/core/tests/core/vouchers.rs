@@ -3,102 +3,42 @@
 use chrono::Days;
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
-use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::schemes::{self, NewScheme};
-use passerelle_core::tenancy::tenants::{self, TenantKind};
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherStatus};
+use passerelle_core::schemes::{self};
+use passerelle_core::tenancy::tenants::{self};
+use passerelle_core::vouchers::{self, Holder, Visibility, VoucherStatus};
 use passerelle_core::{Db, Error, Refusal};
-use passerelle_test_support::{TestDatabase, create_tenant};
+use passerelle_test_support::world::World;
 use uuid::Uuid;
 
 struct Setup {
-    test: TestDatabase,
+    world: World,
     tenant_id: Uuid,
     prescriber_id: Uuid,
     scheme_id: Uuid,
 }
 
+/// The Lot with an active Ticket Net and a CAF holding `quantity` vouchers of it.
 async fn setup(quantity: i32) -> Setup {
-    let test = TestDatabase::create().await;
-    let db = &test.app;
-    let tenant = create_tenant(db, "lot", TenantKind::Departement, "46").await;
-    let prescriber_id = prescribers::create(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        &NewPrescriber {
-            name: "CAF du Lot".into(),
-            kind: "caf".into(),
-            siret: Some("53478519700011".into()),
-            ..NewPrescriber::default()
-        },
-    )
-    .await
-    .expect("prescriber")
-    .id;
-    let scheme = schemes::create(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        NewScheme {
-            code: "ticket-net-2027".into(),
-            name: "Ticket Net 2027".into(),
-            preset: Some("ticket-net".into()),
-            ..NewScheme::default()
-        },
-    )
-    .await
-    .expect("scheme");
-    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme.scheme.id, "active")
-        .await
-        .expect("active");
-    let today = tenant.today();
-    prescribers::allocate(
-        db,
-        tenant.id,
-        Actor::SYSTEM,
-        prescriber_id,
-        &NewAllocation {
-            scheme_id: scheme.scheme.id,
-            period_start: today - Days::new(30),
-            period_end: today + Days::new(30),
-            quantity,
-        },
-    )
-    .await
-    .expect("allocation");
+    let world = World::new().await;
+    let prescriber_id = world
+        .prescriber("CAF du Lot", "caf", Some("53478519700011"))
+        .await;
+    let scheme_id = world.ticket_net("ticket-net-2027", 0).await;
+    world.allocate(prescriber_id, scheme_id, quantity, 30).await;
     Setup {
-        tenant_id: tenant.id,
+        tenant_id: world.tenant.id,
         prescriber_id,
-        scheme_id: scheme.scheme.id,
-        test,
+        scheme_id,
+        world,
     }
 }
 
 fn person(last_name: &str) -> NewBeneficiary {
-    NewBeneficiary {
-        first_name: "Jeanne".into(),
-        last_name: last_name.into(),
-        birth_year: 1957,
-        commune_insee: "46102".into(),
-        public_category: "senior".into(),
-        ..NewBeneficiary::default()
-    }
+    World::person(last_name)
 }
 
 async fn issue(s: &Setup, holder: Holder) -> Result<vouchers::Issued, Error> {
-    vouchers::issue(
-        &s.test.app,
-        s.tenant_id,
-        s.prescriber_id,
-        Actor::SYSTEM,
-        &IssueRequest {
-            scheme_id: s.scheme_id,
-            holder,
-            participation_fee_cents: 0,
-        },
-    )
-    .await
+    s.world.issue(s.prescriber_id, s.scheme_id, holder).await
 }
 
 async fn count(db: &Db, tenant_id: Uuid, sql: &'static str) -> i64 {
@@ -127,12 +67,17 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
         }
     }
     assert_eq!(
-        count(&s.test.app, s.tenant_id, "SELECT count(*) FROM vouchers").await,
+        count(
+            &s.world.test.app,
+            s.tenant_id,
+            "SELECT count(*) FROM vouchers"
+        )
+        .await,
         5
     );
     assert_eq!(
         count(
-            &s.test.app,
+            &s.world.test.app,
             s.tenant_id,
             "SELECT issued::bigint FROM allocations"
         )
@@ -142,7 +87,7 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
     // The refused attempts left no beneficiary and no audit entry behind: one transaction each.
     assert_eq!(
         count(
-            &s.test.app,
+            &s.world.test.app,
             s.tenant_id,
             "SELECT count(*) FROM beneficiaries"
         )
@@ -151,7 +96,7 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
     );
     assert_eq!(
         count(
-            &s.test.app,
+            &s.world.test.app,
             s.tenant_id,
             "SELECT count(*) FROM audit_log WHERE action = 'beneficiary.created'"
         )
@@ -160,7 +105,7 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
     );
     assert_eq!(
         count(
-            &s.test.app,
+            &s.world.test.app,
             s.tenant_id,
             "SELECT count(*) FROM audit_log WHERE action = 'voucher.issued'"
         )
@@ -172,7 +117,7 @@ async fn concurrent_issuance_never_exceeds_the_allocation() {
 #[tokio::test]
 async fn a_voucher_keeps_its_rules_and_its_holder() {
     let s = setup(10).await;
-    let db = &s.test.app;
+    let db = &s.world.test.app;
     let first = issue(&s, Holder::New(person("Martin")))
         .await
         .expect("issued");
@@ -254,7 +199,7 @@ async fn again_rules(db: &Db, s: &Setup) -> schemes::SchemeRules {
 #[tokio::test]
 async fn cancellation_returns_the_place_and_needs_a_reason() {
     let s = setup(1).await;
-    let db = &s.test.app;
+    let db = &s.world.test.app;
     let issued = issue(&s, Holder::New(person("Martin")))
         .await
         .expect("issued");
@@ -322,7 +267,7 @@ async fn cancellation_returns_the_place_and_needs_a_reason() {
 #[tokio::test]
 async fn time_used_forbids_cancellation() {
     let s = setup(2).await;
-    let db = &s.test.app;
+    let db = &s.world.test.app;
     let issued = issue(&s, Holder::New(person("Martin")))
         .await
         .expect("issued");
@@ -373,7 +318,7 @@ async fn probable_duplicates_are_reported() {
 #[tokio::test]
 async fn the_public_balance_reveals_nothing_without_the_right_name() {
     let s = setup(5).await;
-    let db = &s.test.app;
+    let db = &s.world.test.app;
     let issued = issue(&s, Holder::New(person("Hélène-Martin")))
         .await
         .expect("issued");
