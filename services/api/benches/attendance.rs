@@ -80,9 +80,15 @@ async fn seed_tenant(db: &Db, index: usize) -> Tenant {
     .await
     .expect("scheme");
     let scheme_id = scheme.scheme.id;
-    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme_id, "active")
-        .await
-        .expect("active");
+    schemes::set_status(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        scheme_id,
+        schemes::SchemeStatus::Active,
+    )
+    .await
+    .expect("active");
     prescribers::allocate(
         db,
         tenant.id,

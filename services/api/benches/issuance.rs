@@ -85,7 +85,7 @@ async fn main() {
         tenant.id,
         Actor::SYSTEM,
         scheme.scheme.id,
-        "active",
+        schemes::SchemeStatus::Active,
     )
     .await
     .expect("active");

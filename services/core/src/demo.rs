@@ -274,7 +274,14 @@ async fn seed_scheme(db: &Db, tenant_id: Uuid, preset: &str) -> Result<Uuid, Err
         },
     )
     .await?;
-    schemes::set_status(db, tenant_id, Actor::SYSTEM, detail.scheme.id, "active").await?;
+    schemes::set_status(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        detail.scheme.id,
+        schemes::SchemeStatus::Active,
+    )
+    .await?;
     Ok(detail.scheme.id)
 }
 

@@ -2,6 +2,7 @@
 //! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
 //! left without its label).
 
+use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
 
 /// A voucher's status, as staff and holders read it ("inscrit dans un EPN").
@@ -28,5 +29,14 @@ pub fn voucher_status_for_holder(status: VoucherStatus) -> &'static str {
         VoucherStatus::Completed => "Toutes les heures de votre chèque ont été utilisées.",
         VoucherStatus::Expired => "Votre chèque a expiré.",
         VoucherStatus::Cancelled => "Votre chèque a été annulé.",
+    }
+}
+
+/// A scheme's status, as the tenant's staff read it.
+pub fn scheme_status(status: SchemeStatus) -> &'static str {
+    match status {
+        SchemeStatus::Draft => "brouillon",
+        SchemeStatus::Active => "ouvert",
+        SchemeStatus::Closed => "clos",
     }
 }

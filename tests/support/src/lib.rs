@@ -243,8 +243,14 @@ pub async fn active_ticket_net(
     .expect("a Ticket Net scheme")
     .scheme
     .id;
-    schemes::set_status(db, tenant_id, Actor::SYSTEM, scheme_id, "active")
-        .await
-        .expect("activate the scheme");
+    schemes::set_status(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        scheme_id,
+        schemes::SchemeStatus::Active,
+    )
+    .await
+    .expect("activate the scheme");
     scheme_id
 }

@@ -52,9 +52,15 @@ impl World {
         .expect("a Ticket Net scheme")
         .scheme
         .id;
-        schemes::set_status(self.db(), self.tenant.id, Actor::SYSTEM, scheme, "active")
-            .await
-            .expect("activate the scheme");
+        schemes::set_status(
+            self.db(),
+            self.tenant.id,
+            Actor::SYSTEM,
+            scheme,
+            schemes::SchemeStatus::Active,
+        )
+        .await
+        .expect("activate the scheme");
         scheme
     }
 

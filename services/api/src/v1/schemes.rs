@@ -1,7 +1,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes::rules::{DeliveryModes, GroupSize, SchemeRules, Validity};
-use passerelle_core::schemes::{self, Module, NewScheme, Scheme, SchemeDetail, SchemeVersion};
+use passerelle_core::schemes::{
+    self, Module, NewScheme, Scheme, SchemeDetail, SchemeStatus, SchemeVersion,
+};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -225,20 +227,31 @@ pub enum PresetDto {
     PassNumerique,
 }
 
+/// A scheme's status: draft → active → closed (a draft may be closed without opening).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "SchemeStatus", rename_all = "snake_case")]
 pub enum SchemeStatusDto {
     Draft,
     Active,
     Closed,
 }
 
-impl SchemeStatusDto {
-    fn as_str(self) -> &'static str {
-        match self {
-            SchemeStatusDto::Draft => "draft",
-            SchemeStatusDto::Active => "active",
-            SchemeStatusDto::Closed => "closed",
+impl From<SchemeStatus> for SchemeStatusDto {
+    fn from(status: SchemeStatus) -> Self {
+        match status {
+            SchemeStatus::Draft => Self::Draft,
+            SchemeStatus::Active => Self::Active,
+            SchemeStatus::Closed => Self::Closed,
+        }
+    }
+}
+
+impl From<SchemeStatusDto> for SchemeStatus {
+    fn from(status: SchemeStatusDto) -> Self {
+        match status {
+            SchemeStatusDto::Draft => Self::Draft,
+            SchemeStatusDto::Active => Self::Active,
+            SchemeStatusDto::Closed => Self::Closed,
         }
     }
 }
@@ -299,7 +312,7 @@ pub struct SchemeSummary {
     pub id: Uuid,
     pub code: String,
     pub name: String,
-    pub status: String,
+    pub status: SchemeStatusDto,
     #[oai(skip_serializing_if_is_none)]
     pub preset: Option<String>,
     pub referential: String,
@@ -312,7 +325,7 @@ impl From<Scheme> for SchemeSummary {
             id: s.id,
             code: s.code,
             name: s.name,
-            status: s.status,
+            status: s.status.into(),
             preset: s.preset,
             referential: s.referential_code,
             created_at: s.created_at,
@@ -487,7 +500,7 @@ impl SchemesApi {
             tenant_id,
             auth.actor(),
             scheme_id.0,
-            body.0.status.as_str(),
+            body.0.status.into(),
         )
         .await?;
         Ok(Json(detail.into()))

@@ -72,7 +72,7 @@ async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<schemes
     .await?
     .items
     .into_iter()
-    .filter(|s| s.status == "active")
+    .filter(|s| s.status == passerelle_core::schemes::SchemeStatus::Active)
     .collect())
 }
 

@@ -167,7 +167,11 @@ async fn epn_page(
         let found =
             schemes::list(&state.db, tenant_id, PageRequest::parse(Some(100), None)?).await?;
         let mut offers = Vec::new();
-        for scheme in found.items.iter().filter(|s| s.status != "closed") {
+        for scheme in found
+            .items
+            .iter()
+            .filter(|s| s.status != passerelle_core::schemes::SchemeStatus::Closed)
+        {
             let detail = schemes::get(&state.db, tenant_id, scheme.id).await?;
             let offered = epns::offered_module_titles(&state.db, tenant_id, id, scheme.id).await?;
             let numbers: Vec<i32> = offered.iter().map(|m| m.number).collect();

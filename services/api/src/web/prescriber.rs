@@ -40,7 +40,7 @@ async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Value>,
     Ok(page
         .items
         .iter()
-        .filter(|s| s.status == "active")
+        .filter(|s| s.status == passerelle_core::schemes::SchemeStatus::Active)
         .map(|s| option(s.id, &s.name))
         .collect())
 }

@@ -118,7 +118,7 @@ async fn page(
             "organisations": organisations,
             "options": rows.iter().map(|(p, _)| option(p.id, &p.name)).collect::<Vec<_>>(),
             "kinds": KINDS.iter().map(|(code, label)| option(code, label)).collect::<Vec<_>>(),
-            "schemes": schemes.iter().filter(|s| s.status != "closed").map(|s| option(s.id, &s.name)).collect::<Vec<_>>(),
+            "schemes": schemes.iter().filter(|s| s.status != passerelle_core::schemes::SchemeStatus::Closed).map(|s| option(s.id, &s.name)).collect::<Vec<_>>(),
             "organisation": typed.organisation.unwrap_or(Value::Null),
             "allocation": typed.allocation.unwrap_or_else(|| json!({
                 "period_start": today.format("%Y-%m-%d").to_string(),

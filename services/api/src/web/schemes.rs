@@ -7,7 +7,7 @@ use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::reimbursements::export::euros;
 use passerelle_core::schemes::rules::{SchemeRules, Validity};
-use passerelle_core::schemes::{self, NewScheme, presets};
+use passerelle_core::schemes::{self, NewScheme, SchemeStatus, presets};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
@@ -20,15 +20,6 @@ use super::french::FormRefusal;
 use super::{Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
-
-fn status_fr(status: &str) -> &'static str {
-    match status {
-        "draft" => "brouillon",
-        "active" => "ouvert",
-        "closed" => "clos",
-        _ => "",
-    }
-}
 
 fn validity_fr(validity: &Validity) -> String {
     match validity {
@@ -58,10 +49,10 @@ fn summary(detail: &schemes::SchemeDetail) -> Value {
         "id": detail.scheme.id,
         "name": detail.scheme.name,
         "code": detail.scheme.code,
-        "status": status_fr(&detail.scheme.status),
-        "may_open": detail.scheme.status == "draft",
-        "may_close": detail.scheme.status != "closed",
-        "may_change": detail.scheme.status != "closed",
+        "status": passerelle_core::labels::scheme_status(detail.scheme.status),
+        "may_open": detail.scheme.status.can_become(SchemeStatus::Active),
+        "may_close": detail.scheme.status.can_become(SchemeStatus::Closed),
+        "may_change": detail.scheme.status != SchemeStatus::Closed,
         "rules": rules.map(|r| json!({
             "value": format!("{} €", euros(r.face_value_cents)),
             "hours": french::duration(i32::try_from(r.voucher_minutes).unwrap_or(i32::MAX)),
@@ -287,15 +278,13 @@ pub(super) async fn set_status(
     );
     let id = try_page!(super::path_id(&id, "scheme"));
     let back = format!("{}/dispositifs", portal.path());
-    match schemes::set_status(
-        &state.db,
-        portal.tenant.id,
-        portal.actor(),
-        id,
-        &form.status,
-    )
-    .await
-    {
+    let Ok(status) = form.status.parse::<SchemeStatus>() else {
+        return failed(
+            &Error::invalid("status", "draft, active or closed"),
+            Some((&back, "Revenir aux dispositifs")),
+        );
+    };
+    match schemes::set_status(&state.db, portal.tenant.id, portal.actor(), id, status).await {
         Ok(_) => see_other(&format!("{back}?etat=1")),
         Err(e) => failed(&e, Some((&back, "Revenir aux dispositifs"))),
     }

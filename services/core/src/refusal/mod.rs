@@ -8,6 +8,7 @@ mod french;
 
 use chrono::NaiveDate;
 
+use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
 use uuid::Uuid;
 
@@ -43,11 +44,14 @@ pub enum Refusal {
     #[error("this scheme is closed: its rules can no longer change")]
     SchemeClosed,
     #[error("a {from} scheme cannot become {to} (draft → active → closed)")]
-    SchemeStatusChange { from: String, to: String },
+    SchemeStatusChange {
+        from: SchemeStatus,
+        to: SchemeStatus,
+    },
     #[error("this scheme has no rules in force on {on}")]
     NoRulesInForce { on: NaiveDate },
     #[error("this scheme is {status}: vouchers are issued only from active schemes")]
-    SchemeNotActive { status: String },
+    SchemeNotActive { status: SchemeStatus },
     #[error("this scheme's vouchers stopped being valid on {valid_until}")]
     SchemeValidityEnded { valid_until: NaiveDate },
     #[error("this scheme offers no personalised accompaniment")]

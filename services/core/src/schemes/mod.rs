@@ -3,6 +3,7 @@
 
 pub mod presets;
 pub mod rules;
+pub mod status;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -10,6 +11,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 pub use rules::SchemeRules;
+pub use status::SchemeStatus;
 
 use crate::audit::{self, Actor};
 use crate::error::Validator;
@@ -24,7 +26,7 @@ pub struct Scheme {
     pub id: Uuid,
     pub code: String,
     pub name: String,
-    pub status: String,
+    pub status: SchemeStatus,
     pub preset: Option<String>,
     /// The competency referential sessions are assessed against (shared reference data).
     pub referential_code: String,
@@ -328,7 +330,7 @@ pub async fn change_rules(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("scheme"))?;
-    if scheme.status == "closed" {
+    if scheme.status == SchemeStatus::Closed {
         return Err(Refusal::SchemeClosed.into());
     }
     let modules = modules_of(&mut tx, scheme_id).await?;
@@ -376,24 +378,20 @@ pub async fn set_status(
     tenant_id: Uuid,
     actor: Actor,
     scheme_id: Uuid,
-    status: &str,
+    status: SchemeStatus,
 ) -> Result<SchemeDetail, Error> {
     let today = tenants::get(db, tenant_id).await?.today();
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme = fetch(&mut tx, scheme_id).await?;
-    let allowed = matches!(
-        (scheme.status.as_str(), status),
-        ("draft", "active") | ("draft", "closed") | ("active", "closed")
-    );
     if scheme.status == status {
         let detail = load_detail(&mut tx, scheme, today).await?;
         tx.commit().await?;
         return Ok(detail);
     }
-    if !allowed {
+    if !scheme.status.can_become(status) {
         return Err(Refusal::SchemeStatusChange {
-            from: scheme.status.to_string(),
-            to: status.to_string(),
+            from: scheme.status,
+            to: status,
         }
         .into());
     }

@@ -170,20 +170,15 @@ pub(crate) async fn issue_for(
     mode: DeliveryMode,
 ) -> Result<Issued, Error> {
     let today = tenant.today();
-    let status: Option<String> =
+    let status: Option<schemes::SchemeStatus> =
         sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1 FOR SHARE")
             .bind(request.scheme_id)
             .fetch_optional(&mut **tx)
             .await?;
-    match status.as_deref() {
+    match status {
         None => return Err(Error::invalid("scheme_id", "no such scheme in this tenant")),
-        Some("active") => {}
-        Some(other) => {
-            return Err(Refusal::SchemeNotActive {
-                status: other.to_string(),
-            }
-            .into());
-        }
+        Some(schemes::SchemeStatus::Active) => {}
+        Some(status) => return Err(Refusal::SchemeNotActive { status }.into()),
     }
     let (rules_version, rules) = schemes::rules_in_force(tx, request.scheme_id, today).await?;
     let minutes = match mode {

@@ -98,9 +98,15 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("scheme");
-    schemes::set_status(db, tenant.id, Actor::SYSTEM, scheme.scheme.id, "active")
-        .await
-        .expect("activate");
+    schemes::set_status(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        scheme.scheme.id,
+        schemes::SchemeStatus::Active,
+    )
+    .await
+    .expect("activate");
     let today = passerelle_test_support::paris_today();
     prescribers::allocate(
         db,
@@ -342,9 +348,15 @@ async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Uuid {
     )
     .await
     .expect("pass numérique");
-    schemes::set_status(db, tenant_id, Actor::SYSTEM, scheme.scheme.id, "active")
-        .await
-        .expect("active");
+    schemes::set_status(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        scheme.scheme.id,
+        schemes::SchemeStatus::Active,
+    )
+    .await
+    .expect("active");
     epns::set_offer(db, tenant_id, Actor::SYSTEM, epn_id, scheme.scheme.id, &[1])
         .await
         .expect("offer");
