@@ -1,7 +1,9 @@
 //! The finishing touches poem-openapi cannot express on the OpenAPI document: the servers, and the
 //! response headers every operation shares (`X-Request-Id` on every answer, `Retry-After` on 429
 //! and 503, `Idempotent-Replayed` on the successes of operations that take an `Idempotency-Key`).
-//! Served at `/v1/openapi.json` and committed as `services/api/openapi.json`.
+//! Served at `/v1/openapi.json` and committed as `services/api/openapi.json`. Also says which
+//! optional properties may be `null`: poem-openapi leaves an `Option` out of `required` but does
+//! not mark it nullable, while the service writes `null` for it.
 
 use serde_json::{Value, json};
 
@@ -17,6 +19,7 @@ pub fn finish(spec: &str) -> String {
         { "url": "/", "description": "The deployment that serves this document" },
         { "url": "http://127.0.0.1:8080", "description": "`make run` on your own machine" },
     ]);
+    mark_optional_properties_nullable(&mut doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths.values_mut().filter_map(Value::as_object_mut) {
             for op in operation.values_mut() {
@@ -25,6 +28,43 @@ pub fn finish(spec: &str) -> String {
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// An optional property without a default is an `Option` in Rust, written `null` when absent:
+/// the document says so (OpenAPI 3.0's `nullable`). A bare reference cannot carry `nullable`
+/// beside it, so a reference to an object becomes a one-part `allOf`; a reference to an enum stays
+/// bare (Python's generator refuses an `allOf` over an enum) and its field is left out of the
+/// answer instead of written `null` (`skip_serializing_if_is_none`).
+fn mark_optional_properties_nullable(doc: &mut Value) {
+    let enums: Vec<String> = doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, schema)| schema["enum"].is_array())
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    let Some(schemas) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if required.contains(&Value::String(name.clone())) || property.get("default").is_some()
+            {
+                continue;
+            }
+            match property["$ref"].as_str() {
+                Some(target) if enums.iter().any(|e| e == target) => {}
+                Some(target) => {
+                    *property = json!({ "allOf": [{ "$ref": target }], "nullable": true })
+                }
+                None => property["nullable"] = json!(true),
+            }
+        }
+    }
 }
 
 fn add_headers(op: &mut Value) {

@@ -2,6 +2,7 @@
 //! (or run this test with UPDATE_OPENAPI=1).
 
 use crate::helpers::spawn_app;
+use serde_json::json;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
 
@@ -131,6 +132,26 @@ fn the_document_holds_what_client_generators_need() {
                     );
                 }
             }
+        }
+    }
+    // The service writes `null` for an absent optional property: the document must allow it, or a
+    // generated client refuses the answer. Only a bare enum reference may stay non-nullable (its
+    // field is left out when absent).
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        for (property, value) in schema["properties"].as_object().into_iter().flatten() {
+            if required.contains(&json!(property)) || value.get("default").is_some() {
+                continue;
+            }
+            let enum_reference = value["$ref"].as_str().is_some_and(|target| {
+                doc["components"]["schemas"][target.trim_start_matches("#/components/schemas/")]
+                    ["enum"]
+                    .is_array()
+            });
+            assert!(
+                value["nullable"] == json!(true) || enum_reference,
+                "{name}.{property} is optional but not nullable: {value}"
+            );
         }
     }
     // A property that names an enum by reference, with a description beside it, becomes an
