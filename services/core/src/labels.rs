@@ -2,6 +2,7 @@
 //! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
 //! left without its label).
 
+use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
 
@@ -38,5 +39,14 @@ pub fn scheme_status(status: SchemeStatus) -> &'static str {
         SchemeStatus::Draft => "brouillon",
         SchemeStatus::Active => "ouvert",
         SchemeStatus::Closed => "clos",
+    }
+}
+
+/// A statement's status, as finance and EPNs read it ("Ce relevé est déjà payé").
+pub fn statement_status(status: StatementStatus) -> &'static str {
+    match status {
+        StatementStatus::Draft => "à valider",
+        StatementStatus::Approved => "validé",
+        StatementStatus::Paid => "payé",
     }
 }

@@ -1,11 +1,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::reimbursements::{
-    self, Statement, StatementFilter, StatementLine, export, sepa,
+    self, Statement, StatementFilter, StatementLine, StatementStatus, export, sepa,
 };
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Attachment, AttachmentType, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -17,6 +17,36 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// What the tenant owes one EPN for one scheme and month.
+/// A statement's status: `draft` (recomputed by each monthly run), then `approved` by finance,
+/// then `paid` (both immutable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "StatementStatus", rename_all = "snake_case")]
+pub enum StatementStatusDto {
+    Draft,
+    Approved,
+    Paid,
+}
+
+impl From<StatementStatus> for StatementStatusDto {
+    fn from(status: StatementStatus) -> Self {
+        match status {
+            StatementStatus::Draft => Self::Draft,
+            StatementStatus::Approved => Self::Approved,
+            StatementStatus::Paid => Self::Paid,
+        }
+    }
+}
+
+impl From<StatementStatusDto> for StatementStatus {
+    fn from(status: StatementStatusDto) -> Self {
+        match status {
+            StatementStatusDto::Draft => Self::Draft,
+            StatementStatusDto::Approved => Self::Approved,
+            StatementStatusDto::Paid => Self::Paid,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct StatementView {
     pub id: Uuid,
@@ -28,8 +58,7 @@ pub struct StatementView {
     pub scheme_name: String,
     /// The first day of the month.
     pub month: NaiveDate,
-    /// `draft` (recomputed by each run), `approved` or `paid` (both immutable).
-    pub status: String,
+    pub status: StatementStatusDto,
     pub total_cents: i64,
     pub line_count: i32,
     pub computed_at: DateTime<Utc>,
@@ -51,7 +80,7 @@ impl From<Statement> for StatementView {
             scheme_id: s.scheme_id,
             scheme_name: s.scheme_name,
             month: s.month,
-            status: s.status,
+            status: s.status.into(),
             total_cents: s.total_cents,
             line_count: s.line_count,
             computed_at: s.computed_at,
@@ -181,15 +210,13 @@ impl StatementsApi {
         /// YYYY-MM.
         #[oai(validator(max_length = 7))]
         month: Query<Option<String>>,
-        /// `draft`, `approved` or `paid`.
-        #[oai(validator(max_length = 10))]
-        status: Query<Option<String>>,
+        status: Query<Option<StatementStatusDto>>,
         epn_id: Query<Option<Uuid>>,
     ) -> Result<Json<StatementList>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_STATEMENTS)?;
         let filter = StatementFilter {
             month: month.0.as_deref().map(parse_month).transpose()?,
-            status: status.0,
+            status: status.0.map(StatementStatus::from),
             epn_id: epn_id.0,
         };
         let items = reimbursements::list(&state.db, tenant_id, &filter).await?;

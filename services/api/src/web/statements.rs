@@ -2,6 +2,8 @@
 
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use passerelle_core::audit::Actor;
+use passerelle_core::labels;
+use passerelle_core::reimbursements::StatementStatus;
 use passerelle_core::reimbursements::{self, StatementFilter, export, sepa};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
@@ -37,15 +39,6 @@ fn asked_month(req: &Request) -> Option<NaiveDate> {
                 .with_day(1)
                 .and_then(|first| first.checked_sub_months(Months::new(1)))
         }
-    }
-}
-
-fn status_fr(status: &str) -> &'static str {
-    match status {
-        "draft" => "à valider",
-        "approved" => "validé",
-        "paid" => "payé",
-        _ => "",
     }
 }
 
@@ -86,7 +79,7 @@ pub(super) async fn list(
                 "scheme": s.scheme_name,
                 "lines": s.line_count,
                 "amount": format!("{} €", export::euros(s.total_cents)),
-                "status": status_fr(&s.status),
+                "status": labels::statement_status(s.status),
             })
         })
         .collect();
@@ -101,7 +94,7 @@ pub(super) async fn list(
             "csv_path": format!("{}/releves/{}/csv", portal.path(), month.format("%Y-%m")),
             "sepa_path": format!("{}/releves/{}/sepa", portal.path(), month.format("%Y-%m")),
             "may_pay": portal.may(&access::MONTH_SEPA),
-            "approved_count": statements.iter().filter(|s| s.status == "approved").count(),
+            "approved_count": statements.iter().filter(|s| s.status == StatementStatus::Approved).count(),
         }),
     )
 }
@@ -208,9 +201,9 @@ async fn statement_page(
                 "scheme": statement.scheme_name,
                 "month": statement.month.format("%Y-%m").to_string(),
                 "month_label": passerelle_core::emails::french::month_year(statement.month),
-                "status": status_fr(&statement.status),
-                "draft": statement.status == "draft",
-                "approved": statement.status == "approved",
+                "status": labels::statement_status(statement.status),
+                "draft": statement.status.can_be_approved(),
+                "approved": statement.status.can_be_paid(),
                 "total": format!("{} €", export::euros(statement.total_cents)),
                 "line_count": statement.line_count,
                 "paid_on": statement.paid_on.map(passerelle_core::emails::french::long_date),

@@ -173,6 +173,31 @@ async fn a_finance_officer_runs_approves_downloads_and_pays_a_month() {
         .post(&format!("/v1/statements/{id}/approve"), finance, &json!({}))
         .await;
     assert_eq!(approved.body["status"], "approved", "{}", approved.raw);
+    let listed = |status: &'static str| {
+        let app = &app;
+        let month = month.clone();
+        async move {
+            app.get(
+                &format!("/v1/statements?month={month}&status={status}"),
+                finance,
+            )
+            .await
+        }
+    };
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(ids(&listed("approved").await.body).contains(&id));
+    assert!(!ids(&listed("draft").await.body).contains(&id));
+    assert_eq!(
+        listed("archived").await.problem(400)["errors"][0]["field"],
+        "status"
+    );
 
     let csv = app
         .send(app.request("GET", &format!("/v1/statements/{id}/csv"), Some(finance)))

@@ -3,6 +3,7 @@
 
 use super::{Refusal, RefusalKind};
 use crate::emails::french::{duration, long_date, month_year};
+use crate::labels;
 
 /// What a person is told, with the facts of this occurrence.
 pub(super) fn detail(refusal: &Refusal) -> String {
@@ -111,10 +112,9 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::ProjectNotApproved => {
             "La présence ne se note que pour un projet approuvé.".into()
         }
-        R::StatementAlreadyDecided { status, .. } => match status.as_str() {
-            "paid" => "Ce relevé est déjà payé.".into(),
-            _ => "Ce relevé est déjà validé.".into(),
-        },
+        R::StatementAlreadyDecided { status, .. } => {
+            format!("Ce relevé est déjà {}.", labels::statement_status(*status))
+        }
         R::StatementDoesNotAddUp { .. } => "Les lignes de ce relevé ne correspondent plus à son total : relancez le calcul du mois avant de le valider.".into(),
         R::AttendanceChanged { .. } => "Des présences ont changé depuis le calcul de ce relevé : relancez le calcul du mois avant de le valider.".into(),
         R::StatementNotApproved { .. } => "Seul un relevé validé peut être marqué payé.".into(),

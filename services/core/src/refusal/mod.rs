@@ -8,6 +8,7 @@ mod french;
 
 use chrono::NaiveDate;
 
+use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
 use uuid::Uuid;
@@ -169,7 +170,10 @@ pub enum Refusal {
 
     // Reimbursements and payments.
     #[error("statement {reference} is already {status}")]
-    StatementAlreadyDecided { reference: String, status: String },
+    StatementAlreadyDecided {
+        reference: String,
+        status: StatementStatus,
+    },
     #[error(
         "statement {reference} does not add up: its total is {total_cents} cents over {line_count} lines, its lines add up to {sum_cents} cents over {count}; run the month again"
     )]
@@ -185,7 +189,10 @@ pub enum Refusal {
     )]
     AttendanceChanged { reference: String, drift: i64 },
     #[error("statement {reference} is {status}: only an approved statement can be marked paid")]
-    StatementNotApproved { reference: String, status: String },
+    StatementNotApproved {
+        reference: String,
+        status: StatementStatus,
+    },
     #[error(
         "the tenant's treasury account is not set or its IBAN is invalid: a tenant admin sets it first"
     )]

@@ -4,6 +4,7 @@
 pub mod compute;
 pub mod export;
 pub mod sepa;
+pub mod status;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -16,6 +17,7 @@ use crate::tenancy::tenants;
 use crate::{Db, Error};
 
 pub use compute::{MonthRun, month_of, run_month};
+pub use status::StatementStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Statement {
@@ -27,7 +29,7 @@ pub struct Statement {
     pub scheme_id: Uuid,
     pub scheme_name: String,
     pub month: NaiveDate,
-    pub status: String,
+    pub status: StatementStatus,
     pub total_cents: i64,
     pub line_count: i32,
     pub computed_at: DateTime<Utc>,
@@ -65,7 +67,7 @@ pub struct StatementLine {
 #[derive(Debug, Clone, Default)]
 pub struct StatementFilter {
     pub month: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<StatementStatus>,
     pub epn_id: Option<Uuid>,
 }
 
@@ -74,11 +76,6 @@ pub async fn list(
     tenant_id: Uuid,
     filter: &StatementFilter,
 ) -> Result<Vec<Statement>, Error> {
-    if let Some(status) = &filter.status
-        && !["draft", "approved", "paid"].contains(&status.as_str())
-    {
-        return Err(Error::invalid("status", "one of: draft, approved, paid"));
-    }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = list_in(&mut tx, filter).await?;
     tx.commit().await?;
@@ -96,7 +93,7 @@ pub(crate) async fn list_in(
          ORDER BY st.month, e.name, sc.name"
     )))
     .bind(filter.month.map(month_of))
-    .bind(&filter.status)
+    .bind(filter.status)
     .bind(filter.epn_id)
     .fetch_all(&mut **tx)
     .await?)
@@ -147,10 +144,10 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     let mut tx = db.begin_tenant(tenant_id).await?;
     compute::lock_tenant(&mut tx, tenant_id).await?;
     let statement = fetch(&mut tx, id).await?;
-    if statement.status != "draft" {
+    if !statement.status.can_be_approved() {
         return Err(Refusal::StatementAlreadyDecided {
             reference: statement.reference.clone(),
-            status: statement.status.to_string(),
+            status: statement.status,
         }
         .into());
     }
@@ -232,10 +229,10 @@ pub async fn mark_paid(
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let statement = fetch(&mut tx, id).await?;
-    if statement.status != "approved" {
+    if !statement.status.can_be_paid() {
         return Err(Refusal::StatementNotApproved {
             reference: statement.reference.clone(),
-            status: statement.status.to_string(),
+            status: statement.status,
         }
         .into());
     }

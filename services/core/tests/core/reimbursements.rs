@@ -10,7 +10,7 @@ use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns::{self, BankDetails, EpnDetails};
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::reimbursements::{self, export, sepa};
+use passerelle_core::reimbursements::{self, StatementStatus, export, sepa};
 use passerelle_core::schemes::presets;
 use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
@@ -339,7 +339,7 @@ async fn a_month_is_priced_approved_and_later_changes_become_adjustments() {
     let approved = reimbursements::approve(lot.app(), lot.tenant.id, FINANCE, statement.id)
         .await
         .expect("approve");
-    assert_eq!(approved.status, "approved");
+    assert_eq!(approved.status, StatementStatus::Approved);
 
     // After approval: September's second session is voided, Paul's attendance to it is recorded
     // late, and October has its own session.
@@ -494,7 +494,7 @@ async fn approved_and_paid_statements_cannot_change_in_the_database() {
     )
     .await
     .expect("paid");
-    assert_eq!(paid.status, "paid");
+    assert_eq!(paid.status, StatementStatus::Paid);
     let err = lot
         .sql(&format!(
             "UPDATE statements SET bank_reference = 'autre' WHERE id = '{}'",

@@ -1,0 +1,57 @@
+//! A statement's status and the one way it moves: draft → approved (by finance, after checks) →
+//! paid (with the bank's reference). Only a draft is recomputed by the monthly run.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    sqlx::Type,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum StatementStatus {
+    /// Computed by the monthly run; recomputed until finance approves it.
+    Draft,
+    /// Checked and approved by finance: frozen, ready for the transfer.
+    Approved,
+    /// Transferred to the EPN.
+    Paid,
+}
+
+impl StatementStatus {
+    /// Whether finance may still approve it (a decided statement stays decided).
+    pub fn can_be_approved(self) -> bool {
+        self == StatementStatus::Draft
+    }
+
+    /// Whether it may be marked paid: only once approved.
+    pub fn can_be_paid(self) -> bool {
+        self == StatementStatus::Approved
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatementStatus::{Approved, Draft, Paid};
+
+    #[test]
+    fn a_statement_is_approved_once_then_paid_once() {
+        assert!(Draft.can_be_approved() && !Approved.can_be_approved() && !Paid.can_be_approved());
+        assert!(Approved.can_be_paid() && !Draft.can_be_paid() && !Paid.can_be_paid());
+    }
+}
