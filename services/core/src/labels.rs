@@ -2,6 +2,7 @@
 //! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
 //! left without its label).
 
+use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
@@ -48,5 +49,15 @@ pub fn statement_status(status: StatementStatus) -> &'static str {
         StatementStatus::Draft => "à valider",
         StatementStatus::Approved => "validé",
         StatementStatus::Paid => "payé",
+    }
+}
+
+/// An email's status, as the tenant's staff read it in the email log.
+pub fn email_status(status: EmailStatus) -> &'static str {
+    match status {
+        EmailStatus::Pending => "en attente",
+        EmailStatus::Sent => "envoyé",
+        EmailStatus::Failed => "échec",
+        EmailStatus::Cancelled => "annulé",
     }
 }

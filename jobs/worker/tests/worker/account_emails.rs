@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use passerelle_core::audit::Actor;
+use passerelle_core::emails::status::EmailStatus;
 use passerelle_core::tenancy::Role;
 use passerelle_core::tenancy::account_links;
 use passerelle_core::tenancy::accounts::{self, SignIn};
@@ -86,7 +87,7 @@ async fn an_invited_user_chooses_a_password_from_the_email_and_a_reset_link_work
     let secret = link_secret(&invitation, &h.tenant.slug);
     // The link is written in the sending transaction, which commits just after the mail server
     // has taken the message: wait for that commit, as a person reading their mail always does.
-    h.wait_outbox("the invitation sent", |m| m.status == "sent")
+    h.wait_outbox("the invitation sent", |m| m.status == EmailStatus::Sent)
         .await;
 
     let holder = account_links::check(db, tenant_id, &secret)
@@ -126,7 +127,9 @@ async fn an_invited_user_chooses_a_password_from_the_email_and_a_reset_link_work
         .expect("reset");
     let received = h.smtp.wait_for(2, Duration::from_secs(20)).await;
     let reset = Mail::parse(&received[1]);
-    let sent = h.wait_outbox("both sent", |m| m.status == "sent").await;
+    let sent = h
+        .wait_outbox("both sent", |m| m.status == EmailStatus::Sent)
+        .await;
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|m| m.user_id == Some(user.id)));
     assert!(

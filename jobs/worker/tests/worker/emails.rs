@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 use passerelle_core::audit::Actor;
+use passerelle_core::emails::status::EmailStatus;
 use passerelle_core::emails::{daily, outbox};
 use passerelle_test_support::smtp::Behaviour;
 
@@ -78,7 +79,9 @@ async fn the_welcome_email_arrives_in_french_with_one_click_unsubscribe() {
     );
 
     let rows = h
-        .wait_outbox("welcome sent, others none", |m| m.status == "sent")
+        .wait_outbox("welcome sent, others none", |m| {
+            m.status == EmailStatus::Sent
+        })
         .await;
     assert_eq!(
         rows.len(),
@@ -220,7 +223,9 @@ async fn each_message_is_sent_once_with_the_day_run_twice_and_two_workers() {
         ),
         "a reminder went to a completed or used-up voucher: {subjects:?}"
     );
-    let rows = h.wait_outbox("all sent", |m| m.status == "sent").await;
+    let rows = h
+        .wait_outbox("all sent", |m| m.status == EmailStatus::Sent)
+        .await;
     assert!(
         rows.iter()
             .any(|m| m.kind == "reminder" && m.reminder_days == Some(30))
@@ -300,7 +305,8 @@ async fn a_worker_killed_mid_send_and_restarted_delivers_one_message() {
     let worker = h.start_worker();
     let received = h.smtp.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 1);
-    h.wait_outbox("sent", |m| m.status == "sent").await;
+    h.wait_outbox("sent", |m| m.status == EmailStatus::Sent)
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(h.smtp.received().len(), 1, "sent again after the restart");
     worker.stop().await;
@@ -322,14 +328,15 @@ async fn smtp_refusing_connections_then_back_delivers_every_message_once() {
     let worker = h.start_worker();
     let rows = h
         .wait_outbox("each tried and refused", |m| {
-            m.status == "pending" && m.attempts >= 2 && m.last_error.is_some()
+            m.status == EmailStatus::Pending && m.attempts >= 2 && m.last_error.is_some()
         })
         .await;
     assert!(rows.iter().all(|m| m.retrying_since.is_some()), "{rows:#?}");
     h.smtp.restart().await;
     let received = h.smtp.wait_for(3, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 3);
-    h.wait_outbox("all sent", |m| m.status == "sent").await;
+    h.wait_outbox("all sent", |m| m.status == EmailStatus::Sent)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ids: HashSet<String> = h
         .smtp
@@ -349,7 +356,9 @@ async fn a_permanent_refusal_fails_the_message_and_suppresses_the_address() {
     h.smtp.set_behaviour(Behaviour::RejectRecipients);
     let first = h.issue("Refus", Some("Refus@Example.org"), true).await;
     let worker = h.start_worker();
-    let rows = h.wait_outbox("failed", |m| m.status == "failed").await;
+    let rows = h
+        .wait_outbox("failed", |m| m.status == EmailStatus::Failed)
+        .await;
     assert!(
         rows[0].last_error.as_deref().unwrap_or("").contains("550"),
         "{rows:#?}"
@@ -371,13 +380,13 @@ async fn a_permanent_refusal_fails_the_message_and_suppresses_the_address() {
     .await
     .expect("second voucher");
     let rows = h
-        .wait_outbox("second cancelled", |m| m.status != "pending")
+        .wait_outbox("second cancelled", |m| m.status != EmailStatus::Pending)
         .await;
     let cancelled = rows
         .iter()
         .find(|m| m.voucher_id == Some(second.voucher.id))
         .expect("second welcome");
-    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(cancelled.status, EmailStatus::Cancelled);
     assert!(
         cancelled
             .last_error
@@ -389,14 +398,17 @@ async fn a_permanent_refusal_fails_the_message_and_suppresses_the_address() {
 
     // The address is corrected on the server side; a tenant admin retries: it goes.
     h.smtp.set_behaviour(Behaviour::Accept);
-    let failed = rows.iter().find(|m| m.status == "failed").expect("failed");
+    let failed = rows
+        .iter()
+        .find(|m| m.status == EmailStatus::Failed)
+        .expect("failed");
     outbox::retry(&h.db.app, h.tenant.id, Actor::SYSTEM, failed.id)
         .await
         .expect("retry");
     let received = h.smtp.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(received.len(), 1);
     let retry_again = outbox::retry(&h.db.app, h.tenant.id, Actor::SYSTEM, failed.id).await;
-    h.wait_outbox("retried one sent", |m| m.status != "pending")
+    h.wait_outbox("retried one sent", |m| m.status != EmailStatus::Pending)
         .await;
     assert!(
         retry_again.is_err() || h.smtp.received().len() == 1,
@@ -415,7 +427,9 @@ async fn transient_failures_are_retried_with_backoff_then_given_up_after_the_win
     let mut options = h.options();
     options.retry.window = Duration::from_secs(2);
     let worker = h.start_worker_with(options);
-    let rows = h.wait_outbox("given up", |m| m.status == "failed").await;
+    let rows = h
+        .wait_outbox("given up", |m| m.status == EmailStatus::Failed)
+        .await;
     let reason = rows[0].last_error.clone().unwrap_or_default();
     assert!(reason.starts_with("gave up after"), "{reason}");
     assert!(reason.contains("451"), "{reason}");
@@ -499,7 +513,8 @@ async fn prescribers_get_one_daily_digest_for_holders_without_email() {
         (0, 0),
         "{next:?}"
     );
-    h.wait_outbox("all sent", |m| m.status == "sent").await;
+    h.wait_outbox("all sent", |m| m.status == EmailStatus::Sent)
+        .await;
     assert_eq!(h.smtp.received().len(), 3);
     worker.stop().await;
     h.drop_queues().await;
@@ -521,7 +536,7 @@ async fn a_digest_for_a_prescriber_without_address_fails_with_its_reason() {
         .expect("run");
     let worker = h.start_worker();
     let rows = h
-        .wait_outbox("digest failed", |m| m.status == "failed")
+        .wait_outbox("digest failed", |m| m.status == EmailStatus::Failed)
         .await;
     assert_eq!(rows[0].kind, "prescriber_digest");
     assert!(

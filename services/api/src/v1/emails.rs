@@ -1,11 +1,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::emails::outbox::{self, EmailFilter, OutboxMessage};
+use passerelle_core::emails::outbox::{self, EmailFilter, EmailStatus, OutboxMessage};
 use passerelle_core::emails::{Kind, render};
 use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -13,6 +13,29 @@ use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
+
+/// Where an email stands: `pending` (waiting for its next attempt), `sent` (taken by the mail
+/// server), `failed` (attempts exhausted or the address refused) or `cancelled` (no longer to be
+/// sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "EmailStatus", rename_all = "snake_case")]
+pub enum EmailStatusDto {
+    Pending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl From<EmailStatus> for EmailStatusDto {
+    fn from(status: EmailStatus) -> Self {
+        match status {
+            EmailStatus::Pending => Self::Pending,
+            EmailStatus::Sent => Self::Sent,
+            EmailStatus::Failed => Self::Failed,
+            EmailStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
 
 /// An email of the tenant's outbox: what it is about, where it stands, and why.
 #[derive(Debug, Object)]
@@ -33,8 +56,7 @@ pub struct EmailView {
     /// For an invitation or a password reset: the portal user.
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,
-    /// `pending`, `sent`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: EmailStatusDto,
     /// Delivery attempts made so far.
     pub attempts: i32,
     /// When a pending email is next tried.
@@ -66,7 +88,7 @@ impl From<OutboxMessage> for EmailView {
             prescriber_id: m.prescriber_id,
             digest_on: m.digest_on,
             user_id: m.user_id,
-            status: m.status,
+            status: m.status.into(),
             attempts: m.attempts,
             next_attempt_at: m.next_attempt_at,
             recipient: m.recipient,
@@ -120,7 +142,18 @@ impl EmailsApi {
         let tenant_id = auth.authorize_tenant(&access::LIST_EMAILS)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let filter = EmailFilter {
-            status: status.0,
+            status: status
+                .0
+                .as_deref()
+                .map(|s| {
+                    s.parse::<EmailStatus>().map_err(|_| {
+                        passerelle_core::Error::invalid(
+                            "status",
+                            "one of: pending, sent, failed, cancelled",
+                        )
+                    })
+                })
+                .transpose()?,
             kind: kind.0,
             voucher_id: voucher_id.0,
             newest_first: false,

@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use passerelle_core::emails::outbox::{self, EmailFilter};
+use passerelle_core::emails::outbox::{self, EmailFilter, EmailStatus};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_core::tenancy::{Role, account_links, accounts};
-use passerelle_core::{Error, audit, epns, prescribers};
+use passerelle_core::{Error, audit, epns, labels, prescribers};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
@@ -296,16 +296,6 @@ fn email_kind_fr(kind: &str) -> &'static str {
     }
 }
 
-fn email_status_fr(status: &str) -> &'static str {
-    match status {
-        "pending" => "en attente",
-        "sent" => "envoyé",
-        "failed" => "échec",
-        "cancelled" => "annulé",
-        _ => "",
-    }
-}
-
 /// The email log, newest first, filtered by state and kind.
 #[handler]
 pub(super) async fn email_log(
@@ -316,7 +306,7 @@ pub(super) async fn email_log(
     let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await);
     let param = |name: &str| query_param(req, name);
     let filter = EmailFilter {
-        status: param("etat").filter(|s| outbox::STATUSES.contains(&s.as_str())),
+        status: param("etat").and_then(|s| s.parse().ok()),
         kind: param("nature").filter(|k| outbox::Kind::parse(k).is_some()),
         voucher_id: None,
         newest_first: true,
@@ -338,15 +328,14 @@ pub(super) async fn email_log(
                 "created": m.created_at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string(),
                 "kind": email_kind_fr(&m.kind),
                 "recipient": m.recipient,
-                "status": email_status_fr(&m.status),
+                "status": labels::email_status(m.status),
                 "attempts": m.attempts,
                 "error": m.last_error,
             })
         })
         .collect();
-    let statuses: Vec<Value> = outbox::STATUSES
-        .iter()
-        .map(|s| option(s, email_status_fr(s)))
+    let statuses: Vec<Value> = EmailStatus::all()
+        .map(|s| option(s.as_str(), labels::email_status(s)))
         .collect();
     let kinds: Vec<Value> = outbox::Kind::ALL
         .iter()
@@ -358,7 +347,7 @@ pub(super) async fn email_log(
         json!({
             "emails": rows,
             "statuses": statuses,
-            "status": filter.status.unwrap_or_default(),
+            "status": filter.status.map(EmailStatus::as_str).unwrap_or_default(),
             "kinds": kinds,
             "kind": filter.kind.unwrap_or_default(),
             "next": listed.next_cursor,

@@ -6,6 +6,7 @@ pub mod daily;
 pub mod french;
 pub mod outbox;
 pub mod render;
+pub mod status;
 pub mod unsubscribe;
 
 pub use outbox::{Kind, OutboxMessage};

@@ -12,6 +12,8 @@ use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 
+pub use super::status::EmailStatus;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Welcome,
@@ -50,8 +52,6 @@ impl Kind {
     }
 }
 
-pub const STATUSES: [&str; 4] = ["pending", "sent", "failed", "cancelled"];
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: Uuid,
@@ -62,7 +62,7 @@ pub struct OutboxMessage {
     pub digest_on: Option<NaiveDate>,
     /// The portal user an invitation or a password-reset email is for.
     pub user_id: Option<Uuid>,
-    pub status: String,
+    pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub enqueued_at: Option<DateTime<Utc>>,
@@ -108,7 +108,7 @@ pub(crate) async fn add_welcome(
 
 #[derive(Debug, Clone, Default)]
 pub struct EmailFilter {
-    pub status: Option<String>,
+    pub status: Option<EmailStatus>,
     pub kind: Option<String>,
     pub voucher_id: Option<Uuid>,
     /// Newest first (a person reading the log), instead of oldest first.
@@ -123,14 +123,6 @@ pub async fn list(
     filter: &EmailFilter,
     page: PageRequest,
 ) -> Result<Page<OutboxMessage>, Error> {
-    if let Some(status) = &filter.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(Error::invalid(
-            "status",
-            format!("one of: {}", STATUSES.join(", ")),
-        ));
-    }
     if let Some(kind) = &filter.kind
         && Kind::parse(kind).is_none()
     {
@@ -151,7 +143,7 @@ pub async fn list(
            AND ($3::uuid IS NULL OR voucher_id = $3) AND ($4::uuid IS NULL OR id {after} $4)
          ORDER BY id {order} LIMIT $5"
     )))
-    .bind(&filter.status)
+    .bind(filter.status)
     .bind(&filter.kind)
     .bind(filter.voucher_id)
     .bind(page.after)
@@ -194,7 +186,7 @@ pub async fn retry(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("email"))?;
-    if !matches!(message.status.as_str(), "failed" | "cancelled") {
+    if !message.status.can_be_retried() {
         return Err(Refusal::EmailNotRetryable {
             status: message.status,
         }

@@ -8,6 +8,7 @@ mod french;
 
 use chrono::NaiveDate;
 
+use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
@@ -204,7 +205,7 @@ pub enum Refusal {
 
     // Emails and statistics.
     #[error("this email is {status}: only a failed or cancelled email can be retried")]
-    EmailNotRetryable { status: String },
+    EmailNotRetryable { status: EmailStatus },
     #[error("the export failed: {reason}")]
     ExportFailed { reason: String },
     #[error("the export is {status}: its files are not ready yet")]
