@@ -507,6 +507,9 @@ pub fn problem_response(err: poem::Error) -> Response {
 }
 
 fn problem_of(err: poem::Error) -> Response {
+    if err.data::<crate::web::PortalPage>().is_some() {
+        return err.into_response();
+    }
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.as_response();
     }

@@ -1,7 +1,8 @@
-//! The domain's statuses as a French reader sees them, in one place: the portal, the holder's
+//! The domain's statuses and levels as a French reader sees them, in one place: the portal, the holder's
 //! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
 //! left without its label).
 
+use crate::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};
 use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
@@ -59,5 +60,42 @@ pub fn email_status(status: EmailStatus) -> &'static str {
         EmailStatus::Sent => "envoyé",
         EmailStatus::Failed => "échec",
         EmailStatus::Cancelled => "annulé",
+    }
+}
+
+/// A session's status, as the EPN's animators read it.
+pub fn session_status(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Planned => "prévue",
+        SessionStatus::Held => "tenue",
+        SessionStatus::Cancelled => "annulée",
+    }
+}
+
+/// How a person attended a session, on the attendance sheet.
+pub fn attendance_status(status: AttendanceStatus) -> &'static str {
+    match status {
+        AttendanceStatus::Present => "présent",
+        AttendanceStatus::Absent => "absent",
+        AttendanceStatus::Excused => "excusé",
+    }
+}
+
+/// A competence's level, as the sheet and the portfolio say it ("compétence acquise").
+pub fn competence_level(level: CompetenceLevel) -> &'static str {
+    match level {
+        CompetenceLevel::Discovered => "découverte",
+        CompetenceLevel::Practised => "pratiquée",
+        CompetenceLevel::Acquired => "acquise",
+    }
+}
+
+/// The autonomy assessed at the positioning interview, as the interview form lists it.
+pub fn autonomy_level(level: AutonomyLevel) -> &'static str {
+    match level {
+        AutonomyLevel::None => "Aucune : n’a jamais utilisé d’ordinateur ni de smartphone",
+        AutonomyLevel::Beginner => "Débutant",
+        AutonomyLevel::Intermediate => "Intermédiaire",
+        AutonomyLevel::Autonomous => "Autonome",
     }
 }

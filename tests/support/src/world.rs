@@ -168,7 +168,7 @@ impl World {
                 interview: Interview {
                     on: Some(self.tenant.today()),
                     minutes: Some(30),
-                    autonomy_level: Some("beginner".into()),
+                    autonomy_level: Some(passerelle_core::delivery::AutonomyLevel::Beginner),
                     needs: Some("Démarches CAF en ligne".into()),
                     notes: None,
                 },

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::{AttendanceStatus, CompetenceLevel};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
@@ -15,20 +16,24 @@ use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::v1::vouchers::VoucherStatusDto;
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum Presence {
-    Present,
-    Absent,
-    Excused,
+mirror_enum! {
+    /// How the person attended: only `present` debits the session's minutes from the voucher.
+    #[oai(rename_all = "snake_case")]
+    pub enum Presence mirrors AttendanceStatus {
+        Present,
+        Absent,
+        Excused,
+    }
 }
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum Level {
-    Discovered,
-    Practised,
-    Acquired,
+mirror_enum! {
+    /// How far the person got with the competence in this session, from `discovered` to `acquired`.
+    #[oai(rename_all = "snake_case")]
+    pub enum Level mirrors CompetenceLevel {
+        Discovered,
+        Practised,
+        Acquired,
+    }
 }
 
 #[derive(Debug, Object)]
@@ -104,14 +109,6 @@ pub struct VoidedView {
     pub void_reason: Option<String>,
 }
 
-pub fn level_str(level: Level) -> &'static str {
-    match level {
-        Level::Discovered => "discovered",
-        Level::Practised => "practised",
-        Level::Acquired => "acquired",
-    }
-}
-
 impl AttendanceResult {
     /// One line's outcome; a refused line's reference is set by the caller, who knows what was sent.
     pub fn from_outcome(outcome: Result<attendance::Recorded, passerelle_core::Error>) -> Self {
@@ -169,16 +166,11 @@ impl AttendanceApi {
             .into_iter()
             .map(|e| Entry {
                 reference: e.reference,
-                status: match e.status {
-                    Presence::Present => "present",
-                    Presence::Absent => "absent",
-                    Presence::Excused => "excused",
-                }
-                .to_owned(),
+                status: e.status.into(),
                 competences: e
                     .competences
                     .into_iter()
-                    .map(|c| (c.code, level_str(c.level).to_owned()))
+                    .map(|c| (c.code, c.level.into()))
                     .collect(),
             })
             .collect();

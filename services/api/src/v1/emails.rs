@@ -5,7 +5,7 @@ use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -14,26 +14,16 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Where an email stands: `pending` (waiting for its next attempt), `sent` (taken by the mail
-/// server), `failed` (attempts exhausted or the address refused) or `cancelled` (no longer to be
-/// sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename = "EmailStatus", rename_all = "snake_case")]
-pub enum EmailStatusDto {
-    Pending,
-    Sent,
-    Failed,
-    Cancelled,
-}
-
-impl From<EmailStatus> for EmailStatusDto {
-    fn from(status: EmailStatus) -> Self {
-        match status {
-            EmailStatus::Pending => Self::Pending,
-            EmailStatus::Sent => Self::Sent,
-            EmailStatus::Failed => Self::Failed,
-            EmailStatus::Cancelled => Self::Cancelled,
-        }
+mirror_enum! {
+    /// Where an email stands: `pending` (waiting for its next attempt), `sent` (taken by the mail
+    /// server), `failed` (attempts exhausted or the address refused) or `cancelled` (no longer to be
+    /// sent).
+    #[oai(rename = "EmailStatus", rename_all = "snake_case")]
+    pub enum EmailStatusDto mirrors EmailStatus {
+        Pending,
+        Sent,
+        Failed,
+        Cancelled,
     }
 }
 

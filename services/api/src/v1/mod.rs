@@ -1,5 +1,35 @@
 //! Version 1 of the HTTP API: one file per resource.
 
+/// The document's copy of a domain enum (`DomainEnum` in core): a poem-openapi `Enum` with the
+/// same variants, converted both ways variant by variant, so that a value added on one side does
+/// not compile until the other has it. Attributes (its doc comment, its name in the document) are
+/// passed through.
+macro_rules! mirror_enum {
+    ($(#[$meta:meta])* pub enum $dto:ident mirrors $domain:ident { $($variant:ident),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+        $(#[$meta])*
+        pub enum $dto {
+            $($variant),+
+        }
+
+        impl From<$domain> for $dto {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $($domain::$variant => Self::$variant),+
+                }
+            }
+        }
+
+        impl From<$dto> for $domain {
+            fn from(value: $dto) -> Self {
+                match value {
+                    $($dto::$variant => Self::$variant),+
+                }
+            }
+        }
+    };
+}
+
 pub mod accompaniment;
 pub mod attendance;
 pub mod audit;

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
-use super::attendance::{AttendanceReport, AttendanceResult, CompetenceInput, Outcome, level_str};
+use super::attendance::{AttendanceReport, AttendanceResult, CompetenceInput, Outcome};
 use super::beneficiaries::NewBeneficiaryDto;
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -286,7 +286,7 @@ impl ProjectsApi {
             competences: b
                 .competences
                 .into_iter()
-                .map(|c| (c.code, level_str(c.level).to_owned()))
+                .map(|c| (c.code, c.level.into()))
                 .collect(),
         };
         let outcomes = projects::record_session(

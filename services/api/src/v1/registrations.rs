@@ -1,12 +1,13 @@
 //! Registration of a voucher at an EPN: the positioning interview, the modules chosen, a move to another EPN.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::delivery::AutonomyLevel as DomainAutonomyLevel;
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest, Registration};
 use passerelle_core::vouchers::{self, Visibility};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -16,23 +17,15 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::v1::vouchers::VoucherStatusDto;
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum AutonomyLevel {
-    None,
-    Beginner,
-    Intermediate,
-    Autonomous,
-}
-
-impl AutonomyLevel {
-    fn as_str(self) -> &'static str {
-        match self {
-            AutonomyLevel::None => "none",
-            AutonomyLevel::Beginner => "beginner",
-            AutonomyLevel::Intermediate => "intermediate",
-            AutonomyLevel::Autonomous => "autonomous",
-        }
+mirror_enum! {
+    /// The person's autonomy with digital tools: `none` has never used a computer or a
+    /// smartphone.
+    #[oai(rename_all = "snake_case")]
+    pub enum AutonomyLevel mirrors DomainAutonomyLevel {
+        None,
+        Beginner,
+        Intermediate,
+        Autonomous,
     }
 }
 
@@ -76,7 +69,7 @@ pub struct RegistrationView {
     #[oai(skip_serializing_if_is_none)]
     pub interview_minutes: Option<i32>,
     #[oai(skip_serializing_if_is_none)]
-    pub autonomy_level: Option<String>,
+    pub autonomy_level: Option<AutonomyLevel>,
     #[oai(skip_serializing_if_is_none)]
     pub needs: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -96,7 +89,7 @@ impl From<Registration> for RegistrationView {
             registered_at: r.registered_at,
             interview_on: r.interview_on,
             interview_minutes: r.interview_minutes,
-            autonomy_level: r.autonomy_level,
+            autonomy_level: r.autonomy_level.map(Into::into),
             needs: r.needs,
             notes: r.notes,
             ended_at: r.ended_at,
@@ -166,7 +159,7 @@ impl RegistrationsApi {
             interview: Interview {
                 on: b.interview.on,
                 minutes: b.interview.minutes,
-                autonomy_level: b.interview.autonomy_level.map(|l| l.as_str().to_owned()),
+                autonomy_level: b.interview.autonomy_level.map(Into::into),
                 needs: b.interview.needs,
                 notes: b.interview.notes,
             },

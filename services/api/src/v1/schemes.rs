@@ -227,32 +227,13 @@ pub enum PresetDto {
     PassNumerique,
 }
 
-/// A scheme's status: draft → active → closed (a draft may be closed without opening).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename = "SchemeStatus", rename_all = "snake_case")]
-pub enum SchemeStatusDto {
-    Draft,
-    Active,
-    Closed,
-}
-
-impl From<SchemeStatus> for SchemeStatusDto {
-    fn from(status: SchemeStatus) -> Self {
-        match status {
-            SchemeStatus::Draft => Self::Draft,
-            SchemeStatus::Active => Self::Active,
-            SchemeStatus::Closed => Self::Closed,
-        }
-    }
-}
-
-impl From<SchemeStatusDto> for SchemeStatus {
-    fn from(status: SchemeStatusDto) -> Self {
-        match status {
-            SchemeStatusDto::Draft => Self::Draft,
-            SchemeStatusDto::Active => Self::Active,
-            SchemeStatusDto::Closed => Self::Closed,
-        }
+mirror_enum! {
+    /// A scheme's status: draft → active → closed (a draft may be closed without opening).
+    #[oai(rename = "SchemeStatus", rename_all = "snake_case")]
+    pub enum SchemeStatusDto mirrors SchemeStatus {
+        Draft,
+        Active,
+        Closed,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sessions an EPN holds: creation, listing, enrolment and status.
 
 use chrono::{DateTime, Utc};
+use passerelle_core::delivery::SessionStatus;
 use passerelle_core::delivery::sessions::{self, NewSession, Session};
 use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
@@ -46,7 +47,7 @@ pub struct SessionView {
     pub animator: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub place: Option<String>,
-    pub status: String,
+    pub status: SessionStatusDto,
 }
 
 impl From<Session> for SessionView {
@@ -61,7 +62,7 @@ impl From<Session> for SessionView {
             capacity: s.capacity,
             animator: s.animator,
             place: s.place,
-            status: s.status,
+            status: s.status.into(),
         }
     }
 }
@@ -80,11 +81,31 @@ pub struct EnrolledView {
     pub enrolled: i64,
 }
 
+mirror_enum! {
+    /// A session's status: `planned`, then `held` or `cancelled` once.
+    #[oai(rename = "SessionStatus", rename_all = "snake_case")]
+    pub enum SessionStatusDto mirrors SessionStatus {
+        Planned,
+        Held,
+        Cancelled,
+    }
+}
+
+/// What a planned session becomes.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum SessionStatusInput {
     Held,
     Cancelled,
+}
+
+impl From<SessionStatusInput> for SessionStatus {
+    fn from(status: SessionStatusInput) -> Self {
+        match status {
+            SessionStatusInput::Held => SessionStatus::Held,
+            SessionStatusInput::Cancelled => SessionStatus::Cancelled,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -225,10 +246,6 @@ impl SessionsApi {
     ) -> Result<Json<SessionView>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::SET_SESSION_STATUS)?;
         let epn_id = auth.epn_id()?;
-        let status = match body.0.status {
-            SessionStatusInput::Held => "held",
-            SessionStatusInput::Cancelled => "cancelled",
-        };
         Ok(Json(
             sessions::set_status(
                 &state.db,
@@ -236,7 +253,7 @@ impl SessionsApi {
                 epn_id,
                 auth.actor(),
                 session_id.0,
-                status,
+                body.0.status.into(),
             )
             .await?
             .into(),

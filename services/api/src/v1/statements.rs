@@ -5,7 +5,7 @@ use passerelle_core::reimbursements::{
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Attachment, AttachmentType, Json};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,37 +16,18 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+mirror_enum! {
+    /// A statement's status: `draft` (recomputed by each monthly run), then `approved` by finance,
+    /// then `paid` (both immutable).
+    #[oai(rename = "StatementStatus", rename_all = "snake_case")]
+    pub enum StatementStatusDto mirrors StatementStatus {
+        Draft,
+        Approved,
+        Paid,
+    }
+}
+
 /// What the tenant owes one EPN for one scheme and month.
-/// A statement's status: `draft` (recomputed by each monthly run), then `approved` by finance,
-/// then `paid` (both immutable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename = "StatementStatus", rename_all = "snake_case")]
-pub enum StatementStatusDto {
-    Draft,
-    Approved,
-    Paid,
-}
-
-impl From<StatementStatus> for StatementStatusDto {
-    fn from(status: StatementStatus) -> Self {
-        match status {
-            StatementStatus::Draft => Self::Draft,
-            StatementStatus::Approved => Self::Approved,
-            StatementStatus::Paid => Self::Paid,
-        }
-    }
-}
-
-impl From<StatementStatusDto> for StatementStatus {
-    fn from(status: StatementStatusDto) -> Self {
-        match status {
-            StatementStatusDto::Draft => Self::Draft,
-            StatementStatusDto::Approved => Self::Approved,
-            StatementStatusDto::Paid => Self::Paid,
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 pub struct StatementView {
     pub id: Uuid,

@@ -19,43 +19,18 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// A voucher's status: issued → registered (at an EPN) → in_progress → completed, or expired
-/// (past its validity with time left), or cancelled (before any time was used). Read as of now:
-/// an open voucher past its last valid day reads `expired` before the daily run records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename = "VoucherStatus", rename_all = "snake_case")]
-pub enum VoucherStatusDto {
-    Issued,
-    Registered,
-    InProgress,
-    Completed,
-    Expired,
-    Cancelled,
-}
-
-impl From<VoucherStatus> for VoucherStatusDto {
-    fn from(status: VoucherStatus) -> Self {
-        match status {
-            VoucherStatus::Issued => Self::Issued,
-            VoucherStatus::Registered => Self::Registered,
-            VoucherStatus::InProgress => Self::InProgress,
-            VoucherStatus::Completed => Self::Completed,
-            VoucherStatus::Expired => Self::Expired,
-            VoucherStatus::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
-impl From<VoucherStatusDto> for VoucherStatus {
-    fn from(status: VoucherStatusDto) -> Self {
-        match status {
-            VoucherStatusDto::Issued => Self::Issued,
-            VoucherStatusDto::Registered => Self::Registered,
-            VoucherStatusDto::InProgress => Self::InProgress,
-            VoucherStatusDto::Completed => Self::Completed,
-            VoucherStatusDto::Expired => Self::Expired,
-            VoucherStatusDto::Cancelled => Self::Cancelled,
-        }
+mirror_enum! {
+    /// A voucher's status: issued → registered (at an EPN) → in_progress → completed, or expired
+    /// (past its validity with time left), or cancelled (before any time was used). Read as of now:
+    /// an open voucher past its last valid day reads `expired` before the daily run records it.
+    #[oai(rename = "VoucherStatus", rename_all = "snake_case")]
+    pub enum VoucherStatusDto mirrors VoucherStatus {
+        Issued,
+        Registered,
+        InProgress,
+        Completed,
+        Expired,
+        Cancelled,
     }
 }
 

@@ -10,14 +10,14 @@ use passerelle_core::tenancy::{Role, account_links, accounts};
 use passerelle_core::{Error, audit, epns, labels, prescribers};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional, query_param};
 use super::french::FormRefusal;
-use super::{Portal, failed, see_other};
+use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
 
@@ -63,7 +63,7 @@ async fn users_page(
     form: &UserForm,
     errors: &FormRefusal,
     notice: Option<String>,
-) -> Response {
+) -> PageResult {
     let tenant_id = portal.tenant.id;
     let loaded = async {
         let accounts_list = all(|page| users::list(&state.db, tenant_id, page)).await?;
@@ -76,10 +76,7 @@ async fn users_page(
         Ok::<_, Error>((accounts_list, with_password, prescribers, epns))
     }
     .await;
-    let (accounts_list, with_password, prescribers, epns) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(&e, None),
-    };
+    let (accounts_list, with_password, prescribers, epns) = loaded?;
     let structure = |user: &users::User| {
         user.prescriber_id
             .and_then(|id| {
@@ -118,7 +115,7 @@ async fn users_page(
         .iter()
         .map(|r| option(r.as_str(), r.title_fr()))
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "users.html",
         json!({
@@ -130,7 +127,7 @@ async fn users_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -138,8 +135,8 @@ pub(super) async fn user_list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_USERS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_USERS).await?;
     let notice = req.uri().query().and_then(|q| {
         q.split('&').find_map(|p| {
             p.strip_prefix("invite=")
@@ -190,10 +187,9 @@ pub(super) async fn create_user(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<UserForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await
-    );
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await?;
     let new = match read_user_form(&form) {
         Ok(new) => new,
         Err(errors) => {
@@ -216,9 +212,12 @@ pub(super) async fn create_user(
         Err(e) => Err(e),
     };
     match invited {
-        Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
+        Ok(()) => Ok(see_other(&format!(
+            "{}/utilisateurs?invite=1",
+            portal.path()
+        ))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             users_page(
                 &state,
                 &portal,
@@ -244,21 +243,15 @@ pub(super) async fn invite(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<ActionForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await
-    );
-    let user_id = try_page!(super::path_id(&id, "user"));
-    match account_links::invite(&state.db, portal.tenant.id, portal.actor(), user_id).await {
-        Ok(()) => see_other(&format!("{}/utilisateurs?invite=1", portal.path())),
-        Err(e) => failed(
-            &e,
-            Some((
-                &format!("{}/utilisateurs", portal.path()),
-                "Revenir aux utilisateurs",
-            )),
-        ),
-    }
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_USER, &form.csrf_token).await?;
+    let user_id = super::path_id(&id, "user")?;
+    let users_page = format!("{}/utilisateurs", portal.path());
+    account_links::invite(&state.db, portal.tenant.id, portal.actor(), user_id)
+        .await
+        .or_back(&users_page, "Revenir aux utilisateurs")?;
+    Ok(see_other(&format!("{users_page}?invite=1")))
 }
 
 #[handler]
@@ -267,21 +260,15 @@ pub(super) async fn disable(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<ActionForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(&state, req, &slug, &access::DISABLE_USER, &form.csrf_token).await
-    );
-    let user_id = try_page!(super::path_id(&id, "user"));
-    match users::disable(&state.db, portal.tenant.id, user_id).await {
-        Ok(_) => see_other(&format!("{}/utilisateurs?desactive=1", portal.path())),
-        Err(e) => failed(
-            &e,
-            Some((
-                &format!("{}/utilisateurs", portal.path()),
-                "Revenir aux utilisateurs",
-            )),
-        ),
-    }
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::DISABLE_USER, &form.csrf_token).await?;
+    let user_id = super::path_id(&id, "user")?;
+    let users_page = format!("{}/utilisateurs", portal.path());
+    users::disable(&state.db, portal.tenant.id, user_id)
+        .await
+        .or_back(&users_page, "Revenir aux utilisateurs")?;
+    Ok(see_other(&format!("{users_page}?desactive=1")))
 }
 
 fn email_kind_fr(kind: &str) -> &'static str {
@@ -302,8 +289,8 @@ pub(super) async fn email_log(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_EMAILS).await?;
     let param = |name: &str| query_param(req, name);
     let filter = EmailFilter {
         status: param("etat").and_then(|s| s.parse().ok()),
@@ -311,14 +298,8 @@ pub(super) async fn email_log(
         voucher_id: None,
         newest_first: true,
     };
-    let page = match PageRequest::parse(Some(100), param("suite").as_deref()) {
-        Ok(page) => page,
-        Err(e) => return failed(&e, None),
-    };
-    let listed = match outbox::list(&state.db, portal.tenant.id, &filter, page).await {
-        Ok(listed) => listed,
-        Err(e) => return failed(&e, None),
-    };
+    let page = PageRequest::parse(Some(100), param("suite").as_deref())?;
+    let listed = outbox::list(&state.db, portal.tenant.id, &filter, page).await?;
     let tz = portal.tenant.tz();
     let rows: Vec<Value> = listed
         .items
@@ -341,7 +322,7 @@ pub(super) async fn email_log(
         .iter()
         .map(|k| option(k.as_str(), email_kind_fr(k.as_str())))
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "emails.html",
         json!({
@@ -352,7 +333,7 @@ pub(super) async fn email_log(
             "kind": filter.kind.unwrap_or_default(),
             "next": listed.next_cursor,
         }),
-    )
+    ))
 }
 
 /// The audit log, newest first, filtered by action.
@@ -361,21 +342,15 @@ pub(super) async fn audit_log(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await);
-    let page = match PageRequest::parse(Some(100), query_param(req, "suite").as_deref()) {
-        Ok(page) => page,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_AUDIT).await?;
+    let page = PageRequest::parse(Some(100), query_param(req, "suite").as_deref())?;
     let filter = audit::AuditFilter {
         action: query_param(req, "action"),
         newest_first: true,
         ..audit::AuditFilter::default()
     };
-    let listed = match audit::list(&state.db, portal.tenant.id, &filter, page).await {
-        Ok(listed) => listed,
-        Err(e) => return failed(&e, None),
-    };
+    let listed = audit::list(&state.db, portal.tenant.id, &filter, page).await?;
     let tz = portal.tenant.tz();
     let rows: Vec<Value> = listed
         .items
@@ -390,9 +365,9 @@ pub(super) async fn audit_log(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "journal.html",
         json!({ "entries": rows, "next": listed.next_cursor, "action": filter.action }),
-    )
+    ))
 }

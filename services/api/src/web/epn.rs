@@ -2,63 +2,27 @@
 //! tick the attendance sheet on a phone with the competences worked, and the EPN's month so far.
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use passerelle_core::delivery::attendance::{self, Entry, LEVELS};
+use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::overview::{self, start_of_day};
-use passerelle_core::delivery::registration::{self, AUTONOMY_LEVELS, Interview, RegisterRequest};
+use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession, Session};
+use passerelle_core::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel};
 use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::vouchers::{self, Visibility};
-use passerelle_core::{Error, epns, schemes};
+use passerelle_core::{Error, epns, labels, schemes};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional};
 use super::french::{self as fr, FormRefusal};
-use super::{Portal, failed, message, see_other, unavailable};
+use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
-
-fn autonomy_fr(level: &str) -> &'static str {
-    match level {
-        "none" => "Aucune : n’a jamais utilisé d’ordinateur ni de smartphone",
-        "beginner" => "Débutant",
-        "intermediate" => "Intermédiaire",
-        "autonomous" => "Autonome",
-        _ => "",
-    }
-}
-
-fn level_fr(level: &str) -> &'static str {
-    match level {
-        "discovered" => "découverte",
-        "practised" => "pratiquée",
-        "acquired" => "acquise",
-        _ => "",
-    }
-}
-
-fn attendance_fr(status: &str) -> &'static str {
-    match status {
-        "present" => "présent",
-        "absent" => "absent",
-        "excused" => "excusé",
-        _ => "",
-    }
-}
-
-fn session_status_fr(status: &str) -> &'static str {
-    match status {
-        "planned" => "prévue",
-        "held" => "tenue",
-        "cancelled" => "annulée",
-        _ => "",
-    }
-}
 
 async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<schemes::Scheme>, Error> {
     Ok(schemes::list(
@@ -112,9 +76,9 @@ async fn overview_page(
     form: &SessionForm,
     errors: &FormRefusal,
     notice: Option<String>,
-) -> Response {
+) -> PageResult {
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     let tenant_id = portal.tenant.id;
     let tz = portal.tenant.tz();
@@ -141,10 +105,7 @@ async fn overview_page(
         Ok::<_, Error>((epn, month, sessions, schemes, modules))
     }
     .await;
-    let (epn, month, sessions, schemes, modules) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(&e, None),
-    };
+    let (epn, month, sessions, schemes, modules) = loaded?;
     let scheme_name = |id: Uuid| {
         schemes
             .iter()
@@ -161,7 +122,7 @@ async fn overview_page(
                 "scheme": scheme_name(s.scheme_id),
                 "module": s.module_number,
                 "duration": french::duration(s.duration_minutes),
-                "status": session_status_fr(&s.status),
+                "status": labels::session_status(s.status),
                 "place": s.place,
             })
         })
@@ -172,7 +133,7 @@ async fn overview_page(
     } else {
         form.scheme_id.clone()
     };
-    portal.page(
+    Ok(portal.page(
         status,
         "epn.html",
         json!({
@@ -195,7 +156,7 @@ async fn overview_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -203,8 +164,8 @@ pub(super) async fn home(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::CREATE_SESSION).await?;
     let notice = req
         .uri()
         .query()
@@ -302,19 +263,17 @@ pub(super) async fn plan_session(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<SessionForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::CREATE_SESSION,
-            &form.csrf_token
-        )
-        .await
-    );
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::CREATE_SESSION,
+        &form.csrf_token,
+    )
+    .await?;
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     let new = match read_session_form(&form, portal.tenant.tz()) {
         Ok(new) => new,
@@ -331,9 +290,13 @@ pub(super) async fn plan_session(
         }
     };
     match sessions::create(&state.db, portal.tenant.id, epn_id, portal.actor(), &new).await {
-        Ok(session) => see_other(&format!("{}/epn/seances/{}", portal.path(), session.id)),
+        Ok(session) => Ok(see_other(&format!(
+            "{}/epn/seances/{}",
+            portal.path(),
+            session.id
+        ))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             overview_page(
                 &state,
                 &portal,
@@ -377,9 +340,9 @@ async fn registration_page(
     form: &RegistrationForm,
     chosen: &[i32],
     errors: &FormRefusal,
-) -> Response {
+) -> PageResult {
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     // The second step shows the voucher's scheme's modules offered here, and its rules.
     let mut found = Value::Null;
@@ -406,10 +369,7 @@ async fn registration_page(
                     Ok::<_, Error>((scheme, modules))
                 }
                 .await;
-                let (scheme, modules) = match loaded {
-                    Ok(loaded) => loaded,
-                    Err(e) => return failed(&e, None),
-                };
+                let (scheme, modules) = loaded?;
                 let rules = scheme.current.as_ref().map(|v| &v.rules.0);
                 found = json!({
                     "reference": voucher.reference,
@@ -428,15 +388,14 @@ async fn registration_page(
                     })).collect::<Vec<_>>(),
                 });
             }
-            Err(Error::Database(e)) => return failed(&Error::Database(e), None),
+            Err(Error::Database(e)) => return Err(Error::Database(e).into()),
             Err(_) => {}
         }
     }
-    let levels: Vec<Value> = AUTONOMY_LEVELS
-        .iter()
-        .map(|l| option(l, autonomy_fr(l)))
+    let levels: Vec<Value> = AutonomyLevel::all()
+        .map(|l| option(l.as_str(), labels::autonomy_level(l)))
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "epn_register.html",
         json!({
@@ -446,7 +405,7 @@ async fn registration_page(
             "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
             "errors": errors.to_json(),
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -454,8 +413,8 @@ pub(super) async fn find_form(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await?;
     registration_page(
         &state,
         &portal,
@@ -473,8 +432,8 @@ pub(super) async fn register(
     state: Data<&AppState>,
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await?;
     let field = |name: &str| {
         pairs
             .iter()
@@ -499,10 +458,10 @@ pub(super) async fn register(
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
     if let Some(page) = portal.form_refused(req, &form.csrf_token) {
-        return page;
+        return Ok(page);
     }
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     let (state_ref, portal_ref, form_ref, chosen_ref) = (&*state, &portal, &form, &chosen);
     let form_page = move |status: StatusCode, errors: FormRefusal| async move {
@@ -527,7 +486,7 @@ pub(super) async fn register(
         {
             Ok(_) if errors.is_empty() => form_page(StatusCode::OK, errors).await,
             Ok(_) => form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await,
-            Err(Error::Database(e)) => failed(&Error::Database(e), None),
+            Err(Error::Database(e)) => Err(Error::Database(e).into()),
             Err(_) => {
                 let errors = errors.field(
                     "reference",
@@ -558,7 +517,21 @@ pub(super) async fn register(
             "Saisissez la durée de l’entretien en minutes, par exemple 30.",
         );
     }
-    let (Ok(on), Ok(minutes), true) = (interview_on, interview_minutes, errors.is_empty()) else {
+    let autonomy_level = optional(&form.autonomy_level)
+        .map(|text| text.parse::<AutonomyLevel>())
+        .transpose();
+    if autonomy_level.is_err() {
+        errors = errors.field(
+            "autonomy_level",
+            "Choisissez un niveau d’autonomie dans la liste.",
+        );
+    }
+    let (Ok(on), Ok(minutes), Ok(autonomy_level), true) = (
+        interview_on,
+        interview_minutes,
+        autonomy_level,
+        errors.is_empty(),
+    ) else {
         return form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await;
     };
     let request = RegisterRequest {
@@ -567,7 +540,7 @@ pub(super) async fn register(
         interview: Interview {
             on,
             minutes,
-            autonomy_level: optional(&form.autonomy_level),
+            autonomy_level,
             needs: optional(&form.needs),
             notes: optional(&form.notes),
         },
@@ -582,13 +555,13 @@ pub(super) async fn register(
     )
     .await
     {
-        Ok(registered) => see_other(&format!(
+        Ok(registered) => Ok(see_other(&format!(
             "{}/epn?inscrit={}",
             portal.path(),
             registered.voucher.reference
-        )),
+        ))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             form_page(StatusCode::UNPROCESSABLE_ENTITY, errors).await
         }
     }
@@ -608,11 +581,11 @@ async fn sheet_page(
     session_id: &str,
     status: StatusCode,
     outcomes: &[Outcome],
-) -> Response {
+) -> PageResult {
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
-    let session_id = try_page!(super::path_id(session_id, "session"));
+    let session_id = super::path_id(session_id, "session")?;
     let tenant_id = portal.tenant.id;
     let loaded = async {
         let session = sessions::get(&state.db, tenant_id, Some(epn_id), session_id).await?;
@@ -623,10 +596,7 @@ async fn sheet_page(
     }
     .await;
     let back = format!("{}/epn", portal.path());
-    let (session, rows, competences, scheme) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(&e, Some((&back, "Revenir aux séances"))),
-    };
+    let (session, rows, competences, scheme) = loaded.or_back(&back, "Revenir aux séances")?;
     let module = session.module_number.and_then(|n| {
         scheme
             .modules
@@ -634,7 +604,9 @@ async fn sheet_page(
             .find(|m| m.number == n)
             .map(|m| format!("{n}. {}", m.title))
     });
-    let levels: Vec<Value> = LEVELS.iter().map(|l| option(l, level_fr(l))).collect();
+    let levels: Vec<Value> = CompetenceLevel::all()
+        .map(|l| option(l.as_str(), labels::competence_level(l)))
+        .collect();
     let rows: Vec<Value> = rows
         .iter()
         .enumerate()
@@ -649,11 +621,11 @@ async fn sheet_page(
                 ).trim(),
                 "left": french::duration(r.minutes_left),
                 "enrolled": r.enrolled,
-                "recorded": r.recorded.as_deref().map(attendance_fr),
+                "recorded": r.recorded.map(labels::attendance_status),
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "epn_sheet.html",
         json!({
@@ -663,8 +635,8 @@ async fn sheet_page(
                 "scheme": scheme.scheme.name,
                 "module": module,
                 "duration": french::duration(session.duration_minutes),
-                "status": session_status_fr(&session.status),
-                "cancelled": session.status == "cancelled",
+                "status": labels::session_status(session.status),
+                "cancelled": session.status.is_cancelled(),
                 "place": session.place,
             },
             "rows": rows,
@@ -677,7 +649,7 @@ async fn sheet_page(
             "outcomes": outcomes,
             "all_ok": outcomes.iter().all(|o| o.ok),
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -685,8 +657,8 @@ pub(super) async fn sheet(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await?;
     sheet_page(&state, &portal, &id, StatusCode::OK, &[]).await
 }
 
@@ -695,19 +667,28 @@ const MAX_SHEET_ROWS: usize = 500;
 /// The most competences a row may carry (the API's bound).
 const MAX_ROW_COMPETENCES: usize = 16;
 
+/// Why a posted sheet is refused whole.
+#[derive(Debug, PartialEq, Eq)]
+enum SheetRefused {
+    /// Past the bounds above.
+    TooLong,
+    /// An attendance or a level that is not one of the sheet's choices: the form was not the page's.
+    Unreadable,
+}
+
 /// The sheet's entries: `ref_<i>` names a row's voucher, `statut_<i>` its attendance (rows left
 /// blank are not recorded), `comp_<i>_<code>` a competence's level. Read in one pass over the
-/// form, whatever its size; `None` past the bounds above.
-fn entries(pairs: &[(String, String)]) -> Option<Vec<Entry>> {
+/// form, whatever its size.
+fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
     use std::collections::HashMap;
     let mut references: Vec<(&str, &str)> = Vec::new();
     let mut statuses: HashMap<&str, &str> = HashMap::new();
-    let mut competences: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+    let mut competences: HashMap<&str, Vec<(String, CompetenceLevel)>> = HashMap::new();
     for (key, value) in pairs {
         if let Some(row) = key.strip_prefix("ref_") {
             references.push((row, value));
             if references.len() > MAX_SHEET_ROWS {
-                return None;
+                return Err(SheetRefused::TooLong);
             }
         } else if let Some(row) = key.strip_prefix("statut_") {
             statuses.insert(row, value.trim());
@@ -716,26 +697,29 @@ fn entries(pairs: &[(String, String)]) -> Option<Vec<Entry>> {
             .and_then(|rest| rest.split_once('_'))
             && !value.is_empty()
         {
+            let level = value.parse().map_err(|_| SheetRefused::Unreadable)?;
             let row_competences = competences.entry(row).or_default();
-            row_competences.push((code.to_owned(), value.clone()));
+            row_competences.push((code.to_owned(), level));
             if row_competences.len() > MAX_ROW_COMPETENCES {
-                return None;
+                return Err(SheetRefused::TooLong);
             }
         }
     }
-    Some(
-        references
-            .into_iter()
-            .filter_map(|(row, reference)| {
-                let status = statuses.get(row).copied().unwrap_or_default();
-                (!status.is_empty()).then(|| Entry {
+    references
+        .into_iter()
+        .filter_map(|(row, reference)| {
+            let status = statuses.get(row).copied().unwrap_or_default();
+            (!status.is_empty()).then(|| {
+                Ok(Entry {
                     reference: reference.to_owned(),
-                    status: status.to_owned(),
+                    status: status
+                        .parse::<AttendanceStatus>()
+                        .map_err(|_| SheetRefused::Unreadable)?,
                     competences: competences.remove(row).unwrap_or_default(),
                 })
             })
-            .collect(),
-    )
+        })
+        .collect()
 }
 
 #[handler]
@@ -744,29 +728,41 @@ pub(super) async fn record_sheet(
     state: Data<&AppState>,
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::RECORD_ATTENDANCE).await?;
     let token = pairs
         .iter()
         .find(|(k, _)| k == "csrf_token")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     if let Some(page) = portal.form_refused(req, token) {
-        return page;
+        return Ok(page);
     }
     let Some(epn_id) = portal.epn_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
-    let session_id = try_page!(super::path_id(&id, "session"));
-    let Some(entries) = entries(&pairs) else {
-        return message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Feuille trop longue",
-            &format!(
-                "Une feuille compte au plus {MAX_SHEET_ROWS} personnes et {MAX_ROW_COMPETENCES} compétences par personne."
-            ),
-            Some((&format!("{}/epn", portal.path()), "Revenir aux séances")),
-        );
+    let session_id = super::path_id(&id, "session")?;
+    let back = format!("{}/epn", portal.path());
+    let entries = match entries(&pairs) {
+        Ok(entries) => entries,
+        Err(SheetRefused::TooLong) => {
+            return Ok(message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Feuille trop longue",
+                &format!(
+                    "Une feuille compte au plus {MAX_SHEET_ROWS} personnes et {MAX_ROW_COMPETENCES} compétences par personne."
+                ),
+                Some((&back, "Revenir aux séances")),
+            ));
+        }
+        Err(SheetRefused::Unreadable) => {
+            return Ok(message(
+                StatusCode::BAD_REQUEST,
+                "Feuille illisible",
+                "Une présence ou un niveau de compétence n’est pas un choix de la feuille. Rechargez la feuille et recommencez.",
+                Some((&back, "Revenir aux séances")),
+            ));
+        }
     };
     if entries.is_empty() {
         let outcomes = [Outcome {
@@ -792,15 +788,7 @@ pub(super) async fn record_sheet(
         &entries,
     )
     .await;
-    let results = match recorded {
-        Ok(results) => results,
-        Err(e) => {
-            return failed(
-                &e,
-                Some((&format!("{}/epn", portal.path()), "Revenir aux séances")),
-            );
-        }
-    };
+    let results = recorded.or_back(&back, "Revenir aux séances")?;
     let outcomes: Vec<Outcome> = entries
         .iter()
         .zip(&results)
@@ -811,7 +799,7 @@ pub(super) async fn record_sheet(
                 text: format!(
                     "{} noté {} ; il reste {}.",
                     r.reference,
-                    attendance_fr(&r.attendance.status),
+                    labels::attendance_status(r.attendance.status),
                     french::duration(r.minutes_left)
                 ),
             },
@@ -861,10 +849,14 @@ mod tests {
         let read = entries(&form).expect("within bounds");
         assert_eq!(read.len(), 2);
         assert_eq!(read[0].reference, "LOT-AAAA-BBBB");
-        assert_eq!(read[0].competences, [("2.1".into(), "practised".into())]);
+        assert_eq!(read[0].status, AttendanceStatus::Present);
         assert_eq!(
-            (read[1].reference.as_str(), read[1].status.as_str()),
-            ("LOT-EEEE-FFFF", "absent")
+            read[0].competences,
+            [("2.1".into(), CompetenceLevel::Practised)]
+        );
+        assert_eq!(
+            (read[1].reference.as_str(), read[1].status),
+            ("LOT-EEEE-FFFF", AttendanceStatus::Absent)
         );
     }
 
@@ -878,10 +870,22 @@ mod tests {
                 ]
             })
             .collect();
-        assert!(entries(&rows).is_none());
+        assert_eq!(entries(&rows).err(), Some(SheetRefused::TooLong));
         let competences: Vec<_> = std::iter::once(pair("ref_0", "LOT-X"))
             .chain((0..=MAX_ROW_COMPETENCES).map(|c| pair(&format!("comp_0_{c}"), "acquired")))
             .collect();
-        assert!(entries(&competences).is_none());
+        assert_eq!(entries(&competences).err(), Some(SheetRefused::TooLong));
+    }
+
+    #[test]
+    fn a_forged_attendance_or_level_refuses_the_sheet() {
+        let status = vec![pair("ref_0", "LOT-X"), pair("statut_0", "sleeping")];
+        assert_eq!(entries(&status).err(), Some(SheetRefused::Unreadable));
+        let level = vec![
+            pair("ref_0", "LOT-X"),
+            pair("statut_0", "present"),
+            pair("comp_0_2.1", "expert"),
+        ];
+        assert_eq!(entries(&level).err(), Some(SheetRefused::Unreadable));
     }
 }

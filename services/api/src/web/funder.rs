@@ -12,7 +12,7 @@ use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::{Portal, failed, message};
+use super::{OrBack, PageResult, Portal, message};
 use crate::access;
 use crate::state::AppState;
 
@@ -52,32 +52,23 @@ pub(super) async fn exports(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal =
-        try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await?;
     let filter = ExportFilter {
         scheme_id: None,
         status: Some("succeeded".into()),
     };
-    let listed = match statistics::list(
+    let listed = statistics::list(
         &state.db,
         portal.tenant.id,
         &filter,
         reads_unpublished(&portal),
     )
-    .await
-    {
-        Ok(listed) => listed,
-        Err(e) => return failed(&e, None),
-    };
-    let schemes = match PageRequest::parse(Some(100), None) {
-        Ok(page) => schemes::list(&state.db, portal.tenant.id, page).await,
-        Err(e) => Err(e),
-    };
-    let schemes = match schemes {
-        Ok(schemes) => schemes.items,
-        Err(e) => return failed(&e, None),
-    };
+    .await?;
+    let page = PageRequest::parse(Some(100), None)?;
+    let schemes = schemes::list(&state.db, portal.tenant.id, page)
+        .await?
+        .items;
     // A person reads the scheme's name; the files keep its code.
     let scheme_name = |id: uuid::Uuid, code: &str| {
         schemes
@@ -106,7 +97,7 @@ pub(super) async fn exports(
             })
         })
         .collect();
-    portal.page(StatusCode::OK, "exports.html", json!({ "exports": rows }))
+    Ok(portal.page(StatusCode::OK, "exports.html", json!({ "exports": rows })))
 }
 
 #[handler]
@@ -114,10 +105,9 @@ pub(super) async fn download(
     Path((slug, id, name)): Path<(String, String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal =
-        try_page!(Portal::allowed(&state, req, &slug, &access::DOWNLOAD_STATISTICS_FILE).await);
-    let id = try_page!(super::path_id(&id, "statistics file"));
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::DOWNLOAD_STATISTICS_FILE).await?;
+    let id = super::path_id(&id, "statistics file")?;
     let back = format!("{}/statistiques", portal.path());
     let opened = statistics::open_file(
         &state.db,
@@ -129,12 +119,9 @@ pub(super) async fn download(
         reads_unpublished(&portal),
     )
     .await;
-    let (file, path) = match opened {
-        Ok(opened) => opened,
-        Err(e) => return failed(&e, Some((&back, "Revenir aux statistiques"))),
-    };
+    let (file, path) = opened.or_back(&back, "Revenir aux statistiques")?;
     match tokio::fs::read(&path).await {
-        Ok(bytes) => Response::builder()
+        Ok(bytes) => Ok(Response::builder()
             .status(StatusCode::OK)
             .content_type(file.content_type())
             .header(
@@ -142,15 +129,15 @@ pub(super) async fn download(
                 format!("attachment; filename=\"{}\"", file.name),
             )
             .header(header::CACHE_CONTROL, "no-store")
-            .body(bytes),
+            .body(bytes)),
         Err(e) => {
             tracing::error!(error = %e, file = %file.name, "statistics file unreadable");
-            message(
+            Ok(message(
                 StatusCode::CONFLICT,
                 "Fichier indisponible",
                 "Ce fichier est enregistré mais ne peut pas être lu pour l’instant. Prévenez l’administrateur de l’espace.",
                 Some((&back, "Revenir aux statistiques")),
-            )
+            ))
         }
     }
 }
@@ -184,13 +171,9 @@ pub(super) async fn charts(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal =
-        try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await);
-    let board = match dashboard::dashboard(&state.db, portal.tenant.id, None).await {
-        Ok(board) => board,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await?;
+    let board = dashboard::dashboard(&state.db, portal.tenant.id, None).await?;
     let threshold = board.threshold;
     let count = |n: i64| n.to_string();
     let month_max = board
@@ -263,7 +246,7 @@ pub(super) async fn charts(
         french::month_year(board.first_month),
         french::month_year(board.months.last().map_or(board.first_month, |m| m.month))
     );
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "dashboard.html",
         json!({
@@ -273,7 +256,7 @@ pub(super) async fn charts(
             "epns": epns,
             "categories": categories,
         }),
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde_json::json;
 
+use super::PageResult;
 use super::*;
 use crate::state::AppState;
 
@@ -13,8 +14,8 @@ pub(super) async fn home(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::signed_in(&state, req, &slug).await);
+) -> PageResult {
+    let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
     let pages: [(&access::Operation, &str, &str); 14] = [
@@ -86,7 +87,7 @@ pub(super) async fn home(
         .filter(|(operation, _, _)| portal.may(operation))
         .map(|(_, href, label)| json!({ "href": format!("{path}{href}"), "label": label }))
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "home.html",
         json!({
@@ -98,5 +99,5 @@ pub(super) async fn home(
             "csrf_token": portal.user.csrf_token,
             "sign_out_path": format!("{}/deconnexion", portal.path()),
         }),
-    )
+    ))
 }

@@ -17,17 +17,6 @@ use serde_json::json;
 use crate::pages;
 use crate::state::AppState;
 
-/// The value of a `Result<T, Response>`, or the handler returns the page to answer instead (the
-/// sign-in page, a 403, the "unavailable" page): `?` for handlers that answer a `Response`.
-macro_rules! try_page {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(page) => return page,
-        }
-    };
-}
-
 mod admin;
 mod epn;
 mod forms;
@@ -44,6 +33,7 @@ mod session;
 mod sign_in;
 mod statements;
 
+pub(crate) use responses::PortalPage;
 use responses::*;
 use session::*;
 use sign_in::*;
@@ -160,11 +150,11 @@ struct Portal {
 impl Portal {
     /// The portal of `slug` with its signed-in user, or the page to answer instead: the sign-in
     /// page when nobody is signed in to this tenant.
-    async fn signed_in(state: &AppState, req: &Request, slug: &str) -> Result<Self, Response> {
+    async fn signed_in(state: &AppState, req: &Request, slug: &str) -> PageResult<Self> {
         let tenant = portal(state, slug).await?;
         match signed_in(state, req, &tenant).await? {
             Some(user) => Ok(Self { tenant, user }),
-            None => Err(see_other(&format!("{}/connexion", cookie_path(&tenant)))),
+            None => Err(see_other(&format!("{}/connexion", cookie_path(&tenant))).into()),
         }
     }
 
@@ -184,7 +174,7 @@ impl Portal {
         req: &Request,
         slug: &str,
         operation: &crate::access::Operation,
-    ) -> Result<Self, Response> {
+    ) -> PageResult<Self> {
         let portal = Self::signed_in(state, req, slug).await?;
         if portal.may(operation) {
             Ok(portal)
@@ -197,7 +187,8 @@ impl Portal {
                     role_fr(&portal.user.principal)
                 ),
                 Some((&format!("{}/", portal.path()), "Revenir à l’accueil")),
-            ))
+            )
+            .into())
         }
     }
 
@@ -209,10 +200,10 @@ impl Portal {
         slug: &str,
         operation: &crate::access::Operation,
         csrf_token: &str,
-    ) -> Result<Self, Response> {
+    ) -> PageResult<Self> {
         let portal = Self::allowed(state, req, slug, operation).await?;
         match portal.form_refused(req, csrf_token) {
-            Some(page) => Err(page),
+            Some(page) => Err(page.into()),
             None => Ok(portal),
         }
     }
@@ -268,10 +259,6 @@ impl Portal {
 }
 
 /// An id in a page's address; a malformed one is not found, like an unknown one.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the page to answer, returned at once by `try_page!`"
-)]
-fn path_id(text: &str, what: &'static str) -> Result<uuid::Uuid, Response> {
-    uuid::Uuid::parse_str(text).map_err(|_| failed(&passerelle_core::Error::NotFound(what), None))
+fn path_id(text: &str, what: &'static str) -> PageResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).map_err(|_| passerelle_core::Error::NotFound(what).into())
 }

@@ -9,14 +9,14 @@ use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{Upload, optional};
 use super::french::FormRefusal;
-use super::{Portal, failed, see_other};
+use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
 
@@ -29,12 +29,9 @@ async fn list_page(
     status: StatusCode,
     errors: &FormRefusal,
     report: Option<Value>,
-) -> Response {
+) -> PageResult {
     let tenant_id = portal.tenant.id;
-    let places = match super::admin::all(|page| epns::list(&state.db, tenant_id, page)).await {
-        Ok(places) => places,
-        Err(e) => return failed(&e, None),
-    };
+    let places = super::admin::all(|page| epns::list(&state.db, tenant_id, page)).await?;
     let rows: Vec<Value> = places
         .iter()
         .map(|e| {
@@ -47,11 +44,11 @@ async fn list_page(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "network.html",
         json!({ "places": rows, "errors": errors.to_json(), "report": report }),
-    )
+    ))
 }
 
 #[handler]
@@ -59,8 +56,8 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await?;
     list_page(
         &state,
         &portal,
@@ -77,11 +74,11 @@ pub(super) async fn import_file(
     state: Data<&AppState>,
     req: &Request,
     multipart: Multipart,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await?;
     let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
     if let Some(refused) = portal.form_refused(req, upload.field("csrf_token")) {
-        return refused;
+        return Ok(refused);
     }
     let (file, too_big) = (upload.file, upload.too_big);
     let file = match (file, too_big) {
@@ -126,7 +123,7 @@ pub(super) async fn import_file(
             .await
         }
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             // The file as a whole: the core names it `file`, the form `fichier`.
             let message = errors
                 .fields
@@ -159,7 +156,7 @@ async fn epn_page(
     status: StatusCode,
     errors: &FormRefusal,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
     let tenant_id = portal.tenant.id;
     let back = format!("{}/epns", portal.path());
     let loaded = async {
@@ -188,11 +185,8 @@ async fn epn_page(
         Ok::<_, Error>((epn, offers))
     }
     .await;
-    let (epn, offers) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(&e, Some((&back, "Revenir aux EPN"))),
-    };
-    portal.page(
+    let (epn, offers) = loaded.or_back(&back, "Revenir aux EPN")?;
+    Ok(portal.page(
         status,
         "network_epn.html",
         json!({
@@ -210,7 +204,7 @@ async fn epn_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -218,9 +212,9 @@ pub(super) async fn show(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await);
-    let id = try_page!(super::path_id(&id, "epn"));
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await?;
+    let id = super::path_id(&id, "epn")?;
     let notice = match req.uri().query() {
         Some("offre=1") => Some("Offre enregistrée."),
         Some("banque=1") => Some("Coordonnées bancaires enregistrées."),
@@ -243,8 +237,8 @@ pub(super) async fn set_offer(
     state: Data<&AppState>,
     req: &Request,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::SET_EPN_OFFER).await?;
     let field = |name: &str| {
         pairs
             .iter()
@@ -253,11 +247,11 @@ pub(super) async fn set_offer(
             .unwrap_or_default()
     };
     if let Some(refused) = portal.form_refused(req, field("csrf_token")) {
-        return refused;
+        return Ok(refused);
     }
     let (Ok(id), Ok(scheme_id)) = (Uuid::parse_str(&id), Uuid::parse_str(field("scheme_id")))
     else {
-        return failed(&Error::NotFound("epn"), None);
+        return Err(Error::NotFound("epn").into());
     };
     let modules: Vec<i32> = pairs
         .iter()
@@ -274,9 +268,9 @@ pub(super) async fn set_offer(
     )
     .await
     {
-        Ok(_) => see_other(&format!("{}/epns/{id}?offre=1", portal.path())),
+        Ok(_) => Ok(see_other(&format!("{}/epns/{id}?offre=1", portal.path()))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             epn_page(
                 &state,
                 &portal,
@@ -308,22 +302,21 @@ pub(super) async fn set_bank_details(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<BankForm>,
-) -> Response {
-    let portal =
-        try_page!(Portal::allowed(&state, req, &slug, &access::SET_EPN_BANK_DETAILS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::SET_EPN_BANK_DETAILS).await?;
     if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
-        return refused;
+        return Ok(refused);
     }
-    let id = try_page!(super::path_id(&id, "epn"));
+    let id = super::path_id(&id, "epn")?;
     let bank = BankDetails {
         iban: form.iban.clone(),
         bic: optional(&form.bic),
         account_holder: form.account_holder.trim().to_owned(),
     };
     match epns::set_bank_details(&state.db, portal.tenant.id, portal.actor(), id, &bank).await {
-        Ok(_) => see_other(&format!("{}/epns/{id}?banque=1", portal.path())),
+        Ok(_) => Ok(see_other(&format!("{}/epns/{id}?banque=1", portal.path()))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             epn_page(
                 &state,
                 &portal,

@@ -10,22 +10,24 @@ use serde_json::json;
 use sha2::Digest;
 
 use super::french::FormRefusal;
-use super::{forbidden_form, html, message, portal, same_origin, see_other, unavailable};
+use super::{
+    PageResult, forbidden_form, html, message, portal, same_origin, see_other, unavailable,
+};
 use crate::limits;
 use crate::pages;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
 #[handler]
-pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
-    html(
+pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppState>) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
+    Ok(html(
         StatusCode::OK,
         pages::render(
             "password_forgotten.html",
             json!({ "tenant_name": tenant.name, "sign_in_path": format!("/portail/{}/connexion", tenant.slug) }),
         ),
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -45,13 +47,13 @@ pub(super) async fn forgotten(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<ForgottenForm>,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
     if !same_origin(req) {
-        return forbidden_form();
+        return Ok(forbidden_form());
     }
     if form.email.trim().is_empty() {
-        return html(
+        return Ok(html(
             StatusCode::UNPROCESSABLE_ENTITY,
             pages::render(
                 "password_forgotten.html",
@@ -61,7 +63,7 @@ pub(super) async fn forgotten(
                     "errors": FormRefusal::default().field("email", "Saisissez l’adresse électronique de votre compte.").to_json(),
                 }),
             ),
-        );
+        ));
     }
     // Each request may send an email: bounded per client and per address typed (known or not,
     // the same), so that the form cannot flood someone's mailbox.
@@ -111,13 +113,13 @@ pub(super) async fn forgotten(
                 .headers_mut()
                 .insert(poem::http::header::RETRY_AFTER, value);
         }
-        return response;
+        return Ok(response);
     }
     if let Err(e) = account_links::request_reset(&state.db, tenant.id, &form.email).await {
         tracing::error!(error = %e, "password reset request failed");
-        return unavailable();
+        return Err(unavailable().into());
     }
-    message(
+    Ok(message(
         StatusCode::OK,
         "Vérifiez votre messagerie",
         &format!(
@@ -129,7 +131,7 @@ pub(super) async fn forgotten(
             &format!("/portail/{}/connexion", tenant.slug),
             "Revenir à la connexion",
         )),
-    )
+    ))
 }
 
 fn expired_link(slug: &str) -> Response {
@@ -148,19 +150,19 @@ fn expired_link(slug: &str) -> Response {
 pub(super) async fn choose_form(
     Path((slug, secret)): Path<(String, String)>,
     state: Data<&AppState>,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
     match account_links::check(&state.db, tenant.id, &secret).await {
-        Ok(Some(holder)) => choose_page(
+        Ok(Some(holder)) => Ok(choose_page(
             StatusCode::OK,
             &tenant.name,
             &holder,
             &FormRefusal::default(),
-        ),
-        Ok(None) => expired_link(&tenant.slug),
+        )),
+        Ok(None) => Ok(expired_link(&tenant.slug)),
         Err(e) => {
             tracing::error!(error = %e, "account link lookup failed");
-            unavailable()
+            Err(unavailable().into())
         }
     }
 }
@@ -200,17 +202,17 @@ pub(super) async fn choose(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<ChooseForm>,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
     if !same_origin(req) {
-        return forbidden_form();
+        return Ok(forbidden_form());
     }
     let holder = match account_links::check(&state.db, tenant.id, &secret).await {
         Ok(Some(holder)) => holder,
-        Ok(None) => return expired_link(&tenant.slug),
+        Ok(None) => return Ok(expired_link(&tenant.slug)),
         Err(e) => {
             tracing::error!(error = %e, "account link lookup failed");
-            return unavailable();
+            return Err(unavailable().into());
         }
     };
     let chars = form.password.chars().count();
@@ -232,27 +234,27 @@ pub(super) async fn choose(
         );
     }
     if !errors.is_empty() {
-        return choose_page(
+        return Ok(choose_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             &tenant.name,
             &holder,
             &errors,
-        );
+        ));
     }
     match account_links::use_link(&state.db, tenant.id, &secret, &form.password).await {
-        Ok(Some(_)) => see_other(&format!(
+        Ok(Some(_)) => Ok(see_other(&format!(
             "/portail/{}/connexion?mot-de-passe=1",
             tenant.slug
-        )),
-        Ok(None) => expired_link(&tenant.slug),
+        ))),
+        Ok(None) => Ok(expired_link(&tenant.slug)),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
-            choose_page(
+            let errors = super::refusal_of(&e)?;
+            Ok(choose_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &tenant.name,
                 &holder,
                 &errors,
-            )
+            ))
         }
     }
 }

@@ -12,14 +12,14 @@ use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherF
 use passerelle_core::{Error, epns, prescribers, schemes};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{Upload, euros_to_cents, option, optional, query_param, ticked};
 use super::french::{self as fr, FormRefusal};
-use super::{Portal, failed, see_other, unavailable};
+use super::{OrBack, PageResult, Portal, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
 
@@ -98,17 +98,14 @@ async fn voucher_form_page(
     form: &VoucherForm,
     errors: &FormRefusal,
     duplicate: Option<Duplicate>,
-) -> Response {
-    let schemes = match active_schemes(state, portal).await {
-        Ok(schemes) => schemes,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let schemes = active_schemes(state, portal).await?;
     let selected_scheme = if form.scheme_id.is_empty() && schemes.len() == 1 {
         schemes[0]["value"].as_str().unwrap_or_default().to_owned()
     } else {
         form.scheme_id.clone()
     };
-    portal.page(
+    Ok(portal.page(
         status,
         "voucher_new.html",
         json!({
@@ -120,7 +117,7 @@ async fn voucher_form_page(
             "errors": errors.to_json(),
             "duplicate": duplicate,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -128,8 +125,8 @@ pub(super) async fn new_voucher_form(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await?;
     voucher_form_page(
         &state,
         &portal,
@@ -189,12 +186,11 @@ pub(super) async fn issue(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<VoucherForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(&state, req, &slug, &access::ISSUE_VOUCHER, &form.csrf_token).await
-    );
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::ISSUE_VOUCHER, &form.csrf_token).await?;
     let Some(prescriber_id) = portal.prescriber_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     let (state_ref, portal_ref, form_ref) = (&*state, &portal, &form);
     let refused = move |errors: FormRefusal, duplicate: Option<Duplicate>| async move {
@@ -235,23 +231,19 @@ pub(super) async fn issue(
     )
     .await
     {
-        Ok(issued) => see_other(&format!(
+        Ok(issued) => Ok(see_other(&format!(
             "{}/cheques/{}?emis=1",
             portal.path(),
             issued.voucher.reference
-        )),
+        ))),
         Err(Error::Refused(passerelle_core::Refusal::ProbableDuplicate { .. })) => {
-            let existing = match beneficiaries::probable_duplicate(
+            let existing = beneficiaries::probable_duplicate(
                 &state.db,
                 portal.tenant.id,
                 prescriber_id,
                 &person,
             )
-            .await
-            {
-                Ok(existing) => existing,
-                Err(e) => return failed(&e, None),
-            };
+            .await?;
             let duplicate = existing.map(|b| Duplicate {
                 existing_id: (b.prescriber_id == prescriber_id).then_some(b.id),
                 registered_on: french::long_date(
@@ -261,7 +253,7 @@ pub(super) async fn issue(
             refused(FormRefusal::default(), duplicate).await
         }
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             refused(errors, None).await
         }
     }
@@ -318,20 +310,20 @@ pub(super) async fn show(
     Path((slug, reference)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await?;
     let back = format!("{}/cheques", portal.path());
-    match voucher_details(&state, &portal, &reference).await {
-        Ok((_, details)) => portal.page(
-            StatusCode::OK,
-            "voucher.html",
-            json!({
-                "voucher": details,
-                "just_issued": req.uri().query().is_some_and(|q| q.contains("emis=1")),
-            }),
-        ),
-        Err(e) => failed(&e, Some((&back, "Revenir aux chèques"))),
-    }
+    let (_, details) = voucher_details(&state, &portal, &reference)
+        .await
+        .or_back(&back, "Revenir aux chèques")?;
+    Ok(portal.page(
+        StatusCode::OK,
+        "voucher.html",
+        json!({
+            "voucher": details,
+            "just_issued": req.uri().query().is_some_and(|q| q.contains("emis=1")),
+        }),
+    ))
 }
 
 #[handler]
@@ -339,16 +331,10 @@ pub(super) async fn letter(
     Path((slug, reference)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await);
-    let (scheme_id, details) = match voucher_details(&state, &portal, &reference).await {
-        Ok(found) => found,
-        Err(e) => return failed(&e, None),
-    };
-    let places = match epns::taking_part(&state.db, portal.tenant.id, scheme_id).await {
-        Ok(places) => places,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await?;
+    let (scheme_id, details) = voucher_details(&state, &portal, &reference).await?;
+    let places = epns::taking_part(&state.db, portal.tenant.id, scheme_id).await?;
     let places: Vec<Value> = places
         .iter()
         .map(|e| {
@@ -364,7 +350,7 @@ pub(super) async fn letter(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "voucher_letter.html",
         json!({
@@ -374,7 +360,7 @@ pub(super) async fn letter(
             "today": french::long_date(portal.tenant.today()),
             "sender": portal.tenant.sender_name,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -382,10 +368,10 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::ISSUE_VOUCHER).await?;
     let Some(prescriber_id) = portal.prescriber_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     // A reference typed in the search field opens the voucher's page.
     if let Some(reference) = query_param(req, "reference") {
@@ -395,12 +381,9 @@ pub(super) async fn list(
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        return see_other(&format!("{}/cheques/{reference}", portal.path()));
+        return Ok(see_other(&format!("{}/cheques/{reference}", portal.path())));
     }
-    let page = match PageRequest::parse(Some(50), query_param(req, "suite").as_deref()) {
-        Ok(page) => page,
-        Err(e) => return failed(&e, None),
-    };
+    let page = PageRequest::parse(Some(50), query_param(req, "suite").as_deref())?;
     let tenant_id = portal.tenant.id;
     let filter = VoucherFilter {
         newest_first: true,
@@ -432,12 +415,7 @@ pub(super) async fn list(
         },
     )
     .await;
-    let (listed, funnel, allocations, schemes) = match (listed, funnel, allocations, schemes) {
-        (Ok(l), Ok(f), Ok(a), Ok(s)) => (l, f, a, s),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-            return failed(&e, None);
-        }
-    };
+    let (listed, funnel, allocations, schemes) = (listed?, funnel?, allocations?, schemes?);
     let scheme_name = |id: Uuid| {
         schemes
             .items
@@ -473,7 +451,7 @@ pub(super) async fn list(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "vouchers.html",
         json!({
@@ -489,7 +467,7 @@ pub(super) async fn list(
                 "cancelled": funnel.cancelled,
             },
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -497,8 +475,8 @@ pub(super) async fn import_form(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await?;
     import_page(
         &state,
         &portal,
@@ -517,17 +495,14 @@ async fn import_page(
     scheme_id: &str,
     errors: &FormRefusal,
     report: Option<Value>,
-) -> Response {
-    let schemes = match active_schemes(state, portal).await {
-        Ok(schemes) => schemes,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let schemes = active_schemes(state, portal).await?;
     let scheme_id = if scheme_id.is_empty() && schemes.len() == 1 {
         schemes[0]["value"].as_str().unwrap_or_default().to_owned()
     } else {
         scheme_id.to_owned()
     };
-    portal.page(
+    Ok(portal.page(
         status,
         "voucher_import.html",
         json!({
@@ -536,7 +511,7 @@ async fn import_page(
             "errors": errors.to_json(),
             "report": report,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -545,14 +520,14 @@ pub(super) async fn import(
     state: Data<&AppState>,
     req: &Request,
     multipart: Multipart,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await?;
     let Some(prescriber_id) = portal.prescriber_id() else {
-        return unavailable();
+        return Err(unavailable().into());
     };
     let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
     if let Some(page) = portal.form_refused(req, upload.field("csrf_token")) {
-        return page;
+        return Ok(page);
     }
     let scheme_id = upload.field("scheme_id").to_owned();
     let (file, too_big) = (upload.file, upload.too_big);
@@ -634,7 +609,7 @@ pub(super) async fn import(
             .await
         }
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             import_page(
                 &state,
                 &portal,

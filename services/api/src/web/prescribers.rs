@@ -9,14 +9,14 @@ use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{option, optional};
 use super::french::FormRefusal;
-use super::{Portal, failed, see_other};
+use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
 
@@ -52,7 +52,7 @@ async fn page(
     status: StatusCode,
     typed: Typed,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
     let tenant_id = portal.tenant.id;
     let loaded = async {
         let organisations =
@@ -74,10 +74,7 @@ async fn page(
         Ok::<_, Error>((rows, schemes.items))
     }
     .await;
-    let (rows, schemes) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(&e, None),
-    };
+    let (rows, schemes) = loaded?;
     let scheme_name = |id: Uuid| {
         schemes
             .iter()
@@ -111,7 +108,7 @@ async fn page(
         })
         .collect();
     let today = portal.tenant.today();
-    portal.page(
+    Ok(portal.page(
         status,
         "prescribers.html",
         json!({
@@ -127,7 +124,7 @@ async fn page(
             "errors": typed.errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -135,8 +132,8 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_PRESCRIBERS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_PRESCRIBERS).await?;
     let notice = match req.uri().query() {
         Some("ajoute=1") => Some("Structure prescriptrice ajoutée."),
         Some("dotation=1") => Some("Dotation enregistrée."),
@@ -167,17 +164,15 @@ pub(super) async fn create(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<OrganisationForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::CREATE_PRESCRIBER,
-            &form.csrf_token
-        )
-        .await
-    );
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::CREATE_PRESCRIBER,
+        &form.csrf_token,
+    )
+    .await?;
     let new = NewPrescriber {
         name: form.name.trim().to_owned(),
         kind: form.kind.clone(),
@@ -186,9 +181,12 @@ pub(super) async fn create(
         contact_phone: optional(&form.contact_phone),
     };
     match prescribers::create(&state.db, portal.tenant.id, portal.actor(), &new).await {
-        Ok(_) => see_other(&format!("{}/prescripteurs?ajoute=1", portal.path())),
+        Ok(_) => Ok(see_other(&format!(
+            "{}/prescripteurs?ajoute=1",
+            portal.path()
+        ))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             let typed = Typed {
                 organisation: Some(json!(form)),
                 allocation: None,
@@ -277,17 +275,15 @@ pub(super) async fn allocate(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<AllocationForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::CREATE_ALLOCATION,
-            &form.csrf_token
-        )
-        .await
-    );
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::CREATE_ALLOCATION,
+        &form.csrf_token,
+    )
+    .await?;
     let errors = match read_allocation(&form) {
         Ok((prescriber_id, new)) => {
             match prescribers::allocate(
@@ -299,8 +295,13 @@ pub(super) async fn allocate(
             )
             .await
             {
-                Ok(_) => return see_other(&format!("{}/prescripteurs?dotation=1", portal.path())),
-                Err(e) => try_page!(super::refusal_of(&e)),
+                Ok(_) => {
+                    return Ok(see_other(&format!(
+                        "{}/prescripteurs?dotation=1",
+                        portal.path()
+                    )));
+                }
+                Err(e) => super::refusal_of(&e)?,
             }
         }
         Err(errors) => errors,
@@ -334,22 +335,22 @@ pub(super) async fn set_quantity(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<QuantityForm>,
-) -> Response {
-    let portal =
-        try_page!(Portal::allowed(&state, req, &slug, &access::SET_ALLOCATION_QUANTITY).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::SET_ALLOCATION_QUANTITY).await?;
     if let Some(refused) = portal.form_refused(req, &form.csrf_token) {
-        return refused;
+        return Ok(refused);
     }
     let back = format!("{}/prescripteurs", portal.path());
-    let prescriber_id = try_page!(super::path_id(&prescriber_id, "allocation"));
-    let allocation_id = try_page!(super::path_id(&allocation_id, "allocation"));
+    let prescriber_id = super::path_id(&prescriber_id, "allocation")?;
+    let allocation_id = super::path_id(&allocation_id, "allocation")?;
     let Ok(quantity) = form.quantity.trim().parse::<i32>() else {
-        return failed(
+        return Err(failed(
             &Error::invalid("quantity", "a number"),
             Some((&back, "Revenir aux structures prescriptrices")),
-        );
+        )
+        .into());
     };
-    match prescribers::set_quantity(
+    prescribers::set_quantity(
         &state.db,
         portal.tenant.id,
         portal.actor(),
@@ -358,8 +359,6 @@ pub(super) async fn set_quantity(
         quantity,
     )
     .await
-    {
-        Ok(_) => see_other(&format!("{back}?dotation=1")),
-        Err(e) => failed(&e, Some((&back, "Revenir aux structures prescriptrices"))),
-    }
+    .or_back(&back, "Revenir aux structures prescriptrices")?;
+    Ok(see_other(&format!("{back}?dotation=1")))
 }

@@ -8,13 +8,54 @@ use serde_json::json;
 use super::*;
 use crate::pages;
 
+/// The page a portal handler answers instead of its own — the sign-in page, a French refusal, a
+/// 403, the "unavailable" page — so that handlers return it with `?`. Boxed: a `Response` is
+/// large and travels in every handler's `Result`.
+pub(super) struct PageError(Box<Response>);
+
+/// What a portal handler or page builder returns: its page, or the page to answer instead.
+pub(super) type PageResult<T = Response> = Result<T, PageError>;
+
+impl From<Response> for PageError {
+    fn from(page: Response) -> Self {
+        Self(Box::new(page))
+    }
+}
+
+/// A domain error on a page: the French refusal, the "unavailable" page or a 500 (see `failed`).
+impl From<passerelle_core::Error> for PageError {
+    fn from(err: passerelle_core::Error) -> Self {
+        failed(&err, None).into()
+    }
+}
+
+/// Marks an error that carries a page already made, so that the edge that turns errors into
+/// problem+json answers the page as it is (see `problem::problem_response`).
+#[derive(Clone, Copy)]
+pub(crate) struct PortalPage;
+
+impl From<PageError> for poem::Error {
+    fn from(page: PageError) -> Self {
+        let mut err = poem::Error::from_response(*page.0);
+        err.set_data(PortalPage);
+        err
+    }
+}
+
+/// A domain error whose page links back to where the user came from.
+pub(super) trait OrBack<T> {
+    fn or_back(self, href: &str, label: &str) -> PageResult<T>;
+}
+
+impl<T> OrBack<T> for Result<T, passerelle_core::Error> {
+    fn or_back(self, href: &str, label: &str) -> PageResult<T> {
+        self.map_err(|err| failed(&err, Some((href, label))).into())
+    }
+}
+
 /// What to tell next to a form's fields, or the page to answer when the error is the service's.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the page to answer, returned at once by `try_page!`"
-)]
-pub(super) fn refusal_of(err: &passerelle_core::Error) -> Result<french::FormRefusal, Response> {
-    french::refusal(err).ok_or_else(|| failed(err, None))
+pub(super) fn refusal_of(err: &passerelle_core::Error) -> PageResult<french::FormRefusal> {
+    french::refusal(err).ok_or_else(|| failed(err, None).into())
 }
 
 /// The answer to a domain error on a page: the "unavailable" page for the database's errors, a

@@ -10,14 +10,14 @@ use passerelle_core::schemes::rules::{SchemeRules, Validity};
 use passerelle_core::schemes::{self, NewScheme, SchemeStatus, presets};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
-use poem::{Request, Response, handler};
+use poem::{Request, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::forms::{euros_to_cents, option};
 use super::french::FormRefusal;
-use super::{Portal, failed, see_other};
+use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
 
@@ -79,7 +79,7 @@ async fn schemes_page(
     new: &NewSchemeForm,
     errors: &FormRefusal,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
     let tenant_id = portal.tenant.id;
     let loaded = async {
         let found =
@@ -91,16 +91,13 @@ async fn schemes_page(
         Ok::<_, Error>(details)
     }
     .await;
-    let details = match loaded {
-        Ok(details) => details,
-        Err(e) => return failed(&e, None),
-    };
+    let details = loaded?;
     let presets: Vec<Value> = presets::ALL
         .iter()
         .filter_map(|code| presets::get(code))
         .map(|p| option(p.code, p.name))
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "schemes.html",
         json!({
@@ -110,7 +107,7 @@ async fn schemes_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 async fn scheme_page(
@@ -121,12 +118,11 @@ async fn scheme_page(
     form: Option<&RulesForm>,
     errors: &FormRefusal,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
     let back = format!("{}/dispositifs", portal.path());
-    let detail = match schemes::get(&state.db, portal.tenant.id, id).await {
-        Ok(detail) => detail,
-        Err(e) => return failed(&e, Some((&back, "Revenir aux dispositifs"))),
-    };
+    let detail = schemes::get(&state.db, portal.tenant.id, id)
+        .await
+        .or_back(&back, "Revenir aux dispositifs")?;
     let values = match form {
         Some(form) => json!(form),
         None => detail
@@ -135,7 +131,7 @@ async fn scheme_page(
             .map(|v| rules_form(&v.rules.0))
             .unwrap_or(Value::Null),
     };
-    portal.page(
+    Ok(portal.page(
         status,
         "scheme.html",
         json!({
@@ -154,7 +150,7 @@ async fn scheme_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -162,9 +158,9 @@ pub(super) async fn show(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await);
-    let id = try_page!(super::path_id(&id, "scheme"));
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await?;
+    let id = super::path_id(&id, "scheme")?;
     let notice = (req.uri().query() == Some("regles=1"))
         .then_some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.");
     scheme_page(
@@ -184,8 +180,8 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::CREATE_SCHEME).await?;
     let notice = match req.uri().query() {
         Some("cree=1") => {
             Some("Dispositif créé en brouillon : ouvrez-le pour émettre des chèques.")
@@ -222,10 +218,9 @@ pub(super) async fn create(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<NewSchemeForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(&state, req, &slug, &access::CREATE_SCHEME, &form.csrf_token).await
-    );
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::CREATE_SCHEME, &form.csrf_token).await?;
     let new = NewScheme {
         code: form.code.trim().to_owned(),
         name: form.name.trim().to_owned(),
@@ -236,8 +231,8 @@ pub(super) async fn create(
         FormRefusal::default().field("preset", "Choisissez un modèle dans la liste.")
     } else {
         match schemes::create(&state.db, portal.tenant.id, portal.actor(), new).await {
-            Ok(_) => return see_other(&format!("{}/dispositifs?cree=1", portal.path())),
-            Err(e) => try_page!(super::refusal_of(&e)),
+            Ok(_) => return Ok(see_other(&format!("{}/dispositifs?cree=1", portal.path()))),
+            Err(e) => super::refusal_of(&e)?,
         }
     };
     schemes_page(
@@ -265,29 +260,28 @@ pub(super) async fn set_status(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<StatusForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::SET_SCHEME_STATUS,
-            &form.csrf_token
-        )
-        .await
-    );
-    let id = try_page!(super::path_id(&id, "scheme"));
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::SET_SCHEME_STATUS,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "scheme")?;
     let back = format!("{}/dispositifs", portal.path());
     let Ok(status) = form.status.parse::<SchemeStatus>() else {
-        return failed(
+        return Err(failed(
             &Error::invalid("status", "draft, active or closed"),
             Some((&back, "Revenir aux dispositifs")),
-        );
+        )
+        .into());
     };
-    match schemes::set_status(&state.db, portal.tenant.id, portal.actor(), id, status).await {
-        Ok(_) => see_other(&format!("{back}?etat=1")),
-        Err(e) => failed(&e, Some((&back, "Revenir aux dispositifs"))),
-    }
+    schemes::set_status(&state.db, portal.tenant.id, portal.actor(), id, status)
+        .await
+        .or_back(&back, "Revenir aux dispositifs")?;
+    Ok(see_other(&format!("{back}?etat=1")))
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -390,29 +384,25 @@ pub(super) async fn change_rules(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<RulesForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::CHANGE_SCHEME_RULES,
-            &form.csrf_token
-        )
-        .await
-    );
-    let id = try_page!(super::path_id(&id, "scheme"));
-    let detail = match schemes::get(&state.db, portal.tenant.id, id).await {
-        Ok(detail) => detail,
-        Err(e) => return failed(&e, None),
-    };
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::CHANGE_SCHEME_RULES,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "scheme")?;
+    let detail = schemes::get(&state.db, portal.tenant.id, id).await?;
     let Some(current) = detail.current.as_ref().map(|v| v.rules.0.clone()) else {
-        return failed(
+        return Err(failed(
             &Error::Refused(passerelle_core::Refusal::NoRulesInForce {
                 on: portal.tenant.today(),
             }),
             None,
-        );
+        )
+        .into());
     };
     let errors = match read_rules(&form, &current) {
         Ok((from, rules)) => {
@@ -426,8 +416,13 @@ pub(super) async fn change_rules(
             )
             .await
             {
-                Ok(_) => return see_other(&format!("{}/dispositifs/{id}?regles=1", portal.path())),
-                Err(e) => rename_fields(try_page!(super::refusal_of(&e))),
+                Ok(_) => {
+                    return Ok(see_other(&format!(
+                        "{}/dispositifs/{id}?regles=1",
+                        portal.path()
+                    )));
+                }
+                Err(e) => rename_fields(super::refusal_of(&e)?),
             }
         }
         Err(errors) => errors,

@@ -3,21 +3,21 @@
 
 use passerelle_core::tenancy::accounts::{self, SessionUser};
 use passerelle_core::tenancy::tenants::{self, Tenant};
+use poem::Request;
 use poem::http::header;
-use poem::{Request, Response};
 
 use super::*;
 use crate::state::AppState;
 
 pub(super) const COOKIE: &str = "passerelle_session";
 
-pub(super) async fn portal(state: &AppState, slug: &str) -> Result<Tenant, Response> {
+pub(super) async fn portal(state: &AppState, slug: &str) -> PageResult<Tenant> {
     match tenants::find_by_slug(&state.db, slug).await {
         Ok(Some(tenant)) => Ok(tenant),
-        Ok(None) => Err(unknown_portal()),
+        Ok(None) => Err(unknown_portal().into()),
         Err(e) => {
             tracing::error!(error = %e, "portal lookup failed");
-            Err(unavailable())
+            Err(unavailable().into())
         }
     }
 }
@@ -83,7 +83,7 @@ pub(super) async fn signed_in(
     state: &AppState,
     req: &Request,
     tenant: &Tenant,
-) -> Result<Option<SessionUser>, Response> {
+) -> PageResult<Option<SessionUser>> {
     let Some(cookie) = session_cookie(req) else {
         return Ok(None);
     };
@@ -92,7 +92,7 @@ pub(super) async fn signed_in(
         Ok(_) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "session lookup failed");
-            Err(unavailable())
+            Err(unavailable().into())
         }
     }
 }

@@ -11,6 +11,7 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::PageResult;
 use super::*;
 use crate::limits::{self, sign_in::Verdict};
 use crate::pages;
@@ -42,8 +43,8 @@ pub(super) async fn sign_in_form(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
     let query = req.uri().query().unwrap_or_default();
     let notice = if query.split('&').any(|p| p == "deconnecte=1") {
         Some("Vous êtes déconnecté.")
@@ -52,7 +53,7 @@ pub(super) async fn sign_in_form(
     } else {
         None
     };
-    sign_in_page(StatusCode::OK, &tenant, "", None, notice)
+    Ok(sign_in_page(StatusCode::OK, &tenant, "", None, notice))
 }
 
 #[derive(Deserialize)]
@@ -69,30 +70,30 @@ pub(super) async fn sign_in(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<SignInForm>,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
     if !same_origin(req) {
-        return forbidden_form();
+        return Ok(forbidden_form());
     }
     let email = form.email.trim().to_owned();
     if email.is_empty() || form.password.is_empty() {
-        return sign_in_page(
+        return Ok(sign_in_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             &tenant,
             &email,
             Some("Saisissez votre adresse électronique et votre mot de passe.".into()),
             None,
-        );
+        ));
     }
     // Turned away before anything else is done (no Redis, no database): under a burst, answering
     // busy must cost next to nothing.
     if accounts::hashing_saturated() {
-        return busy_sign_in(&tenant, &email).await;
+        return Ok(busy_sign_in(&tenant, &email).await);
     }
     let client = limits::client::of(req, &state);
     if let Verdict::Wait(seconds) = limits::sign_in::check(&state, tenant.id, &email, &client).await
     {
-        return retry_after(
+        return Ok(retry_after(
             sign_in_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 &tenant,
@@ -104,7 +105,7 @@ pub(super) async fn sign_in(
                 None,
             ),
             seconds,
-        );
+        ));
     }
     match accounts::sign_in(&state.db, tenant.id, &email, &form.password).await {
         Ok(SignIn::Opened(session)) => {
@@ -114,22 +115,22 @@ pub(super) async fn sign_in(
             if let Ok(value) = set_cookie(&state, &tenant, &session.cookie, max_age).parse() {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
-            response
+            Ok(response)
         }
         Ok(SignIn::Refused) => {
             limits::sign_in::failed(&state, tenant.id, &email, &client).await;
-            sign_in_page(
+            Ok(sign_in_page(
                 StatusCode::UNAUTHORIZED,
                 &tenant,
                 &email,
                 Some("Adresse électronique ou mot de passe incorrect.".into()),
                 None,
-            )
+            ))
         }
-        Ok(SignIn::Busy) => busy_sign_in(&tenant, &email).await,
+        Ok(SignIn::Busy) => Ok(busy_sign_in(&tenant, &email).await),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
-            unavailable()
+            Err(unavailable().into())
         }
     }
 }
@@ -168,25 +169,23 @@ pub(super) async fn sign_out(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<SignOutForm>,
-) -> Response {
-    let tenant = try_page!(portal(&state, &slug).await);
-    let user = match signed_in(&state, req, &tenant).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return see_other(&format!("{}/connexion", cookie_path(&tenant))),
-        Err(page) => return page,
+) -> PageResult {
+    let tenant = portal(&state, &slug).await?;
+    let Some(user) = signed_in(&state, req, &tenant).await? else {
+        return Ok(see_other(&format!("{}/connexion", cookie_path(&tenant))));
     };
     if !same_origin(req) || !same_token(&form.csrf_token, &user.csrf_token) {
-        return forbidden_form();
+        return Ok(forbidden_form());
     }
     if let Some(cookie) = session_cookie(req)
         && let Err(e) = accounts::sign_out(&state.db, &cookie).await
     {
         tracing::error!(error = %e, "sign-out failed");
-        return unavailable();
+        return Err(unavailable().into());
     }
     let mut response = see_other(&format!("{}/connexion?deconnecte=1", cookie_path(&tenant)));
     if let Ok(value) = set_cookie(&state, &tenant, "", 0).parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::forms::optional;
 use super::french::FormRefusal;
-use super::{Portal, failed, message, see_other, unavailable};
+use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
 
@@ -47,15 +47,15 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await?;
     let Some(month) = asked_month(req) else {
-        return message(
+        return Ok(message(
             StatusCode::BAD_REQUEST,
             "Mois non reconnu",
             "Indiquez le mois sous la forme AAAA-MM, par exemple 2026-10.",
             Some((&format!("{}/releves", portal.path()), "Revenir aux relevés")),
-        );
+        ));
     };
     let filter = StatementFilter {
         month: Some(month),
@@ -65,7 +65,7 @@ pub(super) async fn list(
         Ok(statements) => statements,
         Err(e) => {
             tracing::error!(error = %e, "statements page failed");
-            return unavailable();
+            return Err(unavailable().into());
         }
     };
     let total: i64 = statements.iter().map(|s| s.total_cents).sum();
@@ -83,7 +83,7 @@ pub(super) async fn list(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         StatusCode::OK,
         "statements.html",
         json!({
@@ -96,7 +96,7 @@ pub(super) async fn list(
             "may_pay": portal.may(&access::MONTH_SEPA),
             "approved_count": statements.iter().filter(|s| s.status == StatementStatus::Approved).count(),
         }),
-    )
+    ))
 }
 
 /// A file to save, named for the person's disk.
@@ -117,13 +117,12 @@ pub(super) async fn statement_csv(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await);
-    let id = try_page!(super::path_id(&id, "statement"));
-    match export::statement_csv(&state.db, portal.tenant.id, portal.actor(), id).await {
-        Ok((name, bytes)) => attachment("text/csv; charset=utf-8", &name, bytes),
-        Err(e) => failed(&e, None),
-    }
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await?;
+    let id = super::path_id(&id, "statement")?;
+    let (name, bytes) =
+        export::statement_csv(&state.db, portal.tenant.id, portal.actor(), id).await?;
+    Ok(attachment("text/csv; charset=utf-8", &name, bytes))
 }
 
 #[handler]
@@ -131,22 +130,22 @@ pub(super) async fn month_csv(
     Path((slug, month)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::MONTH_CSV).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::MONTH_CSV).await?;
     let Some(month) = parse_month(&month) else {
-        return message(
+        return Ok(message(
             StatusCode::NOT_FOUND,
             "Page introuvable",
             "Ce mois n’existe pas.",
             None,
-        );
+        ));
     };
     let actor = Actor::from(&portal.user.principal);
     match export::month_csv(&state.db, portal.tenant.id, actor, month).await {
-        Ok((name, bytes)) => attachment("text/csv; charset=utf-8", &name, bytes),
+        Ok((name, bytes)) => Ok(attachment("text/csv; charset=utf-8", &name, bytes)),
         Err(e) => {
             tracing::error!(error = %e, "month CSV failed");
-            unavailable()
+            Err(unavailable().into())
         }
     }
 }
@@ -167,12 +166,11 @@ async fn statement_page(
     status: StatusCode,
     errors: &FormRefusal,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
     let back = format!("{}/releves", portal.path());
-    let (statement, lines) = match reimbursements::get(&state.db, portal.tenant.id, id).await {
-        Ok(found) => found,
-        Err(e) => return failed(&e, Some((&back, "Revenir aux relevés"))),
-    };
+    let (statement, lines) = reimbursements::get(&state.db, portal.tenant.id, id)
+        .await
+        .or_back(&back, "Revenir aux relevés")?;
     let tz = portal.tenant.tz();
     let lines: Vec<_> = lines
         .iter()
@@ -190,7 +188,7 @@ async fn statement_page(
             })
         })
         .collect();
-    portal.page(
+    Ok(portal.page(
         status,
         "statement.html",
         json!({
@@ -216,7 +214,7 @@ async fn statement_page(
             "errors": errors.to_json(),
             "notice": notice,
         }),
-    )
+    ))
 }
 
 #[handler]
@@ -224,9 +222,9 @@ pub(super) async fn show(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await);
-    let id = try_page!(super::path_id(&id, "statement"));
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::GET_STATEMENT).await?;
+    let id = super::path_id(&id, "statement")?;
     let notice = req.uri().query().and_then(|q| match q {
         "valide=1" => Some("Relevé validé : il figurera dans le fichier de virement SEPA du mois."),
         "paye=1" => Some("Relevé marqué payé."),
@@ -259,22 +257,23 @@ pub(super) async fn approve(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<DecisionForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::APPROVE_STATEMENT,
-            &form.csrf_token
-        )
-        .await
-    );
-    let id = try_page!(super::path_id(&id, "statement"));
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::APPROVE_STATEMENT,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "statement")?;
     match reimbursements::approve(&state.db, portal.tenant.id, portal.actor(), id).await {
-        Ok(_) => see_other(&format!("{}/releve/{id}?valide=1", portal.path())),
+        Ok(_) => Ok(see_other(&format!(
+            "{}/releve/{id}?valide=1",
+            portal.path()
+        ))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             statement_page(&state, &portal, id, StatusCode::CONFLICT, &errors, None).await
         }
     }
@@ -286,18 +285,16 @@ pub(super) async fn mark_paid(
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<DecisionForm>,
-) -> Response {
-    let portal = try_page!(
-        Portal::allowed_form(
-            &state,
-            req,
-            &slug,
-            &access::MARK_STATEMENT_PAID,
-            &form.csrf_token
-        )
-        .await
-    );
-    let id = try_page!(super::path_id(&id, "statement"));
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::MARK_STATEMENT_PAID,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "statement")?;
     let Ok(paid_on) = NaiveDate::parse_from_str(form.paid_on.trim(), "%Y-%m-%d") else {
         let errors = FormRefusal::default().field(
             "paid_on",
@@ -338,9 +335,9 @@ pub(super) async fn mark_paid(
     )
     .await
     {
-        Ok(_) => see_other(&format!("{}/releve/{id}?paye=1", portal.path())),
+        Ok(_) => Ok(see_other(&format!("{}/releve/{id}?paye=1", portal.path()))),
         Err(e) => {
-            let errors = try_page!(super::refusal_of(&e));
+            let errors = super::refusal_of(&e)?;
             statement_page(
                 &state,
                 &portal,
@@ -359,19 +356,23 @@ pub(super) async fn month_sepa(
     Path((slug, month)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-) -> Response {
-    let portal = try_page!(Portal::allowed(&state, req, &slug, &access::MONTH_SEPA).await);
+) -> PageResult {
+    let portal = Portal::allowed(&state, req, &slug, &access::MONTH_SEPA).await?;
     let Some(month) = parse_month(&month) else {
-        return message(
+        return Ok(message(
             StatusCode::NOT_FOUND,
             "Page introuvable",
             "Ce mois n’existe pas.",
             None,
-        );
+        ));
     };
     let back = format!("{}/releves?mois={}", portal.path(), month.format("%Y-%m"));
-    match sepa::month_file(&state.db, portal.tenant.id, portal.actor(), month).await {
-        Ok(file) => attachment("application/xml; charset=utf-8", &file.name, file.xml),
-        Err(e) => failed(&e, Some((&back, "Revenir aux relevés du mois"))),
-    }
+    let file = sepa::month_file(&state.db, portal.tenant.id, portal.actor(), month)
+        .await
+        .or_back(&back, "Revenir aux relevés du mois")?;
+    Ok(attachment(
+        "application/xml; charset=utf-8",
+        &file.name,
+        file.xml,
+    ))
 }

@@ -80,7 +80,7 @@ async fn a_month_of_delivery(app: &TestApp) {
         session.id,
         &[Entry {
             reference,
-            status: "present".into(),
+            status: passerelle_core::delivery::AttendanceStatus::Present,
             competences: vec![],
         }],
     )

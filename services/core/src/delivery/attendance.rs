@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::sessions::Session;
+use super::{AttendanceStatus, CompetenceLevel};
 use crate::audit::{self, Actor};
 use crate::refusal::Refusal;
 use crate::storage::Tx;
@@ -16,16 +17,13 @@ use crate::tenancy::tenants::{self, Tenant};
 use crate::vouchers::VoucherStatus;
 use crate::{Db, Error, vouchers};
 
-pub const STATUSES: [&str; 3] = ["present", "absent", "excused"];
-pub const LEVELS: [&str; 3] = ["discovered", "practised", "acquired"];
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Attendance {
     pub id: Uuid,
     pub session_id: Uuid,
     pub voucher_id: Uuid,
     pub epn_id: Uuid,
-    pub status: String,
+    pub status: AttendanceStatus,
     pub minutes_debited: i32,
     pub recorded_at: DateTime<Utc>,
     pub voided_at: Option<DateTime<Utc>>,
@@ -37,9 +35,9 @@ const COLUMNS: &str = "id, session_id, voucher_id, epn_id, status, minutes_debit
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub reference: String,
-    pub status: String,
+    pub status: AttendanceStatus,
     /// Competence codes of the scheme's referential with a level.
-    pub competences: Vec<(String, String)>,
+    pub competences: Vec<(String, CompetenceLevel)>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +65,7 @@ pub async fn record(
     if session.epn_id != epn_id {
         return Err(Error::NotFound("session"));
     }
-    if session.status == "cancelled" {
+    if session.status.is_cancelled() {
         return Err(Refusal::SessionCancelled.into());
     }
     session_has_started(&session, &tenant, Utc::now())?;
@@ -115,9 +113,6 @@ async fn record_one(
     entry: &Entry,
 ) -> Result<Recorded, Error> {
     let session_id = session.id;
-    if !STATUSES.contains(&entry.status.as_str()) {
-        return Err(Error::invalid("status", "present, absent or excused"));
-    }
     let voucher = vouchers::lock_by_reference(tx, &entry.reference).await?;
     let registered_here: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
@@ -158,7 +153,7 @@ async fn record_one(
         return Err(Refusal::AlreadyRecorded.into());
     }
 
-    let minutes = if entry.status == "present" {
+    let minutes = if entry.status.debits_minutes() {
         session.duration_minutes
     } else {
         0
@@ -190,7 +185,7 @@ async fn record_one(
     .bind(session_id)
     .bind(voucher.id)
     .bind(epn_id)
-    .bind(&entry.status)
+    .bind(entry.status)
     .bind(minutes)
     .bind(actor.user_id)
     .fetch_one(&mut **tx)
@@ -216,12 +211,12 @@ async fn record_competences(
     tenant_id: Uuid,
     attendance: &Attendance,
     scheme_id: Uuid,
-    competences: &[(String, String)],
+    competences: &[(String, CompetenceLevel)],
 ) -> Result<(), Error> {
     if competences.is_empty() {
         return Ok(());
     }
-    if attendance.status != "present" {
+    if !attendance.status.debits_minutes() {
         return Err(Error::invalid(
             "competences",
             "competences are recorded only for people present",
@@ -233,12 +228,6 @@ async fn record_competences(
             .fetch_one(&mut **tx)
             .await?;
     for (code, level) in competences {
-        if !LEVELS.contains(&level.as_str()) {
-            return Err(Error::invalid(
-                "competences.level",
-                "discovered, practised or acquired",
-            ));
-        }
         let known: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM competences WHERE referential_code = $1 AND code = $2)",
         )

@@ -8,3 +8,6 @@ pub mod portfolio;
 pub mod projects;
 pub mod registration;
 pub mod sessions;
+pub mod vocabulary;
+
+pub use vocabulary::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};

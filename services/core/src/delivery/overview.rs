@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::AttendanceStatus;
 use super::sessions::Session;
 use crate::tenancy::tenants;
 use crate::{Db, Error};
@@ -45,7 +46,7 @@ pub struct SheetRow {
     /// Booked on this session beforehand.
     pub enrolled: bool,
     /// The attendance already recorded on this session (present, absent, excused), if any.
-    pub recorded: Option<String>,
+    pub recorded: Option<AttendanceStatus>,
 }
 
 /// The people who may be on a session's sheet: every open voucher registered at the session's

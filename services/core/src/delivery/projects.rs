@@ -8,6 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::attendance::{self, Entry, Recorded};
+use super::{AttendanceStatus, CompetenceLevel};
 use crate::audit::{self, Actor};
 use crate::epns;
 use crate::error::Validator;
@@ -289,7 +290,7 @@ pub async fn decide(
 pub struct ProjectSheet {
     pub session_id: Uuid,
     pub absent: Vec<String>,
-    pub competences: Vec<(String, String)>,
+    pub competences: Vec<(String, CompetenceLevel)>,
 }
 
 /// Records a project session for every member at once: present (with the competences worked)
@@ -327,7 +328,11 @@ pub async fn record_session(
         .map(|reference| {
             let present = !absent.contains(&reference);
             Entry {
-                status: if present { "present" } else { "absent" }.to_owned(),
+                status: if present {
+                    AttendanceStatus::Present
+                } else {
+                    AttendanceStatus::Absent
+                },
                 competences: if present {
                     competences.to_vec()
                 } else {

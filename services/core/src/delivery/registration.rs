@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::AutonomyLevel;
 use crate::audit::{self, Actor};
 use crate::beneficiaries;
 use crate::refusal::Refusal;
@@ -15,8 +16,6 @@ use crate::vouchers::VoucherStatus;
 use crate::vouchers::{self, Voucher};
 use crate::{Db, Error, epns};
 
-pub const AUTONOMY_LEVELS: [&str; 4] = ["none", "beginner", "intermediate", "autonomous"];
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Registration {
     pub id: Uuid,
@@ -25,7 +24,7 @@ pub struct Registration {
     pub registered_at: DateTime<Utc>,
     pub interview_on: Option<NaiveDate>,
     pub interview_minutes: Option<i32>,
-    pub autonomy_level: Option<String>,
+    pub autonomy_level: Option<AutonomyLevel>,
     pub needs: Option<String>,
     pub notes: Option<String>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -38,7 +37,7 @@ const COLUMNS: &str = "id, voucher_id, epn_id, registered_at, interview_on, inte
 pub struct Interview {
     pub on: Option<NaiveDate>,
     pub minutes: Option<i32>,
-    pub autonomy_level: Option<String>,
+    pub autonomy_level: Option<AutonomyLevel>,
     pub needs: Option<String>,
     pub notes: Option<String>,
 }
@@ -196,16 +195,6 @@ pub async fn register(
             ),
         ));
     }
-    if interview
-        .autonomy_level
-        .as_deref()
-        .is_some_and(|l| !AUTONOMY_LEVELS.contains(&l))
-    {
-        return Err(Error::invalid(
-            "interview.autonomy_level",
-            format!("one of {}", AUTONOMY_LEVELS.join(", ")),
-        ));
-    }
     if interview.on.is_some_and(|d| d < voucher.issued_on) {
         return Err(Error::invalid(
             "interview.on",
@@ -254,7 +243,7 @@ async fn insert(
     .bind(actor.user_id)
     .bind(interview.on)
     .bind(interview.minutes)
-    .bind(&interview.autonomy_level)
+    .bind(interview.autonomy_level)
     .bind(&interview.needs)
     .bind(&interview.notes)
     .fetch_one(&mut **tx)
@@ -363,7 +352,7 @@ pub async fn move_to(
     let interview = Interview {
         on: current.interview_on,
         minutes: current.interview_minutes,
-        autonomy_level: current.autonomy_level.clone(),
+        autonomy_level: current.autonomy_level,
         needs: current.needs.clone(),
         notes: current.notes.clone(),
     };

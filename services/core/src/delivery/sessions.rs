@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::SessionStatus;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
@@ -23,7 +24,7 @@ pub struct Session {
     pub capacity: i32,
     pub animator: Option<String>,
     pub place: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -165,7 +166,7 @@ pub async fn enrol(
     if session.epn_id != epn_id {
         return Err(Error::NotFound("session"));
     }
-    if session.status == "cancelled" {
+    if session.status.is_cancelled() {
         return Err(Refusal::SessionCancelled.into());
     }
     let voucher = vouchers::lock_by_reference(&mut tx, reference).await?;
@@ -209,9 +210,9 @@ pub async fn set_status(
     epn_id: Uuid,
     actor: Actor,
     session_id: Uuid,
-    status: &str,
+    status: SessionStatus,
 ) -> Result<Session, Error> {
-    if !["held", "cancelled"].contains(&status) {
+    if status == SessionStatus::Planned {
         return Err(Error::invalid("status", "held or cancelled"));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
@@ -219,14 +220,14 @@ pub async fn set_status(
     if session.epn_id != epn_id {
         return Err(Error::NotFound("session"));
     }
-    if session.status != "planned" && session.status != status {
+    if !session.status.can_become(status) {
         return Err(Refusal::SessionStatusChange {
-            from: session.status.clone(),
-            to: status.to_string(),
+            from: session.status,
+            to: status,
         }
         .into());
     }
-    if status == "cancelled" {
+    if status.is_cancelled() {
         let recorded: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voided_at IS NULL)",
         )

@@ -8,6 +8,7 @@ mod french;
 
 use chrono::NaiveDate;
 
+use crate::delivery::SessionStatus;
 use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
@@ -132,7 +133,10 @@ pub enum Refusal {
     #[error("this session is full ({capacity} places)")]
     SessionFull { capacity: i32 },
     #[error("a {from} session cannot become {to}")]
-    SessionStatusChange { from: String, to: String },
+    SessionStatusChange {
+        from: SessionStatus,
+        to: SessionStatus,
+    },
     #[error("attendance is recorded on this session: void it before cancelling")]
     SessionHasAttendance,
     #[error(

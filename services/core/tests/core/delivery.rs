@@ -6,6 +6,7 @@ use passerelle_core::audit::Actor;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
+use passerelle_core::delivery::{AttendanceStatus, CompetenceLevel};
 use passerelle_core::epns::import::{self, ImportStatus};
 use passerelle_core::epns::{self};
 use passerelle_core::tenancy::tenants::TenantKind;
@@ -93,14 +94,14 @@ impl Delivery {
         &self,
         session_id: Uuid,
         reference: &str,
-        status: &str,
+        status: AttendanceStatus,
     ) -> Result<attendance::Recorded, Error> {
         let entry = Entry {
             reference: reference.into(),
-            status: status.into(),
-            competences: vec![("2.1".into(), "practised".into())],
+            status,
+            competences: vec![("2.1".into(), CompetenceLevel::Practised)],
         };
-        let entry = if status == "present" {
+        let entry = if status == AttendanceStatus::Present {
             entry
         } else {
             Entry {
@@ -317,7 +318,10 @@ async fn every_attendance_refusal_names_its_reason() {
 
     let session = d.session(now).await;
     assert!(
-        refusal(d.attend(session, &reference, "present").await) == RefusalKind::NotRegisteredHere
+        refusal(
+            d.attend(session, &reference, AttendanceStatus::Present)
+                .await
+        ) == RefusalKind::NotRegisteredHere
     );
     d.register(&reference, "Martin").await.expect("registered");
 
@@ -325,8 +329,10 @@ async fn every_attendance_refusal_names_its_reason() {
     d.issued_days_ago(&reference, 20).await;
     let before_issue = d.session(now - Duration::days(25)).await;
     assert!(
-        refusal(d.attend(before_issue, &reference, "present").await)
-            == RefusalKind::SessionBeforeIssue
+        refusal(
+            d.attend(before_issue, &reference, AttendanceStatus::Present)
+                .await
+        ) == RefusalKind::SessionBeforeIssue
     );
 
     // A sheet for a session that has not started is refused whole, nothing debited.
@@ -340,7 +346,7 @@ async fn every_attendance_refusal_names_its_reason() {
             not_started,
             &[Entry {
                 reference: reference.clone(),
-                status: "present".into(),
+                status: AttendanceStatus::Present,
                 competences: vec![],
             }],
         )
@@ -358,11 +364,12 @@ async fn every_attendance_refusal_names_its_reason() {
     d.register(&lapsed, "Petit").await.expect("registered");
     d.issued_days_ago(&lapsed, 400).await;
     assert!(
-        refusal(d.attend(session, &lapsed, "present").await) == RefusalKind::VoucherNotValidThatDay
+        refusal(d.attend(session, &lapsed, AttendanceStatus::Present).await)
+            == RefusalKind::VoucherNotValidThatDay
     );
 
     let recorded = d
-        .attend(session, &reference, "present")
+        .attend(session, &reference, AttendanceStatus::Present)
         .await
         .expect("recorded");
     assert_eq!(
@@ -370,13 +377,18 @@ async fn every_attendance_refusal_names_its_reason() {
         (1_080, "in_progress")
     );
     assert!(
-        refusal(d.attend(session, &reference, "present").await) == RefusalKind::AlreadyRecorded
+        refusal(
+            d.attend(session, &reference, AttendanceStatus::Present)
+                .await
+        ) == RefusalKind::AlreadyRecorded
     );
 
     // Nine more sessions use up the twenty hours; the voucher completes; the next is refused.
     for day in 1..=9 {
         let s = d.session(now - Duration::days(day)).await;
-        d.attend(s, &reference, "present").await.expect("recorded");
+        d.attend(s, &reference, AttendanceStatus::Present)
+            .await
+            .expect("recorded");
     }
     let voucher = vouchers::get(d.db(), d.tenant_id, &reference, Visibility::Tenant)
         .await
@@ -387,11 +399,13 @@ async fn every_attendance_refusal_names_its_reason() {
     );
     let one_more = d.session(now - Duration::days(10)).await;
     assert!(
-        refusal(d.attend(one_more, &reference, "present").await)
-            == RefusalKind::InsufficientBalance
+        refusal(
+            d.attend(one_more, &reference, AttendanceStatus::Present)
+                .await
+        ) == RefusalKind::InsufficientBalance
     );
     let absent = d
-        .attend(one_more, &reference, "absent")
+        .attend(one_more, &reference, AttendanceStatus::Absent)
         .await
         .expect("absences debit nothing");
     assert_eq!(absent.attendance.minutes_debited, 0);
@@ -409,7 +423,10 @@ async fn every_attendance_refusal_names_its_reason() {
     .await
     .expect("cancel");
     assert!(
-        refusal(d.attend(session, &cancelled, "present").await) == RefusalKind::VoucherCancelled
+        refusal(
+            d.attend(session, &cancelled, AttendanceStatus::Present)
+                .await
+        ) == RefusalKind::VoucherCancelled
     );
 }
 
@@ -438,7 +455,7 @@ async fn fifty_concurrent_requests_debit_a_voucher_with_room_for_three_exactly_t
     let results = futures::future::join_all(
         session_ids
             .iter()
-            .map(|s| d.attend(*s, &reference, "present")),
+            .map(|s| d.attend(*s, &reference, AttendanceStatus::Present)),
     )
     .await;
     let succeeded = results.iter().filter(|r| r.is_ok()).count();
@@ -472,7 +489,7 @@ async fn a_voided_attendance_gives_its_minutes_back_and_can_be_recorded_again() 
     d.register(&reference, "Martin").await.expect("registered");
     let session = d.session(Utc::now()).await;
     let first = d
-        .attend(session, &reference, "present")
+        .attend(session, &reference, AttendanceStatus::Present)
         .await
         .expect("recorded");
     assert_eq!(first.minutes_left, 1_080);
@@ -528,7 +545,7 @@ async fn a_voided_attendance_gives_its_minutes_back_and_can_be_recorded_again() 
     ));
 
     let again = d
-        .attend(session, &reference, "present")
+        .attend(session, &reference, AttendanceStatus::Present)
         .await
         .expect("recorded again");
     assert_eq!(again.minutes_left, 1_080);

@@ -319,8 +319,11 @@ async fn deliver(
         session.id,
         &[Entry {
             reference: reference.into(),
-            status: "present".into(),
-            competences: vec![("2.1".into(), "practised".into())],
+            status: passerelle_core::delivery::AttendanceStatus::Present,
+            competences: vec![(
+                "2.1".into(),
+                passerelle_core::delivery::CompetenceLevel::Practised,
+            )],
         }],
     )
     .await

@@ -57,7 +57,7 @@ async fn spread_a_person(d: &Delivery) -> (Uuid, String) {
             interview: Interview {
                 on: Some(Utc::now().with_timezone(&Paris).date_naive()),
                 minutes: Some(30),
-                autonomy_level: Some("beginner".into()),
+                autonomy_level: Some(passerelle_core::delivery::AutonomyLevel::Beginner),
                 needs: Some(NEEDS.into()),
                 notes: Some(format!("Appeler au {PHONE}")),
             },

@@ -5,6 +5,7 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::delivery::AttendanceStatus;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
@@ -202,7 +203,7 @@ impl Lot {
         .id
     }
 
-    async fn attend(&self, session_id: Uuid, voucher: &Voucher, status: &str) -> Uuid {
+    async fn attend(&self, session_id: Uuid, voucher: &Voucher, status: AttendanceStatus) -> Uuid {
         sessions::enrol(
             self.app(),
             self.tenant.id,
@@ -220,7 +221,7 @@ impl Lot {
             session_id,
             &[Entry {
                 reference: voucher.reference.clone(),
-                status: status.into(),
+                status,
                 competences: vec![],
             }],
         )
@@ -286,10 +287,11 @@ async fn a_month_is_priced_approved_and_later_changes_become_adjustments() {
     let s1 = lot.session(day(2026, 9, 10), 120).await;
     let s2 = lot.session(day(2026, 9, 20), 120).await;
     let short = lot.session(day(2026, 9, 25), 7).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
-    lot.attend(s1, &lot.paul, "absent").await;
-    let voided = lot.attend(s2, &lot.jeanne, "present").await;
-    lot.attend(short, &lot.paul, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
+    lot.attend(s1, &lot.paul, AttendanceStatus::Absent).await;
+    let voided = lot.attend(s2, &lot.jeanne, AttendanceStatus::Present).await;
+    lot.attend(short, &lot.paul, AttendanceStatus::Present)
+        .await;
 
     let run = reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
@@ -353,9 +355,9 @@ async fn a_month_is_priced_approved_and_later_changes_become_adjustments() {
     )
     .await
     .expect("void");
-    lot.attend(s2, &lot.paul, "present").await;
+    lot.attend(s2, &lot.paul, AttendanceStatus::Present).await;
     let s3 = lot.session(day(2026, 10, 5), 120).await;
-    lot.attend(s3, &lot.jeanne, "present").await;
+    lot.attend(s3, &lot.jeanne, AttendanceStatus::Present).await;
     let october = reimbursements::run_month(lot.app(), lot.tenant.id, oct)
         .await
         .expect("october");
@@ -402,7 +404,7 @@ async fn a_month_is_priced_approved_and_later_changes_become_adjustments() {
     );
 
     // A record after October was computed blocks its approval until the month runs again.
-    lot.attend(s3, &lot.paul, "present").await;
+    lot.attend(s3, &lot.paul, AttendanceStatus::Present).await;
     let draft = lot.statement(oct).await;
     let blocked = reimbursements::approve(lot.app(), lot.tenant.id, FINANCE, draft.id).await;
     let refusal = blocked.expect_err("drift must block approval");
@@ -430,8 +432,8 @@ async fn what_is_paid_for_a_voucher_never_exceeds_its_face_value() {
     // session is cut to what is left.
     let a = lot.session(day(2026, 9, 10), 600).await;
     let b = lot.session(day(2026, 9, 11), 600).await;
-    lot.attend(a, &lot.jeanne, "present").await;
-    lot.attend(b, &lot.jeanne, "present").await;
+    lot.attend(a, &lot.jeanne, AttendanceStatus::Present).await;
+    lot.attend(b, &lot.jeanne, AttendanceStatus::Present).await;
     reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
         .expect("run");
@@ -451,7 +453,7 @@ async fn approved_and_paid_statements_cannot_change_in_the_database() {
     let lot = Lot::new().await;
     let sept = day(2026, 9, 1);
     let s1 = lot.session(day(2026, 9, 10), 120).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
     reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
         .expect("run");
@@ -526,7 +528,7 @@ async fn a_line_naming_no_statement_of_its_tenant_is_refused() {
 
     let sept = day(2026, 9, 1);
     let s1 = lot.session(day(2026, 9, 10), 120).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
     reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
         .expect("run");
@@ -541,7 +543,7 @@ async fn the_csv_opens_in_french_excel_and_adds_up() {
     let lot = Lot::new().await;
     let sept = day(2026, 9, 1);
     let s1 = lot.session(day(2026, 9, 10), 90).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
     reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
         .expect("run");
@@ -590,7 +592,7 @@ async fn the_sepa_file_validates_against_the_schema_and_refuses_a_bad_iban() {
     let lot = Lot::new().await;
     let sept = day(2026, 9, 1);
     let s1 = lot.session(day(2026, 9, 10), 120).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
     reimbursements::run_month(lot.app(), lot.tenant.id, sept)
         .await
         .expect("run");
@@ -684,7 +686,7 @@ async fn the_sepa_file_validates_against_the_schema_and_refuses_a_bad_iban() {
 async fn the_scheduled_run_computes_the_previous_month_in_paris_once() {
     let lot = Lot::new().await;
     let s1 = lot.session(day(2026, 9, 30), 120).await;
-    lot.attend(s1, &lot.jeanne, "present").await;
+    lot.attend(s1, &lot.jeanne, AttendanceStatus::Present).await;
     // 00:30 on 1 October in Paris is still 30 September in UTC: the month to compute is September.
     let now = Utc
         .with_ymd_and_hms(2026, 9, 30, 22, 30, 0)

@@ -1,0 +1,142 @@
+//! The words of delivery at an EPN: where a session stands, how a person attended, how autonomous
+//! they were at the interview and how far they got with a competence. Stored as snake_case text;
+//! the French labels are in `crate::labels`.
+
+use serde::{Deserialize, Serialize};
+
+/// The derives every word of this module shares: stored as text, parsed from and written as its
+/// snake_case name, listed in order.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            sqlx::Type,
+            Serialize,
+            Deserialize,
+            strum::IntoStaticStr,
+            strum::EnumString,
+            strum::Display,
+            strum::EnumIter,
+        )]
+        #[sqlx(type_name = "text", rename_all = "snake_case")]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            /// Every value, in the order a list shows them.
+            pub fn all() -> impl Iterator<Item = $name> {
+                <Self as strum::IntoEnumIterator>::iter()
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// Where a session stands: planned until the EPN says it was held or cancelled.
+    pub enum SessionStatus {
+        Planned,
+        Held,
+        Cancelled,
+    }
+}
+
+impl SessionStatus {
+    /// Whether a session in this status may be set to `to`: a planned session is held or
+    /// cancelled once; saying again what it already is changes nothing and is not refused.
+    pub fn can_become(self, to: SessionStatus) -> bool {
+        to != SessionStatus::Planned && (self == SessionStatus::Planned || self == to)
+    }
+
+    /// Whether people can still be enrolled on it and attendance recorded.
+    pub fn is_cancelled(self) -> bool {
+        self == SessionStatus::Cancelled
+    }
+}
+
+vocabulary! {
+    /// How a person attended a session; only presence debits the voucher.
+    pub enum AttendanceStatus {
+        Present,
+        Absent,
+        Excused,
+    }
+}
+
+impl AttendanceStatus {
+    /// Whether the session's minutes are debited from the voucher (and competences recorded).
+    pub fn debits_minutes(self) -> bool {
+        self == AttendanceStatus::Present
+    }
+}
+
+vocabulary! {
+    /// How far a person got with a competence of the referential in a session, from the first
+    /// contact to mastery (the order is the progression).
+    pub enum CompetenceLevel {
+        Discovered,
+        Practised,
+        Acquired,
+    }
+}
+
+vocabulary! {
+    /// The person's autonomy with digital tools, assessed at the positioning interview.
+    pub enum AutonomyLevel {
+        /// Has never used a computer or a smartphone.
+        None,
+        Beginner,
+        Intermediate,
+        Autonomous,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planned_session_is_held_or_cancelled_once() {
+        use SessionStatus::*;
+        let allowed: Vec<_> = SessionStatus::all()
+            .flat_map(|from| SessionStatus::all().map(move |to| (from, to)))
+            .filter(|(from, to)| from.can_become(*to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Planned, Held),
+                (Planned, Cancelled),
+                (Held, Held),
+                (Cancelled, Cancelled)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_presence_debits_and_the_words_are_the_stored_ones() {
+        let debiting: Vec<_> = AttendanceStatus::all()
+            .filter(|s| s.debits_minutes())
+            .collect();
+        assert_eq!(debiting, [AttendanceStatus::Present]);
+        assert_eq!("excused".parse(), Ok(AttendanceStatus::Excused));
+        assert_eq!(CompetenceLevel::Practised.as_str(), "practised");
+        assert!(CompetenceLevel::Discovered < CompetenceLevel::Acquired);
+        assert_eq!(AutonomyLevel::None.as_str(), "none");
+        assert_eq!(AutonomyLevel::all().count(), 4);
+    }
+}
