@@ -409,6 +409,30 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     assert!(sheet.html.contains("Paul Lacombe"));
     assert!(sheet.html.contains("2.1 Interagir"));
 
+    // A sheet that was not the page's (an attendance or a level the page does not offer) is
+    // refused whole, in French, and debits nothing.
+    for (status, level) in [("sleeping", "practised"), ("present", "expert")] {
+        let forged = browser
+            .post(
+                &sheet_path,
+                Some(&cookie),
+                base,
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("ref_0", reference.as_str()),
+                    ("statut_0", status),
+                    ("comp_0_2.1", level),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 400, "{}", forged.html);
+        assert!(forged.html.contains("Feuille illisible"), "{}", forged.html);
+    }
+    let untouched = vouchers::get(&app.db.app, app.lot.id, &reference, Visibility::Tenant)
+        .await
+        .expect("voucher");
+    assert_eq!(untouched.minutes_left, 20 * 60);
+
     let sent = browser
         .post(
             &sheet_path,
