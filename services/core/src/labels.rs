@@ -3,6 +3,7 @@
 //! left without its label).
 
 use crate::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};
+use crate::emails::outbox::Kind as EmailKind;
 use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
@@ -60,6 +61,18 @@ pub fn email_status(status: EmailStatus) -> &'static str {
         EmailStatus::Sent => "envoyé",
         EmailStatus::Failed => "échec",
         EmailStatus::Cancelled => "annulé",
+    }
+}
+
+/// What an email is about, as the tenant's staff read it in the email log.
+pub fn email_kind(kind: EmailKind) -> &'static str {
+    match kind {
+        EmailKind::Welcome => "bienvenue",
+        EmailKind::Reminder => "rappel avant expiration",
+        EmailKind::Expired => "chèque expiré",
+        EmailKind::PrescriberDigest => "récapitulatif au prescripteur",
+        EmailKind::Invitation => "invitation au portail",
+        EmailKind::PasswordReset => "nouveau mot de passe",
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use chrono::NaiveDate;
 use passerelle_core::audit::Actor;
 use passerelle_core::reimbursements;
-use passerelle_core::statistics::{self, ExportFile};
+use passerelle_core::statistics::{self, ExportFile, ExportStatus};
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_test_support::activity::{self, ActivitySpec};
 use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
@@ -81,7 +81,7 @@ impl Generated {
         )
         .await
         .expect("request");
-        assert_eq!(export.status, "queued");
+        assert_eq!(export.status, ExportStatus::Queued);
         passerelle_statistics::run_export(&self.db.app, &self.dir, self.tenant_id, export.id)
             .await
             .expect("export")
@@ -89,7 +89,7 @@ impl Generated {
         let (export, files) = statistics::get(&self.db.app, self.tenant_id, export.id, true)
             .await
             .expect("get");
-        assert_eq!(export.status, "succeeded", "{:?}", export.error);
+        assert_eq!(export.status, ExportStatus::Succeeded, "{:?}", export.error);
         (export, files)
     }
 
@@ -807,7 +807,7 @@ async fn a_failed_export_says_why_and_a_finished_one_is_left_alone() {
     let (failed, files) = statistics::get(&g.db.app, g.tenant_id, export.id, true)
         .await
         .expect("get");
-    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.status, ExportStatus::Failed);
     assert!(
         failed
             .error
@@ -854,7 +854,7 @@ async fn a_job_delivered_twice_runs_the_export_once() {
     let claimed = statistics::start(&g.db.app, g.tenant_id, export.id)
         .await
         .expect("start");
-    assert_eq!(claimed.map(|e| e.status), Some("running".to_owned()));
+    assert_eq!(claimed.map(|e| e.status), Some(ExportStatus::Running));
     let second = passerelle_statistics::run_export(&g.db.app, &g.dir, g.tenant_id, export.id)
         .await
         .expect("no error");
@@ -862,7 +862,7 @@ async fn a_job_delivered_twice_runs_the_export_once() {
     let (running, files) = statistics::get(&g.db.app, g.tenant_id, export.id, true)
         .await
         .expect("get");
-    assert_eq!((running.status.as_str(), files.len()), ("running", 0));
+    assert_eq!((running.status, files.len()), (ExportStatus::Running, 0));
     assert!(!g.dir.exists(), "the second delivery wrote files");
 }
 

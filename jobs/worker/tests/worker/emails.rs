@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 use passerelle_core::audit::Actor;
 use passerelle_core::emails::status::EmailStatus;
-use passerelle_core::emails::{daily, outbox};
+use passerelle_core::emails::{Kind, daily, outbox};
 use passerelle_test_support::smtp::Behaviour;
 
 use crate::harness::{Harness, Mail};
@@ -228,7 +228,7 @@ async fn each_message_is_sent_once_with_the_day_run_twice_and_two_workers() {
         .await;
     assert!(
         rows.iter()
-            .any(|m| m.kind == "reminder" && m.reminder_days == Some(30))
+            .any(|m| m.kind == Kind::Reminder && m.reminder_days == Some(30))
     );
 
     let mut tx = h.db.app.begin_tenant(h.tenant.id).await.expect("tx");
@@ -538,7 +538,7 @@ async fn a_digest_for_a_prescriber_without_address_fails_with_its_reason() {
     let rows = h
         .wait_outbox("digest failed", |m| m.status == EmailStatus::Failed)
         .await;
-    assert_eq!(rows[0].kind, "prescriber_digest");
+    assert_eq!(rows[0].kind, Kind::PrescriberDigest);
     assert!(
         rows[0]
             .last_error

@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use passerelle_core::delivery::RequestStatus as DomainRequestStatus;
 use passerelle_core::delivery::accompaniment::{self, AccompanimentRequest, Scope, Wish};
 use passerelle_core::tenancy::tenants;
 use passerelle_core::vouchers::Holder;
@@ -6,7 +7,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -77,7 +78,7 @@ pub struct AccompanimentView {
     pub beneficiary_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub message: Option<String>,
-    pub status: String,
+    pub status: RequestStatus,
     #[oai(skip_serializing_if_is_none)]
     pub decision_reason: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -95,7 +96,7 @@ impl From<AccompanimentRequest> for AccompanimentView {
             prescriber_id: r.prescriber_id,
             beneficiary_id: r.beneficiary_id,
             message: r.message,
-            status: r.status,
+            status: r.status.into(),
             decision_reason: r.decision_reason,
             voucher_id: r.voucher_id,
             created_at: r.created_at,
@@ -107,7 +108,7 @@ impl From<AccompanimentRequest> for AccompanimentView {
 #[derive(Debug, Object)]
 pub struct PublicReceipt {
     pub id: Uuid,
-    pub status: String,
+    pub status: RequestStatus,
     pub message: String,
 }
 
@@ -127,12 +128,15 @@ pub struct DeclineInput {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum RequestStatus {
-    Pending,
-    Accepted,
-    Declined,
+mirror_enum! {
+    /// Where an accompaniment request stands: `pending` until the EPN accepts it (the voucher is
+    /// issued) or declines it.
+    #[oai(rename_all = "snake_case")]
+    pub enum RequestStatus mirrors DomainRequestStatus {
+        Pending,
+        Accepted,
+        Declined,
+    }
 }
 
 #[derive(ApiResponse)]
@@ -216,11 +220,7 @@ impl AccompanimentApi {
         status: Query<Option<RequestStatus>>,
     ) -> Result<Json<Vec<AccompanimentView>>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_ACCOMPANIMENT_REQUESTS)?;
-        let status = status.0.map(|s| match s {
-            RequestStatus::Pending => "pending",
-            RequestStatus::Accepted => "accepted",
-            RequestStatus::Declined => "declined",
-        });
+        let status = status.0.map(Into::into);
         let rows = accompaniment::list(&state.db, tenant_id, scope(&auth), status).await?;
         Ok(Json(rows.into_iter().map(Into::into).collect()))
     }
@@ -335,7 +335,7 @@ impl AccompanimentApi {
         .await?;
         Ok(PublicAccepted::Accepted(Json(PublicReceipt {
             id: request.id,
-            status: request.status,
+            status: request.status.into(),
             message: "Votre demande est enregistrée. L'espace numérique vous contactera pour fixer vos deux heures d'accompagnement.".into(),
         })))
     }

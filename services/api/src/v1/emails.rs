@@ -27,12 +27,35 @@ mirror_enum! {
     }
 }
 
+mirror_enum! {
+    /// What an email is about: `welcome` (a new voucher), `reminder` (before the end of validity),
+    /// `expired`, `prescriber_digest` (the prescriber's daily summary), `invitation` (to choose a
+    /// portal password) or `password_reset`.
+    #[oai(rename = "EmailKind", rename_all = "snake_case")]
+    pub enum EmailKindDto mirrors Kind {
+        Welcome,
+        Reminder,
+        Expired,
+        PrescriberDigest,
+        Invitation,
+        PasswordReset,
+    }
+}
+
+/// A value of a filter or a path that names an email's kind; a word that is not one is refused
+/// with the list of kinds.
+fn email_kind(field: &'static str, text: &str) -> Result<Kind, passerelle_core::Error> {
+    text.parse().map_err(|_| {
+        let kinds: Vec<&str> = Kind::all().map(Kind::as_str).collect();
+        passerelle_core::Error::invalid(field, format!("one of: {}", kinds.join(", ")))
+    })
+}
+
 /// An email of the tenant's outbox: what it is about, where it stands, and why.
 #[derive(Debug, Object)]
 pub struct EmailView {
     pub id: Uuid,
-    /// `welcome`, `reminder`, `expired`, `prescriber_digest`, `invitation` or `password_reset`.
-    pub kind: String,
+    pub kind: EmailKindDto,
     /// For a reminder: days before the end of validity (60, 30, 7…).
     #[oai(skip_serializing_if_is_none)]
     pub reminder_days: Option<i32>,
@@ -72,7 +95,7 @@ impl From<OutboxMessage> for EmailView {
     fn from(m: OutboxMessage) -> Self {
         Self {
             id: m.id,
-            kind: m.kind,
+            kind: m.kind.into(),
             reminder_days: m.reminder_days,
             voucher_id: m.voucher_id,
             prescriber_id: m.prescriber_id,
@@ -96,7 +119,7 @@ pub type EmailPage = super::schemas::Page<EmailView>;
 /// An email rendered with sample data, as the holder or prescriber would receive it.
 #[derive(Debug, Object)]
 pub struct EmailPreview {
-    pub kind: String,
+    pub kind: EmailKindDto,
     pub subject: String,
     /// The plain-text part.
     pub text: String,
@@ -144,7 +167,11 @@ impl EmailsApi {
                     })
                 })
                 .transpose()?,
-            kind: kind.0,
+            kind: kind
+                .0
+                .as_deref()
+                .map(|k| email_kind("kind", k))
+                .transpose()?,
             voucher_id: voucher_id.0,
             newest_first: false,
         };
@@ -205,16 +232,11 @@ impl EmailsApi {
         scheme_id: Query<Option<Uuid>>,
     ) -> Result<Json<EmailPreview>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::PREVIEW_EMAIL)?;
-        let parsed = Kind::parse(&kind.0).ok_or_else(|| {
-            passerelle_core::Error::invalid(
-                "kind",
-                "one of: welcome, reminder, expired, prescriber_digest",
-            )
-        })?;
+        let parsed = email_kind("kind", &kind.0)?;
         let rendered =
             render::preview_for(&state.db, tenant_id, parsed, scheme_id.0, &state.links).await?;
         Ok(Json(EmailPreview {
-            kind: kind.0,
+            kind: parsed.into(),
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,

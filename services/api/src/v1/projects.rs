@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use passerelle_core::delivery::ProjectStatus;
 use passerelle_core::delivery::projects::{self, NewProject, ProjectDetail, ProjectSheet};
 use passerelle_core::vouchers::{Holder, Visibility};
 use poem::web::Data;
@@ -52,6 +53,17 @@ pub struct MemberView {
     pub reference: Option<String>,
 }
 
+mirror_enum! {
+    /// Where a collective project stands: `submitted` by its structure, then `approved` (its
+    /// members' vouchers are issued and its sessions may be run) or `rejected`, once.
+    #[oai(rename = "ProjectStatus", rename_all = "snake_case")]
+    pub enum ProjectStatusDto mirrors ProjectStatus {
+        Submitted,
+        Approved,
+        Rejected,
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct ProjectView {
     pub id: Uuid,
@@ -62,7 +74,7 @@ pub struct ProjectView {
     pub aim: String,
     pub planned_sessions: i32,
     pub planned_minutes: i32,
-    pub status: String,
+    pub status: ProjectStatusDto,
     #[oai(skip_serializing_if_is_none)]
     pub decision_reason: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -83,7 +95,7 @@ impl From<ProjectDetail> for ProjectView {
             aim: p.aim,
             planned_sessions: p.planned_sessions,
             planned_minutes: p.planned_minutes,
-            status: p.status,
+            status: p.status.into(),
             decision_reason: p.decision_reason,
             decided_at: p.decided_at,
             created_at: p.created_at,

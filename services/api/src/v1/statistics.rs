@@ -1,5 +1,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::statistics::{self, Export, ExportFile, ExportFilter};
+use passerelle_core::statistics::{
+    self, Export, ExportFile, ExportFilter, ExportOrigin, ExportStatus,
+};
 use passerelle_core::tenancy::Role;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -12,6 +14,27 @@ use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
+
+mirror_enum! {
+    /// Where an export stands: `queued`, `running` while the worker computes it, then
+    /// `succeeded` (its files can be downloaded) or `failed` (with the reason).
+    #[oai(rename = "ExportStatus", rename_all = "snake_case")]
+    pub enum ExportStatusDto mirrors ExportStatus {
+        Queued,
+        Running,
+        Succeeded,
+        Failed,
+    }
+}
+
+mirror_enum! {
+    /// Why an export exists: `scheduled` (the nightly run after a period ends) or `on_demand`.
+    #[oai(rename = "ExportOrigin", rename_all = "snake_case")]
+    pub enum ExportOriginDto mirrors ExportOrigin {
+        Scheduled,
+        OnDemand,
+    }
+}
 
 #[derive(Debug, Object)]
 pub struct ExportRequest {
@@ -64,10 +87,8 @@ pub struct ExportView {
     pub period_start: NaiveDate,
     /// The last day of the period.
     pub period_end: NaiveDate,
-    /// `scheduled` (the nightly run after a period ends) or `on_demand`.
-    pub origin: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub origin: ExportOriginDto,
+    pub status: ExportStatusDto,
     /// Why the export failed.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
@@ -91,8 +112,8 @@ impl ExportView {
             period_kind: export.period_kind,
             period_start: period.start,
             period_end: period.last_day(),
-            origin: export.origin,
-            status: export.status,
+            origin: export.origin.into(),
+            status: export.status.into(),
             error: export.error,
             requested_at: export.requested_at,
             started_at: export.started_at,
@@ -182,9 +203,7 @@ impl StatisticsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         scheme_id: Query<Option<Uuid>>,
-        /// `queued`, `running`, `succeeded` or `failed`.
-        #[oai(validator(max_length = 20))]
-        status: Query<Option<String>>,
+        status: Query<Option<ExportStatusDto>>,
     ) -> Result<Json<Vec<ExportView>>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_STATISTICS_EXPORTS)?;
         let exports = statistics::list(
@@ -192,7 +211,7 @@ impl StatisticsApi {
             tenant_id,
             &ExportFilter {
                 scheme_id: scheme_id.0,
-                status: status.0,
+                status: status.0.map(Into::into),
             },
             reads_unpublished(&auth),
         )

@@ -271,18 +271,6 @@ pub(super) async fn disable(
     Ok(see_other(&format!("{users_page}?desactive=1")))
 }
 
-fn email_kind_fr(kind: &str) -> &'static str {
-    match kind {
-        "welcome" => "bienvenue",
-        "reminder" => "rappel avant expiration",
-        "expired" => "chèque expiré",
-        "prescriber_digest" => "récapitulatif au prescripteur",
-        "invitation" => "invitation au portail",
-        "password_reset" => "nouveau mot de passe",
-        _ => "",
-    }
-}
-
 /// The email log, newest first, filtered by state and kind.
 #[handler]
 pub(super) async fn email_log(
@@ -294,7 +282,7 @@ pub(super) async fn email_log(
     let param = |name: &str| query_param(req, name);
     let filter = EmailFilter {
         status: param("etat").and_then(|s| s.parse().ok()),
-        kind: param("nature").filter(|k| outbox::Kind::parse(k).is_some()),
+        kind: param("nature").and_then(|k| k.parse().ok()),
         voucher_id: None,
         newest_first: true,
     };
@@ -307,7 +295,7 @@ pub(super) async fn email_log(
         .map(|m| {
             json!({
                 "created": m.created_at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string(),
-                "kind": email_kind_fr(&m.kind),
+                "kind": labels::email_kind(m.kind),
                 "recipient": m.recipient,
                 "status": labels::email_status(m.status),
                 "attempts": m.attempts,
@@ -318,9 +306,8 @@ pub(super) async fn email_log(
     let statuses: Vec<Value> = EmailStatus::all()
         .map(|s| option(s.as_str(), labels::email_status(s)))
         .collect();
-    let kinds: Vec<Value> = outbox::Kind::ALL
-        .iter()
-        .map(|k| option(k.as_str(), email_kind_fr(k.as_str())))
+    let kinds: Vec<Value> = outbox::Kind::all()
+        .map(|k| option(k.as_str(), labels::email_kind(k)))
         .collect();
     Ok(portal.page(
         StatusCode::OK,
@@ -330,7 +317,7 @@ pub(super) async fn email_log(
             "statuses": statuses,
             "status": filter.status.map(EmailStatus::as_str).unwrap_or_default(),
             "kinds": kinds,
-            "kind": filter.kind.unwrap_or_default(),
+            "kind": filter.kind.map(outbox::Kind::as_str).unwrap_or_default(),
             "next": listed.next_cursor,
         }),
     ))

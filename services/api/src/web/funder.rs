@@ -6,7 +6,7 @@ use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes;
 use passerelle_core::schemes::rules::public_category_fr;
 use passerelle_core::statistics::dashboard::{self, Figure};
-use passerelle_core::statistics::{self, ExportFilter};
+use passerelle_core::statistics::{self, ExportFilter, ExportStatus};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
@@ -56,7 +56,7 @@ pub(super) async fn exports(
     let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await?;
     let filter = ExportFilter {
         scheme_id: None,
-        status: Some("succeeded".into()),
+        status: Some(ExportStatus::Succeeded),
     };
     let listed = statistics::list(
         &state.db,

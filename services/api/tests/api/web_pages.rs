@@ -757,12 +757,15 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
     assert_eq!(own.status, 200, "{}", own.html);
 }
 
-async fn outbox_rows(app: &TestApp, kind: &str) -> Vec<passerelle_core::emails::OutboxMessage> {
+async fn outbox_rows(
+    app: &TestApp,
+    kind: passerelle_core::emails::Kind,
+) -> Vec<passerelle_core::emails::OutboxMessage> {
     passerelle_core::emails::outbox::list(
         &app.db.app,
         app.lot.id,
         &passerelle_core::emails::outbox::EmailFilter {
-            kind: Some(kind.into()),
+            kind: Some(kind),
             ..Default::default()
         },
         passerelle_core::pagination::PageRequest::parse(Some(100), None).expect("page"),
@@ -824,7 +827,7 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
         .await;
     assert!(list.html.contains("Invitation envoyée"));
     assert!(list.html.contains("invité, mot de passe à choisir"));
-    let invitations = outbox_rows(&app, "invitation").await;
+    let invitations = outbox_rows(&app, passerelle_core::emails::Kind::Invitation).await;
     assert_eq!(invitations.len(), 1);
     let new_user = invitations[0].user_id.expect("the user");
 
@@ -858,7 +861,12 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
         )
         .await;
     assert_eq!(again.status, 303);
-    assert_eq!(outbox_rows(&app, "invitation").await.len(), 1);
+    assert_eq!(
+        outbox_rows(&app, passerelle_core::emails::Kind::Invitation)
+            .await
+            .len(),
+        1
+    );
 
     let funder = app.lot.users[&Role::Funder];
     let disabled = browser
@@ -928,7 +936,7 @@ async fn the_password_pages_tell_nobody_which_addresses_have_an_account() {
         .await;
     assert_eq!(known.status, 200);
     assert_eq!((unknown.status, unknown.html), (known.status, known.html));
-    let resets = outbox_rows(&app, "password_reset").await;
+    let resets = outbox_rows(&app, passerelle_core::emails::Kind::PasswordReset).await;
     assert_eq!(resets.len(), 1);
     assert_eq!(resets[0].user_id, Some(app.lot.users[&Role::Finance]));
 

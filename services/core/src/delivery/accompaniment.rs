@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::RequestStatus;
 use crate::audit::{self, Actor};
 use crate::beneficiaries::NewBeneficiary;
 use crate::epns;
 use crate::refusal::Refusal;
+use crate::schemes::SchemeStatus;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
 use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest, Voucher};
@@ -25,7 +27,7 @@ pub struct AccompanimentRequest {
     pub prescriber_id: Option<Uuid>,
     pub beneficiary_id: Option<Uuid>,
     pub message: Option<String>,
-    pub status: String,
+    pub status: RequestStatus,
     pub decision_reason: Option<String>,
     pub voucher_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -42,11 +44,12 @@ async fn check_offer(
     scheme_id: Uuid,
     epn_id: Uuid,
 ) -> Result<(), Error> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1")
-        .bind(scheme_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if status.as_deref() != Some("active") {
+    let status: Option<SchemeStatus> =
+        sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1")
+            .bind(scheme_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if status != Some(SchemeStatus::Active) {
         return Err(Error::invalid(
             "scheme",
             "no active scheme with this identifier",
@@ -200,7 +203,7 @@ pub async fn list(
     db: &Db,
     tenant_id: Uuid,
     scope: Scope,
-    status: Option<&str>,
+    status: Option<RequestStatus>,
 ) -> Result<Vec<AccompanimentRequest>, Error> {
     let (epn, prescriber) = match scope {
         Scope::Tenant => (None, None),
@@ -235,9 +238,9 @@ async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Accompanime
         Scope::Prescriber(p) => r.prescriber_id == Some(p),
     })
     .ok_or(Error::NotFound("accompaniment request"))?;
-    if request.status != "pending" {
+    if request.status.is_decided() {
         return Err(Refusal::RequestAlreadyDecided {
-            status: request.status.to_string(),
+            status: request.status,
         }
         .into());
     }

@@ -10,4 +10,6 @@ pub mod registration;
 pub mod sessions;
 pub mod vocabulary;
 
-pub use vocabulary::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};
+pub use vocabulary::{
+    AttendanceStatus, AutonomyLevel, CompetenceLevel, ProjectStatus, RequestStatus, SessionStatus,
+};

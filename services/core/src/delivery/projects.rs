@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::attendance::{self, Entry, Recorded};
-use super::{AttendanceStatus, CompetenceLevel};
+use super::{AttendanceStatus, CompetenceLevel, ProjectStatus};
 use crate::audit::{self, Actor};
 use crate::epns;
 use crate::error::Validator;
@@ -27,7 +27,7 @@ pub struct Project {
     pub aim: String,
     pub planned_sessions: i32,
     pub planned_minutes: i32,
-    pub status: String,
+    pub status: ProjectStatus,
     pub decision_reason: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -218,9 +218,9 @@ pub async fn decide(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("project"))?;
-    if project.status != "submitted" {
+    if project.status.is_decided() {
         return Err(Refusal::ProjectAlreadyDecided {
-            status: project.status.to_string(),
+            status: project.status,
         }
         .into());
     }
@@ -261,7 +261,11 @@ pub async fn decide(
                 .await?;
         }
     }
-    let status = if approve { "approved" } else { "rejected" };
+    let status = if approve {
+        ProjectStatus::Approved
+    } else {
+        ProjectStatus::Rejected
+    };
     let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE projects SET status = $2, decision_reason = $3, decided_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     )))
@@ -310,7 +314,7 @@ pub async fn record_session(
     } = sheet;
     let session_id = *session_id;
     let detail = get(db, tenant_id, project_id, None, Some(epn_id)).await?;
-    if detail.project.status != "approved" {
+    if !detail.project.status.runs_sessions() {
         return Err(Refusal::ProjectNotApproved.into());
     }
     let absent: Vec<String> = absent

@@ -1,5 +1,6 @@
-//! The words of delivery at an EPN: where a session stands, how a person attended, how autonomous
-//! they were at the interview and how far they got with a competence. Stored as snake_case text;
+//! The words of delivery at an EPN: where a session, an accompaniment request and a collective
+//! project stand, how a person attended, how autonomous they were at the interview and how far
+//! they got with a competence. Stored as snake_case text;
 //! the French labels are in `crate::labels`.
 
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,45 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where a request for the 2-hour accompaniment stands: pending until the EPN (or the tenant)
+    /// accepts it, issuing the voucher, or declines it.
+    pub enum RequestStatus {
+        Pending,
+        Accepted,
+        Declined,
+    }
+}
+
+impl RequestStatus {
+    /// Whether it was already accepted or declined: a decision is taken once.
+    pub fn is_decided(self) -> bool {
+        self != RequestStatus::Pending
+    }
+}
+
+vocabulary! {
+    /// Where a collective project stands: submitted by its structure, then approved (its sessions
+    /// may be run) or rejected by the tenant.
+    pub enum ProjectStatus {
+        Submitted,
+        Approved,
+        Rejected,
+    }
+}
+
+impl ProjectStatus {
+    /// Whether it was already approved or rejected: a decision is taken once.
+    pub fn is_decided(self) -> bool {
+        self != ProjectStatus::Submitted
+    }
+
+    /// Whether its sessions may be run and their attendance recorded.
+    pub fn runs_sessions(self) -> bool {
+        self == ProjectStatus::Approved
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +178,15 @@ mod tests {
         assert!(CompetenceLevel::Discovered < CompetenceLevel::Acquired);
         assert_eq!(AutonomyLevel::None.as_str(), "none");
         assert_eq!(AutonomyLevel::all().count(), 4);
+    }
+
+    #[test]
+    fn requests_and_projects_are_decided_once_and_only_an_approved_project_runs() {
+        let open: Vec<_> = RequestStatus::all().filter(|s| !s.is_decided()).collect();
+        assert_eq!(open, [RequestStatus::Pending]);
+        let open: Vec<_> = ProjectStatus::all().filter(|s| !s.is_decided()).collect();
+        assert_eq!(open, [ProjectStatus::Submitted]);
+        let running: Vec<_> = ProjectStatus::all().filter(|s| s.runs_sessions()).collect();
+        assert_eq!(running, [ProjectStatus::Approved]);
     }
 }

@@ -14,7 +14,22 @@ use crate::{Db, Error};
 
 pub use super::status::EmailStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an email is about; stored as its snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::EnumIter,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     Welcome,
     Reminder,
@@ -27,35 +42,20 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::Welcome,
-        Kind::Reminder,
-        Kind::Expired,
-        Kind::PrescriberDigest,
-        Kind::Invitation,
-        Kind::PasswordReset,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Welcome => "welcome",
-            Kind::Reminder => "reminder",
-            Kind::Expired => "expired",
-            Kind::PrescriberDigest => "prescriber_digest",
-            Kind::Invitation => "invitation",
-            Kind::PasswordReset => "password_reset",
-        }
+        self.into()
     }
 
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    /// Every kind, in the order the email log lists them.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        <Self as strum::IntoEnumIterator>::iter()
     }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: Kind,
     pub reminder_days: Option<i32>,
     pub voucher_id: Option<Uuid>,
     pub prescriber_id: Option<Uuid>,
@@ -75,12 +75,6 @@ pub struct OutboxMessage {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-impl OutboxMessage {
-    pub fn kind(&self) -> Kind {
-        Kind::parse(&self.kind).unwrap_or(Kind::Welcome)
-    }
 }
 
 const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, status, attempts, \
@@ -109,7 +103,7 @@ pub(crate) async fn add_welcome(
 #[derive(Debug, Clone, Default)]
 pub struct EmailFilter {
     pub status: Option<EmailStatus>,
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     pub voucher_id: Option<Uuid>,
     /// Newest first (a person reading the log), instead of oldest first.
     pub newest_first: bool,
@@ -123,14 +117,6 @@ pub async fn list(
     filter: &EmailFilter,
     page: PageRequest,
 ) -> Result<Page<OutboxMessage>, Error> {
-    if let Some(kind) = &filter.kind
-        && Kind::parse(kind).is_none()
-    {
-        return Err(Error::invalid(
-            "kind",
-            "one of: welcome, reminder, expired, prescriber_digest, invitation, password_reset",
-        ));
-    }
     let (after, order) = if filter.newest_first {
         ("<", "DESC")
     } else {
@@ -144,7 +130,7 @@ pub async fn list(
          ORDER BY id {order} LIMIT $5"
     )))
     .bind(filter.status)
-    .bind(&filter.kind)
+    .bind(filter.kind)
     .bind(filter.voucher_id)
     .bind(page.after)
     .bind(page.fetch_limit())

@@ -351,7 +351,7 @@ pub async fn prepare(
     links: &Links,
     today: NaiveDate,
 ) -> Result<Preparation, Error> {
-    match (message.kind(), message.voucher_id, message.prescriber_id) {
+    match (message.kind, message.voucher_id, message.prescriber_id) {
         (Kind::PrescriberDigest, _, Some(prescriber_id)) => {
             prepare_digest(tx, tenant, message, prescriber_id).await
         }

@@ -8,10 +8,11 @@ mod french;
 
 use chrono::NaiveDate;
 
-use crate::delivery::SessionStatus;
+use crate::delivery::{ProjectStatus, RequestStatus, SessionStatus};
 use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
+use crate::statistics::ExportStatus;
 use crate::vouchers::VoucherStatus;
 use uuid::Uuid;
 
@@ -167,9 +168,9 @@ pub enum Refusal {
 
     // Accompaniment and collective projects.
     #[error("this request is already {status}")]
-    RequestAlreadyDecided { status: String },
+    RequestAlreadyDecided { status: RequestStatus },
     #[error("this project is already {status}")]
-    ProjectAlreadyDecided { status: String },
+    ProjectAlreadyDecided { status: ProjectStatus },
     #[error("attendance is recorded only for approved projects")]
     ProjectNotApproved,
 
@@ -213,7 +214,7 @@ pub enum Refusal {
     #[error("the export failed: {reason}")]
     ExportFailed { reason: String },
     #[error("the export is {status}: its files are not ready yet")]
-    ExportNotReady { status: String },
+    ExportNotReady { status: ExportStatus },
     #[error("at most {limit} exports can be asked for in 24 hours; retry later")]
     ExportsPerDayUsedUp { limit: i64 },
     #[error("{limit} exports are already waiting or running; retry once one has finished")]

@@ -5,6 +5,7 @@
 
 pub mod dashboard;
 pub mod period;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::storage::Tx;
 use crate::{Db, Error};
 
 pub use period::{Period, PeriodKind};
+pub use status::{ExportOrigin, ExportStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Export {
@@ -28,8 +30,8 @@ pub struct Export {
     pub period_kind: String,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
-    pub origin: String,
-    pub status: String,
+    pub origin: ExportOrigin,
+    pub status: ExportStatus,
     pub error: Option<String>,
     pub requested_by: Option<Uuid>,
     pub requested_at: DateTime<Utc>,
@@ -134,7 +136,7 @@ pub async fn request(
         id,
         scheme_id,
         &period,
-        "on_demand",
+        ExportOrigin::OnDemand,
         actor.user_id,
     )
     .await?;
@@ -159,7 +161,7 @@ async fn insert(
     id: Uuid,
     scheme_id: Uuid,
     period: &Period,
-    origin: &str,
+    origin: ExportOrigin,
     requested_by: Option<Uuid>,
 ) -> Result<u64, Error> {
     Ok(sqlx::query(
@@ -200,7 +202,18 @@ pub async fn schedule_ended_periods(
     for scheme_id in schemes {
         for period in &periods {
             let id = Uuid::now_v7();
-            if insert(&mut tx, tenant_id, id, scheme_id, period, "scheduled", None).await? == 1 {
+            if insert(
+                &mut tx,
+                tenant_id,
+                id,
+                scheme_id,
+                period,
+                ExportOrigin::Scheduled,
+                None,
+            )
+            .await?
+                == 1
+            {
                 created.push(id);
             }
         }
@@ -212,7 +225,7 @@ pub async fn schedule_ended_periods(
 #[derive(Debug, Clone, Default)]
 pub struct ExportFilter {
     pub scheme_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<ExportStatus>,
 }
 
 /// Exports, newest first (at most 500), each with the files the caller may read, in one
@@ -223,21 +236,13 @@ pub async fn list(
     filter: &ExportFilter,
     with_unpublished: bool,
 ) -> Result<Vec<(Export, Vec<ExportFile>)>, Error> {
-    if let Some(status) = &filter.status
-        && !["queued", "running", "succeeded", "failed"].contains(&status.as_str())
-    {
-        return Err(Error::invalid(
-            "status",
-            "one of: queued, running, succeeded, failed",
-        ));
-    }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let exports: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{EXPORT_SELECT} WHERE ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
          ORDER BY x.requested_at DESC, x.id DESC LIMIT 500"
     )))
     .bind(filter.scheme_id)
-    .bind(&filter.status)
+    .bind(filter.status)
     .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<Uuid> = exports.iter().map(|e| e.id).collect();
@@ -322,9 +327,9 @@ pub async fn open_file(
 ) -> Result<(ExportFile, PathBuf), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let export = fetch(&mut tx, id).await?;
-    match export.status.as_str() {
-        "succeeded" => {}
-        "failed" => {
+    match export.status {
+        ExportStatus::Succeeded => {}
+        ExportStatus::Failed => {
             return Err(Refusal::ExportFailed {
                 reason: export
                     .error
@@ -334,10 +339,7 @@ pub async fn open_file(
             .into());
         }
         status => {
-            return Err(Refusal::ExportNotReady {
-                status: status.to_string(),
-            }
-            .into());
+            return Err(Refusal::ExportNotReady { status }.into());
         }
     }
     let file = files_in(&mut tx, id, with_unpublished)
