@@ -110,11 +110,14 @@ pub async fn request(
     .bind(tenant_id)
     .execute(&mut *tx)
     .await?;
+    let under_way: Vec<ExportStatus> = ExportStatus::all().filter(|s| s.is_under_way()).collect();
     let (today, waiting): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE requested_at > now() - interval '24 hours'),
-                count(*) FILTER (WHERE status IN ('queued', 'running'))
-           FROM statistics_exports WHERE origin = 'on_demand'",
+                count(*) FILTER (WHERE status = ANY($1))
+           FROM statistics_exports WHERE origin = $2",
     )
+    .bind(under_way)
+    .bind(ExportOrigin::OnDemand)
     .fetch_one(&mut *tx)
     .await?;
     if today >= ON_DEMAND_PER_DAY {
