@@ -13,10 +13,12 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// Seconds a client is told to wait after a 503: about the time PostgreSQL takes to restart.
 const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
+/// A field of the request that was refused, and why.
 #[derive(Debug, Clone, Object)]
 pub struct ProblemField {
     /// The field at fault, as named in the request (`body`, a JSON property, a query parameter).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -26,8 +28,11 @@ pub struct Problem {
     /// A URI reference naming the kind of problem; stable, safe to branch on.
     #[oai(rename = "type")]
     pub kind: String,
+    /// A short summary of the problem type.
     pub title: String,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong with this request, in a sentence.
     pub detail: String,
     /// For validation problems: every field at fault.
     #[oai(skip_serializing_if_is_none)]

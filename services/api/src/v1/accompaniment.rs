@@ -22,6 +22,7 @@ use crate::state::AppState;
 /// Public accompaniment requests allowed per client address and minute.
 const PUBLIC_REQUESTS_PER_MINUTE: u64 = 5;
 
+/// A prescriber's request for the 2-hour accompaniment of a person at an EPN.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AccompanimentInput {
@@ -32,6 +33,7 @@ pub struct AccompanimentInput {
     pub beneficiary_id: Option<Uuid>,
     /// …or a new one (exactly one of the two).
     pub beneficiary: Option<NewBeneficiaryDto>,
+    /// What the person needs, in a few words, for the EPN.
     #[oai(validator(max_length = 2000))]
     pub message: Option<String>,
 }
@@ -62,20 +64,25 @@ pub struct PublicAccompanimentInput {
     pub phone: Option<String>,
     #[oai(default)]
     pub email_consent: bool,
+    /// What the person needs, in their words.
     #[oai(validator(max_length = 2000))]
     pub message: Option<String>,
 }
 
+/// A request for the 2-hour accompaniment, from a prescriber or from the public form.
 #[derive(Debug, Object)]
 pub struct AccompanimentView {
     pub id: Uuid,
     pub scheme_id: Uuid,
     pub epn_id: Uuid,
+    /// How the request came: `prescriber` (an agent's request) or `public_form` (the person filled
+    /// the public form).
     pub channel: String,
     #[oai(skip_serializing_if_is_none)]
     pub prescriber_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub beneficiary_id: Option<Uuid>,
+    /// What the person needs, as the request says it.
     #[oai(skip_serializing_if_is_none)]
     pub message: Option<String>,
     pub status: RequestStatus,
@@ -109,9 +116,11 @@ impl From<AccompanimentRequest> for AccompanimentView {
 pub struct PublicReceipt {
     pub id: Uuid,
     pub status: RequestStatus,
+    /// What the person is told, in French.
     pub message: String,
 }
 
+/// What accepting an accompaniment request needs.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AcceptInput {
@@ -121,6 +130,7 @@ pub struct AcceptInput {
     pub prescriber_id: Option<Uuid>,
 }
 
+/// Why an accompaniment request is declined.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct DeclineInput {
@@ -217,6 +227,7 @@ impl AccompanimentApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
+        /// Only the requests in this status.
         status: Query<Option<RequestStatus>>,
     ) -> Result<Json<Vec<AccompanimentView>>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_ACCOMPANIMENT_REQUESTS)?;

@@ -36,6 +36,7 @@ mirror_enum! {
     }
 }
 
+/// A competence of the scheme's referential worked in the session, with the level reached.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CompetenceInput {
@@ -45,23 +46,28 @@ pub struct CompetenceInput {
     pub level: Level,
 }
 
+/// One line of an attendance sheet: a voucher, how its holder attended and the competences worked.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AttendanceEntryInput {
     #[oai(validator(min_length = 1, max_length = 40))]
     pub reference: String,
     pub status: Presence,
+    /// The competences worked, for a person present only.
     #[oai(default, validator(max_items = 16))]
     pub competences: Vec<CompetenceInput>,
 }
 
+/// A session's attendance sheet.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AttendanceSheet {
+    /// The lines, one per voucher; each is recorded or refused on its own.
     #[oai(validator(min_items = 1, max_items = 100))]
     pub entries: Vec<AttendanceEntryInput>,
 }
 
+/// Whether an attendance line was recorded or refused.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum Outcome {
@@ -76,6 +82,7 @@ pub struct AttendanceResult {
     pub outcome: Outcome,
     #[oai(skip_serializing_if_is_none)]
     pub attendance_id: Option<Uuid>,
+    /// Minutes taken from the voucher: the session's length when present, 0 otherwise.
     #[oai(skip_serializing_if_is_none)]
     pub minutes_debited: Option<i32>,
     #[oai(skip_serializing_if_is_none)]
@@ -86,13 +93,18 @@ pub struct AttendanceResult {
     pub problem: Option<Problem>,
 }
 
+/// What became of each line of a sheet: lines are recorded or refused one by one.
 #[derive(Debug, Object)]
 pub struct AttendanceReport {
+    /// Lines recorded.
     pub recorded: usize,
+    /// Lines refused; each says why in its `problem`.
     pub refused: usize,
+    /// One outcome per line, in the sheet's order.
     pub results: Vec<AttendanceResult>,
 }
 
+/// Why an attendance record is voided.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct VoidInput {
@@ -100,12 +112,16 @@ pub struct VoidInput {
     pub reason: String,
 }
 
+/// The voided attendance record and the minutes given back.
 #[derive(Debug, Object)]
 pub struct VoidedView {
     pub id: Uuid,
     pub voucher_id: Uuid,
+    /// Minutes given back to the voucher.
     pub minutes_returned: i32,
+    /// When it was voided.
     pub voided_at: Option<DateTime<Utc>>,
+    /// Why it was voided.
     pub void_reason: Option<String>,
 }
 

@@ -17,13 +17,20 @@ use crate::state::AppState;
 #[derive(Debug, Object)]
 pub struct AuditEntryView {
     pub id: Uuid,
+    /// When it was done.
     pub occurred_at: DateTime<Utc>,
+    /// The user who did it; absent for the service's own runs.
     #[oai(skip_serializing_if_is_none)]
     pub actor_id: Option<Uuid>,
+    /// The role the user acted in.
     pub actor_role: String,
+    /// What was done, e.g. `voucher.issued`, `statement.approved`.
     pub action: String,
+    /// What it was done to, e.g. `voucher`, `statement`.
     pub object_type: String,
+    /// The identifier of what it was done to.
     pub object_id: String,
+    /// What the action changed, as recorded with it.
     pub details: serde_json::Value,
 }
 
@@ -58,8 +65,13 @@ impl AuditApi {
         /// e.g. `voucher.issued`, `voucher.cancelled`, `scheme.rules_changed`.
         #[oai(validator(max_length = 64))]
         action: Query<Option<String>>,
-        #[oai(validator(max_length = 64))] object_type: Query<Option<String>>,
-        #[oai(validator(max_length = 100))] object_id: Query<Option<String>>,
+        /// Only the entries about this kind of object, e.g. `voucher`.
+        #[oai(validator(max_length = 64))]
+        object_type: Query<Option<String>>,
+        /// Only the entries about this object.
+        #[oai(validator(max_length = 100))]
+        object_id: Query<Option<String>>,
+        /// Only the entries of this user.
         actor_id: Query<Option<Uuid>>,
         /// Page size, 1 to 100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]

@@ -16,6 +16,7 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// The public a person belongs to, as the scheme's eligibility names it.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum PublicCategory {
@@ -95,6 +96,7 @@ impl From<NewBeneficiaryDto> for NewBeneficiary {
     }
 }
 
+/// A person who holds (or held) vouchers.
 #[derive(Debug, Object)]
 pub struct BeneficiaryView {
     pub id: Uuid,
@@ -106,16 +108,19 @@ pub struct BeneficiaryView {
     pub birth_year: Option<i16>,
     #[oai(skip_serializing_if_is_none)]
     pub commune_insee: Option<String>,
+    /// The public the person belongs to (see `PublicCategory`).
     pub public_category: String,
     #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub phone: Option<String>,
     pub email_consent: bool,
+    /// When the person agreed to receive the scheme's emails.
     #[oai(skip_serializing_if_is_none)]
     pub email_consent_at: Option<DateTime<Utc>>,
     pub prescriber_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// When the person's data was erased (right to erasure); their vouchers remain, without a name.
     #[oai(skip_serializing_if_is_none)]
     pub erased_at: Option<DateTime<Utc>>,
 }
@@ -143,8 +148,10 @@ impl From<Beneficiary> for BeneficiaryView {
 /// Everything held about a person (GDPR right of access).
 #[derive(Debug, Object)]
 pub struct BeneficiaryExportView {
+    /// When this export was made.
     pub exported_at: DateTime<Utc>,
     pub beneficiary: BeneficiaryView,
+    /// Every voucher the person holds or held, with its history.
     pub vouchers: Vec<VoucherView>,
     /// Recorded changes concerning the person or their vouchers.
     pub audit: Vec<AuditEntryView>,
@@ -291,6 +298,7 @@ impl BeneficiariesApi {
     }
 }
 
+/// How long personal data is kept after a voucher ends.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RetentionInput {

@@ -87,6 +87,7 @@ pub struct EmailView {
     #[oai(skip_serializing_if_is_none)]
     pub smtp_response: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the mail server took it.
     #[oai(skip_serializing_if_is_none)]
     pub sent_at: Option<DateTime<Utc>>,
 }
@@ -120,6 +121,7 @@ pub type EmailPage = super::schemas::Page<EmailView>;
 #[derive(Debug, Object)]
 pub struct EmailPreview {
     pub kind: EmailKindDto,
+    /// The email's subject.
     pub subject: String,
     /// The plain-text part.
     pub text: String,

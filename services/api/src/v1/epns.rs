@@ -20,67 +20,98 @@ use crate::state::AppState;
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct EpnInput {
+    /// The place's name.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub nom: String,
     /// SIRET or RNA.
     #[oai(validator(max_length = 14))]
     pub pivot: Option<String>,
+    /// Street address.
     #[oai(validator(max_length = 300))]
     pub adresse: Option<String>,
+    /// Postal code.
     #[oai(validator(max_length = 5))]
     pub code_postal: Option<String>,
+    /// The commune's name.
     #[oai(validator(max_length = 100))]
     pub commune: Option<String>,
+    /// The commune's INSEE code.
     #[oai(validator(max_length = 5))]
     pub code_insee: Option<String>,
+    /// Latitude (WGS 84).
     pub latitude: Option<f64>,
+    /// Longitude (WGS 84).
     pub longitude: Option<f64>,
+    /// Contact email addresses.
     #[oai(default, validator(max_items = 10))]
     pub courriels: Vec<String>,
+    /// Phone number.
     #[oai(validator(max_length = 30))]
     pub telephone: Option<String>,
+    /// Web site.
     #[oai(validator(max_length = 500))]
     pub site_web: Option<String>,
     /// OSM `opening_hours`, e.g. `Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00`.
     #[oai(validator(max_length = 500))]
     pub horaires: Option<String>,
+    /// Services offered, in the open-data schema's vocabulary.
     #[oai(default, validator(max_items = 50))]
     pub services: Vec<String>,
+    /// The place's types, in the open-data schema's vocabulary (e.g. `TIERS_LIEUX`).
     #[oai(default, validator(max_items = 20))]
     pub typologie: Vec<String>,
 }
 
+/// A public internet space (EPN), with the fields of the national open-data schema of digital
+/// mediation places.
 #[derive(Debug, Object)]
 pub struct EpnView {
     pub id: Uuid,
+    /// The place's name.
     pub nom: String,
+    /// The SIRET (or RNA number) of the structure that runs it.
     #[oai(skip_serializing_if_is_none)]
     pub pivot: Option<String>,
+    /// Street address.
     #[oai(skip_serializing_if_is_none)]
     pub adresse: Option<String>,
+    /// Postal code.
     #[oai(skip_serializing_if_is_none)]
     pub code_postal: Option<String>,
+    /// The commune's name.
     #[oai(skip_serializing_if_is_none)]
     pub commune: Option<String>,
+    /// The commune's INSEE code.
     #[oai(skip_serializing_if_is_none)]
     pub code_insee: Option<String>,
+    /// Latitude (WGS 84).
     #[oai(skip_serializing_if_is_none)]
     pub latitude: Option<f64>,
+    /// Longitude (WGS 84).
     #[oai(skip_serializing_if_is_none)]
     pub longitude: Option<f64>,
+    /// Contact email addresses.
     pub courriels: Vec<String>,
+    /// Phone number.
     #[oai(skip_serializing_if_is_none)]
     pub telephone: Option<String>,
+    /// Web site.
     #[oai(skip_serializing_if_is_none)]
     pub site_web: Option<String>,
+    /// Opening hours, in the OpenStreetMap `opening_hours` syntax.
     #[oai(skip_serializing_if_is_none)]
     pub horaires: Option<String>,
+    /// Services offered, in the open-data schema's vocabulary.
     pub services: Vec<String>,
+    /// The place's types, in the open-data schema's vocabulary.
     pub typologie: Vec<String>,
+    /// Where the record comes from (the open-data file's producer).
     #[oai(skip_serializing_if_is_none)]
     pub source: Option<String>,
+    /// Its identifier in its source; a re-import updates the place with the same source and id.
     #[oai(skip_serializing_if_is_none)]
     pub source_id: Option<String>,
+    /// When its source last updated it.
     #[oai(skip_serializing_if_is_none)]
     pub date_maj: Option<NaiveDate>,
     /// In full for tenant admins and finance officers; masked (e.g. `FR76…0189`) for others.
@@ -90,6 +121,7 @@ pub struct EpnView {
     pub bic: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub account_holder: Option<String>,
+    /// When it was last changed here.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -125,6 +157,7 @@ impl EpnView {
 
 pub type EpnPage = super::schemas::Page<EpnView>;
 
+/// An EPN's bank details, for the SEPA transfers of its statements.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct BankDetailsInput {
@@ -137,6 +170,7 @@ pub struct BankDetailsInput {
     pub account_holder: String,
 }
 
+/// The modules of a scheme an EPN offers.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct OfferInput {
@@ -146,6 +180,7 @@ pub struct OfferInput {
     pub modules: Vec<i32>,
 }
 
+/// The modules of a scheme an EPN offers.
 #[derive(Debug, Object)]
 pub struct OfferView {
     pub scheme_id: Uuid,
@@ -158,6 +193,7 @@ pub struct EpnImportUpload {
     pub file: Upload,
 }
 
+/// What an import did with a place: created, updated or refused.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum ImportStatusDto {
@@ -166,9 +202,12 @@ pub enum ImportStatusDto {
     Refused,
 }
 
+/// What became of one place of an EPN import.
 #[derive(Debug, Object)]
 pub struct ImportRowView {
+    /// The place's line in the imported file.
     pub line: u64,
+    /// The place's identifier in the file.
     #[oai(skip_serializing_if_is_none)]
     pub source_id: Option<String>,
     pub status: ImportStatusDto,

@@ -19,8 +19,10 @@ pub struct Me {
     pub user_id: Uuid,
     #[oai(skip_serializing_if_is_none)]
     pub tenant_id: Option<Uuid>,
+    /// The tenant's short name, as in its portal's address.
     #[oai(skip_serializing_if_is_none)]
     pub tenant_slug: Option<String>,
+    /// The tenant's name.
     #[oai(skip_serializing_if_is_none)]
     pub tenant_name: Option<String>,
     #[oai(skip_serializing_if_is_none)]

@@ -1,5 +1,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::delivery::CompetenceLevel;
 use passerelle_core::delivery::portfolio::{self, Portfolio};
+use passerelle_core::labels;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -12,31 +14,42 @@ use crate::limits;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::{ApiError, PublicError};
 use crate::state::AppState;
+use crate::v1::attendance::Level;
 use crate::v1::vouchers::VoucherStatusDto;
 
 /// Portfolio pages allowed per client address and minute.
 const PORTFOLIO_VIEWS_PER_MINUTE: u64 = 60;
 
+/// A competence the holder worked in a session, with the level reached.
 #[derive(Debug, Object)]
 pub struct CompetenceView {
     /// e.g. `2.1` in the CRCN.
     pub code: String,
+    /// The referential's area the competence belongs to (CRCN: e.g. `Communication et
+    /// collaboration`).
     pub area: String,
+    /// The competence's title in the referential.
     pub title: String,
-    /// discovered, practised or acquired.
-    pub level: String,
+    pub level: Level,
+    /// When the animator recorded it.
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A session the holder attended, with the competences worked.
 #[derive(Debug, Object)]
 pub struct PortfolioSessionView {
+    /// When the session started.
     pub date: DateTime<Utc>,
+    /// Minutes attended.
     pub minutes: i32,
     #[oai(skip_serializing_if_is_none)]
     pub module_number: Option<i32>,
+    /// The module's title.
     #[oai(skip_serializing_if_is_none)]
     pub module_title: Option<String>,
+    /// The EPN's name.
     pub epn: String,
+    /// The competences worked in it.
     pub competences: Vec<CompetenceView>,
 }
 
@@ -46,15 +59,19 @@ pub struct PortfolioView {
     pub reference: String,
     #[oai(skip_serializing_if_is_none)]
     pub first_name: Option<String>,
+    /// The scheme's name.
     pub scheme: String,
     pub status: VoucherStatusDto,
     pub issued_on: NaiveDate,
     pub valid_until: NaiveDate,
     pub minutes_total: i32,
     pub minutes_left: i32,
+    /// Minutes of sessions attended so far.
     pub minutes_attended: i32,
+    /// The EPN the voucher is registered at.
     #[oai(skip_serializing_if_is_none)]
     pub epn: Option<String>,
+    /// The sessions attended, oldest first.
     pub sessions: Vec<PortfolioSessionView>,
 }
 
@@ -77,7 +94,7 @@ impl From<Portfolio> for PortfolioView {
                         code: c.code.clone(),
                         area: c.area.clone(),
                         title: c.title.clone(),
-                        level: c.level.clone(),
+                        level: c.level.into(),
                         recorded_at: c.recorded_at,
                     })
                     .collect(),
@@ -102,6 +119,7 @@ impl From<Portfolio> for PortfolioView {
 /// The holder's private link. Give it to the holder: it is shown only now.
 #[derive(Debug, Object)]
 pub struct PortfolioLinkView {
+    /// The secret part of the holder's private link: give the whole link to the holder only.
     pub token: String,
     /// The page, relative to the API's address.
     pub url: String,
@@ -128,13 +146,12 @@ fn hours(minutes: i32) -> String {
     }
 }
 
-/// The level's French word and the design system's badge colour for it.
-fn level_fr(level: &str) -> (&'static str, &'static str) {
+/// The design system's badge colour for a level.
+fn level_badge(level: CompetenceLevel) -> &'static str {
     match level {
-        "discovered" => ("découverte", "info"),
-        "practised" => ("pratiquée", "new"),
-        "acquired" => ("acquise", "success"),
-        _ => ("", "info"),
+        CompetenceLevel::Discovered => "info",
+        CompetenceLevel::Practised => "new",
+        CompetenceLevel::Acquired => "success",
     }
 }
 
@@ -175,7 +192,8 @@ fn render(p: &PortfolioView) -> String {
                 .competences
                 .iter()
                 .map(|c| {
-                    let (level, badge) = level_fr(&c.level);
+                    let reached = CompetenceLevel::from(c.level);
+                    let (level, badge) = (labels::competence_level(reached), level_badge(reached));
                     CompetenceLine {
                         code: c.code.clone(),
                         title: c.title.clone(),
@@ -291,6 +309,7 @@ impl PortfolioApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        /// The secret of the holder's private link.
         token: Path<String>,
     ) -> Result<Html<String>, PublicError> {
         let view = public_view(&state, req, &token.0).await?;
@@ -307,6 +326,7 @@ impl PortfolioApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        /// The secret of the holder's private link.
         token: Path<String>,
     ) -> Result<Json<PortfolioView>, PublicError> {
         Ok(Json(public_view(&state, req, &token.0).await?))

@@ -14,6 +14,7 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// The kind of prescriber organisation.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum PrescriberKind {
@@ -42,9 +43,11 @@ impl PrescriberKind {
     }
 }
 
+/// A prescriber organisation (CAF, CCAS, France Travail, mission locale…).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreatePrescriber {
+    /// The organisation's name, as its agents and the territory read it.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: PrescriberKind,
@@ -57,11 +60,15 @@ pub struct CreatePrescriber {
     pub contact_phone: Option<String>,
 }
 
+/// A prescriber organisation.
 #[derive(Debug, Object)]
 pub struct PrescriberView {
     pub id: Uuid,
+    /// The organisation's name.
     pub name: String,
+    /// The kind of organisation (see `PrescriberKind`).
     pub kind: String,
+    /// The organisation's SIRET (14 digits).
     #[oai(skip_serializing_if_is_none)]
     pub siret: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -87,19 +94,23 @@ impl From<Prescriber> for PrescriberView {
 
 pub type PrescriberPage = super::schemas::Page<PrescriberView>;
 
+/// A quantity of vouchers a prescriber may issue for a scheme over a period.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateAllocation {
     pub scheme_id: Uuid,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
+    /// Vouchers the prescriber may issue over the period.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub quantity: i32,
 }
 
+/// The new quantity of an allocation.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetQuantity {
+    /// Vouchers the prescriber may issue over the period; not fewer than those already issued.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub quantity: i32,
 }
@@ -112,8 +123,11 @@ pub struct AllocationView {
     pub scheme_id: Uuid,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
+    /// Vouchers the prescriber may issue over the period.
     pub quantity: i32,
+    /// Vouchers issued from it so far.
     pub issued: i32,
+    /// Vouchers still to issue: `quantity - issued`.
     pub remaining: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -137,11 +151,17 @@ impl From<Allocation> for AllocationView {
 /// How a prescriber's vouchers have fared.
 #[derive(Debug, Object)]
 pub struct FunnelView {
+    /// Vouchers issued.
     pub issued: i64,
+    /// Vouchers registered at an EPN.
     pub registered: i64,
+    /// Vouchers with at least one session attended.
     pub started: i64,
+    /// Vouchers whose hours were all used.
     pub completed: i64,
+    /// Vouchers that expired without any time used.
     pub expired_unused: i64,
+    /// Vouchers cancelled.
     pub cancelled: i64,
 }
 

@@ -24,16 +24,19 @@ pub struct MemberInput {
     pub person: Option<NewBeneficiaryDto>,
 }
 
+/// A collective project a structure submits for a group (Pass Numérique).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProjectInput {
     pub scheme_id: Uuid,
     pub epn_id: Uuid,
+    /// The project's title.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// What the group will do (e.g. a travel diary after the end-of-year trip).
     #[oai(validator(min_length = 1, max_length = 2000))]
     pub aim: String,
+    /// How many sessions the project plans.
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     pub planned_sessions: i32,
     /// The hours each member's pass will hold, in minutes.
@@ -44,6 +47,7 @@ pub struct ProjectInput {
     pub members: Vec<MemberInput>,
 }
 
+/// A member of a collective project, with the pass issued to them once the project is approved.
 #[derive(Debug, Object)]
 pub struct MemberView {
     pub beneficiary_id: Uuid,
@@ -64,22 +68,29 @@ mirror_enum! {
     }
 }
 
+/// A collective project with its members.
 #[derive(Debug, Object)]
 pub struct ProjectView {
     pub id: Uuid,
     pub scheme_id: Uuid,
     pub prescriber_id: Uuid,
     pub epn_id: Uuid,
+    /// The project's title.
     pub title: String,
+    /// What the group will do.
     pub aim: String,
+    /// How many sessions the project plans.
     pub planned_sessions: i32,
+    /// The time each member's pass holds, in minutes.
     pub planned_minutes: i32,
     pub status: ProjectStatusDto,
     #[oai(skip_serializing_if_is_none)]
     pub decision_reason: Option<String>,
+    /// When it was approved or rejected.
     #[oai(skip_serializing_if_is_none)]
     pub decided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The group's members.
     pub members: Vec<MemberView>,
 }
 
@@ -112,6 +123,7 @@ impl From<ProjectDetail> for ProjectView {
     }
 }
 
+/// Why a collective project is rejected.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RejectInput {
@@ -119,6 +131,7 @@ pub struct RejectInput {
     pub reason: String,
 }
 
+/// A project session's sheet: who was absent (the others were present) and the competences worked.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProjectSheetInput {

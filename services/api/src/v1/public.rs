@@ -40,6 +40,7 @@ async fn check_balance_limits(
     .await
 }
 
+/// What the holder types to check their balance: the reference and their last name.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct BalanceQuery {
@@ -250,7 +251,9 @@ impl PublicPagesApi {
     async fn unsubscribe_page(
         &self,
         state: Data<&AppState>,
+        /// The tenant's identifier, as in the email's link.
         tenant: Path<Uuid>,
+        /// The unsubscribe key of the email's link.
         key: Path<Uuid>,
     ) -> Result<UnsubscribePage, PublicError> {
         let subscription = unsubscribe::find(&state.db, tenant.0, key.0).await?;
@@ -267,7 +270,9 @@ impl PublicPagesApi {
     async fn unsubscribe(
         &self,
         state: Data<&AppState>,
+        /// The tenant's identifier, as in the email's link.
         tenant: Path<Uuid>,
+        /// The unsubscribe key of the email's link.
         key: Path<Uuid>,
     ) -> Result<UnsubscribePage, PublicError> {
         let subscription = unsubscribe::withdraw(&state.db, tenant.0, key.0).await?;

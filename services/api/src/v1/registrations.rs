@@ -33,7 +33,9 @@ mirror_enum! {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct InterviewInput {
+    /// The day it was held (not before the voucher's issue).
     pub on: Option<NaiveDate>,
+    /// How long it lasted, in minutes.
     #[oai(validator(minimum(value = "1"), maximum(value = "480")))]
     pub minutes: Option<i32>,
     pub autonomy_level: Option<AutonomyLevel>,
@@ -43,6 +45,7 @@ pub struct InterviewInput {
     pub notes: Option<String>,
 }
 
+/// A voucher to register at the caller's EPN after the positioning interview.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RegisterInput {
@@ -58,11 +61,13 @@ pub struct RegisterInput {
     pub modules: Vec<i32>,
 }
 
+/// A voucher's registration at an EPN.
 #[derive(Debug, Object)]
 pub struct RegistrationView {
     pub id: Uuid,
     pub voucher_id: Uuid,
     pub epn_id: Uuid,
+    /// When the voucher was registered here.
     pub registered_at: DateTime<Utc>,
     #[oai(skip_serializing_if_is_none)]
     pub interview_on: Option<NaiveDate>,
@@ -74,8 +79,10 @@ pub struct RegistrationView {
     pub needs: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub notes: Option<String>,
+    /// When the registration ended.
     #[oai(skip_serializing_if_is_none)]
     pub ended_at: Option<DateTime<Utc>>,
+    /// Why the registration ended (e.g. a move to another EPN).
     #[oai(skip_serializing_if_is_none)]
     pub end_reason: Option<String>,
 }
@@ -98,6 +105,7 @@ impl From<Registration> for RegistrationView {
     }
 }
 
+/// The registration and the voucher's new status.
 #[derive(Debug, Object)]
 pub struct RegisteredView {
     pub registration: RegistrationView,
@@ -107,6 +115,7 @@ pub struct RegisteredView {
     pub modules: Vec<i32>,
 }
 
+/// The modules a voucher's holder chose, replacing the former choice.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ModulesInput {
@@ -114,6 +123,7 @@ pub struct ModulesInput {
     pub modules: Vec<i32>,
 }
 
+/// The EPN a registered voucher moves to.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct MoveInput {

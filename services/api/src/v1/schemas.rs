@@ -13,6 +13,7 @@ pub struct Page<T: ParseFromJSON + ToJSON> {
     pub next_cursor: Option<String>,
 }
 
+/// What a user may do: one role per user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum RoleDto {

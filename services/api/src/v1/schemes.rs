@@ -16,6 +16,7 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// How a voucher's validity is counted: from its issue or until a fixed date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum ValidityKind {
@@ -35,18 +36,24 @@ pub struct ValidityDto {
     pub until: Option<NaiveDate>,
 }
 
+/// The size range of a collective project's group.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct GroupSizeDto {
+    /// The fewest members a group may have.
     #[oai(validator(maximum(value = "1000")))]
     pub min: u32,
+    /// The most members a group may have.
     #[oai(validator(maximum(value = "1000")))]
     pub max: u32,
 }
 
+/// How the scheme is delivered: individual vouchers, collective projects, personalised
+/// accompaniment.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct DeliveryModesDto {
+    /// Vouchers are issued to people one by one (Ticket Net, Pass Numérique).
     pub individual_vouchers: bool,
     /// Collective projects with a group size range (Pass Numérique).
     pub collective_projects: Option<GroupSizeDto>,
@@ -59,26 +66,34 @@ pub struct DeliveryModesDto {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RulesDto {
+    /// A voucher's face value, in cents (Ticket Net: 20000 = 200 €).
     pub face_value_cents: i64,
     /// Time on a voucher (Ticket Net: 1200 = 20 hours).
     #[oai(validator(maximum(value = "100000")))]
     pub voucher_minutes: u32,
+    /// A session's usual length, in minutes.
     #[oai(validator(maximum(value = "1440")))]
     pub session_minutes: u32,
     pub validity: ValidityDto,
     #[oai(validator(maximum(value = "1440")))]
     pub interview_minutes: u32,
+    /// Whether a voucher is registered only after a positioning interview.
     pub interview_required: bool,
+    /// How many modules the holder chooses at registration.
     #[oai(validator(maximum(value = "200")))]
     pub modules_to_choose: u32,
     pub delivery_modes: DeliveryModesDto,
+    /// The most a holder may be asked to pay, in cents.
     pub participation_fee_cap_cents: i64,
+    /// The publics the scheme is for (see `PublicCategory`), at least one.
     #[oai(validator(max_items = 8))]
     pub eligible_categories: Vec<String>,
     /// Days before the end of validity on which holders are reminded (e.g. 60, 30, 7).
     #[oai(validator(max_items = 10))]
     pub reminder_days: Vec<u32>,
+    /// What an EPN is paid per hour attended, in cents.
     pub hourly_rate_cents: i64,
+    /// What an EPN is paid for a positioning interview, in cents.
     pub interview_fee_cents: i64,
     /// Whether absent and excused minutes are paid to the EPN (default: no).
     #[oai(default)]
@@ -183,10 +198,13 @@ impl From<SchemeRules> for RulesDto {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ModuleDto {
+    /// Its number in the catalogue, from 1.
     #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
     pub number: i32,
+    /// Its title, as the holder reads it.
     #[oai(validator(min_length = 1, max_length = 300))]
     pub title: String,
+    /// The theme the module belongs to (e.g. `Démarches en ligne`).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub family: String,
     /// Resources for the awareness kit (https links).
@@ -237,11 +255,14 @@ mirror_enum! {
     }
 }
 
+/// A new scheme: from a preset (Ticket Net, Pass Numérique) or with its own rules and modules.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateScheme {
+    /// A short code, unique in the tenant, used in file names (e.g. `ticket-net`).
     #[oai(validator(min_length = 2, max_length = 63))]
     pub code: String,
+    /// The scheme's name, as people read it (e.g. `Ticket Net`).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub preset: Option<PresetDto>,
@@ -255,6 +276,7 @@ pub struct CreateScheme {
     pub referential: Option<String>,
 }
 
+/// A new version of a scheme's rules, in force from a date.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ChangeRules {
@@ -263,15 +285,19 @@ pub struct ChangeRules {
     pub rules: RulesDto,
 }
 
+/// A scheme's new status.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetStatus {
     pub status: SchemeStatusDto,
 }
 
+/// A version of a scheme's rules, in force from a date.
 #[derive(Debug, Object)]
 pub struct VersionView {
+    /// Its number, from 1.
     pub version: i32,
+    /// The first day these rules apply (to vouchers issued from that day).
     pub effective_from: NaiveDate,
     pub rules: RulesDto,
     pub created_at: DateTime<Utc>,
@@ -288,14 +314,19 @@ impl From<SchemeVersion> for VersionView {
     }
 }
 
+/// A scheme as lists show it.
 #[derive(Debug, Object)]
 pub struct SchemeSummary {
     pub id: Uuid,
+    /// Its short code, unique in the tenant.
     pub code: String,
+    /// Its name, as people read it.
     pub name: String,
     pub status: SchemeStatusDto,
+    /// The preset it was created from, if any.
     #[oai(skip_serializing_if_is_none)]
     pub preset: Option<String>,
+    /// The competency referential its sessions are assessed against (e.g. `crcn`).
     pub referential: String,
     pub created_at: DateTime<Utc>,
 }
@@ -314,6 +345,7 @@ impl From<Scheme> for SchemeSummary {
     }
 }
 
+/// A scheme with its versions of rules and its module catalogue.
 #[derive(Debug, Object)]
 pub struct SchemeView {
     #[oai(flatten)]
@@ -321,6 +353,7 @@ pub struct SchemeView {
     /// The rules in force today; absent while every version starts in the future.
     #[oai(skip_serializing_if_is_none)]
     pub current: Option<VersionView>,
+    /// Its versions of rules, oldest first.
     pub versions: Vec<VersionView>,
     pub modules: Vec<ModuleDto>,
 }

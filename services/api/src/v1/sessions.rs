@@ -16,23 +16,29 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// A session to plan at the caller's EPN.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SessionInput {
     pub scheme_id: Uuid,
     pub module_number: Option<i32>,
+    /// When it starts (RFC 3339).
     pub starts_at: DateTime<Utc>,
     /// The scheme's session length when absent.
     #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
     pub duration_minutes: Option<i32>,
+    /// The most people it takes.
     #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
     pub capacity: i32,
+    /// Who leads it.
     #[oai(validator(max_length = 200))]
     pub animator: Option<String>,
+    /// Where it is held, if not at the EPN's address.
     #[oai(validator(max_length = 200))]
     pub place: Option<String>,
 }
 
+/// A session at an EPN.
 #[derive(Debug, Object)]
 pub struct SessionView {
     pub id: Uuid,
@@ -40,11 +46,16 @@ pub struct SessionView {
     pub scheme_id: Uuid,
     #[oai(skip_serializing_if_is_none)]
     pub module_number: Option<i32>,
+    /// When it starts.
     pub starts_at: DateTime<Utc>,
+    /// Its length, in minutes: what a presence debits from a voucher.
     pub duration_minutes: i32,
+    /// The most people it takes.
     pub capacity: i32,
+    /// Who leads it.
     #[oai(skip_serializing_if_is_none)]
     pub animator: Option<String>,
+    /// Where it is held, if not at the EPN's address.
     #[oai(skip_serializing_if_is_none)]
     pub place: Option<String>,
     pub status: SessionStatusDto,
@@ -69,6 +80,7 @@ impl From<Session> for SessionView {
 
 pub type SessionPage = super::schemas::Page<SessionView>;
 
+/// A voucher to book on a session.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct EnrolInput {
@@ -76,8 +88,10 @@ pub struct EnrolInput {
     pub reference: String,
 }
 
+/// The session's bookings after this one.
 #[derive(Debug, Object)]
 pub struct EnrolledView {
+    /// People booked on the session, this one included.
     pub enrolled: i64,
 }
 
@@ -108,6 +122,7 @@ impl From<SessionStatusInput> for SessionStatus {
     }
 }
 
+/// What a planned session becomes.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SessionStatusBody {

@@ -34,19 +34,26 @@ pub struct StatementView {
     /// Also the EndToEndId of its SEPA transfer.
     pub reference: String,
     pub epn_id: Uuid,
+    /// The EPN's name.
     pub epn_name: String,
     pub scheme_id: Uuid,
+    /// The scheme's name.
     pub scheme_name: String,
     /// The first day of the month.
     pub month: NaiveDate,
     pub status: StatementStatusDto,
+    /// What the tenant owes the EPN, in cents.
     pub total_cents: i64,
+    /// How many lines it has.
     pub line_count: i32,
+    /// When the monthly run last computed it.
     pub computed_at: DateTime<Utc>,
+    /// When finance approved it.
     #[oai(skip_serializing_if_is_none)]
     pub approved_at: Option<DateTime<Utc>>,
     #[oai(skip_serializing_if_is_none)]
     pub paid_on: Option<NaiveDate>,
+    /// The bank's reference of the transfer that paid it.
     #[oai(skip_serializing_if_is_none)]
     pub bank_reference: Option<String>,
 }
@@ -75,19 +82,23 @@ impl From<Statement> for StatementView {
 /// One line: an attendance, an interview, or an adjustment of an earlier month. Never a name.
 #[derive(Debug, Object)]
 pub struct StatementLineView {
+    /// Its number in the statement, from 1.
     pub line_no: i32,
     /// `attendance`, `interview` or `adjustment`.
     pub kind: String,
+    /// The day of the session or interview.
     pub occurred_on: NaiveDate,
     #[oai(skip_serializing_if_is_none)]
     pub session_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub module_number: Option<i32>,
+    /// The voucher's reference.
     pub voucher_reference: String,
     /// Negative on an adjustment that takes minutes back.
     pub minutes: i32,
     /// The hourly rate (attendance) or the flat fee (interview), in cents.
     pub rate_cents: i64,
+    /// What the line is worth, in cents (negative for an adjustment that takes time back).
     pub amount_cents: i64,
     /// For an adjustment: the month it corrects.
     #[oai(skip_serializing_if_is_none)]
@@ -111,17 +122,21 @@ impl From<StatementLine> for StatementLineView {
     }
 }
 
+/// A statement with its lines.
 #[derive(Debug, Object)]
 pub struct StatementDetail {
     pub statement: StatementView,
+    /// Its lines, in order.
     pub lines: Vec<StatementLineView>,
 }
 
+/// Statements, as the filters asked.
 #[derive(Debug, Object)]
 pub struct StatementList {
     pub items: Vec<StatementView>,
 }
 
+/// The transfer that paid a statement.
 #[derive(Debug, Object, Serialize)]
 #[oai(deny_unknown_fields)]
 pub struct PaymentInput {
@@ -134,10 +149,15 @@ pub struct PaymentInput {
 /// What a run computed for the month.
 #[derive(Debug, Object)]
 pub struct RunView {
+    /// The month computed (its first day).
     pub month: NaiveDate,
+    /// Statements written or recomputed.
     pub statements: i64,
+    /// Statement lines written.
     pub lines: i64,
+    /// Adjustment lines for earlier months (a voided attendance, a late record).
     pub adjustments: i64,
+    /// The month's total owed to the EPNs, in cents.
     pub total_cents: i64,
 }
 
@@ -191,6 +211,7 @@ impl StatementsApi {
         /// YYYY-MM.
         #[oai(validator(max_length = 7))]
         month: Query<Option<String>>,
+        /// Only the statements in this status.
         status: Query<Option<StatementStatusDto>>,
         epn_id: Query<Option<Uuid>>,
     ) -> Result<Json<StatementList>, ApiError> {

@@ -36,6 +36,7 @@ mirror_enum! {
     }
 }
 
+/// A statistics export to compute: a scheme over a period.
 #[derive(Debug, Object)]
 pub struct ExportRequest {
     pub scheme_id: Uuid,
@@ -55,8 +56,11 @@ pub struct ExportFileView {
     pub format: String,
     /// Small counts blanked (with the `masque` column): the only files funders and finance read.
     pub published: bool,
+    /// Rows in the file.
     pub row_count: i64,
+    /// The file's size in bytes.
     pub byte_size: i64,
+    /// The file's SHA-256, to check a download.
     pub sha256: String,
 }
 
@@ -79,6 +83,7 @@ impl From<ExportFile> for ExportFileView {
 pub struct ExportView {
     pub id: Uuid,
     pub scheme_id: Uuid,
+    /// The scheme's code, as in the files' folder.
     pub scheme_code: String,
     /// `2026-10`, `2026-T4` or `2026`.
     pub period: String,
@@ -92,9 +97,12 @@ pub struct ExportView {
     /// Why the export failed.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
+    /// When it was asked for.
     pub requested_at: DateTime<Utc>,
+    /// When the worker started it.
     #[oai(skip_serializing_if_is_none)]
     pub started_at: Option<DateTime<Utc>>,
+    /// When the worker finished it.
     #[oai(skip_serializing_if_is_none)]
     pub finished_at: Option<DateTime<Utc>>,
     /// The files the caller may download (published ones only, except for tenant admins).
@@ -123,6 +131,7 @@ impl ExportView {
     }
 }
 
+/// The statistics' small-count threshold.
 #[derive(Debug, Object)]
 pub struct ThresholdInput {
     /// Counts under it are blanked in published files (default 5).
@@ -203,6 +212,7 @@ impl StatisticsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         scheme_id: Query<Option<Uuid>>,
+        /// Only the exports in this status.
         status: Query<Option<ExportStatusDto>>,
     ) -> Result<Json<Vec<ExportView>>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_STATISTICS_EXPORTS)?;
@@ -254,7 +264,9 @@ impl StatisticsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         export_id: Path<Uuid>,
-        #[oai(validator(max_length = 100))] name: Path<String>,
+        /// The file's name, as the export lists it.
+        #[oai(validator(max_length = 100))]
+        name: Path<String>,
     ) -> Result<StatisticsFile, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::DOWNLOAD_STATISTICS_FILE)?;
         let (file, path) = statistics::open_file(

@@ -13,6 +13,7 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// A territory's kind: a département or a région.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum TenantKindDto {
@@ -20,12 +21,14 @@ pub enum TenantKindDto {
     Region,
 }
 
+/// A new territory (département or région).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Short stable identifier, lowercase letters, digits and dashes (e.g. `lot`).
     #[oai(validator(min_length = 2, max_length = 63))]
     pub slug: String,
+    /// The territory's name, as people read it in pages and emails (e.g. `Département du Lot`).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: TenantKindDto,
@@ -38,6 +41,7 @@ pub struct CreateTenant {
     /// The name emails are sent under.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub sender_name: String,
+    /// The address the tenant's emails are sent from.
     #[oai(validator(min_length = 3, max_length = 254))]
     pub sender_email: String,
     /// 2 to 5 capital letters that start this tenant's voucher references (e.g. `LOT`), unique
@@ -46,16 +50,24 @@ pub struct CreateTenant {
     pub reference_prefix: Option<String>,
 }
 
+/// A territory using the platform.
 #[derive(Debug, Object)]
 pub struct TenantView {
     pub id: Uuid,
+    /// Its short name, as in its portal's address.
     pub slug: String,
+    /// The territory's name.
     pub name: String,
     pub kind: TenantKindDto,
+    /// The territory's INSEE code (département or région).
     pub insee_code: String,
+    /// The IANA time zone its business dates are in (e.g. `Europe/Paris`).
     pub time_zone: String,
+    /// The name its emails are sent under.
     pub sender_name: String,
+    /// The address its emails are sent from.
     pub sender_email: String,
+    /// The prefix of its vouchers' references (e.g. `LOT`).
     pub reference_prefix: String,
     pub created_at: DateTime<Utc>,
 }

@@ -15,6 +15,7 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// A new user of the tenant, with one role.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateUser {
@@ -29,6 +30,7 @@ pub struct CreateUser {
     pub epn_id: Option<Uuid>,
 }
 
+/// A user of the tenant.
 #[derive(Debug, Object)]
 pub struct UserView {
     pub id: Uuid,
@@ -39,6 +41,7 @@ pub struct UserView {
     pub prescriber_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub epn_id: Option<Uuid>,
+    /// When the user was disabled; a disabled user can neither sign in nor use a token.
     #[oai(skip_serializing_if_is_none)]
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -62,6 +65,7 @@ impl From<User> for UserView {
 
 pub type UserPage = super::schemas::Page<UserView>;
 
+/// A new API token for a user.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateToken {
@@ -72,16 +76,21 @@ pub struct CreateToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// An API token (its secret is never shown again).
 #[derive(Debug, Object)]
 pub struct TokenView {
     pub id: Uuid,
     pub user_id: Uuid,
+    /// What it is for, as its owner named it.
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// When it was last used.
     #[oai(skip_serializing_if_is_none)]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working, if it expires.
     #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
     #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -106,6 +115,7 @@ pub type TokenPage = super::schemas::Page<TokenView>;
 #[derive(Debug, Object)]
 pub struct IssuedTokenView {
     pub token: TokenView,
+    /// The token to send as `Authorization: Bearer …`. Shown once: keep it now.
     pub secret: String,
 }
 

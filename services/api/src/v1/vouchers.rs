@@ -34,6 +34,7 @@ mirror_enum! {
     }
 }
 
+/// A voucher to issue to a person, from the prescriber's allocation.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct IssueVoucher {
@@ -47,6 +48,7 @@ pub struct IssueVoucher {
     pub participation_fee_cents: i64,
 }
 
+/// A voucher.
 #[derive(Debug, Object)]
 pub struct VoucherView {
     pub id: Uuid,
@@ -63,10 +65,14 @@ pub struct VoucherView {
     pub status: VoucherStatusDto,
     pub minutes_total: i32,
     pub minutes_left: i32,
+    /// Its face value, in cents.
     pub face_value_cents: i64,
+    /// What the holder paid towards it, in cents.
     pub participation_fee_cents: i64,
+    /// When it was cancelled.
     #[oai(skip_serializing_if_is_none)]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled.
     #[oai(skip_serializing_if_is_none)]
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -95,6 +101,7 @@ impl VoucherView {
     }
 }
 
+/// The voucher just issued, and its holder.
 #[derive(Debug, Object)]
 pub struct IssuedVoucherView {
     pub voucher: VoucherView,
@@ -103,6 +110,7 @@ pub struct IssuedVoucherView {
 
 pub type VoucherPage = super::schemas::Page<VoucherView>;
 
+/// Why a voucher is cancelled.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CancelVoucher {
@@ -119,6 +127,8 @@ pub struct BulkUpload {
     pub file: Upload,
 }
 
+/// What a row of a bulk issuance file gave: issued, already issued (same file sent again) or
+/// refused.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum RowStatusDto {
@@ -127,6 +137,7 @@ pub enum RowStatusDto {
     Refused,
 }
 
+/// What became of one row of a bulk issuance file.
 #[derive(Debug, Object)]
 pub struct RowOutcomeView {
     /// The line in the file as a spreadsheet shows it (the header is line 1).
@@ -134,18 +145,25 @@ pub struct RowOutcomeView {
     pub status: RowStatusDto,
     #[oai(skip_serializing_if_is_none)]
     pub reference: Option<String>,
+    /// For a refused row: the column that was refused.
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
 }
 
+/// What became of each row of a bulk issuance file.
 #[derive(Debug, Object)]
 pub struct BulkReportView {
+    /// The SHA-256 of the file, which makes its rows recognisable when it is sent again.
     pub file_sha256: String,
+    /// Rows issued by this sending.
     pub issued: usize,
+    /// Rows already issued by an earlier sending of the same file: nothing was issued twice.
     pub already_issued: usize,
+    /// Rows refused; each says which field and why.
     pub refused: usize,
+    /// One outcome per row, in the file's order.
     pub rows: Vec<RowOutcomeView>,
 }
 
@@ -207,6 +225,7 @@ impl VouchersApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
+        /// Only the vouchers in this status (as of now: an open voucher past its last day is `expired`).
         status: Query<Option<VoucherStatusDto>>,
         scheme_id: Query<Option<Uuid>>,
         prescriber_id: Query<Option<Uuid>>,

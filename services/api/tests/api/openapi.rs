@@ -170,3 +170,52 @@ fn the_document_holds_what_client_generators_need() {
         }
     }
 }
+
+/// Every operation tells what it does and who may call it, every success answer what it holds,
+/// and every parameter, schema and property what it means: an integrator reads the document, not
+/// the code. A reference to a schema is documented by that schema.
+#[test]
+fn every_operation_parameter_schema_and_property_is_documented() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&passerelle_api::openapi_json()).expect("json");
+    let described = |value: &serde_json::Value| {
+        value["description"]
+            .as_str()
+            .is_some_and(|d| !d.trim().is_empty() && d != "Done.")
+    };
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let name = format!("{} {path}", method.to_uppercase());
+            if op["summary"].as_str().is_none_or(str::is_empty) {
+                missing.push(format!("{name}: summary"));
+            }
+            let description = op["description"].as_str().unwrap_or_default();
+            if !description.contains("**Who may call it:**") {
+                missing.push(format!("{name}: who may call it"));
+            }
+            for (status, response) in op["responses"].as_object().expect("responses") {
+                if status.starts_with('2') && !described(response) {
+                    missing.push(format!("{name}: response {status}"));
+                }
+            }
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if !described(parameter) {
+                    missing.push(format!("{name}: parameter {}", parameter["name"]));
+                }
+            }
+        }
+    }
+    for (schema_name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        if !described(schema) {
+            missing.push(format!("schema {schema_name}"));
+        }
+        for (property, value) in schema["properties"].as_object().into_iter().flatten() {
+            let by_reference = value.get("$ref").is_some() || value.get("allOf").is_some();
+            if !by_reference && !described(value) {
+                missing.push(format!("{schema_name}.{property}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:#?}");
+}

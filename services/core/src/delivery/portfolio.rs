@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::CompetenceLevel;
 use crate::audit::{self, Actor};
 use crate::storage::Tx;
 use crate::tenancy::tenants;
@@ -35,7 +36,7 @@ pub struct PortfolioCompetence {
     pub code: String,
     pub area: String,
     pub title: String,
-    pub level: String,
+    pub level: CompetenceLevel,
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -3,7 +3,10 @@
 //! and 503, `Idempotent-Replayed` on the successes of operations that take an `Idempotency-Key`).
 //! Served at `/v1/openapi.json` and committed as `services/api/openapi.json`. Also says which
 //! optional properties may be `null`: poem-openapi leaves an `Option` out of `required` but does
-//! not mark it nullable, while the service writes `null` for it.
+//! not mark it nullable, while the service writes `null` for it. `descriptions.rs` adds who may
+//! call each operation, what each success answer holds and the meaning of shared field names.
+
+mod descriptions;
 
 use serde_json::{Value, json};
 
@@ -20,6 +23,7 @@ pub fn finish(spec: &str) -> String {
         { "url": "http://127.0.0.1:8080", "description": "`make run` on your own machine" },
     ]);
     mark_optional_properties_nullable(&mut doc);
+    descriptions::describe(&mut doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths.values_mut().filter_map(Value::as_object_mut) {
             for op in operation.values_mut() {
