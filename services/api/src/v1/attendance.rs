@@ -6,10 +6,11 @@ use passerelle_core::delivery::{AttendanceStatus, CompetenceLevel};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::Tag;
+use super::{Tag, examples};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::{ApiError, Problem};
@@ -60,7 +61,7 @@ pub struct AttendanceEntryInput {
 
 /// A session's attendance sheet.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct AttendanceSheet {
     /// The lines, one per voucher; each is recorded or refused on its own.
     #[oai(validator(min_items = 1, max_items = 100))]
@@ -95,6 +96,7 @@ pub struct AttendanceResult {
 
 /// What became of each line of a sheet: lines are recorded or refused one by one.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AttendanceReport {
     /// Lines recorded.
     pub recorded: usize,
@@ -255,5 +257,54 @@ impl AttendanceApi {
             voided_at: voided.voided_at,
             void_reason: voided.void_reason,
         }))
+    }
+}
+
+impl Example for AttendanceSheet {
+    fn example() -> Self {
+        Self {
+            entries: vec![
+                AttendanceEntryInput {
+                    reference: examples::REFERENCE.into(),
+                    status: Presence::Present,
+                    competences: vec![CompetenceInput {
+                        code: "2.1".into(),
+                        level: Level::Practised,
+                    }],
+                },
+                AttendanceEntryInput {
+                    reference: examples::OTHER_REFERENCE.into(),
+                    status: Presence::Present,
+                    competences: Vec::new(),
+                },
+            ],
+        }
+    }
+}
+
+/// The answer to the sheet above when the second person's presence was already recorded on this
+/// session from another phone: Paul's line is recorded, the other is refused with its reason.
+impl Example for AttendanceReport {
+    fn example() -> Self {
+        let refused = AttendanceResult {
+            reference: examples::OTHER_REFERENCE.into(),
+            ..AttendanceResult::from_outcome(Err(passerelle_core::Refusal::AlreadyRecorded.into()))
+        };
+        Self {
+            recorded: 1,
+            refused: 1,
+            results: vec![
+                AttendanceResult {
+                    reference: examples::REFERENCE.into(),
+                    outcome: Outcome::Recorded,
+                    attendance_id: Some(examples::ATTENDANCE_ID),
+                    minutes_debited: Some(120),
+                    minutes_left: Some(1080),
+                    voucher_status: Some(VoucherStatusDto::InProgress),
+                    problem: None,
+                },
+                refused,
+            ],
+        }
     }
 }

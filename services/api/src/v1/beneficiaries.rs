@@ -5,12 +5,13 @@ use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::Tag;
 use super::audit::AuditEntryView;
 use super::vouchers::VoucherView;
+use super::{Tag, examples};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -55,7 +56,7 @@ impl PublicCategory {
 /// A person to register: the least data that makes a voucher nominative. Email and phone are
 /// optional: many holders have neither.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct NewBeneficiaryDto {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: String,
@@ -98,6 +99,7 @@ impl From<NewBeneficiaryDto> for NewBeneficiary {
 
 /// A person who holds (or held) vouchers.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct BeneficiaryView {
     pub id: Uuid,
     #[oai(skip_serializing_if_is_none)]
@@ -311,4 +313,40 @@ pub struct RetentionInput {
 pub enum RetentionSet {
     #[oai(status = 204)]
     NoContent,
+}
+
+impl Example for NewBeneficiaryDto {
+    fn example() -> Self {
+        Self {
+            first_name: "Paul".into(),
+            last_name: "Lacombe".into(),
+            birth_year: 1954,
+            commune_insee: "46102".into(),
+            public_category: PublicCategory::Senior,
+            email: Some("paul.lacombe@example.org".into()),
+            phone: None,
+            email_consent: true,
+            allow_duplicate: false,
+        }
+    }
+}
+
+impl Example for BeneficiaryView {
+    fn example() -> Self {
+        Self {
+            id: examples::BENEFICIARY_ID,
+            first_name: Some("Paul".into()),
+            last_name: Some("Lacombe".into()),
+            birth_year: Some(1954),
+            commune_insee: Some("46102".into()),
+            public_category: "senior".into(),
+            email: Some("paul.lacombe@example.org".into()),
+            phone: None,
+            email_consent: true,
+            email_consent_at: Some(examples::issued_at()),
+            prescriber_id: examples::PRESCRIBER_ID,
+            created_at: examples::issued_at(),
+            erased_at: None,
+        }
+    }
 }

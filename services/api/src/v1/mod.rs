@@ -36,6 +36,7 @@ pub mod audit;
 pub mod beneficiaries;
 pub mod emails;
 pub mod epns;
+pub mod examples;
 pub mod me;
 pub mod portfolio;
 pub mod prescribers;

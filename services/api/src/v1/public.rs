@@ -5,11 +5,12 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Form, Html, Json};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Tag;
+use super::{Tag, examples};
 use crate::limits;
 use crate::pages;
 use crate::problem::{ApiError, FormRejected, PublicError, QueryRejected};
@@ -42,7 +43,7 @@ async fn check_balance_limits(
 
 /// What the holder types to check their balance: the reference and their last name.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct BalanceQuery {
     /// As printed on the letter, e.g. LOT-7K3F-9QX2-M.
     #[oai(validator(min_length = 1, max_length = 40))]
@@ -54,6 +55,7 @@ pub struct BalanceQuery {
 
 /// What the holder of a voucher may learn: nothing about the person, only the time left.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct BalanceView {
     pub status: VoucherStatusDto,
     pub minutes_left: i32,
@@ -277,5 +279,24 @@ impl PublicPagesApi {
     ) -> Result<UnsubscribePage, PublicError> {
         let subscription = unsubscribe::withdraw(&state.db, tenant.0, key.0).await?;
         Ok(UnsubscribePage::Ok(unsubscribe_page(&subscription, true)))
+    }
+}
+
+impl Example for BalanceQuery {
+    fn example() -> Self {
+        Self {
+            reference: examples::REFERENCE.to_lowercase(),
+            last_name: "lacombe".into(),
+        }
+    }
+}
+
+impl Example for BalanceView {
+    fn example() -> Self {
+        Self {
+            status: VoucherStatusDto::InProgress,
+            minutes_left: 1080,
+            valid_until: examples::valid_until(),
+        }
     }
 }

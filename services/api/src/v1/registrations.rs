@@ -7,10 +7,11 @@ use passerelle_core::vouchers::{self, Visibility};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::Tag;
+use super::{Tag, examples};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -47,7 +48,7 @@ pub struct InterviewInput {
 
 /// A voucher to register at the caller's EPN after the positioning interview.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct RegisterInput {
     /// As printed on the holder's letter; a typo is caught by the check character.
     #[oai(validator(min_length = 1, max_length = 40))]
@@ -107,6 +108,7 @@ impl From<Registration> for RegistrationView {
 
 /// The registration and the voucher's new status.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RegisteredView {
     pub registration: RegistrationView,
     pub reference: String,
@@ -268,5 +270,50 @@ impl RegistrationsApi {
             return Err(passerelle_core::Error::NotFound("voucher").into());
         }
         Ok(Json(history.into_iter().map(Into::into).collect()))
+    }
+}
+
+impl Example for RegisterInput {
+    fn example() -> Self {
+        Self {
+            reference: examples::REFERENCE.into(),
+            last_name: "Lacombe".into(),
+            interview: InterviewInput {
+                on: Some(examples::issued_on()),
+                minutes: Some(30),
+                autonomy_level: Some(AutonomyLevel::Beginner),
+                needs: Some(
+                    "Faire ses démarches de retraite en ligne, échanger avec ses petits-enfants."
+                        .into(),
+                ),
+                notes: None,
+            },
+            modules: (1..=10).collect(),
+        }
+    }
+}
+
+impl Example for RegisteredView {
+    fn example() -> Self {
+        let input = RegisterInput::example();
+        Self {
+            registration: RegistrationView {
+                id: examples::REGISTRATION_ID,
+                voucher_id: examples::VOUCHER_ID,
+                epn_id: examples::EPN_ID,
+                registered_at: examples::issued_at(),
+                interview_on: input.interview.on,
+                interview_minutes: input.interview.minutes,
+                autonomy_level: input.interview.autonomy_level,
+                needs: input.interview.needs,
+                notes: None,
+                ended_at: None,
+                end_reason: None,
+            },
+            reference: examples::REFERENCE.into(),
+            status: VoucherStatusDto::Registered,
+            minutes_left: 1200,
+            modules: input.modules,
+        }
     }
 }

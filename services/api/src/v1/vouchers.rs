@@ -8,12 +8,13 @@ use passerelle_core::vouchers::{
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
-use super::Tag;
 use super::beneficiaries::{BeneficiaryView, NewBeneficiaryDto};
+use super::{Tag, examples};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -36,7 +37,7 @@ mirror_enum! {
 
 /// A voucher to issue to a person, from the prescriber's allocation.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct IssueVoucher {
     pub scheme_id: Uuid,
     /// A person already registered by the caller's organisation…
@@ -50,6 +51,7 @@ pub struct IssueVoucher {
 
 /// A voucher.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct VoucherView {
     pub id: Uuid,
     /// Printed on the letter and typed by the EPN, e.g. LOT-7K3F-9QX2-M.
@@ -366,5 +368,39 @@ impl VouchersApi {
                 })
                 .collect(),
         }))
+    }
+}
+
+impl Example for IssueVoucher {
+    fn example() -> Self {
+        Self {
+            scheme_id: examples::SCHEME_ID,
+            beneficiary_id: None,
+            beneficiary: Some(NewBeneficiaryDto::example()),
+            participation_fee_cents: 0,
+        }
+    }
+}
+
+impl Example for VoucherView {
+    fn example() -> Self {
+        Self {
+            id: examples::VOUCHER_ID,
+            reference: examples::REFERENCE.into(),
+            scheme_id: examples::SCHEME_ID,
+            rules_version: 1,
+            beneficiary_id: examples::BENEFICIARY_ID,
+            prescriber_id: examples::PRESCRIBER_ID,
+            issued_on: examples::issued_on(),
+            valid_until: examples::valid_until(),
+            status: VoucherStatusDto::Issued,
+            minutes_total: 1200,
+            minutes_left: 1200,
+            face_value_cents: 20000,
+            participation_fee_cents: 0,
+            cancelled_at: None,
+            cancel_reason: None,
+            created_at: examples::issued_at(),
+        }
     }
 }

@@ -219,3 +219,84 @@ fn every_operation_parameter_schema_and_property_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented: {missing:#?}");
 }
+
+/// The main operations show an integrator a request and an answer, and those examples are ones the
+/// service accepts: each parses with the operation's own parser, validators included, and its
+/// voucher references carry the right check character.
+#[test]
+fn the_main_operations_have_examples_the_service_accepts() {
+    use passerelle_api::v1::{attendance, public, registrations, vouchers};
+    use poem_openapi::types::ParseFromJSON;
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&passerelle_api::openapi_json()).expect("json");
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let resolve = |value: &serde_json::Value| -> serde_json::Value {
+        match value["$ref"].as_str() {
+            Some(target) => schema(target.trim_start_matches("#/components/schemas/")),
+            None => value.clone(),
+        }
+    };
+    let operation = |id: &str| -> serde_json::Value {
+        doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("operations").values())
+            .find(|op| op["operationId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no operation {id}"))
+    };
+    let json_schema = |content: &serde_json::Value| {
+        content
+            .as_object()
+            .and_then(|media| {
+                media
+                    .iter()
+                    .find(|(kind, _)| kind.starts_with("application/json"))
+            })
+            .map(|(_, media)| media["schema"].clone())
+            .unwrap_or_default()
+    };
+    for id in [
+        "issueVoucher",
+        "registerVoucher",
+        "recordAttendance",
+        "checkBalance",
+    ] {
+        let op = operation(id);
+        let request = resolve(&json_schema(&op["requestBody"]["content"]));
+        assert!(request["example"].is_object(), "{id}: no request example");
+        let (_, success) = op["responses"]
+            .as_object()
+            .expect("responses")
+            .iter()
+            .find(|(status, _)| status.starts_with('2'))
+            .expect("a success");
+        let answer = resolve(&json_schema(&success["content"]));
+        let shown = answer["example"].is_object()
+            || answer["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, p)| p.get("$ref").is_some())
+                .all(|(_, p)| resolve(p)["example"].is_object());
+        assert!(shown, "{id}: no answer example");
+    }
+
+    let example = |name: &str| Some(schema(name)["example"].clone());
+    vouchers::IssueVoucher::parse_from_json(example("IssueVoucher")).expect("IssueVoucher");
+    vouchers::VoucherView::parse_from_json(example("VoucherView")).expect("VoucherView");
+    registrations::RegisterInput::parse_from_json(example("RegisterInput")).expect("RegisterInput");
+    attendance::AttendanceSheet::parse_from_json(example("AttendanceSheet"))
+        .expect("AttendanceSheet");
+    attendance::AttendanceReport::parse_from_json(example("AttendanceReport"))
+        .expect("AttendanceReport");
+    public::BalanceQuery::parse_from_json(example("BalanceQuery")).expect("BalanceQuery");
+    let text = serde_json::to_string(&doc["components"]["schemas"]).expect("text");
+    use passerelle_api::v1::examples;
+    for reference in [examples::REFERENCE, examples::OTHER_REFERENCE] {
+        assert!(text.contains(reference), "the examples show {reference}");
+        passerelle_core::vouchers::reference::parse(reference).expect("a valid reference");
+    }
+}
