@@ -102,8 +102,14 @@ const GLOSSARY: &[(&str, &str)] = &[
         "valid_until",
         "The last day it can be used, in the tenant's time zone.",
     ),
-    ("cursor", "The `next_cursor` of the previous page."),
-    ("limit", "Page size."),
+    (
+        "cursor",
+        "The `next_cursor` of the previous page; absent for the first page.",
+    ),
+    (
+        "limit",
+        "How many items a page holds, 1 to 100 (50 when absent).",
+    ),
 ];
 
 /// Fills what the doc comments left empty: operations, success responses, properties and

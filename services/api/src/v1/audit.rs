@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::audit::{self, AuditEntry, AuditFilter};
-use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -8,6 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -73,15 +73,11 @@ impl AuditApi {
         object_id: Query<Option<String>>,
         /// Only the entries of this user.
         actor_id: Query<Option<Uuid>>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<AuditPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_AUDIT)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let filter = AuditFilter {
             action: action.0,
             object_type: object_type.0,

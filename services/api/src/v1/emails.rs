@@ -1,7 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::emails::outbox::{self, EmailFilter, EmailStatus, OutboxMessage};
 use passerelle_core::emails::{Kind, render};
-use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -9,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -147,15 +147,11 @@ impl EmailsApi {
         #[oai(validator(max_length = 20))]
         kind: Query<Option<String>>,
         voucher_id: Query<Option<Uuid>>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<EmailPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_EMAILS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let filter = EmailFilter {
             status: status
                 .0

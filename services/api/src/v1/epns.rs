@@ -1,7 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::epns::import::{self, ImportStatus};
 use passerelle_core::epns::{self, BankDetails, Epn, EpnDetails, mask_iban};
-use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::{Principal, Role};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -11,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -272,15 +272,11 @@ impl EpnsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<EpnPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_EPNS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = epns::list(&state.db, tenant_id, page).await?;
         Ok(Json(EpnPage {
             items: page

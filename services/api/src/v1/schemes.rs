@@ -1,5 +1,4 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes::rules::{DeliveryModes, GroupSize, SchemeRules, Validity};
 use passerelle_core::schemes::{
     self, Module, NewScheme, Scheme, SchemeDetail, SchemeStatus, SchemeVersion,
@@ -11,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -421,15 +421,11 @@ impl SchemesApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<SchemePage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_SCHEMES)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = schemes::list(&state.db, tenant_id, page)
             .await?
             .map(SchemeSummary::from);

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::delivery::SessionStatus;
 use passerelle_core::delivery::sessions::{self, NewSession, Session};
-use passerelle_core::pagination::PageRequest;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -11,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -174,15 +174,11 @@ impl SessionsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<SessionPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_SESSIONS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = sessions::list(&state.db, tenant_id, auth.epn_scope(), page)
             .await?
             .map(SessionView::from);

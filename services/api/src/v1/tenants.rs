@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tenants::{self, NewTenant, Tenant, TenantKind};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -8,6 +7,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -146,15 +146,11 @@ impl TenantsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<TenantPage>, ApiError> {
         auth.authorize(&access::LIST_TENANTS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = tenants::list(&state.db, page).await?.map(TenantView::from);
         Ok(Json(TenantPage {
             items: page.items,

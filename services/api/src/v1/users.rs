@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tokens::{self, NewToken, TokenInfo};
 use passerelle_core::tenancy::users::{self, NewUser, RoleColumn, User};
 use poem::web::Data;
@@ -10,6 +9,7 @@ use uuid::Uuid;
 
 use super::Tag;
 use super::schemas::RoleDto;
+use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -173,15 +173,11 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<UserPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_USERS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = users::list(&state.db, tenant_id, page)
             .await?
             .map(UserView::from);
@@ -275,15 +271,11 @@ impl UsersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         user_id: Path<Uuid>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<TokenPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_TOKENS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let page = tokens::list_for_user(&state.db, tenant_id, user_id.0, page)
             .await?
             .map(TokenView::from);

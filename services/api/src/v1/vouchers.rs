@@ -1,5 +1,4 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::pagination::PageRequest;
 use passerelle_core::tenancy::tenants::{self, Tenant};
 use passerelle_core::vouchers::bulk::{self, RowStatus};
 use passerelle_core::vouchers::{
@@ -14,6 +13,7 @@ use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::beneficiaries::{BeneficiaryView, NewBeneficiaryDto};
+use super::schemas::{PageCursor, PageLimit, page_request};
 use super::{Tag, examples};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -234,15 +234,11 @@ impl VouchersApi {
         beneficiary_id: Query<Option<Uuid>>,
         /// Open vouchers whose last valid day is before this date.
         expiring_before: Query<Option<NaiveDate>>,
-        /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 64))]
-        cursor: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
     ) -> Result<Json<VoucherPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_VOUCHERS)?;
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let page = page_request(limit.0, cursor.0)?;
         let filter = VoucherFilter {
             status: status.0.map(VoucherStatus::from),
             scheme_id: scheme_id.0,
