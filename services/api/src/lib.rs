@@ -5,6 +5,7 @@ pub mod access;
 mod assets;
 mod document;
 mod health;
+mod holder;
 pub mod limits;
 pub mod middleware;
 mod pages;

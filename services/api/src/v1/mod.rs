@@ -83,7 +83,8 @@ pub enum Tag {
     /// Statistics for funders: exports per scheme and period, Parquet and CSV, small counts blanked
     /// in published files.
     Statistics,
-    /// Without a token: the holder's balance check and email unsubscribe.
+    /// Without a token: the holder's balance check, e-portfolio and email unsubscribe, as JSON and
+    /// as French pages.
     Public,
 }
 
@@ -108,7 +109,9 @@ pub type Apis = (
         statements::StatementsApi,
         statistics::StatisticsApi,
         public::PublicApi,
-        public::PublicPagesApi,
+        crate::holder::balance::BalancePages,
+        crate::holder::portfolio::PortfolioPage,
+        crate::holder::unsubscribe::UnsubscribePages,
     ),
 );
 
@@ -134,7 +137,9 @@ pub fn apis() -> Apis {
             statements::StatementsApi,
             statistics::StatisticsApi,
             public::PublicApi,
-            public::PublicPagesApi,
+            crate::holder::balance::BalancePages,
+            crate::holder::portfolio::PortfolioPage,
+            crate::holder::unsubscribe::UnsubscribePages,
         ),
     )
 }
