@@ -120,6 +120,57 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// A browser signed in to a portal: it sends its session cookie with every request, and its forms
+/// come from a page of the portal (their `Origin`) carrying the session's CSRF token, as a real
+/// browser's do.
+pub(crate) struct SignedIn<'a> {
+    pub browser: Browser<'a>,
+    /// `passerelle_session=…`, for a request built by hand (a file upload).
+    pub cookie: String,
+    /// The session's CSRF token, for a form a test builds whole.
+    pub token: String,
+}
+
+impl<'a> SignedIn<'a> {
+    /// Signs `email` in to the portal of `slug` and reads the CSRF token from its home page.
+    pub async fn new(app: &'a TestApp, slug: &str, email: &str, password: &str) -> Self {
+        let browser = Browser::new(app);
+        let page = browser.sign_in(slug, email, password).await;
+        assert_eq!(page.status, 303, "{}", page.html);
+        let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
+        let home = browser
+            .get(&format!("/portail/{slug}/"), Some(&cookie))
+            .await;
+        let token = csrf_token(&home.html);
+        Self {
+            browser,
+            cookie,
+            token,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.browser.get(path, Some(&self.cookie)).await
+    }
+
+    /// Submits a form of the portal's pages: the session's CSRF token is added to `fields`.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let form: Vec<(&str, &str)> = std::iter::once(("csrf_token", self.token.as_str()))
+            .chain(fields.iter().copied())
+            .collect();
+        self.send_form(path, &form).await
+    }
+
+    /// Posts `form` as it is, from a page of the portal: a form that carries its own token, or a
+    /// forged one.
+    pub async fn send_form(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let origin = self.browser.app.base.clone();
+        self.browser
+            .post(path, Some(&self.cookie), Some(&origin), form)
+            .await
+    }
+}
+
 /// `name=value` of a `Set-Cookie` header.
 pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_owned()

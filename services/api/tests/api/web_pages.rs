@@ -9,18 +9,12 @@ use passerelle_core::vouchers::{self, Visibility};
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::web::{Browser, PASSWORD, cookie_pair, csrf_token, with_password};
+use crate::web::{Browser, PASSWORD, SignedIn, with_password};
 
-/// A signed-in browser for one of the Lot's roles: the browser, its cookie and a page's CSRF token.
-async fn signed_in<'a>(app: &'a TestApp, role: Role) -> (Browser<'a>, String, String) {
+/// A browser signed in to the Lot's portal in one of its roles.
+async fn signed_in(app: &TestApp, role: Role) -> SignedIn<'_> {
     let email = with_password(app, role).await;
-    let browser = Browser::new(app);
-    let page = browser.sign_in("lot", &email, PASSWORD).await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
-    let home = browser.get("/portail/lot/", Some(&cookie)).await;
-    let token = csrf_token(&home.html);
-    (browser, cookie, token)
+    SignedIn::new(app, "lot", &email, PASSWORD).await
 }
 
 /// The Lot's Ticket Net, active, with the test EPN offering its modules 1 to 14 and a place on
@@ -73,12 +67,10 @@ fn person<'a>(scheme_id: &'a str, token: &'a str) -> Vec<(&'static str, &'a str)
 async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its_letter() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
-    let (browser, cookie, token) = signed_in(&app, Role::Prescriber).await;
-    let base = Some(app.base.as_str());
+    let browser = signed_in(&app, Role::Prescriber).await;
+    let token = browser.token.clone();
 
-    let form = browser
-        .get("/portail/lot/cheques/nouveau", Some(&cookie))
-        .await;
+    let form = browser.get("/portail/lot/cheques/nouveau").await;
     assert_eq!(form.status, 200);
     assert!(form.html.contains("Retraités ou futurs retraités"));
 
@@ -87,7 +79,7 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
     wrong.retain(|(k, _)| *k != "commune_insee" && *k != "birth_year");
     wrong.extend([("commune_insee", "Cahors"), ("birth_year", "49")]);
     let refused = browser
-        .post("/portail/lot/cheques/nouveau", Some(&cookie), base, &wrong)
+        .send_form("/portail/lot/cheques/nouveau", &wrong)
         .await;
     assert_eq!(refused.status, 422, "{}", refused.html);
     assert!(refused.html.contains("id=\"birth_year-erreur\""));
@@ -98,10 +90,8 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
     );
     assert!(refused.html.contains("Le formulaire contient"));
     let refused = browser
-        .post(
+        .send_form(
             "/portail/lot/cheques/nouveau",
-            Some(&cookie),
-            base,
             &person(&scheme_id, &token)
                 .into_iter()
                 .map(|(k, v)| (k, if k == "commune_insee" { "Cahors" } else { v }))
@@ -117,27 +107,17 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
 
     // Without the page's token, nothing is issued.
     let forged = browser
-        .post(
-            "/portail/lot/cheques/nouveau",
-            Some(&cookie),
-            base,
-            &person(&scheme_id, "autre"),
-        )
+        .send_form("/portail/lot/cheques/nouveau", &person(&scheme_id, "autre"))
         .await;
     assert_eq!(forged.status, 403);
 
     let issued = browser
-        .post(
-            "/portail/lot/cheques/nouveau",
-            Some(&cookie),
-            base,
-            &person(&scheme_id, &token),
-        )
+        .send_form("/portail/lot/cheques/nouveau", &person(&scheme_id, &token))
         .await;
     assert_eq!(issued.status, 303, "{}", issued.html);
     let location = issued.location.expect("the voucher's page");
     assert!(location.ends_with("?emis=1"), "{location}");
-    let page = browser.get(&location, Some(&cookie)).await;
+    let page = browser.get(&location).await;
     assert_eq!(page.status, 200);
     assert!(page.html.contains("Chèque émis"));
     assert!(page.html.contains("Hélène Vidal"));
@@ -147,10 +127,7 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
         .to_owned();
 
     let letter = browser
-        .get(
-            &format!("/portail/lot/cheques/{reference}/courrier"),
-            Some(&cookie),
-        )
+        .get(&format!("/portail/lot/cheques/{reference}/courrier"))
         .await;
     assert_eq!(letter.status, 200);
     for expected in [
@@ -169,17 +146,15 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
             letter.html
         );
     }
-    let print_rules = browser.get("/static/passerelle/courrier.css", None).await;
+    let print_rules = browser
+        .browser
+        .get("/static/passerelle/courrier.css", None)
+        .await;
     assert!(print_rules.html.contains("@page"), "{}", print_rules.html);
 
     // The same person again: the form asks, then issues to the person already registered.
     let again = browser
-        .post(
-            "/portail/lot/cheques/nouveau",
-            Some(&cookie),
-            base,
-            &person(&scheme_id, &token),
-        )
+        .send_form("/portail/lot/cheques/nouveau", &person(&scheme_id, &token))
         .await;
     assert_eq!(again.status, 409, "{}", again.html);
     assert!(
@@ -196,10 +171,8 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
         .to_owned();
     let choice = format!("meme:{same}");
     let second = browser
-        .post(
+        .send_form(
             "/portail/lot/cheques/nouveau",
-            Some(&cookie),
-            base,
             &[
                 person(&scheme_id, &token),
                 vec![("duplicate", choice.as_str())],
@@ -227,7 +200,7 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
     .expect("second voucher");
     assert_eq!(second.beneficiary_id, first.beneficiary_id);
 
-    let list = browser.get("/portail/lot/cheques", Some(&cookie)).await;
+    let list = browser.get("/portail/lot/cheques").await;
     assert_eq!(list.status, 200);
     let (first_at, second_at) = (
         list.html.find(&reference).expect("the first voucher"),
@@ -237,13 +210,10 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
     );
     assert!(second_at < first_at, "the newest voucher comes first");
     let found = browser
-        .get(
-            &format!(
-                "/portail/lot/cheques?reference={}",
-                reference.to_lowercase()
-            ),
-            Some(&cookie),
-        )
+        .get(&format!(
+            "/portail/lot/cheques?reference={}",
+            reference.to_lowercase()
+        ))
         .await;
     assert_eq!(
         found.location.as_deref(),
@@ -256,7 +226,8 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
 async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
-    let (browser, cookie, token) = signed_in(&app, Role::Prescriber).await;
+    let browser = signed_in(&app, Role::Prescriber).await;
+    let (cookie, token) = (browser.cookie.clone(), browser.token.clone());
     let file = "Prénom;Nom;Année de naissance;Code INSEE;Catégorie\n\
                 Louis;Bessières;1950;46042;retraité\n\
                 Anna;Roux;19;46042;senior\n";
@@ -273,6 +244,7 @@ async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
             )
     };
     let response = browser
+        .browser
         .http
         .post(format!("{}/portail/lot/cheques/import", app.base))
         .header("cookie", &cookie)
@@ -288,6 +260,7 @@ async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
     assert!(html.contains("Saisissez l’année de naissance sur 4 chiffres"));
 
     let response = browser
+        .browser
         .http
         .post(format!("{}/portail/lot/cheques/import", app.base))
         .header("cookie", &cookie)
@@ -306,17 +279,14 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;
     let reference = issue(&app, &scheme_id, "Paul", "Lacombe").await;
-    let (browser, cookie, token) = signed_in(&app, Role::Epn).await;
-    let base = Some(app.base.as_str());
+    let browser = signed_in(&app, Role::Epn).await;
+    let token = browser.token.clone();
     let path = "/portail/lot/epn/inscription";
 
     let unknown = browser
-        .post(
+        .submit(
             path,
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("step", "recherche"),
                 ("reference", "LOT-AAAA-AAAA"),
                 ("last_name", "Lacombe"),
@@ -331,12 +301,9 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     );
 
     let found = browser
-        .post(
+        .submit(
             path,
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("step", "recherche"),
                 ("reference", reference.as_str()),
                 ("last_name", "Lacombe"),
@@ -363,12 +330,7 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     ];
     let three: Vec<(&str, String)> = (1..=3).map(|m| ("modules", m.to_string())).collect();
     let too_few = browser
-        .post(
-            path,
-            Some(&cookie),
-            base,
-            &as_pairs(&[form.clone(), three].concat()),
-        )
+        .send_form(path, &as_pairs(&[form.clone(), three].concat()))
         .await;
     assert_eq!(too_few.status, 422);
     assert!(
@@ -377,9 +339,7 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
             .contains("Choisissez le nombre de modules demandé par le dispositif (10).")
     );
     form.extend((1..=10).map(|m| ("modules", m.to_string())));
-    let registered = browser
-        .post(path, Some(&cookie), base, &as_pairs(&form))
-        .await;
+    let registered = browser.send_form(path, &as_pairs(&form)).await;
     assert_eq!(registered.status, 303, "{}", registered.html);
     assert_eq!(
         registered.location.as_deref(),
@@ -387,12 +347,9 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     );
 
     let planned = browser
-        .post(
+        .submit(
             "/portail/lot/epn/seances",
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("scheme_id", scheme_id.as_str()),
                 ("module_number", "5"),
                 ("day", today.as_str()),
@@ -404,7 +361,7 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
         .await;
     assert_eq!(planned.status, 303, "{}", planned.html);
     let sheet_path = planned.location.expect("the sheet");
-    let sheet = browser.get(&sheet_path, Some(&cookie)).await;
+    let sheet = browser.get(&sheet_path).await;
     assert_eq!(sheet.status, 200);
     assert!(sheet.html.contains("Paul Lacombe"));
     assert!(sheet.html.contains("2.1 Interagir"));
@@ -413,12 +370,9 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     // refused whole, in French, and debits nothing.
     for (status, level) in [("sleeping", "practised"), ("present", "expert")] {
         let forged = browser
-            .post(
+            .submit(
                 &sheet_path,
-                Some(&cookie),
-                base,
                 &[
-                    ("csrf_token", token.as_str()),
                     ("ref_0", reference.as_str()),
                     ("statut_0", status),
                     ("comp_0_2.1", level),
@@ -434,12 +388,9 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     assert_eq!(untouched.minutes_left, 20 * 60);
 
     let sent = browser
-        .post(
+        .submit(
             &sheet_path,
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("ref_0", reference.as_str()),
                 ("statut_0", "present"),
                 ("comp_0_2.1", "practised"),
@@ -459,7 +410,7 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
         .expect("voucher");
     assert_eq!(voucher.minutes_left, 18 * 60);
 
-    let overview = browser.get("/portail/lot/epn", Some(&cookie)).await;
+    let overview = browser.get("/portail/lot/epn").await;
     assert_eq!(overview.status, 200);
     assert!(
         overview.html.contains("<strong>1</strong> présence(s)"),
@@ -518,75 +469,48 @@ async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
     .remove(0);
 
     // A tenant admin reads statements but does not approve them (the API's role table).
-    let (admin, admin_cookie, _) = signed_in(&app, Role::TenantAdmin).await;
+    let admin = signed_in(&app, Role::TenantAdmin).await;
     let read = admin
-        .get(
-            &format!("/portail/lot/releve/{}", statement.id),
-            Some(&admin_cookie),
-        )
+        .get(&format!("/portail/lot/releve/{}", statement.id))
         .await;
     assert_eq!(read.status, 200);
     assert!(!read.html.contains("Valider le relevé"));
 
-    let (browser, cookie, token) = signed_in(&app, Role::Finance).await;
-    let base = Some(app.base.as_str());
+    let browser = signed_in(&app, Role::Finance).await;
     let path = format!("/portail/lot/releve/{}", statement.id);
-    let page = browser.get(&path, Some(&cookie)).await;
+    let page = browser.get(&path).await;
     assert_eq!(page.status, 200);
     assert!(page.html.contains(reference));
     assert!(page.html.contains("à valider"));
-    let csv = browser.get(&format!("{path}/csv"), Some(&cookie)).await;
+    let csv = browser.get(&format!("{path}/csv")).await;
     assert_eq!(csv.status, 200);
     assert!(csv.html.contains(reference), "{}", csv.html);
 
-    let approved = browser
-        .post(
-            &format!("{path}/valider"),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str())],
-        )
-        .await;
+    let approved = browser.submit(&format!("{path}/valider"), &[]).await;
     assert_eq!(approved.status, 303, "{}", approved.html);
-    let again = browser
-        .post(
-            &format!("{path}/valider"),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str())],
-        )
-        .await;
+    let again = browser.submit(&format!("{path}/valider"), &[]).await;
     assert_eq!(again.status, 409);
     assert!(again.html.contains("Ce relevé est déjà validé."));
 
     let no_reference = browser
-        .post(
+        .submit(
             &format!("{path}/payer"),
-            Some(&cookie),
-            base,
-            &[
-                ("csrf_token", token.as_str()),
-                ("paid_on", "2026-11-20"),
-                ("bank_reference", " "),
-            ],
+            &[("paid_on", "2026-11-20"), ("bank_reference", " ")],
         )
         .await;
     assert_eq!(no_reference.status, 422);
     assert!(no_reference.html.contains("id=\"bank_reference-erreur\""));
     let paid = browser
-        .post(
+        .submit(
             &format!("{path}/payer"),
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("paid_on", "2026-11-20"),
                 ("bank_reference", "VIR-2026-118"),
             ],
         )
         .await;
     assert_eq!(paid.status, 303, "{}", paid.html);
-    let page = browser.get(&path, Some(&cookie)).await;
+    let page = browser.get(&path).await;
     assert!(
         page.html
             .contains("payé le 20 novembre 2026 (référence VIR-2026-118)"),
@@ -596,10 +520,10 @@ async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
 
     // No treasury account yet: the SEPA file is refused with what to do, in French.
     let sepa = browser
-        .get(
-            &format!("/portail/lot/releves/{}/sepa", month.format("%Y-%m")),
-            Some(&cookie),
-        )
+        .get(&format!(
+            "/portail/lot/releves/{}/sepa",
+            month.format("%Y-%m")
+        ))
         .await;
     assert_eq!(sepa.status, 409);
     assert!(
@@ -612,22 +536,18 @@ async fn a_finance_officer_opens_approves_and_marks_a_statement_paid() {
 #[tokio::test]
 async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
     let app = spawn_app().await;
-    let (browser, cookie, _) = signed_in(&app, Role::Funder).await;
-    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    let browser = signed_in(&app, Role::Funder).await;
+    let home = browser.get("/portail/lot/").await;
     assert!(home.html.contains("Statistiques publiées"));
     assert!(home.html.contains("Tableau de bord"));
     assert!(!home.html.contains("Émettre un chèque"));
-    let list = browser
-        .get("/portail/lot/statistiques", Some(&cookie))
-        .await;
+    let list = browser.get("/portail/lot/statistiques").await;
     assert_eq!(list.status, 200);
     assert!(
         list.html
             .contains("Aucune statistique calculée pour l’instant")
     );
-    let board = browser
-        .get("/portail/lot/statistiques/tableau", Some(&cookie))
-        .await;
+    let board = browser.get("/portail/lot/statistiques/tableau").await;
     assert_eq!(board.status, 200);
     assert!(board.html.contains("<svg viewBox"));
     assert!(board.html.contains("Chèques émis et terminés par mois"));
@@ -660,9 +580,9 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
         ("/portail/lot/releves/2026-10/sepa", &[Role::Finance]),
     ];
     for role in Role::TENANT {
-        let (browser, cookie, _) = signed_in(&app, role).await;
+        let browser = signed_in(&app, role).await;
         for (path, allowed) in pages {
-            let page = browser.get(path, Some(&cookie)).await;
+            let page = browser.get(path).await;
             if allowed.contains(&role) {
                 // Let in, and answered: a page that fails for a role it serves is no better.
                 assert!(
@@ -697,27 +617,23 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
     )
     .await
     .expect("password");
-    let browser = Browser::new(&app);
-    let page = browser
-        .sign_in("ara", "prescriber@ara.example", PASSWORD)
-        .await;
-    let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
+    let browser = SignedIn::new(&app, "ara", "prescriber@ara.example", PASSWORD).await;
     for path in [
         format!("/portail/ara/cheques/{reference}"),
         format!("/portail/ara/cheques/{reference}/courrier"),
     ] {
-        let page = browser.get(&path, Some(&cookie)).await;
+        let page = browser.get(&path).await;
         assert_eq!(page.status, 404, "{path}");
         assert!(page.html.contains("Aucun chèque ne porte cette référence"));
     }
     // Its cookie opens nothing in the Lot's portal.
     let lot = browser
-        .get(&format!("/portail/lot/cheques/{reference}"), Some(&cookie))
+        .get(&format!("/portail/lot/cheques/{reference}"))
         .await;
     assert_eq!(lot.status, 303);
 
     // An animator of the Lot finds no session of another EPN of the Lot, though it exists.
-    let (epn_browser, epn_cookie, _) = signed_in(&app, Role::Epn).await;
+    let epn_browser = signed_in(&app, Role::Epn).await;
     let other_epn = passerelle_core::epns::create_named(&app.db.app, app.lot.id, "EPN de Cahors")
         .await
         .expect("another EPN");
@@ -742,17 +658,11 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
     let theirs = session(other_epn).await.expect("their session");
     let ours = session(app.lot.epn_id).await.expect("our session");
     let other = epn_browser
-        .get(
-            &format!("/portail/lot/epn/seances/{}", theirs.id),
-            Some(&epn_cookie),
-        )
+        .get(&format!("/portail/lot/epn/seances/{}", theirs.id))
         .await;
     assert_eq!(other.status, 404, "{}", other.html);
     let own = epn_browser
-        .get(
-            &format!("/portail/lot/epn/seances/{}", ours.id),
-            Some(&epn_cookie),
-        )
+        .get(&format!("/portail/lot/epn/seances/{}", ours.id))
         .await;
     assert_eq!(own.status, 200, "{}", own.html);
 }
@@ -778,22 +688,16 @@ async fn outbox_rows(
 #[tokio::test]
 async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
     let app = spawn_app().await;
-    let (browser, cookie, token) = signed_in(&app, Role::TenantAdmin).await;
-    let base = Some(app.base.as_str());
-    let list = browser
-        .get("/portail/lot/utilisateurs", Some(&cookie))
-        .await;
+    let browser = signed_in(&app, Role::TenantAdmin).await;
+    let list = browser.get("/portail/lot/utilisateurs").await;
     assert_eq!(list.status, 200);
     assert!(list.html.contains("finance@lot.example"));
     assert!(list.html.contains("gestionnaire financier"));
 
     let no_epn = browser
-        .post(
+        .submit(
             "/portail/lot/utilisateurs",
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("display_name", "Lucie Bach"),
                 ("email", "lucie.bach@lot.example"),
                 ("role", "epn"),
@@ -808,12 +712,9 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
     );
 
     let created = browser
-        .post(
+        .submit(
             "/portail/lot/utilisateurs",
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("display_name", "Lucie Bach"),
                 ("email", "lucie.bach@lot.example"),
                 ("role", "epn"),
@@ -823,7 +724,7 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
         .await;
     assert_eq!(created.status, 303, "{}", created.html);
     let list = browser
-        .get(&created.location.expect("back to the list"), Some(&cookie))
+        .get(&created.location.expect("back to the list"))
         .await;
     assert!(list.html.contains("Invitation envoyée"));
     assert!(list.html.contains("invité, mot de passe à choisir"));
@@ -832,12 +733,9 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
     let new_user = invitations[0].user_id.expect("the user");
 
     let same_address = browser
-        .post(
+        .submit(
             "/portail/lot/utilisateurs",
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("display_name", "Lucie Bach"),
                 ("email", "Lucie.Bach@lot.example"),
                 ("role", "funder"),
@@ -853,11 +751,9 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
 
     // Sent again before the first left: still one email waiting.
     let again = browser
-        .post(
+        .submit(
             &format!("/portail/lot/utilisateurs/{new_user}/invitation"),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str())],
+            &[],
         )
         .await;
     assert_eq!(again.status, 303);
@@ -870,11 +766,9 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
 
     let funder = app.lot.users[&Role::Funder];
     let disabled = browser
-        .post(
+        .submit(
             &format!("/portail/lot/utilisateurs/{funder}/desactivation"),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str())],
+            &[],
         )
         .await;
     assert_eq!(disabled.status, 303);
@@ -884,7 +778,7 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
     assert!(user.disabled_at.is_some());
 
     // The logs read newest first: the invitation comes before the password set when signing in.
-    let journal = browser.get("/portail/lot/journal", Some(&cookie)).await;
+    let journal = browser.get("/portail/lot/journal").await;
     let invited = journal.html.find("user.invited").expect("the invitation");
     let password = journal
         .html
@@ -892,17 +786,15 @@ async fn a_tenant_admin_invites_a_user_by_email_and_disables_another() {
         .expect("the password");
     assert!(invited < password, "{}", journal.html);
     let only = browser
-        .get("/portail/lot/journal?action=user.invited", Some(&cookie))
+        .get("/portail/lot/journal?action=user.invited")
         .await;
     assert!(only.html.contains("user.invited"));
     assert!(!only.html.contains("user.password_set"));
     let emails = browser
-        .get("/portail/lot/courriels?nature=invitation", Some(&cookie))
+        .get("/portail/lot/courriels?nature=invitation")
         .await;
     assert!(emails.html.contains("invitation au portail"));
-    let none = browser
-        .get("/portail/lot/courriels?nature=welcome", Some(&cookie))
-        .await;
+    let none = browser.get("/portail/lot/courriels?nature=welcome").await;
     assert!(none.html.contains("Aucun courriel."));
 }
 
@@ -972,17 +864,14 @@ async fn the_password_pages_tell_nobody_which_addresses_have_an_account() {
 #[tokio::test]
 async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     let app = spawn_app().await;
-    let (browser, cookie, token) = signed_in(&app, Role::TenantAdmin).await;
-    let base = Some(app.base.as_str());
+    let browser = signed_in(&app, Role::TenantAdmin).await;
+    let token = browser.token.clone();
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         let browser = &browser;
-        let cookie = cookie.clone();
         async move {
             browser
-                .post(
+                .send_form(
                     path,
-                    Some(&cookie),
-                    base,
                     &form
                         .iter()
                         .map(|(k, v)| (*k, v.as_str()))
@@ -1012,7 +901,7 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     )
     .await;
     assert_eq!(created.status, 303, "{}", created.html);
-    let list = browser.get("/portail/lot/dispositifs", Some(&cookie)).await;
+    let list = browser.get("/portail/lot/dispositifs").await;
     assert!(list.html.contains("Pass Numérique du Lot"));
     assert!(list.html.contains("brouillon"));
     let scheme_id = list
@@ -1023,19 +912,14 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         .expect("the scheme's link")
         .to_owned();
     let opened = browser
-        .post(
+        .submit(
             &format!("/portail/lot/dispositifs/{scheme_id}/etat"),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str()), ("status", "active")],
+            &[("status", "active")],
         )
         .await;
     assert_eq!(opened.status, 303);
     let page = browser
-        .get(
-            &format!("/portail/lot/dispositifs/{scheme_id}"),
-            Some(&cookie),
-        )
+        .get(&format!("/portail/lot/dispositifs/{scheme_id}"))
         .await;
     assert!(
         page.html.contains("État : <strong>ouvert</strong>"),
@@ -1057,9 +941,7 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     };
     let path = format!("/portail/lot/dispositifs/{scheme_id}/regles");
     let yesterday = rules((today - chrono::Days::new(1)).to_string(), "4");
-    let refused = browser
-        .post(&path, Some(&cookie), base, &as_pairs(&yesterday))
-        .await;
+    let refused = browser.send_form(&path, &as_pairs(&yesterday)).await;
     assert_eq!(refused.status, 422, "{}", refused.html);
     assert!(
         refused
@@ -1067,9 +949,7 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
             .contains("Les règles ne changent jamais dans le passé")
     );
     let odd = rules((today + chrono::Days::new(1)).to_string(), "3");
-    let refused = browser
-        .post(&path, Some(&cookie), base, &as_pairs(&odd))
-        .await;
+    let refused = browser.send_form(&path, &as_pairs(&odd)).await;
     assert_eq!(refused.status, 422);
     assert!(
         refused.html.contains("id=\"voucher_hours-erreur\""),
@@ -1077,12 +957,10 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         refused.html
     );
     let good = rules((today + chrono::Days::new(1)).to_string(), "4");
-    let changed = browser
-        .post(&path, Some(&cookie), base, &as_pairs(&good))
-        .await;
+    let changed = browser.send_form(&path, &as_pairs(&good)).await;
     assert_eq!(changed.status, 303, "{}", changed.html);
     let page = browser
-        .get(changed.location.as_deref().expect("back"), Some(&cookie))
+        .get(changed.location.as_deref().expect("back"))
         .await;
     assert!(page.html.contains("Version 2, en vigueur à partir du"));
 
@@ -1134,19 +1012,15 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         ]
     };
     let allocated = browser
-        .post(
+        .send_form(
             "/portail/lot/prescripteurs/dotations",
-            Some(&cookie),
-            base,
             &as_pairs(&allocation("30")),
         )
         .await;
     assert_eq!(allocated.status, 303, "{}", allocated.html);
     let overlap = browser
-        .post(
+        .send_form(
             "/portail/lot/prescripteurs/dotations",
-            Some(&cookie),
-            base,
             &as_pairs(&allocation("10")),
         )
         .await;
@@ -1176,14 +1050,12 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         .await
         .expect("allocations");
     let more = browser
-        .post(
+        .submit(
             &format!(
                 "/portail/lot/prescripteurs/{gourdon}/dotations/{}",
                 current[0].id
             ),
-            Some(&cookie),
-            base,
-            &[("csrf_token", token.as_str()), ("quantity", "45")],
+            &[("quantity", "45")],
         )
         .await;
     assert_eq!(more.status, 303);
@@ -1195,9 +1067,10 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     // The open-data file of places, then one EPN's offer and bank details.
     let file = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
     let response = browser
+        .browser
         .http
         .post(format!("{}/portail/lot/epns/import", app.base))
-        .header("cookie", &cookie)
+        .header("cookie", &browser.cookie)
         .header("origin", &app.base)
         .multipart(
             reqwest::multipart::Form::new()
@@ -1218,12 +1091,9 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     );
     let epn = app.lot.epn_id;
     let offered = browser
-        .post(
+        .submit(
             &format!("/portail/lot/epns/{epn}/offre"),
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("scheme_id", scheme_id.as_str()),
                 ("modules", "1"),
                 ("modules", "2"),
@@ -1232,35 +1102,24 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         .await;
     assert_eq!(offered.status, 303, "{}", offered.html);
     let bad_iban = browser
-        .post(
+        .submit(
             &format!("/portail/lot/epns/{epn}/banque"),
-            Some(&cookie),
-            base,
-            &[
-                ("csrf_token", token.as_str()),
-                ("iban", "FR76 0000"),
-                ("account_holder", "Commune"),
-            ],
+            &[("iban", "FR76 0000"), ("account_holder", "Commune")],
         )
         .await;
     assert_eq!(bad_iban.status, 422);
     assert!(bad_iban.html.contains("Saisissez un IBAN valide"));
     let banked = browser
-        .post(
+        .submit(
             &format!("/portail/lot/epns/{epn}/banque"),
-            Some(&cookie),
-            base,
             &[
-                ("csrf_token", token.as_str()),
                 ("iban", "FR76 3000 6000 0112 3456 7890 189"),
                 ("account_holder", "Commune de Figeac"),
             ],
         )
         .await;
     assert_eq!(banked.status, 303);
-    let page = browser
-        .get(&format!("/portail/lot/epns/{epn}"), Some(&cookie))
-        .await;
+    let page = browser.get(&format!("/portail/lot/epns/{epn}")).await;
     assert!(page.html.contains("FR76…0189"));
     assert!(page.html.contains("value=\"2\" checked"));
     assert!(!page.html.contains("value=\"3\" checked"));
