@@ -58,7 +58,7 @@ async fn seed_tenant(db: &Db, index: usize) -> Tenant {
         Actor::SYSTEM,
         &NewPrescriber {
             name: "CAF".into(),
-            kind: "caf".into(),
+            kind: passerelle_core::prescribers::PrescriberKind::Caf,
             ..NewPrescriber::default()
         },
     )

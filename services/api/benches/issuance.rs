@@ -61,7 +61,7 @@ async fn main() {
         Actor::SYSTEM,
         &NewPrescriber {
             name: "CAF du Lot".into(),
-            kind: "caf".into(),
+            kind: passerelle_core::prescribers::PrescriberKind::Caf,
             ..NewPrescriber::default()
         },
     )

@@ -190,7 +190,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             reference_prefix,
         }) => {
             let db = connect(settings).await?;
-            let Some(kind) = TenantKind::parse(&kind) else {
+            let Ok(kind) = kind.parse::<TenantKind>() else {
                 bail!("--kind must be departement or region");
             };
             let tenant = tenants::create(

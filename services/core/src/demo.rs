@@ -6,7 +6,7 @@ use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
 use crate::audit::Actor;
-use crate::prescribers::{self, NewAllocation, NewPrescriber};
+use crate::prescribers::{self, NewAllocation, NewPrescriber, PrescriberKind};
 use crate::schemes::{self, NewScheme};
 use crate::tenancy::tenants::{self, NewTenant, TenantKind};
 use crate::tenancy::tokens::{self, NewToken};
@@ -32,7 +32,7 @@ struct DemoTenant {
     sender_email: &'static str,
     preset: &'static str,
     /// Name, kind and the vouchers allocated for the current year.
-    prescribers: &'static [(&'static str, &'static str, i32)],
+    prescribers: &'static [(&'static str, PrescriberKind, i32)],
     /// The demo EPN's name when the tenant has no network file.
     epn: &'static str,
     /// The tenant's EPN network as an open-data file; its first place is the demo EPN.
@@ -50,8 +50,8 @@ const TENANTS: [DemoTenant; 2] = [
         sender_email: "ticket-net@lot.example",
         preset: "ticket-net",
         prescribers: &[
-            ("CAF du Lot — Cahors", "caf", 150),
-            ("CCAS de Figeac", "ccas", 40),
+            ("CAF du Lot — Cahors", PrescriberKind::Caf, 150),
+            ("CCAS de Figeac", PrescriberKind::Ccas, 40),
         ],
         epn: "EPN de Figeac",
         network: Some(include_bytes!(
@@ -67,7 +67,11 @@ const TENANTS: [DemoTenant; 2] = [
         sender_name: "Pass Numérique — Région Auvergne-Rhône-Alpes",
         sender_email: "pass-numerique@auvergnerhonealpes.example",
         preset: "pass-numerique",
-        prescribers: &[("Association Solidarité Annonay", "association", 80)],
+        prescribers: &[(
+            "Association Solidarité Annonay",
+            PrescriberKind::Association,
+            80,
+        )],
         epn: "EPN d'Annonay",
         network: None,
     },
@@ -117,7 +121,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             let id = demo_id(&format!("{}/prescriber/{index}", demo.slug));
             let new = NewPrescriber {
                 name: (*name).into(),
-                kind: (*kind).into(),
+                kind: *kind,
                 ..NewPrescriber::default()
             };
             prescribers::insert(&mut tx, tenant.id, id, Actor::SYSTEM, &new).await?;

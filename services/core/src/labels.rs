@@ -5,6 +5,7 @@
 use crate::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};
 use crate::emails::outbox::Kind as EmailKind;
 use crate::emails::status::EmailStatus;
+use crate::prescribers::PrescriberKind;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
@@ -73,6 +74,20 @@ pub fn email_kind(kind: EmailKind) -> &'static str {
         EmailKind::PrescriberDigest => "récapitulatif au prescripteur",
         EmailKind::Invitation => "invitation au portail",
         EmailKind::PasswordReset => "nouveau mot de passe",
+    }
+}
+
+/// A prescriber organisation's kind, as the tenant's staff read it.
+pub fn prescriber_kind(kind: PrescriberKind) -> &'static str {
+    match kind {
+        PrescriberKind::Caf => "Caisse d’allocations familiales (CAF)",
+        PrescriberKind::Cpam => "Caisse primaire d’assurance maladie (CPAM)",
+        PrescriberKind::FranceTravail => "France Travail",
+        PrescriberKind::Ccas => "Centre communal d’action sociale (CCAS)",
+        PrescriberKind::MissionLocale => "Mission locale",
+        PrescriberKind::Association => "Association",
+        PrescriberKind::Employer => "Employeur",
+        PrescriberKind::Other => "Autre",
     }
 }
 

@@ -13,22 +13,53 @@ use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
 use crate::{Db, Error};
 
-pub const KINDS: [&str; 8] = [
-    "caf",
-    "cpam",
-    "france_travail",
-    "ccas",
-    "mission_locale",
-    "association",
-    "employer",
-    "other",
-];
+/// The kind of a prescriber organisation; stored as its snake_case name. French names in
+/// `crate::labels::prescriber_kind`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::EnumIter,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PrescriberKind {
+    Caf,
+    Cpam,
+    FranceTravail,
+    Ccas,
+    MissionLocale,
+    Association,
+    Employer,
+    /// A structure of none of the kinds above.
+    #[default]
+    Other,
+}
+
+impl PrescriberKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every kind, in the order a list shows them.
+    pub fn all() -> impl Iterator<Item = PrescriberKind> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Prescriber {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: PrescriberKind,
     pub siret: Option<String>,
     pub contact_email: Option<String>,
     pub contact_phone: Option<String>,
@@ -40,7 +71,7 @@ const COLUMNS: &str = "id, name, kind, siret, contact_email, contact_phone, crea
 #[derive(Debug, Clone, Default)]
 pub struct NewPrescriber {
     pub name: String,
-    pub kind: String,
+    pub kind: PrescriberKind,
     pub siret: Option<String>,
     pub contact_email: Option<String>,
     pub contact_phone: Option<String>,
@@ -79,11 +110,6 @@ impl NewPrescriber {
             !self.name.trim().is_empty() && self.name.chars().count() <= 200,
             "name",
             "between 1 and 200 characters",
-        )
-        .check(
-            KINDS.contains(&self.kind.as_str()),
-            "kind",
-            format!("one of {}", KINDS.join(", ")),
         )
         .check(
             self.siret.as_deref().is_none_or(is_siret),
@@ -135,7 +161,7 @@ pub(crate) async fn insert(
     .bind(tenant_id)
     .bind(id)
     .bind(new.name.trim())
-    .bind(&new.kind)
+    .bind(new.kind)
     .bind(&new.siret)
     .bind(&new.contact_email)
     .bind(&new.contact_phone)
@@ -148,7 +174,7 @@ pub(crate) async fn insert(
         "prescriber.saved",
         "prescriber",
         id,
-        json!({ "name": prescriber.name, "kind": prescriber.kind }),
+        json!({ "name": prescriber.name, "kind": prescriber.kind.as_str() }),
     )
     .await?;
     Ok(prescriber)

@@ -51,7 +51,7 @@ pub async fn generate(
             Actor::SYSTEM,
             &NewPrescriber {
                 name: name.into(),
-                kind: kind.into(),
+                kind: kind.parse().expect("a prescriber kind"),
                 ..NewPrescriber::default()
             },
         )

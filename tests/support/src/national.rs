@@ -247,7 +247,7 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
                 Actor::SYSTEM,
                 &NewPrescriber {
                     name: format!("{name} {slug}"),
-                    kind: kind.into(),
+                    kind: kind.parse().expect("a prescriber kind"),
                     contact_email: Some(format!("{kind}@{slug}.example")),
                     ..NewPrescriber::default()
                 },

@@ -64,14 +64,19 @@ impl World {
         scheme
     }
 
-    pub async fn prescriber(&self, name: &str, kind: &str, siret: Option<&str>) -> Uuid {
+    pub async fn prescriber(
+        &self,
+        name: &str,
+        kind: prescribers::PrescriberKind,
+        siret: Option<&str>,
+    ) -> Uuid {
         prescribers::create(
             self.db(),
             self.tenant.id,
             Actor::SYSTEM,
             &NewPrescriber {
                 name: name.into(),
-                kind: kind.into(),
+                kind,
                 siret: siret.map(Into::into),
                 ..NewPrescriber::default()
             },

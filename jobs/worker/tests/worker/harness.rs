@@ -74,7 +74,7 @@ impl Harness {
             Actor::SYSTEM,
             &NewPrescriber {
                 name: "CCAS de Figeac".into(),
-                kind: "ccas".into(),
+                kind: passerelle_core::prescribers::PrescriberKind::Ccas,
                 contact_email: contact_email.map(str::to_owned),
                 contact_phone: Some("05 65 34 00 00".into()),
                 ..NewPrescriber::default()

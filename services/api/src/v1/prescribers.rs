@@ -1,10 +1,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_core::prescribers::PrescriberKind as DomainPrescriberKind;
 use passerelle_core::prescribers::{self, Allocation, NewAllocation, NewPrescriber, Prescriber};
 use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -14,32 +15,18 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// The kind of prescriber organisation.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum PrescriberKind {
-    Caf,
-    Cpam,
-    FranceTravail,
-    Ccas,
-    MissionLocale,
-    Association,
-    Employer,
-    Other,
-}
-
-impl PrescriberKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            PrescriberKind::Caf => "caf",
-            PrescriberKind::Cpam => "cpam",
-            PrescriberKind::FranceTravail => "france_travail",
-            PrescriberKind::Ccas => "ccas",
-            PrescriberKind::MissionLocale => "mission_locale",
-            PrescriberKind::Association => "association",
-            PrescriberKind::Employer => "employer",
-            PrescriberKind::Other => "other",
-        }
+mirror_enum! {
+    /// The kind of prescriber organisation.
+    #[oai(rename_all = "snake_case")]
+    pub enum PrescriberKind mirrors DomainPrescriberKind {
+        Caf,
+        Cpam,
+        FranceTravail,
+        Ccas,
+        MissionLocale,
+        Association,
+        Employer,
+        Other,
     }
 }
 
@@ -66,8 +53,7 @@ pub struct PrescriberView {
     pub id: Uuid,
     /// The organisation's name.
     pub name: String,
-    /// The kind of organisation (see `PrescriberKind`).
-    pub kind: String,
+    pub kind: PrescriberKind,
     /// The organisation's SIRET (14 digits).
     #[oai(skip_serializing_if_is_none)]
     pub siret: Option<String>,
@@ -83,7 +69,7 @@ impl From<Prescriber> for PrescriberView {
         Self {
             id: p.id,
             name: p.name,
-            kind: p.kind,
+            kind: p.kind.into(),
             siret: p.siret,
             contact_email: p.contact_email,
             contact_phone: p.contact_phone,
@@ -201,7 +187,7 @@ impl PrescribersApi {
         let body = body.0;
         let new = NewPrescriber {
             name: body.name,
-            kind: body.kind.as_str().to_owned(),
+            kind: body.kind.into(),
             siret: body.siret,
             contact_email: body.contact_email,
             contact_phone: body.contact_phone,

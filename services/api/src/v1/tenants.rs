@@ -3,7 +3,7 @@ use passerelle_core::tenancy::tenants::{self, NewTenant, Tenant, TenantKind};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -13,12 +13,13 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// A territory's kind: a département or a région.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum TenantKindDto {
-    Departement,
-    Region,
+mirror_enum! {
+    /// A territory's kind: a département or a région.
+    #[oai(rename_all = "snake_case")]
+    pub enum TenantKindDto mirrors TenantKind {
+        Departement,
+        Region,
+    }
 }
 
 /// A new territory (département or région).
@@ -76,10 +77,7 @@ impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
         Self {
             id: t.id,
-            kind: match TenantKind::parse(&t.kind) {
-                Some(TenantKind::Region) => TenantKindDto::Region,
-                _ => TenantKindDto::Departement,
-            },
+            kind: t.kind.into(),
             slug: t.slug,
             name: t.name,
             insee_code: t.insee_code,
@@ -124,10 +122,7 @@ impl TenantsApi {
             &NewTenant {
                 slug: body.slug,
                 name: body.name,
-                kind: match body.kind {
-                    TenantKindDto::Departement => TenantKind::Departement,
-                    TenantKindDto::Region => TenantKind::Region,
-                },
+                kind: body.kind.into(),
                 insee_code: body.insee_code,
                 time_zone: body.time_zone.unwrap_or_else(|| "Europe/Paris".into()),
                 sender_name: body.sender_name,

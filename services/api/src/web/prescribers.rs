@@ -2,11 +2,11 @@
 //! allocation of vouchers for a scheme over a period, and change an allocation's quantity.
 
 use chrono::{Datelike, NaiveDate};
-use passerelle_core::Error;
 use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
-use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber, PrescriberKind};
 use passerelle_core::schemes;
+use passerelle_core::{Error, labels};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
@@ -19,24 +19,6 @@ use super::french::FormRefusal;
 use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
-
-const KINDS: [(&str, &str); 8] = [
-    ("caf", "Caisse d’allocations familiales (CAF)"),
-    ("cpam", "Caisse primaire d’assurance maladie (CPAM)"),
-    ("france_travail", "France Travail"),
-    ("ccas", "Centre communal d’action sociale (CCAS)"),
-    ("mission_locale", "Mission locale"),
-    ("association", "Association"),
-    ("employer", "Employeur"),
-    ("other", "Autre"),
-];
-
-fn kind_fr(kind: &str) -> &'static str {
-    KINDS
-        .iter()
-        .find(|(code, _)| *code == kind)
-        .map_or("", |(_, label)| label)
-}
 
 /// What was typed in one of the page's two forms, and why it was refused.
 #[derive(Default)]
@@ -93,7 +75,7 @@ async fn page(
             json!({
                 "id": p.id,
                 "name": p.name,
-                "kind": kind_fr(&p.kind),
+                "kind": labels::prescriber_kind(p.kind),
                 "siret": p.siret,
                 "contact": contact,
                 "allocations": allocations.iter().map(|a| json!({
@@ -114,7 +96,9 @@ async fn page(
         json!({
             "organisations": organisations,
             "options": rows.iter().map(|(p, _)| option(p.id, &p.name)).collect::<Vec<_>>(),
-            "kinds": KINDS.iter().map(|(code, label)| option(code, label)).collect::<Vec<_>>(),
+            "kinds": PrescriberKind::all()
+                .map(|k| option(k.as_str(), labels::prescriber_kind(k)))
+                .collect::<Vec<_>>(),
             "schemes": schemes.iter().filter(|s| s.status != passerelle_core::schemes::SchemeStatus::Closed).map(|s| option(s.id, &s.name)).collect::<Vec<_>>(),
             "organisation": typed.organisation.unwrap_or(Value::Null),
             "allocation": typed.allocation.unwrap_or_else(|| json!({
@@ -173,14 +157,20 @@ pub(super) async fn create(
         &form.csrf_token,
     )
     .await?;
-    let new = NewPrescriber {
-        name: form.name.trim().to_owned(),
-        kind: form.kind.clone(),
-        siret: optional(&form.siret).map(|s| s.replace(' ', "")),
-        contact_email: optional(&form.contact_email),
-        contact_phone: optional(&form.contact_phone),
+    let created = match form.kind.parse::<PrescriberKind>() {
+        Ok(kind) => {
+            let new = NewPrescriber {
+                name: form.name.trim().to_owned(),
+                kind,
+                siret: optional(&form.siret).map(|s| s.replace(' ', "")),
+                contact_email: optional(&form.contact_email),
+                contact_phone: optional(&form.contact_phone),
+            };
+            prescribers::create(&state.db, portal.tenant.id, portal.actor(), &new).await
+        }
+        Err(_) => Err(Error::invalid("kind", "a kind of the list")),
     };
-    match prescribers::create(&state.db, portal.tenant.id, portal.actor(), &new).await {
+    match created {
         Ok(_) => Ok(see_other(&format!(
             "{}/prescripteurs?ajoute=1",
             portal.path()

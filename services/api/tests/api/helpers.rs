@@ -141,7 +141,7 @@ async fn seed_tenant(
         Actor::SYSTEM,
         &NewPrescriber {
             name: "CAF".into(),
-            kind: "caf".into(),
+            kind: passerelle_core::prescribers::PrescriberKind::Caf,
             ..NewPrescriber::default()
         },
     )

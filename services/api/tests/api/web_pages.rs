@@ -964,7 +964,23 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         .await;
     assert!(page.html.contains("Version 2, en vigueur à partir du"));
 
-    // A prescriber organisation with its allocation, then more vouchers.
+    // A prescriber organisation with its allocation, then more vouchers. A kind that is not in
+    // the list (a forged form) is told next to its field, like a bad SIRET.
+    let bad_kind = post(
+        "/portail/lot/prescripteurs",
+        vec![
+            csrf(),
+            ("name", "CCAS de Gourdon".into()),
+            ("kind", "ministere".into()),
+        ],
+    )
+    .await;
+    assert_eq!(bad_kind.status, 422, "{}", bad_kind.html);
+    assert!(
+        bad_kind
+            .html
+            .contains("Choisissez une nature de structure dans la liste.")
+    );
     let bad_siret = post(
         "/portail/lot/prescripteurs",
         vec![

@@ -7,8 +7,22 @@ use crate::pagination::{Page, PageRequest};
 use crate::storage::Tx;
 use crate::{Db, Error};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A territory's kind; stored as its snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TenantKind {
     Departement,
     Region,
@@ -16,18 +30,7 @@ pub enum TenantKind {
 
 impl TenantKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            TenantKind::Departement => "departement",
-            TenantKind::Region => "region",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "departement" => Some(TenantKind::Departement),
-            "region" => Some(TenantKind::Region),
-            _ => None,
-        }
+        self.into()
     }
 }
 
@@ -36,7 +39,7 @@ pub struct Tenant {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
-    pub kind: String,
+    pub kind: TenantKind,
     pub insee_code: String,
     pub time_zone: String,
     pub sender_name: String,
@@ -143,7 +146,7 @@ async fn insert(tx: &mut Tx, new: &NewTenant) -> Result<Tenant, Error> {
     .bind(Uuid::now_v7())
     .bind(&new.slug)
     .bind(new.name.trim())
-    .bind(new.kind.as_str())
+    .bind(new.kind)
     .bind(&new.insee_code)
     .bind(&new.time_zone)
     .bind(new.sender_name.trim())

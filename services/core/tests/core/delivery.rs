@@ -128,7 +128,13 @@ impl Delivery {
 pub async fn delivery() -> Delivery {
     let world = World::new().await;
     let scheme_id = world.ticket_net("ticket-net", 30).await;
-    let prescriber_id = world.prescriber("CAF", "caf", None).await;
+    let prescriber_id = world
+        .prescriber(
+            "CAF",
+            passerelle_core::prescribers::PrescriberKind::Caf,
+            None,
+        )
+        .await;
     world.allocate(prescriber_id, scheme_id, 100, 1).await;
     let epn_id = world
         .epn(

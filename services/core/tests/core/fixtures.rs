@@ -39,7 +39,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         Actor::SYSTEM,
         &NewPrescriber {
             name: "CAF".into(),
-            kind: "caf".into(),
+            kind: passerelle_core::prescribers::PrescriberKind::Caf,
             ..NewPrescriber::default()
         },
     )

@@ -51,7 +51,7 @@ impl Lot {
             Actor::SYSTEM,
             &NewPrescriber {
                 name: "CCAS de Figeac".into(),
-                kind: "ccas".into(),
+                kind: passerelle_core::prescribers::PrescriberKind::Ccas,
                 ..NewPrescriber::default()
             },
         )

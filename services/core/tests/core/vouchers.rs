@@ -21,7 +21,11 @@ struct Setup {
 async fn setup(quantity: i32) -> Setup {
     let world = World::new().await;
     let prescriber_id = world
-        .prescriber("CAF du Lot", "caf", Some("53478519700011"))
+        .prescriber(
+            "CAF du Lot",
+            passerelle_core::prescribers::PrescriberKind::Caf,
+            Some("53478519700011"),
+        )
         .await;
     let scheme_id = world.ticket_net("ticket-net-2027", 0).await;
     world.allocate(prescriber_id, scheme_id, quantity, 30).await;
