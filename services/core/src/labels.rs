@@ -6,6 +6,7 @@ use crate::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionS
 use crate::emails::outbox::Kind as EmailKind;
 use crate::emails::status::EmailStatus;
 use crate::prescribers::PrescriberKind;
+use crate::reimbursements::LineKind;
 use crate::reimbursements::StatementStatus;
 use crate::schemes::SchemeStatus;
 use crate::vouchers::VoucherStatus;
@@ -88,6 +89,15 @@ pub fn prescriber_kind(kind: PrescriberKind) -> &'static str {
         PrescriberKind::Association => "Association",
         PrescriberKind::Employer => "Employeur",
         PrescriberKind::Other => "Autre",
+    }
+}
+
+/// What a statement line pays for, as finance and EPNs read it.
+pub fn line_kind(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Attendance => "séance",
+        LineKind::Interview => "entretien de positionnement",
+        LineKind::Adjustment => "régularisation",
     }
 }
 

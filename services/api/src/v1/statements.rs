@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::reimbursements::{
-    self, Statement, StatementFilter, StatementLine, StatementStatus, export, sepa,
+    self, LineKind, Statement, StatementFilter, StatementLine, StatementStatus, export, sepa,
 };
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -24,6 +24,17 @@ mirror_enum! {
         Draft,
         Approved,
         Paid,
+    }
+}
+
+mirror_enum! {
+    /// What a statement line pays: `attendance` (a session), `interview` (a positioning
+    /// interview) or `adjustment` (a correction of an earlier month, possibly negative).
+    #[oai(rename = "StatementLineKind", rename_all = "snake_case")]
+    pub enum LineKindDto mirrors LineKind {
+        Attendance,
+        Interview,
+        Adjustment,
     }
 }
 
@@ -84,8 +95,7 @@ impl From<Statement> for StatementView {
 pub struct StatementLineView {
     /// Its number in the statement, from 1.
     pub line_no: i32,
-    /// `attendance`, `interview` or `adjustment`.
-    pub kind: String,
+    pub kind: LineKindDto,
     /// The day of the session or interview.
     pub occurred_on: NaiveDate,
     #[oai(skip_serializing_if_is_none)]
@@ -109,7 +119,7 @@ impl From<StatementLine> for StatementLineView {
     fn from(l: StatementLine) -> Self {
         Self {
             line_no: l.line_no,
-            kind: l.kind,
+            kind: l.kind.into(),
             occurred_on: l.occurred_on,
             session_id: l.session_id,
             module_number: l.module_number,

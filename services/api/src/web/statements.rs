@@ -150,15 +150,6 @@ pub(super) async fn month_csv(
     }
 }
 
-fn line_kind_fr(kind: &str) -> &'static str {
-    match kind {
-        "attendance" => "séance",
-        "interview" => "entretien de positionnement",
-        "adjustment" => "régularisation",
-        _ => "autre",
-    }
-}
-
 async fn statement_page(
     state: &AppState,
     portal: &Portal,
@@ -177,7 +168,7 @@ async fn statement_page(
         .map(|l| {
             json!({
                 "no": l.line_no,
-                "kind": line_kind_fr(&l.kind),
+                "kind": labels::line_kind(l.kind),
                 "day": l.occurred_on.format("%d/%m/%Y").to_string(),
                 "time": l.session_starts_at.map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
                 "module": l.module_title,

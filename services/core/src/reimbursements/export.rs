@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Statement, StatementLine, fetch, lines_in, month_of};
+use super::{LineKind, Statement, StatementLine, fetch, lines_in, month_of};
 use crate::audit::{self, Actor};
 use crate::{Db, Error};
 
@@ -44,10 +44,10 @@ fn date(d: NaiveDate) -> String {
 }
 
 fn kind_label(line: &StatementLine) -> String {
-    match (line.kind.as_str(), line.adjusts_month) {
-        ("interview", _) => "Entretien de positionnement".into(),
-        ("adjustment", Some(m)) => format!("Régularisation de {}", m.format("%m/%Y")),
-        _ => "Séance".into(),
+    match (line.kind, line.adjusts_month) {
+        (LineKind::Interview, _) => "Entretien de positionnement".into(),
+        (LineKind::Adjustment, Some(m)) => format!("Régularisation de {}", m.format("%m/%Y")),
+        (LineKind::Attendance | LineKind::Adjustment, _) => "Séance".into(),
     }
 }
 
@@ -67,7 +67,7 @@ fn write_statement(
             (Some(n), None) => n.to_string(),
             _ => String::new(),
         };
-        let rate = if line.source_kind == "attendance" {
+        let rate = if line.source_kind.paid_by_the_hour() {
             euros(line.rate_cents)
         } else {
             String::new()

@@ -3,6 +3,7 @@
 
 pub mod compute;
 pub mod export;
+pub mod line_kind;
 pub mod sepa;
 pub mod status;
 
@@ -17,6 +18,7 @@ use crate::tenancy::tenants;
 use crate::{Db, Error};
 
 pub use compute::{MonthRun, month_of, run_month};
+pub use line_kind::{LineKind, LineSource};
 pub use status::StatementStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -49,8 +51,8 @@ const STATEMENT_SELECT: &str = "SELECT st.id, st.reference, st.epn_id, e.name AS
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StatementLine {
     pub line_no: i32,
-    pub kind: String,
-    pub source_kind: String,
+    pub kind: LineKind,
+    pub source_kind: LineSource,
     pub source_id: Uuid,
     pub occurred_on: NaiveDate,
     pub session_id: Option<Uuid>,

@@ -260,7 +260,7 @@ impl Lot {
             .into_iter()
             .map(|l| {
                 (
-                    l.kind,
+                    l.kind.to_string(),
                     l.voucher_reference,
                     l.minutes,
                     l.amount_cents,
