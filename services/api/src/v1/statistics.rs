@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::statistics::{
-    self, Export, ExportFile, ExportFilter, ExportOrigin, ExportStatus,
+    self, Export, ExportFile, ExportFilter, ExportOrigin, ExportStatus, PeriodKind,
 };
 use passerelle_core::tenancy::Role;
 use poem::web::Data;
@@ -24,6 +24,16 @@ mirror_enum! {
         Running,
         Succeeded,
         Failed,
+    }
+}
+
+mirror_enum! {
+    /// A period's length: `month`, `quarter` or `year`.
+    #[oai(rename = "PeriodKind", rename_all = "snake_case")]
+    pub enum PeriodKindDto mirrors PeriodKind {
+        Month,
+        Quarter,
+        Year,
     }
 }
 
@@ -87,8 +97,7 @@ pub struct ExportView {
     pub scheme_code: String,
     /// `2026-10`, `2026-T4` or `2026`.
     pub period: String,
-    /// `month`, `quarter` or `year`.
-    pub period_kind: String,
+    pub period_kind: PeriodKindDto,
     pub period_start: NaiveDate,
     /// The last day of the period.
     pub period_end: NaiveDate,
@@ -117,7 +126,7 @@ impl ExportView {
             scheme_id: export.scheme_id,
             scheme_code: export.scheme_code,
             period: period.label(),
-            period_kind: export.period_kind,
+            period_kind: export.period_kind.into(),
             period_start: period.start,
             period_end: period.last_day(),
             origin: export.origin.into(),

@@ -6,7 +6,7 @@ use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes;
 use passerelle_core::schemes::rules::public_category_fr;
 use passerelle_core::statistics::dashboard::{self, Figure};
-use passerelle_core::statistics::{self, ExportFilter, ExportStatus};
+use passerelle_core::statistics::{self, ExportFilter, ExportStatus, PeriodKind};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
@@ -31,11 +31,11 @@ fn dataset_fr(dataset: &str) -> &'static str {
     }
 }
 
-fn period_fr(kind: &str, label: &str, start: chrono::NaiveDate) -> String {
+fn period_fr(kind: PeriodKind, label: &str, start: chrono::NaiveDate) -> String {
     match kind {
-        "month" => french::month_year(start),
-        "quarter" => format!("trimestre {}", label.replace("-T", " T")),
-        _ => format!("année {label}"),
+        PeriodKind::Month => french::month_year(start),
+        PeriodKind::Quarter => format!("trimestre {}", label.replace("-T", " T")),
+        PeriodKind::Year => format!("année {label}"),
     }
 }
 
@@ -83,7 +83,7 @@ pub(super) async fn exports(
             let label = export.period().label();
             json!({
                 "scheme": scheme_name(export.scheme_id, &export.scheme_code),
-                "period": period_fr(&export.period_kind, &label, export.period_start),
+                "period": period_fr(export.period_kind, &label, export.period_start),
                 "finished": export.finished_at.map(|t| french::long_date(t.with_timezone(&portal.tenant.tz()).date_naive())),
                 "files": files.iter().map(|f| json!({
                     "href": format!("{}/statistiques/{}/{}", portal.path(), export.id, f.name),

@@ -27,7 +27,7 @@ pub struct Export {
     pub id: Uuid,
     pub scheme_id: Uuid,
     pub scheme_code: String,
-    pub period_kind: String,
+    pub period_kind: PeriodKind,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub origin: ExportOrigin,
@@ -41,7 +41,7 @@ pub struct Export {
 
 impl Export {
     pub fn period(&self) -> Period {
-        Period::from_parts(&self.period_kind, self.period_start)
+        Period::from_parts(self.period_kind, self.period_start)
             .expect("the database holds only valid periods")
     }
 
@@ -175,7 +175,7 @@ async fn insert(
     .bind(tenant_id)
     .bind(id)
     .bind(scheme_id)
-    .bind(period.kind.as_str())
+    .bind(period.kind)
     .bind(period.start)
     .bind(period.end)
     .bind(origin)

@@ -6,7 +6,20 @@ use chrono::{Datelike, Months, NaiveDate};
 
 use crate::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A period's length; stored as its snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PeriodKind {
     Month,
     Quarter,
@@ -15,11 +28,7 @@ pub enum PeriodKind {
 
 impl PeriodKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Month => "month",
-            Self::Quarter => "quarter",
-            Self::Year => "year",
-        }
+        self.into()
     }
 
     fn months(self) -> u32 {
@@ -95,13 +104,7 @@ impl Period {
         period.ok_or_else(invalid)
     }
 
-    pub fn from_parts(kind: &str, start: NaiveDate) -> Option<Self> {
-        let kind = match kind {
-            "month" => PeriodKind::Month,
-            "quarter" => PeriodKind::Quarter,
-            "year" => PeriodKind::Year,
-            _ => return None,
-        };
+    pub fn from_parts(kind: PeriodKind, start: NaiveDate) -> Option<Self> {
         Self::new(kind, start)
     }
 
