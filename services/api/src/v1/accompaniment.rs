@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use passerelle_core::delivery::RequestChannel as DomainRequestChannel;
 use passerelle_core::delivery::RequestStatus as DomainRequestStatus;
 use passerelle_core::delivery::accompaniment::{self, AccompanimentRequest, Scope, Wish};
 use passerelle_core::tenancy::tenants;
@@ -75,9 +76,7 @@ pub struct AccompanimentView {
     pub id: Uuid,
     pub scheme_id: Uuid,
     pub epn_id: Uuid,
-    /// How the request came: `prescriber` (an agent's request) or `public_form` (the person filled
-    /// the public form).
-    pub channel: String,
+    pub channel: RequestChannel,
     #[oai(skip_serializing_if_is_none)]
     pub prescriber_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
@@ -99,7 +98,7 @@ impl From<AccompanimentRequest> for AccompanimentView {
             id: r.id,
             scheme_id: r.scheme_id,
             epn_id: r.epn_id,
-            channel: r.channel,
+            channel: r.channel.into(),
             prescriber_id: r.prescriber_id,
             beneficiary_id: r.beneficiary_id,
             message: r.message,
@@ -136,6 +135,16 @@ pub struct AcceptInput {
 pub struct DeclineInput {
     #[oai(validator(min_length = 1, max_length = 500))]
     pub reason: String,
+}
+
+mirror_enum! {
+    /// How a request came: `prescriber` (an agent filed it) or `public_form` (the person filled
+    /// the public form).
+    #[oai(rename_all = "snake_case")]
+    pub enum RequestChannel mirrors DomainRequestChannel {
+        Prescriber,
+        PublicForm,
+    }
 }
 
 mirror_enum! {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::RequestStatus;
+use super::{RequestChannel, RequestStatus};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::NewBeneficiary;
 use crate::epns;
@@ -23,7 +23,7 @@ pub struct AccompanimentRequest {
     pub id: Uuid,
     pub scheme_id: Uuid,
     pub epn_id: Uuid,
-    pub channel: String,
+    pub channel: RequestChannel,
     pub prescriber_id: Option<Uuid>,
     pub beneficiary_id: Option<Uuid>,
     pub message: Option<String>,
@@ -122,7 +122,7 @@ pub async fn request_by_prescriber(
         "accompaniment.requested",
         "accompaniment_request",
         request.id,
-        json!({ "channel": "prescriber" }),
+        json!({ "channel": RequestChannel::Prescriber.as_str() }),
     )
     .await?;
     tx.commit().await?;
@@ -184,7 +184,7 @@ pub async fn request_public(
         "accompaniment.requested",
         "accompaniment_request",
         request.id,
-        json!({ "channel": "public_form" }),
+        json!({ "channel": RequestChannel::PublicForm.as_str() }),
     )
     .await?;
     tx.commit().await?;

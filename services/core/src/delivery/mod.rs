@@ -11,5 +11,6 @@ pub mod sessions;
 pub mod vocabulary;
 
 pub use vocabulary::{
-    AttendanceStatus, AutonomyLevel, CompetenceLevel, ProjectStatus, RequestStatus, SessionStatus,
+    AttendanceStatus, AutonomyLevel, CompetenceLevel, ProjectStatus, RequestChannel, RequestStatus,
+    SessionStatus,
 };

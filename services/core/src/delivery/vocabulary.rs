@@ -124,6 +124,15 @@ impl RequestStatus {
 }
 
 vocabulary! {
+    /// How an accompaniment request came: a prescriber's agent filed it, or the person filled the
+    /// public form.
+    pub enum RequestChannel {
+        Prescriber,
+        PublicForm,
+    }
+}
+
+vocabulary! {
     /// Where a collective project stands: submitted by its structure, then approved (its sessions
     /// may be run) or rejected by the tenant.
     pub enum ProjectStatus {
