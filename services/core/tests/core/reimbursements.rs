@@ -10,13 +10,14 @@ use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns::{self, BankDetails, EpnDetails};
-use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
+use passerelle_core::prescribers::PrescriberKind;
 use passerelle_core::reimbursements::{self, StatementStatus, export, sepa};
 use passerelle_core::schemes::presets;
-use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
-use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
+use passerelle_core::tenancy::tenants::Tenant;
+use passerelle_core::vouchers::{Holder, Voucher};
 use passerelle_core::{Db, Error, Refusal};
-use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
+use passerelle_test_support::active_ticket_net;
+use passerelle_test_support::world::World;
 use uuid::Uuid;
 
 const FINANCE: Actor = Actor {
@@ -29,7 +30,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 struct Lot {
-    db: TestDatabase,
+    world: World,
     tenant: Tenant,
     scheme_id: Uuid,
     epn_id: Uuid,
@@ -39,42 +40,18 @@ struct Lot {
 
 impl Lot {
     async fn new() -> Self {
-        let db = TestDatabase::create().await;
-        let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
+        let world = World::new().await;
+        let tenant = world.tenant.clone();
+        let db = world.db();
         let mut rules = presets::get("ticket-net").expect("preset").rules;
         rules.interview_fee_cents = 1_500;
-        let scheme_id =
-            active_ticket_net(&db.app, tenant.id, Some(rules), Some(day(2026, 1, 1))).await;
-        let prescriber_id = prescribers::create(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            &NewPrescriber {
-                name: "CCAS de Figeac".into(),
-                kind: passerelle_core::prescribers::PrescriberKind::Ccas,
-                ..NewPrescriber::default()
-            },
-        )
-        .await
-        .expect("prescriber")
-        .id;
-        let today = tenant.today();
-        prescribers::allocate(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            prescriber_id,
-            &NewAllocation {
-                scheme_id,
-                period_start: today,
-                period_end: today,
-                quantity: 10,
-            },
-        )
-        .await
-        .expect("allocation");
+        let scheme_id = active_ticket_net(db, tenant.id, Some(rules), Some(day(2026, 1, 1))).await;
+        let prescriber_id = world
+            .prescriber("CCAS de Figeac", PrescriberKind::Ccas, None)
+            .await;
+        world.allocate(prescriber_id, scheme_id, 10, 0).await;
         let epn_id = epns::create(
-            &db.app,
+            db,
             tenant.id,
             Actor::SYSTEM,
             &EpnDetails {
@@ -88,7 +65,7 @@ impl Lot {
         .expect("epn")
         .id;
         epns::set_offer(
-            &db.app,
+            db,
             tenant.id,
             Actor::SYSTEM,
             epn_id,
@@ -98,7 +75,7 @@ impl Lot {
         .await
         .expect("offer");
         epns::set_bank_details(
-            &db.app,
+            db,
             tenant.id,
             Actor::SYSTEM,
             epn_id,
@@ -112,28 +89,17 @@ impl Lot {
         .expect("bank details");
         let mut holders = Vec::new();
         for last_name in ["Martin", "Durand"] {
-            let voucher = vouchers::issue(
-                &db.app,
-                tenant.id,
-                prescriber_id,
-                Actor::SYSTEM,
-                &IssueRequest {
-                    scheme_id,
-                    holder: Holder::New(NewBeneficiary {
-                        first_name: "Titulaire".into(),
-                        last_name: last_name.into(),
-                        birth_year: 1950,
-                        commune_insee: "46102".into(),
-                        public_category: "senior".into(),
-                        ..NewBeneficiary::default()
-                    }),
-                    participation_fee_cents: 0,
-                },
-            )
-            .await
-            .expect("voucher")
-            .voucher;
-            let mut tx = db.app.begin_tenant(tenant.id).await.expect("tx");
+            let holder = Holder::New(NewBeneficiary {
+                first_name: "Titulaire".into(),
+                birth_year: 1950,
+                ..World::person(last_name)
+            });
+            let voucher = world
+                .issue(prescriber_id, scheme_id, holder)
+                .await
+                .expect("voucher")
+                .voucher;
+            let mut tx = db.begin_tenant(tenant.id).await.expect("tx");
             sqlx::query("UPDATE vouchers SET issued_on = '2026-01-05', valid_until = '2026-12-31' WHERE id = $1")
                 .bind(voucher.id)
                 .execute(&mut *tx)
@@ -141,7 +107,7 @@ impl Lot {
                 .expect("backdate");
             tx.commit().await.expect("commit");
             registration::register(
-                &db.app,
+                db,
                 tenant.id,
                 epn_id,
                 Actor::SYSTEM,
@@ -163,7 +129,7 @@ impl Lot {
         let paul = holders.pop().expect("paul");
         let jeanne = holders.pop().expect("jeanne");
         Self {
-            db,
+            world,
             tenant,
             scheme_id,
             epn_id,
@@ -173,7 +139,7 @@ impl Lot {
     }
 
     fn app(&self) -> &Db {
-        &self.db.app
+        self.world.db()
     }
 
     /// A session at 10:00 in Paris on `on`, lasting `minutes`.
