@@ -70,20 +70,21 @@ impl World {
         kind: prescribers::PrescriberKind,
         siret: Option<&str>,
     ) -> Uuid {
-        prescribers::create(
-            self.db(),
-            self.tenant.id,
-            Actor::SYSTEM,
-            &NewPrescriber {
-                name: name.into(),
-                kind,
-                siret: siret.map(Into::into),
-                ..NewPrescriber::default()
-            },
-        )
+        self.prescriber_with(NewPrescriber {
+            name: name.into(),
+            kind,
+            siret: siret.map(Into::into),
+            ..NewPrescriber::default()
+        })
         .await
-        .expect("a prescriber")
-        .id
+    }
+
+    /// A prescriber with every detail the test gives (its contact email for the daily digest…).
+    pub async fn prescriber_with(&self, new: NewPrescriber) -> Uuid {
+        prescribers::create(self.db(), self.tenant.id, Actor::SYSTEM, &new)
+            .await
+            .expect("a prescriber")
+            .id
     }
 
     /// `quantity` vouchers of the scheme for the prescriber, over `days` days either side of today.

@@ -8,11 +8,12 @@ use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::NewBeneficiary;
 use passerelle_core::emails::{Links, OutboxMessage};
 use passerelle_core::epns::{self, EpnDetails};
-use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
-use passerelle_core::tenancy::tenants::{Tenant, TenantKind};
+use passerelle_core::prescribers::NewPrescriber;
+use passerelle_core::tenancy::tenants::Tenant;
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Voucher};
 use passerelle_test_support::smtp::SmtpServer;
-use passerelle_test_support::{TestDatabase, active_ticket_net, create_tenant};
+use passerelle_test_support::world::World;
+use passerelle_test_support::{TestDatabase, active_ticket_net};
 use passerelle_worker::mailer::Mailer;
 use passerelle_worker::options::{RetrySchedule, WorkerOptions};
 use passerelle_worker::queue;
@@ -64,40 +65,19 @@ impl Harness {
     }
 
     pub async fn with_prescriber_email(contact_email: Option<&str>) -> Self {
-        let db = TestDatabase::create().await;
-        let slug = format!("lot-{}", &Uuid::new_v4().simple().to_string()[..8]);
-        let tenant = create_tenant(&db.app, &slug, TenantKind::Departement, "46").await;
-        let scheme_id = active_ticket_net(&db.app, tenant.id, None, None).await;
-        let prescriber_id = prescribers::create(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            &NewPrescriber {
+        let world = World::new().await;
+        let scheme_id = active_ticket_net(world.db(), world.tenant.id, None, None).await;
+        let prescriber_id = world
+            .prescriber_with(NewPrescriber {
                 name: "CCAS de Figeac".into(),
                 kind: passerelle_core::prescribers::PrescriberKind::Ccas,
                 contact_email: contact_email.map(str::to_owned),
                 contact_phone: Some("05 65 34 00 00".into()),
                 ..NewPrescriber::default()
-            },
-        )
-        .await
-        .expect("prescriber")
-        .id;
-        let today = tenant.today();
-        prescribers::allocate(
-            &db.app,
-            tenant.id,
-            Actor::SYSTEM,
-            prescriber_id,
-            &NewAllocation {
-                scheme_id,
-                period_start: today - chrono::Days::new(400),
-                period_end: today + chrono::Days::new(400),
-                quantity: 1000,
-            },
-        )
-        .await
-        .expect("allocation");
+            })
+            .await;
+        world.allocate(prescriber_id, scheme_id, 1000, 400).await;
+        let World { test: db, tenant } = world;
         for (name, insee, address, phone) in [
             (
                 "Médiathèque de Cahors",
