@@ -214,9 +214,17 @@ impl Portal {
         (!same_origin(req) || !same_token(csrf_token, &self.user.csrf_token)).then(forbidden_form)
     }
 
-    /// Renders a signed-in page: the template also receives `portal` (the tenant's name, the
-    /// portal's path, the user's name and the CSRF token for its forms).
-    fn page(&self, status: StatusCode, template: &str, mut context: serde_json::Value) -> Response {
+    /// Renders a signed-in page from its view (a typed struct, or a `json!` map): the template
+    /// also receives `portal` (the tenant's name, the portal's path, the user's name and the CSRF
+    /// token for its forms).
+    fn page(&self, status: StatusCode, template: &str, view: impl serde::Serialize) -> Response {
+        let mut context = match serde_json::to_value(view) {
+            Ok(context) => context,
+            Err(err) => {
+                tracing::error!(error = %err, template, "portal page view failed");
+                return internal_error();
+            }
+        };
         if let Some(map) = context.as_object_mut() {
             map.insert(
                 "portal".into(),

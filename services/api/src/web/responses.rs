@@ -83,12 +83,7 @@ pub(super) fn failed(err: &passerelle_core::Error, back: Option<(&str, &str)>) -
         }
         None => {
             tracing::error!(error = %err, "portal page failed");
-            message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Erreur interne",
-                "Une erreur inattendue est survenue ; elle est enregistrée. Réessayez plus tard, ou signalez-la à l’administrateur de l’espace.",
-                None,
-            )
+            internal_error()
         }
     }
 }
@@ -128,6 +123,16 @@ pub(super) fn message(
                 "link_label": link.map(|(_, label)| label),
             }),
         ),
+    )
+}
+
+/// The page for a fault of the service itself (it is logged by the caller).
+pub(super) fn internal_error() -> Response {
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Erreur interne",
+        "Une erreur inattendue est survenue ; elle est enregistrée. Réessayez plus tard, ou signalez-la à l’administrateur de l’espace.",
+        None,
     )
 }
 

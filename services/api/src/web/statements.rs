@@ -2,14 +2,14 @@
 
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use passerelle_core::audit::Actor;
+use passerelle_core::emails::french;
 use passerelle_core::labels;
 use passerelle_core::reimbursements::StatementStatus;
 use passerelle_core::reimbursements::{self, StatementFilter, export, sepa};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::forms::optional;
@@ -42,6 +42,84 @@ fn asked_month(req: &Request) -> Option<NaiveDate> {
     }
 }
 
+/// "1 234,56 €".
+fn euros(cents: i64) -> String {
+    format!("{} €", export::euros(cents))
+}
+
+/// A month's statement, as a line of the month's list.
+#[derive(Serialize)]
+struct StatementRow {
+    id: Uuid,
+    reference: String,
+    epn: String,
+    scheme: String,
+    lines: i32,
+    amount: String,
+    status: &'static str,
+}
+
+/// The month's statements page.
+#[derive(Serialize)]
+struct MonthView {
+    month: String,
+    month_label: String,
+    statements: Vec<StatementRow>,
+    total: String,
+    csv_path: String,
+    sepa_path: String,
+    /// Whether the finance officer may download the month's SEPA file.
+    may_pay: bool,
+    approved_count: usize,
+}
+
+/// A statement line as the statement's page shows it.
+#[derive(Serialize)]
+struct LineRow {
+    no: i32,
+    kind: &'static str,
+    day: String,
+    time: Option<String>,
+    module: Option<String>,
+    reference: String,
+    minutes: String,
+    amount: String,
+    /// For an adjustment: the month it corrects, in words.
+    adjusts: Option<String>,
+}
+
+/// The statement's heading: who, what month, how much, where it stands.
+#[derive(Serialize)]
+struct StatementSummary {
+    id: Uuid,
+    reference: String,
+    epn: String,
+    scheme: String,
+    month: String,
+    month_label: String,
+    status: &'static str,
+    /// It may still be approved.
+    draft: bool,
+    /// It may be marked paid.
+    approved: bool,
+    total: String,
+    line_count: i32,
+    paid_on: Option<String>,
+    bank_reference: Option<String>,
+}
+
+/// A statement's page, with its approval and payment forms.
+#[derive(Serialize)]
+struct StatementView<'a> {
+    statement: StatementSummary,
+    lines: Vec<LineRow>,
+    may_approve: bool,
+    csv_path: String,
+    today: String,
+    errors: serde_json::Value,
+    notice: Option<&'a str>,
+}
+
 #[handler]
 pub(super) async fn list(
     Path(slug): Path<String>,
@@ -69,33 +147,35 @@ pub(super) async fn list(
         }
     };
     let total: i64 = statements.iter().map(|s| s.total_cents).sum();
-    let rows: Vec<_> = statements
+    let rows: Vec<StatementRow> = statements
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "reference": s.reference,
-                "epn": s.epn_name,
-                "scheme": s.scheme_name,
-                "lines": s.line_count,
-                "amount": format!("{} €", export::euros(s.total_cents)),
-                "status": labels::statement_status(s.status),
-            })
+        .map(|s| StatementRow {
+            id: s.id,
+            reference: s.reference.clone(),
+            epn: s.epn_name.clone(),
+            scheme: s.scheme_name.clone(),
+            lines: s.line_count,
+            amount: euros(s.total_cents),
+            status: labels::statement_status(s.status),
         })
         .collect();
+    let month_path = format!("{}/releves/{}", portal.path(), month.format("%Y-%m"));
     Ok(portal.page(
         StatusCode::OK,
         "statements.html",
-        json!({
-            "month": month.format("%Y-%m").to_string(),
-            "month_label": passerelle_core::emails::french::month_year(month),
-            "statements": rows,
-            "total": format!("{} €", export::euros(total)),
-            "csv_path": format!("{}/releves/{}/csv", portal.path(), month.format("%Y-%m")),
-            "sepa_path": format!("{}/releves/{}/sepa", portal.path(), month.format("%Y-%m")),
-            "may_pay": portal.may(&access::MONTH_SEPA),
-            "approved_count": statements.iter().filter(|s| s.status == StatementStatus::Approved).count(),
-        }),
+        MonthView {
+            month: month.format("%Y-%m").to_string(),
+            month_label: french::month_year(month),
+            approved_count: statements
+                .iter()
+                .filter(|s| s.status == StatementStatus::Approved)
+                .count(),
+            statements: rows,
+            total: euros(total),
+            csv_path: format!("{month_path}/csv"),
+            sepa_path: format!("{month_path}/sepa"),
+            may_pay: portal.may(&access::MONTH_SEPA),
+        },
     ))
 }
 
@@ -163,48 +243,48 @@ async fn statement_page(
         .await
         .or_back(&back, "Revenir aux relevés")?;
     let tz = portal.tenant.tz();
-    let lines: Vec<_> = lines
+    let lines: Vec<LineRow> = lines
         .iter()
-        .map(|l| {
-            json!({
-                "no": l.line_no,
-                "kind": labels::line_kind(l.kind),
-                "day": l.occurred_on.format("%d/%m/%Y").to_string(),
-                "time": l.session_starts_at.map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
-                "module": l.module_title,
-                "reference": l.voucher_reference,
-                "minutes": passerelle_core::emails::french::duration(l.minutes),
-                "amount": format!("{} €", export::euros(l.amount_cents)),
-                "adjusts": l.adjusts_month.map(passerelle_core::emails::french::month_year),
-            })
+        .map(|l| LineRow {
+            no: l.line_no,
+            kind: labels::line_kind(l.kind),
+            day: l.occurred_on.format("%d/%m/%Y").to_string(),
+            time: l
+                .session_starts_at
+                .map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
+            module: l.module_title.clone(),
+            reference: l.voucher_reference.clone(),
+            minutes: french::duration(l.minutes),
+            amount: euros(l.amount_cents),
+            adjusts: l.adjusts_month.map(french::month_year),
         })
         .collect();
     Ok(portal.page(
         status,
         "statement.html",
-        json!({
-            "statement": {
-                "id": statement.id,
-                "reference": statement.reference,
-                "epn": statement.epn_name,
-                "scheme": statement.scheme_name,
-                "month": statement.month.format("%Y-%m").to_string(),
-                "month_label": passerelle_core::emails::french::month_year(statement.month),
-                "status": labels::statement_status(statement.status),
-                "draft": statement.status.can_be_approved(),
-                "approved": statement.status.can_be_paid(),
-                "total": format!("{} €", export::euros(statement.total_cents)),
-                "line_count": statement.line_count,
-                "paid_on": statement.paid_on.map(passerelle_core::emails::french::long_date),
-                "bank_reference": statement.bank_reference,
+        StatementView {
+            statement: StatementSummary {
+                id: statement.id,
+                reference: statement.reference.clone(),
+                epn: statement.epn_name.clone(),
+                scheme: statement.scheme_name.clone(),
+                month: statement.month.format("%Y-%m").to_string(),
+                month_label: french::month_year(statement.month),
+                status: labels::statement_status(statement.status),
+                draft: statement.status.can_be_approved(),
+                approved: statement.status.can_be_paid(),
+                total: euros(statement.total_cents),
+                line_count: statement.line_count,
+                paid_on: statement.paid_on.map(french::long_date),
+                bank_reference: statement.bank_reference.clone(),
             },
-            "lines": lines,
-            "may_approve": portal.may(&access::APPROVE_STATEMENT),
-            "csv_path": format!("{}/releve/{}/csv", portal.path(), statement.id),
-            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+            lines,
+            may_approve: portal.may(&access::APPROVE_STATEMENT),
+            csv_path: format!("{}/releve/{}/csv", portal.path(), statement.id),
+            today: portal.tenant.today().format("%Y-%m-%d").to_string(),
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
