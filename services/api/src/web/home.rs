@@ -3,11 +3,30 @@
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, handler};
-use serde_json::json;
+use serde::Serialize;
 
 use super::PageResult;
 use super::*;
 use crate::state::AppState;
+
+/// A page the signed-in role may open.
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    label: &'static str,
+}
+
+/// The home page: who is signed in, in what role, and where they can go.
+#[derive(Serialize)]
+struct HomeView<'a> {
+    tenant_name: &'a str,
+    display_name: &'a str,
+    email: &'a str,
+    role: &'static str,
+    links: Vec<Link>,
+    csrf_token: &'a str,
+    sign_out_path: String,
+}
 
 #[handler]
 pub(super) async fn home(
@@ -18,7 +37,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &str); 14] = [
+    let pages: [(&access::Operation, &str, &'static str); 14] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -82,22 +101,25 @@ pub(super) async fn home(
         (&access::LIST_EMAILS, "/courriels", "Journal des courriels"),
         (&access::LIST_AUDIT, "/journal", "Journal des actions"),
     ];
-    let links: Vec<_> = pages
+    let links: Vec<Link> = pages
         .iter()
         .filter(|(operation, _, _)| portal.may(operation))
-        .map(|(_, href, label)| json!({ "href": format!("{path}{href}"), "label": label }))
+        .map(|(_, href, label)| Link {
+            href: format!("{path}{href}"),
+            label,
+        })
         .collect();
     Ok(portal.page(
         StatusCode::OK,
         "home.html",
-        json!({
-            "tenant_name": portal.tenant.name,
-            "display_name": portal.user.display_name,
-            "email": portal.user.email,
-            "role": role_fr(&portal.user.principal),
-            "links": links,
-            "csrf_token": portal.user.csrf_token,
-            "sign_out_path": format!("{}/deconnexion", portal.path()),
-        }),
+        HomeView {
+            tenant_name: &portal.tenant.name,
+            display_name: &portal.user.display_name,
+            email: &portal.user.email,
+            role: role_fr(&portal.user.principal),
+            links,
+            csrf_token: &portal.user.csrf_token,
+            sign_out_path: format!("{path}/deconnexion"),
+        },
     ))
 }

@@ -10,8 +10,7 @@ use passerelle_core::schemes;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::forms::{Upload, optional};
@@ -23,31 +22,117 @@ use crate::state::AppState;
 /// The largest open-data file the page accepts (a région's file is a few megabytes).
 const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
 
+/// "46100 Figeac", from a place's postal code and commune when it has them.
+fn town(postal_code: Option<&str>, commune: Option<&str>) -> String {
+    format!(
+        "{} {}",
+        postal_code.unwrap_or_default(),
+        commune.unwrap_or_default()
+    )
+    .trim()
+    .to_owned()
+}
+
+/// An EPN as a line of the network's list; its IBAN masked.
+#[derive(Serialize)]
+struct PlaceRow {
+    id: Uuid,
+    name: String,
+    town: String,
+    phone: Option<String>,
+    iban: Option<String>,
+}
+
+/// A row of the open-data file that was refused, and why.
+#[derive(Serialize)]
+struct RefusedRow {
+    line: u64,
+    source_id: Option<String>,
+    reason: Option<String>,
+}
+
+/// What an import did: counts, and the refused rows to correct.
+#[derive(Serialize)]
+struct ImportReport {
+    created: usize,
+    updated: usize,
+    refused: usize,
+    rows: Vec<RefusedRow>,
+}
+
+/// The network's page: the places, the import form and the last import's report.
+#[derive(Serialize)]
+struct NetworkView {
+    places: Vec<PlaceRow>,
+    errors: serde_json::Value,
+    report: Option<ImportReport>,
+}
+
+/// A module of a scheme, ticked when the EPN delivers it.
+#[derive(Serialize)]
+struct OfferedModule {
+    number: i32,
+    title: String,
+    checked: bool,
+}
+
+/// A scheme the EPN may take part in, with its modules.
+#[derive(Serialize)]
+struct Offer {
+    id: Uuid,
+    name: String,
+    modules: Vec<OfferedModule>,
+}
+
+/// One EPN's details as its page shows them; the IBAN masked.
+#[derive(Serialize)]
+struct EpnDetailsView {
+    id: Uuid,
+    name: String,
+    address: Option<String>,
+    town: String,
+    phone: Option<String>,
+    iban: Option<String>,
+    bic: Option<String>,
+    account_holder: Option<String>,
+}
+
+/// One EPN's page: its details, its offer per scheme and its bank details form.
+#[derive(Serialize)]
+struct EpnView<'a> {
+    epn: EpnDetailsView,
+    offers: Vec<Offer>,
+    errors: serde_json::Value,
+    notice: Option<&'a str>,
+}
+
 async fn list_page(
     state: &AppState,
     portal: &Portal,
     status: StatusCode,
     errors: &FormRefusal,
-    report: Option<Value>,
+    report: Option<ImportReport>,
 ) -> PageResult {
     let tenant_id = portal.tenant.id;
     let places = super::admin::all(|page| epns::list(&state.db, tenant_id, page)).await?;
-    let rows: Vec<Value> = places
+    let places: Vec<PlaceRow> = places
         .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "name": e.name,
-                "town": format!("{} {}", e.postal_code.as_deref().unwrap_or_default(), e.commune.as_deref().unwrap_or_default()).trim(),
-                "phone": e.phone,
-                "iban": e.iban.as_deref().map(mask_iban),
-            })
+        .map(|e| PlaceRow {
+            id: e.id,
+            name: e.name.clone(),
+            town: town(e.postal_code.as_deref(), e.commune.as_deref()),
+            phone: e.phone.clone(),
+            iban: e.iban.as_deref().map(mask_iban),
         })
         .collect();
     Ok(portal.page(
         status,
         "network.html",
-        json!({ "places": rows, "errors": errors.to_json(), "report": report }),
+        NetworkView {
+            places,
+            errors: errors.to_json(),
+            report,
+        },
     ))
 }
 
@@ -103,16 +188,20 @@ pub(super) async fn import_file(
     match import::import(&state.db, portal.tenant.id, portal.actor(), &file).await {
         Ok(rows) => {
             let count = |status: ImportStatus| rows.iter().filter(|r| r.status == status).count();
-            let report = json!({
-                "created": count(ImportStatus::Created),
-                "updated": count(ImportStatus::Updated),
-                "refused": count(ImportStatus::Refused),
-                "rows": rows.iter().filter(|r| r.status == ImportStatus::Refused).map(|r| json!({
-                    "line": r.line,
-                    "source_id": r.source_id,
-                    "reason": r.reason,
-                })).collect::<Vec<_>>(),
-            });
+            let report = ImportReport {
+                created: count(ImportStatus::Created),
+                updated: count(ImportStatus::Updated),
+                refused: count(ImportStatus::Refused),
+                rows: rows
+                    .iter()
+                    .filter(|r| r.status == ImportStatus::Refused)
+                    .map(|r| RefusedRow {
+                        line: r.line,
+                        source_id: r.source_id.clone(),
+                        reason: r.reason.clone(),
+                    })
+                    .collect(),
+            };
             list_page(
                 &state,
                 &portal,
@@ -172,15 +261,19 @@ async fn epn_page(
             let detail = schemes::get(&state.db, tenant_id, scheme.id).await?;
             let offered = epns::offered_module_titles(&state.db, tenant_id, id, scheme.id).await?;
             let numbers: Vec<i32> = offered.iter().map(|m| m.number).collect();
-            offers.push(json!({
-                "id": scheme.id,
-                "name": scheme.name,
-                "modules": detail.modules.iter().map(|m| json!({
-                    "number": m.number,
-                    "title": m.title,
-                    "checked": numbers.contains(&m.number),
-                })).collect::<Vec<_>>(),
-            }));
+            offers.push(Offer {
+                id: scheme.id,
+                name: scheme.name.clone(),
+                modules: detail
+                    .modules
+                    .iter()
+                    .map(|m| OfferedModule {
+                        number: m.number,
+                        title: m.title.clone(),
+                        checked: numbers.contains(&m.number),
+                    })
+                    .collect(),
+            });
         }
         Ok::<_, Error>((epn, offers))
     }
@@ -189,21 +282,21 @@ async fn epn_page(
     Ok(portal.page(
         status,
         "network_epn.html",
-        json!({
-            "epn": {
-                "id": epn.id,
-                "name": epn.name,
-                "address": epn.address,
-                "town": format!("{} {}", epn.postal_code.as_deref().unwrap_or_default(), epn.commune.as_deref().unwrap_or_default()).trim(),
-                "phone": epn.phone,
-                "iban": epn.iban.as_deref().map(mask_iban),
-                "bic": epn.bic,
-                "account_holder": epn.account_holder,
+        EpnView {
+            epn: EpnDetailsView {
+                id: epn.id,
+                town: town(epn.postal_code.as_deref(), epn.commune.as_deref()),
+                iban: epn.iban.as_deref().map(mask_iban),
+                name: epn.name,
+                address: epn.address,
+                phone: epn.phone,
+                bic: epn.bic,
+                account_holder: epn.account_holder,
             },
-            "offers": offers,
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+            offers,
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
