@@ -11,11 +11,11 @@ use passerelle_core::{Error, audit, epns, labels, prescribers};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::forms::{option, optional, query_param};
+use super::forms::{Choice, option, optional, query_param};
 use super::french::FormRefusal;
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
@@ -55,6 +55,74 @@ pub(super) struct UserForm {
     #[serde(default)]
     epn_id: String,
 }
+/// A user of the tenant as the users' page lists them.
+#[derive(Serialize)]
+struct UserRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    role: &'static str,
+    /// The prescriber organisation or the EPN the user works for.
+    structure: Option<String>,
+    state: &'static str,
+    /// Not yet signed in: an invitation can be sent again.
+    invitable: bool,
+    active: bool,
+    /// The signed-in admin: they cannot disable themselves.
+    myself: bool,
+}
+
+/// The users' page, with the form to add one.
+#[derive(Serialize)]
+struct UsersView<'a> {
+    users: Vec<UserRow>,
+    roles: Vec<Choice>,
+    prescribers: Vec<Choice>,
+    epns: Vec<Choice>,
+    form: &'a UserForm,
+    errors: Value,
+    notice: Option<String>,
+}
+
+/// An email of the log.
+#[derive(Serialize)]
+struct EmailRow {
+    created: String,
+    kind: &'static str,
+    recipient: Option<String>,
+    status: &'static str,
+    attempts: i32,
+    error: Option<String>,
+}
+
+/// The email log with its filters.
+#[derive(Serialize)]
+struct EmailLogView {
+    emails: Vec<EmailRow>,
+    statuses: Vec<Choice>,
+    status: &'static str,
+    kinds: Vec<Choice>,
+    kind: &'static str,
+    next: Option<String>,
+}
+
+/// An entry of the audit log.
+#[derive(Serialize)]
+struct AuditRow {
+    at: String,
+    action: String,
+    role: String,
+    object: String,
+    details: String,
+}
+
+/// The audit log with its filter.
+#[derive(Serialize)]
+struct AuditLogView {
+    entries: Vec<AuditRow>,
+    next: Option<String>,
+    action: Option<String>,
+}
 
 async fn users_page(
     state: &AppState,
@@ -90,7 +158,7 @@ async fn users_page(
                     .and_then(|id| epns.iter().find(|e| e.id == id).map(|e| e.name.clone()))
             })
     };
-    let rows: Vec<Value> = accounts_list
+    let rows: Vec<UserRow> = accounts_list
         .iter()
         .map(|u| {
             let (state, invitable) = match (u.disabled_at, with_password.contains(&u.id)) {
@@ -98,35 +166,35 @@ async fn users_page(
                 (None, true) => ("actif", false),
                 (None, false) => ("invité, mot de passe à choisir", true),
             };
-            json!({
-                "id": u.id,
-                "name": u.display_name,
-                "email": u.email,
-                "role": u.role.0.title_fr(),
-                "structure": structure(u),
-                "state": state,
-                "invitable": invitable,
-                "active": u.disabled_at.is_none(),
-                "myself": Some(u.id) == portal.user_id(),
-            })
+            UserRow {
+                id: u.id,
+                name: u.display_name.clone(),
+                email: u.email.clone(),
+                role: u.role.0.title_fr(),
+                structure: structure(u),
+                state,
+                invitable,
+                active: u.disabled_at.is_none(),
+                myself: Some(u.id) == portal.user_id(),
+            }
         })
         .collect();
-    let roles: Vec<Value> = Role::TENANT
+    let roles: Vec<Choice> = Role::TENANT
         .iter()
         .map(|r| option(r.as_str(), r.title_fr()))
         .collect();
     Ok(portal.page(
         status,
         "users.html",
-        json!({
-            "users": rows,
-            "roles": roles,
-            "prescribers": prescribers.iter().map(|p| option(p.id, &p.name)).collect::<Vec<_>>(),
-            "epns": epns.iter().map(|e| option(e.id, &e.name)).collect::<Vec<_>>(),
-            "form": form,
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+        UsersView {
+            users: rows,
+            roles,
+            prescribers: prescribers.iter().map(|p| option(p.id, &p.name)).collect(),
+            epns: epns.iter().map(|e| option(e.id, &e.name)).collect(),
+            form,
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
@@ -289,37 +357,39 @@ pub(super) async fn email_log(
     let page = PageRequest::parse(Some(100), param("suite").as_deref())?;
     let listed = outbox::list(&state.db, portal.tenant.id, &filter, page).await?;
     let tz = portal.tenant.tz();
-    let rows: Vec<Value> = listed
+    let rows: Vec<EmailRow> = listed
         .items
         .iter()
-        .map(|m| {
-            json!({
-                "created": m.created_at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string(),
-                "kind": labels::email_kind(m.kind),
-                "recipient": m.recipient,
-                "status": labels::email_status(m.status),
-                "attempts": m.attempts,
-                "error": m.last_error,
-            })
+        .map(|m| EmailRow {
+            created: m
+                .created_at
+                .with_timezone(&tz)
+                .format("%d/%m/%Y %H:%M")
+                .to_string(),
+            kind: labels::email_kind(m.kind),
+            recipient: m.recipient.clone(),
+            status: labels::email_status(m.status),
+            attempts: m.attempts,
+            error: m.last_error.clone(),
         })
         .collect();
-    let statuses: Vec<Value> = EmailStatus::all()
+    let statuses: Vec<Choice> = EmailStatus::all()
         .map(|s| option(s.as_str(), labels::email_status(s)))
         .collect();
-    let kinds: Vec<Value> = outbox::Kind::all()
+    let kinds: Vec<Choice> = outbox::Kind::all()
         .map(|k| option(k.as_str(), labels::email_kind(k)))
         .collect();
     Ok(portal.page(
         StatusCode::OK,
         "emails.html",
-        json!({
-            "emails": rows,
-            "statuses": statuses,
-            "status": filter.status.map(EmailStatus::as_str).unwrap_or_default(),
-            "kinds": kinds,
-            "kind": filter.kind.map(outbox::Kind::as_str).unwrap_or_default(),
-            "next": listed.next_cursor,
-        }),
+        EmailLogView {
+            emails: rows,
+            statuses,
+            status: filter.status.map(EmailStatus::as_str).unwrap_or_default(),
+            kinds,
+            kind: filter.kind.map(outbox::Kind::as_str).unwrap_or_default(),
+            next: listed.next_cursor,
+        },
     ))
 }
 
@@ -339,22 +409,28 @@ pub(super) async fn audit_log(
     };
     let listed = audit::list(&state.db, portal.tenant.id, &filter, page).await?;
     let tz = portal.tenant.tz();
-    let rows: Vec<Value> = listed
+    let rows: Vec<AuditRow> = listed
         .items
         .iter()
-        .map(|entry| {
-            json!({
-                "at": entry.occurred_at.with_timezone(&tz).format("%d/%m/%Y %H:%M:%S").to_string(),
-                "action": entry.action,
-                "role": entry.actor_role,
-                "object": format!("{} {}", entry.object_type, entry.object_id),
-                "details": entry.details.to_string(),
-            })
+        .map(|entry| AuditRow {
+            at: entry
+                .occurred_at
+                .with_timezone(&tz)
+                .format("%d/%m/%Y %H:%M:%S")
+                .to_string(),
+            action: entry.action.clone(),
+            role: entry.actor_role.clone(),
+            object: format!("{} {}", entry.object_type, entry.object_id),
+            details: entry.details.to_string(),
         })
         .collect();
     Ok(portal.page(
         StatusCode::OK,
         "journal.html",
-        json!({ "entries": rows, "next": listed.next_cursor, "action": filter.action }),
+        AuditLogView {
+            entries: rows,
+            next: listed.next_cursor,
+            action: filter.action,
+        },
     ))
 }

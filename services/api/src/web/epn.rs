@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{option, optional};
+use super::forms::{Choice, option, optional};
 use super::french::{self as fr, FormRefusal};
 use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
@@ -127,7 +127,7 @@ async fn overview_page(
             })
         })
         .collect();
-    let scheme_options: Vec<Value> = schemes.iter().map(|s| option(s.id, &s.name)).collect();
+    let scheme_options: Vec<Choice> = schemes.iter().map(|s| option(s.id, &s.name)).collect();
     let scheme_id = if form.scheme_id.is_empty() && schemes.len() == 1 {
         schemes[0].id.to_string()
     } else {
@@ -392,7 +392,7 @@ async fn registration_page(
             Err(_) => {}
         }
     }
-    let levels: Vec<Value> = AutonomyLevel::all()
+    let levels: Vec<Choice> = AutonomyLevel::all()
         .map(|l| option(l.as_str(), labels::autonomy_level(l)))
         .collect();
     Ok(portal.page(
@@ -604,7 +604,7 @@ async fn sheet_page(
             .find(|m| m.number == n)
             .map(|m| format!("{n}. {}", m.title))
     });
-    let levels: Vec<Value> = CompetenceLevel::all()
+    let levels: Vec<Choice> = CompetenceLevel::all()
         .map(|l| option(l.as_str(), labels::competence_level(l)))
         .collect();
     let rows: Vec<Value> = rows

@@ -1,8 +1,6 @@
 //! What the portal's forms share: reading their text fields, and turning lists into `<select>`
 //! options.
 
-use serde_json::{Value, json};
-
 /// A text field, trimmed; `None` when left empty.
 pub(super) fn optional(text: &str) -> Option<String> {
     let text = text.trim();
@@ -97,8 +95,18 @@ impl Upload {
     }
 }
 
-pub(super) fn option(value: impl ToString, label: impl ToString) -> Value {
-    json!({ "value": value.to_string(), "label": label.to_string() })
+/// A choice of a select list or of radio buttons: what the form sends, what the person reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+pub(super) fn option(value: impl ToString, label: impl ToString) -> Choice {
+    Choice {
+        value: value.to_string(),
+        label: label.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{Upload, euros_to_cents, option, optional, query_param, ticked};
+use super::forms::{Choice, Upload, euros_to_cents, option, optional, query_param, ticked};
 use super::french::{self as fr, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other, unavailable};
 use crate::access;
@@ -27,7 +27,7 @@ use crate::state::AppState;
 const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
 
 /// The active schemes a voucher can be issued from, as `<select>` options.
-async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Value>, Error> {
+async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Choice>, Error> {
     let page = schemes::list(
         &state.db,
         portal.tenant.id,
@@ -45,7 +45,7 @@ async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Value>,
         .collect())
 }
 
-fn categories() -> Vec<Value> {
+fn categories() -> Vec<Choice> {
     PUBLIC_CATEGORIES
         .iter()
         .map(|code| option(code, public_category_fr(code)))
@@ -101,7 +101,7 @@ async fn voucher_form_page(
 ) -> PageResult {
     let schemes = active_schemes(state, portal).await?;
     let selected_scheme = if form.scheme_id.is_empty() && schemes.len() == 1 {
-        schemes[0]["value"].as_str().unwrap_or_default().to_owned()
+        schemes[0].value.clone()
     } else {
         form.scheme_id.clone()
     };
@@ -498,7 +498,7 @@ async fn import_page(
 ) -> PageResult {
     let schemes = active_schemes(state, portal).await?;
     let scheme_id = if scheme_id.is_empty() && schemes.len() == 1 {
-        schemes[0]["value"].as_str().unwrap_or_default().to_owned()
+        schemes[0].value.clone()
     } else {
         scheme_id.to_owned()
     };

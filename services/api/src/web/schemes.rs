@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::forms::{euros_to_cents, option};
+use super::forms::{Choice, euros_to_cents, option};
 use super::french::FormRefusal;
 use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
@@ -92,7 +92,7 @@ async fn schemes_page(
     }
     .await;
     let details = loaded?;
-    let presets: Vec<Value> = presets::ALL
+    let presets: Vec<Choice> = presets::ALL
         .iter()
         .filter_map(|code| presets::get(code))
         .map(|p| option(p.code, p.name))
