@@ -10,11 +10,11 @@ use passerelle_core::{Error, labels};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::forms::{option, optional};
+use super::forms::{Choice, option, optional};
 use super::french::FormRefusal;
 use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
@@ -23,9 +23,44 @@ use crate::state::AppState;
 /// What was typed in one of the page's two forms, and why it was refused.
 #[derive(Default)]
 struct Typed {
-    organisation: Option<Value>,
-    allocation: Option<Value>,
+    organisation: Option<OrganisationForm>,
+    allocation: Option<AllocationForm>,
     errors: FormRefusal,
+}
+
+/// An allocation of a prescriber, with what is left of it.
+#[derive(Serialize)]
+struct AllocationRow {
+    id: Uuid,
+    scheme: String,
+    period: String,
+    quantity: i32,
+    issued: i32,
+    remaining: i32,
+}
+
+/// A prescriber organisation with its contact and allocations.
+#[derive(Serialize)]
+struct OrganisationRow {
+    id: Uuid,
+    name: String,
+    kind: &'static str,
+    siret: Option<String>,
+    contact: String,
+    allocations: Vec<AllocationRow>,
+}
+
+/// The prescribers' page: the organisations, and the two forms with what was typed in them.
+#[derive(Serialize)]
+struct PrescribersView<'a> {
+    organisations: Vec<OrganisationRow>,
+    options: Vec<Choice>,
+    kinds: Vec<Choice>,
+    schemes: Vec<Choice>,
+    organisation: Option<OrganisationForm>,
+    allocation: AllocationForm,
+    errors: Value,
+    notice: Option<&'a str>,
 }
 
 async fn page(
@@ -64,7 +99,7 @@ async fn page(
             .map(|s| s.name.clone())
             .unwrap_or_default()
     };
-    let organisations: Vec<Value> = rows
+    let organisations: Vec<OrganisationRow> = rows
         .iter()
         .map(|(p, allocations)| {
             let contact = [p.contact_email.as_deref(), p.contact_phone.as_deref()]
@@ -72,42 +107,60 @@ async fn page(
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(", ");
-            json!({
-                "id": p.id,
-                "name": p.name,
-                "kind": labels::prescriber_kind(p.kind),
-                "siret": p.siret,
-                "contact": contact,
-                "allocations": allocations.iter().map(|a| json!({
-                    "id": a.id,
-                    "scheme": scheme_name(a.scheme_id),
-                    "period": format!("du {} au {}", french::long_date(a.period_start), french::long_date(a.period_end)),
-                    "quantity": a.quantity,
-                    "issued": a.issued,
-                    "remaining": a.remaining(),
-                })).collect::<Vec<_>>(),
-            })
+            OrganisationRow {
+                id: p.id,
+                name: p.name.clone(),
+                kind: labels::prescriber_kind(p.kind),
+                siret: p.siret.clone(),
+                contact,
+                allocations: allocations
+                    .iter()
+                    .map(|a| AllocationRow {
+                        id: a.id,
+                        scheme: scheme_name(a.scheme_id),
+                        period: format!(
+                            "du {} au {}",
+                            french::long_date(a.period_start),
+                            french::long_date(a.period_end)
+                        ),
+                        quantity: a.quantity,
+                        issued: a.issued,
+                        remaining: a.remaining(),
+                    })
+                    .collect(),
+            }
         })
         .collect();
     let today = portal.tenant.today();
     Ok(portal.page(
         status,
         "prescribers.html",
-        json!({
-            "organisations": organisations,
-            "options": rows.iter().map(|(p, _)| option(p.id, &p.name)).collect::<Vec<_>>(),
-            "kinds": PrescriberKind::all()
+        PrescribersView {
+            organisations,
+            options: rows.iter().map(|(p, _)| option(p.id, &p.name)).collect(),
+            kinds: PrescriberKind::all()
                 .map(|k| option(k.as_str(), labels::prescriber_kind(k)))
-                .collect::<Vec<_>>(),
-            "schemes": schemes.iter().filter(|s| s.status != passerelle_core::schemes::SchemeStatus::Closed).map(|s| option(s.id, &s.name)).collect::<Vec<_>>(),
-            "organisation": typed.organisation.unwrap_or(Value::Null),
-            "allocation": typed.allocation.unwrap_or_else(|| json!({
-                "period_start": today.format("%Y-%m-%d").to_string(),
-                "period_end": today.with_month(12).and_then(|d| d.with_day(31)).unwrap_or(today).format("%Y-%m-%d").to_string(),
-            })),
-            "errors": typed.errors.to_json(),
-            "notice": notice,
-        }),
+                .collect(),
+            schemes: schemes
+                .iter()
+                .filter(|s| s.status != passerelle_core::schemes::SchemeStatus::Closed)
+                .map(|s| option(s.id, &s.name))
+                .collect(),
+            organisation: typed.organisation,
+            // By default an allocation runs from today to the end of the year.
+            allocation: typed.allocation.unwrap_or_else(|| AllocationForm {
+                period_start: today.format("%Y-%m-%d").to_string(),
+                period_end: today
+                    .with_month(12)
+                    .and_then(|d| d.with_day(31))
+                    .unwrap_or(today)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+                ..AllocationForm::default()
+            }),
+            errors: typed.errors.to_json(),
+            notice,
+        },
     ))
 }
 
@@ -178,7 +231,7 @@ pub(super) async fn create(
         Err(e) => {
             let errors = super::refusal_of(&e)?;
             let typed = Typed {
-                organisation: Some(json!(form)),
+                organisation: Some(form),
                 allocation: None,
                 errors,
             };
@@ -298,7 +351,7 @@ pub(super) async fn allocate(
     };
     let typed = Typed {
         organisation: None,
-        allocation: Some(json!(form)),
+        allocation: Some(form),
         errors,
     };
     page(
