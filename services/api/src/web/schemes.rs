@@ -11,8 +11,8 @@ use passerelle_core::schemes::{self, NewScheme, SchemeStatus, presets};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, euros_to_cents, option};
@@ -29,47 +29,115 @@ fn validity_fr(validity: &Validity) -> String {
 }
 
 /// The form's values for a scheme's rules, as a person reads them (euros, hours).
-fn rules_form(rules: &SchemeRules) -> Value {
-    json!({
-        "face_value_cents": euros(rules.face_value_cents),
-        "voucher_hours": rules.voucher_minutes / 60,
-        "session_minutes": rules.session_minutes,
-        "modules_to_choose": rules.modules_to_choose,
-        "hourly_rate_cents": euros(rules.hourly_rate_cents),
-        "validity_months": match rules.validity {
+fn rules_form(rules: &SchemeRules) -> RulesForm {
+    RulesForm {
+        face_value_cents: euros(rules.face_value_cents),
+        voucher_hours: (rules.voucher_minutes / 60).to_string(),
+        session_minutes: rules.session_minutes.to_string(),
+        modules_to_choose: rules.modules_to_choose.to_string(),
+        hourly_rate_cents: euros(rules.hourly_rate_cents),
+        validity_months: match rules.validity {
             Validity::MonthsAfterIssue { months } => months.to_string(),
             Validity::FixedEndDate { .. } => String::new(),
         },
-    })
+        ..RulesForm::default()
+    }
 }
 
-fn summary(detail: &schemes::SchemeDetail) -> Value {
+/// A scheme's rules in force, as its page and the list read them.
+#[derive(Serialize)]
+struct RulesSummary {
+    value: String,
+    hours: String,
+    session: String,
+    validity: String,
+    modules_to_choose: u32,
+    hourly_rate: String,
+    interview: String,
+    fee_cap: String,
+    /// Validity counted in months from issue (rather than a fixed end date).
+    months_validity: bool,
+}
+
+/// A scheme, what can be done with it, and its rules in force.
+#[derive(Serialize)]
+struct SchemeSummary {
+    id: Uuid,
+    name: String,
+    code: String,
+    status: &'static str,
+    may_open: bool,
+    may_close: bool,
+    may_change: bool,
+    rules: Option<RulesSummary>,
+    module_count: usize,
+}
+
+fn summary(detail: &schemes::SchemeDetail) -> SchemeSummary {
     let rules = detail.current.as_ref().map(|v| &v.rules.0);
-    json!({
-        "id": detail.scheme.id,
-        "name": detail.scheme.name,
-        "code": detail.scheme.code,
-        "status": passerelle_core::labels::scheme_status(detail.scheme.status),
-        "may_open": detail.scheme.status.can_become(SchemeStatus::Active),
-        "may_close": detail.scheme.status.can_become(SchemeStatus::Closed),
-        "may_change": detail.scheme.status != SchemeStatus::Closed,
-        "rules": rules.map(|r| json!({
-            "value": format!("{} €", euros(r.face_value_cents)),
-            "hours": french::duration(i32::try_from(r.voucher_minutes).unwrap_or(i32::MAX)),
-            "session": french::duration(i32::try_from(r.session_minutes).unwrap_or(i32::MAX)),
-            "validity": validity_fr(&r.validity),
-            "modules_to_choose": r.modules_to_choose,
-            "hourly_rate": format!("{} €", euros(r.hourly_rate_cents)),
-            "interview": if r.interview_required {
+    SchemeSummary {
+        id: detail.scheme.id,
+        name: detail.scheme.name.clone(),
+        code: detail.scheme.code.clone(),
+        status: passerelle_core::labels::scheme_status(detail.scheme.status),
+        may_open: detail.scheme.status.can_become(SchemeStatus::Active),
+        may_close: detail.scheme.status.can_become(SchemeStatus::Closed),
+        may_change: detail.scheme.status != SchemeStatus::Closed,
+        rules: rules.map(|r| RulesSummary {
+            value: format!("{} €", euros(r.face_value_cents)),
+            hours: french::duration(i32::try_from(r.voucher_minutes).unwrap_or(i32::MAX)),
+            session: french::duration(i32::try_from(r.session_minutes).unwrap_or(i32::MAX)),
+            validity: validity_fr(&r.validity),
+            modules_to_choose: r.modules_to_choose,
+            hourly_rate: format!("{} €", euros(r.hourly_rate_cents)),
+            interview: if r.interview_required {
                 format!("obligatoire, {} minutes", r.interview_minutes)
             } else {
                 "facultatif".to_owned()
             },
-            "fee_cap": format!("{} €", euros(r.participation_fee_cap_cents)),
-            "months_validity": matches!(r.validity, Validity::MonthsAfterIssue { .. }),
-        })),
-        "module_count": detail.modules.len(),
-    })
+            fee_cap: format!("{} €", euros(r.participation_fee_cap_cents)),
+            months_validity: matches!(r.validity, Validity::MonthsAfterIssue { .. }),
+        }),
+        module_count: detail.modules.len(),
+    }
+}
+
+/// The schemes' page, with the form to create one from a preset.
+#[derive(Serialize)]
+struct SchemesView<'a> {
+    schemes: Vec<SchemeSummary>,
+    presets: Vec<Choice>,
+    form: &'a NewSchemeForm,
+    errors: Value,
+    notice: Option<&'a str>,
+}
+
+/// A version of the rules, from its first day.
+#[derive(Serialize)]
+struct VersionRow {
+    version: i32,
+    from: String,
+}
+
+/// A module of the catalogue.
+#[derive(Serialize)]
+struct ModuleRow {
+    number: i32,
+    title: String,
+    family: String,
+}
+
+/// One scheme's page: its versions, modules, and the form for new rules.
+#[derive(Serialize)]
+struct SchemeView<'a> {
+    scheme: SchemeSummary,
+    versions: Vec<VersionRow>,
+    modules: Vec<ModuleRow>,
+    /// What the rules form shows: what was typed, or the rules in force.
+    form: Option<RulesForm>,
+    today: String,
+    errors: Value,
+    notice: Option<&'a str>,
 }
 
 async fn schemes_page(
@@ -100,13 +168,13 @@ async fn schemes_page(
     Ok(portal.page(
         status,
         "schemes.html",
-        json!({
-            "schemes": details.iter().map(summary).collect::<Vec<_>>(),
-            "presets": presets,
-            "form": new,
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+        SchemesView {
+            schemes: details.iter().map(summary).collect(),
+            presets,
+            form: new,
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
@@ -124,32 +192,36 @@ async fn scheme_page(
         .await
         .or_back(&back, "Revenir aux dispositifs")?;
     let values = match form {
-        Some(form) => json!(form),
-        None => detail
-            .current
-            .as_ref()
-            .map(|v| rules_form(&v.rules.0))
-            .unwrap_or(Value::Null),
+        Some(form) => Some(form.clone()),
+        None => detail.current.as_ref().map(|v| rules_form(&v.rules.0)),
     };
     Ok(portal.page(
         status,
         "scheme.html",
-        json!({
-            "scheme": summary(&detail),
-            "versions": detail.versions.iter().map(|v| json!({
-                "version": v.version,
-                "from": french::long_date(v.effective_from),
-            })).collect::<Vec<_>>(),
-            "modules": detail.modules.iter().map(|m| json!({
-                "number": m.number,
-                "title": m.title,
-                "family": m.family,
-            })).collect::<Vec<_>>(),
-            "form": values,
-            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+        SchemeView {
+            scheme: summary(&detail),
+            versions: detail
+                .versions
+                .iter()
+                .map(|v| VersionRow {
+                    version: v.version,
+                    from: french::long_date(v.effective_from),
+                })
+                .collect(),
+            modules: detail
+                .modules
+                .iter()
+                .map(|m| ModuleRow {
+                    number: m.number,
+                    title: m.title.clone(),
+                    family: m.family.clone(),
+                })
+                .collect(),
+            form: values,
+            today: portal.tenant.today().format("%Y-%m-%d").to_string(),
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
@@ -284,7 +356,7 @@ pub(super) async fn set_status(
     Ok(see_other(&format!("{back}?etat=1")))
 }
 
-#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub(super) struct RulesForm {
     #[serde(default)]
     csrf_token: String,
