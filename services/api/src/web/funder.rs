@@ -10,7 +10,7 @@ use passerelle_core::statistics::{self, ExportFilter, ExportStatus, PeriodKind};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{OrBack, PageResult, Portal, message};
 use crate::access;
@@ -76,28 +76,37 @@ pub(super) async fn exports(
             .find(|s| s.id == id)
             .map_or_else(|| code.to_owned(), |s| s.name.clone())
     };
-    let rows: Vec<Value> = listed
+    let rows: Vec<ExportRow> = listed
         .iter()
         .filter(|(_, files)| !files.is_empty())
         .map(|(export, files)| {
             let label = export.period().label();
-            json!({
-                "scheme": scheme_name(export.scheme_id, &export.scheme_code),
-                "period": period_fr(export.period_kind, &label, export.period_start),
-                "finished": export.finished_at.map(|t| french::long_date(t.with_timezone(&portal.tenant.tz()).date_naive())),
-                "files": files.iter().map(|f| json!({
-                    "href": format!("{}/statistiques/{}/{}", portal.path(), export.id, f.name),
-                    "name": f.name,
-                    "dataset": dataset_fr(&f.dataset),
-                    "format": f.format.to_uppercase(),
-                    "rows": f.row_count,
-                    "size": size_fr(f.byte_size),
-                    "published": f.published,
-                })).collect::<Vec<_>>(),
-            })
+            ExportRow {
+                scheme: scheme_name(export.scheme_id, &export.scheme_code),
+                period: period_fr(export.period_kind, &label, export.period_start),
+                finished: export
+                    .finished_at
+                    .map(|t| french::long_date(t.with_timezone(&portal.tenant.tz()).date_naive())),
+                files: files
+                    .iter()
+                    .map(|f| FileRow {
+                        href: format!("{}/statistiques/{}/{}", portal.path(), export.id, f.name),
+                        name: f.name.clone(),
+                        dataset: dataset_fr(&f.dataset),
+                        format: f.format.to_uppercase(),
+                        rows: f.row_count,
+                        size: size_fr(f.byte_size),
+                        published: f.published,
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    Ok(portal.page(StatusCode::OK, "exports.html", json!({ "exports": rows })))
+    Ok(portal.page(
+        StatusCode::OK,
+        "exports.html",
+        ExportsView { exports: rows },
+    ))
 }
 
 #[handler]
@@ -143,7 +152,65 @@ pub(super) async fn download(
 }
 
 /// A bar of a chart: its place in the SVG's own units, and what it says.
-fn bar(label: String, value: Figure, max: i64, text: String) -> Value {
+#[derive(Serialize)]
+struct Bar {
+    label: String,
+    /// The label cut to fit beside the bar.
+    short: String,
+    /// Out of 100, to one decimal.
+    length: f64,
+    text: String,
+    /// Under the threshold: hatched, and no figure.
+    withheld: bool,
+}
+
+/// A month of the chart: vouchers issued and completed.
+#[derive(Serialize)]
+struct MonthBars {
+    label: String,
+    short: String,
+    issued: Bar,
+    completed: Bar,
+}
+
+/// The dashboard: twelve months, the EPNs' hours and each public's completion rate.
+#[derive(Serialize)]
+struct DashboardView {
+    period: String,
+    threshold: i32,
+    months: Vec<MonthBars>,
+    epns: Vec<Bar>,
+    categories: Vec<Bar>,
+}
+
+/// A file of an export, as the statistics page lists it.
+#[derive(Serialize)]
+struct FileRow {
+    href: String,
+    name: String,
+    dataset: &'static str,
+    format: String,
+    rows: i64,
+    size: String,
+    published: bool,
+}
+
+/// An export with its files.
+#[derive(Serialize)]
+struct ExportRow {
+    scheme: String,
+    period: String,
+    finished: Option<String>,
+    files: Vec<FileRow>,
+}
+
+/// The statistics page.
+#[derive(Serialize)]
+struct ExportsView {
+    exports: Vec<ExportRow>,
+}
+
+fn bar(label: String, value: Figure, max: i64, text: String) -> Bar {
     let length = value.map_or(0.0, |v| {
         if max == 0 {
             0.0
@@ -156,7 +223,13 @@ fn bar(label: String, value: Figure, max: i64, text: String) -> Value {
     } else {
         label.clone()
     };
-    json!({ "label": label, "short": short, "length": (length * 10.0).round() / 10.0, "text": text, "withheld": value.is_none() })
+    Bar {
+        label,
+        short,
+        length: (length * 10.0).round() / 10.0,
+        text,
+        withheld: value.is_none(),
+    }
 }
 
 fn figure_text(value: Figure, threshold: i32, unit: impl Fn(i64) -> String) -> String {
@@ -183,17 +256,27 @@ pub(super) async fn charts(
         .flatten()
         .max()
         .unwrap_or(0);
-    let months: Vec<Value> = board
+    let months: Vec<MonthBars> = board
         .months
         .iter()
         .map(|m| {
             let label = french::month_year(m.month);
-            json!({
-                "label": label,
-                "short": format!("{}", m.month.format("%m/%y")),
-                "issued": bar(label.clone(), m.issued, month_max, figure_text(m.issued, threshold, count)),
-                "completed": bar(label, m.completed, month_max, figure_text(m.completed, threshold, count)),
-            })
+            MonthBars {
+                short: format!("{}", m.month.format("%m/%y")),
+                issued: bar(
+                    label.clone(),
+                    m.issued,
+                    month_max,
+                    figure_text(m.issued, threshold, count),
+                ),
+                completed: bar(
+                    label.clone(),
+                    m.completed,
+                    month_max,
+                    figure_text(m.completed, threshold, count),
+                ),
+                label,
+            }
         })
         .collect();
     let hours_max = board
@@ -202,7 +285,7 @@ pub(super) async fn charts(
         .filter_map(|e| e.minutes)
         .max()
         .unwrap_or(0);
-    let epns: Vec<Value> = board
+    let epns: Vec<Bar> = board
         .epns
         .iter()
         .map(|e| {
@@ -216,7 +299,7 @@ pub(super) async fn charts(
             )
         })
         .collect();
-    let categories: Vec<Value> = board
+    let categories: Vec<Bar> = board
         .categories
         .iter()
         .map(|c| {
@@ -249,13 +332,13 @@ pub(super) async fn charts(
     Ok(portal.page(
         StatusCode::OK,
         "dashboard.html",
-        json!({
-            "period": period,
-            "threshold": threshold,
-            "months": months,
-            "epns": epns,
-            "categories": categories,
-        }),
+        DashboardView {
+            period,
+            threshold,
+            months,
+            epns,
+            categories,
+        },
     ))
 }
 
@@ -265,12 +348,17 @@ mod tests {
 
     #[test]
     fn the_dashboard_draws_each_bar_and_hatches_withheld_figures() {
-        let months = vec![json!({
-            "label": "octobre 2026",
-            "short": "10/26",
-            "issued": bar("octobre 2026".into(), Some(40), 40, "40".into()),
-            "completed": bar("octobre 2026".into(), None, 40, "moins de 5 personnes : non publié".into()),
-        })];
+        let months = vec![MonthBars {
+            label: "octobre 2026".into(),
+            short: "10/26".into(),
+            issued: bar("octobre 2026".into(), Some(40), 40, "40".into()),
+            completed: bar(
+                "octobre 2026".into(),
+                None,
+                40,
+                "moins de 5 personnes : non publié".into(),
+            ),
+        }];
         let epns = vec![bar(
             "Espace public numérique de la médiathèque intercommunale du Grand Figeac".into(),
             Some(600),
@@ -279,7 +367,7 @@ mod tests {
         )];
         let html = crate::pages::render(
             "dashboard.html",
-            json!({
+            serde_json::json!({
                 "period": "de décembre 2025 à novembre 2026",
                 "threshold": 5,
                 "months": months,
