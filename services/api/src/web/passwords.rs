@@ -5,8 +5,7 @@ use passerelle_core::tenancy::account_links;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::french::FormRefusal;
@@ -25,9 +24,34 @@ pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppSta
         StatusCode::OK,
         pages::render(
             "password_forgotten.html",
-            json!({ "tenant_name": tenant.name, "sign_in_path": format!("/portail/{}/connexion", tenant.slug) }),
+            ForgottenView {
+                tenant_name: &tenant.name,
+                sign_in_path: format!("/portail/{}/connexion", tenant.slug),
+                errors: None,
+            },
         ),
     ))
+}
+
+/// The "forgotten password" page.
+#[derive(Serialize)]
+struct ForgottenView<'a> {
+    tenant_name: &'a str,
+    sign_in_path: String,
+    /// Absent on the empty form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<serde_json::Value>,
+}
+
+/// The page where an invited user or one who forgot chooses a password.
+#[derive(Serialize)]
+struct ChooseView<'a> {
+    tenant_name: &'a str,
+    display_name: &'a str,
+    email: &'a str,
+    /// A first password (an invitation) rather than a new one.
+    invitation: bool,
+    errors: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -57,11 +81,15 @@ pub(super) async fn forgotten(
             StatusCode::UNPROCESSABLE_ENTITY,
             pages::render(
                 "password_forgotten.html",
-                json!({
-                    "tenant_name": tenant.name,
-                    "sign_in_path": format!("/portail/{}/connexion", tenant.slug),
-                    "errors": FormRefusal::default().field("email", "Saisissez l’adresse électronique de votre compte.").to_json(),
-                }),
+                ForgottenView {
+                    tenant_name: &tenant.name,
+                    sign_in_path: format!("/portail/{}/connexion", tenant.slug),
+                    errors: Some(
+                        FormRefusal::default()
+                            .field("email", "Saisissez l’adresse électronique de votre compte.")
+                            .to_json(),
+                    ),
+                },
             ),
         ));
     }
@@ -177,13 +205,13 @@ fn choose_page(
         status,
         pages::render(
             "password_choose.html",
-            json!({
-                "tenant_name": tenant_name,
-                "display_name": holder.display_name,
-                "email": holder.email,
-                "invitation": holder.purpose == "invitation",
-                "errors": errors.to_json(),
-            }),
+            ChooseView {
+                tenant_name,
+                display_name: &holder.display_name,
+                email: &holder.email,
+                invitation: holder.purpose == "invitation",
+                errors: errors.to_json(),
+            },
         ),
     )
 }

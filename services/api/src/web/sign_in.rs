@@ -9,7 +9,6 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::PageResult;
 use super::*;
@@ -19,6 +18,16 @@ use crate::state::AppState;
 
 pub(super) fn role_fr(principal: &Principal) -> &'static str {
     principal.role().title_fr()
+}
+
+/// The sign-in page, with what was typed and why it was refused.
+#[derive(serde::Serialize)]
+struct SignInView<'a> {
+    tenant_name: &'a str,
+    email: &'a str,
+    error: Option<String>,
+    notice: Option<&'a str>,
+    forgotten_path: String,
 }
 
 pub(super) fn sign_in_page(
@@ -32,8 +41,13 @@ pub(super) fn sign_in_page(
         status,
         pages::render(
             "sign_in.html",
-            json!({ "tenant_name": tenant.name, "email": email, "error": error, "notice": notice,
-                    "forgotten_path": format!("{}/mot-de-passe-oublie", cookie_path(tenant)) }),
+            SignInView {
+                tenant_name: &tenant.name,
+                email,
+                error,
+                notice,
+                forgotten_path: format!("{}/mot-de-passe-oublie", cookie_path(tenant)),
+            },
         ),
     )
 }
