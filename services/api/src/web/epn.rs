@@ -14,8 +14,8 @@ use passerelle_core::{Error, epns, labels, schemes};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, option, optional};
@@ -23,6 +23,121 @@ use super::french::{self as fr, FormRefusal};
 use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
+
+/// A session of the EPN's coming weeks.
+#[derive(Serialize)]
+struct SessionRow {
+    id: Uuid,
+    when: String,
+    scheme: String,
+    module: Option<i32>,
+    duration: String,
+    status: &'static str,
+    place: Option<String>,
+}
+
+/// The EPN's month so far.
+#[derive(Serialize)]
+struct MonthFigures {
+    sessions_held: i64,
+    presences: i64,
+    absences: i64,
+    people: i64,
+    hours: String,
+    registrations: i64,
+}
+
+/// The animator's home: the month, the sessions, and the form to plan one.
+#[derive(Serialize)]
+struct OverviewView<'a> {
+    epn: String,
+    month_label: String,
+    month: MonthFigures,
+    sessions: Vec<SessionRow>,
+    schemes: Vec<Choice>,
+    scheme_id: String,
+    modules: Vec<Choice>,
+    form: &'a SessionForm,
+    today: String,
+    errors: Value,
+    notice: Option<String>,
+}
+
+/// A module of the voucher's scheme offered here, ticked when chosen.
+#[derive(Serialize)]
+struct ModuleChoice {
+    number: i32,
+    title: String,
+    family: String,
+    checked: bool,
+}
+
+/// The voucher found at the registration's first step, with what its second step asks.
+#[derive(Serialize)]
+struct FoundVoucher {
+    reference: String,
+    scheme: String,
+    hours: String,
+    valid_until: String,
+    status: &'static str,
+    to_choose: Option<u32>,
+    interview_required: bool,
+    interview_minutes: Option<u32>,
+    modules: Vec<ModuleChoice>,
+}
+
+/// The registration page: find the voucher, then the interview and the modules.
+#[derive(Serialize)]
+struct RegistrationView<'a> {
+    form: &'a RegistrationForm,
+    found: Option<FoundVoucher>,
+    levels: Vec<Choice>,
+    today: String,
+    errors: Value,
+}
+
+/// A person expected or enrolled on the session, with what is already recorded.
+#[derive(Serialize)]
+struct SheetRowView {
+    index: usize,
+    reference: String,
+    name: String,
+    left: String,
+    enrolled: bool,
+    recorded: Option<&'static str>,
+}
+
+/// The session at the top of its sheet.
+#[derive(Serialize)]
+struct SheetSession {
+    id: Uuid,
+    when: String,
+    scheme: String,
+    module: Option<String>,
+    duration: String,
+    status: &'static str,
+    cancelled: bool,
+    place: Option<String>,
+}
+
+/// A competence of the referential the sheet offers.
+#[derive(Serialize)]
+struct CompetenceChoice {
+    code: String,
+    title: String,
+    area: String,
+}
+
+/// The attendance sheet, with each line's outcome after it was sent.
+#[derive(Serialize)]
+struct SheetView<'a> {
+    session: SheetSession,
+    rows: Vec<SheetRowView>,
+    competences: Vec<CompetenceChoice>,
+    levels: Vec<Choice>,
+    outcomes: &'a [Outcome],
+    all_ok: bool,
+}
 
 async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<schemes::Scheme>, Error> {
     Ok(schemes::list(
@@ -113,18 +228,16 @@ async fn overview_page(
             .map(|s| s.name.clone())
             .unwrap_or_default()
     };
-    let sessions: Vec<Value> = sessions
+    let sessions: Vec<SessionRow> = sessions
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "when": when(s, tz),
-                "scheme": scheme_name(s.scheme_id),
-                "module": s.module_number,
-                "duration": french::duration(s.duration_minutes),
-                "status": labels::session_status(s.status),
-                "place": s.place,
-            })
+        .map(|s| SessionRow {
+            id: s.id,
+            when: when(s, tz),
+            scheme: scheme_name(s.scheme_id),
+            module: s.module_number,
+            duration: french::duration(s.duration_minutes),
+            status: labels::session_status(s.status),
+            place: s.place.clone(),
         })
         .collect();
     let scheme_options: Vec<Choice> = schemes.iter().map(|s| option(s.id, &s.name)).collect();
@@ -136,26 +249,26 @@ async fn overview_page(
     Ok(portal.page(
         status,
         "epn.html",
-        json!({
-            "epn": epn.name,
-            "month_label": french::month_year(first_of_month),
-            "month": {
-                "sessions_held": month.sessions_held,
-                "presences": month.presences,
-                "absences": month.absences,
-                "people": month.people,
-                "hours": french::duration(i32::try_from(month.minutes_delivered).unwrap_or(i32::MAX)),
-                "registrations": month.registrations,
+        OverviewView {
+            epn: epn.name,
+            month_label: french::month_year(first_of_month),
+            month: MonthFigures {
+                sessions_held: month.sessions_held,
+                presences: month.presences,
+                absences: month.absences,
+                people: month.people,
+                hours: french::duration(i32::try_from(month.minutes_delivered).unwrap_or(i32::MAX)),
+                registrations: month.registrations,
             },
-            "sessions": sessions,
-            "schemes": scheme_options,
-            "scheme_id": scheme_id,
-            "modules": modules,
-            "form": form,
-            "today": today.format("%Y-%m-%d").to_string(),
-            "errors": errors.to_json(),
-            "notice": notice,
-        }),
+            sessions,
+            schemes: scheme_options,
+            scheme_id,
+            modules,
+            form,
+            today: today.format("%Y-%m-%d").to_string(),
+            errors: errors.to_json(),
+            notice,
+        },
     ))
 }
 
@@ -345,7 +458,7 @@ async fn registration_page(
         return Err(unavailable().into());
     };
     // The second step shows the voucher's scheme's modules offered here, and its rules.
-    let mut found = Value::Null;
+    let mut found = None;
     if !form.reference.trim().is_empty() && !errors.fields.contains_key("reference") {
         let voucher = vouchers::get(
             &state.db,
@@ -371,21 +484,26 @@ async fn registration_page(
                 .await;
                 let (scheme, modules) = loaded?;
                 let rules = scheme.current.as_ref().map(|v| &v.rules.0);
-                found = json!({
-                    "reference": voucher.reference,
-                    "scheme": scheme.scheme.name,
-                    "hours": french::duration(voucher.minutes_total),
-                    "valid_until": french::long_date(voucher.valid_until),
-                    "status": passerelle_core::labels::voucher_status(voucher.status_at(portal.tenant.tz(), Utc::now())),
-                    "to_choose": rules.map(|r| r.modules_to_choose),
-                    "interview_required": rules.is_some_and(|r| r.interview_required),
-                    "interview_minutes": rules.map(|r| r.interview_minutes),
-                    "modules": modules.iter().map(|m| json!({
-                        "number": m.number,
-                        "title": m.title,
-                        "family": m.family,
-                        "checked": chosen.contains(&m.number),
-                    })).collect::<Vec<_>>(),
+                found = Some(FoundVoucher {
+                    reference: voucher.reference.clone(),
+                    scheme: scheme.scheme.name.clone(),
+                    hours: french::duration(voucher.minutes_total),
+                    valid_until: french::long_date(voucher.valid_until),
+                    status: labels::voucher_status(
+                        voucher.status_at(portal.tenant.tz(), Utc::now()),
+                    ),
+                    to_choose: rules.map(|r| r.modules_to_choose),
+                    interview_required: rules.is_some_and(|r| r.interview_required),
+                    interview_minutes: rules.map(|r| r.interview_minutes),
+                    modules: modules
+                        .iter()
+                        .map(|m| ModuleChoice {
+                            number: m.number,
+                            title: m.title.clone(),
+                            family: m.family.clone(),
+                            checked: chosen.contains(&m.number),
+                        })
+                        .collect(),
                 });
             }
             Err(Error::Database(e)) => return Err(Error::Database(e).into()),
@@ -398,13 +516,13 @@ async fn registration_page(
     Ok(portal.page(
         status,
         "epn_register.html",
-        json!({
-            "form": form,
-            "found": found,
-            "levels": levels,
-            "today": portal.tenant.today().format("%Y-%m-%d").to_string(),
-            "errors": errors.to_json(),
-        }),
+        RegistrationView {
+            form,
+            found,
+            levels,
+            today: portal.tenant.today().format("%Y-%m-%d").to_string(),
+            errors: errors.to_json(),
+        },
     ))
 }
 
@@ -607,48 +725,51 @@ async fn sheet_page(
     let levels: Vec<Choice> = CompetenceLevel::all()
         .map(|l| option(l.as_str(), labels::competence_level(l)))
         .collect();
-    let rows: Vec<Value> = rows
+    let rows: Vec<SheetRowView> = rows
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            json!({
-                "index": i,
-                "reference": r.reference,
-                "name": format!(
-                    "{} {}",
-                    r.first_name.as_deref().unwrap_or_default(),
-                    r.last_name.as_deref().unwrap_or_default()
-                ).trim(),
-                "left": french::duration(r.minutes_left),
-                "enrolled": r.enrolled,
-                "recorded": r.recorded.map(labels::attendance_status),
-            })
+        .map(|(i, r)| SheetRowView {
+            index: i,
+            reference: r.reference.clone(),
+            name: format!(
+                "{} {}",
+                r.first_name.as_deref().unwrap_or_default(),
+                r.last_name.as_deref().unwrap_or_default()
+            )
+            .trim()
+            .to_owned(),
+            left: french::duration(r.minutes_left),
+            enrolled: r.enrolled,
+            recorded: r.recorded.map(labels::attendance_status),
         })
         .collect();
     Ok(portal.page(
         status,
         "epn_sheet.html",
-        json!({
-            "session": {
-                "id": session.id,
-                "when": when(&session, portal.tenant.tz()),
-                "scheme": scheme.scheme.name,
-                "module": module,
-                "duration": french::duration(session.duration_minutes),
-                "status": labels::session_status(session.status),
-                "cancelled": session.status.is_cancelled(),
-                "place": session.place,
+        SheetView {
+            session: SheetSession {
+                id: session.id,
+                when: when(&session, portal.tenant.tz()),
+                scheme: scheme.scheme.name,
+                module,
+                duration: french::duration(session.duration_minutes),
+                status: labels::session_status(session.status),
+                cancelled: session.status.is_cancelled(),
+                place: session.place,
             },
-            "rows": rows,
-            "competences": competences.iter().map(|c| json!({
-                "code": c.code,
-                "title": c.title,
-                "area": c.area,
-            })).collect::<Vec<_>>(),
-            "levels": levels,
-            "outcomes": outcomes,
-            "all_ok": outcomes.iter().all(|o| o.ok),
-        }),
+            rows,
+            competences: competences
+                .iter()
+                .map(|c| CompetenceChoice {
+                    code: c.code.clone(),
+                    title: c.title.clone(),
+                    area: c.area.clone(),
+                })
+                .collect(),
+            levels,
+            outcomes,
+            all_ok: outcomes.iter().all(|o| o.ok),
+        },
     ))
 }
 
