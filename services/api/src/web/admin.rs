@@ -12,11 +12,10 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, option, optional, query_param};
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -80,7 +79,7 @@ struct UsersView<'a> {
     prescribers: Vec<Choice>,
     epns: Vec<Choice>,
     form: &'a UserForm,
-    errors: Value,
+    errors: FormErrors,
     notice: Option<String>,
 }
 
@@ -192,7 +191,7 @@ async fn users_page(
             prescribers: prescribers.iter().map(|p| option(p.id, &p.name)).collect(),
             epns: epns.iter().map(|e| option(e.id, &e.name)).collect(),
             form,
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))

@@ -15,11 +15,10 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, option, optional};
-use super::french::{self as fr, FormRefusal};
+use super::french::{self as fr, FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -59,7 +58,7 @@ struct OverviewView<'a> {
     modules: Vec<Choice>,
     form: &'a SessionForm,
     today: String,
-    errors: Value,
+    errors: FormErrors,
     notice: Option<String>,
 }
 
@@ -93,7 +92,7 @@ struct RegistrationView<'a> {
     found: Option<FoundVoucher>,
     levels: Vec<Choice>,
     today: String,
-    errors: Value,
+    errors: FormErrors,
 }
 
 /// A person expected or enrolled on the session, with what is already recorded.
@@ -266,7 +265,7 @@ async fn overview_page(
             modules,
             form,
             today: today.format("%Y-%m-%d").to_string(),
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))
@@ -521,7 +520,7 @@ async fn registration_page(
             found,
             levels,
             today: portal.tenant.today().format("%Y-%m-%d").to_string(),
-            errors: errors.to_json(),
+            errors: errors.to_view(),
         },
     ))
 }

@@ -24,13 +24,23 @@ impl FormRefusal {
         self.fields.is_empty() && self.form.is_none()
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "fields": self.fields,
-            "form": self.form,
-            "count": self.fields.len() + usize::from(self.form.is_some()),
-        })
+    /// What a page's template shows: each field's message, the form's, and how many there are
+    /// (the summary at the top of the form).
+    pub fn to_view(&self) -> FormErrors {
+        FormErrors {
+            fields: self.fields.clone(),
+            form: self.form.clone(),
+            count: self.fields.len() + usize::from(self.form.is_some()),
+        }
     }
+}
+
+/// A form's refusal as its page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct FormErrors {
+    pub fields: BTreeMap<String, String>,
+    pub form: Option<String>,
+    pub count: usize,
 }
 
 /// The refusal a person can act on, or `None` when the error is the service's (the database), which

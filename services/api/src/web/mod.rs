@@ -12,7 +12,6 @@ use passerelle_core::tenancy::accounts::SessionUser;
 use passerelle_core::tenancy::tenants::Tenant;
 use poem::http::StatusCode;
 use poem::{Request, Response, Route, get};
-use serde_json::json;
 
 use crate::pages;
 use crate::state::AppState;
@@ -141,6 +140,23 @@ pub fn routes() -> Route {
         .at("/:tenant/statistiques/:id/:name", get(funder::download))
 }
 
+/// What every signed-in page's layout shows: the tenant, the user, and the CSRF token of its forms.
+#[derive(serde::Serialize)]
+struct PortalContext<'a> {
+    tenant_name: &'a str,
+    path: String,
+    display_name: &'a str,
+    csrf_token: &'a str,
+}
+
+/// A page's view with the portal's context beside its own fields.
+#[derive(serde::Serialize)]
+struct WithPortal<'a, T> {
+    portal: PortalContext<'a>,
+    #[serde(flatten)]
+    page: T,
+}
+
 /// A signed-in page: its tenant and who is signed in.
 struct Portal {
     tenant: Tenant,
@@ -214,28 +230,18 @@ impl Portal {
         (!same_origin(req) || !same_token(csrf_token, &self.user.csrf_token)).then(forbidden_form)
     }
 
-    /// Renders a signed-in page from its view (a typed struct, or a `json!` map): the template
-    /// also receives `portal` (the tenant's name, the portal's path, the user's name and the CSRF
-    /// token for its forms).
+    /// Renders a signed-in page from its view: the template also receives `portal` (the
+    /// tenant's name, the portal's path, the user's name and the CSRF token for its forms).
     fn page(&self, status: StatusCode, template: &str, view: impl serde::Serialize) -> Response {
-        let mut context = match serde_json::to_value(view) {
-            Ok(context) => context,
-            Err(err) => {
-                tracing::error!(error = %err, template, "portal page view failed");
-                return internal_error();
-            }
+        let context = WithPortal {
+            portal: PortalContext {
+                tenant_name: &self.tenant.name,
+                path: self.path(),
+                display_name: &self.user.display_name,
+                csrf_token: &self.user.csrf_token,
+            },
+            page: view,
         };
-        if let Some(map) = context.as_object_mut() {
-            map.insert(
-                "portal".into(),
-                json!({
-                    "tenant_name": self.tenant.name,
-                    "path": self.path(),
-                    "display_name": self.user.display_name,
-                    "csrf_token": self.user.csrf_token,
-                }),
-            );
-        }
         html(status, pages::render(template, context))
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::forms::{Upload, optional};
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -64,7 +64,7 @@ struct ImportReport {
 #[derive(Serialize)]
 struct NetworkView {
     places: Vec<PlaceRow>,
-    errors: serde_json::Value,
+    errors: FormErrors,
     report: Option<ImportReport>,
 }
 
@@ -102,7 +102,7 @@ struct EpnDetailsView {
 struct EpnView<'a> {
     epn: EpnDetailsView,
     offers: Vec<Offer>,
-    errors: serde_json::Value,
+    errors: FormErrors,
     notice: Option<&'a str>,
 }
 
@@ -130,7 +130,7 @@ async fn list_page(
         "network.html",
         NetworkView {
             places,
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             report,
         },
     ))
@@ -294,7 +294,7 @@ async fn epn_page(
                 account_holder: epn.account_holder,
             },
             offers,
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))

@@ -8,7 +8,7 @@ use poem::{Request, Response, handler};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{
     PageResult, forbidden_form, html, message, portal, same_origin, see_other, unavailable,
 };
@@ -40,7 +40,7 @@ struct ForgottenView<'a> {
     sign_in_path: String,
     /// Absent on the empty form.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<serde_json::Value>,
+    errors: Option<FormErrors>,
 }
 
 /// The page where an invited user or one who forgot chooses a password.
@@ -51,7 +51,7 @@ struct ChooseView<'a> {
     email: &'a str,
     /// A first password (an invitation) rather than a new one.
     invitation: bool,
-    errors: serde_json::Value,
+    errors: FormErrors,
 }
 
 #[derive(Deserialize)]
@@ -87,7 +87,7 @@ pub(super) async fn forgotten(
                     errors: Some(
                         FormRefusal::default()
                             .field("email", "Saisissez l’adresse électronique de votre compte.")
-                            .to_json(),
+                            .to_view(),
                     ),
                 },
             ),
@@ -210,7 +210,7 @@ fn choose_page(
                 display_name: &holder.display_name,
                 email: &holder.email,
                 invitation: holder.purpose == "invitation",
-                errors: errors.to_json(),
+                errors: errors.to_view(),
             },
         ),
     )

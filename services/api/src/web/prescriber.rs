@@ -13,12 +13,11 @@ use passerelle_core::{Error, epns, prescribers, schemes};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path};
 use poem::{Request, handler};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::forms::{Choice, Upload, euros_to_cents, option, optional, query_param, ticked};
-use super::french::{self as fr, FormRefusal};
+use super::french::{self as fr, FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -91,6 +90,128 @@ struct Duplicate {
     registered_on: String,
 }
 
+/// The form to issue a voucher, with the duplicate warning when there is one.
+#[derive(Serialize)]
+struct NewVoucherView<'a> {
+    form: &'a VoucherForm,
+    email_consent: bool,
+    scheme_id: String,
+    schemes: Vec<Choice>,
+    categories: Vec<Choice>,
+    errors: FormErrors,
+    duplicate: Option<Duplicate>,
+}
+
+/// A voucher as its page and its letter show it.
+#[derive(Serialize)]
+struct VoucherDetails {
+    reference: String,
+    holder: String,
+    scheme: String,
+    prescriber: String,
+    status: &'static str,
+    value: String,
+    hours: String,
+    left: String,
+    issued_on: String,
+    valid_until: String,
+}
+
+/// A voucher's page.
+#[derive(Serialize)]
+struct VoucherPage {
+    voucher: VoucherDetails,
+    just_issued: bool,
+}
+
+/// A place on the letter's list of EPNs taking part.
+#[derive(Serialize)]
+struct LetterPlace {
+    name: String,
+    address: Option<String>,
+    town: String,
+    phone: Option<String>,
+}
+
+/// The letter given to the holder.
+#[derive(Serialize)]
+struct LetterView<'a> {
+    voucher: VoucherDetails,
+    places: Vec<LetterPlace>,
+    balance_url: String,
+    today: String,
+    sender: &'a str,
+}
+
+/// An allocation of the prescriber still running, with what is left of it.
+#[derive(Serialize)]
+struct StockRow {
+    scheme: String,
+    period: String,
+    quantity: i32,
+    issued: i32,
+    remaining: i32,
+}
+
+/// A voucher of the prescriber's list.
+#[derive(Serialize)]
+struct VoucherRow {
+    reference: String,
+    scheme: String,
+    issued_on: String,
+    left: String,
+    status: &'static str,
+}
+
+/// Where the prescriber's vouchers went (`prescribers::funnel`).
+#[derive(Serialize)]
+struct FunnelFigures {
+    issued: i64,
+    registered: i64,
+    started: i64,
+    completed: i64,
+    expired_unused: i64,
+    cancelled: i64,
+}
+
+/// The prescriber's vouchers page: the list, the stock and the funnel.
+#[derive(Serialize)]
+struct VouchersView {
+    vouchers: Vec<VoucherRow>,
+    next: Option<String>,
+    stock: Vec<StockRow>,
+    funnel: FunnelFigures,
+}
+
+/// A row of a bulk file, as the report shows it.
+#[derive(Serialize)]
+struct ImportRow {
+    line: u64,
+    status: &'static str,
+    /// The design system's colour for the status.
+    tone: &'static str,
+    reference: Option<String>,
+    reason: Option<String>,
+}
+
+/// What a bulk file gave.
+#[derive(Serialize)]
+struct ImportReport {
+    issued: usize,
+    already: usize,
+    refused: usize,
+    rows: Vec<ImportRow>,
+}
+
+/// The bulk issuance page, with the last file's report.
+#[derive(Serialize)]
+struct ImportView {
+    schemes: Vec<Choice>,
+    scheme_id: String,
+    errors: FormErrors,
+    report: Option<ImportReport>,
+}
+
 async fn voucher_form_page(
     state: &AppState,
     portal: &Portal,
@@ -108,15 +229,15 @@ async fn voucher_form_page(
     Ok(portal.page(
         status,
         "voucher_new.html",
-        json!({
-            "form": form,
-            "email_consent": ticked(&form.email_consent),
-            "scheme_id": selected_scheme,
-            "schemes": schemes,
-            "categories": categories(),
-            "errors": errors.to_json(),
-            "duplicate": duplicate,
-        }),
+        NewVoucherView {
+            form,
+            email_consent: ticked(&form.email_consent),
+            scheme_id: selected_scheme,
+            schemes,
+            categories: categories(),
+            errors: errors.to_view(),
+            duplicate,
+        },
     ))
 }
 
@@ -279,29 +400,31 @@ async fn voucher_details(
     state: &AppState,
     portal: &Portal,
     reference: &str,
-) -> Result<(Uuid, Value), Error> {
+) -> Result<(Uuid, VoucherDetails), Error> {
     let tenant_id = portal.tenant.id;
     let voucher = vouchers::get(&state.db, tenant_id, reference, visibility(portal)).await?;
     let holder = beneficiaries::get(&state.db, tenant_id, voucher.beneficiary_id, None).await?;
     let scheme = schemes::get(&state.db, tenant_id, voucher.scheme_id).await?;
     let prescriber = prescribers::get(&state.db, tenant_id, voucher.prescriber_id).await?;
     let status = voucher.status_at(portal.tenant.tz(), chrono::Utc::now());
-    let details = json!({
-        "reference": voucher.reference,
-        "holder": format!(
+    let details = VoucherDetails {
+        holder: format!(
             "{} {}",
             holder.first_name.as_deref().unwrap_or_default(),
             holder.last_name.as_deref().unwrap_or_default()
-        ).trim(),
-        "scheme": scheme.scheme.name,
-        "prescriber": prescriber.name,
-        "status": passerelle_core::labels::voucher_status(status),
-        "value": format!("{} €", euros(voucher.face_value_cents)),
-        "hours": french::duration(voucher.minutes_total),
-        "left": french::duration(voucher.minutes_left),
-        "issued_on": french::long_date(voucher.issued_on),
-        "valid_until": french::long_date(voucher.valid_until),
-    });
+        )
+        .trim()
+        .to_owned(),
+        scheme: scheme.scheme.name,
+        prescriber: prescriber.name,
+        status: passerelle_core::labels::voucher_status(status),
+        value: format!("{} €", euros(voucher.face_value_cents)),
+        hours: french::duration(voucher.minutes_total),
+        left: french::duration(voucher.minutes_left),
+        issued_on: french::long_date(voucher.issued_on),
+        valid_until: french::long_date(voucher.valid_until),
+        reference: voucher.reference,
+    };
     Ok((voucher.scheme_id, details))
 }
 
@@ -319,10 +442,10 @@ pub(super) async fn show(
     Ok(portal.page(
         StatusCode::OK,
         "voucher.html",
-        json!({
-            "voucher": details,
-            "just_issued": req.uri().query().is_some_and(|q| q.contains("emis=1")),
-        }),
+        VoucherPage {
+            voucher: details,
+            just_issued: req.uri().query().is_some_and(|q| q.contains("emis=1")),
+        },
     ))
 }
 
@@ -335,31 +458,31 @@ pub(super) async fn letter(
     let portal = Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await?;
     let (scheme_id, details) = voucher_details(&state, &portal, &reference).await?;
     let places = epns::taking_part(&state.db, portal.tenant.id, scheme_id).await?;
-    let places: Vec<Value> = places
+    let places: Vec<LetterPlace> = places
         .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "address": e.address,
-                "town": format!(
-                    "{} {}",
-                    e.postal_code.as_deref().unwrap_or_default(),
-                    e.commune.as_deref().unwrap_or_default()
-                ).trim(),
-                "phone": e.phone,
-            })
+        .map(|e| LetterPlace {
+            name: e.name.clone(),
+            address: e.address.clone(),
+            town: format!(
+                "{} {}",
+                e.postal_code.as_deref().unwrap_or_default(),
+                e.commune.as_deref().unwrap_or_default()
+            )
+            .trim()
+            .to_owned(),
+            phone: e.phone.clone(),
         })
         .collect();
     Ok(portal.page(
         StatusCode::OK,
         "voucher_letter.html",
-        json!({
-            "voucher": details,
-            "places": places,
-            "balance_url": state.links.balance(),
-            "today": french::long_date(portal.tenant.today()),
-            "sender": portal.tenant.sender_name,
-        }),
+        LetterView {
+            voucher: details,
+            places,
+            balance_url: state.links.balance(),
+            today: french::long_date(portal.tenant.today()),
+            sender: &portal.tenant.sender_name,
+        },
     ))
 }
 
@@ -425,48 +548,50 @@ pub(super) async fn list(
             .unwrap_or_default()
     };
     let today = portal.tenant.today();
-    let stock: Vec<Value> = allocations
+    let stock: Vec<StockRow> = allocations
         .iter()
         .filter(|a| a.period_end >= today)
-        .map(|a| {
-            json!({
-                "scheme": scheme_name(a.scheme_id),
-                "period": format!("du {} au {}", french::long_date(a.period_start), french::long_date(a.period_end)),
-                "quantity": a.quantity,
-                "issued": a.issued,
-                "remaining": a.remaining(),
-            })
+        .map(|a| StockRow {
+            scheme: scheme_name(a.scheme_id),
+            period: format!(
+                "du {} au {}",
+                french::long_date(a.period_start),
+                french::long_date(a.period_end)
+            ),
+            quantity: a.quantity,
+            issued: a.issued,
+            remaining: a.remaining(),
         })
         .collect();
-    let rows: Vec<Value> = listed
+    let rows: Vec<VoucherRow> = listed
         .items
         .iter()
-        .map(|v| {
-            json!({
-                "reference": v.reference,
-                "scheme": scheme_name(v.scheme_id),
-                "issued_on": french::long_date(v.issued_on),
-                "left": french::duration(v.minutes_left),
-                "status": passerelle_core::labels::voucher_status(v.status_at(portal.tenant.tz(), chrono::Utc::now())),
-            })
+        .map(|v| VoucherRow {
+            reference: v.reference.clone(),
+            scheme: scheme_name(v.scheme_id),
+            issued_on: french::long_date(v.issued_on),
+            left: french::duration(v.minutes_left),
+            status: passerelle_core::labels::voucher_status(
+                v.status_at(portal.tenant.tz(), chrono::Utc::now()),
+            ),
         })
         .collect();
     Ok(portal.page(
         StatusCode::OK,
         "vouchers.html",
-        json!({
-            "vouchers": rows,
-            "next": listed.next_cursor,
-            "stock": stock,
-            "funnel": {
-                "issued": funnel.issued,
-                "registered": funnel.registered,
-                "started": funnel.started,
-                "completed": funnel.completed,
-                "expired_unused": funnel.expired_unused,
-                "cancelled": funnel.cancelled,
+        VouchersView {
+            vouchers: rows,
+            next: listed.next_cursor,
+            stock,
+            funnel: FunnelFigures {
+                issued: funnel.issued,
+                registered: funnel.registered,
+                started: funnel.started,
+                completed: funnel.completed,
+                expired_unused: funnel.expired_unused,
+                cancelled: funnel.cancelled,
             },
-        }),
+        },
     ))
 }
 
@@ -494,7 +619,7 @@ async fn import_page(
     status: StatusCode,
     scheme_id: &str,
     errors: &FormRefusal,
-    report: Option<Value>,
+    report: Option<ImportReport>,
 ) -> PageResult {
     let schemes = active_schemes(state, portal).await?;
     let scheme_id = if scheme_id.is_empty() && schemes.len() == 1 {
@@ -505,12 +630,12 @@ async fn import_page(
     Ok(portal.page(
         status,
         "voucher_import.html",
-        json!({
-            "schemes": schemes,
-            "scheme_id": scheme_id,
-            "errors": errors.to_json(),
-            "report": report,
-        }),
+        ImportView {
+            schemes,
+            scheme_id,
+            errors: errors.to_view(),
+            report,
+        },
     ))
 }
 
@@ -566,7 +691,7 @@ pub(super) async fn import(
     .await
     {
         Ok(report) => {
-            let rows: Vec<Value> = report
+            let rows: Vec<ImportRow> = report
                 .rows
                 .iter()
                 .map(|row| {
@@ -583,21 +708,21 @@ pub(super) async fn import(
                         }
                         (None, _, reason) => reason.map(str::to_owned),
                     };
-                    json!({
-                        "line": row.line,
-                        "status": status,
-                        "tone": tone,
-                        "reference": row.reference,
-                        "reason": reason,
-                    })
+                    ImportRow {
+                        line: row.line,
+                        status,
+                        tone,
+                        reference: row.reference.clone(),
+                        reason,
+                    }
                 })
                 .collect();
-            let report = json!({
-                "issued": report.count(RowStatus::Issued),
-                "already": report.count(RowStatus::AlreadyIssued),
-                "refused": report.count(RowStatus::Refused),
-                "rows": rows,
-            });
+            let report = ImportReport {
+                issued: report.count(RowStatus::Issued),
+                already: report.count(RowStatus::AlreadyIssued),
+                refused: report.count(RowStatus::Refused),
+                rows,
+            };
             import_page(
                 &state,
                 &portal,

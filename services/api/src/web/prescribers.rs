@@ -11,11 +11,10 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, option, optional};
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -59,7 +58,7 @@ struct PrescribersView<'a> {
     schemes: Vec<Choice>,
     organisation: Option<OrganisationForm>,
     allocation: AllocationForm,
-    errors: Value,
+    errors: FormErrors,
     notice: Option<&'a str>,
 }
 
@@ -158,7 +157,7 @@ async fn page(
                     .to_string(),
                 ..AllocationForm::default()
             }),
-            errors: typed.errors.to_json(),
+            errors: typed.errors.to_view(),
             notice,
         },
     ))

@@ -3,7 +3,6 @@
 
 use poem::Response;
 use poem::http::{StatusCode, header};
-use serde_json::json;
 
 use super::*;
 use crate::pages;
@@ -106,6 +105,15 @@ pub(super) fn see_other(location: &str) -> Response {
         .finish()
 }
 
+/// A page that says one thing, with a link onwards.
+#[derive(serde::Serialize)]
+struct MessageView<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: Option<&'a str>,
+    link_label: Option<&'a str>,
+}
+
 pub(super) fn message(
     status: StatusCode,
     title: &str,
@@ -116,12 +124,12 @@ pub(super) fn message(
         status,
         pages::render(
             "message.html",
-            json!({
-                "title": title,
-                "message": text,
-                "link": link.map(|(href, _)| href),
-                "link_label": link.map(|(_, label)| label),
-            }),
+            MessageView {
+                title,
+                message: text,
+                link: link.map(|(href, _)| href),
+                link_label: link.map(|(_, label)| label),
+            },
         ),
     )
 }

@@ -12,11 +12,10 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::forms::{Choice, euros_to_cents, option};
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, failed, see_other};
 use crate::access;
 use crate::state::AppState;
@@ -108,7 +107,7 @@ struct SchemesView<'a> {
     schemes: Vec<SchemeSummary>,
     presets: Vec<Choice>,
     form: &'a NewSchemeForm,
-    errors: Value,
+    errors: FormErrors,
     notice: Option<&'a str>,
 }
 
@@ -136,7 +135,7 @@ struct SchemeView<'a> {
     /// What the rules form shows: what was typed, or the rules in force.
     form: Option<RulesForm>,
     today: String,
-    errors: Value,
+    errors: FormErrors,
     notice: Option<&'a str>,
 }
 
@@ -172,7 +171,7 @@ async fn schemes_page(
             schemes: details.iter().map(summary).collect(),
             presets,
             form: new,
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))
@@ -219,7 +218,7 @@ async fn scheme_page(
                 .collect(),
             form: values,
             today: portal.tenant.today().format("%Y-%m-%d").to_string(),
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))

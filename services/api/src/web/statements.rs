@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::forms::optional;
-use super::french::FormRefusal;
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -116,7 +116,7 @@ struct StatementView<'a> {
     may_approve: bool,
     csv_path: String,
     today: String,
-    errors: serde_json::Value,
+    errors: FormErrors,
     notice: Option<&'a str>,
 }
 
@@ -282,7 +282,7 @@ async fn statement_page(
             may_approve: portal.may(&access::APPROVE_STATEMENT),
             csv_path: format!("{}/releve/{}/csv", portal.path(), statement.id),
             today: portal.tenant.today().format("%Y-%m-%d").to_string(),
-            errors: errors.to_json(),
+            errors: errors.to_view(),
             notice,
         },
     ))
