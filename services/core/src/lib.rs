@@ -1,6 +1,9 @@
 //! Domain types and rules, storage, tenancy and configuration shared by the API, the worker and
 //! the command line. Nothing here knows about HTTP or job queues.
 
+#[macro_use]
+mod vocabulary;
+
 pub mod audit;
 pub mod beneficiaries;
 pub mod config;

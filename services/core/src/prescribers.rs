@@ -13,45 +13,26 @@ use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
 use crate::{Db, Error};
 
-/// The kind of a prescriber organisation; stored as its snake_case name. French names in
-/// `crate::labels::prescriber_kind`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::EnumIter,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum PrescriberKind {
-    Caf,
-    Cpam,
-    FranceTravail,
-    Ccas,
-    MissionLocale,
-    Association,
-    Employer,
-    /// A structure of none of the kinds above.
-    #[default]
-    Other,
+vocabulary! {
+    /// The kind of a prescriber organisation; stored as its snake_case name. French names in
+    /// `crate::labels::prescriber_kind`.
+    pub enum PrescriberKind {
+        Caf,
+        Cpam,
+        FranceTravail,
+        Ccas,
+        MissionLocale,
+        Association,
+        Employer,
+        /// A structure of none of the kinds above.
+        Other,
+    }
 }
 
-impl PrescriberKind {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Every kind, in the order a list shows them.
-    pub fn all() -> impl Iterator<Item = PrescriberKind> {
-        <Self as strum::IntoEnumIterator>::iter()
+/// A prescriber built without a kind is of none of the listed ones.
+impl Default for PrescriberKind {
+    fn default() -> Self {
+        PrescriberKind::Other
     }
 }
 

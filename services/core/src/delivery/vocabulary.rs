@@ -1,51 +1,7 @@
 //! The words of delivery at an EPN: where a session, an accompaniment request and a collective
 //! project stand, how a person attended, how autonomous they were at the interview and how far
-//! they got with a competence. Stored as snake_case text;
-//! the French labels are in `crate::labels`.
-
-use serde::{Deserialize, Serialize};
-
-/// The derives every word of this module shares: stored as text, parsed from and written as its
-/// snake_case name, listed in order.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug,
-            Clone,
-            Copy,
-            PartialEq,
-            Eq,
-            Hash,
-            PartialOrd,
-            Ord,
-            sqlx::Type,
-            Serialize,
-            Deserialize,
-            strum::IntoStaticStr,
-            strum::EnumString,
-            strum::Display,
-            strum::EnumIter,
-        )]
-        #[sqlx(type_name = "text", rename_all = "snake_case")]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-
-            /// Every value, in the order a list shows them.
-            pub fn all() -> impl Iterator<Item = $name> {
-                <Self as strum::IntoEnumIterator>::iter()
-            }
-        }
-    };
-}
+//! they got with a competence. Stored as snake_case text (`crate::vocabulary!`); the French labels
+//! are in `crate::labels`.
 
 vocabulary! {
     /// Where a session stands: planned until the EPN says it was held or cancelled.

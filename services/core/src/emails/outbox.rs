@@ -14,41 +14,17 @@ use crate::{Db, Error};
 
 pub use super::status::EmailStatus;
 
-/// What an email is about; stored as its snake_case name.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::EnumIter,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Kind {
-    Welcome,
-    Reminder,
-    Expired,
-    PrescriberDigest,
-    /// A tenant admin invites a new portal user to choose a password.
-    Invitation,
-    /// A portal user asked for a link to choose a new password.
-    PasswordReset,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Every kind, in the order the email log lists them.
-    pub fn all() -> impl Iterator<Item = Kind> {
-        <Self as strum::IntoEnumIterator>::iter()
+vocabulary! {
+    /// What an email is about; stored as its snake_case name.
+    pub enum Kind {
+        Welcome,
+        Reminder,
+        Expired,
+        PrescriberDigest,
+        /// A tenant admin invites a new portal user to choose a password.
+        Invitation,
+        /// A portal user asked for a link to choose a new password.
+        PasswordReset,
     }
 }
 

@@ -2,49 +2,23 @@
 //! attempts run out or the address refuses mail (failed), or cancelled when it no longer applies
 //! (the voucher was used up, the holder unsubscribed).
 
-use serde::{Deserialize, Serialize};
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::EnumIter,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum EmailStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Taken by the mail server.
-    Sent,
-    /// Given up: attempts exhausted or the address refused.
-    Failed,
-    /// No longer to be sent.
-    Cancelled,
+vocabulary! {
+    pub enum EmailStatus {
+        /// Waiting for its next attempt.
+        Pending,
+        /// Taken by the mail server.
+        Sent,
+        /// Given up: attempts exhausted or the address refused.
+        Failed,
+        /// No longer to be sent.
+        Cancelled,
+    }
 }
 
 impl EmailStatus {
     /// Whether staff may send it again: only an email that did not go and will not go by itself.
     pub fn can_be_retried(self) -> bool {
         matches!(self, EmailStatus::Failed | EmailStatus::Cancelled)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn all() -> impl Iterator<Item = EmailStatus> {
-        <Self as strum::IntoEnumIterator>::iter()
     }
 }
 

@@ -1,32 +1,15 @@
 //! A statement's status and the one way it moves: draft → approved (by finance, after checks) →
 //! paid (with the bank's reference). Only a draft is recomputed by the monthly run.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum StatementStatus {
-    /// Computed by the monthly run; recomputed until finance approves it.
-    Draft,
-    /// Checked and approved by finance: frozen, ready for the transfer.
-    Approved,
-    /// Transferred to the EPN.
-    Paid,
+vocabulary! {
+    pub enum StatementStatus {
+        /// Computed by the monthly run; recomputed until finance approves it.
+        Draft,
+        /// Checked and approved by finance: frozen, ready for the transfer.
+        Approved,
+        /// Transferred to the EPN.
+        Paid,
+    }
 }
 
 impl StatementStatus {
@@ -38,10 +21,6 @@ impl StatementStatus {
     /// Whether it may be marked paid: only once approved.
     pub fn can_be_paid(self) -> bool {
         self == StatementStatus::Approved
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
     }
 }
 

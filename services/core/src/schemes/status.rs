@@ -1,32 +1,15 @@
 //! A scheme's status and the one way it moves: draft → active → closed (a draft may also be
 //! closed without ever opening).
 
-use serde::{Deserialize, Serialize};
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum SchemeStatus {
-    /// Being set up: no voucher is issued from it.
-    Draft,
-    /// Vouchers are issued from it.
-    Active,
-    /// Over: its rules no longer change and no voucher is issued.
-    Closed,
+vocabulary! {
+    pub enum SchemeStatus {
+        /// Being set up: no voucher is issued from it.
+        Draft,
+        /// Vouchers are issued from it.
+        Active,
+        /// Over: its rules no longer change and no voucher is issued.
+        Closed,
+    }
 }
 
 impl SchemeStatus {
@@ -38,10 +21,6 @@ impl SchemeStatus {
                 | (SchemeStatus::Draft, SchemeStatus::Closed)
                 | (SchemeStatus::Active, SchemeStatus::Closed)
         )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
     }
 }
 

@@ -6,31 +6,16 @@ use chrono::{Datelike, Months, NaiveDate};
 
 use crate::Error;
 
-/// A period's length; stored as its snake_case name.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    sqlx::Type,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum PeriodKind {
-    Month,
-    Quarter,
-    Year,
+vocabulary! {
+    /// A period's length; stored as its snake_case name.
+    pub enum PeriodKind {
+        Month,
+        Quarter,
+        Year,
+    }
 }
 
 impl PeriodKind {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     fn months(self) -> u32 {
         match self {
             Self::Month => 1,

@@ -2,39 +2,21 @@
 //! the values); SQL that needs the open statuses inlines `VoucherStatus::OPEN_SQL`, so the partial
 //! index on open vouchers still applies.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    sqlx::Type,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum VoucherStatus {
-    /// Handed to its holder, not yet registered at an EPN.
-    Issued,
-    /// Registered at an EPN after the positioning interview; no time used yet.
-    Registered,
-    /// Some of its time used.
-    InProgress,
-    /// All of its time used.
-    Completed,
-    /// Past its validity with time left.
-    Expired,
-    /// Withdrawn before any time was used.
-    Cancelled,
+vocabulary! {
+    pub enum VoucherStatus {
+        /// Handed to its holder, not yet registered at an EPN.
+        Issued,
+        /// Registered at an EPN after the positioning interview; no time used yet.
+        Registered,
+        /// Some of its time used.
+        InProgress,
+        /// All of its time used.
+        Completed,
+        /// Past its validity with time left.
+        Expired,
+        /// Withdrawn before any time was used.
+        Cancelled,
+    }
 }
 
 impl VoucherStatus {
@@ -59,10 +41,6 @@ impl VoucherStatus {
             self,
             VoucherStatus::Registered | VoucherStatus::InProgress | VoucherStatus::Completed
         )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
     }
 }
 
