@@ -20,6 +20,12 @@ pub struct ProblemField {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
+    /// The rule the value breaks, when the field can be refused for more than one reason: a
+    /// stable code to branch on (`not_the_holder`, `not_eligible`, `modules_to_choose`,
+    /// `module_chosen_twice`, `modules_not_offered`, `not_whole_sessions`, `unreadable_csv`,
+    /// `missing_columns`, `not_open_data_format`, `too_many_rows`).
+    #[oai(skip_serializing_if_is_none)]
+    pub rule: Option<String>,
 }
 
 /// RFC 9457 problem details.
@@ -175,6 +181,7 @@ impl ApiError {
                     .map(|field| ProblemField {
                         field: field.clone(),
                         message: "is required".to_owned(),
+                        rule: None,
                     })
                     .collect(),
             ),
@@ -184,6 +191,7 @@ impl ApiError {
                     .map(|f| ProblemField {
                         field: f.field.clone(),
                         message: f.message.clone(),
+                        rule: f.rule.as_ref().map(|rule| rule.code().to_owned()),
                     })
                     .collect(),
             ),
@@ -584,12 +592,14 @@ fn field_errors(message: &str) -> Vec<ProblemField> {
         .map(|name| ProblemField {
             field: name.to_owned(),
             message: message.to_owned(),
+            rule: None,
         })
         .collect();
     if fields.is_empty() {
         vec![ProblemField {
             field: "body".into(),
             message: message.to_owned(),
+            rule: None,
         }]
     } else {
         fields

@@ -2,13 +2,17 @@
 
 use serde::Serialize;
 
+pub use crate::field_rule::FieldRule;
 pub use crate::refusal::{Refusal, RefusalKind};
 
-/// A field of the caller's input that was refused, with the reason in plain words.
+/// A field of the caller's input that was refused, with the reason in plain words, and the rule it
+/// breaks when the field can be refused for more than one reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    #[serde(skip)]
+    pub rule: Option<FieldRule>,
 }
 
 impl FieldError {
@@ -16,6 +20,16 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            rule: None,
+        }
+    }
+
+    /// The field breaks a named rule; its message is the rule's.
+    pub fn breaks(field: impl Into<String>, rule: FieldRule) -> Self {
+        Self {
+            field: field.into(),
+            message: rule.english(),
+            rule: Some(rule),
         }
     }
 }
@@ -85,6 +99,11 @@ impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
+
+    /// The input breaks a named rule of one field.
+    pub fn breaks(field: impl Into<String>, rule: FieldRule) -> Self {
+        Self::Invalid(vec![FieldError::breaks(field, rule)])
+    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -101,6 +120,14 @@ impl Validator {
     pub fn check(&mut self, ok: bool, field: &str, message: impl Into<String>) -> &mut Self {
         if !ok {
             self.0.push(FieldError::new(field, message));
+        }
+        self
+    }
+
+    /// Like `check`, for a field that breaks a named rule.
+    pub fn check_rule(&mut self, ok: bool, field: &str, rule: FieldRule) -> &mut Self {
+        if !ok {
+            self.0.push(FieldError::breaks(field, rule));
         }
         self
     }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod emails;
 pub mod epns;
 pub mod error;
+pub mod field_rule;
 pub mod idempotency;
 pub mod labels;
 pub mod money;
@@ -27,5 +28,6 @@ pub mod tenancy;
 pub mod vouchers;
 
 pub use error::{Error, FieldError};
+pub use field_rule::FieldRule;
 pub use refusal::{Refusal, RefusalKind};
 pub use storage::Db;

@@ -51,10 +51,11 @@ pub(super) fn refusal(err: &Error) -> Option<FormRefusal> {
             fields: fields
                 .iter()
                 .map(|f| {
-                    (
-                        form_field(&f.field).to_owned(),
-                        field_message(&f.field, &f.message),
-                    )
+                    let message = match &f.rule {
+                        Some(rule) => rule.french(),
+                        None => field_message(&f.field).to_owned(),
+                    };
+                    (form_field(&f.field).to_owned(), message)
                 })
                 .collect(),
             form: None,
@@ -82,19 +83,14 @@ fn form_field(core: &str) -> &str {
     }
 }
 
-fn field_message(field: &str, english: &str) -> String {
-    let text = match field {
+/// What to type in a field the core refused without naming a rule: the field's one constraint.
+fn field_message(field: &str) -> &'static str {
+    match field {
         "first_name" => "Saisissez le prénom (100 caractères au plus).",
-        "last_name" if english.contains("holder") => {
-            "Ce n’est pas le nom du titulaire de ce chèque : vérifiez l’orthographe avec la personne."
-        }
         "last_name" => "Saisissez le nom (100 caractères au plus).",
         "birth_year" => "Saisissez l’année de naissance sur 4 chiffres, par exemple 1952.",
         "commune_insee" => {
             "Saisissez le code INSEE de la commune, sur 5 caractères : par exemple 46042 pour Cahors."
-        }
-        "public_category" if english.contains("eligible") => {
-            "Ce public n’est pas éligible à ce dispositif."
         }
         "public_category" => "Choisissez un public dans la liste.",
         "email" => "Saisissez une adresse électronique valide, par exemple nom@exemple.fr.",
@@ -110,32 +106,9 @@ fn field_message(field: &str, english: &str) -> String {
         }
         "interview.on" => "L’entretien ne peut avoir eu lieu avant l’émission du chèque.",
         "interview.autonomy_level" => "Choisissez un niveau d’autonomie dans la liste.",
-        "modules" if english.contains("does not offer") => {
-            "Votre EPN ne propose pas l’un des modules choisis dans ce dispositif."
-        }
-        "file" if english.starts_with("missing column") => {
-            let missing = english
-                .trim_start_matches("missing column(s): ")
-                .split(" (found")
-                .next()
-                .unwrap_or_default();
-            return format!(
-                "Il manque des colonnes au fichier : {missing}. Sa première ligne doit nommer les colonnes du modèle."
-            );
-        }
-        "file" if english.starts_with("at most") => {
-            "Un fichier compte au plus 5 000 lignes : découpez-le en plusieurs fichiers."
-        }
-        "file" => {
-            "Le fichier ne peut pas être lu comme un CSV : enregistrez-le au format CSV depuis votre tableur."
-        }
-        "modules" => {
-            return format!(
-                "Choisissez le nombre de modules demandé par le dispositif ({}).",
-                digits_in(english)
-            );
-        }
-        "module_number" => "Votre EPN ne propose pas ce module dans ce dispositif.",
+        "file" => "Choisissez un fichier CSV enregistré depuis votre tableur.",
+        "modules" => "Choisissez les modules demandés par le dispositif.",
+        "module_number" => "Choisissez un module du dispositif.",
         "starts_at" => "Saisissez la date et l’heure de la séance.",
         "duration_minutes" => "Saisissez une durée entre 1 et 1 440 minutes.",
         "capacity" => "Saisissez un nombre de places entre 1 et 500.",
@@ -154,9 +127,6 @@ fn field_message(field: &str, english: &str) -> String {
             "Les règles ne changent jamais dans le passé : choisissez aujourd’hui ou une date à venir."
         }
         "face_value_cents" => "Saisissez une valeur en euros, positive ou nulle.",
-        "voucher_minutes" if english.contains("whole number") => {
-            "Le nombre d’heures du chèque doit faire un nombre entier de séances."
-        }
         "voucher_minutes" => "Saisissez un nombre d’heures positif.",
         "session_minutes" => "Saisissez la durée d’une séance en minutes, positive.",
         "validity.months" => "Saisissez une validité entre 1 et 120 mois.",
@@ -177,9 +147,6 @@ fn field_message(field: &str, english: &str) -> String {
         }
         "contact_phone" => "Saisissez un numéro de téléphone de 30 caractères au plus.",
         "quantity" => "Saisissez un nombre de chèques positif, au moins égal au nombre déjà émis.",
-        "period_start" if english.contains("already has an allocation") => {
-            "Cette structure a déjà une dotation pour ce dispositif sur une partie de cette période."
-        }
         "period_start" | "period_end" => "Saisissez une période dont la fin suit le début.",
         "iban" => "Saisissez un IBAN valide, par exemple FR76 3000 6000 0112 3456 7890 189.",
         "bic" => "Saisissez un BIC de 8 ou 11 caractères, ou laissez vide.",
@@ -193,16 +160,7 @@ fn field_message(field: &str, english: &str) -> String {
             "Un animateur est rattaché à un EPN, et seul un animateur l’est : choisissez-le."
         }
         _ => "Cette valeur n’est pas acceptée.",
-    };
-    text.to_owned()
-}
-
-/// The first number in a core message ("choose exactly 10 modules …").
-fn digits_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|part| !part.is_empty())
-        .unwrap_or("?")
-        .to_owned()
+    }
 }
 
 fn not_found(what: &str) -> String {
@@ -227,9 +185,16 @@ mod tests {
                 "interview.on",
                 "before the voucher was issued",
             ),
-            passerelle_core::error::FieldError::new(
+            passerelle_core::error::FieldError::breaks(
                 "modules",
-                "choose exactly 10 modules (the scheme's rule), 3 given",
+                passerelle_core::FieldRule::ModulesToChoose {
+                    required: 10,
+                    given: 3,
+                },
+            ),
+            passerelle_core::error::FieldError::new(
+                "last_name",
+                "this is not the last name of this voucher's holder",
             ),
         ]);
         let said = refusal(&err).expect("a refusal");
@@ -237,8 +202,10 @@ mod tests {
         assert!(said.fields["interview_on"].contains("avant l’émission"));
         assert_eq!(
             said.fields["modules"],
-            "Choisissez le nombre de modules demandé par le dispositif (10)."
+            "Choisissez le nombre de modules demandé par le dispositif (10) : 3 choisis."
         );
+        // Without a rule, the field's own advice: the English is never read.
+        assert_eq!(said.fields["last_name"], field_message("last_name"));
         let used_up = refusal(&Error::Refused(
             passerelle_core::Refusal::AllocationUsedUp {
                 issued: 10,

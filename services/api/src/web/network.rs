@@ -220,11 +220,6 @@ pub(super) async fn import_file(
                 .next()
                 .or(errors.form)
                 .unwrap_or_default();
-            let message = if message.starts_with("Il manque des colonnes") {
-                "Ce fichier n’est pas au format des lieux de médiation numérique (schéma national) : il y manque des colonnes.".to_owned()
-            } else {
-                message
-            };
             let errors = FormRefusal::default().field("fichier", message);
             list_page(
                 &state,

@@ -127,6 +127,16 @@ async fn an_epn_registers_runs_a_session_and_records_attendance_exactly_once() {
     let wrong = app.post("/v1/registrations", epn, &register(&typo)).await;
     wrong.problem(422);
     assert!(wrong.raw.contains("mistyped"), "{}", wrong.raw);
+    let mut someone_else = register(&reference);
+    someone_else["last_name"] = json!("dupont");
+    let not_the_holder = app.post("/v1/registrations", epn, &someone_else).await;
+    not_the_holder.problem(422);
+    assert_eq!(not_the_holder.error_fields(), ["last_name"]);
+    assert_eq!(
+        not_the_holder.body["errors"][0]["rule"], "not_the_holder",
+        "{}",
+        not_the_holder.raw
+    );
     let registered = app
         .post("/v1/registrations", epn, &register(&reference))
         .await;

@@ -709,6 +709,7 @@ async fn a_spreadsheet_issues_its_good_rows_reports_the_others_and_never_twice()
         "{}",
         unusable.raw
     );
+    assert_eq!(unusable.body["errors"][0]["rule"], "missing_columns");
 }
 
 #[tokio::test]

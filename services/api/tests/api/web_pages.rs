@@ -334,9 +334,9 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
         .await;
     assert_eq!(too_few.status, 422);
     assert!(
-        too_few
-            .html
-            .contains("Choisissez le nombre de modules demandé par le dispositif (10).")
+        too_few.html.contains(
+            "Choisissez le nombre de modules demandé par le dispositif (10) : 3 choisis."
+        )
     );
     form.extend((1..=10).map(|m| ("modules", m.to_string())));
     let registered = browser.send_form(path, &as_pairs(&form)).await;
@@ -1081,24 +1081,37 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     assert_eq!(current[0].quantity, 45);
 
     // The open-data file of places, then one EPN's offer and bank details.
-    let file = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
-    let response = browser
-        .browser
-        .http
-        .post(format!("{}/portail/lot/epns/import", app.base))
-        .header("cookie", &browser.cookie)
-        .header("origin", &app.base)
-        .multipart(
-            reqwest::multipart::Form::new()
-                .text("csrf_token", token.clone())
-                .part(
-                    "fichier",
-                    reqwest::multipart::Part::bytes(file.to_vec()).file_name("lieux.csv"),
-                ),
-        )
-        .send()
+    let import = |file: &[u8]| {
+        browser
+            .browser
+            .http
+            .post(format!("{}/portail/lot/epns/import", app.base))
+            .header("cookie", &browser.cookie)
+            .header("origin", &app.base)
+            .multipart(
+                reqwest::multipart::Form::new()
+                    .text("csrf_token", token.clone())
+                    .part(
+                        "fichier",
+                        reqwest::multipart::Part::bytes(file.to_vec()).file_name("lieux.csv"),
+                    ),
+            )
+            .send()
+    };
+    let wrong_file = import(b"Pr\xc3\xa9nom;Nom\nLucie;Bouysset\n")
         .await
         .expect("import");
+    assert_eq!(wrong_file.status(), 422);
+    let html = wrong_file.text().await.expect("refusal");
+    assert!(
+        html.contains("format des lieux de médiation numérique (schéma national) : il y manque les colonnes id, source."),
+        "{html}"
+    );
+    let response = import(include_bytes!(
+        "../../../../infra/data/lieux-mediation-numerique-lot.csv"
+    ))
+    .await
+    .expect("import");
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("report");
     assert!(

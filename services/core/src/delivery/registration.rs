@@ -14,7 +14,7 @@ use crate::storage::Tx;
 use crate::tenancy::tenants;
 use crate::vouchers::VoucherStatus;
 use crate::vouchers::{self, Voucher};
-use crate::{Db, Error, epns};
+use crate::{Db, Error, FieldRule, epns};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Registration {
@@ -80,31 +80,27 @@ async fn check_modules(
     chosen.sort_unstable();
     chosen.dedup();
     if chosen.len() != modules.len() {
-        return Err(Error::invalid("modules", "a module is chosen twice"));
+        return Err(Error::breaks("modules", FieldRule::ModuleChosenTwice));
     }
     if chosen.len() != rules.modules_to_choose as usize {
-        return Err(Error::invalid(
+        return Err(Error::breaks(
             "modules",
-            format!(
-                "choose exactly {} modules (the scheme's rule), {} given",
-                rules.modules_to_choose,
-                chosen.len()
-            ),
+            FieldRule::ModulesToChoose {
+                required: rules.modules_to_choose,
+                given: chosen.len(),
+            },
         ));
     }
     let offered = epns::offered_modules(tx, epn_id, voucher.scheme_id).await?;
-    let missing: Vec<String> = chosen
+    let missing: Vec<i32> = chosen
         .iter()
+        .copied()
         .filter(|m| !offered.contains(m))
-        .map(i32::to_string)
         .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::breaks(
             "modules",
-            format!(
-                "this EPN does not offer module(s) {} in this scheme",
-                missing.join(", ")
-            ),
+            FieldRule::ModulesNotOffered { modules: missing },
         ));
     }
     Ok(chosen)
@@ -153,10 +149,7 @@ pub async fn register(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let voucher = vouchers::lock_by_reference(&mut tx, &request.reference).await?;
     if !beneficiaries::is_named(&mut tx, voucher.beneficiary_id, &request.last_name).await? {
-        return Err(Error::invalid(
-            "last_name",
-            "this is not the last name of this voucher's holder",
-        ));
+        return Err(Error::breaks("last_name", FieldRule::NotTheHolder));
     }
     match voucher.status_at(tenant.tz(), Utc::now()) {
         VoucherStatus::Issued => {}

@@ -11,7 +11,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
-use crate::{Db, Error, epns, schemes, vouchers};
+use crate::{Db, Error, FieldRule, epns, schemes, vouchers};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {
@@ -70,9 +70,11 @@ pub async fn create(
     if let Some(module) = new.module_number {
         let offered = epns::offered_modules(&mut tx, epn_id, new.scheme_id).await?;
         if !offered.contains(&module) {
-            return Err(Error::invalid(
+            return Err(Error::breaks(
                 "module_number",
-                format!("this EPN does not offer module {module} in this scheme"),
+                FieldRule::ModulesNotOffered {
+                    modules: vec![module],
+                },
             ));
         }
     }

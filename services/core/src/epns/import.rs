@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{EpnDetails, upsert};
 use crate::audit::{self, Actor};
-use crate::vouchers::bulk::decode;
-use crate::{Db, Error};
+use crate::vouchers::bulk::{decode, unreadable};
+use crate::{Db, Error, FieldRule};
 
 pub const MAX_ROWS: usize = 10_000;
 
@@ -67,7 +67,7 @@ fn read_places(file: &[u8]) -> Result<Vec<Place>, Error> {
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| Error::invalid("file", format!("unreadable header line: {e}")))?
+        .map_err(|e| unreadable(&e))?
         .iter()
         .map(|h| h.trim().to_lowercase())
         .collect();
@@ -76,25 +76,24 @@ fn read_places(file: &[u8]) -> Result<Vec<Place>, Error> {
         .filter(|c| !headers.iter().any(|h| h == c))
         .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::breaks(
             "file",
-            format!(
-                "not the lieux de médiation numérique format: missing column(s) {}",
-                missing.join(", ")
-            ),
+            FieldRule::NotOpenDataFormat {
+                missing: missing.into_iter().map(str::to_owned).collect(),
+            },
         ));
     }
 
     let mut places = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| Error::invalid("file", format!("unreadable CSV: {e}")))?;
+        let record = record.map_err(|e| unreadable(&e))?;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
         if places.len() == MAX_ROWS {
-            return Err(Error::invalid(
+            return Err(Error::breaks(
                 "file",
-                format!("at most {MAX_ROWS} places per file"),
+                FieldRule::TooManyRows { max: MAX_ROWS },
             ));
         }
         let line = record.position().map(|p| p.line()).unwrap_or_default();

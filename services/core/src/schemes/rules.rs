@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::error::Validator;
+use crate::{Error, FieldRule};
 
 /// The publics a scheme targets (Ticket Net's list, plus `other`).
 pub const PUBLIC_CATEGORIES: [&str; 8] = [
@@ -103,13 +103,13 @@ impl SchemeRules {
             "session_minutes",
             "must be positive",
         )
-        .check(
+        .check_rule(
             self.session_minutes == 0 || self.voucher_minutes.is_multiple_of(self.session_minutes),
             "voucher_minutes",
-            format!(
-                "{} minutes is not a whole number of {}-minute sessions",
-                self.voucher_minutes, self.session_minutes
-            ),
+            FieldRule::NotWholeSessions {
+                voucher_minutes: self.voucher_minutes,
+                session_minutes: self.session_minutes,
+            },
         )
         .check(
             match self.validity {

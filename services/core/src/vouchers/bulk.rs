@@ -15,7 +15,7 @@ use super::{Holder, IssueRequest, issue_in};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{NewBeneficiary, folded as fold, match_key};
 use crate::tenancy::tenants;
-use crate::{Db, Error, Refusal};
+use crate::{Db, Error, FieldRule, Refusal};
 
 pub const MAX_ROWS: usize = 5_000;
 
@@ -115,6 +115,16 @@ fn consent(value: &str) -> Option<bool> {
     }
 }
 
+/// A file the CSV reader gives up on (a broken quote, a line it cannot split).
+pub(crate) fn unreadable(err: &csv::Error) -> Error {
+    Error::breaks(
+        "file",
+        FieldRule::UnreadableCsv {
+            reason: err.to_string(),
+        },
+    )
+}
+
 /// Text from bytes: UTF-8 if it is valid (BOM dropped), else Windows-1252 — the two encodings
 /// spreadsheets save CSV in.
 pub fn decode(bytes: &[u8]) -> String {
@@ -180,10 +190,7 @@ fn parse(text: &str) -> Result<Vec<ParsedRow>, Error> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::invalid("file", format!("unreadable header line: {e}")))?
-        .clone();
+    let headers = reader.headers().map_err(|e| unreadable(&e))?.clone();
     let mut columns: Vec<Option<Column>> = Vec::new();
     for header in headers.iter() {
         let folded = fold(header);
@@ -207,26 +214,25 @@ fn parse(text: &str) -> Result<Vec<ParsedRow>, Error> {
     .map(|(_, label)| *label)
     .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::breaks(
             "file",
-            format!(
-                "missing column(s): {} (found: {})",
-                missing.join(", "),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
+            FieldRule::MissingColumns {
+                missing: missing.into_iter().map(str::to_owned).collect(),
+                found: headers.iter().map(str::to_owned).collect(),
+            },
         ));
     }
 
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| Error::invalid("file", format!("unreadable CSV: {e}")))?;
+        let record = record.map_err(|e| unreadable(&e))?;
         if record.iter().all(str::is_empty) {
             continue;
         }
         if rows.len() == MAX_ROWS {
-            return Err(Error::invalid(
+            return Err(Error::breaks(
                 "file",
-                format!("at most {MAX_ROWS} rows per file"),
+                FieldRule::TooManyRows { max: MAX_ROWS },
             ));
         }
         let line = record.position().map(|p| p.line()).unwrap_or_default();

@@ -18,7 +18,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant};
-use crate::{Db, Error, prescribers, schemes};
+use crate::{Db, Error, FieldRule, prescribers, schemes};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Voucher {
@@ -226,12 +226,11 @@ pub(crate) async fn issue_for(
         .eligible_categories
         .contains(&beneficiary.public_category)
     {
-        return Err(Error::invalid(
+        return Err(Error::breaks(
             "public_category",
-            format!(
-                "`{}` is not among this scheme's eligible publics",
-                beneficiary.public_category
-            ),
+            FieldRule::NotEligible {
+                category: beneficiary.public_category.clone(),
+            },
         ));
     }
 

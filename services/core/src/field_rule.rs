@@ -1,0 +1,187 @@
+//! The rules a field can break when "this value is not accepted" is not enough to correct it: a
+//! field refused for one of several reasons (a last name that is well formed but not the holder's,
+//! a file that is not CSV or lacks columns) carries its rule, typed. Its English (for integrators)
+//! and French (for a person at a form) are written here, in exhaustive matches, so the portal never
+//! reads the English to find out which rule it was.
+
+use crate::schemes::rules::public_category_fr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldRule {
+    /// The last name is well formed but is not the voucher holder's.
+    NotTheHolder,
+    /// The person's public is not among the scheme's eligible publics.
+    NotEligible { category: String },
+    /// The number of modules chosen is not the scheme's.
+    ModulesToChoose { required: u32, given: usize },
+    /// The same module is chosen twice.
+    ModuleChosenTwice,
+    /// The EPN does not offer these modules in this scheme.
+    ModulesNotOffered { modules: Vec<i32> },
+    /// The voucher's hours are not a whole number of sessions.
+    NotWholeSessions {
+        voucher_minutes: u32,
+        session_minutes: u32,
+    },
+    /// A file that cannot be read as CSV (its encoding, a broken quote).
+    UnreadableCsv { reason: String },
+    /// The bulk issuance file lacks columns of its template.
+    MissingColumns {
+        missing: Vec<String>,
+        found: Vec<String>,
+    },
+    /// The EPN file is not the national open-data format of *lieux de médiation numérique*.
+    NotOpenDataFormat { missing: Vec<String> },
+    /// A file with more rows than one upload may hold.
+    TooManyRows { max: usize },
+}
+
+impl FieldRule {
+    /// A stable code for the rule, for clients that branch on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotTheHolder => "not_the_holder",
+            Self::NotEligible { .. } => "not_eligible",
+            Self::ModulesToChoose { .. } => "modules_to_choose",
+            Self::ModuleChosenTwice => "module_chosen_twice",
+            Self::ModulesNotOffered { .. } => "modules_not_offered",
+            Self::NotWholeSessions { .. } => "not_whole_sessions",
+            Self::UnreadableCsv { .. } => "unreadable_csv",
+            Self::MissingColumns { .. } => "missing_columns",
+            Self::NotOpenDataFormat { .. } => "not_open_data_format",
+            Self::TooManyRows { .. } => "too_many_rows",
+        }
+    }
+
+    /// What an integrator reads in the problem's `errors`.
+    pub fn english(&self) -> String {
+        match self {
+            Self::NotTheHolder => "this is not the last name of this voucher's holder".into(),
+            Self::NotEligible { category } => {
+                format!("`{category}` is not among this scheme's eligible publics")
+            }
+            Self::ModulesToChoose { required, given } => {
+                format!("choose exactly {required} modules (the scheme's rule), {given} given")
+            }
+            Self::ModuleChosenTwice => "a module is chosen twice".into(),
+            Self::ModulesNotOffered { modules } => format!(
+                "this EPN does not offer module(s) {} in this scheme",
+                list(modules)
+            ),
+            Self::NotWholeSessions {
+                voucher_minutes,
+                session_minutes,
+            } => format!(
+                "{voucher_minutes} minutes is not a whole number of {session_minutes}-minute sessions"
+            ),
+            Self::UnreadableCsv { reason } => format!("unreadable CSV: {reason}"),
+            Self::MissingColumns { missing, found } => format!(
+                "missing column(s): {} (found: {})",
+                missing.join(", "),
+                found.join(", ")
+            ),
+            Self::NotOpenDataFormat { missing } => format!(
+                "not the lieux de médiation numérique format: missing column(s) {}",
+                missing.join(", ")
+            ),
+            Self::TooManyRows { max } => format!("at most {max} rows per file"),
+        }
+    }
+
+    /// What a person at a form reads next to the field.
+    pub fn french(&self) -> String {
+        match self {
+            Self::NotTheHolder => {
+                "Ce n’est pas le nom du titulaire de ce chèque : vérifiez l’orthographe avec la personne.".into()
+            }
+            Self::NotEligible { category } => format!(
+                "Ce public ({}) n’est pas éligible à ce dispositif.",
+                public_category_fr(category)
+            ),
+            Self::ModulesToChoose { required, given } => format!(
+                "Choisissez le nombre de modules demandé par le dispositif ({required}) : {given} choisi{}.",
+                if *given > 1 { "s" } else { "" }
+            ),
+            Self::ModuleChosenTwice => "Un module est choisi deux fois.".into(),
+            Self::ModulesNotOffered { modules } if modules.len() == 1 => format!(
+                "Votre EPN ne propose pas le module {} dans ce dispositif.",
+                list(modules)
+            ),
+            Self::ModulesNotOffered { modules } => format!(
+                "Votre EPN ne propose pas les modules {} dans ce dispositif.",
+                list(modules)
+            ),
+            Self::NotWholeSessions { .. } => {
+                "Le nombre d’heures du chèque doit faire un nombre entier de séances.".into()
+            }
+            Self::UnreadableCsv { .. } => {
+                "Le fichier ne peut pas être lu comme un CSV : enregistrez-le au format CSV depuis votre tableur.".into()
+            }
+            Self::MissingColumns { missing, .. } => format!(
+                "Il manque des colonnes au fichier : {}. Sa première ligne doit nommer les colonnes du modèle.",
+                missing.join(", ")
+            ),
+            Self::NotOpenDataFormat { missing } => format!(
+                "Ce fichier n’est pas au format des lieux de médiation numérique (schéma national) : il y manque les colonnes {}.",
+                missing.join(", ")
+            ),
+            Self::TooManyRows { max } => format!(
+                "Un fichier compte au plus {} lignes : découpez-le en plusieurs fichiers.",
+                thousands(*max)
+            ),
+        }
+    }
+}
+
+/// A count as French writes it: groups of three digits apart, by a no-break space.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn list(modules: &[i32]) -> String {
+    modules
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rule_says_its_facts_in_both_languages() {
+        let rule = FieldRule::ModulesToChoose {
+            required: 10,
+            given: 3,
+        };
+        assert_eq!(
+            rule.french(),
+            "Choisissez le nombre de modules demandé par le dispositif (10) : 3 choisis."
+        );
+        assert!(rule.english().contains("exactly 10"));
+        let rule = FieldRule::TooManyRows { max: 10_000 };
+        assert!(
+            rule.french().contains("10\u{a0}000 lignes"),
+            "{}",
+            rule.french()
+        );
+        let rule = FieldRule::ModulesNotOffered {
+            modules: vec![3, 7],
+        };
+        assert!(rule.french().contains("les modules 3, 7"));
+        assert_eq!(rule.code(), "modules_not_offered");
+        assert_eq!(thousands(5_000), "5\u{a0}000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1\u{a0}234\u{a0}567");
+    }
+}
