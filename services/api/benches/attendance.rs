@@ -14,7 +14,7 @@ use futures::StreamExt;
 use passerelle_api::{AppState, spawn_on_loopback};
 use passerelle_core::Db;
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::beneficiaries::{NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::epns;
@@ -177,7 +177,7 @@ async fn seed_tenant(db: &Db, index: usize) -> Tenant {
                     last_name: format!("Bench{v}"),
                     birth_year: 1957,
                     commune_insee: "46102".into(),
-                    public_category: "senior".into(),
+                    public_category: PublicCategory::Senior,
                     ..NewBeneficiary::default()
                 }),
                 participation_fee_cents: 0,

@@ -9,10 +9,40 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::refusal::Refusal;
-use crate::schemes::rules::PUBLIC_CATEGORIES;
 use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
 use crate::{Db, Error};
+
+vocabulary! {
+    /// The public a person belongs to, as a scheme's eligibility names it (Ticket Net's list, plus
+    /// `other`); kept when the person's data is erased, for the statistics. French names in
+    /// `crate::labels::public_category`.
+    pub enum PublicCategory {
+        /// Allocataires de minima sociaux.
+        MinimaSociaux,
+        /// Femmes isolées avec enfants à charge.
+        SingleParent,
+        /// Retraités ou futurs retraités.
+        Senior,
+        /// Salariés peu qualifiés.
+        LowQualifiedEmployee,
+        /// Conjoints d’artisans, commerçants, agriculteurs.
+        SpouseOfSelfEmployed,
+        /// Parents d’élèves.
+        ParentOfPupil,
+        /// Assurés sociaux, allocataires, usagers des téléservices.
+        SocialInsuranceUser,
+        /// A public of none of the kinds above.
+        Other,
+    }
+}
+
+/// A person registered without a public is of none of the listed ones.
+impl Default for PublicCategory {
+    fn default() -> Self {
+        PublicCategory::Other
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Beneficiary {
@@ -21,7 +51,7 @@ pub struct Beneficiary {
     pub last_name: Option<String>,
     pub birth_year: Option<i16>,
     pub commune_insee: Option<String>,
-    pub public_category: String,
+    pub public_category: PublicCategory,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub email_consent: bool,
@@ -40,7 +70,7 @@ pub struct NewBeneficiary {
     pub last_name: String,
     pub birth_year: i16,
     pub commune_insee: String,
-    pub public_category: String,
+    pub public_category: PublicCategory,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub email_consent: bool,
@@ -114,11 +144,6 @@ impl NewBeneficiary {
             is_commune_code(&self.commune_insee),
             "commune_insee",
             "a 5-character INSEE commune code such as 46102 or 2A004",
-        )
-        .check(
-            PUBLIC_CATEGORIES.contains(&self.public_category.as_str()),
-            "public_category",
-            format!("one of {}", PUBLIC_CATEGORIES.join(", ")),
         )
         .check(
             self.email.as_deref().is_none_or(is_email),
@@ -195,7 +220,7 @@ pub(crate) async fn insert(
     .bind(&key)
     .bind(new.birth_year)
     .bind(&new.commune_insee)
-    .bind(&new.public_category)
+    .bind(new.public_category)
     .bind(email)
     .bind(new.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()))
     .bind(new.email_consent)

@@ -4,14 +4,15 @@
 //! and French (for a person at a form) are written here, in exhaustive matches, so the portal never
 //! reads the English to find out which rule it was.
 
-use crate::schemes::rules::public_category_fr;
+use crate::beneficiaries::PublicCategory;
+use crate::labels;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldRule {
     /// The last name is well formed but is not the voucher holder's.
     NotTheHolder,
     /// The person's public is not among the scheme's eligible publics.
-    NotEligible { category: String },
+    NotEligible { category: PublicCategory },
     /// The number of modules chosen is not the scheme's.
     ModulesToChoose { required: u32, given: usize },
     /// The same module is chosen twice.
@@ -96,7 +97,7 @@ impl FieldRule {
             }
             Self::NotEligible { category } => format!(
                 "Ce public ({}) n’est pas éligible à ce dispositif.",
-                public_category_fr(category)
+                labels::public_category(*category)
             ),
             Self::ModulesToChoose { required, given } => format!(
                 "Choisissez le nombre de modules demandé par le dispositif ({required}) : {given} choisi{}.",

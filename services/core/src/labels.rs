@@ -2,6 +2,7 @@
 //! pages, the emails and the exports call these (an exhaustive match, so a new status cannot be
 //! left without its label).
 
+use crate::beneficiaries::PublicCategory;
 use crate::delivery::{AttendanceStatus, AutonomyLevel, CompetenceLevel, SessionStatus};
 use crate::emails::outbox::Kind as EmailKind;
 use crate::emails::status::EmailStatus;
@@ -89,6 +90,22 @@ pub fn prescriber_kind(kind: PrescriberKind) -> &'static str {
         PrescriberKind::Association => "Association",
         PrescriberKind::Employer => "Employeur",
         PrescriberKind::Other => "Autre",
+    }
+}
+
+/// A public, in the customer's own words (forms, letters, charts).
+pub fn public_category(category: PublicCategory) -> &'static str {
+    match category {
+        PublicCategory::MinimaSociaux => "Allocataires de minima sociaux",
+        PublicCategory::SingleParent => "Femmes isolées avec enfants à charge",
+        PublicCategory::Senior => "Retraités ou futurs retraités",
+        PublicCategory::LowQualifiedEmployee => "Salariés peu qualifiés",
+        PublicCategory::SpouseOfSelfEmployed => "Conjoints d’artisans, commerçants, agriculteurs",
+        PublicCategory::ParentOfPupil => "Parents d’élèves",
+        PublicCategory::SocialInsuranceUser => {
+            "Assurés sociaux, allocataires, usagers des téléservices"
+        }
+        PublicCategory::Other => "Autre public",
     }
 }
 

@@ -4,7 +4,7 @@
 
 use chrono::Days;
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::beneficiaries::{NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest, Registered};
 use passerelle_core::epns;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
@@ -131,7 +131,7 @@ impl World {
             last_name: last_name.into(),
             birth_year: 1957,
             commune_insee: "46102".into(),
-            public_category: "senior".into(),
+            public_category: PublicCategory::Senior,
             ..NewBeneficiary::default()
         }
     }

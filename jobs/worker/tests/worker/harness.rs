@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::beneficiaries::{NewBeneficiary, PublicCategory};
 use passerelle_core::emails::{Links, OutboxMessage};
 use passerelle_core::epns::{self, EpnDetails};
 use passerelle_core::prescribers::NewPrescriber;
@@ -147,7 +147,7 @@ impl Harness {
                     last_name: format!("Test{}", Uuid::new_v4().simple()),
                     birth_year: 1955,
                     commune_insee: "46102".into(),
-                    public_category: "senior".into(),
+                    public_category: PublicCategory::Senior,
                     email: email.map(str::to_owned),
                     email_consent: consent,
                     ..NewBeneficiary::default()

@@ -334,11 +334,7 @@ impl AccompanimentApi {
             last_name: b.last_name,
             birth_year: b.birth_year,
             commune_insee: b.commune_insee,
-            public_category: b
-                .public_category
-                .unwrap_or(PublicCategory::Other)
-                .as_str()
-                .to_owned(),
+            public_category: b.public_category.unwrap_or(PublicCategory::Other).into(),
             email: b.email,
             phone: b.phone,
             email_consent: b.email_consent,

@@ -1,12 +1,14 @@
 use chrono::{DateTime, Utc};
-use passerelle_core::beneficiaries::{self, Beneficiary, NewBeneficiary};
+use passerelle_core::beneficiaries::{
+    self, Beneficiary, NewBeneficiary, PublicCategory as DomainPublicCategory,
+};
 use passerelle_core::retention;
 use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::audit::AuditEntryView;
@@ -17,39 +19,26 @@ use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// The public a person belongs to, as the scheme's eligibility names it.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum PublicCategory {
-    /// Allocataires de minima sociaux.
-    MinimaSociaux,
-    /// Femmes isolées avec enfants à charge.
-    SingleParent,
-    /// Retraités ou futurs retraités.
-    Senior,
-    /// Salariés peu qualifiés.
-    LowQualifiedEmployee,
-    /// Conjoints d'artisans, commerçants, agriculteurs.
-    SpouseOfSelfEmployed,
-    /// Parents d'élèves.
-    ParentOfPupil,
-    /// Assurés sociaux, allocataires, usagers des téléservices.
-    SocialInsuranceUser,
-    Other,
-}
-
-impl PublicCategory {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PublicCategory::MinimaSociaux => "minima_sociaux",
-            PublicCategory::SingleParent => "single_parent",
-            PublicCategory::Senior => "senior",
-            PublicCategory::LowQualifiedEmployee => "low_qualified_employee",
-            PublicCategory::SpouseOfSelfEmployed => "spouse_of_self_employed",
-            PublicCategory::ParentOfPupil => "parent_of_pupil",
-            PublicCategory::SocialInsuranceUser => "social_insurance_user",
-            PublicCategory::Other => "other",
-        }
+mirror_enum! {
+    /// The public a person belongs to, as the scheme's eligibility names it.
+    #[oai(rename_all = "snake_case")]
+    pub enum PublicCategory mirrors DomainPublicCategory {
+        /// Allocataires de minima sociaux.
+        MinimaSociaux,
+        /// Femmes isolées avec enfants à charge.
+        SingleParent,
+        /// Retraités ou futurs retraités.
+        Senior,
+        /// Salariés peu qualifiés.
+        LowQualifiedEmployee,
+        /// Conjoints d'artisans, commerçants, agriculteurs.
+        SpouseOfSelfEmployed,
+        /// Parents d'élèves.
+        ParentOfPupil,
+        /// Assurés sociaux, allocataires, usagers des téléservices.
+        SocialInsuranceUser,
+        /// A public of none of the kinds above.
+        Other,
     }
 }
 
@@ -88,7 +77,7 @@ impl From<NewBeneficiaryDto> for NewBeneficiary {
             last_name: b.last_name,
             birth_year: b.birth_year,
             commune_insee: b.commune_insee,
-            public_category: b.public_category.as_str().to_owned(),
+            public_category: b.public_category.into(),
             email: b.email,
             phone: b.phone,
             email_consent: b.email_consent,
@@ -110,8 +99,7 @@ pub struct BeneficiaryView {
     pub birth_year: Option<i16>,
     #[oai(skip_serializing_if_is_none)]
     pub commune_insee: Option<String>,
-    /// The public the person belongs to (see `PublicCategory`).
-    pub public_category: String,
+    pub public_category: PublicCategory,
     #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -135,7 +123,7 @@ impl From<Beneficiary> for BeneficiaryView {
             last_name: b.last_name,
             birth_year: b.birth_year,
             commune_insee: b.commune_insee,
-            public_category: b.public_category,
+            public_category: b.public_category.into(),
             email: b.email,
             phone: b.phone,
             email_consent: b.email_consent,
@@ -339,7 +327,7 @@ impl Example for BeneficiaryView {
             last_name: Some("Lacombe".into()),
             birth_year: Some(1954),
             commune_insee: Some("46102".into()),
-            public_category: "senior".into(),
+            public_category: PublicCategory::Senior,
             email: Some("paul.lacombe@example.org".into()),
             phone: None,
             email_consent: true,

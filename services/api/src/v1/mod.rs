@@ -5,11 +5,11 @@
 /// not compile until the other has it. Attributes (its doc comment, its name in the document) are
 /// passed through.
 macro_rules! mirror_enum {
-    ($(#[$meta:meta])* pub enum $dto:ident mirrors $domain:ident { $($variant:ident),+ $(,)? }) => {
+    ($(#[$meta:meta])* pub enum $dto:ident mirrors $domain:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
         $(#[$meta])*
         pub enum $dto {
-            $($variant),+
+            $($(#[$vmeta])* $variant),+
         }
 
         impl From<$domain> for $dto {

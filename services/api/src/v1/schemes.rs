@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::beneficiaries::PublicCategory;
 use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -85,9 +86,9 @@ pub struct RulesDto {
     pub delivery_modes: DeliveryModesDto,
     /// The most a holder may be asked to pay, in cents.
     pub participation_fee_cap_cents: i64,
-    /// The publics the scheme is for (see `PublicCategory`), at least one.
+    /// The publics the scheme is for, at least one.
     #[oai(validator(max_items = 8))]
-    pub eligible_categories: Vec<String>,
+    pub eligible_categories: Vec<PublicCategory>,
     /// Days before the end of validity on which holders are reminded (e.g. 60, 30, 7).
     #[oai(validator(max_items = 10))]
     pub reminder_days: Vec<u32>,
@@ -143,7 +144,7 @@ impl TryFrom<RulesDto> for SchemeRules {
                 accompaniment_minutes: r.delivery_modes.accompaniment_minutes,
             },
             participation_fee_cap_cents: r.participation_fee_cap_cents,
-            eligible_categories: r.eligible_categories,
+            eligible_categories: r.eligible_categories.into_iter().map(Into::into).collect(),
             reminder_days: r.reminder_days,
             hourly_rate_cents: r.hourly_rate_cents,
             interview_fee_cents: r.interview_fee_cents,
@@ -184,7 +185,7 @@ impl From<SchemeRules> for RulesDto {
                 accompaniment_minutes: r.delivery_modes.accompaniment_minutes,
             },
             participation_fee_cap_cents: r.participation_fee_cap_cents,
-            eligible_categories: r.eligible_categories,
+            eligible_categories: r.eligible_categories.into_iter().map(Into::into).collect(),
             reminder_days: r.reminder_days,
             hourly_rate_cents: r.hourly_rate_cents,
             interview_fee_cents: r.interview_fee_cents,

@@ -4,7 +4,6 @@
 use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes;
-use passerelle_core::schemes::rules::public_category_fr;
 use passerelle_core::statistics::dashboard::{self, Figure};
 use passerelle_core::statistics::{self, ExportFilter, ExportStatus, PeriodKind};
 use poem::http::{StatusCode, header};
@@ -308,7 +307,7 @@ pub(super) async fn charts(
                 _ => None,
             };
             bar(
-                public_category_fr(&c.category).to_owned(),
+                passerelle_core::labels::public_category(c.category).to_owned(),
                 rate,
                 100,
                 rate.map_or_else(

@@ -2,14 +2,13 @@
 //! a voucher, print its one-page letter, issue from a CSV file, and see the organisation's stock
 //! and funnel.
 
-use passerelle_core::beneficiaries::{self, NewBeneficiary};
+use passerelle_core::beneficiaries::{self, NewBeneficiary, PublicCategory};
 use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::reimbursements::export::euros;
-use passerelle_core::schemes::rules::{PUBLIC_CATEGORIES, public_category_fr};
 use passerelle_core::vouchers::bulk::{self, RowStatus};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherFilter};
-use passerelle_core::{Error, epns, prescribers, schemes};
+use passerelle_core::{Error, epns, labels, prescribers, schemes};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path};
 use poem::{Request, handler};
@@ -45,9 +44,8 @@ async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Choice>
 }
 
 fn categories() -> Vec<Choice> {
-    PUBLIC_CATEGORIES
-        .iter()
-        .map(|code| option(code, public_category_fr(code)))
+    PublicCategory::all()
+        .map(|category| option(category.as_str(), labels::public_category(category)))
         .collect()
 }
 
@@ -274,6 +272,10 @@ fn read_voucher_form(form: &VoucherForm) -> Result<(Uuid, NewBeneficiary, i64), 
             "Saisissez l’année de naissance sur 4 chiffres, par exemple 1952.",
         );
     }
+    let public_category = form.public_category.parse::<PublicCategory>().ok();
+    if public_category.is_none() {
+        refusal = refusal.field("public_category", "Choisissez un public dans la liste.");
+    }
     let fee = euros_to_cents(&form.participation);
     if fee.is_none() {
         refusal = refusal.field(
@@ -281,22 +283,26 @@ fn read_voucher_form(form: &VoucherForm) -> Result<(Uuid, NewBeneficiary, i64), 
             "Saisissez un montant en euros, par exemple 5 ou 5,50.",
         );
     }
-    match (scheme_id, birth_year, fee) {
-        (Some(scheme_id), Some(birth_year), Some(fee)) if refusal.is_empty() => Ok((
-            scheme_id,
-            NewBeneficiary {
-                first_name: form.first_name.trim().to_owned(),
-                last_name: form.last_name.trim().to_owned(),
-                birth_year,
-                commune_insee: form.commune_insee.trim().to_uppercase(),
-                public_category: form.public_category.clone(),
-                email: optional(&form.email),
-                phone: optional(&form.phone),
-                email_consent: ticked(&form.email_consent),
-                allow_duplicate: form.duplicate == "autre",
-            },
-            fee,
-        )),
+    match (scheme_id, birth_year, public_category, fee) {
+        (Some(scheme_id), Some(birth_year), Some(public_category), Some(fee))
+            if refusal.is_empty() =>
+        {
+            Ok((
+                scheme_id,
+                NewBeneficiary {
+                    first_name: form.first_name.trim().to_owned(),
+                    last_name: form.last_name.trim().to_owned(),
+                    birth_year,
+                    commune_insee: form.commune_insee.trim().to_uppercase(),
+                    public_category,
+                    email: optional(&form.email),
+                    phone: optional(&form.phone),
+                    email_consent: ticked(&form.email_consent),
+                    allow_duplicate: form.duplicate == "autre",
+                },
+                fee,
+            ))
+        }
         _ => Err(refusal),
     }
 }

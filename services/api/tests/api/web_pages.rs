@@ -64,6 +64,93 @@ fn person<'a>(scheme_id: &'a str, token: &'a str) -> Vec<(&'static str, &'a str)
 }
 
 #[tokio::test]
+async fn a_public_the_scheme_does_not_serve_is_refused_by_name_in_french() {
+    let app = spawn_app().await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    // A scheme for seniors only.
+    let scheme = app
+        .post(
+            "/v1/schemes",
+            admin,
+            &json!({ "code": "seniors", "name": "Chèque seniors", "preset": "ticket-net",
+                     "rules": crate::access::sample_rules() }),
+        )
+        .await;
+    assert_eq!(scheme.status, 201, "{}", scheme.raw);
+    let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
+    let active = app
+        .post(
+            &format!("/v1/schemes/{scheme_id}/status"),
+            admin,
+            &json!({ "status": "active" }),
+        )
+        .await;
+    assert_eq!(active.status, 200, "{}", active.raw);
+    let today = passerelle_test_support::paris_today();
+    let allocation = app
+        .post(
+            &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
+            admin,
+            &json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(1),
+                     "period_end": today + chrono::Days::new(1), "quantity": 5 }),
+        )
+        .await;
+    assert_eq!(allocation.status, 201, "{}", allocation.raw);
+
+    // Through the API: a public outside the list is malformed; one the scheme does not serve
+    // breaks a named rule.
+    let issue = |category: &str| {
+        json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Inès", "last_name": "Roux",
+                "birth_year": 1992, "commune_insee": "46102", "public_category": category } })
+    };
+    let prescriber = app.lot.token(Role::Prescriber);
+    let unknown = app
+        .post("/v1/vouchers", prescriber, &issue("martians"))
+        .await;
+    unknown.problem(400);
+    let not_served = app
+        .post("/v1/vouchers", prescriber, &issue("single_parent"))
+        .await;
+    not_served.problem(422);
+    assert_eq!(not_served.error_fields(), ["public_category"]);
+    assert_eq!(not_served.body["errors"][0]["rule"], "not_eligible");
+
+    // Through the portal, in French, next to the field.
+    let browser = signed_in(&app, Role::Prescriber).await;
+    let token = browser.token.clone();
+    let with_category = |category: &'static str| {
+        person(&scheme_id, &token)
+            .into_iter()
+            .map(|(k, v)| (k, if k == "public_category" { category } else { v }))
+            .collect::<Vec<_>>()
+    };
+    let refused = browser
+        .send_form(
+            "/portail/lot/cheques/nouveau",
+            &with_category("single_parent"),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.html.contains(
+            "Ce public (Femmes isolées avec enfants à charge) n’est pas éligible à ce dispositif."
+        ),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("id=\"public_category-erreur\""));
+    let forged = browser
+        .send_form("/portail/lot/cheques/nouveau", &with_category("martians"))
+        .await;
+    assert_eq!(forged.status, 422);
+    assert!(forged.html.contains("Choisissez un public dans la liste."));
+    let issued = browser
+        .send_form("/portail/lot/cheques/nouveau", &with_category("senior"))
+        .await;
+    assert_eq!(issued.status, 303, "{}", issued.html);
+}
+
+#[tokio::test]
 async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its_letter() {
     let app = spawn_app().await;
     let scheme_id = ticket_net(&app).await;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{RequestChannel, RequestStatus};
 use crate::audit::{self, Actor};
-use crate::beneficiaries::NewBeneficiary;
+use crate::beneficiaries::{NewBeneficiary, PublicCategory};
 use crate::epns;
 use crate::refusal::Refusal;
 use crate::schemes::SchemeStatus;
@@ -170,7 +170,7 @@ pub async fn request_public(
     .bind(person.last_name.trim())
     .bind(person.birth_year)
     .bind(&person.commune_insee)
-    .bind(&person.public_category)
+    .bind(person.public_category)
     .bind(&person.email)
     .bind(&person.phone)
     .bind(person.email_consent)
@@ -283,7 +283,7 @@ pub async fn accept(
                     "a request from the public form needs the prescriber whose allocation funds it",
                 )
             })?;
-            let person: (String, String, i16, String, String, Option<String>, Option<String>, bool) = sqlx::query_as(
+            let person: (String, String, i16, String, PublicCategory, Option<String>, Option<String>, bool) = sqlx::query_as(
                 "SELECT first_name, last_name, birth_year, commune_insee, public_category, email, phone, email_consent
                    FROM accompaniment_requests WHERE id = $1",
             )

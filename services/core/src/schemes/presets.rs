@@ -1,7 +1,8 @@
 //! The two seed schemes as presets: a new scheme starts from one and the admin adjusts it.
 //! Module titles and families are the customer's own words, exactly as in the seed documents.
 
-use super::rules::{DeliveryModes, GroupSize, PUBLIC_CATEGORIES, SchemeRules, Validity};
+use super::rules::{DeliveryModes, GroupSize, SchemeRules, Validity};
+use crate::beneficiaries::PublicCategory;
 
 pub const ALL: [&str; 2] = ["ticket-net", "pass-numerique"];
 
@@ -114,8 +115,8 @@ const PASS_NUMERIQUE_MODULES: [(u32, &str, &str, &[&str]); 4] = [
     (4, "Accès à l’information", KIT, &["https://www.bnf.fr/"]),
 ];
 
-fn all_categories() -> Vec<String> {
-    PUBLIC_CATEGORIES.iter().map(|c| (*c).to_owned()).collect()
+fn all_categories() -> Vec<PublicCategory> {
+    PublicCategory::all().collect()
 }
 
 pub fn get(code: &str) -> Option<Preset> {

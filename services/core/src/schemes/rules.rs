@@ -4,35 +4,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::beneficiaries::PublicCategory;
 use crate::error::Validator;
 use crate::{Error, FieldRule};
-
-/// The publics a scheme targets (Ticket Net's list, plus `other`).
-pub const PUBLIC_CATEGORIES: [&str; 8] = [
-    "minima_sociaux",
-    "single_parent",
-    "senior",
-    "low_qualified_employee",
-    "spouse_of_self_employed",
-    "parent_of_pupil",
-    "social_insurance_user",
-    "other",
-];
-
-/// How a public is named to French readers (forms, letters, charts): the customer's own words.
-pub fn public_category_fr(code: &str) -> &'static str {
-    match code {
-        "minima_sociaux" => "Allocataires de minima sociaux",
-        "single_parent" => "Femmes isolées avec enfants à charge",
-        "senior" => "Retraités ou futurs retraités",
-        "low_qualified_employee" => "Salariés peu qualifiés",
-        "spouse_of_self_employed" => "Conjoints d’artisans, commerçants, agriculteurs",
-        "parent_of_pupil" => "Parents d’élèves",
-        "social_insurance_user" => "Assurés sociaux, allocataires, usagers des téléservices",
-        "other" => "Autre public",
-        _ => "Public non renseigné",
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -71,7 +45,7 @@ pub struct SchemeRules {
     pub modules_to_choose: u32,
     pub delivery_modes: DeliveryModes,
     pub participation_fee_cap_cents: i64,
-    pub eligible_categories: Vec<String>,
+    pub eligible_categories: Vec<PublicCategory>,
     /// Days before the end of validity on which holders are reminded.
     pub reminder_days: Vec<u32>,
     pub hourly_rate_cents: i64,
@@ -174,13 +148,6 @@ impl SchemeRules {
             "at least one public category",
         )
         .check(
-            self.eligible_categories
-                .iter()
-                .all(|c| PUBLIC_CATEGORIES.contains(&c.as_str())),
-            "eligible_categories",
-            format!("each one of {}", PUBLIC_CATEGORIES.join(", ")),
-        )
-        .check(
             self.reminder_days.iter().all(|d| (1..=365).contains(d)),
             "reminder_days",
             "each between 1 and 365 days",
@@ -272,7 +239,7 @@ mod tests {
 
         let mut r = base.clone();
         r.participation_fee_cap_cents = base.face_value_cents + 1;
-        r.eligible_categories = vec!["martians".into()];
+        r.eligible_categories = vec![];
         r.interview_minutes = 0;
         let mut got = fields(r.validate(None).expect_err("several"));
         got.sort();

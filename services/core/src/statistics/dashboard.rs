@@ -7,6 +7,7 @@ use chrono::{Months, NaiveDate};
 use uuid::Uuid;
 
 use super::tenant_settings;
+use crate::beneficiaries::PublicCategory;
 use crate::delivery::overview::start_of_day;
 use crate::tenancy::tenants;
 use crate::{Db, Error};
@@ -29,7 +30,7 @@ pub struct EpnHours {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryCompletion {
-    pub category: String,
+    pub category: PublicCategory,
     pub issued: Figure,
     pub completed: Figure,
 }
@@ -102,7 +103,7 @@ pub async fn dashboard(
     .bind(scheme_id)
     .fetch_all(&mut *tx)
     .await?;
-    let categories: Vec<(String, i64, i64)> = sqlx::query_as(
+    let categories: Vec<(PublicCategory, i64, i64)> = sqlx::query_as(
         "SELECT b.public_category, count(*), count(*) FILTER (WHERE v.status = 'completed')
            FROM vouchers v JOIN beneficiaries b ON b.id = v.beneficiary_id
           WHERE v.issued_on >= $1 AND v.status <> 'cancelled' AND ($2::uuid IS NULL OR v.scheme_id = $2)

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::VoucherStatus;
 use super::{Holder, IssueRequest, issue_in};
 use crate::audit::{self, Actor};
-use crate::beneficiaries::{NewBeneficiary, folded as fold, match_key};
+use crate::beneficiaries::{NewBeneficiary, PublicCategory, folded as fold, match_key};
+use crate::labels;
 use crate::tenancy::tenants;
 use crate::{Db, Error, FieldRule, Refusal};
 
@@ -68,42 +69,41 @@ const HEADERS: &[(&str, Column)] = &[
 ];
 
 /// Public categories as prescribers write them.
-const CATEGORIES: &[(&str, &str)] = &[
-    ("minimasociaux", "minima_sociaux"),
-    ("minimassociaux", "minima_sociaux"),
-    ("rsa", "minima_sociaux"),
-    ("parentisole", "single_parent"),
-    ("mereisolee", "single_parent"),
-    ("femmeisolee", "single_parent"),
-    ("familleemonoparentale", "single_parent"),
-    ("famillemonoparentale", "single_parent"),
-    ("senior", "senior"),
-    ("retraite", "senior"),
-    ("salariepeuqualifie", "low_qualified_employee"),
-    ("conjointdartisan", "spouse_of_self_employed"),
+const CATEGORIES: &[(&str, PublicCategory)] = &[
+    ("minimasociaux", PublicCategory::MinimaSociaux),
+    ("minimassociaux", PublicCategory::MinimaSociaux),
+    ("rsa", PublicCategory::MinimaSociaux),
+    ("parentisole", PublicCategory::SingleParent),
+    ("mereisolee", PublicCategory::SingleParent),
+    ("femmeisolee", PublicCategory::SingleParent),
+    ("familleemonoparentale", PublicCategory::SingleParent),
+    ("famillemonoparentale", PublicCategory::SingleParent),
+    ("senior", PublicCategory::Senior),
+    ("retraite", PublicCategory::Senior),
+    ("salariepeuqualifie", PublicCategory::LowQualifiedEmployee),
+    ("conjointdartisan", PublicCategory::SpouseOfSelfEmployed),
     (
         "conjointdartisancommercantagriculteur",
-        "spouse_of_self_employed",
+        PublicCategory::SpouseOfSelfEmployed,
     ),
-    ("conjoint", "spouse_of_self_employed"),
-    ("parentdeleve", "parent_of_pupil"),
-    ("parentdeleves", "parent_of_pupil"),
-    ("assuresocial", "social_insurance_user"),
-    ("allocataire", "social_insurance_user"),
-    ("autre", "other"),
+    ("conjoint", PublicCategory::SpouseOfSelfEmployed),
+    ("parentdeleve", PublicCategory::ParentOfPupil),
+    ("parentdeleves", PublicCategory::ParentOfPupil),
+    ("assuresocial", PublicCategory::SocialInsuranceUser),
+    ("allocataire", PublicCategory::SocialInsuranceUser),
+    ("autre", PublicCategory::Other),
 ];
 
-fn category(value: &str) -> Option<String> {
+/// A public written by its code, its French name or one of the words prescribers use.
+fn category(value: &str) -> Option<PublicCategory> {
     let folded = fold(value);
-    crate::schemes::rules::PUBLIC_CATEGORIES
-        .iter()
-        .find(|code| fold(code) == folded)
-        .map(|code| (*code).to_owned())
+    PublicCategory::all()
+        .find(|c| fold(c.as_str()) == folded || fold(labels::public_category(*c)) == folded)
         .or_else(|| {
             CATEGORIES
                 .iter()
                 .find(|(k, _)| *k == folded)
-                .map(|(_, v)| (*v).to_owned())
+                .map(|(_, v)| *v)
         })
 }
 
@@ -463,12 +463,26 @@ mod tests {
         );
         let first = rows[0].person.as_ref().expect("valid");
         assert_eq!(rows[0].line, 2);
-        assert_eq!(first.public_category, "senior");
+        assert_eq!(first.public_category, PublicCategory::Senior);
         assert!(first.email_consent);
         assert_eq!(
             rows[1].person.as_ref().expect_err("bad year").0,
             "birth_year"
         );
+        // A public written by its code, by its French name as the portal shows it, or as
+        // prescribers abbreviate it; anything else is refused on its own line.
+        for (written, meant) in [
+            ("single_parent", PublicCategory::SingleParent),
+            (
+                "Conjoints d’artisans, commerçants, agriculteurs",
+                PublicCategory::SpouseOfSelfEmployed,
+            ),
+            ("Parents d'élèves", PublicCategory::ParentOfPupil),
+            ("RSA", PublicCategory::MinimaSociaux),
+        ] {
+            assert_eq!(category(written), Some(meant), "{written}");
+        }
+        assert_eq!(category("martiens"), None);
         let missing = parse("Prénom;Nom\nA;B\n").expect_err("columns missing");
         assert!(
             missing.to_string().contains("Année de naissance"),

@@ -229,7 +229,7 @@ pub(crate) async fn issue_for(
         return Err(Error::breaks(
             "public_category",
             FieldRule::NotEligible {
-                category: beneficiary.public_category.clone(),
+                category: beneficiary.public_category,
             },
         ));
     }

@@ -4,7 +4,7 @@
 
 use passerelle_core::Db;
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::beneficiaries::{NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::accompaniment;
 use passerelle_core::delivery::attendance::{self, Entry};
 use passerelle_core::delivery::portfolio;
@@ -134,7 +134,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
                 last_name: "Martin".into(),
                 birth_year: 1957,
                 commune_insee: "46102".into(),
-                public_category: "senior".into(),
+                public_category: PublicCategory::Senior,
                 email: Some("jeanne.martin@example.org".into()),
                 email_consent: true,
                 ..NewBeneficiary::default()
@@ -378,7 +378,7 @@ async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Uuid {
             last_name: "Durand".into(),
             birth_year: 1980,
             commune_insee: "07010".into(),
-            public_category: "other".into(),
+            public_category: PublicCategory::Other,
             ..NewBeneficiary::default()
         },
         Some("Préparer mes démarches en ligne"),
@@ -403,7 +403,7 @@ async fn submit_project(
                 last_name: format!("Projet{i}"),
                 birth_year: 1950,
                 commune_insee: "07010".into(),
-                public_category: "senior".into(),
+                public_category: PublicCategory::Senior,
                 ..NewBeneficiary::default()
             })
         })
@@ -443,7 +443,7 @@ async fn emails_due(db: &Db, tenant_id: Uuid, prescriber_id: Uuid, scheme_id: Uu
                 last_name: "Sans-Courriel".into(),
                 birth_year: 1948,
                 commune_insee: "46102".into(),
-                public_category: "senior".into(),
+                public_category: PublicCategory::Senior,
                 ..NewBeneficiary::default()
             }),
             participation_fee_cents: 0,

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use chrono_tz::Europe::Paris;
 use passerelle_core::audit::Actor;
-use passerelle_core::beneficiaries::{self, NewBeneficiary};
+use passerelle_core::beneficiaries::{self, NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
 use passerelle_core::idempotency::{self, Scope, StoredResponse};
 use passerelle_core::retention;
@@ -33,7 +33,7 @@ async fn spread_a_person(d: &Delivery) -> (Uuid, String) {
                 last_name: LAST.into(),
                 birth_year: 1950,
                 commune_insee: "46102".into(),
-                public_category: "senior".into(),
+                public_category: PublicCategory::Senior,
                 email: Some(EMAIL.into()),
                 phone: Some(PHONE.into()),
                 email_consent: true,
