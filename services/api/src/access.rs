@@ -372,6 +372,8 @@ pub const PUBLIC_ACCOMPANIMENT_REQUEST: Operation = Operation {
 };
 
 pub const SUBMIT_PROJECT: Operation = op("submitProject", "POST", "/v1/projects", PRESCRIBER);
+pub const LIST_PROJECTS: Operation =
+    op("listProjects", "GET", "/v1/projects", ACCOMPANIMENT_READERS);
 pub const GET_PROJECT: Operation = op(
     "getProject",
     "GET",
@@ -609,6 +611,7 @@ pub const ALL: &[&Operation] = &[
     &DECLINE_ACCOMPANIMENT,
     &PUBLIC_ACCOMPANIMENT_REQUEST,
     &SUBMIT_PROJECT,
+    &LIST_PROJECTS,
     &GET_PROJECT,
     &APPROVE_PROJECT,
     &REJECT_PROJECT,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::Tag;
 use super::beneficiaries::{NewBeneficiaryDto, PublicCategory};
+use super::schemas::{Page, PageCursor, PageLimit, page_request};
 use super::vouchers::VoucherView;
 use crate::access;
 use crate::limits;
@@ -91,6 +92,8 @@ pub struct AccompanimentView {
     pub voucher_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
+
+pub type AccompanimentPage = Page<AccompanimentView>;
 
 impl From<AccompanimentRequest> for AccompanimentView {
     fn from(r: AccompanimentRequest) -> Self {
@@ -226,7 +229,7 @@ impl AccompanimentApi {
         Ok(CreatedAccompaniment::Created(Json(request.into())))
     }
 
-    /// Requests, oldest first: an EPN sees its own, a prescriber the ones it made.
+    /// Requests, newest first, a page at a time: an EPN sees its own, a prescriber the ones it made.
     #[oai(
         path = "/accompaniment-requests",
         method = "get",
@@ -238,11 +241,19 @@ impl AccompanimentApi {
         state: Data<&AppState>,
         /// Only the requests in this status.
         status: Query<Option<RequestStatus>>,
-    ) -> Result<Json<Vec<AccompanimentView>>, ApiError> {
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
+    ) -> Result<Json<AccompanimentPage>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::LIST_ACCOMPANIMENT_REQUESTS)?;
         let status = status.0.map(Into::into);
-        let rows = accompaniment::list(&state.db, tenant_id, scope(&auth), status).await?;
-        Ok(Json(rows.into_iter().map(Into::into).collect()))
+        let page = page_request(limit.0, cursor.0)?;
+        let page = accompaniment::list(&state.db, tenant_id, scope(&auth), status, page)
+            .await?
+            .map(AccompanimentView::from);
+        Ok(Json(AccompanimentPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Accepts a request: a voucher for the accompaniment time is issued, registered at the EPN.

@@ -1,9 +1,12 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::delivery::ProjectStatus;
-use passerelle_core::delivery::projects::{self, NewProject, ProjectDetail, ProjectSheet};
+use passerelle_core::delivery::projects::{
+    self, ListedProject, NewProject, ProjectDetail, ProjectFilter, ProjectSheet,
+};
+use passerelle_core::pagination::Page as DomainPage;
 use passerelle_core::vouchers::{Holder, Visibility};
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -11,6 +14,7 @@ use uuid::Uuid;
 use super::Tag;
 use super::attendance::{AttendanceReport, AttendanceResult, CompetenceInput, Outcome};
 use super::beneficiaries::NewBeneficiaryDto;
+use super::schemas::{Page, PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -123,6 +127,59 @@ impl From<ProjectDetail> for ProjectView {
     }
 }
 
+/// A collective project as a list shows it: without its members, with their count.
+#[derive(Debug, Object)]
+pub struct ProjectSummaryView {
+    pub id: Uuid,
+    pub scheme_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub epn_id: Uuid,
+    /// The project's title.
+    pub title: String,
+    /// How many sessions the project plans.
+    pub planned_sessions: i32,
+    /// The time each member's pass holds, in minutes.
+    pub planned_minutes: i32,
+    pub status: ProjectStatusDto,
+    /// When it was approved or rejected.
+    #[oai(skip_serializing_if_is_none)]
+    pub decided_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// How many people the group has.
+    pub member_count: i64,
+}
+
+impl From<ListedProject> for ProjectSummaryView {
+    fn from(listed: ListedProject) -> Self {
+        let p = listed.project;
+        Self {
+            id: p.id,
+            scheme_id: p.scheme_id,
+            prescriber_id: p.prescriber_id,
+            epn_id: p.epn_id,
+            title: p.title,
+            planned_sessions: p.planned_sessions,
+            planned_minutes: p.planned_minutes,
+            status: p.status.into(),
+            decided_at: p.decided_at,
+            created_at: p.created_at,
+            member_count: listed.member_count,
+        }
+    }
+}
+
+pub type ProjectPage = Page<ProjectSummaryView>;
+
+/// Narrows a filter to the caller's scope: a structure or an EPN asking for another's projects
+/// gets none (`None`), never someone else's.
+fn within(scope: Option<Uuid>, asked: Option<Uuid>) -> Option<Option<Uuid>> {
+    match (scope, asked) {
+        (Some(own), Some(other)) if own != other => None,
+        (Some(own), _) => Some(Some(own)),
+        (None, asked) => Some(asked),
+    }
+}
+
 /// Why a collective project is rejected.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
@@ -196,6 +253,55 @@ impl ProjectsApi {
             projects::submit(&state.db, tenant_id, prescriber_id, auth.actor(), &new).await?;
         let location = format!("/v1/projects/{}", detail.project.id);
         Ok(CreatedProject::Created(Json(detail.into()), location))
+    }
+
+    /// Projects, newest first, a page at a time: a structure sees its own, an EPN those it runs,
+    /// a tenant admin all of them.
+    #[oai(path = "/projects", method = "get", operation_id = "listProjects")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Only the projects in this status.
+        status: Query<Option<ProjectStatusDto>>,
+        /// Only the projects of this scheme.
+        scheme_id: Query<Option<Uuid>>,
+        /// Only the projects run by this EPN.
+        epn_id: Query<Option<Uuid>>,
+        /// Only the projects of this structure.
+        prescriber_id: Query<Option<Uuid>>,
+        limit: Query<Option<PageLimit>>,
+        cursor: Query<Option<PageCursor>>,
+    ) -> Result<Json<ProjectPage>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::LIST_PROJECTS)?;
+        let page = page_request(limit.0, cursor.0)?;
+        let own_prescriber = match auth.visibility() {
+            Visibility::Prescriber(p) => Some(p),
+            Visibility::Tenant => None,
+        };
+        let scoped =
+            within(own_prescriber, prescriber_id.0).zip(within(auth.epn_scope(), epn_id.0));
+        let page = match scoped {
+            Some((prescriber, epn)) => {
+                let filter = ProjectFilter {
+                    prescriber,
+                    epn,
+                    scheme: scheme_id.0,
+                    status: status.0.map(Into::into),
+                };
+                projects::list(&state.db, tenant_id, filter, page).await?
+            }
+            None => DomainPage {
+                items: Vec::new(),
+                next_cursor: None,
+            },
+        }
+        .map(ProjectSummaryView::from);
+        Ok(Json(ProjectPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// A project and its members (with their passes once approved).

@@ -426,7 +426,7 @@ async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
         )
         .await;
     assert_eq!(
-        pending.body.as_array().expect("list").len(),
+        pending.body["items"].as_array().expect("list").len(),
         1,
         "{}",
         pending.raw
@@ -552,6 +552,145 @@ async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
         )
         .await;
     sixth.problem(429);
+}
+
+#[tokio::test]
+async fn projects_are_listed_newest_first_within_the_callers_scope() {
+    let app = spawn_app().await;
+    let scheme_id = pass_numerique(&app).await;
+    let structure = app.ara.token(Role::Prescriber);
+    let admin = app.ara.token(Role::TenantAdmin);
+    let submit = |title: &str, town: &str| {
+        let members: Vec<Value> = (0..5)
+            .map(|i| json!({ "person": { "first_name": "Résident", "last_name": format!("{town}{i}"),
+                                          "birth_year": 1945, "commune_insee": "07010", "public_category": "senior" } }))
+            .collect();
+        json!({ "scheme_id": scheme_id, "epn_id": app.ara.epn_id, "title": title, "aim": "Découvrir la tablette",
+                "planned_sessions": 3, "planned_minutes": 360, "members": members })
+    };
+    let first = app
+        .post("/v1/projects", structure, &submit("Tablettes", "Privas"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let second = app
+        .post("/v1/projects", structure, &submit("Messagerie", "Aubenas"))
+        .await;
+    assert_eq!(second.status, 201, "{}", second.raw);
+    let approved = app
+        .post(
+            &format!(
+                "/v1/projects/{}/approve",
+                first.body["id"].as_str().expect("id")
+            ),
+            admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.raw);
+
+    let titles = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a page: {}", reply.raw))
+            .iter()
+            .map(|p| p["title"].as_str().expect("title").to_owned())
+            .collect()
+    };
+    let all = app.get("/v1/projects", admin).await;
+    assert_eq!(titles(&all), ["Messagerie", "Tablettes"], "newest first");
+    assert_eq!(all.body["items"][0]["member_count"], 5);
+    assert_eq!(all.body["items"][0]["status"], "submitted");
+    let approved_only = app.get("/v1/projects?status=approved", admin).await;
+    assert_eq!(titles(&approved_only), ["Tablettes"]);
+    let by_scheme = app
+        .get(
+            &format!("/v1/projects?scheme_id={}", uuid::Uuid::now_v7()),
+            admin,
+        )
+        .await;
+    assert_eq!(titles(&by_scheme), Vec::<String>::new());
+
+    let page_one = app.get("/v1/projects?limit=1", admin).await;
+    assert_eq!(titles(&page_one), ["Messagerie"]);
+    let cursor = page_one.body["next_cursor"].as_str().expect("a next page");
+    let page_two = app
+        .get(&format!("/v1/projects?limit=1&cursor={cursor}"), admin)
+        .await;
+    assert_eq!(titles(&page_two), ["Tablettes"]);
+    assert!(
+        page_two.body.get("next_cursor").is_none(),
+        "{}",
+        page_two.raw
+    );
+
+    // The structure and the EPN see theirs; asking for another's gets nothing, not theirs.
+    assert_eq!(titles(&app.get("/v1/projects", structure).await).len(), 2);
+    let epn = app.ara.token(Role::Epn);
+    assert_eq!(titles(&app.get("/v1/projects", epn).await).len(), 2);
+    let stranger = uuid::Uuid::now_v7();
+    for (token, filter) in [(structure, "prescriber_id"), (epn, "epn_id")] {
+        let other = app
+            .get(&format!("/v1/projects?{filter}={stranger}"), token)
+            .await;
+        assert_eq!(titles(&other), Vec::<String>::new(), "{filter}");
+    }
+    // Another territory's staff see none of them.
+    for role in [Role::TenantAdmin, Role::Prescriber, Role::Epn] {
+        let elsewhere = app.get("/v1/projects", app.lot.token(role)).await;
+        assert_eq!(titles(&elsewhere), Vec::<String>::new(), "{role}");
+    }
+    // Roles that do not deal with projects are refused.
+    for role in [Role::Finance, Role::Funder] {
+        app.get("/v1/projects", app.ara.token(role))
+            .await
+            .problem(403);
+    }
+}
+
+#[tokio::test]
+async fn accompaniment_requests_are_listed_newest_first_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let scheme_id = pass_numerique(&app).await;
+    let prescriber = app.ara.token(Role::Prescriber);
+    for last_name in ["Roux", "Blanc", "Vidal"] {
+        let filed = app
+            .post(
+                "/v1/accompaniment-requests",
+                prescriber,
+                &json!({ "scheme_id": scheme_id, "epn_id": app.ara.epn_id, "message": last_name,
+                         "beneficiary": { "first_name": "Inès", "last_name": last_name, "birth_year": 1992,
+                                          "commune_insee": "07010", "public_category": "single_parent" } }),
+            )
+            .await;
+        assert_eq!(filed.status, 201, "{}", filed.raw);
+    }
+    let epn = app.ara.token(Role::Epn);
+    let first = app.get("/v1/accompaniment-requests?limit=2", epn).await;
+    let names = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a page: {}", reply.raw))
+            .iter()
+            .map(|r| r["message"].as_str().expect("message").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&first), ["Vidal", "Blanc"], "{}", first.raw);
+    let cursor = first.body["next_cursor"].as_str().expect("a next page");
+    let rest = app
+        .get(
+            &format!("/v1/accompaniment-requests?limit=2&cursor={cursor}"),
+            epn,
+        )
+        .await;
+    assert_eq!(names(&rest), ["Roux"]);
+    assert!(rest.body.get("next_cursor").is_none());
+    app.get("/v1/accompaniment-requests?limit=0", epn)
+        .await
+        .problem(400);
+    let elsewhere = app
+        .get("/v1/accompaniment-requests", app.lot.token(Role::Epn))
+        .await;
+    assert_eq!(names(&elsewhere), Vec::<String>::new());
 }
 
 #[tokio::test]

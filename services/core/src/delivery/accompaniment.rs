@@ -11,6 +11,7 @@ use super::{RequestChannel, RequestStatus};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{NewBeneficiary, PublicCategory};
 use crate::epns;
+use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::schemes::SchemeStatus;
 use crate::storage::Tx;
@@ -199,30 +200,36 @@ pub enum Scope {
     Prescriber(Uuid),
 }
 
+/// Requests, newest first, a page at a time: a person who just asked is on the first page however
+/// many requests (spam included) came before. The cursor continues below the last request seen.
 pub async fn list(
     db: &Db,
     tenant_id: Uuid,
     scope: Scope,
     status: Option<RequestStatus>,
-) -> Result<Vec<AccompanimentRequest>, Error> {
+    page: PageRequest,
+) -> Result<Page<AccompanimentRequest>, Error> {
     let (epn, prescriber) = match scope {
         Scope::Tenant => (None, None),
         Scope::Epn(id) => (Some(id), None),
         Scope::Prescriber(id) => (None, Some(id)),
     };
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let rows: Vec<AccompanimentRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM accompaniment_requests
           WHERE ($1::uuid IS NULL OR epn_id = $1) AND ($2::uuid IS NULL OR prescriber_id = $2) AND ($3::text IS NULL OR status = $3)
-          ORDER BY id LIMIT 500"
+            AND ($4::uuid IS NULL OR id < $4)
+          ORDER BY id DESC LIMIT $5"
     )))
     .bind(epn)
     .bind(prescriber)
     .bind(status)
+    .bind(page.after)
+    .bind(page.fetch_limit())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(rows)
+    Ok(Page::from_rows(rows, page, |r| r.id))
 }
 
 async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<AccompanimentRequest, Error> {

@@ -12,6 +12,7 @@ use super::{AttendanceStatus, CompetenceLevel, ProjectStatus};
 use crate::audit::{self, Actor};
 use crate::epns;
 use crate::error::Validator;
+use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::tenancy::tenants;
 use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest};
@@ -52,6 +53,24 @@ pub struct NewProject {
     pub planned_sessions: i32,
     pub planned_minutes: i32,
     pub members: Vec<Holder>,
+}
+
+/// Which projects a list shows: the caller's scope (a structure its own, an EPN those it runs)
+/// and the filters asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectFilter {
+    pub prescriber: Option<Uuid>,
+    pub epn: Option<Uuid>,
+    pub scheme: Option<Uuid>,
+    pub status: Option<ProjectStatus>,
+}
+
+/// A project as a list shows it: without its members, with their count.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedProject {
+    #[sqlx(flatten)]
+    pub project: Project,
+    pub member_count: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +213,36 @@ pub async fn get(
     let detail = detail(&mut tx, project).await?;
     tx.commit().await?;
     Ok(detail)
+}
+
+/// Projects, newest first: the team decides the latest submissions first, and a structure sees
+/// where its last project stands. The cursor continues below the last project seen.
+pub async fn list(
+    db: &Db,
+    tenant_id: Uuid,
+    filter: ProjectFilter,
+    page: PageRequest,
+) -> Result<Page<ListedProject>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<ListedProject> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS},
+                (SELECT count(*) FROM project_members m WHERE m.project_id = projects.id) AS member_count
+           FROM projects
+          WHERE ($1::uuid IS NULL OR prescriber_id = $1) AND ($2::uuid IS NULL OR epn_id = $2)
+            AND ($3::uuid IS NULL OR scheme_id = $3) AND ($4::text IS NULL OR status = $4)
+            AND ($5::uuid IS NULL OR id < $5)
+          ORDER BY id DESC LIMIT $6"
+    )))
+    .bind(filter.prescriber)
+    .bind(filter.epn)
+    .bind(filter.scheme)
+    .bind(filter.status)
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Page::from_rows(rows, page, |p| p.project.id))
 }
 
 /// Approves (issuing every member's pass, all or nothing) or rejects with a reason.
