@@ -269,14 +269,18 @@ impl TestApp {
     /// An active Ticket Net (from the preset) in the Lot, with an allocation of `quantity`
     /// vouchers for the Lot's prescriber around today; returns the scheme id.
     pub async fn active_ticket_net_in_lot(&self, quantity: i32) -> String {
+        self.active_scheme_in_lot(
+            &serde_json::json!({ "code": "ticket-net", "name": "Ticket Net", "preset": "ticket-net" }),
+            quantity,
+        )
+        .await
+    }
+
+    /// The scheme `body` creates in the Lot, active, with an allocation of `quantity` vouchers for
+    /// the Lot's prescriber around today; returns the scheme id.
+    pub async fn active_scheme_in_lot(&self, body: &serde_json::Value, quantity: i32) -> String {
         let admin = self.lot.token(Role::TenantAdmin);
-        let scheme = self
-            .post(
-                "/v1/schemes",
-                admin,
-                &serde_json::json!({ "code": "ticket-net", "name": "Ticket Net", "preset": "ticket-net" }),
-            )
-            .await;
+        let scheme = self.post("/v1/schemes", admin, body).await;
         assert_eq!(scheme.status, 201, "{}", scheme.raw);
         let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
         let active = self

@@ -66,36 +66,14 @@ fn person<'a>(scheme_id: &'a str, token: &'a str) -> Vec<(&'static str, &'a str)
 #[tokio::test]
 async fn a_public_the_scheme_does_not_serve_is_refused_by_name_in_french() {
     let app = spawn_app().await;
-    let admin = app.lot.token(Role::TenantAdmin);
     // A scheme for seniors only.
-    let scheme = app
-        .post(
-            "/v1/schemes",
-            admin,
+    let scheme_id = app
+        .active_scheme_in_lot(
             &json!({ "code": "seniors", "name": "Chèque seniors", "preset": "ticket-net",
                      "rules": crate::access::sample_rules() }),
+            5,
         )
         .await;
-    assert_eq!(scheme.status, 201, "{}", scheme.raw);
-    let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
-    let active = app
-        .post(
-            &format!("/v1/schemes/{scheme_id}/status"),
-            admin,
-            &json!({ "status": "active" }),
-        )
-        .await;
-    assert_eq!(active.status, 200, "{}", active.raw);
-    let today = passerelle_test_support::paris_today();
-    let allocation = app
-        .post(
-            &format!("/v1/prescribers/{}/allocations", app.lot.prescriber_id),
-            admin,
-            &json!({ "scheme_id": scheme_id, "period_start": today - chrono::Days::new(1),
-                     "period_end": today + chrono::Days::new(1), "quantity": 5 }),
-        )
-        .await;
-    assert_eq!(allocation.status, 201, "{}", allocation.raw);
 
     // Through the API: a public outside the list is malformed; one the scheme does not serve
     // breaks a named rule.
