@@ -147,6 +147,12 @@ pub const CHANGE_SCHEME_RULES: Operation = op(
     "/v1/schemes/{scheme_id}/versions",
     TENANT_ADMIN,
 );
+pub const REPLACE_SCHEME_MODULES: Operation = op(
+    "replaceSchemeModules",
+    "PUT",
+    "/v1/schemes/{scheme_id}/modules",
+    TENANT_ADMIN,
+);
 pub const SET_SCHEME_STATUS: Operation = op(
     "setSchemeStatus",
     "POST",
@@ -565,6 +571,7 @@ pub const ALL: &[&Operation] = &[
     &LIST_SCHEMES,
     &GET_SCHEME,
     &CHANGE_SCHEME_RULES,
+    &REPLACE_SCHEME_MODULES,
     &SET_SCHEME_STATUS,
     &CREATE_PRESCRIBER,
     &LIST_PRESCRIBERS,

@@ -62,6 +62,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .at("/static/passerelle/:name", get(assets::style_sheet))
         .nest("/portail", web::routes())
+        .nest("/territoires", web::public::routes())
         .at("/problems", get(problem_types::index))
         .at("/problems/:slug", get(problem_types::show))
         .at("/healthz", get(health::healthz))

@@ -28,6 +28,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/sign_in.html"),
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
+    ("kit.html", include_str!("../templates/pages/kit.html")),
+    (
+        "kit_list.html",
+        include_str!("../templates/pages/kit_list.html"),
+    ),
     (
         "statements.html",
         include_str!("../templates/pages/statements.html"),

@@ -223,6 +223,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::SchemeCodeTaken
         | K::RulesDateTaken
         | K::ModuleNumberTaken
+        | K::ModulesInUse
         | K::SchemeClosed
         | K::SchemeStatusChange
         | K::NoRulesInForce

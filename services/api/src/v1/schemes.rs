@@ -211,6 +211,10 @@ pub struct ModuleDto {
     /// Resources for the awareness kit (https links).
     #[oai(default, validator(max_items = 10))]
     pub resource_links: Vec<String>,
+    /// What the person learns there, in a few sentences: the awareness kit shows it under the
+    /// title.
+    #[oai(skip_serializing_if_is_none, validator(max_length = 1000))]
+    pub description: Option<String>,
 }
 
 impl From<Module> for ModuleDto {
@@ -220,6 +224,7 @@ impl From<Module> for ModuleDto {
             title: m.title,
             family: m.family,
             resource_links: m.resource_links,
+            description: m.description,
         }
     }
 }
@@ -231,8 +236,19 @@ impl From<ModuleDto> for Module {
             title: m.title,
             family: m.family,
             resource_links: m.resource_links,
+            description: m.description,
         }
     }
+}
+
+/// The whole module catalogue, as it should be from now on.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReplaceModules {
+    /// Every module: those kept by their number (with their texts as given), new numbers added;
+    /// a number left out is removed, unless it is in use (409 `modules-in-use`).
+    #[oai(validator(max_items = 200))]
+    pub modules: Vec<ModuleDto>,
 }
 
 /// A preset to start a scheme from; `rules` or `modules`, if given, replace the preset's. (A
@@ -485,6 +501,30 @@ impl SchemesApi {
             rules,
         )
         .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Replaces the module catalogue: texts and links can change at any time (the public awareness
+    /// kit shows them), modules can be added, and a module no EPN offers, no voucher chose and no
+    /// session uses can be removed. Every version of the rules must still have enough modules to
+    /// choose among. Audited.
+    #[oai(
+        path = "/schemes/:scheme_id/modules",
+        method = "put",
+        operation_id = "replaceSchemeModules"
+    )]
+    async fn replace_modules(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+        body: Json<ReplaceModules>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::REPLACE_SCHEME_MODULES)?;
+        let modules = body.0.modules.into_iter().map(Into::into).collect();
+        let detail =
+            schemes::catalogue::replace(&state.db, tenant_id, auth.actor(), scheme_id.0, modules)
+                .await?;
         Ok(Json(detail.into()))
     }
 

@@ -108,6 +108,12 @@ fn field_message(field: &str) -> &'static str {
         "interview.autonomy_level" => "Choisissez un niveau d’autonomie dans la liste.",
         "file" => "Choisissez un fichier CSV enregistré depuis votre tableur.",
         "modules" => "Choisissez les modules demandés par le dispositif.",
+        "modules.title" => "Saisissez un titre (300 caractères au plus).",
+        "modules.family" => "Saisissez un thème (100 caractères au plus).",
+        "modules.description" => "Saisissez un texte court (1 000 caractères au plus).",
+        "modules.resource_links" => {
+            "Saisissez au plus 10 adresses de sites commençant par https://, une par ligne."
+        }
         "module_number" => "Choisissez un module du dispositif.",
         "starts_at" => "Saisissez la date et l’heure de la séance.",
         "duration_minutes" => "Saisissez une durée entre 1 et 1 440 minutes.",

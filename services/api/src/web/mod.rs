@@ -17,6 +17,7 @@ use crate::pages;
 use crate::state::AppState;
 
 mod admin;
+mod catalogue;
 mod epn;
 mod forms;
 mod french;
@@ -26,6 +27,7 @@ mod network;
 mod passwords;
 mod prescriber;
 mod prescribers;
+pub mod public;
 mod responses;
 mod schemes;
 mod session;
@@ -114,6 +116,18 @@ pub fn routes() -> Route {
             poem::post(schemes::change_rules),
         )
         .at(
+            "/:tenant/dispositifs/:id/modules",
+            poem::post(catalogue::add),
+        )
+        .at(
+            "/:tenant/dispositifs/:id/modules/:number",
+            poem::post(catalogue::change),
+        )
+        .at(
+            "/:tenant/dispositifs/:id/modules/:number/retrait",
+            poem::post(catalogue::remove),
+        )
+        .at(
             "/:tenant/prescripteurs",
             get(prescribers::list).post(prescribers::create),
         )
@@ -144,6 +158,8 @@ pub fn routes() -> Route {
 #[derive(serde::Serialize)]
 struct PortalContext<'a> {
     tenant_name: &'a str,
+    /// The tenant's slug, for links to its public pages.
+    tenant_slug: &'a str,
     path: String,
     display_name: &'a str,
     csrf_token: &'a str,
@@ -236,6 +252,7 @@ impl Portal {
         let context = WithPortal {
             portal: PortalContext {
                 tenant_name: &self.tenant.name,
+                tenant_slug: &self.tenant.slug,
                 path: self.path(),
                 display_name: &self.user.display_name,
                 csrf_token: &self.user.csrf_token,

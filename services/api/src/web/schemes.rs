@@ -1,5 +1,5 @@
 //! The tenant admin's schemes: create one from a preset, open or close it, change its main rules
-//! from a date on (a new version; vouchers keep theirs), and read its modules.
+//! from a date on (a new version; vouchers keep theirs), and edit its modules (`catalogue.rs`).
 
 use chrono::NaiveDate;
 use passerelle_core::Error;
@@ -118,12 +118,16 @@ struct VersionRow {
     from: String,
 }
 
-/// A module of the catalogue.
+/// A module of the catalogue, with what its edit form shows: its texts, or what was typed when
+/// the form was refused.
 #[derive(Serialize)]
 struct ModuleRow {
     number: i32,
     title: String,
     family: String,
+    form: super::catalogue::ModuleForm,
+    /// Open, with the refusal next to its fields, when this module's form was just refused.
+    errors: Option<FormErrors>,
 }
 
 /// One scheme's page: its versions, modules, and the form for new rules.
@@ -132,6 +136,8 @@ struct SchemeView<'a> {
     scheme: SchemeSummary,
     versions: Vec<VersionRow>,
     modules: Vec<ModuleRow>,
+    /// The form to add a module: empty, or as typed when it was refused.
+    new_module: ModuleRow,
     /// What the rules form shows: what was typed, or the rules in force.
     form: Option<RulesForm>,
     today: String,
@@ -177,15 +183,31 @@ async fn schemes_page(
     ))
 }
 
-async fn scheme_page(
+/// What a scheme's page shows besides the scheme: a form refused (the rules', or a module's, with
+/// what was typed and why), or a notice after a change.
+#[derive(Default)]
+pub(super) struct SchemePageState<'a> {
+    pub rules: Option<(&'a RulesForm, &'a FormRefusal)>,
+    pub module_edit: Option<&'a super::catalogue::ModuleEdit>,
+    pub notice: Option<&'a str>,
+}
+
+pub(super) async fn scheme_page(
     state: &AppState,
     portal: &Portal,
     id: Uuid,
     status: StatusCode,
-    form: Option<&RulesForm>,
-    errors: &FormRefusal,
-    notice: Option<&str>,
+    shown: SchemePageState<'_>,
 ) -> PageResult {
+    let SchemePageState {
+        rules: refused_rules,
+        module_edit,
+        notice,
+    } = shown;
+    let (form, errors) = match refused_rules {
+        Some((form, errors)) => (Some(form), errors),
+        None => (None, &FormRefusal::default()),
+    };
     let back = format!("{}/dispositifs", portal.path());
     let detail = schemes::get(&state.db, portal.tenant.id, id)
         .await
@@ -210,12 +232,30 @@ async fn scheme_page(
             modules: detail
                 .modules
                 .iter()
-                .map(|m| ModuleRow {
-                    number: m.number,
-                    title: m.title.clone(),
-                    family: m.family.clone(),
+                .map(|m| {
+                    let edit = module_edit.filter(|e| e.number == Some(m.number));
+                    ModuleRow {
+                        number: m.number,
+                        title: m.title.clone(),
+                        family: m.family.clone(),
+                        form: edit.map_or_else(
+                            || super::catalogue::ModuleForm::of(m),
+                            |e| e.form.clone(),
+                        ),
+                        errors: edit.map(|e| e.errors.to_view()),
+                    }
                 })
                 .collect(),
+            new_module: {
+                let edit = module_edit.filter(|e| e.number.is_none());
+                ModuleRow {
+                    number: detail.modules.iter().map(|m| m.number).max().unwrap_or(0) + 1,
+                    title: String::new(),
+                    family: String::new(),
+                    form: edit.map(|e| e.form.clone()).unwrap_or_default(),
+                    errors: edit.map(|e| e.errors.to_view()),
+                }
+            },
             form: values,
             today: portal.tenant.today().format("%Y-%m-%d").to_string(),
             errors: errors.to_view(),
@@ -232,16 +272,22 @@ pub(super) async fn show(
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::CHANGE_SCHEME_RULES).await?;
     let id = super::path_id(&id, "scheme")?;
-    let notice = (req.uri().query() == Some("regles=1"))
-        .then_some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.");
+    let notice = match req.uri().query() {
+        Some("regles=1") => {
+            Some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.")
+        }
+        Some("modules=1") => Some("Catalogue enregistré : le kit public le montre dès maintenant."),
+        _ => None,
+    };
     scheme_page(
         &state,
         &portal,
         id,
         StatusCode::OK,
-        None,
-        &FormRefusal::default(),
-        notice,
+        SchemePageState {
+            notice,
+            ..SchemePageState::default()
+        },
     )
     .await
 }
@@ -503,9 +549,10 @@ pub(super) async fn change_rules(
         &portal,
         id,
         StatusCode::UNPROCESSABLE_ENTITY,
-        Some(&form),
-        &errors,
-        None,
+        SchemePageState {
+            rules: Some((&form, &errors)),
+            ..SchemePageState::default()
+        },
     )
     .await
 }

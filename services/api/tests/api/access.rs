@@ -32,6 +32,9 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             Some(json!({ "effective_from": "2099-01-01", "rules": sample_rules() }))
         }
         "setSchemeStatus" => Some(json!({ "status": "active" })),
+        "replaceSchemeModules" => Some(
+            json!({ "modules": [{ "number": 1, "title": "Médias", "family": "Kit", "description": "S’informer." }] }),
+        ),
         "createPrescriber" => Some(json!({ "name": "CCAS de Figeac", "kind": "ccas" })),
         "createAllocation" => Some(
             json!({ "scheme_id": Uuid::now_v7(), "period_start": "2027-01-01", "period_end": "2027-12-31", "quantity": 10 }),

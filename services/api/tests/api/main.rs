@@ -7,6 +7,7 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod isolation;
+mod kit;
 mod leaks;
 mod openapi;
 mod reimbursements;

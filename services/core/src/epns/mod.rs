@@ -359,6 +359,45 @@ pub async fn taking_part(db: &Db, tenant_id: Uuid, scheme_id: Uuid) -> Result<Ve
     Ok(rows)
 }
 
+/// The EPNs taking part in a scheme nearest a postal code, for a person without an account: those
+/// of that postal code first, then of the same département, then the others, by commune and name.
+/// (Without a postal code: by commune and name.)
+pub async fn nearest(
+    db: &Db,
+    tenant_id: Uuid,
+    scheme_id: Uuid,
+    postal_code: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Epn>, Error> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Overseas départements are the postal code's first three digits, the others its first two.
+    let departement = postal_code.map(|code| {
+        let digits = if code.starts_with("97") { 3 } else { 2 };
+        code.chars().take(digits).collect::<String>()
+    });
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
+          WHERE s.scheme_id = $1
+          ORDER BY (e.postal_code IS NOT DISTINCT FROM $2) DESC,
+                   coalesce(starts_with(e.postal_code, $3), false) DESC,
+                   e.commune NULLS LAST, e.name
+          LIMIT $4"
+    )))
+    .bind(scheme_id)
+    .bind(postal_code)
+    .bind(departement)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 /// The modules an EPN offers in a scheme, with their titles (for a registration form).
 pub async fn offered_module_titles(
     db: &Db,
@@ -368,7 +407,7 @@ pub async fn offered_module_titles(
 ) -> Result<Vec<crate::schemes::Module>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(
-        "SELECT m.number, m.title, m.family, m.resource_links
+        "SELECT m.number, m.title, m.family, m.resource_links, m.description
            FROM epn_modules o JOIN scheme_modules m ON m.scheme_id = o.scheme_id AND m.number = o.module_number
           WHERE o.epn_id = $1 AND o.scheme_id = $2 ORDER BY m.number",
     )

@@ -22,6 +22,10 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::SchemeCodeTaken => "Un dispositif porte déjà ce code court.".into(),
         R::RulesDateTaken => "Une version des règles commence déjà à cette date.".into(),
         R::ModuleNumberTaken => "Un module porte déjà ce numéro dans ce dispositif.".into(),
+        R::ModulesInUse { numbers } => format!(
+            "Ces modules ne peuvent pas quitter le catalogue : des EPN les proposent, des chèques les ont choisis ou des séances y sont prévues (n° {}). Changez plutôt leur texte.",
+            numbers.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        ),
         R::SchemeClosed => "Ce dispositif est clos : ses règles ne changent plus.".into(),
         R::SchemeStatusChange { .. } => "Ce changement d’état n’est pas possible : un dispositif passe de brouillon à ouvert, puis à clos.".into(),
         R::NoRulesInForce { on } => format!(
@@ -162,6 +166,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
             "Règles déjà datées de ce jour",
         ),
         K::ModuleNumberTaken => ("Module number taken", "Numéro de module déjà pris"),
+        K::ModulesInUse => ("Modules in use", "Modules utilisés"),
         K::SchemeClosed => ("Scheme closed", "Dispositif clos"),
         K::SchemeStatusChange => (
             "Scheme status cannot change so",

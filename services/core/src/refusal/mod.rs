@@ -45,6 +45,10 @@ pub enum Refusal {
     RulesDateTaken,
     #[error("a module with this number already exists in this scheme")]
     ModuleNumberTaken,
+    #[error(
+        "modules {numbers:?} cannot leave the catalogue: EPNs offer them, vouchers chose them or sessions were planned on them"
+    )]
+    ModulesInUse { numbers: Vec<i32> },
     #[error("this scheme is closed: its rules can no longer change")]
     SchemeClosed,
     #[error("a {from} scheme cannot become {to} (draft → active → closed)")]

@@ -1,6 +1,7 @@
 //! Schemes ("dispositifs"): a code, a name, a status, a module catalogue, and rules kept as
 //! immutable versions, each effective from a date.
 
+pub mod catalogue;
 pub mod presets;
 pub mod rules;
 pub mod status;
@@ -10,6 +11,8 @@ use serde_json::json;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+pub use catalogue::Module;
+use catalogue::validate_modules;
 pub use rules::SchemeRules;
 pub use status::SchemeStatus;
 
@@ -41,14 +44,6 @@ pub struct SchemeVersion {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Module {
-    pub number: i32,
-    pub title: String,
-    pub family: String,
-    pub resource_links: Vec<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct SchemeDetail {
     pub scheme: Scheme,
@@ -71,49 +66,6 @@ pub struct NewScheme {
     pub effective_from: Option<NaiveDate>,
     /// The competency referential; `crcn` by default.
     pub referential: Option<String>,
-}
-
-fn validate_modules(modules: &[Module]) -> Result<(), Error> {
-    let mut v = Validator::default();
-    let mut numbers: Vec<i32> = modules.iter().map(|m| m.number).collect();
-    numbers.sort_unstable();
-    numbers.dedup();
-    v.check(
-        numbers.len() == modules.len(),
-        "modules",
-        "module numbers must be unique",
-    )
-    .check(modules.len() <= 200, "modules", "at most 200 modules")
-    .check(
-        modules.iter().all(|m| (1..=999).contains(&m.number)),
-        "modules.number",
-        "between 1 and 999",
-    )
-    .check(
-        modules
-            .iter()
-            .all(|m| !m.title.trim().is_empty() && m.title.chars().count() <= 300),
-        "modules.title",
-        "between 1 and 300 characters",
-    )
-    .check(
-        modules
-            .iter()
-            .all(|m| !m.family.trim().is_empty() && m.family.chars().count() <= 100),
-        "modules.family",
-        "between 1 and 100 characters",
-    )
-    .check(
-        modules.iter().all(|m| {
-            m.resource_links.len() <= 10
-                && m.resource_links
-                    .iter()
-                    .all(|l| l.starts_with("https://") && l.len() <= 500)
-        }),
-        "modules.resource_links",
-        "at most 10 https:// links per module",
-    );
-    v.finish()
 }
 
 pub async fn create(
@@ -144,6 +96,7 @@ pub async fn create(
                 title: m.title.to_owned(),
                 family: m.family.to_owned(),
                 resource_links: m.resource_links.iter().map(|l| (*l).to_owned()).collect(),
+                description: m.description.map(str::to_owned),
             })
             .collect(),
         (None, None) => Vec::new(),
@@ -193,18 +146,7 @@ pub async fn create(
     )
     .await?;
     for module in &modules {
-        sqlx::query(
-            "INSERT INTO scheme_modules (tenant_id, scheme_id, number, title, family, resource_links)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(scheme.id)
-        .bind(module.number)
-        .bind(module.title.trim())
-        .bind(module.family.trim())
-        .bind(&module.resource_links)
-        .execute(&mut *tx)
-        .await?;
+        catalogue::insert(&mut tx, tenant_id, scheme.id, module).await?;
     }
     audit::record(
         &mut tx,
@@ -251,7 +193,7 @@ async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<Sc
     .bind(scheme.id)
     .fetch_all(&mut **tx)
     .await?;
-    let modules = modules_of(tx, scheme.id).await?;
+    let modules = catalogue::of(tx, scheme.id).await?;
     let current = versions
         .iter()
         .filter(|v| v.effective_from <= today)
@@ -265,13 +207,15 @@ async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<Sc
     })
 }
 
-pub(crate) async fn modules_of(tx: &mut Tx, scheme_id: Uuid) -> Result<Vec<Module>, Error> {
-    Ok(sqlx::query_as(
-        "SELECT number, title, family, resource_links FROM scheme_modules WHERE scheme_id = $1 ORDER BY number",
+/// The scheme, locked until the transaction ends: its rules or catalogue are about to change.
+async fn fetch_for_update(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
+    sqlx::query_as(
+        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1 FOR UPDATE",
     )
-    .bind(scheme_id)
-    .fetch_all(&mut **tx)
-    .await?)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("scheme"))
 }
 
 async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
@@ -287,6 +231,29 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<SchemeDetail, Err
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme = fetch(&mut tx, id).await?;
     let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// An active scheme found by its code, for the public pages (no account): the awareness kit and
+/// the request form name the scheme in their address. A draft or closed scheme is not public.
+pub async fn find_active(
+    db: &Db,
+    tenant: &tenants::Tenant,
+    code: &str,
+) -> Result<Option<SchemeDetail>, Error> {
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let scheme: Option<Scheme> = sqlx::query_as(
+        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes
+          WHERE code = $1 AND status = 'active'",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let detail = match scheme {
+        Some(scheme) => Some(load_detail(&mut tx, scheme, tenant.today()).await?),
+        None => None,
+    };
     tx.commit().await?;
     Ok(detail)
 }
@@ -323,17 +290,11 @@ pub async fn change_rules(
         ));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let scheme: Scheme = sqlx::query_as(
-        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1 FOR UPDATE",
-    )
-    .bind(scheme_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound("scheme"))?;
+    let scheme = fetch_for_update(&mut tx, scheme_id).await?;
     if scheme.status == SchemeStatus::Closed {
         return Err(Refusal::SchemeClosed.into());
     }
-    let modules = modules_of(&mut tx, scheme_id).await?;
+    let modules = catalogue::of(&mut tx, scheme_id).await?;
     rules.validate(Some(modules.len()))?;
     let (latest_version, latest_from): (i32, NaiveDate) = sqlx::query_as(
         "SELECT version, effective_from FROM scheme_versions WHERE scheme_id = $1 ORDER BY version DESC LIMIT 1",

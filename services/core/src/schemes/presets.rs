@@ -1,5 +1,6 @@
 //! The two seed schemes as presets: a new scheme starts from one and the admin adjusts it.
-//! Module titles and families are the customer's own words, exactly as in the seed documents.
+//! Ticket Net's module titles and families, and the Pass Numérique kit's themes, are the customer's
+//! own words, exactly as in the seed documents.
 
 use super::rules::{DeliveryModes, GroupSize, SchemeRules, Validity};
 use crate::beneficiaries::PublicCategory;
@@ -12,6 +13,8 @@ pub struct PresetModule {
     pub title: &'static str,
     pub family: &'static str,
     pub resource_links: &'static [&'static str],
+    /// The awareness kit's short text.
+    pub description: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,23 +99,70 @@ const TICKET_NET_MODULES: [(u32, &str, &str); 20] = [
     ),
 ];
 
-/// Pass Numérique (Rhône-Alpes): the online awareness kit's modules, from the 2012 working paper.
-const KIT: &str = "Kit de sensibilisation";
-const PASS_NUMERIQUE_MODULES: [(u32, &str, &str, &[&str]); 4] = [
+/// Pass Numérique (Rhône-Alpes): the online awareness kit. Its themes are the 2012 working paper's
+/// ("droits et citoyenneté, médias, démarches administratives, accès à l’information"); the modules
+/// under them, their texts and links to public resources are a starting point the Région edits.
+const DROITS: &str = "Droits et citoyenneté";
+const MEDIAS: &str = "Médias";
+const DEMARCHES: &str = "Démarches administratives";
+const INFORMATION: &str = "Accès à l’information";
+const PASS_NUMERIQUE_MODULES: [(u32, &str, &str, &[&str], &str); 8] = [
     (
         1,
-        "Droits et citoyenneté",
-        KIT,
-        &["https://www.defenseurdesdroits.fr/"],
+        "Mes droits en ligne",
+        DROITS,
+        &["https://www.defenseurdesdroits.fr/", "https://www.cnil.fr/"],
+        "Savoir ce que les sites ont le droit de faire de vos données, et à qui vous adresser quand un service en ligne vous refuse un droit.",
     ),
-    (2, "Médias", KIT, &["https://www.clemi.fr/"]),
+    (
+        2,
+        "Se protéger des arnaques",
+        DROITS,
+        &["https://www.cybermalveillance.gouv.fr/"],
+        "Reconnaître un faux message, un faux site ou un faux conseiller, choisir un mot de passe solide, savoir quoi faire si cela arrive.",
+    ),
     (
         3,
-        "Démarches administratives",
-        KIT,
-        &["https://www.service-public.fr/"],
+        "S’informer et vérifier une information",
+        MEDIAS,
+        &["https://www.clemi.fr/"],
+        "Trouver d’où vient une information, distinguer un article d’une publicité ou d’une rumeur, avant de la partager.",
     ),
-    (4, "Accès à l’information", KIT, &["https://www.bnf.fr/"]),
+    (
+        4,
+        "Réseaux sociaux et messageries",
+        MEDIAS,
+        &["https://www.cybermalveillance.gouv.fr/"],
+        "Échanger avec ses proches, régler ce que les autres voient de vous, et garder la maîtrise de ce que vous publiez.",
+    ),
+    (
+        5,
+        "Se connecter avec FranceConnect",
+        DEMARCHES,
+        &["https://franceconnect.gouv.fr/"],
+        "Créer ses identifiants une fois et s’en servir pour les impôts, l’assurance maladie, la CAF ou France Travail.",
+    ),
+    (
+        6,
+        "Faire une démarche en ligne",
+        DEMARCHES,
+        &["https://www.service-public.fr/"],
+        "Remplir un formulaire, joindre un document scanné ou photographié, garder la preuve de sa demande.",
+    ),
+    (
+        7,
+        "Chercher sur internet",
+        INFORMATION,
+        &["https://www.lesbonsclics.fr/"],
+        "Utiliser un moteur de recherche, choisir les bons mots, reconnaître un site officiel.",
+    ),
+    (
+        8,
+        "Trouver de l’aide près de chez soi",
+        INFORMATION,
+        &["https://cartographie.societenumerique.gouv.fr/"],
+        "Les lieux de médiation numérique, les France services et les conseillers numériques qui vous accompagnent gratuitement.",
+    ),
 ];
 
 fn all_categories() -> Vec<PublicCategory> {
@@ -152,6 +202,7 @@ pub fn get(code: &str) -> Option<Preset> {
                     title,
                     family,
                     resource_links: &[],
+                    description: None,
                 })
                 .collect(),
         }),
@@ -181,11 +232,12 @@ pub fn get(code: &str) -> Option<Preset> {
             },
             modules: PASS_NUMERIQUE_MODULES
                 .iter()
-                .map(|(number, title, family, links)| PresetModule {
+                .map(|(number, title, family, links, text)| PresetModule {
                     number: *number,
                     title,
                     family,
                     resource_links: links,
+                    description: Some(text),
                 })
                 .collect(),
         }),
@@ -243,6 +295,18 @@ mod tests {
         );
         assert_eq!(p.rules.delivery_modes.accompaniment_minutes, Some(120));
         assert!(p.modules.iter().all(|m| !m.resource_links.is_empty()));
+        assert!(p.modules.iter().all(|m| m.description.is_some()));
+        let mut themes: Vec<&str> = p.modules.iter().map(|m| m.family).collect();
+        themes.dedup();
+        assert_eq!(
+            themes,
+            [
+                "Droits et citoyenneté",
+                "Médias",
+                "Démarches administratives",
+                "Accès à l’information"
+            ]
+        );
         assert!(get("unknown").is_none());
     }
 }

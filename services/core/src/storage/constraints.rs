@@ -107,6 +107,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "between 1 and 300 characters",
     ),
     (
+        "scheme_modules_description_length",
+        "modules.description",
+        "between 1 and 1000 characters",
+    ),
+    (
         "scheme_modules_family_length",
         "family",
         "between 1 and 100 characters",
@@ -250,6 +255,16 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "accompaniment_prescriber_fkey",
         "prescriber_id",
         "no such prescriber organisation in this tenant",
+    ),
+    (
+        "accompaniment_postal_code_format",
+        "postal_code",
+        "a French postal code of 5 digits",
+    ),
+    (
+        "accompaniment_commune_name_length",
+        "commune_name",
+        "between 1 and 100 characters",
     ),
     (
         "accompaniment_beneficiary_fkey",
