@@ -28,6 +28,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/sign_in.html"),
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
+    (
+        "request.html",
+        include_str!("../templates/pages/request.html"),
+    ),
+    (
+        "request_receipt.html",
+        include_str!("../templates/pages/request_receipt.html"),
+    ),
     ("kit.html", include_str!("../templates/pages/kit.html")),
     (
         "kit_list.html",

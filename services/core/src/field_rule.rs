@@ -35,6 +35,8 @@ pub enum FieldRule {
     NotOpenDataFormat { missing: Vec<String> },
     /// A file with more rows than one upload may hold.
     TooManyRows { max: usize },
+    /// A public request gives neither a phone number nor an email address.
+    NoWayToReach,
 }
 
 impl FieldRule {
@@ -51,6 +53,7 @@ impl FieldRule {
             Self::MissingColumns { .. } => "missing_columns",
             Self::NotOpenDataFormat { .. } => "not_open_data_format",
             Self::TooManyRows { .. } => "too_many_rows",
+            Self::NoWayToReach => "no_way_to_reach",
         }
     }
 
@@ -86,6 +89,9 @@ impl FieldRule {
                 missing.join(", ")
             ),
             Self::TooManyRows { max } => format!("at most {max} rows per file"),
+            Self::NoWayToReach => {
+                "a phone number or an email address, so that the EPN can reach the person".into()
+            }
         }
     }
 
@@ -130,6 +136,9 @@ impl FieldRule {
                 "Un fichier compte au plus {} lignes : découpez-le en plusieurs fichiers.",
                 thousands(*max)
             ),
+            Self::NoWayToReach => {
+                "Donnez un numéro de téléphone ou une adresse électronique : l’espace numérique vous contactera ainsi.".into()
+            }
         }
     }
 }

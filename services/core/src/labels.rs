@@ -76,6 +76,19 @@ pub fn email_kind(kind: EmailKind) -> &'static str {
         EmailKind::PrescriberDigest => "récapitulatif au prescripteur",
         EmailKind::Invitation => "invitation au portail",
         EmailKind::PasswordReset => "nouveau mot de passe",
+        EmailKind::RequestReceived => "demande d’accompagnement reçue",
+        EmailKind::RequestDeclined => "demande d’accompagnement déclinée",
+    }
+}
+
+/// Where an accompaniment request stands, as staff and the person read it.
+pub fn request_status(status: crate::delivery::RequestStatus) -> &'static str {
+    use crate::delivery::RequestStatus as S;
+    match status {
+        S::Pending => "en attente de réponse",
+        S::Accepted => "acceptée",
+        S::Declined => "déclinée",
+        S::Expired => "expirée sans réponse",
     }
 }
 

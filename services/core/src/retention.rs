@@ -69,7 +69,8 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
             SET status = 'declined', decided_at = now(),
                 decision_reason = 'Demande restée sans réponse, effacée au terme de la durée de conservation',
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL,
-                public_category = NULL, email = NULL, phone = NULL, message = NULL
+                public_category = NULL, email = NULL, phone = NULL, message = NULL,
+                postal_code = NULL, commune_name = NULL
           WHERE status = 'pending' AND beneficiary_id IS NULL AND created_at::date < $1",
     )
     .bind(cutoff)

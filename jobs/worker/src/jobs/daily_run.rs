@@ -10,6 +10,7 @@ use apalis::prelude::*;
 use apalis_cron::Tick;
 use chrono::Utc;
 use passerelle_core::Db;
+use passerelle_core::delivery::accompaniment;
 use passerelle_core::emails::daily;
 use passerelle_core::retention;
 use passerelle_core::tenancy::tenants;
@@ -74,6 +75,10 @@ pub async fn run(job: DailyRun, db: Data<Db>) -> Result<(), BoxDynError> {
     let purge = retention::purge_day(&db, job.tenant_id, today).await?;
     if purge.erased > 0 {
         tracing::info!(tenant_id = %job.tenant_id, ?purge, "retention purge done");
+    }
+    let expired = accompaniment::expire_due(&db, job.tenant_id).await?;
+    if expired > 0 {
+        tracing::info!(tenant_id = %job.tenant_id, expired, "unanswered public requests expired");
     }
     Ok(())
 }

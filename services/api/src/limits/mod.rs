@@ -3,6 +3,7 @@
 //! while Redis is unreachable each process keeps counting in memory, so the limits still protect.
 
 pub mod client;
+pub mod form_token;
 pub mod rate;
 pub mod sign_in;
 mod store;

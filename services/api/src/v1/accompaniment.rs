@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::delivery::RequestChannel as DomainRequestChannel;
 use passerelle_core::delivery::RequestStatus as DomainRequestStatus;
-use passerelle_core::delivery::accompaniment::{self, AccompanimentRequest, Scope, Wish};
+use passerelle_core::delivery::accompaniment::{
+    self, Acceptance, AccompanimentRequest, PublicRequest, Scope, Wish,
+};
 use passerelle_core::tenancy::tenants;
 use passerelle_core::vouchers::Holder;
 use poem::Request;
@@ -57,11 +59,22 @@ pub struct PublicAccompanimentInput {
     pub last_name: String,
     #[oai(validator(minimum(value = "1900"), maximum(value = "2100")))]
     pub birth_year: i16,
+    /// The commune's INSEE code, when the form can look it up…
     #[oai(validator(min_length = 5, max_length = 5))]
-    pub commune_insee: String,
+    pub commune_insee: Option<String>,
+    /// …or the postal code and the commune's name as the person types them (staff give the INSEE
+    /// code when they accept).
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub postal_code: Option<String>,
+    /// The commune's name, with `postal_code`.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub commune_name: Option<String>,
     pub public_category: Option<PublicCategory>,
+    /// An email address or a phone number (at least one), so that the EPN can reach the person;
+    /// with an address, a confirmation is sent at once.
     #[oai(validator(max_length = 254))]
     pub email: Option<String>,
+    /// See `email`.
     #[oai(validator(max_length = 30))]
     pub phone: Option<String>,
     #[oai(default)]
@@ -88,6 +101,9 @@ pub struct AccompanimentView {
     pub status: RequestStatus,
     #[oai(skip_serializing_if_is_none)]
     pub decision_reason: Option<String>,
+    /// A pending request from the public form expires then, unanswered, and its details are wiped.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
     #[oai(skip_serializing_if_is_none)]
     pub voucher_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -107,6 +123,7 @@ impl From<AccompanimentRequest> for AccompanimentView {
             message: r.message,
             status: r.status.into(),
             decision_reason: r.decision_reason,
+            expires_at: r.expires_at,
             voucher_id: r.voucher_id,
             created_at: r.created_at,
         }
@@ -130,6 +147,10 @@ pub struct AcceptInput {
     /// (tenant admins only: EPN staff get 403). A prescriber's request is funded by that
     /// prescriber; another one here is refused.
     pub prescriber_id: Option<Uuid>,
+    /// For a request whose person gave their postal code and commune's name: the commune's INSEE
+    /// code, which the voucher's holder record needs.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub commune_insee: Option<String>,
 }
 
 /// Why an accompaniment request is declined.
@@ -152,12 +173,13 @@ mirror_enum! {
 
 mirror_enum! {
     /// Where an accompaniment request stands: `pending` until the EPN accepts it (the voucher is
-    /// issued) or declines it.
+    /// issued) or declines it; `expired` when a public request waited 30 days unanswered.
     #[oai(rename_all = "snake_case")]
     pub enum RequestStatus mirrors DomainRequestStatus {
         Pending,
         Accepted,
         Declined,
+        Expired,
     }
 }
 
@@ -280,7 +302,10 @@ impl AccompanimentApi {
             scope(&auth),
             auth.actor(),
             request_id.0,
-            body.0.prescriber_id,
+            &Acceptance {
+                prescriber_id: body.0.prescriber_id,
+                commune_insee: body.0.commune_insee,
+            },
         )
         .await?;
         let tenant = tenants::get(&state.db, tenant_id).await?;
@@ -340,26 +365,26 @@ impl AccompanimentApi {
         )
         .await?;
         let b = body.0;
-        let person = passerelle_core::beneficiaries::NewBeneficiary {
-            first_name: b.first_name,
-            last_name: b.last_name,
-            birth_year: b.birth_year,
-            commune_insee: b.commune_insee,
-            public_category: b.public_category.unwrap_or(PublicCategory::Other).into(),
-            email: b.email,
-            phone: b.phone,
-            email_consent: b.email_consent,
-            allow_duplicate: true,
+        let request = PublicRequest {
+            epn_id: b.epn_id,
+            person: passerelle_core::beneficiaries::NewBeneficiary {
+                first_name: b.first_name,
+                last_name: b.last_name,
+                birth_year: b.birth_year,
+                commune_insee: b.commune_insee.unwrap_or_default(),
+                public_category: b.public_category.unwrap_or(PublicCategory::Other).into(),
+                email: b.email,
+                phone: b.phone,
+                email_consent: b.email_consent,
+                allow_duplicate: true,
+            },
+            postal_code: b.postal_code,
+            commune_name: b.commune_name,
+            message: b.message,
         };
-        let request = accompaniment::request_public(
-            &state.db,
-            &b.territory,
-            &b.scheme,
-            b.epn_id,
-            &person,
-            b.message.as_deref(),
-        )
-        .await?;
+        let receipt =
+            accompaniment::request_public(&state.db, &b.territory, &b.scheme, &request).await?;
+        let request = receipt.request;
         Ok(PublicAccepted::Accepted(Json(PublicReceipt {
             id: request.id,
             status: request.status.into(),

@@ -30,7 +30,8 @@ mirror_enum! {
 mirror_enum! {
     /// What an email is about: `welcome` (a new voucher), `reminder` (before the end of validity),
     /// `expired`, `prescriber_digest` (the prescriber's daily summary), `invitation` (to choose a
-    /// portal password) or `password_reset`.
+    /// portal password), `password_reset`, `request_received` and `request_declined` (to the
+    /// person who filled the public request form).
     #[oai(rename = "EmailKind", rename_all = "snake_case")]
     pub enum EmailKindDto mirrors Kind {
         Welcome,
@@ -39,6 +40,8 @@ mirror_enum! {
         PrescriberDigest,
         Invitation,
         PasswordReset,
+        RequestReceived,
+        RequestDeclined,
     }
 }
 

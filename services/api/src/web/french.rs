@@ -93,6 +93,8 @@ fn field_message(field: &str) -> &'static str {
             "Saisissez le code INSEE de la commune, sur 5 caractères : par exemple 46042 pour Cahors."
         }
         "public_category" => "Choisissez un public dans la liste.",
+        "postal_code" => "Saisissez le code postal sur 5 chiffres, par exemple 69003.",
+        "commune_name" => "Saisissez le nom de votre commune.",
         "email" => "Saisissez une adresse électronique valide, par exemple nom@exemple.fr.",
         "phone" => {
             "Saisissez un numéro de téléphone de 8 à 15 chiffres, par exemple 05 65 00 00 00."

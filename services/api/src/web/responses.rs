@@ -178,12 +178,14 @@ pub(super) fn retry_after(mut response: Response, seconds: u64) -> Response {
     response
 }
 
-/// "12 secondes", "3 minutes" (rounded up).
+/// "12 secondes", "3 minutes", "5 heures" (rounded up).
 pub(super) fn french_delay(seconds: u64) -> String {
     match seconds {
         0..=1 => "une seconde".into(),
         2..=59 => format!("{seconds} secondes"),
         60..=119 => "une minute".into(),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
+        120..=3599 => format!("{} minutes", seconds.div_ceil(60)),
+        3600 => "une heure".into(),
+        _ => format!("{} heures", seconds.div_ceil(3600)),
     }
 }

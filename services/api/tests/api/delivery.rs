@@ -531,6 +531,21 @@ async fn an_accompaniment_request_becomes_a_two_hour_voucher_at_the_epn() {
     .await
     .expect("row");
     assert_eq!(kept, None, "a declined request keeps no personal details");
+    // Each person who gave an address was told their request was received; the declined one why.
+    let told: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, recipient FROM email_outbox WHERE accompaniment_request_id IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("outbox");
+    assert_eq!(
+        told,
+        [
+            ("request_received".to_owned(), "marc@example.org".to_owned()),
+            ("request_received".to_owned(), "marc@example.org".to_owned()),
+            ("request_declined".to_owned(), "marc@example.org".to_owned()),
+        ]
+    );
     tx.commit().await.expect("commit");
 
     // Unknown territory, and the rate limit: 5 a minute per address, counting every call.
@@ -887,7 +902,8 @@ async fn an_epn_cannot_spend_a_prescribers_allocation_on_a_public_request() {
         .send(
             app.request("POST", "/v1/public/accompaniment-requests", None)
                 .json(&json!({ "territory": app.ara.slug, "scheme": "pass-numerique", "epn_id": app.ara.epn_id,
-                               "first_name": "Faux", "last_name": "Nom", "birth_year": 1970, "commune_insee": "07010" })),
+                               "first_name": "Faux", "last_name": "Nom", "birth_year": 1970, "commune_insee": "07010",
+                               "phone": "04 75 00 00 00" })),
         )
         .await;
     assert_eq!(receipt.status, 202, "{}", receipt.raw);

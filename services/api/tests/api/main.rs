@@ -10,6 +10,7 @@ mod isolation;
 mod kit;
 mod leaks;
 mod openapi;
+mod public_request;
 mod reimbursements;
 mod security;
 mod tenants;

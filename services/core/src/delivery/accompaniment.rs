@@ -11,6 +11,7 @@ use super::{RequestChannel, RequestStatus};
 use crate::audit::{self, Actor};
 use crate::beneficiaries::{NewBeneficiary, PublicCategory};
 use crate::epns;
+use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::schemes::SchemeStatus;
@@ -33,10 +34,12 @@ pub struct AccompanimentRequest {
     pub voucher_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// A pending public request expires then.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, scheme_id, epn_id, channel, prescriber_id, beneficiary_id, message, status, decision_reason, \
-                       voucher_id, created_at, decided_at";
+                       voucher_id, created_at, decided_at, expires_at";
 
 /// The scheme offers accompaniment and the EPN takes part in it.
 async fn check_offer(
@@ -130,17 +133,112 @@ pub async fn request_by_prescriber(
     Ok(request)
 }
 
+/// How long a request from the public form waits for an answer: past it, it expires and its
+/// details are wiped (the person is told so on the receipt page).
+pub const PUBLIC_REQUEST_DAYS: i64 = 30;
+
+/// What a person gives on the public form. People rarely know their commune's INSEE code: they
+/// give it (API clients that look it up) or their postal code and commune's name, and staff give
+/// the code when they accept.
+#[derive(Debug, Clone, Default)]
+pub struct PublicRequest {
+    pub epn_id: Uuid,
+    /// `commune_insee` may be empty when `postal_code` and `commune_name` are given.
+    pub person: NewBeneficiary,
+    pub postal_code: Option<String>,
+    pub commune_name: Option<String>,
+    pub message: Option<String>,
+}
+
+impl PublicRequest {
+    fn place_typed(&self) -> bool {
+        self.person.commune_insee.trim().is_empty()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let mut fields = match self.person.validate() {
+            Ok(()) => Vec::new(),
+            Err(Error::Invalid(fields)) => fields,
+            Err(other) => return Err(other),
+        };
+        if self.place_typed() {
+            fields.retain(|f| f.field != "commune_insee");
+        }
+        let mut v = Validator::default();
+        if self.place_typed() {
+            v.check(
+                self.postal_code
+                    .as_deref()
+                    .is_some_and(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_digit())),
+                "postal_code",
+                "a French postal code of 5 digits (or give commune_insee)",
+            )
+            .check(
+                self.commune_name
+                    .as_deref()
+                    .is_some_and(|n| !n.trim().is_empty() && n.trim().chars().count() <= 100),
+                "commune_name",
+                "the commune's name, at most 100 characters (or give commune_insee)",
+            );
+        }
+        v.check_rule(
+            self.person.email.is_some() || self.person.phone.is_some(),
+            "phone",
+            crate::FieldRule::NoWayToReach,
+        );
+        if let Err(Error::Invalid(more)) = v.finish() {
+            fields.extend(more);
+        }
+        if fields.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(fields))
+        }
+    }
+}
+
+/// A request recorded from the public form, and whether a confirmation email is on its way.
+#[derive(Debug, Clone)]
+pub struct PublicReceipt {
+    pub request: AccompanimentRequest,
+    pub confirmation_sent: bool,
+}
+
+/// Makes a message to the person who asked due, to the address they gave: it is kept on the
+/// message, since a decided request's details are wiped.
+async fn tell_requester(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    request_id: Uuid,
+    kind: crate::emails::outbox::Kind,
+    address: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO email_outbox (tenant_id, id, kind, accompaniment_request_id, recipient)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(kind)
+    .bind(request_id)
+    .bind(address)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A person asks through the public form, naming the tenant by its slug and the scheme by its code.
+/// The request waits `PUBLIC_REQUEST_DAYS` for an answer; when the person gave an email address,
+/// a confirmation leaves at once.
 pub async fn request_public(
     db: &Db,
     tenant_slug: &str,
     scheme_code: &str,
-    epn_id: Uuid,
-    person: &NewBeneficiary,
-    message: Option<&str>,
-) -> Result<AccompanimentRequest, Error> {
-    person.validate()?;
-    let message = clean(message)?;
+    request: &PublicRequest,
+) -> Result<PublicReceipt, Error> {
+    request.validate()?;
+    let person = &request.person;
+    let message = clean(request.message.as_deref())?;
     let tenant = tenants::find_by_slug(db, tenant_slug)
         .await?
         .ok_or_else(|| Error::invalid("territory", "unknown territory"))?;
@@ -151,31 +249,41 @@ pub async fn request_public(
         .await?
         .ok_or_else(|| Error::invalid("scheme", "no such scheme in this territory"))?;
     let epn_known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM epns WHERE id = $1)")
-        .bind(epn_id)
+        .bind(request.epn_id)
         .fetch_one(&mut *tx)
         .await?;
     if !epn_known {
         return Err(Error::invalid("epn_id", "no such EPN in this territory"));
     }
-    check_offer(&mut tx, &tenant, scheme_id, epn_id).await?;
-    let request: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    check_offer(&mut tx, &tenant, scheme_id, request.epn_id).await?;
+    let typed = request.place_typed();
+    let recorded: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO accompaniment_requests (tenant_id, id, scheme_id, epn_id, channel, first_name, last_name, birth_year,
-                                            commune_insee, public_category, email, phone, email_consent, message)
-         VALUES ($1, $2, $3, $4, 'public_form', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+                                            commune_insee, public_category, email, phone, email_consent, message,
+                                            postal_code, commune_name, expires_at)
+         VALUES ($1, $2, $3, $4, 'public_form', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                 now() + make_interval(days => $16)) RETURNING {COLUMNS}"
     )))
     .bind(tenant.id)
     .bind(Uuid::now_v7())
     .bind(scheme_id)
-    .bind(epn_id)
+    .bind(request.epn_id)
     .bind(person.first_name.trim())
     .bind(person.last_name.trim())
     .bind(person.birth_year)
-    .bind(&person.commune_insee)
+    .bind((!typed).then(|| person.commune_insee.trim()))
     .bind(person.public_category)
     .bind(&person.email)
     .bind(&person.phone)
     .bind(person.email_consent)
     .bind(message)
+    .bind(if typed { request.postal_code.as_deref() } else { None })
+    .bind(if typed {
+        request.commune_name.as_deref().map(str::trim)
+    } else {
+        None
+    })
+    .bind(i32::try_from(PUBLIC_REQUEST_DAYS).unwrap_or(30))
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -184,12 +292,93 @@ pub async fn request_public(
         Actor::SYSTEM,
         "accompaniment.requested",
         "accompaniment_request",
-        request.id,
+        recorded.id,
         json!({ "channel": RequestChannel::PublicForm.as_str() }),
     )
     .await?;
+    if let Some(address) = &person.email {
+        tell_requester(
+            &mut tx,
+            tenant.id,
+            recorded.id,
+            crate::emails::outbox::Kind::RequestReceived,
+            address,
+        )
+        .await?;
+    }
     tx.commit().await?;
-    Ok(request)
+    Ok(PublicReceipt {
+        request: recorded,
+        confirmation_sent: person.email.is_some(),
+    })
+}
+
+/// Public requests still pending past their expiry: marked expired and their details wiped. Run
+/// by the daily job; returns how many expired.
+pub async fn expire_due(db: &Db, tenant_id: Uuid) -> Result<u64, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let expired = sqlx::query(
+        "UPDATE accompaniment_requests
+            SET status = 'expired', decided_at = now(),
+                first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL,
+                public_category = NULL, email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
+          WHERE status = 'pending' AND expires_at <= now()",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if expired > 0 {
+        audit::record(
+            &mut tx,
+            tenant_id,
+            Actor::SYSTEM,
+            "accompaniment.expired",
+            "tenant",
+            tenant_id,
+            json!({ "requests": expired, "after_days": PUBLIC_REQUEST_DAYS }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// A pending request as the EPN's inbox shows it: the person's details as they gave them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestDetails {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_year: Option<i16>,
+    pub commune_insee: Option<String>,
+    pub postal_code: Option<String>,
+    pub commune_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The person's details of requests (empty once decided or expired), by id.
+pub async fn details(
+    db: &Db,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, RequestDetails)>, Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        #[sqlx(flatten)]
+        details: RequestDetails,
+    }
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, first_name, last_name, birth_year, commune_insee, postal_code, commune_name, email, phone, expires_at
+           FROM accompaniment_requests WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.details)).collect())
 }
 
 /// Who is looking: the whole tenant, one EPN, or one prescriber.
@@ -254,6 +443,15 @@ async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Accompanime
     Ok(request)
 }
 
+/// What accepting needs besides the request: the prescriber whose allocation funds a public
+/// request (tenant admins only), and the commune's INSEE code when the person gave only their
+/// postal code and commune's name.
+#[derive(Debug, Clone, Default)]
+pub struct Acceptance {
+    pub prescriber_id: Option<Uuid>,
+    pub commune_insee: Option<String>,
+}
+
 /// Accepts a request: issues the accompaniment voucher, registered at the request's EPN. A request
 /// filed by a prescriber is paid from its allocation; a public request needs `funding_prescriber`,
 /// whose allocation pays for it, and only a tenant admin may choose it.
@@ -263,8 +461,9 @@ pub async fn accept(
     scope: Scope,
     actor: Actor,
     id: Uuid,
-    funding_prescriber: Option<Uuid>,
+    funding: &Acceptance,
 ) -> Result<Voucher, Error> {
+    let funding_prescriber = funding.prescriber_id;
     let tenant = tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let request = lock_pending(&mut tx, id, scope).await?;
@@ -290,22 +489,53 @@ pub async fn accept(
                     "a request from the public form needs the prescriber whose allocation funds it",
                 )
             })?;
-            let person: (String, String, i16, String, PublicCategory, Option<String>, Option<String>, bool) = sqlx::query_as(
-                "SELECT first_name, last_name, birth_year, commune_insee, public_category, email, phone, email_consent
+            #[derive(sqlx::FromRow)]
+            struct Asker {
+                first_name: String,
+                last_name: String,
+                birth_year: i16,
+                commune_insee: Option<String>,
+                public_category: PublicCategory,
+                email: Option<String>,
+                phone: Option<String>,
+                email_consent: bool,
+                postal_code: Option<String>,
+                commune_name: Option<String>,
+            }
+            let person: Asker = sqlx::query_as(
+                "SELECT first_name, last_name, birth_year, commune_insee, public_category, email, phone, email_consent,
+                        postal_code, commune_name
                    FROM accompaniment_requests WHERE id = $1",
             )
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
+            let commune_insee = match (
+                person.commune_insee,
+                funding.commune_insee.as_deref().map(str::trim),
+            ) {
+                (_, Some(given)) if !given.is_empty() => given.to_owned(),
+                (Some(known), _) => known,
+                (None, _) => {
+                    return Err(Error::invalid(
+                        "commune_insee",
+                        format!(
+                            "the person gave their postal code and commune ({} {}): give the commune's INSEE code",
+                            person.postal_code.unwrap_or_default(),
+                            person.commune_name.unwrap_or_default()
+                        ),
+                    ));
+                }
+            };
             let new = NewBeneficiary {
-                first_name: person.0,
-                last_name: person.1,
-                birth_year: person.2,
-                commune_insee: person.3,
-                public_category: person.4,
-                email: person.5,
-                phone: person.6,
-                email_consent: person.7,
+                first_name: person.first_name,
+                last_name: person.last_name,
+                birth_year: person.birth_year,
+                commune_insee,
+                public_category: person.public_category,
+                email: person.email,
+                phone: person.phone,
+                email_consent: person.email_consent,
                 allow_duplicate: true,
             };
             (prescriber, Holder::New(new))
@@ -336,7 +566,7 @@ pub async fn accept(
     sqlx::query(
         "UPDATE accompaniment_requests SET status = 'accepted', voucher_id = $2, beneficiary_id = $3, decided_by = $4, decided_at = now(),
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL, public_category = NULL,
-                email = NULL, phone = NULL
+                email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
           WHERE id = $1",
     )
     .bind(id)
@@ -374,11 +604,16 @@ pub async fn decline(
         return Err(Error::invalid("reason", "between 1 and 500 characters"));
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
-    lock_pending(&mut tx, id, scope).await?;
+    let pending = lock_pending(&mut tx, id, scope).await?;
+    let address: Option<String> =
+        sqlx::query_scalar("SELECT email FROM accompaniment_requests WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     let request: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE accompaniment_requests SET status = 'declined', decision_reason = $2, decided_by = $3, decided_at = now(),
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL, public_category = NULL,
-                email = NULL, phone = NULL
+                email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
           WHERE id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -396,6 +631,18 @@ pub async fn decline(
         json!({ "reason": reason }),
     )
     .await?;
+    // The person who asked through the form is told why; a prescriber's request is followed by
+    // its agent, who reads the reason.
+    if let (RequestChannel::PublicForm, Some(address)) = (pending.channel, address) {
+        tell_requester(
+            &mut tx,
+            tenant_id,
+            id,
+            crate::emails::outbox::Kind::RequestDeclined,
+            &address,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(request)
 }

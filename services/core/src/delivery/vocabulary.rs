@@ -64,11 +64,13 @@ vocabulary! {
 
 vocabulary! {
     /// Where a request for the 2-hour accompaniment stands: pending until the EPN (or the tenant)
-    /// accepts it, issuing the voucher, or declines it.
+    /// accepts it, issuing the voucher, or declines it; a public request nobody answered in time
+    /// expires.
     pub enum RequestStatus {
         Pending,
         Accepted,
         Declined,
+        Expired,
     }
 }
 

@@ -25,6 +25,10 @@ vocabulary! {
         Invitation,
         /// A portal user asked for a link to choose a new password.
         PasswordReset,
+        /// The person who filled the public form: their request was received.
+        RequestReceived,
+        /// The person who filled the public form: their request was declined, and why.
+        RequestDeclined,
     }
 }
 
@@ -38,6 +42,8 @@ pub struct OutboxMessage {
     pub digest_on: Option<NaiveDate>,
     /// The portal user an invitation or a password-reset email is for.
     pub user_id: Option<Uuid>,
+    /// The public request a confirmation or a refusal is about.
+    pub accompaniment_request_id: Option<Uuid>,
     pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -53,7 +59,7 @@ pub struct OutboxMessage {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, status, attempts, \
+const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, accompaniment_request_id, status, attempts, \
                        next_attempt_at, enqueued_at, recipient, last_error, retrying_since, smtp_message_id, smtp_response, \
                        unsubscribe_key, created_at, sent_at, finished_at";
 

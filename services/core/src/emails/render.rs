@@ -47,6 +47,14 @@ impl Links {
         )
     }
 
+    /// A scheme's public awareness kit, where the request form is.
+    pub fn kit(&self, tenant_slug: &str, scheme_code: &str) -> String {
+        format!(
+            "{}/territoires/{tenant_slug}/{scheme_code}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
     pub fn balance(&self) -> String {
         format!(
             "{}/v1/public/balance-page",
@@ -83,6 +91,30 @@ pub enum Preparation {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "request_received.subject.txt",
+        include_str!("../../templates/emails/request_received.subject.txt"),
+    ),
+    (
+        "request_received.txt",
+        include_str!("../../templates/emails/request_received.txt"),
+    ),
+    (
+        "request_received.html",
+        include_str!("../../templates/emails/request_received.html"),
+    ),
+    (
+        "request_declined.subject.txt",
+        include_str!("../../templates/emails/request_declined.subject.txt"),
+    ),
+    (
+        "request_declined.txt",
+        include_str!("../../templates/emails/request_declined.txt"),
+    ),
+    (
+        "request_declined.html",
+        include_str!("../../templates/emails/request_declined.html"),
+    ),
     (
         "layout.html",
         include_str!("../../templates/emails/layout.html"),
@@ -240,6 +272,9 @@ pub struct Context {
     pub link_url: String,
     pub link_expires: String,
     pub sign_in_url: String,
+    /// A request from the public form: the EPN the person chose, and why it was declined.
+    pub epn: Option<EpnContext>,
+    pub reason: String,
 }
 
 pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Error> {
@@ -317,6 +352,14 @@ pub fn preview(
         link_url: links.account_link(&tenant.slug, "exemple-de-lien"),
         link_expires: french::long_date(today + chrono::Days::new(7)),
         sign_in_url: links.sign_in(&tenant.slug),
+        epn: Some(EpnContext {
+            name: "Espace public numérique de démonstration".into(),
+            address: Some("1 place de la Mairie".into()),
+            postal_code: Some("46100".into()),
+            commune: Some("Figeac".into()),
+            phone: Some("05 65 00 00 00".into()),
+        }),
+        reason: "Nos ateliers sont complets ce trimestre : le lieu le plus proche est la médiathèque de Capdenac.".into(),
     };
     if matches!(kind, Kind::Invitation | Kind::PasswordReset) {
         context.scheme_name = ACCOUNT_HEADER.into();
@@ -354,6 +397,17 @@ pub async fn prepare(
     match (message.kind, message.voucher_id, message.prescriber_id) {
         (Kind::PrescriberDigest, _, Some(prescriber_id)) => {
             prepare_digest(tx, tenant, message, prescriber_id).await
+        }
+        (kind @ (Kind::RequestReceived | Kind::RequestDeclined), _, _) => {
+            match (
+                message.accompaniment_request_id,
+                message.recipient.as_deref(),
+            ) {
+                (Some(request_id), Some(address)) => {
+                    prepare_request_message(tx, tenant, kind, request_id, address, links).await
+                }
+                _ => Ok(Preparation::Fail("malformed outbox row".into())),
+            }
         }
         (kind @ (Kind::Invitation | Kind::PasswordReset), _, _) => match message.user_id {
             Some(user_id) => prepare_account_message(tx, tenant, kind, user_id, links).await,
@@ -514,6 +568,68 @@ async fn prepare_account_message(
     let rendered = render(kind, &context).map_err(template_error)?;
     Ok(Preparation::Ready(Box::new(Prepared {
         to: address,
+        sender_name: tenant.sender_name.clone(),
+        sender_email: tenant.sender_email.clone(),
+        rendered,
+        unsubscribe_url: None,
+    })))
+}
+
+/// A message to the person who filled the public request form, at the address they gave (kept on
+/// the message: a decided request's details are wiped).
+async fn prepare_request_message(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    kind: Kind,
+    request_id: Uuid,
+    address: &str,
+    links: &Links,
+) -> Result<Preparation, Error> {
+    #[derive(sqlx::FromRow)]
+    struct RequestRow {
+        first_name: Option<String>,
+        decision_reason: Option<String>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        scheme_name: String,
+        scheme_code: String,
+        #[sqlx(flatten)]
+        epn: EpnContext,
+    }
+    let Some(row) = sqlx::query_as::<_, RequestRow>(
+        "SELECT r.first_name, r.decision_reason, r.expires_at, s.name AS scheme_name, s.code AS scheme_code,
+                e.name, e.address, e.postal_code, e.commune, e.phone
+           FROM accompaniment_requests r
+           JOIN schemes s ON s.tenant_id = r.tenant_id AND s.id = r.scheme_id
+           JOIN epns e ON e.tenant_id = r.tenant_id AND e.id = r.epn_id
+          WHERE r.id = $1",
+    )
+    .bind(request_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Preparation::Fail("the request no longer exists".into()));
+    };
+    if super::outbox::is_suppressed(tx, address).await? {
+        return Ok(Preparation::Cancel(
+            "the address is on the suppression list after a permanent failure".into(),
+        ));
+    }
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: row.scheme_name,
+        first_name: row.first_name.unwrap_or_default(),
+        valid_until: row
+            .expires_at
+            .map(|at| french::long_date(at.with_timezone(&tenant.tz()).date_naive()))
+            .unwrap_or_default(),
+        reason: row.decision_reason.unwrap_or_default(),
+        link_url: links.kit(&tenant.slug, &row.scheme_code),
+        epn: Some(row.epn),
+        ..Context::default()
+    };
+    let rendered = render(kind, &context).map_err(template_error)?;
+    Ok(Preparation::Ready(Box::new(Prepared {
+        to: address.to_owned(),
         sender_name: tenant.sender_name.clone(),
         sender_email: tenant.sender_email.clone(),
         rendered,

@@ -372,16 +372,20 @@ async fn accompany(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Uuid {
         db,
         &slug,
         "pass-numerique",
-        epn_id,
-        &NewBeneficiary {
-            first_name: "Paul".into(),
-            last_name: "Durand".into(),
-            birth_year: 1980,
-            commune_insee: "07010".into(),
-            public_category: PublicCategory::Other,
-            ..NewBeneficiary::default()
+        &accompaniment::PublicRequest {
+            epn_id,
+            person: NewBeneficiary {
+                first_name: "Paul".into(),
+                last_name: "Durand".into(),
+                birth_year: 1980,
+                commune_insee: "07010".into(),
+                public_category: PublicCategory::Other,
+                phone: Some("04 75 00 00 00".into()),
+                ..NewBeneficiary::default()
+            },
+            message: Some("Préparer mes démarches en ligne".into()),
+            ..accompaniment::PublicRequest::default()
         },
-        Some("Préparer mes démarches en ligne"),
     )
     .await
     .expect("accompaniment request");

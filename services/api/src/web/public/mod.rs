@@ -1,5 +1,6 @@
 //! The public pages of a territory, for people without an account, under
-//! `/territoires/<tenant slug>/<scheme code>`: the awareness kit (`kit.rs`). A draft or closed
+//! `/territoires/<tenant slug>/<scheme code>`: the awareness kit (`kit.rs`) and the request for a
+//! personalised accompaniment (`request.rs`). A draft or closed
 //! scheme, or an unknown territory, is a French 404.
 
 use passerelle_core::schemes::{self, SchemeDetail};
@@ -12,11 +13,17 @@ use super::session::portal;
 use crate::state::AppState;
 
 mod kit;
+mod request;
 
 pub fn routes() -> Route {
     Route::new()
         .at("/:tenant/:scheme", get(kit::kit))
         .at("/:tenant/:scheme/ma-liste", get(kit::my_list))
+        .at(
+            "/:tenant/:scheme/demande",
+            get(request::show).post(request::send),
+        )
+        .at("/:tenant/:scheme/demande/recue", get(request::receipt))
 }
 
 /// The tenant and active scheme a public address names, or the French 404.

@@ -1,0 +1,421 @@
+//! « Je développe mes compétences numériques » as a person sends it from a phone: the form, its
+//! defences against robots (the hidden field, the time to fill it in, one send per form, the limits
+//! per address), the receipt and the confirmation email; then the request at the top of the EPN's
+//! list however much spam came before, and its expiry when nobody answers.
+
+use passerelle_core::beneficiaries::NewBeneficiary;
+use passerelle_core::delivery::accompaniment::{self, PublicRequest};
+use passerelle_core::tenancy::Role;
+use serde_json::json;
+
+use crate::helpers::{TestApp, away_from_a_minute_boundary, spawn_app};
+use crate::web::{Browser, Page, csrf_token};
+
+/// The form's hidden token, read from its page.
+fn token(page: &Page) -> String {
+    let html = page
+        .html
+        .replace("name=\"jeton\" value=", "name=\"csrf_token\" value=");
+    csrf_token(&html)
+}
+
+async fn pass_numerique_with_epn(app: &TestApp) -> (String, String) {
+    let admin = app.lot.token(Role::TenantAdmin);
+    let scheme_id = app
+        .active_scheme_in_lot(
+            &json!({ "code": "pass-numerique", "name": "Pass Numérique", "preset": "pass-numerique" }),
+            5,
+        )
+        .await;
+    let created = app
+        .post(
+            "/v1/epns",
+            admin,
+            &json!({ "nom": "EPN de Figeac", "code_postal": "46100", "commune": "Figeac", "telephone": "05 65 34 00 00" }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    let epn_id = created.body["id"].as_str().expect("id").to_owned();
+    let offer = app
+        .post(
+            &format!("/v1/epns/{epn_id}/offers"),
+            admin,
+            &json!({ "scheme_id": scheme_id, "modules": [1] }),
+        )
+        .await;
+    assert_eq!(offer.status, 200, "{}", offer.raw);
+    (scheme_id, epn_id)
+}
+
+/// A token of an animator of the EPN `epn_id`.
+async fn animator_of(app: &TestApp, epn_id: &str) -> String {
+    use passerelle_core::audit::Actor;
+    use passerelle_core::tenancy::tokens::{self, NewToken};
+    use passerelle_core::tenancy::users::{self, NewUser};
+    let user = users::create(
+        &app.db.app,
+        app.lot.id,
+        &NewUser {
+            email: "animatrice@figeac.example".into(),
+            display_name: "Animatrice de Figeac".into(),
+            role: Role::Epn,
+            prescriber_id: None,
+            epn_id: Some(epn_id.parse().expect("uuid")),
+        },
+    )
+    .await
+    .expect("user");
+    tokens::issue_for_user(
+        &app.db.app,
+        app.lot.id,
+        Actor::SYSTEM,
+        user.id,
+        &NewToken {
+            name: "tests".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("token")
+    .secret
+}
+
+const FORM: &str = "/territoires/lot/pass-numerique/demande";
+
+fn fields<'a>(
+    jeton: &'a str,
+    epn_id: &'a str,
+    last_name: &'a str,
+    email: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("jeton", jeton),
+        ("site_web", ""),
+        ("first_name", "Odette"),
+        ("last_name", last_name),
+        ("birth_year", "1951"),
+        ("postal_code", "46100"),
+        ("commune_name", "Figeac"),
+        ("phone", ""),
+        ("email", email),
+        ("public_category", "senior"),
+        ("epn_id", epn_id),
+        ("message", "Envoyer des photos à mes petits-enfants"),
+    ]
+}
+
+async fn public_requests(app: &TestApp) -> Vec<(String, Option<String>, String)> {
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let rows = sqlx::query_as(
+        "SELECT status, last_name, coalesce(message, '') FROM accompaniment_requests WHERE channel = 'public_form' ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("requests");
+    tx.commit().await.expect("commit");
+    rows
+}
+
+#[tokio::test]
+async fn a_person_sends_the_form_once_robots_do_not_and_the_epn_finds_it_above_the_spam() {
+    let app = spawn_app().await;
+    let (_, epn_id) = pass_numerique_with_epn(&app).await;
+    let browser = Browser::new(&app);
+    away_from_a_minute_boundary().await;
+
+    let opened = browser.get(&format!("{FORM}?epn={epn_id}"), None).await;
+    assert_eq!(opened.status, 200, "{}", opened.html);
+    assert!(
+        opened
+            .html
+            .contains("Je développe mes compétences numériques")
+    );
+    assert!(opened.html.contains("EPN de Figeac — 46100 Figeac"));
+    assert!(
+        opened
+            .html
+            .contains(&format!("value=\"{epn_id}\" selected")),
+        "the place chosen in the kit is preselected"
+    );
+
+    // Sent at once, as a robot does: not recorded, the person is asked to send it again.
+    let first = token(&opened);
+    let hasty = browser
+        .post(
+            FORM,
+            None,
+            Some(&app.base),
+            &fields(&first, &epn_id, "Lasserre", "odette@example.org"),
+        )
+        .await;
+    assert_eq!(hasty.status, 422, "{}", hasty.html);
+    assert!(hasty.html.contains("pas encore partie"), "{}", hasty.html);
+    assert!(
+        hasty.html.contains("value=\"Lasserre\""),
+        "what was typed stays"
+    );
+
+    // Forms opened now are sent after a person's reading time.
+    let mut tokens = Vec::new();
+    for _ in 0..7 {
+        tokens.push(token(&browser.get(FORM, None).await));
+    }
+    tokens.push(token(&hasty));
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+
+    // A robot fills in the field people do not see: told it went through, nothing is kept.
+    let mut trapped = fields(&tokens[0], &epn_id, "Robot", "robot@example.org");
+    trapped[1] = ("site_web", "https://spam.example");
+    let robot = browser.post(FORM, None, Some(&app.base), &trapped).await;
+    assert_eq!(robot.status, 303);
+    assert!(
+        public_requests(&app).await.is_empty(),
+        "a trapped request is not kept"
+    );
+
+    // A person who gives no way to be reached is told so next to the field.
+    let unreachable = browser
+        .post(
+            FORM,
+            None,
+            Some(&app.base),
+            &fields(&tokens[1], &epn_id, "Lasserre", ""),
+        )
+        .await;
+    assert_eq!(unreachable.status, 422, "{}", unreachable.html);
+    assert!(
+        unreachable
+            .html
+            .contains("Donnez un numéro de téléphone ou une adresse électronique"),
+        "{}",
+        unreachable.html
+    );
+    assert!(
+        unreachable
+            .html
+            .contains("aria-describedby=\"phone-erreur\"")
+    );
+
+    // 500 requests of spam got through from many addresses before the person sends theirs.
+    let tenant_slug = app.lot.slug.clone();
+    for i in 0..500 {
+        accompaniment::request_public(
+            &app.db.app,
+            &tenant_slug,
+            "pass-numerique",
+            &PublicRequest {
+                epn_id: epn_id.parse().expect("uuid"),
+                person: NewBeneficiary {
+                    first_name: "Spam".into(),
+                    last_name: format!("Robot{i}"),
+                    birth_year: 1990,
+                    commune_insee: "46102".into(),
+                    phone: Some("0600000000".into()),
+                    ..NewBeneficiary::default()
+                },
+                message: Some("Achetez maintenant".into()),
+                ..PublicRequest::default()
+            },
+        )
+        .await
+        .expect("spam recorded");
+    }
+
+    let sent = browser
+        .post(
+            FORM,
+            None,
+            Some(&app.base),
+            &fields(&tokens[7], &epn_id, "Lasserre", "odette@example.org"),
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    let receipt_path = sent.location.expect("receipt");
+    assert_eq!(
+        receipt_path,
+        format!("{FORM}/recue?epn={epn_id}&courriel=1")
+    );
+    let receipt = browser.get(&receipt_path, None).await;
+    assert_eq!(receipt.status, 200);
+    assert!(receipt.html.contains("Votre demande est envoyée"));
+    assert!(receipt.html.contains("EPN de Figeac") && receipt.html.contains("05 65 34 00 00"));
+    assert!(receipt.html.contains("courriel de confirmation"));
+
+    // The same form sent twice is one request.
+    let again = browser
+        .post(
+            FORM,
+            None,
+            Some(&app.base),
+            &fields(&tokens[7], &epn_id, "Lasserre", "odette@example.org"),
+        )
+        .await;
+    assert_eq!(again.status, 422, "{}", again.html);
+    assert!(again.html.contains("déjà été envoyé"));
+
+    // The EPN's first page holds the person's request, newest first.
+    let animator = animator_of(&app, &epn_id).await;
+    let inbox = app
+        .get(
+            "/v1/accompaniment-requests?status=pending&limit=10",
+            &animator,
+        )
+        .await;
+    assert_eq!(inbox.status, 200, "{}", inbox.raw);
+    assert_eq!(
+        inbox.body["items"][0]["message"], "Envoyer des photos à mes petits-enfants",
+        "{}",
+        inbox.raw
+    );
+    assert!(
+        inbox.body["next_cursor"].is_string(),
+        "the spam is on later pages"
+    );
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let (postal_code, commune, told): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT r.postal_code, r.commune_name, o.recipient FROM accompaniment_requests r
+           LEFT JOIN email_outbox o ON o.accompaniment_request_id = r.id AND o.kind = 'request_received'
+          WHERE r.last_name = 'Lasserre'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the request");
+    tx.commit().await.expect("commit");
+    assert_eq!(postal_code.as_deref(), Some("46100"));
+    assert_eq!(commune.as_deref(), Some("Figeac"));
+    assert_eq!(
+        told.as_deref(),
+        Some("odette@example.org"),
+        "a confirmation is on its way"
+    );
+
+    // Five sends a minute from one address: the missing-contact one and the person's count.
+    for (i, jeton) in tokens[2..5].iter().enumerate() {
+        let name = format!("Voisin{i}");
+        let more = browser
+            .post(
+                FORM,
+                None,
+                Some(&app.base),
+                &fields(jeton, &epn_id, &name, "voisin@example.org"),
+            )
+            .await;
+        assert_eq!(more.status, 303, "{}", more.html);
+    }
+    let sixth = browser
+        .post(
+            FORM,
+            None,
+            Some(&app.base),
+            &fields(&tokens[5], &epn_id, "Sixieme", "voisin@example.org"),
+        )
+        .await;
+    assert_eq!(sixth.status, 429, "{}", sixth.html);
+    assert!(sixth.html.contains("Trop de demandes"));
+}
+
+#[tokio::test]
+async fn an_unanswered_request_expires_and_one_with_a_postal_code_needs_its_commune_code_to_be_accepted()
+ {
+    let app = spawn_app().await;
+    let (_, epn_id) = pass_numerique_with_epn(&app).await;
+    let request = |last_name: &str| PublicRequest {
+        epn_id: epn_id.parse().expect("uuid"),
+        person: NewBeneficiary {
+            first_name: "Odette".into(),
+            last_name: last_name.into(),
+            birth_year: 1951,
+            email: Some("odette@example.org".into()),
+            ..NewBeneficiary::default()
+        },
+        postal_code: Some("46100".into()),
+        commune_name: Some("Figeac".into()),
+        ..PublicRequest::default()
+    };
+    let kept = accompaniment::request_public(
+        &app.db.app,
+        &app.lot.slug,
+        "pass-numerique",
+        &request("Lasserre"),
+    )
+    .await
+    .expect("request");
+    let forgotten = accompaniment::request_public(
+        &app.db.app,
+        &app.lot.slug,
+        "pass-numerique",
+        &request("Oubli"),
+    )
+    .await
+    .expect("request");
+    assert_eq!(
+        accompaniment::expire_due(&app.db.app, app.lot.id)
+            .await
+            .expect("expiry"),
+        0
+    );
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    sqlx::query(
+        "UPDATE accompaniment_requests SET expires_at = now() - interval '1 second' WHERE id = $1",
+    )
+    .bind(forgotten.request.id)
+    .execute(&mut *tx)
+    .await
+    .expect("age");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        accompaniment::expire_due(&app.db.app, app.lot.id)
+            .await
+            .expect("expiry"),
+        1
+    );
+    let statuses = public_requests(&app).await;
+    assert_eq!(
+        statuses[1],
+        ("expired".to_owned(), None, String::new()),
+        "expired and wiped"
+    );
+
+    let admin = app.lot.token(Role::TenantAdmin);
+    let path = format!("/v1/accompaniment-requests/{}/accept", kept.request.id);
+    let missing = app
+        .post(
+            &path,
+            admin,
+            &json!({ "prescriber_id": app.lot.prescriber_id }),
+        )
+        .await;
+    assert_eq!(missing.status, 422, "{}", missing.raw);
+    assert_eq!(missing.error_fields(), ["commune_insee"]);
+    assert!(missing.raw.contains("46100 Figeac"), "{}", missing.raw);
+    let accepted = app
+        .post(
+            &path,
+            admin,
+            &json!({ "prescriber_id": app.lot.prescriber_id, "commune_insee": "46102" }),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.raw);
+    let holder = app
+        .get(
+            &format!(
+                "/v1/beneficiaries/{}",
+                accepted.body["beneficiary_id"].as_str().expect("id")
+            ),
+            admin,
+        )
+        .await;
+    assert_eq!(holder.body["commune_insee"], "46102", "{}", holder.raw);
+    let expired = app
+        .post(
+            &format!("/v1/accompaniment-requests/{}/accept", forgotten.request.id),
+            admin,
+            &json!({ "prescriber_id": app.lot.prescriber_id, "commune_insee": "46102" }),
+        )
+        .await;
+    assert_eq!(
+        expired.status, 409,
+        "an expired request is decided: {}",
+        expired.raw
+    );
+}
