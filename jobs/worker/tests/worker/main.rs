@@ -7,4 +7,5 @@ mod emails;
 mod harness;
 mod monthly_reimbursements;
 mod purge_idempotency_keys;
+mod request_emails;
 mod statistics;
