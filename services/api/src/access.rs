@@ -153,6 +153,12 @@ pub const REPLACE_SCHEME_MODULES: Operation = op(
     "/v1/schemes/{scheme_id}/modules",
     TENANT_ADMIN,
 );
+pub const SET_PUBLIC_REQUEST_FUNDING: Operation = op(
+    "setPublicRequestFunding",
+    "PUT",
+    "/v1/schemes/{scheme_id}/public-request-funding",
+    TENANT_ADMIN,
+);
 pub const SET_SCHEME_STATUS: Operation = op(
     "setSchemeStatus",
     "POST",
@@ -572,6 +578,7 @@ pub const ALL: &[&Operation] = &[
     &GET_SCHEME,
     &CHANGE_SCHEME_RULES,
     &REPLACE_SCHEME_MODULES,
+    &SET_PUBLIC_REQUEST_FUNDING,
     &SET_SCHEME_STATUS,
     &CREATE_PRESCRIBER,
     &LIST_PRESCRIBERS,

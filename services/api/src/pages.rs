@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "requests.html",
+        include_str!("../templates/pages/requests.html"),
+    ),
+    (
         "request.html",
         include_str!("../templates/pages/request.html"),
     ),

@@ -241,6 +241,15 @@ impl From<ModuleDto> for Module {
     }
 }
 
+/// Who funds the scheme's requests from the public form.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PublicRequestFunding {
+    /// The prescriber whose allocation funds them; none (or absent) to let only tenant admins
+    /// accept them, choosing each time.
+    pub prescriber_id: Option<Uuid>,
+}
+
 /// The whole module catalogue, as it should be from now on.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
@@ -373,11 +382,16 @@ pub struct SchemeView {
     /// Its versions of rules, oldest first.
     pub versions: Vec<VersionView>,
     pub modules: Vec<ModuleDto>,
+    /// The prescriber whose allocation funds requests from the public form, when one is
+    /// designated: EPNs then accept those requests themselves.
+    #[oai(skip_serializing_if_is_none)]
+    pub public_requests_funded_by: Option<Uuid>,
 }
 
 impl From<SchemeDetail> for SchemeView {
     fn from(d: SchemeDetail) -> Self {
         Self {
+            public_requests_funded_by: d.scheme.public_requests_funded_by,
             scheme: d.scheme.into(),
             current: d.current.map(Into::into),
             versions: d.versions.into_iter().map(Into::into).collect(),
@@ -525,6 +539,32 @@ impl SchemesApi {
         let detail =
             schemes::catalogue::replace(&state.db, tenant_id, auth.actor(), scheme_id.0, modules)
                 .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Designates the prescriber whose allocation funds the requests that reach the scheme through
+    /// the public form, so that EPNs accept them without the territory (or none). Audited.
+    #[oai(
+        path = "/schemes/:scheme_id/public-request-funding",
+        method = "put",
+        operation_id = "setPublicRequestFunding"
+    )]
+    async fn set_public_request_funding(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+        body: Json<PublicRequestFunding>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_PUBLIC_REQUEST_FUNDING)?;
+        let detail = schemes::set_public_request_funding(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            scheme_id.0,
+            body.0.prescriber_id,
+        )
+        .await?;
         Ok(Json(detail.into()))
     }
 

@@ -37,7 +37,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 14] = [
+    let pages: [(&access::Operation, &str, &'static str); 15] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -62,6 +62,11 @@ pub(super) async fn home(
             &access::CREATE_SESSION,
             "/epn",
             "Séances et mois en cours de l’EPN",
+        ),
+        (
+            &access::ACCEPT_ACCOMPANIMENT,
+            "/demandes",
+            "Demandes d’accompagnement",
         ),
         (
             &access::LIST_STATEMENTS,

@@ -28,6 +28,7 @@ mod passwords;
 mod prescriber;
 mod prescribers;
 pub mod public;
+mod requests;
 mod responses;
 mod schemes;
 mod session;
@@ -116,6 +117,10 @@ pub fn routes() -> Route {
             poem::post(schemes::change_rules),
         )
         .at(
+            "/:tenant/dispositifs/:id/financement",
+            poem::post(schemes::set_funding),
+        )
+        .at(
             "/:tenant/dispositifs/:id/modules",
             poem::post(catalogue::add),
         )
@@ -146,6 +151,15 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/epns/:id/banque",
             poem::post(network::set_bank_details),
+        )
+        .at("/:tenant/demandes", get(requests::list))
+        .at(
+            "/:tenant/demandes/:id/accepter",
+            poem::post(requests::accept),
+        )
+        .at(
+            "/:tenant/demandes/:id/decliner",
+            poem::post(requests::decline),
         )
         .at("/:tenant/courriels", get(admin::email_log))
         .at("/:tenant/journal", get(admin::audit_log))

@@ -130,6 +130,12 @@ struct ModuleRow {
     errors: Option<FormErrors>,
 }
 
+#[derive(Serialize)]
+struct FundingView {
+    prescribers: Vec<super::forms::Choice>,
+    chosen: String,
+}
+
 /// One scheme's page: its versions, modules, and the form for new rules.
 #[derive(Serialize)]
 struct SchemeView<'a> {
@@ -138,6 +144,9 @@ struct SchemeView<'a> {
     modules: Vec<ModuleRow>,
     /// The form to add a module: empty, or as typed when it was refused.
     new_module: ModuleRow,
+    /// For a scheme with the personalised accompaniment: the prescribers that may fund the
+    /// requests from the public form, and the one designated.
+    funding: Option<FundingView>,
     /// What the rules form shows: what was typed, or the rules in force.
     form: Option<RulesForm>,
     today: String,
@@ -216,6 +225,29 @@ pub(super) async fn scheme_page(
         Some(form) => Some(form.clone()),
         None => detail.current.as_ref().map(|v| rules_form(&v.rules.0)),
     };
+    let accompaniment = detail
+        .current
+        .as_ref()
+        .is_some_and(|v| v.rules.0.delivery_modes.accompaniment_minutes.is_some());
+    let funding = if accompaniment {
+        let prescribers = super::admin::all(|page| {
+            passerelle_core::prescribers::list(&state.db, portal.tenant.id, page)
+        })
+        .await?;
+        Some(FundingView {
+            prescribers: prescribers
+                .into_iter()
+                .map(|p| option(p.id, p.name))
+                .collect(),
+            chosen: detail
+                .scheme
+                .public_requests_funded_by
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        })
+    } else {
+        None
+    };
     Ok(portal.page(
         status,
         "scheme.html",
@@ -256,6 +288,7 @@ pub(super) async fn scheme_page(
                     errors: edit.map(|e| e.errors.to_view()),
                 }
             },
+            funding,
             form: values,
             today: portal.tenant.today().format("%Y-%m-%d").to_string(),
             errors: errors.to_view(),
@@ -277,6 +310,7 @@ pub(super) async fn show(
             Some("Nouvelles règles enregistrées : les chèques déjà émis gardent les leurs.")
         }
         Some("modules=1") => Some("Catalogue enregistré : le kit public le montre dès maintenant."),
+        Some("financement=1") => Some("Financement des demandes du formulaire public enregistré."),
         _ => None,
     };
     scheme_page(
@@ -568,4 +602,46 @@ fn rename_fields(mut errors: FormRefusal) -> FormRefusal {
         }
     }
     errors
+}
+
+#[derive(Deserialize)]
+pub(super) struct FundingForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    prescriber_id: String,
+}
+
+/// Designates the prescriber whose allocation funds the scheme's public requests (or none).
+#[handler]
+pub(super) async fn set_funding(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<FundingForm>,
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::SET_PUBLIC_REQUEST_FUNDING,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "scheme")?;
+    let back = format!("{}/dispositifs/{id}", portal.path());
+    let prescriber = match super::forms::optional(&form.prescriber_id) {
+        None => None,
+        Some(text) => Some(super::path_id(&text, "prescriber")?),
+    };
+    schemes::set_public_request_funding(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        prescriber,
+    )
+    .await
+    .or_back(&back, "Revenir au dispositif")?;
+    Ok(see_other(&format!("{back}?financement=1#financement")))
 }

@@ -32,6 +32,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             Some(json!({ "effective_from": "2099-01-01", "rules": sample_rules() }))
         }
         "setSchemeStatus" => Some(json!({ "status": "active" })),
+        "setPublicRequestFunding" => Some(json!({ "prescriber_id": null })),
         "replaceSchemeModules" => Some(
             json!({ "modules": [{ "number": 1, "title": "Médias", "family": "Kit", "description": "S’informer." }] }),
         ),

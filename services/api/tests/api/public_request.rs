@@ -419,3 +419,195 @@ async fn an_unanswered_request_expires_and_one_with_a_postal_code_needs_its_comm
         expired.raw
     );
 }
+
+#[tokio::test]
+async fn the_epn_accepts_and_declines_public_requests_from_its_inbox_once_the_region_names_the_funder()
+ {
+    use crate::web::{PASSWORD, SignedIn, with_password};
+    let app = spawn_app().await;
+    let admin_token = app.lot.token(Role::TenantAdmin);
+    let scheme_id = app
+        .active_scheme_in_lot(
+            &json!({ "code": "pass-numerique", "name": "Pass Numérique", "preset": "pass-numerique" }),
+            5,
+        )
+        .await;
+    let epn_id = app.lot.epn_id;
+    let offer = app
+        .post(
+            &format!("/v1/epns/{epn_id}/offers"),
+            admin_token,
+            &json!({ "scheme_id": scheme_id, "modules": [1] }),
+        )
+        .await;
+    assert_eq!(offer.status, 200, "{}", offer.raw);
+    let ask = |last_name: &str| PublicRequest {
+        epn_id,
+        person: NewBeneficiary {
+            first_name: "Odette".into(),
+            last_name: last_name.into(),
+            birth_year: 1951,
+            phone: Some("06 12 34 56 78".into()),
+            email: Some(format!("{}@example.org", last_name.to_lowercase())),
+            ..NewBeneficiary::default()
+        },
+        postal_code: Some("46100".into()),
+        commune_name: Some("Figeac".into()),
+        message: Some("Faire ma déclaration en ligne".into()),
+    };
+    let first = accompaniment::request_public(
+        &app.db.app,
+        &app.lot.slug,
+        "pass-numerique",
+        &ask("Lasserre"),
+    )
+    .await
+    .expect("request")
+    .request
+    .id;
+    let second =
+        accompaniment::request_public(&app.db.app, &app.lot.slug, "pass-numerique", &ask("Vidal"))
+            .await
+            .expect("request")
+            .request
+            .id;
+
+    let email = with_password(&app, Role::Epn).await;
+    let animator = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let home = animator.get("/portail/lot/").await;
+    assert!(
+        home.html.contains("/portail/lot/demandes"),
+        "the inbox is on the home page"
+    );
+    let inbox = animator.get("/portail/lot/demandes").await;
+    assert_eq!(inbox.status, 200, "{}", inbox.html);
+    assert!(
+        inbox.html.find("Odette Vidal") < inbox.html.find("Odette Lasserre"),
+        "newest first"
+    );
+    assert!(inbox.html.contains("06 12 34 56 78") && inbox.html.contains("46100 Figeac"));
+    assert!(inbox.html.contains("« Faire ma déclaration en ligne »"));
+
+    // Until the Région names who funds the public's requests, the EPN cannot accept them.
+    let accept = format!("/portail/lot/demandes/{first}/accepter");
+    let unfunded = animator
+        .submit(&accept, &[("commune_insee", "46102")])
+        .await;
+    assert_eq!(unfunded.status, 422, "{}", unfunded.html);
+    assert!(
+        unfunded.html.contains("Seul l’administrateur"),
+        "{}",
+        unfunded.html
+    );
+
+    let admin_email = with_password(&app, Role::TenantAdmin).await;
+    let admin = SignedIn::new(&app, "lot", &admin_email, PASSWORD).await;
+    let scheme_page = admin
+        .get(&format!("/portail/lot/dispositifs/{scheme_id}"))
+        .await;
+    assert!(scheme_page.html.contains("Demandes du formulaire public"));
+    let prescriber = app.lot.prescriber_id.to_string();
+    let named = admin
+        .submit(
+            &format!("/portail/lot/dispositifs/{scheme_id}/financement"),
+            &[("prescriber_id", prescriber.as_str())],
+        )
+        .await;
+    assert_eq!(named.status, 303, "{}", named.html);
+
+    // The person gave a postal code: the commune's INSEE code is asked next to its field.
+    let no_code = animator.submit(&accept, &[("commune_insee", "")]).await;
+    assert_eq!(no_code.status, 422, "{}", no_code.html);
+    assert!(no_code.html.contains("code INSEE"), "{}", no_code.html);
+    let accepted = animator
+        .submit(&accept, &[("commune_insee", "46102")])
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.html);
+    let location = accepted.location.expect("where");
+    let reference = location
+        .split("acceptee=")
+        .nth(1)
+        .expect("reference")
+        .to_owned();
+    let voucher = app
+        .get(&format!("/v1/vouchers/{reference}"), admin_token)
+        .await;
+    assert_eq!(voucher.status, 200, "{}", voucher.raw);
+    assert_eq!(voucher.body["status"], "registered", "{}", voucher.raw);
+    assert_eq!(voucher.body["minutes_total"], 120, "{}", voucher.raw);
+
+    let declined = animator
+        .submit(
+            &format!("/portail/lot/demandes/{second}/decliner"),
+            &[(
+                "reason",
+                "Complet jusqu’en mars : appelez la médiathèque de Capdenac.",
+            )],
+        )
+        .await;
+    assert_eq!(declined.status, 303, "{}", declined.html);
+    let inbox = animator.get("/portail/lot/demandes").await;
+    assert!(inbox.html.contains("Complet jusqu’en mars"));
+    assert!(
+        !inbox.html.contains("Odette Vidal"),
+        "a declined request keeps no name"
+    );
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let told: Option<String> = sqlx::query_scalar(
+        "SELECT recipient FROM email_outbox WHERE accompaniment_request_id = $1 AND kind = 'request_declined'",
+    )
+    .bind(second)
+    .fetch_optional(&mut *tx)
+    .await
+    .expect("outbox");
+    tx.commit().await.expect("commit");
+    assert_eq!(told.as_deref(), Some("vidal@example.org"));
+
+    // Another territory cannot name the funder of this one's scheme, and an EPN that names a
+    // funder itself is refused even once one is designated.
+    let foreign = app
+        .send(
+            app.request(
+                "PUT",
+                &format!("/v1/schemes/{scheme_id}/public-request-funding"),
+                Some(app.ara.token(Role::TenantAdmin)),
+            )
+            .json(&json!({ "prescriber_id": app.ara.prescriber_id })),
+        )
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.raw);
+    let third =
+        accompaniment::request_public(&app.db.app, &app.lot.slug, "pass-numerique", &ask("Roux"))
+            .await
+            .expect("request")
+            .request
+            .id;
+    let chosen = app
+        .post(
+            &format!("/v1/accompaniment-requests/{third}/accept"),
+            app.lot.token(Role::Epn),
+            &json!({ "prescriber_id": app.lot.prescriber_id, "commune_insee": "46102" }),
+        )
+        .await;
+    assert_eq!(chosen.status, 403, "{}", chosen.raw);
+    let designated = app
+        .post(
+            &format!("/v1/accompaniment-requests/{third}/accept"),
+            app.lot.token(Role::Epn),
+            &json!({ "commune_insee": "46102" }),
+        )
+        .await;
+    assert_eq!(designated.status, 200, "{}", designated.raw);
+
+    // A prescriber's agent does not answer requests, and a forged form changes nothing.
+    let prescriber_email = with_password(&app, Role::Prescriber).await;
+    let agent = SignedIn::new(&app, "lot", &prescriber_email, PASSWORD).await;
+    assert_eq!(agent.get("/portail/lot/demandes").await.status, 403);
+    let forged = animator
+        .send_form(
+            &format!("/portail/lot/demandes/{first}/decliner"),
+            &[("reason", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+}

@@ -477,18 +477,26 @@ pub async fn accept(
             }
             (prescriber, Holder::Existing(beneficiary))
         }
-        _ if !matches!(scope, Scope::Tenant) => {
-            // Choosing the funder spends another organisation's allocation: an EPN could file a
-            // public request for itself and be paid from any prescriber's stock.
-            return Err(Refusal::FundingChosenByAdmin.into());
-        }
         _ => {
-            let prescriber = funding_prescriber.ok_or_else(|| {
-                Error::invalid(
-                    "prescriber_id",
-                    "a request from the public form needs the prescriber whose allocation funds it",
-                )
-            })?;
+            let designated: Option<Uuid> =
+                sqlx::query_scalar("SELECT public_requests_funded_by FROM schemes WHERE id = $1")
+                    .bind(request.scheme_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let prescriber = match (scope, funding_prescriber, designated) {
+                // Choosing the funder spends another organisation's allocation: an EPN could file
+                // a public request for itself and be paid from any prescriber's stock. It may
+                // only use the funder the tenant admin designated for the scheme.
+                (Scope::Tenant, Some(chosen), _) => chosen,
+                (_, None, Some(designated)) => designated,
+                (Scope::Tenant, None, None) => {
+                    return Err(Error::invalid(
+                        "prescriber_id",
+                        "a request from the public form needs the prescriber whose allocation funds it",
+                    ));
+                }
+                _ => return Err(Refusal::FundingChosenByAdmin.into()),
+            };
             #[derive(sqlx::FromRow)]
             struct Asker {
                 first_name: String,

@@ -55,7 +55,7 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::BudgetEnvelopeUsedUp { .. } => {
             "L’enveloppe budgétaire de ce dispositif est épuisée.".into()
         }
-        R::FundingChosenByAdmin => "Seul l’administrateur de l’espace choisit la structure dont la dotation finance une demande venue du formulaire public.".into(),
+        R::FundingChosenByAdmin => "Seul l’administrateur de l’espace choisit la structure dont la dotation finance une demande venue du formulaire public : demandez-lui de désigner celle qui finance les demandes de ce dispositif.".into(),
         R::ProbableDuplicate { .. } => "Une personne avec les mêmes nom, prénom, année de naissance et commune est déjà enregistrée.".into(),
         R::BeneficiaryErased => "Les données de cette personne ont été effacées.".into(),
         R::ReferenceTaken => "Cette référence est déjà utilisée.".into(),

@@ -86,7 +86,7 @@ pub enum Refusal {
         envelope_cents: i64,
     },
     #[error(
-        "only a tenant admin chooses the prescriber whose allocation funds a request from the public form"
+        "only a tenant admin chooses the prescriber whose allocation funds a request from the public form (or designates one for the scheme)"
     )]
     FundingChosenByAdmin,
 

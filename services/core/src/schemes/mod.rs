@@ -34,6 +34,9 @@ pub struct Scheme {
     /// The competency referential sessions are assessed against (shared reference data).
     pub referential_code: String,
     pub created_at: DateTime<Utc>,
+    /// The prescriber whose allocation funds requests from the public form, when the tenant admin
+    /// chose one: EPNs then accept those requests themselves.
+    pub public_requests_funded_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -125,7 +128,7 @@ pub async fn create(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme: Scheme = sqlx::query_as(
         "INSERT INTO schemes (tenant_id, id, code, name, preset, referential_code) VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, code, name, status, preset, referential_code, created_at",
+         RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
     )
     .bind(tenant_id)
     .bind(Uuid::now_v7())
@@ -210,7 +213,7 @@ async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<Sc
 /// The scheme, locked until the transaction ends: its rules or catalogue are about to change.
 async fn fetch_for_update(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
     sqlx::query_as(
-        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1 FOR UPDATE",
+        "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -219,7 +222,7 @@ async fn fetch_for_update(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
 }
 
 async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
-    sqlx::query_as("SELECT id, code, name, status, preset, referential_code, created_at FROM schemes WHERE id = $1")
+    sqlx::query_as("SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?
@@ -235,6 +238,41 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<SchemeDetail, Err
     Ok(detail)
 }
 
+/// Chooses the prescriber whose allocation funds the scheme's requests from the public form (or
+/// none: then only a tenant admin accepts them, choosing each time). Audited.
+pub async fn set_public_request_funding(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    prescriber_id: Option<Uuid>,
+) -> Result<SchemeDetail, Error> {
+    let today = tenants::get(db, tenant_id).await?.today();
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before = fetch_for_update(&mut tx, scheme_id).await?;
+    let scheme: Scheme = sqlx::query_as(
+        "UPDATE schemes SET public_requests_funded_by = $2 WHERE id = $1
+         RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
+    )
+    .bind(scheme_id)
+    .bind(prescriber_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "scheme.public_request_funding_set",
+        "scheme",
+        scheme_id,
+        json!({ "before": before.public_requests_funded_by, "after": prescriber_id }),
+    )
+    .await?;
+    let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
 /// An active scheme found by its code, for the public pages (no account): the awareness kit and
 /// the request form name the scheme in their address. A draft or closed scheme is not public.
 pub async fn find_active(
@@ -244,7 +282,7 @@ pub async fn find_active(
 ) -> Result<Option<SchemeDetail>, Error> {
     let mut tx = db.begin_tenant(tenant.id).await?;
     let scheme: Option<Scheme> = sqlx::query_as(
-        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes
+        "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes
           WHERE code = $1 AND status = 'active'",
     )
     .bind(code)
@@ -261,7 +299,7 @@ pub async fn find_active(
 pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Scheme>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Scheme> = sqlx::query_as(
-        "SELECT id, code, name, status, preset, referential_code, created_at FROM schemes
+        "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes
           WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(page.after)
@@ -357,7 +395,7 @@ pub async fn set_status(
         .into());
     }
     let scheme: Scheme = sqlx::query_as(
-        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, referential_code, created_at",
+        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
     )
     .bind(scheme_id)
     .bind(status)

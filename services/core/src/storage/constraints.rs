@@ -107,6 +107,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "between 1 and 300 characters",
     ),
     (
+        "schemes_public_funding_fkey",
+        "prescriber_id",
+        "no such prescriber organisation in this tenant",
+    ),
+    (
         "scheme_modules_description_length",
         "modules.description",
         "between 1 and 1000 characters",
