@@ -91,6 +91,72 @@ fn demo_id(path: &str) -> Uuid {
     )
 }
 
+/// The Pass Numérique's public side in the demo: the association funds the public's requests, and
+/// two people asked for an accompaniment through the form (once: a second seed adds none).
+async fn seed_public_requests(
+    db: &Db,
+    tenant: &tenants::Tenant,
+    scheme_id: Uuid,
+    funder: Uuid,
+    epn_id: Uuid,
+) -> Result<(), Error> {
+    use crate::beneficiaries::NewBeneficiary;
+    use crate::delivery::accompaniment::{self, PublicRequest};
+    schemes::set_public_request_funding(db, tenant.id, Actor::SYSTEM, scheme_id, Some(funder))
+        .await?;
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let asked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM accompaniment_requests WHERE channel = 'public_form')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if asked {
+        return Ok(());
+    }
+    let code: String = schemes::get(db, tenant.id, scheme_id).await?.scheme.code;
+    for (first_name, last_name, birth_year, phone, email, message) in [
+        (
+            "Josiane",
+            "Faure",
+            1949,
+            Some("04 75 33 12 08"),
+            None,
+            "Envoyer des photos à mes petits-enfants et faire une visio.",
+        ),
+        (
+            "Karim",
+            "Benali",
+            1987,
+            None,
+            Some("karim.benali@example.org"),
+            "Créer mon compte France Travail et déposer mon CV.",
+        ),
+    ] {
+        accompaniment::request_public(
+            db,
+            &tenant.slug,
+            &code,
+            &PublicRequest {
+                epn_id,
+                person: NewBeneficiary {
+                    first_name: first_name.into(),
+                    last_name: last_name.into(),
+                    birth_year,
+                    phone: phone.map(str::to_owned),
+                    email: email.map(str::to_owned),
+                    ..NewBeneficiary::default()
+                },
+                postal_code: Some("07100".into()),
+                commune_name: Some("Annonay".into()),
+                message: Some(message.into()),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
     let mut issued = Vec::new();
     let mut demo_users = Vec::new();
@@ -206,6 +272,9 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             .map(|m| m.number)
             .collect();
         epns::set_offer(db, tenant.id, Actor::SYSTEM, epn_id, scheme_id, &modules).await?;
+        if demo.preset == "pass-numerique" {
+            seed_public_requests(db, &tenant, scheme_id, prescriber_id, epn_id).await?;
+        }
         // Fictitious accounts with valid checksums, so that a month can be paid by SEPA transfer.
         epns::set_bank_details(
             db,
