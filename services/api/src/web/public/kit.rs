@@ -4,7 +4,7 @@
 //! EPNs nearest their postal code and the way to ask for an accompaniment.
 
 use passerelle_core::epns::{self, Epn};
-use passerelle_core::schemes::{Module, SchemeDetail};
+use passerelle_core::schemes::Module;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, handler};
@@ -117,19 +117,6 @@ fn epn_view(epn: Epn) -> EpnView {
     }
 }
 
-fn accompaniment_hours(detail: &SchemeDetail) -> Option<String> {
-    let minutes = detail
-        .current
-        .as_ref()?
-        .rules
-        .0
-        .delivery_modes
-        .accompaniment_minutes?;
-    Some(passerelle_core::emails::french::duration(
-        i32::try_from(minutes).unwrap_or(i32::MAX),
-    ))
-}
-
 /// A French postal code: five digits.
 pub(super) fn is_postal_code(text: &str) -> bool {
     text.len() == 5 && text.bytes().all(|b| b.is_ascii_digit())
@@ -148,7 +135,7 @@ pub(super) async fn kit(
         themes: themes(&detail.modules, &[]),
         postal_code: String::new(),
         postal_code_error: None,
-        accompaniment_hours: accompaniment_hours(&detail),
+        accompaniment_hours: super::accompaniment_hours(&detail),
         epns: Vec::new(),
         chosen_count: 0,
     };
@@ -195,7 +182,7 @@ pub(super) async fn my_list(
         themes,
         postal_code,
         postal_code_error,
-        accompaniment_hours: accompaniment_hours(&detail),
+        accompaniment_hours: super::accompaniment_hours(&detail),
         epns: nearest.into_iter().map(epn_view).collect(),
     };
     Ok(html(StatusCode::OK, pages::render("kit_list.html", view)))

@@ -49,3 +49,18 @@ async fn public_scheme(
 fn public_path(tenant: &Tenant, code: &str) -> String {
     format!("/territoires/{}/{code}", tenant.slug)
 }
+
+/// The length of the scheme's personalised accompaniment in words ("2 heures"), when it offers
+/// one: the kit then links to the request form.
+fn accompaniment_hours(detail: &SchemeDetail) -> Option<String> {
+    let minutes = detail
+        .current
+        .as_ref()?
+        .rules
+        .0
+        .delivery_modes
+        .accompaniment_minutes?;
+    Some(passerelle_core::emails::french::duration(
+        i32::try_from(minutes).unwrap_or(i32::MAX),
+    ))
+}

@@ -76,19 +76,6 @@ struct RequestView<'a> {
     days: i64,
 }
 
-fn hours(detail: &SchemeDetail) -> Option<String> {
-    let minutes = detail
-        .current
-        .as_ref()?
-        .rules
-        .0
-        .delivery_modes
-        .accompaniment_minutes?;
-    Some(passerelle_core::emails::french::duration(
-        i32::try_from(minutes).unwrap_or(i32::MAX),
-    ))
-}
-
 fn epn_label(epn: &Epn) -> String {
     match (&epn.commune, &epn.postal_code) {
         (Some(commune), Some(code)) => format!("{} — {code} {commune}", epn.name),
@@ -104,7 +91,7 @@ async fn offered(
     code: &str,
 ) -> PageResult<(Tenant, SchemeDetail, String)> {
     let (tenant, detail) = public_scheme(state, slug, code).await?;
-    match hours(&detail) {
+    match super::accompaniment_hours(&detail) {
         Some(hours) => Ok((tenant, detail, hours)),
         None => Err(message(
             StatusCode::NOT_FOUND,
