@@ -218,6 +218,11 @@ async fn the_public_reads_the_kit_and_gets_their_list_with_the_nearest_epns() {
         !list.raw.contains(">EPN<"),
         "an EPN that does not take part is not listed"
     );
+    assert!(
+        list.raw
+            .contains("/territoires/lot/pass-numerique/demande?epn="),
+        "each place links to the request form with it chosen"
+    );
 
     let typo = page(
         &app,

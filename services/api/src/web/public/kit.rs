@@ -42,6 +42,7 @@ struct ThemeView {
 
 #[derive(Serialize)]
 struct EpnView {
+    id: uuid::Uuid,
     name: String,
     address: Option<String>,
     postal_code: Option<String>,
@@ -107,6 +108,7 @@ fn themes(modules: &[Module], chosen: &[i32]) -> Vec<ThemeView> {
 
 fn epn_view(epn: Epn) -> EpnView {
     EpnView {
+        id: epn.id,
         name: epn.name,
         address: epn.address,
         postal_code: epn.postal_code,
