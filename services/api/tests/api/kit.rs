@@ -224,6 +224,28 @@ async fn the_public_reads_the_kit_and_gets_their_list_with_the_nearest_epns() {
         "each place links to the request form with it chosen"
     );
 
+    // Without a postal code, by commune; a place whose address is unknown comes last.
+    let offer = app
+        .post(
+            &format!("/v1/epns/{}/offers", app.lot.epn_id),
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "scheme_id": scheme_id, "modules": [1] }),
+        )
+        .await;
+    assert_eq!(offer.status, 200, "{}", offer.raw);
+    let anywhere = page(
+        &app,
+        &format!("/territoires/{slug}/pass-numerique/ma-liste?module=2"),
+    )
+    .await;
+    let brive = anywhere.raw.find("Médiathèque de Brive").expect("Brive");
+    let gourdon = anywhere.raw.find("Cyberbase de Gourdon").expect("Gourdon");
+    let unknown = anywhere
+        .raw
+        .find("<strong>EPN</strong>")
+        .expect("the place without address");
+    assert!(brive < gourdon && gourdon < unknown, "{}", anywhere.raw);
+
     let typo = page(
         &app,
         &format!("/territoires/{slug}/pass-numerique/ma-liste?module=1&code_postal=4610"),

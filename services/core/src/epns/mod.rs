@@ -342,21 +342,7 @@ pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Ep
 
 /// The EPNs taking part in a scheme, by commune then name: the list printed on a voucher's letter.
 pub async fn taking_part(db: &Db, tenant_id: Uuid, scheme_id: Uuid) -> Result<Vec<Epn>, Error> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("e.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut tx = db.begin_tenant(tenant_id).await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
-          WHERE s.scheme_id = $1 ORDER BY e.commune NULLS LAST, e.name LIMIT 500"
-    )))
-    .bind(scheme_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(rows)
+    nearest(db, tenant_id, scheme_id, None, 500).await
 }
 
 /// The EPNs taking part in a scheme nearest a postal code, for a person without an account: those
@@ -383,7 +369,7 @@ pub async fn nearest(
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
           WHERE s.scheme_id = $1
-          ORDER BY (e.postal_code IS NOT DISTINCT FROM $2) DESC,
+          ORDER BY coalesce(e.postal_code = $2, false) DESC,
                    coalesce(starts_with(e.postal_code, $3), false) DESC,
                    e.commune NULLS LAST, e.name
           LIMIT $4"
