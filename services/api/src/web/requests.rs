@@ -212,6 +212,15 @@ pub(super) async fn list(
     inbox(&state, &portal, req, StatusCode::OK, None).await
 }
 
+/// A refusal to show next to the request's form; a request the user may not answer (another
+/// EPN's) is not in their inbox, so its refusal is the "not found" page, like an unknown one.
+fn refusal_next_to_request(err: passerelle_core::Error) -> PageResult<FormRefusal> {
+    match err {
+        passerelle_core::Error::NotFound("accompaniment request") => Err(err.into()),
+        err => super::refusal_of(&err),
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct AcceptForm {
     #[serde(default)]
@@ -258,7 +267,7 @@ pub(super) async fn accept(
             voucher.reference
         ))),
         Err(e) => {
-            let errors = super::refusal_of(&e)?;
+            let errors = refusal_next_to_request(e)?;
             inbox(
                 &state,
                 &portal,
@@ -310,7 +319,7 @@ pub(super) async fn decline(
     {
         Ok(_) => Ok(see_other(&format!("{}/demandes?declinee=1", portal.path()))),
         Err(e) => {
-            let errors = super::refusal_of(&e)?;
+            let errors = refusal_next_to_request(e)?;
             inbox(
                 &state,
                 &portal,

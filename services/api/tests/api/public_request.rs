@@ -20,13 +20,19 @@ fn token(page: &Page) -> String {
 }
 
 async fn pass_numerique_with_epn(app: &TestApp) -> (String, String) {
-    let admin = app.lot.token(Role::TenantAdmin);
     let scheme_id = app
         .active_scheme_in_lot(
             &json!({ "code": "pass-numerique", "name": "Pass Numérique", "preset": "pass-numerique" }),
             5,
         )
         .await;
+    let epn_id = figeac_taking_part(app, &scheme_id).await;
+    (scheme_id, epn_id)
+}
+
+/// The EPN of Figeac, offering the scheme `scheme_id`'s first module.
+async fn figeac_taking_part(app: &TestApp, scheme_id: &str) -> String {
+    let admin = app.lot.token(Role::TenantAdmin);
     let created = app
         .post(
             "/v1/epns",
@@ -44,19 +50,19 @@ async fn pass_numerique_with_epn(app: &TestApp) -> (String, String) {
         )
         .await;
     assert_eq!(offer.status, 200, "{}", offer.raw);
-    (scheme_id, epn_id)
+    epn_id
 }
 
-/// A token of an animator of the EPN `epn_id`.
-async fn animator_of(app: &TestApp, epn_id: &str) -> String {
-    use passerelle_core::audit::Actor;
-    use passerelle_core::tenancy::tokens::{self, NewToken};
+const FIGEAC_ANIMATOR: &str = "animatrice@figeac.example";
+
+/// An animator of the EPN `epn_id` of the Lot, as the user's id.
+async fn figeac_animator(app: &TestApp, epn_id: &str) -> uuid::Uuid {
     use passerelle_core::tenancy::users::{self, NewUser};
-    let user = users::create(
+    users::create(
         &app.db.app,
         app.lot.id,
         &NewUser {
-            email: "animatrice@figeac.example".into(),
+            email: FIGEAC_ANIMATOR.into(),
             display_name: "Animatrice de Figeac".into(),
             role: Role::Epn,
             prescriber_id: None,
@@ -64,12 +70,20 @@ async fn animator_of(app: &TestApp, epn_id: &str) -> String {
         },
     )
     .await
-    .expect("user");
+    .expect("user")
+    .id
+}
+
+/// A token of an animator of the EPN `epn_id`.
+async fn animator_of(app: &TestApp, epn_id: &str) -> String {
+    use passerelle_core::audit::Actor;
+    use passerelle_core::tenancy::tokens::{self, NewToken};
+    let user_id = figeac_animator(app, epn_id).await;
     tokens::issue_for_user(
         &app.db.app,
         app.lot.id,
         Actor::SYSTEM,
-        user.id,
+        user_id,
         &NewToken {
             name: "tests".into(),
             expires_at: None,
@@ -514,6 +528,38 @@ async fn the_epn_accepts_and_declines_public_requests_from_its_inbox_once_the_re
         )
         .await;
     assert_eq!(named.status, 303, "{}", named.html);
+
+    // An animator of another EPN of the territory neither sees nor answers these requests.
+    let figeac = figeac_taking_part(&app, &scheme_id).await;
+    let elsewhere_id = figeac_animator(&app, &figeac).await;
+    passerelle_core::tenancy::accounts::set_password(
+        &app.db.app,
+        app.lot.id,
+        passerelle_core::audit::Actor::SYSTEM,
+        elsewhere_id,
+        PASSWORD,
+    )
+    .await
+    .expect("password");
+    let elsewhere = SignedIn::new(&app, "lot", FIGEAC_ANIMATOR, PASSWORD).await;
+    let their_inbox = elsewhere.get("/portail/lot/demandes").await;
+    assert_eq!(their_inbox.status, 200, "{}", their_inbox.html);
+    assert!(
+        !their_inbox.html.contains("Lasserre"),
+        "{}",
+        their_inbox.html
+    );
+    let taken = elsewhere
+        .submit(&accept, &[("commune_insee", "46102")])
+        .await;
+    assert_eq!(taken.status, 404, "{}", taken.html);
+    let turned_down = elsewhere
+        .submit(
+            &format!("/portail/lot/demandes/{first}/decliner"),
+            &[("reason", "Pas chez nous")],
+        )
+        .await;
+    assert_eq!(turned_down.status, 404, "{}", turned_down.html);
 
     // The person gave a postal code: the commune's INSEE code is asked next to its field.
     let no_code = animator.submit(&accept, &[("commune_insee", "")]).await;
