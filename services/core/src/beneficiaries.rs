@@ -121,6 +121,16 @@ pub fn is_commune_code(s: &str) -> bool {
 }
 
 impl NewBeneficiary {
+    /// The key probable duplicates share (`match_key`).
+    pub fn match_key(&self) -> String {
+        match_key(
+            &self.first_name,
+            &self.last_name,
+            self.birth_year,
+            &self.commune_insee,
+        )
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         let this_year = Utc::now().year() as i16;
         let name_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= 100;
@@ -183,24 +193,14 @@ pub(crate) async fn insert(
     new: &NewBeneficiary,
 ) -> Result<Beneficiary, Error> {
     new.validate()?;
-    let key = match_key(
-        &new.first_name,
-        &new.last_name,
-        new.birth_year,
-        &new.commune_insee,
-    );
-    if !new.allow_duplicate {
-        let existing: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM beneficiaries
-              WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL LIMIT 1",
-        )
-        .bind(&key)
-        .bind(prescriber_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(existing) = existing {
-            return Err(Refusal::ProbableDuplicate { existing }.into());
+    let key = new.match_key();
+    if !new.allow_duplicate
+        && let Some(existing) = followed_duplicate(tx, prescriber_id, new).await?
+    {
+        return Err(Refusal::ProbableDuplicate {
+            existing: existing.id,
         }
+        .into());
     }
     let email = new
         .email
@@ -293,23 +293,28 @@ pub async fn probable_duplicate(
     prescriber_id: Uuid,
     new: &NewBeneficiary,
 ) -> Result<Option<Beneficiary>, Error> {
-    let key = match_key(
-        &new.first_name,
-        &new.last_name,
-        new.birth_year,
-        &new.commune_insee,
-    );
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let found = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let found = followed_duplicate(&mut tx, prescriber_id, new).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The rule of probable duplicates: a person `prescriber_id` follows (not erased) with the same
+/// names, birth year and commune as `new`.
+pub(crate) async fn followed_duplicate(
+    tx: &mut Tx,
+    prescriber_id: Uuid,
+    new: &NewBeneficiary,
+) -> Result<Option<Beneficiary>, Error> {
+    let key = new.match_key();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM beneficiaries
           WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1"
     )))
     .bind(&key)
     .bind(prescriber_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(found)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 /// Erases the person from every table that can hold their data, in the caller's transaction:

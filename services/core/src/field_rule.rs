@@ -37,6 +37,14 @@ pub enum FieldRule {
     TooManyRows { max: usize },
     /// A public request gives neither a phone number nor an email address.
     NoWayToReach,
+    /// A collective project's group is smaller or larger than the scheme allows.
+    GroupSize { min: u32, max: u32, given: usize },
+    /// The same person appears twice in a project's members; `first` is the position (from 1)
+    /// of their first appearance.
+    ListedTwice { first: usize },
+    /// A new member has the names, birth year and commune of a person the structure already
+    /// follows: name that person instead, or say it is another person.
+    KnownPerson { existing: uuid::Uuid },
 }
 
 impl FieldRule {
@@ -54,6 +62,9 @@ impl FieldRule {
             Self::NotOpenDataFormat { .. } => "not_open_data_format",
             Self::TooManyRows { .. } => "too_many_rows",
             Self::NoWayToReach => "no_way_to_reach",
+            Self::GroupSize { .. } => "group_size",
+            Self::ListedTwice { .. } => "listed_twice",
+            Self::KnownPerson { .. } => "known_person",
         }
     }
 
@@ -92,6 +103,16 @@ impl FieldRule {
             Self::NoWayToReach => {
                 "a phone number or an email address, so that the EPN can reach the person".into()
             }
+            Self::GroupSize { min, max, given } => {
+                format!("a project gathers {min} to {max} people; {given} given")
+            }
+            Self::ListedTwice { first } => {
+                format!("the same person as member {first} (counted from 1)")
+            }
+            Self::KnownPerson { existing } => format!(
+                "your organisation already follows this person (beneficiary {existing}): send its \
+                 beneficiary_id, or allow_duplicate if it is someone else"
+            ),
         }
     }
 
@@ -138,6 +159,16 @@ impl FieldRule {
             ),
             Self::NoWayToReach => {
                 "Donnez un numéro de téléphone ou une adresse électronique : l’espace numérique vous contactera ainsi.".into()
+            }
+            Self::GroupSize { min, max, given } => format!(
+                "Un projet réunit de {min} à {max} personnes : {given} indiquée{}.",
+                if *given > 1 { "s" } else { "" }
+            ),
+            Self::ListedTwice { first } => {
+                format!("C’est la même personne que la personne {first} : retirez l’une des deux.")
+            }
+            Self::KnownPerson { .. } => {
+                "Votre structure suit déjà une personne avec ces nom, prénom, année de naissance et commune : dites si c’est la même.".into()
             }
         }
     }

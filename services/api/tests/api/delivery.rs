@@ -725,6 +725,23 @@ async fn a_group_project_runs_from_submission_to_its_members_passes() {
     let too_small = app.post("/v1/projects", structure, &project(4)).await;
     too_small.problem(422);
     assert!(too_small.raw.contains("5 to 10"), "{}", too_small.raw);
+    assert_eq!(too_small.body["errors"][0]["rule"], "group_size");
+
+    // Every member's problem at once, each at its position: a person's details, the same person
+    // twice in the list.
+    let mut faulty = project(6);
+    faulty["members"][1]["person"]["email"] = json!("pas-une-adresse");
+    faulty["members"][4] = faulty["members"][2].clone();
+    let refused = app.post("/v1/projects", structure, &faulty).await;
+    refused.problem(422);
+    assert_eq!(
+        refused.error_fields(),
+        ["members.1.email", "members.4"],
+        "{}",
+        refused.raw
+    );
+    assert_eq!(refused.body["errors"][1]["rule"], "listed_twice");
+    assert!(refused.raw.contains("member 3"), "{}", refused.raw);
 
     let submitted = app.post("/v1/projects", structure, &project(8)).await;
     assert_eq!(submitted.status, 201, "{}", submitted.raw);
@@ -814,6 +831,13 @@ async fn a_group_project_runs_from_submission_to_its_members_passes() {
     {
         m["person"]["last_name"] = json!(format!("Tournon{i}"));
     }
+    // A member the structure already follows (from the first project) is named, not typed again.
+    let mut known = other.clone();
+    known["members"][3] = member(0);
+    let known = app.post("/v1/projects", structure, &known).await;
+    known.problem(422);
+    assert_eq!(known.error_fields(), ["members.3"], "{}", known.raw);
+    assert_eq!(known.body["errors"][0]["rule"], "known_person");
     let other = app.post("/v1/projects", structure, &other).await;
     assert_eq!(other.status, 201, "{}", other.raw);
     let other_id = other.body["id"].as_str().expect("id").to_owned();

@@ -11,12 +11,12 @@ use super::attendance::{self, Entry, Recorded};
 use super::{AttendanceStatus, CompetenceLevel, ProjectStatus};
 use crate::audit::{self, Actor};
 use crate::epns;
-use crate::error::Validator;
+use crate::error::{FieldError, FieldRule, Validator};
 use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
 use crate::tenancy::tenants;
 use crate::vouchers::{self, DeliveryMode, Holder, IssueRequest};
-use crate::{Db, Error, schemes};
+use crate::{Db, Error, beneficiaries, schemes};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Project {
@@ -127,17 +127,7 @@ pub async fn submit(
         .delivery_modes
         .collective_projects
         .ok_or(Refusal::NoCollectiveProjects)?;
-    if !(range.min as usize..=range.max as usize).contains(&new.members.len()) {
-        return Err(Error::invalid(
-            "members",
-            format!(
-                "a project gathers {} to {} people; {} given",
-                range.min,
-                range.max,
-                new.members.len()
-            ),
-        ));
-    }
+    check_members(&mut tx, prescriber_id, range, &new.members).await?;
     if !epns::takes_part(&mut tx, new.epn_id, new.scheme_id).await? {
         return Err(Error::invalid(
             "epn_id",
@@ -189,6 +179,73 @@ pub async fn submit(
     let detail = detail(&mut tx, project).await?;
     tx.commit().await?;
     Ok(detail)
+}
+
+/// Every problem of a group at once, so that a structure corrects its list in one go: its size,
+/// then each member's under `members.<position from 0>[.<field>]` — a person's details, the same
+/// person twice, a new person the structure already follows (the rule of probable duplicates).
+async fn check_members(
+    tx: &mut crate::storage::Tx,
+    prescriber_id: Uuid,
+    range: crate::schemes::rules::GroupSize,
+    members: &[Holder],
+) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    if !(range.min as usize..=range.max as usize).contains(&members.len()) {
+        errors.push(FieldError::breaks(
+            "members",
+            FieldRule::GroupSize {
+                min: range.min,
+                max: range.max,
+                given: members.len(),
+            },
+        ));
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(members.len());
+    for (i, member) in members.iter().enumerate() {
+        let (key, known) = match member {
+            Holder::Existing(id) => (id.to_string(), None),
+            Holder::New(person) => {
+                if let Err(Error::Invalid(fields)) = person.validate() {
+                    errors.extend(fields.into_iter().map(|f| FieldError {
+                        field: format!("members.{i}.{}", f.field),
+                        ..f
+                    }));
+                    seen.push(String::new());
+                    continue;
+                }
+                let known = if person.allow_duplicate {
+                    None
+                } else {
+                    beneficiaries::followed_duplicate(tx, prescriber_id, person).await?
+                };
+                (person.match_key(), known)
+            }
+        };
+        let allowed_twice = matches!(member, Holder::New(p) if p.allow_duplicate);
+        match seen.iter().position(|k| *k == key) {
+            Some(first) if !allowed_twice => errors.push(FieldError::breaks(
+                format!("members.{i}"),
+                FieldRule::ListedTwice { first: first + 1 },
+            )),
+            _ => {
+                if let Some(existing) = known {
+                    errors.push(FieldError::breaks(
+                        format!("members.{i}"),
+                        FieldRule::KnownPerson {
+                            existing: existing.id,
+                        },
+                    ));
+                }
+            }
+        }
+        seen.push(key);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
 }
 
 /// A project; a prescriber sees its own, an EPN those it runs.
