@@ -42,6 +42,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("kit.html", include_str!("../templates/pages/kit.html")),
     (
+        "projects.html",
+        include_str!("../templates/pages/projects.html"),
+    ),
+    (
+        "project.html",
+        include_str!("../templates/pages/project.html"),
+    ),
+    (
+        "project_new.html",
+        include_str!("../templates/pages/project_new.html"),
+    ),
+    (
         "kit_list.html",
         include_str!("../templates/pages/kit_list.html"),
     ),

@@ -24,7 +24,7 @@ pub struct ProblemField {
     /// stable code to branch on (`not_the_holder`, `not_eligible`, `modules_to_choose`,
     /// `module_chosen_twice`, `modules_not_offered`, `not_whole_sessions`, `unreadable_csv`,
     /// `missing_columns`, `not_open_data_format`, `too_many_rows`, `no_way_to_reach`,
-    /// `group_size`, `listed_twice`, `known_person`).
+    /// `group_size`, `listed_twice`, `known_person`, `epn_not_taking_part`).
     #[oai(skip_serializing_if_is_none)]
     pub rule: Option<String>,
 }

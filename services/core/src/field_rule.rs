@@ -45,6 +45,8 @@ pub enum FieldRule {
     /// A new member has the names, birth year and commune of a person the structure already
     /// follows: name that person instead, or say it is another person.
     KnownPerson { existing: uuid::Uuid },
+    /// The EPN chosen does not take part in the scheme.
+    EpnNotTakingPart,
 }
 
 impl FieldRule {
@@ -65,6 +67,7 @@ impl FieldRule {
             Self::GroupSize { .. } => "group_size",
             Self::ListedTwice { .. } => "listed_twice",
             Self::KnownPerson { .. } => "known_person",
+            Self::EpnNotTakingPart => "epn_not_taking_part",
         }
     }
 
@@ -113,6 +116,7 @@ impl FieldRule {
                 "your organisation already follows this person (beneficiary {existing}): send its \
                  beneficiary_id, or allow_duplicate if it is someone else"
             ),
+            Self::EpnNotTakingPart => "this EPN does not take part in this scheme".into(),
         }
     }
 
@@ -169,6 +173,9 @@ impl FieldRule {
             }
             Self::KnownPerson { .. } => {
                 "Votre structure suit déjà une personne avec ces nom, prénom, année de naissance et commune : dites si c’est la même.".into()
+            }
+            Self::EpnNotTakingPart => {
+                "Cet EPN ne participe pas à ce dispositif : choisissez-en un dans la liste.".into()
             }
         }
     }

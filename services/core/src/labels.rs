@@ -92,6 +92,16 @@ pub fn request_status(status: crate::delivery::RequestStatus) -> &'static str {
     }
 }
 
+/// Where a collective project stands, as its structure, its EPN and the tenant's team read it.
+pub fn project_status(status: crate::delivery::ProjectStatus) -> &'static str {
+    use crate::delivery::ProjectStatus as S;
+    match status {
+        S::Submitted => "en attente de décision",
+        S::Approved => "approuvé",
+        S::Rejected => "refusé",
+    }
+}
+
 /// A prescriber organisation's kind, as the tenant's staff read it.
 pub fn prescriber_kind(kind: PrescriberKind) -> &'static str {
     match kind {

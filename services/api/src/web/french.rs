@@ -53,7 +53,7 @@ pub(super) fn refusal(err: &Error) -> Option<FormRefusal> {
                 .map(|f| {
                     let message = match &f.rule {
                         Some(rule) => rule.french(),
-                        None => field_message(&f.field).to_owned(),
+                        None => field_message(member_field(&f.field)).to_owned(),
                     };
                     (form_field(&f.field).to_owned(), message)
                 })
@@ -83,6 +83,13 @@ fn form_field(core: &str) -> &str {
     }
 }
 
+/// A field of a project's member (`members.<position>.<field>`) is the person's field.
+fn member_field(core: &str) -> &str {
+    core.strip_prefix("members.")
+        .and_then(|rest| rest.split_once('.'))
+        .map_or(core, |(_, field)| field)
+}
+
 /// What to type in a field the core refused without naming a rule: the field's one constraint.
 fn field_message(field: &str) -> &'static str {
     match field {
@@ -102,6 +109,11 @@ fn field_message(field: &str) -> &'static str {
         "email_consent" => "L’accord pour recevoir des courriels demande une adresse électronique.",
         "participation_fee_cents" => "La participation demandée dépasse le plafond du dispositif.",
         "scheme_id" => "Choisissez un dispositif dans la liste.",
+        "members" => "Vérifiez la liste des personnes du groupe : une personne y figure deux fois.",
+        "title" => "Saisissez un titre (200 caractères au plus).",
+        "aim" => "Décrivez le projet en 2 000 caractères au plus.",
+        "planned_sessions" => "Saisissez un nombre de séances entre 1 et 100.",
+        "planned_minutes" => "Saisissez un nombre d’heures positif (au plus 1 666 heures).",
         "reference" => "Saisissez la référence imprimée sur le chèque, par exemple LOT-7K4M-Q2XP.",
         "interview" => {
             "Ce dispositif demande l’entretien de positionnement : indiquez sa date et sa durée."

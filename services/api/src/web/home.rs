@@ -37,7 +37,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 15] = [
+    let pages: [(&access::Operation, &str, &'static str); 17] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -68,6 +68,12 @@ pub(super) async fn home(
             "/demandes",
             "Demandes d’accompagnement",
         ),
+        (
+            &access::SUBMIT_PROJECT,
+            "/projets/nouveau",
+            "Proposer un projet collectif",
+        ),
+        (&access::LIST_PROJECTS, "/projets", "Projets collectifs"),
         (
             &access::LIST_STATEMENTS,
             "/releves",

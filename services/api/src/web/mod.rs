@@ -27,6 +27,8 @@ mod network;
 mod passwords;
 mod prescriber;
 mod prescribers;
+mod project_form;
+mod projects;
 pub mod public;
 mod requests;
 mod responses;
@@ -160,6 +162,21 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/demandes/:id/decliner",
             poem::post(requests::decline),
+        )
+        .at("/:tenant/projets", get(projects::list))
+        .at(
+            "/:tenant/projets/nouveau",
+            get(project_form::new_form).post(project_form::submit),
+        )
+        .at("/:tenant/projets/:id", get(projects::show))
+        .at(
+            "/:tenant/projets/:id/approbation",
+            poem::post(projects::approve),
+        )
+        .at("/:tenant/projets/:id/refus", poem::post(projects::reject))
+        .at(
+            "/:tenant/projets/:id/seance",
+            poem::post(projects::record_session),
         )
         .at("/:tenant/courriels", get(admin::email_log))
         .at("/:tenant/journal", get(admin::audit_log))

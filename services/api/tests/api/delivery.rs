@@ -376,7 +376,7 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         .problem(404);
 }
 
-async fn pass_numerique(app: &TestApp) -> String {
+pub(crate) async fn pass_numerique(app: &TestApp) -> String {
     let admin = app.ara.token(Role::TenantAdmin);
     let scheme = app
         .post("/v1/schemes", admin, &json!({ "code": "pass-numerique", "name": "Pass Numérique", "preset": "pass-numerique" }))

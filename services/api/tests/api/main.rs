@@ -10,6 +10,7 @@ mod isolation;
 mod kit;
 mod leaks;
 mod openapi;
+mod project_pages;
 mod public_request;
 mod reimbursements;
 mod security;

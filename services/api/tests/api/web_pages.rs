@@ -621,7 +621,7 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 15] = [
+    let pages: [(&str, &[Role]); 17] = [
         ("/portail/lot/dispositifs", &[Role::TenantAdmin]),
         ("/portail/lot/prescripteurs", &[Role::TenantAdmin]),
         ("/portail/lot/epns", &[Role::TenantAdmin]),
@@ -643,6 +643,11 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
             &[Role::Funder, Role::Finance, Role::TenantAdmin],
         ),
         ("/portail/lot/releves/2026-10/sepa", &[Role::Finance]),
+        (
+            "/portail/lot/projets",
+            &[Role::TenantAdmin, Role::Epn, Role::Prescriber],
+        ),
+        ("/portail/lot/projets/nouveau", &[Role::Prescriber]),
     ];
     for role in Role::TENANT {
         let browser = signed_in(&app, role).await;

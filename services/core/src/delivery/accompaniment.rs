@@ -64,10 +64,7 @@ async fn check_offer(
         return Err(Refusal::NoAccompaniment.into());
     }
     if !epns::takes_part(tx, epn_id, scheme_id).await? {
-        return Err(Error::invalid(
-            "epn_id",
-            "this EPN does not take part in this scheme",
-        ));
+        return Err(Error::breaks("epn_id", crate::FieldRule::EpnNotTakingPart));
     }
     Ok(())
 }

@@ -129,10 +129,7 @@ pub async fn submit(
         .ok_or(Refusal::NoCollectiveProjects)?;
     check_members(&mut tx, prescriber_id, range, &new.members).await?;
     if !epns::takes_part(&mut tx, new.epn_id, new.scheme_id).await? {
-        return Err(Error::invalid(
-            "epn_id",
-            "this EPN does not take part in this scheme",
-        ));
+        return Err(Error::breaks("epn_id", FieldRule::EpnNotTakingPart));
     }
     let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO projects (tenant_id, id, scheme_id, prescriber_id, epn_id, title, aim, planned_sessions, planned_minutes, submitted_by)

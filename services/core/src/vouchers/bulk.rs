@@ -169,10 +169,18 @@ impl BulkReport {
     }
 }
 
+/// A person's row of a file: its line (the header is line 1) and the person, or the field its
+/// cell cannot be read for and why, in French (a year that is not one, an unknown public).
 #[derive(Debug)]
-struct ParsedRow {
-    line: u64,
-    person: Result<NewBeneficiary, (String, String)>,
+pub struct ParsedRow {
+    pub line: u64,
+    pub person: Result<NewBeneficiary, (String, String)>,
+}
+
+/// The people of a file saved from a spreadsheet, in the bulk issuance's template (its columns,
+/// encodings and separators): collective projects take their members from the same file.
+pub fn people(file: &[u8]) -> Result<Vec<ParsedRow>, Error> {
+    parse(&decode(file))
 }
 
 fn parse(text: &str) -> Result<Vec<ParsedRow>, Error> {
