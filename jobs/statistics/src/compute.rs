@@ -20,7 +20,7 @@ use passerelle_core::statistics::Period;
 pub const ALL: &str = "Ensemble";
 
 /// The voucher-level dimensions (a value per voucher) and their column.
-const HOLDER_DIMENSIONS: [(&str, &str); 7] = [
+const HOLDER_DIMENSIONS: [(&str, &str); 8] = [
     ("ensemble", "ensemble"),
     ("prescripteur", "prescripteur"),
     ("type_prescripteur", "type_prescripteur"),
@@ -28,6 +28,7 @@ const HOLDER_DIMENSIONS: [(&str, &str); 7] = [
     ("tranche_age", "tranche_age"),
     ("commune", "commune"),
     ("departement", "departement"),
+    ("orientation", "orientation"),
 ];
 
 pub struct Computed {
@@ -358,6 +359,7 @@ pub fn compute(
             col("commune"),
             col("departement"),
             col("epn"),
+            col("orientation"),
             col("issued_on").cast(DataType::Date).alias("date_emission"),
             col("first_day")
                 .cast(DataType::Date)

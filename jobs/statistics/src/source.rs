@@ -61,7 +61,8 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                              ELSE '75 ans et plus' END,
                         v.issued_on, v.status, reg.epn_id,
                         voucher_expired_unused(v.status, v.minutes_left, v.minutes_total, v.valid_until,
-                                               (now() AT TIME ZONE t.time_zone)::date)
+                                               (now() AT TIME ZONE t.time_zone)::date),
+                        coalesce(o.kind, 'non_renseignee')
                  FROM vouchers v
                  JOIN tenants t ON t.id = v.tenant_id
                  JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
@@ -71,6 +72,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                  LEFT JOIN (SELECT DISTINCT ON (r.voucher_id) r.voucher_id, r.epn_id FROM registrations r
                             ORDER BY r.voucher_id, r.ended_at IS NULL DESC, r.registered_at DESC) reg
                         ON reg.voucher_id = v.id
+                 LEFT JOIN voucher_orientations o ON o.tenant_id = v.tenant_id AND o.voucher_id = v.id
                  WHERE v.scheme_id = {scheme} AND v.issued_on < {end}"
             ),
             vec![
@@ -86,6 +88,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                 ("status", Kind::Text),
                 ("epn_key", Kind::Key(EPNS)),
                 ("expired_unused", Kind::Bool),
+                ("orientation", Kind::Text),
             ],
         ),
         (

@@ -383,6 +383,12 @@ pub const PUBLIC_ACCOMPANIMENT_REQUEST: Operation = Operation {
     shows_secret: false,
 };
 
+pub const RECORD_ORIENTATION: Operation = op(
+    "recordOrientation",
+    "PUT",
+    "/v1/vouchers/{reference}/orientation",
+    EPN,
+);
 pub const SUBMIT_PROJECT: Operation = op("submitProject", "POST", "/v1/projects", PRESCRIBER);
 pub const LIST_PROJECTS: Operation =
     op("listProjects", "GET", "/v1/projects", ACCOMPANIMENT_READERS);
@@ -624,6 +630,7 @@ pub const ALL: &[&Operation] = &[
     &ACCEPT_ACCOMPANIMENT,
     &DECLINE_ACCOMPANIMENT,
     &PUBLIC_ACCOMPANIMENT_REQUEST,
+    &RECORD_ORIENTATION,
     &SUBMIT_PROJECT,
     &LIST_PROJECTS,
     &GET_PROJECT,

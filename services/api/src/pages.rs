@@ -42,6 +42,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("kit.html", include_str!("../templates/pages/kit.html")),
     (
+        "orientation.html",
+        include_str!("../templates/pages/orientation.html"),
+    ),
+    (
         "projects.html",
         include_str!("../templates/pages/projects.html"),
     ),

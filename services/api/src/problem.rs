@@ -266,6 +266,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::RequestAlreadyDecided
         | K::ProjectAlreadyDecided
         | K::ProjectNotApproved
+        | K::JourneyNotStarted
         | K::StatementAlreadyDecided
         | K::StatementDoesNotAddUp
         | K::AttendanceChanged

@@ -319,8 +319,8 @@ pub(crate) async fn followed_duplicate(
 
 /// Erases the person from every table that can hold their data, in the caller's transaction:
 /// their record (names, birth year, commune, contacts), the address their emails went to and its
-/// place on the suppression list, what was written about them at registration and in an
-/// accompaniment request, and stored API responses that named them. Vouchers, attendance and
+/// place on the suppression list, what was written about them at registration, in an accompaniment
+/// request and in their orientation's note, and stored API responses that named them. Vouchers, attendance and
 /// money records carry ids only and stay, so every total is unchanged.
 pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Beneficiary, Error> {
     let id = before.id;
@@ -341,6 +341,13 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
     .await?;
     sqlx::query(
         "UPDATE registrations SET needs = NULL, notes = NULL, end_reason = NULL
+          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE voucher_orientations SET note = NULL
           WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
     )
     .bind(id)

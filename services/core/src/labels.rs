@@ -102,6 +102,20 @@ pub fn project_status(status: crate::delivery::ProjectStatus) -> &'static str {
     }
 }
 
+/// Where a person was oriented at the end of their journey, as the holder, the EPN and funders
+/// read it.
+pub fn orientation(kind: crate::delivery::OrientationKind) -> &'static str {
+    use crate::delivery::OrientationKind as O;
+    match kind {
+        O::Pix => "PIX",
+        O::Pcie => "PCIE (ICDL)",
+        O::CleaNumerique => "CléA numérique",
+        O::TrainingBody => "Un organisme de formation",
+        O::OtherScheme => "Un autre dispositif",
+        O::NoOrientation => "Pas d’orientation pour l’instant",
+    }
+}
+
 /// A prescriber organisation's kind, as the tenant's staff read it.
 pub fn prescriber_kind(kind: PrescriberKind) -> &'static str {
     match kind {

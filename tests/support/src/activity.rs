@@ -144,6 +144,13 @@ pub async fn generate(
          JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS k FROM competences WHERE referential_code = 'crcn') c
            ON c.k = (a.h / 3) % 16
          WHERE a.h % 4 = 0",
+        "INSERT INTO voucher_orientations (tenant_id, voucher_id, kind, epn_id)
+         SELECT $1, v.id, (ARRAY['pix', 'pcie', 'clea_numerique', 'training_body', 'other_scheme', 'no_orientation'])[1 + v.n % 6],
+                v.epn_id
+         FROM (SELECT v.id, r.epn_id, row_number() OVER (ORDER BY v.id) AS n
+               FROM vouchers v JOIN registrations r ON r.voucher_id = v.id
+               WHERE v.minutes_left < v.minutes_total OR v.status = 'completed') v
+         WHERE v.n % 3 <> 0",
     ] {
         sqlx::query(AssertSqlSafe(statement.to_owned()))
             .bind(tenant_id)

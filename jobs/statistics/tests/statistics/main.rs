@@ -157,6 +157,7 @@ const HOLDERS: &str = "
            coalesce((SELECT e.name FROM registrations r JOIN epns e ON e.id = r.epn_id WHERE r.voucher_id = v.id
                      ORDER BY r.ended_at IS NULL DESC, r.registered_at DESC LIMIT 1), 'Non inscrit') AS epn,
            EXISTS (SELECT 1 FROM registrations r WHERE r.voucher_id = v.id) AS registered,
+           coalesce((SELECT o.kind FROM voucher_orientations o WHERE o.voucher_id = v.id), 'non_renseignee') AS orientation,
            (SELECT min((s.starts_at AT TIME ZONE 'Europe/Paris')::date) FROM attendances a JOIN sessions s ON s.id = a.session_id
              WHERE a.voucher_id = v.id AND a.voided_at IS NULL AND a.status = 'present') AS first_day,
            (SELECT coalesce(sum(a.minutes_debited), 0) FROM attendances a WHERE a.voucher_id = v.id AND a.voided_at IS NULL) AS minutes_used
@@ -171,7 +172,8 @@ fn by_dimension(source: &str) -> String {
          UNION ALL SELECT 'categorie_public', h.public_category, h.* FROM {source} h
          UNION ALL SELECT 'tranche_age', h.age_band, h.* FROM {source} h
          UNION ALL SELECT 'commune', h.commune, h.* FROM {source} h
-         UNION ALL SELECT 'departement', h.departement, h.* FROM {source} h"
+         UNION ALL SELECT 'departement', h.departement, h.* FROM {source} h
+         UNION ALL SELECT 'orientation', h.orientation, h.* FROM {source} h"
     )
 }
 
@@ -405,6 +407,7 @@ async fn every_indicator_equals_an_independent_sql_query() {
                 "tranche_age",
                 "commune",
                 "departement",
+                "orientation",
                 "epn",
                 "module"
             ])
@@ -467,6 +470,7 @@ fn documented_schema(dataset: &str) -> Vec<(&'static str, &'static str)> {
             ("commune", "string_view"),
             ("departement", "string_view"),
             ("epn", "string_view"),
+            ("orientation", "string_view"),
             ("date_emission", "date32[day]"),
             ("date_premiere_seance", "date32[day]"),
             ("minutes_utilisees", "int64"),

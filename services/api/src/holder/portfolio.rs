@@ -93,6 +93,11 @@ fn render(p: &PortfolioView) -> String {
             "valid_until": long_date(p.valid_until),
             "epn": p.epn,
             "sessions": sessions,
+            "orientation": p.orientation.as_ref().map(|o| serde_json::json!({
+                "kind": labels::orientation(o.kind.into()),
+                "note": o.note,
+                "on": long_date(o.recorded_at.with_timezone(&paris).date_naive()),
+            })),
         }),
     )
 }

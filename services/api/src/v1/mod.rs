@@ -38,6 +38,7 @@ pub mod emails;
 pub mod epns;
 pub mod examples;
 pub mod me;
+pub mod orientation;
 pub mod portfolio;
 pub mod prescribers;
 pub mod projects;
@@ -106,6 +107,7 @@ pub type Apis = (
     audit::AuditApi,
     (
         emails::EmailsApi,
+        orientation::OrientationApi,
         statements::StatementsApi,
         statistics::StatisticsApi,
         public::PublicApi,
@@ -134,6 +136,7 @@ pub fn apis() -> Apis {
         audit::AuditApi,
         (
             emails::EmailsApi,
+            orientation::OrientationApi,
             statements::StatementsApi,
             statistics::StatisticsApi,
             public::PublicApi,

@@ -71,6 +71,9 @@ pub struct PortfolioView {
     pub epn: Option<String>,
     /// The sessions attended, oldest first.
     pub sessions: Vec<PortfolioSessionView>,
+    /// Where the EPN oriented the holder at the end of the journey.
+    #[oai(skip_serializing_if_is_none)]
+    pub orientation: Option<crate::v1::orientation::OrientationView>,
 }
 
 impl From<Portfolio> for PortfolioView {
@@ -110,6 +113,7 @@ impl From<Portfolio> for PortfolioView {
             minutes_left: p.minutes_left,
             epn: p.epn_name,
             sessions,
+            orientation: p.orientation.map(Into::into),
         }
     }
 }

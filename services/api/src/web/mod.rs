@@ -24,6 +24,7 @@ mod french;
 mod funder;
 mod home;
 mod network;
+mod orientation;
 mod passwords;
 mod prescriber;
 mod prescribers;
@@ -84,6 +85,10 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/epn/seances/:id",
             get(epn::sheet).post(epn::record_sheet),
+        )
+        .at(
+            "/:tenant/epn/cheques/:reference/orientation",
+            get(orientation::show).post(orientation::record),
         )
         .at(
             "/:tenant/mot-de-passe-oublie",

@@ -74,6 +74,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
                                         "members": [{ "person": person }] }),
         ),
         "rejectProject" => Some(json!({ "reason": "hors dispositif" })),
+        "recordOrientation" => Some(json!({ "kind": "pix" })),
         "recordProjectAttendance" => Some(json!({ "session_id": Uuid::now_v7() })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",

@@ -822,6 +822,78 @@ async fn a_group_project_runs_from_submission_to_its_members_passes() {
         "the absent member lost nothing"
     );
 
+    // At the end of the journey the EPN orients the member; the portfolio shows it.
+    let orient = |reference: &str| format!("/v1/vouchers/{reference}/orientation");
+    let oriented = app
+        .send(
+            app.request("PUT", &orient(&references[0]), Some(epn))
+                .json(&json!({ "kind": "pix", "note": "Test PIX à la médiathèque le 12 mars" })),
+        )
+        .await;
+    assert_eq!(oriented.status, 200, "{}", oriented.raw);
+    assert_eq!(oriented.body["kind"], "pix");
+    let portfolio = app
+        .get(&format!("/v1/vouchers/{}/portfolio", references[0]), admin)
+        .await;
+    assert_eq!(
+        portfolio.body["orientation"]["kind"], "pix",
+        "{}",
+        portfolio.raw
+    );
+    assert_eq!(
+        portfolio.body["orientation"]["note"],
+        "Test PIX à la médiathèque le 12 mars"
+    );
+    // Changed later: replaced, not added.
+    let changed = app
+        .send(
+            app.request("PUT", &orient(&references[0]), Some(epn))
+                .json(&json!({ "kind": "clea_numerique" })),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.raw);
+    assert!(changed.body.get("note").is_none(), "{}", changed.raw);
+    // Nothing attended yet: no journey to orient from.
+    let unstarted = app
+        .send(
+            app.request("PUT", &orient(&references[7]), Some(epn))
+                .json(&json!({ "kind": "pix" })),
+        )
+        .await;
+    assert_eq!(
+        unstarted.problem(409)["type"],
+        "/problems/journey-not-started",
+        "{}",
+        unstarted.raw
+    );
+    // Another EPN (of another territory here) does not find the voucher.
+    let foreign = app
+        .send(
+            app.request(
+                "PUT",
+                &orient(&references[0]),
+                Some(app.lot.token(Role::Epn)),
+            )
+            .json(&json!({ "kind": "none_of_these" })),
+        )
+        .await;
+    assert_eq!(
+        foreign.status, 400,
+        "an unknown kind is refused first: {}",
+        foreign.raw
+    );
+    let foreign = app
+        .send(
+            app.request(
+                "PUT",
+                &orient(&references[0]),
+                Some(app.lot.token(Role::Epn)),
+            )
+            .json(&json!({ "kind": "pix" })),
+        )
+        .await;
+    foreign.problem(404);
+
     let mut other = project(5);
     for (i, m) in other["members"]
         .as_array_mut()

@@ -292,6 +292,65 @@ async fn a_structure_proposes_a_group_the_region_approves_and_the_epn_records_it
         "{}",
         worked.raw
     );
+
+    // The animator orients a member at the end of the journey, from the project's page.
+    let orientation = format!("/portail/ara/epn/cheques/{other}/orientation");
+    assert!(sheet.html.contains(&orientation), "{}", sheet.html);
+    let form = animator.get(&orientation).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.html.contains("CléA numérique"));
+    let unchosen = animator.submit(&orientation, &[("kind", "")]).await;
+    assert_eq!(unchosen.status, 422, "{}", unchosen.html);
+    assert!(unchosen.html.contains("id=\"kind-erreur\""));
+    let saved = animator
+        .submit(
+            &orientation,
+            &[
+                ("kind", "pcie"),
+                ("note", "Module PCIE au GRETA de Privas en avril"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let worked = app
+        .get(
+            &format!("/v1/vouchers/{other}/portfolio"),
+            app.ara.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(worked.body["orientation"]["kind"], "pcie", "{}", worked.raw);
+    // The absent member attended nothing: no journey to orient from, said in French.
+    let too_soon = animator
+        .submit(
+            &format!("/portail/ara/epn/cheques/{reference}/orientation"),
+            &[("kind", "pix")],
+        )
+        .await;
+    assert_eq!(too_soon.status, 422, "{}", too_soon.html);
+    assert!(
+        too_soon
+            .html
+            .contains("aucune séance n’a encore été suivie")
+    );
+    // The structure does not orient; another territory's EPN does not find the voucher.
+    assert_eq!(structure.get(&orientation).await.status, 403);
+    passerelle_core::tenancy::accounts::set_password(
+        &app.db.app,
+        app.lot.id,
+        passerelle_core::audit::Actor::SYSTEM,
+        app.lot.users[&Role::Epn],
+        PASSWORD,
+    )
+    .await
+    .expect("password");
+    let lot_animator = SignedIn::new(&app, "lot", "epn@lot.example", PASSWORD).await;
+    let foreign = lot_animator
+        .submit(
+            &format!("/portail/lot/epn/cheques/{other}/orientation"),
+            &[("kind", "pix")],
+        )
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.html);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod accompaniment;
 pub mod attendance;
+pub mod orientation;
 pub mod overview;
 pub mod portfolio;
 pub mod projects;
@@ -11,6 +12,6 @@ pub mod sessions;
 pub mod vocabulary;
 
 pub use vocabulary::{
-    AttendanceStatus, AutonomyLevel, CompetenceLevel, ProjectStatus, RequestChannel, RequestStatus,
-    SessionStatus,
+    AttendanceStatus, AutonomyLevel, CompetenceLevel, OrientationKind, ProjectStatus,
+    RequestChannel, RequestStatus, SessionStatus,
 };

@@ -54,6 +54,8 @@ pub struct Portfolio {
     pub epn_name: Option<String>,
     pub sessions: Vec<PortfolioSession>,
     pub competences: Vec<PortfolioCompetence>,
+    /// Where the EPN oriented the person at the end of the journey.
+    pub orientation: Option<super::orientation::Orientation>,
 }
 
 async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<Portfolio, Error> {
@@ -109,6 +111,7 @@ async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<
         epn_name,
         sessions,
         competences,
+        orientation: super::orientation::of(tx, voucher.id).await?,
     })
 }
 

@@ -100,6 +100,25 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where the EPN orients a person at the end of their journey (« orienter vers une
+    /// certification »).
+    pub enum OrientationKind {
+        /// PIX, the national certification of digital skills.
+        Pix,
+        /// PCIE (ICDL), the European computer driving licence.
+        Pcie,
+        /// CléA numérique, the certificate of basic digital knowledge.
+        CleaNumerique,
+        /// A training body.
+        TrainingBody,
+        /// Another scheme (a digital-inclusion or employment programme).
+        OtherScheme,
+        /// No orientation for now.
+        NoOrientation,
+    }
+}
+
 impl ProjectStatus {
     /// Whether it was already approved or rejected: a decision is taken once.
     pub fn is_decided(self) -> bool {

@@ -116,6 +116,9 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::ProjectNotApproved => {
             "La présence ne se note que pour un projet approuvé.".into()
         }
+        R::JourneyNotStarted => {
+            "L’orientation se note à la fin d’un parcours : aucune séance n’a encore été suivie avec ce chèque.".into()
+        }
         R::StatementAlreadyDecided { status, .. } => {
             format!("Ce relevé est déjà {}.", labels::statement_status(*status))
         }
@@ -224,6 +227,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::RequestAlreadyDecided => ("Request already decided", "Demande déjà traitée"),
         K::ProjectAlreadyDecided => ("Project already decided", "Projet déjà examiné"),
         K::ProjectNotApproved => ("Project not approved", "Projet non approuvé"),
+        K::JourneyNotStarted => ("Journey not started", "Parcours non commencé"),
         K::StatementAlreadyDecided => ("Statement already decided", "Relevé déjà traité"),
         K::StatementDoesNotAddUp => ("Statement does not add up", "Relevé incohérent"),
         K::AttendanceChanged => ("Attendance changed", "Présences modifiées"),

@@ -177,6 +177,8 @@ pub enum Refusal {
     ProjectAlreadyDecided { status: ProjectStatus },
     #[error("attendance is recorded only for approved projects")]
     ProjectNotApproved,
+    #[error("an orientation is recorded once the journey has begun (a session attended)")]
+    JourneyNotStarted,
 
     // Reimbursements and payments.
     #[error("statement {reference} is already {status}")]

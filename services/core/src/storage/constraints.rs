@@ -308,6 +308,26 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "no such beneficiary in this tenant",
     ),
     (
+        "voucher_orientations_kind_known",
+        "kind",
+        "one of pix, pcie, clea_numerique, training_body, other_scheme, no_orientation",
+    ),
+    (
+        "voucher_orientations_note_length",
+        "note",
+        "at most 1000 characters",
+    ),
+    (
+        "voucher_orientations_tenant_id_epn_id_fkey",
+        "epn_id",
+        "no such EPN in this tenant",
+    ),
+    (
+        "voucher_orientations_tenant_id_voucher_id_fkey",
+        "reference",
+        "no such voucher in this tenant",
+    ),
+    (
         "schemes_referential_code_fkey",
         "referential",
         "no such competency referential (available: crcn)",

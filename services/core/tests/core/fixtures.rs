@@ -329,6 +329,17 @@ async fn deliver(
     .await
     .expect("attendance");
     outcome[0].as_ref().expect("recorded");
+    passerelle_core::delivery::orientation::record(
+        db,
+        tenant_id,
+        epn_id,
+        Actor::SYSTEM,
+        reference,
+        passerelle_core::delivery::OrientationKind::Pix,
+        Some("Test PIX en juin"),
+    )
+    .await
+    .expect("orientation");
     portfolio::renew_link(db, tenant_id, Actor::SYSTEM, reference, Visibility::Tenant)
         .await
         .expect("portfolio link");

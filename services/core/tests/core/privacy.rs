@@ -84,6 +84,19 @@ async fn spread_a_person(d: &Delivery) -> (Uuid, String) {
     .execute(&mut *tx)
     .await
     .expect("accompaniment request");
+    // The EPN's orientation note at the end of the journey (written as the orientation code
+    // writes it: no session is attended here).
+    sqlx::query(
+        "INSERT INTO voucher_orientations (tenant_id, voucher_id, kind, note, epn_id)
+         SELECT $1, id, 'pix', $2, $3 FROM vouchers WHERE reference = $4",
+    )
+    .bind(d.tenant_id)
+    .bind(format!("Test PIX : {FIRST} rappellera au {PHONE}"))
+    .bind(d.epn_id)
+    .bind(&reference)
+    .execute(&mut *tx)
+    .await
+    .expect("orientation");
     tx.commit().await.expect("commit");
     // As the worker leaves them: the welcome email sent to the address, which later bounced onto
     // the suppression list.
