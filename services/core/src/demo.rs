@@ -14,6 +14,8 @@ use crate::tenancy::users::{self, NewUser};
 use crate::tenancy::{Role, accounts};
 use crate::{Db, Error, epns};
 
+mod projects;
+
 const DEMO_TOKEN_NAME: &str = "demo";
 /// Every demo user's portal password (`<role>@<tenant>.example`, e.g. `finance@lot.example`).
 pub const DEMO_PASSWORD: &str = "demo-passerelle";
@@ -276,6 +278,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
         epns::set_offer(db, tenant.id, Actor::SYSTEM, epn_id, scheme_id, &modules).await?;
         if demo.preset == "pass-numerique" {
             seed_public_requests(db, &tenant, scheme_id, prescriber_id, epn_id).await?;
+            projects::seed(db, &tenant, scheme_id, prescriber_id, epn_id).await?;
         }
         // Fictitious accounts with valid checksums, so that a month can be paid by SEPA transfer.
         epns::set_bank_details(
