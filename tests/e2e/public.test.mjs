@@ -3,7 +3,7 @@
 // animator accepts the request from the portal's inbox.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { baseUrl, browser, page, screenshot } from "./support.mjs";
+import { baseUrl, browser, page, parisTimeAgo, parisToday, screenshot } from "./support.mjs";
 
 const kit = `${baseUrl}/territoires/auvergne-rhone-alpes/pass-numerique`;
 let chromium;
@@ -76,4 +76,17 @@ test("the EPN's animator accepts the request from the inbox", async () => {
   await notice.waitFor();
   assert.match(await notice.innerText(), /Demande acceptée : le chèque ARA-[0-9A-Z-]+ est émis et inscrit dans l’EPN/);
   await screenshot(animator, "epn-requests-accepted");
+  const reference = (await notice.innerText()).match(/ARA-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]/)[0];
+
+  // The person comes: the animator plans the accompaniment as it starts and ticks them present.
+  await animator.goto(`${baseUrl}/portail/auvergne-rhone-alpes/epn`);
+  await animator.getByLabel(/^Date/).fill(parisToday());
+  await animator.getByLabel(/^Heure de début/).fill(parisTimeAgo(5));
+  await animator.getByLabel(/^Nombre de places/).fill("1");
+  await animator.getByRole("button", { name: "Planifier la séance" }).click();
+  await animator.getByRole("heading", { level: 1, name: "Feuille de présence" }).waitFor();
+  const card = animator.locator(".personne").filter({ hasText: "Mireille Chazal" });
+  await card.getByLabel(/^Présent/).check({ force: true });
+  await animator.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await animator.getByText(`${reference} noté présent ; il reste`).waitFor();
 });
