@@ -686,10 +686,38 @@ pub(super) async fn register(
 
 /// One row's outcome after the sheet was sent.
 #[derive(Debug, serde::Serialize)]
-struct Outcome {
+pub(super) struct Outcome {
     reference: String,
-    ok: bool,
+    pub ok: bool,
     text: String,
+}
+
+impl Outcome {
+    /// A line of a sent sheet as the animator reads it: what was noted and the time left, or
+    /// why the line was refused, in French.
+    pub(super) fn of(reference: &str, result: &Result<attendance::Recorded, Error>) -> Self {
+        match result {
+            Ok(r) => Outcome {
+                reference: reference.to_owned(),
+                ok: true,
+                text: format!(
+                    "{reference} noté {} ; il reste {}.",
+                    labels::attendance_status(r.attendance.status),
+                    french::duration(r.minutes_left)
+                ),
+            },
+            Err(e) => Outcome {
+                reference: reference.to_owned(),
+                ok: false,
+                text: format!(
+                    "{reference} : {}",
+                    fr::refusal(e)
+                        .and_then(|r| r.form.or_else(|| r.fields.into_values().next()))
+                        .unwrap_or_default()
+                ),
+            },
+        }
+    }
 }
 
 async fn sheet_page(
@@ -912,29 +940,7 @@ pub(super) async fn record_sheet(
     let outcomes: Vec<Outcome> = entries
         .iter()
         .zip(&results)
-        .map(|(entry, result)| match result {
-            Ok(r) => Outcome {
-                reference: r.reference.clone(),
-                ok: true,
-                text: format!(
-                    "{} noté {} ; il reste {}.",
-                    r.reference,
-                    labels::attendance_status(r.attendance.status),
-                    french::duration(r.minutes_left)
-                ),
-            },
-            Err(e) => Outcome {
-                reference: entry.reference.clone(),
-                ok: false,
-                text: format!(
-                    "{} : {}",
-                    entry.reference,
-                    fr::refusal(e)
-                        .and_then(|r| r.form.or_else(|| r.fields.into_values().next()))
-                        .unwrap_or_default()
-                ),
-            },
-        })
+        .map(|(entry, result)| Outcome::of(&entry.reference, result))
         .collect();
     let status = if outcomes.iter().all(|o| o.ok) {
         StatusCode::OK

@@ -19,8 +19,9 @@ use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::epn::Outcome;
 use super::forms::{Choice, option, query_param};
-use super::french::{self as fr, FormErrors, FormRefusal};
+use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
@@ -182,13 +183,6 @@ struct SheetForm {
     sessions: Vec<Choice>,
     competences: Vec<CompetenceChoice>,
     levels: Vec<Choice>,
-}
-
-/// A line of a recorded sheet.
-#[derive(Serialize)]
-struct Outcome {
-    ok: bool,
-    text: String,
 }
 
 #[derive(Serialize)]
@@ -567,26 +561,8 @@ pub(super) async fn record_session(
         }
     };
     let outcomes: Vec<Outcome> = results
-        .into_iter()
-        .map(|(reference, result)| match result {
-            Ok(r) => Outcome {
-                ok: true,
-                text: format!(
-                    "{reference} noté {} ; il reste {}.",
-                    labels::attendance_status(r.attendance.status),
-                    french::duration(r.minutes_left)
-                ),
-            },
-            Err(e) => Outcome {
-                ok: false,
-                text: format!(
-                    "{reference} : {}",
-                    fr::refusal(&e)
-                        .and_then(|r| r.form.or_else(|| r.fields.into_values().next()))
-                        .unwrap_or_default()
-                ),
-            },
-        })
+        .iter()
+        .map(|(reference, result)| Outcome::of(reference, result))
         .collect();
     let status = if outcomes.iter().all(|o| o.ok) {
         StatusCode::OK

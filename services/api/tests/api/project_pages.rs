@@ -11,24 +11,30 @@ use crate::delivery::pass_numerique;
 use crate::helpers::{TestApp, spawn_app};
 use crate::web::{PASSWORD, Page, SignedIn};
 
-/// `role` of Auvergne-Rhône-Alpes signed in to its portal.
-async fn signed_in_ara(app: &TestApp, role: Role) -> SignedIn<'_> {
+/// `role` of the tenant `slug` (`ara` or `lot`) signed in to its portal.
+async fn signed_in_to<'a>(app: &'a TestApp, slug: &str, role: Role) -> SignedIn<'a> {
+    let tenant = if slug == "ara" { &app.ara } else { &app.lot };
     passerelle_core::tenancy::accounts::set_password(
         &app.db.app,
-        app.ara.id,
+        tenant.id,
         passerelle_core::audit::Actor::SYSTEM,
-        app.ara.users[&role],
+        tenant.users[&role],
         PASSWORD,
     )
     .await
     .expect("password");
     SignedIn::new(
         app,
-        "ara",
-        &format!("{}@ara.example", role.as_str()),
+        slug,
+        &format!("{}@{slug}.example", role.as_str()),
         PASSWORD,
     )
     .await
+}
+
+/// `role` of Auvergne-Rhône-Alpes signed in to its portal.
+async fn signed_in_ara(app: &TestApp, role: Role) -> SignedIn<'_> {
+    signed_in_to(app, "ara", role).await
 }
 
 /// Posts the project form as the browser sends it (multipart, from the portal's page).
@@ -334,16 +340,7 @@ async fn a_structure_proposes_a_group_the_region_approves_and_the_epn_records_it
     );
     // The structure does not orient; another territory's EPN does not find the voucher.
     assert_eq!(structure.get(&orientation).await.status, 403);
-    passerelle_core::tenancy::accounts::set_password(
-        &app.db.app,
-        app.lot.id,
-        passerelle_core::audit::Actor::SYSTEM,
-        app.lot.users[&Role::Epn],
-        PASSWORD,
-    )
-    .await
-    .expect("password");
-    let lot_animator = SignedIn::new(&app, "lot", "epn@lot.example", PASSWORD).await;
+    let lot_animator = signed_in_to(&app, "lot", Role::Epn).await;
     let foreign = lot_animator
         .submit(
             &format!("/portail/lot/epn/cheques/{other}/orientation"),
@@ -433,18 +430,7 @@ async fn the_region_rejects_with_a_reason_and_nobody_reaches_anothers_project() 
     assert_eq!(stranger.get(&location).await.status, 404);
     let theirs = stranger.get("/portail/ara/projets").await;
     assert!(!theirs.html.contains(&project_id), "{}", theirs.html);
-    let lot_admin = {
-        passerelle_core::tenancy::accounts::set_password(
-            &app.db.app,
-            app.lot.id,
-            passerelle_core::audit::Actor::SYSTEM,
-            app.lot.users[&Role::TenantAdmin],
-            PASSWORD,
-        )
-        .await
-        .expect("password");
-        SignedIn::new(&app, "lot", "tenant_admin@lot.example", PASSWORD).await
-    };
+    let lot_admin = signed_in_to(&app, "lot", Role::TenantAdmin).await;
     let elsewhere = lot_admin
         .get(&format!("/portail/lot/projets/{project_id}"))
         .await;
