@@ -436,6 +436,8 @@ pub const PREVIEW_EMAIL: Operation = op(
 
 const FINANCE: &[Role] = &[Role::Finance];
 const FINANCE_READERS: &[Role] = &[Role::Finance, Role::TenantAdmin];
+/// Who reads statements: the tenant's finance, and each EPN's staff its own EPN's.
+const STATEMENT_READERS: &[Role] = &[Role::Finance, Role::TenantAdmin, Role::Epn];
 
 /// Exports are asked for by those who report; funders read published files only, finance too;
 /// un-suppressed files are for the tenant admin.
@@ -475,12 +477,12 @@ pub const SET_STATISTICS_THRESHOLD: Operation = op(
 );
 
 pub const LIST_STATEMENTS: Operation =
-    op("listStatements", "GET", "/v1/statements", FINANCE_READERS);
+    op("listStatements", "GET", "/v1/statements", STATEMENT_READERS);
 pub const GET_STATEMENT: Operation = op(
     "getStatement",
     "GET",
     "/v1/statements/{statement_id}",
-    FINANCE_READERS,
+    STATEMENT_READERS,
 );
 pub const APPROVE_STATEMENT: Operation = op(
     "approveStatement",
@@ -498,7 +500,7 @@ pub const STATEMENT_CSV: Operation = op(
     "statementCsv",
     "GET",
     "/v1/statements/{statement_id}/csv",
-    FINANCE_READERS,
+    STATEMENT_READERS,
 );
 pub const RUN_REIMBURSEMENTS: Operation = op(
     "runReimbursements",

@@ -46,6 +46,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/orientation.html"),
     ),
     (
+        "epn_statements.html",
+        include_str!("../templates/pages/epn_statements.html"),
+    ),
+    (
         "projects.html",
         include_str!("../templates/pages/projects.html"),
     ),

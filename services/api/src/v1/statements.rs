@@ -212,7 +212,8 @@ pub struct StatementsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Reimbursements")]
 impl StatementsApi {
-    /// Statements, by month, status or EPN (finance; tenant admins read).
+    /// Statements, by month, status or EPN (finance; tenant admins read; an EPN's staff read their
+    /// own EPN's).
     #[oai(path = "/statements", method = "get", operation_id = "listStatements")]
     async fn list_statements(
         &self,
@@ -229,9 +230,13 @@ impl StatementsApi {
         let filter = StatementFilter {
             month: month.0.as_deref().map(parse_month).transpose()?,
             status: status.0.map(StatementStatus::from),
-            epn_id: epn_id.0,
+            epn_id: auth.epn_scope().or(epn_id.0),
         };
-        let items = reimbursements::list(&state.db, tenant_id, &filter).await?;
+        // An EPN's staff asking for another EPN's statements gets none.
+        let items = match (auth.epn_scope(), epn_id.0) {
+            (Some(own), Some(asked)) if own != asked => Vec::new(),
+            _ => reimbursements::list(&state.db, tenant_id, &filter).await?,
+        };
         Ok(Json(StatementList {
             items: items.into_iter().map(StatementView::from).collect(),
         }))
@@ -250,7 +255,8 @@ impl StatementsApi {
         statement_id: Path<Uuid>,
     ) -> Result<Json<StatementDetail>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::GET_STATEMENT)?;
-        let (statement, lines) = reimbursements::get(&state.db, tenant_id, statement_id.0).await?;
+        let (statement, lines) =
+            reimbursements::get(&state.db, tenant_id, statement_id.0, auth.epn_scope()).await?;
         Ok(Json(StatementDetail {
             statement: statement.into(),
             lines: lines.into_iter().map(StatementLineView::from).collect(),
@@ -315,8 +321,14 @@ impl StatementsApi {
         statement_id: Path<Uuid>,
     ) -> Result<CsvFile, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::STATEMENT_CSV)?;
-        let (name, bytes) =
-            export::statement_csv(&state.db, tenant_id, auth.actor(), statement_id.0).await?;
+        let (name, bytes) = export::statement_csv(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            statement_id.0,
+            auth.epn_scope(),
+        )
+        .await?;
         Ok(CsvFile::Ok(attachment(name, bytes)))
     }
 

@@ -37,7 +37,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 17] = [
+    let pages: [(&access::Operation, &str, &'static str); 18] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -80,6 +80,11 @@ pub(super) async fn home(
             "Relevés de remboursement des EPN",
         ),
         (
+            &access::LIST_STATEMENTS,
+            "/remboursements",
+            "Mes remboursements",
+        ),
+        (
             &access::LIST_STATISTICS_EXPORTS,
             "/statistiques",
             "Statistiques publiées",
@@ -115,6 +120,12 @@ pub(super) async fn home(
     let links: Vec<Link> = pages
         .iter()
         .filter(|(operation, _, _)| portal.may(operation))
+        // An EPN's staff read their own EPN's statements; the territory's, every EPN's month.
+        .filter(|(_, href, _)| match *href {
+            "/releves" => portal.epn_id().is_none(),
+            "/remboursements" => portal.epn_id().is_some(),
+            _ => true,
+        })
         .map(|(_, href, label)| Link {
             href: format!("{path}{href}"),
             label,

@@ -19,6 +19,7 @@ use crate::state::AppState;
 mod admin;
 mod catalogue;
 mod epn;
+mod epn_statements;
 mod forms;
 mod french;
 mod funder;
@@ -50,6 +51,7 @@ pub fn routes() -> Route {
         .at("/:tenant/connexion", get(sign_in_form).post(sign_in))
         .at("/:tenant/deconnexion", poem::post(sign_out))
         .at("/:tenant/releves", get(statements::list))
+        .at("/:tenant/remboursements", get(epn_statements::year))
         .at("/:tenant/releves/:month/csv", get(statements::month_csv))
         .at("/:tenant/releves/:month/sepa", get(statements::month_sepa))
         .at("/:tenant/releve/:id", get(statements::show))

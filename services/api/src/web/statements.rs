@@ -111,6 +111,9 @@ struct StatementSummary {
 /// A statement's page, with its approval and payment forms.
 #[derive(Serialize)]
 struct StatementView<'a> {
+    /// Where the page leads back: the month's statements, or the EPN's own page.
+    back: String,
+    back_label: String,
     statement: StatementSummary,
     lines: Vec<LineRow>,
     may_approve: bool,
@@ -127,6 +130,10 @@ pub(super) async fn list(
     req: &Request,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATEMENTS).await?;
+    // An EPN's staff have their own page, with their EPN's statements only.
+    if portal.epn_id().is_some() {
+        return Ok(see_other(&format!("{}/remboursements", portal.path())));
+    }
     let Some(month) = asked_month(req) else {
         return Ok(message(
             StatusCode::BAD_REQUEST,
@@ -200,8 +207,14 @@ pub(super) async fn statement_csv(
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::STATEMENT_CSV).await?;
     let id = super::path_id(&id, "statement")?;
-    let (name, bytes) =
-        export::statement_csv(&state.db, portal.tenant.id, portal.actor(), id).await?;
+    let (name, bytes) = export::statement_csv(
+        &state.db,
+        portal.tenant.id,
+        portal.actor(),
+        id,
+        portal.epn_id(),
+    )
+    .await?;
     Ok(attachment("text/csv; charset=utf-8", &name, bytes))
 }
 
@@ -238,8 +251,11 @@ async fn statement_page(
     errors: &FormRefusal,
     notice: Option<&str>,
 ) -> PageResult {
-    let back = format!("{}/releves", portal.path());
-    let (statement, lines) = reimbursements::get(&state.db, portal.tenant.id, id)
+    let back = match portal.epn_id() {
+        Some(_) => format!("{}/remboursements", portal.path()),
+        None => format!("{}/releves", portal.path()),
+    };
+    let (statement, lines) = reimbursements::get(&state.db, portal.tenant.id, id, portal.epn_id())
         .await
         .or_back(&back, "Revenir aux relevés")?;
     let tz = portal.tenant.tz();
@@ -263,6 +279,22 @@ async fn statement_page(
         status,
         "statement.html",
         StatementView {
+            back: match portal.epn_id() {
+                Some(_) => format!(
+                    "{}/remboursements?annee={}",
+                    portal.path(),
+                    statement.month.year()
+                ),
+                None => format!(
+                    "{}/releves?mois={}",
+                    portal.path(),
+                    statement.month.format("%Y-%m")
+                ),
+            },
+            back_label: match portal.epn_id() {
+                Some(_) => format!("Mes remboursements {}", statement.month.year()),
+                None => format!("Relevés de {}", french::month_year(statement.month)),
+            },
             statement: StatementSummary {
                 id: statement.id,
                 reference: statement.reference.clone(),

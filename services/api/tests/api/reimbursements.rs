@@ -276,3 +276,186 @@ async fn a_finance_officer_runs_approves_downloads_and_pays_a_month() {
         );
     }
 }
+
+/// An animator of another EPN of the Lot, with a token and a portal password.
+async fn animator_elsewhere(app: &TestApp) -> (String, String) {
+    use passerelle_core::tenancy::tokens::{self, NewToken};
+    use passerelle_core::tenancy::users::{self, NewUser};
+    let created = app
+        .post(
+            "/v1/epns",
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "nom": "Médiathèque de Gourdon", "code_postal": "46300", "commune": "Gourdon" }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    let email = "animateur@gourdon.example";
+    let user = users::create(
+        &app.db.app,
+        app.lot.id,
+        &NewUser {
+            email: email.into(),
+            display_name: "Animateur de Gourdon".into(),
+            role: Role::Epn,
+            prescriber_id: None,
+            epn_id: Some(
+                created.body["id"]
+                    .as_str()
+                    .expect("id")
+                    .parse()
+                    .expect("uuid"),
+            ),
+        },
+    )
+    .await
+    .expect("user");
+    passerelle_core::tenancy::accounts::set_password(
+        &app.db.app,
+        app.lot.id,
+        Actor::SYSTEM,
+        user.id,
+        crate::web::PASSWORD,
+    )
+    .await
+    .expect("password");
+    let token = tokens::issue_for_user(
+        &app.db.app,
+        app.lot.id,
+        Actor::SYSTEM,
+        user.id,
+        &NewToken {
+            name: "tests".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("token")
+    .secret;
+    (token, email.to_owned())
+}
+
+#[tokio::test]
+async fn an_epn_reads_its_own_statements_and_no_other_epns() {
+    use crate::web::{PASSWORD, SignedIn, with_password};
+    let app = spawn_app().await;
+    a_month_of_delivery(&app).await;
+    let finance = app.lot.token(Role::Finance);
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y-%m")
+        .to_string();
+    let run = app
+        .post(
+            &format!("/v1/reimbursements/{month}/run"),
+            finance,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{}", run.raw);
+
+    // The EPN's staff read their statement, its lines and its CSV.
+    let epn = app.lot.token(Role::Epn);
+    let own = app.get("/v1/statements", epn).await;
+    assert_eq!(own.status, 200, "{}", own.raw);
+    let items = own.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{}", own.raw);
+    let id = items[0]["id"].as_str().expect("id").to_owned();
+    let detail = app.get(&format!("/v1/statements/{id}"), epn).await;
+    assert_eq!(
+        detail.body["lines"][0]["amount_cents"], 2_000,
+        "{}",
+        detail.raw
+    );
+    let csv = app
+        .send(app.request("GET", &format!("/v1/statements/{id}/csv"), Some(epn)))
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.raw);
+    // They neither approve nor pay it.
+    app.post(&format!("/v1/statements/{id}/approve"), epn, &json!({}))
+        .await
+        .problem(403);
+
+    // Another EPN of the same territory: its list is empty, whatever it asks, and the statement
+    // is not found.
+    let (elsewhere, elsewhere_email) = animator_elsewhere(&app).await;
+    for path in [
+        "/v1/statements".to_owned(),
+        format!("/v1/statements?epn_id={}", app.lot.epn_id),
+        format!("/v1/statements?month={month}"),
+    ] {
+        let listed = app.get(&path, &elsewhere).await;
+        assert_eq!(listed.status, 200, "{path}: {}", listed.raw);
+        assert_eq!(listed.body["items"], json!([]), "{path}: {}", listed.raw);
+    }
+    app.get(&format!("/v1/statements/{id}"), &elsewhere)
+        .await
+        .problem(404);
+    let foreign_csv = app
+        .send(app.request("GET", &format!("/v1/statements/{id}/csv"), Some(&elsewhere)))
+        .await;
+    foreign_csv.problem(404);
+    // Another territory's EPN either.
+    app.get(&format!("/v1/statements/{id}"), app.ara.token(Role::Epn))
+        .await
+        .problem(404);
+
+    // In the portal: « Mes remboursements », the year's statements and totals.
+    let email = with_password(&app, Role::Epn).await;
+    let animator = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let home = animator.get("/portail/lot/").await;
+    assert!(
+        home.html.contains("/portail/lot/remboursements"),
+        "{}",
+        home.html
+    );
+    assert!(!home.html.contains("/portail/lot/releves"), "{}", home.html);
+    let months = animator.get("/portail/lot/releves").await;
+    assert_eq!(
+        months.status, 303,
+        "the month of every EPN is the territory's page"
+    );
+    let year = animator.get("/portail/lot/remboursements").await;
+    assert_eq!(year.status, 200, "{}", year.html);
+    assert!(year.html.contains("20,00 €"), "{}", year.html);
+    assert!(year.html.contains("en cours de contrôle"), "{}", year.html);
+    let approved = app
+        .post(&format!("/v1/statements/{id}/approve"), finance, &json!({}))
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.raw);
+    let paid = app
+        .post(
+            &format!("/v1/statements/{id}/paid"),
+            finance,
+            &json!({ "paid_on": passerelle_test_support::paris_today(), "bank_reference": "VIR-2026-118" }),
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.raw);
+    let year = animator.get("/portail/lot/remboursements").await;
+    assert!(
+        year.html.contains("référence VIR-2026-118"),
+        "{}",
+        year.html
+    );
+    let statement = animator.get(&format!("/portail/lot/releve/{id}")).await;
+    assert_eq!(statement.status, 200, "{}", statement.html);
+    assert!(
+        statement.html.contains("Mes remboursements"),
+        "{}",
+        statement.html
+    );
+    assert!(!statement.html.contains("Valider le relevé"));
+    let other = SignedIn::new(&app, "lot", &elsewhere_email, PASSWORD).await;
+    assert_eq!(
+        other.get(&format!("/portail/lot/releve/{id}")).await.status,
+        404
+    );
+    assert_eq!(
+        other
+            .get(&format!("/portail/lot/releve/{id}/csv"))
+            .await
+            .status,
+        404
+    );
+    let theirs = other.get("/portail/lot/remboursements").await;
+    assert!(!theirs.html.contains("20,00 €"), "{}", theirs.html);
+}

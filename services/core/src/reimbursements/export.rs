@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{LineKind, Statement, StatementLine, fetch, lines_in, month_of};
+use super::{LineKind, Statement, StatementLine, lines_in, month_of};
 use crate::audit::{self, Actor};
 use crate::{Db, Error};
 
@@ -130,17 +130,19 @@ fn finish(
     Ok(bytes)
 }
 
-/// One statement's CSV, audited as an export.
+/// One statement's CSV, audited as an export; `epn` is the caller's EPN when it is an EPN's staff
+/// (another EPN's statement is not found).
 pub async fn statement_csv(
     db: &Db,
     tenant_id: Uuid,
     actor: Actor,
     id: Uuid,
+    epn: Option<Uuid>,
 ) -> Result<(String, Vec<u8>), Error> {
     let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     super::compute::lock_tenant(&mut tx, tenant_id).await?;
-    let statement = fetch(&mut tx, id).await?;
+    let statement = super::fetch_for(&mut tx, id, epn).await?;
     let lines = lines_in(&mut tx, id).await?;
     audit::record(
         &mut tx,

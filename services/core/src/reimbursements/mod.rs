@@ -127,13 +127,29 @@ pub(crate) async fn lines_in(tx: &mut Tx, statement_id: Uuid) -> Result<Vec<Stat
     .await?)
 }
 
+/// A statement seen by `epn` (an EPN's staff: another EPN's statement is not found), or by the
+/// tenant's finance (`None`).
+pub(crate) async fn fetch_for(
+    tx: &mut Tx,
+    id: Uuid,
+    epn: Option<Uuid>,
+) -> Result<Statement, Error> {
+    let statement = fetch(tx, id).await?;
+    if epn.is_some_and(|own| own != statement.epn_id) {
+        return Err(Error::NotFound("statement"));
+    }
+    Ok(statement)
+}
+
+/// A statement and its lines; `epn` is the caller's EPN when it is an EPN's staff.
 pub async fn get(
     db: &Db,
     tenant_id: Uuid,
     id: Uuid,
+    epn: Option<Uuid>,
 ) -> Result<(Statement, Vec<StatementLine>), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let statement = fetch(&mut tx, id).await?;
+    let statement = fetch_for(&mut tx, id, epn).await?;
     let lines = lines_in(&mut tx, id).await?;
     tx.commit().await?;
     Ok((statement, lines))

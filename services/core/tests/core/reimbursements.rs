@@ -219,7 +219,7 @@ impl Lot {
 
     async fn lines(&self, month: NaiveDate) -> Vec<(String, String, i32, i64, Option<NaiveDate>)> {
         let statement = self.statement(month).await;
-        let (_, lines) = reimbursements::get(self.app(), self.tenant.id, statement.id)
+        let (_, lines) = reimbursements::get(self.app(), self.tenant.id, statement.id, None)
             .await
             .expect("get");
         lines
@@ -514,9 +514,10 @@ async fn the_csv_opens_in_french_excel_and_adds_up() {
         .await
         .expect("run");
     let statement = lot.statement(sept).await;
-    let (name, bytes) = export::statement_csv(lot.app(), lot.tenant.id, FINANCE, statement.id)
-        .await
-        .expect("csv");
+    let (name, bytes) =
+        export::statement_csv(lot.app(), lot.tenant.id, FINANCE, statement.id, None)
+            .await
+            .expect("csv");
     assert!(name.ends_with(".csv"));
     assert_eq!(&bytes[..3], &[0xEF, 0xBB, 0xBF], "no BOM");
     let text = String::from_utf8(bytes[3..].to_vec()).expect("UTF-8");
