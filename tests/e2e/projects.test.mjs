@@ -163,3 +163,19 @@ test("a member's portfolio shows the competences worked and the orientation", as
   assert.match(text, /GRETA d’Annonay/);
   await screenshot(holder, "portfolio-orientation");
 });
+
+test("the EPN reads what the month's sessions are worth in « Mes remboursements »", async () => {
+  const month = parisToday().slice(0, 7);
+  await api("POST", `/v1/reimbursements/${month}/run`, "FINANCE_ARA", {});
+  const animator = await signIn("epn");
+  await animator.getByRole("link", { name: "Mes remboursements" }).click();
+  await animator.getByRole("heading", { level: 1, name: /^Mes remboursements \d{4}$/ }).waitFor();
+  const table = await animator.locator("main table").innerText();
+  assert.match(table, /Pass Numérique/);
+  assert.match(table, /à valider/);
+  await screenshot(animator, "epn-statements");
+  await animator.locator("main table a").first().click();
+  await animator.getByRole("heading", { level: 1, name: /^Relevé / }).waitFor();
+  assert.equal(await animator.getByRole("button", { name: "Valider le relevé" }).count(), 0);
+  await screenshot(animator, "epn-statement");
+});
