@@ -119,12 +119,22 @@ struct SheetSession {
     place: Option<String>,
 }
 
-/// A competence of the referential the sheet offers.
+/// A competence of the referential the sheet offers (the session's sheet and a project's).
 #[derive(Serialize)]
-struct CompetenceChoice {
+pub(super) struct CompetenceChoice {
     code: String,
     title: String,
     area: String,
+}
+
+impl From<overview::Competence> for CompetenceChoice {
+    fn from(c: overview::Competence) -> Self {
+        Self {
+            code: c.code,
+            title: c.title,
+            area: c.area,
+        }
+    }
 }
 
 /// The attendance sheet, with each line's outcome after it was sent.
@@ -786,12 +796,8 @@ async fn sheet_page(
             },
             rows,
             competences: competences
-                .iter()
-                .map(|c| CompetenceChoice {
-                    code: c.code.clone(),
-                    title: c.title.clone(),
-                    area: c.area.clone(),
-                })
+                .into_iter()
+                .map(CompetenceChoice::from)
                 .collect(),
             levels,
             outcomes,

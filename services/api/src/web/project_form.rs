@@ -136,6 +136,15 @@ async fn project_epns(
     Ok(choices)
 }
 
+/// The EPNs a project may be run by, as options (the filter of the team's list, the form's).
+pub(super) async fn project_epn_choices(
+    state: &AppState,
+    portal: &Portal,
+) -> Result<Vec<Choice>, Error> {
+    let (schemes, _) = project_schemes(state, portal).await?;
+    project_epns(state, portal, &schemes).await
+}
+
 async fn form_page(
     state: &AppState,
     portal: &Portal,

@@ -19,7 +19,7 @@ use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::epn::Outcome;
+use super::epn::{CompetenceChoice, Outcome};
 use super::forms::{Choice, option, query_param};
 use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other, unavailable};
@@ -73,10 +73,12 @@ fn statuses() -> Vec<Choice> {
         .collect()
 }
 
-/// Names by id, read once per page.
+/// The structures' names, and the names of the EPNs of `rows` (a territory may hold tens of
+/// thousands of places from the national file: only the page's are read).
 async fn names(
     state: &AppState,
     portal: &Portal,
+    epn_ids: impl Iterator<Item = Uuid>,
 ) -> Result<(HashMap<Uuid, String>, HashMap<Uuid, String>), Error> {
     let tenant_id = portal.tenant.id;
     let structures = super::admin::all(|page| prescribers::list(&state.db, tenant_id, page))
@@ -84,11 +86,12 @@ async fn names(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    let places = super::admin::all(|page| epns::list(&state.db, tenant_id, page))
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.name))
-        .collect();
+    let mut places = HashMap::new();
+    for id in epn_ids {
+        if let std::collections::hash_map::Entry::Vacant(place) = places.entry(id) {
+            place.insert(epns::get(&state.db, tenant_id, id).await?.name);
+        }
+    }
     Ok((structures, places))
 }
 
@@ -113,7 +116,12 @@ pub(super) async fn list(
         status,
     };
     let found = projects::list(&state.db, tenant_id, filter, page).await?;
-    let (structures, places) = names(&state, &portal).await?;
+    let (structures, places) = names(
+        &state,
+        &portal,
+        found.items.iter().map(|p| p.project.epn_id),
+    )
+    .await?;
     let tz = portal.tenant.tz();
     let rows = found
         .items
@@ -139,12 +147,16 @@ pub(super) async fn list(
         choices.sort_by(|a, b| a.label.cmp(&b.label));
         choices
     };
-    let filters = team.then(|| Filters {
-        epn: filter.epn.map(|e| e.to_string()).unwrap_or_default(),
-        structure: filter.prescriber.map(|p| p.to_string()).unwrap_or_default(),
-        epns: sorted(places),
-        structures: sorted(structures),
-    });
+    let filters = if team {
+        Some(Filters {
+            epn: filter.epn.map(|e| e.to_string()).unwrap_or_default(),
+            structure: filter.prescriber.map(|p| p.to_string()).unwrap_or_default(),
+            epns: super::project_form::project_epn_choices(&state, &portal).await?,
+            structures: sorted(structures),
+        })
+    } else {
+        None
+    };
     Ok(portal.page(
         StatusCode::OK,
         "projects.html",
@@ -168,13 +180,6 @@ struct MemberView {
     commune: Option<String>,
     reference: Option<String>,
     left: Option<String>,
-}
-
-#[derive(Serialize)]
-struct CompetenceChoice {
-    code: String,
-    title: String,
-    area: String,
 }
 
 /// The EPN's sheet for a project session.
@@ -291,11 +296,7 @@ async fn project_page(
         let competences = overview::competences(&state.db, tenant_id, p.scheme_id)
             .await?
             .into_iter()
-            .map(|c| CompetenceChoice {
-                code: c.code,
-                title: c.title,
-                area: c.area,
-            })
+            .map(CompetenceChoice::from)
             .collect();
         Some(SheetForm {
             sessions,
