@@ -4,7 +4,7 @@
 // that member's portfolio shows the competences and the orientation.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, baseUrl, browser, page, parisTimeAgo, parisToday, screenshot } from "./support.mjs";
+import { api, baseUrl, browser, page, parisTimeAgo, parisToday, printToPdf, readPdf, screenshot } from "./support.mjs";
 
 const portal = `${baseUrl}/portail/auvergne-rhone-alpes`;
 const title = "Atelier tablette du club de l’amitié";
@@ -103,14 +103,16 @@ test("the animator records a session for the whole group on a phone and orients 
   // A session of the project, planned as it starts.
   await animator.goto(`${portal}/epn`);
   await animator.getByLabel("Date").fill(parisToday());
-  await animator.getByLabel("Heure de début").fill(parisTimeAgo(5));
+  // Read once: the sheet below looks for this very time, even if the minute turns meanwhile.
+  const startedAt = parisTimeAgo(5);
+  await animator.getByLabel("Heure de début").fill(startedAt);
   await animator.getByLabel("Nombre de places").fill("10");
   await animator.getByRole("button", { name: "Planifier la séance" }).click();
   await animator.getByRole("heading", { level: 1, name: "Feuille de présence" }).waitFor();
 
   await animator.goto(projectUrl);
   await animator.getByRole("heading", { name: "Feuille d’une séance du projet" }).waitFor();
-  const [hour, minute] = parisTimeAgo(5).split(":");
+  const [hour, minute] = startedAt.split(":");
   const session = animator.getByLabel(/^Séance/);
   const labels = await session.locator("option").allInnerTexts();
   const planned = labels.find((label) => label.includes(`${hour} h ${minute}`));
@@ -178,4 +180,54 @@ test("the EPN reads what the month's sessions are worth in « Mes remboursements
   await animator.getByRole("heading", { level: 1, name: /^Relevé / }).waitFor();
   assert.equal(await animator.getByRole("button", { name: "Valider le relevé" }).count(), 0);
   await screenshot(animator, "epn-statement");
+  // The copy it files: the statement on its first A4 page (EPN, month, amount, totals by
+  // module), then the annex of its lines from the next page, each line once.
+  const references = await animator.locator("main table tbody tr td:nth-child(5)").allInnerTexts();
+  await animator.getByRole("link", { name: "Imprimer ou enregistrer en PDF" }).click();
+  await animator.getByRole("heading", { level: 1, name: /^Relevé de remboursement / }).waitFor();
+  await screenshot(animator, "epn-statement-print");
+  const path = await printToPdf(animator, "epn-statement");
+  const first = readPdf(path, { last: 1 }).text;
+  assert.match(first, /Relevé de remboursement/);
+  assert.match(first, /Pass Numérique/);
+  assert.match(first, /Par module/);
+  assert.match(first, /\d+,\d\d € pour \d+ ligne\(s\)/);
+  assert.doesNotMatch(first, /Annexe/);
+  const { text, pages } = readPdf(path);
+  assert.ok(pages >= 2, `the annex starts on its own page: ${pages}`);
+  for (const reference of new Set(references)) {
+    const inAnnex = text.split(reference).length - 1;
+    assert.equal(inAnnex, references.filter((r) => r === reference).length, reference);
+  }
+});
+
+test("the EPN submits a new IBAN and a finance officer, another person, confirms it", async () => {
+  const animator = await signIn("epn");
+  await animator.goto(`${portal}/remboursements`);
+  await animator.getByRole("link", { name: "coordonnées bancaires" }).click();
+  await animator.getByRole("heading", { level: 1, name: "Coordonnées bancaires" }).waitFor();
+  // A wrong checksum is told next to the field.
+  await animator.getByLabel(/^IBAN/).fill("FR49 1027 8060 6100 0102 0480 102");
+  await animator.getByLabel(/^Titulaire du compte/).fill("Commune d’Annonay");
+  await animator.getByRole("button", { name: "Envoyer pour confirmation" }).click();
+  await animator.getByText("Saisissez un IBAN valide").first().waitFor();
+  await animator.getByLabel(/^IBAN/).fill("FR49 1027 8060 6100 0102 0480 101");
+  await animator.getByRole("button", { name: "Envoyer pour confirmation" }).click();
+  await animator.getByRole("status").filter({ hasText: "Nouvelles coordonnées enregistrées" }).waitFor();
+  assert.match(await animator.locator("main").innerText(), /FR49…0101[^]*en attente de confirmation/);
+  await screenshot(animator, "epn-bank-submitted");
+
+  const finance = await signIn("finance");
+  await finance.goto(`${portal}/releves`);
+  const card = finance.locator(".fr-card").filter({ hasText: "EPN d'Annonay" });
+  await card.waitFor();
+  assert.match(await card.innerText(), /FR49 1027 8060 6100 0102 0480 101/);
+  await screenshot(finance, "finance-bank-change");
+  await card.getByRole("button", { name: /^Confirmer l’IBAN/ }).click();
+  await finance.getByRole("status").filter({ hasText: "Coordonnées bancaires confirmées" }).waitFor();
+
+  await animator.reload();
+  const page = await animator.locator("main").innerText();
+  assert.match(page, /Compte actuel des virements : FR49…0101/);
+  assert.match(page, /confirmé/);
 });

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=../../infra/local/services.sh
 source infra/local/services.sh
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# Printed documents are read back with poppler (pdftotext, pdfinfo, pdftoppm) and zbar (zbarimg).
+command -v pdftotext >/dev/null 2>&1 || apt_install poppler-utils
+command -v zbarimg >/dev/null 2>&1 || apt_install zbar-tools
 if ! [ -f tests/e2e/node_modules/playwright-core/package.json ] ||
   [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
   (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)

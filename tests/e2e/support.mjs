@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 // What every end-to-end test needs: the running service, the demo tokens, a browser, and a place
 // for screenshots. `run.sh` starts the service and passes these through the environment.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -196,4 +197,26 @@ export async function eventually(check, seconds, what) {
     if (Date.now() > until) throw new Error(`still waiting after ${seconds} s for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/**
+ * Prints the page to `name.pdf` the way the person's browser does with "Enregistrer au format
+ * PDF" (A4, the page's own print style sheet), next to the screenshots; returns the file's path.
+ */
+export async function printToPdf(pageInstance, name) {
+  const path = join(screenshots, `${name}.pdf`);
+  await pageInstance.emulateMedia({ media: "print" });
+  await pageInstance.pdf({ path, preferCSSPageSize: true, printBackground: true });
+  await pageInstance.emulateMedia({ media: "screen" });
+  return path;
+}
+
+/** A PDF's text (of its pages up to `last`, or all) and page count, read by poppler's
+ * `pdftotext` and `pdfinfo`. */
+export function readPdf(path, { last } = {}) {
+  const range = last ? ["-l", String(last)] : [];
+  const text = execFileSync("pdftotext", ["-layout", ...range, path, "-"], { encoding: "utf8" });
+  const info = execFileSync("pdfinfo", [path], { encoding: "utf8" });
+  const pages = Number(/^Pages:\s+(\d+)/m.exec(info)[1]);
+  return { text, pages };
 }

@@ -249,11 +249,33 @@ pub const CREATE_EPN: Operation = op("createEpn", "POST", "/v1/epns", TENANT_ADM
 pub const LIST_EPNS: Operation = op("listEpns", "GET", "/v1/epns", TENANT_USERS);
 pub const GET_EPN: Operation = op("getEpn", "GET", "/v1/epns/{epn_id}", TENANT_USERS);
 pub const IMPORT_EPNS: Operation = op("importEpns", "POST", "/v1/epns/import", TENANT_ADMIN);
+/// An EPN's staff submit their own EPN's bank details, a tenant admin any EPN's; a tenant admin or
+/// finance officer other than the submitter confirms them (four eyes).
+const BANK_SUBMITTERS: &[Role] = &[Role::TenantAdmin, Role::Epn];
+const BANK_CONFIRMERS: &[Role] = &[Role::Finance, Role::TenantAdmin];
 pub const SET_EPN_BANK_DETAILS: Operation = op(
     "setEpnBankDetails",
     "POST",
     "/v1/epns/{epn_id}/bank-details",
-    TENANT_ADMIN,
+    BANK_SUBMITTERS,
+);
+pub const LIST_BANK_CHANGES: Operation = op(
+    "listBankChanges",
+    "GET",
+    "/v1/bank-changes",
+    &[Role::Finance, Role::TenantAdmin, Role::Epn],
+);
+pub const CONFIRM_BANK_CHANGE: Operation = op(
+    "confirmBankChange",
+    "POST",
+    "/v1/bank-changes/{change_id}/confirm",
+    BANK_CONFIRMERS,
+);
+pub const REJECT_BANK_CHANGE: Operation = op(
+    "rejectBankChange",
+    "POST",
+    "/v1/bank-changes/{change_id}/reject",
+    BANK_CONFIRMERS,
 );
 pub const SET_EPN_OFFER: Operation = op(
     "setEpnOffer",
@@ -610,6 +632,9 @@ pub const ALL: &[&Operation] = &[
     &GET_EPN,
     &IMPORT_EPNS,
     &SET_EPN_BANK_DETAILS,
+    &LIST_BANK_CHANGES,
+    &CONFIRM_BANK_CHANGE,
+    &REJECT_BANK_CHANGE,
     &SET_EPN_OFFER,
     &REGISTER_VOUCHER,
     &CHANGE_VOUCHER_MODULES,

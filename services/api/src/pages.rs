@@ -83,6 +83,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/voucher.html"),
     ),
     (
+        "epn_bank.html",
+        include_str!("../templates/pages/epn_bank.html"),
+    ),
+    (
+        "statement_print.html",
+        include_str!("../templates/pages/statement_print.html"),
+    ),
+    (
         "voucher_letter.html",
         include_str!("../templates/pages/voucher_letter.html"),
     ),

@@ -213,7 +213,7 @@ impl ApiError {
 pub fn refusal_status(kind: RefusalKind) -> StatusCode {
     use RefusalKind as K;
     match kind {
-        K::FundingChosenByAdmin => StatusCode::FORBIDDEN,
+        K::FundingChosenByAdmin | K::BankChangeNeedsAnotherPerson => StatusCode::FORBIDDEN,
         K::ExportsPerDayUsedUp | K::ExportsWaiting => StatusCode::TOO_MANY_REQUESTS,
         K::TenantSlugTaken
         | K::TenantTerritoryTaken
@@ -274,6 +274,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::TreasuryAccountMissing
         | K::NothingToPay
         | K::IbanMissing
+        | K::BankChangeAlreadyDecided
         | K::EmailNotRetryable
         | K::ExportFailed
         | K::ExportNotReady

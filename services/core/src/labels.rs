@@ -78,6 +78,8 @@ pub fn email_kind(kind: EmailKind) -> &'static str {
         EmailKind::PasswordReset => "nouveau mot de passe",
         EmailKind::RequestReceived => "demande d’accompagnement reçue",
         EmailKind::RequestDeclined => "demande d’accompagnement déclinée",
+        EmailKind::StatementApproved => "relevé validé, à l’EPN",
+        EmailKind::StatementPaid => "relevé payé, à l’EPN",
     }
 }
 
@@ -189,5 +191,16 @@ pub fn autonomy_level(level: AutonomyLevel) -> &'static str {
         AutonomyLevel::Beginner => "Débutant",
         AutonomyLevel::Intermediate => "Intermédiaire",
         AutonomyLevel::Autonomous => "Autonome",
+    }
+}
+
+/// Where a change of an EPN's bank details stands, as the EPN and finance read it.
+pub fn bank_change_status(status: crate::epns::bank::BankChangeStatus) -> &'static str {
+    use crate::epns::bank::BankChangeStatus as S;
+    match status {
+        S::Pending => "en attente de confirmation",
+        S::Confirmed => "confirmé",
+        S::Rejected => "refusé",
+        S::Superseded => "remplacé par une saisie plus récente",
     }
 }

@@ -8,4 +8,5 @@ mod harness;
 mod monthly_reimbursements;
 mod purge_idempotency_keys;
 mod request_emails;
+mod statement_emails;
 mod statistics;

@@ -24,6 +24,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("attendance_id", "The attendance record's identifier."),
     ("allocation_id", "The allocation's identifier."),
     ("statement_id", "The statement's identifier."),
+    ("change_id", "The bank-details change's identifier."),
     ("email_id", "The email's identifier."),
     ("export_id", "The statistics export's identifier."),
     ("project_id", "The collective project's identifier."),

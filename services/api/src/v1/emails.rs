@@ -31,7 +31,8 @@ mirror_enum! {
     /// What an email is about: `welcome` (a new voucher), `reminder` (before the end of validity),
     /// `expired`, `prescriber_digest` (the prescriber's daily summary), `invitation` (to choose a
     /// portal password), `password_reset`, `request_received` and `request_declined` (to the
-    /// person who filled the public request form).
+    /// person who filled the public request form), `statement_approved` and `statement_paid` (to
+    /// the EPN's contact).
     #[oai(rename = "EmailKind", rename_all = "snake_case")]
     pub enum EmailKindDto mirrors Kind {
         Welcome,
@@ -42,6 +43,8 @@ mirror_enum! {
         PasswordReset,
         RequestReceived,
         RequestDeclined,
+        StatementApproved,
+        StatementPaid,
     }
 }
 

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
+use super::bank_changes::BankChangeView;
 use super::schemas::{PageCursor, PageLimit, page_request};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -341,7 +342,10 @@ impl EpnsApi {
         ))
     }
 
-    /// Sets the bank details the EPN is paid to (IBAN checked by its checksum).
+    /// Submits the bank details the EPN is to be paid to (IBAN checked by its checksum): they take
+    /// effect when a tenant admin or finance officer other than the submitter confirms them
+    /// (`confirmBankChange`); until then the EPN keeps its confirmed account. A change already
+    /// waiting for this EPN is superseded. An EPN's staff submit their own EPN's only. Audited.
     #[oai(
         path = "/epns/:epn_id/bank-details",
         method = "post",
@@ -357,16 +361,23 @@ impl EpnsApi {
         /// response is replayed to you for 24 hours.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
-    ) -> Result<Json<EpnView>, ApiError> {
+    ) -> Result<Json<BankChangeView>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::SET_EPN_BANK_DETAILS)?;
         let bank = BankDetails {
             iban: body.0.iban,
             bic: body.0.bic,
             account_holder: body.0.account_holder,
         };
-        let epn =
-            epns::set_bank_details(&state.db, tenant_id, auth.actor(), epn_id.0, &bank).await?;
-        Ok(Json(EpnView::new(epn, &auth.0)))
+        let change = epns::bank::submit(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            epn_id.0,
+            auth.epn_scope(),
+            &bank,
+        )
+        .await?;
+        Ok(Json(BankChangeView::new(change, &auth.0)))
     }
 
     /// Makes the EPN take part in a scheme with the modules it delivers (replaces the previous list).

@@ -33,6 +33,7 @@ macro_rules! mirror_enum {
 pub mod accompaniment;
 pub mod attendance;
 pub mod audit;
+pub mod bank_changes;
 pub mod beneficiaries;
 pub mod emails;
 pub mod epns;
@@ -106,6 +107,7 @@ pub type Apis = (
     projects::ProjectsApi,
     audit::AuditApi,
     (
+        bank_changes::BankChangesApi,
         emails::EmailsApi,
         orientation::OrientationApi,
         statements::StatementsApi,
@@ -135,6 +137,7 @@ pub fn apis() -> Apis {
         projects::ProjectsApi,
         audit::AuditApi,
         (
+            bank_changes::BankChangesApi,
             emails::EmailsApi,
             orientation::OrientationApi,
             statements::StatementsApi,

@@ -17,6 +17,7 @@ use crate::pages;
 use crate::state::AppState;
 
 mod admin;
+mod bank;
 mod catalogue;
 mod epn;
 mod epn_statements;
@@ -37,6 +38,7 @@ mod responses;
 mod schemes;
 mod session;
 mod sign_in;
+mod statement_print;
 mod statements;
 
 pub(crate) use responses::PortalPage;
@@ -52,10 +54,17 @@ pub fn routes() -> Route {
         .at("/:tenant/deconnexion", poem::post(sign_out))
         .at("/:tenant/releves", get(statements::list))
         .at("/:tenant/remboursements", get(epn_statements::year))
+        .at(
+            "/:tenant/epn/banque",
+            get(bank::epn_show).post(bank::epn_submit),
+        )
+        .at("/:tenant/banque/:id/confirmer", poem::post(bank::confirm))
+        .at("/:tenant/banque/:id/refuser", poem::post(bank::reject))
         .at("/:tenant/releves/:month/csv", get(statements::month_csv))
         .at("/:tenant/releves/:month/sepa", get(statements::month_sepa))
         .at("/:tenant/releve/:id", get(statements::show))
         .at("/:tenant/releve/:id/csv", get(statements::statement_csv))
+        .at("/:tenant/releve/:id/imprimer", get(statement_print::print))
         .at(
             "/:tenant/releve/:id/valider",
             poem::post(statements::approve),

@@ -101,6 +101,8 @@ struct EpnDetailsView {
 #[derive(Serialize)]
 struct EpnView<'a> {
     epn: EpnDetailsView,
+    /// The latest change of its bank details, when one waits for a second person.
+    bank_change: Option<super::bank::ChangeRow>,
     offers: Vec<Offer>,
     errors: FormErrors,
     notice: Option<&'a str>,
@@ -270,10 +272,11 @@ async fn epn_page(
                     .collect(),
             });
         }
-        Ok::<_, Error>((epn, offers))
+        let pending = epns::bank::pending(&state.db, tenant_id, Some(id)).await?;
+        Ok::<_, Error>((epn, offers, pending))
     }
     .await;
-    let (epn, offers) = loaded.or_back(&back, "Revenir aux EPN")?;
+    let (epn, offers, pending) = loaded.or_back(&back, "Revenir aux EPN")?;
     Ok(portal.page(
         status,
         "network_epn.html",
@@ -288,6 +291,10 @@ async fn epn_page(
                 bic: epn.bic,
                 account_holder: epn.account_holder,
             },
+            bank_change: pending
+                .into_iter()
+                .next()
+                .map(|c| super::bank::ChangeRow::new(c, false, portal.tenant.tz())),
             offers,
             errors: errors.to_view(),
             notice,
@@ -305,7 +312,9 @@ pub(super) async fn show(
     let id = super::path_id(&id, "epn")?;
     let notice = match req.uri().query() {
         Some("offre=1") => Some("Offre enregistrée."),
-        Some("banque=1") => Some("Coordonnées bancaires enregistrées."),
+        Some("banque=1") => Some(
+            "Coordonnées bancaires enregistrées : elles prendront effet quand un agent du service financier ou un autre administrateur les aura confirmées.",
+        ),
         _ => None,
     };
     epn_page(
@@ -401,7 +410,7 @@ pub(super) async fn set_bank_details(
         bic: optional(&form.bic),
         account_holder: form.account_holder.trim().to_owned(),
     };
-    match epns::set_bank_details(&state.db, portal.tenant.id, portal.actor(), id, &bank).await {
+    match epns::bank::submit(&state.db, portal.tenant.id, portal.actor(), id, None, &bank).await {
         Ok(_) => Ok(see_other(&format!("{}/epns/{id}?banque=1", portal.path()))),
         Err(e) => {
             let errors = super::refusal_of(&e)?;

@@ -5,7 +5,7 @@ use passerelle_core::audit::Actor;
 use passerelle_core::emails::french;
 use passerelle_core::labels;
 use passerelle_core::reimbursements::StatementStatus;
-use passerelle_core::reimbursements::{self, StatementFilter, export, sepa};
+use passerelle_core::reimbursements::{self, StatementFilter, StatementLine, export, sepa};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
@@ -43,7 +43,7 @@ fn asked_month(req: &Request) -> Option<NaiveDate> {
 }
 
 /// "1 234,56 €".
-fn euros(cents: i64) -> String {
+pub(super) fn euros(cents: i64) -> String {
     format!("{} €", export::euros(cents))
 }
 
@@ -71,11 +71,15 @@ struct MonthView {
     /// Whether the finance officer may download the month's SEPA file.
     may_pay: bool,
     approved_count: usize,
+    /// Changes of EPNs' bank details waiting for a second person: the SEPA file keeps paying
+    /// their confirmed accounts until one confirms them.
+    bank_changes: Vec<super::bank::ChangeRow>,
+    bank_notice: Option<&'static str>,
 }
 
-/// A statement line as the statement's page shows it.
+/// A statement line as the statement's page and its printed copy show it.
 #[derive(Serialize)]
-struct LineRow {
+pub(super) struct LineRow {
     no: i32,
     kind: &'static str,
     day: String,
@@ -86,6 +90,25 @@ struct LineRow {
     amount: String,
     /// For an adjustment: the month it corrects, in words.
     adjusts: Option<String>,
+}
+
+pub(super) fn line_rows(lines: &[StatementLine], tz: chrono_tz::Tz) -> Vec<LineRow> {
+    lines
+        .iter()
+        .map(|l| LineRow {
+            no: l.line_no,
+            kind: labels::line_kind(l.kind),
+            day: l.occurred_on.format("%d/%m/%Y").to_string(),
+            time: l
+                .session_starts_at
+                .map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
+            module: l.module_title.clone(),
+            reference: l.voucher_reference.clone(),
+            minutes: french::duration(l.minutes),
+            amount: euros(l.amount_cents),
+            adjusts: l.adjusts_month.map(french::month_year),
+        })
+        .collect()
 }
 
 /// The statement's heading: who, what month, how much, where it stands.
@@ -167,6 +190,16 @@ pub(super) async fn list(
         })
         .collect();
     let month_path = format!("{}/releves/{}", portal.path(), month.format("%Y-%m"));
+    let bank_changes = super::bank::waiting(&state, &portal).await?;
+    let bank_notice = match super::forms::query_param(req, "banque").as_deref() {
+        Some("confirme") => {
+            Some("Coordonnées bancaires confirmées : le prochain fichier SEPA les utilise.")
+        }
+        Some("refuse") => {
+            Some("Changement de coordonnées bancaires refusé : l’EPN lit le motif sur sa page.")
+        }
+        _ => None,
+    };
     Ok(portal.page(
         StatusCode::OK,
         "statements.html",
@@ -182,12 +215,14 @@ pub(super) async fn list(
             csv_path: format!("{month_path}/csv"),
             sepa_path: format!("{month_path}/sepa"),
             may_pay: portal.may(&access::MONTH_SEPA),
+            bank_changes,
+            bank_notice,
         },
     ))
 }
 
 /// A file to save, named for the person's disk.
-fn attachment(content_type: &str, name: &str, body: impl Into<poem::Body>) -> Response {
+pub(super) fn attachment(content_type: &str, name: &str, body: impl Into<poem::Body>) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .content_type(content_type)
@@ -258,23 +293,7 @@ async fn statement_page(
     let (statement, lines) = reimbursements::get(&state.db, portal.tenant.id, id, portal.epn_id())
         .await
         .or_back(&back, "Revenir aux relevés")?;
-    let tz = portal.tenant.tz();
-    let lines: Vec<LineRow> = lines
-        .iter()
-        .map(|l| LineRow {
-            no: l.line_no,
-            kind: labels::line_kind(l.kind),
-            day: l.occurred_on.format("%d/%m/%Y").to_string(),
-            time: l
-                .session_starts_at
-                .map(|t| t.with_timezone(&tz).format("%H h %M").to_string()),
-            module: l.module_title.clone(),
-            reference: l.voucher_reference.clone(),
-            minutes: french::duration(l.minutes),
-            amount: euros(l.amount_cents),
-            adjusts: l.adjusts_month.map(french::month_year),
-        })
-        .collect();
+    let lines = line_rows(&lines, portal.tenant.tz());
     Ok(portal.page(
         status,
         "statement.html",

@@ -75,6 +75,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
         ),
         "rejectProject" => Some(json!({ "reason": "hors dispositif" })),
         "recordOrientation" => Some(json!({ "kind": "pix" })),
+        "rejectBankChange" => Some(json!({ "reason": "RIB illisible" })),
         "recordProjectAttendance" => Some(json!({ "session_id": Uuid::now_v7() })),
         "createTenant" => Some(
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",

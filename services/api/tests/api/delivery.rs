@@ -89,11 +89,19 @@ async fn the_network_imports_from_the_open_data_file_and_ibans_are_masked_by_rol
             &json!({ "iban": "FR76 3000 6000 0112 3456 7890 189", "bic": "AGRIFRPP", "account_holder": "Commune de Figeac" }),
         )
         .await;
-    assert_eq!(
-        set.body["iban"], "FR7630006000011234567890189",
-        "{}",
-        set.raw
-    );
+    assert_eq!(set.body["status"], "pending", "{}", set.raw);
+    // In effect once a second person, the finance officer, confirms it.
+    let unconfirmed = app.get(&format!("/v1/epns/{figeac}"), admin).await;
+    assert_eq!(unconfirmed.body["iban"], Value::Null, "{}", unconfirmed.raw);
+    let change = set.body["id"].as_str().expect("id");
+    let confirmed = app
+        .post(
+            &format!("/v1/bank-changes/{change}/confirm"),
+            app.lot.token(Role::Finance),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.raw);
     for (role, expected) in [
         (Role::TenantAdmin, "FR7630006000011234567890189"),
         (Role::Finance, "FR7630006000011234567890189"),

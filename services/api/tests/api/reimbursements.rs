@@ -444,7 +444,31 @@ async fn an_epn_reads_its_own_statements_and_no_other_epns() {
         statement.html
     );
     assert!(!statement.html.contains("Valider le relevé"));
+    // The printed copy it files: its EPN, the payment, the account masked, the lines.
+    let printed = animator
+        .get(&format!("/portail/lot/releve/{id}/imprimer"))
+        .await;
+    assert_eq!(printed.status, 200, "{}", printed.html);
+    for expected in [
+        "Relevé de remboursement",
+        "20,00 €",
+        "référence du virement VIR-2026-118",
+        "Compte du virement",
+    ] {
+        assert!(
+            printed.html.contains(expected),
+            "{expected}: {}",
+            printed.html
+        );
+    }
     let other = SignedIn::new(&app, "lot", &elsewhere_email, PASSWORD).await;
+    assert_eq!(
+        other
+            .get(&format!("/portail/lot/releve/{id}/imprimer"))
+            .await
+            .status,
+        404
+    );
     assert_eq!(
         other.get(&format!("/portail/lot/releve/{id}")).await.status,
         404
@@ -458,4 +482,168 @@ async fn an_epn_reads_its_own_statements_and_no_other_epns() {
     );
     let theirs = other.get("/portail/lot/remboursements").await;
     assert!(!theirs.html.contains("20,00 €"), "{}", theirs.html);
+}
+
+/// A changed IBAN is the classic payment fraud: it is only submitted, by the EPN or an admin, and
+/// the SEPA file keeps paying the confirmed account until a second person confirms the new one.
+#[tokio::test]
+async fn a_new_iban_takes_effect_only_when_another_person_confirms_it() {
+    let app = spawn_app().await;
+    a_month_of_delivery(&app).await;
+    let finance = app.lot.token(Role::Finance);
+    let admin = app.lot.token(Role::TenantAdmin);
+    let epn = app.lot.token(Role::Epn);
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y-%m")
+        .to_string();
+    app.post(
+        &format!("/v1/reimbursements/{month}/run"),
+        finance,
+        &json!({}),
+    )
+    .await;
+    let statements = app
+        .get(&format!("/v1/statements?month={month}"), finance)
+        .await;
+    let id = statements.body["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.post(&format!("/v1/statements/{id}/approve"), finance, &json!({}))
+        .await;
+    app.send(
+        app.request("PUT", "/v1/tenant/treasury", Some(admin)).json(
+            &json!({ "iban": "FR14 2004 1010 0505 0001 3M02 606", "account_holder": "Département du Lot" }),
+        ),
+    )
+    .await;
+    let sepa_path = format!("/v1/reimbursements/{month}/sepa");
+    let sepa = || app.send(app.request("GET", &sepa_path, Some(finance)));
+    let confirmed_iban = "<IBAN>FR7630006000011234567890189</IBAN>";
+    let new_iban = "<IBAN>FR4910278060610001020480101</IBAN>";
+
+    // The EPN's animator submits a new account for their EPN.
+    let bank_details = format!("/v1/epns/{}/bank-details", app.lot.epn_id);
+    let body = json!({ "iban": "FR49 1027 8060 6100 0102 0480 101", "account_holder": "Commune de Figeac" });
+    let submitted = app.post(&bank_details, epn, &body).await;
+    assert_eq!(submitted.status, 200, "{}", submitted.raw);
+    assert_eq!(submitted.body["status"], "pending");
+    assert_eq!(
+        submitted.body["iban"], "FR49…0101",
+        "the EPN reads it masked"
+    );
+    let change = submitted.body["id"].as_str().expect("id").to_owned();
+
+    // Not yet in effect: the file pays the confirmed account.
+    let file = sepa().await;
+    assert_eq!(file.status, 200, "{}", file.raw);
+    assert!(
+        file.raw.contains(confirmed_iban) && !file.raw.contains(new_iban),
+        "{}",
+        file.raw
+    );
+
+    // Who may not submit: another role, another EPN's staff, another territory.
+    app.post(&bank_details, app.lot.token(Role::Prescriber), &body)
+        .await
+        .problem(403);
+    let (elsewhere, _) = animator_elsewhere(&app).await;
+    app.post(&bank_details, &elsewhere, &body)
+        .await
+        .problem(404);
+    app.post(&bank_details, app.ara.token(Role::TenantAdmin), &body)
+        .await
+        .problem(404);
+    // Who may not decide: the EPN itself, another EPN, another territory's finance.
+    let confirm = format!("/v1/bank-changes/{change}/confirm");
+    app.post(&confirm, epn, &json!({})).await.problem(403);
+    app.post(&confirm, app.ara.token(Role::Finance), &json!({}))
+        .await
+        .problem(404);
+    // The list: in full for finance, none of it for another EPN's staff.
+    let waiting = app.get("/v1/bank-changes", finance).await;
+    assert_eq!(
+        waiting.body["items"][0]["iban"], "FR4910278060610001020480101",
+        "{}",
+        waiting.raw
+    );
+    assert_eq!(waiting.body["items"][0]["current_iban"], "FR76…0189");
+    let theirs = app.get("/v1/bank-changes", &elsewhere).await;
+    assert_eq!(theirs.body["items"], json!([]), "{}", theirs.raw);
+
+    // A tenant admin submits a change in turn: it supersedes the EPN's, and the same admin cannot
+    // confirm it (four eyes), nor reject it.
+    let by_admin = app.post(&bank_details, admin, &body).await;
+    assert_eq!(
+        by_admin.body["iban"], "FR4910278060610001020480101",
+        "{}",
+        by_admin.raw
+    );
+    let admins = by_admin.body["id"].as_str().expect("id").to_owned();
+    let refused = app
+        .post(
+            &format!("/v1/bank-changes/{admins}/confirm"),
+            admin,
+            &json!({}),
+        )
+        .await;
+    let refused = refused.problem(403);
+    assert_eq!(
+        refused["type"]
+            .as_str()
+            .map(|t| t.ends_with("/bank-change-needs-another-person")),
+        Some(true),
+        "{refused}"
+    );
+    app.post(
+        &format!("/v1/bank-changes/{admins}/reject"),
+        admin,
+        &json!({ "reason": "Je me suis trompé" }),
+    )
+    .await
+    .problem(403);
+    // The superseded change can no longer be confirmed.
+    app.post(&confirm, finance, &json!({})).await.problem(409);
+
+    // The finance officer, another person, confirms: the next file pays the new account.
+    let confirmed = app
+        .post(
+            &format!("/v1/bank-changes/{admins}/confirm"),
+            finance,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.body["status"], "confirmed", "{}", confirmed.raw);
+    let file = sepa().await;
+    assert!(
+        file.raw.contains(new_iban) && !file.raw.contains(confirmed_iban),
+        "{}",
+        file.raw
+    );
+    // Twice is refused; so is rejecting a decided change.
+    app.post(
+        &format!("/v1/bank-changes/{admins}/confirm"),
+        finance,
+        &json!({}),
+    )
+    .await
+    .problem(409);
+
+    // Every step is in the journal, the IBAN masked.
+    let audit = app.get("/v1/audit?object_type=epn", admin).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["epn.bank_change_submitted", "epn.bank_details_changed"] {
+        assert!(actions.contains(&action), "{action}: {}", audit.raw);
+    }
+    assert!(
+        !audit.raw.contains("FR4910278060610001020480101"),
+        "{}",
+        audit.raw
+    );
 }

@@ -1225,8 +1225,45 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
         )
         .await;
     assert_eq!(banked.status, 303);
+    // Submitted, not in effect: the admin who typed it cannot confirm it, in the portal either.
+    let page = browser.get(&format!("/portail/lot/epns/{epn}")).await;
+    assert!(
+        page.html.contains("en attente de confirmation"),
+        "{}",
+        page.html
+    );
+    let waiting = app
+        .get("/v1/bank-changes", app.lot.token(Role::Finance))
+        .await;
+    let change = waiting.body["items"][0]["id"]
+        .as_str()
+        .expect("a waiting change")
+        .to_owned();
+    let own = browser
+        .submit(
+            &format!("/portail/lot/banque/{change}/confirmer"),
+            &[("mois", "2026-11")],
+        )
+        .await;
+    assert_eq!(own.status, 403, "{}", own.html);
+    assert!(own.html.contains("une autre personne"), "{}", own.html);
+    let finance = signed_in(&app, Role::Finance).await;
+    let months = finance.get("/portail/lot/releves?mois=2026-11").await;
+    assert!(
+        months.html.contains("FR76 3000 6000 0112 3456 7890 189"),
+        "{}",
+        months.html
+    );
+    let confirmed = finance
+        .submit(
+            &format!("/portail/lot/banque/{change}/confirmer"),
+            &[("mois", "2026-11")],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.html);
     let page = browser.get(&format!("/portail/lot/epns/{epn}")).await;
     assert!(page.html.contains("FR76…0189"));
+    assert!(!page.html.contains("en attente de confirmation"));
     assert!(page.html.contains("value=\"2\" checked"));
     assert!(!page.html.contains("value=\"3\" checked"));
 }

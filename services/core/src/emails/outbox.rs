@@ -29,6 +29,10 @@ vocabulary! {
         RequestReceived,
         /// The person who filled the public form: their request was declined, and why.
         RequestDeclined,
+        /// The EPN's contact: a statement was approved, the transfer will follow.
+        StatementApproved,
+        /// The EPN's contact: a statement was paid, with the transfer's date and reference.
+        StatementPaid,
     }
 }
 
@@ -44,6 +48,8 @@ pub struct OutboxMessage {
     pub user_id: Option<Uuid>,
     /// The public request a confirmation or a refusal is about.
     pub accompaniment_request_id: Option<Uuid>,
+    /// The statement an EPN is told about.
+    pub statement_id: Option<Uuid>,
     pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -59,9 +65,30 @@ pub struct OutboxMessage {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, accompaniment_request_id, status, attempts, \
+const COLUMNS: &str = "id, kind, reminder_days, voucher_id, prescriber_id, digest_on, user_id, accompaniment_request_id, statement_id, status, attempts, \
                        next_attempt_at, enqueued_at, recipient, last_error, retrying_since, smtp_message_id, smtp_response, \
                        unsubscribe_key, created_at, sent_at, finished_at";
+
+/// Makes a message to the EPN about its statement due, in the transaction that approves or pays
+/// it; the same news twice adds nothing.
+pub(crate) async fn add_statement_news(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    statement_id: Uuid,
+    kind: Kind,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO email_outbox (tenant_id, id, kind, statement_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(kind)
+    .bind(statement_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Makes the welcome message due, in the issuing transaction, when the holder gave an address and
 /// consented to receive emails.

@@ -55,6 +55,14 @@ impl Links {
         )
     }
 
+    /// A statement's page in the portal, behind sign-in.
+    pub fn statement(&self, tenant_slug: &str, statement_id: Uuid) -> String {
+        format!(
+            "{}/portail/{tenant_slug}/releve/{statement_id}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
     pub fn balance(&self) -> String {
         format!(
             "{}/v1/public/balance-page",
@@ -91,6 +99,30 @@ pub enum Preparation {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "statement_approved.subject.txt",
+        include_str!("../../templates/emails/statement_approved.subject.txt"),
+    ),
+    (
+        "statement_approved.txt",
+        include_str!("../../templates/emails/statement_approved.txt"),
+    ),
+    (
+        "statement_approved.html",
+        include_str!("../../templates/emails/statement_approved.html"),
+    ),
+    (
+        "statement_paid.subject.txt",
+        include_str!("../../templates/emails/statement_paid.subject.txt"),
+    ),
+    (
+        "statement_paid.txt",
+        include_str!("../../templates/emails/statement_paid.txt"),
+    ),
+    (
+        "statement_paid.html",
+        include_str!("../../templates/emails/statement_paid.html"),
+    ),
     (
         "request_received.subject.txt",
         include_str!("../../templates/emails/request_received.subject.txt"),
@@ -245,6 +277,20 @@ pub struct DigestItem {
     pub issued_on: String,
 }
 
+/// A statement as the EPN's messages name it, amounts and dates in words.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct StatementContext {
+    pub reference: String,
+    pub epn: String,
+    pub month: String,
+    pub total: String,
+    pub line_count: i32,
+    pub paid_on: String,
+    pub bank_reference: String,
+    /// The account paid, masked (country, check digits and last four).
+    pub account: Option<String>,
+}
+
 /// Everything a template may use. Fields a kind does not need stay empty.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Context {
@@ -275,6 +321,8 @@ pub struct Context {
     /// A request from the public form: the EPN the person chose, and why it was declined.
     pub epn: Option<EpnContext>,
     pub reason: String,
+    /// A message to an EPN about its statement.
+    pub statement: Option<StatementContext>,
 }
 
 pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Error> {
@@ -360,10 +408,23 @@ pub fn preview(
             phone: Some("05 65 00 00 00".into()),
         }),
         reason: "Nos ateliers sont complets ce trimestre : le lieu le plus proche est la médiathèque de Capdenac.".into(),
+        statement: Some(StatementContext {
+            reference: format!("{}-REL-2026-10-0001", tenant.reference_prefix),
+            epn: "Espace public numérique de démonstration".into(),
+            month: "octobre 2026".into(),
+            total: "1 240,00 €".into(),
+            line_count: 62,
+            paid_on: french::long_date(today),
+            bank_reference: "VIR-2026-118".into(),
+            account: Some("FR76…0189".into()),
+        }),
     };
     if matches!(kind, Kind::Invitation | Kind::PasswordReset) {
         context.scheme_name = ACCOUNT_HEADER.into();
         context.unsubscribe_url = None;
+    }
+    if matches!(kind, Kind::StatementApproved | Kind::StatementPaid) {
+        context.link_url = links.statement(&tenant.slug, Uuid::nil());
     }
     render(kind, &context).map_err(template_error)
 }
@@ -407,6 +468,14 @@ pub async fn prepare(
                     prepare_request_message(tx, tenant, kind, request_id, address, links).await
                 }
                 _ => Ok(Preparation::Fail("malformed outbox row".into())),
+            }
+        }
+        (kind @ (Kind::StatementApproved | Kind::StatementPaid), _, _) => {
+            match message.statement_id {
+                Some(statement_id) => {
+                    prepare_statement_message(tx, tenant, kind, statement_id, links).await
+                }
+                None => Ok(Preparation::Fail("malformed outbox row".into())),
             }
         }
         (kind @ (Kind::Invitation | Kind::PasswordReset), _, _) => match message.user_id {
@@ -630,6 +699,65 @@ async fn prepare_request_message(
     let rendered = render(kind, &context).map_err(template_error)?;
     Ok(Preparation::Ready(Box::new(Prepared {
         to: address.to_owned(),
+        sender_name: tenant.sender_name.clone(),
+        sender_email: tenant.sender_email.clone(),
+        rendered,
+        unsubscribe_url: None,
+    })))
+}
+
+/// A message to the EPN's contact (the first address of the EPN, read now) about its statement.
+async fn prepare_statement_message(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    kind: Kind,
+    statement_id: Uuid,
+    links: &Links,
+) -> Result<Preparation, Error> {
+    let statement = match crate::reimbursements::fetch(tx, statement_id).await {
+        Ok(statement) => statement,
+        Err(Error::NotFound(_)) => {
+            return Ok(Preparation::Fail("the statement no longer exists".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    let (emails, iban): (Vec<String>, Option<String>) =
+        sqlx::query_as("SELECT emails, iban FROM epns WHERE id = $1")
+            .bind(statement.epn_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let Some(address) = emails.into_iter().find(|a| !a.trim().is_empty()) else {
+        return Ok(Preparation::Cancel(
+            "the EPN has no contact address; its statements are in its portal".into(),
+        ));
+    };
+    if super::outbox::is_suppressed(tx, &address).await? {
+        return Ok(Preparation::Cancel(
+            "the EPN's address is on the suppression list after a permanent failure".into(),
+        ));
+    }
+    let context = Context {
+        tenant_name: tenant.name.clone(),
+        scheme_name: statement.scheme_name.clone(),
+        link_url: links.statement(&tenant.slug, statement.id),
+        statement: Some(StatementContext {
+            reference: statement.reference,
+            epn: statement.epn_name,
+            month: french::month_year(statement.month),
+            total: format!(
+                "{} €",
+                crate::reimbursements::export::euros(statement.total_cents)
+            ),
+            line_count: statement.line_count,
+            paid_on: statement.paid_on.map(french::long_date).unwrap_or_default(),
+            bank_reference: statement.bank_reference.unwrap_or_default(),
+            account: iban.as_deref().map(crate::epns::mask_iban),
+        }),
+        ..Context::default()
+    };
+    let rendered = render(kind, &context).map_err(template_error)?;
+    Ok(Preparation::Ready(Box::new(Prepared {
+        to: address,
         sender_name: tenant.sender_name.clone(),
         sender_email: tenant.sender_email.clone(),
         rendered,

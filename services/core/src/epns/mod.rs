@@ -2,6 +2,7 @@
 //! the national open-data format for *lieux de médiation numérique*, plus what this platform adds:
 //! the schemes and modules each EPN offers, and bank details for its reimbursements.
 
+pub mod bank;
 pub mod import;
 pub mod opening_hours;
 
@@ -277,6 +278,8 @@ pub(crate) async fn insert_named(
     Ok(upsert(tx, tenant_id, id, &details).await?.id)
 }
 
+/// Sets an EPN's bank details at once, without a second person: only for the platform's own
+/// seeding (the demo, test data). People go through [`bank::submit`] and [`bank::confirm`].
 pub async fn set_bank_details(
     db: &Db,
     tenant_id: Uuid,

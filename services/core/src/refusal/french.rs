@@ -131,9 +131,14 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             month_year(*month)
         ),
         R::IbanMissing { epns } => format!(
-            "Pas d’IBAN valide pour : {}. L’administrateur de l’espace doit saisir leurs coordonnées bancaires avant le virement.",
+            "Pas d’IBAN confirmé pour : {}. Leurs coordonnées bancaires doivent être saisies puis confirmées par une seconde personne avant le virement.",
             epns.join(", ")
         ),
+        R::BankChangeAlreadyDecided { status } => format!(
+            "Ce changement de coordonnées bancaires est déjà {}.",
+            labels::bank_change_status(*status)
+        ),
+        R::BankChangeNeedsAnotherPerson => "Un changement de coordonnées bancaires est confirmé par une autre personne que celle qui l’a saisi : demandez à un collègue du service financier ou à l’administrateur de l’espace.".into(),
         R::EmailNotRetryable { .. } => {
             "Seul un courriel en échec ou annulé peut être renvoyé.".into()
         }
@@ -235,6 +240,14 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::TreasuryAccountMissing => ("Treasury account missing", "Compte de trésorerie manquant"),
         K::NothingToPay => ("Nothing to pay", "Rien à payer"),
         K::IbanMissing => ("IBAN missing", "IBAN manquant"),
+        K::BankChangeAlreadyDecided => (
+            "Bank change already decided",
+            "Changement bancaire déjà traité",
+        ),
+        K::BankChangeNeedsAnotherPerson => (
+            "Bank change needs another person",
+            "Confirmation par une autre personne",
+        ),
         K::EmailNotRetryable => ("Email not retryable", "Courriel non renvoyable"),
         K::ExportFailed => ("Export failed", "Export en échec"),
         K::ExportNotReady => ("Export not ready", "Export pas encore prêt"),

@@ -213,6 +213,14 @@ pub enum Refusal {
     NothingToPay { month: NaiveDate },
     #[error("no valid IBAN for: {}; set their bank details, then export again", epns.join(", "))]
     IbanMissing { epns: Vec<String> },
+    #[error("this change of bank details is already {status}")]
+    BankChangeAlreadyDecided {
+        status: crate::epns::bank::BankChangeStatus,
+    },
+    #[error(
+        "bank details are confirmed by a tenant admin or finance officer other than the person who submitted them"
+    )]
+    BankChangeNeedsAnotherPerson,
 
     // Emails and statistics.
     #[error("this email is {status}: only a failed or cancelled email can be retried")]

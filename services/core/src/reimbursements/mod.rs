@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
+use crate::emails::outbox;
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants;
@@ -215,6 +216,7 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     .bind(actor.user_id)
     .execute(&mut *tx)
     .await?;
+    outbox::add_statement_news(&mut tx, tenant_id, id, outbox::Kind::StatementApproved).await?;
     audit::record(
         &mut tx,
         tenant_id,
@@ -262,6 +264,7 @@ pub async fn mark_paid(
     .bind(bank_reference)
     .execute(&mut *tx)
     .await?;
+    outbox::add_statement_news(&mut tx, tenant_id, id, outbox::Kind::StatementPaid).await?;
     audit::record(
         &mut tx,
         tenant_id,

@@ -345,6 +345,20 @@ async fn deliver(
         .expect("portfolio link");
     let pass = accompany(db, tenant_id, epn_id).await;
     submit_project(db, tenant_id, prescriber_id, epn_id, pass).await;
+    epns::bank::submit(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        epn_id,
+        None,
+        &epns::BankDetails {
+            iban: "FR76 3000 6000 0112 3456 7890 189".into(),
+            bic: None,
+            account_holder: "Commune".into(),
+        },
+    )
+    .await
+    .expect("a bank change waiting for confirmation");
 }
 
 /// A Pass Numérique scheme and a request from its public form; returns the scheme.
