@@ -260,6 +260,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::SessionOfAnotherScheme
         | K::SessionBeforeIssue
         | K::VoucherNotValidThatDay
+        | K::RecordingPeriodOver
         | K::AlreadyRecorded
         | K::InsufficientBalance
         | K::AttendanceAlreadyVoided

@@ -101,6 +101,14 @@ pub struct RulesDto {
     pub pay_absences: bool,
     /// The scheme's budget; none means unlimited.
     pub budget_envelope_cents: Option<i64>,
+    /// Days after a session held within validity during which its attendance may still be
+    /// recorded once the voucher has expired (0 to 60; default 7).
+    #[oai(default = "default_grace_days", validator(maximum(value = "60")))]
+    pub attendance_grace_days: u32,
+}
+
+fn default_grace_days() -> u32 {
+    passerelle_core::schemes::rules::DEFAULT_ATTENDANCE_GRACE_DAYS
 }
 
 impl TryFrom<RulesDto> for SchemeRules {
@@ -150,6 +158,7 @@ impl TryFrom<RulesDto> for SchemeRules {
             interview_fee_cents: r.interview_fee_cents,
             pay_absences: r.pay_absences,
             budget_envelope_cents: r.budget_envelope_cents,
+            attendance_grace_days: r.attendance_grace_days,
         })
     }
 }
@@ -191,6 +200,7 @@ impl From<SchemeRules> for RulesDto {
             interview_fee_cents: r.interview_fee_cents,
             pay_absences: r.pay_absences,
             budget_envelope_cents: r.budget_envelope_cents,
+            attendance_grace_days: r.attendance_grace_days,
         }
     }
 }

@@ -137,12 +137,32 @@ async fn record_one(
         }
         .into());
     }
-    if voucher.status == VoucherStatus::Expired || session_day > voucher.valid_until {
+    if session_day > voucher.valid_until {
         return Err(Refusal::VoucherNotValidThatDay {
             session_day,
             valid_until: voucher.valid_until,
         }
         .into());
+    }
+    let today = tenant.today();
+    if voucher.status == VoucherStatus::Expired || today > voucher.valid_until {
+        let grace_days: i32 = sqlx::query_scalar(
+            "SELECT coalesce((rules->>'attendance_grace_days')::int, $3)
+               FROM scheme_versions WHERE scheme_id = $1 AND version = $2",
+        )
+        .bind(voucher.scheme_id)
+        .bind(voucher.rules_version)
+        .bind(crate::schemes::rules::DEFAULT_ATTENDANCE_GRACE_DAYS as i32)
+        .fetch_one(&mut **tx)
+        .await?;
+        let last_day = session_day + chrono::Days::new(u64::try_from(grace_days).unwrap_or(0));
+        if today > last_day {
+            return Err(Refusal::RecordingPeriodOver {
+                session_day,
+                last_day,
+            }
+            .into());
+        }
     }
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
         .bind(session_id)
@@ -161,7 +181,9 @@ async fn record_one(
     let (minutes_left, voucher_status): (i32, VoucherStatus) = if minutes > 0 {
         sqlx::query_as(
             "UPDATE vouchers SET minutes_left = minutes_left - $2,
-                    status = CASE WHEN minutes_left - $2 = 0 THEN 'completed' ELSE 'in_progress' END
+                    status = CASE WHEN minutes_left - $2 = 0 THEN 'completed'
+                                  WHEN status = 'expired' THEN 'expired'
+                                  ELSE 'in_progress' END
               WHERE id = $1 AND minutes_left >= $2
               RETURNING minutes_left, status",
         )

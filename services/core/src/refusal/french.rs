@@ -101,6 +101,11 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             "Le chèque n’était plus valable à la date de la séance (dernier jour : {}).",
             long_date(*valid_until)
         ),
+        R::RecordingPeriodOver { session_day, last_day } => format!(
+            "Le chèque a expiré : la présence à la séance du {} pouvait être notée jusqu’au {} inclus.",
+            long_date(*session_day),
+            long_date(*last_day)
+        ),
         R::AlreadyRecorded => "La présence de ce chèque est déjà notée pour cette séance.".into(),
         R::InsufficientBalance {
             minutes_left,
@@ -226,6 +231,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::SessionOfAnotherScheme => ("Session of another scheme", "Séance d’un autre dispositif"),
         K::SessionBeforeIssue => ("Session before issuance", "Séance avant l’émission"),
         K::VoucherNotValidThatDay => ("Voucher not valid that day", "Chèque non valable ce jour"),
+        K::RecordingPeriodOver => ("Recording period over", "Délai de saisie dépassé"),
         K::AlreadyRecorded => ("Attendance already recorded", "Présence déjà notée"),
         K::InsufficientBalance => ("Insufficient balance", "Solde insuffisant"),
         K::AttendanceAlreadyVoided => ("Attendance already voided", "Présence déjà annulée"),

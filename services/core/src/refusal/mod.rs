@@ -163,6 +163,13 @@ pub enum Refusal {
         session_day: NaiveDate,
         valid_until: NaiveDate,
     },
+    #[error(
+        "the voucher has expired and the attendance of a session held on {session_day} could be recorded until {last_day}"
+    )]
+    RecordingPeriodOver {
+        session_day: NaiveDate,
+        last_day: NaiveDate,
+    },
     #[error("this voucher's attendance is already recorded on this session")]
     AlreadyRecorded,
     #[error("insufficient balance: {minutes_left} minutes left, the session lasts {minutes}")]

@@ -194,6 +194,7 @@ pub fn get(code: &str) -> Option<Preset> {
                 interview_fee_cents: 0,
                 pay_absences: false,
                 budget_envelope_cents: None,
+                attendance_grace_days: super::rules::DEFAULT_ATTENDANCE_GRACE_DAYS,
             },
             modules: TICKET_NET_MODULES
                 .iter()
@@ -229,6 +230,7 @@ pub fn get(code: &str) -> Option<Preset> {
                 interview_fee_cents: 0,
                 pay_absences: false,
                 budget_envelope_cents: None,
+                attendance_grace_days: super::rules::DEFAULT_ATTENDANCE_GRACE_DAYS,
             },
             modules: PASS_NUMERIQUE_MODULES
                 .iter()

@@ -56,6 +56,18 @@ pub struct SchemeRules {
     pub pay_absences: bool,
     /// The scheme's budget; none means unlimited.
     pub budget_envelope_cents: Option<i64>,
+    /// Days after a session held within the voucher's validity during which its attendance may
+    /// still be recorded once the voucher has expired (the sheet of the last valid day is often
+    /// filled the next morning, after the nightly run marked the voucher expired). Rules written
+    /// before this setting existed read as the default, 7.
+    #[serde(default = "default_attendance_grace_days")]
+    pub attendance_grace_days: u32,
+}
+
+pub const DEFAULT_ATTENDANCE_GRACE_DAYS: u32 = 7;
+
+fn default_attendance_grace_days() -> u32 {
+    DEFAULT_ATTENDANCE_GRACE_DAYS
 }
 
 impl SchemeRules {
@@ -171,6 +183,11 @@ impl SchemeRules {
             self.budget_envelope_cents.is_none_or(|b| b >= 0),
             "budget_envelope_cents",
             "must not be negative",
+        )
+        .check(
+            self.attendance_grace_days <= 60,
+            "attendance_grace_days",
+            "between 0 and 60 days",
         );
         v.finish()
     }

@@ -557,3 +557,86 @@ async fn a_voided_attendance_gives_its_minutes_back_and_can_be_recorded_again() 
     assert_eq!(again.minutes_left, 1_080);
     assert_ne!(again.attendance.id, first.attendance.id);
 }
+
+impl Delivery {
+    /// The voucher's last valid day moved to `days` days ago, marked expired as the nightly run
+    /// does.
+    async fn expired_days_ago(&self, reference: &str, days: i32) {
+        let mut tx = self.db().begin_tenant(self.tenant_id).await.expect("tx");
+        sqlx::query(
+            "UPDATE vouchers SET valid_until = $2::date - $3, status = 'expired' WHERE reference = $1",
+        )
+        .bind(reference)
+        .bind(passerelle_test_support::paris_today())
+        .bind(days)
+        .execute(&mut *tx)
+        .await
+        .expect("expire the voucher");
+        tx.commit().await.expect("commit");
+    }
+}
+
+/// The sheet of the last valid day is often filled the next morning, after the nightly run has
+/// marked the voucher expired: it is recorded (and paid) within the scheme's grace period after
+/// the session, 7 days by default, and refused after it with the last day it could be.
+#[tokio::test]
+async fn a_session_held_within_validity_is_recorded_for_a_grace_period_after_expiry() {
+    let d = delivery().await;
+    let now = Utc::now();
+    let late = d.voucher("Lasserre").await;
+    d.register(&late, "Lasserre").await.expect("registered");
+    d.issued_days_ago(&late, 20).await;
+    d.expired_days_ago(&late, 1).await;
+    // Held yesterday, the voucher's last valid day; recorded this morning.
+    let yesterday = d.session(now - Duration::days(1)).await;
+    let recorded = d
+        .attend(yesterday, &late, AttendanceStatus::Present)
+        .await
+        .expect("recorded within the grace period");
+    assert_eq!(
+        (recorded.minutes_left, recorded.voucher_status),
+        (1_080, VoucherStatus::Expired),
+        "debited, and still expired"
+    );
+    // And it is paid: the month's run puts it on the EPN's statement.
+    let session_day = passerelle_test_support::paris_today() - chrono::Days::new(1);
+    passerelle_core::reimbursements::run_month(d.db(), d.tenant_id, session_day)
+        .await
+        .expect("the month's run");
+    let statements = passerelle_core::reimbursements::list(
+        d.db(),
+        d.tenant_id,
+        &passerelle_core::reimbursements::StatementFilter {
+            epn_id: Some(d.epn_id),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("statements");
+    let mut paid_for = Vec::new();
+    for statement in statements {
+        let (_, lines) =
+            passerelle_core::reimbursements::get(d.db(), d.tenant_id, statement.id, None)
+                .await
+                .expect("lines");
+        paid_for.extend(lines.into_iter().map(|l| l.voucher_reference));
+    }
+    assert!(paid_for.contains(&late), "{paid_for:?}");
+
+    // Nine days late: past the 7 days of grace, refused with the last day it could be recorded.
+    let too_late = d.voucher("Fournier").await;
+    d.register(&too_late, "Fournier").await.expect("registered");
+    d.issued_days_ago(&too_late, 20).await;
+    d.expired_days_ago(&too_late, 9).await;
+    let nine_days_ago = d.session(now - Duration::days(9)).await;
+    let refused = d
+        .attend(nine_days_ago, &too_late, AttendanceStatus::Present)
+        .await;
+    match refused {
+        Err(Error::Refused(Refusal::RecordingPeriodOver {
+            session_day,
+            last_day,
+        })) => assert_eq!(last_day, session_day + chrono::Days::new(7)),
+        other => panic!("expected the recording period to be over, got {other:?}"),
+    }
+}
