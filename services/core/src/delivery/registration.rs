@@ -315,7 +315,8 @@ pub async fn change_modules(
 }
 
 /// Moves a registered voucher to another EPN (tenant admin): the current registration ends with the
-/// reason, a new one starts with the same interview; history is kept.
+/// reason, a new one starts with the same interview; history is kept. The new EPN must take part
+/// in the scheme and offer every module the holder chose.
 pub async fn move_to(
     db: &Db,
     tenant_id: Uuid,
@@ -337,6 +338,27 @@ pub async fn move_to(
         return Err(Refusal::AlreadyRegisteredHere.into());
     }
     epns::fetch(&mut tx, to_epn).await?;
+    // The new EPN must deliver what the holder chose: the scheme, and each module of the choice.
+    if !epns::takes_part(&mut tx, to_epn, voucher.scheme_id).await? {
+        return Err(Refusal::EpnNotInScheme.into());
+    }
+    let chosen: Vec<i32> = sqlx::query_scalar(
+        "SELECT module_number FROM voucher_modules WHERE voucher_id = $1 ORDER BY module_number",
+    )
+    .bind(voucher.id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let offered = epns::offered_modules(&mut tx, to_epn, voucher.scheme_id).await?;
+    let missing: Vec<i32> = chosen
+        .into_iter()
+        .filter(|m| !offered.contains(m))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::breaks(
+            "epn_id",
+            FieldRule::ModulesNotOffered { modules: missing },
+        ));
+    }
     sqlx::query("UPDATE registrations SET ended_at = now(), end_reason = $2 WHERE id = $1")
         .bind(current.id)
         .bind(reason)

@@ -295,6 +295,53 @@ async fn registration_checks_the_name_the_interview_and_the_modules() {
         elsewhere,
         Err(Error::Refused(Refusal::RegisteredElsewhere))
     ));
+    // Moving checks the new EPN: one outside the scheme is refused, so is one that does not
+    // offer every module the holder chose (Cahors offers 1 to 12; the choice is 5 to 14).
+    let outside = epns::create_named(d.db(), d.tenant_id, "Tiers-lieu hors dispositif")
+        .await
+        .expect("an EPN");
+    let refused = registration::move_to(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        &reference,
+        outside,
+        "déménagement",
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(Error::Refused(Refusal::EpnNotInScheme))),
+        "{refused:?}"
+    );
+    let refused = registration::move_to(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        &reference,
+        d.other_epn_id,
+        "déménagement",
+    )
+    .await;
+    match refused {
+        Err(Error::Invalid(fields)) => {
+            assert_eq!(fields[0].field, "epn_id");
+            assert!(
+                fields[0].message.contains("13") && fields[0].message.contains("14"),
+                "{fields:?}"
+            );
+        }
+        other => panic!("expected the missing modules, got {other:?}"),
+    }
+    epns::set_offer(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        d.other_epn_id,
+        d.scheme_id,
+        &(1..=14).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("Cahors offers every module now");
     registration::move_to(
         d.db(),
         d.tenant_id,
