@@ -110,6 +110,8 @@ struct VoucherDetails {
     status: &'static str,
     value: String,
     hours: String,
+    /// What the holder pays toward it, when the prescriber asked a participation.
+    fee: Option<String>,
     left: String,
     issued_on: String,
     valid_until: String,
@@ -426,6 +428,8 @@ async fn voucher_details(
         status: passerelle_core::labels::voucher_status(status),
         value: format!("{} €", euros(voucher.face_value_cents)),
         hours: french::duration(voucher.minutes_total),
+        fee: (voucher.participation_fee_cents > 0)
+            .then(|| format!("{} €", euros(voucher.participation_fee_cents))),
         left: french::duration(voucher.minutes_left),
         issued_on: french::long_date(voucher.issued_on),
         valid_until: french::long_date(voucher.valid_until),

@@ -824,3 +824,101 @@ async fn a_prescriber_cannot_learn_who_another_organisation_follows() {
         audit.raw
     );
 }
+
+/// The scheme's limits on issuance, each refused with its reason and nothing issued: a fee above
+/// the cap, a public the scheme does not serve, a budget envelope used up.
+#[tokio::test]
+async fn issuance_is_refused_above_the_fee_cap_outside_the_publics_and_past_the_envelope() {
+    let app = spawn_app().await;
+    let rules = json!({
+        "face_value_cents": 20000, "voucher_minutes": 1200, "session_minutes": 120,
+        "validity": { "kind": "months_after_issue", "months": 12 },
+        "interview_minutes": 30, "interview_required": true, "modules_to_choose": 10,
+        "delivery_modes": { "individual_vouchers": true },
+        "participation_fee_cap_cents": 1000, "eligible_categories": ["senior", "minima_sociaux"],
+        "reminder_days": [30], "hourly_rate_cents": 1000, "interview_fee_cents": 0,
+        "budget_envelope_cents": 40000
+    });
+    let scheme_id = app
+        .active_scheme_in_lot(
+            &json!({ "code": "ticket-net-limits", "name": "Ticket Net", "preset": "ticket-net", "rules": rules }),
+            10,
+        )
+        .await;
+    let agent = app.lot.token(Role::Prescriber);
+    let issue = |holder: Value, fee: i64| {
+        let body = json!({ "scheme_id": scheme_id, "beneficiary": holder, "participation_fee_cents": fee });
+        let app = &app;
+        async move { app.post("/v1/vouchers", agent, &body).await }
+    };
+    let above_cap = issue(person("Cazals"), 1001).await;
+    assert_eq!(
+        above_cap.error_fields(),
+        ["participation_fee_cents"],
+        "{}",
+        above_cap.raw
+    );
+    above_cap.problem(422);
+    issue(person("Cazals"), -1).await.problem(400);
+    let mut student = person("Vidal");
+    student["public_category"] = json!("parent_of_pupil");
+    let outside = issue(student, 0).await;
+    assert_eq!(
+        outside.error_fields(),
+        ["public_category"],
+        "{}",
+        outside.raw
+    );
+    assert!(outside.raw.contains("not_eligible"), "{}", outside.raw);
+
+    // The envelope pays two vouchers of 200 €: the third is refused.
+    let mut references = Vec::new();
+    for (name, fee) in [("Cazals", 1000), ("Delmas", 0)] {
+        let issued = issue(person(name), fee).await;
+        assert_eq!(issued.status, 201, "{}", issued.raw);
+        assert_eq!(issued.body["voucher"]["participation_fee_cents"], fee);
+        references.push(
+            issued.body["voucher"]["reference"]
+                .as_str()
+                .expect("reference")
+                .to_owned(),
+        );
+    }
+    // The letter says what the person pays, or that it is free.
+    {
+        use crate::web::{PASSWORD, SignedIn, with_password};
+        let email = with_password(&app, Role::Prescriber).await;
+        let prescriber = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+        let paying = prescriber
+            .get(&format!("/portail/lot/cheques/{}/courrier", references[0]))
+            .await;
+        assert!(
+            paying
+                .html
+                .contains("participation de <strong>10,00 €</strong>"),
+            "{}",
+            paying.html
+        );
+        assert!(!paying.html.contains("gratuites pour vous"));
+        let free = prescriber
+            .get(&format!("/portail/lot/cheques/{}/courrier", references[1]))
+            .await;
+        assert!(free.html.contains("gratuites pour vous"), "{}", free.html);
+    }
+    let third = issue(person("Fabre"), 0).await;
+    let problem = third.problem(409);
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/budget-envelope-used-up")),
+        "{problem}"
+    );
+    let all = app
+        .get("/v1/vouchers?limit=100", app.lot.token(Role::TenantAdmin))
+        .await;
+    assert_eq!(
+        all.body["items"].as_array().expect("items").len(),
+        2,
+        "nothing issued on a refusal"
+    );
+}
