@@ -261,6 +261,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::SessionBeforeIssue
         | K::VoucherNotValidThatDay
         | K::RecordingPeriodOver
+        | K::ModuleNotChosen
         | K::AlreadyRecorded
         | K::InsufficientBalance
         | K::AttendanceAlreadyVoided

@@ -104,6 +104,7 @@ async fn epn_with_a_month(h: &Harness, name: &str, emails: &[&str]) -> Uuid {
             reference: voucher.reference,
             status: AttendanceStatus::Present,
             competences: vec![],
+            off_path: false,
         }],
     )
     .await

@@ -57,6 +57,10 @@ pub struct AttendanceEntryInput {
     /// The competences worked, for a person present only.
     #[oai(default, validator(max_items = 16))]
     pub competences: Vec<CompetenceInput>,
+    /// « Hors parcours »: records a session of a module the holder did not choose, on purpose
+    /// (refused otherwise with `module-not-chosen`); the statement line shows it to finance.
+    #[oai(default)]
+    pub off_path: bool,
 }
 
 /// A session's attendance sheet.
@@ -190,6 +194,7 @@ impl AttendanceApi {
                     .into_iter()
                     .map(|c| (c.code, c.level.into()))
                     .collect(),
+                off_path: e.off_path,
             })
             .collect();
         let outcomes = attendance::record(
@@ -271,11 +276,13 @@ impl Example for AttendanceSheet {
                         code: "2.1".into(),
                         level: Level::Practised,
                     }],
+                    off_path: false,
                 },
                 AttendanceEntryInput {
                     reference: examples::OTHER_REFERENCE.into(),
                     status: Presence::Present,
                     competences: Vec::new(),
+                    off_path: false,
                 },
             ],
         }

@@ -113,6 +113,9 @@ pub struct StatementLineView {
     /// For an adjustment: the month it corrects.
     #[oai(skip_serializing_if_is_none)]
     pub adjusts_month: Option<NaiveDate>,
+    /// The attendance was recorded « hors parcours »: a session of a module the holder had not
+    /// chosen, counted on the animator's decision.
+    pub off_path: bool,
 }
 
 impl From<StatementLine> for StatementLineView {
@@ -128,6 +131,7 @@ impl From<StatementLine> for StatementLineView {
             rate_cents: l.rate_cents,
             amount_cents: l.amount_cents,
             adjusts_month: l.adjusts_month,
+            off_path: l.off_path,
         }
     }
 }

@@ -838,6 +838,7 @@ fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
     let mut references: Vec<(&str, &str)> = Vec::new();
     let mut statuses: HashMap<&str, &str> = HashMap::new();
     let mut competences: HashMap<&str, Vec<(String, CompetenceLevel)>> = HashMap::new();
+    let mut off_path: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (key, value) in pairs {
         if let Some(row) = key.strip_prefix("ref_") {
             references.push((row, value));
@@ -846,6 +847,8 @@ fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
             }
         } else if let Some(row) = key.strip_prefix("statut_") {
             statuses.insert(row, value.trim());
+        } else if let Some(row) = key.strip_prefix("horsparcours_") {
+            off_path.insert(row);
         } else if let Some((row, code)) = key
             .strip_prefix("comp_")
             .and_then(|rest| rest.split_once('_'))
@@ -870,6 +873,7 @@ fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
                         .parse::<AttendanceStatus>()
                         .map_err(|_| SheetRefused::Unreadable)?,
                     competences: competences.remove(row).unwrap_or_default(),
+                    off_path: off_path.contains(row),
                 })
             })
         })

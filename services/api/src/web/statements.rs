@@ -90,6 +90,8 @@ pub(super) struct LineRow {
     amount: String,
     /// For an adjustment: the month it corrects, in words.
     adjusts: Option<String>,
+    /// Recorded « hors parcours »: a module the holder had not chosen.
+    off_path: bool,
 }
 
 pub(super) fn line_rows(lines: &[StatementLine], tz: chrono_tz::Tz) -> Vec<LineRow> {
@@ -107,6 +109,7 @@ pub(super) fn line_rows(lines: &[StatementLine], tz: chrono_tz::Tz) -> Vec<LineR
             minutes: french::duration(l.minutes),
             amount: euros(l.amount_cents),
             adjusts: l.adjusts_month.map(french::month_year),
+            off_path: l.off_path,
         })
         .collect()
 }

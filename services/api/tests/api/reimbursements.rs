@@ -82,6 +82,7 @@ async fn a_month_of_delivery(app: &TestApp) {
             reference,
             status: passerelle_core::delivery::AttendanceStatus::Present,
             competences: vec![],
+            off_path: false,
         }],
     )
     .await

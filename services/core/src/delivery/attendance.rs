@@ -38,6 +38,9 @@ pub struct Entry {
     pub status: AttendanceStatus,
     /// Competence codes of the scheme's referential with a level.
     pub competences: Vec<(String, CompetenceLevel)>,
+    /// « Hors parcours »: the animator records a session of a module the holder did not choose,
+    /// on purpose; the line says so to finance.
+    pub off_path: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +167,23 @@ async fn record_one(
             .into());
         }
     }
+    if let Some(module) = session.module_number
+        && !entry.off_path
+    {
+        // A holder with a choice of modules attends those; a voucher without one (a pass of a
+        // collective project, an accompaniment) attends any.
+        let (chose_any, chose_this): (bool, bool) = sqlx::query_as(
+            "SELECT count(*) > 0, coalesce(bool_or(module_number = $2), false)
+               FROM voucher_modules WHERE voucher_id = $1",
+        )
+        .bind(voucher.id)
+        .bind(module)
+        .fetch_one(&mut **tx)
+        .await?;
+        if chose_any && !chose_this {
+            return Err(Refusal::ModuleNotChosen { module }.into());
+        }
+    }
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
         .bind(session_id)
         .bind(voucher.id)
@@ -199,8 +219,8 @@ async fn record_one(
         (voucher.minutes_left, voucher.status)
     };
     let attendance: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_by, off_path)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     )))
     .bind(tenant.id)
     .bind(Uuid::now_v7())
@@ -210,6 +230,7 @@ async fn record_one(
     .bind(entry.status)
     .bind(minutes)
     .bind(actor.user_id)
+    .bind(entry.off_path)
     .fetch_one(&mut **tx)
     .await?;
     record_competences(

@@ -446,6 +446,7 @@ pub async fn record_session(
                     Vec::new()
                 },
                 reference,
+                off_path: false,
             }
         })
         .collect();

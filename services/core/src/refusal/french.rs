@@ -101,6 +101,9 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             "Le chèque n’était plus valable à la date de la séance (dernier jour : {}).",
             long_date(*valid_until)
         ),
+        R::ModuleNotChosen { module } => format!(
+            "Le module {module} ne fait pas partie des modules choisis par la personne : cochez « hors parcours » pour noter sa présence quand même."
+        ),
         R::RecordingPeriodOver { session_day, last_day } => format!(
             "Le chèque a expiré : la présence à la séance du {} pouvait être notée jusqu’au {} inclus.",
             long_date(*session_day),
@@ -232,6 +235,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::SessionBeforeIssue => ("Session before issuance", "Séance avant l’émission"),
         K::VoucherNotValidThatDay => ("Voucher not valid that day", "Chèque non valable ce jour"),
         K::RecordingPeriodOver => ("Recording period over", "Délai de saisie dépassé"),
+        K::ModuleNotChosen => ("Module not chosen", "Module non choisi"),
         K::AlreadyRecorded => ("Attendance already recorded", "Présence déjà notée"),
         K::InsufficientBalance => ("Insufficient balance", "Solde insuffisant"),
         K::AttendanceAlreadyVoided => ("Attendance already voided", "Présence déjà annulée"),

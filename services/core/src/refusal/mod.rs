@@ -164,6 +164,10 @@ pub enum Refusal {
         valid_until: NaiveDate,
     },
     #[error(
+        "module {module} is not among the modules this holder chose: record it as off the path (`off_path`) to count it anyway"
+    )]
+    ModuleNotChosen { module: i32 },
+    #[error(
         "the voucher has expired and the attendance of a session held on {session_day} could be recorded until {last_day}"
     )]
     RecordingPeriodOver {

@@ -65,6 +65,8 @@ pub struct StatementLine {
     pub rate_cents: i64,
     pub amount_cents: i64,
     pub adjusts_month: Option<NaiveDate>,
+    /// The attendance was recorded « hors parcours »: a module the holder had not chosen.
+    pub off_path: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -116,10 +118,11 @@ pub(crate) async fn lines_in(tx: &mut Tx, statement_id: Uuid) -> Result<Vec<Stat
     Ok(sqlx::query_as(
         "SELECT l.line_no, l.kind, l.source_kind, l.source_id, l.occurred_on, l.session_id, s.starts_at AS session_starts_at,
                 l.module_number, m.title AS module_title, l.voucher_reference, l.minutes, l.rate_cents, l.amount_cents,
-                l.adjusts_month
+                l.adjusts_month, coalesce(a.off_path, false) AS off_path
          FROM statement_lines l
          JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
          LEFT JOIN sessions s ON s.tenant_id = l.tenant_id AND s.id = l.session_id
+         LEFT JOIN attendances a ON a.tenant_id = l.tenant_id AND a.id = l.source_id AND l.source_kind = 'attendance'
          LEFT JOIN scheme_modules m ON m.tenant_id = l.tenant_id AND m.scheme_id = st.scheme_id AND m.number = l.module_number
          WHERE l.statement_id = $1 ORDER BY l.line_no",
     )

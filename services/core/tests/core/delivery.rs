@@ -100,6 +100,7 @@ impl Delivery {
             reference: reference.into(),
             status,
             competences: vec![("2.1".into(), CompetenceLevel::Practised)],
+            off_path: false,
         };
         let entry = if status == AttendanceStatus::Present {
             entry
@@ -401,6 +402,7 @@ async fn every_attendance_refusal_names_its_reason() {
                 reference: reference.clone(),
                 status: AttendanceStatus::Present,
                 competences: vec![],
+                off_path: false,
             }],
         )
         .await;
@@ -686,4 +688,89 @@ async fn a_session_held_within_validity_is_recorded_for_a_grace_period_after_exp
         })) => assert_eq!(last_day, session_day + chrono::Days::new(7)),
         other => panic!("expected the recording period to be over, got {other:?}"),
     }
+}
+
+/// A holder attends the modules they chose; a session of another module is refused unless the
+/// animator records it « hors parcours », which the statement line shows to finance.
+#[tokio::test]
+async fn a_module_the_holder_did_not_choose_needs_the_off_path_mark() {
+    let d = delivery().await;
+    let reference = d.voucher("Bouscarel").await;
+    d.register(&reference, "Bouscarel")
+        .await
+        .expect("registered with modules 1 to 10");
+    d.issued_days_ago(&reference, 1).await;
+    let module_12 = sessions::create(
+        d.db(),
+        d.tenant_id,
+        d.epn_id,
+        Actor::SYSTEM,
+        &NewSession {
+            scheme_id: d.scheme_id,
+            module_number: Some(12),
+            starts_at: Utc::now() - Duration::minutes(30),
+            duration_minutes: None,
+            capacity: 12,
+            animator: None,
+            place: None,
+        },
+    )
+    .await
+    .expect("session")
+    .id;
+    let record = |off_path: bool| {
+        let reference = reference.clone();
+        let db = d.db().clone();
+        let (tenant_id, epn_id) = (d.tenant_id, d.epn_id);
+        async move {
+            attendance::record(
+                &db,
+                tenant_id,
+                epn_id,
+                Actor::SYSTEM,
+                module_12,
+                &[Entry {
+                    reference,
+                    status: AttendanceStatus::Present,
+                    competences: vec![],
+                    off_path,
+                }],
+            )
+            .await
+            .expect("no database error")
+            .remove(0)
+        }
+    };
+    match record(false).await {
+        Err(Error::Refused(Refusal::ModuleNotChosen { module })) => assert_eq!(module, 12),
+        other => panic!("expected the module to be refused, got {other:?}"),
+    }
+    record(true).await.expect("recorded off the path");
+
+    passerelle_core::reimbursements::run_month(
+        d.db(),
+        d.tenant_id,
+        passerelle_test_support::paris_today(),
+    )
+    .await
+    .expect("the month's run");
+    let statements = passerelle_core::reimbursements::list(
+        d.db(),
+        d.tenant_id,
+        &passerelle_core::reimbursements::StatementFilter {
+            epn_id: Some(d.epn_id),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("statements");
+    let (_, lines) =
+        passerelle_core::reimbursements::get(d.db(), d.tenant_id, statements[0].id, None)
+            .await
+            .expect("lines");
+    let line = lines
+        .iter()
+        .find(|l| l.voucher_reference == reference && l.module_number == Some(12))
+        .expect("the session is paid");
+    assert!(line.off_path, "{line:?}");
 }

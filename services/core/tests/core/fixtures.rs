@@ -324,6 +324,7 @@ async fn deliver(
                 "2.1".into(),
                 passerelle_core::delivery::CompetenceLevel::Practised,
             )],
+            off_path: false,
         }],
     )
     .await

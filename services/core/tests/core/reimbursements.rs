@@ -189,6 +189,7 @@ impl Lot {
                 reference: voucher.reference.clone(),
                 status,
                 competences: vec![],
+                off_path: false,
             }],
         )
         .await
