@@ -621,7 +621,7 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 18] = [
+    let pages: [(&str, &[Role]); 19] = [
         ("/portail/lot/dispositifs", &[Role::TenantAdmin]),
         ("/portail/lot/prescripteurs", &[Role::TenantAdmin]),
         ("/portail/lot/epns", &[Role::TenantAdmin]),
@@ -633,6 +633,8 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
         ("/portail/lot/cheques/import", &[Role::Prescriber]),
         ("/portail/lot/epn", &[Role::Epn]),
         ("/portail/lot/epn/inscription", &[Role::Epn]),
+        // An EPN's own bank details; a tenant admin is sent to the network's pages.
+        ("/portail/lot/epn/banque", &[Role::Epn, Role::TenantAdmin]),
         (
             "/portail/lot/releves",
             &[Role::Finance, Role::TenantAdmin, Role::Epn],
