@@ -1,8 +1,23 @@
 // A holder, with no account, checks the balance of the voucher a prescriber just issued, on a
-// phone, as the welcome letter and emails tell them to.
+// phone, as the welcome letter and emails tell them to; and reaches their own space by scanning
+// the letter's QR code.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, attendOneSession, baseUrl, browser, issueVoucher, page, screenshot } from "./support.mjs";
+import { readFileSync } from "node:fs";
+import {
+  api,
+  attendOneSession,
+  baseUrl,
+  browser,
+  checkAccessibility,
+  issueVoucher,
+  page,
+  printToPdf,
+  readPdf,
+  readQrCodes,
+  screenshot,
+  signIn,
+} from "./support.mjs";
 
 let chromium;
 let reference;
@@ -58,15 +73,72 @@ test("a holder reads the e-portfolio from the private link, on a phone", async (
 
   const holder = await page(chromium, { phone: true });
   await holder.goto(baseUrl + link.url);
-  assert.equal(
-    await holder.getByRole("heading", { level: 1 }).innerText(),
-    "Portfolio numérique de Josette",
-  );
+  assert.equal(await holder.getByRole("heading", { level: 1 }).innerText(), "Mon espace personnel");
   const text = await holder.locator("main").innerText();
-  assert.match(text, /Temps suivi : 2\sh/);
-  assert.match(text, /Temps restant : 18\sh/);
+  assert.match(text, /Josette, voici/);
+  assert.match(text, /Temps suivi : 2 heures/);
+  assert.match(text, /Temps restant : 18 heures/);
   assert.match(text, /Module 1\s: Un ordinateur et internet à la maison/);
   assert.match(text, /2\.1 Interagir/);
   assert.match(text, /pratiquée/i);
   await screenshot(holder, "holder-portfolio");
+});
+
+test("a holder scans the letter's QR code, reads their space on a phone, keeps a copy and revokes the link", async () => {
+  const own = await issueVoucher("Léonie", "Carrère");
+  await attendOneSession(own, "Carrère");
+
+  // The prescriber prints the letter; the holder's phone reads its QR code.
+  const prescriber = await page(chromium);
+  await signIn(prescriber, "prescriber@lot.example");
+  await prescriber.goto(`${baseUrl}/portail/lot/cheques/${own}/courrier`);
+  const letterPdf = await printToPdf(prescriber, "holder-letter");
+  const letter = readPdf(letterPdf);
+  assert.equal(letter.pages, 1, "the letter with its QR code still prints on one page");
+  const code = /[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}/.exec(letter.text)?.[0];
+  assert.ok(code, `the letter prints the code:\n${letter.text}`);
+  const scanned = readQrCodes(letterPdf);
+  assert.deepEqual(scanned, [`${baseUrl}/p/lot/${code}`], "the QR code opens the holder's space");
+
+  const holder = await page(chromium, { phone: true });
+  await holder.goto(scanned[0]);
+  assert.equal(await holder.getByRole("heading", { level: 1 }).innerText(), "Mon espace personnel");
+  const text = await holder.locator("main").innerText();
+  assert.match(text, /Léonie, voici/);
+  assert.match(text, new RegExp(own));
+  assert.match(text, /Temps restant : 18 heures sur 20 heures/);
+  assert.match(text, /2\.1 Interagir/);
+  // Readable on a phone: nothing wider than the screen.
+  const overflow = await holder.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px`);
+  await checkAccessibility(holder, "holder-space");
+  await screenshot(holder, "holder-space-phone");
+
+  // A JSON copy to keep (data portability).
+  const [download] = await Promise.all([
+    holder.waitForEvent("download"),
+    holder.getByRole("link", { name: "Télécharger mes données (JSON)" }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^portfolio-lot-\d{4}-\d{2}-\d{2}\.json$/);
+  const data = JSON.parse(readFileSync(await download.path(), "utf8"));
+  assert.equal(data.first_name, "Léonie");
+  assert.equal(data.vouchers[0].reference, own);
+  assert.equal(data.competences[0].code, "2.1");
+
+  // And a PDF, printed by the browser from the print layout.
+  await holder.getByRole("link", { name: "Imprimer ou enregistrer en PDF" }).click();
+  await holder.getByRole("heading", { level: 1, name: "Portfolio numérique de Léonie" }).waitFor();
+  const copy = readPdf(await printToPdf(holder, "holder-portfolio-copy"));
+  assert.match(copy.text, /Portfolio numérique de Léonie/);
+  assert.match(copy.text, /2\.1 Interagir/);
+  assert.match(copy.text, new RegExp(own));
+
+  // The holder revokes the link: the letter's address opens nothing any more.
+  await holder.goto(scanned[0]);
+  await holder.getByRole("button", { name: "Désactiver mon lien" }).click();
+  await holder.getByRole("heading", { level: 1, name: "Votre lien est désactivé" }).waitFor();
+  await screenshot(holder, "holder-link-revoked");
+  const gone = await holder.goto(scanned[0]);
+  assert.equal(gone.status(), 404);
+  await holder.getByRole("heading", { level: 1, name: "Ce lien ne fonctionne pas" }).waitFor();
 });

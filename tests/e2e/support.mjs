@@ -220,3 +220,12 @@ export function readPdf(path, { last } = {}) {
   const pages = Number(/^Pages:\s+(\d+)/m.exec(info)[1]);
   return { text, pages };
 }
+
+/** What the QR codes on the first page of a PDF say, as a phone's camera reads them: the page
+ * rendered by poppler's `pdftoppm`, decoded by zbar's `zbarimg`. */
+export function readQrCodes(path) {
+  const image = path.replace(/\.pdf$/, "-page1");
+  execFileSync("pdftoppm", ["-r", "150", "-f", "1", "-l", "1", "-singlefile", "-png", path, image]);
+  const found = execFileSync("zbarimg", ["--quiet", "--raw", `${image}.png`], { encoding: "utf8" });
+  return found.split("\n").filter((line) => line.length > 0);
+}

@@ -128,9 +128,10 @@ async fn main() {
         statistics_schedule: "0 0 0 1 1 * 2099".into(),
         statistics_dir: std::env::temp_dir().join(&prefix),
         health_addr: None,
-        links: Links {
-            public_base_url: "https://passerelle.example.fr".into(),
-        },
+        links: Links::new(
+            "https://passerelle.example.fr",
+            passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY,
+        ),
     };
     let mailer =
         Mailer::new(Some(&smtp.url()), std::env::temp_dir(), CONCURRENCY as u32).expect("mailer");

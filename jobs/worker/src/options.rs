@@ -92,9 +92,7 @@ impl WorkerOptions {
                 .unwrap_or_else(|| "0 30 4 * * *".into()),
             statistics_dir: settings.statistics_dir.clone(),
             health_addr: Some(settings.worker_health_addr),
-            links: Links {
-                public_base_url: settings.public_base_url.clone(),
-            },
+            links: Links::new(&settings.public_base_url, &settings.portfolio_link_key),
         }
     }
 

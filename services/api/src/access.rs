@@ -372,6 +372,64 @@ pub const PUBLIC_PORTFOLIO_DATA: Operation = Operation {
     shows_secret: false,
 };
 
+/// The holder's own space, reached with the code of their letter: the code is the key.
+pub const HOLDER_CODE_FORM: Operation = Operation {
+    id: "holderCodeForm",
+    method: "GET",
+    path: "/p/{tenant}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_CODE_ENTRY: Operation = Operation {
+    id: "holderCodeEntry",
+    method: "POST",
+    path: "/p/{tenant}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_PORTFOLIO_PAGE: Operation = Operation {
+    id: "holderPortfolioPage",
+    method: "GET",
+    path: "/p/{tenant}/{code}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_PORTFOLIO_PRINT: Operation = Operation {
+    id: "holderPortfolioPrint",
+    method: "GET",
+    path: "/p/{tenant}/{code}/imprimer",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_PORTFOLIO_DATA: Operation = Operation {
+    id: "holderPortfolioData",
+    method: "GET",
+    path: "/p/{tenant}/{code}/donnees",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_REVOKE_LINK: Operation = Operation {
+    id: "holderRevokeLink",
+    method: "POST",
+    path: "/p/{tenant}/{code}/desactiver",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_RENEW_LINK: Operation = Operation {
+    id: "holderRenewLink",
+    method: "POST",
+    path: "/p/{tenant}/{code}/renouveler",
+    roles: &[],
+    public: true,
+    shows_secret: true,
+};
+
 pub const REQUEST_ACCOMPANIMENT: Operation = op(
     "requestAccompaniment",
     "POST",
@@ -652,6 +710,13 @@ pub const ALL: &[&Operation] = &[
     &REVOKE_PORTFOLIO_LINK,
     &PUBLIC_PORTFOLIO_PAGE,
     &PUBLIC_PORTFOLIO_DATA,
+    &HOLDER_CODE_FORM,
+    &HOLDER_CODE_ENTRY,
+    &HOLDER_PORTFOLIO_PAGE,
+    &HOLDER_PORTFOLIO_PRINT,
+    &HOLDER_PORTFOLIO_DATA,
+    &HOLDER_REVOKE_LINK,
+    &HOLDER_RENEW_LINK,
     &REQUEST_ACCOMPANIMENT,
     &LIST_ACCOMPANIMENT_REQUESTS,
     &ACCEPT_ACCOMPANIMENT,

@@ -11,6 +11,7 @@ pub mod middleware;
 mod pages;
 pub mod problem;
 mod problem_types;
+mod qr;
 pub mod state;
 pub mod v1;
 mod web;
@@ -124,7 +125,10 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
         .run_with_graceful_shutdown(
             app({
                 let mut state = AppState::new(db, redis);
-                state.links.public_base_url = settings.public_base_url.clone();
+                state.links = passerelle_core::emails::Links::new(
+                    &settings.public_base_url,
+                    &settings.portfolio_link_key,
+                );
                 state.statistics_dir = settings.statistics_dir.clone();
                 state.web_assets_dir = settings.web_assets_dir.clone();
                 state.trusted_proxies = settings.trusted_proxies.clone();

@@ -24,6 +24,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/portfolio.html"),
     ),
     (
+        "portfolio_print.html",
+        include_str!("../templates/pages/portfolio_print.html"),
+    ),
+    (
+        "holder_code.html",
+        include_str!("../templates/pages/holder_code.html"),
+    ),
+    (
+        "holder_renewed.html",
+        include_str!("../templates/pages/holder_renewed.html"),
+    ),
+    (
         "sign_in.html",
         include_str!("../templates/pages/sign_in.html"),
     ),

@@ -410,6 +410,34 @@ impl ApiResponse for FormRejected {
     }
 }
 
+/// What a holder's page meets that is not one of its own French answers: an internal fault, as
+/// problem+json. The page answers everything else itself, the database being unreachable included.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PageFault(#[from] ApiError);
+
+impl ResponseError for PageFault {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for PageFault {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![documented_problem(500, "An internal fault")],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
 /// The errors of an operation open to anyone (no token): the same answers as `ApiError`, documented
 /// without 401 and 403, which such an operation never gives.
 #[derive(Debug, thiserror::Error)]
@@ -540,6 +568,9 @@ fn problem_of(err: poem::Error) -> Response {
     }
     if let Some(form) = err.downcast_ref::<FormRejected>() {
         return form.as_response();
+    }
+    if let Some(fault) = err.downcast_ref::<PageFault>() {
+        return fault.as_response();
     }
     let status = err.status();
     let message = err.to_string();

@@ -28,9 +28,10 @@ impl AppState {
             db,
             redis,
             redis_namespace: "passerelle".into(),
-            links: passerelle_core::emails::Links {
-                public_base_url: "http://127.0.0.1:8080".into(),
-            },
+            links: passerelle_core::emails::Links::new(
+                "http://127.0.0.1:8080",
+                passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY,
+            ),
             statistics_dir: "var/statistics".into(),
             // The repository's copy, wherever the process runs from (tests run in the crate).
             web_assets_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -320,7 +320,8 @@ pub(crate) async fn followed_duplicate(
 /// Erases the person from every table that can hold their data, in the caller's transaction:
 /// their record (names, birth year, commune, contacts), the address their emails went to and its
 /// place on the suppression list, what was written about them at registration, in an accompaniment
-/// request and in their orientation's note, and stored API responses that named them. Vouchers, attendance and
+/// request and in their orientation's note, and stored API responses that named them; their
+/// private portfolio links stop working. Vouchers, attendance and
 /// money records carry ids only and stay, so every total is unchanged.
 pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Beneficiary, Error> {
     let id = before.id;
@@ -358,6 +359,13 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
                 commune_insee = NULL, public_category = NULL, email = NULL, phone = NULL,
                 message = NULL, decision_reason = NULL
           WHERE beneficiary_id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    // Their private link would open a portfolio the service no longer knows whose it is.
+    sqlx::query(
+        "UPDATE portfolio_links SET revoked_at = now() WHERE beneficiary_id = $1 AND revoked_at IS NULL",
     )
     .bind(id)
     .execute(&mut **tx)

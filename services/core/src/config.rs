@@ -43,6 +43,10 @@ pub struct Settings {
     /// load balancer, every client would otherwise be the balancer's address and share one budget
     /// of the rate limits; without one, a client could name any address it likes.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key the holders' private links derive their codes from (`PORTFOLIO_LINK_KEY`), so
+    /// that a letter printed again and the welcome email carry the code without it being stored.
+    /// Changing it stops every printed code from working.
+    pub portfolio_link_key: String,
 }
 
 /// The worker's timings and schedules. The defaults are production's; the fault-injection tests
@@ -61,6 +65,13 @@ pub struct WorkerSettings {
 }
 
 /// Where `infra/local/web-assets.sh` installs the design system, from the repository's root.
+/// The holders' link key on a machine whose public address is loopback (development, tests):
+/// printed codes from such a machine open nothing elsewhere.
+pub const LOOPBACK_PORTFOLIO_LINK_KEY: &str = "passerelle-loopback-only-portfolio-link-key";
+
+/// The shortest `PORTFOLIO_LINK_KEY` accepted.
+pub const PORTFOLIO_LINK_KEY_MIN_CHARS: usize = 32;
+
 pub const DEFAULT_WEB_ASSETS_DIR: &str = "infra/web/node_modules/@gouvfr/dsfr/dist";
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +156,24 @@ impl Settings {
                 "PUBLIC_BASE_URL must be an https:// address (http:// only on 127.0.0.1 or localhost), got `{public_base_url}`"
             ));
         }
+        let portfolio_link_key = match get("PORTFOLIO_LINK_KEY") {
+            Some(key) if key.trim().chars().count() >= PORTFOLIO_LINK_KEY_MIN_CHARS => {
+                key.trim().to_owned()
+            }
+            Some(_) => {
+                problems.push(format!(
+                    "PORTFOLIO_LINK_KEY must be at least {PORTFOLIO_LINK_KEY_MIN_CHARS} characters (e.g. the output of `openssl rand -base64 33`)"
+                ));
+                String::new()
+            }
+            None if loopback => LOOPBACK_PORTFOLIO_LINK_KEY.to_owned(),
+            None => {
+                problems.push(
+                    "PORTFOLIO_LINK_KEY is required when PUBLIC_BASE_URL is not a loopback address: the holders' printed codes derive from it".into(),
+                );
+                String::new()
+            }
+        };
         let max_connections = get("DATABASE_MAX_CONNECTIONS").unwrap_or_else(|| "10".into());
         let database_max_connections = match max_connections.parse::<u32>() {
             Ok(n) if (1..=500).contains(&n) => Some(n),
@@ -237,6 +266,7 @@ impl Settings {
                 log_format,
                 worker,
                 trusted_proxies,
+                portfolio_link_key,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -276,7 +306,14 @@ mod tests {
             "http://localhost:8080",
             "http://127.0.0.1:9000",
         ] {
-            assert!(settings(&[db, ("PUBLIC_BASE_URL", ok)]).is_ok(), "{ok}");
+            let key = (
+                "PORTFOLIO_LINK_KEY",
+                "k3y-of-at-least-thirty-two-characters",
+            );
+            assert!(
+                settings(&[db, key, ("PUBLIC_BASE_URL", ok)]).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "http://passerelle.example.fr",
@@ -286,6 +323,21 @@ mod tests {
             let err = settings(&[db, ("PUBLIC_BASE_URL", bad)]).expect_err(bad);
             assert!(err.to_string().contains("PUBLIC_BASE_URL"), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_holders_link_key_is_required_outside_loopback_and_long_enough() {
+        let db = ("DATABASE_URL", "postgres://app@localhost/passerelle");
+        let public = ("PUBLIC_BASE_URL", "https://passerelle.example.fr");
+        let err = settings(&[db, public]).expect_err("no key in production");
+        assert!(err.to_string().contains("PORTFOLIO_LINK_KEY"));
+        let err = settings(&[db, public, ("PORTFOLIO_LINK_KEY", "short")]).expect_err("short");
+        assert!(err.to_string().contains("at least 32"));
+        let key = "k3y-of-at-least-thirty-two-characters";
+        let s = settings(&[db, public, ("PORTFOLIO_LINK_KEY", key)]).expect("valid");
+        assert_eq!(s.portfolio_link_key, key);
+        let local = settings(&[db]).expect("loopback");
+        assert_eq!(local.portfolio_link_key, LOOPBACK_PORTFOLIO_LINK_KEY);
     }
 
     #[test]

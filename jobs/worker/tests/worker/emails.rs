@@ -61,6 +61,25 @@ async fn the_welcome_email_arrives_in_french_with_one_click_unsubscribe() {
             assert!(part.contains(needle), "`{needle}` missing from:\n{part}");
         }
     }
+    // The holder's own space: the link, and the code to type where the letter says.
+    let space = format!("https://passerelle.example.fr/p/{}/", h.tenant.slug);
+    let code = mail
+        .text
+        .split(&space)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no link to the holder's space in:\n{}", mail.text));
+    assert!(html.contains(&format!("{space}{code}")), "{html}");
+    assert!(
+        mail.text.contains(&format!("saisissez le code {code}")),
+        "{}",
+        mail.text
+    );
+    let opened = passerelle_core::delivery::portfolio::link::open(&h.db.app, &h.tenant.slug, code)
+        .await
+        .expect("open")
+        .expect("the email's code opens the holder's space");
+    assert_eq!(opened.beneficiary_id, voucher.beneficiary_id);
     assert!(
         mail.text.find("EPN de Figeac") < mail.text.find("Médiathèque de Cahors"),
         "the nearest EPN is not listed first:\n{}",

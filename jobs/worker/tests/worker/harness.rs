@@ -231,9 +231,10 @@ impl Harness {
             statistics_schedule: "0 0 0 1 1 * 2099".into(),
             statistics_dir: self.statistics_dir.clone(),
             health_addr: None,
-            links: Links {
-                public_base_url: "https://passerelle.example.fr".into(),
-            },
+            links: Links::new(
+                "https://passerelle.example.fr",
+                passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY,
+            ),
         }
     }
 

@@ -115,6 +115,7 @@ pub type Apis = (
         public::PublicApi,
         crate::holder::balance::BalancePages,
         crate::holder::portfolio::PortfolioPage,
+        crate::holder::portfolio::HolderPages,
         crate::holder::unsubscribe::UnsubscribePages,
     ),
 );
@@ -145,6 +146,7 @@ pub fn apis() -> Apis {
             public::PublicApi,
             crate::holder::balance::BalancePages,
             crate::holder::portfolio::PortfolioPage,
+            crate::holder::portfolio::HolderPages,
             crate::holder::unsubscribe::UnsubscribePages,
         ),
     )

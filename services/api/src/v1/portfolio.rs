@@ -1,5 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::delivery::portfolio::{self, Portfolio};
+use passerelle_core::delivery::portfolio::link::{self, Opened};
+use passerelle_core::delivery::portfolio::{self, CompetenceReached, PersonPortfolio, Portfolio};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -64,6 +65,8 @@ pub struct PortfolioView {
     pub valid_until: NaiveDate,
     pub minutes_total: i32,
     pub minutes_left: i32,
+    /// What the holder pays toward the voucher, in cents (0: free for them).
+    pub participation_fee_cents: i64,
     /// Minutes of sessions attended so far.
     pub minutes_attended: i32,
     /// The EPN the voucher is registered at.
@@ -111,6 +114,7 @@ impl From<Portfolio> for PortfolioView {
             valid_until: p.valid_until,
             minutes_total: p.minutes_total,
             minutes_left: p.minutes_left,
+            participation_fee_cents: p.participation_fee_cents,
             epn: p.epn_name,
             sessions,
             orientation: p.orientation.map(Into::into),
@@ -118,12 +122,72 @@ impl From<Portfolio> for PortfolioView {
     }
 }
 
-/// The holder's private link. Give it to the holder: it is shown only now.
+/// A competence as far as the person got with it across all their vouchers: `level` is the
+/// highest recorded.
+#[derive(Debug, Object)]
+pub struct CompetenceReachedView {
+    /// e.g. `2.1` in the CRCN.
+    pub code: String,
+    /// The referential's area the competence belongs to.
+    pub area: String,
+    /// The competence's title in the referential.
+    pub title: String,
+    pub level: Level,
+    /// When that level was first recorded.
+    pub reached_at: DateTime<Utc>,
+}
+
+impl From<CompetenceReached> for CompetenceReachedView {
+    fn from(c: CompetenceReached) -> Self {
+        Self {
+            code: c.code,
+            area: c.area,
+            title: c.title,
+            level: c.level.into(),
+            reached_at: c.reached_at,
+        }
+    }
+}
+
+/// A person's portfolio across every voucher they were given (a Ticket Net, a Pass Numérique
+/// project, an accompaniment…): what their private link opens, and what they download to keep
+/// or take elsewhere (data portability, GDPR art. 20).
+#[derive(Debug, Object)]
+pub struct HolderPortfolioView {
+    /// The territory that gave the vouchers.
+    pub territory: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub first_name: Option<String>,
+    /// Each competence once, at the highest level reached, in the referential's order.
+    pub competences: Vec<CompetenceReachedView>,
+    /// Every voucher, oldest first, with its sessions and the competences worked in them.
+    pub vouchers: Vec<PortfolioView>,
+    /// When this copy was made.
+    pub generated_at: DateTime<Utc>,
+}
+
+impl From<PersonPortfolio> for HolderPortfolioView {
+    fn from(p: PersonPortfolio) -> Self {
+        Self {
+            competences: p
+                .competences_reached()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            territory: p.tenant_name,
+            first_name: p.first_name,
+            vouchers: p.vouchers.into_iter().map(Into::into).collect(),
+            generated_at: Utc::now(),
+        }
+    }
+}
+
+/// The holder's private link: give it to the holder only (the voucher's letter prints it too).
 #[derive(Debug, Object)]
 pub struct PortfolioLinkView {
-    /// The secret part of the holder's private link: give the whole link to the holder only.
+    /// The holder's code, as the letter prints it (`K7M2-QX9D-4HTR-B3WE`).
     pub token: String,
-    /// The page, relative to the API's address.
+    /// The holder's page, relative to the API's address (`/p/<territory>/<code>`).
     pub url: String,
 }
 
@@ -164,7 +228,8 @@ impl PortfolioApi {
         ))
     }
 
-    /// Creates the holder's private link to their portfolio; any previous link stops working.
+    /// Creates the holder's private link to their portfolio (the person's, across all their
+    /// vouchers); any previous link of the person stops working.
     #[oai(
         path = "/vouchers/:reference/portfolio-link",
         method = "post",
@@ -181,8 +246,9 @@ impl PortfolioApi {
         _idempotency_key: Header<Option<String>>,
     ) -> Result<PortfolioLinkCreated, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::RENEW_PORTFOLIO_LINK)?;
-        let token = portfolio::renew_link(
+        let link = portfolio::renew_link(
             &state.db,
+            &state.links.portfolio_key,
             tenant_id,
             auth.actor(),
             &reference.0,
@@ -190,12 +256,12 @@ impl PortfolioApi {
         )
         .await?;
         Ok(PortfolioLinkCreated::Created(Json(PortfolioLinkView {
-            url: format!("/v1/public/portfolio/{token}"),
-            token,
+            url: link.path(),
+            token: link.code.grouped(),
         })))
     }
 
-    /// Revokes the holder's link.
+    /// Revokes the holder's links: every link of the person stops working.
     #[oai(
         path = "/vouchers/:reference/portfolio-link",
         method = "delete",
@@ -219,7 +285,7 @@ impl PortfolioApi {
         Ok(Revoked::NoContent)
     }
 
-    /// The same portfolio as JSON.
+    /// The person's portfolio as JSON, through a link made before codes (`pf_…`).
     #[oai(
         path = "/public/portfolio/:token/data",
         method = "get",
@@ -231,30 +297,47 @@ impl PortfolioApi {
         req: &Request,
         /// The secret of the holder's private link.
         token: Path<String>,
-    ) -> Result<Json<PortfolioView>, PublicError> {
-        Ok(Json(public_view(&state, req, &token.0).await?))
+    ) -> Result<Json<HolderPortfolioView>, PublicError> {
+        let opened = open_token(&state, req, &token.0).await?;
+        Ok(Json(portfolio::of_person(&state.db, &opened).await?.into()))
     }
 }
 
-pub(crate) async fn public_view(
-    state: &AppState,
-    req: &Request,
-    token: &str,
-) -> Result<PortfolioView, ApiError> {
+/// Counts a look at a holder's page against the address's budget.
+pub(crate) async fn count_view(state: &AppState, req: &Request) -> Result<(), ApiError> {
     limits::rate::hit(
         state,
         "portfolio",
         &limits::client::of(req, state),
         PORTFOLIO_VIEWS_PER_MINUTE,
     )
-    .await?;
-    portfolio::by_link(&state.db, token)
+    .await
+}
+
+/// Whose portfolio a link made before codes opens.
+pub(crate) async fn open_token(
+    state: &AppState,
+    req: &Request,
+    token: &str,
+) -> Result<Opened, ApiError> {
+    count_view(state, req).await?;
+    portfolio::open_token(&state.db, token)
         .await?
-        .map(PortfolioView::from)
         .ok_or_else(|| {
             passerelle_core::Error::NotFound(
                 "portfolio (the link may have been revoked or renewed)",
             )
             .into()
         })
+}
+
+/// Whose portfolio a holder's code opens in a territory.
+pub(crate) async fn open_code(
+    state: &AppState,
+    req: &Request,
+    tenant: &str,
+    code: &str,
+) -> Result<Option<Opened>, ApiError> {
+    count_view(state, req).await?;
+    Ok(link::open(&state.db, tenant, code).await?)
 }

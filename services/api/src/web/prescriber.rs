@@ -3,6 +3,7 @@
 //! and funnel.
 
 use passerelle_core::beneficiaries::{self, NewBeneficiary, PublicCategory};
+use passerelle_core::delivery::portfolio;
 use passerelle_core::emails::french;
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::reimbursements::export::euros;
@@ -133,11 +134,22 @@ struct LetterPlace {
     phone: Option<String>,
 }
 
+/// The holder's way into their own space, as the letter prints it.
+#[derive(Serialize)]
+struct LetterLink {
+    url: String,
+    entry_url: String,
+    code: String,
+    qr: String,
+}
+
 /// The letter given to the holder.
 #[derive(Serialize)]
 struct LetterView<'a> {
     voucher: VoucherDetails,
     places: Vec<LetterPlace>,
+    /// Absent once the person's data is erased.
+    link: Option<LetterLink>,
     balance_url: String,
     today: String,
     sender: &'a str,
@@ -483,12 +495,33 @@ pub(super) async fn letter(
             phone: e.phone.clone(),
         })
         .collect();
+    // The letter carries the person's private link; printing it makes one when they have none
+    // (their first letter, or the first after they revoked theirs).
+    let link = portfolio::letter_link(
+        &state.db,
+        &state.links.portfolio_key,
+        &portal.tenant,
+        portal.actor(),
+        &reference,
+        visibility(&portal),
+    )
+    .await?
+    .map(|link| {
+        let url = state.links.holder(&link);
+        LetterLink {
+            qr: crate::qr::svg(&url, 132, "Code QR vers votre espace personnel"),
+            entry_url: state.links.holder_entry(&link),
+            code: link.code.grouped(),
+            url,
+        }
+    });
     Ok(portal.page(
         StatusCode::OK,
         "voucher_letter.html",
         LetterView {
             voucher: details,
             places,
+            link,
             balance_url: state.links.balance(),
             today: french::long_date(portal.tenant.today()),
             sender: &portal.tenant.sender_name,

@@ -309,6 +309,12 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         .await;
     assert_eq!(link.status, 201, "{}", link.raw);
     let url = link.body["url"].as_str().expect("url").to_owned();
+    let code = link.body["token"].as_str().expect("code").to_owned();
+    assert_eq!(
+        url,
+        format!("/p/{}/{code}", app.lot.slug),
+        "the short address"
+    );
     let page = app.send(app.request("GET", &url, None)).await;
     assert_eq!(page.status, 200, "{}", page.raw);
     assert!(
@@ -318,7 +324,8 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
     );
     for expected in [
         "lang=\"fr\"",
-        "Portfolio numérique de Jeanne",
+        "Mon espace personnel",
+        "Jeanne, voici",
         "2.1 Interagir",
         "pratiquée",
         "href=\"/static/dsfr/dsfr.min.css\"",
@@ -333,9 +340,16 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         );
     }
     let data = app
-        .send(app.request("GET", &format!("{url}/data"), None))
+        .send(app.request("GET", &format!("{url}/donnees"), None))
         .await;
-    assert_eq!(data.body["sessions"], staff.body["sessions"]);
+    assert_eq!(data.status, 200, "{}", data.raw);
+    assert!(
+        data.header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment; filename=\"portfolio-")),
+        "a file to keep"
+    );
+    assert_eq!(data.body["vouchers"][0]["sessions"], staff.body["sessions"]);
+    assert_eq!(data.body["competences"][0]["code"], "2.1");
 
     // Still there once the voucher has expired.
     let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
@@ -348,10 +362,13 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
     .expect("expire");
     tx.commit().await.expect("commit");
     let expired = app
-        .send(app.request("GET", &format!("{url}/data"), None))
+        .send(app.request("GET", &format!("{url}/donnees"), None))
         .await;
     assert_eq!(
-        (expired.status, expired.body["status"].as_str()),
+        (
+            expired.status,
+            expired.body["vouchers"][0]["status"].as_str()
+        ),
         (200, Some("expired"))
     );
 
@@ -362,8 +379,15 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
             &json!({}),
         )
         .await;
-    app.send(app.request("GET", &url, None)).await.problem(404);
+    let gone = app.send(app.request("GET", &url, None)).await;
+    assert_eq!(gone.status, 404, "{}", gone.raw);
+    assert!(
+        gone.raw.contains("Ce lien ne fonctionne pas"),
+        "{}",
+        gone.raw
+    );
     let new_url = renewed.body["url"].as_str().expect("url").to_owned();
+    assert_ne!(new_url, url);
     assert_eq!(
         app.send(app.request("GET", &new_url, None)).await.status,
         200
@@ -376,9 +400,10 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         ))
         .await;
     assert_eq!(revoked.status, 204);
-    app.send(app.request("GET", &new_url, None))
-        .await
-        .problem(404);
+    assert_eq!(
+        app.send(app.request("GET", &new_url, None)).await.status,
+        404
+    );
     app.send(app.request("GET", "/v1/public/portfolio/pf_not_a_token", None))
         .await
         .problem(404);

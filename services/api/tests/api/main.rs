@@ -5,6 +5,7 @@ mod delivery;
 mod emails;
 mod errors;
 mod helpers;
+mod holder;
 mod idempotency;
 mod isolation;
 mod kit;

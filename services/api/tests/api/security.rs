@@ -64,6 +64,11 @@ async fn no_secret_that_travels_in_a_path_or_header_reaches_the_logs() {
         ))
         .await;
     assert!(portfolio.status < 500, "{}", portfolio.raw);
+    let holder_code = "S3CR-ETC0-DE33-3333";
+    let space = app
+        .send(app.request("GET", &format!("/p/{}/{holder_code}", app.lot.slug), None))
+        .await;
+    assert_eq!(space.status, 404, "{}", space.raw);
     assert_eq!(app.me(&token).await.status, 200);
     let unmatched = "S3cretInAnUnknownPath22222222222222";
     app.send(app.request("GET", &format!("/nulle-part/{unmatched}"), None))
@@ -71,7 +76,7 @@ async fn no_secret_that_travels_in_a_path_or_header_reaches_the_logs() {
 
     let text = logs.text();
     assert!(
-        text.matches("request done").count() >= 4,
+        text.matches("request done").count() >= 5,
         "the requests were logged: {text}"
     );
     assert!(
@@ -81,6 +86,7 @@ async fn no_secret_that_travels_in_a_path_or_header_reaches_the_logs() {
     for secret in [
         password_link_secret,
         portfolio_secret,
+        holder_code,
         token.as_str(),
         unmatched,
     ] {

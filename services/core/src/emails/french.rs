@@ -31,6 +31,11 @@ pub fn long_date(date: NaiveDate) -> String {
     format!("{day} {} {}", MONTHS[date.month0() as usize], date.year())
 }
 
+/// "1234,56 €", "0,05 €": an amount as a French reader writes it.
+pub fn euros(cents: i64) -> String {
+    format!("{} €", crate::reimbursements::export::euros(cents))
+}
+
 /// "20 heures", "1 heure", "12 h 30", "45 minutes".
 pub fn duration(minutes: i32) -> String {
     let minutes = minutes.max(0);

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::french;
 use super::outbox::{Kind, OutboxMessage};
 use crate::Error;
+use crate::delivery::portfolio::link::{self, HolderLink, LinkKey};
 use crate::storage::Tx;
 use crate::tenancy::tenants::Tenant;
 use crate::vouchers::VoucherStatus;
@@ -20,9 +21,36 @@ use crate::vouchers::VoucherStatus;
 #[derive(Debug, Clone)]
 pub struct Links {
     pub public_base_url: String,
+    /// What the holders' private links derive their codes from.
+    pub portfolio_key: LinkKey,
 }
 
 impl Links {
+    pub fn new(public_base_url: &str, portfolio_link_key: &str) -> Self {
+        Self {
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            portfolio_key: LinkKey::new(portfolio_link_key),
+        }
+    }
+
+    /// The holder's private page, as the letter and the welcome email give it.
+    pub fn holder(&self, link: &HolderLink) -> String {
+        format!(
+            "{}{}",
+            self.public_base_url.trim_end_matches('/'),
+            link.path()
+        )
+    }
+
+    /// Where the holder types the code printed on their letter.
+    pub fn holder_entry(&self, link: &HolderLink) -> String {
+        format!(
+            "{}{}",
+            self.public_base_url.trim_end_matches('/'),
+            link.entry_path()
+        )
+    }
+
     pub fn unsubscribe(&self, tenant_id: Uuid, key: Uuid) -> String {
         format!(
             "{}/v1/public/unsubscribe/{}/{}",
@@ -154,6 +182,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "_voucher.html",
         include_str!("../../templates/emails/_voucher.html"),
+    ),
+    (
+        "_portfolio.html",
+        include_str!("../../templates/emails/_portfolio.html"),
+    ),
+    (
+        "_portfolio.txt",
+        include_str!("../../templates/emails/_portfolio.txt"),
     ),
     (
         "_epns.html",
@@ -323,6 +359,13 @@ pub struct Context {
     pub reason: String,
     /// A message to an EPN about its statement.
     pub statement: Option<StatementContext>,
+    /// The holder's private page (their portfolio and balance), and the code printed on their
+    /// letter with where to type it.
+    pub portfolio_url: Option<String>,
+    pub portfolio_entry_url: Option<String>,
+    pub portfolio_code: Option<String>,
+    /// What the holder pays toward the voucher, when anything ("15,00 €").
+    pub fee: Option<String>,
 }
 
 pub fn render(kind: Kind, context: &Context) -> Result<Rendered, minijinja::Error> {
@@ -369,6 +412,7 @@ pub fn preview(
         &format!("{}-4HJD-2WXP-R", tenant.reference_prefix),
         "Jean Martin",
     )];
+    let example_link = HolderLink::example(&tenant.slug, &links.portfolio_key);
     let mut context = Context {
         tenant_name: tenant.name.clone(),
         scheme_name: scheme_name.into(),
@@ -418,6 +462,10 @@ pub fn preview(
             bank_reference: "VIR-2026-118".into(),
             account: Some("FR76…0189".into()),
         }),
+        portfolio_url: Some(links.holder(&example_link)),
+        portfolio_entry_url: Some(links.holder_entry(&example_link)),
+        portfolio_code: Some(example_link.code.grouped()),
+        fee: None,
     };
     if matches!(kind, Kind::Invitation | Kind::PasswordReset) {
         context.scheme_name = ACCOUNT_HEADER.into();
@@ -431,6 +479,8 @@ pub fn preview(
 
 #[derive(sqlx::FromRow)]
 struct VoucherRow {
+    beneficiary_id: Uuid,
+    participation_fee_cents: i64,
     reference: String,
     status: VoucherStatus,
     minutes_left: i32,
@@ -499,7 +549,7 @@ async fn prepare_holder_message(
     today: NaiveDate,
 ) -> Result<Preparation, Error> {
     let Some(row) = sqlx::query_as::<_, VoucherRow>(
-        "SELECT v.reference, v.status, v.minutes_left, v.valid_until, v.scheme_id, s.name AS scheme_name,
+        "SELECT v.beneficiary_id, v.participation_fee_cents, v.reference, v.status, v.minutes_left, v.valid_until, v.scheme_id, s.name AS scheme_name,
                 b.first_name, b.email, b.email_consent, b.erased_at IS NOT NULL AS erased, b.commune_insee,
                 EXISTS (SELECT 1 FROM email_suppressions x WHERE x.tenant_id = b.tenant_id AND x.address = lower(b.email))
                     AS suppressed,
@@ -554,6 +604,21 @@ async fn prepare_holder_message(
     }
     let epns = nearby_epns(tx, row.scheme_id, row.commune_insee.as_deref()).await?;
     let unsubscribe_url = links.unsubscribe(tenant.id, message.unsubscribe_key);
+    // The welcome email is the holder's first way in: it makes their private link when the
+    // letter has not; later messages carry the link only while it works.
+    let portfolio = match kind {
+        Kind::Welcome => {
+            link::ensure(
+                tx,
+                &links.portfolio_key,
+                tenant,
+                crate::audit::Actor::SYSTEM,
+                row.beneficiary_id,
+            )
+            .await?
+        }
+        _ => link::current(tx, &links.portfolio_key, tenant, row.beneficiary_id).await?,
+    };
     let context = Context {
         tenant_name: tenant.name.clone(),
         scheme_name: row.scheme_name,
@@ -568,6 +633,10 @@ async fn prepare_holder_message(
         unsubscribe_url: Some(unsubscribe_url.clone()),
         prescriber_name: row.prescriber_name,
         prescriber_phone: row.prescriber_phone,
+        portfolio_url: portfolio.as_ref().map(|l| links.holder(l)),
+        portfolio_entry_url: portfolio.as_ref().map(|l| links.holder_entry(l)),
+        portfolio_code: portfolio.as_ref().map(|l| l.code.grouped()),
+        fee: (row.participation_fee_cents > 0).then(|| french::euros(row.participation_fee_cents)),
         ..Context::default()
     };
     let rendered = render(kind, &context).map_err(template_error)?;

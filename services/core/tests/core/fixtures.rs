@@ -232,9 +232,10 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         .await
         .expect("fetch")
         .expect("row");
-    let links = emails::Links {
-        public_base_url: "https://passerelle.example.fr".into(),
-    };
+    let links = emails::Links::new(
+        "https://passerelle.example.fr",
+        passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY,
+    );
     let prepared = emails::render::prepare(&mut tx, &tenant, &message, &links, tenant.today())
         .await
         .expect("prepare");
@@ -341,9 +342,16 @@ async fn deliver(
     )
     .await
     .expect("orientation");
-    portfolio::renew_link(db, tenant_id, Actor::SYSTEM, reference, Visibility::Tenant)
-        .await
-        .expect("portfolio link");
+    portfolio::renew_link(
+        db,
+        &portfolio::link::LinkKey::new(passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY),
+        tenant_id,
+        Actor::SYSTEM,
+        reference,
+        Visibility::Tenant,
+    )
+    .await
+    .expect("portfolio link");
     let pass = accompany(db, tenant_id, epn_id).await;
     submit_project(db, tenant_id, prescriber_id, epn_id, pass).await;
     epns::bank::submit(
