@@ -91,9 +91,16 @@ async fn epn_with_a_month(h: &Harness, name: &str, emails: &[&str]) -> Uuid {
     )
     .await
     .expect("session");
-    sessions::enrol(db, h.tenant.id, epn.id, session.id, &voucher.reference)
-        .await
-        .expect("enrol");
+    sessions::enrol(
+        db,
+        h.tenant.id,
+        epn.id,
+        session.id,
+        &voucher.reference,
+        false,
+    )
+    .await
+    .expect("enrol");
     attendance::record(
         db,
         h.tenant.id,

@@ -86,6 +86,11 @@ pub type SessionPage = super::schemas::Page<SessionView>;
 pub struct EnrolInput {
     #[oai(validator(min_length = 1, max_length = 40))]
     pub reference: String,
+    /// « Hors parcours »: books a session of a module the holder did not choose, on purpose
+    /// (refused otherwise with `module-not-chosen`); the attendance recorded on it carries the
+    /// mark to the statement line.
+    #[oai(default)]
+    pub off_path: bool,
 }
 
 /// The session's bookings after this one.
@@ -208,7 +213,8 @@ impl SessionsApi {
         ))
     }
 
-    /// Books a registered voucher on a session, within its capacity.
+    /// Books a registered voucher on a session, within its capacity, on a module the holder chose
+    /// (or marked « hors parcours »).
     #[oai(
         path = "/sessions/:session_id/enrolments",
         method = "post",
@@ -233,6 +239,7 @@ impl SessionsApi {
             epn_id,
             session_id.0,
             &body.0.reference,
+            body.0.off_path,
         )
         .await?;
         Ok(Json(EnrolledView { enrolled }))

@@ -103,6 +103,8 @@ struct SheetRowView {
     name: String,
     left: String,
     enrolled: bool,
+    /// Booked « hors parcours »: the mark is ticked already.
+    off_path: bool,
     recorded: Option<&'static str>,
 }
 
@@ -777,6 +779,7 @@ async fn sheet_page(
             .to_owned(),
             left: french::duration(r.minutes_left),
             enrolled: r.enrolled,
+            off_path: r.booked_off_path,
             recorded: r.recorded.map(labels::attendance_status),
         })
         .collect();

@@ -120,6 +120,56 @@ fn result(reply: &crate::helpers::Reply) -> &Value {
     &reply.body["results"][0]
 }
 
+/// A module outside the holder's choice: booking and recording are refused with
+/// `module-not-chosen`, then accepted « hors parcours », the booking's mark carried to the sheet.
+#[tokio::test]
+async fn a_module_outside_the_holders_choice_is_booked_only_off_the_path() {
+    let app = spawn_app().await;
+    let (scheme_id, reference) = scheme_with_voucher(&app).await;
+    let epn = app.lot.token(Role::Epn);
+    let registered = app
+        .post(
+            "/v1/registrations",
+            epn,
+            &json!({ "reference": reference, "last_name": "Martin",
+                     "interview": { "on": passerelle_test_support::paris_today(), "minutes": 30 },
+                     "modules": (1..=10).collect::<Vec<_>>() }),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.raw);
+    let session = app
+        .post("/v1/sessions", epn, &json!({ "scheme_id": scheme_id, "module_number": 12, "starts_at": chrono::Utc::now(), "capacity": 8 }))
+        .await;
+    let session_id = session.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/sessions/{session_id}/enrolments");
+    let refused = app
+        .post(&path, epn, &json!({ "reference": reference }))
+        .await;
+    let problem = refused.problem(409);
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/module-not-chosen")),
+        "{problem}"
+    );
+    let booked = app
+        .post(
+            &path,
+            epn,
+            &json!({ "reference": reference, "off_path": true }),
+        )
+        .await;
+    assert_eq!(booked.body["enrolled"], 1, "{}", booked.raw);
+    let recorded = app
+        .post(
+            &format!("/v1/sessions/{session_id}/attendance"),
+            epn,
+            &json!({ "entries": [{ "reference": reference, "status": "present" }] }),
+        )
+        .await;
+    assert_eq!(result(&recorded)["outcome"], "recorded", "{}", recorded.raw);
+}
+
 #[tokio::test]
 async fn an_epn_registers_runs_a_session_and_records_attendance_exactly_once() {
     let app = spawn_app().await;

@@ -69,7 +69,7 @@ async fn a_month_of_delivery(app: &TestApp) {
     )
     .await
     .expect("session");
-    sessions::enrol(db, tenant, epn, session.id, &reference)
+    sessions::enrol(db, tenant, epn, session.id, &reference, false)
         .await
         .expect("enrol");
     attendance::record(

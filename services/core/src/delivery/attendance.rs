@@ -167,23 +167,16 @@ async fn record_one(
             .into());
         }
     }
-    if let Some(module) = session.module_number
-        && !entry.off_path
-    {
-        // A holder with a choice of modules attends those; a voucher without one (a pass of a
-        // collective project, an accompaniment) attends any.
-        let (chose_any, chose_this): (bool, bool) = sqlx::query_as(
-            "SELECT count(*) > 0, coalesce(bool_or(module_number = $2), false)
-               FROM voucher_modules WHERE voucher_id = $1",
-        )
-        .bind(voucher.id)
-        .bind(module)
-        .fetch_one(&mut **tx)
-        .await?;
-        if chose_any && !chose_this {
-            return Err(Refusal::ModuleNotChosen { module }.into());
-        }
-    }
+    // A booking marked « hors parcours » carries the mark to the attendance on that session.
+    let booked_off_path: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM session_enrolments WHERE session_id = $1 AND voucher_id = $2 AND off_path)",
+    )
+    .bind(session_id)
+    .bind(voucher.id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let off_path = entry.off_path || booked_off_path;
+    super::registration::check_on_path(tx, voucher.id, session.module_number, off_path).await?;
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
         .bind(session_id)
         .bind(voucher.id)
@@ -230,7 +223,7 @@ async fn record_one(
     .bind(entry.status)
     .bind(minutes)
     .bind(actor.user_id)
-    .bind(entry.off_path)
+    .bind(off_path)
     .fetch_one(&mut **tx)
     .await?;
     record_competences(

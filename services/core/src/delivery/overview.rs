@@ -45,6 +45,8 @@ pub struct SheetRow {
     pub minutes_left: i32,
     /// Booked on this session beforehand.
     pub enrolled: bool,
+    /// Booked « hors parcours »: the sheet ticks the mark already.
+    pub booked_off_path: bool,
     /// The attendance already recorded on this session (present, absent, excused), if any.
     pub recorded: Option<AttendanceStatus>,
 }
@@ -56,6 +58,8 @@ pub async fn sheet(db: &Db, tenant_id: Uuid, session: &Session) -> Result<Vec<Sh
     let rows = sqlx::query_as(
         "SELECT v.reference, b.first_name, b.last_name, v.minutes_left,
                 EXISTS (SELECT 1 FROM session_enrolments e WHERE e.session_id = $2 AND e.voucher_id = v.id) AS enrolled,
+                EXISTS (SELECT 1 FROM session_enrolments e WHERE e.session_id = $2 AND e.voucher_id = v.id AND e.off_path)
+                    AS booked_off_path,
                 a.status AS recorded
            FROM registrations r
            JOIN vouchers v ON v.id = r.voucher_id

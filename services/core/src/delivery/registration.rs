@@ -137,6 +137,32 @@ async fn active(tx: &mut Tx, voucher_id: Uuid) -> Result<Option<Registration>, E
     .await?)
 }
 
+/// The rule of the chosen path: a holder who chose modules at registration attends those; a
+/// voucher without a choice (a project's pass, an accompaniment) attends any. The animator may
+/// still book or record another module, marked « hors parcours » (`off_path`), which finance reads.
+pub(crate) async fn check_on_path(
+    tx: &mut Tx,
+    voucher_id: Uuid,
+    module: Option<i32>,
+    off_path: bool,
+) -> Result<(), Error> {
+    let Some(module) = module.filter(|_| !off_path) else {
+        return Ok(());
+    };
+    let (chose_any, chose_this): (bool, bool) = sqlx::query_as(
+        "SELECT count(*) > 0, coalesce(bool_or(module_number = $2), false)
+           FROM voucher_modules WHERE voucher_id = $1",
+    )
+    .bind(voucher_id)
+    .bind(module)
+    .fetch_one(&mut **tx)
+    .await?;
+    if chose_any && !chose_this {
+        return Err(Refusal::ModuleNotChosen { module }.into());
+    }
+    Ok(())
+}
+
 /// Registers a voucher at the caller's EPN, found by its reference and its holder's last name.
 pub async fn register(
     db: &Db,

@@ -155,13 +155,15 @@ pub async fn list(
     Ok(Page::from_rows(rows, page, |s| s.id))
 }
 
-/// Books a registered voucher on a session, within its capacity.
+/// Books a registered voucher on a session, within its capacity and on the holder's chosen
+/// modules unless the animator marks it `off_path` (« hors parcours »).
 pub async fn enrol(
     db: &Db,
     tenant_id: Uuid,
     epn_id: Uuid,
     session_id: Uuid,
     reference: &str,
+    off_path: bool,
 ) -> Result<i64, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let session = fetch(&mut tx, session_id, true).await?;
@@ -181,6 +183,8 @@ pub async fn enrol(
     if !registered_here {
         return Err(Refusal::NotRegisteredHere.into());
     }
+    super::registration::check_on_path(&mut tx, voucher.id, session.module_number, off_path)
+        .await?;
     let enrolled: i64 =
         sqlx::query_scalar("SELECT count(*) FROM session_enrolments WHERE session_id = $1")
             .bind(session_id)
@@ -193,11 +197,13 @@ pub async fn enrol(
         .into());
     }
     let inserted = sqlx::query(
-        "INSERT INTO session_enrolments (tenant_id, session_id, voucher_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO session_enrolments (tenant_id, session_id, voucher_id, off_path) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
     )
     .bind(tenant_id)
     .bind(session_id)
     .bind(voucher.id)
+    .bind(off_path)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -11,7 +11,7 @@ use super::{LineKind, Statement, StatementLine, lines_in, month_of};
 use crate::audit::{self, Actor};
 use crate::{Db, Error};
 
-pub const HEADERS: [&str; 11] = [
+pub const HEADERS: [&str; 12] = [
     "Mois",
     "EPN",
     "SIRET",
@@ -23,6 +23,8 @@ pub const HEADERS: [&str; 11] = [
     "Taux horaire (€)",
     "Montant (€)",
     "Type de ligne",
+    // « oui » on a session of a module the holder did not choose, recorded on purpose.
+    "Hors parcours",
 ];
 
 /// 1234 → "12,34"; -5 → "-0,05".
@@ -84,6 +86,7 @@ fn write_statement(
             rate,
             euros(line.amount_cents),
             text(&kind_label(line)),
+            if line.off_path { "oui" } else { "" }.to_owned(),
         ])?;
     }
     Ok(())
@@ -122,6 +125,7 @@ fn finish(
             "",
             &euros(total),
             "Total",
+            "",
         ])
         .map_err(failed)?;
         out.flush()

@@ -773,4 +773,99 @@ async fn a_module_the_holder_did_not_choose_needs_the_off_path_mark() {
         .find(|l| l.voucher_reference == reference && l.module_number == Some(12))
         .expect("the session is paid");
     assert!(line.off_path, "{line:?}");
+    let (_, csv) = passerelle_core::reimbursements::export::statement_csv(
+        d.db(),
+        d.tenant_id,
+        Actor::SYSTEM,
+        statements[0].id,
+        None,
+    )
+    .await
+    .expect("csv");
+    let csv = String::from_utf8(csv).expect("utf-8");
+    let row = csv
+        .lines()
+        .find(|l| l.contains(&reference) && l.contains(";12 - "))
+        .expect("the line in the CSV");
+    assert!(
+        row.ends_with(";oui"),
+        "finance reads the mark in the CSV: {row}"
+    );
+}
+
+/// Booking follows the same path: a module the holder did not choose is booked only « hors
+/// parcours », and the attendance recorded on that booking carries the mark without repeating it.
+#[tokio::test]
+async fn a_booking_off_the_chosen_modules_needs_the_mark_and_passes_it_to_the_attendance() {
+    let d = delivery().await;
+    let reference = d.voucher("Cabrit").await;
+    d.register(&reference, "Cabrit")
+        .await
+        .expect("registered with modules 1 to 10");
+    d.issued_days_ago(&reference, 1).await;
+    let session = |module: i32| NewSession {
+        scheme_id: d.scheme_id,
+        module_number: Some(module),
+        starts_at: Utc::now() - Duration::minutes(30),
+        duration_minutes: None,
+        capacity: 12,
+        animator: None,
+        place: None,
+    };
+    let module_12 = sessions::create(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &session(12))
+        .await
+        .expect("session")
+        .id;
+    let module_3 = sessions::create(d.db(), d.tenant_id, d.epn_id, Actor::SYSTEM, &session(3))
+        .await
+        .expect("session")
+        .id;
+    let enrol = |session_id: Uuid, off_path: bool| {
+        sessions::enrol(
+            d.db(),
+            d.tenant_id,
+            d.epn_id,
+            session_id,
+            &reference,
+            off_path,
+        )
+    };
+    match enrol(module_12, false).await {
+        Err(Error::Refused(Refusal::ModuleNotChosen { module })) => assert_eq!(module, 12),
+        other => panic!("expected the booking to be refused, got {other:?}"),
+    }
+    assert_eq!(enrol(module_3, false).await.expect("a chosen module"), 1);
+    assert_eq!(
+        enrol(module_12, true).await.expect("booked off the path"),
+        1
+    );
+
+    let recorded = attendance::record(
+        d.db(),
+        d.tenant_id,
+        d.epn_id,
+        Actor::SYSTEM,
+        module_12,
+        &[Entry {
+            reference: reference.clone(),
+            status: AttendanceStatus::Present,
+            competences: vec![],
+            off_path: false,
+        }],
+    )
+    .await
+    .expect("no database error")
+    .remove(0);
+    recorded.expect("the booking's mark stands for the attendance");
+    let mut tx = d.db().begin_tenant(d.tenant_id).await.expect("tx");
+    let marked: bool = sqlx::query_scalar("SELECT off_path FROM attendances WHERE session_id = $1")
+        .bind(module_12)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("attendance");
+    tx.commit().await.expect("commit");
+    assert!(
+        marked,
+        "the attendance is marked « hors parcours » for finance"
+    );
 }

@@ -309,7 +309,7 @@ async fn deliver(
     )
     .await
     .expect("session");
-    sessions::enrol(db, tenant_id, epn_id, session.id, reference)
+    sessions::enrol(db, tenant_id, epn_id, session.id, reference, false)
         .await
         .expect("enrolled");
     let outcome = attendance::record(

@@ -176,6 +176,7 @@ impl Lot {
             self.epn_id,
             session_id,
             &voucher.reference,
+            false,
         )
         .await
         .ok();
@@ -525,12 +526,12 @@ async fn the_csv_opens_in_french_excel_and_adds_up() {
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(
         rows[0],
-        "Mois;EPN;SIRET;Date;Séance;Module;Référence;Minutes;Taux horaire (€);Montant (€);Type de ligne"
+        "Mois;EPN;SIRET;Date;Séance;Module;Référence;Minutes;Taux horaire (€);Montant (€);Type de ligne;Hors parcours"
     );
     let session = rows
         .iter()
-        .find(|r| r.ends_with(";Séance"))
-        .expect("a session line");
+        .find(|r| r.ends_with(";Séance;"))
+        .expect("a session line, not marked « hors parcours »");
     assert!(
         session.starts_with(
             "09/2026;'=Espace numérique de Figeac;21460102400018;10/09/2026;10/09/2026 10:00;1 - "
@@ -538,12 +539,12 @@ async fn the_csv_opens_in_french_excel_and_adds_up() {
         "{session}"
     );
     assert!(
-        session.ends_with(&format!(";{};90;10,00;15,00;Séance", lot.jeanne.reference)),
+        session.ends_with(&format!(";{};90;10,00;15,00;Séance;", lot.jeanne.reference)),
         "{session}"
     );
     let total = rows.last().expect("total");
     // Jeanne's interview (15 €) and 1 h 30 (15 €) plus Paul's interview (15 €).
-    assert!(total.ends_with(";45,00;Total"), "{total}");
+    assert!(total.ends_with(";45,00;Total;"), "{total}");
     assert_eq!(statement.total_cents, 4_500);
     let sum: i64 = rows[1..rows.len() - 1]
         .iter()
