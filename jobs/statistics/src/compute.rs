@@ -162,6 +162,12 @@ pub fn compute(
                 .sum()
                 .cast(DataType::Float64)
                 .alias("minutes_used"),
+            col("fee_cents").sum().cast(DataType::Float64).alias("fees"),
+            col("fee_cents")
+                .gt(lit(0i64))
+                .sum()
+                .cast(DataType::Float64)
+                .alias("paying"),
             col("days_to_first")
                 .cast(DataType::Float64)
                 .median()
@@ -367,6 +373,7 @@ pub fn compute(
             col("minutes_used").alias("minutes_utilisees"),
             col("status").alias("statut"),
             col("reimbursed_cents").alias("montant_rembourse_centimes"),
+            col("fee_cents").alias("participation_centimes"),
         ])
         .collect()?;
 
@@ -542,6 +549,7 @@ fn push_cohort_rows(
 ) -> PolarsResult<()> {
     let values = strings(df, "value")?;
     let column = |name| floats(df, name);
+    let (fees, paying) = (column("fees")?, column("paying")?);
     let (issued, registered, started, completed, expired, cancelled, minutes, median, p90) = (
         column("issued")?,
         column("registered")?,
@@ -613,6 +621,16 @@ fn push_cohort_rows(
                 p90[i],
                 started_n,
                 Basis::Derived(&["bons_demarres"]),
+            ),
+            // What the cohort's holders pay toward their vouchers (collected by the EPNs); it
+            // rests on the holders who pay something.
+            row(
+                "participations_eur",
+                Some(n(&fees) / 100.0),
+                None,
+                Some(n(&fees) / 100.0),
+                n(&paying),
+                Basis::Magnitude,
             ),
         ]);
     }

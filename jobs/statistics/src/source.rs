@@ -62,7 +62,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                         v.issued_on, v.status, reg.epn_id,
                         voucher_expired_unused(v.status, v.minutes_left, v.minutes_total, v.valid_until,
                                                (now() AT TIME ZONE t.time_zone)::date),
-                        coalesce(o.kind, 'non_renseignee')
+                        coalesce(o.kind, 'non_renseignee'), v.participation_fee_cents
                  FROM vouchers v
                  JOIN tenants t ON t.id = v.tenant_id
                  JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
@@ -89,6 +89,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                 ("epn_key", Kind::Key(EPNS)),
                 ("expired_unused", Kind::Bool),
                 ("orientation", Kind::Text),
+                ("fee_cents", Kind::Int64),
             ],
         ),
         (

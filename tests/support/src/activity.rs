@@ -106,11 +106,12 @@ pub async fn generate(
          FROM generate_series(1, $3) i
          JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS k FROM prescribers) p ON p.k = i % 4",
         "INSERT INTO vouchers (tenant_id, id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id, allocation_id,
-                               issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, cancel_reason, cancelled_at)
+                               issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, participation_fee_cents,
+                               cancel_reason, cancelled_at)
          SELECT $1, uuid_v7(), 'GEN-' || b.n, $2, 1, b.id, b.prescriber_id, a.id, d.issued_on, d.issued_on + 364,
                 CASE WHEN b.n % 20 = 0 THEN 'cancelled' WHEN b.n % 13 = 0 THEN 'expired' WHEN b.n % 5 = 0 THEN 'completed'
                      WHEN b.n % 10 = 1 THEN 'issued' ELSE 'in_progress' END,
-                1200, 600, 20000,
+                1200, 600, 20000, CASE WHEN b.n % 7 = 0 THEN 1000 WHEN b.n % 11 = 0 THEN 550 ELSE 0 END,
                 CASE WHEN b.n % 20 = 0 THEN 'erreur de saisie' END, CASE WHEN b.n % 20 = 0 THEN now() END
          FROM (SELECT id, prescriber_id, row_number() OVER (ORDER BY id) AS n FROM beneficiaries) b
          JOIN allocations a ON a.prescriber_id = b.prescriber_id AND a.scheme_id = $2

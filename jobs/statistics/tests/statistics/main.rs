@@ -146,7 +146,7 @@ fn indicator_rows(parquet: &Value) -> BTreeMap<Key, (Option<f64>, bool)> {
 
 /// The holders' dimensions, for vouchers issued before `$2`, written without the job's code.
 const HOLDERS: &str = "
-    SELECT v.id, v.status, v.issued_on, v.minutes_left, v.minutes_total, v.valid_until, b.public_category, p.name AS prescriber, p.kind AS prescriber_kind,
+    SELECT v.id, v.status, v.issued_on, v.participation_fee_cents AS fee, v.minutes_left, v.minutes_total, v.valid_until, b.public_category, p.name AS prescriber, p.kind AS prescriber_kind,
            coalesce(b.commune_insee, 'Non renseignée') AS commune,
            CASE WHEN b.commune_insee IS NULL THEN 'Non renseigné' WHEN b.commune_insee LIKE '97%'
                 THEN left(b.commune_insee, 3) ELSE left(b.commune_insee, 2) END AS departement,
@@ -204,7 +204,8 @@ async fn expected_indicators(
                 (count(*) FILTER (WHERE status = 'completed'))::float8 / count(*),
                 sum(minutes_used)::float8 / 60 / nullif(count(*) FILTER (WHERE first_day IS NOT NULL), 0),
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY first_day - issued_on),
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY first_day - issued_on)
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY first_day - issued_on),
+                sum(fee)::float8 / 100
          FROM d GROUP BY dimension, value",
         dims = by_dimension("c")
     );
@@ -220,6 +221,7 @@ async fn expected_indicators(
         "heures_moyennes_par_bon",
         "jours_premiere_seance_mediane",
         "jours_premiere_seance_p90",
+        "participations_eur",
     ];
     let rows = sqlx::query(sqlx::AssertSqlSafe(cohort))
         .bind(start)
@@ -392,7 +394,7 @@ async fn every_indicator_equals_an_independent_sql_query() {
             .iter()
             .filter_map(|r| r["indicateur"].as_str())
             .collect();
-        assert_eq!(names.len(), 14, "{names:?}");
+        assert_eq!(names.len(), 15, "{names:?}");
         let dimensions: BTreeSet<&str> = records
             .iter()
             .filter_map(|r| r["dimension"].as_str())
@@ -476,6 +478,7 @@ fn documented_schema(dataset: &str) -> Vec<(&'static str, &'static str)> {
             ("minutes_utilisees", "int64"),
             ("statut", "string_view"),
             ("montant_rembourse_centimes", "int64"),
+            ("participation_centimes", "int64"),
         ],
         "attendance_by_epn_module_month" => vec![
             ("epn", "string_view"),

@@ -55,6 +55,8 @@ struct BalanceResult {
     status_label: &'static str,
     hours_left: String,
     valid_until: String,
+    /// What the holder pays toward it, when anything.
+    fee: Option<String>,
 }
 
 fn balance_page(
@@ -133,6 +135,8 @@ impl BalancePages {
                     status_label: passerelle_core::labels::voucher_status_for_holder(b.status),
                     hours_left: french::duration(b.minutes_left),
                     valid_until: french::long_date(b.valid_until),
+                    fee: (b.participation_fee_cents > 0)
+                        .then(|| french::euros(b.participation_fee_cents)),
                 }),
                 None,
             )),

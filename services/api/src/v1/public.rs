@@ -56,6 +56,8 @@ pub struct BalanceView {
     pub minutes_left: i32,
     /// The last valid day.
     pub valid_until: NaiveDate,
+    /// What the holder pays toward the voucher, in cents (0: free for them).
+    pub participation_fee_cents: i64,
 }
 
 pub struct PublicApi;
@@ -82,6 +84,7 @@ impl PublicApi {
                 status: b.status.into(),
                 minutes_left: b.minutes_left,
                 valid_until: b.valid_until,
+                participation_fee_cents: b.participation_fee_cents,
             })),
             None => {
                 Err(passerelle_core::Error::NotFound("voucher with this reference and name").into())
@@ -105,6 +108,7 @@ impl Example for BalanceView {
             status: VoucherStatusDto::InProgress,
             minutes_left: 1080,
             valid_until: examples::valid_until(),
+            participation_fee_cents: 0,
         }
     }
 }

@@ -905,6 +905,31 @@ async fn issuance_is_refused_above_the_fee_cap_outside_the_publics_and_past_the_
             .await;
         assert!(free.html.contains("gratuites pour vous"), "{}", free.html);
     }
+    // So do the holder's balance page and the API's balance check.
+    let balance = app
+        .send(app.request("POST", "/v1/public/balance-page", None).form(&[
+            ("reference", references[0].as_str()),
+            ("last_name", "Cazals"),
+        ]))
+        .await;
+    assert!(
+        balance
+            .raw
+            .contains("Votre participation : <strong>10,00 €</strong>"),
+        "{}",
+        balance.raw
+    );
+    let checked = app
+        .send(
+            app.request("POST", "/v1/public/balance", None)
+                .json(&json!({ "reference": references[1], "last_name": "Delmas" })),
+        )
+        .await;
+    assert_eq!(
+        checked.body["participation_fee_cents"], 0,
+        "{}",
+        checked.raw
+    );
     let third = issue(person("Fabre"), 0).await;
     let problem = third.problem(409);
     assert!(

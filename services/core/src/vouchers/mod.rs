@@ -518,6 +518,8 @@ pub struct PublicBalance {
     pub status: VoucherStatus,
     pub minutes_left: i32,
     pub valid_until: NaiveDate,
+    /// What the holder pays toward the voucher (0: free for them).
+    pub participation_fee_cents: i64,
 }
 
 /// The public balance check: `None` for an unknown reference, a wrong name, an erased holder or a
@@ -552,5 +554,6 @@ pub async fn public_balance(
         status: voucher.status_at(tenant.tz(), Utc::now()),
         minutes_left: voucher.minutes_left,
         valid_until: voucher.valid_until,
+        participation_fee_cents: voucher.participation_fee_cents,
     }))
 }
