@@ -459,53 +459,6 @@ async fn the_holder_reads_a_french_portfolio_through_a_private_revocable_link() 
         .problem(404);
 }
 
-/// A token of an animator of a second EPN of Auvergne-Rhône-Alpes.
-async fn another_epn_animator(app: &TestApp) -> String {
-    use passerelle_core::audit::Actor;
-    use passerelle_core::tenancy::tokens::{self, NewToken};
-    use passerelle_core::tenancy::users::{self, NewUser};
-    let created = app
-        .post(
-            "/v1/epns",
-            app.ara.token(Role::TenantAdmin),
-            &json!({ "nom": "Médiathèque de Privas", "code_postal": "07000", "commune": "Privas" }),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.raw);
-    let user = users::create(
-        &app.db.app,
-        app.ara.id,
-        &NewUser {
-            email: "animatrice@privas.example".into(),
-            display_name: "Animatrice de Privas".into(),
-            role: Role::Epn,
-            prescriber_id: None,
-            epn_id: Some(
-                created.body["id"]
-                    .as_str()
-                    .expect("id")
-                    .parse()
-                    .expect("uuid"),
-            ),
-        },
-    )
-    .await
-    .expect("user");
-    tokens::issue_for_user(
-        &app.db.app,
-        app.ara.id,
-        Actor::SYSTEM,
-        user.id,
-        &NewToken {
-            name: "tests".into(),
-            expires_at: None,
-        },
-    )
-    .await
-    .expect("token")
-    .secret
-}
-
 pub(crate) async fn pass_numerique(app: &TestApp) -> String {
     let admin = app.ara.token(Role::TenantAdmin);
     let scheme = app
@@ -1024,7 +977,10 @@ async fn a_group_project_runs_from_submission_to_its_members_passes() {
         .await;
     foreign.problem(404);
     // Nor does another EPN of the same territory, which never ran this journey.
-    let neighbour = another_epn_animator(&app).await;
+    let neighbour = app
+        .animator_of_another_epn(&app.ara, "Privas", "07000")
+        .await
+        .token;
     let neighbour_try = app
         .send(
             app.request("PUT", &orient(&references[0]), Some(&neighbour))

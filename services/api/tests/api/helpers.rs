@@ -331,3 +331,71 @@ pub fn transposed(reference: &str) -> String {
     chars.swap(at, at + 1);
     chars.into_iter().collect()
 }
+
+/// A second EPN of `tenant`, created through the API, with an animator who has a token and the
+/// portal password `web::PASSWORD`: an EPN of the same territory that must not see the first's.
+pub struct AnimatorElsewhere {
+    pub token: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub async fn animator_of_another_epn(
+        &self,
+        tenant: &TenantFixture,
+        town: &str,
+        postal_code: &str,
+    ) -> AnimatorElsewhere {
+        let created = self
+            .post(
+                "/v1/epns",
+                tenant.token(Role::TenantAdmin),
+                &serde_json::json!({ "nom": format!("Médiathèque de {town}"), "code_postal": postal_code, "commune": town }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.raw);
+        let email = format!("animation@{}.example", town.to_lowercase());
+        let user = users::create(
+            &self.db.app,
+            tenant.id,
+            &NewUser {
+                email: email.clone(),
+                display_name: format!("Animation de {town}"),
+                role: Role::Epn,
+                prescriber_id: None,
+                epn_id: Some(
+                    created.body["id"]
+                        .as_str()
+                        .expect("id")
+                        .parse()
+                        .expect("uuid"),
+                ),
+            },
+        )
+        .await
+        .expect("user");
+        passerelle_core::tenancy::accounts::set_password(
+            &self.db.app,
+            tenant.id,
+            Actor::SYSTEM,
+            user.id,
+            crate::web::PASSWORD,
+        )
+        .await
+        .expect("password");
+        let token = tokens::issue_for_user(
+            &self.db.app,
+            tenant.id,
+            Actor::SYSTEM,
+            user.id,
+            &NewToken {
+                name: "tests".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("token")
+        .secret;
+        AnimatorElsewhere { token, email }
+    }
+}

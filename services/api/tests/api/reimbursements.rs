@@ -8,7 +8,7 @@ use passerelle_core::epns::{self, BankDetails};
 use passerelle_core::tenancy::Role;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{AnimatorElsewhere, TestApp, spawn_app};
 
 /// A voucher registered at the Lot's EPN with one two-hour session attended today.
 async fn a_month_of_delivery(app: &TestApp) {
@@ -278,63 +278,6 @@ async fn a_finance_officer_runs_approves_downloads_and_pays_a_month() {
     }
 }
 
-/// An animator of another EPN of the Lot, with a token and a portal password.
-async fn animator_elsewhere(app: &TestApp) -> (String, String) {
-    use passerelle_core::tenancy::tokens::{self, NewToken};
-    use passerelle_core::tenancy::users::{self, NewUser};
-    let created = app
-        .post(
-            "/v1/epns",
-            app.lot.token(Role::TenantAdmin),
-            &json!({ "nom": "Médiathèque de Gourdon", "code_postal": "46300", "commune": "Gourdon" }),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.raw);
-    let email = "animateur@gourdon.example";
-    let user = users::create(
-        &app.db.app,
-        app.lot.id,
-        &NewUser {
-            email: email.into(),
-            display_name: "Animateur de Gourdon".into(),
-            role: Role::Epn,
-            prescriber_id: None,
-            epn_id: Some(
-                created.body["id"]
-                    .as_str()
-                    .expect("id")
-                    .parse()
-                    .expect("uuid"),
-            ),
-        },
-    )
-    .await
-    .expect("user");
-    passerelle_core::tenancy::accounts::set_password(
-        &app.db.app,
-        app.lot.id,
-        Actor::SYSTEM,
-        user.id,
-        crate::web::PASSWORD,
-    )
-    .await
-    .expect("password");
-    let token = tokens::issue_for_user(
-        &app.db.app,
-        app.lot.id,
-        Actor::SYSTEM,
-        user.id,
-        &NewToken {
-            name: "tests".into(),
-            expires_at: None,
-        },
-    )
-    .await
-    .expect("token")
-    .secret;
-    (token, email.to_owned())
-}
-
 #[tokio::test]
 async fn an_epn_reads_its_own_statements_and_no_other_epns() {
     use crate::web::{PASSWORD, SignedIn, with_password};
@@ -378,7 +321,12 @@ async fn an_epn_reads_its_own_statements_and_no_other_epns() {
 
     // Another EPN of the same territory: its list is empty, whatever it asks, and the statement
     // is not found.
-    let (elsewhere, elsewhere_email) = animator_elsewhere(&app).await;
+    let AnimatorElsewhere {
+        token: elsewhere,
+        email: elsewhere_email,
+    } = app
+        .animator_of_another_epn(&app.lot, "Gourdon", "46300")
+        .await;
     for path in [
         "/v1/statements".to_owned(),
         format!("/v1/statements?epn_id={}", app.lot.epn_id),
@@ -549,7 +497,10 @@ async fn a_new_iban_takes_effect_only_when_another_person_confirms_it() {
     app.post(&bank_details, app.lot.token(Role::Prescriber), &body)
         .await
         .problem(403);
-    let (elsewhere, _) = animator_elsewhere(&app).await;
+    let elsewhere = app
+        .animator_of_another_epn(&app.lot, "Gourdon", "46300")
+        .await
+        .token;
     app.post(&bank_details, &elsewhere, &body)
         .await
         .problem(404);
