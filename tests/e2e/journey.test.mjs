@@ -81,9 +81,20 @@ test("a voucher from issuance to the funder's dataset, through every role's page
     await animator.getByRole("heading", { level: 1, name: "Feuille de présence" }).waitFor();
     const card = animator.locator(".personne").filter({ hasText: reference });
     await card.getByLabel(/^Présent/).check({ force: true });
-    await card.getByText("Compétences travaillées").click();
-    await card.getByLabel(/^2\.1 Interagir/).selectOption("practised");
-    if (index === 0) await screenshot(animator, "animator-sheet-phone");
+    // The competences are ticked once for the group.
+    const group = animator.locator(".groupe");
+    await group.getByText("Compétences travaillées par le groupe").click();
+    await group.getByLabel(/^2\.1 Interagir/).selectOption("practised");
+    if (index === 0) {
+      // On the smallest phones too, nothing is wider than the screen, the person's own
+      // competences open included.
+      await animator.setViewportSize({ width: 360, height: 740 });
+      await card.getByText("Compétences de cette personne").click();
+      const overflow = await animator.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `the sheet scrolls sideways by ${overflow} px at 360 px`);
+      await screenshot(animator, "animator-sheet-phone");
+      await animator.setViewportSize({ width: 390, height: 844 });
+    }
     await animator.getByRole("button", { name: "Enregistrer la feuille" }).click();
     const left = index === 0 ? "18 heures" : "16 heures";
     await animator.getByText(`${reference} noté présent ; il reste ${left}.`).waitFor();

@@ -833,34 +833,55 @@ enum SheetRefused {
     Unreadable,
 }
 
+/// What a person's competence select says: as the group (empty), not worked by them, or a level.
+const NOT_WORKED: &str = "aucune";
+
 /// The sheet's entries: `ref_<i>` names a row's voucher, `statut_<i>` its attendance (rows left
-/// blank are not recorded), `comp_<i>_<code>` a competence's level. Read in one pass over the
-/// form, whatever its size.
+/// blank are not recorded), `horsparcours_<i>` its « hors parcours » mark. The competences are
+/// ticked once for the session — `groupe_<code>`, a level — and apply to everyone present;
+/// `comp_<i>_<code>` adjusts one person: a level, `aucune` (not worked by them) or empty (as the
+/// group). Read in one pass over the form, whatever its size.
 fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let level = |value: &str| -> Result<CompetenceLevel, SheetRefused> {
+        value.parse().map_err(|_| SheetRefused::Unreadable)
+    };
     let mut references: Vec<(&str, &str)> = Vec::new();
     let mut statuses: HashMap<&str, &str> = HashMap::new();
-    let mut competences: HashMap<&str, Vec<(String, CompetenceLevel)>> = HashMap::new();
-    let mut off_path: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut group: BTreeMap<&str, CompetenceLevel> = BTreeMap::new();
+    let mut adjusted: HashMap<&str, Vec<(&str, Option<CompetenceLevel>)>> = HashMap::new();
+    let mut off_path: HashSet<&str> = HashSet::new();
     for (key, value) in pairs {
+        let value = value.trim();
         if let Some(row) = key.strip_prefix("ref_") {
             references.push((row, value));
             if references.len() > MAX_SHEET_ROWS {
                 return Err(SheetRefused::TooLong);
             }
         } else if let Some(row) = key.strip_prefix("statut_") {
-            statuses.insert(row, value.trim());
+            statuses.insert(row, value);
         } else if let Some(row) = key.strip_prefix("horsparcours_") {
             off_path.insert(row);
+        } else if let Some(code) = key.strip_prefix("groupe_")
+            && !value.is_empty()
+        {
+            group.insert(code, level(value)?);
+            if group.len() > MAX_ROW_COMPETENCES {
+                return Err(SheetRefused::TooLong);
+            }
         } else if let Some((row, code)) = key
             .strip_prefix("comp_")
             .and_then(|rest| rest.split_once('_'))
             && !value.is_empty()
         {
-            let level = value.parse().map_err(|_| SheetRefused::Unreadable)?;
-            let row_competences = competences.entry(row).or_default();
-            row_competences.push((code.to_owned(), level));
-            if row_competences.len() > MAX_ROW_COMPETENCES {
+            let chosen = if value == NOT_WORKED {
+                None
+            } else {
+                Some(level(value)?)
+            };
+            let row_adjusted = adjusted.entry(row).or_default();
+            row_adjusted.push((code, chosen));
+            if row_adjusted.len() > MAX_ROW_COMPETENCES {
                 return Err(SheetRefused::TooLong);
             }
         }
@@ -870,12 +891,32 @@ fn entries(pairs: &[(String, String)]) -> Result<Vec<Entry>, SheetRefused> {
         .filter_map(|(row, reference)| {
             let status = statuses.get(row).copied().unwrap_or_default();
             (!status.is_empty()).then(|| {
+                let status = status
+                    .parse::<AttendanceStatus>()
+                    .map_err(|_| SheetRefused::Unreadable)?;
+                // The group's competences are those of the people present.
+                let mut worked: BTreeMap<&str, CompetenceLevel> =
+                    if status == AttendanceStatus::Present {
+                        group.clone()
+                    } else {
+                        BTreeMap::new()
+                    };
+                for (code, chosen) in adjusted.remove(row).unwrap_or_default() {
+                    match chosen {
+                        Some(level) => worked.insert(code, level),
+                        None => worked.remove(code),
+                    };
+                }
+                if worked.len() > MAX_ROW_COMPETENCES {
+                    return Err(SheetRefused::TooLong);
+                }
                 Ok(Entry {
                     reference: reference.to_owned(),
-                    status: status
-                        .parse::<AttendanceStatus>()
-                        .map_err(|_| SheetRefused::Unreadable)?,
-                    competences: competences.remove(row).unwrap_or_default(),
+                    status,
+                    competences: worked
+                        .into_iter()
+                        .map(|(code, level)| (code.to_owned(), level))
+                        .collect(),
                     off_path: off_path.contains(row),
                 })
             })
@@ -997,6 +1038,49 @@ mod tests {
             (read[1].reference.as_str(), read[1].status),
             ("LOT-EEEE-FFFF", AttendanceStatus::Absent)
         );
+    }
+
+    #[test]
+    fn the_groups_competences_apply_to_everyone_present_and_each_person_can_differ() {
+        let form = vec![
+            pair("groupe_2.1", "practised"),
+            pair("groupe_1.1", "discovered"),
+            pair("groupe_3.1", ""),
+            pair("ref_0", "LOT-AAAA"),
+            pair("statut_0", "present"),
+            pair("comp_0_2.1", ""),
+            pair("ref_1", "LOT-BBBB"),
+            pair("statut_1", "present"),
+            pair("comp_1_2.1", "acquired"),
+            pair("comp_1_1.1", "aucune"),
+            pair("comp_1_4.2", "discovered"),
+            pair("ref_2", "LOT-CCCC"),
+            pair("statut_2", "absent"),
+        ];
+        let read = entries(&form).expect("within bounds");
+        assert_eq!(
+            read[0].competences,
+            [
+                ("1.1".into(), CompetenceLevel::Discovered),
+                ("2.1".into(), CompetenceLevel::Practised)
+            ],
+            "as the group"
+        );
+        assert_eq!(
+            read[1].competences,
+            [
+                ("2.1".into(), CompetenceLevel::Acquired),
+                ("4.2".into(), CompetenceLevel::Discovered)
+            ],
+            "adjusted: one level higher, one not worked, one more"
+        );
+        assert!(read[2].competences.is_empty(), "nothing for the absent");
+        let forged = vec![pair("groupe_2.1", "expert"), pair("ref_0", "LOT-X")];
+        assert_eq!(entries(&forged).err(), Some(SheetRefused::Unreadable));
+        let too_many: Vec<_> = (0..=MAX_ROW_COMPETENCES)
+            .map(|c| pair(&format!("groupe_{c}"), "acquired"))
+            .collect();
+        assert_eq!(entries(&too_many).err(), Some(SheetRefused::TooLong));
     }
 
     #[test]

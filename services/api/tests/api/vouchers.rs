@@ -315,8 +315,13 @@ async fn the_public_balance_check_leaks_nothing_and_is_rate_limited() {
     let keys: Vec<&String> = ok.body.as_object().expect("object").keys().collect();
     assert_eq!(
         keys,
-        ["minutes_left", "status", "valid_until"],
-        "nothing else is revealed"
+        [
+            "minutes_left",
+            "participation_fee_cents",
+            "status",
+            "valid_until"
+        ],
+        "nothing else than what the holder needs to use it (what they pay included)"
     );
     assert_eq!(ok.body["minutes_left"], 1200);
 

@@ -456,14 +456,37 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
         .submit(
             &sheet_path,
             &[
+                // Ticked once for the group, then adjusted for the person.
+                ("groupe_2.1", "practised"),
+                ("groupe_1.1", "discovered"),
                 ("ref_0", reference.as_str()),
                 ("statut_0", "present"),
-                ("comp_0_2.1", "practised"),
-                ("comp_0_4.2", ""),
+                ("comp_0_2.1", ""),
+                ("comp_0_1.1", "aucune"),
+                ("comp_0_4.2", "acquired"),
             ],
         )
         .await;
     assert_eq!(sent.status, 200, "{}", sent.html);
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let worked: Vec<(String, String)> = sqlx::query_as(
+        "SELECT ac.competence_code, ac.level FROM attendance_competences ac
+           JOIN attendances a ON a.id = ac.attendance_id JOIN vouchers v ON v.id = a.voucher_id
+          WHERE v.reference = $1 ORDER BY 1",
+    )
+    .bind(&reference)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("competences");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        worked,
+        [
+            ("2.1".to_owned(), "practised".to_owned()),
+            ("4.2".to_owned(), "acquired".to_owned())
+        ],
+        "the group's 2.1, not its 1.1, and the person's own 4.2"
+    );
     assert!(
         sent.html.contains("noté présent ; il reste 18 heures."),
         "{}",
