@@ -5,8 +5,9 @@
 
 use chrono::Datelike;
 use passerelle_core::emails::french;
+use passerelle_core::emails::french::euros;
 use passerelle_core::labels;
-use passerelle_core::reimbursements::{self, StatementFilter, StatementStatus, export};
+use passerelle_core::reimbursements::{self, StatementFilter, StatementStatus};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, handler};
@@ -43,10 +44,6 @@ struct YearView {
     draft: String,
     previous: Option<i32>,
     next: Option<i32>,
-}
-
-fn euros(cents: i64) -> String {
-    format!("{} €", export::euros(cents))
 }
 
 #[handler]

@@ -5,8 +5,8 @@
 use passerelle_core::beneficiaries::{self, NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::portfolio;
 use passerelle_core::emails::french;
+use passerelle_core::emails::french::euros;
 use passerelle_core::pagination::PageRequest;
-use passerelle_core::reimbursements::export::euros;
 use passerelle_core::vouchers::bulk::{self, RowStatus};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherFilter};
 use passerelle_core::{Error, epns, labels, prescribers, schemes};
@@ -438,10 +438,9 @@ async fn voucher_details(
         scheme: scheme.scheme.name,
         prescriber: prescriber.name,
         status: passerelle_core::labels::voucher_status(status),
-        value: format!("{} €", euros(voucher.face_value_cents)),
+        value: euros(voucher.face_value_cents),
         hours: french::duration(voucher.minutes_total),
-        fee: (voucher.participation_fee_cents > 0)
-            .then(|| format!("{} €", euros(voucher.participation_fee_cents))),
+        fee: (voucher.participation_fee_cents > 0).then(|| euros(voucher.participation_fee_cents)),
         left: french::duration(voucher.minutes_left),
         issued_on: french::long_date(voucher.issued_on),
         valid_until: french::long_date(voucher.valid_until),

@@ -18,7 +18,9 @@ use poem::web::{Data, Path};
 use poem::{Request, handler};
 use serde::Serialize;
 
-use super::statements::{LineRow, euros, line_rows};
+use passerelle_core::emails::french::euros;
+
+use super::statements::{LineRow, line_rows};
 use super::{OrBack, PageResult, Portal};
 use crate::access;
 use crate::state::AppState;

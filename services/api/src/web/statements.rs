@@ -3,6 +3,7 @@
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use passerelle_core::audit::Actor;
 use passerelle_core::emails::french;
+use passerelle_core::emails::french::euros;
 use passerelle_core::labels;
 use passerelle_core::reimbursements::StatementStatus;
 use passerelle_core::reimbursements::{self, StatementFilter, StatementLine, export, sepa};
@@ -40,11 +41,6 @@ fn asked_month(req: &Request) -> Option<NaiveDate> {
                 .and_then(|first| first.checked_sub_months(Months::new(1)))
         }
     }
-}
-
-/// "1 234,56 €".
-pub(super) fn euros(cents: i64) -> String {
-    format!("{} €", export::euros(cents))
 }
 
 /// A month's statement, as a line of the month's list.
