@@ -197,12 +197,17 @@ fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> Html<String> 
     )
 }
 
-fn not_found(tenant: &str) -> HolderPage {
-    HolderPage::NotFound(message(
+/// The same French page for an unknown territory, a wrong code and a stopped link.
+fn not_found_page(tenant: &str) -> Html<String> {
+    message(
         "Ce lien ne fonctionne pas",
         "Ce lien ou ce code ne mène à aucun espace personnel : vérifiez le code sur votre courrier. S’il a été désactivé ou remplacé, demandez un nouveau courrier à la structure qui vous a remis votre chèque.",
         Some((&format!("/p/{tenant}"), "Saisir le code de mon courrier")),
-    ))
+    )
+}
+
+fn not_found(tenant: &str) -> HolderPage {
+    HolderPage::NotFound(not_found_page(tenant))
 }
 
 fn too_many() -> HolderPage {
@@ -415,10 +420,7 @@ impl HolderPages {
         let found = match tenants::find_by_slug(&state.db, &tenant.0).await {
             Ok(Some(found)) => found,
             Ok(None) => {
-                let HolderPage::NotFound(html) = not_found(&tenant.0) else {
-                    unreachable!("not_found is a 404")
-                };
-                return Ok(CodeEntry::NotFound(html));
+                return Ok(CodeEntry::NotFound(not_found_page(&tenant.0)));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "holder code form unavailable");

@@ -304,7 +304,7 @@ impl PortfolioApi {
 }
 
 /// Counts a look at a holder's page against the address's budget.
-pub(crate) async fn count_view(state: &AppState, req: &Request) -> Result<(), ApiError> {
+async fn count_view(state: &AppState, req: &Request) -> Result<(), ApiError> {
     limits::rate::hit(
         state,
         "portfolio",

@@ -154,6 +154,13 @@ async fn the_letter_opens_the_persons_own_space_across_all_their_vouchers() {
     assert_eq!(get(&app, &format!("/p/lot/{off}")).await.0, 404);
     assert_eq!(get(&app, "/p/nowhere/ABCD-EFGH-JKMN-PQRS").await.0, 404);
     assert_eq!(get(&app, "/p/nowhere").await.0, 404);
+    // A forged, oversized code is refused like a wrong one.
+    assert_eq!(
+        get(&app, &format!("/p/lot/{}", "A".repeat(4000))).await.0,
+        404
+    );
+    let (status, _, _) = post_form(&app, "/p/lot", &[("code", &"A".repeat(4000))]).await;
+    assert!(status == 400 || status == 422, "{status}");
 
     // The holder renews it from the page: the new code works, the letter's no longer does.
     let (status, _, renewed) = post_form(&app, &format!("/p/lot/{code}/renouveler"), &[]).await;

@@ -211,14 +211,14 @@ async fn create(
     })
 }
 
-/// Locks the person, so that two letters printed at once make one link.
-async fn lock_person(tx: &mut Tx, beneficiary_id: Uuid) -> Result<(), Error> {
-    sqlx::query_scalar::<_, Uuid>("SELECT id FROM beneficiaries WHERE id = $1 FOR UPDATE")
+/// Locks the person, so that two letters printed at once make one link; `true` when their data
+/// was erased.
+async fn lock_person(tx: &mut Tx, beneficiary_id: Uuid) -> Result<bool, Error> {
+    sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM beneficiaries WHERE id = $1 FOR UPDATE")
         .bind(beneficiary_id)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or(Error::NotFound("beneficiary"))?;
-    Ok(())
+        .ok_or(Error::NotFound("beneficiary"))
 }
 
 /// The person's working link, made now when they have none (their first letter or email, or the
@@ -230,13 +230,7 @@ pub async fn ensure(
     actor: Actor,
     beneficiary_id: Uuid,
 ) -> Result<Option<HolderLink>, Error> {
-    lock_person(tx, beneficiary_id).await?;
-    let erased: bool =
-        sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM beneficiaries WHERE id = $1")
-            .bind(beneficiary_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    if erased {
+    if lock_person(tx, beneficiary_id).await? {
         return Ok(None);
     }
     if let Some(link) = current(tx, key, tenant, beneficiary_id).await? {
