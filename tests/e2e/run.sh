@@ -2,7 +2,8 @@
 # End-to-end tests of the pages, in headless Chromium (Debian's package, no browser download)
 # driven by Playwright (playwright-core, pinned by tests/e2e/package-lock.json), against the real
 # `passerelle serve` on a database of its own seeded with the two demo tenants. Run by `make test`.
-# Each test writes screenshots of the pages it visits to var/e2e/screenshots/.
+# Each test writes screenshots of the pages it visits to var/e2e/screenshots/. Arguments, if any,
+# name the test files to run (`bash tests/e2e/run.sh tests/e2e/phone.test.mjs`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,4 +27,4 @@ start_demo_instance "$out"
 
 E2E_BASE_URL="http://$API_ADDR" E2E_TOKENS="$PWD/$out/tokens" E2E_SCREENSHOTS="$PWD/$out/screenshots" \
   E2E_MAIL_DIR="$MAIL_DIR" \
-  node --test --test-concurrency=1 tests/e2e/
+  node --test --test-concurrency=1 "${@:-tests/e2e/}"

@@ -151,10 +151,8 @@ export async function issueVoucher(firstName, lastName) {
   return issued.voucher.reference;
 }
 
-/** The demo EPN registers the voucher and records its holder present at a session held now,
- * with one competence worked. */
-export async function attendOneSession(reference, lastName) {
-  const scheme = await lotScheme();
+/** The demo EPN registers the voucher after the interview, with modules 1 to 10 chosen. */
+export async function registerAtDemoEpn(reference, lastName) {
   await api(
     "POST",
     "/v1/registrations",
@@ -167,6 +165,13 @@ export async function attendOneSession(reference, lastName) {
     },
     201,
   );
+}
+
+/** The demo EPN registers the voucher and records its holder present at a session held now,
+ * with one competence worked. */
+export async function attendOneSession(reference, lastName) {
+  const scheme = await lotScheme();
+  await registerAtDemoEpn(reference, lastName);
   const session = await api(
     "POST",
     "/v1/sessions",

@@ -61,7 +61,8 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/static/dsfr",
             StaticFilesEndpoint::new(state.web_assets_dir.clone()),
         )
-        .at("/static/passerelle/:name", get(assets::style_sheet))
+        .at("/static/passerelle/:name", get(assets::file))
+        .at("/static/jsqr/jsQR.js", get(assets::qr_decoder))
         .nest("/portail", web::routes())
         .nest("/territoires", web::public::routes())
         .at("/problems", get(problem_types::index))
@@ -103,7 +104,9 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     .await
     .map_err(ServeError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
-    if !settings.web_assets_dir.join("dsfr.min.css").is_file() {
+    if !settings.web_assets_dir.join("dsfr.min.css").is_file()
+        || !settings.web_assets_dir.join(assets::QR_DECODER).is_file()
+    {
         return Err(ServeError::WebAssets(settings.web_assets_dir.clone()));
     }
     let redis = AppState::connect_redis(&settings.redis_url).await?;
@@ -156,7 +159,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error(
-        "the design system's files are not in {0} (no dsfr.min.css): run infra/local/web-assets.sh, or set WEB_ASSETS_DIR"
+        "the design system's files are not in {0} (no dsfr.min.css), or the QR decoder is not beside them: run infra/local/web-assets.sh, or set WEB_ASSETS_DIR"
     )]
     WebAssets(std::path::PathBuf),
     #[error("server error: {0}")]

@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "epn_phone.html",
+        include_str!("../templates/pages/epn_phone.html"),
+    ),
+    (
         "requests.html",
         include_str!("../templates/pages/requests.html"),
     ),

@@ -1,7 +1,8 @@
 //! Headers that tell the browser what a response may do, on every response: no MIME sniffing, never
 //! framed (clickjacking), no referrer outside the site, HSTS when the service is reached over
-//! https, and a Content-Security-Policy. Pages carry no script and no inline style (the portal's
-//! own rules are in `/static/passerelle/`), so their policy allows only the site's own files; the
+//! https, and a Content-Security-Policy. Pages carry no inline script and no inline style (the
+//! portal's own rules and scripts are in `/static/passerelle/`), so their policy allows only the
+//! site's own files — scripts, the phone app's service worker and manifest, its requests; the
 //! interactive API documentation (`/docs`, Swagger UI) runs inline scripts and gets a policy of
 //! its own, still never framed.
 
@@ -12,8 +13,10 @@ use poem::{Endpoint, IntoResponse, Request, Response, Result};
 
 use crate::state::AppState;
 
-pub const PAGES_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub const PAGES_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; \
+     worker-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
 const DOCS_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 /// Two years, as the HSTS preload list asks.

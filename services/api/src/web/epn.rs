@@ -701,7 +701,7 @@ pub(super) async fn register(
 pub(super) struct Outcome {
     reference: String,
     pub ok: bool,
-    text: String,
+    pub(in crate::web) text: String,
 }
 
 impl Outcome {

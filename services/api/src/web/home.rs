@@ -37,7 +37,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 18] = [
+    let pages: [(&access::Operation, &str, &'static str); 19] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -62,6 +62,11 @@ pub(super) async fn home(
             &access::CREATE_SESSION,
             "/epn",
             "Séances et mois en cours de l’EPN",
+        ),
+        (
+            &access::RECORD_ATTENDANCE,
+            "/epn/telephone/",
+            "Feuilles de présence sur le téléphone, même sans réseau",
         ),
         (
             &access::ACCEPT_ACCOMPANIMENT,

@@ -28,6 +28,7 @@ mod home;
 mod network;
 mod orientation;
 mod passwords;
+mod phone;
 mod prescriber;
 mod prescribers;
 mod project_form;
@@ -93,6 +94,21 @@ pub fn routes() -> Route {
             get(epn::find_form).post(epn::register),
         )
         .at("/:tenant/epn/seances", poem::post(epn::plan_session))
+        .at("/:tenant/epn/telephone", get(phone::shell::page))
+        .at("/:tenant/epn/telephone/", get(phone::shell::page))
+        .at(
+            "/:tenant/epn/telephone/manifest.webmanifest",
+            get(phone::shell::manifest),
+        )
+        .at(
+            "/:tenant/epn/telephone/sw.js",
+            get(phone::shell::service_worker),
+        )
+        .at("/:tenant/epn/telephone/semaine", get(phone::week::show))
+        .at(
+            "/:tenant/epn/telephone/feuilles",
+            poem::post(phone::sheets::send),
+        )
         .at(
             "/:tenant/epn/seances/:id",
             get(epn::sheet).post(epn::record_sheet),

@@ -201,5 +201,10 @@ pub(super) async fn sign_out(
     if let Ok(value) = set_cookie(&state, &tenant, "", 0).parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
+    // What the phone app keeps (the week's names, the sheets) leaves the phone with the user.
+    response.headers_mut().insert(
+        "clear-site-data",
+        header::HeaderValue::from_static("\"cache\", \"storage\""),
+    );
     Ok(response)
 }

@@ -11,6 +11,7 @@ mod isolation;
 mod kit;
 mod leaks;
 mod openapi;
+mod phone;
 mod project_pages;
 mod public_request;
 mod reimbursements;

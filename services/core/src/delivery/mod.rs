@@ -5,6 +5,7 @@ pub mod accompaniment;
 pub mod attendance;
 pub mod orientation;
 pub mod overview;
+pub mod phone;
 pub mod portfolio;
 pub mod projects;
 pub mod registration;

@@ -102,7 +102,7 @@ impl HolderCode {
             .join("-")
     }
 
-    fn hash(&self) -> Vec<u8> {
+    pub(crate) fn hash(&self) -> Vec<u8> {
         Sha256::digest(self.0).to_vec()
     }
 }

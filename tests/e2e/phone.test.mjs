@@ -1,0 +1,310 @@
+// The animator's phone app without the network, as an animator in a rural EPN uses it: the week
+// is opened once with the Wi-Fi, the Wi-Fi drops, two sheets are saved on the phone, the page is
+// reloaded, the Wi-Fi comes back and each attendance reaches the service once. Two phones saving
+// the same sheet, hours used elsewhere meanwhile, a phone whose clock runs ahead, and a voucher
+// found from the QR code of its holder's letter.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  api,
+  baseUrl,
+  browser,
+  eventually,
+  issueVoucher,
+  lotScheme,
+  page,
+  printToPdf,
+  registerAtDemoEpn,
+  screenshot,
+  signIn,
+} from "./support.mjs";
+
+let chromium;
+let scheme;
+
+before(async () => {
+  chromium = await browser();
+  scheme = await lotScheme();
+});
+
+after(async () => {
+  await chromium?.close();
+});
+
+/** A voucher of a new holder, registered at the demo EPN with modules 1 to 10 chosen. */
+async function registeredVoucher(firstName, lastName) {
+  const reference = await issueVoucher(firstName, lastName);
+  await registerAtDemoEpn(reference, lastName);
+  return reference;
+}
+
+/** A session of the demo EPN starting `minutesFromNow` from now (negative: already started). */
+async function plannedSession(minutesFromNow, minutes = 120, place = null) {
+  const session = await api(
+    "POST",
+    "/v1/sessions",
+    "EPN_LOT",
+    {
+      scheme_id: scheme.id,
+      module_number: 1,
+      starts_at: new Date(Date.now() + minutesFromNow * 60000).toISOString(),
+      duration_minutes: minutes,
+      capacity: 8,
+      ...(place ? { place } : {}),
+    },
+    201,
+  );
+  return session.id;
+}
+
+async function minutesLeft(reference) {
+  return (await api("GET", `/v1/vouchers/${reference}`, "TENANT_ADMIN_LOT")).minutes_left;
+}
+
+/** The animator's phone, signed in, with the app opened online once and its service worker in
+ * control: what the phone keeps from then on. */
+async function animatorPhone() {
+  const phone = await page(chromium, { phone: true });
+  await signIn(phone, "epn@lot.example");
+  await phone.goto(`${baseUrl}/portail/lot/epn/telephone/`);
+  await phone.locator("#telephone[data-pret='1']").waitFor();
+  await phone.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+  await eventually(() => phone.evaluate(() => navigator.serviceWorker.controller !== null), 20, "the service worker in control");
+  return phone;
+}
+
+/** Cuts the phone's network: the page's requests and those of its service worker. */
+async function offline(phone) {
+  await phone.context().setOffline(true);
+  await phone.context().route("**", (route) => route.abort("internetdisconnected"));
+}
+
+async function online(phone) {
+  await phone.context().unrouteAll({ behavior: "ignoreErrors" });
+  await phone.context().setOffline(false);
+}
+
+/** Opens the sheet of the session `sessionId` from the app's list. */
+async function openSheet(phone, sessionId) {
+  await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#seance/${sessionId}`);
+  await phone.getByRole("heading", { level: 2, name: /Feuille de présence|Corriger/ }).waitFor();
+}
+
+function person(phone, reference) {
+  return phone.locator(`section.personne[data-reference="${reference}"]`);
+}
+
+async function waiting(phone) {
+  return Number(await phone.locator("#etat").getAttribute("data-attente"));
+}
+
+function outcomeOf(phone, key, reference) {
+  return phone.locator(`section.envoi[data-key="${key}"] li[data-reference="${reference}"]`);
+}
+
+async function sheetKeys(phone) {
+  return phone.locator("section.envoi").evaluateAll((items) => items.map((i) => i.dataset.key));
+}
+
+test("sheets saved with no network are sent once when it comes back, even after a reload", async () => {
+  const first = await registeredVoucher("Marcelle", "Delpech");
+  const second = await registeredVoucher("Raymond", "Bouzou");
+  const morning = await plannedSession(-40, 120, "Salle du conseil");
+  const afternoon = await plannedSession(-20);
+  const phone = await animatorPhone();
+  await phone.getByRole("link", { name: "Trouver un chèque (QR code)" }).waitFor();
+  await screenshot(phone, "phone-week");
+
+  await offline(phone);
+  await openSheet(phone, morning);
+  await phone.getByText("Compétences travaillées par le groupe").click();
+  await phone.getByLabel(/^1\.1 /).first().selectOption("practised");
+  await person(phone, first).getByLabel(/^Présent/).check({ force: true });
+  await screenshot(phone, "phone-sheet-offline");
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+  assert.match(await phone.locator("#etat").innerText(), /Hors connexion/);
+  assert.match(await phone.locator("#etat").innerText(), /1 feuille enregistrée sur le téléphone, pas encore envoyée/);
+
+  await openSheet(phone, afternoon);
+  await person(phone, second).getByLabel(/^Présent/).check({ force: true });
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+  assert.equal(await waiting(phone), 2);
+  await screenshot(phone, "phone-sheets-waiting");
+
+  // The tab is reloaded with no network: the app and its two sheets are still there.
+  await phone.reload();
+  await phone.locator("#telephone[data-pret='1']").waitFor();
+  assert.equal(await waiting(phone), 2);
+  assert.equal(await phone.getByText("Enregistrée sur le téléphone, pas encore envoyée").count(), 2);
+  assert.equal(await minutesLeft(first), 1200, "nothing reached the service while offline");
+
+  await online(phone);
+  await eventually(async () => (await waiting(phone)) === 0, 30, "the waiting sheets to be sent");
+  const keys = await sheetKeys(phone);
+  assert.equal(keys.length, 2);
+  const lines = await phone.locator("li[data-issue]").evaluateAll((items) => items.map((i) => [i.dataset.reference, i.dataset.issue]));
+  assert.deepEqual(lines.sort(), [[first, "recorded"], [second, "recorded"]].sort());
+  await screenshot(phone, "phone-sheets-sent");
+  assert.equal(await minutesLeft(first), 1200 - 120);
+  assert.equal(await minutesLeft(second), 1200 - 120);
+  // Sent again (a retry after a lost answer), the sheets debit nothing more.
+  await phone.evaluate(async () => {
+    const db = await new Promise((resolve) => {
+      const request = indexedDB.open("passerelle-telephone-lot", 1);
+      request.onsuccess = () => resolve(request.result);
+    });
+    const sheets = await new Promise((resolve) => {
+      const all = db.transaction("envois").objectStore("envois").getAll();
+      all.onsuccess = () => resolve(all.result);
+    });
+    const token = await new Promise((resolve) => {
+      const week = db.transaction("semaine").objectStore("semaine").get("semaine");
+      week.onsuccess = () => resolve(week.result.owner.csrf_token);
+    });
+    for (const sheet of sheets) {
+      await fetch("/portail/lot/epn/telephone/feuilles", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": token },
+        body: sheet.body,
+      });
+    }
+  });
+  assert.equal(await minutesLeft(first), 1200 - 120);
+  assert.equal(await minutesLeft(second), 1200 - 120);
+
+  // Sign-out wipes what the phone kept: the week's names and the sheets.
+  await phone.goto(`${baseUrl}/portail/lot/`);
+  await phone.getByRole("button", { name: "Se déconnecter" }).click();
+  await phone.waitForURL(/\/connexion\?deconnecte=1$/);
+  const kept = await phone.evaluate(async () => ({
+    databases: (await indexedDB.databases()).map((d) => d.name),
+    caches: await caches.keys(),
+  }));
+  assert.deepEqual(kept, { databases: [], caches: [] });
+  await phone.context().close();
+});
+
+test("the same sheet saved on two phones records once; the other is told it is already recorded", async () => {
+  const reference = await registeredVoucher("Odile", "Lagarrigue");
+  const session = await plannedSession(-15);
+  const phones = [await animatorPhone(), await animatorPhone()];
+  for (const phone of phones) {
+    await offline(phone);
+    await openSheet(phone, session);
+    await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+    await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+    await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+  }
+  for (const phone of phones) await online(phone);
+  for (const phone of phones) await eventually(async () => (await waiting(phone)) === 0, 30, "the sheet to be sent");
+  const outcomes = [];
+  for (const phone of phones) {
+    const [key] = await sheetKeys(phone);
+    outcomes.push(await outcomeOf(phone, key, reference).getAttribute("data-issue"));
+  }
+  assert.deepEqual([...outcomes].sort(), ["already_recorded", "recorded"]);
+  const told = phones[outcomes.indexOf("already_recorded")];
+  assert.match(await told.locator("li[data-issue='already_recorded']").innerText(), /déjà enregistrée/i);
+  await screenshot(told, "phone-already-recorded");
+  assert.equal(await minutesLeft(reference), 1200 - 120);
+  for (const phone of phones) await phone.context().close();
+});
+
+test("hours used elsewhere meanwhile refuse the line with its reason; corrected, it is sent again", async () => {
+  const reference = await registeredVoucher("Yvette", "Calmettes");
+  const own = await plannedSession(-30, 480);
+  // A session starting in two hours, saved on a phone whose clock runs three hours ahead: the
+  // service's clock decides.
+  const later = await plannedSession(120, 60);
+  const phone = await animatorPhone();
+  await phone.clock.setFixedTime(new Date(Date.now() + 3 * 3600 * 1000));
+  await offline(phone);
+  await openSheet(phone, own);
+  await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+  await openSheet(phone, later);
+  await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+
+  // Meanwhile, two long sessions recorded through another channel leave less than the 8 hours.
+  for (const started of [await plannedSession(-60, 480), await plannedSession(-50, 480)]) {
+    await api("POST", `/v1/sessions/${started}/attendance`, "EPN_LOT", {
+      entries: [{ reference, status: "present" }],
+    });
+  }
+  assert.equal(await minutesLeft(reference), 240);
+
+  await online(phone);
+  await eventually(async () => (await waiting(phone)) === 0, 30, "the sheets to be sent");
+  const texts = await phone.locator("li[data-issue='refused']").allInnerTexts();
+  assert.equal(texts.length, 2, texts.join("\n"));
+  assert.ok(texts.some((t) => t.includes(reference) && /ne suffit pas/.test(t)), texts.join("\n"));
+  // The sheet of the session not started yet is refused whole, by the service's clock.
+  assert.match(
+    await phone.locator("section.envoi").filter({ hasText: "pas encore commencé" }).innerText(),
+    /Feuille refusée : Cette séance n’a pas encore commencé/,
+  );
+  await screenshot(phone, "phone-line-refused");
+  assert.equal(await minutesLeft(reference), 240);
+
+  // The refused line of the long session is corrected (the person left: absent) and resent.
+  const ownKey = await phone
+    .locator("section.envoi")
+    .filter({ hasText: "ne suffit pas" })
+    .getAttribute("data-key");
+  await phone.locator(`section.envoi[data-key="${ownKey}"]`).getByRole("link", { name: /Corriger et renvoyer/ }).click();
+  await phone.getByRole("heading", { level: 2, name: "Corriger la feuille" }).waitFor();
+  assert.equal(await phone.locator("section.personne").count(), 1);
+  await screenshot(phone, "phone-sheet-correction");
+  await person(phone, reference).getByLabel(/^Absent/).check({ force: true });
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await eventually(async () => (await phone.locator("li[data-issue='recorded']").count()) === 1, 30, "the corrected sheet");
+  assert.match(await phone.locator("li[data-issue='recorded']").innerText(), /noté absent/);
+  assert.match(await phone.locator(`section.envoi[data-key="${ownKey}"]`).innerText(), /Corrigée par une feuille plus récente/);
+  assert.equal(await minutesLeft(reference), 240);
+  await phone.context().close();
+});
+
+test("a voucher is found from a photo of its holder's letter and its sheet opens", async () => {
+  const reference = await registeredVoucher("Gisèle", "Bessières");
+  const session = await plannedSession(-10);
+  // The prescriber prints the letter; the animator photographs its QR code.
+  const prescriber = await page(chromium);
+  await signIn(prescriber, "prescriber@lot.example");
+  await prescriber.goto(`${baseUrl}/portail/lot/cheques/${reference}/courrier`);
+  const pdf = await printToPdf(prescriber, "phone-letter");
+  const photo = pdf.replace(/\.pdf$/, "-photo");
+  execFileSync("pdftoppm", ["-r", "150", "-f", "1", "-l", "1", "-singlefile", "-png", pdf, photo]);
+  await prescriber.context().close();
+
+  const phone = await animatorPhone();
+  await offline(phone);
+  await phone.getByRole("link", { name: "Trouver un chèque (QR code)" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Trouver un chèque" }).waitFor();
+  await screenshot(phone, "phone-lookup");
+  await phone.getByLabel(/Ou une photo du QR code/).setInputFiles(`${photo}.png`);
+  const card = phone.locator(".cheque-trouve");
+  await card.waitFor({ timeout: 20000 });
+  assert.match(await card.innerText(), /Gisèle Bessières/);
+  assert.match(await card.innerText(), new RegExp(reference));
+  await screenshot(phone, "phone-lookup-found");
+  await card.locator(`a[href$="#seance/${session}/${reference}"]`).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuille de présence" }).waitFor();
+  assert.ok(await person(phone, reference).getByLabel(/^Présent/).isChecked(), "the scanned person is ticked present");
+  assert.equal(new URL(phone.url()).hash.split("/")[1], session);
+
+  // Typed instead: the reference, in lower case.
+  await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#chercher`);
+  await phone.getByLabel(/Référence du chèque ou code du courrier/).fill(reference.toLowerCase());
+  await phone.getByRole("button", { name: "Chercher" }).click();
+  await card.waitFor();
+  assert.match(await card.innerText(), /Gisèle Bessières/);
+  await phone.context().close();
+});
