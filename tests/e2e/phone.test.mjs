@@ -6,10 +6,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import {
   api,
   baseUrl,
   browser,
+  browserWith,
   eventually,
   issueVoucher,
   lotScheme,
@@ -91,6 +93,19 @@ async function online(phone) {
 async function openSheet(phone, sessionId) {
   await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#seance/${sessionId}`);
   await phone.getByRole("heading", { level: 2, name: /Feuille de présence|Corriger/ }).waitFor();
+}
+
+/** The prescriber prints the voucher's letter; the animator photographs it (its first page as
+ * a PNG image); the photo's path. */
+async function letterPhoto(reference, name) {
+  const prescriber = await page(chromium);
+  await signIn(prescriber, "prescriber@lot.example");
+  await prescriber.goto(`${baseUrl}/portail/lot/cheques/${reference}/courrier`);
+  const pdf = await printToPdf(prescriber, name);
+  await prescriber.context().close();
+  const photo = pdf.replace(/\.pdf$/, "-photo");
+  execFileSync("pdftoppm", ["-r", "150", "-f", "1", "-l", "1", "-singlefile", "-png", pdf, photo]);
+  return `${photo}.png`;
 }
 
 function person(phone, reference) {
@@ -275,21 +290,14 @@ test("hours used elsewhere meanwhile refuse the line with its reason; corrected,
 test("a voucher is found from a photo of its holder's letter and its sheet opens", async () => {
   const reference = await registeredVoucher("Gisèle", "Bessières");
   const session = await plannedSession(-10);
-  // The prescriber prints the letter; the animator photographs its QR code.
-  const prescriber = await page(chromium);
-  await signIn(prescriber, "prescriber@lot.example");
-  await prescriber.goto(`${baseUrl}/portail/lot/cheques/${reference}/courrier`);
-  const pdf = await printToPdf(prescriber, "phone-letter");
-  const photo = pdf.replace(/\.pdf$/, "-photo");
-  execFileSync("pdftoppm", ["-r", "150", "-f", "1", "-l", "1", "-singlefile", "-png", pdf, photo]);
-  await prescriber.context().close();
+  const photo = await letterPhoto(reference, "phone-letter");
 
   const phone = await animatorPhone();
   await offline(phone);
   await phone.getByRole("link", { name: "Trouver un chèque (QR code)" }).click();
   await phone.getByRole("heading", { level: 2, name: "Trouver un chèque" }).waitFor();
   await screenshot(phone, "phone-lookup");
-  await phone.getByLabel(/Ou une photo du QR code/).setInputFiles(`${photo}.png`);
+  await phone.getByLabel(/Ou une photo du QR code/).setInputFiles(photo);
   const card = phone.locator(".cheque-trouve");
   await card.waitFor({ timeout: 20000 });
   assert.match(await card.innerText(), /Gisèle Bessières/);
@@ -300,6 +308,16 @@ test("a voucher is found from a photo of its holder's letter and its sheet opens
   assert.ok(await person(phone, reference).getByLabel(/^Présent/).isChecked(), "the scanned person is ticked present");
   assert.equal(new URL(phone.url()).hash.split("/")[1], session);
 
+  // Online, the letter of a voucher not registered yet leads to its registration.
+  await online(phone);
+  const newcomer = await issueVoucher("Lucien", "Couderc");
+  const newcomerPhoto = await letterPhoto(newcomer, "phone-letter-newcomer");
+  await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#chercher`);
+  await phone.getByLabel(/Ou une photo du QR code/).setInputFiles(newcomerPhoto);
+  await phone.getByRole("link", { name: `Inscrire le chèque ${newcomer} dans l’EPN` }).click();
+  await phone.getByText(`Chèque ${newcomer}`).waitFor();
+  assert.equal(await phone.getByLabel(/^Nom du titulaire/).inputValue(), "");
+
   // Typed instead: the reference, in lower case.
   await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#chercher`);
   await phone.getByLabel(/Référence du chèque ou code du courrier/).fill(reference.toLowerCase());
@@ -307,4 +325,54 @@ test("a voucher is found from a photo of its holder's letter and its sheet opens
   await card.waitFor();
   assert.match(await card.innerText(), /Gisèle Bessières/);
   await phone.context().close();
+});
+
+/**
+ * The letter's first page as a camera would film it: a YUV4MPEG2 video (grey, 800 × 1132) that
+ * Chromium's fake camera plays in a loop. Built from poppler's grey rendering (a PGM image).
+ */
+function letterFilm(pdf) {
+  const image = pdf.replace(/\.pdf$/, "-camera");
+  execFileSync("pdftoppm", ["-gray", "-scale-to-x", "800", "-scale-to-y", "1132", "-f", "1", "-l", "1", "-singlefile", pdf, image]);
+  const pgm = readFileSync(`${image}.pgm`);
+  // "P5\n800 1132\n255\n" then the pixels, one byte each.
+  let at = 0;
+  for (let fields = 0; fields < 4; ) {
+    while (/\s/.test(String.fromCharCode(pgm[at]))) at++;
+    while (!/\s/.test(String.fromCharCode(pgm[at]))) at++;
+    fields++;
+  }
+  const luma = pgm.subarray(at + 1, at + 1 + 800 * 1132);
+  const chroma = Buffer.alloc((800 / 2) * (1132 / 2) * 2, 128);
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), luma, chroma]);
+  const film = `${image}.y4m`;
+  writeFileSync(film, Buffer.concat([Buffer.from("YUV4MPEG2 W800 H1132 F5:1 Ip A1:1 C420jpeg\n"), frame, frame]));
+  return film;
+}
+
+test("the phone's camera reads the letter's QR code and opens the voucher", async () => {
+  const reference = await registeredVoucher("Paulette", "Lagarde");
+  await plannedSession(-5);
+  const photo = await letterPhoto(reference, "phone-letter-camera");
+  const film = letterFilm(photo.replace(/-photo\.png$/, ".pdf"));
+  const filming = await browserWith([
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    `--use-file-for-fake-video-capture=${film}`,
+  ]);
+  try {
+    const phone = await page(filming, { phone: true });
+    await phone.context().grantPermissions(["camera"], { origin: baseUrl });
+    await signIn(phone, "epn@lot.example");
+    await phone.goto(`${baseUrl}/portail/lot/epn/telephone/#chercher`);
+    await phone.locator("#telephone[data-pret='1']").waitFor();
+    await phone.getByRole("button", { name: "Scanner avec l’appareil photo" }).click();
+    const card = phone.locator(".cheque-trouve");
+    await card.waitFor({ timeout: 20000 });
+    assert.match(await card.innerText(), /Paulette Lagarde/);
+    // The camera is stopped once the code is read.
+    assert.equal(await phone.locator("video.camera").isHidden(), true);
+  } finally {
+    await filming.close();
+  }
 });

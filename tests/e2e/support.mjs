@@ -36,6 +36,11 @@ export async function api(method, path, label, body, expected = 200) {
 
 /** Debian's Chromium, headless, with nothing that would reach the network on its own. */
 export async function browser() {
+  return browserWith([]);
+}
+
+/** The same, with more command-line switches (a fake camera). */
+export async function browserWith(switches) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: [
@@ -46,6 +51,7 @@ export async function browser() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...switches,
     ],
   });
 }

@@ -641,16 +641,59 @@ async function letterLookup(bytes) {
   return Array.from(await sha256(joined), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The voucher a scanned or typed text designates, among the week's. */
+/** What a scanned or typed text designates: the voucher among the week's, else the letter's
+ * code or the reference typed, to ask the service about. */
 async function findVoucher(text) {
   const trimmed = text.trim();
   const letter = /\/p\/([a-z0-9-]+)\/([0-9A-Za-z-]+)\/?$/.exec(trimmed);
-  const code = letter ? codeBytes(letter[2]) : codeBytes(trimmed);
+  const codeText = letter ? letter[2] : trimmed;
+  const code = codeBytes(codeText);
   if (code) {
     const lookup = await letterLookup(code);
-    return week.vouchers.find((v) => v.letter === lookup) ?? null;
+    return { voucher: week.vouchers.find((v) => v.letter === lookup) ?? null, code: codeText };
   }
-  return voucherByReference(trimmed.toUpperCase());
+  const reference = trimmed.toUpperCase();
+  return { voucher: voucherByReference(reference), reference };
+}
+
+/** The vouchers of a letter that is not on the week's sheets, asked to the service (online). */
+async function lettersVouchers(code) {
+  try {
+    const response = await fetch(`${APP}/courrier?code=${encodeURIComponent(code)}`, { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) return null;
+    return (await response.json()).vouchers;
+  } catch {
+    return null;
+  }
+}
+
+function registerLink(reference) {
+  return el("a", { class: "fr-link", href: `${PORTAIL}/epn/inscription?reference=${encodeURIComponent(reference)}` }, `Inscrire le chèque ${reference} dans l’EPN`);
+}
+
+/** What to tell when the voucher is not on the week's sheets. */
+async function notOnTheWeek({ code, reference }) {
+  const title = "Chèque absent des feuilles de la semaine";
+  if (reference) {
+    return alertBox("info", title, "Aucun chèque de cette référence n’est inscrit aux séances de la semaine gardées sur le téléphone.", el("p", {}, registerLink(reference)));
+  }
+  const found = navigator.onLine ? await lettersVouchers(code) : null;
+  if (found === null) {
+    return alertBox("info", title, "Ce courrier ne correspond à aucun chèque des séances de la semaine. Avec du réseau, cherchez-le à nouveau pour l’inscrire dans l’EPN.");
+  }
+  if (found.length === 0) {
+    return alertBox("warning", "Courrier inconnu", "Ce code ne correspond à aucun chèque en cours dans ce territoire : le lien a peut-être été renouvelé par la personne. Tapez la référence imprimée sur le courrier.");
+  }
+  return alertBox(
+    "info",
+    title,
+    "Les chèques en cours de cette personne :",
+    el(
+      "ul",
+      {},
+      found.map((v) => el("li", {}, v.registered_here ? `${v.reference} : inscrit dans votre EPN, sur aucune séance de la semaine.` : registerLink(v.reference))),
+    ),
+  );
 }
 
 /** Decodes the QR code of an image (a photo, a frame of the camera): the browser's own
@@ -694,19 +737,12 @@ function lookupView() {
       return;
     }
     stopCamera();
-    const voucher = await findVoucher(text);
-    if (!voucher) {
-      result.replaceChildren(
-        alertBox(
-          "info",
-          "Chèque absent des feuilles de la semaine",
-          "Ce chèque n’est inscrit à aucune séance de votre EPN gardée sur le téléphone.",
-          el("p", {}, el("a", { href: `${PORTAIL}/epn/inscription` }, "Inscrire un chèque dans l’EPN (avec du réseau)")),
-        ),
-      );
+    const designated = await findVoucher(text);
+    if (!designated.voucher) {
+      result.replaceChildren(await notOnTheWeek(designated));
       return;
     }
-    result.replaceChildren(voucherCard(voucher));
+    result.replaceChildren(voucherCard(designated.voucher));
     result.querySelector("h3")?.focus();
   };
   const file = el("input", { class: "fr-upload", type: "file", id: "photo-qr", accept: "image/*", capture: "environment" });
@@ -723,7 +759,7 @@ function lookupView() {
     el(
       "div",
       { class: "fr-input-group" },
-      el("label", { class: "fr-label", for: "reference-tapee" }, "Référence du chèque ou code du courrier", el("span", { class: "fr-hint-text" }, "Par exemple LOT-2026-00042, ou les 16 caractères imprimés sous le QR code.")),
+      el("label", { class: "fr-label", for: "reference-tapee" }, "Référence du chèque ou code du courrier", el("span", { class: "fr-hint-text" }, "Par exemple LOT-7K4M-Q2XP, ou les 16 caractères imprimés sous le QR code.")),
       typed,
     ),
     el("button", { class: "fr-btn", type: "submit" }, "Chercher"),
@@ -820,10 +856,13 @@ async function route() {
 async function start() {
   database = await openDatabase();
   week = (await storedWeek()) ?? null;
+  const kept = week !== null;
   await route();
   await refreshStatus();
   await fetchWeek();
-  await route();
+  // Drawn from the phone's copy already, a view the animator may be typing in stays as it is.
+  if (kept) await refreshView();
+  else await route();
   await refreshStatus();
   await sendWaiting();
   window.addEventListener("hashchange", () => {

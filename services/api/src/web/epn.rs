@@ -12,7 +12,7 @@ use passerelle_core::pagination::PageRequest;
 use passerelle_core::vouchers::{self, Visibility};
 use passerelle_core::{Error, epns, labels, schemes};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Form, Path, Query};
 use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -537,18 +537,37 @@ async fn registration_page(
     ))
 }
 
+/// `?reference=` fills the reference in (the phone app links here from a scanned letter); the
+/// holder's last name is still asked, as for a reference typed.
+#[derive(Deserialize)]
+pub(super) struct Prefilled {
+    #[serde(default)]
+    reference: String,
+}
+
 #[handler]
 pub(super) async fn find_form(
     Path(slug): Path<String>,
+    Query(prefilled): Query<Prefilled>,
     state: Data<&AppState>,
     req: &Request,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::REGISTER_VOUCHER).await?;
+    let form = RegistrationForm {
+        reference: prefilled
+            .reference
+            .trim()
+            .to_uppercase()
+            .chars()
+            .take(40)
+            .collect(),
+        ..RegistrationForm::default()
+    };
     registration_page(
         &state,
         &portal,
         StatusCode::OK,
-        &RegistrationForm::default(),
+        &form,
         &[],
         &FormRefusal::default(),
     )

@@ -106,6 +106,10 @@ pub fn routes() -> Route {
         )
         .at("/:tenant/epn/telephone/semaine", get(phone::week::show))
         .at(
+            "/:tenant/epn/telephone/courrier",
+            get(phone::letter::look_up),
+        )
+        .at(
             "/:tenant/epn/telephone/feuilles",
             poem::post(phone::sheets::send),
         )

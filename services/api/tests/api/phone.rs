@@ -164,6 +164,21 @@ impl<'a> Phone<'a> {
     }
 }
 
+/// The look-up of a scanned letter's code, the code percent-encoded as the app's script does.
+fn letter_url(base: &str, slug: &str, code: &str) -> String {
+    let encoded: String = code
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{base}/portail/{slug}/epn/telephone/courrier?code={encoded}")
+}
+
 fn sheet(key: &str, session_id: &str, lines: Value) -> String {
     json!({ "key": key, "session_id": session_id, "entries": lines }).to_string()
 }
@@ -650,4 +665,118 @@ async fn the_app_installs_from_its_shell_and_sign_out_wipes_what_the_phone_keeps
         Some("\"cache\", \"storage\"")
     );
     assert_eq!(phone.week().await.status, 401);
+}
+
+#[tokio::test]
+async fn a_scanned_letter_not_on_the_week_leads_to_its_registration_and_nothing_else() {
+    let app = spawn_app().await;
+    let (scheme_id, registered) = registered_voucher(&app, "Martin").await;
+    let unregistered = issue(&app, &scheme_id, "Fabre").await;
+    let prescriber_email = with_password(&app, Role::Prescriber).await;
+    let prescriber = SignedIn::new(&app, "lot", &prescriber_email, PASSWORD).await;
+    let code_of = |html: String| {
+        html.split("<p class=\"code fr-mb-1v\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("the code on the letter")
+            .to_owned()
+    };
+    let mut codes = Vec::new();
+    for reference in [&registered, &unregistered] {
+        let letter = prescriber
+            .get(&format!("/portail/lot/cheques/{reference}/courrier"))
+            .await;
+        codes.push(code_of(letter.html));
+    }
+    let email = with_password(&app, Role::Epn).await;
+    let phone = Phone::of(&app, "lot", &email).await;
+    let look_up = |code: String| {
+        let request = phone
+            .signed_in
+            .browser
+            .http
+            .get(letter_url(&app.base, "lot", &code))
+            .header("cookie", &phone.signed_in.cookie);
+        async move { Phone::answer(request.send().await.expect("request")).await }
+    };
+    let found = look_up(codes[0].clone()).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(
+        found.body["vouchers"],
+        json!([{ "reference": registered, "registered_here": true }])
+    );
+    let to_register = look_up(codes[1].to_lowercase().replace('-', "")).await;
+    assert_eq!(
+        to_register.body["vouchers"],
+        json!([{ "reference": unregistered, "registered_here": false }])
+    );
+    // A code one character off, or nothing readable: nothing.
+    let mut off = codes[1].clone();
+    let last = if off.ends_with('0') { "1" } else { "0" };
+    off.replace_range(off.len() - 1.., last);
+    for unknown in [off, "n'importe quoi".to_owned(), "x".repeat(500)] {
+        let answer = look_up(unknown).await;
+        assert_eq!(answer.body["vouchers"], json!([]));
+    }
+    // Another EPN learns the letter's vouchers are not theirs; another territory, nothing.
+    let elsewhere = app
+        .animator_of_another_epn(&app.lot, "Gramat", "46500")
+        .await;
+    let their_phone = Phone::of(&app, "lot", &elsewhere.email).await;
+    let theirs = their_phone
+        .signed_in
+        .browser
+        .http
+        .get(letter_url(&app.base, "lot", &codes[0]))
+        .header("cookie", &their_phone.signed_in.cookie)
+        .send()
+        .await
+        .expect("request");
+    let theirs = Phone::answer(theirs).await;
+    assert_eq!(
+        theirs.body["vouchers"],
+        json!([{ "reference": registered, "registered_here": false }])
+    );
+    let ara_user = app.ara.users[&Role::Epn];
+    passerelle_core::tenancy::accounts::set_password(
+        &app.db.app,
+        app.ara.id,
+        passerelle_core::audit::Actor::SYSTEM,
+        ara_user,
+        PASSWORD,
+    )
+    .await
+    .expect("password");
+    let ara = Phone::of(&app, "ara", "epn@ara.example").await;
+    let across = ara
+        .signed_in
+        .browser
+        .http
+        .get(letter_url(&app.base, "ara", &codes[0]))
+        .header("cookie", &ara.signed_in.cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(Phone::answer(across).await.body["vouchers"], json!([]));
+
+    // The registration page opens with the reference filled in; the holder's name is still asked.
+    let page = phone
+        .signed_in
+        .get(&format!(
+            "/portail/lot/epn/inscription?reference={}",
+            unregistered.to_lowercase()
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html.contains(&format!("Chèque {unregistered}")),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("name=\"last_name\" type=\"text\" value=\"\""),
+        "{}",
+        page.html
+    );
 }

@@ -169,6 +169,51 @@ async fn voucher_details(
         .collect())
 }
 
+/// A voucher of the person whose letter was scanned, as the animator may act on it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LetterVoucher {
+    pub reference: String,
+    /// Registered at the animator's EPN (and not ended there).
+    pub registered_here: bool,
+}
+
+/// The open vouchers of the person a letter's code designates in `tenant`, newest first: what
+/// the phone asks the server when the scanned letter is not on the week's sheets (a voucher to
+/// register). Nothing for a code unknown, revoked or of another territory — the same answer for
+/// each. The animator holds the letter, which prints the reference already.
+pub async fn vouchers_of_letter(
+    db: &Db,
+    tenant: &Tenant,
+    epn_id: Uuid,
+    code: &str,
+) -> Result<Vec<LetterVoucher>, Error> {
+    let Some(opened) = super::portfolio::link::open(db, &tenant.slug, code).await? else {
+        return Ok(Vec::new());
+    };
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let vouchers = sqlx::query_as(
+        "SELECT v.reference,
+                EXISTS (SELECT 1 FROM registrations r
+                         WHERE r.voucher_id = v.id AND r.epn_id = $2 AND r.ended_at IS NULL) AS registered_here
+           FROM vouchers v
+          WHERE v.beneficiary_id = $1 AND v.status::text = ANY($3)
+          ORDER BY v.created_at DESC, v.reference
+          LIMIT 20",
+    )
+    .bind(opened.beneficiary_id)
+    .bind(epn_id)
+    .bind(
+        crate::vouchers::VoucherStatus::OPEN
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(vouchers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

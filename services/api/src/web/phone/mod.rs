@@ -17,6 +17,7 @@ use super::{Portal, portal, same_origin, same_token, signed_in};
 use crate::access;
 use crate::state::AppState;
 
+pub(super) mod letter;
 pub(super) mod sheets;
 pub(super) mod shell;
 pub(super) mod week;
