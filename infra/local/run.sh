@@ -42,6 +42,7 @@ echo "  API            http://$API_ADDR/v1"
 echo "  Documentation  http://$API_ADDR/docs"
 echo "  OpenAPI        http://$API_ADDR/v1/openapi.json"
 echo "  Readiness      http://$API_ADDR/readyz"
+echo "  Portal         http://$API_ADDR/portail/lot/connexion (demo users <role>@lot.example, password demo-passerelle)"
 echo "  Worker         http://$WORKER_HEALTH_ADDR/healthz"
 if [ -z "${SMTP_URL:-}" ]; then
   echo "  Emails         written as .eml files under $MAIL_DIR (set SMTP_URL to send them)"

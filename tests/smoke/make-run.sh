@@ -49,6 +49,8 @@ run_once() {
   network=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/epns?limit=100")
   echo "$network" | grep -q '"source_id":"lot-epn-002"' || { echo "FAIL: the Lot's open-data network is not seeded: $network"; kill -TERM -- "-$pid"; return 1; }
   grep -q "http://127.0.0.1:$port/docs" "$log" || { cat "$log"; echo "FAIL: docs URL not printed"; kill -TERM -- "-$pid"; return 1; }
+  grep -q "http://127.0.0.1:$port/portail/lot/connexion" "$log" || { cat "$log"; echo "FAIL: portal URL not printed"; kill -TERM -- "-$pid"; return 1; }
+  if grep -q "API_ADDR/portail" "$log"; then cat "$log"; echo "FAIL: a portal address printed literally"; kill -TERM -- "-$pid"; return 1; fi
 
   check_operator_cli "$port" || { kill -TERM -- "-$pid"; return 1; }
   for _ in $(seq 1 60); do

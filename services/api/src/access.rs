@@ -108,6 +108,12 @@ pub const GET_ME: Operation = op("getMe", "GET", "/v1/me", EVERYONE);
 pub const CREATE_TENANT: Operation = op("createTenant", "POST", "/v1/tenants", PLATFORM);
 pub const LIST_TENANTS: Operation = op("listTenants", "GET", "/v1/tenants", PLATFORM);
 pub const GET_TENANT: Operation = op("getTenant", "GET", "/v1/tenants/{tenant_id}", PLATFORM);
+pub const INVITE_TENANT_ADMIN: Operation = op(
+    "inviteTenantAdmin",
+    "POST",
+    "/v1/tenants/{tenant_id}/admins",
+    PLATFORM,
+);
 
 pub const CREATE_USER: Operation = op("createUser", "POST", "/v1/users", TENANT_ADMIN);
 pub const LIST_USERS: Operation = op("listUsers", "GET", "/v1/users", TENANT_ADMIN);
@@ -654,6 +660,7 @@ pub const ALL: &[&Operation] = &[
     &CREATE_TENANT,
     &LIST_TENANTS,
     &GET_TENANT,
+    &INVITE_TENANT_ADMIN,
     &CREATE_USER,
     &LIST_USERS,
     &GET_USER,

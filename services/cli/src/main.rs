@@ -13,6 +13,7 @@ use passerelle_core::Db;
 use passerelle_core::audit::Actor;
 use passerelle_core::config::{LogFormat, Settings};
 use passerelle_core::pagination::PageRequest;
+use passerelle_core::tenancy::onboarding;
 use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users;
@@ -55,28 +56,39 @@ enum Command {
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant.
-    Create {
-        #[arg(long)]
-        slug: String,
-        #[arg(long)]
-        name: String,
-        /// departement or region
-        #[arg(long)]
-        kind: String,
-        #[arg(long)]
-        insee_code: String,
-        #[arg(long)]
-        sender_name: String,
-        #[arg(long)]
-        sender_email: String,
-        #[arg(long, default_value = "Europe/Paris")]
-        time_zone: String,
-        /// 2 to 5 capital letters starting voucher references; derived from the slug if absent.
-        #[arg(long)]
-        reference_prefix: Option<String>,
-    },
+    Create(Box<CreateTenant>),
     /// List tenants.
     List,
+}
+
+/// A new territory, and its first tenant admin when `--admin-email` is given.
+#[derive(clap::Args)]
+struct CreateTenant {
+    #[arg(long)]
+    slug: String,
+    #[arg(long)]
+    name: String,
+    /// departement or region
+    #[arg(long)]
+    kind: String,
+    #[arg(long)]
+    insee_code: String,
+    #[arg(long)]
+    sender_name: String,
+    #[arg(long)]
+    sender_email: String,
+    #[arg(long, default_value = "Europe/Paris")]
+    time_zone: String,
+    /// 2 to 5 capital letters starting voucher references; derived from the slug if absent.
+    #[arg(long)]
+    reference_prefix: Option<String>,
+    /// Invites the territory's first tenant admin at this address (the worker sends the
+    /// invitation, whose link lets them choose a password).
+    #[arg(long)]
+    admin_email: Option<String>,
+    /// The first tenant admin's name.
+    #[arg(long, default_value = "Administration")]
+    admin_name: String,
 }
 
 #[derive(Subcommand)]
@@ -170,7 +182,8 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             println!("Demo tokens (shown once; each run replaces them):");
             print!("{lines}");
             println!(
-                "Portal sign-in (http://API_ADDR/portail/lot/connexion): <role>@lot.example or <role>@auvergne-rhone-alpes.example, e.g. finance@lot.example, password `{}`",
+                "Portal sign-in ({}/portail/lot/connexion): <role>@lot.example or <role>@auvergne-rhone-alpes.example, e.g. finance@lot.example, password `{}`",
+                settings.public_base_url.trim_end_matches('/'),
                 passerelle_core::demo::DEMO_PASSWORD
             );
             if let Some(path) = tokens_file {
@@ -179,16 +192,25 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 file.write_all(lines.as_bytes())?;
             }
         }
-        Command::Tenant(TenantCommand::Create {
-            slug,
-            name,
-            kind,
-            insee_code,
-            sender_name,
-            sender_email,
-            time_zone,
-            reference_prefix,
-        }) => {
+        Command::Tenant(TenantCommand::Create(create)) => {
+            let CreateTenant {
+                slug,
+                name,
+                kind,
+                insee_code,
+                sender_name,
+                sender_email,
+                time_zone,
+                reference_prefix,
+                admin_email,
+                admin_name,
+            } = *create;
+            if admin_email
+                .as_deref()
+                .is_some_and(|e| !tenants::is_email(e))
+            {
+                bail!("--admin-email must be an email address");
+            }
             let db = connect(settings).await?;
             let Ok(kind) = kind.parse::<TenantKind>() else {
                 bail!("--kind must be departement or region");
@@ -208,6 +230,12 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             )
             .await?;
             println!("{}\t{}\t{}", tenant.id, tenant.slug, tenant.name);
+            if let Some(email) = admin_email {
+                let admin =
+                    onboarding::invite_admin(&db, tenant.id, Actor::OPERATOR, &email, &admin_name)
+                        .await?;
+                println!("{}\t{}\tinvited", admin.id, admin.email);
+            }
         }
         Command::Tenant(TenantCommand::List) => {
             let db = connect(settings).await?;

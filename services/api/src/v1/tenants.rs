@@ -1,4 +1,6 @@
 use chrono::{DateTime, Utc};
+use passerelle_core::audit::Actor;
+use passerelle_core::tenancy::onboarding;
 use passerelle_core::tenancy::tenants::{self, NewTenant, Tenant, TenantKind};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -12,6 +14,7 @@ use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::v1::users::UserView;
 
 mirror_enum! {
     /// A territory's kind: a département or a région.
@@ -99,6 +102,26 @@ pub enum CreatedTenant {
     Created(Json<TenantView>, #[oai(header = "Location")] String),
 }
 
+/// The first tenant admin of a territory, invited by email.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct InviteTenantAdmin {
+    /// Where the invitation goes; the address they will sign in with.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// Their name, as the territory's users see it.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub display_name: String,
+}
+
+#[derive(ApiResponse)]
+pub enum InvitedAdmin {
+    /// The tenant admin was created; the invitation email, with a link to choose a password, is
+    /// sent by the worker.
+    #[oai(status = 201)]
+    Created(Json<UserView>, #[oai(header = "Location")] String),
+}
+
 pub struct TenantsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Tenants")]
@@ -151,6 +174,38 @@ impl TenantsApi {
             items: page.items,
             next_cursor: page.next_cursor,
         }))
+    }
+
+    /// Invites a tenant admin of a territory by email: the first one of a new territory, who then
+    /// sets it up and invites its users. The address must not be a user of the tenant already.
+    #[oai(
+        path = "/tenants/:tenant_id/admins",
+        method = "post",
+        operation_id = "inviteTenantAdmin"
+    )]
+    async fn invite_tenant_admin(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        tenant_id: Path<Uuid>,
+        body: Json<InviteTenantAdmin>,
+        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
+        /// response is replayed to you for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<InvitedAdmin, ApiError> {
+        let operator = Actor::from(auth.authorize(&access::INVITE_TENANT_ADMIN)?);
+        let tenant = tenants::get(&state.db, tenant_id.0).await?;
+        let user = onboarding::invite_admin(
+            &state.db,
+            tenant.id,
+            operator,
+            &body.email,
+            &body.display_name,
+        )
+        .await?;
+        let location = format!("/v1/tenants/{}/admins/{}", tenant.id, user.id);
+        Ok(InvitedAdmin::Created(Json(user.into()), location))
     }
 
     /// One tenant.

@@ -1,5 +1,6 @@
 //! The portal's home page: what each role can do from here, with the day's figures.
 
+use passerelle_core::tenancy::onboarding;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, handler};
@@ -17,8 +18,18 @@ struct Link {
 }
 
 /// The home page: who is signed in, in what role, and where they can go.
+/// A step of a new territory's set-up, done or not, with where to do it.
+#[derive(Serialize)]
+struct SetUpStep {
+    label: String,
+    done: bool,
+    href: String,
+}
+
 #[derive(Serialize)]
 struct HomeView<'a> {
+    /// The tenant admin's set-up checklist, until every step is done.
+    set_up: Option<Vec<SetUpStep>>,
     tenant_name: &'a str,
     display_name: &'a str,
     email: &'a str,
@@ -136,10 +147,19 @@ pub(super) async fn home(
             label,
         })
         .collect();
+    let set_up = if portal.user.principal.role() == passerelle_core::tenancy::Role::TenantAdmin {
+        let checklist = onboarding::checklist(&state.db, portal.tenant.id)
+            .await
+            .or_back(&format!("{path}/"), "Recharger la page")?;
+        (!checklist.complete()).then(|| set_up_steps(&checklist, &path))
+    } else {
+        None
+    };
     Ok(portal.page(
         StatusCode::OK,
         "home.html",
         HomeView {
+            set_up,
             tenant_name: &portal.tenant.name,
             display_name: &portal.user.display_name,
             email: &portal.user.email,
@@ -149,4 +169,55 @@ pub(super) async fn home(
             sign_out_path: format!("{path}/deconnexion"),
         },
     ))
+}
+
+/// The checklist's steps, in the order a territory sets up.
+fn set_up_steps(checklist: &onboarding::Checklist, path: &str) -> Vec<SetUpStep> {
+    let missing_email = match checklist.prescribers_without_email.as_slice() {
+        [] => None,
+        names => Some(format!(
+            "Adresse de contact des prescripteurs (le point quotidien leur est envoyé) : manquante pour {}",
+            names.join(", ")
+        )),
+    };
+    let mut steps = vec![
+        SetUpStep {
+            label: "Ouvrir un dispositif à partir d’un modèle (Ticket Net, Pass Numérique…)".into(),
+            done: checklist.active_schemes > 0,
+            href: format!("{path}/dispositifs"),
+        },
+        SetUpStep {
+            label: format!(
+                "Déclarer les prescripteurs et leur enveloppe de chèques ({} prescripteur(s), {} avec une enveloppe)",
+                checklist.prescribers, checklist.prescribers_with_allocation
+            ),
+            done: checklist.prescribers_with_allocation > 0,
+            href: format!("{path}/prescripteurs"),
+        },
+    ];
+    if let Some(label) = missing_email {
+        steps.push(SetUpStep {
+            label,
+            done: false,
+            href: format!("{path}/prescripteurs"),
+        });
+    }
+    steps.extend([
+        SetUpStep {
+            label: format!(
+                "Importer les EPN et leur offre ({} EPN, {} participant à un dispositif)",
+                checklist.epns, checklist.epns_taking_part
+            ),
+            done: checklist.epns_taking_part > 0,
+            href: format!("{path}/epns"),
+        },
+        SetUpStep {
+            label:
+                "Inviter les utilisateurs : agents prescripteurs, animateurs, finances, financeurs"
+                    .into(),
+            done: checklist.staff > 0,
+            href: format!("{path}/utilisateurs"),
+        },
+    ]);
+    steps
 }

@@ -81,6 +81,9 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),
         ),
+        "inviteTenantAdmin" => Some(
+            json!({ "email": format!("{}@cantal.example", Uuid::new_v4().simple()), "display_name": "Admin" }),
+        ),
         "createUser" => Some(
             json!({ "email": format!("{}@lot.example", Uuid::new_v4().simple()), "display_name": "U", "role": "funder" }),
         ),

@@ -63,19 +63,31 @@ async fn make_due(
 /// Makes the invitation email due for a user of the tenant (sent again when asked again).
 pub async fn invite(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
+    invite_in(&mut tx, tenant_id, actor, user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `invite`, inside the caller's transaction (a user created and invited at once).
+pub(crate) async fn invite_in(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    actor: Actor,
+    user_id: Uuid,
+) -> Result<(), Error> {
     let disabled: Option<bool> =
         sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE")
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     match disabled {
         None => return Err(Error::NotFound("user")),
         Some(true) => return Err(Refusal::UserDisabled.into()),
         Some(false) => {}
     }
-    make_due(&mut tx, tenant_id, user_id, Purpose::Invitation).await?;
+    make_due(tx, tenant_id, user_id, Purpose::Invitation).await?;
     audit::record(
-        &mut tx,
+        tx,
         tenant_id,
         actor,
         "user.invited",
@@ -84,7 +96,6 @@ pub async fn invite(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Re
         json!({}),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account_links;
 pub mod accounts;
+pub mod onboarding;
 pub mod principal;
 pub mod role;
 pub mod secrets;
