@@ -182,6 +182,12 @@ pub const GET_PRESCRIBER: Operation = op(
     "/v1/prescribers/{prescriber_id}",
     ADMIN_OR_PRESCRIBER,
 );
+pub const UPDATE_PRESCRIBER: Operation = op(
+    "updatePrescriber",
+    "PATCH",
+    "/v1/prescribers/{prescriber_id}",
+    TENANT_ADMIN,
+);
 pub const CREATE_ALLOCATION: Operation = op(
     "createAllocation",
     "POST",
@@ -678,6 +684,7 @@ pub const ALL: &[&Operation] = &[
     &CREATE_PRESCRIBER,
     &LIST_PRESCRIBERS,
     &GET_PRESCRIBER,
+    &UPDATE_PRESCRIBER,
     &CREATE_ALLOCATION,
     &LIST_ALLOCATIONS,
     &SET_ALLOCATION_QUANTITY,

@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "prescriber_edit.html",
+        include_str!("../templates/pages/prescriber_edit.html"),
+    ),
+    (
         "epn_phone.html",
         include_str!("../templates/pages/epn_phone.html"),
     ),

@@ -161,6 +161,118 @@ pub(crate) async fn insert(
     Ok(prescriber)
 }
 
+/// What a tenant admin changes in a prescriber: `None` keeps a field, `Some(None)` clears an
+/// optional one.
+#[derive(Debug, Clone, Default)]
+pub struct PrescriberChanges {
+    pub name: Option<String>,
+    pub kind: Option<PrescriberKind>,
+    pub siret: Option<Option<String>>,
+    pub contact_email: Option<Option<String>>,
+    pub contact_phone: Option<Option<String>>,
+}
+
+/// Blank text typed in a form or sent by a client is no value.
+fn filled(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Changes a prescriber with the validation of its creation; the audit log keeps each changed
+/// field's value before and after.
+pub async fn update(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    changes: PrescriberChanges,
+) -> Result<Prescriber, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before: Prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM prescribers WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("prescriber"))?;
+    let after = NewPrescriber {
+        name: changes
+            .name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| before.name.clone()),
+        kind: changes.kind.unwrap_or(before.kind),
+        siret: changes
+            .siret
+            .map(filled)
+            .unwrap_or_else(|| before.siret.clone()),
+        contact_email: changes
+            .contact_email
+            .map(filled)
+            .unwrap_or_else(|| before.contact_email.clone()),
+        contact_phone: changes
+            .contact_phone
+            .map(filled)
+            .unwrap_or_else(|| before.contact_phone.clone()),
+    };
+    after.validate()?;
+    let updated: Prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE prescribers SET name = $2, kind = $3, siret = $4, contact_email = $5, contact_phone = $6
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&after.name)
+    .bind(after.kind)
+    .bind(&after.siret)
+    .bind(&after.contact_email)
+    .bind(&after.contact_phone)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut was = serde_json::Map::new();
+    let mut now = serde_json::Map::new();
+    let pairs = [
+        (
+            "name",
+            Some(before.name.clone()),
+            Some(updated.name.clone()),
+        ),
+        (
+            "kind",
+            Some(before.kind.as_str().to_owned()),
+            Some(updated.kind.as_str().to_owned()),
+        ),
+        ("siret", before.siret.clone(), updated.siret.clone()),
+        (
+            "contact_email",
+            before.contact_email.clone(),
+            updated.contact_email.clone(),
+        ),
+        (
+            "contact_phone",
+            before.contact_phone.clone(),
+            updated.contact_phone.clone(),
+        ),
+    ];
+    for (field, old, new) in pairs {
+        if old != new {
+            was.insert(field.to_owned(), json!(old));
+            now.insert(field.to_owned(), json!(new));
+        }
+    }
+    if !now.is_empty() {
+        audit::record(
+            &mut tx,
+            tenant_id,
+            actor,
+            "prescriber.updated",
+            "prescriber",
+            id,
+            json!({ "before": was, "after": now }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(updated)
+}
+
 pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Prescriber, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(

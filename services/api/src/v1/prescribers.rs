@@ -1,10 +1,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::prescribers::PrescriberKind as DomainPrescriberKind;
-use passerelle_core::prescribers::{self, Allocation, NewAllocation, NewPrescriber, Prescriber};
+use passerelle_core::prescribers::{
+    self, Allocation, NewAllocation, NewPrescriber, Prescriber, PrescriberChanges,
+};
 use passerelle_core::tenancy::tenants;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -45,6 +48,35 @@ pub struct CreatePrescriber {
     pub contact_email: Option<String>,
     #[oai(validator(max_length = 30))]
     pub contact_phone: Option<String>,
+}
+
+/// What changes in a prescriber organisation: a field left out stays as it is; `null` clears an
+/// optional one. The same rules as at creation.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdatePrescriber {
+    /// The organisation's new name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    pub kind: Option<PrescriberKind>,
+    /// 14 digits, checked; `null` clears it.
+    #[oai(validator(max_length = 14))]
+    pub siret: MaybeUndefined<String>,
+    /// Where the daily digest of the organisation's vouchers goes; `null` clears it.
+    #[oai(validator(max_length = 254))]
+    pub contact_email: MaybeUndefined<String>,
+    /// The organisation's phone; `null` clears it.
+    #[oai(validator(max_length = 30))]
+    pub contact_phone: MaybeUndefined<String>,
+}
+
+/// A field of a partial update: left out, cleared or set.
+fn change(field: MaybeUndefined<String>) -> Option<Option<String>> {
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
 }
 
 /// A prescriber organisation.
@@ -243,6 +275,36 @@ impl PrescribersApi {
                 .await?
                 .into(),
         ))
+    }
+
+    /// Corrects a prescriber organisation: its name, kind, SIRET or contacts (a prescriber created
+    /// without a contact email never gets its daily digest). Audited with each changed field's
+    /// value before and after.
+    #[oai(
+        path = "/prescribers/:prescriber_id",
+        method = "patch",
+        operation_id = "updatePrescriber"
+    )]
+    async fn update_prescriber(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        prescriber_id: Path<Uuid>,
+        body: Json<UpdatePrescriber>,
+    ) -> Result<Json<PrescriberView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::UPDATE_PRESCRIBER)?;
+        let body = body.0;
+        let changes = PrescriberChanges {
+            name: body.name,
+            kind: body.kind.map(Into::into),
+            siret: change(body.siret),
+            contact_email: change(body.contact_email),
+            contact_phone: change(body.contact_phone),
+        };
+        let updated =
+            prescribers::update(&state.db, tenant_id, auth.actor(), prescriber_id.0, changes)
+                .await?;
+        Ok(Json(updated.into()))
     }
 
     /// Gives a prescriber vouchers of a scheme for a period (periods of one prescriber and scheme

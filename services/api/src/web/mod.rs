@@ -30,6 +30,7 @@ mod orientation;
 mod passwords;
 mod phone;
 mod prescriber;
+mod prescriber_edit;
 mod prescribers;
 mod project_form;
 mod projects;
@@ -173,6 +174,10 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/prescripteurs",
             get(prescribers::list).post(prescribers::create),
+        )
+        .at(
+            "/:tenant/prescripteurs/:id",
+            get(prescriber_edit::show).post(prescriber_edit::save),
         )
         .at(
             "/:tenant/prescripteurs/dotations",

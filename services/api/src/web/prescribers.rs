@@ -173,6 +173,7 @@ pub(super) async fn list(
     let notice = match req.uri().query() {
         Some("ajoute=1") => Some("Structure prescriptrice ajoutée."),
         Some("dotation=1") => Some("Dotation enregistrée."),
+        Some("modifie=1") => Some("Structure prescriptrice modifiée."),
         _ => None,
     };
     page(&state, &portal, StatusCode::OK, Typed::default(), notice).await

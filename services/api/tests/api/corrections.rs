@@ -1,0 +1,188 @@
+//! What a territory set up can be corrected, with the rules of its creation, audited with the
+//! values before and after: a prescriber organisation's name, SIRET and contacts.
+
+use passerelle_core::tenancy::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::web::{PASSWORD, SignedIn, with_password};
+
+async fn patch(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .http
+        .patch(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn new_prescriber(app: &TestApp) -> String {
+    let created = app
+        .post(
+            "/v1/prescribers",
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "name": "CCAS de Figeac", "kind": "ccas", "contact_phone": "05 65 00 00 00" }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    created.body["id"].as_str().expect("id").to_owned()
+}
+
+async fn audit_details(app: &TestApp, object_id: &str) -> Vec<Value> {
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let details: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'prescriber.updated' AND object_id = $1 ORDER BY occurred_at, id",
+    )
+    .bind(object_id)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    details
+}
+
+#[tokio::test]
+async fn a_prescriber_is_corrected_with_the_rules_of_its_creation_and_audited() {
+    let app = spawn_app().await;
+    let id = new_prescriber(&app).await;
+    let path = format!("/v1/prescribers/{id}");
+    let admin = app.lot.token(Role::TenantAdmin);
+
+    // The contact email its daily digest needs, and a corrected name; the phone is left as it is.
+    let (status, body) = patch(
+        &app,
+        &path,
+        admin,
+        &json!({ "name": "CCAS de la ville de Figeac", "contact_email": "ccas@figeac.example" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "CCAS de la ville de Figeac");
+    assert_eq!(body["contact_email"], "ccas@figeac.example");
+    assert_eq!(body["contact_phone"], "05 65 00 00 00");
+    assert_eq!(
+        audit_details(&app, &id).await,
+        vec![json!({
+            "before": { "name": "CCAS de Figeac", "contact_email": null },
+            "after": { "name": "CCAS de la ville de Figeac", "contact_email": "ccas@figeac.example" },
+        })]
+    );
+
+    // `null` clears an optional field; a bad SIRET or email is refused by field, changing nothing.
+    let (status, body) = patch(&app, &path, admin, &json!({ "contact_phone": null })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("contact_phone").is_none(), "{body}");
+    // (An empty name breaks the request's schema, like at creation: 400.)
+    for (field, value, expected) in [
+        ("siret", "12345678901234", 422),
+        ("contact_email", "pas une adresse", 422),
+        ("name", "", 400),
+    ] {
+        let (status, body) = patch(&app, &path, admin, &json!({ field: value })).await;
+        assert_eq!(status, expected, "{field}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    let (status, body) = patch(&app, &path, admin, &json!({ "siret": "73282932000074" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["siret"], "73282932000074");
+    let (_, body) = patch(&app, &path, admin, &json!({ "unknown": 1 })).await;
+    assert!(body["status"].as_u64().is_some_and(|s| s >= 400), "{body}");
+    assert_eq!(audit_details(&app, &id).await.len(), 3);
+
+    // Another role, another tenant, an unknown organisation.
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.lot.token(Role::Prescriber),
+        &json!({ "name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.ara.token(Role::TenantAdmin),
+        &json!({ "name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = patch(
+        &app,
+        &format!("/v1/prescribers/{}", uuid::Uuid::now_v7()),
+        admin,
+        &json!({ "name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let fetched = app.get(&path, admin).await;
+    assert_eq!(fetched.body["name"], "CCAS de la ville de Figeac");
+}
+
+#[tokio::test]
+async fn the_tenant_admin_corrects_a_prescriber_from_the_portal() {
+    let app = spawn_app().await;
+    let id = new_prescriber(&app).await;
+    let email = with_password(&app, Role::TenantAdmin).await;
+    let browser = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let list = browser.get("/portail/lot/prescripteurs").await;
+    assert!(
+        list.html
+            .contains(&format!("/portail/lot/prescripteurs/{id}\""))
+    );
+    let form = browser
+        .get(&format!("/portail/lot/prescripteurs/{id}"))
+        .await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.html.contains("value=\"CCAS de Figeac\""),
+        "{}",
+        form.html
+    );
+
+    let path = format!("/portail/lot/prescripteurs/{id}");
+    let fields = |email: &'static str| {
+        vec![
+            ("name", "CCAS de Figeac"),
+            ("kind", "ccas"),
+            ("siret", ""),
+            ("contact_email", email),
+            ("contact_phone", "05 65 00 00 00"),
+        ]
+    };
+    let refused = browser.submit(&path, &fields("pas une adresse")).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.html.contains("aria-describedby"),
+        "{}",
+        refused.html
+    );
+    let saved = browser.submit(&path, &fields("ccas@figeac.example")).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let list = browser.get("/portail/lot/prescripteurs?modifie=1").await;
+    assert!(list.html.contains("Structure prescriptrice modifiée."));
+    assert!(list.html.contains("ccas@figeac.example"));
+
+    // A forged form and another role change nothing.
+    let forged = browser
+        .send_form(
+            &path,
+            &[("csrf_token", "autre"), ("name", "Forgé"), ("kind", "ccas")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let prescriber_email = with_password(&app, Role::Prescriber).await;
+    let prescriber = SignedIn::new(&app, "lot", &prescriber_email, PASSWORD).await;
+    assert_eq!(prescriber.get(&path).await.status, 403);
+    let fetched = app
+        .get(
+            &format!("/v1/prescribers/{id}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(fetched.body["name"], "CCAS de Figeac");
+    assert_eq!(fetched.body["contact_email"], "ccas@figeac.example");
+}
