@@ -118,6 +118,7 @@ pub const INVITE_TENANT_ADMIN: Operation = op(
 pub const CREATE_USER: Operation = op("createUser", "POST", "/v1/users", TENANT_ADMIN);
 pub const LIST_USERS: Operation = op("listUsers", "GET", "/v1/users", TENANT_ADMIN);
 pub const GET_USER: Operation = op("getUser", "GET", "/v1/users/{user_id}", TENANT_ADMIN);
+pub const UPDATE_USER: Operation = op("updateUser", "PATCH", "/v1/users/{user_id}", TENANT_ADMIN);
 pub const DISABLE_USER: Operation = op(
     "disableUser",
     "POST",
@@ -670,6 +671,7 @@ pub const ALL: &[&Operation] = &[
     &CREATE_USER,
     &LIST_USERS,
     &GET_USER,
+    &UPDATE_USER,
     &DISABLE_USER,
     &CREATE_TOKEN,
     &LIST_TOKENS,

@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "user_edit.html",
+        include_str!("../templates/pages/user_edit.html"),
+    ),
+    (
         "prescriber_edit.html",
         include_str!("../templates/pages/prescriber_edit.html"),
     ),

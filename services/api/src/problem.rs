@@ -220,6 +220,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::ReferencePrefixTaken
         | K::UserEmailTaken
         | K::UserDisabled
+        | K::LastTenantAdmin
         | K::EpnSourceTaken
         | K::SchemeCodeTaken
         | K::RulesDateTaken

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 use passerelle_core::tenancy::tokens::{self, NewToken, TokenInfo};
-use passerelle_core::tenancy::users::{self, NewUser, RoleColumn, User};
+use passerelle_core::tenancy::users::{self, NewUser, RoleColumn, User, UserChanges};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -28,6 +29,32 @@ pub struct CreateUser {
     pub prescriber_id: Option<Uuid>,
     /// Required for the `epn` role: the EPN the user works at.
     pub epn_id: Option<Uuid>,
+}
+
+/// What changes in a user: a field left out stays as it is. A new role takes the organisation or
+/// EPN it needs (`prescriber_id`, `epn_id`) and drops the others.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// Their new address, the one they sign in with.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: Option<String>,
+    /// Their new name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub display_name: Option<String>,
+    pub role: Option<RoleDto>,
+    /// The organisation a prescriber acts for.
+    pub prescriber_id: MaybeUndefined<Uuid>,
+    /// The EPN an animator works at.
+    pub epn_id: MaybeUndefined<Uuid>,
+}
+
+fn change(field: MaybeUndefined<Uuid>) -> Option<Option<Uuid>> {
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
 }
 
 /// A user of the tenant.
@@ -198,6 +225,37 @@ impl UsersApi {
         let tenant_id = auth.authorize_tenant(&access::GET_USER)?;
         Ok(Json(
             users::get(&state.db, tenant_id, user_id.0).await?.into(),
+        ))
+    }
+
+    /// Corrects a user: their address, name or role (with its organisation or EPN). It takes
+    /// effect at their next request; audited with each changed field before and after. The
+    /// tenant's last active tenant admin keeps that role (`last-tenant-admin`).
+    #[oai(
+        path = "/users/:user_id",
+        method = "patch",
+        operation_id = "updateUser"
+    )]
+    async fn update_user(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        user_id: Path<Uuid>,
+        body: Json<UpdateUser>,
+    ) -> Result<Json<UserView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::UPDATE_USER)?;
+        let body = body.0;
+        let changes = UserChanges {
+            email: body.email,
+            display_name: body.display_name,
+            role: body.role.map(Into::into),
+            prescriber_id: change(body.prescriber_id),
+            epn_id: change(body.epn_id),
+        };
+        Ok(Json(
+            users::update(&state.db, tenant_id, auth.actor(), user_id.0, changes)
+                .await?
+                .into(),
         ))
     }
 

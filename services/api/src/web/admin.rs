@@ -42,17 +42,17 @@ where
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
 pub(super) struct UserForm {
     #[serde(default)]
-    csrf_token: String,
+    pub(super) csrf_token: String,
     #[serde(default)]
-    display_name: String,
+    pub(super) display_name: String,
     #[serde(default)]
-    email: String,
+    pub(super) email: String,
     #[serde(default)]
-    role: String,
+    pub(super) role: String,
     #[serde(default)]
-    prescriber_id: String,
+    pub(super) prescriber_id: String,
     #[serde(default)]
-    epn_id: String,
+    pub(super) epn_id: String,
 }
 /// A user of the tenant as the users' page lists them.
 #[derive(Serialize)]
@@ -209,6 +209,7 @@ pub(super) async fn user_list(
             p.strip_prefix("invite=")
                 .map(|_| "Invitation envoyée : la personne reçoit un courriel pour choisir son mot de passe.".to_owned())
                 .or_else(|| p.strip_prefix("desactive=").map(|_| "Compte désactivé : ses sessions sont fermées.".to_owned()))
+                .or_else(|| p.strip_prefix("modifie=").map(|_| "Compte modifié.".to_owned()))
         })
     });
     users_page(
@@ -222,7 +223,7 @@ pub(super) async fn user_list(
     .await
 }
 
-fn read_user_form(form: &UserForm) -> Result<NewUser, FormRefusal> {
+pub(super) fn read_user_form(form: &UserForm) -> Result<NewUser, FormRefusal> {
     let mut refusal = FormRefusal::default();
     let role = form
         .role

@@ -42,6 +42,7 @@ mod session;
 mod sign_in;
 mod statement_print;
 mod statements;
+mod user_edit;
 
 pub(crate) use responses::PortalPage;
 use responses::*;
@@ -133,6 +134,10 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/utilisateurs",
             get(admin::user_list).post(admin::create_user),
+        )
+        .at(
+            "/:tenant/utilisateurs/:id",
+            get(user_edit::show).post(user_edit::save),
         )
         .at(
             "/:tenant/utilisateurs/:id/invitation",

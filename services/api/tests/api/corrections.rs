@@ -186,3 +186,196 @@ async fn the_tenant_admin_corrects_a_prescriber_from_the_portal() {
     assert_eq!(fetched.body["name"], "CCAS de Figeac");
     assert_eq!(fetched.body["contact_email"], "ccas@figeac.example");
 }
+
+#[tokio::test]
+async fn a_user_is_corrected_at_once_and_the_last_tenant_admin_stays() {
+    let app = spawn_app().await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    let prescriber_id = app.lot.users[&Role::Prescriber];
+    let path = format!("/v1/users/{prescriber_id}");
+
+    // The prescriber agent becomes a funder: the organisation goes with the old role, and their
+    // token carries the new role at its next request.
+    let (status, body) = patch(&app, &path, admin, &json!({ "role": "funder" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role"], "funder");
+    assert!(body.get("prescriber_id").is_none(), "{body}");
+    let me = app.me(app.lot.token(Role::Prescriber)).await;
+    assert_eq!(me.body["role"], "funder", "{}", me.raw);
+
+    // The rules of creation: an animator needs an EPN; an address taken by another user.
+    let (status, body) = patch(&app, &path, admin, &json!({ "role": "epn" })).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "epn_id", "{body}");
+    let (status, body) = patch(
+        &app,
+        &path,
+        admin,
+        &json!({ "email": "FINANCE@lot.example" }),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/user-email-taken")),
+        "{body}"
+    );
+    let (status, body) = patch(
+        &app,
+        &path,
+        admin,
+        &json!({ "role": "epn", "epn_id": app.lot.epn_id, "email": "animation@figeac.example" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["epn_id"], app.lot.epn_id.to_string());
+
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let details: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'user.updated' AND object_id = $1 ORDER BY occurred_at, id",
+    )
+    .bind(prescriber_id.to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(details.len(), 2);
+    assert_eq!(
+        details[0],
+        json!({ "before": { "role": "prescriber", "prescriber_id": app.lot.prescriber_id.to_string() },
+                "after": { "role": "funder", "prescriber_id": null } })
+    );
+
+    // The tenant's only admin cannot give the role up; once another admin exists, they can.
+    let admin_id = app.lot.users[&Role::TenantAdmin];
+    let own = format!("/v1/users/{admin_id}");
+    let (status, body) = patch(&app, &own, admin, &json!({ "role": "finance" })).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/last-tenant-admin")),
+        "{body}"
+    );
+    let finance_id = app.lot.users[&Role::Finance];
+    let (status, _) = patch(
+        &app,
+        &format!("/v1/users/{finance_id}"),
+        admin,
+        &json!({ "role": "tenant_admin" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = patch(&app, &own, admin, &json!({ "role": "finance" })).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Another role, another tenant.
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.lot.token(Role::Finance),
+        &json!({ "display_name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 200, "finance is the tenant admin now");
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.ara.token(Role::TenantAdmin),
+        &json!({ "display_name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.lot.token(Role::Epn),
+        &json!({ "display_name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_tenant_admin_corrects_a_user_from_the_portal_in_french() {
+    let app = spawn_app().await;
+    let email = with_password(&app, Role::TenantAdmin).await;
+    let browser = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let funder_id = app.lot.users[&Role::Funder];
+    let path = format!("/portail/lot/utilisateurs/{funder_id}");
+    let list = browser.get("/portail/lot/utilisateurs").await;
+    assert!(
+        list.html.contains(&format!("href=\"{path}\"")),
+        "{}",
+        list.html
+    );
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.html.contains("value=\"funder@lot.example\""),
+        "{}",
+        form.html
+    );
+
+    let epn_id = app.lot.epn_id.to_string();
+    let without_epn = browser
+        .submit(
+            &path,
+            &[
+                ("display_name", "Animation de Figeac"),
+                ("email", "funder@lot.example"),
+                ("role", "epn"),
+                ("prescriber_id", ""),
+                ("epn_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(without_epn.status, 422, "{}", without_epn.html);
+    assert!(
+        without_epn.html.contains("aria-describedby"),
+        "{}",
+        without_epn.html
+    );
+    let saved = browser
+        .submit(
+            &path,
+            &[
+                ("display_name", "Animation de Figeac"),
+                ("email", "animation@figeac.example"),
+                ("role", "epn"),
+                ("prescriber_id", ""),
+                ("epn_id", epn_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let list = browser.get("/portail/lot/utilisateurs?modifie=1").await;
+    assert!(list.html.contains("Compte modifié."));
+    assert!(list.html.contains("animation@figeac.example"));
+
+    // Giving up the role of the tenant's only admin is refused in French.
+    let admin_id = app.lot.users[&Role::TenantAdmin];
+    let refused = browser
+        .submit(
+            &format!("/portail/lot/utilisateurs/{admin_id}"),
+            &[
+                ("display_name", "Admin"),
+                ("email", email.as_str()),
+                ("role", "finance"),
+                ("prescriber_id", ""),
+                ("epn_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.html.contains("dernier administrateur actif"),
+        "{}",
+        refused.html
+    );
+    // Another role is refused the page.
+    let finance_email = with_password(&app, Role::Finance).await;
+    let finance = SignedIn::new(&app, "lot", &finance_email, PASSWORD).await;
+    assert_eq!(finance.get(&path).await.status, 403);
+}

@@ -18,6 +18,7 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             "Un compte existe déjà avec cette adresse électronique dans l’espace.".into()
         }
         R::UserDisabled => "Ce compte est désactivé.".into(),
+        R::LastTenantAdmin => "C’est le dernier administrateur actif de l’espace : nommez d’abord un autre administrateur, sinon plus personne ne pourrait le gérer.".into(),
         R::EpnSourceTaken => "Un autre EPN porte déjà cet identifiant de la source.".into(),
         R::SchemeCodeTaken => "Un dispositif porte déjà ce code court.".into(),
         R::RulesDateTaken => "Une version des règles commence déjà à cette date.".into(),
@@ -175,6 +176,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::ReferencePrefixTaken => ("Reference prefix taken", "Préfixe de référence déjà pris"),
         K::UserEmailTaken => ("Email already used", "Adresse déjà utilisée"),
         K::UserDisabled => ("User disabled", "Compte désactivé"),
+        K::LastTenantAdmin => ("Last tenant admin", "Dernier administrateur"),
         K::EpnSourceTaken => ("EPN source id taken", "Identifiant d’EPN déjà pris"),
         K::SchemeCodeTaken => ("Scheme code taken", "Code de dispositif déjà pris"),
         K::RulesDateTaken => (

@@ -35,6 +35,8 @@ pub enum Refusal {
     UserEmailTaken,
     #[error("this user is disabled")]
     UserDisabled,
+    #[error("this is the tenant's last active tenant admin: make another user tenant admin first")]
+    LastTenantAdmin,
     #[error("another EPN already has this source and id")]
     EpnSourceTaken,
 

@@ -1,10 +1,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use serde_json::json;
+
 use super::Role;
 use super::tenants::is_email;
+use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
+use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::{Db, Error};
 
@@ -130,6 +134,134 @@ pub async fn find_by_email(tx: &mut Tx, email: &str) -> Result<Option<User>, Err
             .fetch_optional(&mut **tx)
             .await?,
     )
+}
+
+/// What a tenant admin changes in a user: `None` keeps a field. A user's role, organisation and
+/// EPN go together: a new role takes the organisation or EPN it needs, and drops the others.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    pub prescriber_id: Option<Option<Uuid>>,
+    pub epn_id: Option<Option<Uuid>>,
+}
+
+/// Changes a user with the validation of their creation, takes effect at their next request (a
+/// role is read at each one), and is audited with each changed field before and after. The
+/// tenant's last active tenant admin keeps that role, or nobody could manage the tenant.
+pub async fn update(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    changes: UserChanges,
+) -> Result<User, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    // Every tenant admin is locked, so that two admins demoting each other at once cannot both
+    // succeed.
+    sqlx::query("SELECT id FROM users WHERE role = 'tenant_admin' ORDER BY id FOR UPDATE")
+        .execute(&mut *tx)
+        .await?;
+    let before: User = sqlx::query_as("SELECT * FROM users WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    let RoleColumn(old_role) = before.role;
+    let role = changes.role.unwrap_or(old_role);
+    let keep = |given: Option<Option<Uuid>>, current: Option<Uuid>, needed: bool| match given {
+        Some(id) => id,
+        None if needed => current,
+        None => None,
+    };
+    let after = NewUser {
+        email: changes
+            .email
+            .map(|e| e.trim().to_owned())
+            .unwrap_or_else(|| before.email.clone()),
+        display_name: changes
+            .display_name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| before.display_name.clone()),
+        role,
+        prescriber_id: keep(
+            changes.prescriber_id,
+            before.prescriber_id,
+            role == Role::Prescriber,
+        ),
+        epn_id: keep(changes.epn_id, before.epn_id, role == Role::Epn),
+    };
+    after.validate()?;
+    if old_role == Role::TenantAdmin && role != Role::TenantAdmin && before.disabled_at.is_none() {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM users WHERE role = 'tenant_admin' AND disabled_at IS NULL AND id <> $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Err(Refusal::LastTenantAdmin.into());
+        }
+    }
+    let updated: User = sqlx::query_as(
+        "UPDATE users SET email = $2, display_name = $3, role = $4, prescriber_id = $5, epn_id = $6
+          WHERE id = $1 RETURNING *",
+    )
+    .bind(id)
+    .bind(&after.email)
+    .bind(&after.display_name)
+    .bind(after.role.as_str())
+    .bind(after.prescriber_id)
+    .bind(after.epn_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let text = |v: Option<Uuid>| v.map(|id| id.to_string());
+    let pairs = [
+        (
+            "email",
+            Some(before.email.clone()),
+            Some(updated.email.clone()),
+        ),
+        (
+            "display_name",
+            Some(before.display_name.clone()),
+            Some(updated.display_name.clone()),
+        ),
+        (
+            "role",
+            Some(old_role.as_str().to_owned()),
+            Some(role.as_str().to_owned()),
+        ),
+        (
+            "prescriber_id",
+            text(before.prescriber_id),
+            text(updated.prescriber_id),
+        ),
+        ("epn_id", text(before.epn_id), text(updated.epn_id)),
+    ];
+    let mut was = serde_json::Map::new();
+    let mut now = serde_json::Map::new();
+    for (field, old, new) in pairs {
+        if old != new {
+            was.insert(field.to_owned(), json!(old));
+            now.insert(field.to_owned(), json!(new));
+        }
+    }
+    if !now.is_empty() {
+        audit::record(
+            &mut tx,
+            tenant_id,
+            actor,
+            "user.updated",
+            "user",
+            id,
+            json!({ "before": was, "after": now }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// Disables a user: their tokens stop working at once; the record stays for the audit trail.
