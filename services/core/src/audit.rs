@@ -57,6 +57,23 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
+/// What an edit changed, as its audit entry keeps it: `{"before": {…}, "after": {…}}` with only
+/// the fields whose value differs (each `(name, before, after)`); `None` when nothing changed,
+/// so that an edit that changes nothing records nothing.
+pub fn changes<'a>(
+    fields: impl IntoIterator<Item = (&'a str, Option<String>, Option<String>)>,
+) -> Option<Value> {
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    for (field, old, new) in fields {
+        if old != new {
+            before.insert(field.to_owned(), old.map_or(Value::Null, Value::String));
+            after.insert(field.to_owned(), new.map_or(Value::Null, Value::String));
+        }
+    }
+    (!after.is_empty()).then(|| serde_json::json!({ "before": before, "after": after }))
+}
+
 pub async fn record(
     tx: &mut Tx,
     tenant_id: Uuid,
@@ -124,4 +141,26 @@ pub async fn list(
     .await?;
     tx.commit().await?;
     Ok(Page::from_rows(rows, page, |e| e.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_keeps_only_the_fields_it_changed() {
+        let same = || Some("CAF".to_owned());
+        assert_eq!(changes([("name", same(), same())]), None);
+        assert_eq!(
+            changes([
+                ("name", same(), same()),
+                ("contact_email", None, Some("a@b.example".into())),
+                ("siret", Some("1".into()), None),
+            ]),
+            Some(serde_json::json!({
+                "before": { "contact_email": null, "siret": "1" },
+                "after": { "contact_email": "a@b.example", "siret": null },
+            }))
+        );
+    }
 }

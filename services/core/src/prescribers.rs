@@ -226,8 +226,6 @@ pub async fn update(
     .bind(&after.contact_phone)
     .fetch_one(&mut *tx)
     .await?;
-    let mut was = serde_json::Map::new();
-    let mut now = serde_json::Map::new();
     let pairs = [
         (
             "name",
@@ -251,13 +249,7 @@ pub async fn update(
             updated.contact_phone.clone(),
         ),
     ];
-    for (field, old, new) in pairs {
-        if old != new {
-            was.insert(field.to_owned(), json!(old));
-            now.insert(field.to_owned(), json!(new));
-        }
-    }
-    if !now.is_empty() {
+    if let Some(details) = audit::changes(pairs) {
         audit::record(
             &mut tx,
             tenant_id,
@@ -265,7 +257,7 @@ pub async fn update(
             "prescriber.updated",
             "prescriber",
             id,
-            json!({ "before": was, "after": now }),
+            details,
         )
         .await?;
     }

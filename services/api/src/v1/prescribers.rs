@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
-use super::schemas::{PageCursor, PageLimit, page_request};
+use super::schemas::{PageCursor, PageLimit, page_request, patched};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -68,15 +68,6 @@ pub struct UpdatePrescriber {
     /// The organisation's phone; `null` clears it.
     #[oai(validator(max_length = 30))]
     pub contact_phone: MaybeUndefined<String>,
-}
-
-/// A field of a partial update: left out, cleared or set.
-fn change(field: MaybeUndefined<String>) -> Option<Option<String>> {
-    match field {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(value) => Some(Some(value)),
-    }
 }
 
 /// A prescriber organisation.
@@ -297,9 +288,9 @@ impl PrescribersApi {
         let changes = PrescriberChanges {
             name: body.name,
             kind: body.kind.map(Into::into),
-            siret: change(body.siret),
-            contact_email: change(body.contact_email),
-            contact_phone: change(body.contact_phone),
+            siret: patched(body.siret),
+            contact_email: patched(body.contact_email),
+            contact_phone: patched(body.contact_phone),
         };
         let updated =
             prescribers::update(&state.db, tenant_id, auth.actor(), prescriber_id.0, changes)

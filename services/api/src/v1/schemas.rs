@@ -32,6 +32,17 @@ pub struct PageCursor(String);
 const MAX_CURSOR_LENGTH: usize = 64;
 
 /// The page a list operation was asked for, from its two parameters.
+/// A field of a partial update (`PATCH`): left out (`None`, kept), `null` (`Some(None)`,
+/// cleared) or a value.
+pub fn patched<T>(field: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<T>> {
+    use poem_openapi::types::MaybeUndefined;
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
+}
+
 pub fn page_request(
     limit: Option<PageLimit>,
     cursor: Option<PageCursor>,

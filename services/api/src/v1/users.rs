@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Tag;
 use super::schemas::RoleDto;
-use super::schemas::{PageCursor, PageLimit, page_request};
+use super::schemas::{PageCursor, PageLimit, page_request, patched};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -47,14 +47,6 @@ pub struct UpdateUser {
     pub prescriber_id: MaybeUndefined<Uuid>,
     /// The EPN an animator works at.
     pub epn_id: MaybeUndefined<Uuid>,
-}
-
-fn change(field: MaybeUndefined<Uuid>) -> Option<Option<Uuid>> {
-    match field {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(value) => Some(Some(value)),
-    }
 }
 
 /// A user of the tenant.
@@ -249,8 +241,8 @@ impl UsersApi {
             email: body.email,
             display_name: body.display_name,
             role: body.role.map(Into::into),
-            prescriber_id: change(body.prescriber_id),
-            epn_id: change(body.epn_id),
+            prescriber_id: patched(body.prescriber_id),
+            epn_id: patched(body.epn_id),
         };
         Ok(Json(
             users::update(&state.db, tenant_id, auth.actor(), user_id.0, changes)

@@ -1,8 +1,6 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use serde_json::json;
-
 use super::Role;
 use super::tenants::is_email;
 use crate::audit::{self, Actor};
@@ -240,15 +238,7 @@ pub async fn update(
         ),
         ("epn_id", text(before.epn_id), text(updated.epn_id)),
     ];
-    let mut was = serde_json::Map::new();
-    let mut now = serde_json::Map::new();
-    for (field, old, new) in pairs {
-        if old != new {
-            was.insert(field.to_owned(), json!(old));
-            now.insert(field.to_owned(), json!(new));
-        }
-    }
-    if !now.is_empty() {
+    if let Some(details) = audit::changes(pairs) {
         audit::record(
             &mut tx,
             tenant_id,
@@ -256,7 +246,7 @@ pub async fn update(
             "user.updated",
             "user",
             id,
-            json!({ "before": was, "after": now }),
+            details,
         )
         .await?;
     }
