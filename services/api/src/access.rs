@@ -148,6 +148,12 @@ pub const REVOKE_TOKEN: Operation = op(
 pub const CREATE_SCHEME: Operation = op("createScheme", "POST", "/v1/schemes", TENANT_ADMIN);
 pub const LIST_SCHEMES: Operation = op("listSchemes", "GET", "/v1/schemes", TENANT_USERS);
 pub const GET_SCHEME: Operation = op("getScheme", "GET", "/v1/schemes/{scheme_id}", TENANT_USERS);
+pub const RENAME_SCHEME: Operation = op(
+    "renameScheme",
+    "PATCH",
+    "/v1/schemes/{scheme_id}",
+    TENANT_ADMIN,
+);
 pub const CHANGE_SCHEME_RULES: Operation = op(
     "changeSchemeRules",
     "POST",
@@ -679,6 +685,7 @@ pub const ALL: &[&Operation] = &[
     &CREATE_SCHEME,
     &LIST_SCHEMES,
     &GET_SCHEME,
+    &RENAME_SCHEME,
     &CHANGE_SCHEME_RULES,
     &REPLACE_SCHEME_MODULES,
     &SET_PUBLIC_REQUEST_FUNDING,

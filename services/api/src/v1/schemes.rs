@@ -419,6 +419,15 @@ pub enum CreatedScheme {
     Created(Json<SchemeView>, #[oai(header = "Location")] String),
 }
 
+/// A scheme's new name.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RenameScheme {
+    /// The name people read on letters, pages and emails (e.g. `Ticket Net 2027`).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+}
+
 pub struct SchemesApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Schemes")]
@@ -493,6 +502,34 @@ impl SchemesApi {
             schemes::get(&state.db, tenant_id, scheme_id.0)
                 .await?
                 .into(),
+        ))
+    }
+
+    /// Renames a scheme: the name its letters, pages and emails show. Its code, in the public
+    /// addresses, stays. Audited before and after.
+    #[oai(
+        path = "/schemes/:scheme_id",
+        method = "patch",
+        operation_id = "renameScheme"
+    )]
+    async fn rename_scheme(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        scheme_id: Path<Uuid>,
+        body: Json<RenameScheme>,
+    ) -> Result<Json<SchemeView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::RENAME_SCHEME)?;
+        Ok(Json(
+            schemes::rename(
+                &state.db,
+                tenant_id,
+                auth.actor(),
+                scheme_id.0,
+                &body.0.name,
+            )
+            .await?
+            .into(),
         ))
     }
 

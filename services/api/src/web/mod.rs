@@ -152,6 +152,7 @@ pub fn routes() -> Route {
             get(schemes::list).post(schemes::create),
         )
         .at("/:tenant/dispositifs/:id", get(schemes::show))
+        .at("/:tenant/dispositifs/:id/nom", poem::post(schemes::rename))
         .at(
             "/:tenant/dispositifs/:id/etat",
             poem::post(schemes::set_status),

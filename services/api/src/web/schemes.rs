@@ -311,6 +311,9 @@ pub(super) async fn show(
         }
         Some("modules=1") => Some("Catalogue enregistré : le kit public le montre dès maintenant."),
         Some("financement=1") => Some("Financement des demandes du formulaire public enregistré."),
+        Some("nom=1") => {
+            Some("Dispositif renommé : courriers, pages et courriels portent son nouveau nom.")
+        }
         _ => None,
     };
     scheme_page(
@@ -433,6 +436,32 @@ pub(super) async fn set_status(
         .await
         .or_back(&back, "Revenir aux dispositifs")?;
     Ok(see_other(&format!("{back}?etat=1")))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct NameForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Renames the scheme (its code, in the public addresses, stays).
+#[handler]
+pub(super) async fn rename(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<NameForm>,
+) -> PageResult {
+    let portal =
+        Portal::allowed_form(&state, req, &slug, &access::RENAME_SCHEME, &form.csrf_token).await?;
+    let id = super::path_id(&id, "scheme")?;
+    let page = format!("{}/dispositifs/{id}", portal.path());
+    schemes::rename(&state.db, portal.tenant.id, portal.actor(), id, &form.name)
+        .await
+        .or_back(&page, "Revenir au dispositif")?;
+    Ok(see_other(&format!("{page}?nom=1")))
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]

@@ -1,5 +1,6 @@
 //! What a territory set up can be corrected, with the rules of its creation, audited with the
-//! values before and after: a prescriber organisation's name, SIRET and contacts.
+//! values before and after: a prescriber organisation's name, SIRET and contacts, a user's
+//! address and role, a scheme's name.
 
 use passerelle_core::tenancy::Role;
 use serde_json::{Value, json};
@@ -378,4 +379,68 @@ async fn the_tenant_admin_corrects_a_user_from_the_portal_in_french() {
     let finance_email = with_password(&app, Role::Finance).await;
     let finance = SignedIn::new(&app, "lot", &finance_email, PASSWORD).await;
     assert_eq!(finance.get(&path).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_scheme_is_renamed_and_its_code_stays() {
+    let app = spawn_app().await;
+    let scheme_id = app.active_ticket_net_in_lot(5).await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    let path = format!("/v1/schemes/{scheme_id}");
+    let code = app.get(&path, admin).await.body["code"].clone();
+    let (status, body) = patch(&app, &path, admin, &json!({ "name": "Ticket Net 2027" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "Ticket Net 2027");
+    assert_eq!(body["code"], code);
+    let (status, _) = patch(&app, &path, admin, &json!({ "name": "" })).await;
+    assert_eq!(status, 400);
+    let (status, _) = patch(&app, &path, admin, &json!({ "name": "  " })).await;
+    assert_eq!(status, 422);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.lot.token(Role::Prescriber),
+        &json!({ "name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.ara.token(Role::TenantAdmin),
+        &json!({ "name": "X" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // From the scheme's page, audited.
+    let email = with_password(&app, Role::TenantAdmin).await;
+    let browser = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let page = format!("/portail/lot/dispositifs/{scheme_id}");
+    let renamed = browser
+        .submit(&format!("{page}/nom"), &[("name", "Ticket Net du Lot")])
+        .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.html);
+    let shown = browser.get(&format!("{page}?nom=1")).await;
+    assert!(
+        shown.html.contains("<h1>Ticket Net du Lot</h1>"),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("Dispositif renommé"));
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let details: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'scheme.renamed' AND object_id = $1 ORDER BY occurred_at, id",
+    )
+    .bind(&scheme_id)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        details.last(),
+        Some(
+            &json!({ "before": { "name": "Ticket Net 2027" }, "after": { "name": "Ticket Net du Lot" } })
+        )
+    );
 }

@@ -115,7 +115,7 @@ pub async fn create(
         "lowercase letters, digits and dashes, 2 to 63 characters",
     )
     .check(
-        !new.name.trim().is_empty() && new.name.chars().count() <= 200,
+        is_scheme_name(&new.name),
         "name",
         "between 1 and 200 characters",
     );
@@ -233,6 +233,52 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<SchemeDetail, Err
     let today = tenants::get(db, tenant_id).await?.today();
     let mut tx = db.begin_tenant(tenant_id).await?;
     let scheme = fetch(&mut tx, id).await?;
+    let detail = load_detail(&mut tx, scheme, today).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// A scheme's name as people read it on letters, pages and emails.
+fn is_scheme_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= 200
+}
+
+/// Renames a scheme (the name letters, pages and emails show; its code, in public addresses,
+/// stays). Audited before and after.
+pub async fn rename(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    name: &str,
+) -> Result<SchemeDetail, Error> {
+    let mut v = Validator::default();
+    v.check(is_scheme_name(name), "name", "between 1 and 200 characters");
+    v.finish()?;
+    let today = tenants::get(db, tenant_id).await?.today();
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before = fetch_for_update(&mut tx, scheme_id).await?;
+    let scheme: Scheme = sqlx::query_as(
+        "UPDATE schemes SET name = $2 WHERE id = $1
+         RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
+    )
+    .bind(scheme_id)
+    .bind(name.trim())
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(details) = audit::changes([("name", Some(before.name), Some(scheme.name.clone()))])
+    {
+        audit::record(
+            &mut tx,
+            tenant_id,
+            actor,
+            "scheme.renamed",
+            "scheme",
+            scheme_id,
+            details,
+        )
+        .await?;
+    }
     let detail = load_detail(&mut tx, scheme, today).await?;
     tx.commit().await?;
     Ok(detail)
