@@ -268,6 +268,8 @@ pub const CREATE_EPN: Operation = op("createEpn", "POST", "/v1/epns", TENANT_ADM
 pub const LIST_EPNS: Operation = op("listEpns", "GET", "/v1/epns", TENANT_USERS);
 pub const GET_EPN: Operation = op("getEpn", "GET", "/v1/epns/{epn_id}", TENANT_USERS);
 pub const IMPORT_EPNS: Operation = op("importEpns", "POST", "/v1/epns/import", TENANT_ADMIN);
+/// A tenant admin corrects any EPN's details, an EPN's staff their own.
+pub const UPDATE_EPN: Operation = op("updateEpn", "PATCH", "/v1/epns/{epn_id}", ADMIN_OR_EPN);
 /// An EPN's staff submit their own EPN's bank details, a tenant admin any EPN's; a tenant admin or
 /// finance officer other than the submitter confirms them (four eyes).
 const BANK_SUBMITTERS: &[Role] = &[Role::TenantAdmin, Role::Epn];
@@ -712,6 +714,7 @@ pub const ALL: &[&Operation] = &[
     &LIST_EPNS,
     &GET_EPN,
     &IMPORT_EPNS,
+    &UPDATE_EPN,
     &SET_EPN_BANK_DETAILS,
     &LIST_BANK_CHANGES,
     &CONFIRM_BANK_CHANGE,

@@ -1,17 +1,18 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::epns::import::{self, ImportStatus};
-use passerelle_core::epns::{self, BankDetails, Epn, EpnDetails, mask_iban};
+use passerelle_core::epns::{self, BankDetails, Epn, EpnChanges, EpnDetails, mask_iban};
 use passerelle_core::tenancy::{Principal, Role};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
 use super::bank_changes::BankChangeView;
-use super::schemas::{PageCursor, PageLimit, page_request};
+use super::schemas::{PageCursor, PageLimit, page_request, patched};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -61,6 +62,40 @@ pub struct EpnInput {
     /// The place's types, in the open-data schema's vocabulary (e.g. `TIERS_LIEUX`).
     #[oai(default, validator(max_items = 20))]
     pub typologie: Vec<String>,
+}
+
+/// What changes in an EPN's details (field names of the open-data schema): a field left out stays
+/// as it is, `null` clears an optional one. The same rules as at creation.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EpnUpdate {
+    /// The place's name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub nom: Option<String>,
+    /// Street address.
+    #[oai(validator(max_length = 300))]
+    pub adresse: MaybeUndefined<String>,
+    /// Postal code.
+    #[oai(validator(max_length = 5))]
+    pub code_postal: MaybeUndefined<String>,
+    /// The commune's name.
+    #[oai(validator(max_length = 100))]
+    pub commune: MaybeUndefined<String>,
+    /// The commune's INSEE code.
+    #[oai(validator(max_length = 5))]
+    pub code_insee: MaybeUndefined<String>,
+    /// Contact email addresses (replace the list).
+    #[oai(validator(max_items = 10))]
+    pub courriels: Option<Vec<String>>,
+    /// Phone number.
+    #[oai(validator(max_length = 30))]
+    pub telephone: MaybeUndefined<String>,
+    /// Web site.
+    #[oai(validator(max_length = 500))]
+    pub site_web: MaybeUndefined<String>,
+    /// OSM `opening_hours`, e.g. `Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00`.
+    #[oai(validator(max_length = 500))]
+    pub horaires: MaybeUndefined<String>,
 }
 
 /// A public internet space (EPN), with the fields of the national open-data schema of digital
@@ -302,6 +337,37 @@ impl EpnsApi {
             epns::get(&state.db, tenant_id, epn_id.0).await?,
             &auth.0,
         )))
+    }
+
+    /// Corrects an EPN's details outside an import (a later import of the same place brings the
+    /// published details back). A tenant admin corrects any EPN, an EPN's staff their own.
+    /// Audited with each changed field before and after.
+    #[oai(path = "/epns/:epn_id", method = "patch", operation_id = "updateEpn")]
+    async fn update_epn(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        epn_id: Path<Uuid>,
+        body: Json<EpnUpdate>,
+    ) -> Result<Json<EpnView>, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::UPDATE_EPN)?;
+        if auth.epn_scope().is_some_and(|own| own != epn_id.0) {
+            return Err(passerelle_core::Error::NotFound("epn").into());
+        }
+        let b = body.0;
+        let changes = EpnChanges {
+            name: b.nom,
+            address: patched(b.adresse),
+            postal_code: patched(b.code_postal),
+            commune: patched(b.commune),
+            commune_insee: patched(b.code_insee),
+            emails: b.courriels,
+            phone: patched(b.telephone),
+            website: patched(b.site_web),
+            opening_hours: patched(b.horaires),
+        };
+        let epn = epns::update(&state.db, tenant_id, auth.actor(), epn_id.0, changes).await?;
+        Ok(Json(EpnView::new(epn, &auth.0)))
     }
 
     /// Imports EPNs from a *lieux de médiation numérique* open-data file; re-importing updates each

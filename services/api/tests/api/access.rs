@@ -81,6 +81,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             json!({ "slug": format!("t-{}", &Uuid::new_v4().simple().to_string()[..8]), "name": "Tenant",
                                        "kind": "departement", "insee_code": "19", "sender_name": "T", "sender_email": "t@t.example" }),
         ),
+        "updateEpn" => Some(json!({ "telephone": "05 65 00 00 00" })),
         "renameScheme" => Some(json!({ "name": "Ticket Net 2027" })),
         "updateUser" => Some(json!({ "display_name": "Nom corrigé" })),
         "updatePrescriber" => Some(json!({ "contact_email": "contact@caf46.example" })),

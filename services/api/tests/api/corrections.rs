@@ -444,3 +444,89 @@ async fn a_scheme_is_renamed_and_its_code_stays() {
         )
     );
 }
+
+#[tokio::test]
+async fn an_epns_details_are_corrected_by_the_territory_or_its_own_staff_only() {
+    let app = spawn_app().await;
+    let path = format!("/v1/epns/{}", app.lot.epn_id);
+    let admin = app.lot.token(Role::TenantAdmin);
+    let (status, body) = patch(
+        &app,
+        &path,
+        admin,
+        &json!({ "telephone": "05 65 34 00 00", "horaires": "Mo-Fr 09:00-12:00", "courriels": ["epn@figeac.example"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["telephone"], "05 65 34 00 00");
+    assert_eq!(body["courriels"], json!(["epn@figeac.example"]));
+    let name = body["nom"].clone();
+
+    // The rules of creation, by field.
+    for (field, value) in [
+        ("horaires", json!("tous les jours")),
+        ("code_postal", json!("4610")),
+        ("courriels", json!(["pas une adresse"])),
+        ("site_web", json!("figeac.example")),
+    ] {
+        let (status, body) = patch(&app, &path, admin, &json!({ field: value })).await;
+        assert_eq!(status, 422, "{field}: {body}");
+    }
+
+    // The EPN's own animator corrects their hours; `null` clears the phone.
+    let epn = app.lot.token(Role::Epn);
+    let (status, body) = patch(
+        &app,
+        &path,
+        epn,
+        &json!({ "horaires": "Tu-Sa 14:00-18:00", "telephone": null }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["horaires"], "Tu-Sa 14:00-18:00");
+    assert!(
+        body.get("telephone").is_none() || body["telephone"].is_null(),
+        "{body}"
+    );
+    assert_eq!(body["nom"], name);
+
+    // Another EPN's animator, another role, another territory.
+    let elsewhere = app
+        .animator_of_another_epn(&app.lot, "Cahors", "46000")
+        .await;
+    let (status, _) = patch(&app, &path, &elsewhere.token, &json!({ "telephone": "0" })).await;
+    assert_eq!(status, 404);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.lot.token(Role::Prescriber),
+        &json!({ "telephone": "0" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = patch(
+        &app,
+        &path,
+        app.ara.token(Role::TenantAdmin),
+        &json!({ "telephone": "0" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let entries: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT actor_role, details FROM audit_log WHERE action = 'epn.updated' AND object_id = $1 ORDER BY occurred_at, id",
+    )
+    .bind(app.lot.epn_id.to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].0, "epn");
+    assert_eq!(
+        entries[1].1,
+        json!({ "before": { "horaires": "Mo-Fr 09:00-12:00", "telephone": "05 65 34 00 00" },
+                "after": { "horaires": "Tu-Sa 14:00-18:00", "telephone": null } })
+    );
+}

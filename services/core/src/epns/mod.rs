@@ -256,6 +256,105 @@ pub(crate) async fn upsert(
     .await?)
 }
 
+/// What changes in an EPN's details outside an import: `None` keeps a field, `Some(None)` clears
+/// an optional one. A later import of the same place (same `source` and id) brings the
+/// published details back.
+#[derive(Debug, Clone, Default)]
+pub struct EpnChanges {
+    pub name: Option<String>,
+    pub address: Option<Option<String>>,
+    pub postal_code: Option<Option<String>>,
+    pub commune: Option<Option<String>>,
+    pub commune_insee: Option<Option<String>>,
+    pub emails: Option<Vec<String>>,
+    pub phone: Option<Option<String>>,
+    pub website: Option<Option<String>>,
+    pub opening_hours: Option<Option<String>>,
+}
+
+/// Changes an EPN's details with the validation of its creation, audited before and after.
+pub async fn update(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    id: Uuid,
+    changes: EpnChanges,
+) -> Result<Epn, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let before: Epn = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM epns WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("epn"))?;
+    let text = |change: Option<Option<String>>, current: &Option<String>| match change {
+        Some(value) => value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+        None => current.clone(),
+    };
+    let details = EpnDetails {
+        name: changes
+            .name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| before.name.clone()),
+        pivot: before.pivot.clone(),
+        address: text(changes.address, &before.address),
+        postal_code: text(changes.postal_code, &before.postal_code),
+        commune: text(changes.commune, &before.commune),
+        commune_insee: text(changes.commune_insee, &before.commune_insee),
+        latitude: before.latitude,
+        longitude: before.longitude,
+        emails: changes
+            .emails
+            .map(|list| {
+                list.into_iter()
+                    .map(|e| e.trim().to_owned())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|| before.emails.clone()),
+        phone: text(changes.phone, &before.phone),
+        website: text(changes.website, &before.website),
+        opening_hours: text(changes.opening_hours, &before.opening_hours),
+        services: before.services.clone(),
+        typology: before.typology.clone(),
+        source: before.source.clone(),
+        source_id: before.source_id.clone(),
+        source_updated_on: before.source_updated_on,
+    };
+    details.validate()?;
+    let updated = upsert(&mut tx, tenant_id, id, &details).await?;
+    let joined = |emails: &[String]| Some(emails.join(" | ")).filter(|e| !e.is_empty());
+    let fields = [
+        ("nom", Some(before.name.clone()), Some(updated.name.clone())),
+        ("adresse", before.address.clone(), updated.address.clone()),
+        (
+            "code_postal",
+            before.postal_code.clone(),
+            updated.postal_code.clone(),
+        ),
+        ("commune", before.commune.clone(), updated.commune.clone()),
+        (
+            "code_insee",
+            before.commune_insee.clone(),
+            updated.commune_insee.clone(),
+        ),
+        ("courriels", joined(&before.emails), joined(&updated.emails)),
+        ("telephone", before.phone.clone(), updated.phone.clone()),
+        ("site_web", before.website.clone(), updated.website.clone()),
+        (
+            "horaires",
+            before.opening_hours.clone(),
+            updated.opening_hours.clone(),
+        ),
+    ];
+    if let Some(details) = audit::changes(fields) {
+        audit::record(&mut tx, tenant_id, actor, "epn.updated", "epn", id, details).await?;
+    }
+    tx.commit().await?;
+    Ok(updated)
+}
+
 /// A minimal EPN (the demo seed and tests): a name and nothing else.
 pub async fn create_named(db: &Db, tenant_id: Uuid, name: &str) -> Result<Uuid, Error> {
     let details = EpnDetails {
