@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../templates/pages/home.html")),
     (
+        "epn_details.html",
+        include_str!("../templates/pages/epn_details.html"),
+    ),
+    (
         "user_edit.html",
         include_str!("../templates/pages/user_edit.html"),
     ),

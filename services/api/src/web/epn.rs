@@ -50,6 +50,7 @@ struct MonthFigures {
 #[derive(Serialize)]
 struct OverviewView<'a> {
     epn: String,
+    epn_id: Uuid,
     month_label: String,
     month: MonthFigures,
     sessions: Vec<SessionRow>,
@@ -262,6 +263,7 @@ async fn overview_page(
         "epn.html",
         OverviewView {
             epn: epn.name,
+            epn_id: epn.id,
             month_label: french::month_year(first_of_month),
             month: MonthFigures {
                 sessions_held: month.sessions_held,
@@ -293,11 +295,19 @@ pub(super) async fn home(
     let notice = req
         .uri()
         .query()
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("inscrit=")))
-        .map(|reference| {
-            format!(
-                "Chèque {reference} inscrit dans l’EPN : vous pouvez le noter présent à une séance."
-            )
+        .and_then(|q| {
+            q.split('&').find_map(|p| {
+                p.strip_prefix("inscrit=")
+                    .map(|reference| {
+                        format!(
+                            "Chèque {reference} inscrit dans l’EPN : vous pouvez le noter présent à une séance."
+                        )
+                    })
+                    .or_else(|| {
+                        p.strip_prefix("coordonnees=")
+                            .map(|_| "Coordonnées de l’EPN enregistrées.".to_owned())
+                    })
+            })
         });
     let form = SessionForm {
         capacity: "8".into(),

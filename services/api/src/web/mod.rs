@@ -20,6 +20,7 @@ mod admin;
 mod bank;
 mod catalogue;
 mod epn;
+mod epn_details;
 mod epn_statements;
 mod forms;
 mod french;
@@ -196,6 +197,10 @@ pub fn routes() -> Route {
         .at("/:tenant/epns", get(network::list))
         .at("/:tenant/epns/import", poem::post(network::import_file))
         .at("/:tenant/epns/:id", get(network::show))
+        .at(
+            "/:tenant/epns/:id/coordonnees",
+            get(epn_details::show).post(epn_details::save),
+        )
         .at("/:tenant/epns/:id/offre", poem::post(network::set_offer))
         .at(
             "/:tenant/epns/:id/banque",

@@ -312,6 +312,7 @@ pub(super) async fn show(
     let id = super::path_id(&id, "epn")?;
     let notice = match req.uri().query() {
         Some("offre=1") => Some("Offre enregistrée."),
+        Some("coordonnees=1") => Some("Coordonnées enregistrées."),
         Some("banque=1") => Some(
             "Coordonnées bancaires enregistrées : elles prendront effet quand un agent du service financier ou un autre administrateur les aura confirmées.",
         ),

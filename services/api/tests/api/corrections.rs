@@ -530,3 +530,79 @@ async fn an_epns_details_are_corrected_by_the_territory_or_its_own_staff_only() 
                 "after": { "horaires": "Tu-Sa 14:00-18:00", "telephone": null } })
     );
 }
+
+#[tokio::test]
+async fn an_epns_details_are_corrected_from_the_portal_by_its_staff_or_the_territory() {
+    let app = spawn_app().await;
+    let path = format!("/portail/lot/epns/{}/coordonnees", app.lot.epn_id);
+    let fields = |hours: &'static str| {
+        vec![
+            ("nom", "EPN de Figeac"),
+            ("adresse", "2 boulevard Pasteur"),
+            ("code_postal", "46100"),
+            ("commune", "Figeac"),
+            ("code_insee", "46102"),
+            ("courriels", "epn@figeac.example | animation@figeac.example"),
+            ("telephone", "05 65 34 00 00"),
+            ("site_web", ""),
+            ("horaires", hours),
+        ]
+    };
+    let email = with_password(&app, Role::Epn).await;
+    let staff = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let home = staff.get("/portail/lot/epn").await;
+    assert!(home.html.contains(&path), "{}", home.html);
+    assert_eq!(staff.get(&path).await.status, 200);
+    let refused = staff.submit(&path, &fields("tous les jours")).await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.html.contains("aria-describedby=\"horaires-"),
+        "{}",
+        refused.html
+    );
+    let saved = staff.submit(&path, &fields("Mo-Fr 09:00-12:00")).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/portail/lot/epn?coordonnees=1")
+    );
+    let fetched = app
+        .get(
+            &format!("/v1/epns/{}", app.lot.epn_id),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(
+        fetched.body["courriels"],
+        json!(["epn@figeac.example", "animation@figeac.example"])
+    );
+    assert_eq!(fetched.body["horaires"], "Mo-Fr 09:00-12:00");
+
+    // The territory's admin reaches it from the EPN's page; another EPN's staff and another role
+    // do not.
+    let admin_email = with_password(&app, Role::TenantAdmin).await;
+    let admin = SignedIn::new(&app, "lot", &admin_email, PASSWORD).await;
+    let network = admin
+        .get(&format!("/portail/lot/epns/{}", app.lot.epn_id))
+        .await;
+    assert!(network.html.contains(&path), "{}", network.html);
+    let elsewhere = app
+        .animator_of_another_epn(&app.lot, "Cahors", "46000")
+        .await;
+    let other = SignedIn::new(&app, "lot", &elsewhere.email, PASSWORD).await;
+    assert_eq!(other.get(&path).await.status, 404);
+    assert_eq!(
+        other.submit(&path, &fields("Mo 09:00-10:00")).await.status,
+        404
+    );
+    let prescriber_email = with_password(&app, Role::Prescriber).await;
+    let prescriber = SignedIn::new(&app, "lot", &prescriber_email, PASSWORD).await;
+    assert_eq!(prescriber.get(&path).await.status, 403);
+    let unchanged = app
+        .get(
+            &format!("/v1/epns/{}", app.lot.epn_id),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(unchanged.body["horaires"], "Mo-Fr 09:00-12:00");
+}
