@@ -215,7 +215,22 @@ test("the same sheet saved on two phones records once; the other is told it is a
     await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
     await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
   }
+  // The first phone leaves the app before the network comes back: its sheet waits.
+  const [first] = phones;
+  await first.goto("about:blank");
   for (const phone of phones) await online(phone);
+  // Signing out would wipe a sheet not sent yet: the home page asks first, and "Annuler" keeps it.
+  await first.goto(`${baseUrl}/portail/lot/`);
+  const asked = new Promise((resolve) => {
+    first.once("dialog", async (dialog) => {
+      resolve(dialog.message());
+      await dialog.dismiss();
+    });
+  });
+  await first.getByRole("button", { name: "Se déconnecter" }).click();
+  assert.match(await asked, /1 feuille\(s\) de présence enregistrée\(s\) sur ce téléphone ne sont pas encore envoyées/);
+  await first.getByRole("heading", { level: 1, name: /Bonjour/ }).waitFor();
+  await first.goto(`${baseUrl}/portail/lot/epn/telephone/#envois`);
   for (const phone of phones) await eventually(async () => (await waiting(phone)) === 0, 30, "the sheet to be sent");
   const outcomes = [];
   for (const phone of phones) {
