@@ -6,34 +6,19 @@ use passerelle_core::{Error, labels};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, handler};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::forms::{Choice, option};
 use super::french::{FormErrors, FormRefusal};
+use super::prescribers::OrganisationForm;
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub(super) struct EditForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    siret: String,
-    #[serde(default)]
-    contact_email: String,
-    #[serde(default)]
-    contact_phone: String,
-}
-
 #[derive(Serialize)]
 struct EditView<'a> {
     id: uuid::Uuid,
-    form: &'a EditForm,
+    form: &'a OrganisationForm,
     kinds: Vec<Choice>,
     errors: FormErrors,
 }
@@ -56,7 +41,7 @@ pub(super) async fn show(
     let prescriber = prescribers::get(&state.db, portal.tenant.id, id)
         .await
         .or_back(&back, "Revenir aux structures")?;
-    let form = EditForm {
+    let form = OrganisationForm {
         csrf_token: String::new(),
         name: prescriber.name,
         kind: prescriber.kind.as_str().to_owned(),
@@ -81,7 +66,7 @@ pub(super) async fn save(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
-    Form(form): Form<EditForm>,
+    Form(form): Form<OrganisationForm>,
 ) -> PageResult {
     let portal = Portal::allowed_form(
         &state,

@@ -179,20 +179,21 @@ pub(super) async fn list(
     page(&state, &portal, StatusCode::OK, Typed::default(), notice).await
 }
 
+/// A prescriber organisation's form, to add one or to correct it (`prescriber_edit`).
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
 pub(super) struct OrganisationForm {
     #[serde(default)]
-    csrf_token: String,
+    pub(super) csrf_token: String,
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     #[serde(default)]
-    kind: String,
+    pub(super) kind: String,
     #[serde(default)]
-    siret: String,
+    pub(super) siret: String,
     #[serde(default)]
-    contact_email: String,
+    pub(super) contact_email: String,
     #[serde(default)]
-    contact_phone: String,
+    pub(super) contact_phone: String,
 }
 
 #[handler]

@@ -33,17 +33,27 @@ async fn new_prescriber(app: &TestApp) -> String {
     created.body["id"].as_str().expect("id").to_owned()
 }
 
-async fn audit_details(app: &TestApp, object_id: &str) -> Vec<Value> {
+/// The audit entries of `action` on `object_id`, oldest first: who (role) and the details.
+async fn audit_entries(app: &TestApp, action: &str, object_id: &str) -> Vec<(String, Value)> {
     let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let details: Vec<Value> = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = 'prescriber.updated' AND object_id = $1 ORDER BY occurred_at, id",
+    let entries = sqlx::query_as(
+        "SELECT actor_role, details FROM audit_log WHERE action = $1 AND object_id = $2 ORDER BY occurred_at, id",
     )
+    .bind(action)
     .bind(object_id)
     .fetch_all(&mut *tx)
     .await
     .expect("audit");
     tx.commit().await.expect("commit");
-    details
+    entries
+}
+
+async fn audit_details(app: &TestApp, action: &str, object_id: &str) -> Vec<Value> {
+    audit_entries(app, action, object_id)
+        .await
+        .into_iter()
+        .map(|(_, details)| details)
+        .collect()
 }
 
 #[tokio::test]
@@ -66,7 +76,7 @@ async fn a_prescriber_is_corrected_with_the_rules_of_its_creation_and_audited() 
     assert_eq!(body["contact_email"], "ccas@figeac.example");
     assert_eq!(body["contact_phone"], "05 65 00 00 00");
     assert_eq!(
-        audit_details(&app, &id).await,
+        audit_details(&app, "prescriber.updated", &id).await,
         vec![json!({
             "before": { "name": "CCAS de Figeac", "contact_email": null },
             "after": { "name": "CCAS de la ville de Figeac", "contact_email": "ccas@figeac.example" },
@@ -92,7 +102,10 @@ async fn a_prescriber_is_corrected_with_the_rules_of_its_creation_and_audited() 
     assert_eq!(body["siret"], "73282932000074");
     let (_, body) = patch(&app, &path, admin, &json!({ "unknown": 1 })).await;
     assert!(body["status"].as_u64().is_some_and(|s| s >= 400), "{body}");
-    assert_eq!(audit_details(&app, &id).await.len(), 3);
+    assert_eq!(
+        audit_details(&app, "prescriber.updated", &id).await.len(),
+        3
+    );
 
     // Another role, another tenant, an unknown organisation.
     let (status, _) = patch(
@@ -232,15 +245,7 @@ async fn a_user_is_corrected_at_once_and_the_last_tenant_admin_stays() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["epn_id"], app.lot.epn_id.to_string());
 
-    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let details: Vec<Value> = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = 'user.updated' AND object_id = $1 ORDER BY occurred_at, id",
-    )
-    .bind(prescriber_id.to_string())
-    .fetch_all(&mut *tx)
-    .await
-    .expect("audit");
-    tx.commit().await.expect("commit");
+    let details = audit_details(&app, "user.updated", &prescriber_id.to_string()).await;
     assert_eq!(details.len(), 2);
     assert_eq!(
         details[0],
@@ -428,15 +433,7 @@ async fn a_scheme_is_renamed_and_its_code_stays() {
         shown.html
     );
     assert!(shown.html.contains("Dispositif renommé"));
-    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let details: Vec<Value> = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = 'scheme.renamed' AND object_id = $1 ORDER BY occurred_at, id",
-    )
-    .bind(&scheme_id)
-    .fetch_all(&mut *tx)
-    .await
-    .expect("audit");
-    tx.commit().await.expect("commit");
+    let details = audit_details(&app, "scheme.renamed", &scheme_id).await;
     assert_eq!(
         details.last(),
         Some(
@@ -513,15 +510,7 @@ async fn an_epns_details_are_corrected_by_the_territory_or_its_own_staff_only() 
     .await;
     assert_eq!(status, 404);
 
-    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let entries: Vec<(String, Value)> = sqlx::query_as(
-        "SELECT actor_role, details FROM audit_log WHERE action = 'epn.updated' AND object_id = $1 ORDER BY occurred_at, id",
-    )
-    .bind(app.lot.epn_id.to_string())
-    .fetch_all(&mut *tx)
-    .await
-    .expect("audit");
-    tx.commit().await.expect("commit");
+    let entries = audit_entries(&app, "epn.updated", &app.lot.epn_id.to_string()).await;
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1].0, "epn");
     assert_eq!(

@@ -8,7 +8,7 @@ use passerelle_core::tenancy::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::web::{PASSWORD, SignedIn, with_password};
+use crate::web::{PASSWORD, SignedIn, with_password, with_password_in};
 
 const WEEK: &str = "/portail/lot/epn/telephone/semaine";
 const SHEETS: &str = "/portail/lot/epn/telephone/feuilles";
@@ -124,20 +124,42 @@ impl<'a> Phone<'a> {
         }
     }
 
-    async fn week(&self) -> Answer {
+    /// A GET of the app, with the session cookie.
+    async fn get(&self, path: &str) -> Answer {
         let response = self
             .signed_in
             .browser
             .http
-            .get(format!(
-                "{}/portail/{}/epn/telephone/semaine",
-                self.app.base, self.slug
-            ))
+            .get(format!("{}{path}", self.app.base))
             .header("cookie", &self.signed_in.cookie)
             .send()
             .await
             .expect("request");
         Self::answer(response).await
+    }
+
+    async fn week(&self) -> Answer {
+        self.get(&format!("/portail/{}/epn/telephone/semaine", self.slug))
+            .await
+    }
+
+    /// The look-up of a scanned letter's code, percent-encoded as the app's script does.
+    async fn letter(&self, code: &str) -> Answer {
+        let encoded: String = code
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'-' {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        self.get(&format!(
+            "/portail/{}/epn/telephone/courrier?code={encoded}",
+            self.slug
+        ))
+        .await
     }
 
     async fn send_as(&self, token: Option<&str>, origin: Option<&str>, body: &str) -> Answer {
@@ -162,21 +184,6 @@ impl<'a> Phone<'a> {
         self.send_as(Some(&self.signed_in.token), Some(&self.app.base), body)
             .await
     }
-}
-
-/// The look-up of a scanned letter's code, the code percent-encoded as the app's script does.
-fn letter_url(base: &str, slug: &str, code: &str) -> String {
-    let encoded: String = code
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{base}/portail/{slug}/epn/telephone/courrier?code={encoded}")
 }
 
 fn sheet(key: &str, session_id: &str, lines: Value) -> String {
@@ -290,30 +297,13 @@ async fn the_phone_keeps_its_epns_week_and_nothing_of_another_epn_or_territory()
     let anonymous = app.send(app.request("GET", WEEK, None)).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.raw);
     assert_eq!(anonymous.body["code"], "reconnexion");
-    let ara_user = app.ara.users[&Role::Epn];
-    passerelle_core::tenancy::accounts::set_password(
-        &app.db.app,
-        app.ara.id,
-        passerelle_core::audit::Actor::SYSTEM,
-        ara_user,
-        PASSWORD,
-    )
-    .await
-    .expect("password");
-    let ara = Phone::of(&app, "ara", "epn@ara.example").await;
+    let ara_email = with_password_in(&app, &app.ara, Role::Epn).await;
+    let ara = Phone::of(&app, "ara", &ara_email).await;
     let across = ara.week().await;
     assert_eq!(across.status, 200);
     assert!(!across.body.to_string().contains(&reference));
-    let lot_with_ara_cookie = ara
-        .signed_in
-        .browser
-        .http
-        .get(format!("{}{WEEK}", app.base))
-        .header("cookie", &ara.signed_in.cookie)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(lot_with_ara_cookie.status(), 401);
+    // Its cookie asks to sign in again on the Lot's app.
+    assert_eq!(ara.get(WEEK).await.status, 401);
 }
 
 #[tokio::test]
@@ -690,22 +680,15 @@ async fn a_scanned_letter_not_on_the_week_leads_to_its_registration_and_nothing_
     }
     let email = with_password(&app, Role::Epn).await;
     let phone = Phone::of(&app, "lot", &email).await;
-    let look_up = |code: String| {
-        let request = phone
-            .signed_in
-            .browser
-            .http
-            .get(letter_url(&app.base, "lot", &code))
-            .header("cookie", &phone.signed_in.cookie);
-        async move { Phone::answer(request.send().await.expect("request")).await }
-    };
-    let found = look_up(codes[0].clone()).await;
+    let found = phone.letter(&codes[0]).await;
     assert_eq!(found.status, 200, "{}", found.body);
     assert_eq!(
         found.body["vouchers"],
         json!([{ "reference": registered, "registered_here": true }])
     );
-    let to_register = look_up(codes[1].to_lowercase().replace('-', "")).await;
+    let to_register = phone
+        .letter(&codes[1].to_lowercase().replace('-', ""))
+        .await;
     assert_eq!(
         to_register.body["vouchers"],
         json!([{ "reference": unregistered, "registered_here": false }])
@@ -715,7 +698,7 @@ async fn a_scanned_letter_not_on_the_week_leads_to_its_registration_and_nothing_
     let last = if off.ends_with('0') { "1" } else { "0" };
     off.replace_range(off.len() - 1.., last);
     for unknown in [off, "n'importe quoi".to_owned(), "x".repeat(500)] {
-        let answer = look_up(unknown).await;
+        let answer = phone.letter(&unknown).await;
         assert_eq!(answer.body["vouchers"], json!([]));
     }
     // Another EPN learns the letter's vouchers are not theirs; another territory, nothing.
@@ -723,41 +706,14 @@ async fn a_scanned_letter_not_on_the_week_leads_to_its_registration_and_nothing_
         .animator_of_another_epn(&app.lot, "Gramat", "46500")
         .await;
     let their_phone = Phone::of(&app, "lot", &elsewhere.email).await;
-    let theirs = their_phone
-        .signed_in
-        .browser
-        .http
-        .get(letter_url(&app.base, "lot", &codes[0]))
-        .header("cookie", &their_phone.signed_in.cookie)
-        .send()
-        .await
-        .expect("request");
-    let theirs = Phone::answer(theirs).await;
+    let theirs = their_phone.letter(&codes[0]).await;
     assert_eq!(
         theirs.body["vouchers"],
         json!([{ "reference": registered, "registered_here": false }])
     );
-    let ara_user = app.ara.users[&Role::Epn];
-    passerelle_core::tenancy::accounts::set_password(
-        &app.db.app,
-        app.ara.id,
-        passerelle_core::audit::Actor::SYSTEM,
-        ara_user,
-        PASSWORD,
-    )
-    .await
-    .expect("password");
-    let ara = Phone::of(&app, "ara", "epn@ara.example").await;
-    let across = ara
-        .signed_in
-        .browser
-        .http
-        .get(letter_url(&app.base, "ara", &codes[0]))
-        .header("cookie", &ara.signed_in.cookie)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(Phone::answer(across).await.body["vouchers"], json!([]));
+    let ara_email = with_password_in(&app, &app.ara, Role::Epn).await;
+    let ara = Phone::of(&app, "ara", &ara_email).await;
+    assert_eq!(ara.letter(&codes[0]).await.body["vouchers"], json!([]));
 
     // The registration page opens with the reference filled in; the holder's name is still asked.
     let page = phone

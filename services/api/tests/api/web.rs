@@ -185,11 +185,20 @@ pub(crate) fn csrf_token(html: &str) -> String {
 }
 
 pub(crate) async fn with_password(app: &TestApp, role: Role) -> String {
-    let user_id = app.lot.users[&role];
-    accounts::set_password(&app.db.app, app.lot.id, Actor::SYSTEM, user_id, PASSWORD)
+    with_password_in(app, &app.lot, role).await
+}
+
+/// `with_password` for a user of `tenant` (the Lot's or Auvergne-Rhône-Alpes's fixture).
+pub(crate) async fn with_password_in(
+    app: &TestApp,
+    tenant: &crate::helpers::TenantFixture,
+    role: Role,
+) -> String {
+    let user_id = tenant.users[&role];
+    accounts::set_password(&app.db.app, tenant.id, Actor::SYSTEM, user_id, PASSWORD)
         .await
         .expect("password");
-    format!("{}@lot.example", role.as_str())
+    format!("{}@{}.example", role.as_str(), tenant.slug)
 }
 
 #[tokio::test]

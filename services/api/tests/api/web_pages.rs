@@ -709,17 +709,8 @@ async fn vouchers_and_sessions_are_unknown_to_other_tenants_and_epns() {
     let reference = reference.as_str();
 
     // The Auvergne-Rhône-Alpes prescriber, signed in to its own portal.
-    let user_id = app.ara.users[&Role::Prescriber];
-    passerelle_core::tenancy::accounts::set_password(
-        &app.db.app,
-        app.ara.id,
-        passerelle_core::audit::Actor::SYSTEM,
-        user_id,
-        PASSWORD,
-    )
-    .await
-    .expect("password");
-    let browser = SignedIn::new(&app, "ara", "prescriber@ara.example", PASSWORD).await;
+    let email = crate::web::with_password_in(&app, &app.ara, Role::Prescriber).await;
+    let browser = SignedIn::new(&app, "ara", &email, PASSWORD).await;
     for path in [
         format!("/portail/ara/cheques/{reference}"),
         format!("/portail/ara/cheques/{reference}/courrier"),

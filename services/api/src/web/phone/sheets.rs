@@ -142,7 +142,7 @@ fn line(entry: &Entry, result: &Result<attendance::Recorded, Error>) -> LineRepo
     }
 }
 
-/// Records the sheet and tells each line's outcome, or `None` for a fault of the service.
+/// Records the sheet and tells each line's outcome, or `None` for a fault of the service (logged).
 async fn record(
     state: &AppState,
     portal: &super::Portal,
@@ -183,7 +183,10 @@ async fn record(
             Some((StatusCode::OK, report(None, lines)))
         }
         Err(e) => {
-            let text = fr::refusal(&e)?.form?;
+            let Some(text) = fr::refusal(&e).and_then(|r| r.form) else {
+                tracing::error!(error = %e, "phone sheet failed");
+                return None;
+            };
             let lines = entries
                 .iter()
                 .map(|entry| LineReport {
@@ -274,7 +277,6 @@ pub(in crate::web) async fn send(
         }
     }
     let Some((status, report)) = record(&state, &portal, epn_id, &sheet, &entries).await else {
-        tracing::error!("phone sheet failed");
         if let Err(e) = idempotency::release(&state.db, scope, user_id, &key).await {
             tracing::error!(error = %e, "phone sheet key release failed");
         }
