@@ -96,9 +96,11 @@ pub async fn run_with(
         mailer,
         options: Arc::new(options),
     };
-    // The relay feeds these two queues from PostgreSQL (the outbox, the export requests).
+    // The relay feeds these queues from PostgreSQL (the outbox, the export requests, the imports
+    // left behind).
     let email_queue = ctx.queue::<SendEmail>(queue::SEND_EMAIL);
     let statistics_queue = ctx.queue::<StatisticsExport>(queue::STATISTICS_EXPORT);
+    let import_queue = ctx.queue::<jobs::run_import::RunImport>(queue::RUN_IMPORT);
     let monitor = jobs::register_all(
         Monitor::new()
             // A worker whose queue became unreachable (Redis stopped or restarted) ends with an
@@ -126,8 +128,11 @@ pub async fn run_with(
     ));
     let relay = tokio::spawn(relay::run(
         db.clone(),
-        email_queue.clone(),
-        statistics_queue.clone(),
+        relay::RelayQueues {
+            emails: email_queue.clone(),
+            statistics: statistics_queue.clone(),
+            imports: import_queue,
+        },
         redis.clone(),
         options.clone(),
         liveness.clone(),

@@ -18,6 +18,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use crate::health::Liveness;
+use crate::jobs::run_import::RunImport;
 use crate::jobs::send_email::SendEmail;
 use crate::jobs::statistics_export::StatisticsExport;
 use crate::options::WorkerOptions;
@@ -110,12 +111,40 @@ pub async fn relay_statistics_once(
     Ok(queued)
 }
 
+/// Hands imports left behind by a stopped process to the import queue (each import is marked in
+/// PostgreSQL so it is queued once per `requeue_after`; running it twice is harmless, as only one
+/// runner can hold it).
+pub async fn relay_imports_once(
+    db: &Db,
+    queue: &queue::Storage<RunImport>,
+    options: &WorkerOptions,
+) -> Result<usize, RelayError> {
+    let stalled = passerelle_core::imports::stalled(db, options.requeue_after).await?;
+    let mut storage = queue.clone();
+    for (tenant_id, import_id) in &stalled {
+        storage
+            .push(RunImport {
+                tenant_id: *tenant_id,
+                import_id: *import_id,
+            })
+            .await
+            .map_err(|e| RelayError::Queue(e.to_string()))?;
+    }
+    Ok(stalled.len())
+}
+
+/// The queues the relay feeds from PostgreSQL.
+pub struct RelayQueues {
+    pub emails: queue::Storage<SendEmail>,
+    pub statistics: queue::Storage<StatisticsExport>,
+    pub imports: queue::Storage<RunImport>,
+}
+
 /// Relays until shutdown. Errors are logged and retried at the next tick; the liveness signal
 /// records only successful passes, so a relay that cannot reach PostgreSQL or Redis shows up.
 pub async fn run(
     db: Db,
-    queue: queue::Storage<SendEmail>,
-    statistics_queue: queue::Storage<StatisticsExport>,
+    queues: RelayQueues,
     mut redis: ConnectionManager,
     options: Arc<WorkerOptions>,
     liveness: Arc<Liveness>,
@@ -128,10 +157,13 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let relayed = match relay_once(&db, &queue, &mut redis, &options).await {
-            Ok(emails) => relay_statistics_once(&db, &statistics_queue, &options)
-                .await
-                .map(|exports| emails + exports),
+        let relayed = match relay_once(&db, &queues.emails, &mut redis, &options).await {
+            Ok(emails) => match relay_statistics_once(&db, &queues.statistics, &options).await {
+                Ok(exports) => relay_imports_once(&db, &queues.imports, &options)
+                    .await
+                    .map(|imports| emails + exports + imports),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match relayed {

@@ -268,6 +268,20 @@ pub const CREATE_EPN: Operation = op("createEpn", "POST", "/v1/epns", TENANT_ADM
 pub const LIST_EPNS: Operation = op("listEpns", "GET", "/v1/epns", TENANT_USERS);
 pub const GET_EPN: Operation = op("getEpn", "GET", "/v1/epns/{epn_id}", TENANT_USERS);
 pub const IMPORT_EPNS: Operation = op("importEpns", "POST", "/v1/epns/import", TENANT_ADMIN);
+/// An import's progress and report: a tenant admin's any, a prescriber agent's their
+/// organisation's bulk voucher files.
+pub const GET_IMPORT: Operation = op(
+    "getImport",
+    "GET",
+    "/v1/imports/{import_id}",
+    ADMIN_OR_PRESCRIBER,
+);
+pub const LIST_IMPORT_LINES: Operation = op(
+    "listImportLines",
+    "GET",
+    "/v1/imports/{import_id}/lines",
+    ADMIN_OR_PRESCRIBER,
+);
 /// A tenant admin corrects any EPN's details, an EPN's staff their own.
 pub const UPDATE_EPN: Operation = op("updateEpn", "PATCH", "/v1/epns/{epn_id}", ADMIN_OR_EPN);
 /// An EPN's staff submit their own EPN's bank details, a tenant admin any EPN's; a tenant admin or
@@ -714,6 +728,8 @@ pub const ALL: &[&Operation] = &[
     &LIST_EPNS,
     &GET_EPN,
     &IMPORT_EPNS,
+    &GET_IMPORT,
+    &LIST_IMPORT_LINES,
     &UPDATE_EPN,
     &SET_EPN_BANK_DETAILS,
     &LIST_BANK_CHANGES,

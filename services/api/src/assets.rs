@@ -34,6 +34,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../static/deconnexion.js"),
     ),
     (
+        "suivi-import.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/suivi-import.js"),
+    ),
+    (
         "icone-192.png",
         "image/png",
         include_bytes!("../static/icone-192.png"),

@@ -185,6 +185,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/network.html"),
     ),
     (
+        "import.html",
+        include_str!("../templates/pages/import.html"),
+    ),
+    (
         "network_epn.html",
         include_str!("../templates/pages/network_epn.html"),
     ),

@@ -35,6 +35,10 @@ pub enum FieldRule {
     NotOpenDataFormat { missing: Vec<String> },
     /// A file with more rows than one upload may hold.
     TooManyRows { max: usize },
+    /// A file larger than one upload may be.
+    FileTooLarge { max_megabytes: usize },
+    /// No file, or an empty one.
+    EmptyFile,
     /// A public request gives neither a phone number nor an email address.
     NoWayToReach,
     /// A collective project's group is smaller or larger than the scheme allows.
@@ -63,6 +67,8 @@ impl FieldRule {
             Self::MissingColumns { .. } => "missing_columns",
             Self::NotOpenDataFormat { .. } => "not_open_data_format",
             Self::TooManyRows { .. } => "too_many_rows",
+            Self::FileTooLarge { .. } => "file_too_large",
+            Self::EmptyFile => "empty_file",
             Self::NoWayToReach => "no_way_to_reach",
             Self::GroupSize { .. } => "group_size",
             Self::ListedTwice { .. } => "listed_twice",
@@ -103,6 +109,8 @@ impl FieldRule {
                 missing.join(", ")
             ),
             Self::TooManyRows { max } => format!("at most {max} rows per file"),
+            Self::FileTooLarge { max_megabytes } => format!("at most {max_megabytes} MB per file"),
+            Self::EmptyFile => "the file is empty".into(),
             Self::NoWayToReach => {
                 "a phone number or an email address, so that the EPN can reach the person".into()
             }
@@ -161,6 +169,10 @@ impl FieldRule {
                 "Un fichier compte au plus {} lignes : découpez-le en plusieurs fichiers.",
                 thousands(*max)
             ),
+            Self::FileTooLarge { max_megabytes } => {
+                format!("Le fichier dépasse {max_megabytes} Mo : découpez-le en plusieurs fichiers.")
+            }
+            Self::EmptyFile => "Choisissez le fichier CSV à envoyer : celui-ci est vide.".into(),
             Self::NoWayToReach => {
                 "Donnez un numéro de téléphone ou une adresse électronique : l’espace numérique vous contactera ainsi.".into()
             }

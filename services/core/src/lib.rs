@@ -14,6 +14,7 @@ pub mod epns;
 pub mod error;
 pub mod field_rule;
 pub mod idempotency;
+pub mod imports;
 pub mod labels;
 pub mod money;
 pub mod pagination;

@@ -4,6 +4,7 @@
 pub mod daily_run;
 pub mod monthly_reimbursements;
 pub mod purge_idempotency_keys;
+pub mod run_import;
 pub mod send_email;
 pub mod statistics_export;
 
@@ -53,5 +54,6 @@ pub(crate) fn register_all(monitor: Monitor, ctx: &Context) -> Registered {
     let monitor = send_email::register(monitor, ctx)?;
     let monitor = daily_run::register(monitor, ctx)?;
     let monitor = monthly_reimbursements::register(monitor, ctx)?;
+    let monitor = run_import::register(monitor, ctx)?;
     statistics_export::register(monitor, ctx)
 }

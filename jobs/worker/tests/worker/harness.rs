@@ -267,6 +267,7 @@ impl Harness {
             queue::SEND_EMAIL,
             queue::DAILY_RUN,
             queue::STATISTICS_EXPORT,
+            queue::RUN_IMPORT,
         ] {
             let storage =
                 queue::storage::<()>(redis.clone(), &format!("{}:{name}", self.queue_prefix));

@@ -5,6 +5,7 @@
 mod account_emails;
 mod emails;
 mod harness;
+mod imports;
 mod monthly_reimbursements;
 mod purge_idempotency_keys;
 mod request_emails;

@@ -1,17 +1,18 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_core::epns::import::{self, ImportStatus};
 use passerelle_core::epns::{self, BankDetails, Epn, EpnChanges, EpnDetails, mask_iban};
+use passerelle_core::imports::{self, Target};
 use passerelle_core::tenancy::{Principal, Role};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::types::multipart::Upload;
-use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
+use poem_openapi::{ApiResponse, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
 use super::bank_changes::BankChangeView;
+use super::imports::{ImportView, run_in_background};
 use super::schemas::{PageCursor, PageLimit, page_request, patched};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -229,28 +230,11 @@ pub struct EpnImportUpload {
     pub file: Upload,
 }
 
-/// What an import did with a place: created, updated or refused.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum ImportStatusDto {
-    Created,
-    Updated,
-    Refused,
-}
-
-/// What became of one place of an EPN import.
-#[derive(Debug, Object)]
-pub struct ImportRowView {
-    /// The place's line in the imported file.
-    pub line: u64,
-    /// The place's identifier in the file.
-    #[oai(skip_serializing_if_is_none)]
-    pub source_id: Option<String>,
-    pub status: ImportStatusDto,
-    #[oai(skip_serializing_if_is_none)]
-    pub epn_id: Option<Uuid>,
-    #[oai(skip_serializing_if_is_none)]
-    pub reason: Option<String>,
+/// An import accepted: it runs in the background; follow it at `Location`.
+#[derive(ApiResponse)]
+pub enum ImportAccepted {
+    #[oai(status = 202)]
+    Accepted(Json<ImportView>, #[oai(header = "Location")] String),
 }
 
 #[derive(ApiResponse)]
@@ -370,42 +354,34 @@ impl EpnsApi {
         Ok(Json(EpnView::new(epn, &auth.0)))
     }
 
-    /// Imports EPNs from a *lieux de médiation numérique* open-data file; re-importing updates each
-    /// place by (`source`, `id`). One report line per row.
+    /// Imports EPNs from a *lieux de médiation numérique* open-data file (the national schema's
+    /// 32 fields, up to 50 MB). The file is checked and stored as it streams in, then imported in
+    /// the background: the answer (202) is the import, to follow at `/v1/imports/{id}` and whose
+    /// report is at `/v1/imports/{id}/lines`. Re-importing updates each place by (`source`, `id`),
+    /// so sending a file twice is harmless; this operation takes no Idempotency-Key.
     #[oai(path = "/epns/import", method = "post", operation_id = "importEpns")]
     async fn import_epns(
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
         form: EpnImportUpload,
-        /// Makes retries safe: a quoted string (RFC 8941), e.g. `"3f2c-…"`, your own; the first
-        /// response is replayed to you for 24 hours.
-        #[oai(name = "Idempotency-Key")]
-        _idempotency_key: Header<Option<String>>,
-    ) -> Result<Json<Vec<ImportRowView>>, ApiError> {
+    ) -> Result<ImportAccepted, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::IMPORT_EPNS)?;
-        let file = form
-            .file
-            .into_vec()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("could not read the file: {e}")))?;
-        let report = import::import(&state.db, tenant_id, auth.actor(), &file).await?;
-        Ok(Json(
-            report
-                .into_iter()
-                .map(|r| ImportRowView {
-                    line: r.line,
-                    source_id: r.source_id,
-                    status: match r.status {
-                        ImportStatus::Created => ImportStatusDto::Created,
-                        ImportStatus::Updated => ImportStatusDto::Updated,
-                        ImportStatus::Refused => ImportStatusDto::Refused,
-                    },
-                    epn_id: r.epn_id,
-                    reason: r.reason,
-                })
-                .collect(),
-        ))
+        let file_name = form.file.file_name().map(str::to_owned);
+        let import = imports::receive(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            Target::Epns,
+            file_name,
+            form.file.into_async_read(),
+            imports::MAX_UPLOAD_BYTES,
+        )
+        .await?;
+        run_in_background(state.db.clone(), tenant_id, import.id);
+        let view = ImportView::from(import);
+        let location = view.location.clone();
+        Ok(ImportAccepted::Accepted(Json(view), location))
     }
 
     /// Submits the bank details the EPN is to be paid to (IBAN checked by its checksum): they take

@@ -38,6 +38,7 @@ pub mod beneficiaries;
 pub mod emails;
 pub mod epns;
 pub mod examples;
+pub mod imports;
 pub mod me;
 pub mod orientation;
 pub mod portfolio;
@@ -74,6 +75,8 @@ pub enum Tag {
     Vouchers,
     /// Public internet spaces: records, open-data import, offers, bank details.
     Epns,
+    /// Imports running in the background: their progress and their report.
+    Imports,
     /// Registration at an EPN, sessions and attendance.
     Delivery,
     /// The append-only record of changes.
@@ -107,6 +110,7 @@ pub type Apis = (
     projects::ProjectsApi,
     audit::AuditApi,
     (
+        imports::ImportsApi,
         bank_changes::BankChangesApi,
         emails::EmailsApi,
         orientation::OrientationApi,
@@ -138,6 +142,7 @@ pub fn apis() -> Apis {
         projects::ProjectsApi,
         audit::AuditApi,
         (
+            imports::ImportsApi,
             bank_changes::BankChangesApi,
             emails::EmailsApi,
             orientation::OrientationApi,

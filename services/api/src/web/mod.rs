@@ -26,6 +26,7 @@ mod forms;
 mod french;
 mod funder;
 mod home;
+mod imports;
 mod network;
 mod orientation;
 mod passwords;
@@ -91,6 +92,7 @@ pub fn routes() -> Route {
             "/:tenant/cheques/import",
             get(prescriber::import_form).post(prescriber::import),
         )
+        .at("/:tenant/cheques/imports/:id", get(imports::vouchers))
         .at("/:tenant/epn", get(epn::home))
         .at(
             "/:tenant/epn/inscription",
@@ -196,6 +198,7 @@ pub fn routes() -> Route {
         )
         .at("/:tenant/epns", get(network::list))
         .at("/:tenant/epns/import", poem::post(network::import_file))
+        .at("/:tenant/epns/imports/:id", get(imports::places))
         .at("/:tenant/epns/:id", get(network::show))
         .at(
             "/:tenant/epns/:id/coordonnees",

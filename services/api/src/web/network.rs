@@ -3,8 +3,8 @@
 //! scheme) and bank details for its reimbursements.
 
 use passerelle_core::Error;
-use passerelle_core::epns::import::{self, ImportStatus};
 use passerelle_core::epns::{self, BankDetails, mask_iban};
+use passerelle_core::imports::{self, ImportKind, ImportStatus, Target};
 use passerelle_core::pagination::PageRequest;
 use passerelle_core::schemes;
 use poem::http::StatusCode;
@@ -13,14 +13,12 @@ use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::forms::{Upload, optional};
+use super::forms::optional;
 use super::french::{FormErrors, FormRefusal};
+use super::imports::Received;
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
-
-/// The largest open-data file the page accepts (a région's file is a few megabytes).
-const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
 
 /// "46100 Figeac", from a place's postal code and commune when it has them.
 fn town(postal_code: Option<&str>, commune: Option<&str>) -> String {
@@ -43,29 +41,26 @@ struct PlaceRow {
     iban: Option<String>,
 }
 
-/// A row of the open-data file that was refused, and why.
-#[derive(Serialize)]
-struct RefusedRow {
-    line: u64,
-    source_id: Option<String>,
-    reason: Option<String>,
-}
-
-/// What an import did: counts, and the refused rows to correct.
-#[derive(Serialize)]
-struct ImportReport {
-    created: usize,
-    updated: usize,
-    refused: usize,
-    rows: Vec<RefusedRow>,
-}
-
-/// The network's page: the places, the import form and the last import's report.
+/// The network's page: the places, the import form and the latest imports.
 #[derive(Serialize)]
 struct NetworkView {
     places: Vec<PlaceRow>,
+    /// Where the list goes on, when more places follow.
+    next: Option<String>,
     errors: FormErrors,
-    report: Option<ImportReport>,
+    imports: Vec<RecentImport>,
+}
+
+/// An import of the open-data file, as the network's page lists it.
+#[derive(Serialize)]
+struct RecentImport {
+    id: Uuid,
+    file_name: Option<String>,
+    requested_at: String,
+    status: &'static str,
+    created: i32,
+    updated: i32,
+    refused: i32,
 }
 
 /// A module of a scheme, ticked when the EPN delivers it.
@@ -108,16 +103,24 @@ struct EpnView<'a> {
     notice: Option<&'a str>,
 }
 
+/// Places shown per page: a national file holds tens of thousands.
+const PLACES_PER_PAGE: u32 = 100;
+
 async fn list_page(
     state: &AppState,
     portal: &Portal,
     status: StatusCode,
     errors: &FormRefusal,
-    report: Option<ImportReport>,
+    after: Option<&str>,
 ) -> PageResult {
     let tenant_id = portal.tenant.id;
-    let places = super::admin::all(|page| epns::list(&state.db, tenant_id, page)).await?;
-    let places: Vec<PlaceRow> = places
+    let request = PageRequest::parse(Some(PLACES_PER_PAGE), after)?;
+    let listed = epns::list(&state.db, tenant_id, request)
+        .await
+        .map_err(|e| super::failed(&e, None))?;
+    let next = listed.next_cursor.clone();
+    let places: Vec<PlaceRow> = listed
+        .items
         .iter()
         .map(|e| PlaceRow {
             id: e.id,
@@ -127,13 +130,37 @@ async fn list_page(
             iban: e.iban.as_deref().map(mask_iban),
         })
         .collect();
+    let imports = imports::recent(&state.db, tenant_id, ImportKind::Epns, None, 5)
+        .await
+        .map_err(|e| super::failed(&e, None))?
+        .into_iter()
+        .map(|i| RecentImport {
+            id: i.id,
+            file_name: i.file_name,
+            requested_at: i
+                .requested_at
+                .with_timezone(&portal.tenant.tz())
+                .format("%d/%m/%Y %H:%M")
+                .to_string(),
+            status: match i.status {
+                ImportStatus::Queued => "en attente",
+                ImportStatus::Running => "en cours",
+                ImportStatus::Succeeded => "terminé",
+                ImportStatus::Failed => "interrompu",
+            },
+            created: i.created,
+            updated: i.updated,
+            refused: i.refused,
+        })
+        .collect();
     Ok(portal.page(
         status,
         "network.html",
         NetworkView {
             places,
+            next,
             errors: errors.to_view(),
-            report,
+            imports,
         },
     ))
 }
@@ -145,12 +172,13 @@ pub(super) async fn list(
     req: &Request,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await?;
+    let after = super::forms::query_param(req, "suite");
     list_page(
         &state,
         &portal,
         StatusCode::OK,
         &FormRefusal::default(),
-        None,
+        after.as_deref(),
     )
     .await
 }
@@ -163,66 +191,23 @@ pub(super) async fn import_file(
     multipart: Multipart,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::IMPORT_EPNS).await?;
-    let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
-    if let Some(refused) = portal.form_refused(req, upload.field("csrf_token")) {
-        return Ok(refused);
-    }
-    let (file, too_big) = (upload.file, upload.too_big);
-    let file = match (file, too_big) {
-        (_, true) => Err("Le fichier dépasse 20 Mo."),
-        (Some(file), false) if !file.is_empty() => Ok(file),
-        _ => Err("Choisissez le fichier CSV des lieux à envoyer."),
-    };
-    let file = match file {
-        Ok(file) => file,
-        Err(message) => {
-            let errors = FormRefusal::default().field("fichier", message);
-            return list_page(
-                &state,
-                &portal,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &errors,
-                None,
-            )
-            .await;
-        }
-    };
-    match import::import(&state.db, portal.tenant.id, portal.actor(), &file).await {
-        Ok(rows) => {
-            let count = |status: ImportStatus| rows.iter().filter(|r| r.status == status).count();
-            let report = ImportReport {
-                created: count(ImportStatus::Created),
-                updated: count(ImportStatus::Updated),
-                refused: count(ImportStatus::Refused),
-                rows: rows
-                    .iter()
-                    .filter(|r| r.status == ImportStatus::Refused)
-                    .map(|r| RefusedRow {
-                        line: r.line,
-                        source_id: r.source_id.clone(),
-                        reason: r.reason.clone(),
-                    })
-                    .collect(),
-            };
-            list_page(
-                &state,
-                &portal,
-                StatusCode::OK,
-                &FormRefusal::default(),
-                Some(report),
-            )
-            .await
-        }
-        Err(e) => {
-            let errors = super::refusal_of(&e)?;
-            // The file as a whole: the core names it `file`, the form `fichier`.
-            let message = errors
-                .fields
-                .into_values()
-                .next()
-                .or(errors.form)
-                .unwrap_or_default();
-            let errors = FormRefusal::default().field("fichier", message);
+    let received = super::imports::receive(
+        &state,
+        &portal,
+        req,
+        multipart,
+        |_| Ok(Target::Epns),
+        imports::MAX_UPLOAD_BYTES,
+    )
+    .await?;
+    match received {
+        Received::Forbidden(page) => Ok(page),
+        Received::Started(import) => Ok(see_other(&format!(
+            "{}/epns/imports/{}",
+            portal.path(),
+            import.id
+        ))),
+        Received::Invalid { errors, .. } => {
             list_page(
                 &state,
                 &portal,

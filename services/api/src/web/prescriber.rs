@@ -6,8 +6,9 @@ use passerelle_core::beneficiaries::{self, NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::portfolio;
 use passerelle_core::emails::french;
 use passerelle_core::emails::french::euros;
+use passerelle_core::imports::Target;
 use passerelle_core::pagination::PageRequest;
-use passerelle_core::vouchers::bulk::{self, RowStatus};
+use passerelle_core::vouchers::bulk;
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility, VoucherFilter};
 use passerelle_core::{Error, epns, labels, prescribers, schemes};
 use poem::http::StatusCode;
@@ -16,14 +17,12 @@ use poem::{Request, handler};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::forms::{Choice, Upload, euros_to_cents, option, optional, query_param, ticked};
-use super::french::{self as fr, FormErrors, FormRefusal};
+use super::forms::{Choice, euros_to_cents, option, optional, query_param, ticked};
+use super::french::{FormErrors, FormRefusal};
+use super::imports::Received;
 use super::{OrBack, PageResult, Portal, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
-
-/// The largest file the portal's import accepts (the API's bulk limit is the same order).
-const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
 
 /// The active schemes a voucher can be issued from, as `<select>` options.
 async fn active_schemes(state: &AppState, portal: &Portal) -> Result<Vec<Choice>, Error> {
@@ -195,33 +194,12 @@ struct VouchersView {
     funnel: FunnelFigures,
 }
 
-/// A row of a bulk file, as the report shows it.
-#[derive(Serialize)]
-struct ImportRow {
-    line: u64,
-    status: &'static str,
-    /// The design system's colour for the status.
-    tone: &'static str,
-    reference: Option<String>,
-    reason: Option<String>,
-}
-
-/// What a bulk file gave.
-#[derive(Serialize)]
-struct ImportReport {
-    issued: usize,
-    already: usize,
-    refused: usize,
-    rows: Vec<ImportRow>,
-}
-
-/// The bulk issuance page, with the last file's report.
+/// The bulk issuance page.
 #[derive(Serialize)]
 struct ImportView {
     schemes: Vec<Choice>,
     scheme_id: String,
     errors: FormErrors,
-    report: Option<ImportReport>,
 }
 
 async fn voucher_form_page(
@@ -644,15 +622,7 @@ pub(super) async fn import_form(
     req: &Request,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::BULK_ISSUE_VOUCHERS).await?;
-    import_page(
-        &state,
-        &portal,
-        StatusCode::OK,
-        "",
-        &FormRefusal::default(),
-        None,
-    )
-    .await
+    import_page(&state, &portal, StatusCode::OK, "", &FormRefusal::default()).await
 }
 
 async fn import_page(
@@ -661,7 +631,6 @@ async fn import_page(
     status: StatusCode,
     scheme_id: &str,
     errors: &FormRefusal,
-    report: Option<ImportReport>,
 ) -> PageResult {
     let schemes = active_schemes(state, portal).await?;
     let scheme_id = if scheme_id.is_empty() && schemes.len() == 1 {
@@ -676,7 +645,6 @@ async fn import_page(
             schemes,
             scheme_id,
             errors: errors.to_view(),
-            report,
         },
     ))
 }
@@ -692,98 +660,44 @@ pub(super) async fn import(
     let Some(prescriber_id) = portal.prescriber_id() else {
         return Err(unavailable().into());
     };
-    let upload = Upload::read(multipart, MAX_IMPORT_BYTES).await;
-    if let Some(page) = portal.form_refused(req, upload.field("csrf_token")) {
-        return Ok(page);
-    }
-    let scheme_id = upload.field("scheme_id").to_owned();
-    let (file, too_big) = (upload.file, upload.too_big);
-    let mut errors = FormRefusal::default();
-    let scheme = Uuid::parse_str(scheme_id.trim()).ok();
-    if scheme.is_none() {
-        errors = errors.field("scheme_id", "Choisissez un dispositif dans la liste.");
-    }
-    if too_big {
-        errors = errors.field(
-            "fichier",
-            "Le fichier dépasse 2 Mo : découpez-le en plusieurs fichiers.",
-        );
-    } else if file.as_ref().is_none_or(|f| f.is_empty()) {
-        errors = errors.field("fichier", "Choisissez un fichier CSV à envoyer.");
-    }
-    let (Some(scheme), Some(file), true) = (scheme, file, errors.is_empty()) else {
-        return import_page(
-            &state,
-            &portal,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &scheme_id,
-            &errors,
-            None,
-        )
-        .await;
+    let target = |fields: &std::collections::HashMap<String, String>| {
+        let scheme = fields
+            .get("scheme_id")
+            .map(|s| s.trim())
+            .unwrap_or_default();
+        Uuid::parse_str(scheme)
+            .map(|scheme_id| Target::Vouchers {
+                scheme_id,
+                prescriber_id,
+            })
+            .map_err(|_| {
+                FormRefusal::default().field("scheme_id", "Choisissez un dispositif dans la liste.")
+            })
     };
-    match bulk::import(
-        &state.db,
-        portal.tenant.id,
-        prescriber_id,
-        portal.actor(),
-        scheme,
-        &file,
+    let received = super::imports::receive(
+        &state,
+        &portal,
+        req,
+        multipart,
+        target,
+        bulk::MAX_FILE_BYTES,
     )
-    .await
-    {
-        Ok(report) => {
-            let rows: Vec<ImportRow> = report
-                .rows
-                .iter()
-                .map(|row| {
-                    let (status, tone) = match row.status {
-                        RowStatus::Issued => ("émis", "success"),
-                        RowStatus::AlreadyIssued => ("déjà émis par un envoi précédent", "info"),
-                        RowStatus::Refused => ("refusé", "error"),
-                    };
-                    let reason = match (&row.refusal, row.field.as_deref(), row.reason.as_deref()) {
-                        (Some(refusal), _, _) => Some(refusal.french()),
-                        (None, Some(field), Some(reason)) => {
-                            fr::refusal(&Error::invalid(field, reason))
-                                .and_then(|r| r.fields.into_values().next())
-                        }
-                        (None, _, reason) => reason.map(str::to_owned),
-                    };
-                    ImportRow {
-                        line: row.line,
-                        status,
-                        tone,
-                        reference: row.reference.clone(),
-                        reason,
-                    }
-                })
-                .collect();
-            let report = ImportReport {
-                issued: report.count(RowStatus::Issued),
-                already: report.count(RowStatus::AlreadyIssued),
-                refused: report.count(RowStatus::Refused),
-                rows,
-            };
-            import_page(
-                &state,
-                &portal,
-                StatusCode::OK,
-                &scheme_id,
-                &FormRefusal::default(),
-                Some(report),
-            )
-            .await
-        }
-        Err(e) => {
-            let errors = super::refusal_of(&e)?;
+    .await?;
+    match received {
+        Received::Forbidden(page) => Ok(page),
+        Received::Started(import) => Ok(see_other(&format!(
+            "{}/cheques/imports/{}",
+            portal.path(),
+            import.id
+        ))),
+        Received::Invalid { fields, errors } => {
+            let scheme_id = fields.get("scheme_id").cloned().unwrap_or_default();
             import_page(
                 &state,
                 &portal,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &scheme_id,
                 &errors,
-                None,
             )
             .await
         }

@@ -52,30 +52,57 @@ async fn the_network_imports_from_the_open_data_file_and_ibans_are_masked_by_rol
                 .multipart(form()),
         )
         .await;
-    assert_eq!(first.status, 200, "{}", first.raw);
-    let statuses: Vec<&str> = first
-        .body
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["status"].as_str())
-        .collect();
-    assert_eq!(statuses, ["created", "created", "created", "refused"]);
+    assert_eq!(first.status, 202, "{}", first.raw);
+    let location = first.header("location").expect("Location").to_owned();
+    let first = app.finished_import(&location, admin).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(
+        (
+            &first["rows_read"],
+            &first["created"],
+            &first["refused"],
+            &first["warnings"]
+        ),
+        (&json!(4), &json!(4), &json!(0), &json!(1))
+    );
+    let lines = app.get(&format!("{location}/lines"), admin).await;
+    assert_eq!(
+        lines.body["items"].as_array().expect("lines").len(),
+        1,
+        "{}",
+        lines.raw
+    );
+    assert_eq!(lines.body["items"][0]["line"], 5);
+    assert!(
+        lines.body["items"][0]["warning"]
+            .as_str()
+            .expect("warning")
+            .contains("lundi 9h-12h")
+    );
     let again = app
         .send(
             app.request("POST", "/v1/epns/import", Some(admin))
                 .multipart(form()),
         )
         .await;
-    let statuses: Vec<&str> = again
-        .body
+    let again = app
+        .finished_import(again.header("location").expect("Location"), admin)
+        .await;
+    assert_eq!(
+        (&again["created"], &again["updated"]),
+        (&json!(0), &json!(4)),
+        "{again}"
+    );
+    let listed = app.get("/v1/epns?limit=100", admin).await;
+    let figeac = listed.body["items"]
         .as_array()
-        .expect("rows")
+        .expect("epns")
         .iter()
-        .filter_map(|r| r["status"].as_str())
-        .collect();
-    assert_eq!(statuses, ["updated", "updated", "updated", "refused"]);
-    let figeac = first.body[0]["epn_id"].as_str().expect("id").to_owned();
+        .find(|e| e["nom"] == "EPN de Figeac")
+        .expect("Figeac imported")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
 
     let bad = app
         .post(&format!("/v1/epns/{figeac}/bank-details"), admin, &json!({ "iban": "FR7630006000011234567890188", "account_holder": "Commune de Figeac" }))

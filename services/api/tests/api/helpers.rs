@@ -251,6 +251,19 @@ impl TestApp {
         .await
     }
 
+    /// Follows an import at `location` until it is finished (ten seconds at most); returns it.
+    pub async fn finished_import(&self, location: &str, token: &str) -> Value {
+        for _ in 0..200 {
+            let import = self.get(location, token).await;
+            assert_eq!(import.status, 200, "{}", import.raw);
+            if matches!(import.body["status"].as_str(), Some("succeeded" | "failed")) {
+                return import.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the import at {location} did not finish");
+    }
+
     pub async fn me(&self, token: &str) -> Reply {
         self.get("/v1/me", token).await
     }

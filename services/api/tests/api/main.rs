@@ -8,6 +8,7 @@ mod errors;
 mod helpers;
 mod holder;
 mod idempotency;
+mod imports;
 mod isolation;
 mod kit;
 mod leaks;

@@ -153,6 +153,21 @@ impl<'a> SignedIn<'a> {
         self.browser.get(path, Some(&self.cookie)).await
     }
 
+    /// Follows an import's page until the import is finished (ten seconds at most).
+    pub async fn finished_import_page(&self, path: &str) -> Page {
+        let mut last = String::new();
+        for _ in 0..200 {
+            let page = self.get(path).await;
+            assert_eq!(page.status, 200, "{}", page.html);
+            if page.html.contains("data-termine=\"oui\"") {
+                return page;
+            }
+            last = page.html;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the import at {path} did not finish: {last}");
+    }
+
     /// Submits a form of the portal's pages: the session's CSRF token is added to `fields`.
     pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let form: Vec<(&str, &str)> = std::iter::once(("csrf_token", self.token.as_str()))

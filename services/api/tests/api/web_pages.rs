@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::web::{Browser, PASSWORD, SignedIn, with_password};
 
 /// A browser signed in to the Lot's portal in one of its roles.
-async fn signed_in(app: &TestApp, role: Role) -> SignedIn<'_> {
+pub(crate) async fn signed_in(app: &TestApp, role: Role) -> SignedIn<'_> {
     let email = with_password(app, role).await;
     SignedIn::new(app, "lot", &email, PASSWORD).await
 }
@@ -318,11 +318,26 @@ async fn a_prescriber_issues_from_a_csv_file_and_reads_the_row_report() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.expect("report");
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        location.starts_with("/portail/lot/cheques/imports/"),
+        "{location}"
+    );
+    let html = browser.finished_import_page(&location).await.html;
     assert!(html.contains("1 chèque(s) émis"), "{html}");
     assert!(html.contains("1 ligne(s) refusée(s)"), "{html}");
     assert!(html.contains("Saisissez l’année de naissance sur 4 chiffres"));
+
+    let admin = signed_in(&app, Role::TenantAdmin).await;
+    assert_eq!(
+        admin.get(&location).await.status,
+        403,
+        "a voucher import is the prescriber's"
+    );
 
     let response = browser
         .browser
@@ -1197,7 +1212,7 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     assert_eq!(wrong_file.status(), 422);
     let html = wrong_file.text().await.expect("refusal");
     assert!(
-        html.contains("format des lieux de médiation numérique (schéma national) : il y manque les colonnes id, source."),
+        html.contains("format des lieux de médiation numérique (schéma national) : il y manque les colonnes id."),
         "{html}"
     );
     let response = import(include_bytes!(
@@ -1205,11 +1220,21 @@ async fn a_tenant_admin_sets_up_a_scheme_its_prescribers_and_its_epns() {
     ))
     .await
     .expect("import");
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.expect("report");
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let html = browser.finished_import_page(&location).await.html;
     assert!(
-        html.contains("3 lieu(x) créé(s), 0 mis à jour, 1 ligne(s) refusée(s)"),
+        html.contains("4 ligne(s) lue(s) : 4 lieu(x) créé(s), 0 mis à jour, 0 ligne(s) refusée(s), 1 avec un avertissement"),
         "{html}"
+    );
+    assert!(html.contains("lundi 9h-12h"), "{html}");
+    let network = browser.get("/portail/lot/epns").await;
+    assert!(
+        network.html.contains(&location),
+        "the network's page lists the import"
     );
     let epn = app.lot.epn_id;
     let offered = browser

@@ -40,6 +40,9 @@ pub struct Epn {
     pub source: Option<String>,
     pub source_id: Option<String>,
     pub source_updated_on: Option<NaiveDate>,
+    /// The fields of the open-data schema this platform does not use yet.
+    #[sqlx(json)]
+    pub open_data: serde_json::Map<String, serde_json::Value>,
     pub iban: Option<String>,
     pub bic: Option<String>,
     pub account_holder: Option<String>,
@@ -48,7 +51,7 @@ pub struct Epn {
 }
 
 const COLUMNS: &str = "id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude, emails, phone, \
-                       website, opening_hours, services, typology, source, source_id, source_updated_on, iban, bic, \
+                       website, opening_hours, services, typology, source, source_id, source_updated_on, open_data, iban, bic, \
                        account_holder, created_at, updated_at";
 
 /// An IBAN for display to someone who may not see it: country, check digits and last four.
@@ -88,10 +91,23 @@ pub struct EpnDetails {
     pub source: Option<String>,
     pub source_id: Option<String>,
     pub source_updated_on: Option<NaiveDate>,
+    /// The fields of the open-data schema this platform does not use yet, by their names there.
+    pub open_data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl EpnDetails {
+    /// The rules of a place typed in: opening hours must parse.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_with(true)
+    }
+
+    /// The rules of a place from the open-data file, whose hours that do not parse are kept as
+    /// text (with a warning on the import's report) rather than refusing the place.
+    pub fn validate_imported(&self) -> Result<(), Error> {
+        self.validate_with(false)
+    }
+
+    fn validate_with(&self, hours_must_parse: bool) -> Result<(), Error> {
         let mut v = Validator::default();
         v.check(
             !self.name.trim().is_empty() && self.name.chars().count() <= 200,
@@ -140,6 +156,7 @@ impl EpnDetails {
             "an http(s):// address",
         );
         if let Some(hours) = &self.opening_hours
+            && hours_must_parse
             && let Err(reason) = opening_hours::validate(hours)
         {
             v.check(false, "horaires", reason);
@@ -223,14 +240,14 @@ pub(crate) async fn upsert(
 ) -> Result<Epn, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO epns (tenant_id, id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude,
-                           emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                           emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on, open_data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
          ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, pivot = EXCLUDED.pivot, address = EXCLUDED.address,
              postal_code = EXCLUDED.postal_code, commune = EXCLUDED.commune, commune_insee = EXCLUDED.commune_insee,
              latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, emails = EXCLUDED.emails, phone = EXCLUDED.phone,
              website = EXCLUDED.website, opening_hours = EXCLUDED.opening_hours, services = EXCLUDED.services,
              typology = EXCLUDED.typology, source = EXCLUDED.source, source_id = EXCLUDED.source_id,
-             source_updated_on = EXCLUDED.source_updated_on, updated_at = now()
+             source_updated_on = EXCLUDED.source_updated_on, open_data = EXCLUDED.open_data, updated_at = now()
          RETURNING {COLUMNS}"
     )))
     .bind(tenant_id)
@@ -252,6 +269,7 @@ pub(crate) async fn upsert(
     .bind(&d.source)
     .bind(&d.source_id)
     .bind(d.source_updated_on)
+    .bind(serde_json::Value::Object(d.open_data.clone()))
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -321,6 +339,7 @@ pub async fn update(
         source: before.source.clone(),
         source_id: before.source_id.clone(),
         source_updated_on: before.source_updated_on,
+        open_data: before.open_data.clone(),
     };
     details.validate()?;
     let updated = upsert(&mut tx, tenant_id, id, &details).await?;

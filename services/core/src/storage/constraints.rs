@@ -344,6 +344,7 @@ const TAKEN: &[(&str, Refusal)] = &[
     ),
     ("users_email_key", Refusal::UserEmailTaken),
     ("epns_source_key", Refusal::EpnSourceTaken),
+    ("epns_unsourced_key", Refusal::EpnSourceTaken),
     ("schemes_code_key", Refusal::SchemeCodeTaken),
     ("scheme_versions_effective_key", Refusal::RulesDateTaken),
     ("scheme_modules_pkey", Refusal::ModuleNumberTaken),

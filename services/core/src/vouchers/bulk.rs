@@ -19,6 +19,8 @@ use crate::tenancy::tenants;
 use crate::{Db, Error, FieldRule, Refusal};
 
 pub const MAX_ROWS: usize = 5_000;
+/// The largest bulk file: 5,000 rows of a spreadsheet are well under it.
+pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Column {
@@ -287,22 +289,50 @@ fn parse(text: &str) -> Result<Vec<ParsedRow>, Error> {
     Ok(rows)
 }
 
-/// Issues one voucher per valid row of `file` for `scheme_id`, from the prescriber's allocation.
-pub async fn import(
-    db: &Db,
-    tenant_id: Uuid,
+/// Issues the vouchers of a file's rows one row at a time, each in its own transaction; it
+/// remembers the people already seen in the file to report a person listed twice.
+pub struct Issuer {
+    db: Db,
+    tenant: tenants::Tenant,
     prescriber_id: Uuid,
     actor: Actor,
     scheme_id: Uuid,
-    file: &[u8],
-) -> Result<BulkReport, Error> {
-    let file_sha256 = hex::encode(Sha256::digest(file));
-    let rows = parse(&decode(file))?;
-    let tenant = tenants::get(db, tenant_id).await?;
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut seen: Vec<(String, u64)> = Vec::new();
+    seen: Vec<(String, u64)>,
+}
 
-    for row in rows {
+impl Issuer {
+    pub async fn new(
+        db: &Db,
+        tenant_id: Uuid,
+        prescriber_id: Uuid,
+        actor: Actor,
+        scheme_id: Uuid,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            db: db.clone(),
+            tenant: tenants::get(db, tenant_id).await?,
+            prescriber_id,
+            actor,
+            scheme_id,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Remembers a row handled before (by an import taken over), for duplicates within the file.
+    pub fn seen_before(&mut self, row: &ParsedRow) {
+        if let Ok(person) = &row.person {
+            let key = match_key(
+                &person.first_name,
+                &person.last_name,
+                person.birth_year,
+                &person.commune_insee,
+            );
+            self.seen.push((key, row.line));
+        }
+    }
+
+    /// Issues the row's voucher, or says why not.
+    pub async fn issue(&mut self, row: ParsedRow) -> Result<RowOutcome, Error> {
         let refused = |field: String, reason: String| RowOutcome {
             line: row.line,
             status: RowStatus::Refused,
@@ -314,8 +344,7 @@ pub async fn import(
         let person = match row.person {
             Ok(person) => person,
             Err((field, reason)) => {
-                outcomes.push(refused(field, reason));
-                continue;
+                return Ok(refused(field, reason));
             }
         };
         if let Err(Error::Invalid(fields)) = person.validate() {
@@ -329,8 +358,7 @@ pub async fn import(
                 .map(|f| format!("{} : {}", f.field, f.message))
                 .collect::<Vec<_>>()
                 .join(" ; ");
-            outcomes.push(refused(field, reason));
-            continue;
+            return Ok(refused(field, reason));
         }
         let key = match_key(
             &person.first_name,
@@ -338,40 +366,39 @@ pub async fn import(
             person.birth_year,
             &person.commune_insee,
         );
-        if let Some((_, first_line)) = seen.iter().find(|(k, _)| *k == key) {
-            outcomes.push(refused(
+        if let Some((_, first_line)) = self.seen.iter().find(|(k, _)| *k == key) {
+            return Ok(refused(
                 "row".into(),
                 format!("doublon de la ligne {first_line} (même personne)"),
             ));
-            continue;
         }
-        seen.push((key.clone(), row.line));
+        self.seen.push((key.clone(), row.line));
 
-        let mut tx = db.begin_tenant(tenant_id).await?;
+        let mut tx = self.db.begin_tenant(self.tenant.id).await?;
         // Only the organisation's own records: another's are not disclosed (see
         // `beneficiaries::insert`, which flags a match there for the tenant admin).
         let existing: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM beneficiaries
-              WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1",
-        )
-        .bind(&key)
-        .bind(prescriber_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+                "SELECT id FROM beneficiaries
+                  WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(&key)
+            .bind(self.prescriber_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let holder = match existing {
             Some(id) => {
                 let open: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT reference FROM vouchers WHERE beneficiary_id = $1 AND scheme_id = $2
-                        AND status IN {} ORDER BY id LIMIT 1",
+                            AND status IN {} ORDER BY id LIMIT 1",
                     VoucherStatus::OPEN_SQL
                 )))
                 .bind(id)
-                .bind(scheme_id)
+                .bind(self.scheme_id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(reference) = open {
                     tx.rollback().await?;
-                    outcomes.push(RowOutcome {
+                    return Ok(RowOutcome {
                         line: row.line,
                         status: RowStatus::AlreadyIssued,
                         reference: Some(reference),
@@ -381,30 +408,37 @@ pub async fn import(
                         ),
                         refusal: None,
                     });
-                    continue;
                 }
                 Holder::Existing(id)
             }
             None => Holder::New(person),
         };
         let request = IssueRequest {
-            scheme_id,
+            scheme_id: self.scheme_id,
             holder,
             participation_fee_cents: 0,
         };
-        match issue_in(&mut tx, &tenant, prescriber_id, actor, &request).await {
+        match issue_in(
+            &mut tx,
+            &self.tenant,
+            self.prescriber_id,
+            self.actor,
+            &request,
+        )
+        .await
+        {
             Ok(issued) => {
                 tx.commit().await?;
-                outcomes.push(RowOutcome {
+                Ok(RowOutcome {
                     line: row.line,
                     status: RowStatus::Issued,
                     reference: Some(issued.voucher.reference),
                     field: None,
                     reason: None,
                     refusal: None,
-                });
+                })
             }
-            Err(Error::Database(err)) => return Err(Error::Database(err)),
+            Err(Error::Database(err)) => Err(Error::Database(err)),
             Err(err) => {
                 tx.rollback().await?;
                 let field = match &err {
@@ -415,32 +449,68 @@ pub async fn import(
                         .join(", "),
                     _ => "row".into(),
                 };
-                outcomes.push(RowOutcome {
+                Ok(RowOutcome {
                     refusal: err.refusal().cloned(),
                     ..refused(field, err.to_string())
-                });
+                })
             }
         }
     }
 
+    /// The audit entry of a whole file.
+    pub async fn record(
+        &self,
+        file_sha256: &str,
+        issued: usize,
+        already_issued: usize,
+        refused: usize,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.begin_tenant(self.tenant.id).await?;
+        audit::record(
+            &mut tx,
+            self.tenant.id,
+            self.actor,
+            "vouchers.bulk_imported",
+            "scheme",
+            self.scheme_id,
+            json!({ "file_sha256": file_sha256, "prescriber_id": self.prescriber_id,
+                    "issued": issued, "already_issued": already_issued, "refused": refused }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Issues one voucher per valid row of `file` for `scheme_id`, from the prescriber's allocation,
+/// in the caller's time. The portal and the API go through [`crate::imports`], in the background.
+pub async fn import(
+    db: &Db,
+    tenant_id: Uuid,
+    prescriber_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    file: &[u8],
+) -> Result<BulkReport, Error> {
+    let file_sha256 = hex::encode(Sha256::digest(file));
+    let rows = parse(&decode(file))?;
+    let mut issuer = Issuer::new(db, tenant_id, prescriber_id, actor, scheme_id).await?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        outcomes.push(issuer.issue(row).await?);
+    }
     let report = BulkReport {
         file_sha256,
         rows: outcomes,
     };
-    let mut tx = db.begin_tenant(tenant_id).await?;
-    audit::record(
-        &mut tx,
-        tenant_id,
-        actor,
-        "vouchers.bulk_imported",
-        "scheme",
-        scheme_id,
-        json!({ "file_sha256": report.file_sha256, "prescriber_id": prescriber_id,
-                "issued": report.count(RowStatus::Issued), "already_issued": report.count(RowStatus::AlreadyIssued),
-                "refused": report.count(RowStatus::Refused) }),
-    )
-    .await?;
-    tx.commit().await?;
+    issuer
+        .record(
+            &report.file_sha256,
+            report.count(RowStatus::Issued),
+            report.count(RowStatus::AlreadyIssued),
+            report.count(RowStatus::Refused),
+        )
+        .await?;
     Ok(report)
 }
 

@@ -14,6 +14,7 @@ use passerelle_core::delivery::sessions::{self, NewSession};
 use passerelle_core::emails;
 use passerelle_core::epns;
 use passerelle_core::idempotency::{self, Scope};
+use passerelle_core::imports;
 use passerelle_core::prescribers::{self, NewAllocation, NewPrescriber};
 use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
@@ -241,6 +242,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
         .expect("prepare");
     assert!(matches!(prepared, emails::render::Preparation::Ready(_)));
     tx.commit().await.expect("commit");
+    import_places(db, tenant.id).await;
     Populated {
         tenant_id: tenant.id,
         prescriber_id,
@@ -514,4 +516,28 @@ async fn emails_due(db: &Db, tenant_id: Uuid, prescriber_id: Uuid, scheme_id: Uu
     .await
     .expect("suppress");
     tx.commit().await.expect("commit");
+}
+
+/// An import run (its report has a line) and one waiting (its upload is stored in chunks).
+async fn import_places(db: &Db, tenant_id: Uuid) {
+    let file: &[u8] = b"id;nom;horaires\nlieu-1;Lieu;Mo-Fr 09:00-12:00\nlieu-2;;\n";
+    for run in [true, false] {
+        let import = imports::receive(
+            db,
+            tenant_id,
+            Actor::SYSTEM,
+            imports::Target::Epns,
+            Some("lieux.csv".into()),
+            file,
+            imports::MAX_UPLOAD_BYTES,
+        )
+        .await
+        .expect("upload");
+        if run {
+            imports::run(db, tenant_id, import.id)
+                .await
+                .expect("run")
+                .expect("ran");
+        }
+    }
 }

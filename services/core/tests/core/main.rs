@@ -4,6 +4,7 @@
 mod accounts;
 mod delivery;
 mod fixtures;
+mod imports;
 mod isolation;
 mod preflight;
 mod privacy;
