@@ -23,6 +23,7 @@ benches=(
   "passerelle-api issuance"
   "passerelle-api attendance"
   "passerelle-api sign_in"
+  "passerelle-api epn_import"
   "passerelle-worker emails"
   "passerelle-worker reimbursements"
   "passerelle-statistics statistics"

@@ -3,7 +3,7 @@
 //! statements.
 
 use chrono::NaiveDate;
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, IntoColumn, NamedFrom, Series};
 use uuid::Uuid;
 
 use crate::StatisticsError;
@@ -195,6 +195,30 @@ pub async fn snapshot(db: &passerelle_core::Db, tenant_id: Uuid) -> Result<Tx, S
     Ok(tx)
 }
 
+/// The département of each holder's commune from the official commune list
+/// (`passerelle_core::communes`), where the query could only take the code's first characters
+/// (wrong for the overseas collectivities, and for a former commune merged into a commune of
+/// another département). A code the list does not know keeps the query's value.
+fn with_departments(mut vouchers: DataFrame) -> Result<DataFrame, StatisticsError> {
+    let departments = {
+        let communes = vouchers.column("commune")?.str()?;
+        let by_prefix = vouchers.column("departement")?.str()?;
+        let departments: Vec<Option<&str>> = communes
+            .iter()
+            .zip(by_prefix.iter())
+            .map(|(commune, prefix)| {
+                commune
+                    .and_then(passerelle_core::communes::today)
+                    .map(|c| c.department)
+                    .or(prefix)
+            })
+            .collect();
+        Series::new("departement".into(), departments)
+    };
+    vouchers.with_column(departments.into_column())?;
+    Ok(vouchers)
+}
+
 /// Reads every source in the transaction's snapshot.
 pub async fn read(
     tx: &mut Tx,
@@ -214,7 +238,7 @@ pub async fn read(
     let mut frames = frames.into_iter();
     let mut next = || frames.next().expect("one frame per statement");
     Ok(Sources {
-        vouchers: next(),
+        vouchers: with_departments(next())?,
         modules: next(),
         epns: next(),
         module_labels: next(),
@@ -223,4 +247,30 @@ pub async fn read(
         reimbursed: next(),
         competencies: next(),
     })
+}
+
+#[cfg(test)]
+mod departments {
+    use polars::prelude::{DataFrame, IntoColumn, NamedFrom, Series};
+
+    #[test]
+    fn the_department_is_the_official_lists_and_an_unknown_code_keeps_its_prefix() {
+        let frame = DataFrame::new(
+            3,
+            vec![
+                Series::new("commune".into(), ["98411", "46102", "99999"]).into_column(),
+                Series::new("departement".into(), ["98", "46", "99"]).into_column(),
+            ],
+        )
+        .expect("frame");
+        let frame = super::with_departments(frame).expect("departments");
+        let departments: Vec<Option<&str>> = frame
+            .column("departement")
+            .expect("column")
+            .str()
+            .expect("text")
+            .iter()
+            .collect();
+        assert_eq!(departments, [Some("984"), Some("46"), Some("99")]);
+    }
 }

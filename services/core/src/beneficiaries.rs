@@ -11,7 +11,7 @@ use crate::error::Validator;
 use crate::refusal::Refusal;
 use crate::storage::Tx;
 use crate::tenancy::tenants::is_email;
-use crate::{Db, Error};
+use crate::{Db, Error, FieldRule};
 
 vocabulary! {
     /// The public a person belongs to, as a scheme's eligibility names it (Ticket Net's list, plus
@@ -88,11 +88,13 @@ pub fn folded(s: &str) -> String {
 }
 
 /// The key probable duplicates share: folded names, birth year and commune.
+/// People are matched by today's commune: a code of a commune merged since is the same place.
 pub fn match_key(first_name: &str, last_name: &str, birth_year: i16, commune: &str) -> String {
     format!(
-        "{}|{}|{birth_year}|{commune}",
+        "{}|{}|{birth_year}|{}",
         folded(last_name),
-        folded(first_name)
+        folded(first_name),
+        crate::communes::today_code(commune)
     )
 }
 
@@ -111,6 +113,17 @@ pub(crate) async fn is_named(
             .await?
             .flatten();
     Ok(name.is_some_and(|name| folded(&name) == folded(last_name)))
+}
+
+/// The refusal of a code that has the shape of a commune code but is none, with what it may mean.
+pub(crate) fn unknown_commune(code: &str, name: Option<&str>) -> FieldRule {
+    FieldRule::UnknownCommune {
+        code: code.trim().to_owned(),
+        suggestions: crate::communes::suggestions(code, name)
+            .into_iter()
+            .map(|c| format!("{} ({})", c.name, c.code))
+            .collect(),
+    }
 }
 
 pub fn is_commune_code(s: &str) -> bool {
@@ -175,6 +188,15 @@ impl NewBeneficiary {
             "email_consent",
             "consent to emails needs an email address",
         );
+        if is_commune_code(&self.commune_insee)
+            && crate::communes::find(&self.commune_insee).is_none()
+        {
+            v.check_rule(
+                false,
+                "commune_insee",
+                unknown_commune(&self.commune_insee, None),
+            );
+        }
         v.finish()
     }
 }
@@ -219,7 +241,7 @@ pub(crate) async fn insert(
     .bind(new.last_name.trim())
     .bind(&key)
     .bind(new.birth_year)
-    .bind(&new.commune_insee)
+    .bind(crate::communes::today_code(&new.commune_insee))
     .bind(new.public_category)
     .bind(email)
     .bind(new.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()))

@@ -39,6 +39,12 @@ pub enum FieldRule {
     FileTooLarge { max_megabytes: usize },
     /// No file, or an empty one.
     EmptyFile,
+    /// A commune code of the right shape that is no commune of the official list; `suggestions`
+    /// are communes it may have meant, as "Figeac (46102)".
+    UnknownCommune {
+        code: String,
+        suggestions: Vec<String>,
+    },
     /// A public request gives neither a phone number nor an email address.
     NoWayToReach,
     /// A collective project's group is smaller or larger than the scheme allows.
@@ -69,6 +75,7 @@ impl FieldRule {
             Self::TooManyRows { .. } => "too_many_rows",
             Self::FileTooLarge { .. } => "file_too_large",
             Self::EmptyFile => "empty_file",
+            Self::UnknownCommune { .. } => "unknown_commune",
             Self::NoWayToReach => "no_way_to_reach",
             Self::GroupSize { .. } => "group_size",
             Self::ListedTwice { .. } => "listed_twice",
@@ -111,6 +118,15 @@ impl FieldRule {
             Self::TooManyRows { max } => format!("at most {max} rows per file"),
             Self::FileTooLarge { max_megabytes } => format!("at most {max_megabytes} MB per file"),
             Self::EmptyFile => "the file is empty".into(),
+            Self::UnknownCommune { code, suggestions } => format!(
+                "{code} is not a commune of the Code officiel géographique ({}){}",
+                crate::communes::source(),
+                if suggestions.is_empty() {
+                    String::new()
+                } else {
+                    format!("; did you mean {}?", suggestions.join(", "))
+                }
+            ),
             Self::NoWayToReach => {
                 "a phone number or an email address, so that the EPN can reach the person".into()
             }
@@ -173,6 +189,14 @@ impl FieldRule {
                 format!("Le fichier dépasse {max_megabytes} Mo : découpez-le en plusieurs fichiers.")
             }
             Self::EmptyFile => "Choisissez le fichier CSV à envoyer : celui-ci est vide.".into(),
+            Self::UnknownCommune { code, suggestions } => format!(
+                "Aucune commune n’a le code {code}{}",
+                if suggestions.is_empty() {
+                    " : vérifiez-le sur le courrier de la mairie ou l’avis d’imposition.".to_owned()
+                } else {
+                    format!(". Vouliez-vous dire {} ?", suggestions.join(", "))
+                }
+            ),
             Self::NoWayToReach => {
                 "Donnez un numéro de téléphone ou une adresse électronique : l’espace numérique vous contactera ainsi.".into()
             }

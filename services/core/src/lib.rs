@@ -6,6 +6,7 @@ mod vocabulary;
 
 pub mod audit;
 pub mod beneficiaries;
+pub mod communes;
 pub mod config;
 pub mod delivery;
 pub mod demo;

@@ -105,6 +105,8 @@ struct NewVoucherView<'a> {
 struct VoucherDetails {
     reference: String,
     holder: String,
+    /// The holder's commune by its name, e.g. "Figeac (46102)".
+    commune: Option<String>,
     scheme: String,
     prescriber: String,
     status: &'static str,
@@ -413,6 +415,10 @@ async fn voucher_details(
         )
         .trim()
         .to_owned(),
+        commune: holder
+            .commune_insee
+            .as_deref()
+            .map(passerelle_core::communes::label),
         scheme: scheme.scheme.name,
         prescriber: prescriber.name,
         status: passerelle_core::labels::voucher_status(status),

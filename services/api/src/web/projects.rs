@@ -263,7 +263,10 @@ async fn project_page(
             .trim()
             .to_owned(),
             birth_year: person.birth_year,
-            commune: person.commune_insee,
+            commune: person
+                .commune_insee
+                .as_deref()
+                .map(passerelle_core::communes::label),
             reference: m.reference.clone(),
             left: left.map(french::duration),
         });

@@ -952,3 +952,40 @@ async fn issuance_is_refused_above_the_fee_cap_outside_the_publics_and_past_the_
         "nothing issued on a refusal"
     );
 }
+
+#[tokio::test]
+async fn a_commune_code_must_be_a_commune_and_a_merged_one_stands_for_todays() {
+    let app = spawn_app().await;
+    let scheme_id = active_ticket_net(&app, 5).await;
+    let agent = app.lot.token(Role::Prescriber);
+    let app = &app;
+    let issue = |commune: &'static str| {
+        let body = json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Marie", "last_name": "Delpech",
+                           "birth_year": 1951, "commune_insee": commune, "public_category": "senior" } });
+        async move { app.post("/v1/vouchers", agent, &body).await }
+    };
+    // The right shape, but no commune has it: refused, with the nearest codes of the département.
+    let unknown = issue("46999").await;
+    unknown.problem(422);
+    assert_eq!(unknown.error_fields(), ["commune_insee"], "{}", unknown.raw);
+    assert!(unknown.raw.contains("did you mean"), "{}", unknown.raw);
+
+    // Saint-Bois (Ain), merged into Arboys en Bugey: accepted, kept as today's commune.
+    let merged = issue("01340").await;
+    assert_eq!(merged.status, 201, "{}", merged.raw);
+    let holder = app
+        .get(
+            &format!(
+                "/v1/beneficiaries/{}",
+                merged.body["voucher"]["beneficiary_id"]
+                    .as_str()
+                    .expect("id")
+            ),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(holder.body["commune_insee"], "01015", "{}", holder.raw);
+    // Typed again with today's code, the same person is recognised (a probable duplicate).
+    let again = issue("01015").await;
+    assert_eq!(again.status, 409, "{}", again.raw);
+}

@@ -169,6 +169,25 @@ async fn a_prescriber_issues_a_voucher_with_the_duplicate_warning_and_prints_its
             .html
             .contains("Saisissez le code INSEE de la commune")
     );
+    // A code of the right shape that no commune has: the nearest communes are offered.
+    let refused = browser
+        .send_form(
+            "/portail/lot/cheques/nouveau",
+            &person(&scheme_id, &token)
+                .into_iter()
+                .map(|(k, v)| (k, if k == "commune_insee" { "46341" } else { v }))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .html
+            .contains("Aucune commune n’a le code 46341. Vouliez-vous dire"),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("(46340)"), "{}", refused.html);
 
     // Without the page's token, nothing is issued.
     let forged = browser

@@ -155,6 +155,16 @@ impl EpnDetails {
             "site_web",
             "an http(s):// address",
         );
+        if let Some(code) = self.commune_insee.as_deref()
+            && is_commune_code(code)
+            && crate::communes::find(code).is_none()
+        {
+            v.check_rule(
+                false,
+                "code_insee",
+                crate::beneficiaries::unknown_commune(code, self.commune.as_deref()),
+            );
+        }
         if let Some(hours) = &self.opening_hours
             && hours_must_parse
             && let Err(reason) = opening_hours::validate(hours)
@@ -257,7 +267,7 @@ pub(crate) async fn upsert(
     .bind(&d.address)
     .bind(&d.postal_code)
     .bind(&d.commune)
-    .bind(&d.commune_insee)
+    .bind(d.commune_insee.as_deref().map(crate::communes::today_code))
     .bind(d.latitude)
     .bind(d.longitude)
     .bind(&d.emails)
@@ -604,6 +614,35 @@ pub async fn offered_modules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_in_no_commune_is_refused_with_the_communes_of_that_name() {
+        let place = EpnDetails {
+            name: "Espace numérique".into(),
+            commune: Some("Figeac".into()),
+            commune_insee: Some("46341".into()),
+            ..EpnDetails::default()
+        };
+        let Err(Error::Invalid(fields)) = place.validate() else {
+            panic!("an unknown commune code is refused");
+        };
+        assert_eq!(fields[0].field, "code_insee");
+        assert_eq!(
+            fields[0].rule,
+            Some(crate::FieldRule::UnknownCommune {
+                code: "46341".into(),
+                suggestions: vec!["Figeac (46102)".into()],
+            })
+        );
+        let merged = EpnDetails {
+            commune_insee: Some("01340".into()),
+            ..place
+        };
+        assert!(
+            merged.validate().is_ok(),
+            "a commune merged since is accepted"
+        );
+    }
 
     #[test]
     fn ibans_are_checked_and_masked() {
