@@ -21,10 +21,33 @@ check_operator_cli() {
   echo "$me" | grep -q '"role":"platform_admin"' || { echo "FAIL: CLI platform token: $me"; return 1; }
   tenants=$("$bin" tenant list)
   grep -q $'\tlot\t' <<<"$tenants" || { echo "FAIL: tenant list lacks the Lot: $tenants"; return 1; }
+  check_new_territory "$bin" || return 1
   "$bin" token revoke --id "$id" 2>/dev/null
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $secret" "http://127.0.0.1:$port/v1/me")
   [ "$status" = 401 ] || { echo "FAIL: revoked CLI token still answers $status"; return 1; }
   rm -f "$err"
+}
+
+# A new territory with its first tenant admin invited, as the operator starts one, in a database
+# of its own (migrated by the CLI, dropped after) so that no run leaves a tenant behind.
+check_new_territory() {
+  local bin=$1 db created
+  db="passerelle_smoke_$$"
+  psql "$TEST_DATABASE_URL" -q -c "CREATE DATABASE $db" </dev/null
+  MIGRATION_DATABASE_URL="${MIGRATION_DATABASE_URL%/*}/$db" "$bin" migrate >/dev/null 2>&1 ||
+    { echo "FAIL: migrate a new database"; psql "$TEST_DATABASE_URL" -q -c "DROP DATABASE $db WITH (FORCE)" </dev/null; return 1; }
+  local url="${DATABASE_URL%/*}/$db"
+  if DATABASE_URL="$url" "$bin" tenant create --slug cantal --name "Cantal" --kind departement --insee-code 15 \
+      --sender-name Cantal --sender-email numerique@cantal.example --admin-email "pas-une-adresse" >/dev/null 2>&1; then
+    echo "FAIL: tenant create accepted a bad --admin-email"; created=""
+  else
+    created=$(DATABASE_URL="$url" "$bin" tenant create --slug cantal --name "Cantal" --kind departement --insee-code 15 \
+      --sender-name Cantal --sender-email numerique@cantal.example \
+      --admin-email admin@cantal.example --admin-name "Première administratrice" 2>&1) || true
+  fi
+  psql "$TEST_DATABASE_URL" -q -c "DROP DATABASE $db WITH (FORCE)" </dev/null
+  grep -q $'\tcantal\tCantal' <<<"$created" || { echo "FAIL: tenant create: $created"; return 1; }
+  grep -q $'\tadmin@cantal.example\tinvited' <<<"$created" || { echo "FAIL: the first admin was not invited: $created"; return 1; }
 }
 
 run_once() {

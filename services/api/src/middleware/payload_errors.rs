@@ -12,6 +12,11 @@ use poem_openapi::error::ParseRequestPayloadError;
 use crate::problem::ApiError;
 
 pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<Response> {
+    // An upload streams on to PostgreSQL: it is not held in memory to be explained (its form has
+    // one field, the file).
+    if super::body_limit::is_streamed_upload(req.method().as_str(), req.uri().path()) {
+        return Ok(next.call(req).await?.into_response());
+    }
     let body = req.take_body().into_bytes().await?;
     req.set_body(body.clone());
     match next.call(req).await {

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{EpnDetails, opening_hours, upsert};
+use super::{EpnDetails, opening_hours};
 use crate::audit::{self, Actor};
 use crate::storage::Tx;
 use crate::vouchers::bulk::unreadable;
@@ -319,69 +319,100 @@ pub fn read_places(file: impl Read, mut each: impl FnMut(Place) -> bool) -> Resu
     Ok(())
 }
 
-/// Writes one place in the caller's transaction, inside a savepoint so that a row the database
-/// refuses is refused alone.
+/// Inserts a place, or updates the place with its `source` and `id` (or its `id` alone when it
+/// has no source), in one statement; says whether it was inserted.
+async fn upsert_by_source(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    place: &CheckedPlace,
+) -> Result<(Uuid, bool), Error> {
+    let conflict = if place.source.is_some() {
+        "(tenant_id, source, source_id)"
+    } else {
+        "(tenant_id, source_id) WHERE source IS NULL AND source_id IS NOT NULL"
+    };
+    let d = &place.details;
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO epns (tenant_id, id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude,
+                           emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on, open_data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+         ON CONFLICT {conflict} DO UPDATE SET name = EXCLUDED.name, pivot = EXCLUDED.pivot, address = EXCLUDED.address,
+             postal_code = EXCLUDED.postal_code, commune = EXCLUDED.commune, commune_insee = EXCLUDED.commune_insee,
+             latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, emails = EXCLUDED.emails, phone = EXCLUDED.phone,
+             website = EXCLUDED.website, opening_hours = EXCLUDED.opening_hours, services = EXCLUDED.services,
+             typology = EXCLUDED.typology, source_updated_on = EXCLUDED.source_updated_on,
+             open_data = EXCLUDED.open_data, updated_at = now()
+         RETURNING id, (xmax = 0)"
+    )))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(d.name.trim())
+    .bind(&d.pivot)
+    .bind(&d.address)
+    .bind(&d.postal_code)
+    .bind(&d.commune)
+    .bind(d.commune_insee.as_deref().map(crate::communes::today_code))
+    .bind(d.latitude)
+    .bind(d.longitude)
+    .bind(&d.emails)
+    .bind(&d.phone)
+    .bind(&d.website)
+    .bind(&d.opening_hours)
+    .bind(&d.services)
+    .bind(&d.typology)
+    .bind(&place.source)
+    .bind(&place.id)
+    .bind(d.source_updated_on)
+    .bind(serde_json::Value::Object(d.open_data.clone()))
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Writes one place in the caller's transaction. `careful`: inside a savepoint, so that a row the
+/// database refuses is refused alone; without it (a batch's first try) a refusal aborts the
+/// transaction, and the caller writes the batch again carefully.
 pub(crate) async fn write_place(
     tx: &mut Tx,
     tenant_id: Uuid,
-    place: Place,
+    place: &Place,
+    careful: bool,
 ) -> Result<ImportRow, Error> {
-    let Place {
-        line,
-        source_id,
-        checked,
-        ..
-    } = place;
     let refuse = |reason: String| ImportRow {
-        line,
-        source_id: source_id.clone(),
+        line: place.line,
+        source_id: place.source_id.clone(),
         status: ImportStatus::Refused,
         epn_id: None,
         reason: Some(reason),
         warning: None,
     };
-    let CheckedPlace {
-        source,
-        id,
-        details,
-        warning,
-    } = match checked {
+    let checked = match &place.checked {
         Ok(checked) => checked,
-        Err(reason) => return Ok(refuse(reason)),
+        Err(reason) => return Ok(refuse(reason.clone())),
     };
-    let existing: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM epns WHERE source IS NOT DISTINCT FROM $1 AND source_id = $2",
-    )
-    .bind(&source)
-    .bind(&id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    sqlx::query("SAVEPOINT place").execute(&mut **tx).await?;
-    let epn = upsert(
-        tx,
-        tenant_id,
-        existing.unwrap_or_else(Uuid::now_v7),
-        &details,
-    )
-    .await;
-    match epn {
-        Ok(epn) => {
-            sqlx::query("RELEASE SAVEPOINT place")
-                .execute(&mut **tx)
-                .await?;
+    if careful {
+        sqlx::query("SAVEPOINT place").execute(&mut **tx).await?;
+    }
+    match upsert_by_source(tx, tenant_id, checked).await {
+        Ok((epn_id, inserted)) => {
+            if careful {
+                sqlx::query("RELEASE SAVEPOINT place")
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Ok(ImportRow {
-                line,
-                source_id: Some(id),
-                status: if existing.is_some() {
-                    ImportStatus::Updated
-                } else {
+                line: place.line,
+                source_id: Some(checked.id.clone()),
+                status: if inserted {
                     ImportStatus::Created
+                } else {
+                    ImportStatus::Updated
                 },
-                epn_id: Some(epn.id),
+                epn_id: Some(epn_id),
                 reason: None,
-                warning,
+                warning: checked.warning.clone(),
             })
         }
+        Err(err) if !careful => Err(err),
         Err(Error::Database(err)) => Err(Error::Database(err)),
         Err(err) => {
             sqlx::query("ROLLBACK TO SAVEPOINT place")
@@ -428,8 +459,8 @@ pub async fn import(
     })?;
     let mut report = Vec::with_capacity(places.len());
     let mut tx = db.begin_tenant(tenant_id).await?;
-    for place in places {
-        report.push(write_place(&mut tx, tenant_id, place).await?);
+    for place in &places {
+        report.push(write_place(&mut tx, tenant_id, place, true).await?);
     }
     let count = |s: ImportStatus| report.iter().filter(|r| r.status == s).count();
     record_imported(

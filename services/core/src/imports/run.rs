@@ -289,7 +289,8 @@ async fn write_line(
     Ok(())
 }
 
-/// Writes a batch of places and its counts in one transaction.
+/// Writes a batch of places and its counts in one transaction: a statement per place, and if the
+/// database refuses one, the batch again with each place in a savepoint (refused alone).
 async fn write_places(
     db: &Db,
     tenant_id: Uuid,
@@ -297,11 +298,41 @@ async fn write_places(
     rows_before: i32,
     batch: Vec<Place>,
 ) -> Result<i32, Stop> {
+    match write_places_with(db, tenant_id, id, rows_before, &batch, false).await {
+        Err(Stop::Failed(e)) if !matches!(e, Error::Database(_)) => {
+            write_places_with(db, tenant_id, id, rows_before, &batch, true).await
+        }
+        Err(Stop::Failed(Error::Database(e))) if !is_connection_fault(&e) => {
+            write_places_with(db, tenant_id, id, rows_before, &batch, true).await
+        }
+        other => other,
+    }
+}
+
+/// A fault of the connection rather than of a row: retrying the batch would not help.
+fn is_connection_fault(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    )
+}
+
+async fn write_places_with(
+    db: &Db,
+    tenant_id: Uuid,
+    id: Uuid,
+    rows_before: i32,
+    batch: &[Place],
+    careful: bool,
+) -> Result<i32, Stop> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let mut tally = Tally::default();
     for place in batch {
         tally.bytes_read = i64::try_from(place.byte).unwrap_or(i64::MAX);
-        let row: ImportRow = places::write_place(&mut tx, tenant_id, place).await?;
+        let row: ImportRow = places::write_place(&mut tx, tenant_id, place, careful).await?;
         let outcome = match row.status {
             PlaceStatus::Created => LineOutcome::Created,
             PlaceStatus::Updated => LineOutcome::Updated,
@@ -335,7 +366,7 @@ async fn write_places(
 
 async fn run_places(db: &Db, tenant_id: Uuid, import: &Import) -> Result<(), Stop> {
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel(2);
-    let (place_tx, mut place_rx) = tokio::sync::mpsc::channel::<Place>(PLACES_PER_BATCH * 2);
+    let (place_tx, mut place_rx) = tokio::sync::mpsc::channel::<Place>(PLACES_PER_BATCH / 2);
     let reader = ChunkReader {
         chunks: chunk_rx,
         current: Vec::new(),

@@ -401,3 +401,43 @@ async fn a_bulk_voucher_file_issues_each_row_once_with_its_report() {
         .expect("ran");
     assert_eq!((again.created, again.updated), (0, 1), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_place_the_database_refuses_is_refused_alone_in_its_batch() {
+    let test = TestDatabase::create().await;
+    let tenant = create_tenant(&test.app, "lot", TenantKind::Departement, "46").await;
+    // A rule the code does not know of: only the database refuses this name.
+    sqlx::query(
+        "ALTER TABLE epns ADD CONSTRAINT epns_test_refused CHECK (name <> 'Refusé par la base')",
+    )
+    .execute(&test.owner)
+    .await
+    .expect("constraint");
+    let mut file = String::from("id;nom;source\n");
+    for i in 0..40 {
+        let name = if i == 17 {
+            "Refusé par la base".to_owned()
+        } else {
+            format!("Lieu {i}")
+        };
+        file.push_str(&format!("lieu-{i};{name};anct\n"));
+    }
+    let import = upload(&test, tenant.id, file.as_bytes()).await;
+    let done = imports::run(&test.app, tenant.id, import.id)
+        .await
+        .expect("run")
+        .expect("ran");
+    assert_eq!((done.created, done.refused), (39, 1), "{done:?}");
+    let page = imports::lines(
+        &test.app,
+        tenant.id,
+        import.id,
+        None,
+        PageRequest::parse(Some(10), None).expect("page"),
+    )
+    .await
+    .expect("lines");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].line, 19);
+    assert_eq!(page.items[0].outcome, LineOutcome::Refused);
+}
