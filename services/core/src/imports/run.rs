@@ -161,23 +161,23 @@ impl Read for ChunkReader {
     }
 }
 
-/// Sends the import's chunks in order. A chunk that cannot be read is sent as an error, so the
-/// reader never takes a cut file for a whole one.
+/// Sends the import's chunks in order, read in one transaction on one connection (whose read
+/// buffer grows to a chunk once, rather than on every connection of the pool). A chunk that cannot
+/// be read is sent as an error, so the reader never takes a cut file for a whole one.
 async fn feed(
     db: Db,
     tenant_id: Uuid,
     id: Uuid,
     to: tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>,
 ) -> Result<(), Error> {
-    let mut tx = db.begin_tenant(tenant_id).await?;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM import_chunks WHERE import_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    for seq in 0..i32::try_from(count).unwrap_or(i32::MAX) {
-        let chunk: Result<Vec<u8>, Error> = async {
-            let mut tx = db.begin_tenant(tenant_id).await?;
+    let fed: Result<(), Error> = async {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM import_chunks WHERE import_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        for seq in 0..i32::try_from(count).unwrap_or(i32::MAX) {
             let data: Option<Vec<u8>> = sqlx::query_scalar(
                 "SELECT data FROM import_chunks WHERE import_id = $1 AND seq = $2",
             )
@@ -185,24 +185,20 @@ async fn feed(
             .bind(seq)
             .fetch_optional(&mut *tx)
             .await?;
-            tx.commit().await?;
             // A chunk gone missing is a storage fault, not the end of the file.
-            data.ok_or(Error::Database(sqlx::Error::RowNotFound))
-        }
-        .await;
-        match chunk {
-            Ok(data) => {
-                if to.send(Ok(data)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                let _ = to.send(Err(io::Error::other(e.to_string()))).await;
-                return Err(e);
+            let data = data.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+            if to.send(Ok(data)).await.is_err() {
+                break;
             }
         }
+        tx.commit().await?;
+        Ok(())
     }
-    Ok(())
+    .await;
+    if let Err(e) = &fed {
+        let _ = to.send(Err(io::Error::other(e.to_string()))).await;
+    }
+    fed
 }
 
 /// Counts of a batch, added to the import's in the batch's transaction.
