@@ -5,6 +5,7 @@
 //! copies meant for publication (`indicators`), and writes each dataset as Parquet and CSV
 //! (`write`) under `tenant/scheme/period/export/` in the statistics folder.
 
+pub mod archive;
 pub mod compute;
 pub mod extract;
 pub mod indicators;

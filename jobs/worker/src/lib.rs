@@ -5,6 +5,7 @@
 //! ticks only enqueue work; the work itself runs from the Redis queue, so any replica may do it,
 //! and every scheduled run is guarded in PostgreSQL so that it happens once per period.
 
+pub mod archive;
 pub mod health;
 pub mod jobs;
 pub mod mailer;

@@ -59,6 +59,26 @@ enum TenantCommand {
     Create(Box<CreateTenant>),
     /// List tenants.
     List,
+    /// Write a territory's whole archive (CSV and Parquet per table, statistics files, manifest
+    /// with SHA-256) to a zip file.
+    Export {
+        /// The tenant's slug.
+        slug: String,
+        /// The zip file to write.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Load an archive written by `tenant export` as a new tenant of this deployment.
+    Restore {
+        /// The archive's zip file.
+        archive: PathBuf,
+        /// The new tenant's slug, when the archived one is taken here.
+        #[arg(long)]
+        slug: Option<String>,
+        /// The new tenant's name, when it should change.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// A new territory, and its first tenant admin when `--admin-email` is given.
@@ -257,6 +277,43 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                     None => break,
                 }
             }
+        }
+        Command::Tenant(TenantCommand::Export { slug, output }) => {
+            let db = connect(settings).await?;
+            let tenant = tenants::find_by_slug(&db, &slug)
+                .await?
+                .context("no tenant with this slug")?;
+            let manifest = passerelle_worker::archive::build(
+                &db,
+                tenant.id,
+                &settings.statistics_dir,
+                &output,
+            )
+            .await?;
+            passerelle_core::archive::record_export(&db, tenant.id, Actor::OPERATOR, &manifest)
+                .await?;
+            let rows: i64 = manifest.tables.iter().map(|t| t.rows).sum();
+            eprintln!(
+                "{}: {} tables, {rows} rows, {} other files",
+                output.display(),
+                manifest.tables.len(),
+                manifest.files.len()
+            );
+        }
+        Command::Tenant(TenantCommand::Restore {
+            archive,
+            slug,
+            name,
+        }) => {
+            let db = connect(settings).await?;
+            let tenant = passerelle_worker::archive::restore(
+                &db,
+                &archive,
+                &settings.statistics_dir,
+                &passerelle_core::archive::restore::RestoreOptions { slug, name },
+            )
+            .await?;
+            println!("{}\t{}\t{}", tenant.id, tenant.slug, tenant.name);
         }
         Command::Token(TokenCommand::CreatePlatform {
             email,

@@ -4,6 +4,7 @@
 #[macro_use]
 mod vocabulary;
 
+pub mod archive;
 pub mod audit;
 pub mod beneficiaries;
 pub mod communes;

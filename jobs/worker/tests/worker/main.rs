@@ -3,6 +3,7 @@
 //! starts. Each test ends by checking that its queues hold no job left behind.
 
 mod account_emails;
+mod archive;
 mod emails;
 mod harness;
 mod imports;

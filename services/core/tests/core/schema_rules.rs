@@ -356,3 +356,38 @@ async fn the_tenant_registry_holds_no_secret() {
         assert!(secrets.iter().any(|c| c == column), "{column}: {secrets:?}");
     }
 }
+
+/// The archive leaves out only tables that exist, blanks only columns that exist, and carries
+/// every other tenant table: a table a migration adds travels without anyone listing it.
+#[tokio::test]
+async fn the_archive_carries_every_tenant_table_but_the_credentials() {
+    use passerelle_core::archive::tables::{self, BLANKED, LEFT_OUT};
+    let db = TestDatabase::create().await;
+    let all = tenant_tables(&db.owner).await;
+    let mut conn = db.app.pool().acquire().await.expect("connection");
+    let archived = tables::tenant_tables(&mut conn).await.expect("tables");
+    for (table, _) in LEFT_OUT {
+        assert!(
+            all.iter().any(|t| t == table),
+            "{table} is left out but no longer exists"
+        );
+    }
+    for table in &all {
+        let carried = archived.iter().any(|t| &t.name == table);
+        let left_out = LEFT_OUT.iter().any(|(name, _)| name == table);
+        assert!(
+            carried != left_out,
+            "{table}: carried {carried}, left out {left_out}"
+        );
+    }
+    for (table, column) in BLANKED {
+        let found = archived
+            .iter()
+            .find(|t| t.name == table)
+            .and_then(|t| t.columns.iter().find(|c| c.name == column));
+        assert!(
+            found.is_some_and(|c| c.nullable),
+            "{table}.{column} can be blanked"
+        );
+    }
+}
