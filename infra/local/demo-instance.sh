@@ -27,6 +27,7 @@ start_demo_instance() {
   export API_ADDR="127.0.0.1:$port"
   export PUBLIC_BASE_URL="http://$API_ADDR"
   export STATISTICS_DIR="$PWD/$out/statistics"
+  export ARCHIVE_DIR="$PWD/$out/archives"
   export MAIL_DIR="$PWD/$out/mail"
   export REDIS_URL="redis://127.0.0.1:$redis_port"
   export WORKER_HEALTH_ADDR="127.0.0.1:$health_port"

@@ -127,6 +127,7 @@ async fn main() {
         monthly_schedule: "0 0 0 1 1 * 2099".into(),
         statistics_schedule: "0 0 0 1 1 * 2099".into(),
         statistics_dir: std::env::temp_dir().join(&prefix),
+        archive_dir: std::env::temp_dir().join(&prefix),
         health_addr: None,
         links: Links::new(
             "https://passerelle.example.fr",

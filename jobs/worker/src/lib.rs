@@ -97,11 +97,12 @@ pub async fn run_with(
         mailer,
         options: Arc::new(options),
     };
-    // The relay feeds these queues from PostgreSQL (the outbox, the export requests, the imports
-    // left behind).
+    // The relay feeds these queues from PostgreSQL (the outbox, the export and archive requests,
+    // the imports left behind).
     let email_queue = ctx.queue::<SendEmail>(queue::SEND_EMAIL);
     let statistics_queue = ctx.queue::<StatisticsExport>(queue::STATISTICS_EXPORT);
     let import_queue = ctx.queue::<jobs::run_import::RunImport>(queue::RUN_IMPORT);
+    let archive_queue = ctx.queue::<jobs::build_archive::BuildArchive>(queue::BUILD_ARCHIVE);
     let monitor = jobs::register_all(
         Monitor::new()
             // A worker whose queue became unreachable (Redis stopped or restarted) ends with an
@@ -133,6 +134,7 @@ pub async fn run_with(
             emails: email_queue.clone(),
             statistics: statistics_queue.clone(),
             imports: import_queue,
+            archives: archive_queue,
         },
         redis.clone(),
         options.clone(),

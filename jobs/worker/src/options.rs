@@ -48,6 +48,8 @@ pub struct WorkerOptions {
     pub statistics_schedule: String,
     /// Where statistics exports are written.
     pub statistics_dir: PathBuf,
+    /// Where territories' archives are written.
+    pub archive_dir: PathBuf,
     /// Where the liveness endpoint listens; `None` for none.
     pub health_addr: Option<SocketAddr>,
     pub links: Links,
@@ -91,6 +93,7 @@ impl WorkerOptions {
                 .clone()
                 .unwrap_or_else(|| "0 30 4 * * *".into()),
             statistics_dir: settings.statistics_dir.clone(),
+            archive_dir: settings.archive_dir.clone(),
             health_addr: Some(settings.worker_health_addr),
             links: Links::new(&settings.public_base_url, &settings.portfolio_link_key),
         }

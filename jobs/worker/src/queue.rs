@@ -14,6 +14,7 @@ pub const DAILY_RUN: &str = "daily-run";
 pub const MONTHLY_REIMBURSEMENTS: &str = "monthly-reimbursements";
 pub const STATISTICS_EXPORT: &str = "statistics-export";
 pub const RUN_IMPORT: &str = "run-import";
+pub const BUILD_ARCHIVE: &str = "build-archive";
 
 /// Opens a connection manager whose response timeout is in seconds: redis-rs's 500 ms default
 /// is exceeded by a busy Redis and has been seen to stall worker pools.

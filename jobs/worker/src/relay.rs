@@ -18,6 +18,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use crate::health::Liveness;
+use crate::jobs::build_archive::BuildArchive;
 use crate::jobs::run_import::RunImport;
 use crate::jobs::send_email::SendEmail;
 use crate::jobs::statistics_export::StatisticsExport;
@@ -133,11 +134,57 @@ pub async fn relay_imports_once(
     Ok(stalled.len())
 }
 
+/// Hands archives asked for through the API to their queue, each marked in the transaction that
+/// pushes it.
+pub async fn relay_archives_once(
+    db: &Db,
+    queue: &queue::Storage<BuildArchive>,
+    options: &WorkerOptions,
+) -> Result<usize, RelayError> {
+    let mut queued = 0;
+    for tenant_id in passerelle_core::archive::requests::tenants_with_queued(db).await? {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let ids = passerelle_core::archive::requests::take_for_relay(
+            &mut tx,
+            tenant_id,
+            options.requeue_after,
+        )
+        .await?;
+        let mut storage = queue.clone();
+        for archive_id in &ids {
+            storage
+                .push(BuildArchive {
+                    tenant_id,
+                    archive_id: *archive_id,
+                })
+                .await
+                .map_err(|e| RelayError::Queue(e.to_string()))?;
+        }
+        tx.commit().await.map_err(passerelle_core::Error::from)?;
+        queued += ids.len();
+    }
+    Ok(queued)
+}
+
 /// The queues the relay feeds from PostgreSQL.
 pub struct RelayQueues {
     pub emails: queue::Storage<SendEmail>,
     pub statistics: queue::Storage<StatisticsExport>,
     pub imports: queue::Storage<RunImport>,
+    pub archives: queue::Storage<BuildArchive>,
+}
+
+/// One pass of every relay; returns how many jobs were queued.
+async fn relay_all_once(
+    db: &Db,
+    queues: &RelayQueues,
+    redis: &mut ConnectionManager,
+    options: &WorkerOptions,
+) -> Result<usize, RelayError> {
+    Ok(relay_once(db, &queues.emails, redis, options).await?
+        + relay_statistics_once(db, &queues.statistics, options).await?
+        + relay_imports_once(db, &queues.imports, options).await?
+        + relay_archives_once(db, &queues.archives, options).await?)
 }
 
 /// Relays until shutdown. Errors are logged and retried at the next tick; the liveness signal
@@ -157,16 +204,7 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let relayed = match relay_once(&db, &queues.emails, &mut redis, &options).await {
-            Ok(emails) => match relay_statistics_once(&db, &queues.statistics, &options).await {
-                Ok(exports) => relay_imports_once(&db, &queues.imports, &options)
-                    .await
-                    .map(|imports| emails + exports + imports),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match relayed {
+        match relay_all_once(&db, &queues, &mut redis, &options).await {
             Ok(queued) => {
                 liveness.relay_ticked();
                 if queued > 0 {

@@ -582,6 +582,22 @@ pub const DOWNLOAD_STATISTICS_FILE: Operation = op(
     "/v1/statistics/exports/{export_id}/files/{name}",
     STATISTICS_READERS,
 );
+/// A territory's archive holds every person's data: the tenant admin alone asks for it and takes
+/// it away.
+pub const REQUEST_ARCHIVE: Operation = op("requestArchive", "POST", "/v1/archives", TENANT_ADMIN);
+pub const LIST_ARCHIVES: Operation = op("listArchives", "GET", "/v1/archives", TENANT_ADMIN);
+pub const GET_ARCHIVE: Operation = op(
+    "getArchive",
+    "GET",
+    "/v1/archives/{archive_id}",
+    TENANT_ADMIN,
+);
+pub const DOWNLOAD_ARCHIVE: Operation = op(
+    "downloadArchive",
+    "GET",
+    "/v1/archives/{archive_id}/file",
+    TENANT_ADMIN,
+);
 pub const SET_RETENTION: Operation =
     op("setRetention", "PUT", "/v1/tenant/retention", TENANT_ADMIN);
 pub const SET_STATISTICS_THRESHOLD: Operation = op(
@@ -790,6 +806,10 @@ pub const ALL: &[&Operation] = &[
     &GET_STATISTICS_EXPORT,
     &DOWNLOAD_STATISTICS_FILE,
     &SET_STATISTICS_THRESHOLD,
+    &REQUEST_ARCHIVE,
+    &LIST_ARCHIVES,
+    &GET_ARCHIVE,
+    &DOWNLOAD_ARCHIVE,
     &SET_RETENTION,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,

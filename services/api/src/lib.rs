@@ -133,6 +133,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
                     &settings.portfolio_link_key,
                 );
                 state.statistics_dir = settings.statistics_dir.clone();
+                state.archive_dir = settings.archive_dir.clone();
                 state.web_assets_dir = settings.web_assets_dir.clone();
                 state.trusted_proxies = settings.trusted_proxies.clone();
                 state

@@ -214,7 +214,9 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
     use RefusalKind as K;
     match kind {
         K::FundingChosenByAdmin | K::BankChangeNeedsAnotherPerson => StatusCode::FORBIDDEN,
-        K::ExportsPerDayUsedUp | K::ExportsWaiting => StatusCode::TOO_MANY_REQUESTS,
+        K::ExportsPerDayUsedUp | K::ExportsWaiting | K::ArchivesPerDayUsedUp => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         K::TenantSlugTaken
         | K::TenantTerritoryTaken
         | K::ReferencePrefixTaken
@@ -281,6 +283,10 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::EmailNotRetryable
         | K::ExportFailed
         | K::ExportNotReady
+        | K::ArchiveUnderWay
+        | K::ArchiveNotReady
+        | K::ArchiveFailed
+        | K::ArchiveExpired
         | K::Duplicate => StatusCode::CONFLICT,
     }
 }

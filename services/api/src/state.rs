@@ -14,6 +14,8 @@ pub struct AppState {
     pub links: passerelle_core::emails::Links,
     /// Where the worker writes statistics exports (`STATISTICS_DIR`).
     pub statistics_dir: std::path::PathBuf,
+    /// Where the worker writes territories' archives (`ARCHIVE_DIR`).
+    pub archive_dir: std::path::PathBuf,
     /// The design system's files, served under `/static/dsfr/` (`WEB_ASSETS_DIR`).
     pub web_assets_dir: std::path::PathBuf,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
@@ -33,6 +35,7 @@ impl AppState {
                 passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY,
             ),
             statistics_dir: "var/statistics".into(),
+            archive_dir: "var/archives".into(),
             // The repository's copy, wherever the process runs from (tests run in the crate).
             web_assets_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../..")

@@ -28,6 +28,17 @@ impl Actor {
         user_id: None,
         role: "operator",
     };
+
+    /// The actor of work done later on someone's behalf (an import, an archive), from the user id
+    /// and role stored with the request. A role this version does not know reads as the system.
+    pub fn stored(user_id: Option<Uuid>, role: &str) -> Actor {
+        let role = match role.parse::<Role>() {
+            Ok(role) => role.as_str(),
+            Err(_) if role == Actor::OPERATOR.role => Actor::OPERATOR.role,
+            Err(_) => Actor::SYSTEM.role,
+        };
+        Actor { user_id, role }
+    }
 }
 
 impl From<&Principal> for Actor {

@@ -28,6 +28,8 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     /// Where the statistics exports are written by the worker and read by the API.
     pub statistics_dir: PathBuf,
+    /// Where the worker writes territories' archives and the API reads them (`ARCHIVE_DIR`).
+    pub archive_dir: PathBuf,
     /// The design system's files (DSFR's `dist` folder) that the API serves under
     /// `/static/dsfr/`; `infra/local/web-assets.sh` installs them.
     pub web_assets_dir: PathBuf,
@@ -232,6 +234,8 @@ impl Settings {
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
         let statistics_dir =
             PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
+        let archive_dir =
+            PathBuf::from(get("ARCHIVE_DIR").unwrap_or_else(|| "var/archives".into()));
         let web_assets_dir =
             PathBuf::from(get("WEB_ASSETS_DIR").unwrap_or_else(|| DEFAULT_WEB_ASSETS_DIR.into()));
 
@@ -259,6 +263,7 @@ impl Settings {
                 smtp_url,
                 mail_dir,
                 statistics_dir,
+                archive_dir,
                 web_assets_dir,
                 api_addr,
                 worker_health_addr,

@@ -1,6 +1,7 @@
 //! One file per job: its payload (ids only), its handler, and its registration (queue, retries,
 //! timeout, schedule) beside them. `register_all` is the worker's list of jobs.
 
+pub mod build_archive;
 pub mod daily_run;
 pub mod monthly_reimbursements;
 pub mod purge_idempotency_keys;
@@ -55,5 +56,6 @@ pub(crate) fn register_all(monitor: Monitor, ctx: &Context) -> Registered {
     let monitor = daily_run::register(monitor, ctx)?;
     let monitor = monthly_reimbursements::register(monitor, ctx)?;
     let monitor = run_import::register(monitor, ctx)?;
+    let monitor = build_archive::register(monitor, ctx)?;
     statistics_export::register(monitor, ctx)
 }

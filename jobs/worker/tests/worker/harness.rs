@@ -230,6 +230,7 @@ impl Harness {
             monthly_schedule: "0 0 0 1 1 * 2099".into(),
             statistics_schedule: "0 0 0 1 1 * 2099".into(),
             statistics_dir: self.statistics_dir.clone(),
+            archive_dir: self.statistics_dir.join("archives"),
             health_addr: None,
             links: Links::new(
                 "https://passerelle.example.fr",
@@ -268,6 +269,7 @@ impl Harness {
             queue::DAILY_RUN,
             queue::STATISTICS_EXPORT,
             queue::RUN_IMPORT,
+            queue::BUILD_ARCHIVE,
         ] {
             let storage =
                 queue::storage::<()>(redis.clone(), &format!("{}:{name}", self.queue_prefix));

@@ -4,6 +4,7 @@
 
 mod account_emails;
 mod archive;
+mod archive_api;
 mod emails;
 mod harness;
 mod imports;

@@ -31,6 +31,7 @@ macro_rules! mirror_enum {
 }
 
 pub mod accompaniment;
+pub mod archives;
 pub mod attendance;
 pub mod audit;
 pub mod bank_changes;
@@ -88,6 +89,8 @@ pub enum Tag {
     /// Statistics for funders: exports per scheme and period, Parquet and CSV, small counts blanked
     /// in published files.
     Statistics,
+    /// A territory's archive: every table as open files, to take away or restore elsewhere.
+    Archives,
     /// Without a token: the holder's balance check, e-portfolio and email unsubscribe, as JSON and
     /// as French pages.
     Public,
@@ -116,6 +119,7 @@ pub type Apis = (
         orientation::OrientationApi,
         statements::StatementsApi,
         statistics::StatisticsApi,
+        archives::ArchivesApi,
         public::PublicApi,
         crate::holder::balance::BalancePages,
         crate::holder::portfolio::PortfolioPage,
@@ -148,6 +152,7 @@ pub fn apis() -> Apis {
             orientation::OrientationApi,
             statements::StatementsApi,
             statistics::StatisticsApi,
+            archives::ArchivesApi,
             public::PublicApi,
             crate::holder::balance::BalancePages,
             crate::holder::portfolio::PortfolioPage,

@@ -8,6 +8,7 @@
 
 pub mod export;
 pub mod manifest;
+pub mod requests;
 pub mod restore;
 pub mod tables;
 

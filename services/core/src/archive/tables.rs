@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Tenant tables that do not travel: credentials and state that means nothing elsewhere.
-pub const LEFT_OUT: [(&str, &str); 5] = [
+pub const LEFT_OUT: [(&str, &str); 6] = [
     (
         "api_tokens",
         "API tokens are credentials: the new deployment issues its own",
@@ -29,6 +29,10 @@ pub const LEFT_OUT: [(&str, &str); 5] = [
     (
         "import_chunks",
         "an uploaded file is kept only while its import runs; its report travels",
+    ),
+    (
+        "tenant_archives",
+        "the archives written by the former deployment stay there, with their files; the audit log records them",
     ),
 ];
 

@@ -2,7 +2,6 @@
 //! batch committed with the import's counters.
 
 use std::io::{self, Read};
-use std::str::FromStr;
 
 use uuid::Uuid;
 
@@ -10,7 +9,6 @@ use super::{COLUMNS, Import, ImportKind, LineOutcome};
 use crate::audit::Actor;
 use crate::epns::import::{self as places, ImportRow, ImportStatus as PlaceStatus, Place};
 use crate::storage::Tx;
-use crate::tenancy::role::Role;
 use crate::tenancy::tenants;
 use crate::vouchers::bulk::{self, Issuer, RowOutcome, RowStatus};
 use crate::{Db, Error};
@@ -119,19 +117,6 @@ fn in_french(e: &Error) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
-    }
-}
-
-/// The person who asked for the import, as the audit log names them.
-fn actor_of(requested_by: Option<Uuid>, role: &str) -> Actor {
-    let role = match Role::from_str(role) {
-        Ok(role) => role.as_str(),
-        Err(_) if role == Actor::OPERATOR.role => Actor::OPERATOR.role,
-        Err(_) => Actor::SYSTEM.role,
-    };
-    Actor {
-        user_id: requested_by,
-        role,
     }
 }
 
@@ -418,7 +403,7 @@ async fn run_vouchers(db: &Db, tenant_id: Uuid, import: &Import) -> Result<(), S
         db,
         tenant_id,
         prescriber_id,
-        actor_of(requested_by, &role),
+        Actor::stored(requested_by, &role),
         scheme_id,
     )
     .await?;
@@ -542,7 +527,7 @@ async fn finish(
         .execute(&mut *tx)
         .await?;
     let (requested_by, role) = requester_in(&mut tx, id).await?;
-    let actor = actor_of(requested_by, &role);
+    let actor = Actor::stored(requested_by, &role);
     match import.kind {
         ImportKind::Epns => {
             places::record_imported(

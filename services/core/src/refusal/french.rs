@@ -163,6 +163,18 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::ExportsWaiting { limit } => format!(
             "{limit} exports sont déjà en attente ou en cours : réessayez quand l’un d’eux sera terminé."
         ),
+        R::ArchiveUnderWay { .. } => "Une archive de l’espace est déjà en préparation : attendez qu’elle soit prête pour la télécharger.".into(),
+        R::ArchivesPerDayUsedUp { limit } => format!(
+            "Trop d’archives ont été demandées pour cet espace : au plus {limit} par période de 24 heures. Réessayez plus tard."
+        ),
+        R::ArchiveNotReady { .. } => {
+            "Cette archive n’est pas encore prête : réessayez dans quelques minutes.".into()
+        }
+        R::ArchiveFailed { .. } => "La préparation de cette archive a échoué : demandez-en une nouvelle.".into(),
+        R::ArchiveExpired { expired_on, days } => format!(
+            "Le fichier de cette archive a été supprimé le {}, car une archive contient les données de toutes les personnes et n’est gardée que {days} jours : demandez-en une nouvelle.",
+            expired_on.format("%d/%m/%Y")
+        ),
         R::Duplicate { .. } => "Cet élément existe déjà.".into(),
     }
 }
@@ -268,6 +280,14 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
             "Quota d’exports du jour atteint",
         ),
         K::ExportsWaiting => ("Too many exports waiting", "Trop d’exports en attente"),
+        K::ArchiveUnderWay => ("Archive under way", "Archive déjà en préparation"),
+        K::ArchivesPerDayUsedUp => (
+            "Daily archive quota used up",
+            "Quota d’archives du jour atteint",
+        ),
+        K::ArchiveNotReady => ("Archive not ready", "Archive pas encore prête"),
+        K::ArchiveFailed => ("Archive failed", "Archive en échec"),
+        K::ArchiveExpired => ("Archive expired", "Archive supprimée"),
         K::Duplicate => ("Duplicate", "Doublon"),
     }
 }

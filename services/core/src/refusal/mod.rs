@@ -8,6 +8,7 @@ mod french;
 
 use chrono::NaiveDate;
 
+use crate::archive::requests::ArchiveStatus;
 use crate::delivery::{ProjectStatus, RequestStatus, SessionStatus};
 use crate::emails::status::EmailStatus;
 use crate::reimbursements::StatementStatus;
@@ -246,6 +247,20 @@ pub enum Refusal {
     ExportsPerDayUsedUp { limit: i64 },
     #[error("{limit} exports are already waiting or running; retry once one has finished")]
     ExportsWaiting { limit: i64 },
+
+    // A territory's archive.
+    #[error("an archive of this tenant is already {status}: wait for it, then download it")]
+    ArchiveUnderWay { status: ArchiveStatus },
+    #[error("at most {limit} archives can be asked for in 24 hours; retry later")]
+    ArchivesPerDayUsedUp { limit: i64 },
+    #[error("the archive is {status}: its file is not ready yet")]
+    ArchiveNotReady { status: ArchiveStatus },
+    #[error("the archive failed: {reason}")]
+    ArchiveFailed { reason: String },
+    #[error(
+        "the archive's file was deleted on {expired_on}, as archives are kept {days} days: ask for a new one"
+    )]
+    ArchiveExpired { expired_on: NaiveDate, days: i64 },
 
     /// A uniqueness rule of the schema that has no refusal of its own (the schema test keeps this
     /// for tables no user writes to).

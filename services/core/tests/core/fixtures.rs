@@ -243,6 +243,7 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     assert!(matches!(prepared, emails::render::Preparation::Ready(_)));
     tx.commit().await.expect("commit");
     import_places(db, tenant.id).await;
+    archive_requested(db, tenant.id).await;
     Populated {
         tenant_id: tenant.id,
         prescriber_id,
@@ -540,4 +541,30 @@ async fn import_places(db: &Db, tenant_id: Uuid) {
                 .expect("ran");
         }
     }
+}
+
+/// An archive asked for and written (the file itself is the worker's).
+async fn archive_requested(db: &Db, tenant_id: Uuid) {
+    use passerelle_core::archive::requests;
+    let archive = requests::request(db, tenant_id, Actor::SYSTEM)
+        .await
+        .expect("archive requested");
+    requests::start(db, tenant_id, archive.id)
+        .await
+        .expect("start")
+        .expect("started");
+    requests::succeed(
+        db,
+        tenant_id,
+        archive.id,
+        &requests::Written {
+            schema_version: 1,
+            table_count: 1,
+            row_count: 1,
+            byte_size: 1,
+            sha256: "0".repeat(64),
+        },
+    )
+    .await
+    .expect("archive written");
 }
