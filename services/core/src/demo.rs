@@ -14,6 +14,7 @@ use crate::tenancy::users::{self, NewUser};
 use crate::tenancy::{Role, accounts};
 use crate::{Db, Error, epns};
 
+pub mod activity;
 mod projects;
 
 const DEMO_TOKEN_NAME: &str = "demo";
@@ -39,6 +40,10 @@ struct DemoTenant {
     epn: &'static str,
     /// The tenant's EPN network as an open-data file; its first place is the demo EPN.
     network: Option<&'static [u8]>,
+    /// Organisations that prescribed during the demo's year, with no demo user: each has an
+    /// allocation per calendar year of the activity.
+    more_prescribers: &'static [(&'static str, PrescriberKind, i32)],
+    activity: activity::ActivityPlan,
 }
 
 const TENANTS: [DemoTenant; 2] = [
@@ -59,6 +64,22 @@ const TENANTS: [DemoTenant; 2] = [
         network: Some(include_bytes!(
             "../../../infra/data/lieux-mediation-numerique-lot.csv"
         )),
+        more_prescribers: &[
+            (
+                "France Travail — agence de Cahors",
+                PrescriberKind::FranceTravail,
+                120,
+            ),
+            ("Mission locale du Lot", PrescriberKind::MissionLocale, 80),
+            ("CCAS de Gourdon", PrescriberKind::Ccas, 60),
+        ],
+        activity: activity::ActivityPlan {
+            vouchers: 140,
+            communes: &[
+                "46042", "46102", "46127", "46309", "46251", "46128", "46225", "46029",
+            ],
+            sessions_per_week: 3,
+        },
     },
     DemoTenant {
         label: "ARA",
@@ -76,6 +97,19 @@ const TENANTS: [DemoTenant; 2] = [
         )],
         epn: "EPN d'Annonay",
         network: None,
+        more_prescribers: &[
+            ("CCAS d'Aubenas", PrescriberKind::Ccas, 90),
+            (
+                "France Travail — agence de Privas",
+                PrescriberKind::FranceTravail,
+                90,
+            ),
+        ],
+        activity: activity::ActivityPlan {
+            vouchers: 90,
+            communes: &["07010", "07186", "07019", "07324", "07319", "26362"],
+            sessions_per_week: 3,
+        },
     },
 ];
 
@@ -184,7 +218,8 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
                 .await?
             }
         };
-        let scheme_id = seed_scheme(db, tenant.id, demo.preset).await?;
+        let first_day = activity::first_day(tenant.today());
+        let scheme_id = seed_scheme(db, tenant.id, demo.preset, first_day).await?;
         let mut tx = db.begin_tenant(tenant.id).await?;
         let mut prescriber_ids = Vec::new();
         for (index, (name, kind, quantity)) in demo.prescribers.iter().enumerate() {
@@ -197,7 +232,24 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             prescribers::insert(&mut tx, tenant.id, id, Actor::SYSTEM, &new).await?;
             prescriber_ids.push((id, *quantity));
         }
+        let mut more_prescribers = Vec::new();
+        for (index, (name, kind, quantity)) in demo.more_prescribers.iter().enumerate() {
+            let id = demo_id(&format!("{}/prescriber/more/{index}", demo.slug));
+            let new = NewPrescriber {
+                name: (*name).into(),
+                kind: *kind,
+                ..NewPrescriber::default()
+            };
+            prescribers::insert(&mut tx, tenant.id, id, Actor::SYSTEM, &new).await?;
+            more_prescribers.push((id, *quantity));
+        }
         tx.commit().await?;
+        for (prescriber_id, quantity) in &more_prescribers {
+            for year in first_day.year()..=tenant.today().year() {
+                let day = NaiveDate::from_ymd_opt(year, 6, 1).unwrap_or(first_day);
+                seed_allocation(db, tenant.id, *prescriber_id, scheme_id, *quantity, day).await?;
+            }
+        }
         for (prescriber_id, quantity) in &prescriber_ids {
             seed_allocation(
                 db,
@@ -304,6 +356,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
             },
         )
         .await?;
+        activity::seed(db, &tenant, scheme_id, &demo.activity).await?;
     }
 
     let mut tx = db.begin_platform().await?;
@@ -326,8 +379,13 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
     Ok(issued)
 }
 
-/// The tenant's scheme from its preset, active; created once.
-async fn seed_scheme(db: &Db, tenant_id: Uuid, preset: &str) -> Result<Uuid, Error> {
+/// The tenant's scheme from its preset, in force from `effective_from` and active; created once.
+async fn seed_scheme(
+    db: &Db,
+    tenant_id: Uuid,
+    preset: &str,
+    effective_from: NaiveDate,
+) -> Result<Uuid, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM schemes WHERE code = $1")
         .bind(preset)
@@ -348,6 +406,7 @@ async fn seed_scheme(db: &Db, tenant_id: Uuid, preset: &str) -> Result<Uuid, Err
             code: preset.into(),
             name: name.into(),
             preset: Some(preset.into()),
+            effective_from: Some(effective_from),
             ..NewScheme::default()
         },
     )
@@ -363,7 +422,8 @@ async fn seed_scheme(db: &Db, tenant_id: Uuid, preset: &str) -> Result<Uuid, Err
     Ok(detail.scheme.id)
 }
 
-/// An allocation for the calendar year containing `today`, unless the prescriber already has one.
+/// An allocation for the calendar year containing `today`, unless the prescriber already has one
+/// for that year.
 async fn seed_allocation(
     db: &Db,
     tenant_id: Uuid,
@@ -372,13 +432,14 @@ async fn seed_allocation(
     quantity: i32,
     today: NaiveDate,
 ) -> Result<(), Error> {
-    if !prescribers::allocations(db, tenant_id, prescriber_id, Some(scheme_id))
+    let year = today.year();
+    if prescribers::allocations(db, tenant_id, prescriber_id, Some(scheme_id))
         .await?
-        .is_empty()
+        .iter()
+        .any(|a| a.period_start.year() == year)
     {
         return Ok(());
     }
-    let year = today.year();
     let new = NewAllocation {
         scheme_id,
         period_start: NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(today),

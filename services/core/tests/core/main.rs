@@ -3,6 +3,7 @@
 
 mod accounts;
 mod delivery;
+mod demo;
 mod fixtures;
 mod imports;
 mod isolation;
