@@ -186,8 +186,7 @@ pub async fn seed(
     .fetch_all(&mut *tx)
     .await?;
     let mut allocations: Vec<Allocation> = sqlx::query_as::<_, (Uuid, Uuid, NaiveDate, NaiveDate, i32, i64, bool)>(
-        "SELECT a.id, a.prescriber_id, a.period_start, a.period_end, a.quantity,
-                (SELECT count(*) FROM vouchers v WHERE v.tenant_id = a.tenant_id AND v.allocation_id = a.id),
+        "SELECT a.id, a.prescriber_id, a.period_start, a.period_end, a.quantity, a.issued::int8,
                 EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = a.tenant_id AND u.prescriber_id = a.prescriber_id)
            FROM allocations a JOIN prescribers p ON p.tenant_id = a.tenant_id AND p.id = a.prescriber_id
           WHERE a.tenant_id = $1 AND a.scheme_id = $2 ORDER BY p.name, a.period_start",
@@ -530,6 +529,18 @@ async fn write(
     .bind(v.iter().map(|r| r.status.to_owned()).collect::<Vec<_>>())
     .bind(v.iter().map(|r| r.minutes_left).collect::<Vec<_>>())
     .bind(v.iter().map(|r| r.cancel_reason.map(str::to_owned)).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    // Each allocation counts the vouchers issued from it and not cancelled, as issuance and
+    // cancellation keep it.
+    sqlx::query(
+        "UPDATE allocations a SET issued = a.issued + x.n
+           FROM (SELECT allocation_id, count(*)::int AS n FROM vouchers
+                  WHERE tenant_id = $1 AND id = ANY($2) AND status <> 'cancelled' GROUP BY allocation_id) x
+          WHERE a.tenant_id = $1 AND a.id = x.allocation_id",
+    )
+    .bind(tenant_id)
+    .bind(v.iter().map(|r| r.id).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     let r = &rows.registrations;
