@@ -246,22 +246,12 @@ pub async fn take_for_relay(
 /// Tenants with an archive waiting for the worker; each is asked under its own setting, as
 /// row-level security requires.
 pub async fn tenants_with_queued(db: &Db) -> Result<Vec<Uuid>, Error> {
-    let mut found = Vec::new();
-    for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
-        let mut tx = db.begin_tenant(tenant_id).await?;
-        let queued: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM tenant_archives
-                             WHERE tenant_id = $1 AND status IN ('queued', 'running'))",
-        )
-        .bind(tenant_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if queued {
-            found.push(tenant_id);
-        }
-    }
-    Ok(found)
+    crate::tenancy::tenants::where_any(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM tenant_archives
+                         WHERE tenant_id = $1 AND status IN ('queued', 'running'))",
+    )
+    .await
 }
 
 /// Marks a queued archive running. `None` when it is finished or running in another worker (a job

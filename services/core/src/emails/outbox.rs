@@ -352,18 +352,10 @@ pub async fn is_suppressed(tx: &mut Tx, address: &str) -> Result<bool, Error> {
 
 /// Tenants with messages the relay should look at, so that it visits only those.
 pub async fn tenants_with_due_messages(db: &Db) -> Result<Vec<Uuid>, Error> {
-    let mut due = Vec::new();
-    for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
-        let mut tx = db.begin_tenant(tenant_id).await?;
-        let any: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now())",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if any {
-            due.push(tenant_id);
-        }
-    }
-    Ok(due)
+    crate::tenancy::tenants::where_any(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM email_outbox
+                         WHERE tenant_id = $1 AND status = 'pending' AND next_attempt_at <= now())",
+    )
+    .await
 }

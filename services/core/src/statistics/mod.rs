@@ -393,20 +393,12 @@ pub async fn take_for_relay(
 /// Tenants with exports waiting for the worker; each tenant is asked under its own setting, as
 /// row-level security requires.
 pub async fn tenants_with_queued_exports(db: &Db) -> Result<Vec<Uuid>, Error> {
-    let mut found = Vec::new();
-    for tenant_id in crate::tenancy::tenants::all_ids(db).await? {
-        let mut tx = db.begin_tenant(tenant_id).await?;
-        let queued: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM statistics_exports WHERE status IN ('queued', 'running'))",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if queued {
-            found.push(tenant_id);
-        }
-    }
-    Ok(found)
+    crate::tenancy::tenants::where_any(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM statistics_exports
+                         WHERE tenant_id = $1 AND status IN ('queued', 'running'))",
+    )
+    .await
 }
 
 /// Marks a queued export running and returns it. `None` when it is finished, or running in

@@ -182,6 +182,24 @@ pub async fn all_ids(db: &Db) -> Result<Vec<Uuid>, Error> {
         .await?)
 }
 
+/// The tenants for which `exists` — a query of one boolean, the tenant's id as `$1` — holds, each
+/// asked under its own setting, as row-level security requires: what the worker's relays visit.
+pub async fn where_any(db: &Db, exists: &'static str) -> Result<Vec<Uuid>, Error> {
+    let mut found = Vec::new();
+    for tenant_id in all_ids(db).await? {
+        let mut tx = db.begin_tenant(tenant_id).await?;
+        let any: bool = sqlx::query_scalar(exists)
+            .bind(tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if any {
+            found.push(tenant_id);
+        }
+    }
+    Ok(found)
+}
+
 pub async fn find_by_reference_prefix(db: &Db, prefix: &str) -> Result<Option<Tenant>, Error> {
     Ok(
         sqlx::query_as("SELECT * FROM tenants WHERE reference_prefix = $1")
