@@ -11,6 +11,7 @@ import {
   browser,
   checkAccessibility,
   issueVoucher,
+  lotScheme,
   page,
   printToPdf,
   readPdf,
@@ -88,6 +89,22 @@ test("a holder scans the letter's QR code, reads their space on a phone, keeps a
   const own = await issueVoucher("Léonie", "Carrère");
   await attendOneSession(own, "Carrère");
 
+  // Six places take part across the Lot, beside the demo's Figeac; the holder lives in Cahors.
+  const scheme = await lotScheme();
+  const places = [
+    ["Espace numérique de Gourdon", "Gourdon", "46300", "46127"],
+    ["Tiers-lieu de Pradines", "Pradines", "46090", "46224"],
+    ["EPN de Souillac", "Souillac", "46200", "46309"],
+    ["Médiathèque d’Albas", "Albas", "46140", "46001"],
+    ["Maison France services de Cahors", "Cahors", "46000", "46042"],
+  ];
+  for (const [nom, commune, code_postal, code_insee] of places) {
+    const epn = await api("POST", "/v1/epns", "TENANT_ADMIN_LOT", {
+      nom, commune, code_postal, code_insee, adresse: "1 place de la Mairie", telephone: "05 65 00 00 00",
+    }, 201);
+    await api("POST", `/v1/epns/${epn.id}/offers`, "TENANT_ADMIN_LOT", { scheme_id: scheme.id, modules: [1, 2] });
+  }
+
   // The prescriber prints the letter; the holder's phone reads its QR code.
   const prescriber = await page(chromium);
   await signIn(prescriber, "prescriber@lot.example");
@@ -95,6 +112,16 @@ test("a holder scans the letter's QR code, reads their space on a phone, keeps a
   const letterPdf = await printToPdf(prescriber, "holder-letter");
   const letter = readPdf(letterPdf);
   assert.equal(letter.pages, 1, "the letter with its QR code still prints on one page");
+  // The three places nearest Cahors: the town, its intercommunality, its arrondissement; the
+  // three others are on the scheme's public page.
+  const listed = ["Maison France services de Cahors", "Tiers-lieu de Pradines", "Médiathèque d’Albas"];
+  const positions = listed.map((name) => letter.text.indexOf(name));
+  assert.ok(positions.every((p) => p >= 0), `the nearest places are listed:\n${letter.text}`);
+  assert.deepEqual([...positions].sort((a, b) => a - b), positions, "nearest first");
+  for (const further of ["Gourdon", "Souillac", "EPN de Figeac"]) {
+    assert.ok(!letter.text.includes(further), `${further} is not on the letter`);
+  }
+  assert.match(letter.text.replace(/\s+/g, " "), /3 autres lieux participent : la liste complète est sur \S+\/territoires\/lot\//);
   const code = /[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}/.exec(letter.text)?.[0];
   assert.ok(code, `the letter prints the code:\n${letter.text}`);
   const scanned = readQrCodes(letterPdf);

@@ -23,6 +23,68 @@ pub struct Commune {
     pub department: &'static str,
     /// Today's commune: the code itself, or the commune it merged into.
     pub today: &'static str,
+    /// Its intercommunality (EPCI) by SIREN; empty for the few communes in none.
+    pub epci: &'static str,
+    /// Its arrondissement (e.g. `462`, Figeac's); empty for the few in none.
+    pub arrondissement: &'static str,
+}
+
+/// How near a place is to a person's commune, nearest first: the order in which a letter or a
+/// page lists the places someone can go to. Without coordinates for the person (only their
+/// commune is known), the administrative groupings are the measure: the same intercommunality
+/// shares services and transport, an arrondissement is a few dozen kilometres across.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Closeness {
+    SameCommune,
+    SameIntercommunality,
+    SameArrondissement,
+    SameDepartment,
+    Further,
+}
+
+/// How near the commune `place` is to the commune `home` (codes of the list, merged or not).
+/// An unknown code is `Further`, unless it still names the same département.
+pub fn closeness(home: &str, place: &str) -> Closeness {
+    let (Some(home), Some(place)) = (today(home), today(place)) else {
+        let department = |code: &str| department_of_code(&code.trim().to_uppercase());
+        return match (department(home), department(place)) {
+            (Some(a), Some(b)) if a == b => Closeness::SameDepartment,
+            _ => Closeness::Further,
+        };
+    };
+    let same = |a: &str, b: &str| !a.is_empty() && a == b;
+    if home.code == place.code {
+        Closeness::SameCommune
+    } else if same(home.epci, place.epci) {
+        Closeness::SameIntercommunality
+    } else if same(home.arrondissement, place.arrondissement) {
+        Closeness::SameArrondissement
+    } else if home.department == place.department {
+        Closeness::SameDepartment
+    } else {
+        Closeness::Further
+    }
+}
+
+/// How near a place known only by its postal code is to the commune `home`: its département, or
+/// further (a postal code is not a commune code: `46100` is Figeac's postal code and another
+/// commune's code).
+pub fn closeness_by_postal_code(home: &str, postal_code: &str) -> Closeness {
+    let home = today(home).map_or_else(
+        || department_of_code(&home.trim().to_uppercase()),
+        |c| Some(c.department.to_owned()),
+    );
+    match (home, department_of_code(postal_code.trim())) {
+        (Some(a), Some(b)) if a == b => Closeness::SameDepartment,
+        _ => Closeness::Further,
+    }
+}
+
+/// The département a commune code starts with: three characters overseas (`971…`), two
+/// elsewhere (Corsica's `2A`/`2B` included).
+fn department_of_code(code: &str) -> Option<String> {
+    let length = if code.starts_with("97") { 3 } else { 2 };
+    (code.len() == 5).then(|| code[..length].to_owned())
 }
 
 impl Commune {
@@ -62,6 +124,8 @@ fn list() -> &'static List {
                 name,
                 department,
                 today,
+                epci: fields.next().unwrap_or_default(),
+                arrondissement: fields.next().unwrap_or_default(),
             };
             if commune.is_current() {
                 current.push((commune, folded(name)));
@@ -191,6 +255,32 @@ mod tests {
         assert_eq!(label("01340"), "Arboys en Bugey (01015)");
         assert_eq!(today_code("4610"), "4610");
         assert!(list().current.len() > 34_000, "{}", list().current.len());
+    }
+
+    #[test]
+    fn closeness_follows_intercommunality_arrondissement_and_departement() {
+        // Figeac's neighbours: Capdenac (same intercommunality, Grand-Figeac), Autoire (same
+        // arrondissement of Figeac, another intercommunality), Cahors (another arrondissement of
+        // the Lot), Rodez (Aveyron).
+        assert_eq!(closeness("46102", "46102"), Closeness::SameCommune);
+        assert_eq!(closeness("46102", "46055"), Closeness::SameIntercommunality);
+        assert_eq!(closeness("46102", "46011"), Closeness::SameArrondissement);
+        assert_eq!(closeness("46102", "46042"), Closeness::SameDepartment);
+        assert_eq!(closeness("46102", "12202"), Closeness::Further);
+        // A merged commune's code stands for today's commune.
+        assert_eq!(closeness("01340", "01015"), Closeness::SameCommune);
+        // Codes not on the list still compare by département.
+        assert_eq!(closeness("46999", "46102"), Closeness::SameDepartment);
+        assert_eq!(closeness("46999", "12202"), Closeness::Further);
+        assert_eq!(closeness("", "46102"), Closeness::Further);
+        assert_eq!(
+            closeness_by_postal_code("46102", "46100"),
+            Closeness::SameDepartment
+        );
+        assert_eq!(
+            closeness_by_postal_code("46102", "12000"),
+            Closeness::Further
+        );
     }
 
     #[test]

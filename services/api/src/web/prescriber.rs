@@ -117,7 +117,17 @@ struct VoucherDetails {
     left: String,
     issued_on: String,
     valid_until: String,
+    /// For the letter: the scheme's code (its public page) and the holder's commune (the places
+    /// nearest them).
+    #[serde(skip)]
+    scheme_code: String,
+    #[serde(skip)]
+    commune_insee: Option<String>,
 }
+
+/// How many places the letter lists: the nearest, so that it stays on one A4 sheet with the
+/// holder's code; the others are on the scheme's public page.
+const LETTER_PLACES: usize = 3;
 
 /// A voucher's page.
 #[derive(Serialize)]
@@ -148,7 +158,11 @@ struct LetterLink {
 #[derive(Serialize)]
 struct LetterView<'a> {
     voucher: VoucherDetails,
+    /// The places nearest the holder's commune.
     places: Vec<LetterPlace>,
+    /// How many others take part, and where to find them all.
+    other_places: usize,
+    places_url: String,
     /// Absent once the person's data is erased.
     link: Option<LetterLink>,
     balance_url: String,
@@ -419,6 +433,8 @@ async fn voucher_details(
             .commune_insee
             .as_deref()
             .map(passerelle_core::communes::label),
+        scheme_code: scheme.scheme.code,
+        commune_insee: holder.commune_insee.clone(),
         scheme: scheme.scheme.name,
         prescriber: prescriber.name,
         status: passerelle_core::labels::voucher_status(status),
@@ -462,8 +478,16 @@ pub(super) async fn letter(
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::GET_BENEFICIARY).await?;
     let (scheme_id, details) = voucher_details(&state, &portal, &reference).await?;
-    let places = epns::taking_part(&state.db, portal.tenant.id, scheme_id).await?;
-    let places: Vec<LetterPlace> = places
+    let nearest = epns::nearest_to_commune(
+        &state.db,
+        portal.tenant.id,
+        scheme_id,
+        details.commune_insee.as_deref(),
+        LETTER_PLACES,
+    )
+    .await?;
+    let places: Vec<LetterPlace> = nearest
+        .places
         .iter()
         .map(|e| LetterPlace {
             name: e.name.clone(),
@@ -502,6 +526,10 @@ pub(super) async fn letter(
         StatusCode::OK,
         "voucher_letter.html",
         LetterView {
+            other_places: nearest.taking_part - places.len(),
+            places_url: state
+                .links
+                .places(&portal.tenant.slug, &details.scheme_code),
             voucher: details,
             places,
             link,

@@ -91,6 +91,14 @@ impl Links {
         )
     }
 
+    /// The scheme's public page, where a person finds the places taking part near them.
+    pub fn places(&self, tenant_slug: &str, scheme_code: &str) -> String {
+        format!(
+            "{}/territoires/{tenant_slug}/{scheme_code}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
     pub fn balance(&self) -> String {
         format!(
             "{}/v1/public/balance-page",

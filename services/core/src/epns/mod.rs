@@ -471,7 +471,80 @@ pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Ep
     Ok(Page::from_rows(rows, page, |e| e.id))
 }
 
-/// The EPNs taking part in a scheme, by commune then name: the list printed on a voucher's letter.
+/// The places a voucher's letter lists: the EPNs taking part in a scheme nearest the holder's
+/// commune, at most `limit`, and how many take part in all (the letter says where to find the
+/// others).
+#[derive(Debug, Clone)]
+pub struct NearestPlaces {
+    pub places: Vec<Epn>,
+    pub taking_part: usize,
+}
+
+/// What ranks a place by its nearness.
+#[derive(sqlx::FromRow)]
+struct PlaceToRank {
+    id: Uuid,
+    commune_insee: Option<String>,
+    postal_code: Option<String>,
+    commune: Option<String>,
+    name: String,
+}
+
+/// The EPNs taking part in a scheme nearest a commune (by `communes::closeness`: same commune,
+/// intercommunality, arrondissement, département), then by commune and name. An EPN without a
+/// commune code is compared by its postal code's département. Without a commune: by commune and
+/// name.
+pub async fn nearest_to_commune(
+    db: &Db,
+    tenant_id: Uuid,
+    scheme_id: Uuid,
+    commune_insee: Option<&str>,
+    limit: usize,
+) -> Result<NearestPlaces, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    // Only what the ranking needs, for every place taking part (a région counts a few thousand);
+    // then the whole rows of the few kept.
+    let candidates: Vec<PlaceToRank> = sqlx::query_as(
+        "SELECT e.id, e.commune_insee, e.postal_code, e.commune, e.name
+           FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
+          WHERE s.scheme_id = $1",
+    )
+    .bind(scheme_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let taking_part = candidates.len();
+    let rank = |place: &PlaceToRank| {
+        use crate::communes::{Closeness, closeness, closeness_by_postal_code};
+        let near = match (commune_insee, &place.commune_insee, &place.postal_code) {
+            (None, _, _) | (Some(_), None, None) => Closeness::Further,
+            (Some(home), Some(code), _) => closeness(home, code),
+            (Some(home), None, Some(postal_code)) => closeness_by_postal_code(home, postal_code),
+        };
+        (
+            near,
+            place.commune.is_none(),
+            place.commune.clone(),
+            place.name.clone(),
+        )
+    };
+    let mut ranked: Vec<_> = candidates.iter().map(|c| (rank(c), c.id)).collect();
+    ranked.sort();
+    let kept: Vec<Uuid> = ranked.into_iter().take(limit).map(|(_, id)| id).collect();
+    let mut places: Vec<Epn> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM epns WHERE id = ANY($1)"
+    )))
+    .bind(&kept)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    places.sort_by_key(|e| kept.iter().position(|id| *id == e.id));
+    Ok(NearestPlaces {
+        places,
+        taking_part,
+    })
+}
+
+/// The EPNs taking part in a scheme, by commune then name: the choices of a project's form.
 pub async fn taking_part(db: &Db, tenant_id: Uuid, scheme_id: Uuid) -> Result<Vec<Epn>, Error> {
     nearest(db, tenant_id, scheme_id, None, 500).await
 }
