@@ -84,6 +84,7 @@ test("a tenant admin's set-up pages and logs", async () => {
     ["Structures prescriptrices et dotations", "Structures prescriptrices et dotations", "admin-prescribers"],
     ["EPN : import, offre et coordonnées bancaires", "Espaces publics numériques", "admin-epns"],
     ["Journal des courriels", "Journal des courriels", "admin-emails"],
+    ["Identité du territoire : nom affiché, expéditeur et logo", "Identité du territoire", "admin-branding"],
     ["Journal des actions", "Journal des actions", "admin-audit"],
   ];
   for (const [link, heading, name] of visits) {

@@ -592,6 +592,11 @@ pub const GET_ARCHIVE: Operation = op(
     "/v1/archives/{archive_id}",
     TENANT_ADMIN,
 );
+/// How the territory shows itself is its admin's to set.
+pub const GET_BRANDING: Operation = op("getBranding", "GET", "/v1/branding", TENANT_ADMIN);
+pub const UPDATE_BRANDING: Operation = op("updateBranding", "PATCH", "/v1/branding", TENANT_ADMIN);
+pub const SET_LOGO: Operation = op("setLogo", "PUT", "/v1/branding/logo", TENANT_ADMIN);
+pub const REMOVE_LOGO: Operation = op("removeLogo", "DELETE", "/v1/branding/logo", TENANT_ADMIN);
 pub const DOWNLOAD_ARCHIVE: Operation = op(
     "downloadArchive",
     "GET",
@@ -810,6 +815,10 @@ pub const ALL: &[&Operation] = &[
     &LIST_ARCHIVES,
     &GET_ARCHIVE,
     &DOWNLOAD_ARCHIVE,
+    &GET_BRANDING,
+    &UPDATE_BRANDING,
+    &SET_LOGO,
+    &REMOVE_LOGO,
     &SET_RETENTION,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,

@@ -197,6 +197,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/problem_type.html"),
     ),
     (
+        "branding.html",
+        include_str!("../templates/pages/branding.html"),
+    ),
+    (
         "problem_types.html",
         include_str!("../templates/pages/problem_types.html"),
     ),

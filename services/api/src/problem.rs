@@ -209,7 +209,8 @@ impl ApiError {
 }
 
 /// The status of each refusal: the state of the data refuses it (409), the caller's role may not
-/// make this choice (403), or a quota that frees up with time is used up (429).
+/// make this choice (403), a quota that frees up with time is used up (429), or a file sent is
+/// too large (413) or not what it must be (422).
 pub fn refusal_status(kind: RefusalKind) -> StatusCode {
     use RefusalKind as K;
     match kind {
@@ -217,6 +218,8 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         K::ExportsPerDayUsedUp | K::ExportsWaiting | K::ArchivesPerDayUsedUp => {
             StatusCode::TOO_MANY_REQUESTS
         }
+        K::LogoTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        K::LogoUnreadable | K::LogoDimensions | K::LogoUnsafe => StatusCode::UNPROCESSABLE_ENTITY,
         K::TenantSlugTaken
         | K::TenantTerritoryTaken
         | K::ReferencePrefixTaken

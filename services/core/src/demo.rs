@@ -44,11 +44,14 @@ struct DemoTenant {
     /// allocation per calendar year of the activity.
     more_prescribers: &'static [(&'static str, PrescriberKind, i32)],
     activity: activity::ActivityPlan,
+    /// A made-up badge for the demo's pages and letters (not the territory's own logo).
+    logo: &'static str,
 }
 
 const TENANTS: [DemoTenant; 2] = [
     DemoTenant {
         label: "LOT",
+        logo: r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40"><rect width="120" height="40" rx="6" fill="#000091"/><text x="60" y="27" font-family="Arial, sans-serif" font-size="18" font-weight="700" fill="#ffffff" text-anchor="middle">Lot · démo</text></svg>"##,
         slug: "lot",
         name: "Département du Lot",
         kind: TenantKind::Departement,
@@ -83,6 +86,7 @@ const TENANTS: [DemoTenant; 2] = [
     },
     DemoTenant {
         label: "ARA",
+        logo: r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40"><rect width="120" height="40" rx="6" fill="#6a6af4"/><text x="60" y="27" font-family="Arial, sans-serif" font-size="18" font-weight="700" fill="#ffffff" text-anchor="middle">AURA · démo</text></svg>"##,
         slug: "auvergne-rhone-alpes",
         name: "Région Auvergne-Rhône-Alpes",
         kind: TenantKind::Region,
@@ -218,6 +222,10 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
                 .await?
             }
         };
+        if tenant.logo_sha256.is_none() {
+            crate::tenancy::branding::set_logo(db, tenant.id, Actor::SYSTEM, demo.logo.as_bytes())
+                .await?;
+        }
         let first_day = activity::first_day(tenant.today());
         let scheme_id = seed_scheme(db, tenant.id, demo.preset, first_day).await?;
         let mut tx = db.begin_tenant(tenant.id).await?;

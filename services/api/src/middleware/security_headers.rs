@@ -40,10 +40,14 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Response> 
     headers
         .entry("referrer-policy")
         .or_insert(HeaderValue::from_static("same-origin"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(if docs { DOCS_POLICY } else { PAGES_POLICY }),
-    );
+    // A response that set its own, stricter policy (a territory's logo) keeps it.
+    headers
+        .entry("content-security-policy")
+        .or_insert(HeaderValue::from_static(if docs {
+            DOCS_POLICY
+        } else {
+            PAGES_POLICY
+        }));
     if https {
         headers.insert("strict-transport-security", HeaderValue::from_static(HSTS));
     }

@@ -36,6 +36,7 @@ pub mod attendance;
 pub mod audit;
 pub mod bank_changes;
 pub mod beneficiaries;
+pub mod branding;
 pub mod emails;
 pub mod epns;
 pub mod examples;
@@ -91,6 +92,9 @@ pub enum Tag {
     Statistics,
     /// A territory's archive: every table as open files, to take away or restore elsewhere.
     Archives,
+    /// How a territory shows itself: the name on its pages, letters and emails, their sender, its
+    /// logo (tenant admin).
+    Branding,
     /// Without a token: the holder's balance check, e-portfolio and email unsubscribe, as JSON and
     /// as French pages.
     Public,
@@ -120,6 +124,7 @@ pub type Apis = (
         statements::StatementsApi,
         statistics::StatisticsApi,
         archives::ArchivesApi,
+        branding::BrandingApi,
         public::PublicApi,
         crate::holder::balance::BalancePages,
         crate::holder::portfolio::PortfolioPage,
@@ -153,6 +158,7 @@ pub fn apis() -> Apis {
             statements::StatementsApi,
             statistics::StatisticsApi,
             archives::ArchivesApi,
+            branding::BrandingApi,
             public::PublicApi,
             crate::holder::balance::BalancePages,
             crate::holder::portfolio::PortfolioPage,

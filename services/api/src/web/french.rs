@@ -172,6 +172,10 @@ fn field_message(field: &str) -> &'static str {
         "bic" => "Saisissez un BIC de 8 ou 11 caractères, ou laissez vide.",
         "account_holder" => "Saisissez le titulaire du compte.",
         "display_name" => "Saisissez le prénom et le nom de la personne (200 caractères au plus).",
+        "sender_name" => "Saisissez le nom de l’expéditeur des courriels (200 caractères au plus).",
+        "sender_email" => {
+            "Saisissez l’adresse d’expédition des courriels, par exemple cheques@lot.fr."
+        }
         "role" => "Choisissez un rôle dans la liste.",
         "prescriber_id" => {
             "Un prescripteur est rattaché à une structure prescriptrice, et seul un prescripteur l’est : choisissez-la."

@@ -48,7 +48,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 19] = [
+    let pages: [(&access::Operation, &str, &'static str); 20] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -132,6 +132,11 @@ pub(super) async fn home(
         ),
         (&access::LIST_EMAILS, "/courriels", "Journal des courriels"),
         (&access::LIST_AUDIT, "/journal", "Journal des actions"),
+        (
+            &access::UPDATE_BRANDING,
+            "/identite",
+            "Identité du territoire : nom affiché, expéditeur et logo",
+        ),
     ];
     let links: Vec<Link> = pages
         .iter()
@@ -160,7 +165,7 @@ pub(super) async fn home(
         "home.html",
         HomeView {
             set_up,
-            tenant_name: &portal.tenant.name,
+            tenant_name: portal.tenant.shown_name(),
             display_name: &portal.user.display_name,
             email: &portal.user.email,
             role: role_fr(&portal.user.principal),

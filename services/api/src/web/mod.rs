@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 mod admin;
 mod bank;
+mod branding;
 mod catalogue;
 mod epn;
 mod epn_details;
@@ -181,6 +182,15 @@ pub fn routes() -> Route {
             poem::post(catalogue::remove),
         )
         .at(
+            "/:tenant/identite",
+            get(branding::show).post(branding::save),
+        )
+        .at("/:tenant/identite/logo", poem::post(branding::save_logo))
+        .at(
+            "/:tenant/identite/logo/retrait",
+            poem::post(branding::remove_logo),
+        )
+        .at(
             "/:tenant/prescripteurs",
             get(prescribers::list).post(prescribers::create),
         )
@@ -240,6 +250,22 @@ pub fn routes() -> Route {
         .at("/:tenant/statistiques/:id/:name", get(funder::download))
 }
 
+/// How a territory's pages show it in their header: its name and its logo.
+#[derive(serde::Serialize)]
+pub(super) struct Brand {
+    name: String,
+    logo_path: Option<String>,
+}
+
+impl Brand {
+    pub(super) fn of(tenant: &Tenant) -> Self {
+        Self {
+            name: tenant.shown_name().to_owned(),
+            logo_path: tenant.logo_path(),
+        }
+    }
+}
+
 /// What every signed-in page's layout shows: the tenant, the user, and the CSRF token of its forms.
 #[derive(serde::Serialize)]
 struct PortalContext<'a> {
@@ -255,6 +281,7 @@ struct PortalContext<'a> {
 #[derive(serde::Serialize)]
 struct WithPortal<'a, T> {
     portal: PortalContext<'a>,
+    brand: Brand,
     #[serde(flatten)]
     page: T,
 }
@@ -337,12 +364,13 @@ impl Portal {
     fn page(&self, status: StatusCode, template: &str, view: impl serde::Serialize) -> Response {
         let context = WithPortal {
             portal: PortalContext {
-                tenant_name: &self.tenant.name,
+                tenant_name: self.tenant.shown_name(),
                 tenant_slug: &self.tenant.slug,
                 path: self.path(),
                 display_name: &self.user.display_name,
                 csrf_token: &self.user.csrf_token,
             },
+            brand: Brand::of(&self.tenant),
             page: view,
         };
         html(status, pages::render(template, context))

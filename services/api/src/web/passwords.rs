@@ -25,7 +25,7 @@ pub(super) async fn forgotten_form(Path(slug): Path<String>, state: Data<&AppSta
         pages::render(
             "password_forgotten.html",
             ForgottenView {
-                tenant_name: &tenant.name,
+                tenant_name: tenant.shown_name(),
                 sign_in_path: format!("/portail/{}/connexion", tenant.slug),
                 errors: None,
             },
@@ -82,7 +82,7 @@ pub(super) async fn forgotten(
             pages::render(
                 "password_forgotten.html",
                 ForgottenView {
-                    tenant_name: &tenant.name,
+                    tenant_name: tenant.shown_name(),
                     sign_in_path: format!("/portail/{}/connexion", tenant.slug),
                     errors: Some(
                         FormRefusal::default()
@@ -152,7 +152,7 @@ pub(super) async fn forgotten(
         "Vérifiez votre messagerie",
         &format!(
             "Si un compte actif de l’espace {} correspond à cette adresse, un courriel vient de lui être envoyé avec un lien pour choisir un nouveau mot de passe. Le lien est valable {} minutes.",
-            tenant.name,
+            tenant.shown_name(),
             account_links::RESET_MINUTES
         ),
         Some((
@@ -183,7 +183,7 @@ pub(super) async fn choose_form(
     match account_links::check(&state.db, tenant.id, &secret).await {
         Ok(Some(holder)) => Ok(choose_page(
             StatusCode::OK,
-            &tenant.name,
+            tenant.shown_name(),
             &holder,
             &FormRefusal::default(),
         )),
@@ -264,7 +264,7 @@ pub(super) async fn choose(
     if !errors.is_empty() {
         return Ok(choose_page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &tenant.name,
+            tenant.shown_name(),
             &holder,
             &errors,
         ));
@@ -279,7 +279,7 @@ pub(super) async fn choose(
             let errors = super::refusal_of(&e)?;
             Ok(choose_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &tenant.name,
+                tenant.shown_name(),
                 &holder,
                 &errors,
             ))

@@ -24,6 +24,7 @@ pub(super) fn role_fr(principal: &Principal) -> &'static str {
 #[derive(serde::Serialize)]
 struct SignInView<'a> {
     tenant_name: &'a str,
+    brand: super::Brand,
     email: &'a str,
     error: Option<String>,
     notice: Option<&'a str>,
@@ -42,7 +43,8 @@ pub(super) fn sign_in_page(
         pages::render(
             "sign_in.html",
             SignInView {
-                tenant_name: &tenant.name,
+                tenant_name: tenant.shown_name(),
+                brand: super::Brand::of(tenant),
                 email,
                 error,
                 notice,

@@ -85,6 +85,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
         "renameScheme" => Some(json!({ "name": "Ticket Net 2027" })),
         "updateUser" => Some(json!({ "display_name": "Nom corrigé" })),
         "updatePrescriber" => Some(json!({ "contact_email": "contact@caf46.example" })),
+        "updateBranding" => Some(json!({ "display_name": "Lot numérique" })),
         "inviteTenantAdmin" => Some(
             json!({ "email": format!("{}@cantal.example", Uuid::new_v4().simple()), "display_name": "Admin" }),
         ),
@@ -134,6 +135,16 @@ async fn every_operation_refuses_every_role_it_does_not_declare() {
                     "file",
                     reqwest::multipart::Part::bytes(b"id,nom,source\n".to_vec())
                         .file_name("lieux.csv"),
+                );
+                return builder.multipart(form);
+            }
+            if operation.id == "setLogo" {
+                let form = reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(
+                        br#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>"#.to_vec(),
+                    )
+                    .file_name("logo.svg"),
                 );
                 return builder.multipart(form);
             }

@@ -1,6 +1,7 @@
 //! API tests: the real service on a random port, a fresh database per test, real Redis.
 
 mod access;
+mod branding;
 mod corrections;
 mod delivery;
 mod emails;

@@ -91,6 +91,19 @@ impl Links {
         )
     }
 
+    /// The territory's logo at its public address, for an email: a PNG only, as several mail
+    /// clients show no SVG (the name stands alone then).
+    pub fn email_logo(&self, tenant: &Tenant) -> Option<String> {
+        if tenant.logo_format != Some(crate::tenancy::branding::LogoFormat::Png) {
+            return None;
+        }
+        Some(format!(
+            "{}{}",
+            self.public_base_url.trim_end_matches('/'),
+            tenant.logo_path()?
+        ))
+    }
+
     /// The scheme's public page, where a person finds the places taking part near them.
     pub fn places(&self, tenant_slug: &str, scheme_code: &str) -> String {
         format!(
@@ -338,7 +351,10 @@ pub struct StatementContext {
 /// Everything a template may use. Fields a kind does not need stay empty.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Context {
+    /// The name the territory shows (`Tenant::shown_name`).
     pub tenant_name: String,
+    /// The territory's logo, when it is a PNG: mail clients do not all show SVG.
+    pub logo_url: Option<String>,
     pub scheme_name: String,
     pub first_name: String,
     pub reference: String,
@@ -422,7 +438,8 @@ pub fn preview(
     )];
     let example_link = HolderLink::example(&tenant.slug, &links.portfolio_key);
     let mut context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: scheme_name.into(),
         first_name: "Marie".into(),
         reference: format!("{}-7K3F-9QX2-M", tenant.reference_prefix),
@@ -515,7 +532,7 @@ pub async fn prepare(
 ) -> Result<Preparation, Error> {
     match (message.kind, message.voucher_id, message.prescriber_id) {
         (Kind::PrescriberDigest, _, Some(prescriber_id)) => {
-            prepare_digest(tx, tenant, message, prescriber_id).await
+            prepare_digest(tx, tenant, message, prescriber_id, links).await
         }
         (kind @ (Kind::RequestReceived | Kind::RequestDeclined), _, _) => {
             match (
@@ -628,7 +645,8 @@ async fn prepare_holder_message(
         _ => link::current(tx, &links.portfolio_key, tenant, row.beneficiary_id).await?,
     };
     let context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: row.scheme_name,
         first_name: row.first_name.unwrap_or_default(),
         reference: row.reference,
@@ -694,7 +712,8 @@ async fn prepare_account_message(
     let (secret, expires_at) = account_links::create(tx, tenant.id, user_id, purpose).await?;
     let expires = expires_at.with_timezone(&tenant.tz());
     let context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: ACCOUNT_HEADER.into(),
         display_name,
         role_label: role
@@ -761,7 +780,8 @@ async fn prepare_request_message(
         ));
     }
     let context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: row.scheme_name,
         first_name: row.first_name.unwrap_or_default(),
         valid_until: row
@@ -814,7 +834,8 @@ async fn prepare_statement_message(
         ));
     }
     let context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: statement.scheme_name.clone(),
         link_url: links.statement(&tenant.slug, statement.id),
         statement: Some(StatementContext {
@@ -879,6 +900,7 @@ async fn prepare_digest(
     tenant: &Tenant,
     message: &OutboxMessage,
     prescriber_id: Uuid,
+    links: &Links,
 ) -> Result<Preparation, Error> {
     let (prescriber_name, contact_email): (String, Option<String>) =
         sqlx::query_as("SELECT name, contact_email FROM prescribers WHERE id = $1")
@@ -935,7 +957,8 @@ async fn prepare_digest(
         .map(item)
         .collect();
     let context = Context {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        logo_url: links.email_logo(tenant),
         scheme_name: scheme_names.join(", "),
         scheme_names: scheme_names.join(", "),
         prescriber_name,

@@ -62,7 +62,7 @@ pub async fn find(db: &Db, tenant_id: Uuid, key: Uuid) -> Result<Subscription, E
         .ok_or(Error::NotFound("unsubscribe link"))?;
     tx.commit().await?;
     Ok(Subscription {
-        tenant_name: tenant.name,
+        tenant_name: tenant.shown_name().to_owned(),
         scheme_name: row.scheme_name,
         masked_address: row.email.as_deref().map(mask).unwrap_or_default(),
         consenting: row.email_consent,
@@ -107,7 +107,7 @@ pub async fn withdraw(db: &Db, tenant_id: Uuid, key: Uuid) -> Result<Subscriptio
     }
     tx.commit().await?;
     Ok(Subscription {
-        tenant_name: tenant.name,
+        tenant_name: tenant.shown_name().to_owned(),
         scheme_name: row.scheme_name,
         masked_address: row.email.as_deref().map(mask).unwrap_or_default(),
         consenting: false,

@@ -175,6 +175,16 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             "Le fichier de cette archive a été supprimé le {}, car une archive contient les données de toutes les personnes et n’est gardée que {days} jours : demandez-en une nouvelle.",
             expired_on.format("%d/%m/%Y")
         ),
+        R::LogoTooLarge { size_kib, max_kib } => format!(
+            "Le logo pèse {size_kib} Kio : il doit peser au plus {max_kib} Kio. Enregistrez-le en PNG plus petit, ou en SVG."
+        ),
+        R::LogoUnreadable { .. } => "Ce fichier n’est pas une image PNG ou SVG lisible : enregistrez le logo dans l’un de ces deux formats.".into(),
+        R::LogoDimensions { width, height, min, max } => format!(
+            "Le logo mesure {width} × {height} pixels : chaque côté doit mesurer entre {min} et {max} pixels."
+        ),
+        R::LogoUnsafe { what } => format!(
+            "Ce logo SVG contient {what}. Un logo affiché sur toutes les pages ne peut contenir ni script, ni réaction aux clics, ni lien vers un autre fichier : exportez-le à nouveau en « SVG simple » ou en PNG."
+        ),
         R::Duplicate { .. } => "Cet élément existe déjà.".into(),
     }
 }
@@ -288,6 +298,10 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::ArchiveNotReady => ("Archive not ready", "Archive pas encore prête"),
         K::ArchiveFailed => ("Archive failed", "Archive en échec"),
         K::ArchiveExpired => ("Archive expired", "Archive supprimée"),
+        K::LogoTooLarge => ("Logo too large", "Logo trop lourd"),
+        K::LogoUnreadable => ("Logo unreadable", "Logo illisible"),
+        K::LogoDimensions => ("Logo dimensions", "Dimensions du logo"),
+        K::LogoUnsafe => ("Logo unsafe", "Logo refusé"),
         K::Duplicate => ("Duplicate", "Doublon"),
     }
 }

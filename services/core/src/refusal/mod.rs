@@ -262,6 +262,23 @@ pub enum Refusal {
     )]
     ArchiveExpired { expired_on: NaiveDate, days: i64 },
 
+    // A territory's logo.
+    #[error("the logo is {size_kib} KiB; at most {max_kib} KiB")]
+    LogoTooLarge { size_kib: usize, max_kib: usize },
+    #[error("the logo is not a PNG or SVG image that can be read: {reason}")]
+    LogoUnreadable { reason: String },
+    #[error("the logo is {width}×{height} pixels; each side must be between {min} and {max}")]
+    LogoDimensions {
+        width: u32,
+        height: u32,
+        min: u32,
+        max: u32,
+    },
+    #[error(
+        "the SVG logo holds {what}: a logo shown on every page may hold no script, event handler or reference outside itself"
+    )]
+    LogoUnsafe { what: String },
+
     /// A uniqueness rule of the schema that has no refusal of its own (the schema test keeps this
     /// for tables no user writes to).
     #[error("duplicate value ({constraint})")]

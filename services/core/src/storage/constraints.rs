@@ -28,6 +28,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "2 to 5 capital letters",
     ),
     (
+        "tenants_display_name_length",
+        "display_name",
+        "at most 120 characters",
+    ),
+    (
         "users_display_name_length",
         "display_name",
         "between 1 and 200 characters",

@@ -2,6 +2,7 @@
 
 pub mod account_links;
 pub mod accounts;
+pub mod branding;
 pub mod onboarding;
 pub mod principal;
 pub mod role;

@@ -5,6 +5,7 @@ use uuid::Uuid;
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
 use crate::storage::Tx;
+use crate::tenancy::branding::LogoFormat;
 use crate::{Db, Error};
 
 /// A territory's kind; stored as its snake_case name.
@@ -46,9 +47,30 @@ pub struct Tenant {
     pub sender_email: String,
     pub reference_prefix: String,
     pub created_at: DateTime<Utc>,
+    /// The name the territory chose to be shown by (`branding`), when it differs from `name`.
+    pub display_name: Option<String>,
+    /// The current logo's format and digest; its bytes are in `tenant_logos`.
+    pub logo_format: Option<LogoFormat>,
+    pub logo_sha256: Option<String>,
 }
 
 impl Tenant {
+    /// The name its pages, letters and emails show: the one it chose, else its registered name.
+    pub fn shown_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The logo's public address, relative to the service, changing with the logo (so that it
+    /// can be cached for long); `None` without a logo.
+    pub fn logo_path(&self) -> Option<String> {
+        let sha256 = self.logo_sha256.as_deref()?;
+        Some(format!(
+            "/territoires/{}/logo?v={}",
+            self.slug,
+            sha256.get(..16).unwrap_or(sha256)
+        ))
+    }
+
     /// The tenant's time zone (validated on creation; Paris if the stored name ever fails to parse).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::Europe::Paris)

@@ -244,6 +244,14 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     tx.commit().await.expect("commit");
     import_places(db, tenant.id).await;
     archive_requested(db, tenant.id).await;
+    passerelle_core::tenancy::branding::set_logo(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4"><rect width="4" height="4" fill="#000091"/></svg>"##,
+    )
+    .await
+    .expect("logo");
     Populated {
         tenant_id: tenant.id,
         prescriber_id,

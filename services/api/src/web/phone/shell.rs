@@ -71,7 +71,7 @@ pub(in crate::web) async fn manifest(
     let path = app_path(&tenant);
     let manifest = Manifest {
         id: format!("{path}/"),
-        name: format!("Feuilles de présence — {}", tenant.name),
+        name: format!("Feuilles de présence — {}", tenant.shown_name()),
         short_name: "Présences",
         description: "Les séances de l’EPN et leurs feuilles de présence, même sans réseau.",
         lang: "fr",

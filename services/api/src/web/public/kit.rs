@@ -55,6 +55,7 @@ struct EpnView {
 #[derive(Serialize)]
 struct KitView {
     tenant_name: String,
+    brand: super::super::Brand,
     scheme_name: String,
     path: String,
     themes: Vec<ThemeView>,
@@ -131,7 +132,8 @@ pub(super) async fn kit(
 ) -> PageResult {
     let (tenant, detail) = public_scheme(&state, &slug, &code).await?;
     let view = KitView {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        brand: super::super::Brand::of(&tenant),
         scheme_name: detail.scheme.name.clone(),
         path: public_path(&tenant, &detail.scheme.code),
         themes: themes(&detail.modules, &[]),
@@ -177,7 +179,8 @@ pub(super) async fn my_list(
         })
         .collect();
     let view = KitView {
-        tenant_name: tenant.name.clone(),
+        tenant_name: tenant.shown_name().to_owned(),
+        brand: super::super::Brand::of(&tenant),
         scheme_name: detail.scheme.name.clone(),
         path: public_path(&tenant, &detail.scheme.code),
         chosen_count: chosen.len(),

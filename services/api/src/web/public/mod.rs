@@ -1,6 +1,6 @@
 //! The public pages of a territory, for people without an account, under
 //! `/territoires/<tenant slug>/<scheme code>`: the awareness kit (`kit.rs`) and the request for a
-//! personalised accompaniment (`request.rs`). A draft or closed
+//! personalised accompaniment (`request.rs`); and the territory's logo (`logo.rs`). A draft or closed
 //! scheme, or an unknown territory, is a French 404.
 
 use passerelle_core::schemes::{self, SchemeDetail};
@@ -13,10 +13,12 @@ use super::session::portal;
 use crate::state::AppState;
 
 mod kit;
+mod logo;
 mod request;
 
 pub fn routes() -> Route {
     Route::new()
+        .at("/:tenant/logo", get(logo::logo))
         .at("/:tenant/:scheme", get(kit::kit))
         .at("/:tenant/:scheme/ma-liste", get(kit::my_list))
         .at(

@@ -65,6 +65,7 @@ pub(in crate::web) struct RequestForm {
 #[derive(Serialize)]
 struct RequestView<'a> {
     tenant_name: &'a str,
+    brand: super::super::Brand,
     scheme_name: &'a str,
     path: String,
     hours: String,
@@ -127,7 +128,8 @@ async fn form_page(
         .map(|v| v.rules.0.eligible_categories.clone())
         .unwrap_or_default();
     let view = RequestView {
-        tenant_name: &tenant.name,
+        tenant_name: tenant.shown_name(),
+        brand: super::super::Brand::of(tenant),
         scheme_name: &detail.scheme.name,
         path: public_path(tenant, &detail.scheme.code),
         hours: hours.clone(),
@@ -351,6 +353,7 @@ async fn too_many(state: &AppState, req: &Request) -> Option<Response> {
 #[derive(Serialize)]
 struct ReceiptView<'a> {
     tenant_name: &'a str,
+    brand: super::super::Brand,
     scheme_name: &'a str,
     path: String,
     epn: Option<ReceiptEpn>,
@@ -393,7 +396,8 @@ pub(super) async fn receipt(
         None => None,
     };
     let view = ReceiptView {
-        tenant_name: &tenant.name,
+        tenant_name: tenant.shown_name(),
+        brand: super::super::Brand::of(&tenant),
         scheme_name: &detail.scheme.name,
         path: public_path(&tenant, &detail.scheme.code),
         epn,
