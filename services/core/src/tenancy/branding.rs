@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::refusal::Refusal;
+use crate::storage::Tx;
 use crate::tenancy::tenants::{self, Tenant, is_email};
 use crate::{Db, Error};
 
@@ -358,11 +359,7 @@ pub async fn set_logo(
         (i32::try_from(w).ok(), i32::try_from(h).ok())
     });
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let previous: Option<String> =
-        sqlx::query_scalar("SELECT logo_sha256 FROM tenants WHERE id = $1 FOR UPDATE")
-            .bind(tenant_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let previous = current_logo_locked(&mut tx, tenant_id).await?;
     sqlx::query(
         "INSERT INTO tenant_logos (tenant_id, format, content, sha256, width, height)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -403,15 +400,22 @@ pub async fn set_logo(
     get(db, tenant_id).await
 }
 
+/// The current logo's digest, the tenant's row locked: two logos sent at once are stored one
+/// after the other, each audited with the one it replaced.
+async fn current_logo_locked(tx: &mut Tx, tenant_id: Uuid) -> Result<Option<String>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT logo_sha256 FROM tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant_id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
 /// Takes the logo away: the pages show the territory's name alone. Audited; nothing to remove is
 /// not an error.
 pub async fn remove_logo(db: &Db, tenant_id: Uuid, actor: Actor) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let previous: Option<String> =
-        sqlx::query_scalar("SELECT logo_sha256 FROM tenants WHERE id = $1 FOR UPDATE")
-            .bind(tenant_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let previous = current_logo_locked(&mut tx, tenant_id).await?;
     if let Some(previous) = previous {
         sqlx::query("DELETE FROM tenant_logos WHERE tenant_id = $1")
             .bind(tenant_id)
