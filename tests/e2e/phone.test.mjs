@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import {
   api,
   baseUrl,
+  checkAccessibility,
   browser,
   browserWith,
   eventually,
@@ -112,6 +113,16 @@ function person(phone, reference) {
   return phone.locator(`section.personne[data-reference="${reference}"]`);
 }
 
+/** The person's block on the open sheet: listed already, or added with the sheet's finder by the
+ * end of the reference, as an animator does at a busy EPN. */
+async function onSheet(phone, reference) {
+  if ((await person(phone, reference).count()) === 0) {
+    await phone.getByLabel("Ajouter une personne inscrite à l’EPN").fill(reference.slice(-6));
+    await phone.getByRole("button", { name: `(${reference})`, exact: false }).click();
+  }
+  return person(phone, reference);
+}
+
 async function waiting(phone) {
   return Number(await phone.locator("#etat").getAttribute("data-attente"));
 }
@@ -137,7 +148,7 @@ test("sheets saved with no network are sent once when it comes back, even after 
   await openSheet(phone, morning);
   await phone.getByText("Compétences travaillées par le groupe").click();
   await phone.getByLabel(/^1\.1 /).first().selectOption("practised");
-  await person(phone, first).getByLabel(/^Présent/).check({ force: true });
+  await (await onSheet(phone, first)).getByLabel(/^Présent/).check({ force: true });
   await screenshot(phone, "phone-sheet-offline");
   await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
   await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
@@ -145,7 +156,7 @@ test("sheets saved with no network are sent once when it comes back, even after 
   assert.match(await phone.locator("#etat").innerText(), /1 feuille enregistrée sur le téléphone, pas encore envoyée/);
 
   await openSheet(phone, afternoon);
-  await person(phone, second).getByLabel(/^Présent/).check({ force: true });
+  await (await onSheet(phone, second)).getByLabel(/^Présent/).check({ force: true });
   await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
   await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
   assert.equal(await waiting(phone), 2);
@@ -211,7 +222,7 @@ test("the same sheet saved on two phones records once; the other is told it is a
   for (const phone of phones) {
     await offline(phone);
     await openSheet(phone, session);
-    await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+    await (await onSheet(phone, reference)).getByLabel(/^Présent/).check({ force: true });
     await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
     await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
   }
@@ -255,11 +266,11 @@ test("hours used elsewhere meanwhile refuse the line with its reason; corrected,
   await phone.clock.setFixedTime(new Date(Date.now() + 3 * 3600 * 1000));
   await offline(phone);
   await openSheet(phone, own);
-  await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+  await (await onSheet(phone, reference)).getByLabel(/^Présent/).check({ force: true });
   await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
   await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
   await openSheet(phone, later);
-  await person(phone, reference).getByLabel(/^Présent/).check({ force: true });
+  await (await onSheet(phone, reference)).getByLabel(/^Présent/).check({ force: true });
   await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
   await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
 
@@ -299,6 +310,44 @@ test("hours used elsewhere meanwhile refuse the line with its reason; corrected,
   assert.match(await phone.locator("li[data-issue='recorded']").innerText(), /noté absent/);
   assert.match(await phone.locator(`section.envoi[data-key="${ownKey}"]`).innerText(), /Corrigée par une feuille plus récente/);
   assert.equal(await minutesLeft(reference), 240);
+  await phone.context().close();
+});
+
+test("a busy EPN's sheet lists the people booked on the session and finds anyone else registered", async () => {
+  const booked = await registeredVoucher("Rosalie", "Cambou");
+  const walkIn = await registeredVoucher("Fernand", "Lacassagne");
+  const session = await plannedSession(-10);
+  await api("POST", `/v1/sessions/${session}/enrolments`, "EPN_LOT", { reference: booked });
+  const phone = await animatorPhone();
+  await offline(phone);
+  await openSheet(phone, session);
+  // The demo EPN has dozens of open registrations: the sheet lists the person booked, not them all.
+  assert.equal(await phone.locator("section.personne").count(), 1);
+  assert.equal(await person(phone, booked).count(), 1);
+  const hint = await phone.locator("#chercher-personne-aide").innerText();
+  const others = Number(/(\d+) autres personnes inscrites/.exec(hint)?.[1]);
+  assert.ok(others > 30, hint);
+  // Found with no network, by a part of the name typed without its capital or accent.
+  const finder = phone.getByLabel("Ajouter une personne inscrite à l’EPN");
+  await finder.fill("la");
+  assert.ok((await phone.locator("ul.trouvees li").count()) <= 8, "a handful proposed at once");
+  await finder.fill("lacassa");
+  assert.match(await phone.getByRole("status").filter({ hasText: "correspond" }).innerText(), /1 personne correspond/);
+  await phone.getByRole("button", { name: `Ajouter Fernand Lacassagne (${walkIn})` }).click();
+  assert.equal(await phone.locator("section.personne").count(), 2);
+  assert.equal(await person(phone, walkIn).locator("input[type=radio]").first().evaluate((input) => input === document.activeElement), true);
+  assert.equal(await phone.locator("ul.trouvees li").count(), 0, "the search is cleared");
+  await (await onSheet(phone, booked)).getByLabel(/^Présent/).check({ force: true });
+  await (await onSheet(phone, walkIn)).getByLabel(/^Présent/).check({ force: true });
+  await checkAccessibility(phone, "phone-sheet-busy-epn");
+  await screenshot(phone, "phone-sheet-busy-epn");
+  await phone.getByRole("button", { name: "Enregistrer la feuille" }).click();
+  await phone.getByRole("heading", { level: 2, name: "Feuilles enregistrées" }).waitFor();
+
+  await online(phone);
+  await eventually(async () => (await waiting(phone)) === 0, 30, "the sheet to be sent");
+  const lines = await phone.locator("li[data-issue]").evaluateAll((items) => items.map((i) => [i.dataset.reference, i.dataset.issue]));
+  assert.deepEqual(lines.sort(), [[booked, "recorded"], [walkIn, "recorded"]].sort());
   await phone.context().close();
 });
 

@@ -20,6 +20,13 @@ const view = document.getElementById("vue");
 /** How often waiting sheets are tried again while the page is open. */
 const RETRY_MS = 20000;
 
+/** Up to this many people registered at the EPN, a sheet lists them all; beyond, it lists those
+ * booked on the session (and those already noted) and finds the others by name or reference: a
+ * sheet of two hundred people is neither readable nor quick to draw on a phone. */
+const SHEET_LISTS_EVERYONE_UP_TO = 30;
+/** How many people the finder proposes at once. */
+const FOUND_AT_MOST = 8;
+
 // ---------------------------------------------------------------------------------------------
 // Storage
 
@@ -369,24 +376,118 @@ function personBlock(session, row, index, prefill) {
     ),
   );
   const details = el("details", {}, el("summary", {}, "Compétences de cette personne", el("span", { class: "fr-sr-only" }, ` : ${name}`)));
-  for (const competence of scheme?.competences ?? []) {
-    const id = `comp-${index}-${competence.code}`;
-    const select = el(
-      "select",
-      { class: "fr-select", id, "data-code": competence.code },
-      el("option", { value: "" }, "comme le groupe"),
-      el("option", { value: "aucune" }, "non travaillée"),
-      ...week.levels.map((l) => el("option", { value: l.value }, l.label)),
-    );
-    const chosen = prefill?.competences?.[competence.code];
-    if (chosen) select.value = chosen;
-    details.append(
-      el("div", { class: "fr-select-group fr-mt-1w" }, el("label", { class: "fr-label", for: id }, `${competence.code} ${competence.title}`), select),
-    );
+  // Drawn when opened: most people keep the group's competences, and a sheet of many people
+  // would otherwise draw sixteen lists each.
+  const fill = () => {
+    if (details.dataset.rempli) return;
+    details.dataset.rempli = "1";
+    for (const competence of scheme?.competences ?? []) {
+      const id = `comp-${index}-${competence.code}`;
+      const select = el(
+        "select",
+        { class: "fr-select", id, "data-code": competence.code },
+        el("option", { value: "" }, "comme le groupe"),
+        el("option", { value: "aucune" }, "non travaillée"),
+        ...week.levels.map((l) => el("option", { value: l.value }, l.label)),
+      );
+      const chosen = prefill?.competences?.[competence.code];
+      if (chosen) select.value = chosen;
+      details.append(
+        el("div", { class: "fr-select-group fr-mt-1w" }, el("label", { class: "fr-label", for: id }, `${competence.code} ${competence.title}`), select),
+      );
+    }
+  };
+  details.addEventListener("toggle", () => {
+    if (details.open) fill();
+  });
+  if (prefill && Object.keys(prefill.competences ?? {}).length > 0) {
+    fill();
+    details.open = true;
   }
-  if (prefill && Object.keys(prefill.competences ?? {}).length > 0) details.open = true;
   block.append(details);
   return block;
+}
+
+/** Lowercase, without accents: « Bessières » is found by « bessieres ». */
+function folded(text) {
+  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+}
+
+/**
+ * The finder of a busy EPN's sheet: the people registered at the EPN who are not on the sheet,
+ * found by a part of their name or reference; each one chosen joins the sheet above it, its
+ * first choice focused.
+ */
+function personFinder(session, others, addBlock) {
+  const left = [...others];
+  const results = el("ul", { class: "trouvees fr-raw-list fr-mt-1w" });
+  const said = el("p", { class: "fr-text--sm fr-mb-0", role: "status", "aria-live": "polite" });
+  const input = el("input", {
+    class: "fr-input",
+    id: "chercher-personne",
+    type: "search",
+    autocomplete: "off",
+    "aria-describedby": "chercher-personne-aide",
+  });
+  const find = () => {
+    const wanted = folded(input.value.trim());
+    results.replaceChildren();
+    if (wanted.length < 2) {
+      said.textContent = "";
+      return;
+    }
+    const found = left.filter((row) => {
+      const voucher = voucherByReference(row.reference);
+      return folded(`${voucher?.name ?? ""} ${row.reference}`).includes(wanted);
+    });
+    said.textContent =
+      found.length === 0
+        ? "Aucune personne inscrite à l’EPN ne correspond."
+        : found.length > FOUND_AT_MOST
+          ? `${found.length} personnes correspondent : les ${FOUND_AT_MOST} premières, précisez pour les autres.`
+          : `${plural(found.length, "personne correspond", "personnes correspondent")}.`;
+    for (const row of found.slice(0, FOUND_AT_MOST)) {
+      const voucher = voucherByReference(row.reference);
+      results.append(
+        el(
+          "li",
+          {},
+          el(
+            "button",
+            {
+              type: "button",
+              class: "fr-btn fr-btn--tertiary fr-btn--sm fr-mb-1v",
+              onclick: () => {
+                left.splice(left.indexOf(row), 1);
+                addBlock(row);
+                input.value = "";
+                find();
+              },
+            },
+            `Ajouter ${voucher?.name || row.reference} (${row.reference})`,
+          ),
+        ),
+      );
+    }
+  };
+  input.addEventListener("input", find);
+  return el(
+    "div",
+    { class: "recherche-personne fr-input-group fr-p-2w fr-mb-3w" },
+    el(
+      "label",
+      { class: "fr-label", for: "chercher-personne" },
+      "Ajouter une personne inscrite à l’EPN",
+      el(
+        "span",
+        { class: "fr-hint-text", id: "chercher-personne-aide" },
+        `${plural(others.length, "autre personne inscrite", "autres personnes inscrites")} : tapez au moins deux lettres de son nom ou de sa référence.`,
+      ),
+    ),
+    input,
+    said,
+    results,
+  );
 }
 
 /**
@@ -450,10 +551,29 @@ function sheetView(sessionId, { only = null, prefill = {}, replaces = null, scan
     }
     form.append(group);
   }
-  rows.forEach((row, index) => {
+  // A busy EPN's sheet lists the people booked on the session, those already noted, and those
+  // a correction or a scan brings; the finder adds anyone else registered.
+  const listed = only || rows.length <= SHEET_LISTS_EVERYONE_UP_TO
+    ? rows
+    : rows.filter((r) => r.enrolled || r.recorded || prefill[r.reference] || scanned === r.reference);
+  const others = rows.filter((r) => !listed.includes(r));
+  let index = 0;
+  const blockOf = (row) => {
     const line = prefill[row.reference] ?? (scanned === row.reference ? { status: "present", off_path: row.off_path } : null);
-    form.append(personBlock(session, row, index, line));
-  });
+    return personBlock(session, row, index++, line);
+  };
+  for (const row of listed) form.append(blockOf(row));
+  if (others.length > 0) {
+    if (listed.length === 0) {
+      form.append(el("p", {}, "Personne n’est inscrit à cette séance : ajoutez les personnes venues."));
+    }
+    const finder = personFinder(session, others, (row) => {
+      const block = blockOf(row);
+      finder.before(block);
+      block.querySelector("input[type=radio]")?.focus();
+    });
+    form.append(finder);
+  }
   const problem = el("p", { class: "fr-error-text fr-mb-2w", id: "feuille-erreur", hidden: true });
   form.append(problem, el("button", { class: "fr-btn fr-btn--lg", type: "submit" }, "Enregistrer la feuille"));
   form.addEventListener("submit", async (event) => {
