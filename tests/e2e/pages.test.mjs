@@ -85,6 +85,7 @@ test("a tenant admin's set-up pages and logs", async () => {
     ["EPN : import, offre et coordonnées bancaires", "Espaces publics numériques", "admin-epns"],
     ["Journal des courriels", "Journal des courriels", "admin-emails"],
     ["Identité du territoire : nom affiché, expéditeur et logo", "Identité du territoire", "admin-branding"],
+    ["Archive du territoire : toutes ses données, à emporter", "Archive du territoire", "admin-archive"],
     ["Journal des actions", "Journal des actions", "admin-audit"],
   ];
   for (const [link, heading, name] of visits) {

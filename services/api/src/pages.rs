@@ -197,6 +197,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/problem_type.html"),
     ),
     (
+        "archive.html",
+        include_str!("../templates/pages/archive.html"),
+    ),
+    (
         "branding.html",
         include_str!("../templates/pages/branding.html"),
     ),

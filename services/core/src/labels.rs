@@ -204,3 +204,15 @@ pub fn bank_change_status(status: crate::epns::bank::BankChangeStatus) -> &'stat
         S::Superseded => "remplacé par une saisie plus récente",
     }
 }
+
+/// Where a territory's archive stands, as its admin reads it.
+pub fn archive_status(status: crate::archive::requests::ArchiveStatus) -> &'static str {
+    use crate::archive::requests::ArchiveStatus as S;
+    match status {
+        S::Queued => "en attente",
+        S::Running => "en préparation",
+        S::Succeeded => "prête",
+        S::Failed => "en échec",
+        S::Expired => "supprimée",
+    }
+}

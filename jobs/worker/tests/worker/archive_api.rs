@@ -301,3 +301,198 @@ async fn a_tenant_admin_asks_the_worker_writes_the_admin_downloads_and_restores_
     assert_eq!(listed.as_array().expect("list").len(), 3, "{listed}");
     h.assert_no_job_left_behind().await;
 }
+
+/// A browser signed in to the portal as a user of `tenant` with `role`: its session cookie, and
+/// the CSRF token of its forms (read from its home page).
+struct Portal {
+    base: String,
+    client: reqwest::Client,
+    cookie: String,
+    csrf_token: String,
+}
+
+impl Portal {
+    async fn sign_in(db: &TestDatabase, base: &str, tenant: &Tenant, role: Role) -> Self {
+        let (user_id, _) = token(db, tenant, role).await;
+        let email: String = {
+            let mut tx = db.app.begin_tenant(tenant.id).await.expect("tx");
+            let email = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await
+                .expect("email");
+            tx.commit().await.expect("commit");
+            email
+        };
+        let password = "archive-du-territoire";
+        passerelle_core::tenancy::accounts::set_password(
+            &db.app,
+            tenant.id,
+            Actor::SYSTEM,
+            user_id,
+            password,
+        )
+        .await
+        .expect("password");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let signed = client
+            .post(format!("{base}/portail/{}/connexion", tenant.slug))
+            .header("origin", base)
+            .form(&[("email", email.as_str()), ("password", password)])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed.status(), 303);
+        let cookie = signed.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let mut portal = Self {
+            base: base.to_owned(),
+            client,
+            cookie,
+            csrf_token: String::new(),
+        };
+        let home = portal.get(&format!("/portail/{}/", tenant.slug)).await.1;
+        portal.csrf_token = home
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token")
+            .to_owned();
+        portal
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("page");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("html"),
+        )
+    }
+
+    async fn post(&self, path: &str, csrf_token: &str) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.base)
+            .form(&[("csrf_token", csrf_token)])
+            .send()
+            .await
+            .expect("form");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("html"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_admin_takes_the_archive_from_the_portal() {
+    let h = Harness::new().await;
+    let options = h.options();
+    let redis = AppState::connect_redis("redis://127.0.0.1:6379")
+        .await
+        .expect("Redis");
+    let mut state = AppState::new(h.db.app.clone(), redis);
+    state.redis_namespace = h.queue_prefix.clone();
+    state.statistics_dir = h.statistics_dir.clone();
+    state.archive_dir = options.archive_dir.clone();
+    let base = format!(
+        "http://{}",
+        passerelle_api::spawn_on_loopback(state).await.expect("API")
+    );
+    let page_path = format!("/portail/{}/archive", h.tenant.slug);
+    let admin = Portal::sign_in(&h.db, &base, &h.tenant, Role::TenantAdmin).await;
+    let finance = Portal::sign_in(&h.db, &base, &h.tenant, Role::Finance).await;
+
+    let (status, home) = admin.get(&format!("/portail/{}/", h.tenant.slug)).await;
+    assert_eq!(status, 200);
+    assert!(home.contains(&page_path), "the home page links to it");
+    let (status, page) = admin.get(&page_path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Aucune archive demandée"), "{page}");
+    assert_eq!(finance.get(&page_path).await.0, 403);
+    assert_eq!(finance.post(&page_path, &finance.csrf_token).await.0, 403);
+    // A form from elsewhere (no session token) asks for nothing.
+    assert_eq!(admin.post(&page_path, "forged").await.0, 403);
+
+    let (status, _) = admin.post(&page_path, &admin.csrf_token).await;
+    assert_eq!(status, 303);
+    let (_, page) = admin.get(&format!("{page_path}?demandee=1")).await;
+    assert!(page.contains("L’archive est demandée"), "{page}");
+    assert!(page.contains("en attente"), "{page}");
+    // Asked again while it is prepared: the refusal in French, nothing queued.
+    let (status, page) = admin.post(&page_path, &admin.csrf_token).await;
+    assert_eq!(status, 409);
+    assert!(
+        page.contains("Une archive de l’espace est déjà en préparation"),
+        "{page}"
+    );
+
+    let worker = h.start_worker_with(options.clone());
+    let started = Instant::now();
+    let page = loop {
+        let (_, page) = admin.get(&page_path).await;
+        if page.contains("Télécharger") {
+            break page;
+        }
+        assert!(!page.contains("en échec"), "{page}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the archive was never written: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    worker.stop().await;
+    let link = page
+        .split("href=\"")
+        .map(|rest| rest.split('"').next().unwrap_or_default())
+        .find(|href| href.ends_with("/fichier"))
+        .expect("the download link")
+        .to_owned();
+    let shown_digest = page
+        .split("class=\"fr-text--xs empreinte\">SHA-256 ")
+        .nth(1)
+        .map(|rest| rest.chars().take(64).collect::<String>())
+        .expect("the digest shown");
+    assert_eq!(finance.get(&link).await.0, 403, "finance downloads nothing");
+    let download = admin
+        .client
+        .get(format!("{base}{link}"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(download.status(), 200);
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .expect("disposition")
+            .starts_with("attachment; filename=\"passerelle-archive-"),
+    );
+    let bytes = download.bytes().await.expect("the zip");
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), shown_digest);
+    let mut tx = h.db.app.begin_tenant(h.tenant.id).await.expect("tx");
+    let downloads: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'archive.downloaded'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(downloads, 1, "the download is audited");
+    h.assert_no_job_left_behind().await;
+}

@@ -48,7 +48,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 20] = [
+    let pages: [(&access::Operation, &str, &'static str); 21] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -132,6 +132,11 @@ pub(super) async fn home(
         ),
         (&access::LIST_EMAILS, "/courriels", "Journal des courriels"),
         (&access::LIST_AUDIT, "/journal", "Journal des actions"),
+        (
+            &access::REQUEST_ARCHIVE,
+            "/archive",
+            "Archive du territoire : toutes ses données, à emporter",
+        ),
         (
             &access::UPDATE_BRANDING,
             "/identite",

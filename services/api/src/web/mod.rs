@@ -17,6 +17,7 @@ use crate::pages;
 use crate::state::AppState;
 
 mod admin;
+mod archive;
 mod bank;
 mod branding;
 mod catalogue;
@@ -181,6 +182,8 @@ pub fn routes() -> Route {
             "/:tenant/dispositifs/:id/modules/:number/retrait",
             poem::post(catalogue::remove),
         )
+        .at("/:tenant/archive", get(archive::show).post(archive::ask))
+        .at("/:tenant/archive/:id/fichier", get(archive::download))
         .at(
             "/:tenant/identite",
             get(branding::show).post(branding::save),
