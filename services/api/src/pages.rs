@@ -201,6 +201,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/archive.html"),
     ),
     (
+        "second_factor.html",
+        include_str!("../templates/pages/second_factor.html"),
+    ),
+    (
         "branding.html",
         include_str!("../templates/pages/branding.html"),
     ),

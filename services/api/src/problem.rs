@@ -219,7 +219,10 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
             StatusCode::TOO_MANY_REQUESTS
         }
         K::LogoTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        K::LogoUnreadable | K::LogoDimensions | K::LogoUnsafe => StatusCode::UNPROCESSABLE_ENTITY,
+        K::LogoUnreadable | K::LogoDimensions | K::LogoUnsafe | K::SecondFactorCodeWrong => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        K::SecondFactorAlreadyEnrolled | K::SecondFactorNotEnrolled => StatusCode::CONFLICT,
         K::TenantSlugTaken
         | K::TenantTerritoryTaken
         | K::ReferencePrefixTaken

@@ -37,6 +37,7 @@ struct HomeView<'a> {
     links: Vec<Link>,
     csrf_token: &'a str,
     sign_out_path: String,
+    second_factor_enrolled: bool,
 }
 
 #[handler]
@@ -173,6 +174,7 @@ pub(super) async fn home(
             tenant_name: portal.tenant.shown_name(),
             display_name: &portal.user.display_name,
             email: &portal.user.email,
+            second_factor_enrolled: portal.user.second_factor_enrolled,
             role: role_fr(&portal.user.principal),
             links,
             csrf_token: &portal.user.csrf_token,

@@ -42,6 +42,7 @@ pub mod public;
 mod requests;
 mod responses;
 mod schemes;
+mod second_factor;
 mod session;
 mod sign_in;
 mod statement_print;
@@ -182,6 +183,14 @@ pub fn routes() -> Route {
             "/:tenant/dispositifs/:id/modules/:number/retrait",
             poem::post(catalogue::remove),
         )
+        .at(
+            "/:tenant/double-authentification",
+            get(second_factor::show).post(second_factor::verify),
+        )
+        .at(
+            "/:tenant/double-authentification/activation",
+            poem::post(second_factor::activate),
+        )
         .at("/:tenant/archive", get(archive::show).post(archive::ask))
         .at("/:tenant/archive/:id/fichier", get(archive::download))
         .at(
@@ -299,6 +308,19 @@ impl Portal {
     /// The portal of `slug` with its signed-in user, or the page to answer instead: the sign-in
     /// page when nobody is signed in to this tenant.
     async fn signed_in(state: &AppState, req: &Request, slug: &str) -> PageResult<Self> {
+        let portal = Self::signed_in_with_password(state, req, slug).await?;
+        if portal.user.awaits_second_factor() {
+            return Err(see_other(&format!("{}/double-authentification", portal.path())).into());
+        }
+        Ok(portal)
+    }
+
+    /// `signed_in`, before the second factor: for its own pages, which the password alone opens.
+    async fn signed_in_with_password(
+        state: &AppState,
+        req: &Request,
+        slug: &str,
+    ) -> PageResult<Self> {
         let tenant = portal(state, slug).await?;
         match signed_in(state, req, &tenant).await? {
             Some(user) => Ok(Self { tenant, user }),

@@ -18,6 +18,7 @@ mod phone;
 mod project_pages;
 mod public_request;
 mod reimbursements;
+mod second_factor;
 mod security;
 mod tenants;
 mod users;

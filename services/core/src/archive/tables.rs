@@ -9,10 +9,18 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Tenant tables that do not travel: credentials and state that means nothing elsewhere.
-pub const LEFT_OUT: [(&str, &str); 6] = [
+pub const LEFT_OUT: [(&str, &str); 8] = [
     (
         "api_tokens",
         "API tokens are credentials: the new deployment issues its own",
+    ),
+    (
+        "totp_factors",
+        "second-factor secrets are credentials: each user sets up an authenticator again on the new deployment",
+    ),
+    (
+        "recovery_codes",
+        "recovery codes are credentials, and stand in for the second factor left out with them",
     ),
     (
         "web_sessions",

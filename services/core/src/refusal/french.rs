@@ -175,6 +175,16 @@ pub(super) fn detail(refusal: &Refusal) -> String {
             "Le fichier de cette archive a été supprimé le {}, car une archive contient les données de toutes les personnes et n’est gardée que {days} jours : demandez-en une nouvelle.",
             expired_on.format("%d/%m/%Y")
         ),
+        R::SecondFactorCodeWrong { attempts_left } => format!(
+            "Ce code est incorrect, expiré ou déjà utilisé : saisissez le code que votre application affiche en ce moment, ou un code de secours pas encore utilisé. {}",
+            match attempts_left {
+                0 => "Après cinq erreurs, la connexion est fermée : reconnectez-vous avec votre mot de passe.".to_owned(),
+                1 => "Encore une erreur et la connexion sera fermée.".to_owned(),
+                n => format!("Encore {n} essais avant la fermeture de la connexion."),
+            }
+        ),
+        R::SecondFactorAlreadyEnrolled => "La double authentification est déjà activée pour ce compte.".into(),
+        R::SecondFactorNotEnrolled => "La double authentification n’est pas activée pour ce compte.".into(),
         R::LogoTooLarge { size_kib, max_kib } => format!(
             "Le logo pèse {size_kib} Kio : il doit peser au plus {max_kib} Kio. Enregistrez-le en PNG plus petit, ou en SVG."
         ),
@@ -298,6 +308,15 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::ArchiveNotReady => ("Archive not ready", "Archive pas encore prête"),
         K::ArchiveFailed => ("Archive failed", "Archive en échec"),
         K::ArchiveExpired => ("Archive expired", "Archive supprimée"),
+        K::SecondFactorCodeWrong => ("Second factor code wrong", "Code incorrect"),
+        K::SecondFactorAlreadyEnrolled => (
+            "Second factor already enrolled",
+            "Double authentification déjà activée",
+        ),
+        K::SecondFactorNotEnrolled => (
+            "Second factor not enrolled",
+            "Double authentification non activée",
+        ),
         K::LogoTooLarge => ("Logo too large", "Logo trop lourd"),
         K::LogoUnreadable => ("Logo unreadable", "Logo illisible"),
         K::LogoDimensions => ("Logo dimensions", "Dimensions du logo"),

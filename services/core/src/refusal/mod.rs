@@ -262,6 +262,16 @@ pub enum Refusal {
     )]
     ArchiveExpired { expired_on: NaiveDate, days: i64 },
 
+    // The second factor.
+    #[error(
+        "this code is wrong, expired or already used: type the code your authenticator app shows now, or an unused recovery code"
+    )]
+    SecondFactorCodeWrong { attempts_left: i32 },
+    #[error("a second factor is already set up for this account")]
+    SecondFactorAlreadyEnrolled,
+    #[error("no second factor is set up for this account")]
+    SecondFactorNotEnrolled,
+
     // A territory's logo.
     #[error("the logo is {size_kib} KiB; at most {max_kib} KiB")]
     LogoTooLarge { size_kib: usize, max_kib: usize },

@@ -154,6 +154,25 @@ pub struct SessionUser {
     pub csrf_token: String,
     pub display_name: String,
     pub email: String,
+    /// Whether the user set up a second factor (`second_factor`), and when this session last
+    /// proved it.
+    pub second_factor_enrolled: bool,
+    pub second_factor_at: Option<DateTime<Utc>>,
+}
+
+impl SessionUser {
+    /// Signed in with the password only, by a user whose account a second factor protects: the
+    /// session may do nothing until the code is typed.
+    pub fn awaits_second_factor(&self) -> bool {
+        self.second_factor_enrolled && self.second_factor_at.is_none()
+    }
+
+    /// Whether the second factor was proven recently enough for an action that moves money.
+    pub fn second_factor_fresh(&self, now: DateTime<Utc>) -> bool {
+        self.second_factor_at.is_some_and(|at| {
+            now - at <= Duration::minutes(super::second_factor::FRESH_FOR_MINUTES)
+        })
+    }
 }
 
 pub(crate) fn random_secret() -> String {
@@ -374,6 +393,8 @@ struct SessionRow {
     epn_id: Option<Uuid>,
     display_name: String,
     email: String,
+    second_factor_enrolled: bool,
+    second_factor_at: Option<DateTime<Utc>>,
 }
 
 /// The user behind a session cookie, or `None` when it is unknown, ended, expired, or its user is
@@ -390,7 +411,10 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
             AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
             AND s.last_seen_at > now() - make_interval(mins => $2)
           RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
-                    u.display_name, u.email",
+                    u.display_name, u.email, s.second_factor_at,
+                    EXISTS (SELECT 1 FROM totp_factors f
+                             WHERE f.tenant_id = s.tenant_id AND f.user_id = u.id
+                               AND f.confirmed_at IS NOT NULL) AS second_factor_enrolled",
     )
     .bind(hash_secret(cookie))
     .bind(IDLE_MINUTES)
@@ -415,6 +439,8 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
         csrf_token: row.csrf_token,
         display_name: row.display_name,
         email: row.email,
+        second_factor_enrolled: row.second_factor_enrolled,
+        second_factor_at: row.second_factor_at,
     }))
 }
 

@@ -6,6 +6,7 @@ pub mod branding;
 pub mod onboarding;
 pub mod principal;
 pub mod role;
+pub mod second_factor;
 pub mod secrets;
 pub mod tenants;
 pub mod tokens;

@@ -20,7 +20,7 @@ use passerelle_core::schemes::{self, NewScheme};
 use passerelle_core::tenancy::tenants::TenantKind;
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users::{self, NewUser};
-use passerelle_core::tenancy::{Role, account_links, accounts};
+use passerelle_core::tenancy::{Role, account_links, accounts, second_factor};
 use passerelle_core::vouchers::{self, Holder, IssueRequest, Visibility};
 use passerelle_test_support::create_tenant;
 use uuid::Uuid;
@@ -215,10 +215,42 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("sign in");
-    assert!(
-        matches!(session, accounts::SignIn::Opened(_)),
-        "{session:?}"
-    );
+    let accounts::SignIn::Opened(opened) = session else {
+        panic!("{session:?}");
+    };
+    // The second factor set up, with its recovery codes, as the enrolment page does.
+    let signed = accounts::authenticate(db, &opened.cookie)
+        .await
+        .expect("authenticate")
+        .expect("a session");
+    let enrolment = second_factor::begin_enrolment(db, tenant.id, user.id, "fixture")
+        .await
+        .expect("enrolment");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(enrolment.secret_base32.as_bytes())
+        .expect("base32");
+    let code = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret,
+        None,
+        "fixture".into(),
+    )
+    .expect("totp")
+    .generate(chrono::Utc::now().timestamp() as u64);
+    second_factor::confirm_enrolment(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        user.id,
+        signed.session_id,
+        &code,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("second factor confirmed");
     // An invitation, written as the worker writes it: the outbox row and its link.
     account_links::invite(db, tenant.id, Actor::SYSTEM, user.id)
         .await

@@ -92,6 +92,13 @@ async fn animator(
         }
         Err(_) => return Err(unavailable()),
     };
+    if user.awaits_second_factor() {
+        return Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "double-authentification",
+            "Saisissez d’abord le code de votre application d’authentification sur le portail, puis revenez : les feuilles enregistrées sur le téléphone y restent.",
+        ));
+    }
     let portal = Portal { tenant, user };
     match portal.epn_id() {
         Some(epn_id) if portal.may(&access::RECORD_ATTENDANCE) => Ok((portal, epn_id)),
