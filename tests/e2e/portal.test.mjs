@@ -2,7 +2,7 @@
 // (`<role>@lot.example`, password `demo-passerelle`), and sign out.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { baseUrl, browser, page, screenshot } from "./support.mjs";
+import { baseUrl, browser, checkAccessibility, page, passSecondFactor, screenshot } from "./support.mjs";
 
 let chromium;
 
@@ -24,6 +24,11 @@ test("a finance officer signs in, sees the home page and signs out", async () =>
   await officer.getByLabel("Adresse électronique").fill("finance@lot.example");
   await officer.getByLabel("Mot de passe").fill("demo-passerelle");
   await officer.getByRole("button", { name: "Se connecter" }).click();
+  // A finance officer's password is followed by the second factor (set up the first time).
+  await officer.getByRole("heading", { level: 1, name: "Double authentification" }).waitFor();
+  await checkAccessibility(officer, "portal-second-factor");
+  await screenshot(officer, "portal-second-factor");
+  await passSecondFactor(officer, "finance@lot.example");
   await officer.getByRole("heading", { level: 1 }).filter({ hasText: "Bonjour" }).waitFor();
   assert.match(await officer.locator("main").innerText(), /gestionnaire financier/);
   await screenshot(officer, "portal-home");

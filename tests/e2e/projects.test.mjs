@@ -4,7 +4,7 @@
 // that member's portfolio shows the competences and the orientation.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, baseUrl, browser, page, parisTimeAgo, parisToday, printToPdf, readPdf, screenshot } from "./support.mjs";
+import { api, baseUrl, browser, page, parisTimeAgo, parisToday, passSecondFactor, printToPdf, readPdf, screenshot } from "./support.mjs";
 
 const portal = `${baseUrl}/portail/auvergne-rhone-alpes`;
 const title = "Atelier tablette du club de l’amitié";
@@ -25,6 +25,7 @@ async function signIn(role, options = {}) {
   await signedIn.getByLabel("Adresse électronique").fill(`${role}@auvergne-rhone-alpes.example`);
   await signedIn.getByLabel("Mot de passe").fill("demo-passerelle");
   await signedIn.getByRole("button", { name: "Se connecter" }).click();
+  await passSecondFactor(signedIn, `${role}@auvergne-rhone-alpes.example`);
   await signedIn.getByRole("heading", { level: 1 }).filter({ hasText: "Bonjour" }).waitFor();
   return signedIn;
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 // What every end-to-end test needs: the running service, the demo tokens, a browser, and a place
 // for screenshots. `run.sh` starts the service and passes these through the environment.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -196,7 +197,73 @@ export async function signIn(pageInstance, email) {
   await pageInstance.getByLabel("Adresse électronique").fill(email);
   await pageInstance.getByLabel("Mot de passe").fill("demo-passerelle");
   await pageInstance.getByRole("button", { name: "Se connecter" }).click();
+  await passSecondFactor(pageInstance, email);
   await pageInstance.getByRole("heading", { level: 1 }).filter({ hasText: "Bonjour" }).waitFor();
+}
+
+// The second factor, as each demo user's authenticator app would hold it: its key, the last time
+// step whose code was typed, and its recovery codes, kept in a file beside the demo tokens so that
+// the test files, each in its own process, share them.
+const authenticatorsFile = `${process.env.E2E_TOKENS}.authenticators.json`;
+
+function authenticators() {
+  return existsSync(authenticatorsFile) ? JSON.parse(readFileSync(authenticatorsFile, "utf8")) : {};
+}
+
+function base32Decode(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of text.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238: HMAC-SHA-1 of the time step, six digits. */
+function totp(key, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const digest = createHmac("sha1", key).update(counter).digest();
+  const offset = digest[19] & 0x0f;
+  return String((digest.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+/** After the password, when the portal asks for the second factor: sets it up the first time,
+ * then types the code of a time step not used yet (or a recovery code when those in reach are
+ * spent), as the person would with their phone. */
+export async function passSecondFactor(pageInstance, email) {
+  await pageInstance.getByRole("heading", { level: 1 }).first().waitFor();
+  if (!new URL(pageInstance.url()).pathname.endsWith("/double-authentification")) return;
+  const kept = authenticators();
+  const now = Math.floor(Date.now() / 30000);
+  if ((await pageInstance.getByRole("button", { name: "Activer" }).count()) > 0) {
+    const key = base32Decode(await pageInstance.locator("strong.code").innerText());
+    await pageInstance.getByLabel(/^Code à six chiffres/).fill(totp(key, now));
+    await pageInstance.getByRole("button", { name: "Activer" }).click();
+    await pageInstance.getByRole("heading", { name: "Vos codes de secours" }).waitFor();
+    const recovery = await pageInstance.locator("li.code").allInnerTexts();
+    kept[email] = { key: key.toString("hex"), last: now, recovery };
+    writeFileSync(authenticatorsFile, JSON.stringify(kept));
+    await pageInstance.getByRole("link", { name: "J’ai gardé mes codes, continuer" }).click();
+    return;
+  }
+  const mine = kept[email];
+  const step = Math.max(mine.last + 1, now - 1);
+  let code;
+  if (step <= now + 1) {
+    mine.last = step;
+    code = totp(Buffer.from(mine.key, "hex"), step);
+  } else {
+    code = mine.recovery.pop();
+  }
+  writeFileSync(authenticatorsFile, JSON.stringify(kept));
+  await pageInstance.getByLabel(/^Code/).fill(code);
+  await pageInstance.getByRole("button", { name: "Valider" }).click();
+  // A recovery code leads to a page that says how many are left, then on.
+  await pageInstance.locator("h1:has-text('Bonjour'), a.fr-btn:has-text('Continuer')").first().waitFor();
+  if ((await pageInstance.locator("a.fr-btn:has-text('Continuer')").count()) > 0) {
+    await pageInstance.locator("a.fr-btn:has-text('Continuer')").click();
+  }
 }
 
 /** Polls `check` every half second until it returns a value, for at most `seconds`. */

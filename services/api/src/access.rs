@@ -603,6 +603,18 @@ pub const DOWNLOAD_ARCHIVE: Operation = op(
     "/v1/archives/{archive_id}/file",
     TENANT_ADMIN,
 );
+pub const RESET_SECOND_FACTOR: Operation = op(
+    "resetSecondFactor",
+    "DELETE",
+    "/v1/users/{user_id}/second-factor",
+    TENANT_ADMIN,
+);
+pub const SET_SECOND_FACTOR_POLICY: Operation = op(
+    "setSecondFactorPolicy",
+    "PUT",
+    "/v1/tenant/second-factor",
+    TENANT_ADMIN,
+);
 pub const SET_RETENTION: Operation =
     op("setRetention", "PUT", "/v1/tenant/retention", TENANT_ADMIN);
 pub const SET_STATISTICS_THRESHOLD: Operation = op(
@@ -819,6 +831,8 @@ pub const ALL: &[&Operation] = &[
     &UPDATE_BRANDING,
     &SET_LOGO,
     &REMOVE_LOGO,
+    &RESET_SECOND_FACTOR,
+    &SET_SECOND_FACTOR_POLICY,
     &SET_RETENTION,
     &UNSUBSCRIBE_PAGE,
     &UNSUBSCRIBE,

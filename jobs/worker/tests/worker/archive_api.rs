@@ -359,6 +359,7 @@ impl Portal {
             cookie,
             csrf_token: String::new(),
         };
+        portal.set_up_second_factor(&tenant.slug).await;
         let home = portal.get(&format!("/portail/{}/", tenant.slug)).await.1;
         portal.csrf_token = home
             .split("name=\"csrf_token\" value=\"")
@@ -367,6 +368,55 @@ impl Portal {
             .expect("a CSRF token")
             .to_owned();
         portal
+    }
+
+    /// Finance officers and tenant admins set up their authenticator before any page: its code
+    /// computed from the key the page shows.
+    async fn set_up_second_factor(&self, slug: &str) {
+        let path = format!("/portail/{slug}/double-authentification");
+        let (status, page) = self.get(&path).await;
+        assert_eq!(status, 200);
+        if !page.contains("double-authentification/activation") {
+            return;
+        }
+        let field = |name: &str| {
+            page.split(name)
+                .nth(1)
+                .and_then(|rest| rest.split('"').nth(1))
+                .expect("a field of the page")
+                .to_owned()
+        };
+        let token = field("name=\"csrf_token\" value=");
+        let key: String = page
+            .split("<strong class=\"code\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("the key")
+            .split_whitespace()
+            .collect();
+        let secret = totp_rs::Secret::Encoded(key).to_bytes().expect("base32");
+        let code = totp_rs::TOTP::new(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            secret,
+            None,
+            String::new(),
+        )
+        .expect("totp")
+        .generate_current()
+        .expect("clock");
+        let response = self
+            .client
+            .post(format!("{}{path}/activation", self.base))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.base)
+            .form(&[("csrf_token", token.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .expect("activation");
+        assert_eq!(response.status(), 200);
     }
 
     async fn get(&self, path: &str) -> (u16, String) {

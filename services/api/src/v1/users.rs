@@ -359,4 +359,69 @@ impl UsersApi {
         .await?;
         Ok(Json(token.into()))
     }
+
+    /// Takes a user's second factor away, when their phone is lost and no recovery code is
+    /// left: their sessions end, and their next sign-in sets up a new one. 409 when they have
+    /// none. Audited.
+    #[oai(
+        path = "/users/:user_id/second-factor",
+        method = "delete",
+        operation_id = "resetSecondFactor"
+    )]
+    async fn reset_second_factor(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// The user's id.
+        user_id: Path<Uuid>,
+    ) -> Result<PolicySet, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::RESET_SECOND_FACTOR)?;
+        passerelle_core::tenancy::second_factor::reset(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            user_id.0,
+        )
+        .await?;
+        Ok(PolicySet::NoContent)
+    }
+
+    /// Who must type a second factor after the password on the portal: finance officers and
+    /// tenant admins always; with `every_role`, every user of the territory. Audited; a session
+    /// opened before the change asks for the code at its next page.
+    #[oai(
+        path = "/tenant/second-factor",
+        method = "put",
+        operation_id = "setSecondFactorPolicy"
+    )]
+    async fn set_second_factor_policy(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<SecondFactorPolicy>,
+    ) -> Result<PolicySet, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_SECOND_FACTOR_POLICY)?;
+        passerelle_core::tenancy::second_factor::set_every_role(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            body.0.every_role,
+        )
+        .await?;
+        Ok(PolicySet::NoContent)
+    }
+}
+
+/// Who must use a second factor on the portal.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SecondFactorPolicy {
+    /// Every role of the territory, not only finance officers and tenant admins.
+    pub every_role: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum PolicySet {
+    #[oai(status = 204)]
+    NoContent,
 }

@@ -146,6 +146,10 @@ pub fn routes() -> Route {
             get(user_edit::show).post(user_edit::save),
         )
         .at(
+            "/:tenant/utilisateurs/:id/double-authentification",
+            poem::post(user_edit::reset_second_factor),
+        )
+        .at(
             "/:tenant/utilisateurs/:id/invitation",
             poem::post(admin::invite),
         )
@@ -425,6 +429,34 @@ impl Portal {
 
     fn actor(&self) -> passerelle_core::audit::Actor {
         passerelle_core::audit::Actor::from(&self.user.principal)
+    }
+
+    /// Money moves on this request (a statement approved, a transfer file taken): a session
+    /// whose second factor is older than a quarter of an hour, or that never typed one, types a
+    /// code first and then comes back to the page `back` (a form is not replayed: it is sent
+    /// again from there).
+    fn money_moves(&self, back: &str) -> PageResult<()> {
+        if self.user.second_factor_fresh(chrono::Utc::now()) {
+            return Ok(());
+        }
+        let encoded: String = back
+            .chars()
+            .map(|c| match c {
+                '%' => "%25".to_owned(),
+                '&' => "%26".to_owned(),
+                '?' => "%3F".to_owned(),
+                '=' => "%3D".to_owned(),
+                '#' => "%23".to_owned(),
+                '+' => "%2B".to_owned(),
+                ' ' => "%20".to_owned(),
+                c => c.to_string(),
+            })
+            .collect();
+        Err(see_other(&format!(
+            "{}/double-authentification?retour={encoded}",
+            self.path()
+        ))
+        .into())
     }
 }
 

@@ -26,6 +26,8 @@ struct SecondFactorPage {
     back_to: String,
     /// A recovery code was used: how many are left.
     recovery_left: Option<i64>,
+    /// The user's role (or the territory) requires it.
+    required: bool,
 }
 
 /// The signed-in user (a portal session always has one).
@@ -76,6 +78,7 @@ async fn enrolment_page(
             )),
             secret: Some(grouped(&enrolment.secret_base32)),
             error,
+            required: portal.user.second_factor_required,
             back_to: back_to(portal, None),
             ..SecondFactorPage::default()
         },
@@ -93,19 +96,15 @@ pub(super) async fn show(
     let fresh = portal.user.second_factor_fresh(chrono::Utc::now());
     match second_factor::enrolled(&state.db, portal.tenant.id, user_of(&portal)?).await? {
         Enrolled::Yes if fresh && query_param(req, "retour").is_some() => Ok(see_other(&asked)),
-        Enrolled::Yes
-            if !portal.user.awaits_second_factor() && query_param(req, "retour").is_none() =>
-        {
-            Ok(portal.page(
-                StatusCode::OK,
-                "second_factor.html",
-                SecondFactorPage {
-                    step: "activee",
-                    back_to: asked,
-                    ..SecondFactorPage::default()
-                },
-            ))
-        }
+        Enrolled::Yes if fresh => Ok(portal.page(
+            StatusCode::OK,
+            "second_factor.html",
+            SecondFactorPage {
+                step: "activee",
+                back_to: asked,
+                ..SecondFactorPage::default()
+            },
+        )),
         Enrolled::Yes => Ok(portal.page(
             StatusCode::OK,
             "second_factor.html",

@@ -388,6 +388,7 @@ pub(super) async fn approve(
     )
     .await?;
     let id = super::path_id(&id, "statement")?;
+    portal.money_moves(&format!("{}/releve/{id}", portal.path()))?;
     match reimbursements::approve(&state.db, portal.tenant.id, portal.actor(), id).await {
         Ok(_) => Ok(see_other(&format!(
             "{}/releve/{id}?valide=1",
@@ -488,6 +489,7 @@ pub(super) async fn month_sepa(
         ));
     };
     let back = format!("{}/releves?mois={}", portal.path(), month.format("%Y-%m"));
+    portal.money_moves(&back)?;
     let file = sepa::month_file(&state.db, portal.tenant.id, portal.actor(), month)
         .await
         .or_back(&back, "Revenir aux relevés du mois")?;

@@ -16,6 +16,7 @@ use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
+use passerelle_core::tenancy::second_factor::{self, Enrolled};
 
 #[derive(Serialize)]
 struct EditView<'a> {
@@ -25,6 +26,8 @@ struct EditView<'a> {
     prescribers: Vec<Choice>,
     epns: Vec<Choice>,
     errors: FormErrors,
+    /// The user set up a second factor: the admin can reset it (a lost phone).
+    second_factor: bool,
 }
 
 async fn page(
@@ -44,6 +47,7 @@ async fn page(
     }
     .await;
     let (prescribers, epns) = loaded.or_back(&back, "Revenir aux utilisateurs")?;
+    let second_factor = second_factor::enrolled(&state.db, tenant_id, id).await?;
     Ok(portal.page(
         status,
         "user_edit.html",
@@ -57,8 +61,39 @@ async fn page(
             prescribers: prescribers.iter().map(|p| option(p.id, &p.name)).collect(),
             epns: epns.iter().map(|e| option(e.id, &e.name)).collect(),
             errors: errors.to_view(),
+            second_factor: second_factor != Enrolled::No,
         },
     ))
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ResetForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The admin takes a user's second factor away (a lost phone, no recovery code left).
+#[handler]
+pub(super) async fn reset_second_factor(
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ResetForm>,
+) -> PageResult {
+    let portal = Portal::allowed_form(
+        &state,
+        req,
+        &slug,
+        &access::RESET_SECOND_FACTOR,
+        &form.csrf_token,
+    )
+    .await?;
+    let id = super::path_id(&id, "user")?;
+    let back = format!("{}/utilisateurs/{id}", portal.path());
+    second_factor::reset(&state.db, portal.tenant.id, portal.actor(), id)
+        .await
+        .or_back(&back, "Revenir au compte")?;
+    Ok(see_other(&format!("{back}?reinitialise=1")))
 }
 
 #[handler]

@@ -85,6 +85,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
         "renameScheme" => Some(json!({ "name": "Ticket Net 2027" })),
         "updateUser" => Some(json!({ "display_name": "Nom corrigé" })),
         "updatePrescriber" => Some(json!({ "contact_email": "contact@caf46.example" })),
+        "setSecondFactorPolicy" => Some(json!({ "every_role": false })),
         "updateBranding" => Some(json!({ "display_name": "Lot numérique" })),
         "inviteTenantAdmin" => Some(
             json!({ "email": format!("{}@cantal.example", Uuid::new_v4().simple()), "display_name": "Admin" }),

@@ -1,54 +1,37 @@
-//! The second factor as a finance officer sets it up and signs in with it: the codes are computed
-//! by the test from the secret the page shows (RFC 6238, written here on its own), and every way
-//! around it is tried — no code, a wrong one, the same code twice, a recovery code twice, five
-//! wrong codes, a forged form.
+//! The second factor as people use it: a prescriber agent sets it up by choice, a finance officer
+//! must, and types it again before money moves; the codes are computed by the test from the
+//! secret the page shows (RFC 6238, written in `web.rs` on its own), and every way around it is
+//! tried — no code, a wrong one, the same code twice, a recovery code twice, five wrong codes, a
+//! forged form, a stale session approving a statement.
 
-use hmac::{Hmac, Mac};
 use passerelle_core::tenancy::Role;
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::web::{Browser, PASSWORD, SignedIn, cookie_pair, csrf_token, with_password};
+use crate::web::{
+    Browser, PASSWORD, SignedIn, code_at_step, cookie_pair, csrf_token, pass_second_factor,
+    recovery_codes, shown_secret, with_password, with_password_in,
+};
 
-/// The code of RFC 6238 (HMAC-SHA-1, six digits, thirty-second steps) for `seconds` after the
-/// epoch.
 fn code_at(secret: &[u8], seconds: i64) -> String {
-    let step = (seconds / 30) as u64;
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("key");
-    mac.update(&step.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = usize::from(digest[19] & 0x0f);
-    let value = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:06}", value % 1_000_000)
+    code_at_step(secret, seconds / 30)
 }
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// The secret the enrolment page shows, in groups of four, decoded.
-fn shown_secret(html: &str) -> Vec<u8> {
-    let grouped = html
-        .split("<strong class=\"code\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .expect("the secret on the page");
-    let compact: String = grouped.chars().filter(|c| !c.is_whitespace()).collect();
-    data_encoding::BASE32_NOPAD
-        .decode(compact.trim_end_matches('=').as_bytes())
-        .expect("base32")
-}
-
-fn recovery_codes(html: &str) -> Vec<String> {
-    html.split("<li class=\"code\">")
-        .skip(1)
-        .filter_map(|rest| rest.split('<').next())
-        .map(str::to_owned)
-        .collect()
+/// A user whose role does not require it sets up the second factor from its page; the key.
+async fn set_up_by_choice(user: &SignedIn<'_>) -> Vec<u8> {
+    let page = user.get("/portail/lot/double-authentification").await;
+    let secret = shown_secret(&page.html);
+    let activated = user
+        .submit(
+            "/portail/lot/double-authentification/activation",
+            &[("code", &code_at(&secret, now()))],
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{}", activated.html);
+    secret
 }
 
 /// A new browser signed in with the password only, and the CSRF token of the code's page.
@@ -94,9 +77,9 @@ async fn type_code(
 }
 
 #[tokio::test]
-async fn a_finance_officer_sets_up_the_second_factor_and_signs_in_with_it() {
+async fn a_prescriber_agent_sets_up_the_second_factor_and_signs_in_with_it() {
     let app = spawn_app().await;
-    let email = with_password(&app, Role::Finance).await;
+    let email = with_password(&app, Role::Prescriber).await;
     let officer = SignedIn::new(&app, "lot", &email, PASSWORD).await;
     let home = officer.get("/portail/lot/").await;
     assert!(
@@ -188,7 +171,7 @@ async fn a_finance_officer_sets_up_the_second_factor_and_signs_in_with_it() {
     // Audited: the set-up and the recovery code, in the officer's name.
     let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
     let actions: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, actor_role FROM audit_log WHERE object_type = 'user' AND action LIKE 'user.%_%'
+        "SELECT action, actor_role FROM audit_log WHERE object_type = 'user'
            AND action IN ('user.second_factor_enrolled', 'user.recovery_code_used') ORDER BY occurred_at, id",
     )
     .fetch_all(&mut *tx)
@@ -200,9 +183,12 @@ async fn a_finance_officer_sets_up_the_second_factor_and_signs_in_with_it() {
         [
             (
                 "user.second_factor_enrolled".to_owned(),
-                "finance".to_owned()
+                "prescriber".to_owned()
             ),
-            ("user.recovery_code_used".to_owned(), "finance".to_owned()),
+            (
+                "user.recovery_code_used".to_owned(),
+                "prescriber".to_owned()
+            ),
         ]
     );
 }
@@ -210,17 +196,9 @@ async fn a_finance_officer_sets_up_the_second_factor_and_signs_in_with_it() {
 #[tokio::test]
 async fn five_wrong_codes_end_the_session() {
     let app = spawn_app().await;
-    let email = with_password(&app, Role::TenantAdmin).await;
-    let admin = SignedIn::new(&app, "lot", &email, PASSWORD).await;
-    let page = admin.get("/portail/lot/double-authentification").await;
-    let secret = shown_secret(&page.html);
-    let activated = admin
-        .submit(
-            "/portail/lot/double-authentification/activation",
-            &[("code", &code_at(&secret, now()))],
-        )
-        .await;
-    assert_eq!(activated.status, 200);
+    let email = with_password(&app, Role::Epn).await;
+    let animator = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let secret = set_up_by_choice(&animator).await;
 
     let (browser, cookie, token) = password_only(&app, &email).await;
     for attempt in 1..=5 {
@@ -264,4 +242,228 @@ async fn five_wrong_codes_end_the_session() {
         elsewhere.location.as_deref(),
         Some("/portail/ara/connexion")
     );
+}
+
+#[tokio::test]
+async fn a_finance_officer_must_set_it_up_and_type_it_again_before_money_moves() {
+    let app = spawn_app().await;
+    let email = with_password(&app, Role::Finance).await;
+    let browser = Browser::new(&app);
+    let signed = browser.sign_in("lot", &email, PASSWORD).await;
+    let cookie = cookie_pair(&signed.set_cookie.expect("cookie"));
+    // Nothing opens before the second factor is set up.
+    for path in [
+        "/portail/lot/",
+        "/portail/lot/releves",
+        "/portail/lot/releves/2026-11/sepa",
+    ] {
+        let page = browser.get(path, Some(&cookie)).await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/portail/lot/double-authentification"),
+            "{path}"
+        );
+    }
+    let page = browser
+        .get("/portail/lot/double-authentification", Some(&cookie))
+        .await;
+    assert!(
+        page.html.contains("obligatoire pour votre rôle"),
+        "{}",
+        page.html
+    );
+    pass_second_factor(&browser, &cookie, "lot", &email).await;
+    assert_eq!(
+        browser.get("/portail/lot/", Some(&cookie)).await.status,
+        200
+    );
+    let sepa = browser
+        .get("/portail/lot/releves/2026-11/sepa", Some(&cookie))
+        .await;
+    assert!(
+        !sepa
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("double-authentification"),
+        "a fresh code is enough"
+    );
+
+    // Twenty minutes later, the transfer file and an approval ask for a code again, then come
+    // back to their page.
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    sqlx::query(
+        "UPDATE web_sessions SET second_factor_at = now() - interval '20 minutes' WHERE user_id = $1",
+    )
+    .bind(app.lot.users[&Role::Finance])
+    .execute(&mut *tx)
+    .await
+    .expect("age the session");
+    tx.commit().await.expect("commit");
+    let sepa = browser
+        .get("/portail/lot/releves/2026-11/sepa", Some(&cookie))
+        .await;
+    assert_eq!(sepa.status, 303);
+    assert_eq!(
+        sepa.location.as_deref(),
+        Some("/portail/lot/double-authentification?retour=/portail/lot/releves%3Fmois%3D2026-11")
+    );
+    let home = browser.get("/portail/lot/", Some(&cookie)).await;
+    assert_eq!(home.status, 200, "the other pages stay open");
+    let token = csrf_token(&home.html);
+    let statement = uuid::Uuid::now_v7();
+    let approval = browser
+        .post(
+            &format!("/portail/lot/releve/{statement}/valider"),
+            Some(&cookie),
+            Some(&app.base),
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(
+        approval.location,
+        Some(format!(
+            "/portail/lot/double-authentification?retour=/portail/lot/releve/{statement}"
+        ))
+    );
+    let asked = browser
+        .get(sepa.location.as_deref().expect("location"), Some(&cookie))
+        .await;
+    assert!(
+        asked.html.contains("Saisissez le code à six chiffres"),
+        "{}",
+        asked.html
+    );
+    assert!(
+        asked
+            .html
+            .contains("name=\"retour\" value=\"/portail/lot/releves?mois=2026-11\""),
+        "{}",
+        asked.html
+    );
+    // Elsewhere than this portal, the way back is home.
+    let outside = browser
+        .get(
+            "/portail/lot/double-authentification?retour=https://ailleurs.example/",
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        outside
+            .html
+            .contains("name=\"retour\" value=\"/portail/lot/\""),
+        "{}",
+        outside.html
+    );
+    pass_second_factor(&browser, &cookie, "lot", &email).await;
+    let sepa = browser
+        .get("/portail/lot/releves/2026-11/sepa", Some(&cookie))
+        .await;
+    assert!(
+        !sepa
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("double-authentification"),
+        "the code typed again opens it"
+    );
+}
+
+#[tokio::test]
+async fn the_territory_extends_the_second_factor_to_every_role() {
+    let app = spawn_app().await;
+    let email = with_password(&app, Role::Epn).await;
+    let animator = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    assert_eq!(
+        animator.get("/portail/lot/").await.status,
+        200,
+        "not asked by default"
+    );
+    let set = app
+        .send(
+            app.request(
+                "PUT",
+                "/v1/tenant/second-factor",
+                Some(app.lot.token(Role::TenantAdmin)),
+            )
+            .json(&serde_json::json!({ "every_role": true })),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.raw);
+    // The session already open asks for it at its next page, and the phone app too.
+    assert_eq!(
+        animator.get("/portail/lot/").await.location.as_deref(),
+        Some("/portail/lot/double-authentification")
+    );
+    let phone = animator.get("/portail/lot/epn/telephone/semaine").await;
+    assert_eq!(phone.status, 401, "{}", phone.html);
+    // Another territory's users are not concerned.
+    let other = with_password_in(&app, &app.ara, Role::Epn).await;
+    let elsewhere = SignedIn::new(&app, "ara", &other, PASSWORD).await;
+    assert_eq!(elsewhere.get("/portail/ara/").await.status, 200);
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'tenant.second_factor_policy_set'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn the_admin_resets_the_second_factor_of_a_user_who_lost_their_phone() {
+    let app = spawn_app().await;
+    let email = with_password(&app, Role::Prescriber).await;
+    let agent = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let secret = set_up_by_choice(&agent).await;
+    let user_id = app.lot.users[&Role::Prescriber];
+    let path = format!("/v1/users/{user_id}/second-factor");
+
+    // Not by another territory's admin, nor by the agent's own token.
+    let foreign = app
+        .send(app.request("DELETE", &path, Some(app.ara.token(Role::TenantAdmin))))
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.raw);
+    let own = app
+        .send(app.request("DELETE", &path, Some(app.lot.token(Role::Prescriber))))
+        .await;
+    assert_eq!(own.status, 403);
+
+    // From the portal: the admin's user page offers it; the agent's session ends.
+    let admin_email = with_password(&app, Role::TenantAdmin).await;
+    let admin = SignedIn::new(&app, "lot", &admin_email, PASSWORD).await;
+    let user_page = admin
+        .get(&format!("/portail/lot/utilisateurs/{user_id}"))
+        .await;
+    assert!(
+        user_page
+            .html
+            .contains("Réinitialiser la double authentification"),
+        "{}",
+        user_page.html
+    );
+    let reset = admin
+        .submit(
+            &format!("/portail/lot/utilisateurs/{user_id}/double-authentification"),
+            &[],
+        )
+        .await;
+    assert_eq!(reset.status, 303, "{}", reset.html);
+    assert_eq!(
+        agent.get("/portail/lot/").await.location.as_deref(),
+        Some("/portail/lot/connexion"),
+        "the agent's session ended"
+    );
+    // Once more through the API: there is nothing left to reset.
+    let again = app
+        .send(app.request("DELETE", &path, Some(app.lot.token(Role::TenantAdmin))))
+        .await;
+    again.problem(409);
+    assert_eq!(again.body["type"], "/problems/second-factor-not-enrolled");
+    // The agent signs in with the password alone again, and may set up a new one.
+    let back = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let page = back.get("/portail/lot/double-authentification").await;
+    assert_ne!(shown_secret(&page.html), secret, "a new key");
 }

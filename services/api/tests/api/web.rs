@@ -12,7 +12,7 @@ pub(crate) const PASSWORD: &str = "cheval-agrafe-batterie";
 
 /// A browser that shows redirects instead of following them, and sends its page's origin.
 pub(crate) struct Browser<'a> {
-    app: &'a TestApp,
+    pub app: &'a TestApp,
     pub http: reqwest::Client,
 }
 
@@ -138,9 +138,16 @@ impl<'a> SignedIn<'a> {
         let page = browser.sign_in(slug, email, password).await;
         assert_eq!(page.status, 303, "{}", page.html);
         let cookie = cookie_pair(&page.set_cookie.expect("cookie"));
-        let home = browser
+        let mut home = browser
             .get(&format!("/portail/{slug}/"), Some(&cookie))
             .await;
+        if home.status == 303 {
+            pass_second_factor(&browser, &cookie, slug, email).await;
+            home = browser
+                .get(&format!("/portail/{slug}/"), Some(&cookie))
+                .await;
+        }
+        assert_eq!(home.status, 200, "{}", home.html);
         let token = csrf_token(&home.html);
         Self {
             browser,
@@ -184,6 +191,135 @@ impl<'a> SignedIn<'a> {
             .post(path, Some(&self.cookie), Some(&origin), form)
             .await
     }
+}
+
+/// The code of RFC 6238 (HMAC-SHA-1, six digits, thirty-second steps) at time step `step`,
+/// computed here on its own, not with the service's crate.
+pub(crate) fn code_at_step(secret: &[u8], step: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("key");
+    mac.update(&(step as u64).to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let value = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!("{:06}", value % 1_000_000)
+}
+
+pub(crate) fn current_step() -> i64 {
+    chrono::Utc::now().timestamp() / 30
+}
+
+/// The secret the enrolment page shows, in groups of four, decoded.
+pub(crate) fn shown_secret(html: &str) -> Vec<u8> {
+    let grouped = html
+        .split("<strong class=\"code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret on the page");
+    let compact: String = grouped.chars().filter(|c| !c.is_whitespace()).collect();
+    data_encoding::BASE32_NOPAD
+        .decode(compact.as_bytes())
+        .expect("base32")
+}
+
+pub(crate) fn recovery_codes(html: &str) -> Vec<String> {
+    html.split("<li class=\"code\">")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a test user's authenticator holds: its secret, the last step whose code was used, and
+/// the recovery codes left.
+struct Authenticator {
+    secret: Vec<u8>,
+    last_step: i64,
+    recovery: Vec<String>,
+}
+
+/// The authenticators of the test users, by service address and email.
+fn authenticators()
+-> &'static std::sync::Mutex<std::collections::HashMap<(String, String), Authenticator>> {
+    static KEPT: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(String, String), Authenticator>>,
+    > = std::sync::OnceLock::new();
+    KEPT.get_or_init(Default::default)
+}
+
+/// Passes the second factor of a session opened with the password, as its user would: sets up
+/// the authenticator the first time (keeping its secret and recovery codes), then types the code
+/// of a step not used yet, or a recovery code when the steps within reach are spent.
+pub(crate) async fn pass_second_factor(
+    browser: &Browser<'_>,
+    cookie: &str,
+    slug: &str,
+    email: &str,
+) {
+    let path = format!("/portail/{slug}/double-authentification");
+    let page = browser.get(&path, Some(cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let token = csrf_token(&page.html);
+    let key = (browser.app.base.clone(), email.to_owned());
+    let origin = browser.app.base.clone();
+    if page.html.contains("double-authentification/activation") {
+        let secret = shown_secret(&page.html);
+        let step = current_step();
+        let done = browser
+            .post(
+                &format!("{path}/activation"),
+                Some(cookie),
+                Some(&origin),
+                &[
+                    ("csrf_token", &token),
+                    ("code", &code_at_step(&secret, step)),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.html);
+        let recovery = recovery_codes(&done.html);
+        authenticators().lock().expect("lock").insert(
+            key,
+            Authenticator {
+                secret,
+                last_step: step,
+                recovery,
+            },
+        );
+        return;
+    }
+    let code = {
+        let mut kept = authenticators().lock().expect("lock");
+        let authenticator = kept
+            .get_mut(&key)
+            .expect("a second factor this test set up");
+        let step = (authenticator.last_step + 1).max(current_step() - 1);
+        if step <= current_step() + 1 {
+            authenticator.last_step = step;
+            code_at_step(&authenticator.secret, step)
+        } else {
+            authenticator.recovery.pop().expect("a recovery code left")
+        }
+    };
+    let done = browser
+        .post(
+            &path,
+            Some(cookie),
+            Some(&origin),
+            &[("csrf_token", &token), ("code", &code)],
+        )
+        .await;
+    assert!(
+        [200, 303].contains(&done.status),
+        "{} {}",
+        done.status,
+        done.html
+    );
 }
 
 /// `name=value` of a `Set-Cookie` header.
@@ -258,6 +394,13 @@ async fn a_finance_officer_signs_in_sees_the_home_page_and_signs_out() {
     }
     let cookie = cookie_pair(&set_cookie);
 
+    // A finance officer's password opens the second factor's page only.
+    let gated = browser.get("/portail/lot/", Some(&cookie)).await;
+    assert_eq!(
+        gated.location.as_deref(),
+        Some("/portail/lot/double-authentification")
+    );
+    pass_second_factor(&browser, &cookie, "lot", &email).await;
     let home = browser.get("/portail/lot/", Some(&cookie)).await;
     assert_eq!(home.status, 200);
     assert!(
@@ -476,6 +619,7 @@ async fn the_statements_page_and_its_csv_are_for_finance_and_admins_only() {
             .set_cookie
             .expect("cookie"),
     );
+    pass_second_factor(&browser, &cookie, "lot", &finance).await;
     let home = browser.get("/portail/lot/", Some(&cookie)).await;
     assert!(home.html.contains("Relevés de remboursement des EPN"));
     let page = browser

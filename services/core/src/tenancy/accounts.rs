@@ -158,13 +158,17 @@ pub struct SessionUser {
     /// proved it.
     pub second_factor_enrolled: bool,
     pub second_factor_at: Option<DateTime<Utc>>,
+    /// Whether the user's role must use one (`second_factor::required`).
+    pub second_factor_required: bool,
 }
 
 impl SessionUser {
-    /// Signed in with the password only, by a user whose account a second factor protects: the
-    /// session may do nothing until the code is typed.
+    /// Signed in with the password only, by a user whose account a second factor protects or
+    /// whose role requires one: the session may do nothing until the code is typed (or, without
+    /// a second factor yet, until one is set up).
     pub fn awaits_second_factor(&self) -> bool {
-        self.second_factor_enrolled && self.second_factor_at.is_none()
+        (self.second_factor_enrolled || self.second_factor_required)
+            && self.second_factor_at.is_none()
     }
 
     /// Whether the second factor was proven recently enough for an action that moves money.
@@ -395,6 +399,7 @@ struct SessionRow {
     email: String,
     second_factor_enrolled: bool,
     second_factor_at: Option<DateTime<Utc>>,
+    second_factor_for_all: bool,
 }
 
 /// The user behind a session cookie, or `None` when it is unknown, ended, expired, or its user is
@@ -414,7 +419,9 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
                     u.display_name, u.email, s.second_factor_at,
                     EXISTS (SELECT 1 FROM totp_factors f
                              WHERE f.tenant_id = s.tenant_id AND f.user_id = u.id
-                               AND f.confirmed_at IS NOT NULL) AS second_factor_enrolled",
+                               AND f.confirmed_at IS NOT NULL) AS second_factor_enrolled,
+                    (SELECT t.second_factor_for_all FROM tenants t WHERE t.id = s.tenant_id)
+                        AS second_factor_for_all",
     )
     .bind(hash_secret(cookie))
     .bind(IDLE_MINUTES)
@@ -441,6 +448,7 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
         email: row.email,
         second_factor_enrolled: row.second_factor_enrolled,
         second_factor_at: row.second_factor_at,
+        second_factor_required: super::second_factor::required(role, row.second_factor_for_all),
     }))
 }
 

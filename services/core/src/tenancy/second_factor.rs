@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::refusal::Refusal;
 use crate::storage::Tx;
+use crate::tenancy::Role;
 use crate::{Db, Error};
 
 /// The name authenticator apps show beside the account.
@@ -29,6 +30,83 @@ pub const RECOVERY_CODES: usize = 10;
 pub const FAILURES_PER_SESSION: i32 = 5;
 /// A money-moving action asks for a code again when the last one is older than this.
 pub const FRESH_FOR_MINUTES: i64 = 15;
+
+/// Whether a user of this role must use a second factor: finance officers and tenant admins
+/// always (they approve and pay statements, hold the territory's data), every role when the
+/// territory asks for it.
+pub fn required(role: Role, every_role: bool) -> bool {
+    every_role || matches!(role, Role::Finance | Role::TenantAdmin)
+}
+
+/// Extends the second factor to every role of the territory's portal, or back to finance
+/// officers and tenant admins only. Audited.
+pub async fn set_every_role(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    every_role: bool,
+) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    sqlx::query("UPDATE tenants SET second_factor_for_all = $2 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(every_role)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "tenant.second_factor_policy_set",
+        "tenant",
+        tenant_id,
+        json!({ "every_role": every_role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a user's second factor away (a lost phone, no recovery code left): the user's sessions
+/// end, and the next sign-in sets up a new authenticator (required roles) or goes on with the
+/// password alone. Audited; refused when the user has none.
+pub async fn reset(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(Error::NotFound("user"));
+    }
+    let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        return Err(Refusal::SecondFactorNotEnrolled.into());
+    }
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "user.second_factor_reset",
+        "user",
+        user_id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// Where a user stands with the second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
