@@ -90,6 +90,7 @@ pub async fn send(
     job: &SendEmail,
 ) -> Result<Outcome, passerelle_core::Error> {
     let tenant = tenants.get(db, job.tenant_id).await?;
+    render::make_durable(db, &tenant, job.message_id, &options.links).await?;
     let mut tx = db.begin_tenant(job.tenant_id).await?;
     let Some(message) = outbox::lock_for_sending(&mut tx, job.message_id).await? else {
         tx.rollback().await?;

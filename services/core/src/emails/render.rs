@@ -564,6 +564,51 @@ pub async fn prepare(
     }
 }
 
+/// Makes, in a transaction of its own, what a message points to and that must exist when it
+/// arrives: the welcome email's private link to the holder's space. The sending transaction
+/// commits after the mail server has taken the message; a holder who opens the link at once (or
+/// a sending attempt that dies before its commit) must still find it.
+pub async fn make_durable(
+    db: &crate::Db,
+    tenant: &Tenant,
+    message_id: Uuid,
+    links: &Links,
+) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let message = super::outbox::fetch(&mut tx, message_id).await?;
+    let beneficiary_id: Option<Uuid> = match message {
+        Some(OutboxMessage {
+            kind: Kind::Welcome,
+            voucher_id: Some(voucher_id),
+            status: super::status::EmailStatus::Pending,
+            ..
+        }) => {
+            // Only for a person the email will reach: `prepare` decides the rest.
+            sqlx::query_scalar(
+                "SELECT v.beneficiary_id FROM vouchers v
+                   JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
+                  WHERE v.id = $1 AND b.email IS NOT NULL AND b.email_consent AND b.erased_at IS NULL",
+            )
+            .bind(voucher_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        _ => None,
+    };
+    if let Some(beneficiary_id) = beneficiary_id {
+        link::ensure(
+            &mut tx,
+            &links.portfolio_key,
+            tenant,
+            crate::audit::Actor::SYSTEM,
+            beneficiary_id,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn prepare_holder_message(
     tx: &mut Tx,
     tenant: &Tenant,
