@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[derive(Serialize, Default)]
 struct SecondFactorPage {
     /// `inscription` (set it up), `code` (type a code), `activee` (nothing to do), `secours` (the
-    /// recovery codes, once).
+    /// recovery codes, once), `secours-utilise` (a recovery code accepted, with how many are left).
     step: &'static str,
     qr: Option<String>,
     secret: Option<String>,
