@@ -603,6 +603,25 @@ pub const DOWNLOAD_ARCHIVE: Operation = op(
     "/v1/archives/{archive_id}/file",
     TENANT_ADMIN,
 );
+/// The provider its agents sign in through is the territory admin's to set.
+pub const GET_IDENTITY_PROVIDER: Operation = op(
+    "getIdentityProvider",
+    "GET",
+    "/v1/tenant/identity-provider",
+    TENANT_ADMIN,
+);
+pub const SET_IDENTITY_PROVIDER: Operation = op(
+    "setIdentityProvider",
+    "PUT",
+    "/v1/tenant/identity-provider",
+    TENANT_ADMIN,
+);
+pub const REMOVE_IDENTITY_PROVIDER: Operation = op(
+    "removeIdentityProvider",
+    "DELETE",
+    "/v1/tenant/identity-provider",
+    TENANT_ADMIN,
+);
 pub const RESET_SECOND_FACTOR: Operation = op(
     "resetSecondFactor",
     "DELETE",
@@ -831,6 +850,9 @@ pub const ALL: &[&Operation] = &[
     &UPDATE_BRANDING,
     &SET_LOGO,
     &REMOVE_LOGO,
+    &GET_IDENTITY_PROVIDER,
+    &SET_IDENTITY_PROVIDER,
+    &REMOVE_IDENTITY_PROVIDER,
     &RESET_SECOND_FACTOR,
     &SET_SECOND_FACTOR_POLICY,
     &SET_RETENTION,

@@ -40,6 +40,7 @@ pub mod branding;
 pub mod emails;
 pub mod epns;
 pub mod examples;
+pub mod identity_provider;
 pub mod imports;
 pub mod me;
 pub mod orientation;
@@ -125,6 +126,7 @@ pub type Apis = (
         statistics::StatisticsApi,
         archives::ArchivesApi,
         branding::BrandingApi,
+        identity_provider::IdentityProviderApi,
         public::PublicApi,
         crate::holder::balance::BalancePages,
         crate::holder::portfolio::PortfolioPage,
@@ -159,6 +161,7 @@ pub fn apis() -> Apis {
             statistics::StatisticsApi,
             archives::ArchivesApi,
             branding::BrandingApi,
+            identity_provider::IdentityProviderApi,
             public::PublicApi,
             crate::holder::balance::BalancePages,
             crate::holder::portfolio::PortfolioPage,

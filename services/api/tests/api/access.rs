@@ -85,6 +85,10 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
         "renameScheme" => Some(json!({ "name": "Ticket Net 2027" })),
         "updateUser" => Some(json!({ "display_name": "Nom corrigé" })),
         "updatePrescriber" => Some(json!({ "contact_email": "contact@caf46.example" })),
+        "setIdentityProvider" => Some(
+            json!({ "label": "ProConnect", "issuer": "https://auth.example.fr",
+                                              "client_id": "c", "client_secret": "s", "email_domains": [] }),
+        ),
         "setSecondFactorPolicy" => Some(json!({ "every_role": false })),
         "updateBranding" => Some(json!({ "display_name": "Lot numérique" })),
         "inviteTenantAdmin" => Some(

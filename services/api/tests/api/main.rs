@@ -9,6 +9,7 @@ mod errors;
 mod helpers;
 mod holder;
 mod idempotency;
+mod identity_provider;
 mod imports;
 mod isolation;
 mod kit;

@@ -9,10 +9,18 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Tenant tables that do not travel: credentials and state that means nothing elsewhere.
-pub const LEFT_OUT: [(&str, &str); 8] = [
+pub const LEFT_OUT: [(&str, &str); 10] = [
     (
         "api_tokens",
         "API tokens are credentials: the new deployment issues its own",
+    ),
+    (
+        "identity_providers",
+        "the OpenID Connect client and its secret are credentials of this deployment: the new one registers its own, with its own redirect address",
+    ),
+    (
+        "identity_provider_domains",
+        "the domains allowed through a provider go with the provider, left out",
     ),
     (
         "totp_factors",

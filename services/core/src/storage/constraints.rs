@@ -28,6 +28,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "2 to 5 capital letters",
     ),
     (
+        "identity_provider_domains_prescriber_fkey",
+        "email_domains",
+        "no such prescriber organisation in this tenant",
+    ),
+    (
         "tenants_display_name_length",
         "display_name",
         "at most 120 characters",

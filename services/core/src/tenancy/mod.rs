@@ -3,6 +3,7 @@
 pub mod account_links;
 pub mod accounts;
 pub mod branding;
+pub mod identity_provider;
 pub mod onboarding;
 pub mod principal;
 pub mod role;

@@ -251,6 +251,24 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("second factor confirmed");
+    passerelle_core::tenancy::identity_provider::set(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        passerelle_core::tenancy::identity_provider::ProviderSettings {
+            label: "ProConnect".into(),
+            issuer: "https://auth.agentconnect.gouv.fr/api/v2".into(),
+            client_id: "passerelle".into(),
+            client_secret: Some("secret-de-test".into()),
+            domains: vec![passerelle_core::tenancy::identity_provider::AllowedDomain {
+                domain: "caf.fr".into(),
+                role: Role::Prescriber,
+                prescriber_id: Some(prescriber_id),
+            }],
+        },
+    )
+    .await
+    .expect("identity provider");
     // An invitation, written as the worker writes it: the outbox row and its link.
     account_links::invite(db, tenant.id, Actor::SYSTEM, user.id)
         .await

@@ -1,0 +1,169 @@
+//! A territory's OpenID Connect provider as its tenant admin sets it: checked, the secret never
+//! read back nor audited, and refused to every other role and territory.
+
+use passerelle_core::tenancy::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, TestApp, spawn_app};
+
+async fn put(app: &TestApp, token: &str, body: &Value) -> Reply {
+    app.send(
+        app.request("PUT", "/v1/tenant/identity-provider", Some(token))
+            .json(body),
+    )
+    .await
+}
+
+fn proconnect(app: &TestApp, secret: Option<&str>) -> Value {
+    let mut body = json!({
+        "label": "ProConnect",
+        "issuer": "https://auth.agentconnect.gouv.fr/api/v2/",
+        "client_id": "passerelle-lot",
+        "email_domains": [
+            { "domain": "@Lot.fr", "role": "tenant_admin" },
+            { "domain": "caf.fr", "role": "prescriber", "prescriber_id": app.lot.prescriber_id },
+            { "domain": "caf.fr", "role": "prescriber", "prescriber_id": app.lot.prescriber_id },
+        ],
+    });
+    if let Some(secret) = secret {
+        body["client_secret"] = json!(secret);
+    }
+    body
+}
+
+#[tokio::test]
+async fn the_admin_sets_the_provider_and_its_secret_is_never_read_back() {
+    let app = spawn_app().await;
+    let admin = app.lot.token(Role::TenantAdmin);
+    assert_eq!(
+        app.get("/v1/tenant/identity-provider", admin).await.status,
+        404
+    );
+    // The first time, a secret is required.
+    let refused = put(&app, admin, &proconnect(&app, None)).await;
+    refused.problem(422);
+    assert_eq!(refused.error_fields(), vec!["client_secret".to_owned()]);
+
+    let set = put(&app, admin, &proconnect(&app, Some("s3cr3t-du-lot"))).await;
+    assert_eq!(set.status, 200, "{}", set.raw);
+    assert!(!set.raw.contains("s3cr3t-du-lot"), "{}", set.raw);
+    assert_eq!(set.body["client_secret_set"], true);
+    assert_eq!(
+        set.body["issuer"],
+        "https://auth.agentconnect.gouv.fr/api/v2"
+    );
+    assert!(
+        set.body["redirect_uri"]
+            .as_str()
+            .expect("redirect")
+            .ends_with("/portail/lot/oidc/retour"),
+        "{}",
+        set.raw
+    );
+    let domains = set.body["email_domains"].as_array().expect("domains");
+    assert_eq!(domains.len(), 2, "a rule sent twice is one: {}", set.raw);
+    assert!(
+        domains.iter().any(|d| d["domain"] == "lot.fr"),
+        "{}",
+        set.raw
+    );
+
+    // Changed without a secret: the stored one stays.
+    let mut renamed = proconnect(&app, None);
+    renamed["label"] = json!("ProConnect (agents)");
+    let kept = put(&app, admin, &renamed).await;
+    assert_eq!(kept.status, 200, "{}", kept.raw);
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let stored: String = sqlx::query_scalar("SELECT client_secret FROM identity_providers")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("secret");
+    let audits: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'tenant.identity_provider_set' ORDER BY occurred_at",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(stored, "s3cr3t-du-lot");
+    assert_eq!(audits.len(), 2);
+    assert_eq!(audits[0]["client_secret_replaced"], true);
+    assert_eq!(audits[1]["client_secret_replaced"], false);
+    assert!(
+        audits.iter().all(|a| !a.to_string().contains("s3cr3t")),
+        "the secret is never audited: {audits:?}"
+    );
+
+    // Each field checked, each refusal named.
+    for (field, value, at) in [
+        ("issuer", json!("http://auth.example.fr"), "issuer"),
+        ("issuer", json!("https://auth.example.fr/?a=b"), "issuer"),
+        ("label", json!("  "), "label"),
+        (
+            "email_domains",
+            json!([{ "domain": "caf", "role": "prescriber" }]),
+            "email_domains.0.domain",
+        ),
+        (
+            "email_domains",
+            json!([{ "domain": "lot.fr", "role": "epn", "prescriber_id": app.lot.prescriber_id }]),
+            "email_domains.0.prescriber_id",
+        ),
+        (
+            "email_domains",
+            json!([{ "domain": "lot.fr", "role": "platform_admin" }]),
+            "email_domains.0.role",
+        ),
+    ] {
+        let mut body = proconnect(&app, None);
+        body[field] = value;
+        let refused = put(&app, admin, &body).await;
+        refused.problem(422);
+        assert_eq!(
+            refused.error_fields(),
+            vec![at.to_owned()],
+            "{}",
+            refused.raw
+        );
+    }
+    // Another territory's organisation: not one of this territory's.
+    let mut body = proconnect(&app, None);
+    body["email_domains"] = json!([{ "domain": "caf.fr", "role": "prescriber", "prescriber_id": app.ara.prescriber_id }]);
+    let refused = put(&app, admin, &body).await;
+    refused.problem(422);
+    assert_eq!(refused.error_fields(), vec!["email_domains".to_owned()]);
+
+    // Removed; another territory never saw it.
+    assert_eq!(
+        app.get(
+            "/v1/tenant/identity-provider",
+            app.ara.token(Role::TenantAdmin)
+        )
+        .await
+        .status,
+        404
+    );
+    let removed = app
+        .send(app.request("DELETE", "/v1/tenant/identity-provider", Some(admin)))
+        .await;
+    assert_eq!(removed.status, 204);
+    assert_eq!(
+        app.get("/v1/tenant/identity-provider", admin).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn only_the_territorys_admin_sets_its_provider() {
+    let app = spawn_app().await;
+    for role in [Role::Prescriber, Role::Epn, Role::Finance, Role::Funder] {
+        let token = app.lot.token(role);
+        put(&app, token, &proconnect(&app, Some("x")))
+            .await
+            .problem(403);
+        assert_eq!(
+            app.get("/v1/tenant/identity-provider", token).await.status,
+            403
+        );
+    }
+}
