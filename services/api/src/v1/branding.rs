@@ -68,10 +68,7 @@ impl BrandingView {
     fn new(branding: Branding, slug: &str) -> Self {
         Self {
             logo: branding.logo.map(|logo| LogoView {
-                url: format!(
-                    "/territoires/{slug}/logo?v={}",
-                    logo.sha256.get(..16).unwrap_or(&logo.sha256)
-                ),
+                url: branding::logo_path(slug, &logo.sha256),
                 format: logo.format.into(),
                 byte_size: logo.byte_size,
                 sha256: logo.sha256,

@@ -92,10 +92,12 @@ pub(super) async fn show(
     req: &Request,
 ) -> PageResult {
     let portal = Portal::signed_in_with_password(&state, req, &slug).await?;
-    let asked = back_to(&portal, query_param(req, "retour"));
+    let retour = query_param(req, "retour");
+    let coming_back = retour.is_some();
+    let asked = back_to(&portal, retour);
     let fresh = portal.user.second_factor_fresh(chrono::Utc::now());
     match second_factor::enrolled(&state.db, portal.tenant.id, user_of(&portal)?).await? {
-        Enrolled::Yes if fresh && query_param(req, "retour").is_some() => Ok(see_other(&asked)),
+        Enrolled::Yes if fresh && coming_back => Ok(see_other(&asked)),
         Enrolled::Yes if fresh => Ok(portal.page(
             StatusCode::OK,
             "second_factor.html",

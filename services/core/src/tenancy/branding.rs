@@ -54,6 +54,15 @@ impl LogoFormat {
     }
 }
 
+/// A logo's public address, relative to the service: it carries the start of the digest, so that
+/// it can be cached for long and a new logo is a new address.
+pub fn logo_path(slug: &str, sha256: &str) -> String {
+    format!(
+        "/territoires/{slug}/logo?v={}",
+        sha256.get(..16).unwrap_or(sha256)
+    )
+}
+
 /// A logo that passed the checks, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedLogo {

@@ -211,6 +211,16 @@ pub async fn enrolled(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Enrolle
     })
 }
 
+/// The user's secret and whether it is confirmed, the row locked for the enrolment's decision.
+async fn factor_locked(tx: &mut Tx, user_id: Uuid) -> Result<Option<(Vec<u8>, bool)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT secret, confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1 FOR UPDATE",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// The secret to show on the enrolment page: the one already shown if it was not confirmed yet
 /// (the person may have scanned it before reloading), else a new one.
 pub async fn begin_enrolment(
@@ -220,12 +230,7 @@ pub async fn begin_enrolment(
     account: &str,
 ) -> Result<Enrolment, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let existing: Option<(Vec<u8>, bool)> = sqlx::query_as(
-        "SELECT secret, confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1 FOR UPDATE",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing = factor_locked(&mut tx, user_id).await?;
     let secret = match existing {
         Some((_, true)) => return Err(Refusal::SecondFactorAlreadyEnrolled.into()),
         Some((secret, false)) => secret,
@@ -264,12 +269,7 @@ pub async fn confirm_enrolment(
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let factor: Option<(Vec<u8>, bool)> = sqlx::query_as(
-        "SELECT secret, confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1 FOR UPDATE",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let factor = factor_locked(&mut tx, user_id).await?;
     let secret = match factor {
         None => return Err(Refusal::SecondFactorNotEnrolled.into()),
         Some((_, true)) => return Err(Refusal::SecondFactorAlreadyEnrolled.into()),

@@ -64,11 +64,7 @@ impl Tenant {
     /// can be cached for long); `None` without a logo.
     pub fn logo_path(&self) -> Option<String> {
         let sha256 = self.logo_sha256.as_deref()?;
-        Some(format!(
-            "/territoires/{}/logo?v={}",
-            self.slug,
-            sha256.get(..16).unwrap_or(sha256)
-        ))
+        Some(crate::tenancy::branding::logo_path(&self.slug, sha256))
     }
 
     /// The tenant's time zone (validated on creation; Paris if the stored name ever fails to parse).
