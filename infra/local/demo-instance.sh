@@ -32,6 +32,8 @@ start_demo_instance() {
   export REDIS_URL="redis://127.0.0.1:$redis_port"
   export WORKER_HEALTH_ADDR="127.0.0.1:$health_port"
   export LOG_LEVEL=warn
+  # The end-to-end tests start an OpenID Connect provider of their own on 127.0.0.1.
+  export OIDC_LOCAL_ISSUERS=true
 
   demo_pid= demo_worker_pid= demo_redis_pid=
   trap stop_demo_instance EXIT

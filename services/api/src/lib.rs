@@ -8,6 +8,7 @@ mod health;
 mod holder;
 pub mod limits;
 pub mod middleware;
+pub mod oidc;
 mod pages;
 pub mod problem;
 mod problem_types;
@@ -136,6 +137,9 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
                 state.archive_dir = settings.archive_dir.clone();
                 state.web_assets_dir = settings.web_assets_dir.clone();
                 state.trusted_proxies = settings.trusted_proxies.clone();
+                state.identity_providers = std::sync::Arc::new(crate::oidc::Providers::new(
+                    settings.local_identity_providers,
+                ));
                 state
             }),
             shutdown_signal(),

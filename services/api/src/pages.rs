@@ -101,6 +101,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../templates/pages/message.html"),
     ),
+    (
+        "provider_sign_out.html",
+        include_str!("../templates/pages/provider_sign_out.html"),
+    ),
     ("forms.html", include_str!("../templates/pages/forms.html")),
     (
         "voucher_new.html",

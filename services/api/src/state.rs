@@ -22,6 +22,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The limits' counters while Redis is unreachable.
     pub local_limits: std::sync::Arc<crate::limits::LocalCounters>,
+    /// The territories' OpenID Connect providers: their HTTP client and discovery documents.
+    pub identity_providers: std::sync::Arc<crate::oidc::Providers>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 .join(passerelle_core::config::DEFAULT_WEB_ASSETS_DIR),
             trusted_proxies: Vec::new(),
             local_limits: Default::default(),
+            identity_providers: std::sync::Arc::new(crate::oidc::Providers::new(false)),
         }
     }
 

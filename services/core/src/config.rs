@@ -49,6 +49,10 @@ pub struct Settings {
     /// that a letter printed again and the welcome email carry the code without it being stored.
     /// Changing it stops every printed code from working.
     pub portfolio_link_key: String,
+    /// Whether a territory's OpenID Connect provider may be a plain-`http` issuer on this machine
+    /// (`OIDC_LOCAL_ISSUERS=true`: development and the tests' provider). Off in production, so a
+    /// tenant admin cannot make the service call its own host's ports.
+    pub local_identity_providers: bool,
 }
 
 /// The worker's timings and schedules. The defaults are production's; the fault-injection tests
@@ -231,6 +235,16 @@ impl Settings {
                 }
             })
             .collect();
+        let local_identity_providers = match get("OIDC_LOCAL_ISSUERS").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "OIDC_LOCAL_ISSUERS must be true or false, got `{other}`"
+                ));
+                false
+            }
+        };
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
         let statistics_dir =
             PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
@@ -272,6 +286,7 @@ impl Settings {
                 worker,
                 trusted_proxies,
                 portfolio_link_key,
+                local_identity_providers,
             }),
             _ => Err(ConfigError(problems)),
         }

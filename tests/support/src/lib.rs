@@ -27,6 +27,18 @@ pub fn paris_today() -> chrono::NaiveDate {
         .date_naive()
 }
 
+/// A moment `minutes` ago, but not before midnight in Paris: a session started then is today's
+/// for the product, whatever the hour the test runs (just after midnight, "half an hour ago" is
+/// yesterday, before a voucher issued today).
+pub fn started_minutes_ago(minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    let midnight = paris_today()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(chrono_tz::Europe::Paris).earliest())
+        .map_or(now, |m| m.with_timezone(&chrono::Utc));
+    (now - chrono::Duration::minutes(minutes)).max(midnight)
+}
+
 pub mod activity;
 pub mod national;
 pub mod world;

@@ -69,6 +69,10 @@ pub struct ProviderView {
     pub email_domains: Vec<AllowedDomainDto>,
     /// The address to register with the provider as this service's redirect URI.
     pub redirect_uri: String,
+    /// The address to register as this service's post-logout redirect URI.
+    pub post_logout_redirect_uri: String,
+    /// The scopes the service asks for.
+    pub scopes: Vec<String>,
     /// When it was last set.
     pub updated_at: DateTime<Utc>,
 }
@@ -93,6 +97,14 @@ impl ProviderView {
                 "{}/portail/{slug}/oidc/retour",
                 state.links.public_base_url.trim_end_matches('/')
             ),
+            post_logout_redirect_uri: format!(
+                "{}/portail/{slug}/oidc/deconnexion",
+                state.links.public_base_url.trim_end_matches('/')
+            ),
+            scopes: crate::oidc::SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             updated_at: provider.updated_at,
         }
     }

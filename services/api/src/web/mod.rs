@@ -8,7 +8,7 @@
 //! session's CSRF token.
 
 use passerelle_core::tenancy::Principal;
-use passerelle_core::tenancy::accounts::SessionUser;
+use passerelle_core::tenancy::accounts::{SessionOrigin, SessionUser};
 use passerelle_core::tenancy::tenants::Tenant;
 use poem::http::StatusCode;
 use poem::{Request, Response, Route, get};
@@ -38,6 +38,7 @@ mod prescriber_edit;
 mod prescribers;
 mod project_form;
 mod projects;
+mod provider_sign_in;
 pub mod public;
 mod requests;
 mod responses;
@@ -194,6 +195,12 @@ pub fn routes() -> Route {
         .at(
             "/:tenant/double-authentification/activation",
             poem::post(second_factor::activate),
+        )
+        .at("/:tenant/oidc/connexion", get(provider_sign_in::begin))
+        .at("/:tenant/oidc/retour", get(provider_sign_in::callback))
+        .at(
+            "/:tenant/oidc/deconnexion",
+            get(provider_sign_in::signed_out),
         )
         .at("/:tenant/archive", get(archive::show).post(archive::ask))
         .at("/:tenant/archive/:id/fichier", get(archive::download))
@@ -434,7 +441,8 @@ impl Portal {
     /// Money moves on this request (a statement approved, a transfer file taken): a session
     /// whose second factor is older than a quarter of an hour, or that never typed one, types a
     /// code first and then comes back to the page `back` (a form is not replayed: it is sent
-    /// again from there).
+    /// again from there). A session opened through the provider counts the provider's
+    /// authentication as its proof, and asks the provider again.
     fn money_moves(&self, back: &str) -> PageResult<()> {
         if self.user.second_factor_fresh(chrono::Utc::now()) {
             return Ok(());
@@ -452,6 +460,17 @@ impl Portal {
                 c => c.to_string(),
             })
             .collect();
+        // A session the provider opened, without an authenticator here, proves itself again at
+        // the provider.
+        if self.user.opened_by == SessionOrigin::IdentityProvider
+            && !self.user.second_factor_enrolled
+        {
+            return Err(see_other(&format!(
+                "{}/oidc/connexion?reauthentifier=1&retour={encoded}",
+                self.path()
+            ))
+            .into());
+        }
         Err(see_other(&format!(
             "{}/double-authentification?retour={encoded}",
             self.path()

@@ -23,14 +23,28 @@ pub(super) async fn portal(state: &AppState, slug: &str) -> PageResult<Tenant> {
 }
 
 pub(super) fn session_cookie(req: &Request) -> Option<String> {
+    cookie_named(req, COOKIE)
+}
+
+/// The value of the request's cookie `name`.
+pub(super) fn cookie_named(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value.to_owned())
+}
+
+/// `; Secure` when the service is served over HTTPS, for every cookie it sets.
+pub(super) fn secure_attribute(state: &AppState) -> &'static str {
+    if state.links.public_base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 pub(super) fn cookie_path(tenant: &Tenant) -> String {
@@ -38,11 +52,7 @@ pub(super) fn cookie_path(tenant: &Tenant) -> String {
 }
 
 pub(super) fn set_cookie(state: &AppState, tenant: &Tenant, value: &str, max_age: i64) -> String {
-    let secure = if state.links.public_base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = secure_attribute(state);
     format!(
         "{COOKIE}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
         cookie_path(tenant)

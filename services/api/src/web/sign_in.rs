@@ -4,6 +4,7 @@
 use chrono::Utc;
 use passerelle_core::tenancy::Principal;
 use passerelle_core::tenancy::accounts::{self, SignIn};
+use passerelle_core::tenancy::provider_sign_in;
 use passerelle_core::tenancy::tenants::Tenant;
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
@@ -29,11 +30,27 @@ struct SignInView<'a> {
     error: Option<String>,
     notice: Option<&'a str>,
     forgotten_path: String,
+    /// The button of the tenant's OpenID Connect provider, when it has one.
+    provider_label: Option<String>,
+    provider_path: String,
+}
+
+/// The button's label of the tenant's provider, if it has one (none if it cannot be read: the
+/// password form still works).
+pub(super) async fn provider_label(state: &AppState, tenant: &Tenant) -> Option<String> {
+    match provider_sign_in::client(&state.db, tenant.id).await {
+        Ok(provider) => provider.map(|p| p.label),
+        Err(e) => {
+            tracing::warn!(error = %e, "the sign-in page shows no provider");
+            None
+        }
+    }
 }
 
 pub(super) fn sign_in_page(
     status: StatusCode,
     tenant: &Tenant,
+    provider_label: Option<String>,
     email: &str,
     error: Option<String>,
     notice: Option<&str>,
@@ -49,6 +66,8 @@ pub(super) fn sign_in_page(
                 error,
                 notice,
                 forgotten_path: format!("{}/mot-de-passe-oublie", cookie_path(tenant)),
+                provider_label,
+                provider_path: format!("{}/oidc/connexion", cookie_path(tenant)),
             },
         ),
     )
@@ -69,7 +88,15 @@ pub(super) async fn sign_in_form(
     } else {
         None
     };
-    Ok(sign_in_page(StatusCode::OK, &tenant, "", None, notice))
+    let provider = provider_label(&state, &tenant).await;
+    Ok(sign_in_page(
+        StatusCode::OK,
+        &tenant,
+        provider,
+        "",
+        None,
+        notice,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -96,6 +123,7 @@ pub(super) async fn sign_in(
         return Ok(sign_in_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             &tenant,
+            provider_label(&state, &tenant).await,
             &email,
             Some("Saisissez votre adresse électronique et votre mot de passe.".into()),
             None,
@@ -113,6 +141,7 @@ pub(super) async fn sign_in(
             sign_in_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 &tenant,
+                None,
                 &email,
                 Some(format!(
                     "Trop d’essais infructueux depuis cette connexion : par sécurité, réessayez dans {}.",
@@ -138,6 +167,7 @@ pub(super) async fn sign_in(
             Ok(sign_in_page(
                 StatusCode::UNAUTHORIZED,
                 &tenant,
+                provider_label(&state, &tenant).await,
                 &email,
                 Some("Adresse électronique ou mot de passe incorrect.".into()),
                 None,
@@ -165,6 +195,7 @@ pub(super) async fn busy_sign_in(tenant: &Tenant, email: &str) -> Response {
         sign_in_page(
             StatusCode::SERVICE_UNAVAILABLE,
             tenant,
+            None,
             email,
             Some("Beaucoup de connexions sont en cours : réessayez dans quelques secondes.".into()),
             None,
@@ -193,13 +224,25 @@ pub(super) async fn sign_out(
     if !same_origin(req) || !same_token(&form.csrf_token, &user.csrf_token) {
         return Ok(forbidden_form());
     }
-    if let Some(cookie) = session_cookie(req)
-        && let Err(e) = accounts::sign_out(&state.db, &cookie).await
-    {
-        tracing::error!(error = %e, "sign-out failed");
-        return Err(unavailable().into());
-    }
-    let mut response = see_other(&format!("{}/connexion?deconnecte=1", cookie_path(&tenant)));
+    let provider_id_token = match session_cookie(req) {
+        Some(cookie) => match accounts::sign_out(&state.db, &cookie).await {
+            Ok(id_token) => id_token,
+            Err(e) => {
+                tracing::error!(error = %e, "sign-out failed");
+                return Err(unavailable().into());
+            }
+        },
+        None => None,
+    };
+    // A session the provider opened ends there too, which then comes back to the sign-in page.
+    let provider_sign_out = match provider_id_token {
+        Some(id_token) => {
+            super::provider_sign_in::provider_sign_out_page(&state, &tenant, &id_token).await
+        }
+        None => None,
+    };
+    let mut response = provider_sign_out
+        .unwrap_or_else(|| see_other(&format!("{}/connexion?deconnecte=1", cookie_path(&tenant))));
     if let Ok(value) = set_cookie(&state, &tenant, "", 0).parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

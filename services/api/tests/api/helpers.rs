@@ -293,7 +293,15 @@ impl TestApp {
     /// the Lot's prescriber around today; returns the scheme id.
     pub async fn active_scheme_in_lot(&self, body: &serde_json::Value, quantity: i32) -> String {
         let admin = self.lot.token(Role::TenantAdmin);
-        let scheme = self.post("/v1/schemes", admin, body).await;
+        // In force since last week unless the test says: a session of the last hour may fall on
+        // yesterday in Paris (just after midnight), when rules taking effect today do not apply.
+        let mut body = body.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.entry("effective_from").or_insert_with(|| {
+                serde_json::json!(passerelle_test_support::paris_today() - chrono::Days::new(7))
+            });
+        }
+        let scheme = self.post("/v1/schemes", admin, &body).await;
         assert_eq!(scheme.status, 201, "{}", scheme.raw);
         let scheme_id = scheme.body["id"].as_str().expect("scheme").to_owned();
         let active = self

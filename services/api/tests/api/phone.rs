@@ -455,12 +455,11 @@ async fn the_servers_clock_decides_and_hours_used_meanwhile_refuse_the_line() {
 
     // While the phone was offline, another session used the voucher's hours: the phone's line is
     // refused with the reason.
-    let now = chrono::Utc::now();
     let long = session(
         &app,
         epn,
         &scheme_id,
-        now - chrono::Duration::minutes(30),
+        passerelle_test_support::started_minutes_ago(30),
         480,
     )
     .await;
@@ -468,7 +467,7 @@ async fn the_servers_clock_decides_and_hours_used_meanwhile_refuse_the_line() {
         &app,
         epn,
         &scheme_id,
-        now - chrono::Duration::minutes(20),
+        passerelle_test_support::started_minutes_ago(20),
         480,
     )
     .await;
@@ -476,7 +475,7 @@ async fn the_servers_clock_decides_and_hours_used_meanwhile_refuse_the_line() {
         &app,
         epn,
         &scheme_id,
-        now - chrono::Duration::minutes(10),
+        passerelle_test_support::started_minutes_ago(10),
         480,
     )
     .await;

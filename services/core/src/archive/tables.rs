@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Tenant tables that do not travel: credentials and state that means nothing elsewhere.
-pub const LEFT_OUT: [(&str, &str); 10] = [
+pub const LEFT_OUT: [(&str, &str); 11] = [
     (
         "api_tokens",
         "API tokens are credentials: the new deployment issues its own",
@@ -21,6 +21,10 @@ pub const LEFT_OUT: [(&str, &str); 10] = [
     (
         "identity_provider_domains",
         "the domains allowed through a provider go with the provider, left out",
+    ),
+    (
+        "user_identities",
+        "identities linked through a provider go with the provider, left out: each agent is linked again at their first sign-in on the new deployment",
     ),
     (
         "totp_factors",

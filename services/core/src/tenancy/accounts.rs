@@ -160,14 +160,32 @@ pub struct SessionUser {
     pub second_factor_at: Option<DateTime<Utc>>,
     /// Whether the user's role must use one (`second_factor::required`).
     pub second_factor_required: bool,
+    pub opened_by: SessionOrigin,
+}
+
+/// How a session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOrigin {
+    Password,
+    IdentityProvider,
+}
+
+impl SessionOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::IdentityProvider => "identity_provider",
+        }
+    }
 }
 
 impl SessionUser {
     /// Signed in with the password only, by a user whose account a second factor protects or
     /// whose role requires one: the session may do nothing until the code is typed (or, without
-    /// a second factor yet, until one is set up).
+    /// a second factor yet, until one is set up). A session the provider opened does not wait.
     pub fn awaits_second_factor(&self) -> bool {
-        (self.second_factor_enrolled || self.second_factor_required)
+        self.opened_by == SessionOrigin::Password
+            && (self.second_factor_enrolled || self.second_factor_required)
             && self.second_factor_at.is_none()
     }
 
@@ -344,7 +362,6 @@ pub async fn sign_in(
     if !matches || candidate.password_hash.is_none() || candidate.disabled {
         return Ok(SignIn::Refused);
     }
-    let now = Utc::now();
     let mut tx = db.begin_tenant(tenant_id).await?;
     // The password may have changed (or the user been disabled) while it was being checked.
     let still: Option<Uuid> = sqlx::query_scalar(
@@ -357,28 +374,68 @@ pub async fn sign_in(
     if still.is_none() {
         return Ok(SignIn::Refused);
     }
+    let session = open_session(&mut tx, tenant_id, candidate.id, Opening::Password).await?;
+    tx.commit().await?;
+    Ok(SignIn::Opened(session))
+}
+
+/// How a session is opened, and what it keeps of it.
+pub(crate) enum Opening<'a> {
+    Password,
+    /// Through the tenant's OpenID Connect provider, which authenticated the person at
+    /// `authenticated_at` (when it says): that counts as the session's proof of who is there (the
+    /// password's second factor does not apply), and money-moving actions ask the provider again
+    /// once it is older than a quarter of an hour, or unknown. The ID token is kept for the
+    /// provider's logout.
+    IdentityProvider {
+        id_token: &'a str,
+        authenticated_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Opens a session for `user_id` in the caller's transaction.
+pub(crate) async fn open_session(
+    tx: &mut crate::storage::Tx,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    opening: Opening<'_>,
+) -> Result<WebSession, Error> {
     let secret = random_secret();
     let cookie = format!("{COOKIE_PREFIX}{tenant_id}_{secret}");
     let csrf_token = random_secret();
-    let expires_at = now + Duration::hours(SESSION_HOURS);
+    let expires_at = Utc::now() + Duration::hours(SESSION_HOURS);
+    let (opened_by, id_token, proven_at) = match opening {
+        Opening::Password => (SessionOrigin::Password, None, None),
+        Opening::IdentityProvider {
+            id_token,
+            authenticated_at,
+        } => (
+            SessionOrigin::IdentityProvider,
+            Some(id_token),
+            authenticated_at,
+        ),
+    };
     sqlx::query(
-        "INSERT INTO web_sessions (tenant_id, id, user_id, secret_hash, csrf_token, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO web_sessions (tenant_id, id, user_id, secret_hash, csrf_token, expires_at,
+                                   opened_by, provider_id_token, second_factor_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant_id)
     .bind(Uuid::now_v7())
-    .bind(candidate.id)
+    .bind(user_id)
     .bind(hash_secret(&cookie))
     .bind(&csrf_token)
     .bind(expires_at)
-    .execute(&mut *tx)
+    .bind(opened_by.as_str())
+    .bind(id_token)
+    .bind(proven_at)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    Ok(SignIn::Opened(WebSession {
+    Ok(WebSession {
         cookie,
         csrf_token,
         expires_at,
-    }))
+    })
 }
 
 fn tenant_of(cookie: &str) -> Option<Uuid> {
@@ -400,6 +457,7 @@ struct SessionRow {
     second_factor_enrolled: bool,
     second_factor_at: Option<DateTime<Utc>>,
     second_factor_for_all: bool,
+    opened_by: String,
 }
 
 /// The user behind a session cookie, or `None` when it is unknown, ended, expired, or its user is
@@ -416,7 +474,7 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
             AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
             AND s.last_seen_at > now() - make_interval(mins => $2)
           RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
-                    u.display_name, u.email, s.second_factor_at,
+                    u.display_name, u.email, s.second_factor_at, s.opened_by,
                     EXISTS (SELECT 1 FROM totp_factors f
                              WHERE f.tenant_id = s.tenant_id AND f.user_id = u.id
                                AND f.confirmed_at IS NOT NULL) AS second_factor_enrolled,
@@ -449,21 +507,31 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
         second_factor_enrolled: row.second_factor_enrolled,
         second_factor_at: row.second_factor_at,
         second_factor_required: super::second_factor::required(role, row.second_factor_for_all),
+        opened_by: match row.opened_by.as_str() {
+            "identity_provider" => SessionOrigin::IdentityProvider,
+            _ => SessionOrigin::Password,
+        },
     }))
 }
 
-/// Ends the session behind a cookie; an unknown cookie ends nothing.
-pub async fn sign_out(db: &Db, cookie: &str) -> Result<(), Error> {
+/// Ends the session behind a cookie; an unknown cookie ends nothing. A session opened through
+/// the provider gives back its ID token, for the provider's own session to end too.
+pub async fn sign_out(db: &Db, cookie: &str) -> Result<Option<String>, Error> {
     let Some(tenant_id) = tenant_of(cookie) else {
-        return Ok(());
+        return Ok(None);
     };
     let mut tx = db.begin_tenant(tenant_id).await?;
-    sqlx::query(
-        "UPDATE web_sessions SET ended_at = now() WHERE secret_hash = $1 AND ended_at IS NULL",
+    let id_token: Option<Option<String>> = sqlx::query_scalar(
+        "WITH ending AS (
+             SELECT tenant_id, id, provider_id_token FROM web_sessions
+              WHERE secret_hash = $1 AND ended_at IS NULL FOR UPDATE)
+         UPDATE web_sessions s SET ended_at = now(), provider_id_token = NULL
+           FROM ending e WHERE s.tenant_id = e.tenant_id AND s.id = e.id
+         RETURNING e.provider_id_token",
     )
     .bind(hash_secret(cookie))
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(id_token.flatten())
 }

@@ -6,6 +6,7 @@ pub mod branding;
 pub mod identity_provider;
 pub mod onboarding;
 pub mod principal;
+pub mod provider_sign_in;
 pub mod role;
 pub mod second_factor;
 pub mod secrets;

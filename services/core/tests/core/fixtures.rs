@@ -269,6 +269,18 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("identity provider");
+    let mut tx = db.begin_tenant(tenant.id).await.expect("tx");
+    sqlx::query(
+        "INSERT INTO user_identities (tenant_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tenant.id)
+    .bind("https://auth.agentconnect.gouv.fr/api/v2")
+    .bind("sub-de-test")
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await
+    .expect("linked identity");
+    tx.commit().await.expect("commit");
     // An invitation, written as the worker writes it: the outbox row and its link.
     account_links::invite(db, tenant.id, Actor::SYSTEM, user.id)
         .await

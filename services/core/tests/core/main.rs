@@ -9,6 +9,7 @@ mod imports;
 mod isolation;
 mod preflight;
 mod privacy;
+mod provider_sign_in;
 mod reimbursements;
 mod rules;
 mod schema_rules;

@@ -271,11 +271,16 @@ async fn every_user_facing_constraint_has_a_message() {
             // A logo is checked in code (`branding::check_logo`) before it is written, with its
             // format and digest computed there.
             || name.starts_with("tenant_logos_")
-            // Written only by the second factor's code, from a secret it made and codes it
-            // checked (`second_factor`).
             // The provider's settings and domains are checked in code (`identity_provider`)
             // before they are written; an unknown organisation has its message.
             || (name.starts_with("identity_provider") && name != "identity_provider_domains_prescriber_fkey")
+            // Written only by the provider's sign-in, from an identity whose ID token it verified
+            // and a user it read (`provider_sign_in`), and by the session's opening.
+            || name.starts_with("user_identities_")
+            || name.starts_with("web_sessions_opened_by_")
+            || name.starts_with("web_sessions_provider_id_token_")
+            // Written only by the second factor's code, from a secret it made and codes it
+            // checked (`second_factor`).
             || name.starts_with("totp_factors_")
             || name.starts_with("recovery_codes_")
             || name.starts_with("tenants_logo_")
