@@ -622,6 +622,12 @@ pub const REMOVE_IDENTITY_PROVIDER: Operation = op(
     "/v1/tenant/identity-provider",
     TENANT_ADMIN,
 );
+pub const UNLINK_IDENTITY: Operation = op(
+    "unlinkIdentity",
+    "DELETE",
+    "/v1/users/{user_id}/identity",
+    TENANT_ADMIN,
+);
 pub const RESET_SECOND_FACTOR: Operation = op(
     "resetSecondFactor",
     "DELETE",
@@ -853,6 +859,7 @@ pub const ALL: &[&Operation] = &[
     &GET_IDENTITY_PROVIDER,
     &SET_IDENTITY_PROVIDER,
     &REMOVE_IDENTITY_PROVIDER,
+    &UNLINK_IDENTITY,
     &RESET_SECOND_FACTOR,
     &SET_SECOND_FACTOR_POLICY,
     &SET_RETENTION,

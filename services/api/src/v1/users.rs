@@ -360,6 +360,33 @@ impl UsersApi {
         Ok(Json(token.into()))
     }
 
+    /// Unlinks the identity of the territory's provider (ProConnect) linked to a user, when it
+    /// was linked by mistake or the person's account there changed: the sessions it opened end,
+    /// and the next sign-in through the provider links again by the address. 404 when none is
+    /// linked. Audited.
+    #[oai(
+        path = "/users/:user_id/identity",
+        method = "delete",
+        operation_id = "unlinkIdentity"
+    )]
+    async fn unlink_identity(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// The user's id.
+        user_id: Path<Uuid>,
+    ) -> Result<PolicySet, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::UNLINK_IDENTITY)?;
+        passerelle_core::tenancy::provider_sign_in::unlink(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            user_id.0,
+        )
+        .await?;
+        Ok(PolicySet::NoContent)
+    }
+
     /// Takes a user's second factor away, when their phone is lost and no recovery code is
     /// left: their sessions end, and their next sign-in sets up a new one. 409 when they have
     /// none. Audited.

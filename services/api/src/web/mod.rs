@@ -151,6 +151,10 @@ pub fn routes() -> Route {
             poem::post(user_edit::reset_second_factor),
         )
         .at(
+            "/:tenant/utilisateurs/:id/identite",
+            poem::post(user_edit::unlink_identity),
+        )
+        .at(
             "/:tenant/utilisateurs/:id/invitation",
             poem::post(admin::invite),
         )

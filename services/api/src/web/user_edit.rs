@@ -16,6 +16,7 @@ use super::french::{FormErrors, FormRefusal};
 use super::{OrBack, PageResult, Portal, see_other};
 use crate::access;
 use crate::state::AppState;
+use passerelle_core::tenancy::provider_sign_in;
 use passerelle_core::tenancy::second_factor::{self, Enrolled};
 
 #[derive(Serialize)]
@@ -28,6 +29,9 @@ struct EditView<'a> {
     errors: FormErrors,
     /// The user set up a second factor: the admin can reset it (a lost phone).
     second_factor: bool,
+    /// The territory's provider, if it has one, and when the user's identity there was linked.
+    provider_label: Option<String>,
+    identity_linked_on: Option<String>,
 }
 
 async fn page(
@@ -48,6 +52,8 @@ async fn page(
     .await;
     let (prescribers, epns) = loaded.or_back(&back, "Revenir aux utilisateurs")?;
     let second_factor = second_factor::enrolled(&state.db, tenant_id, id).await?;
+    let provider = provider_sign_in::client(&state.db, tenant_id).await?;
+    let linked = provider_sign_in::linked_identity(&state.db, tenant_id, id).await?;
     Ok(portal.page(
         status,
         "user_edit.html",
@@ -62,6 +68,13 @@ async fn page(
             epns: epns.iter().map(|e| option(e.id, &e.name)).collect(),
             errors: errors.to_view(),
             second_factor: second_factor != Enrolled::No,
+            provider_label: provider.map(|p| p.label),
+            identity_linked_on: linked.map(|l| {
+                l.linked_at
+                    .with_timezone(&portal.tenant.tz())
+                    .format("%d/%m/%Y")
+                    .to_string()
+            }),
         },
     ))
 }
@@ -72,28 +85,69 @@ pub(super) struct ResetForm {
     csrf_token: String,
 }
 
+/// A button of the admin's page of a user: its form checked, `act` done on the user, back to the
+/// page with `done` in its address.
+async fn user_action(
+    state: &AppState,
+    req: &Request,
+    (slug, id): (String, String),
+    form: ResetForm,
+    operation: &access::Operation,
+    done: &str,
+    act: impl AsyncFnOnce(Uuid, passerelle_core::audit::Actor, Uuid) -> Result<(), Error>,
+) -> PageResult {
+    let portal = Portal::allowed_form(state, req, &slug, operation, &form.csrf_token).await?;
+    let id = super::path_id(&id, "user")?;
+    let back = format!("{}/utilisateurs/{id}", portal.path());
+    act(portal.tenant.id, portal.actor(), id)
+        .await
+        .or_back(&back, "Revenir au compte")?;
+    Ok(see_other(&format!("{back}?{done}")))
+}
+
 /// The admin takes a user's second factor away (a lost phone, no recovery code left).
 #[handler]
 pub(super) async fn reset_second_factor(
-    Path((slug, id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     state: Data<&AppState>,
     req: &Request,
     Form(form): Form<ResetForm>,
 ) -> PageResult {
-    let portal = Portal::allowed_form(
+    let reset =
+        async |tenant_id, actor, id| second_factor::reset(&state.db, tenant_id, actor, id).await;
+    user_action(
         &state,
         req,
-        &slug,
+        path,
+        form,
         &access::RESET_SECOND_FACTOR,
-        &form.csrf_token,
+        "reinitialise=1",
+        reset,
     )
-    .await?;
-    let id = super::path_id(&id, "user")?;
-    let back = format!("{}/utilisateurs/{id}", portal.path());
-    second_factor::reset(&state.db, portal.tenant.id, portal.actor(), id)
-        .await
-        .or_back(&back, "Revenir au compte")?;
-    Ok(see_other(&format!("{back}?reinitialise=1")))
+    .await
+}
+
+/// The admin unlinks the user's identity at the provider (linked by mistake, or changed there).
+#[handler]
+pub(super) async fn unlink_identity(
+    Path(path): Path<(String, String)>,
+    state: Data<&AppState>,
+    req: &Request,
+    Form(form): Form<ResetForm>,
+) -> PageResult {
+    let unlink = async |tenant_id, actor, id| {
+        provider_sign_in::unlink(&state.db, tenant_id, actor, id).await
+    };
+    user_action(
+        &state,
+        req,
+        path,
+        form,
+        &access::UNLINK_IDENTITY,
+        "delie=1",
+        unlink,
+    )
+    .await
 }
 
 #[handler]

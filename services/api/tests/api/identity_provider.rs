@@ -167,3 +167,121 @@ async fn only_the_territorys_admin_sets_its_provider() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_admin_unlinks_an_identity_linked_by_mistake_and_its_sessions_end() {
+    use passerelle_core::tenancy::provider_sign_in::{self, ProviderSignIn, VouchedIdentity};
+
+    let app = spawn_app().await;
+    let admin_token = app.lot.token(Role::TenantAdmin);
+    let user_id = app.lot.users[&Role::Prescriber];
+    let agent = app.get(&format!("/v1/users/{user_id}"), admin_token).await;
+    let email = agent.body["email"].as_str().expect("email").to_owned();
+    let domain = email.rsplit_once('@').expect("an address").1.to_lowercase();
+    let set = put(
+        &app,
+        admin_token,
+        &json!({
+            "label": "ProConnect",
+            "issuer": "https://auth.agentconnect.gouv.fr/api/v2",
+            "client_id": "passerelle-lot",
+            "client_secret": "secret",
+            "email_domains": [{ "domain": domain, "role": "prescriber" }],
+        }),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.raw);
+    // The agent signs in through the provider (its ID token verified by the API's flow, tested
+    // end to end in the browser tests): the identity is linked.
+    let signed = provider_sign_in::sign_in(
+        &app.db.app,
+        app.lot.id,
+        &VouchedIdentity {
+            issuer: "https://auth.agentconnect.gouv.fr/api/v2".into(),
+            subject: "sub-lie-par-erreur".into(),
+            email: Some(email.clone()),
+            authenticated_at: Some(chrono::Utc::now()),
+            id_token: "en-tete.charge.signature".into(),
+        },
+    )
+    .await
+    .expect("sign in");
+    let ProviderSignIn::Opened { session, .. } = signed else {
+        panic!("expected a session");
+    };
+    let agent_cookie = format!("passerelle_session={}", session.cookie);
+    let browser = crate::web::Browser::new(&app);
+    assert_eq!(
+        browser
+            .get("/portail/lot/", Some(&agent_cookie))
+            .await
+            .status,
+        200
+    );
+
+    // Not by another territory's admin, nor by the agent's own token.
+    let path = format!("/v1/users/{user_id}/identity");
+    let foreign = app
+        .send(app.request("DELETE", &path, Some(app.ara.token(Role::TenantAdmin))))
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.raw);
+    let own = app
+        .send(app.request("DELETE", &path, Some(app.lot.token(Role::Prescriber))))
+        .await;
+    assert_eq!(own.status, 403);
+
+    // From the admin's page of the user: when it was linked, and the button.
+    let admin_email = crate::web::with_password(&app, Role::TenantAdmin).await;
+    let admin = crate::web::SignedIn::new(&app, "lot", &admin_email, crate::web::PASSWORD).await;
+    let user_page = admin
+        .get(&format!("/portail/lot/utilisateurs/{user_id}"))
+        .await;
+    assert!(
+        user_page
+            .html
+            .contains("Son identité ProConnect est liée à ce compte depuis le")
+            && user_page.html.contains("Délier l’identité ProConnect"),
+        "{}",
+        user_page.html
+    );
+    let unlinked = admin
+        .submit(
+            &format!("/portail/lot/utilisateurs/{user_id}/identite"),
+            &[],
+        )
+        .await;
+    assert_eq!(unlinked.status, 303, "{}", unlinked.html);
+    assert_eq!(
+        browser
+            .get("/portail/lot/", Some(&agent_cookie))
+            .await
+            .location
+            .as_deref(),
+        Some("/portail/lot/connexion"),
+        "the session the identity opened ended"
+    );
+    let user_page = admin
+        .get(&format!("/portail/lot/utilisateurs/{user_id}"))
+        .await;
+    assert!(
+        user_page
+            .html
+            .contains("Aucune identité ProConnect n’est liée"),
+        "{}",
+        user_page.html
+    );
+    // Nothing is left to unlink; the unlinking is audited.
+    let again = app
+        .send(app.request("DELETE", &path, Some(admin_token)))
+        .await;
+    assert_eq!(again.status, 404, "{}", again.raw);
+    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'user.identity_unlinked'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(audited, 1);
+}

@@ -243,6 +243,70 @@ pub async fn sign_in(
     })
 }
 
+/// The identity of the provider linked to a user, as the admin sees it.
+#[derive(Debug, Clone)]
+pub struct LinkedIdentity {
+    pub issuer: String,
+    pub linked_at: DateTime<Utc>,
+}
+
+pub async fn linked_identity(
+    db: &Db,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<LinkedIdentity>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let row: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT issuer, linked_at FROM user_identities
+          WHERE tenant_id = $1 AND user_id = $2
+          ORDER BY linked_at DESC LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.map(|(issuer, linked_at)| LinkedIdentity { issuer, linked_at }))
+}
+
+/// The admin unlinks a user's identity (linked by mistake, or the person's account at the
+/// provider changed): the sessions it opened end, and the next sign-in through the provider links
+/// again by the address, with the same rules. Audited.
+pub async fn unlink(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let issuers: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM user_identities WHERE tenant_id = $1 AND user_id = $2 RETURNING issuer",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if issuers.is_empty() {
+        return Err(Error::NotFound("linked identity"));
+    }
+    sqlx::query(
+        "UPDATE web_sessions SET ended_at = now(), provider_id_token = NULL
+          WHERE tenant_id = $1 AND user_id = $2 AND opened_by = 'identity_provider'
+            AND ended_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "user.identity_unlinked",
+        "user",
+        user_id,
+        json!({ "issuers": issuers }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::domain_of;

@@ -240,6 +240,30 @@ async fn an_invited_agent_is_linked_at_the_first_sign_in_and_known_by_the_subjec
     .await
     .expect("another subject");
     assert_eq!(refusal(other), ProviderRefusal::LinkedToAnother);
+
+    // The admin unlinks the identity: the sessions it opened end, and the other subject that
+    // carries the address is linked at its next sign-in.
+    let still_open = opened(&db.app, &lot, &vouched("sub-1", None)).await;
+    provider_sign_in::unlink(&db.app, lot.id, Actor::SYSTEM, agent)
+        .await
+        .expect("unlink");
+    assert!(
+        accounts::authenticate(&db.app, &still_open.cookie)
+            .await
+            .expect("authenticate")
+            .is_none()
+    );
+    let relinked = opened(
+        &db.app,
+        &lot,
+        &vouched("sub-2", Some("claire.martin@caf.fr")),
+    )
+    .await;
+    assert_eq!((relinked.user_id, relinked.linked), (agent, true));
+    let old = provider_sign_in::sign_in(&db.app, lot.id, &vouched("sub-1", None))
+        .await
+        .expect("the unlinked subject");
+    assert_eq!(refusal(old), ProviderRefusal::NotInvited);
 }
 
 #[tokio::test]
