@@ -17,6 +17,7 @@ import {
   issueVoucher,
   lotScheme,
   page,
+  parisMinutesSinceMidnight,
   printToPdf,
   registerAtDemoEpn,
   screenshot,
@@ -44,6 +45,9 @@ async function registeredVoucher(firstName, lastName) {
 
 /** A session of the demo EPN starting `minutesFromNow` from now (negative: already started). */
 async function plannedSession(minutesFromNow, minutes = 120, place = null) {
+  // A session of the last hour starts no earlier than midnight in Paris: before, it would be
+  // yesterday's, before the voucher issued today.
+  const offset = Math.max(minutesFromNow, -parisMinutesSinceMidnight());
   const session = await api(
     "POST",
     "/v1/sessions",
@@ -51,7 +55,7 @@ async function plannedSession(minutesFromNow, minutes = 120, place = null) {
     {
       scheme_id: scheme.id,
       module_number: 1,
-      starts_at: new Date(Date.now() + minutesFromNow * 60000).toISOString(),
+      starts_at: new Date(Date.now() + offset * 60000).toISOString(),
       duration_minutes: minutes,
       capacity: 8,
       ...(place ? { place } : {}),

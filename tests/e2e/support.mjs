@@ -118,6 +118,12 @@ export function parisToday() {
  * only for a session that has started, and a voucher issued today has no session before today.
  */
 export function parisTimeAgo(minutes) {
+  const total = Math.max(0, parisMinutesSinceMidnight() - minutes);
+  return `${String(Math.floor(total / 60)).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
+}
+
+/** Minutes since midnight in Paris, where the product's days begin. */
+export function parisMinutesSinceMidnight() {
   const parts = new Intl.DateTimeFormat("en-GB", {
     timeZone: "Europe/Paris",
     hour: "2-digit",
@@ -126,8 +132,7 @@ export function parisTimeAgo(minutes) {
   }).formatToParts(new Date());
   const hour = Number(parts.find((p) => p.type === "hour").value);
   const minute = Number(parts.find((p) => p.type === "minute").value);
-  const total = Math.max(0, hour * 60 + minute - minutes);
-  return `${String(Math.floor(total / 60)).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
+  return hour * 60 + minute;
 }
 
 /** The Lot's active scheme. */

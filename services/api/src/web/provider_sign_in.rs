@@ -30,6 +30,9 @@ const STATE_COOKIE: &str = "passerelle_oidc_state";
 const PENDING_SECONDS: u64 = 600;
 /// A re-authentication asked before money moves must be at most this old when it comes back.
 const REAUTHENTICATION_SECONDS: i64 = 300;
+/// Sign-ins begun per client and minute: each keeps a few hundred bytes in Redis for ten
+/// minutes, so a client looping on the button is stopped long before that matters.
+const BEGUN_PER_CLIENT_PER_MINUTE: u64 = 20;
 
 fn redirect_uri(state: &AppState, tenant: &Tenant) -> String {
     format!(
@@ -135,9 +138,34 @@ pub(super) struct BeginQuery {
 pub(super) async fn begin(
     Path(slug): Path<String>,
     state: Data<&AppState>,
+    req: &Request,
     poem::web::Query(query): poem::web::Query<BeginQuery>,
 ) -> PageResult {
     let tenant = portal(&state, &slug).await?;
+    let client = crate::limits::client::of(req, &state);
+    if let Err(crate::problem::ApiError::TooManyRequests {
+        retry_after: seconds,
+    }) = crate::limits::rate::hit(
+        &state,
+        "provider-sign-in",
+        &client,
+        BEGUN_PER_CLIENT_PER_MINUTE,
+    )
+    .await
+    {
+        return Ok(retry_after(
+            message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de connexions commencées",
+                "Trop de connexions ont été commencées depuis cette connexion. Réessayez dans une minute.",
+                Some((
+                    &format!("{}/connexion", cookie_path(&tenant)),
+                    "Revenir à la page de connexion",
+                )),
+            ),
+            seconds,
+        ));
+    }
     let provider = provider_of(&state, &tenant).await?;
     let reauthenticate = query.reauthentifier.as_deref() == Some("1");
     let back = local_back(&cookie_path(&tenant), query.retour.as_deref());

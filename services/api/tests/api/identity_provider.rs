@@ -285,3 +285,75 @@ async fn the_admin_unlinks_an_identity_linked_by_mistake_and_its_sessions_end() 
     tx.commit().await.expect("commit");
     assert_eq!(audited, 1);
 }
+
+#[tokio::test]
+async fn the_sign_in_pages_answer_in_french_when_nothing_can_be_done() {
+    let app = spawn_app().await;
+    let browser = crate::web::Browser::new(&app);
+    // A territory without a provider has no button and no way in through one.
+    let sign_in = browser.get("/portail/ara/connexion", None).await;
+    assert!(
+        !sign_in.html.contains("S’identifier avec"),
+        "{}",
+        sign_in.html
+    );
+    let none = browser.get("/portail/ara/oidc/connexion", None).await;
+    assert_eq!(none.status, 404, "{}", none.html);
+    assert!(
+        none.html
+            .contains("ne propose pas de se connecter par un fournisseur d’identité")
+    );
+
+    // A provider nobody answers for: a French page, and the button still on the sign-in page.
+    let set = put(
+        &app,
+        app.lot.token(Role::TenantAdmin),
+        &json!({
+            "label": "ProConnect",
+            "issuer": "https://127.0.0.1:1",
+            "client_id": "passerelle-lot",
+            "client_secret": "secret",
+            "email_domains": [],
+        }),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.raw);
+    let sign_in = browser.get("/portail/lot/connexion", None).await;
+    assert!(
+        sign_in.html.contains("S’identifier avec ProConnect"),
+        "{}",
+        sign_in.html
+    );
+    let unreachable = browser.get("/portail/lot/oidc/connexion", None).await;
+    assert_eq!(unreachable.status, 502, "{}", unreachable.html);
+    assert!(
+        unreachable
+            .html
+            .contains("La connexion par ProConnect n’a pas abouti")
+    );
+
+    // A return that no sign-in of this browser began.
+    let forged = browser
+        .get("/portail/lot/oidc/retour?code=abc&state=def", None)
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.html);
+    assert!(
+        forged
+            .html
+            .contains("La connexion n’a pas pu être vérifiée")
+    );
+
+    // A client looping on the button is stopped at 20 sign-ins begun a minute, whatever the
+    // territory (two were begun above).
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(
+            browser
+                .get("/portail/lot/oidc/connexion", None)
+                .await
+                .status,
+        );
+    }
+    assert!(statuses[..18].iter().all(|s| *s == 502), "{statuses:?}");
+    assert!(statuses[18..].iter().all(|s| *s == 429), "{statuses:?}");
+}
