@@ -188,10 +188,7 @@ pub async fn snapshot(db: &passerelle_core::Db, tenant_id: Uuid) -> Result<Tx, S
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+    passerelle_core::storage::set_tenant(&mut tx, tenant_id).await?;
     Ok(tx)
 }
 

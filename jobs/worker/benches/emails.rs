@@ -42,9 +42,7 @@ async fn main() {
     let started = Instant::now();
     for tenant in &data.tenants {
         let mut tx = db.owner.begin().await.expect("tx");
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant.id.to_string())
-            .execute(&mut *tx)
+        passerelle_core::storage::set_tenant(&mut tx, tenant.id)
             .await
             .expect("tenant");
         sqlx::query(

@@ -306,7 +306,7 @@ async fn main() {
     let per_client = n as usize / CLIENTS;
     let script = r#"SELECT t, session_id, voucher_id FROM bench_pairs WHERE n = (SELECT nextval('bench_seq')) \gset
 BEGIN;
-SELECT set_config('app.tenant_id', ':t', true);
+SET LOCAL app.tenant_id = ':t';
 UPDATE vouchers SET minutes_left = minutes_left - 120, status = CASE WHEN minutes_left - 120 = 0 THEN 'completed' ELSE 'in_progress' END WHERE id = ':voucher_id' AND minutes_left >= 120 RETURNING minutes_left \gset
 INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited) SELECT ':t', gen_random_uuid(), ':session_id', ':voucher_id', epn_id, 'present', 120 FROM sessions WHERE id = ':session_id';
 COMMIT;

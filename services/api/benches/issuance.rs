@@ -28,7 +28,7 @@ const PGBENCH_SECONDS: u32 = 15;
 /// One issuance, statement for statement, as pgbench runs it.
 const PGBENCH_SCRIPT: &str = r#"\set n random(1, 2000000000)
 BEGIN;
-SELECT set_config('app.tenant_id', ':tenant', true);
+SET LOCAL app.tenant_id = ':tenant';
 SELECT time_zone FROM tenants WHERE id = ':tenant';
 SELECT status FROM schemes WHERE id = ':scheme' FOR SHARE;
 SELECT version, rules FROM scheme_versions WHERE scheme_id = ':scheme' AND effective_from <= CURRENT_DATE ORDER BY effective_from DESC LIMIT 1;

@@ -193,9 +193,7 @@ impl Stack {
     /// owner too), to check what the processes wrote.
     pub async fn tenant_tx(&self, tenant_id: Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
         let mut tx = self.owner.begin().await.expect("owner transaction");
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant_id.to_string())
-            .execute(&mut *tx)
+        passerelle_core::storage::set_tenant(&mut tx, tenant_id)
             .await
             .expect("set the tenant");
         tx

@@ -84,9 +84,7 @@ pub async fn generate(
         }
     }
     let mut tx = db.owner.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant_id.to_string())
-        .execute(&mut *tx)
+    passerelle_core::storage::set_tenant(&mut tx, tenant_id)
         .await
         .expect("tenant");
     for statement in [

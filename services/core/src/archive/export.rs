@@ -35,11 +35,11 @@ pub async fn export_tables(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
+    crate::storage::set_tenant(&mut tx, tenant_id).await?;
     sqlx::query(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('TimeZone', 'UTC', true),
-                set_config('DateStyle', 'ISO, YMD', true), set_config('bytea_output', 'hex', true)",
+        "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),
+                set_config('bytea_output', 'hex', true)",
     )
-    .bind(tenant_id.to_string())
     .execute(&mut *tx)
     .await?;
     let schema_version: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")

@@ -48,10 +48,7 @@ impl Db {
     /// A transaction that sees and writes only `tenant_id`'s rows.
     pub async fn begin_tenant(&self, tenant_id: Uuid) -> Result<Tx, Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        set_tenant(&mut tx, tenant_id).await?;
         Ok(tx)
     }
 
@@ -64,6 +61,24 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Sets the tenant of the transaction `tx` (row-level security reads it), until it ends.
+///
+/// With `SET LOCAL`, a statement Citus sends on to the worker nodes (with
+/// `citus.propagate_set_commands = 'local'`), where `set_config()`, a function call, was not: the
+/// shards' policies saw no tenant. The value is the typed id's own hyphenated form (hex digits and
+/// hyphens, never text from a request), so it can be written into the statement; it goes by the
+/// simple protocol, so the one statement per tenant is not kept prepared.
+pub async fn set_tenant(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let statement = format!("SET LOCAL app.tenant_id = '{}'", tenant_id.hyphenated());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Runs the migrations. Must be called with the owner role's connection, never the application's.

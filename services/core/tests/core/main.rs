@@ -2,6 +2,7 @@
 //! application role, the start-up checks, and the voucher rules.
 
 mod accounts;
+mod code_rules;
 mod delivery;
 mod demo;
 mod fixtures;

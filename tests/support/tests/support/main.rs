@@ -20,9 +20,7 @@ fn small(seed: u64) -> NationalSpec {
 /// One query of one value, over `tenant_id`'s rows.
 async fn scalar(db: &TestDatabase, tenant_id: Uuid, sql: &str) -> String {
     let mut tx = db.owner.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant_id.to_string())
-        .execute(&mut *tx)
+    passerelle_core::storage::set_tenant(&mut tx, tenant_id)
         .await
         .expect("tenant");
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -167,9 +165,7 @@ async fn kept_data_is_generated_once_then_copied_for_each_benchmark() {
     let tenant = first.tenants[0].id;
     let before = scalar(&second_db, tenant, "SELECT count(*)::text FROM vouchers").await;
     let mut tx = first_db.owner.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
+    passerelle_core::storage::set_tenant(&mut tx, tenant)
         .await
         .expect("tenant");
     sqlx::query("DELETE FROM voucher_modules")
