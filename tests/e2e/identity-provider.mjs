@@ -1,7 +1,8 @@
 // A real OpenID Connect provider for the tests: the certified `oidc-provider` package (pinned by
-// package-lock.json), started in the test's process on a free port of 127.0.0.1, set up the way
-// ProConnect is: the client secret sent in the token request's body, PKCE required, the address
-// given by a signed user-info answer rather than the ID token, and RP-initiated logout.
+// package-lock.json), started in the test's process on a free port of 127.0.0.1, set up the
+// strict way a federation of public agents may be: the client secret only in the token request's
+// body, PKCE required, the address only in a signed user-info answer (not in the ID token), and
+// RP-initiated logout.
 //
 // Its sign-in page asks only for an address (the person's account at the provider is that
 // address): the provider's own way of authenticating is not what the tests look at.
@@ -95,7 +96,7 @@ export async function startIdentityProvider({ clientId, clientSecret, redirectUr
       accountId,
       claims: async () => ({ sub: accountId, email: accountId, email_verified: true }),
     }),
-    // No consent screen: the service asks only for the address, as ProConnect grants it.
+    // No consent screen: the service asks only for the address.
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);

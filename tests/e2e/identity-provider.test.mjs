@@ -1,5 +1,5 @@
 // Agents sign in through the territory's OpenID Connect provider, end to end: a real provider
-// (`oidc-provider`, started here on 127.0.0.1) set up the way ProConnect is, the Lot's tenant
+// (`oidc-provider`, started here on 127.0.0.1) set up the strict way, the Lot's tenant
 // admin registering it through the API, and agents in Chromium going from the portal's sign-in
 // page to the provider and back.
 import { test, before, after } from "node:test";

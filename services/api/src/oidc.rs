@@ -1,7 +1,7 @@
 //! The OpenID Connect client side of a territory's provider (ProConnect for public agents): the
 //! discovery document, cached; the authorization code flow with PKCE, `state` and `nonce`; the
 //! ID token's signature and claims (issuer, audience, expiry, nonce) checked by `openidconnect`;
-//! the address from the ID token or, when the provider keeps it there (ProConnect does), from the
+//! the address from the ID token or, when the provider keeps it there, from the
 //! user-info endpoint, signed or not; and the provider's logout address.
 //!
 //! Every call to a provider goes through one HTTP client (hyper's, with rustls on ring and
@@ -212,8 +212,8 @@ impl Providers {
         >,
         ProviderError,
     > {
-        // `client_secret_basic` unless the provider says it only takes the secret in the body
-        // (ProConnect takes `client_secret_post`).
+        // `client_secret_basic` unless the provider's discovery document lists only
+        // `client_secret_post` (the secret in the token request's body).
         let body_only = metadata
             .token_endpoint_auth_methods_supported()
             .is_some_and(|methods| {
