@@ -59,6 +59,8 @@ pub struct Pending {
     pub pkce_verifier: String,
     /// A page of the portal to open after sign-in.
     pub back: Option<String>,
+    /// Asked before money moves: the return must come from an authentication just made.
+    pub reauthenticate: bool,
 }
 
 type HttpsClient = hyper_util::client::legacy::Client<
@@ -272,6 +274,7 @@ impl Providers {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 back,
+                reauthenticate,
             },
         ))
     }

@@ -185,11 +185,8 @@ pub(super) async fn begin(
             return Ok(provider_unreachable(&tenant, &provider));
         }
     };
-    let pending = serde_json::to_string(&PendingWithPurpose {
-        pending,
-        reauthenticate,
-    })
-    .map_err(|e| passerelle_core::Error::Internal(e.to_string()))?;
+    let pending = serde_json::to_string(&pending)
+        .map_err(|e| passerelle_core::Error::Internal(e.to_string()))?;
     let mut redis = state.redis.clone();
     let stored: redis::RedisResult<()> = redis
         .set_ex(
@@ -206,13 +203,6 @@ pub(super) async fn begin(
         see_other(&url),
         state_cookie(&state, &tenant, oidc_state.secret(), PENDING_SECONDS),
     ))
-}
-
-#[derive(serde::Serialize, Deserialize)]
-struct PendingWithPurpose {
-    #[serde(flatten)]
-    pending: Pending,
-    reauthenticate: bool,
 }
 
 #[derive(Deserialize)]
@@ -300,18 +290,14 @@ pub(super) async fn callback(
     let taken: redis::RedisResult<Option<String>> =
         redis.get_del(pending_key(&state, &tenant, &returned)).await;
     let pending = match taken {
-        Ok(Some(text)) => serde_json::from_str::<PendingWithPurpose>(&text).ok(),
+        Ok(Some(text)) => serde_json::from_str::<Pending>(&text).ok(),
         Ok(None) => None,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the sign-in under way");
             return Err(unavailable().into());
         }
     };
-    let Some(PendingWithPurpose {
-        pending,
-        reauthenticate,
-    }) = pending
-    else {
+    let Some(pending) = pending else {
         return Ok(with_cookie(not_verified(&tenant, &provider), clear_state));
     };
     if let Some(error) = query.error {
@@ -336,6 +322,7 @@ pub(super) async fn callback(
         return Ok(with_cookie(not_verified(&tenant, &provider), clear_state));
     };
     let back = pending.back.clone();
+    let reauthenticate = pending.reauthenticate;
     let identity = match state
         .identity_providers
         .finish(&provider, &redirect_uri(&state, &tenant), pending, code)
