@@ -95,10 +95,11 @@ async fn produce(
     let mut tx = source::snapshot(db, tenant_id).await?;
     let envelope: Option<i64> = sqlx::query_scalar(
         "SELECT (rules ->> 'budget_envelope_cents')::bigint FROM scheme_versions
-         WHERE scheme_id = $1 AND effective_from < $2 ORDER BY version DESC LIMIT 1",
+         WHERE tenant_id = $3 AND scheme_id = $1 AND effective_from < $2 ORDER BY version DESC LIMIT 1",
     )
     .bind(export.scheme_id)
     .bind(period.end)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .flatten();

@@ -184,12 +184,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
 /// A read-only transaction of the tenant with one snapshot for every statement, so that the
 /// datasets agree with one another.
 pub async fn snapshot(db: &passerelle_core::Db, tenant_id: Uuid) -> Result<Tx, StatisticsError> {
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    passerelle_core::storage::set_tenant(&mut tx, tenant_id).await?;
-    Ok(tx)
+    Ok(db.begin_tenant_snapshot(tenant_id).await?)
 }
 
 /// The département of each holder's commune from the official commune list

@@ -1,6 +1,7 @@
 //! `passerelle`: the one binary. `serve` runs the API, `work` the background worker, `migrate`
 //! the database migrations (as the owner role), `seed-demo` the demo tenants; `tenant` and
-//! `token` are the operator's administration commands.
+//! `token` are the operator's administration commands; `cluster distribute` places the tables on a
+//! Citus cluster.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +52,17 @@ enum Command {
     /// Token administration.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Running on a Citus cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// On a Citus coordinator, as the owner role (MIGRATION_DATABASE_URL): the shared tables
+    /// become reference tables and every tenant table is distributed by tenant_id, co-located.
+    /// Works on a database already migrated and holding data; a second run changes nothing.
+    Distribute,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +196,38 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Serve => passerelle_api::serve(settings).await?,
         Command::Work => {
             passerelle_worker::run(settings, passerelle_api::shutdown_signal()).await?
+        }
+        Command::Cluster(ClusterCommand::Distribute) => {
+            let url = settings.migration_database_url.as_deref().context(
+                "MIGRATION_DATABASE_URL (the owner role's connection, on the coordinator) is required",
+            )?;
+            let application_role = settings
+                .database_url
+                .parse::<sqlx::postgres::PgConnectOptions>()?
+                .get_username()
+                .to_owned();
+            let owner = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            let done =
+                passerelle_core::storage::cluster::distribute(&owner, &application_role).await?;
+            owner.close().await;
+            println!(
+                "Citus {}, {} workers: {} reference tables and {} distributed tables placed, {} already in place, {} foreign keys dropped and added back",
+                done.citus_version,
+                done.workers,
+                done.reference_tables.len(),
+                done.distributed_tables.len(),
+                done.already_placed,
+                done.foreign_keys
+            );
+            for table in &done.reference_tables {
+                println!("reference\t{table}");
+            }
+            for table in &done.distributed_tables {
+                println!("distributed\t{table}");
+            }
         }
         Command::Migrate => {
             let url = settings.migration_database_url.as_deref().context(

@@ -137,7 +137,7 @@ pub async fn list(
     };
     let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, occurred_at, actor_id, actor_role, action, object_type, object_id, details FROM audit_log
-          WHERE ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR object_type = $2)
+          WHERE tenant_id = $7 AND ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR object_type = $2)
             AND ($3::text IS NULL OR object_id = $3) AND ($4::uuid IS NULL OR actor_id = $4)
             AND ($5::uuid IS NULL OR id {after} $5)
           ORDER BY id {order} LIMIT $6"
@@ -148,6 +148,7 @@ pub async fn list(
     .bind(filter.actor_id)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -107,8 +107,9 @@ pub(crate) async fn is_named(
     last_name: &str,
 ) -> Result<bool, Error> {
     let name: Option<String> =
-        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE id = $1")
+        sqlx::query_scalar("SELECT last_name FROM beneficiaries WHERE tenant_id = $2 AND id = $1")
             .bind(beneficiary_id)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut **tx)
             .await?
             .flatten();
@@ -262,10 +263,11 @@ pub(crate) async fn insert(
     .await?;
     let elsewhere: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM beneficiaries
-          WHERE match_key = $1 AND prescriber_id <> $2 AND erased_at IS NULL ORDER BY id LIMIT 10",
+          WHERE tenant_id = $3 AND match_key = $1 AND prescriber_id <> $2 AND erased_at IS NULL ORDER BY id LIMIT 10",
     )
     .bind(&key)
     .bind(prescriber_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     if !elsewhere.is_empty() {
@@ -298,9 +300,10 @@ pub async fn create(
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Beneficiary, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM beneficiaries WHERE id = $1"
+        "SELECT {COLUMNS} FROM beneficiaries WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("beneficiary"))
@@ -331,10 +334,11 @@ pub(crate) async fn followed_duplicate(
     let key = new.match_key();
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM beneficiaries
-          WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1"
+          WHERE tenant_id = $3 AND match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1"
     )))
     .bind(&key)
     .bind(prescriber_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -348,8 +352,9 @@ pub(crate) async fn followed_duplicate(
 pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Beneficiary, Error> {
     let id = before.id;
     if let Some(email) = before.email.as_deref() {
-        sqlx::query("DELETE FROM email_suppressions WHERE address = lower($1)")
+        sqlx::query("DELETE FROM email_suppressions WHERE tenant_id = $2 AND address = lower($1)")
             .bind(email)
+            .bind(tx.tenant_id())
             .execute(&mut **tx)
             .await?;
     }
@@ -357,39 +362,47 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
         "UPDATE email_outbox SET recipient = NULL, last_error = NULL, smtp_response = NULL,
                 status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
                 finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END
-          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+          WHERE tenant_id = $2
+            AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE registrations SET needs = NULL, notes = NULL, end_reason = NULL
-          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+          WHERE tenant_id = $2
+            AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE voucher_orientations SET note = NULL
-          WHERE voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+          WHERE tenant_id = $2
+            AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE accompaniment_requests SET first_name = NULL, last_name = NULL, birth_year = NULL,
                 commune_insee = NULL, public_category = NULL, email = NULL, phone = NULL,
                 message = NULL, decision_reason = NULL
-          WHERE beneficiary_id = $1",
+          WHERE tenant_id = $2 AND beneficiary_id = $1",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     // Their private link would open a portfolio the service no longer knows whose it is.
     sqlx::query(
-        "UPDATE portfolio_links SET revoked_at = now() WHERE beneficiary_id = $1 AND revoked_at IS NULL",
+        "UPDATE portfolio_links SET revoked_at = now() WHERE tenant_id = $2 AND beneficiary_id = $1 AND revoked_at IS NULL",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     // A stored response (kept 24 hours for retries) that named the person, by id or by name.
@@ -405,19 +418,22 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
     .collect();
     sqlx::query(
         "DELETE FROM idempotency_keys k
-          WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS n(needle)
+          WHERE k.tenant_id = $2
+            AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS n(needle)
                          WHERE position(convert_to(n.needle, 'UTF8') IN k.response_body) > 0)",
     )
     .bind(&needles)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE beneficiaries SET first_name = NULL, last_name = NULL, match_key = NULL, birth_year = NULL,
                 commune_insee = NULL, email = NULL, phone = NULL, email_consent = false, email_consent_at = NULL,
                 erased_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
+          WHERE tenant_id = $2 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -477,12 +493,14 @@ pub async fn export(
     let vouchers = crate::vouchers::of_beneficiary(&mut tx, id).await?;
     let audit: Vec<crate::audit::AuditEntry> = sqlx::query_as(
         "SELECT id, occurred_at, actor_id, actor_role, action, object_type, object_id, details FROM audit_log
-          WHERE (object_type = 'beneficiary' AND object_id = $1::text)
-             OR (object_type = 'voucher' AND object_id = ANY($2))
+          WHERE tenant_id = $3
+            AND ((object_type = 'beneficiary' AND object_id = $1::text)
+                 OR (object_type = 'voucher' AND object_id = ANY($2)))
           ORDER BY id",
     )
     .bind(id.to_string())
     .bind(vouchers.iter().map(|v| v.id.to_string()).collect::<Vec<_>>())
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     audit::record(

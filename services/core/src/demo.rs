@@ -148,8 +148,9 @@ async fn seed_public_requests(
         .await?;
     let mut tx = db.begin_tenant(tenant.id).await?;
     let asked: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM accompaniment_requests WHERE channel = 'public_form')",
+        "SELECT EXISTS (SELECT 1 FROM accompaniment_requests WHERE tenant_id = $1 AND channel = 'public_form')",
     )
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -395,10 +396,12 @@ async fn seed_scheme(
     effective_from: NaiveDate,
 ) -> Result<Uuid, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM schemes WHERE code = $1")
-        .bind(preset)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM schemes WHERE tenant_id = $2 AND code = $1")
+            .bind(preset)
+            .bind(tx.tenant_id())
+            .fetch_optional(&mut *tx)
+            .await?;
     tx.commit().await?;
     if let Some(id) = existing {
         return Ok(id);

@@ -33,6 +33,22 @@ impl Scope {
         }
     }
 
+    /// The condition that names the scope's tenant, as parameter `$n` (bound to `tenant()`): the
+    /// tenant table's statements carry it for Citus to route them; the platform's table has none.
+    fn pin(self, n: usize) -> String {
+        match self {
+            Scope::Tenant(_) => format!("tenant_id = ${n}"),
+            Scope::Platform => format!("${n}::uuid IS NULL"),
+        }
+    }
+
+    fn tenant(self) -> Option<Uuid> {
+        match self {
+            Scope::Tenant(tenant_id) => Some(tenant_id),
+            Scope::Platform => None,
+        }
+    }
+
     async fn begin(self, db: &Db) -> Result<Tx, Error> {
         match self {
             Scope::Tenant(tenant_id) => db.begin_tenant(tenant_id).await,
@@ -123,10 +139,12 @@ pub async fn claim(
         sqlx::query_as(AssertSqlSafe(format!(
             "SELECT fingerprint, state, locked_until < now(), response_status, response_headers,
                     response_body, response_withheld
-               FROM {table} WHERE caller_id = $1 AND key = $2 FOR UPDATE"
+               FROM {table} WHERE {pin} AND caller_id = $1 AND key = $2 FOR UPDATE",
+            pin = scope.pin(3)
         )))
         .bind(caller)
         .bind(key)
+        .bind(scope.tenant())
         .fetch_one(&mut *tx)
         .await?;
 
@@ -144,11 +162,13 @@ pub async fn claim(
     } else if lease_expired {
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {table} SET locked_until = now() + make_interval(secs => $3)
-              WHERE caller_id = $1 AND key = $2"
+              WHERE {pin} AND caller_id = $1 AND key = $2",
+            pin = scope.pin(4)
         )))
         .bind(caller)
         .bind(key)
         .bind(LEASE_SECONDS)
+        .bind(scope.tenant())
         .execute(&mut *tx)
         .await?;
         Claim::Acquired
@@ -177,8 +197,9 @@ pub async fn complete(
     sqlx::query(AssertSqlSafe(format!(
         "UPDATE {} SET state = 'completed', response_status = $3, response_headers = $4,
                 response_body = $5, response_withheld = $6
-          WHERE caller_id = $1 AND key = $2",
-        scope.table()
+          WHERE {} AND caller_id = $1 AND key = $2",
+        scope.table(),
+        scope.pin(7)
     )))
     .bind(caller)
     .bind(key)
@@ -186,6 +207,7 @@ pub async fn complete(
     .bind(headers)
     .bind(body)
     .bind(response.withheld)
+    .bind(scope.tenant())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -196,11 +218,13 @@ pub async fn complete(
 pub async fn release(db: &Db, scope: Scope, caller: Uuid, key: &str) -> Result<(), Error> {
     let mut tx = scope.begin(db).await?;
     sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM {} WHERE caller_id = $1 AND key = $2 AND state = 'running'",
-        scope.table()
+        "DELETE FROM {} WHERE {} AND caller_id = $1 AND key = $2 AND state = 'running'",
+        scope.table(),
+        scope.pin(3)
     )))
     .bind(caller)
     .bind(key)
+    .bind(scope.tenant())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -211,10 +235,12 @@ pub async fn release(db: &Db, scope: Scope, caller: Uuid, key: &str) -> Result<(
 pub async fn purge_expired(db: &Db, scope: Scope) -> Result<u64, Error> {
     let mut tx = scope.begin(db).await?;
     let removed = sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM {} WHERE created_at < now() - make_interval(hours => $1)",
-        scope.table()
+        "DELETE FROM {} WHERE {} AND created_at < now() - make_interval(hours => $1)",
+        scope.table(),
+        scope.pin(2)
     )))
     .bind(RETENTION_HOURS)
+    .bind(scope.tenant())
     .execute(&mut *tx)
     .await?
     .rows_affected();

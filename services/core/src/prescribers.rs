@@ -188,9 +188,10 @@ pub async fn update(
 ) -> Result<Prescriber, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before: Prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM prescribers WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM prescribers WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("prescriber"))?;
@@ -216,7 +217,7 @@ pub async fn update(
     after.validate()?;
     let updated: Prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE prescribers SET name = $2, kind = $3, siret = $4, contact_email = $5, contact_phone = $6
-          WHERE id = $1 RETURNING {COLUMNS}"
+          WHERE tenant_id = $7 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(&after.name)
@@ -224,6 +225,7 @@ pub async fn update(
     .bind(&after.siret)
     .bind(&after.contact_email)
     .bind(&after.contact_phone)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     let pairs = [
@@ -268,9 +270,10 @@ pub async fn update(
 pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Prescriber, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let prescriber = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM prescribers WHERE id = $1"
+        "SELECT {COLUMNS} FROM prescribers WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("prescriber"))?;
@@ -281,10 +284,11 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Prescriber, Error
 pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Prescriber>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Prescriber> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM prescribers WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        "SELECT {COLUMNS} FROM prescribers WHERE tenant_id = $3 AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
     )))
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -379,18 +383,20 @@ pub async fn set_quantity(
 ) -> Result<Allocation, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before: Allocation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE id = $1 AND prescriber_id = $2 FOR UPDATE"
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE tenant_id = $3 AND id = $1 AND prescriber_id = $2 FOR UPDATE"
     )))
     .bind(allocation_id)
     .bind(prescriber_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("allocation"))?;
     let allocation: Allocation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE allocations SET quantity = $2 WHERE id = $1 RETURNING {ALLOCATION_COLUMNS}"
+        "UPDATE allocations SET quantity = $2 WHERE tenant_id = $3 AND id = $1 RETURNING {ALLOCATION_COLUMNS}"
     )))
     .bind(allocation_id)
     .bind(quantity)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -416,17 +422,19 @@ pub async fn allocations(
     scheme_id: Option<Uuid>,
 ) -> Result<Vec<Allocation>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE id = $1")
+    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE tenant_id = $2 AND id = $1")
         .bind(prescriber_id)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("prescriber"))?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE tenant_id = $3 AND prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)
           ORDER BY period_start DESC LIMIT 500"
     )))
     .bind(prescriber_id)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -438,8 +446,10 @@ pub async fn allocations(
 pub async fn tenant_allocations(db: &Db, tenant_id: Uuid) -> Result<Vec<Allocation>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations ORDER BY period_start DESC, id LIMIT 5000"
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE tenant_id = $1
+          ORDER BY period_start DESC, id LIMIT 5000"
     )))
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -456,12 +466,13 @@ pub(crate) async fn take_one(
 ) -> Result<Uuid, Error> {
     let taken: Option<Uuid> = sqlx::query_scalar(
         "UPDATE allocations SET issued = issued + 1
-          WHERE prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3 AND issued < quantity
+          WHERE tenant_id = $4 AND prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3 AND issued < quantity
           RETURNING id",
     )
     .bind(prescriber_id)
     .bind(scheme_id)
     .bind(on)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     match taken {
@@ -469,11 +480,12 @@ pub(crate) async fn take_one(
         None => {
             let current: Option<(i32, i32)> = sqlx::query_as(
                 "SELECT quantity, issued FROM allocations
-                  WHERE prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3",
+                  WHERE tenant_id = $4 AND prescriber_id = $1 AND scheme_id = $2 AND period_start <= $3 AND period_end >= $3",
             )
             .bind(prescriber_id)
             .bind(scheme_id)
             .bind(on)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut **tx)
             .await?;
             Err(match current {
@@ -507,8 +519,9 @@ pub async fn funnel(
     today: NaiveDate,
 ) -> Result<Funnel, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE id = $1")
+    sqlx::query_scalar::<_, Uuid>("SELECT id FROM prescribers WHERE tenant_id = $2 AND id = $1")
         .bind(prescriber_id)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("prescriber"))?;
@@ -520,11 +533,12 @@ pub async fn funnel(
                 count(*) FILTER (WHERE voucher_expired_unused(status, minutes_left, minutes_total,
                                                                valid_until, $3)) AS expired_unused,
                 count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-           FROM vouchers WHERE prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)",
+           FROM vouchers WHERE tenant_id = $4 AND prescriber_id = $1 AND ($2::uuid IS NULL OR scheme_id = $2)",
     )
     .bind(prescriber_id)
     .bind(scheme_id)
     .bind(today)
+    .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -52,13 +52,14 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
                 b.erased_at
            FROM beneficiaries b
            LEFT JOIN LATERAL (SELECT max(v.valid_until) AS last_day FROM vouchers v
-                               WHERE v.beneficiary_id = b.id) v ON true
-          WHERE b.erased_at IS NULL
+                               WHERE v.tenant_id = $3 AND v.beneficiary_id = b.id) v ON true
+          WHERE b.tenant_id = $3 AND b.erased_at IS NULL
             AND coalesce(v.last_day, b.created_at::date) < $1
           ORDER BY b.id LIMIT $2",
     )
     .bind(cutoff)
     .bind(MAX_PER_DAY)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     for person in &due {
@@ -71,9 +72,10 @@ pub async fn purge_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Pur
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL,
                 public_category = NULL, email = NULL, phone = NULL, message = NULL,
                 postal_code = NULL, commune_name = NULL
-          WHERE status = 'pending' AND beneficiary_id IS NULL AND created_at::date < $1",
+          WHERE tenant_id = $2 AND status = 'pending' AND beneficiary_id IS NULL AND created_at::date < $1",
     )
     .bind(cutoff)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -41,6 +41,7 @@ pub fn started_minutes_ago(minutes: i64) -> chrono::DateTime<chrono::Utc> {
 
 pub mod activity;
 pub mod national;
+pub mod statements;
 pub mod world;
 
 pub struct TestDatabase {
@@ -120,6 +121,7 @@ impl TestDatabase {
             .connect_with(owner_opts)
             .await
             .expect("connect to the test database as the owner role");
+        statements::capture(&owner).await;
 
         let (user, password) = app_credentials();
         let app_opts = admin.database(&name).username(&user).password(&password);

@@ -31,11 +31,7 @@ pub async fn export_tables(
     folder: &Path,
 ) -> Result<ExportedTables, ArchiveError> {
     tokio::fs::create_dir_all(folder.join("tables")).await?;
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    crate::storage::set_tenant(&mut tx, tenant_id).await?;
+    let mut tx = db.begin_tenant_snapshot(tenant_id).await?;
     sqlx::query(
         "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),
                 set_config('bytea_output', 'hex', true)",

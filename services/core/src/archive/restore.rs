@@ -190,8 +190,10 @@ pub async fn restore_tables(
                 }
             })
             .collect();
+        // With `RETURNING`, Citus inserts the staged rows on the shard with an INSERT, not a COPY
+        // that row-level security would refuse.
         let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            "INSERT INTO {} ({}) SELECT {} FROM {} RETURNING 1",
             quoted(&target.name),
             column_list(&columns),
             values.join(", "),

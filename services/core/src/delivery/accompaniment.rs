@@ -49,8 +49,9 @@ async fn check_offer(
     epn_id: Uuid,
 ) -> Result<(), Error> {
     let status: Option<SchemeStatus> =
-        sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1")
+        sqlx::query_scalar("SELECT status FROM schemes WHERE tenant_id = $2 AND id = $1")
             .bind(scheme_id)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut **tx)
             .await?;
     if status != Some(SchemeStatus::Active) {
@@ -240,15 +241,19 @@ pub async fn request_public(
         .await?
         .ok_or_else(|| Error::invalid("territory", "unknown territory"))?;
     let mut tx = db.begin_tenant(tenant.id).await?;
-    let scheme_id: Uuid = sqlx::query_scalar("SELECT id FROM schemes WHERE code = $1")
-        .bind(scheme_code)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::invalid("scheme", "no such scheme in this territory"))?;
-    let epn_known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM epns WHERE id = $1)")
-        .bind(request.epn_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let scheme_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM schemes WHERE tenant_id = $2 AND code = $1")
+            .bind(scheme_code)
+            .bind(tx.tenant_id())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::invalid("scheme", "no such scheme in this territory"))?;
+    let epn_known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM epns WHERE tenant_id = $2 AND id = $1)")
+            .bind(request.epn_id)
+            .bind(tx.tenant_id())
+            .fetch_one(&mut *tx)
+            .await?;
     if !epn_known {
         return Err(Error::invalid("epn_id", "no such EPN in this territory"));
     }
@@ -319,8 +324,9 @@ pub async fn expire_due(db: &Db, tenant_id: Uuid) -> Result<u64, Error> {
             SET status = 'expired', decided_at = now(),
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL,
                 public_category = NULL, email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
-          WHERE status = 'pending' AND expires_at <= now()",
+          WHERE tenant_id = $1 AND status = 'pending' AND expires_at <= now()",
     )
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -369,9 +375,10 @@ pub async fn details(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, first_name, last_name, birth_year, commune_insee, postal_code, commune_name, email, phone, expires_at
-           FROM accompaniment_requests WHERE id = ANY($1)",
+           FROM accompaniment_requests WHERE tenant_id = $2 AND id = ANY($1)",
     )
     .bind(ids)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -403,7 +410,7 @@ pub async fn list(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<AccompanimentRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM accompaniment_requests
-          WHERE ($1::uuid IS NULL OR epn_id = $1) AND ($2::uuid IS NULL OR prescriber_id = $2) AND ($3::text IS NULL OR status = $3)
+          WHERE tenant_id = $6 AND ($1::uuid IS NULL OR epn_id = $1) AND ($2::uuid IS NULL OR prescriber_id = $2) AND ($3::text IS NULL OR status = $3)
             AND ($4::uuid IS NULL OR id < $4)
           ORDER BY id DESC LIMIT $5"
     )))
@@ -412,6 +419,7 @@ pub async fn list(
     .bind(status)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -420,9 +428,10 @@ pub async fn list(
 
 async fn lock_pending(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<AccompanimentRequest, Error> {
     let request: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM accompaniment_requests WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM accompaniment_requests WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .filter(|r: &AccompanimentRequest| match scope {
@@ -475,11 +484,13 @@ pub async fn accept(
             (prescriber, Holder::Existing(beneficiary))
         }
         _ => {
-            let designated: Option<Uuid> =
-                sqlx::query_scalar("SELECT public_requests_funded_by FROM schemes WHERE id = $1")
-                    .bind(request.scheme_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let designated: Option<Uuid> = sqlx::query_scalar(
+                "SELECT public_requests_funded_by FROM schemes WHERE tenant_id = $2 AND id = $1",
+            )
+            .bind(request.scheme_id)
+            .bind(tx.tenant_id())
+            .fetch_one(&mut *tx)
+            .await?;
             let prescriber = match (scope, funding_prescriber, designated) {
                 // Choosing the funder spends another organisation's allocation: an EPN could file
                 // a public request for itself and be paid from any prescriber's stock. It may
@@ -510,9 +521,10 @@ pub async fn accept(
             let person: Asker = sqlx::query_as(
                 "SELECT first_name, last_name, birth_year, commune_insee, public_category, email, phone, email_consent,
                         postal_code, commune_name
-                   FROM accompaniment_requests WHERE id = $1",
+                   FROM accompaniment_requests WHERE tenant_id = $2 AND id = $1",
             )
             .bind(id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut *tx)
             .await?;
             let commune_insee = match (
@@ -572,12 +584,13 @@ pub async fn accept(
         "UPDATE accompaniment_requests SET status = 'accepted', voucher_id = $2, beneficiary_id = $3, decided_by = $4, decided_at = now(),
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL, public_category = NULL,
                 email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
-          WHERE id = $1",
+          WHERE tenant_id = $5 AND id = $1",
     )
     .bind(id)
     .bind(issued.voucher.id)
     .bind(issued.beneficiary.id)
     .bind(actor.user_id)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -610,20 +623,23 @@ pub async fn decline(
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let pending = lock_pending(&mut tx, id, scope).await?;
-    let address: Option<String> =
-        sqlx::query_scalar("SELECT email FROM accompaniment_requests WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let address: Option<String> = sqlx::query_scalar(
+        "SELECT email FROM accompaniment_requests WHERE tenant_id = $2 AND id = $1",
+    )
+    .bind(id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut *tx)
+    .await?;
     let request: AccompanimentRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE accompaniment_requests SET status = 'declined', decision_reason = $2, decided_by = $3, decided_at = now(),
                 first_name = NULL, last_name = NULL, birth_year = NULL, commune_insee = NULL, public_category = NULL,
                 email = NULL, phone = NULL, postal_code = NULL, commune_name = NULL
-          WHERE id = $1 RETURNING {COLUMNS}"
+          WHERE tenant_id = $4 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(reason)
     .bind(actor.user_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

@@ -118,9 +118,10 @@ async fn record_one(
     let session_id = session.id;
     let voucher = vouchers::lock_by_reference(tx, &entry.reference).await?;
     let registered_here: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE tenant_id = $3 AND voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
             .bind(voucher.id)
             .bind(epn_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut **tx)
             .await?;
     if !registered_here {
@@ -151,11 +152,12 @@ async fn record_one(
     if voucher.status == VoucherStatus::Expired || today > voucher.valid_until {
         let grace_days: i32 = sqlx::query_scalar(
             "SELECT coalesce((rules->>'attendance_grace_days')::int, $3)
-               FROM scheme_versions WHERE scheme_id = $1 AND version = $2",
+               FROM scheme_versions WHERE tenant_id = $4 AND scheme_id = $1 AND version = $2",
         )
         .bind(voucher.scheme_id)
         .bind(voucher.rules_version)
         .bind(crate::schemes::rules::DEFAULT_ATTENDANCE_GRACE_DAYS as i32)
+        .bind(tx.tenant_id())
         .fetch_one(&mut **tx)
         .await?;
         let last_day = session_day + chrono::Days::new(u64::try_from(grace_days).unwrap_or(0));
@@ -169,17 +171,19 @@ async fn record_one(
     }
     // A booking marked « hors parcours » carries the mark to the attendance on that session.
     let booked_off_path: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM session_enrolments WHERE session_id = $1 AND voucher_id = $2 AND off_path)",
+        "SELECT EXISTS (SELECT 1 FROM session_enrolments WHERE tenant_id = $3 AND session_id = $1 AND voucher_id = $2 AND off_path)",
     )
     .bind(session_id)
     .bind(voucher.id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
     let off_path = entry.off_path || booked_off_path;
     super::registration::check_on_path(tx, voucher.id, session.module_number, off_path).await?;
-    let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
+    let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE tenant_id = $3 AND session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
         .bind(session_id)
         .bind(voucher.id)
+        .bind(tx.tenant_id())
         .fetch_one(&mut **tx)
         .await?;
     if already {
@@ -197,11 +201,12 @@ async fn record_one(
                     status = CASE WHEN minutes_left - $2 = 0 THEN 'completed'
                                   WHEN status = 'expired' THEN 'expired'
                                   ELSE 'in_progress' END
-              WHERE id = $1 AND minutes_left >= $2
+              WHERE tenant_id = $3 AND id = $1 AND minutes_left >= $2
               RETURNING minutes_left, status",
         )
         .bind(voucher.id)
         .bind(minutes)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Refusal::InsufficientBalance {
@@ -259,8 +264,9 @@ async fn record_competences(
         ));
     }
     let referential: String =
-        sqlx::query_scalar("SELECT referential_code FROM schemes WHERE id = $1")
+        sqlx::query_scalar("SELECT referential_code FROM schemes WHERE tenant_id = $2 AND id = $1")
             .bind(scheme_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut **tx)
             .await?;
     for (code, level) in competences {
@@ -309,9 +315,10 @@ pub async fn void(
     }
     let mut tx = db.begin_tenant(tenant_id).await?;
     let current: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM attendances WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM attendances WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(attendance_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .filter(|a: &Attendance| epn_id.is_none_or(|e| e == a.epn_id))
@@ -320,10 +327,11 @@ pub async fn void(
         return Err(Refusal::AttendanceAlreadyVoided.into());
     }
     let voided: Attendance = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE attendances SET voided_at = now(), void_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE attendances SET voided_at = now(), void_reason = $2 WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(attendance_id)
     .bind(reason)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     if current.minutes_debited > 0 {
@@ -332,10 +340,11 @@ pub async fn void(
                     status = CASE WHEN status IN ('expired', 'cancelled') THEN status
                                   WHEN minutes_left + $2 = minutes_total THEN 'registered'
                                   ELSE 'in_progress' END
-              WHERE id = $1",
+              WHERE tenant_id = $3 AND id = $1",
         )
         .bind(current.voucher_id)
         .bind(current.minutes_debited)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     }

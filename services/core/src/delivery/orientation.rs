@@ -33,9 +33,10 @@ const COLUMNS: &str = "voucher_id, kind, note, epn_id, recorded_at";
 /// The orientation of a voucher, if one was recorded.
 pub async fn of(tx: &mut Tx, voucher_id: Uuid) -> Result<Option<Orientation>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM voucher_orientations WHERE voucher_id = $1"
+        "SELECT {COLUMNS} FROM voucher_orientations WHERE tenant_id = $2 AND voucher_id = $1"
     )))
     .bind(voucher_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -43,9 +44,10 @@ pub async fn of(tx: &mut Tx, voucher_id: Uuid) -> Result<Option<Orientation>, Er
 /// The EPN a voucher is (or was last) registered at: the one that runs its journey.
 async fn last_epn(tx: &mut Tx, voucher_id: Uuid) -> Result<Option<Uuid>, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT epn_id FROM registrations WHERE voucher_id = $1 ORDER BY id DESC LIMIT 1",
+        "SELECT epn_id FROM registrations WHERE tenant_id = $2 AND voucher_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(voucher_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -99,7 +101,7 @@ pub async fn record(
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (tenant_id, voucher_id) DO UPDATE
             SET kind = excluded.kind, note = excluded.note, epn_id = excluded.epn_id,
-                recorded_by = excluded.recorded_by, recorded_at = now()
+                recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
          RETURNING {COLUMNS}"
     )))
     .bind(tenant_id)

@@ -25,11 +25,12 @@ pub async fn sessions_between(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(
         "SELECT id, epn_id, scheme_id, module_number, starts_at, duration_minutes, capacity, animator, place, status, created_at
-           FROM sessions WHERE epn_id = $1 AND starts_at >= $2 AND starts_at < $3 ORDER BY starts_at, id LIMIT 200",
+           FROM sessions WHERE tenant_id = $4 AND epn_id = $1 AND starts_at >= $2 AND starts_at < $3 ORDER BY starts_at, id LIMIT 200",
     )
     .bind(epn_id)
     .bind(from)
     .bind(to)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -57,15 +58,15 @@ pub async fn sheet(db: &Db, tenant_id: Uuid, session: &Session) -> Result<Vec<Sh
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(
         "SELECT v.reference, b.first_name, b.last_name, v.minutes_left,
-                EXISTS (SELECT 1 FROM session_enrolments e WHERE e.session_id = $2 AND e.voucher_id = v.id) AS enrolled,
-                EXISTS (SELECT 1 FROM session_enrolments e WHERE e.session_id = $2 AND e.voucher_id = v.id AND e.off_path)
+                EXISTS (SELECT 1 FROM session_enrolments e WHERE e.tenant_id = $4 AND e.session_id = $2 AND e.voucher_id = v.id) AS enrolled,
+                EXISTS (SELECT 1 FROM session_enrolments e WHERE e.tenant_id = $4 AND e.session_id = $2 AND e.voucher_id = v.id AND e.off_path)
                     AS booked_off_path,
                 a.status AS recorded
            FROM registrations r
-           JOIN vouchers v ON v.id = r.voucher_id
-           JOIN beneficiaries b ON b.id = v.beneficiary_id
-           LEFT JOIN attendances a ON a.session_id = $2 AND a.voucher_id = v.id AND a.voided_at IS NULL
-          WHERE r.epn_id = $1 AND r.ended_at IS NULL AND v.scheme_id = $3
+           JOIN vouchers v ON v.tenant_id = $4 AND v.id = r.voucher_id
+           JOIN beneficiaries b ON b.tenant_id = $4 AND b.id = v.beneficiary_id
+           LEFT JOIN attendances a ON a.tenant_id = $4 AND a.session_id = $2 AND a.voucher_id = v.id AND a.voided_at IS NULL
+          WHERE r.tenant_id = $4 AND r.epn_id = $1 AND r.ended_at IS NULL AND v.scheme_id = $3
             AND (v.status IN ('registered', 'in_progress') OR a.id IS NOT NULL)
           ORDER BY 5 DESC, b.last_name, b.first_name, v.reference
           LIMIT 300",
@@ -73,6 +74,7 @@ pub async fn sheet(db: &Db, tenant_id: Uuid, session: &Session) -> Result<Vec<Sh
     .bind(session.epn_id)
     .bind(session.id)
     .bind(session.scheme_id)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -95,9 +97,10 @@ pub async fn competences(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(
         "SELECT c.code, c.area, c.title FROM competences c JOIN schemes s ON s.referential_code = c.referential_code
-          WHERE s.id = $1 ORDER BY string_to_array(c.code, '.')::int[]",
+          WHERE s.tenant_id = $2 AND s.id = $1 ORDER BY string_to_array(c.code, '.')::int[]",
     )
     .bind(scheme_id)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -131,19 +134,20 @@ pub async fn month_so_far(
     );
     let mut tx = db.begin_tenant(tenant_id).await?;
     let month_so_far = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM sessions s WHERE s.epn_id = $1 AND s.starts_at >= $2 AND s.starts_at < $3
-                    AND EXISTS (SELECT 1 FROM attendances a WHERE a.session_id = s.id AND a.voided_at IS NULL)) AS sessions_held,
+        "SELECT (SELECT count(*) FROM sessions s WHERE s.tenant_id = $4 AND s.epn_id = $1 AND s.starts_at >= $2 AND s.starts_at < $3
+                    AND EXISTS (SELECT 1 FROM attendances a WHERE a.tenant_id = $4 AND a.session_id = s.id AND a.voided_at IS NULL)) AS sessions_held,
                 count(*) FILTER (WHERE a.status = 'present') AS presences,
                 count(*) FILTER (WHERE a.status <> 'present') AS absences,
                 count(DISTINCT a.voucher_id) FILTER (WHERE a.status = 'present') AS people,
                 coalesce(sum(a.minutes_debited), 0)::bigint AS minutes_delivered,
-                (SELECT count(*) FROM registrations r WHERE r.epn_id = $1 AND r.registered_at >= $2 AND r.registered_at < $3) AS registrations
-           FROM attendances a JOIN sessions s ON s.id = a.session_id
-          WHERE a.epn_id = $1 AND a.voided_at IS NULL AND s.starts_at >= $2 AND s.starts_at < $3",
+                (SELECT count(*) FROM registrations r WHERE r.tenant_id = $4 AND r.epn_id = $1 AND r.registered_at >= $2 AND r.registered_at < $3) AS registrations
+           FROM attendances a JOIN sessions s ON s.tenant_id = $4 AND s.id = a.session_id
+          WHERE a.tenant_id = $4 AND a.epn_id = $1 AND a.voided_at IS NULL AND s.starts_at >= $2 AND s.starts_at < $3",
     )
     .bind(epn_id)
     .bind(start)
     .bind(end)
+    .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -153,13 +153,14 @@ async fn voucher_details(
     let rows: Vec<(String, Vec<i32>, Option<Vec<u8>>)> = sqlx::query_as(
         "SELECT v.reference,
                 coalesce((SELECT array_agg(m.module_number ORDER BY m.module_number)
-                            FROM voucher_modules m WHERE m.voucher_id = v.id), '{}'),
+                            FROM voucher_modules m WHERE m.tenant_id = $2 AND m.voucher_id = v.id), '{}'),
                 (SELECT l.token_hash FROM portfolio_links l
-                  WHERE l.beneficiary_id = v.beneficiary_id AND l.letter_code AND l.revoked_at IS NULL
+                  WHERE l.tenant_id = $2 AND l.beneficiary_id = v.beneficiary_id AND l.letter_code AND l.revoked_at IS NULL
                   ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
-           FROM vouchers v WHERE v.reference = ANY($1)",
+           FROM vouchers v WHERE v.tenant_id = $2 AND v.reference = ANY($1)",
     )
     .bind(references)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -194,9 +195,9 @@ pub async fn vouchers_of_letter(
     let vouchers = sqlx::query_as(
         "SELECT v.reference,
                 EXISTS (SELECT 1 FROM registrations r
-                         WHERE r.voucher_id = v.id AND r.epn_id = $2 AND r.ended_at IS NULL) AS registered_here
+                         WHERE r.tenant_id = $4 AND r.voucher_id = v.id AND r.epn_id = $2 AND r.ended_at IS NULL) AS registered_here
            FROM vouchers v
-          WHERE v.beneficiary_id = $1 AND v.status::text = ANY($3)
+          WHERE v.tenant_id = $4 AND v.beneficiary_id = $1 AND v.status::text = ANY($3)
           ORDER BY v.created_at DESC, v.reference
           LIMIT 20",
     )
@@ -208,6 +209,7 @@ pub async fn vouchers_of_letter(
             .map(|s| s.as_str())
             .collect::<Vec<_>>(),
     )
+    .bind(tenant.id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -83,9 +83,10 @@ async fn detail(tx: &mut crate::storage::Tx, project: Project) -> Result<Project
     let members = sqlx::query_as(
         "SELECT m.beneficiary_id, m.voucher_id, v.reference FROM project_members m
            LEFT JOIN vouchers v ON v.tenant_id = m.tenant_id AND v.id = m.voucher_id
-          WHERE m.project_id = $1 ORDER BY m.beneficiary_id",
+          WHERE m.tenant_id = $2 AND m.project_id = $1 ORDER BY m.beneficiary_id",
     )
     .bind(project.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     Ok(ProjectDetail { project, members })
@@ -255,9 +256,10 @@ pub async fn get(
 ) -> Result<ProjectDetail, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM projects WHERE id = $1"
+        "SELECT {COLUMNS} FROM projects WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .filter(|p: &Project| {
@@ -280,9 +282,10 @@ pub async fn list(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<ListedProject> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS},
-                (SELECT count(*) FROM project_members m WHERE m.project_id = projects.id) AS member_count
+                (SELECT count(*) FROM project_members m
+                  WHERE m.tenant_id = projects.tenant_id AND m.project_id = projects.id) AS member_count
            FROM projects
-          WHERE ($1::uuid IS NULL OR prescriber_id = $1) AND ($2::uuid IS NULL OR epn_id = $2)
+          WHERE projects.tenant_id = $7 AND ($1::uuid IS NULL OR prescriber_id = $1) AND ($2::uuid IS NULL OR epn_id = $2)
             AND ($3::uuid IS NULL OR scheme_id = $3) AND ($4::text IS NULL OR status = $4)
             AND ($5::uuid IS NULL OR id < $5)
           ORDER BY id DESC LIMIT $6"
@@ -293,6 +296,7 @@ pub async fn list(
     .bind(filter.status)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -315,9 +319,10 @@ pub async fn decide(
     let tenant = tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM projects WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM projects WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("project"))?;
@@ -328,8 +333,9 @@ pub async fn decide(
         .into());
     }
     if approve {
-        let members: Vec<Uuid> = sqlx::query_scalar("SELECT beneficiary_id FROM project_members WHERE project_id = $1 ORDER BY beneficiary_id")
+        let members: Vec<Uuid> = sqlx::query_scalar("SELECT beneficiary_id FROM project_members WHERE tenant_id = $2 AND project_id = $1 ORDER BY beneficiary_id")
             .bind(id)
+            .bind(tx.tenant_id())
             .fetch_all(&mut *tx)
             .await?;
         let minutes = u32::try_from(project.planned_minutes).unwrap_or_default();
@@ -356,10 +362,11 @@ pub async fn decide(
                 actor,
             )
             .await?;
-            sqlx::query("UPDATE project_members SET voucher_id = $3 WHERE project_id = $1 AND beneficiary_id = $2")
+            sqlx::query("UPDATE project_members SET voucher_id = $3 WHERE tenant_id = $4 AND project_id = $1 AND beneficiary_id = $2")
                 .bind(id)
                 .bind(beneficiary_id)
                 .bind(issued.voucher.id)
+                .bind(tx.tenant_id())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -370,11 +377,12 @@ pub async fn decide(
         ProjectStatus::Rejected
     };
     let project: Project = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE projects SET status = $2, decision_reason = $3, decided_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE projects SET status = $2, decision_reason = $3, decided_at = now() WHERE tenant_id = $4 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(status)
     .bind(reason)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

@@ -59,10 +59,11 @@ pub struct Registered {
 
 async fn rules_of(tx: &mut Tx, voucher: &Voucher) -> Result<SchemeRules, Error> {
     let rules: sqlx::types::Json<SchemeRules> = sqlx::query_scalar(
-        "SELECT rules FROM scheme_versions WHERE scheme_id = $1 AND version = $2",
+        "SELECT rules FROM scheme_versions WHERE tenant_id = $3 AND scheme_id = $1 AND version = $2",
     )
     .bind(voucher.scheme_id)
     .bind(voucher.rules_version)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
     Ok(rules.0)
@@ -112,8 +113,9 @@ async fn replace_modules(
     voucher: &Voucher,
     modules: &[i32],
 ) -> Result<(), Error> {
-    sqlx::query("DELETE FROM voucher_modules WHERE voucher_id = $1")
+    sqlx::query("DELETE FROM voucher_modules WHERE tenant_id = $2 AND voucher_id = $1")
         .bind(voucher.id)
+        .bind(tx.tenant_id())
         .execute(&mut **tx)
         .await?;
     for number in modules {
@@ -130,9 +132,10 @@ async fn replace_modules(
 
 async fn active(tx: &mut Tx, voucher_id: Uuid) -> Result<Option<Registration>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM registrations WHERE voucher_id = $1 AND ended_at IS NULL"
+        "SELECT {COLUMNS} FROM registrations WHERE tenant_id = $2 AND voucher_id = $1 AND ended_at IS NULL"
     )))
     .bind(voucher_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -151,10 +154,11 @@ pub(crate) async fn check_on_path(
     };
     let (chose_any, chose_this): (bool, bool) = sqlx::query_as(
         "SELECT count(*) > 0, coalesce(bool_or(module_number = $2), false)
-           FROM voucher_modules WHERE voucher_id = $1",
+           FROM voucher_modules WHERE tenant_id = $3 AND voucher_id = $1",
     )
     .bind(voucher_id)
     .bind(module)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
     if chose_any && !chose_this {
@@ -369,9 +373,10 @@ pub async fn move_to(
         return Err(Refusal::EpnNotInScheme.into());
     }
     let chosen: Vec<i32> = sqlx::query_scalar(
-        "SELECT module_number FROM voucher_modules WHERE voucher_id = $1 ORDER BY module_number",
+        "SELECT module_number FROM voucher_modules WHERE tenant_id = $2 AND voucher_id = $1 ORDER BY module_number",
     )
     .bind(voucher.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let offered = epns::offered_modules(&mut tx, to_epn, voucher.scheme_id).await?;
@@ -385,9 +390,10 @@ pub async fn move_to(
             FieldRule::ModulesNotOffered { modules: missing },
         ));
     }
-    sqlx::query("UPDATE registrations SET ended_at = now(), end_reason = $2 WHERE id = $1")
+    sqlx::query("UPDATE registrations SET ended_at = now(), end_reason = $2 WHERE tenant_id = $3 AND id = $1")
         .bind(current.id)
         .bind(reason)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     let interview = Interview {
@@ -420,9 +426,10 @@ pub async fn history(
 ) -> Result<Vec<Registration>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM registrations WHERE voucher_id = $1 ORDER BY id"
+        "SELECT {COLUMNS} FROM registrations WHERE tenant_id = $2 AND voucher_id = $1 ORDER BY id"
     )))
     .bind(voucher_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

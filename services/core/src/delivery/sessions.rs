@@ -111,9 +111,10 @@ pub async fn create(
 pub(crate) async fn fetch(tx: &mut Tx, session_id: Uuid, lock: bool) -> Result<Session, Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM sessions WHERE id = $1{lock}"
+        "SELECT {COLUMNS} FROM sessions WHERE tenant_id = $2 AND id = $1{lock}"
     )))
     .bind(session_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("session"))
@@ -143,12 +144,13 @@ pub async fn list(
 ) -> Result<Page<Session>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Session> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM sessions WHERE ($1::uuid IS NULL OR epn_id = $1) AND ($2::uuid IS NULL OR id > $2)
+        "SELECT {COLUMNS} FROM sessions WHERE tenant_id = $4 AND ($1::uuid IS NULL OR epn_id = $1) AND ($2::uuid IS NULL OR id > $2)
           ORDER BY id LIMIT $3"
     )))
     .bind(epn_id)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -175,9 +177,10 @@ pub async fn enrol(
     }
     let voucher = vouchers::lock_by_reference(&mut tx, reference).await?;
     let registered_here: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE tenant_id = $3 AND voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
             .bind(voucher.id)
             .bind(epn_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut *tx)
             .await?;
     if !registered_here {
@@ -185,11 +188,13 @@ pub async fn enrol(
     }
     super::registration::check_on_path(&mut tx, voucher.id, session.module_number, off_path)
         .await?;
-    let enrolled: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM session_enrolments WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let enrolled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM session_enrolments WHERE tenant_id = $2 AND session_id = $1",
+    )
+    .bind(session_id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut *tx)
+    .await?;
     if enrolled >= i64::from(session.capacity) {
         return Err(Refusal::SessionFull {
             capacity: session.capacity,
@@ -237,9 +242,10 @@ pub async fn set_status(
     }
     if status.is_cancelled() {
         let recorded: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM attendances WHERE session_id = $1 AND voided_at IS NULL)",
+            "SELECT EXISTS (SELECT 1 FROM attendances WHERE tenant_id = $2 AND session_id = $1 AND voided_at IS NULL)",
         )
         .bind(session_id)
+        .bind(tx.tenant_id())
         .fetch_one(&mut *tx)
         .await?;
         if recorded {
@@ -247,10 +253,11 @@ pub async fn set_status(
         }
     }
     let session: Session = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE sessions SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE sessions SET status = $2 WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(session_id)
     .bind(status)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

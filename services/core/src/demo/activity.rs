@@ -485,10 +485,13 @@ async fn write(
     rows: &Rows,
 ) -> Result<(), Error> {
     let b = &rows.beneficiaries;
+    // `RETURNING` on each `INSERT … SELECT`: Citus then inserts the rows on each shard with an
+    // INSERT, where without it it would COPY them, which row-level security refuses.
     sqlx::query(
         "INSERT INTO beneficiaries (tenant_id, id, first_name, last_name, match_key, birth_year, commune_insee,
                                     public_category, prescriber_id)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::uuid[])",
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::uuid[])
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(b.iter().map(|r| r.0).collect::<Vec<_>>())
@@ -512,7 +515,8 @@ async fn write(
            FROM UNNEST($6::uuid[], $7::text[], $8::uuid[], $9::uuid[], $10::uuid[], $11::date[], $12::date[],
                        $13::text[], $14::int4[], $15::text[])
                 AS r(id, reference, beneficiary_id, prescriber_id, allocation_id, issued_on, valid_until, status,
-                     minutes_left, cancel_reason)",
+                     minutes_left, cancel_reason)
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(scheme_id)
@@ -546,7 +550,8 @@ async fn write(
     let r = &rows.registrations;
     sqlx::query(
         "INSERT INTO registrations (tenant_id, id, voucher_id, epn_id, registered_at, autonomy_level, needs)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[])",
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[])
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(r.iter().map(|x| x.0).collect::<Vec<_>>())
@@ -559,7 +564,8 @@ async fn write(
     .await?;
     sqlx::query(
         "INSERT INTO voucher_modules (tenant_id, voucher_id, scheme_id, module_number)
-         SELECT $1, voucher_id, $2, module_number FROM UNNEST($3::uuid[], $4::int4[]) AS m(voucher_id, module_number)",
+         SELECT $1, voucher_id, $2, module_number FROM UNNEST($3::uuid[], $4::int4[]) AS m(voucher_id, module_number)
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(scheme_id)
@@ -571,7 +577,8 @@ async fn write(
         "INSERT INTO sessions (tenant_id, id, epn_id, scheme_id, module_number, starts_at, duration_minutes, capacity, status)
          SELECT $1, id, epn_id, $2, module_number, starts_at, $3, 12, status
            FROM UNNEST($4::uuid[], $5::uuid[], $6::int4[], $7::timestamptz[], $8::text[])
-                AS s(id, epn_id, module_number, starts_at, status)",
+                AS s(id, epn_id, module_number, starts_at, status)
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(scheme_id)
@@ -597,7 +604,8 @@ async fn write(
     let a = &rows.attendances;
     sqlx::query(
         "INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited, recorded_at)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::int4[], $8::timestamptz[])",
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::int4[], $8::timestamptz[])
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(a.iter().map(|x| x.0).collect::<Vec<_>>())
@@ -613,7 +621,8 @@ async fn write(
     sqlx::query(
         "INSERT INTO attendance_competences (tenant_id, attendance_id, referential_code, competence_code, level, recorded_at)
          SELECT $1, attendance_id, 'crcn', code, level, recorded_at
-           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS c(attendance_id, code, level, recorded_at)",
+           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS c(attendance_id, code, level, recorded_at)
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(c.iter().map(|x| x.0).collect::<Vec<_>>())
@@ -625,7 +634,8 @@ async fn write(
     let o = &rows.orientations;
     sqlx::query(
         "INSERT INTO voucher_orientations (tenant_id, voucher_id, kind, epn_id, recorded_at)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[])",
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[])
+         RETURNING 1",
     )
     .bind(tenant_id)
     .bind(o.iter().map(|x| x.0).collect::<Vec<_>>())

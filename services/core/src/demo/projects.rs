@@ -39,9 +39,11 @@ pub(super) async fn seed(
     epn_id: Uuid,
 ) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant.id).await?;
-    let seeded: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects)")
-        .fetch_one(&mut *tx)
-        .await?;
+    let seeded: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects WHERE tenant_id = $1)")
+            .bind(tenant.id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     if seeded {
         return Ok(());

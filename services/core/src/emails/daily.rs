@@ -52,7 +52,7 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
     let (expired, expiry_notices): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH expired AS (
              UPDATE vouchers SET status = 'expired'
-             WHERE status IN {open} AND valid_until < $2
+             WHERE tenant_id = $1 AND status IN {open} AND valid_until < $2
              RETURNING id, beneficiary_id),
          notices AS (
              INSERT INTO email_outbox (tenant_id, id, kind, voucher_id)
@@ -70,8 +70,10 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
 
     // The furthest reminder of any scheme bounds the vouchers worth looking at.
     let horizon: i32 = sqlx::query_scalar(
-        "SELECT coalesce(max(d::int), 0) FROM scheme_versions, jsonb_array_elements_text(rules -> 'reminder_days') d",
+        "SELECT coalesce(max(d::int), 0) FROM scheme_versions, jsonb_array_elements_text(rules -> 'reminder_days') d
+          WHERE tenant_id = $1",
     )
+    .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
 
@@ -87,7 +89,7 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
         CROSS JOIN LATERAL (
             SELECT min(d::int) AS days FROM jsonb_array_elements_text(sv.rules -> 'reminder_days') d
             WHERE d::int >= v.valid_until - $2) r
-        WHERE v.status IN {open} AND v.minutes_left > 0
+        WHERE v.tenant_id = $1 AND v.status IN {open} AND v.minutes_left > 0
           AND v.valid_until >= $2 AND v.valid_until <= $2 + $3
           AND r.days IS NOT NULL AND v.issued_on < v.valid_until - r.days
           AND b.erased_at IS NULL"
@@ -116,12 +118,12 @@ pub async fn run_day(db: &Db, tenant_id: Uuid, today: NaiveDate) -> Result<Daily
              UNION ALL
              SELECT v.id, v.prescriber_id, 'not_registered', 0
              FROM vouchers v JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
-             WHERE v.status = 'issued' AND v.issued_on <= $2 - $4 AND v.valid_until >= $2
+             WHERE v.tenant_id = $1 AND v.status = 'issued' AND v.issued_on <= $2 - $4 AND v.valid_until >= $2
                AND NOT (b.email IS NOT NULL AND b.email_consent) AND b.erased_at IS NULL),
          fresh AS (
              SELECT c.* FROM candidates c
              WHERE NOT EXISTS (SELECT 1 FROM prescriber_alerts a
-                               WHERE a.voucher_id = c.voucher_id AND a.reason = c.reason AND a.days_left = c.days_left)),
+                               WHERE a.tenant_id = $1 AND a.voucher_id = c.voucher_id AND a.reason = c.reason AND a.days_left = c.days_left)),
          digests AS (
              INSERT INTO email_outbox (tenant_id, id, kind, prescriber_id, digest_on)
              SELECT $1, uuid_v7(), 'prescriber_digest', p.prescriber_id, $2

@@ -134,7 +134,7 @@ pub async fn list(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<OutboxMessage> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM email_outbox
-         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+         WHERE tenant_id = $6 AND ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
            AND ($3::uuid IS NULL OR voucher_id = $3) AND ($4::uuid IS NULL OR id {after} $4)
          ORDER BY id {order} LIMIT $5"
     )))
@@ -143,6 +143,7 @@ pub async fn list(
     .bind(filter.voucher_id)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -158,9 +159,10 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<OutboxMessage, Er
 
 pub async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Option<OutboxMessage>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM email_outbox WHERE id = $1"
+        "SELECT {COLUMNS} FROM email_outbox WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -175,9 +177,10 @@ pub async fn retry(
 ) -> Result<OutboxMessage, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let message = sqlx::query_as::<_, OutboxMessage>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM email_outbox WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM email_outbox WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("email"))?;
@@ -188,17 +191,19 @@ pub async fn retry(
         .into());
     }
     if let Some(recipient) = &message.recipient {
-        sqlx::query("DELETE FROM email_suppressions WHERE address = lower($1)")
+        sqlx::query("DELETE FROM email_suppressions WHERE tenant_id = $2 AND address = lower($1)")
             .bind(recipient)
+            .bind(tx.tenant_id())
             .execute(&mut *tx)
             .await?;
     }
     let retried: OutboxMessage = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE email_outbox SET status = 'pending', next_attempt_at = now(), enqueued_at = NULL,
                 finished_at = NULL, retrying_since = NULL
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE tenant_id = $2 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -225,14 +230,16 @@ pub async fn take_for_relay(
     let requeue_after_ms = i64::try_from(requeue_after.as_millis()).unwrap_or(i64::MAX);
     Ok(sqlx::query_scalar(
         "UPDATE email_outbox SET enqueued_at = now()
-         WHERE id IN (SELECT id FROM email_outbox
-                      WHERE status = 'pending' AND next_attempt_at <= now()
+         WHERE tenant_id = $3
+           AND id IN (SELECT id FROM email_outbox
+                      WHERE tenant_id = $3 AND status = 'pending' AND next_attempt_at <= now()
                         AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1::double precision / 1000))
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING id",
     )
     .bind(requeue_after_ms)
     .bind(limit)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -242,10 +249,11 @@ pub async fn take_for_relay(
 pub async fn lock_for_sending(tx: &mut Tx, id: Uuid) -> Result<Option<OutboxMessage>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM email_outbox
-         WHERE id = $1 AND status = 'pending' AND next_attempt_at <= now()
+         WHERE tenant_id = $2 AND id = $1 AND status = 'pending' AND next_attempt_at <= now()
          FOR UPDATE SKIP LOCKED"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -260,12 +268,13 @@ pub async fn mark_sent(
     sqlx::query(
         "UPDATE email_outbox SET status = 'sent', attempts = attempts + 1, recipient = $2, smtp_message_id = $3,
                 smtp_response = $4, last_error = NULL, sent_at = now(), finished_at = now()
-         WHERE id = $1",
+         WHERE tenant_id = $5 AND id = $1",
     )
     .bind(id)
     .bind(recipient)
     .bind(smtp_message_id)
     .bind(smtp_response)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -282,12 +291,13 @@ pub async fn mark_for_retry(
     sqlx::query(
         "UPDATE email_outbox SET attempts = attempts + 1, recipient = coalesce($2, recipient), last_error = $3,
                 next_attempt_at = $4, enqueued_at = NULL, retrying_since = coalesce(retrying_since, now())
-         WHERE id = $1",
+         WHERE tenant_id = $5 AND id = $1",
     )
     .bind(id)
     .bind(recipient)
     .bind(error)
     .bind(next_attempt_at)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -306,18 +316,20 @@ pub async fn mark_failed(
     sqlx::query(
         "UPDATE email_outbox SET status = 'failed', attempts = attempts + 1, recipient = coalesce($2, recipient),
                 last_error = $3, finished_at = now()
-         WHERE id = $1",
+         WHERE tenant_id = $4 AND id = $1",
     )
     .bind(id)
     .bind(recipient)
     .bind(error)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     if suppress && let Some(address) = recipient {
+        // `EXCLUDED.created_at` is the column's default, now(), which Citus accepts in `DO UPDATE`.
         sqlx::query(
             "INSERT INTO email_suppressions (tenant_id, address, reason, message_id) VALUES ($1, lower($2), $3, $4)
              ON CONFLICT (tenant_id, address) DO UPDATE SET reason = EXCLUDED.reason, message_id = EXCLUDED.message_id,
-                                                            created_at = now()",
+                                                            created_at = EXCLUDED.created_at",
         )
         .bind(tenant_id)
         .bind(address)
@@ -332,10 +344,11 @@ pub async fn mark_failed(
 /// Nothing to send any more (consent withdrawn, voucher closed, address suppressed).
 pub async fn mark_cancelled(tx: &mut Tx, id: Uuid, reason: &str) -> Result<(), Error> {
     sqlx::query(
-        "UPDATE email_outbox SET status = 'cancelled', last_error = $2, finished_at = now() WHERE id = $1",
+        "UPDATE email_outbox SET status = 'cancelled', last_error = $2, finished_at = now() WHERE tenant_id = $3 AND id = $1",
     )
     .bind(id)
     .bind(reason)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -343,9 +356,10 @@ pub async fn mark_cancelled(tx: &mut Tx, id: Uuid, reason: &str) -> Result<(), E
 
 pub async fn is_suppressed(tx: &mut Tx, address: &str) -> Result<bool, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM email_suppressions WHERE address = lower($1))",
+        "SELECT EXISTS (SELECT 1 FROM email_suppressions WHERE tenant_id = $2 AND address = lower($1))",
     )
     .bind(address)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?)
 }

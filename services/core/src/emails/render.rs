@@ -587,9 +587,10 @@ pub async fn make_durable(
             sqlx::query_scalar(
                 "SELECT v.beneficiary_id FROM vouchers v
                    JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
-                  WHERE v.id = $1 AND b.email IS NOT NULL AND b.email_consent AND b.erased_at IS NULL",
+                  WHERE v.tenant_id = $2 AND v.id = $1 AND b.email IS NOT NULL AND b.email_consent AND b.erased_at IS NULL",
             )
             .bind(voucher_id)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut *tx)
             .await?
         }
@@ -628,9 +629,10 @@ async fn prepare_holder_message(
          JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
          JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
          JOIN prescribers p ON p.tenant_id = v.tenant_id AND p.id = v.prescriber_id
-         WHERE v.id = $1",
+         WHERE v.tenant_id = $2 AND v.id = $1",
     )
     .bind(voucher_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     else {
@@ -734,9 +736,10 @@ async fn prepare_account_message(
 ) -> Result<Preparation, Error> {
     use crate::tenancy::account_links::{self, Purpose};
     let user: Option<(String, String, String, bool)> = sqlx::query_as(
-        "SELECT email, display_name, role, disabled_at IS NOT NULL FROM users WHERE id = $1",
+        "SELECT email, display_name, role, disabled_at IS NOT NULL FROM users WHERE tenant_id = $2 AND id = $1",
     )
     .bind(user_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     let Some((address, display_name, role, disabled)) = user else {
@@ -811,9 +814,10 @@ async fn prepare_request_message(
            FROM accompaniment_requests r
            JOIN schemes s ON s.tenant_id = r.tenant_id AND s.id = r.scheme_id
            JOIN epns e ON e.tenant_id = r.tenant_id AND e.id = r.epn_id
-          WHERE r.id = $1",
+          WHERE r.tenant_id = $2 AND r.id = $1",
     )
     .bind(request_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     else {
@@ -864,8 +868,9 @@ async fn prepare_statement_message(
         Err(e) => return Err(e),
     };
     let (emails, iban): (Vec<String>, Option<String>) =
-        sqlx::query_as("SELECT emails, iban FROM epns WHERE id = $1")
+        sqlx::query_as("SELECT emails, iban FROM epns WHERE tenant_id = $2 AND id = $1")
             .bind(statement.epn_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut **tx)
             .await?;
     let Some(address) = emails.into_iter().find(|a| !a.trim().is_empty()) else {
@@ -917,13 +922,14 @@ async fn nearby_epns(
     Ok(sqlx::query_as(
         "SELECT e.name, e.address, e.postal_code, e.commune, e.phone
          FROM epns e JOIN epn_schemes es ON es.tenant_id = e.tenant_id AND es.epn_id = e.id
-         WHERE es.scheme_id = $1
+         WHERE e.tenant_id = $3 AND es.scheme_id = $1
          ORDER BY (e.commune_insee IS NOT DISTINCT FROM $2) DESC,
                   (left(e.commune_insee, 2) IS NOT DISTINCT FROM left($2, 2)) DESC, e.name
          LIMIT 3",
     )
     .bind(scheme_id)
     .bind(commune_insee)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -947,11 +953,13 @@ async fn prepare_digest(
     prescriber_id: Uuid,
     links: &Links,
 ) -> Result<Preparation, Error> {
-    let (prescriber_name, contact_email): (String, Option<String>) =
-        sqlx::query_as("SELECT name, contact_email FROM prescribers WHERE id = $1")
-            .bind(prescriber_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (prescriber_name, contact_email): (String, Option<String>) = sqlx::query_as(
+        "SELECT name, contact_email FROM prescribers WHERE tenant_id = $2 AND id = $1",
+    )
+    .bind(prescriber_id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut **tx)
+    .await?;
     let Some(address) = contact_email.filter(|a| !a.trim().is_empty()) else {
         return Ok(Preparation::Fail(
             "the prescriber has no contact email: set one, then retry this message".into(),
@@ -969,10 +977,11 @@ async fn prepare_digest(
          JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id
          JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
          JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
-         WHERE a.digest_id = $1
+         WHERE a.tenant_id = $2 AND a.digest_id = $1
          ORDER BY a.reason, v.valid_until, v.reference",
     )
     .bind(message.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     if alerts.is_empty() {
@@ -1034,10 +1043,11 @@ pub async fn preview_for(
     let tenant = crate::tenancy::tenants::get(db, tenant_id).await?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let name: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM schemes WHERE ($1::uuid IS NULL OR id = $1)
+        "SELECT name FROM schemes WHERE tenant_id = $2 AND ($1::uuid IS NULL OR id = $1)
          ORDER BY (status = 'active') DESC, created_at LIMIT 1",
     )
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -34,9 +34,10 @@ async fn find_in(tx: &mut Tx, key: Uuid) -> Result<Option<Row>, Error> {
          JOIN vouchers v ON v.tenant_id = o.tenant_id AND v.id = o.voucher_id
          JOIN schemes s ON s.tenant_id = v.tenant_id AND s.id = v.scheme_id
          JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
-         WHERE o.unsubscribe_key = $1",
+         WHERE o.tenant_id = $2 AND o.unsubscribe_key = $1",
     )
     .bind(key)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -79,15 +80,20 @@ pub async fn withdraw(db: &Db, tenant_id: Uuid, key: Uuid) -> Result<Subscriptio
         .await?
         .ok_or(Error::NotFound("unsubscribe link"))?;
     if row.email_consent {
-        sqlx::query("UPDATE beneficiaries SET email_consent = false WHERE id = $1")
-            .bind(row.beneficiary_id)
-            .execute(&mut *tx)
-            .await?;
-        let cancelled = sqlx::query(
-            "UPDATE email_outbox SET status = 'cancelled', last_error = 'the holder unsubscribed', finished_at = now()
-             WHERE status = 'pending' AND voucher_id IN (SELECT id FROM vouchers WHERE beneficiary_id = $1)",
+        sqlx::query(
+            "UPDATE beneficiaries SET email_consent = false WHERE tenant_id = $2 AND id = $1",
         )
         .bind(row.beneficiary_id)
+        .bind(tx.tenant_id())
+        .execute(&mut *tx)
+        .await?;
+        let cancelled = sqlx::query(
+            "UPDATE email_outbox SET status = 'cancelled', last_error = 'the holder unsubscribed', finished_at = now()
+             WHERE tenant_id = $2 AND status = 'pending'
+               AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
+        )
+        .bind(row.beneficiary_id)
+        .bind(tenant_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -62,11 +62,14 @@ fn in_scope(change: &BankChange, epn: Option<Uuid>) -> bool {
 }
 
 async fn fetch(tx: &mut Tx, id: Uuid) -> Result<BankChange, Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE c.id = $1")))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::NotFound("bank change"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE c.tenant_id = $2 AND c.id = $1"
+    )))
+    .bind(id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("bank change"))
 }
 
 /// Submits new bank details for an EPN: they wait for another person's confirmation. A change
@@ -86,17 +89,21 @@ pub async fn submit(
     let (iban, bic) = bank.validated()?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     // Two submissions for the same EPN take turns: each supersedes what waits before it.
-    sqlx::query_scalar::<_, Uuid>("SELECT id FROM epns WHERE id = $1 FOR UPDATE")
-        .bind(epn_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("epn"))?;
+    sqlx::query_scalar::<_, Uuid>(
+        "SELECT id FROM epns WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
+    )
+    .bind(epn_id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("epn"))?;
     let superseded: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE epn_bank_changes SET status = 'superseded', decided_at = now(), decided_by = $2
-          WHERE epn_id = $1 AND status = 'pending' RETURNING id",
+          WHERE tenant_id = $3 AND epn_id = $1 AND status = 'pending' RETURNING id",
     )
     .bind(epn_id)
     .bind(actor.user_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let id = Uuid::now_v7();
@@ -136,9 +143,10 @@ pub async fn pending(
 ) -> Result<Vec<BankChange>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let changes = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE c.status = 'pending' AND ($1::uuid IS NULL OR c.epn_id = $1) ORDER BY c.submitted_at"
+        "{SELECT} WHERE c.tenant_id = $2 AND c.status = 'pending' AND ($1::uuid IS NULL OR c.epn_id = $1) ORDER BY c.submitted_at"
     )))
     .bind(epn)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -149,9 +157,10 @@ pub async fn pending(
 pub async fn latest(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Result<Option<BankChange>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let change = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE c.epn_id = $1 ORDER BY c.submitted_at DESC, c.id DESC LIMIT 1"
+        "{SELECT} WHERE c.tenant_id = $2 AND c.epn_id = $1 ORDER BY c.submitted_at DESC, c.id DESC LIMIT 1"
     )))
     .bind(epn_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -160,8 +169,9 @@ pub async fn latest(db: &Db, tenant_id: Uuid, epn_id: Uuid) -> Result<Option<Ban
 
 /// The pending change, locked, checked to be decidable by this actor.
 async fn decidable(tx: &mut Tx, actor: &Actor, id: Uuid) -> Result<BankChange, Error> {
-    sqlx::query("SELECT 1 FROM epn_bank_changes WHERE id = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM epn_bank_changes WHERE tenant_id = $2 AND id = $1 FOR UPDATE")
         .bind(id)
+        .bind(tx.tenant_id())
         .execute(&mut **tx)
         .await?;
     let change = fetch(tx, id).await?;
@@ -189,19 +199,21 @@ pub async fn confirm(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let change = decidable(&mut tx, &actor, id).await?;
     sqlx::query(
-        "UPDATE epns SET iban = $2, bic = $3, account_holder = $4, updated_at = now() WHERE id = $1",
+        "UPDATE epns SET iban = $2, bic = $3, account_holder = $4, updated_at = now() WHERE tenant_id = $5 AND id = $1",
     )
     .bind(change.epn_id)
     .bind(&change.iban)
     .bind(&change.bic)
     .bind(&change.account_holder)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "UPDATE epn_bank_changes SET status = 'confirmed', decided_by = $2, decided_at = now() WHERE id = $1",
+        "UPDATE epn_bank_changes SET status = 'confirmed', decided_by = $2, decided_at = now() WHERE tenant_id = $3 AND id = $1",
     )
     .bind(id)
     .bind(actor.user_id)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -241,11 +253,12 @@ pub async fn reject(
     let change = decidable(&mut tx, &actor, id).await?;
     sqlx::query(
         "UPDATE epn_bank_changes SET status = 'rejected', decided_by = $2, decided_at = now(), reason = $3
-          WHERE id = $1",
+          WHERE tenant_id = $4 AND id = $1",
     )
     .bind(id)
     .bind(actor.user_id)
     .bind(reason)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     audit::record(

@@ -332,6 +332,8 @@ async fn upsert_by_source(
         "(tenant_id, source_id) WHERE source IS NULL AND source_id IS NOT NULL"
     };
     let d = &place.details;
+    // `EXCLUDED.updated_at` is the column's default, now(): Citus refuses a function that is not
+    // immutable in `DO UPDATE SET` on a distributed table.
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO epns (tenant_id, id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude,
                            emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on, open_data)
@@ -341,7 +343,7 @@ async fn upsert_by_source(
              latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, emails = EXCLUDED.emails, phone = EXCLUDED.phone,
              website = EXCLUDED.website, opening_hours = EXCLUDED.opening_hours, services = EXCLUDED.services,
              typology = EXCLUDED.typology, source_updated_on = EXCLUDED.source_updated_on,
-             open_data = EXCLUDED.open_data, updated_at = now()
+             open_data = EXCLUDED.open_data, updated_at = EXCLUDED.updated_at
          RETURNING id, (xmax = 0)"
     )))
     .bind(tenant_id)

@@ -248,6 +248,8 @@ pub(crate) async fn upsert(
     id: Uuid,
     d: &EpnDetails,
 ) -> Result<Epn, Error> {
+    // `EXCLUDED.updated_at` is the column's default, now(): Citus refuses a function that is not
+    // immutable in `DO UPDATE SET` on a distributed table.
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO epns (tenant_id, id, name, pivot, address, postal_code, commune, commune_insee, latitude, longitude,
                            emails, phone, website, opening_hours, services, typology, source, source_id, source_updated_on, open_data)
@@ -257,7 +259,7 @@ pub(crate) async fn upsert(
              latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, emails = EXCLUDED.emails, phone = EXCLUDED.phone,
              website = EXCLUDED.website, opening_hours = EXCLUDED.opening_hours, services = EXCLUDED.services,
              typology = EXCLUDED.typology, source = EXCLUDED.source, source_id = EXCLUDED.source_id,
-             source_updated_on = EXCLUDED.source_updated_on, open_data = EXCLUDED.open_data, updated_at = now()
+             source_updated_on = EXCLUDED.source_updated_on, open_data = EXCLUDED.open_data, updated_at = EXCLUDED.updated_at
          RETURNING {COLUMNS}"
     )))
     .bind(tenant_id)
@@ -310,9 +312,10 @@ pub async fn update(
 ) -> Result<Epn, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before: Epn = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM epns WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM epns WHERE tenant_id = $2 AND id = $1 FOR UPDATE"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("epn"))?;
@@ -418,12 +421,13 @@ pub async fn set_bank_details(
     let (iban, bic) = bank.validated()?;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let epn: Epn = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE epns SET iban = $2, bic = $3, account_holder = $4, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE epns SET iban = $2, bic = $3, account_holder = $4, updated_at = now() WHERE tenant_id = $5 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(epn_id)
     .bind(&iban)
     .bind(&bic)
     .bind(bank.account_holder.trim())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("epn"))?;
@@ -450,9 +454,10 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Epn, Error> {
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Epn, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM epns WHERE id = $1"
+        "SELECT {COLUMNS} FROM epns WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("epn"))
@@ -461,10 +466,11 @@ pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Epn, Error> {
 pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Epn>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Epn> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM epns WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        "SELECT {COLUMNS} FROM epns WHERE tenant_id = $3 AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
     )))
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -506,10 +512,11 @@ pub async fn nearest_to_commune(
     // then the whole rows of the few kept.
     let candidates: Vec<PlaceToRank> = sqlx::query_as(
         "SELECT e.id, e.commune_insee, e.postal_code, e.commune, e.name
-           FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
-          WHERE s.scheme_id = $1",
+           FROM epns e JOIN epn_schemes s ON s.tenant_id = e.tenant_id AND s.epn_id = e.id
+          WHERE e.tenant_id = $2 AND s.scheme_id = $1",
     )
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let taking_part = candidates.len();
@@ -531,9 +538,10 @@ pub async fn nearest_to_commune(
     ranked.sort();
     let kept: Vec<Uuid> = ranked.into_iter().take(limit).map(|(_, id)| id).collect();
     let mut places: Vec<Epn> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM epns WHERE id = ANY($1)"
+        "SELECT {COLUMNS} FROM epns WHERE tenant_id = $2 AND id = ANY($1)"
     )))
     .bind(&kept)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -571,8 +579,8 @@ pub async fn nearest(
     });
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.epn_id = e.id
-          WHERE s.scheme_id = $1
+        "SELECT {columns} FROM epns e JOIN epn_schemes s ON s.tenant_id = e.tenant_id AND s.epn_id = e.id
+          WHERE e.tenant_id = $5 AND s.scheme_id = $1
           ORDER BY coalesce(e.postal_code = $2, false) DESC,
                    coalesce(starts_with(e.postal_code, $3), false) DESC,
                    e.commune NULLS LAST, e.name
@@ -582,6 +590,7 @@ pub async fn nearest(
     .bind(postal_code)
     .bind(departement)
     .bind(limit)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -598,11 +607,13 @@ pub async fn offered_module_titles(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows = sqlx::query_as(
         "SELECT m.number, m.title, m.family, m.resource_links, m.description
-           FROM epn_modules o JOIN scheme_modules m ON m.scheme_id = o.scheme_id AND m.number = o.module_number
-          WHERE o.epn_id = $1 AND o.scheme_id = $2 ORDER BY m.number",
+           FROM epn_modules o
+           JOIN scheme_modules m ON m.tenant_id = o.tenant_id AND m.scheme_id = o.scheme_id AND m.number = o.module_number
+          WHERE o.tenant_id = $3 AND o.epn_id = $1 AND o.scheme_id = $2 ORDER BY m.number",
     )
     .bind(epn_id)
     .bind(scheme_id)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -614,10 +625,11 @@ pub async fn offered_module_titles(
 /// register the scheme's vouchers, receive its accompaniment requests or run its projects.
 pub(crate) async fn takes_part(tx: &mut Tx, epn_id: Uuid, scheme_id: Uuid) -> Result<bool, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE epn_id = $1 AND scheme_id = $2)",
+        "SELECT EXISTS (SELECT 1 FROM epn_schemes WHERE tenant_id = $3 AND epn_id = $1 AND scheme_id = $2)",
     )
     .bind(epn_id)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -638,9 +650,10 @@ pub async fn set_offer(
         .bind(scheme_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM epn_modules WHERE epn_id = $1 AND scheme_id = $2")
+    sqlx::query("DELETE FROM epn_modules WHERE tenant_id = $3 AND epn_id = $1 AND scheme_id = $2")
         .bind(epn_id)
         .bind(scheme_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     let mut offered = modules.to_vec();
@@ -676,10 +689,11 @@ pub async fn offered_modules(
     scheme_id: Uuid,
 ) -> Result<Vec<i32>, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT module_number FROM epn_modules WHERE epn_id = $1 AND scheme_id = $2 ORDER BY 1",
+        "SELECT module_number FROM epn_modules WHERE tenant_id = $3 AND epn_id = $1 AND scheme_id = $2 ORDER BY 1",
     )
     .bind(epn_id)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }

@@ -93,10 +93,11 @@ pub async fn get(
 ) -> Result<Import, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let import: Option<Import> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM imports WHERE id = $1 AND ($2::uuid IS NULL OR prescriber_id = $2)"
+        "SELECT {COLUMNS} FROM imports WHERE tenant_id = $3 AND id = $1 AND ($2::uuid IS NULL OR prescriber_id = $2)"
     )))
     .bind(id)
     .bind(prescriber_scope)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -113,12 +114,13 @@ pub async fn recent(
 ) -> Result<Vec<Import>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let imports = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM imports WHERE kind = $1 AND ($2::uuid IS NULL OR prescriber_id = $2)
+        "SELECT {COLUMNS} FROM imports WHERE tenant_id = $4 AND kind = $1 AND ($2::uuid IS NULL OR prescriber_id = $2)
           ORDER BY requested_at DESC, id DESC LIMIT $3"
     )))
     .bind(kind)
     .bind(prescriber_scope)
     .bind(limit)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -141,11 +143,12 @@ pub async fn lines(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<ImportLine> = sqlx::query_as(
         "SELECT line, outcome, source_id, object_id, reference, field, message, warning
-           FROM import_lines WHERE import_id = $1 AND line > $2 ORDER BY line LIMIT $3",
+           FROM import_lines WHERE tenant_id = $4 AND import_id = $1 AND line > $2 ORDER BY line LIMIT $3",
     )
     .bind(id)
     .bind(after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -144,11 +144,12 @@ pub async fn receive(
         return Err(Error::breaks("file", FieldRule::EmptyFile));
     }
     let import = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE imports SET byte_size = $2, file_sha256 = $3 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE imports SET byte_size = $2, file_sha256 = $3 WHERE tenant_id = $4 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(total as i64)
     .bind(hex::encode(sha.finalize()))
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -70,8 +70,9 @@ pub async fn stalled(
         let mut tx = db.begin_tenant(tenant_id).await?;
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE imports SET relayed_at = now()
-              WHERE id IN (SELECT id FROM imports
-                            WHERE ((status = 'queued' AND requested_at < now() - interval '1 minute')
+              WHERE tenant_id = $3
+                AND id IN (SELECT id FROM imports
+                            WHERE tenant_id = $3 AND ((status = 'queued' AND requested_at < now() - interval '1 minute')
                                    OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)))
                               AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $2))
                             FOR UPDATE SKIP LOCKED)
@@ -79,6 +80,7 @@ pub async fn stalled(
         )
         .bind(STALLED_AFTER_SECONDS)
         .bind(requeue_after.as_secs_f64())
+        .bind(tenant_id)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -91,13 +93,14 @@ async fn claim(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Import>, Err
     let mut tx = db.begin_tenant(tenant_id).await?;
     let import = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE imports SET status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now()
-          WHERE id = $1
+          WHERE tenant_id = $3 AND id = $1
             AND (status = 'queued'
                  OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $2)))
           RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(STALLED_AFTER_SECONDS)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -158,16 +161,18 @@ async fn feed(
     let fed: Result<(), Error> = async {
         let mut tx = db.begin_tenant(tenant_id).await?;
         let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM import_chunks WHERE import_id = $1")
+            sqlx::query_scalar("SELECT count(*) FROM import_chunks WHERE tenant_id = $2 AND import_id = $1")
                 .bind(id)
+                .bind(tx.tenant_id())
                 .fetch_one(&mut *tx)
                 .await?;
         for seq in 0..i32::try_from(count).unwrap_or(i32::MAX) {
             let data: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT data FROM import_chunks WHERE import_id = $1 AND seq = $2",
+                "SELECT data FROM import_chunks WHERE tenant_id = $3 AND import_id = $1 AND seq = $2",
             )
             .bind(id)
             .bind(seq)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut *tx)
             .await?;
             // A chunk gone missing is a storage fault, not the end of the file.
@@ -217,7 +222,7 @@ async fn advance(tx: &mut Tx, id: Uuid, rows_before: i32, tally: &Tally) -> Resu
         "UPDATE imports SET rows_read = rows_read + $3, created = created + $4, updated = updated + $5,
                             refused = refused + $6, warnings = warnings + $7,
                             bytes_read = greatest(bytes_read, $8), heartbeat_at = now()
-          WHERE id = $1 AND status = 'running' AND rows_read = $2",
+          WHERE tenant_id = $9 AND id = $1 AND status = 'running' AND rows_read = $2",
     )
     .bind(id)
     .bind(rows_before)
@@ -227,6 +232,7 @@ async fn advance(tx: &mut Tx, id: Uuid, rows_before: i32, tally: &Tally) -> Resu
     .bind(tally.refused)
     .bind(tally.warnings)
     .bind(tally.bytes_read)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     if advanced.rows_affected() == 0 {
@@ -390,11 +396,13 @@ async fn run_vouchers(db: &Db, tenant_id: Uuid, import: &Import) -> Result<(), S
         return Err(Error::Internal("a voucher import without its scheme".into()).into());
     };
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let chunks: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM import_chunks WHERE import_id = $1 ORDER BY seq")
-            .bind(import.id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT data FROM import_chunks WHERE tenant_id = $2 AND import_id = $1 ORDER BY seq",
+    )
+    .bind(import.id)
+    .bind(tx.tenant_id())
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     let file = chunks.concat();
     let rows = bulk::people(&file)?;
@@ -512,18 +520,20 @@ async fn finish(
         "UPDATE imports SET status = CASE WHEN $2::text IS NULL THEN 'succeeded' ELSE 'failed' END,
                             error = $2, finished_at = now(), heartbeat_at = now(),
                             bytes_read = CASE WHEN $2::text IS NULL THEN byte_size ELSE bytes_read END
-          WHERE id = $1 AND status = 'running'
+          WHERE tenant_id = $3 AND id = $1 AND status = 'running'
           RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(&error)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(import) = import else {
         return Ok(None);
     };
-    sqlx::query("DELETE FROM import_chunks WHERE import_id = $1")
+    sqlx::query("DELETE FROM import_chunks WHERE tenant_id = $2 AND import_id = $1")
         .bind(id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     let (requested_by, role) = requester_in(&mut tx, id).await?;
@@ -559,10 +569,11 @@ async fn finish(
 }
 
 async fn requester_in(tx: &mut Tx, id: Uuid) -> Result<(Option<Uuid>, String), Error> {
-    Ok(
-        sqlx::query_as("SELECT requested_by, actor_role FROM imports WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut **tx)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT requested_by, actor_role FROM imports WHERE tenant_id = $2 AND id = $1",
     )
+    .bind(id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut **tx)
+    .await?)
 }

@@ -73,6 +73,7 @@ pub(crate) async fn build_desired(
     sqlx::query(DESIRED_LINES)
         .bind(month)
         .bind(&tenant.time_zone)
+        .bind(tenant.id)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -97,18 +98,21 @@ pub async fn run_month_in(
     build_desired(tx, tenant, month).await?;
     sqlx::query(
         "DELETE FROM statement_lines l USING statements st
-         WHERE st.tenant_id = l.tenant_id AND st.id = l.statement_id AND st.status = 'draft' AND st.month <= $1",
+         WHERE l.tenant_id = $2 AND st.tenant_id = l.tenant_id AND st.id = l.statement_id
+           AND st.status = 'draft' AND st.month <= $1",
     )
     .bind(month)
+    .bind(tenant.id)
     .execute(&mut **tx)
     .await?;
     // Drafts left with nothing to hold go away (their lines were just removed).
     sqlx::query(
-        "DELETE FROM statements st WHERE st.status = 'draft' AND st.month <= $1
+        "DELETE FROM statements st WHERE st.tenant_id = $2 AND st.status = 'draft' AND st.month <= $1
            AND NOT EXISTS (SELECT 1 FROM desired_lines d
                            WHERE d.epn_id = st.epn_id AND d.scheme_id = st.scheme_id AND d.target_month = st.month)",
     )
     .bind(month)
+    .bind(tenant.id)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -135,7 +139,8 @@ pub async fn run_month_in(
                 d.voucher_reference, d.minutes, d.rate_cents, d.amount_cents, d.adjusts_month
          FROM desired_lines d
          JOIN statements st ON st.epn_id = d.epn_id AND st.scheme_id = d.scheme_id AND st.month = d.target_month
-         WHERE st.status = 'draft'",
+         WHERE st.tenant_id = $1 AND st.status = 'draft'
+         RETURNING 1",
     )
     .bind(tenant.id)
     .execute(&mut **tx)
@@ -145,16 +150,18 @@ pub async fn run_month_in(
         "UPDATE statements st SET total_cents = t.total, line_count = t.lines, computed_at = now()
          FROM (SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint AS total, count(*)::integer AS lines
                FROM desired_lines GROUP BY epn_id, scheme_id, target_month) t
-         WHERE st.epn_id = t.epn_id AND st.scheme_id = t.scheme_id AND st.month = t.target_month
-           AND st.status = 'draft'",
+         WHERE st.tenant_id = $1 AND st.epn_id = t.epn_id AND st.scheme_id = t.scheme_id
+           AND st.month = t.target_month AND st.status = 'draft'",
     )
+    .bind(tenant.id)
     .execute(&mut **tx)
     .await?;
     let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(line_count), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
-         FROM statements WHERE month = $1",
+         FROM statements WHERE tenant_id = $2 AND month = $1",
     )
     .bind(month)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
     let adjustments: i64 = sqlx::query_scalar(

@@ -93,22 +93,24 @@ pub(crate) async fn list_in(
 ) -> Result<Vec<Statement>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{STATEMENT_SELECT}
-         WHERE ($1::date IS NULL OR st.month = $1) AND ($2::text IS NULL OR st.status = $2)
+         WHERE st.tenant_id = $4 AND ($1::date IS NULL OR st.month = $1) AND ($2::text IS NULL OR st.status = $2)
            AND ($3::uuid IS NULL OR st.epn_id = $3)
          ORDER BY st.month, e.name, sc.name"
     )))
     .bind(filter.month.map(month_of))
     .bind(filter.status)
     .bind(filter.epn_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Statement, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{STATEMENT_SELECT} WHERE st.id = $1"
+        "{STATEMENT_SELECT} WHERE st.tenant_id = $2 AND st.id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("statement"))
@@ -124,9 +126,10 @@ pub(crate) async fn lines_in(tx: &mut Tx, statement_id: Uuid) -> Result<Vec<Stat
          LEFT JOIN sessions s ON s.tenant_id = l.tenant_id AND s.id = l.session_id
          LEFT JOIN attendances a ON a.tenant_id = l.tenant_id AND a.id = l.source_id AND l.source_kind = 'attendance'
          LEFT JOIN scheme_modules m ON m.tenant_id = l.tenant_id AND m.scheme_id = st.scheme_id AND m.number = l.module_number
-         WHERE l.statement_id = $1 ORDER BY l.line_no",
+         WHERE l.tenant_id = $2 AND l.statement_id = $1 ORDER BY l.line_no",
     )
     .bind(statement_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -174,9 +177,10 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
         .into());
     }
     let (sum, count): (i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*) FROM statement_lines WHERE statement_id = $1",
+        "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*) FROM statement_lines WHERE tenant_id = $2 AND statement_id = $1",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     if sum != statement.total_cents || count != i64::from(statement.line_count) {
@@ -195,7 +199,8 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
              SELECT source_kind, source_id, kind, amount_cents FROM desired_lines
              WHERE epn_id = $2 AND scheme_id = $3 AND target_month = $4),
          held AS (
-             SELECT source_kind, source_id, kind, amount_cents FROM statement_lines WHERE statement_id = $1)
+             SELECT source_kind, source_id, kind, amount_cents FROM statement_lines
+             WHERE tenant_id = $5 AND statement_id = $1)
          SELECT count(*) FROM ((SELECT * FROM wanted EXCEPT ALL SELECT * FROM held)
                                UNION ALL (SELECT * FROM held EXCEPT ALL SELECT * FROM wanted)) d",
     )
@@ -203,6 +208,7 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
     .bind(statement.epn_id)
     .bind(statement.scheme_id)
     .bind(statement.month)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     if drift > 0 {
@@ -213,10 +219,11 @@ pub async fn approve(db: &Db, tenant_id: Uuid, actor: Actor, id: Uuid) -> Result
         .into());
     }
     sqlx::query(
-        "UPDATE statements SET status = 'approved', approved_at = now(), approved_by = $2 WHERE id = $1",
+        "UPDATE statements SET status = 'approved', approved_at = now(), approved_by = $2 WHERE tenant_id = $3 AND id = $1",
     )
     .bind(id)
     .bind(actor.user_id)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     outbox::add_statement_news(&mut tx, tenant_id, id, outbox::Kind::StatementApproved).await?;
@@ -260,11 +267,12 @@ pub async fn mark_paid(
         .into());
     }
     sqlx::query(
-        "UPDATE statements SET status = 'paid', paid_on = $2, bank_reference = $3 WHERE id = $1",
+        "UPDATE statements SET status = 'paid', paid_on = $2, bank_reference = $3 WHERE tenant_id = $4 AND id = $1",
     )
     .bind(id)
     .bind(paid_on)
     .bind(bank_reference)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     outbox::add_statement_news(&mut tx, tenant_id, id, outbox::Kind::StatementPaid).await?;

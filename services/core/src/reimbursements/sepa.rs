@@ -101,7 +101,7 @@ pub async fn month_file(
         Option<String>,
     ) = sqlx::query_as(
         "SELECT t.slug, t.name, s.treasury_iban, s.treasury_bic, s.treasury_holder
-           FROM tenants t LEFT JOIN tenant_secrets s ON s.tenant_id = t.id WHERE t.id = $1",
+           FROM tenants t LEFT JOIN tenant_secrets s ON s.tenant_id = $1 WHERE t.id = $1",
     )
     .bind(tenant_id)
     .fetch_one(&mut *secrets_tx)
@@ -118,10 +118,11 @@ pub async fn month_file(
          FROM statements st
          JOIN epns e ON e.tenant_id = st.tenant_id AND e.id = st.epn_id
          JOIN schemes sc ON sc.tenant_id = st.tenant_id AND sc.id = st.scheme_id
-         WHERE st.month = $1 AND st.status = 'approved'
+         WHERE st.tenant_id = $2 AND st.month = $1 AND st.status = 'approved'
          ORDER BY e.name, sc.name",
     )
     .bind(month)
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     let payable: Vec<&Row> = rows.iter().filter(|r| r.total_cents > 0).collect();

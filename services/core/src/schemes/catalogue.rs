@@ -150,9 +150,10 @@ pub(crate) async fn insert(
 pub(crate) async fn of(tx: &mut Tx, scheme_id: Uuid) -> Result<Vec<Module>, Error> {
     Ok(sqlx::query_as(
         "SELECT number, title, family, resource_links, description FROM scheme_modules
-          WHERE scheme_id = $1 ORDER BY number",
+          WHERE tenant_id = $2 AND scheme_id = $1 ORDER BY number",
     )
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -161,13 +162,14 @@ pub(crate) async fn of(tx: &mut Tx, scheme_id: Uuid) -> Result<Vec<Module>, Erro
 async fn in_use(tx: &mut Tx, scheme_id: Uuid, numbers: &[i32]) -> Result<Vec<i32>, Error> {
     Ok(sqlx::query_scalar(
         "SELECT n FROM unnest($2::int[]) AS n
-          WHERE EXISTS (SELECT 1 FROM epn_modules WHERE scheme_id = $1 AND module_number = n)
-             OR EXISTS (SELECT 1 FROM voucher_modules WHERE scheme_id = $1 AND module_number = n)
-             OR EXISTS (SELECT 1 FROM sessions WHERE scheme_id = $1 AND module_number = n)
+          WHERE EXISTS (SELECT 1 FROM epn_modules WHERE tenant_id = $3 AND scheme_id = $1 AND module_number = n)
+             OR EXISTS (SELECT 1 FROM voucher_modules WHERE tenant_id = $3 AND scheme_id = $1 AND module_number = n)
+             OR EXISTS (SELECT 1 FROM sessions WHERE tenant_id = $3 AND scheme_id = $1 AND module_number = n)
           ORDER BY n",
     )
     .bind(scheme_id)
     .bind(numbers)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -191,11 +193,13 @@ pub async fn replace(
     if scheme.status == SchemeStatus::Closed {
         return Err(Refusal::SchemeClosed.into());
     }
-    let versions: Vec<sqlx::types::Json<SchemeRules>> =
-        sqlx::query_scalar("SELECT rules FROM scheme_versions WHERE scheme_id = $1")
-            .bind(scheme_id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let versions: Vec<sqlx::types::Json<SchemeRules>> = sqlx::query_scalar(
+        "SELECT rules FROM scheme_versions WHERE tenant_id = $2 AND scheme_id = $1",
+    )
+    .bind(scheme_id)
+    .bind(tx.tenant_id())
+    .fetch_all(&mut *tx)
+    .await?;
     for rules in &versions {
         rules.0.validate(Some(modules.len()))?;
     }
@@ -209,11 +213,14 @@ pub async fn replace(
     if !used.is_empty() {
         return Err(Refusal::ModulesInUse { numbers: used }.into());
     }
-    sqlx::query("DELETE FROM scheme_modules WHERE scheme_id = $1 AND number = ANY($2)")
-        .bind(scheme_id)
-        .bind(&removed)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM scheme_modules WHERE tenant_id = $3 AND scheme_id = $1 AND number = ANY($2)",
+    )
+    .bind(scheme_id)
+    .bind(&removed)
+    .bind(tx.tenant_id())
+    .execute(&mut *tx)
+    .await?;
     let mut added = Vec::new();
     let mut changed = Vec::new();
     for module in &modules {
@@ -225,7 +232,7 @@ pub async fn replace(
             Some(old) if old != module => {
                 sqlx::query(
                     "UPDATE scheme_modules SET title = $3, family = $4, resource_links = $5, description = $6
-                      WHERE scheme_id = $1 AND number = $2",
+                      WHERE tenant_id = $7 AND scheme_id = $1 AND number = $2",
                 )
                 .bind(scheme_id)
                 .bind(module.number)
@@ -233,6 +240,7 @@ pub async fn replace(
                 .bind(&module.family)
                 .bind(&module.resource_links)
                 .bind(&module.description)
+                .bind(tx.tenant_id())
                 .execute(&mut *tx)
                 .await?;
                 changed.push(module.number);

@@ -191,9 +191,10 @@ async fn insert_version(
 
 async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<SchemeDetail, Error> {
     let versions: Vec<SchemeVersion> = sqlx::query_as(
-        "SELECT version, effective_from, rules, created_at FROM scheme_versions WHERE scheme_id = $1 ORDER BY version",
+        "SELECT version, effective_from, rules, created_at FROM scheme_versions WHERE tenant_id = $2 AND scheme_id = $1 ORDER BY version",
     )
     .bind(scheme.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     let modules = catalogue::of(tx, scheme.id).await?;
@@ -213,17 +214,19 @@ async fn load_detail(tx: &mut Tx, scheme: Scheme, today: NaiveDate) -> Result<Sc
 /// The scheme, locked until the transaction ends: its rules or catalogue are about to change.
 async fn fetch_for_update(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
     sqlx::query_as(
-        "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE id = $1 FOR UPDATE",
+        "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("scheme"))
 }
 
 async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Scheme, Error> {
-    sqlx::query_as("SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE id = $1")
+    sqlx::query_as("SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes WHERE tenant_id = $2 AND id = $1")
         .bind(id)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Error::NotFound("scheme"))
@@ -259,11 +262,12 @@ pub async fn rename(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before = fetch_for_update(&mut tx, scheme_id).await?;
     let scheme: Scheme = sqlx::query_as(
-        "UPDATE schemes SET name = $2 WHERE id = $1
+        "UPDATE schemes SET name = $2 WHERE tenant_id = $3 AND id = $1
          RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
     )
     .bind(scheme_id)
     .bind(name.trim())
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     if let Some(details) = audit::changes([("name", Some(before.name), Some(scheme.name.clone()))])
@@ -297,11 +301,12 @@ pub async fn set_public_request_funding(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let before = fetch_for_update(&mut tx, scheme_id).await?;
     let scheme: Scheme = sqlx::query_as(
-        "UPDATE schemes SET public_requests_funded_by = $2 WHERE id = $1
+        "UPDATE schemes SET public_requests_funded_by = $2 WHERE tenant_id = $3 AND id = $1
          RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
     )
     .bind(scheme_id)
     .bind(prescriber_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -329,9 +334,10 @@ pub async fn find_active(
     let mut tx = db.begin_tenant(tenant.id).await?;
     let scheme: Option<Scheme> = sqlx::query_as(
         "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes
-          WHERE code = $1 AND status = 'active'",
+          WHERE tenant_id = $2 AND code = $1 AND status = 'active'",
     )
     .bind(code)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     let detail = match scheme {
@@ -346,10 +352,11 @@ pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Sc
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Scheme> = sqlx::query_as(
         "SELECT id, code, name, status, preset, referential_code, created_at, public_requests_funded_by FROM schemes
-          WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+          WHERE tenant_id = $3 AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -381,9 +388,10 @@ pub async fn change_rules(
     let modules = catalogue::of(&mut tx, scheme_id).await?;
     rules.validate(Some(modules.len()))?;
     let (latest_version, latest_from): (i32, NaiveDate) = sqlx::query_as(
-        "SELECT version, effective_from FROM scheme_versions WHERE scheme_id = $1 ORDER BY version DESC LIMIT 1",
+        "SELECT version, effective_from FROM scheme_versions WHERE tenant_id = $2 AND scheme_id = $1 ORDER BY version DESC LIMIT 1",
     )
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     if effective_from <= latest_from {
@@ -441,10 +449,11 @@ pub async fn set_status(
         .into());
     }
     let scheme: Scheme = sqlx::query_as(
-        "UPDATE schemes SET status = $2 WHERE id = $1 RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
+        "UPDATE schemes SET status = $2 WHERE tenant_id = $3 AND id = $1 RETURNING id, code, name, status, preset, referential_code, created_at, public_requests_funded_by",
     )
     .bind(scheme_id)
     .bind(status)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -469,11 +478,12 @@ pub async fn rules_in_force(
     on: NaiveDate,
 ) -> Result<(i32, SchemeRules), Error> {
     let row: Option<(i32, Json<SchemeRules>)> = sqlx::query_as(
-        "SELECT version, rules FROM scheme_versions WHERE scheme_id = $1 AND effective_from <= $2
+        "SELECT version, rules FROM scheme_versions WHERE tenant_id = $3 AND scheme_id = $1 AND effective_from <= $2
           ORDER BY effective_from DESC LIMIT 1",
     )
     .bind(scheme_id)
     .bind(on)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|(version, rules)| (version, rules.0))

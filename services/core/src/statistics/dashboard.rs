@@ -71,46 +71,52 @@ pub async fn dashboard(
 
     let issued: Vec<(NaiveDate, i64)> = sqlx::query_as(
         "SELECT date_trunc('month', issued_on)::date, count(*) FROM vouchers
-          WHERE issued_on >= $1 AND status <> 'cancelled' AND ($2::uuid IS NULL OR scheme_id = $2)
+          WHERE tenant_id = $3 AND issued_on >= $1 AND status <> 'cancelled' AND ($2::uuid IS NULL OR scheme_id = $2)
           GROUP BY 1",
     )
     .bind(first_month)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     // A voucher completes with the attendance that uses its last minute.
     let completed: Vec<(NaiveDate, i64)> = sqlx::query_as(
         "SELECT date_trunc('month', last_at AT TIME ZONE $3)::date, count(*) FROM (
              SELECT v.id, max(a.recorded_at) AS last_at FROM vouchers v
-               JOIN attendances a ON a.voucher_id = v.id AND a.voided_at IS NULL
-              WHERE v.status = 'completed' AND ($2::uuid IS NULL OR v.scheme_id = $2)
+               JOIN attendances a ON a.tenant_id = v.tenant_id AND a.voucher_id = v.id AND a.voided_at IS NULL
+              WHERE v.tenant_id = $4 AND v.status = 'completed' AND ($2::uuid IS NULL OR v.scheme_id = $2)
               GROUP BY v.id) done
           WHERE last_at >= $1 GROUP BY 1",
     )
     .bind(since)
     .bind(scheme_id)
     .bind(&tenant.time_zone)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let hours: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT e.name, coalesce(sum(a.minutes_debited), 0)::bigint, count(DISTINCT a.voucher_id)
-           FROM attendances a JOIN epns e ON e.id = a.epn_id JOIN sessions s ON s.id = a.session_id
-          WHERE a.voided_at IS NULL AND a.status = 'present' AND s.starts_at >= $1
+           FROM attendances a
+           JOIN epns e ON e.tenant_id = a.tenant_id AND e.id = a.epn_id
+           JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
+          WHERE a.tenant_id = $3 AND a.voided_at IS NULL AND a.status = 'present' AND s.starts_at >= $1
             AND ($2::uuid IS NULL OR s.scheme_id = $2)
           GROUP BY e.name ORDER BY 2 DESC, 1 LIMIT 30",
     )
     .bind(since)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let categories: Vec<(PublicCategory, i64, i64)> = sqlx::query_as(
         "SELECT b.public_category, count(*), count(*) FILTER (WHERE v.status = 'completed')
-           FROM vouchers v JOIN beneficiaries b ON b.id = v.beneficiary_id
-          WHERE v.issued_on >= $1 AND v.status <> 'cancelled' AND ($2::uuid IS NULL OR v.scheme_id = $2)
+           FROM vouchers v JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
+          WHERE v.tenant_id = $3 AND v.issued_on >= $1 AND v.status <> 'cancelled' AND ($2::uuid IS NULL OR v.scheme_id = $2)
           GROUP BY 1 ORDER BY 1",
     )
     .bind(first_month)
     .bind(scheme_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -95,11 +95,13 @@ pub async fn request(
 ) -> Result<Export, Error> {
     let period = Period::parse(period)?;
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let scheme_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schemes WHERE id = $1)")
-            .bind(scheme_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let scheme_exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM schemes WHERE tenant_id = $2 AND id = $1)",
+    )
+    .bind(scheme_id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut *tx)
+    .await?;
     if !scheme_exists {
         return Err(Error::NotFound("scheme"));
     }
@@ -114,10 +116,11 @@ pub async fn request(
     let (today, waiting): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE requested_at > now() - interval '24 hours'),
                 count(*) FILTER (WHERE status = ANY($1))
-           FROM statistics_exports WHERE origin = $2",
+           FROM statistics_exports WHERE tenant_id = $3 AND origin = $2",
     )
     .bind(under_way)
     .bind(ExportOrigin::OnDemand)
+    .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     if today >= ON_DEMAND_PER_DAY {
@@ -197,10 +200,12 @@ pub async fn schedule_ended_periods(
     let today = now.with_timezone(&tenant.tz()).date_naive();
     let periods = Period::ended_before(today);
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let schemes: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM schemes WHERE status = 'active' ORDER BY code")
-            .fetch_all(&mut *tx)
-            .await?;
+    let schemes: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM schemes WHERE tenant_id = $1 AND status = 'active' ORDER BY code",
+    )
+    .bind(tx.tenant_id())
+    .fetch_all(&mut *tx)
+    .await?;
     let mut created = Vec::new();
     for scheme_id in schemes {
         for period in &periods {
@@ -241,20 +246,22 @@ pub async fn list(
 ) -> Result<Vec<(Export, Vec<ExportFile>)>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let exports: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{EXPORT_SELECT} WHERE ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
+        "{EXPORT_SELECT} WHERE x.tenant_id = $3 AND ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
          ORDER BY x.requested_at DESC, x.id DESC LIMIT 500"
     )))
     .bind(filter.scheme_id)
     .bind(filter.status)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<Uuid> = exports.iter().map(|e| e.id).collect();
     let files: Vec<(Uuid, ExportFile)> = sqlx::query_as::<_, FileOfExport>(
         "SELECT export_id, name, dataset, format, published, row_count, byte_size, sha256 FROM statistics_files
-         WHERE export_id = ANY($1) AND (published OR $2) ORDER BY dataset, published, format",
+         WHERE tenant_id = $3 AND export_id = ANY($1) AND (published OR $2) ORDER BY dataset, published, format",
     )
     .bind(&ids)
     .bind(with_unpublished)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
@@ -284,9 +291,10 @@ struct FileOfExport {
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Export, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{EXPORT_SELECT} WHERE x.id = $1"
+        "{EXPORT_SELECT} WHERE x.tenant_id = $2 AND x.id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("statistics export"))
@@ -295,10 +303,11 @@ pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Export, Error> {
 async fn files_in(tx: &mut Tx, id: Uuid, with_unpublished: bool) -> Result<Vec<ExportFile>, Error> {
     Ok(sqlx::query_as(
         "SELECT name, dataset, format, published, row_count, byte_size, sha256 FROM statistics_files
-         WHERE export_id = $1 AND (published OR $2) ORDER BY dataset, published, format",
+         WHERE tenant_id = $3 AND export_id = $1 AND (published OR $2) ORDER BY dataset, published, format",
     )
     .bind(id)
     .bind(with_unpublished)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -376,16 +385,19 @@ pub async fn take_for_relay(
     let requeue_after = i64::try_from(requeue_after.as_secs()).unwrap_or(i64::MAX);
     Ok(sqlx::query_scalar(
         "UPDATE statistics_exports SET relayed_at = now()
-         WHERE id IN (SELECT id FROM statistics_exports
-                      WHERE (status = 'queued'
-                             AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1)))
-                         OR (status = 'running' AND started_at < now() - interval '2 hours'
-                             AND relayed_at < now() - interval '2 hours')
+         WHERE tenant_id = $3
+           AND id IN (SELECT id FROM statistics_exports
+                      WHERE tenant_id = $3
+                        AND ((status = 'queued'
+                              AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1)))
+                             OR (status = 'running' AND started_at < now() - interval '2 hours'
+                                 AND relayed_at < now() - interval '2 hours'))
                       ORDER BY requested_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING id",
     )
     .bind(requeue_after as f64)
     .bind(limit)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -409,9 +421,10 @@ pub async fn start(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Export>,
     fetch(&mut tx, id).await?;
     let claimed = sqlx::query(
         "UPDATE statistics_exports SET status = 'running', started_at = now()
-         WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND started_at < now() - interval '2 hours'))",
+         WHERE tenant_id = $2 AND id = $1 AND (status = 'queued' OR (status = 'running' AND started_at < now() - interval '2 hours'))",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -419,8 +432,9 @@ pub async fn start(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Export>,
         tx.commit().await?;
         return Ok(None);
     }
-    sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
+    sqlx::query("DELETE FROM statistics_files WHERE tenant_id = $2 AND export_id = $1")
         .bind(id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     let export = fetch(&mut tx, id).await?;
@@ -438,8 +452,9 @@ pub async fn succeed(
     files: &[ExportFile],
 ) -> Result<Vec<Export>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    sqlx::query("DELETE FROM statistics_files WHERE export_id = $1")
+    sqlx::query("DELETE FROM statistics_files WHERE tenant_id = $2 AND export_id = $1")
         .bind(id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     for file in files {
@@ -460,28 +475,32 @@ pub async fn succeed(
         .await?;
     }
     sqlx::query(
-        "UPDATE statistics_exports SET status = 'succeeded', error = NULL, finished_at = now() WHERE id = $1",
+        "UPDATE statistics_exports SET status = 'succeeded', error = NULL, finished_at = now() WHERE tenant_id = $2 AND id = $1",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     let superseded: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{EXPORT_SELECT}
           JOIN statistics_exports this ON this.tenant_id = x.tenant_id AND this.id = $1
-         WHERE x.id <> this.id AND x.origin = 'on_demand' AND x.status IN ('succeeded', 'failed')
+         WHERE x.tenant_id = $2 AND x.id <> this.id AND x.origin = 'on_demand' AND x.status IN ('succeeded', 'failed')
            AND x.scheme_id = this.scheme_id AND x.period_kind = this.period_kind
            AND x.period_start = this.period_start AND x.requested_at <= this.requested_at"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<Uuid> = superseded.iter().map(|e| e.id).collect();
-    sqlx::query("DELETE FROM statistics_files WHERE export_id = ANY($1)")
+    sqlx::query("DELETE FROM statistics_files WHERE tenant_id = $2 AND export_id = ANY($1)")
         .bind(&ids)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM statistics_exports WHERE id = ANY($1)")
+    sqlx::query("DELETE FROM statistics_exports WHERE tenant_id = $2 AND id = ANY($1)")
         .bind(&ids)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -491,10 +510,11 @@ pub async fn succeed(
 pub async fn fail(db: &Db, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     sqlx::query(
-        "UPDATE statistics_exports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+        "UPDATE statistics_exports SET status = 'failed', error = $2, finished_at = now() WHERE tenant_id = $3 AND id = $1",
     )
     .bind(id)
     .bind(reason)
+    .bind(tx.tenant_id())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -508,7 +528,7 @@ pub async fn tenant_settings(db: &Db, tenant_id: Uuid) -> Result<(i32, Vec<u8>),
     crate::tenancy::secrets::ensure(&mut tx, tenant_id).await?;
     let row: (i32, Vec<u8>) = sqlx::query_as(
         "SELECT t.statistics_threshold, s.statistics_key
-           FROM tenants t JOIN tenant_secrets s ON s.tenant_id = t.id WHERE t.id = $1",
+           FROM tenants t JOIN tenant_secrets s ON s.tenant_id = $1 WHERE t.id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(&mut *tx)

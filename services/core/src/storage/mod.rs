@@ -2,13 +2,15 @@
 //! `app.tenant_id` transaction-locally, so a pooled connection never carries a tenant into the
 //! next request.
 
+pub mod cluster;
 pub mod constraints;
 pub mod preflight;
 pub(crate) mod scheduled_runs;
 
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -16,7 +18,43 @@ use crate::Error;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
-pub type Tx = Transaction<'static, Postgres>;
+/// A transaction that knows its tenant, so that every statement in it can name the tenant in its
+/// own predicate (`tenant_id = $n`): Citus routes a statement to one shard by that, never by the
+/// row-level security policy, which stays as the safety net.
+pub struct Tx {
+    inner: Transaction<'static, Postgres>,
+    tenant_id: Option<Uuid>,
+}
+
+impl Tx {
+    /// The transaction's tenant; the nil id in a platform transaction, which matches no row, as
+    /// row-level security already ensures there.
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id.unwrap_or_else(Uuid::nil)
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.inner
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -47,14 +85,34 @@ impl Db {
 
     /// A transaction that sees and writes only `tenant_id`'s rows.
     pub async fn begin_tenant(&self, tenant_id: Uuid) -> Result<Tx, Error> {
-        let mut tx = self.pool.begin().await?;
-        set_tenant(&mut tx, tenant_id).await?;
-        Ok(tx)
+        let mut inner = self.pool.begin().await?;
+        set_tenant(&mut inner, tenant_id).await?;
+        Ok(Tx {
+            inner,
+            tenant_id: Some(tenant_id),
+        })
+    }
+
+    /// A read-only transaction of `tenant_id` with one snapshot for every statement: for exports
+    /// whose files must agree with one another.
+    pub async fn begin_tenant_snapshot(&self, tenant_id: Uuid) -> Result<Tx, Error> {
+        let mut inner = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *inner)
+            .await?;
+        set_tenant(&mut inner, tenant_id).await?;
+        Ok(Tx {
+            inner,
+            tenant_id: Some(tenant_id),
+        })
     }
 
     /// A transaction with no tenant: tenant-owned tables read as empty and refuse writes.
     pub async fn begin_platform(&self) -> Result<Tx, Error> {
-        Ok(self.pool.begin().await?)
+        Ok(Tx {
+            inner: self.pool.begin().await?,
+            tenant_id: None,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), Error> {

@@ -25,6 +25,16 @@ pub enum PreflightError {
         "the database schema is at migration {found:?} but this build expects {expected}: run `passerelle migrate` first"
     )]
     NotMigrated { found: Option<i64>, expected: i64 },
+    #[error(
+        "the database role `{0}` does not have citus.propagate_set_commands = 'local': the tenant would not reach the shards, whose row-level security would refuse everything. As a superuser: `ALTER ROLE {0} SET citus.propagate_set_commands = 'local';`"
+    )]
+    SetCommandsNotPropagated(String),
+    #[error(
+        "Citus is installed but these tenant tables are not distributed: {0}. Run `passerelle cluster distribute`"
+    )]
+    NotDistributed(String),
+    #[error("shards of tenant tables without ENABLE + FORCE ROW LEVEL SECURITY and a policy: {0}")]
+    UnprotectedShards(String),
     #[error("could not inspect the database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -72,7 +82,7 @@ pub async fn check(pool: &PgPool) -> Result<(), PreflightError> {
     if found != Some(expected) {
         return Err(PreflightError::NotMigrated { found, expected });
     }
-    Ok(())
+    super::cluster::check(pool).await
 }
 
 /// Tables of the public schema with a `tenant_id` column: the tenant-owned tables.

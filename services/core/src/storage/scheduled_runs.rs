@@ -35,11 +35,12 @@ pub(crate) async fn finish(
     summary: &serde_json::Value,
 ) -> Result<(), Error> {
     sqlx::query(
-        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE job = $1 AND period = $2",
+        "UPDATE scheduled_runs SET finished_at = now(), summary = $3 WHERE tenant_id = $4 AND job = $1 AND period = $2",
     )
     .bind(job)
     .bind(period)
     .bind(summary)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -75,11 +75,13 @@ pub(crate) async fn invite_in(
     actor: Actor,
     user_id: Uuid,
 ) -> Result<(), Error> {
-    let disabled: Option<bool> =
-        sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE")
-            .bind(user_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let disabled: Option<bool> = sqlx::query_scalar(
+        "SELECT disabled_at IS NOT NULL FROM users WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
+    )
+    .bind(user_id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut **tx)
+    .await?;
     match disabled {
         None => return Err(Error::NotFound("user")),
         Some(true) => return Err(Refusal::UserDisabled.into()),
@@ -105,9 +107,10 @@ pub(crate) async fn invite_in(
 pub async fn request_reset(db: &Db, tenant_id: Uuid, email: &str) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let user_id: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL",
+        "SELECT id FROM users WHERE tenant_id = $2 AND lower(email) = lower($1) AND disabled_at IS NULL",
     )
     .bind(email.trim())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(user_id) = user_id {
@@ -167,10 +170,11 @@ async fn holder(tx: &mut Tx, secret: &str, lock: bool) -> Result<Option<LinkHold
     let lock = if lock { " FOR UPDATE OF l" } else { "" };
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT l.id AS link_id, l.user_id, l.purpose, u.display_name, u.email, u.role
-           FROM account_links l JOIN users u ON u.id = l.user_id
-          WHERE l.secret_hash = $1 AND l.used_at IS NULL AND l.expires_at > now() AND u.disabled_at IS NULL{lock}"
+           FROM account_links l JOIN users u ON u.tenant_id = l.tenant_id AND u.id = l.user_id
+          WHERE l.tenant_id = $2 AND l.secret_hash = $1 AND l.used_at IS NULL AND l.expires_at > now() AND u.disabled_at IS NULL{lock}"
     )))
     .bind(hash_secret(secret))
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -197,8 +201,9 @@ pub async fn use_link(
     let Some(found) = holder(&mut tx, secret, true).await? else {
         return Ok(None);
     };
-    sqlx::query("UPDATE account_links SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
+    sqlx::query("UPDATE account_links SET used_at = now() WHERE tenant_id = $2 AND user_id = $1 AND used_at IS NULL")
         .bind(found.user_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     // The person who received the link acts on their own account.

@@ -293,17 +293,20 @@ pub(crate) async fn store_password(
     user_id: Uuid,
     phc: &str,
 ) -> Result<(), Error> {
-    let updated = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(phc)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let updated =
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE tenant_id = $3 AND id = $1")
+            .bind(user_id)
+            .bind(phc)
+            .bind(tx.tenant_id())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     if updated == 0 {
         return Err(Error::NotFound("user"));
     }
-    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL")
+    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE tenant_id = $2 AND user_id = $1 AND ended_at IS NULL")
         .bind(user_id)
+        .bind(tx.tenant_id())
         .execute(&mut **tx)
         .await?;
     audit::record(
@@ -322,9 +325,12 @@ pub(crate) async fn store_password(
 /// The users of the tenant who have chosen a password (the others are still invited).
 pub async fn users_with_password(db: &Db, tenant_id: Uuid) -> Result<Vec<Uuid>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let ids = sqlx::query_scalar("SELECT id FROM users WHERE password_hash IS NOT NULL")
-        .fetch_all(&mut *tx)
-        .await?;
+    let ids = sqlx::query_scalar(
+        "SELECT id FROM users WHERE tenant_id = $1 AND password_hash IS NOT NULL",
+    )
+    .bind(tx.tenant_id())
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(ids)
 }
@@ -346,9 +352,10 @@ pub async fn sign_in(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let candidate: Option<Candidate> = sqlx::query_as(
         "SELECT id, password_hash, disabled_at IS NOT NULL AS disabled
-           FROM users WHERE lower(email) = lower($1)",
+           FROM users WHERE tenant_id = $2 AND lower(email) = lower($1)",
     )
     .bind(email.trim())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -365,10 +372,11 @@ pub async fn sign_in(
     let mut tx = db.begin_tenant(tenant_id).await?;
     // The password may have changed (or the user been disabled) while it was being checked.
     let still: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL",
+        "SELECT id FROM users WHERE tenant_id = $3 AND id = $1 AND password_hash = $2 AND disabled_at IS NULL",
     )
     .bind(candidate.id)
     .bind(candidate.password_hash.as_deref())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     if still.is_none() {
@@ -470,7 +478,7 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
     let row: Option<SessionRow> = sqlx::query_as(
         "UPDATE web_sessions s SET last_seen_at = now()
            FROM users u
-          WHERE u.tenant_id = s.tenant_id AND u.id = s.user_id
+          WHERE s.tenant_id = $3 AND u.tenant_id = s.tenant_id AND u.id = s.user_id
             AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
             AND s.last_seen_at > now() - make_interval(mins => $2)
           RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
@@ -483,6 +491,7 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
     )
     .bind(hash_secret(cookie))
     .bind(IDLE_MINUTES)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -524,12 +533,13 @@ pub async fn sign_out(db: &Db, cookie: &str) -> Result<Option<String>, Error> {
     let id_token: Option<Option<String>> = sqlx::query_scalar(
         "WITH ending AS (
              SELECT tenant_id, id, provider_id_token FROM web_sessions
-              WHERE secret_hash = $1 AND ended_at IS NULL FOR UPDATE)
+              WHERE tenant_id = $2 AND secret_hash = $1 AND ended_at IS NULL FOR UPDATE)
          UPDATE web_sessions s SET ended_at = now(), provider_id_token = NULL
-           FROM ending e WHERE s.tenant_id = e.tenant_id AND s.id = e.id
+           FROM ending e WHERE s.tenant_id = $2 AND s.id = e.id
          RETURNING e.provider_id_token",
     )
     .bind(hash_secret(cookie))
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

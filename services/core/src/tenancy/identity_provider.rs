@@ -134,8 +134,10 @@ pub async fn get(db: &Db, tenant_id: Uuid) -> Result<IdentityProvider, Error> {
         return Err(Error::NotFound("identity provider"));
     };
     let domains: Vec<(String, String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT domain, role, prescriber_id FROM identity_provider_domains ORDER BY domain, role, id",
+        "SELECT domain, role, prescriber_id FROM identity_provider_domains WHERE tenant_id = $1
+          ORDER BY domain, role, id",
     )
+    .bind(tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

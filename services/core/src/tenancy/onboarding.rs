@@ -76,15 +76,19 @@ impl Checklist {
 pub async fn checklist(db: &Db, tenant_id: Uuid) -> Result<Checklist, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let checklist = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM schemes WHERE status = 'active') AS active_schemes,
-                (SELECT count(*) FROM prescribers) AS prescribers,
-                (SELECT count(DISTINCT prescriber_id) FROM allocations) AS prescribers_with_allocation,
+        "SELECT (SELECT count(*) FROM schemes WHERE tenant_id = $1 AND status = 'active') AS active_schemes,
+                (SELECT count(*) FROM prescribers WHERE tenant_id = $1) AS prescribers,
+                (SELECT count(DISTINCT prescriber_id) FROM allocations WHERE tenant_id = $1)
+                    AS prescribers_with_allocation,
                 coalesce((SELECT array_agg(name ORDER BY name) FROM prescribers
-                           WHERE contact_email IS NULL OR btrim(contact_email) = ''), '{}') AS prescribers_without_email,
-                (SELECT count(*) FROM epns) AS epns,
-                (SELECT count(DISTINCT epn_id) FROM epn_schemes) AS epns_taking_part,
-                (SELECT count(*) FROM users WHERE role <> 'tenant_admin' AND disabled_at IS NULL) AS staff",
+                           WHERE tenant_id = $1 AND (contact_email IS NULL OR btrim(contact_email) = '')), '{}')
+                    AS prescribers_without_email,
+                (SELECT count(*) FROM epns WHERE tenant_id = $1) AS epns,
+                (SELECT count(DISTINCT epn_id) FROM epn_schemes WHERE tenant_id = $1) AS epns_taking_part,
+                (SELECT count(*) FROM users WHERE tenant_id = $1 AND role <> 'tenant_admin' AND disabled_at IS NULL)
+                    AS staff",
     )
+    .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

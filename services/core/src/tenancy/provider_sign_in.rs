@@ -124,12 +124,13 @@ async fn domain_allowed(tx: &mut crate::storage::Tx, user: &UserRow) -> Result<b
     };
     let allowed: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM identity_provider_domains
-                         WHERE domain = $1 AND role = $2
+                         WHERE tenant_id = $4 AND domain = $1 AND role = $2
                            AND (prescriber_id IS NULL OR prescriber_id IS NOT DISTINCT FROM $3))",
     )
     .bind(domain)
     .bind(&user.role)
     .bind(user.prescriber_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
     Ok(allowed)

@@ -71,27 +71,32 @@ pub async fn set_every_role(
 /// password alone. Audited; refused when the user has none.
 pub async fn reset(db: &Db, tenant_id: Uuid, actor: Actor, user_id: Uuid) -> Result<(), Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM users WHERE tenant_id = $2 AND id = $1")
+            .bind(user_id)
+            .bind(tx.tenant_id())
+            .fetch_optional(&mut *tx)
+            .await?;
     if exists.is_none() {
         return Err(Error::NotFound("user"));
     }
-    let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+    let removed = sqlx::query("DELETE FROM totp_factors WHERE tenant_id = $2 AND user_id = $1")
         .bind(user_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?
         .rows_affected();
     if removed == 0 {
         return Err(Refusal::SecondFactorNotEnrolled.into());
     }
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+    sqlx::query("DELETE FROM recovery_codes WHERE tenant_id = $2 AND user_id = $1")
         .bind(user_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL")
+    sqlx::query("UPDATE web_sessions SET ended_at = now() WHERE tenant_id = $2 AND user_id = $1 AND ended_at IS NULL")
         .bind(user_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     audit::record(
@@ -198,11 +203,13 @@ fn looks_like_recovery_code(code: &str) -> bool {
 
 pub async fn enrolled(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Enrolled, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
-    let confirmed: Option<bool> =
-        sqlx::query_scalar("SELECT confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let confirmed: Option<bool> = sqlx::query_scalar(
+        "SELECT confirmed_at IS NOT NULL FROM totp_factors WHERE tenant_id = $2 AND user_id = $1",
+    )
+    .bind(user_id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(match confirmed {
         None => Enrolled::No,
@@ -214,9 +221,10 @@ pub async fn enrolled(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Enrolle
 /// The user's secret and whether it is confirmed, the row locked for the enrolment's decision.
 async fn factor_locked(tx: &mut Tx, user_id: Uuid) -> Result<Option<(Vec<u8>, bool)>, Error> {
     Ok(sqlx::query_as(
-        "SELECT secret, confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1 FOR UPDATE",
+        "SELECT secret, confirmed_at IS NOT NULL FROM totp_factors WHERE tenant_id = $2 AND user_id = $1 FOR UPDATE",
     )
     .bind(user_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -280,14 +288,16 @@ pub async fn confirm_enrolment(
         tx.commit().await?;
         return Err(Refusal::SecondFactorCodeWrong { attempts_left }.into());
     };
-    sqlx::query("UPDATE totp_factors SET confirmed_at = $2, last_step = $3 WHERE user_id = $1")
+    sqlx::query("UPDATE totp_factors SET confirmed_at = $2, last_step = $3 WHERE tenant_id = $4 AND user_id = $1")
         .bind(user_id)
         .bind(now)
         .bind(step)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+    sqlx::query("DELETE FROM recovery_codes WHERE tenant_id = $2 AND user_id = $1")
         .bind(user_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
@@ -341,9 +351,10 @@ pub async fn verify(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let factor: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(
         "SELECT secret, last_step FROM totp_factors
-          WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE",
+          WHERE tenant_id = $2 AND user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE",
     )
     .bind(user_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     let Some((secret, last_step)) = factor else {
@@ -352,19 +363,21 @@ pub async fn verify(
     let proof = if looks_like_recovery_code(code) {
         let used = sqlx::query(
             "UPDATE recovery_codes SET used_at = $3
-              WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+              WHERE tenant_id = $4 AND user_id = $1 AND code_hash = $2 AND used_at IS NULL",
         )
         .bind(user_id)
         .bind(recovery_hash(code))
         .bind(now)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if used == 1 {
             let left: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+                "SELECT count(*) FROM recovery_codes WHERE tenant_id = $2 AND user_id = $1 AND used_at IS NULL",
             )
             .bind(user_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut *tx)
             .await?;
             audit::record(
@@ -384,11 +397,14 @@ pub async fn verify(
     } else {
         match matching_step(&secret, code, now, last_step)? {
             Some(step) => {
-                sqlx::query("UPDATE totp_factors SET last_step = $2 WHERE user_id = $1")
-                    .bind(user_id)
-                    .bind(step)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE totp_factors SET last_step = $2 WHERE tenant_id = $3 AND user_id = $1",
+                )
+                .bind(user_id)
+                .bind(step)
+                .bind(tx.tenant_id())
+                .execute(&mut *tx)
+                .await?;
                 Some(Proof::Code)
             }
             None => None,
@@ -406,10 +422,11 @@ pub async fn verify(
 
 async fn mark_proven(tx: &mut Tx, session_id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
     sqlx::query(
-        "UPDATE web_sessions SET second_factor_at = $2, second_factor_failures = 0 WHERE id = $1",
+        "UPDATE web_sessions SET second_factor_at = $2, second_factor_failures = 0 WHERE tenant_id = $3 AND id = $1",
     )
     .bind(session_id)
     .bind(now)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -421,11 +438,12 @@ async fn count_failure(tx: &mut Tx, tenant_id: Uuid, session_id: Uuid) -> Result
         "UPDATE web_sessions
             SET second_factor_failures = second_factor_failures + 1,
                 ended_at = CASE WHEN second_factor_failures + 1 >= $2 THEN now() ELSE ended_at END
-          WHERE id = $1
+          WHERE tenant_id = $3 AND id = $1
           RETURNING second_factor_failures",
     )
     .bind(session_id)
     .bind(FAILURES_PER_SESSION)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     let failures = failures.unwrap_or(FAILURES_PER_SESSION);

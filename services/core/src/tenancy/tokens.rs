@@ -138,11 +138,12 @@ pub async fn list_for_user(
     users::fetch(&mut tx, user_id).await?;
     let rows: Vec<TokenInfo> = sqlx::query_as(
         "SELECT id, user_id, name, created_at, last_used_at, expires_at, revoked_at
-           FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+           FROM api_tokens WHERE tenant_id = $4 AND user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
     )
     .bind(user_id)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -160,11 +161,12 @@ pub async fn revoke(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let token: TokenInfo = sqlx::query_as(
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-          WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)
+          WHERE tenant_id = $3 AND id = $1 AND ($2::uuid IS NULL OR user_id = $2)
          RETURNING id, user_id, name, created_at, last_used_at, expires_at, revoked_at",
     )
     .bind(token_id)
     .bind(owner)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("token"))?;
@@ -239,9 +241,10 @@ pub async fn issue_platform(
 /// Deletes the named tokens of a user: used by the demo seed so that re-running it replaces the
 /// demo tokens instead of piling them up.
 pub(crate) async fn delete_named(tx: &mut Tx, user_id: Uuid, name: &str) -> Result<(), Error> {
-    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND name = $2")
+    sqlx::query("DELETE FROM api_tokens WHERE tenant_id = $3 AND user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(name)
+        .bind(tx.tenant_id())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -302,10 +305,11 @@ async fn authenticate_tenant(
         "SELECT t.id AS token_id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
                 u.id AS user_id, u.role, u.prescriber_id, u.epn_id
            FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
-          WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+          WHERE t.tenant_id = $2 AND t.token_hash = $1 AND t.revoked_at IS NULL
             AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL",
     )
     .bind(hash(token))
+    .bind(tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(TokenOwner {
@@ -322,8 +326,9 @@ async fn authenticate_tenant(
     let RoleColumn(role) = RoleColumn::try_from(role)
         .map_err(|e| Error::Internal(format!("corrupt user record: {e}")))?;
     if stale {
-        sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+        sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE tenant_id = $2 AND id = $1")
             .bind(token_id)
+            .bind(tx.tenant_id())
             .execute(&mut *tx)
             .await?;
     }

@@ -100,10 +100,11 @@ pub(crate) async fn insert(tx: &mut Tx, tenant_id: Uuid, new: &NewUser) -> Resul
 pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<User>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<User> = sqlx::query_as(
-        "SELECT * FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        "SELECT * FROM users WHERE tenant_id = $3 AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -118,8 +119,9 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<User, Error> {
 }
 
 pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<User, Error> {
-    sqlx::query_as("SELECT * FROM users WHERE id = $1")
+    sqlx::query_as("SELECT * FROM users WHERE tenant_id = $2 AND id = $1")
         .bind(id)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Error::NotFound("user"))
@@ -127,8 +129,9 @@ pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<User, Error> {
 
 pub async fn find_by_email(tx: &mut Tx, email: &str) -> Result<Option<User>, Error> {
     Ok(
-        sqlx::query_as("SELECT * FROM users WHERE lower(email) = lower($1)")
+        sqlx::query_as("SELECT * FROM users WHERE tenant_id = $2 AND lower(email) = lower($1)")
             .bind(email)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut **tx)
             .await?,
     )
@@ -158,14 +161,17 @@ pub async fn update(
     let mut tx = db.begin_tenant(tenant_id).await?;
     // Every tenant admin is locked, so that two admins demoting each other at once cannot both
     // succeed.
-    sqlx::query("SELECT id FROM users WHERE role = 'tenant_admin' ORDER BY id FOR UPDATE")
+    sqlx::query("SELECT id FROM users WHERE tenant_id = $1 AND role = 'tenant_admin' ORDER BY id FOR UPDATE")
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
-    let before: User = sqlx::query_as("SELECT * FROM users WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("user"))?;
+    let before: User =
+        sqlx::query_as("SELECT * FROM users WHERE tenant_id = $2 AND id = $1 FOR UPDATE")
+            .bind(id)
+            .bind(tx.tenant_id())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
     let RoleColumn(old_role) = before.role;
     let role = changes.role.unwrap_or(old_role);
     let keep = |given: Option<Option<Uuid>>, current: Option<Uuid>, needed: bool| match given {
@@ -193,9 +199,10 @@ pub async fn update(
     after.validate()?;
     if old_role == Role::TenantAdmin && role != Role::TenantAdmin && before.disabled_at.is_none() {
         let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM users WHERE role = 'tenant_admin' AND disabled_at IS NULL AND id <> $1",
+            "SELECT count(*) FROM users WHERE tenant_id = $2 AND role = 'tenant_admin' AND disabled_at IS NULL AND id <> $1",
         )
         .bind(id)
+        .bind(tx.tenant_id())
         .fetch_one(&mut *tx)
         .await?;
         if others == 0 {
@@ -204,7 +211,7 @@ pub async fn update(
     }
     let updated: User = sqlx::query_as(
         "UPDATE users SET email = $2, display_name = $3, role = $4, prescriber_id = $5, epn_id = $6
-          WHERE id = $1 RETURNING *",
+          WHERE tenant_id = $7 AND id = $1 RETURNING *",
     )
     .bind(id)
     .bind(&after.email)
@@ -212,6 +219,7 @@ pub async fn update(
     .bind(after.role.as_str())
     .bind(after.prescriber_id)
     .bind(after.epn_id)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
     let text = |v: Option<Uuid>| v.map(|id| id.to_string());
@@ -258,9 +266,10 @@ pub async fn update(
 pub async fn disable(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<User, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let user: User = sqlx::query_as(
-        "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1 RETURNING *",
+        "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE tenant_id = $2 AND id = $1 RETURNING *",
     )
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("user"))?;

@@ -379,21 +379,23 @@ impl Issuer {
         // `beneficiaries::insert`, which flags a match there for the tenant admin).
         let existing: Option<Uuid> = sqlx::query_scalar(
                 "SELECT id FROM beneficiaries
-                  WHERE match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1",
+                  WHERE tenant_id = $3 AND match_key = $1 AND prescriber_id = $2 AND erased_at IS NULL ORDER BY id LIMIT 1",
             )
             .bind(&key)
             .bind(self.prescriber_id)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut *tx)
             .await?;
         let holder = match existing {
             Some(id) => {
                 let open: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT reference FROM vouchers WHERE beneficiary_id = $1 AND scheme_id = $2
+                    "SELECT reference FROM vouchers WHERE tenant_id = $3 AND beneficiary_id = $1 AND scheme_id = $2
                             AND status IN {} ORDER BY id LIMIT 1",
                     VoucherStatus::OPEN_SQL
                 )))
                 .bind(id)
                 .bind(self.scheme_id)
+                .bind(tx.tenant_id())
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(reference) = open {

@@ -171,8 +171,9 @@ pub(crate) async fn issue_for(
 ) -> Result<Issued, Error> {
     let today = tenant.today();
     let status: Option<schemes::SchemeStatus> =
-        sqlx::query_scalar("SELECT status FROM schemes WHERE id = $1 FOR SHARE")
+        sqlx::query_scalar("SELECT status FROM schemes WHERE tenant_id = $2 AND id = $1 FOR SHARE")
             .bind(request.scheme_id)
+            .bind(tx.tenant_id())
             .fetch_optional(&mut **tx)
             .await?;
     match status {
@@ -236,14 +237,16 @@ pub(crate) async fn issue_for(
 
     if let Some(envelope) = rules.budget_envelope_cents {
         // Serialise issuance per scheme while checking the envelope.
-        sqlx::query("SELECT 1 FROM schemes WHERE id = $1 FOR UPDATE")
+        sqlx::query("SELECT 1 FROM schemes WHERE tenant_id = $2 AND id = $1 FOR UPDATE")
             .bind(request.scheme_id)
+            .bind(tx.tenant_id())
             .execute(&mut **tx)
             .await?;
         let committed: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(face_value_cents), 0)::bigint FROM vouchers WHERE scheme_id = $1 AND status <> 'cancelled'",
+            "SELECT coalesce(sum(face_value_cents), 0)::bigint FROM vouchers WHERE tenant_id = $2 AND scheme_id = $1 AND status <> 'cancelled'",
         )
         .bind(request.scheme_id)
+        .bind(tx.tenant_id())
         .fetch_one(&mut **tx)
         .await?;
         if committed + face_value_cents > envelope {
@@ -343,10 +346,11 @@ async fn fetch_by_reference(
 ) -> Result<Voucher, Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM vouchers WHERE reference = $1 AND ($2::uuid IS NULL OR prescriber_id = $2){lock}"
+        "SELECT {COLUMNS} FROM vouchers WHERE tenant_id = $3 AND reference = $1 AND ($2::uuid IS NULL OR prescriber_id = $2){lock}"
     )))
     .bind(reference)
     .bind(visibility.prescriber())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("voucher"))
@@ -354,9 +358,10 @@ async fn fetch_by_reference(
 
 pub(crate) async fn fetch_by_id(tx: &mut Tx, id: Uuid) -> Result<Voucher, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM vouchers WHERE id = $1"
+        "SELECT {COLUMNS} FROM vouchers WHERE tenant_id = $2 AND id = $1"
     )))
     .bind(id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(Error::NotFound("voucher"))
@@ -374,10 +379,11 @@ pub(crate) async fn set_status(
     status: &str,
 ) -> Result<Voucher, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE vouchers SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE vouchers SET status = $2 WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(voucher_id)
     .bind(status)
+    .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -400,9 +406,10 @@ pub(crate) async fn of_beneficiary(
     beneficiary_id: Uuid,
 ) -> Result<Vec<Voucher>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM vouchers WHERE beneficiary_id = $1 ORDER BY id"
+        "SELECT {COLUMNS} FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1 ORDER BY id"
     )))
     .bind(beneficiary_id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?)
 }
@@ -434,7 +441,7 @@ pub async fn list(
     let mut tx = db.begin_tenant(tenant_id).await?;
     let rows: Vec<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM vouchers
-          WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR scheme_id = $2)
+          WHERE tenant_id = $9 AND ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR scheme_id = $2)
             AND ($3::uuid IS NULL OR prescriber_id = $3) AND ($4::uuid IS NULL OR prescriber_id = $4)
             AND ($5::date IS NULL OR (valid_until < $5 AND status IN {open}))
             AND ($6::uuid IS NULL OR beneficiary_id = $6)
@@ -450,6 +457,7 @@ pub async fn list(
     .bind(filter.beneficiary_id)
     .bind(page.after)
     .bind(page.fetch_limit())
+    .bind(tx.tenant_id())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -488,14 +496,16 @@ pub async fn cancel(
         .into());
     }
     let cancelled: Voucher = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE vouchers SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE vouchers SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}"
     )))
     .bind(voucher.id)
     .bind(reason)
+    .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE allocations SET issued = issued - 1 WHERE id = $1")
+    sqlx::query("UPDATE allocations SET issued = issued - 1 WHERE tenant_id = $2 AND id = $1")
         .bind(voucher.allocation_id)
+        .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
     audit::record(
@@ -537,9 +547,10 @@ pub async fn public_balance(
     };
     let mut tx = db.begin_tenant(tenant.id).await?;
     let voucher: Option<Voucher> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM vouchers WHERE reference = $1"
+        "SELECT {COLUMNS} FROM vouchers WHERE tenant_id = $2 AND reference = $1"
     )))
     .bind(&reference)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(voucher) = voucher else {

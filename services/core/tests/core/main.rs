@@ -14,5 +14,6 @@ mod provider_sign_in;
 mod reimbursements;
 mod rules;
 mod schema_rules;
+mod statement_routing;
 mod statistics;
 mod vouchers;

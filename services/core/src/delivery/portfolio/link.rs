@@ -164,10 +164,11 @@ pub async fn current(
 ) -> Result<Option<HolderLink>, Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
         "SELECT id FROM portfolio_links
-          WHERE beneficiary_id = $1 AND letter_code AND revoked_at IS NULL
+          WHERE tenant_id = $2 AND beneficiary_id = $1 AND letter_code AND revoked_at IS NULL
           ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(beneficiary_id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     Ok(id.map(|id| HolderLink {
@@ -214,8 +215,9 @@ async fn create(
 /// Locks the person, so that two letters printed at once make one link; `true` when their data
 /// was erased.
 async fn lock_person(tx: &mut Tx, beneficiary_id: Uuid) -> Result<bool, Error> {
-    sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM beneficiaries WHERE id = $1 FOR UPDATE")
+    sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM beneficiaries WHERE tenant_id = $2 AND id = $1 FOR UPDATE")
         .bind(beneficiary_id)
+        .bind(tx.tenant_id())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Error::NotFound("beneficiary"))
@@ -249,9 +251,10 @@ pub(crate) async fn revoke_all(
     beneficiary_id: Uuid,
 ) -> Result<u64, Error> {
     let revoked = sqlx::query(
-        "UPDATE portfolio_links SET revoked_at = now() WHERE beneficiary_id = $1 AND revoked_at IS NULL",
+        "UPDATE portfolio_links SET revoked_at = now() WHERE tenant_id = $2 AND beneficiary_id = $1 AND revoked_at IS NULL",
     )
     .bind(beneficiary_id)
+    .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -295,9 +298,10 @@ pub async fn open(db: &Db, slug: &str, code: &str) -> Result<Option<Opened>, Err
     let mut tx = db.begin_tenant(tenant.id).await?;
     let beneficiary_id: Option<Uuid> = sqlx::query_scalar(
         "SELECT beneficiary_id FROM portfolio_links
-          WHERE token_hash = $1 AND letter_code AND revoked_at IS NULL",
+          WHERE tenant_id = $2 AND token_hash = $1 AND letter_code AND revoked_at IS NULL",
     )
     .bind(code.hash())
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

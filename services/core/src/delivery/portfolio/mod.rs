@@ -63,20 +63,24 @@ pub struct Portfolio {
 }
 
 async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<Portfolio, Error> {
-    let scheme_name: String = sqlx::query_scalar("SELECT name FROM schemes WHERE id = $1")
-        .bind(voucher.scheme_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let scheme_name: String =
+        sqlx::query_scalar("SELECT name FROM schemes WHERE tenant_id = $2 AND id = $1")
+            .bind(voucher.scheme_id)
+            .bind(tx.tenant_id())
+            .fetch_one(&mut **tx)
+            .await?;
     let first_name: Option<String> =
-        sqlx::query_scalar("SELECT first_name FROM beneficiaries WHERE id = $1")
+        sqlx::query_scalar("SELECT first_name FROM beneficiaries WHERE tenant_id = $2 AND id = $1")
             .bind(voucher.beneficiary_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut **tx)
             .await?;
     let epn_name: Option<String> = sqlx::query_scalar(
         "SELECT e.name FROM registrations r JOIN epns e ON e.tenant_id = r.tenant_id AND e.id = r.epn_id
-          WHERE r.voucher_id = $1 ORDER BY r.id DESC LIMIT 1",
+          WHERE r.tenant_id = $2 AND r.voucher_id = $1 ORDER BY r.id DESC LIMIT 1",
     )
     .bind(voucher.id)
+    .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     let sessions: Vec<PortfolioSession> = sqlx::query_as(
@@ -86,10 +90,11 @@ async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<
            JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
            JOIN epns e ON e.tenant_id = a.tenant_id AND e.id = a.epn_id
            LEFT JOIN scheme_modules m ON m.tenant_id = s.tenant_id AND m.scheme_id = s.scheme_id AND m.number = s.module_number
-          WHERE a.voucher_id = $1 AND a.voided_at IS NULL AND a.status = 'present'
+          WHERE a.tenant_id = $2 AND a.voucher_id = $1 AND a.voided_at IS NULL AND a.status = 'present'
           ORDER BY s.starts_at",
     )
     .bind(voucher.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     let competences: Vec<PortfolioCompetence> = sqlx::query_as(
@@ -97,10 +102,11 @@ async fn build(tx: &mut Tx, voucher: &Voucher, status: VoucherStatus) -> Result<
            FROM attendance_competences ac
            JOIN attendances a ON a.tenant_id = ac.tenant_id AND a.id = ac.attendance_id
            JOIN competences c ON c.referential_code = ac.referential_code AND c.code = ac.competence_code
-          WHERE a.voucher_id = $1 AND a.voided_at IS NULL
+          WHERE a.tenant_id = $2 AND a.voucher_id = $1 AND a.voided_at IS NULL
           ORDER BY c.code, ac.recorded_at",
     )
     .bind(voucher.id)
+    .bind(tx.tenant_id())
     .fetch_all(&mut **tx)
     .await?;
     Ok(Portfolio {
@@ -193,8 +199,9 @@ pub async fn of_person(db: &Db, opened: &Opened) -> Result<PersonPortfolio, Erro
     let tenant = &opened.tenant;
     let mut tx = db.begin_tenant(tenant.id).await?;
     let first_name: Option<String> =
-        sqlx::query_scalar("SELECT first_name FROM beneficiaries WHERE id = $1")
+        sqlx::query_scalar("SELECT first_name FROM beneficiaries WHERE tenant_id = $2 AND id = $1")
             .bind(opened.beneficiary_id)
+            .bind(tx.tenant_id())
             .fetch_one(&mut *tx)
             .await?;
     let now = Utc::now();
@@ -230,9 +237,10 @@ pub async fn open_token(db: &Db, token: &str) -> Result<Option<Opened>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let beneficiary_id: Option<Uuid> = sqlx::query_scalar(
         "SELECT beneficiary_id FROM portfolio_links
-          WHERE token_hash = $1 AND NOT letter_code AND revoked_at IS NULL",
+          WHERE tenant_id = $2 AND token_hash = $1 AND NOT letter_code AND revoked_at IS NULL",
     )
     .bind(link::token_hash(token))
+    .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

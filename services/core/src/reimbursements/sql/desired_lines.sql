@@ -1,7 +1,8 @@
 -- What every statement line of the month should be: each attended session and paid interview priced
 -- (minutes_at_rate), capped by what is left of its voucher's face value, less what statements already
 -- account for; a change to a month already approved becomes an adjustment line of this month.
--- $1: the month (its first day); $2: the tenant's time zone.
+-- $1: the month (its first day); $2: the tenant's time zone; $3: the tenant, named in every
+-- predicate so that Citus keeps the statement on the tenant's shard.
 INSERT INTO desired_lines
 WITH sources AS (
     SELECT 'attendance'::text AS source_kind, a.id AS source_id, a.epn_id, s.scheme_id,
@@ -17,7 +18,7 @@ WITH sources AS (
     JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
     JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id
     JOIN scheme_versions sv ON sv.tenant_id = v.tenant_id AND sv.scheme_id = v.scheme_id AND sv.version = v.rules_version
-    WHERE s.starts_at < ($1::date + interval '1 month')::timestamp AT TIME ZONE $2
+    WHERE a.tenant_id = $3 AND s.starts_at < ($1::date + interval '1 month')::timestamp AT TIME ZONE $2
     UNION ALL
     SELECT 'interview', r.id, r.epn_id, v.scheme_id, v.id, v.reference,
            r.interview_on, r.interview_on::timestamp AT TIME ZONE $2, NULL, NULL, false,
@@ -25,7 +26,7 @@ WITH sources AS (
     FROM registrations r
     JOIN vouchers v ON v.tenant_id = r.tenant_id AND v.id = r.voucher_id
     JOIN scheme_versions sv ON sv.tenant_id = v.tenant_id AND sv.scheme_id = v.scheme_id AND sv.version = v.rules_version
-    WHERE r.interview_on IS NOT NULL AND r.interview_on < $1::date + interval '1 month'
+    WHERE r.tenant_id = $3 AND r.interview_on IS NOT NULL AND r.interview_on < $1::date + interval '1 month'
       AND (sv.rules ->> 'interview_fee_cents')::bigint > 0),
 priced AS (
     SELECT *, CASE WHEN source_kind = 'attendance' THEN minutes_at_rate(minutes, rate_cents)
@@ -40,7 +41,7 @@ owed AS (
 accounted AS (
     SELECT l.source_kind, l.source_id, sum(l.amount_cents) AS cents, sum(l.minutes) AS minutes
     FROM statement_lines l JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
-    WHERE NOT (st.status = 'draft' AND st.month <= $1)
+    WHERE l.tenant_id = $3 AND NOT (st.status = 'draft' AND st.month <= $1)
     GROUP BY l.source_kind, l.source_id),
 placed AS (
     SELECT o.*, date_trunc('month', o.occurred_on)::date AS occurred_month,
@@ -51,9 +52,9 @@ placed AS (
            coalesce(cur.status, 'none') AS current_status
     FROM owed o
     LEFT JOIN accounted a ON a.source_kind = o.source_kind AND a.source_id = o.source_id
-    LEFT JOIN statements own ON own.epn_id = o.epn_id AND own.scheme_id = o.scheme_id
+    LEFT JOIN statements own ON own.tenant_id = $3 AND own.epn_id = o.epn_id AND own.scheme_id = o.scheme_id
                             AND own.month = date_trunc('month', o.occurred_on)::date
-    LEFT JOIN statements cur ON cur.epn_id = o.epn_id AND cur.scheme_id = o.scheme_id AND cur.month = $1)
+    LEFT JOIN statements cur ON cur.tenant_id = $3 AND cur.epn_id = o.epn_id AND cur.scheme_id = o.scheme_id AND cur.month = $1)
 SELECT epn_id, scheme_id, occurred_month AS target_month, source_kind AS kind, source_kind, source_id,
        occurred_on, occurred_at, session_id, module_number, voucher_id, voucher_reference,
        minutes, rate_cents, delta_cents AS amount_cents, NULL::date AS adjusts_month
