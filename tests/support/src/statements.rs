@@ -30,6 +30,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub const LOG_DIRECTORY_VARIABLE: &str = "PASSERELLE_STATEMENT_LOG";
 
+/// The files each process writes: its unrouted statements, and its proof of capture.
+const RECORD_EXTENSION: &str = "tsv";
+const PROOF_EXTENSION: &str = "proof";
+
 /// Why a statement would not be routed to one shard.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unrouted {
@@ -356,6 +360,9 @@ impl Visitor for Scopes<'_> {
 struct Capture {
     directory: PathBuf,
     seen: Mutex<HashSet<u64>>,
+    /// Whether this process has written its proof: the line of one statement of the product it
+    /// saw, which shows that statements reach the capture and that their sender is found.
+    proven: std::sync::atomic::AtomicBool,
 }
 
 static CAPTURE: OnceLock<Option<Capture>> = OnceLock::new();
@@ -374,6 +381,7 @@ pub async fn capture(owner: &sqlx::PgPool) {
         Some(Capture {
             directory,
             seen: Mutex::new(HashSet::new()),
+            proven: std::sync::atomic::AtomicBool::new(false),
         })
     }) else {
         return;
@@ -450,6 +458,17 @@ fn record(sql: &str) {
     {
         return;
     }
+    if !capture.proven.load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(sender) = sending_function()
+    {
+        capture
+            .proven
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let proof = capture
+            .directory
+            .join(format!("{}.{PROOF_EXTENSION}", std::process::id()));
+        let _ = std::fs::write(proof, sender);
+    }
     let Some(reason) = unrouted(sql, tenant_tables) else {
         return;
     };
@@ -469,7 +488,7 @@ fn record(sql: &str) {
     );
     let path = capture
         .directory
-        .join(format!("{}.tsv", std::process::id()));
+        .join(format!("{}.{RECORD_EXTENSION}", std::process::id()));
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -481,11 +500,17 @@ fn record(sql: &str) {
 
 /// The innermost source line of the product's crates on the stack (`services/core/src/…:121`):
 /// what sent the statement. None when the statement comes from a test or the harness. Async
-/// functions' frames are named `{async_fn#0}`, so the file tells, not the symbol.
+/// functions' frames are named `{async_fn#0}`, so the file tells, not the symbol. The crate under
+/// test has paths relative to its own folder (`./src/…`), which is where its tests run.
 fn sending_function() -> Option<String> {
     let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let here = std::env::current_dir().ok()?;
     trace.lines().find_map(|line| {
         let location = line.trim().strip_prefix("at ")?;
+        let location = match location.strip_prefix("./") {
+            Some(relative) => here.join(relative).to_string_lossy().into_owned(),
+            None => location.to_owned(),
+        };
         let from = location
             .find("/services/")
             .or_else(|| location.find("/jobs/"))?;
@@ -507,7 +532,11 @@ pub fn recorded(
 ) -> std::io::Result<BTreeMap<String, BTreeSet<RecordedStatement>>> {
     let mut found: BTreeMap<String, BTreeSet<RecordedStatement>> = BTreeMap::new();
     for entry in std::fs::read_dir(directory)? {
-        let text = std::fs::read_to_string(entry?.path())?;
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(RECORD_EXTENSION) {
+            continue;
+        }
+        let text = std::fs::read_to_string(path)?;
         for line in text.lines() {
             let mut fields = line.splitn(3, '\t');
             let (Some(location), Some(reason), Some(sql)) =
@@ -524,4 +553,18 @@ pub fn recorded(
         }
     }
     Ok(found)
+}
+
+/// How many test processes saw a statement of the product and found the line that sent it.
+pub fn proven_processes(directory: &std::path::Path) -> std::io::Result<usize> {
+    let mut proven = 0;
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some(PROOF_EXTENSION)
+            && std::fs::read_to_string(&path)?.contains("/src/")
+        {
+            proven += 1;
+        }
+    }
+    Ok(proven)
 }

@@ -105,28 +105,48 @@ pub async fn run_month_in(
     .bind(tenant.id)
     .execute(&mut **tx)
     .await?;
+    // The statements the desired lines fall in, with their totals, read once from the temporary
+    // table and given to the statements below as arrays: Citus refuses a DELETE or an UPDATE of a
+    // distributed table that reads a local (temporary) table.
+    let groups: Vec<(Uuid, Uuid, NaiveDate, i64, i32)> = sqlx::query_as(
+        "SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint, count(*)::integer
+           FROM desired_lines GROUP BY epn_id, scheme_id, target_month",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let epns: Vec<Uuid> = groups.iter().map(|g| g.0).collect();
+    let schemes: Vec<Uuid> = groups.iter().map(|g| g.1).collect();
+    let months: Vec<NaiveDate> = groups.iter().map(|g| g.2).collect();
+    let totals: Vec<i64> = groups.iter().map(|g| g.3).collect();
+    let line_counts: Vec<i32> = groups.iter().map(|g| g.4).collect();
     // Drafts left with nothing to hold go away (their lines were just removed).
     sqlx::query(
         "DELETE FROM statements st WHERE st.tenant_id = $2 AND st.status = 'draft' AND st.month <= $1
-           AND NOT EXISTS (SELECT 1 FROM desired_lines d
-                           WHERE d.epn_id = st.epn_id AND d.scheme_id = st.scheme_id AND d.target_month = st.month)",
+           AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[], $4::uuid[], $5::date[]) AS g(epn_id, scheme_id, month)
+                           WHERE g.epn_id = st.epn_id AND g.scheme_id = st.scheme_id AND g.month = st.month)",
     )
     .bind(month)
     .bind(tenant.id)
+    .bind(&epns)
+    .bind(&schemes)
+    .bind(&months)
     .execute(&mut **tx)
     .await?;
+    // The id and the reference are computed once per statement, not per line.
     sqlx::query(
         "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month)
          SELECT $1, uuid_v7(),
-                $2 || '-' || to_char(target_month, 'YYYYMM') || '-'
-                   || upper(substr(md5(epn_id::text || scheme_id::text), 1, 10)),
-                epn_id, scheme_id, target_month
-         -- Distinct first: the id and the reference are computed once per statement, not per line.
-         FROM (SELECT DISTINCT epn_id, scheme_id, target_month FROM desired_lines) d
+                $2 || '-' || to_char(g.month, 'YYYYMM') || '-'
+                   || upper(substr(md5(g.epn_id::text || g.scheme_id::text), 1, 10)),
+                g.epn_id, g.scheme_id, g.month
+         FROM unnest($3::uuid[], $4::uuid[], $5::date[]) AS g(epn_id, scheme_id, month)
          ON CONFLICT (tenant_id, epn_id, scheme_id, month) DO NOTHING",
     )
     .bind(tenant.id)
     .bind(&tenant.reference_prefix)
+    .bind(&epns)
+    .bind(&schemes)
+    .bind(&months)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -147,13 +167,18 @@ pub async fn run_month_in(
     .await?;
     // Totals come from the lines just written (the desired ones), not from re-reading the table.
     sqlx::query(
-        "UPDATE statements st SET total_cents = t.total, line_count = t.lines, computed_at = now()
-         FROM (SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint AS total, count(*)::integer AS lines
-               FROM desired_lines GROUP BY epn_id, scheme_id, target_month) t
-         WHERE st.tenant_id = $1 AND st.epn_id = t.epn_id AND st.scheme_id = t.scheme_id
-           AND st.month = t.target_month AND st.status = 'draft'",
+        "UPDATE statements st SET total_cents = g.total, line_count = g.lines, computed_at = now()
+         FROM unnest($2::uuid[], $3::uuid[], $4::date[], $5::bigint[], $6::integer[])
+              AS g(epn_id, scheme_id, month, total, lines)
+         WHERE st.tenant_id = $1 AND st.epn_id = g.epn_id AND st.scheme_id = g.scheme_id
+           AND st.month = g.month AND st.status = 'draft'",
     )
     .bind(tenant.id)
+    .bind(&epns)
+    .bind(&schemes)
+    .bind(&months)
+    .bind(&totals)
+    .bind(&line_counts)
     .execute(&mut **tx)
     .await?;
     let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(

@@ -199,6 +199,14 @@ fn every_statement_the_suite_sent_names_its_tenant() {
     }));
     let recorded = statements::recorded(&directory)
         .unwrap_or_else(|e| panic!("read {}: {e}", directory.display()));
+    // Nothing recorded proves something only if statements were seen and attributed: a build
+    // without line tables, or a capture that stopped working, would otherwise pass.
+    let proven = statements::proven_processes(&directory)
+        .unwrap_or_else(|e| panic!("read {}: {e}", directory.display()));
+    assert!(
+        proven >= 50,
+        "only {proven} test processes saw a statement of the product and found its line"
+    );
     let listed: BTreeMap<&str, &str> = STILL_UNROUTED
         .lines()
         .map(str::trim)
