@@ -12,11 +12,11 @@ DECLARE
     statements_table text := 'statements';
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(DISTINCT tenant_id), array_agg(DISTINCT statement_id) INTO tenants, touched
-          FROM new_rows;
+        SELECT array_agg(DISTINCT r.tenant_id), array_agg(r.statement_id) INTO tenants, touched
+          FROM (SELECT DISTINCT tenant_id, statement_id FROM new_rows) r;
     ELSE
-        SELECT array_agg(DISTINCT tenant_id), array_agg(DISTINCT statement_id) INTO tenants, touched
-          FROM old_rows;
+        SELECT array_agg(DISTINCT r.tenant_id), array_agg(r.statement_id) INTO tenants, touched
+          FROM (SELECT DISTINCT tenant_id, statement_id FROM old_rows) r;
     END IF;
     IF touched IS NULL THEN
         RETURN NULL;
