@@ -387,24 +387,11 @@ pub async fn capture(owner: &sqlx::PgPool) {
         return;
     };
     if TENANT_TABLES.get().is_none() {
-        let tables = tenant_tables(owner).await;
-        let _ = TENANT_TABLES.set(tables);
+        let tables = passerelle_core::storage::preflight::tenant_tables(owner)
+            .await
+            .expect("read the tenant tables from the catalog");
+        let _ = TENANT_TABLES.set(tables.into_iter().collect());
     }
-}
-
-/// The tables of the public schema that carry a `tenant_id`.
-pub async fn tenant_tables(pool: &sqlx::PgPool) -> HashSet<String> {
-    sqlx::query_scalar::<_, String>(
-        "SELECT c.relname::text FROM pg_class c \
-         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' \
-         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped \
-         WHERE c.relkind IN ('r', 'p')",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("read the tenant tables from the catalog")
-    .into_iter()
-    .collect()
 }
 
 struct StatementLayer;

@@ -198,6 +198,23 @@ pub fn sf_string(key: &str) -> String {
 }
 
 impl TestApp {
+    /// How many entries of `action` the audit log of the Lot holds.
+    pub async fn audited_in_lot(&self, action: &str) -> i64 {
+        let mut tx = self.db.app.begin_tenant(self.lot.id).await.expect("tx");
+        let count = sqlx::query_scalar(
+            "SELECT count(*) FROM audit_log WHERE tenant_id = $2 AND action = $1",
+        )
+        .bind(action)
+        .bind(self.lot.id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("audit");
+        tx.commit().await.expect("commit");
+        count
+    }
+}
+
+impl TestApp {
     pub fn token_for(&self, role: Role) -> &str {
         match role {
             Role::PlatformAdmin => &self.platform_token,

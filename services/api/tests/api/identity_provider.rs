@@ -275,15 +275,7 @@ async fn the_admin_unlinks_an_identity_linked_by_mistake_and_its_sessions_end() 
         .send(app.request("DELETE", &path, Some(admin_token)))
         .await;
     assert_eq!(again.status, 404, "{}", again.raw);
-    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'user.identity_unlinked'",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .expect("audit");
-    tx.commit().await.expect("commit");
-    assert_eq!(audited, 1);
+    assert_eq!(app.audited_in_lot("user.identity_unlinked").await, 1);
 }
 
 #[tokio::test]

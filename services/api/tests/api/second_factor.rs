@@ -401,15 +401,10 @@ async fn the_territory_extends_the_second_factor_to_every_role() {
     let other = with_password_in(&app, &app.ara, Role::Epn).await;
     let elsewhere = SignedIn::new(&app, "ara", &other, PASSWORD).await;
     assert_eq!(elsewhere.get("/portail/ara/").await.status, 200);
-    let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'tenant.second_factor_policy_set'",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .expect("audit");
-    tx.commit().await.expect("commit");
-    assert_eq!(audited, 1);
+    assert_eq!(
+        app.audited_in_lot("tenant.second_factor_policy_set").await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use super::ArchiveError;
 use super::manifest::{ArchivedTenant, FileEntry, TENANT_FILE, TableEntry};
 use super::tables::{self, ArchivedTable};
 use crate::Db;
+use crate::storage::quoted;
 
 /// What `export_tables` wrote under its folder.
 #[derive(Debug)]
@@ -111,12 +112,6 @@ fn copy_statement(table: &ArchivedTable, tenant_id: Uuid) -> String {
         quoted(&table.name),
         order.join(", ")
     )
-}
-
-/// A catalog name as an SQL identifier. The names come from the catalog, not from a user; the
-/// quoting keeps them whole whatever they are.
-pub(crate) fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 async fn copy_to_file(

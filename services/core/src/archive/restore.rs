@@ -11,11 +11,12 @@ use std::path::Path;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::export::{describe_file, quoted};
+use super::export::describe_file;
 use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, TENANT_FILE};
 use super::tables::{self, ArchivedTable};
 use super::{ArchiveError, is_safe_path};
 use crate::Db;
+use crate::storage::quoted;
 use crate::tenancy::tenants::{self, Tenant};
 
 /// What the new tenant is called when the archived slug or name is taken here.

@@ -12,7 +12,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::preflight;
+use super::{preflight, quoted};
 
 /// The setting each connection of the application role needs, so that `SET LOCAL
 /// app.tenant_id` (`storage::set_tenant`) reaches the shards' row-level security.
@@ -247,11 +247,6 @@ pub async fn distribute(
     tx.commit().await?;
     done.foreign_keys = foreign_keys.len();
     Ok(done)
-}
-
-/// A name from the catalog as an SQL identifier.
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// On a cluster, what the start-up check adds: the application role's connections carry

@@ -139,6 +139,12 @@ pub async fn set_tenant(
     Ok(())
 }
 
+/// A catalog name as an SQL identifier. The names come from the catalog, not from a user; the
+/// quoting keeps them whole whatever they are.
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Runs the migrations. Must be called with the owner role's connection, never the application's.
 pub async fn migrate(owner_url: &str) -> Result<(), sqlx::migrate::MigrateError> {
     let pool = PgPoolOptions::new()
