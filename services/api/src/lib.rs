@@ -91,6 +91,7 @@ pub async fn spawn_on_loopback(state: AppState) -> std::io::Result<std::net::Soc
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| std::io::Error::other("the listener has no TCP address"))?;
+    state.db.follow_changes();
     tokio::spawn(Server::new_with_acceptor(acceptor).run(app(state)));
     Ok(addr)
 }
@@ -105,6 +106,7 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     .await
     .map_err(ServeError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
+    db.follow_changes();
     if !settings.web_assets_dir.join("dsfr.min.css").is_file()
         || !settings.web_assets_dir.join(assets::QR_DECODER).is_file()
     {

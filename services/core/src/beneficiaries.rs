@@ -358,10 +358,18 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
             .execute(&mut **tx)
             .await?;
     }
+    // Two statements, not a `CASE` around `now()`, which Citus refuses in an UPDATE.
     sqlx::query(
-        "UPDATE email_outbox SET recipient = NULL, last_error = NULL, smtp_response = NULL,
-                status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-                finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END
+        "UPDATE email_outbox SET status = 'cancelled', finished_at = now()
+          WHERE tenant_id = $2 AND status = 'pending'
+            AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
+    )
+    .bind(id)
+    .bind(tx.tenant_id())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE email_outbox SET recipient = NULL, last_error = NULL, smtp_response = NULL
           WHERE tenant_id = $2
             AND voucher_id IN (SELECT id FROM vouchers WHERE tenant_id = $2 AND beneficiary_id = $1)",
     )

@@ -118,6 +118,8 @@ pub async fn set_years(db: &Db, tenant_id: Uuid, actor: Actor, years: i32) -> Re
     .bind(years)
     .fetch_one(&mut *tx)
     .await?;
+    tx.changed(crate::storage::Change::Tenant(tenant_id))
+        .await?;
     audit::record(
         &mut tx,
         tenant_id,

@@ -5,8 +5,10 @@
 //! of it (`CREATE DATABASE … TEMPLATE`), which takes a fraction of the time the migrations take. The databases are created by the owner role (which has
 //! CREATEDB) and the code under test connects as the application role, exactly as in production.
 //! `infra/local/postgres.sh` creates both roles; `make test` drops the test databases it finds
-//! from earlier runs.
+//! from earlier runs. The same tests run against a Citus cluster with `TEST_CLUSTER_SUPERUSER_URLS`
+//! (`cluster`).
 
+pub mod cluster;
 pub mod smtp;
 
 use std::env;
@@ -71,8 +73,12 @@ fn app_credentials() -> (String, String) {
 
 impl TestDatabase {
     /// A migrated database of its own for one test: a copy of the run's template.
+    /// On a Citus cluster (`cluster::nodes`), a database made, migrated and distributed for it.
     pub async fn create() -> Self {
         let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+        if let Some(nodes) = cluster::nodes() {
+            return Self::create_on_cluster(&nodes, name).await;
+        }
         let mut maintenance = maintenance().await;
         let template = migrated_template(&mut maintenance).await;
         sqlx::query(AssertSqlSafe(format!(
@@ -82,6 +88,19 @@ impl TestDatabase {
         .await
         .unwrap_or_else(|e| panic!("copy the template database {template}: {e}"));
         drop(maintenance);
+        Self::connect(name).await
+    }
+
+    async fn create_on_cluster(nodes: &[PgConnectOptions], name: String) -> Self {
+        let template = template_name();
+        cluster::create_database(
+            nodes,
+            &owner_options(),
+            &app_credentials().0,
+            &template,
+            &name,
+        )
+        .await;
         Self::connect(name).await
     }
 
@@ -134,7 +153,7 @@ impl TestDatabase {
         Self {
             name,
             owner,
-            app: Db::from_pool(app_pool),
+            app: Db::from_pool(app_pool).on_cluster(cluster::nodes().is_some()),
             app_url,
         }
     }
@@ -148,22 +167,27 @@ async fn maintenance() -> sqlx::PgConnection {
     })
 }
 
-/// The template database of this run's migrations, migrated by the first test that needs it. Its
-/// name carries a digest of the migrations, so a new or changed migration gets a template of its
-/// own; `make test` drops the templates of earlier runs with the test databases. Test processes
-/// run in parallel (nextest runs each test in its own): an advisory lock lets one of them build it
-/// while the others wait.
-async fn migrated_template(maintenance: &mut sqlx::PgConnection) -> String {
+/// The name of the template of this run's migrations: a digest of them.
+fn template_name() -> String {
     use sha2::{Digest, Sha256};
     let mut digest = Sha256::new();
     for migration in passerelle_core::storage::MIGRATOR.iter() {
         digest.update(migration.version.to_le_bytes());
         digest.update(&*migration.checksum);
     }
-    let name = format!(
+    format!(
         "{TEST_DATABASE_PREFIX}template_{}",
         &hex::encode(digest.finalize())[..16]
-    );
+    )
+}
+
+/// The template database of this run's migrations, migrated by the first test that needs it. Its
+/// name carries a digest of the migrations, so a new or changed migration gets a template of its
+/// own; `make test` drops the templates of earlier runs with the test databases. Test processes
+/// run in parallel (nextest runs each test in its own): an advisory lock lets one of them build it
+/// while the others wait.
+async fn migrated_template(maintenance: &mut sqlx::PgConnection) -> String {
+    let name = template_name();
     sqlx::query("SELECT pg_advisory_lock(hashtext('passerelle-test-template'))")
         .execute(&mut *maintenance)
         .await

@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Insert, ObjectNamePart, OnConflict, OnConflictAction, OnInsert, Select,
-    SetExpr, Statement, TableFactor, TableObject, Value, Visit, Visitor,
+    BinaryOperator, Expr, FromTable, InTarget, Insert, ObjectNamePart, OnConflict,
+    OnConflictAction, OnInsert, Select, SetExpr, Statement, TableFactor, TableObject, Value, Visit,
+    Visitor, visit_expressions,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -48,6 +49,12 @@ pub enum Unrouted {
     /// immutable (`now()`…), which Citus refuses on a distributed table: `EXCLUDED.<column>`
     /// carries the column's default instead.
     VolatileUpsert(String),
+    /// An `UPDATE` or `DELETE` of this tenant table calls a function that is not immutable inside
+    /// `CASE` or `coalesce` (Citus evaluates `now()` on the coordinator, but not where it may not
+    /// be evaluated at all), or in `RETURNING` (a subquery there too: the row-level security of
+    /// the table it reads calls `current_setting`): Citus refuses these on a distributed table.
+    /// `least(column, now())` keeps the earlier of a moment and now without `coalesce`.
+    MutableInModification(String),
     /// The parser could not read the statement, so nothing can be said of it.
     Unreadable(String),
 }
@@ -73,10 +80,14 @@ pub fn unrouted(statement: &str, tenant_tables: &HashSet<String>) -> Option<Unro
         if let Some(table) = volatile_upsert(statement, tenant_tables) {
             return Some(Unrouted::VolatileUpsert(table));
         }
+        if let Some(table) = mutable_in_modification(statement, tenant_tables) {
+            return Some(Unrouted::MutableInModification(table));
+        }
         let mut scopes = Scopes {
             tenant_tables,
             scopes: Vec::new(),
             open: Vec::new(),
+            locking: matches!(statement, Statement::Query(query) if !query.locks.is_empty()),
         };
         let _ = statement.visit(&mut scopes);
         unpinned.extend(scopes.unpinned());
@@ -96,9 +107,23 @@ fn volatile_upsert(statement: &Statement, tenant_tables: &HashSet<String>) -> Op
     else {
         return None;
     };
-    let volatile = [
+    let calls_volatile = update
+        .assignments
+        .iter()
+        .any(|assignment| calls_not_immutable(&assignment.value.to_string()));
+    if !calls_volatile {
+        return None;
+    }
+    tenant_table_of(insert, tenant_tables)
+}
+
+/// Whether the text of an expression calls a function whose result is not fixed by its arguments
+/// (the clock, chance, sequences), among those the product uses.
+fn calls_not_immutable(text: &str) -> bool {
+    const NOT_IMMUTABLE: [&str; 10] = [
         "now(",
         "current_timestamp",
+        "current_date",
         "clock_timestamp(",
         "statement_timestamp(",
         "transaction_timestamp(",
@@ -107,14 +132,80 @@ fn volatile_upsert(statement: &Statement, tenant_tables: &HashSet<String>) -> Op
         "gen_random_uuid(",
         "nextval(",
     ];
-    let calls_volatile = update.assignments.iter().any(|assignment| {
-        let text = assignment.value.to_string().to_lowercase();
-        volatile.iter().any(|function| text.contains(function))
+    let text = text.to_lowercase();
+    NOT_IMMUTABLE.iter().any(|function| text.contains(function))
+}
+
+/// The tenant table an `UPDATE` or `DELETE` changes when it calls a function that is not
+/// immutable inside `CASE` or `coalesce`, or in `RETURNING`.
+fn mutable_in_modification(
+    statement: &Statement,
+    tenant_tables: &HashSet<String>,
+) -> Option<String> {
+    let (table, checked, returning): (_, Vec<&Expr>, _) = match statement {
+        Statement::Update(update) => {
+            let mut checked: Vec<&Expr> = update.assignments.iter().map(|a| &a.value).collect();
+            checked.extend(&update.selection);
+            (
+                relation_name(&update.table.relation),
+                checked,
+                &update.returning,
+            )
+        }
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            (
+                from.first().and_then(|t| relation_name(&t.relation)),
+                delete.selection.iter().collect(),
+                &delete.returning,
+            )
+        }
+        _ => return None,
+    };
+    let table = table.filter(|t| tenant_tables.contains(t))?;
+    // A subquery in RETURNING reads a table under row-level security, whose policy calls
+    // `current_setting`: refused as well.
+    let in_returning = returning.iter().flatten().any(|item| {
+        calls_not_immutable(&item.to_string())
+            || visit_expressions(item, |expr| match expr {
+                Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::In {
+                    target: InTarget::Subquery(_),
+                    ..
+                } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+            .is_break()
     });
-    if !calls_volatile {
+    let in_case_or_coalesce = checked.into_iter().any(|part| {
+        visit_expressions(part, |expr| {
+            let conditional = match expr {
+                Expr::Case { .. } => true,
+                Expr::Function(function) => {
+                    function.name.to_string().eq_ignore_ascii_case("coalesce")
+                }
+                _ => false,
+            };
+            if conditional && calls_not_immutable(&expr.to_string()) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    });
+    (in_returning || in_case_or_coalesce).then_some(table)
+}
+
+fn relation_name(factor: &TableFactor) -> Option<String> {
+    let TableFactor::Table { name, .. } = factor else {
         return None;
+    };
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(ident)) => Some(ident.value.clone()),
+        _ => None,
     }
-    tenant_table_of(insert, tenant_tables)
 }
 
 fn tenant_table_of(insert: &Insert, tenant_tables: &HashSet<String>) -> Option<String> {
@@ -166,6 +257,11 @@ struct Scopes<'a> {
     tenant_tables: &'a HashSet<String>,
     scopes: Vec<Scope>,
     open: Vec<usize>,
+    /// A `SELECT … FOR UPDATE`: Citus locks rows only by a statement it can send to one shard,
+    /// and it does not carry the tenant from an enclosing scope into a subquery there
+    /// (`could not run distributed query with FOR UPDATE/SHARE commands`), so each scope must
+    /// be pinned on its own.
+    locking: bool,
 }
 
 impl Scopes<'_> {
@@ -235,6 +331,7 @@ impl Scopes<'_> {
             .iter()
             .flat_map(|scope| scope.links.iter())
             .filter_map(|(a, b)| Some((self.resolve(a)?, self.resolve(b)?)))
+            .filter(|(a, b)| !self.locking || a.0 == b.0)
             .collect();
         loop {
             let before = pinned.len();
@@ -466,6 +563,9 @@ fn record(sql: &str) {
         Unrouted::Unpinned(tables) => tables.join(","),
         Unrouted::CopiedInsert(table) => format!("copied insert into {table}"),
         Unrouted::VolatileUpsert(table) => format!("volatile upsert of {table}"),
+        Unrouted::MutableInModification(table) => {
+            format!("clock in CASE, coalesce or RETURNING of a change to {table}")
+        }
         Unrouted::Unreadable(error) => format!("unreadable: {error}"),
     };
     let line = format!(

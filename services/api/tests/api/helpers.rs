@@ -192,12 +192,46 @@ async fn seed_tenant(
     }
 }
 
+/// Waits until `db`'s process hears the changes, and so keeps principals in memory.
+pub async fn following(db: &passerelle_core::Db) {
+    for _ in 0..250 {
+        if db.memory().is_following() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the changes' listener did not connect");
+}
+
 /// A key as the header carries it: an RFC 8941 string (quoted, `\` and `"` escaped).
 pub fn sf_string(key: &str) -> String {
     format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl TestApp {
+    /// Another API process over the same database, with its own pool and memory: what a second
+    /// replica behind the load balancer is. Returns its base address once it hears the changes.
+    pub async fn another_instance(&self) -> String {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.db.app_url)
+            .await
+            .expect("a second pool");
+        let redis_url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis = AppState::connect_redis(&redis_url)
+            .await
+            .expect("Redis is reachable");
+        let db = passerelle_core::Db::from_pool(pool)
+            .on_cluster(passerelle_test_support::cluster::nodes().is_some());
+        let mut state = AppState::new(db.clone(), redis);
+        state.redis_namespace = format!("passerelle-test:{}", Uuid::new_v4().simple());
+        let addr = spawn_on_loopback(state).await.expect("serve");
+        following(&db).await;
+        following(&self.db.app).await;
+        format!("http://{addr}")
+    }
+
     /// How many entries of `action` the audit log of the Lot holds.
     pub async fn audited_in_lot(&self, action: &str) -> i64 {
         let mut tx = self.db.app.begin_tenant(self.lot.id).await.expect("tx");

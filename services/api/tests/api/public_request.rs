@@ -286,14 +286,17 @@ async fn a_person_sends_the_form_once_robots_do_not_and_the_epn_finds_it_above_t
         "the spam is on later pages"
     );
     let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
-    let (postal_code, commune, told): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT r.postal_code, r.commune_name, o.recipient FROM accompaniment_requests r
-           LEFT JOIN email_outbox o ON o.accompaniment_request_id = r.id AND o.kind = 'request_received'
-          WHERE r.last_name = 'Lasserre'",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .expect("the request");
+    let (postal_code, commune, told): (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT r.postal_code, r.commune_name, o.recipient FROM accompaniment_requests r
+           LEFT JOIN email_outbox o ON o.tenant_id = r.tenant_id
+                 AND o.accompaniment_request_id = r.id AND o.kind = 'request_received'
+          WHERE r.tenant_id = $1 AND r.last_name = 'Lasserre'",
+        )
+        .bind(app.lot.id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("the request");
     tx.commit().await.expect("commit");
     assert_eq!(postal_code.as_deref(), Some("46100"));
     assert_eq!(commune.as_deref(), Some("Figeac"));

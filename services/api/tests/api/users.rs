@@ -1,9 +1,13 @@
 //! Users and tokens, as a tenant admin manages them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use passerelle_core::tenancy::Role;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, following, spawn_app};
 
 #[tokio::test]
 async fn me_describes_the_caller() {
@@ -163,4 +167,175 @@ async fn users_are_listed_page_by_page_and_emails_are_unique_per_tenant() {
     assert!(second.body.get("next_cursor").is_none());
     let big = app.get("/v1/users?limit=101", admin).await;
     big.problem(400);
+}
+
+/// Clients calling `GET /v1/me` with `token` at `base` in a loop until stopped: each request's
+/// sending moment and status.
+fn hammer(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<(Instant, u16)>>> {
+    (0..8)
+        .map(|_| {
+            let http = app.http.clone();
+            let url = format!("{base}/v1/me");
+            let token = token.to_owned();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Acquire) {
+                    let sent = Instant::now();
+                    let status = http
+                        .get(&url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("request sent")
+                        .status()
+                        .as_u16();
+                    seen.push((sent, status));
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+/// Stops the clients after a while and checks that every request sent after `after` was
+/// refused, and that the token was served before.
+async fn refused_after(
+    clients: Vec<tokio::task::JoinHandle<Vec<(Instant, u16)>>>,
+    stop: &Arc<AtomicBool>,
+    after: Instant,
+) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Release);
+    let mut before_ok = 0;
+    let mut after_total = 0;
+    for client in clients {
+        for (sent, status) in client.await.expect("client") {
+            if sent > after {
+                after_total += 1;
+                assert_eq!(status, 401, "a request sent after the change was served");
+            } else if status == 200 {
+                before_ok += 1;
+            }
+        }
+    }
+    assert!(before_ok > 0, "the token was never served");
+    assert!(
+        after_total >= 8,
+        "too few requests after the change: {after_total}"
+    );
+}
+
+/// The Lot's admin revokes the finance officer's token through the first instance while clients
+/// keep calling `base` with it; every request sent after the revocation's answer is refused.
+async fn finance_token_revoked_under_load(app: &TestApp, base: &str) {
+    let admin = app.token_for(Role::TenantAdmin);
+    let finance_user = app.lot.users[&Role::Finance];
+    let tokens = app
+        .get(&format!("/v1/users/{finance_user}/tokens"), admin)
+        .await;
+    let token_id = tokens.body["items"][0]["id"]
+        .as_str()
+        .expect("token id")
+        .to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = hammer(app, base, app.lot.token(Role::Finance), &stop);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let revoked = app
+        .send(app.request(
+            "DELETE",
+            &format!("/v1/users/{finance_user}/tokens/{token_id}"),
+            Some(admin),
+        ))
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.raw);
+    refused_after(clients, &stop, Instant::now()).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_or_disabled_user_is_refused_on_the_next_request_under_load() {
+    let app = spawn_app().await;
+    following(&app.db.app).await;
+    let admin = app.token_for(Role::TenantAdmin);
+    finance_token_revoked_under_load(&app, &app.base).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = hammer(&app, &app.base, app.lot.token(Role::Epn), &stop);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let disabled = app
+        .post(
+            &format!("/v1/users/{}/disable", app.lot.users[&Role::Epn]),
+            admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.raw);
+    refused_after(clients, &stop, Instant::now()).await;
+}
+
+#[tokio::test]
+async fn another_instance_refuses_a_token_revoked_through_the_first_on_the_next_request() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    finance_token_revoked_under_load(&app, &other).await;
+
+    // A change of role reaches the other instance too: the tenant admin, made a funder by a
+    // second admin, is refused an admin's operation there on the next request.
+    let funder_admin = app.lot.token(Role::TenantAdmin);
+    let before = app
+        .http
+        .get(format!("{other}/v1/users?limit=5"))
+        .bearer_auth(funder_admin)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(before.status(), 200);
+    let second_admin = app
+        .create_user(funder_admin, "second-admin@lot.example", "tenant_admin")
+        .await;
+    assert_eq!(second_admin.status, 201, "{}", second_admin.raw);
+    let demoted = app
+        .send(
+            app.request(
+                "PATCH",
+                &format!("/v1/users/{}", app.lot.users[&Role::TenantAdmin]),
+                Some(&second_admin_token(&app, &second_admin).await),
+            )
+            .json(&json!({ "role": "funder" })),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.raw);
+    let after = app
+        .http
+        .get(format!("{other}/v1/users?limit=5"))
+        .bearer_auth(funder_admin)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        after.status(),
+        403,
+        "the demoted admin kept their role on the other instance"
+    );
+}
+
+/// A token for the user `created` (a reply of `POST /v1/users`), issued by the Lot's admin.
+async fn second_admin_token(app: &TestApp, created: &crate::helpers::Reply) -> String {
+    let issued = app
+        .post(
+            &format!(
+                "/v1/users/{}/tokens",
+                created.body["id"].as_str().expect("id")
+            ),
+            app.lot.token(Role::TenantAdmin),
+            &json!({ "name": "second" }),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.raw);
+    issued.body["secret"].as_str().expect("secret").to_owned()
 }

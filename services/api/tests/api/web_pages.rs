@@ -505,10 +505,12 @@ async fn an_animator_registers_a_voucher_plans_a_session_and_records_its_sheet()
     let mut tx = app.db.app.begin_tenant(app.lot.id).await.expect("tx");
     let worked: Vec<(String, String)> = sqlx::query_as(
         "SELECT ac.competence_code, ac.level FROM attendance_competences ac
-           JOIN attendances a ON a.id = ac.attendance_id JOIN vouchers v ON v.id = a.voucher_id
-          WHERE v.reference = $1 ORDER BY 1",
+           JOIN attendances a ON a.tenant_id = ac.tenant_id AND a.id = ac.attendance_id
+           JOIN vouchers v ON v.tenant_id = a.tenant_id AND v.id = a.voucher_id
+          WHERE v.tenant_id = $2 AND v.reference = $1 ORDER BY 1",
     )
     .bind(&reference)
+    .bind(app.lot.id)
     .fetch_all(&mut *tx)
     .await
     .expect("competences");

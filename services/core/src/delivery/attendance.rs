@@ -107,6 +107,59 @@ pub fn session_has_started(
     Ok(())
 }
 
+/// The voucher of a line, locked, with what the line's checks need to know of its registration,
+/// booking, modules and earlier attendance: one statement, where each was one. Each subquery
+/// names the tenant itself: Citus refuses `FOR UPDATE` on a statement it cannot send to one shard,
+/// and it does not follow `r.tenant_id = v.tenant_id` into the subqueries here. Read in the
+/// statement's snapshot; a line recorded meanwhile by a concurrent request is still refused, by
+/// the unique index of live attendances (`attendances_once`).
+#[derive(sqlx::FromRow)]
+struct LineVoucher {
+    #[sqlx(flatten)]
+    voucher: vouchers::Voucher,
+    registered_here: bool,
+    booked_off_path: bool,
+    chose_any_module: bool,
+    chose_this_module: bool,
+    already_recorded: bool,
+}
+
+async fn lock_line_voucher(
+    tx: &mut Tx,
+    reference: &str,
+    epn_id: Uuid,
+    session: &Session,
+) -> Result<LineVoucher, Error> {
+    let reference = vouchers::canonical(reference)?;
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns},
+                EXISTS (SELECT 1 FROM registrations r
+                         WHERE r.tenant_id = $2 AND r.voucher_id = v.id AND r.epn_id = $3
+                           AND r.ended_at IS NULL) AS registered_here,
+                EXISTS (SELECT 1 FROM session_enrolments e
+                         WHERE e.tenant_id = $2 AND e.session_id = $4 AND e.voucher_id = v.id
+                           AND e.off_path) AS booked_off_path,
+                EXISTS (SELECT 1 FROM voucher_modules m
+                         WHERE m.tenant_id = $2 AND m.voucher_id = v.id) AS chose_any_module,
+                EXISTS (SELECT 1 FROM voucher_modules m
+                         WHERE m.tenant_id = $2 AND m.voucher_id = v.id
+                           AND m.module_number = $5) AS chose_this_module,
+                EXISTS (SELECT 1 FROM attendances a
+                         WHERE a.tenant_id = $2 AND a.session_id = $4 AND a.voucher_id = v.id
+                           AND a.voided_at IS NULL) AS already_recorded
+           FROM vouchers v WHERE v.tenant_id = $2 AND v.reference = $1 FOR UPDATE OF v",
+        columns = vouchers::COLUMNS
+    )))
+    .bind(&reference)
+    .bind(tx.tenant_id())
+    .bind(epn_id)
+    .bind(session.id)
+    .bind(session.module_number)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("voucher"))
+}
+
 async fn record_one(
     tx: &mut Tx,
     tenant: &Tenant,
@@ -116,14 +169,14 @@ async fn record_one(
     entry: &Entry,
 ) -> Result<Recorded, Error> {
     let session_id = session.id;
-    let voucher = vouchers::lock_by_reference(tx, &entry.reference).await?;
-    let registered_here: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registrations WHERE tenant_id = $3 AND voucher_id = $1 AND epn_id = $2 AND ended_at IS NULL)")
-            .bind(voucher.id)
-            .bind(epn_id)
-            .bind(tx.tenant_id())
-            .fetch_one(&mut **tx)
-            .await?;
+    let LineVoucher {
+        voucher,
+        registered_here,
+        booked_off_path,
+        chose_any_module,
+        chose_this_module,
+        already_recorded,
+    } = lock_line_voucher(tx, &entry.reference, epn_id, session).await?;
     if !registered_here {
         return Err(Refusal::NotRegisteredHere.into());
     }
@@ -170,23 +223,14 @@ async fn record_one(
         }
     }
     // A booking marked « hors parcours » carries the mark to the attendance on that session.
-    let booked_off_path: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM session_enrolments WHERE tenant_id = $3 AND session_id = $1 AND voucher_id = $2 AND off_path)",
-    )
-    .bind(session_id)
-    .bind(voucher.id)
-    .bind(tx.tenant_id())
-    .fetch_one(&mut **tx)
-    .await?;
     let off_path = entry.off_path || booked_off_path;
-    super::registration::check_on_path(tx, voucher.id, session.module_number, off_path).await?;
-    let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attendances WHERE tenant_id = $3 AND session_id = $1 AND voucher_id = $2 AND voided_at IS NULL)")
-        .bind(session_id)
-        .bind(voucher.id)
-        .bind(tx.tenant_id())
-        .fetch_one(&mut **tx)
-        .await?;
-    if already {
+    if let Some(module) = session.module_number.filter(|_| !off_path)
+        && chose_any_module
+        && !chose_this_module
+    {
+        return Err(Refusal::ModuleNotChosen { module }.into());
+    }
+    if already_recorded {
         return Err(Refusal::AlreadyRecorded.into());
     }
 

@@ -290,7 +290,7 @@ pub async fn mark_for_retry(
 ) -> Result<(), Error> {
     sqlx::query(
         "UPDATE email_outbox SET attempts = attempts + 1, recipient = coalesce($2, recipient), last_error = $3,
-                next_attempt_at = $4, enqueued_at = NULL, retrying_since = coalesce(retrying_since, now())
+                next_attempt_at = $4, enqueued_at = NULL, retrying_since = least(retrying_since, now())
          WHERE tenant_id = $5 AND id = $1",
     )
     .bind(id)

@@ -92,7 +92,7 @@ pub async fn stalled(
 async fn claim(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Option<Import>, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let import = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE imports SET status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now()
+        "UPDATE imports SET status = 'running', started_at = least(started_at, now()), heartbeat_at = now()
           WHERE tenant_id = $3 AND id = $1
             AND (status = 'queued'
                  OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $2)))

@@ -554,6 +554,8 @@ pub async fn set_threshold(
         .bind(threshold)
         .execute(&mut *tx)
         .await?;
+    tx.changed(crate::storage::Change::Tenant(tenant_id))
+        .await?;
     audit::record(
         &mut tx,
         tenant_id,

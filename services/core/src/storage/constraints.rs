@@ -378,12 +378,39 @@ pub fn known() -> impl Iterator<Item = &'static str> {
         .chain(TAKEN.iter().map(|(name, _)| *name))
 }
 
+/// The schema's name of the violated constraint. On a Citus cluster the error comes from a
+/// shard: its constraint field is empty, and the message names the shard's copy of the
+/// constraint, the schema's name followed by `_<shard id>`.
+fn constraint_name(reported: Option<&str>, message: &str) -> String {
+    if let Some(name) = reported.filter(|name| !name.is_empty()) {
+        return name.to_owned();
+    }
+    let Some(quoted) = message
+        .split_once("constraint \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(name, _)| name)
+    else {
+        return String::new();
+    };
+    let is_known = |name: &str| known().any(|known| known == name);
+    match quoted.rsplit_once('_') {
+        Some((schema_name, shard))
+            if !is_known(quoted)
+                && shard.bytes().all(|b| b.is_ascii_digit())
+                && !shard.is_empty() =>
+        {
+            schema_name.to_owned()
+        }
+        _ => quoted.to_owned(),
+    }
+}
+
 pub(crate) fn classify(err: sqlx::Error) -> Error {
     let Some(db) = err.as_database_error() else {
         return Error::Database(err);
     };
     let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-    let constraint = db.constraint().unwrap_or_default().to_owned();
+    let constraint = constraint_name(db.constraint(), db.message());
     if [UNIQUE_VIOLATION, EXCLUSION_VIOLATION].contains(&code.as_str()) {
         // An EXCLUDE constraint refuses a row that overlaps another (an allocation's period).
         let refusal = TAKEN
@@ -414,5 +441,33 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
             Error::Invalid(vec![FieldError::new(column, "is required")])
         }
         _ => Error::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constraint_name;
+
+    #[test]
+    fn a_shards_constraint_is_known_by_the_schemas_name() {
+        assert_eq!(
+            constraint_name(
+                None,
+                "duplicate key value violates unique constraint \"users_email_key_103364\""
+            ),
+            "users_email_key"
+        );
+        assert_eq!(
+            constraint_name(
+                Some(""),
+                "insert or update on table \"allocations_102108\" violates foreign key constraint \"users_prescriber_fkey_102108\""
+            ),
+            "users_prescriber_fkey"
+        );
+        assert_eq!(
+            constraint_name(Some("users_epn_fkey"), "anything"),
+            "users_epn_fkey"
+        );
+        assert_eq!(constraint_name(None, "no constraint named"), "");
     }
 }

@@ -462,9 +462,7 @@ struct SessionRow {
     epn_id: Option<Uuid>,
     display_name: String,
     email: String,
-    second_factor_enrolled: bool,
     second_factor_at: Option<DateTime<Utc>>,
-    second_factor_for_all: bool,
     opened_by: String,
 }
 
@@ -482,22 +480,29 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
             AND s.secret_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL
             AND s.last_seen_at > now() - make_interval(mins => $2)
           RETURNING s.id AS session_id, s.csrf_token, u.id AS user_id, u.role, u.prescriber_id, u.epn_id,
-                    u.display_name, u.email, s.second_factor_at, s.opened_by,
-                    EXISTS (SELECT 1 FROM totp_factors f
-                             WHERE f.tenant_id = s.tenant_id AND f.user_id = u.id
-                               AND f.confirmed_at IS NOT NULL) AS second_factor_enrolled,
-                    (SELECT t.second_factor_for_all FROM tenants t WHERE t.id = s.tenant_id)
-                        AS second_factor_for_all",
+                    u.display_name, u.email, s.second_factor_at, s.opened_by",
     )
     .bind(hash_secret(cookie))
     .bind(IDLE_MINUTES)
     .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     let Some(row) = row else {
+        tx.commit().await?;
         return Ok(None);
     };
+    // Read apart from the UPDATE: in its RETURNING, a subquery of a table under row-level security
+    // carries the policy's `current_setting`, which Citus refuses there.
+    let (second_factor_enrolled, second_factor_for_all): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM totp_factors f
+                         WHERE f.tenant_id = $2 AND f.user_id = $1 AND f.confirmed_at IS NOT NULL),
+                coalesce((SELECT t.second_factor_for_all FROM tenants t WHERE t.id = $2), false)",
+    )
+    .bind(row.user_id)
+    .bind(tx.tenant_id())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
     let RoleColumn(role) = RoleColumn::try_from(row.role)
         .map_err(|e| Error::Internal(format!("corrupt user record: {e}")))?;
     Ok(Some(SessionUser {
@@ -513,9 +518,9 @@ pub async fn authenticate(db: &Db, cookie: &str) -> Result<Option<SessionUser>, 
         csrf_token: row.csrf_token,
         display_name: row.display_name,
         email: row.email,
-        second_factor_enrolled: row.second_factor_enrolled,
+        second_factor_enrolled,
         second_factor_at: row.second_factor_at,
-        second_factor_required: super::second_factor::required(role, row.second_factor_for_all),
+        second_factor_required: super::second_factor::required(role, second_factor_for_all),
         opened_by: match row.opened_by.as_str() {
             "identity_provider" => SessionOrigin::IdentityProvider,
             _ => SessionOrigin::Password,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::refusal::Refusal;
-use crate::storage::Tx;
+use crate::storage::{Change, Tx};
 use crate::tenancy::tenants::{self, Tenant, is_email};
 use crate::{Db, Error};
 
@@ -329,6 +329,7 @@ pub async fn update(
     .bind(&sender_email)
     .execute(&mut *tx)
     .await?;
+    tx.changed(Change::Tenant(tenant_id)).await?;
     let pairs = [
         ("display_name", before.display_name.clone(), display_name),
         ("sender_name", Some(before.sender_name), Some(sender_name)),
@@ -390,6 +391,7 @@ pub async fn set_logo(
         .bind(&sha256)
         .execute(&mut *tx)
         .await?;
+    tx.changed(Change::Tenant(tenant_id)).await?;
     audit::record(
         &mut tx,
         tenant_id,
@@ -434,6 +436,7 @@ pub async fn remove_logo(db: &Db, tenant_id: Uuid, actor: Actor) -> Result<(), E
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
+        tx.changed(Change::Tenant(tenant_id)).await?;
         audit::record(
             &mut tx,
             tenant_id,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::refusal::Refusal;
-use crate::storage::Tx;
+use crate::storage::{Change, Tx};
 use crate::tenancy::Role;
 use crate::{Db, Error};
 
@@ -52,6 +52,7 @@ pub async fn set_every_role(
         .bind(every_role)
         .execute(&mut *tx)
         .await?;
+    tx.changed(Change::Tenant(tenant_id)).await?;
     audit::record(
         &mut tx,
         tenant_id,
@@ -435,19 +436,23 @@ async fn mark_proven(tx: &mut Tx, session_id: Uuid, now: DateTime<Utc>) -> Resul
 /// Counts a wrong code against the session and ends it at the last allowed; the attempts left.
 async fn count_failure(tx: &mut Tx, tenant_id: Uuid, session_id: Uuid) -> Result<i32, Error> {
     let failures: Option<i32> = sqlx::query_scalar(
-        "UPDATE web_sessions
-            SET second_factor_failures = second_factor_failures + 1,
-                ended_at = CASE WHEN second_factor_failures + 1 >= $2 THEN now() ELSE ended_at END
-          WHERE tenant_id = $3 AND id = $1
+        "UPDATE web_sessions SET second_factor_failures = second_factor_failures + 1
+          WHERE tenant_id = $2 AND id = $1
           RETURNING second_factor_failures",
     )
     .bind(session_id)
-    .bind(FAILURES_PER_SESSION)
     .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
     let failures = failures.unwrap_or(FAILURES_PER_SESSION);
     if failures >= FAILURES_PER_SESSION {
+        sqlx::query(
+            "UPDATE web_sessions SET ended_at = least(ended_at, now()) WHERE tenant_id = $2 AND id = $1",
+        )
+        .bind(session_id)
+        .bind(tx.tenant_id())
+        .execute(&mut **tx)
+        .await?;
         audit::record(
             tx,
             tenant_id,

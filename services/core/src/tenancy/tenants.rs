@@ -185,12 +185,20 @@ pub async fn list(db: &Db, page: PageRequest) -> Result<Page<Tenant>, Error> {
     Ok(Page::from_rows(rows, page, |t| t.id))
 }
 
+/// A tenant, from the process's memory when it is kept there (a change to its row is announced
+/// with `Change::Tenant`, which every process hears).
 pub async fn get(db: &Db, id: Uuid) -> Result<Tenant, Error> {
-    sqlx::query_as("SELECT * FROM tenants WHERE id = $1")
+    if let Some(tenant) = db.memory().tenant(id) {
+        return Ok(tenant);
+    }
+    let read_at = db.memory().generation();
+    let tenant: Tenant = sqlx::query_as("SELECT * FROM tenants WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
         .await?
-        .ok_or(Error::NotFound("tenant"))
+        .ok_or(Error::NotFound("tenant"))?;
+    db.memory().keep_tenant(read_at, tenant.clone());
+    Ok(tenant)
 }
 
 /// Every tenant's id, for jobs that visit each tenant in turn.

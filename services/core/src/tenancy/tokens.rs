@@ -18,7 +18,7 @@ use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
-use crate::storage::Tx;
+use crate::storage::{Change, Tx};
 use crate::{Db, Error};
 use serde_json::json;
 
@@ -160,7 +160,7 @@ pub async fn revoke(
 ) -> Result<TokenInfo, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let token: TokenInfo = sqlx::query_as(
-        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+        "UPDATE api_tokens SET revoked_at = least(revoked_at, now())
           WHERE tenant_id = $3 AND id = $1 AND ($2::uuid IS NULL OR user_id = $2)
          RETURNING id, user_id, name, created_at, last_used_at, expires_at, revoked_at",
     )
@@ -170,6 +170,7 @@ pub async fn revoke(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("token"))?;
+    tx.changed(Change::TenantPrincipals(tenant_id)).await?;
     audit::record(
         &mut tx,
         tenant_id,
@@ -188,12 +189,13 @@ pub async fn revoke(
 pub async fn revoke_platform(db: &Db, token_id: Uuid) -> Result<(), Error> {
     let mut tx = db.begin_platform().await?;
     let revoked = sqlx::query(
-        "UPDATE platform_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
+        "UPDATE platform_tokens SET revoked_at = least(revoked_at, now()) WHERE id = $1",
     )
     .bind(token_id)
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.changed(Change::PlatformPrincipals).await?;
     tx.commit().await?;
     if revoked == 0 {
         return Err(Error::NotFound("token"));
@@ -247,6 +249,8 @@ pub(crate) async fn delete_named(tx: &mut Tx, user_id: Uuid, name: &str) -> Resu
         .bind(tx.tenant_id())
         .execute(&mut **tx)
         .await?;
+    let tenant_id = tx.tenant_id();
+    tx.changed(Change::TenantPrincipals(tenant_id)).await?;
     Ok(())
 }
 
@@ -263,30 +267,45 @@ pub(crate) async fn delete_named_platform(
     .bind(name)
     .execute(&mut **tx)
     .await?;
+    tx.changed(Change::PlatformPrincipals).await?;
     Ok(())
 }
 
 /// Resolves a bearer token to its principal, or `None` when it is unknown, revoked, expired, or
 /// its user is disabled. Records the last use at most once a minute per token.
+///
+/// A principal found is kept in the process's memory (`storage::memory`) until its tenant's users
+/// or tokens change, the token expires, or `KEPT_FOR` passes: then PostgreSQL is asked again.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Principal>, Error> {
-    if let Some(rest) = token.strip_prefix(TENANT_PREFIX) {
+    let token_hash = hash(token);
+    if let Some(principal) = db.memory().principal(&token_hash) {
+        return Ok(Some(principal));
+    }
+    let read_at = db.memory().generation();
+    let found = if let Some(rest) = token.strip_prefix(TENANT_PREFIX) {
         let Some((tenant, _secret)) = rest.split_once('_') else {
             return Ok(None);
         };
         let Ok(tenant_id) = Uuid::try_parse(tenant) else {
             return Ok(None);
         };
-        authenticate_tenant(db, tenant_id, token).await
+        authenticate_tenant(db, tenant_id, &token_hash).await?
     } else if token.starts_with(PLATFORM_PREFIX) {
-        authenticate_platform(db, token).await
+        authenticate_platform(db, &token_hash).await?
     } else {
-        Ok(None)
-    }
+        None
+    };
+    Ok(found.map(|(principal, expires_at)| {
+        db.memory()
+            .keep_principal(read_at, token_hash, principal.clone(), expires_at);
+        principal
+    }))
 }
 
 #[derive(sqlx::FromRow)]
 struct TokenOwner {
     token_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
     /// Whether `last_used_at` is old enough to be worth a write.
     stale: bool,
     user_id: Uuid,
@@ -295,25 +314,25 @@ struct TokenOwner {
     epn_id: Option<Uuid>,
 }
 
-async fn authenticate_tenant(
-    db: &Db,
-    tenant_id: Uuid,
-    token: &str,
-) -> Result<Option<Principal>, Error> {
+/// The token's principal and its expiry.
+type Found = Option<(Principal, Option<DateTime<Utc>>)>;
+
+async fn authenticate_tenant(db: &Db, tenant_id: Uuid, token_hash: &[u8]) -> Result<Found, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let row: Option<TokenOwner> = sqlx::query_as(
-        "SELECT t.id AS token_id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
+        "SELECT t.id AS token_id, t.expires_at, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
                 u.id AS user_id, u.role, u.prescriber_id, u.epn_id
            FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
           WHERE t.tenant_id = $2 AND t.token_hash = $1 AND t.revoked_at IS NULL
             AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL",
     )
-    .bind(hash(token))
+    .bind(token_hash)
     .bind(tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(TokenOwner {
         token_id,
+        expires_at,
         stale,
         user_id,
         role,
@@ -333,27 +352,28 @@ async fn authenticate_tenant(
             .await?;
     }
     tx.commit().await?;
-    Ok(Some(Principal::Tenant {
+    let principal = Principal::Tenant {
         tenant_id,
         user_id,
         token_id,
         role,
         prescriber_id,
         epn_id,
-    }))
+    };
+    Ok(Some((principal, expires_at)))
 }
 
-async fn authenticate_platform(db: &Db, token: &str) -> Result<Option<Principal>, Error> {
+async fn authenticate_platform(db: &Db, token_hash: &[u8]) -> Result<Found, Error> {
     let mut tx = db.begin_platform().await?;
-    let row: Option<(Uuid, Uuid, bool)> = sqlx::query_as(
-        "SELECT id, admin_id, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
+    let row: Option<(Uuid, Uuid, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+        "SELECT id, admin_id, expires_at, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
            FROM platform_tokens
           WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
-    .bind(hash(token))
+    .bind(token_hash)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((token_id, admin_id, stale)) = row else {
+    let Some((token_id, admin_id, expires_at, stale)) = row else {
         return Ok(None);
     };
     if stale {
@@ -363,7 +383,10 @@ async fn authenticate_platform(db: &Db, token: &str) -> Result<Option<Principal>
             .await?;
     }
     tx.commit().await?;
-    Ok(Some(Principal::Platform { admin_id, token_id }))
+    Ok(Some((
+        Principal::Platform { admin_id, token_id },
+        expires_at,
+    )))
 }
 
 #[cfg(test)]

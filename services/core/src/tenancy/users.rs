@@ -7,7 +7,7 @@ use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::pagination::{Page, PageRequest};
 use crate::refusal::Refusal;
-use crate::storage::Tx;
+use crate::storage::{Change, Tx};
 use crate::{Db, Error};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -222,6 +222,9 @@ pub async fn update(
     .bind(tx.tenant_id())
     .fetch_one(&mut *tx)
     .await?;
+    // A role, an EPN or an organisation changed: the tokens' principals are read again.
+    let tenant_id = tx.tenant_id();
+    tx.changed(Change::TenantPrincipals(tenant_id)).await?;
     let text = |v: Option<Uuid>| v.map(|id| id.to_string());
     let pairs = [
         (
@@ -266,13 +269,16 @@ pub async fn update(
 pub async fn disable(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<User, Error> {
     let mut tx = db.begin_tenant(tenant_id).await?;
     let user: User = sqlx::query_as(
-        "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE tenant_id = $2 AND id = $1 RETURNING *",
+        // The first disabling's moment stays: `least` ignores the NULL of an active user. Not
+        // `coalesce`, which Citus refuses around `now()` in an UPDATE of a distributed table.
+        "UPDATE users SET disabled_at = least(disabled_at, now()) WHERE tenant_id = $2 AND id = $1 RETURNING *",
     )
     .bind(id)
     .bind(tx.tenant_id())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound("user"))?;
+    tx.changed(Change::TenantPrincipals(tenant_id)).await?;
     tx.commit().await?;
     Ok(user)
 }

@@ -42,7 +42,7 @@ pub struct Voucher {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id, allocation_id, issued_by, \
+pub(crate) const COLUMNS: &str = "id, reference, scheme_id, rules_version, beneficiary_id, prescriber_id, allocation_id, issued_by, \
                        issued_on, valid_until, status, minutes_total, minutes_left, face_value_cents, \
                        participation_fee_cents, cancelled_at, cancel_reason, created_at";
 
@@ -332,7 +332,7 @@ impl Visibility {
     }
 }
 
-fn canonical(reference: &str) -> Result<String, Error> {
+pub(crate) fn canonical(reference: &str) -> Result<String, Error> {
     reference::parse(reference)
         .map(|(canonical, _)| canonical)
         .map_err(|e| Error::invalid("reference", e.to_string()))

@@ -113,6 +113,27 @@ fn a_subquery_is_pinned_by_its_own_predicate_or_the_scope_around_it() {
 }
 
 #[test]
+fn a_locking_statement_pins_each_subquery_itself() {
+    let correlated = "SELECT v.id, EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = v.tenant_id) \
+                      FROM vouchers v WHERE v.tenant_id = $1";
+    assert!(
+        unpinned(correlated).is_empty(),
+        "without a lock, Citus routes it"
+    );
+    assert_eq!(
+        unpinned(&format!("{correlated} FOR UPDATE OF v")),
+        ["sessions"]
+    );
+    assert!(
+        unpinned(
+            "SELECT v.id, EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = $1 AND s.id = v.id) \
+             FROM vouchers v WHERE v.tenant_id = $1 FOR UPDATE OF v"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
 fn each_side_of_a_union_is_pinned_on_its_own() {
     assert_eq!(
         unpinned(
@@ -171,6 +192,44 @@ fn an_upsert_sets_no_volatile_function() {
     assert!(!volatile(
         "INSERT INTO sessions (tenant_id, id) VALUES ($1, $2) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET created_at = EXCLUDED.created_at"
+    ));
+}
+
+#[test]
+fn a_change_keeps_the_clock_out_of_case_coalesce_and_returning() {
+    let refused = |sql: &str| {
+        matches!(
+            statements::unrouted(sql, &tables()),
+            Some(Unrouted::MutableInModification(_))
+        )
+    };
+    assert!(refused(
+        "UPDATE vouchers SET status = CASE WHEN valid_until < now() THEN 'expired' ELSE status END \
+         WHERE tenant_id = $1 AND id = $2"
+    ));
+    assert!(refused(
+        "UPDATE sessions SET created_at = coalesce(created_at, now()) WHERE tenant_id = $1 AND id = $2"
+    ));
+    assert!(refused(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND coalesce(created_at, now()) < $2"
+    ));
+    assert!(refused(
+        "UPDATE sessions SET created_at = $3 WHERE tenant_id = $1 AND id = $2 RETURNING now() AS at"
+    ));
+    assert!(refused(
+        "UPDATE sessions s SET created_at = $3 WHERE s.tenant_id = $1 AND s.id = $2 \
+         RETURNING EXISTS (SELECT 1 FROM vouchers v WHERE v.tenant_id = s.tenant_id)"
+    ));
+    assert!(!refused(
+        "UPDATE sessions SET created_at = least(created_at, now()) WHERE tenant_id = $1 AND id = $2 RETURNING created_at"
+    ));
+    assert!(!refused(
+        "UPDATE vouchers SET status = CASE WHEN minutes_left = 0 THEN 'completed' ELSE status END, updated_at = now() \
+         WHERE tenant_id = $1 AND id = $2"
+    ));
+    // The shared tables are not distributed: Citus runs these as they are.
+    assert!(!refused(
+        "UPDATE tenants SET name = coalesce(name, now()::text) WHERE id = $1"
     ));
 }
 
