@@ -39,7 +39,7 @@ for bench in benches:
     lines.extend(table or ["(no table printed; see var/bench/" + name + ".txt)"])
     lines.append("")
     # The API benchmarks print their ratio, target and checks after their table.
-    verdicts = [l for l in text.splitlines() if l.startswith(("API / baseline", "over-spent"))]
+    verdicts = [l for l in text.splitlines() if l.startswith(("API / baseline", "over-spent", "attendance API / baseline"))]
     if verdicts:
         lines.append("; ".join(verdicts) + ".")
         lines.append("")

@@ -22,6 +22,7 @@ benches=(
   "passerelle-api requests"
   "passerelle-api issuance"
   "passerelle-api attendance"
+  "passerelle-api http_load"
   "passerelle-api sign_in"
   "passerelle-api epn_import"
   "passerelle-worker emails"
@@ -34,6 +35,9 @@ for package in passerelle-api passerelle-worker passerelle-statistics; do
   cargo build --release --benches -p "$package"
 done
 cargo build --release -p passerelle-test-support --bin seed-bench
+# http_load runs the service's own release build in a process of its own, loaded by wrk.
+cargo build --release -p passerelle
+command -v wrk >/dev/null 2>&1 || apt_install wrk
 
 url="${TEST_DATABASE_URL:-postgres://passerelle_owner:passerelle@127.0.0.1:5432/postgres}"
 drop_national_data() {

@@ -106,7 +106,9 @@ pub async fn serve(settings: &Settings) -> Result<(), ServeError> {
     .await
     .map_err(ServeError::Database)?;
     passerelle_core::storage::preflight::check(db.pool()).await?;
-    db.follow_changes();
+    if settings.changes_listener {
+        db.follow_changes();
+    }
     if !settings.web_assets_dir.join("dsfr.min.css").is_file()
         || !settings.web_assets_dir.join(assets::QR_DECODER).is_file()
     {

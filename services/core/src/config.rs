@@ -53,6 +53,11 @@ pub struct Settings {
     /// (`OIDC_LOCAL_ISSUERS=true`: development and the tests' provider). Off in production, so a
     /// tenant admin cannot make the service call its own host's ports.
     pub local_identity_providers: bool,
+    /// Whether the API listens to the changes announced on `passerelle_changes`, and so keeps
+    /// tokens' principals and tenants in memory (`CHANGES_LISTENER`, on by default). Off behind a
+    /// pooler in transaction mode (PgBouncer), where `LISTEN` does not work: every request then
+    /// reads them from PostgreSQL.
+    pub changes_listener: bool,
 }
 
 /// The worker's timings and schedules. The defaults are production's; the fault-injection tests
@@ -235,16 +240,17 @@ impl Settings {
                 }
             })
             .collect();
-        let local_identity_providers = match get("OIDC_LOCAL_ISSUERS").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
+        let mut boolean = |name: &str, default: bool| match get(name).as_deref().map(str::trim) {
+            None | Some("") => default,
+            Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                problems.push(format!(
-                    "OIDC_LOCAL_ISSUERS must be true or false, got `{other}`"
-                ));
-                false
+                problems.push(format!("{name} must be true or false, got `{other}`"));
+                default
             }
         };
+        let local_identity_providers = boolean("OIDC_LOCAL_ISSUERS", false);
+        let changes_listener = boolean("CHANGES_LISTENER", true);
         let mail_dir = PathBuf::from(get("MAIL_DIR").unwrap_or_else(|| "var/mail".into()));
         let statistics_dir =
             PathBuf::from(get("STATISTICS_DIR").unwrap_or_else(|| "var/statistics".into()));
@@ -287,6 +293,7 @@ impl Settings {
                 trusted_proxies,
                 portfolio_link_key,
                 local_identity_providers,
+                changes_listener,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -358,6 +365,16 @@ mod tests {
         assert_eq!(s.portfolio_link_key, key);
         let local = settings(&[db]).expect("loopback");
         assert_eq!(local.portfolio_link_key, LOOPBACK_PORTFOLIO_LINK_KEY);
+    }
+
+    #[test]
+    fn the_changes_listener_is_on_unless_turned_off() {
+        let db = ("DATABASE_URL", "postgres://app@localhost/passerelle");
+        assert!(settings(&[db]).expect("valid").changes_listener);
+        let off = settings(&[db, ("CHANGES_LISTENER", "false")]).expect("valid");
+        assert!(!off.changes_listener);
+        let err = settings(&[db, ("CHANGES_LISTENER", "no")]).expect_err("not a boolean");
+        assert!(err.to_string().contains("CHANGES_LISTENER"));
     }
 
     #[test]

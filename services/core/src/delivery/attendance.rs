@@ -61,10 +61,10 @@ pub async fn record(
     entries: &[Entry],
 ) -> Result<Vec<Result<Recorded, Error>>, Error> {
     let tenant = tenants::get(db, tenant_id).await?;
-    // The sheet's session, read once: a wrong session refuses the whole sheet.
-    let mut tx = db.begin_tenant(tenant_id).await?;
-    let session = super::sessions::fetch(&mut tx, session_id, false).await?;
-    tx.commit().await?;
+    // The sheet's session, read once in the first line's transaction: a wrong session refuses
+    // the whole sheet.
+    let mut first = db.begin_tenant(tenant_id).await?;
+    let session = super::sessions::fetch(&mut first, session_id, false).await?;
     if session.epn_id != epn_id {
         return Err(Error::NotFound("session"));
     }
@@ -72,9 +72,13 @@ pub async fn record(
         return Err(Refusal::SessionCancelled.into());
     }
     session_has_started(&session, &tenant, Utc::now())?;
+    let mut first = Some(first);
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
-        let mut tx = db.begin_tenant(tenant_id).await?;
+        let mut tx = match first.take() {
+            Some(tx) => tx,
+            None => db.begin_tenant(tenant_id).await?,
+        };
         match record_one(&mut tx, &tenant, epn_id, actor, &session, entry).await {
             Ok(recorded) => {
                 tx.commit().await?;

@@ -23,6 +23,11 @@ use memory::Memory;
 /// How long a commit that announced a change waits for the listeners to hear of it.
 const NOTIFICATION_PATIENCE: Duration = Duration::from_secs(2);
 
+/// How many prepared statements each connection keeps. The product sends about 400 distinct ones;
+/// with sqlx's default of 100, the request path's statements were evicted by the rest (the
+/// portal, the jobs' reads) and prepared again.
+const STATEMENT_CACHE_CAPACITY: usize = 1_000;
+
 /// How long a pooled connection may sit idle and still be handed out without a check.
 const IDLE_BEFORE_CHECK: Duration = Duration::from_secs(2);
 
@@ -132,7 +137,10 @@ impl Db {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(
+                url.parse::<sqlx::postgres::PgConnectOptions>()?
+                    .statement_cache_capacity(STATEMENT_CACHE_CAPACITY),
+            )
             .await?;
         let mut conn = pool.acquire().await?;
         let on_cluster = cluster::citus_version(&mut conn).await?.is_some();
