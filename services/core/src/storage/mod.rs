@@ -23,9 +23,9 @@ use memory::Memory;
 /// How long a commit that announced a change waits for the listeners to hear of it.
 const NOTIFICATION_PATIENCE: Duration = Duration::from_secs(2);
 
-/// How many prepared statements each connection keeps. The product sends about 400 distinct ones;
-/// with sqlx's default of 100, the request path's statements were evicted by the rest (the
-/// portal, the jobs' reads) and prepared again.
+/// How many prepared statements each connection keeps. The product has several hundred distinct
+/// statements; with sqlx's default of 100, a connection serving the portal and the API in turn
+/// would evict the request path's statements and prepare them again.
 const STATEMENT_CACHE_CAPACITY: usize = 1_000;
 
 /// How long a pooled connection may sit idle and still be handed out without a check.
