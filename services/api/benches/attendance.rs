@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "support/attendance_baseline.rs"]
+mod attendance_baseline;
 mod support;
 
 use futures::StreamExt;
@@ -279,45 +281,17 @@ async fn main() {
     let p50 = outcomes[total / 2].0.as_secs_f64() * 1e3;
     let p99 = outcomes[total * 99 / 100].0.as_secs_f64() * 1e3;
 
-    // pgbench: the bare transaction over its own pairs, taken in order from a helper table.
-    sqlx::raw_sql("CREATE TABLE bench_pairs (n bigint PRIMARY KEY, t uuid, session_id uuid, voucher_id uuid); CREATE SEQUENCE bench_seq;")
-        .execute(&db.owner)
-        .await
-        .expect("helper table");
-    let mut n = 0i64;
+    // pgbench: the bare transaction over its own pairs, interleaving tenants.
+    let mut pairs = Vec::new();
     for i in 0..tenants[0].sql_pairs.len() {
         for tenant in &tenants {
-            n += 1;
             let (session, voucher) = tenant.sql_pairs[i];
-            sqlx::query("INSERT INTO bench_pairs VALUES ($1, $2, $3, $4)")
-                .bind(n)
-                .bind(tenant.id)
-                .bind(session)
-                .bind(voucher)
-                .execute(&db.owner)
-                .await
-                .expect("pair");
+            pairs.push((tenant.id, session, voucher));
         }
     }
-    sqlx::raw_sql("GRANT SELECT ON bench_pairs TO passerelle_app; GRANT USAGE ON SEQUENCE bench_seq TO passerelle_app;")
-        .execute(&db.owner)
-        .await
-        .expect("grants");
-    let per_client = n as usize / CLIENTS;
-    let script = r#"SELECT t, session_id, voucher_id FROM bench_pairs WHERE n = (SELECT nextval('bench_seq')) \gset
-BEGIN;
-SET LOCAL app.tenant_id = ':t';
-UPDATE vouchers SET minutes_left = minutes_left - 120, status = CASE WHEN minutes_left - 120 = 0 THEN 'completed' ELSE 'in_progress' END WHERE id = ':voucher_id' AND minutes_left >= 120 RETURNING minutes_left \gset
-INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited) SELECT ':t', gen_random_uuid(), ':session_id', ':voucher_id', epn_id, 'present', 120 FROM sessions WHERE id = ':session_id';
-COMMIT;
-"#;
-    let baseline = support::pgbench(
-        &db.app_url,
-        CLIENTS,
-        ["-t", &per_client.to_string()],
-        script,
-    )
-    .await;
+    let n = pairs.len();
+    let baseline =
+        attendance_baseline::run(&db.owner, &db.app_url, CLIENTS, &pairs, n / CLIENTS).await;
     let (pg_tps, pg_latency) = (baseline.tps, baseline.latency_ms);
 
     // Every voucher: live attendance minutes equal what it lost; no balance below zero.

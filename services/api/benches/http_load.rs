@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+#[path = "support/attendance_baseline.rs"]
+mod attendance_baseline;
 mod support;
 
 use passerelle_core::audit::Actor;
@@ -44,8 +46,9 @@ struct Load {
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
-    /// The script's own count, for the attendance run.
-    lines: Option<String>,
+    /// The attendance script's own counts: lines recorded and refused (0 for other runs).
+    recorded: usize,
+    refused: usize,
 }
 
 fn server_binary() -> PathBuf {
@@ -124,6 +127,16 @@ async fn wrk(args: &[&str], env: &[(&str, String)]) -> Load {
             _ => number,
         }
     };
+    // The wrk script's last line: `lines recorded: N, refused: M`.
+    let count = |label: &str| -> usize {
+        stdout
+            .lines()
+            .find(|l| l.starts_with("lines recorded"))
+            .and_then(|l| l.split(label).nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
     Load {
         requests_per_second: stdout
             .lines()
@@ -132,10 +145,8 @@ async fn wrk(args: &[&str], env: &[(&str, String)]) -> Load {
             .unwrap_or_else(|| panic!("wrk printed no rate:\n{stdout}")),
         p50_ms: millis("50%"),
         p99_ms: millis("99%"),
-        lines: stdout
-            .lines()
-            .find(|l| l.starts_with("lines recorded"))
-            .map(str::to_owned),
+        recorded: count("lines recorded: "),
+        refused: count("refused: "),
     }
 }
 
@@ -243,7 +254,7 @@ async fn main() {
             if group < GROUPS {
                 api_pairs.push_str(&format!("{session} {}\n", issued.voucher.reference));
             } else {
-                sql_pairs.push((session, issued.voucher.id));
+                sql_pairs.push((tenant_id, session, issued.voucher.id));
             }
         }
     }
@@ -278,46 +289,15 @@ async fn main() {
     drop(server);
     let _ = std::fs::remove_file(&pairs_file);
 
-    // The bare SQL of the same durable work, over the other half of the pairs.
-    sqlx::raw_sql("CREATE TABLE bench_pairs (n bigint PRIMARY KEY, t uuid, session_id uuid, voucher_id uuid); CREATE SEQUENCE bench_seq;")
-        .execute(&world.test.owner)
-        .await
-        .expect("helper table");
-    for (n, (session, voucher)) in sql_pairs.iter().enumerate() {
-        sqlx::query("INSERT INTO bench_pairs VALUES ($1, $2, $3, $4)")
-            .bind(n as i64 + 1)
-            .bind(tenant_id)
-            .bind(session)
-            .bind(voucher)
-            .execute(&world.test.owner)
-            .await
-            .expect("pair");
-    }
-    sqlx::raw_sql("GRANT SELECT ON bench_pairs TO passerelle_app; GRANT USAGE ON SEQUENCE bench_seq TO passerelle_app;")
-        .execute(&world.test.owner)
-        .await
-        .expect("grants");
-    let transaction = r#"SELECT t, session_id, voucher_id FROM bench_pairs WHERE n = (SELECT nextval('bench_seq')) \gset
-BEGIN;
-SET LOCAL app.tenant_id = ':t';
-UPDATE vouchers SET minutes_left = minutes_left - 120, status = CASE WHEN minutes_left - 120 = 0 THEN 'completed' ELSE 'in_progress' END WHERE tenant_id = ':t' AND id = ':voucher_id' AND minutes_left >= 120 RETURNING minutes_left \gset
-INSERT INTO attendances (tenant_id, id, session_id, voucher_id, epn_id, status, minutes_debited) SELECT ':t', gen_random_uuid(), ':session_id', ':voucher_id', epn_id, 'present', 120 FROM sessions WHERE tenant_id = ':t' AND id = ':session_id';
-COMMIT;
-"#;
-    // As many transactions as the API recorded lines, at most.
-    let recorded: usize = attendance
-        .lines
-        .as_deref()
-        .and_then(|l| l.strip_prefix("lines recorded: "))
-        .and_then(|l| l.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(sql_pairs.len());
-    let per_client = recorded.min(sql_pairs.len()) / CONNECTIONS;
-    let baseline = support::pgbench(
+    // The bare SQL of the same durable work, over the other half of the pairs: as many
+    // transactions as the API recorded lines, at most.
+    let per_client = attendance.recorded.min(sql_pairs.len()) / CONNECTIONS;
+    let baseline = attendance_baseline::run(
+        &world.test.owner,
         &world.test.app_url,
         CONNECTIONS,
-        ["-t", &per_client.to_string()],
-        transaction,
+        &sql_pairs,
+        per_client,
     )
     .await;
 
@@ -330,8 +310,9 @@ COMMIT;
     println!("| what | requests/s | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| `POST /v1/sessions/{{id}}/attendance`, one line each ({}) | {:.0} | {:.1} | {:.1} |",
-        attendance.lines.as_deref().unwrap_or("no count"),
+        "| `POST /v1/sessions/{{id}}/attendance`, one line each ({} recorded, {} refused) | {:.0} | {:.1} | {:.1} |",
+        attendance.recorded,
+        attendance.refused,
         attendance.requests_per_second,
         attendance.p50_ms,
         attendance.p99_ms
