@@ -3,8 +3,10 @@
 //! bare SQL of the same durable work in this same run, on a fresh database.
 //!
 //! - Attendance: one line per request (`POST /v1/sessions/{id}/attendance`), each a new pair of
-//!   session and voucher, until the pairs end; the baseline is pgbench's transaction of the same
-//!   durable work (tenant setting, guarded debit, attendance insert) over as many other pairs.
+//!   session and voucher, until the pairs end, after a warm-up of its own pairs; the baseline is
+//!   pgbench's transaction of the same durable work (tenant setting, guarded debit, attendance
+//!   insert) over as many other pairs. Both take the pairs session after session, so that the
+//!   lines in flight at once are different people's.
 //!   Targets: the API at least 0.8× the baseline, p99 under 25 ms.
 //! - Authentication alone: `GET /v1/me`, with the changes' listener on (principals and tenants in
 //!   memory) and off (`CHANGES_LISTENER=false`: each request reads them from PostgreSQL, the way
@@ -29,15 +31,21 @@ use passerelle_core::tenancy::users::{self, NewUser};
 use passerelle_core::vouchers::Holder;
 use passerelle_test_support::world::World;
 use tokio::process::{Child, Command};
+use uuid::Uuid;
 
 const CONNECTIONS: usize = 8;
 /// Sessions of a group; each voucher (20 hours) attends all the sessions of its group.
 const SESSIONS: usize = 10;
 /// Vouchers of a group (a session takes 500 people at most).
 const VOUCHERS: usize = 500;
-/// Groups on each side, the API's and pgbench's: more lines than wrk's run records, so that
-/// every request it sends records a new one.
-const GROUPS: usize = 2;
+/// Groups of the API's side: more lines than the warm-up and wrk's run record, so that every
+/// request sent records a new one.
+const API_GROUPS: usize = 3;
+/// Groups of pgbench's side, which runs as many transactions as the API recorded lines, at most.
+const SQL_GROUPS: usize = 2;
+/// Lines recorded before the measured run, on pairs of their own: the server's pool opens its
+/// connections and prepares its statements then, as a server does in its first seconds.
+const WARM_UP_LINES: usize = 1_000;
 /// wrk's run: its rate is what it sent over this whole time.
 const SECONDS: &str = "-d6s";
 
@@ -212,7 +220,7 @@ async fn main() {
 
     let started = Instant::now();
     let mut session_ids = Vec::new();
-    for i in 0..2 * GROUPS * SESSIONS {
+    for i in 0..(API_GROUPS + SQL_GROUPS) * SESSIONS {
         let session = sessions::create(
             db,
             tenant_id,
@@ -232,9 +240,9 @@ async fn main() {
         .expect("session");
         session_ids.push(session.id);
     }
-    let mut api_pairs = String::new();
-    let mut sql_pairs = Vec::new();
-    for v in 0..2 * GROUPS * VOUCHERS {
+    // Each group's vouchers, in the order issued.
+    let mut groups: Vec<Vec<(Uuid, String)>> = vec![Vec::new(); API_GROUPS + SQL_GROUPS];
+    for v in 0..(API_GROUPS + SQL_GROUPS) * VOUCHERS {
         let last_name = format!("Charge{v}");
         let issued = world
             .issue(
@@ -248,46 +256,69 @@ async fn main() {
             .register(epn_id, &issued.voucher.reference, &last_name)
             .await
             .expect("registered");
-        let group = v / VOUCHERS;
+        groups[v / VOUCHERS].push((issued.voucher.id, issued.voucher.reference));
+    }
+    // Session after session, each with its group's people in turn: requests in flight at once
+    // record different people, as an EPN's sheets do. (In the other order, the 8 connections
+    // would queue on one voucher's lock.)
+    let mut api_pairs = Vec::new();
+    let mut sql_pairs = Vec::new();
+    for (group, vouchers) in groups.iter().enumerate() {
         for s in 0..SESSIONS {
             let session = session_ids[group * SESSIONS + s];
-            if group < GROUPS {
-                api_pairs.push_str(&format!("{session} {}\n", issued.voucher.reference));
-            } else {
-                sql_pairs.push((tenant_id, session, issued.voucher.id));
+            for (voucher_id, reference) in vouchers {
+                if group < API_GROUPS {
+                    api_pairs.push(format!("{session} {reference}\n"));
+                } else {
+                    sql_pairs.push((tenant_id, session, *voucher_id));
+                }
             }
         }
     }
     eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
-    let pairs_file = std::env::temp_dir().join(format!(
-        "passerelle-pairs-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::write(&pairs_file, &api_pairs).expect("pairs file");
+    let pairs_file = |name: &str, pairs: &[String]| {
+        let path = std::env::temp_dir().join(format!(
+            "passerelle-{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, pairs.concat()).expect("pairs file");
+        path
+    };
+    let warm_up_file = pairs_file("warm-up", &api_pairs[..WARM_UP_LINES]);
+    let measured_file = pairs_file("pairs", &api_pairs[WARM_UP_LINES..]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/http_load.lua");
+    let attendance_run = |address: String, duration: &'static str, pairs: PathBuf| {
+        let script = script.clone();
+        let token = token.clone();
+        async move {
+            wrk(
+                &[
+                    duration,
+                    "-s",
+                    script.to_str().expect("path"),
+                    &format!("http://{address}"),
+                ],
+                &[
+                    ("PAIRS", pairs.display().to_string()),
+                    ("TOKEN", token),
+                    ("THREADS", "2".into()),
+                ],
+            )
+            .await
+        }
+    };
 
     // Attendance over HTTP, from wrk's process, against the release build's.
     let (server, address) = serve(&world.test.app_url, true).await;
-    let attendance = wrk(
-        &[
-            SECONDS,
-            "-s",
-            script.to_str().expect("path"),
-            &format!("http://{address}"),
-        ],
-        &[
-            ("PAIRS", pairs_file.display().to_string()),
-            ("TOKEN", token.clone()),
-            ("THREADS", "2".into()),
-        ],
-    )
-    .await;
+    let warm_up = attendance_run(address.clone(), "-d2s", warm_up_file.clone()).await;
+    let attendance = attendance_run(address.clone(), SECONDS, measured_file.clone()).await;
     let me_on = me(&address, &token).await;
     drop(server);
     let (server, address) = serve(&world.test.app_url, false).await;
     let me_off = me(&address, &token).await;
     drop(server);
-    let _ = std::fs::remove_file(&pairs_file);
+    let _ = std::fs::remove_file(&warm_up_file);
+    let _ = std::fs::remove_file(&measured_file);
 
     // The bare SQL of the same durable work, over the other half of the pairs: as many
     // transactions as the API recorded lines, at most.
@@ -310,7 +341,8 @@ async fn main() {
     println!("| what | requests/s | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| `POST /v1/sessions/{{id}}/attendance`, one line each ({} recorded, {} refused) | {:.0} | {:.1} | {:.1} |",
+        "| `POST /v1/sessions/{{id}}/attendance`, one line each, after {} lines of warm-up ({} recorded, {} refused) | {:.0} | {:.1} | {:.1} |",
+        warm_up.recorded,
         attendance.recorded,
         attendance.refused,
         attendance.requests_per_second,

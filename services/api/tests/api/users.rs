@@ -284,9 +284,21 @@ async fn another_instance_refuses_a_token_revoked_through_the_first_on_the_next_
     let other = app.another_instance().await;
     finance_token_revoked_under_load(&app, &other).await;
 
-    // A change of role reaches the other instance too: the tenant admin, made a funder by a
-    // second admin, is refused an admin's operation there on the next request.
+    // A change of role and name reaches the other instance too: the tenant admin, made a funder
+    // by a second admin, is refused an admin's operation there on the next request, and
+    // `/v1/me` there (which the other instance serves from memory) says who they are now.
     let funder_admin = app.lot.token(Role::TenantAdmin);
+    let me_there = || async {
+        let reply = app
+            .http
+            .get(format!("{other}/v1/me"))
+            .bearer_auth(funder_admin)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), 200);
+        reply.json::<serde_json::Value>().await.expect("json")
+    };
     let before = app
         .http
         .get(format!("{other}/v1/users?limit=5"))
@@ -295,6 +307,9 @@ async fn another_instance_refuses_a_token_revoked_through_the_first_on_the_next_
         .await
         .expect("sent");
     assert_eq!(before.status(), 200);
+    let me_before = me_there().await;
+    assert_eq!(me_before["role"], "tenant_admin");
+    assert_ne!(me_before["display_name"], "Élise Financeuse");
     let second_admin = app
         .create_user(funder_admin, "second-admin@lot.example", "tenant_admin")
         .await;
@@ -306,10 +321,13 @@ async fn another_instance_refuses_a_token_revoked_through_the_first_on_the_next_
                 &format!("/v1/users/{}", app.lot.users[&Role::TenantAdmin]),
                 Some(&second_admin_token(&app, &second_admin).await),
             )
-            .json(&json!({ "role": "funder" })),
+            .json(&json!({ "role": "funder", "display_name": "Élise Financeuse" })),
         )
         .await;
     assert_eq!(demoted.status, 200, "{}", demoted.raw);
+    let me_after = me_there().await;
+    assert_eq!(me_after["role"], "funder", "{me_after}");
+    assert_eq!(me_after["display_name"], "Élise Financeuse", "{me_after}");
     let after = app
         .http
         .get(format!("{other}/v1/users?limit=5"))

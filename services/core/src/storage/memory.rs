@@ -1,6 +1,7 @@
 //! What a process keeps in memory of rows read by nearly every request and changed rarely: the
-//! principal behind a bearer token, and the tenants. Each request would otherwise pay a
-//! transaction for its token and a read of its tenant before its own work.
+//! principal behind a bearer token, the tenants, and the users (whose card `GET /v1/me` and the
+//! pages show). Each request would otherwise pay a transaction for its token and a read of its
+//! tenant before its own work.
 //!
 //! A transaction that changes such a row says so (`Tx::changed`). At its commit, the change is
 //! forgotten here before the caller hears of the commit, so this process's next request reads it
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use crate::tenancy::Principal;
 use crate::tenancy::tenants::Tenant;
+use crate::tenancy::users::User;
 
 /// The PostgreSQL channel of changes.
 pub const CHANNEL: &str = "passerelle_changes";
@@ -34,6 +36,9 @@ pub const KEPT_FOR: Duration = Duration::from_secs(60);
 /// How many principals are kept at most: only valid tokens are kept, so this bounds the memory
 /// of a process serving many users, not of an attack with made-up tokens.
 const MAX_PRINCIPALS: usize = 50_000;
+
+/// How many users are kept at most (read only for callers already authenticated).
+const MAX_USERS: usize = 50_000;
 
 /// What changed, as every process must hear of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +102,9 @@ pub struct Memory {
     heard_own: tokio::sync::watch::Sender<u64>,
     principals: Mutex<HashMap<Vec<u8>, Kept<Principal>>>,
     tenants: Mutex<HashMap<Uuid, Kept<Tenant>>>,
+    /// By tenant and user; forgotten with the tenant's principals, which every change of a user
+    /// announces.
+    users: Mutex<HashMap<(Uuid, Uuid), Kept<User>>>,
 }
 
 impl Default for Memory {
@@ -109,6 +117,7 @@ impl Default for Memory {
             heard_own: tokio::sync::watch::channel(0).0,
             principals: Mutex::default(),
             tenants: Mutex::default(),
+            users: Mutex::default(),
         }
     }
 }
@@ -167,6 +176,18 @@ impl Memory {
         lock(&self.tenants).get(&id)?.fresh()
     }
 
+    /// A kept tenant matching `wanted` (by its slug or its references' prefix, both unique):
+    /// tenants are few, so a walk over them is cheaper than a round trip.
+    pub fn tenant_where(&self, wanted: impl Fn(&Tenant) -> bool) -> Option<Tenant> {
+        if !self.is_following() {
+            return None;
+        }
+        lock(&self.tenants)
+            .values()
+            .find(|kept| wanted(&kept.value))?
+            .fresh()
+    }
+
     pub fn keep_tenant(&self, read_at: Generation, tenant: Tenant) {
         let mut tenants = lock(&self.tenants);
         if !self.is_following() || self.generation().0 != read_at.0 {
@@ -176,6 +197,31 @@ impl Memory {
             tenant.id,
             Kept {
                 value: tenant,
+                kept_at: Instant::now(),
+                valid_until: None,
+            },
+        );
+    }
+
+    pub fn user(&self, tenant_id: Uuid, id: Uuid) -> Option<User> {
+        if !self.is_following() {
+            return None;
+        }
+        lock(&self.users).get(&(tenant_id, id))?.fresh()
+    }
+
+    pub fn keep_user(&self, read_at: Generation, user: User) {
+        let mut users = lock(&self.users);
+        if !self.is_following() || self.generation().0 != read_at.0 {
+            return;
+        }
+        if users.len() >= MAX_USERS {
+            users.clear();
+        }
+        users.insert(
+            (user.tenant_id, user.id),
+            Kept {
+                value: user,
                 kept_at: Instant::now(),
                 valid_until: None,
             },
@@ -193,8 +239,10 @@ impl Memory {
             }
             Change::TenantPrincipals(id) => {
                 let mut principals = lock(&self.principals);
+                let mut users = lock(&self.users);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 principals.retain(|_, kept| kept.value.tenant_id() != Some(id));
+                users.retain(|(tenant_id, _), _| *tenant_id != id);
             }
             Change::PlatformPrincipals => {
                 let mut principals = lock(&self.principals);
@@ -207,9 +255,11 @@ impl Memory {
     fn forget_everything(&self) {
         let mut principals = lock(&self.principals);
         let mut tenants = lock(&self.tenants);
+        let mut users = lock(&self.users);
         self.generation.fetch_add(1, Ordering::AcqRel);
         principals.clear();
         tenants.clear();
+        users.clear();
     }
 
     /// The number of the next notification this process sends.
@@ -365,5 +415,48 @@ mod tests {
         memory.keep_principal(memory.generation(), b"hash".to_vec(), principal, None);
         memory.stop_following();
         assert_eq!(memory.principal(b"hash"), None, "nothing is used unheard");
+    }
+
+    #[test]
+    fn a_user_is_forgotten_with_the_principals_of_its_tenant_only() {
+        let memory = Memory::default();
+        memory.start_following();
+        let user = |tenant_id| User {
+            tenant_id,
+            id: Uuid::new_v4(),
+            email: "animatrice@example.org".into(),
+            display_name: "Animatrice".into(),
+            role: crate::tenancy::users::RoleColumn(crate::tenancy::Role::Epn),
+            prescriber_id: None,
+            epn_id: None,
+            disabled_at: None,
+            created_at: Utc::now(),
+        };
+        let (mine, other) = (user(Uuid::new_v4()), user(Uuid::new_v4()));
+        let read_at = memory.generation();
+        memory.forget(Change::Tenant(mine.tenant_id));
+        memory.keep_user(read_at, mine.clone());
+        assert!(
+            memory.user(mine.tenant_id, mine.id).is_none(),
+            "read before a change"
+        );
+
+        for kept in [&mine, &other] {
+            memory.keep_user(memory.generation(), kept.clone());
+        }
+        assert!(memory.user(mine.tenant_id, mine.id).is_some());
+        assert!(
+            memory.user(mine.tenant_id, other.id).is_none(),
+            "another tenant's id"
+        );
+        memory.hear(&notification(
+            Change::TenantPrincipals(mine.tenant_id),
+            Uuid::new_v4(),
+            1,
+        ));
+        assert!(memory.user(mine.tenant_id, mine.id).is_none());
+        assert!(memory.user(other.tenant_id, other.id).is_some());
+        memory.stop_following();
+        assert!(memory.user(other.tenant_id, other.id).is_none());
     }
 }

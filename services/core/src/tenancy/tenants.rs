@@ -226,20 +226,38 @@ pub async fn where_any(db: &Db, exists: &'static str) -> Result<Vec<Uuid>, Error
     Ok(found)
 }
 
+/// The tenant whose references start with `prefix`, from memory when kept: the public balance
+/// check reads it first.
 pub async fn find_by_reference_prefix(db: &Db, prefix: &str) -> Result<Option<Tenant>, Error> {
-    Ok(
+    if let Some(tenant) = db.memory().tenant_where(|t| t.reference_prefix == prefix) {
+        return Ok(Some(tenant));
+    }
+    let read_at = db.memory().generation();
+    let tenant: Option<Tenant> =
         sqlx::query_as("SELECT * FROM tenants WHERE reference_prefix = $1")
             .bind(prefix)
             .fetch_optional(db.pool())
-            .await?,
-    )
+            .await?;
+    if let Some(tenant) = &tenant {
+        db.memory().keep_tenant(read_at, tenant.clone());
+    }
+    Ok(tenant)
 }
 
+/// The tenant of a portal address, from memory when kept: every portal page reads it first.
 pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>, Error> {
-    Ok(sqlx::query_as("SELECT * FROM tenants WHERE slug = $1")
+    if let Some(tenant) = db.memory().tenant_where(|t| t.slug == slug) {
+        return Ok(Some(tenant));
+    }
+    let read_at = db.memory().generation();
+    let tenant: Option<Tenant> = sqlx::query_as("SELECT * FROM tenants WHERE slug = $1")
         .bind(slug)
         .fetch_optional(db.pool())
-        .await?)
+        .await?;
+    if let Some(tenant) = &tenant {
+        db.memory().keep_tenant(read_at, tenant.clone());
+    }
+    Ok(tenant)
 }
 
 #[cfg(test)]

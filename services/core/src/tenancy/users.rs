@@ -111,10 +111,17 @@ pub async fn list(db: &Db, tenant_id: Uuid, page: PageRequest) -> Result<Page<Us
     Ok(Page::from_rows(rows, page, |u| u.id))
 }
 
+/// A user as the process keeps it (`storage::memory`): for showing who someone is, as every
+/// change of a user is announced. A decision inside a transaction reads `fetch` instead.
 pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<User, Error> {
+    if let Some(user) = db.memory().user(tenant_id, id) {
+        return Ok(user);
+    }
+    let read_at = db.memory().generation();
     let mut tx = db.begin_tenant(tenant_id).await?;
     let user = fetch(&mut tx, id).await?;
     tx.commit().await?;
+    db.memory().keep_user(read_at, user.clone());
     Ok(user)
 }
 
