@@ -14,6 +14,9 @@ command -v xmllint >/dev/null 2>&1 || apt_install libxml2-utils
 infra/local/web-assets.sh
 # The statistics tests read the Parquet files back with an independent reader, pyarrow.
 python3 -c 'import pyarrow' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==21.0.0'
+# The credentials are verified by an independent implementation: PyJWT (EdDSA) and jsonschema.
+python3 -c 'import jwt, jsonschema; jsonschema.Draft201909Validator; from cryptography.hazmat.primitives.asymmetric import ed25519' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check 'PyJWT[crypto]==2.10.1' 'jsonschema==4.26.0'
 
 # Every test process records the statements of the product that do not name their tenant (as
 # Citus needs to send each to one shard); one test reads them all after the run.

@@ -464,6 +464,123 @@ pub const HOLDER_RENEW_LINK: Operation = Operation {
     public: true,
     shows_secret: true,
 };
+pub const HOLDER_ISSUE_CREDENTIAL: Operation = Operation {
+    id: "holderIssueCredential",
+    method: "POST",
+    path: "/p/{tenant}/{code}/attestations",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_CREDENTIALS_ZIP: Operation = Operation {
+    id: "holderCredentialsZip",
+    method: "POST",
+    path: "/p/{tenant}/{code}/attestations/toutes",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_CREDENTIAL_PAGE: Operation = Operation {
+    id: "holderCredentialPage",
+    method: "GET",
+    path: "/p/{tenant}/{code}/attestations/{credential_id}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const HOLDER_CREDENTIAL_FILE: Operation = Operation {
+    id: "holderCredentialFile",
+    method: "GET",
+    path: "/p/{tenant}/{code}/attestations/{credential_id}/fichier",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+
+// Open Badges credentials: the territory's staff list and revoke them and rotate its key; anyone
+// reads what verifies them.
+pub const LIST_CREDENTIALS: Operation = op(
+    "listCredentials",
+    "GET",
+    "/v1/vouchers/{reference}/credentials",
+    TENANT_ADMIN,
+);
+pub const REVOKE_CREDENTIAL: Operation = op(
+    "revokeCredential",
+    "POST",
+    "/v1/credentials/{credential_id}/revocation",
+    TENANT_ADMIN,
+);
+pub const ROTATE_CREDENTIAL_KEY: Operation = op(
+    "rotateCredentialKey",
+    "POST",
+    "/v1/credential-keys/rotation",
+    TENANT_ADMIN,
+);
+pub const GET_ISSUER: Operation = Operation {
+    id: "getIssuer",
+    method: "GET",
+    path: "/v1/public/issuers/{slug}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const GET_ISSUER_KEYS: Operation = Operation {
+    id: "getIssuerKeys",
+    method: "GET",
+    path: "/v1/public/issuers/{slug}/keys",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const GET_ISSUER_KEY: Operation = Operation {
+    id: "getIssuerKey",
+    method: "GET",
+    path: "/v1/public/issuers/{slug}/keys/{key_id}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const GET_ACHIEVEMENT: Operation = Operation {
+    id: "getAchievement",
+    method: "GET",
+    path: "/v1/public/issuers/{slug}/achievements/{achievement}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const GET_STATUS_LIST: Operation = Operation {
+    id: "getStatusList",
+    method: "GET",
+    path: "/v1/public/issuers/{slug}/status-lists/{list}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const CREDENTIAL_PAGE: Operation = Operation {
+    id: "credentialPage",
+    method: "GET",
+    path: "/attestations/{slug}/{credential_id}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const CREDENTIAL_CHECK_FORM: Operation = Operation {
+    id: "credentialCheckForm",
+    method: "GET",
+    path: "/attestations/{slug}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
+pub const CREDENTIAL_CHECK: Operation = Operation {
+    id: "credentialCheck",
+    method: "POST",
+    path: "/attestations/{slug}",
+    roles: &[],
+    public: true,
+    shows_secret: false,
+};
 
 pub const REQUEST_ACCOMPANIMENT: Operation = op(
     "requestAccompaniment",
@@ -817,6 +934,21 @@ pub const ALL: &[&Operation] = &[
     &HOLDER_PORTFOLIO_DATA,
     &HOLDER_REVOKE_LINK,
     &HOLDER_RENEW_LINK,
+    &HOLDER_ISSUE_CREDENTIAL,
+    &HOLDER_CREDENTIALS_ZIP,
+    &HOLDER_CREDENTIAL_PAGE,
+    &HOLDER_CREDENTIAL_FILE,
+    &LIST_CREDENTIALS,
+    &REVOKE_CREDENTIAL,
+    &ROTATE_CREDENTIAL_KEY,
+    &GET_ISSUER,
+    &GET_ISSUER_KEYS,
+    &GET_ISSUER_KEY,
+    &GET_ACHIEVEMENT,
+    &GET_STATUS_LIST,
+    &CREDENTIAL_PAGE,
+    &CREDENTIAL_CHECK_FORM,
+    &CREDENTIAL_CHECK,
     &REQUEST_ACCOMPANIMENT,
     &LIST_ACCOMPANIMENT_REQUESTS,
     &ACCEPT_ACCOMPANIMENT,

@@ -36,6 +36,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/holder_renewed.html"),
     ),
     (
+        "credential_holder.html",
+        include_str!("../templates/pages/credential_holder.html"),
+    ),
+    (
+        "credential_check.html",
+        include_str!("../templates/pages/credential_check.html"),
+    ),
+    (
+        "credential_check_form.html",
+        include_str!("../templates/pages/credential_check_form.html"),
+    ),
+    (
         "sign_in.html",
         include_str!("../templates/pages/sign_in.html"),
     ),

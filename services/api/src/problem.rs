@@ -278,6 +278,7 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::ProjectAlreadyDecided
         | K::ProjectNotApproved
         | K::JourneyNotStarted
+        | K::CredentialAlreadyRevoked
         | K::StatementAlreadyDecided
         | K::StatementDoesNotAddUp
         | K::AttendanceChanged

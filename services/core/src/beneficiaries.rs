@@ -413,6 +413,15 @@ pub(crate) async fn erase_in(tx: &mut Tx, before: &Beneficiary) -> Result<Benefi
     .bind(tx.tenant_id())
     .execute(&mut **tx)
     .await?;
+    // Their credentials may name them (their name, their email's salted hash): what was signed is
+    // forgotten here; the copies they hold still verify with the published keys and status list.
+    sqlx::query(
+        "UPDATE credentials SET compact_jws = NULL, subject_digest = NULL WHERE tenant_id = $2 AND beneficiary_id = $1",
+    )
+    .bind(id)
+    .bind(tx.tenant_id())
+    .execute(&mut **tx)
+    .await?;
     // A stored response (kept 24 hours for retries) that named the person, by id or by name.
     let needles: Vec<String> = [
         Some(id.to_string()),

@@ -4,5 +4,35 @@
 //! answer HTML drawn with the State's design system, like the portal's pages.
 
 pub mod balance;
+pub mod credentials;
 pub mod portfolio;
 pub mod unsubscribe;
+
+use poem_openapi::payload::Html;
+
+/// A page of the holder's, drawn from its template.
+fn page(name: &str, context: serde_json::Value) -> Html<String> {
+    Html(crate::pages::render(name, context))
+}
+
+/// A French page that says one thing, with a link onward if there is one.
+fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> Html<String> {
+    page(
+        "message.html",
+        serde_json::json!({
+            "title": title,
+            "message": text,
+            "link": link.map(|(href, _)| href),
+            "link_label": link.map(|(_, label)| label),
+        }),
+    )
+}
+
+/// The French page of the rate limit on the holder's pages.
+fn too_many_page() -> Html<String> {
+    message(
+        "Trop de tentatives",
+        "Trop de pages ouvertes depuis cette connexion. Réessayez dans une minute.",
+        None,
+    )
+}

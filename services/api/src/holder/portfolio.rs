@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 use passerelle_core::delivery::CompetenceLevel;
+use passerelle_core::delivery::credentials;
 use passerelle_core::delivery::portfolio::link::{self, HolderCode, HolderLink, Opened};
 use passerelle_core::delivery::portfolio::{self, PersonPortfolio, Portfolio};
 use passerelle_core::emails::french;
@@ -20,6 +21,7 @@ use poem_openapi::payload::{Form, Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 
+use super::{message, page, too_many_page};
 use crate::problem::{ApiError, FormRejected, PageFault, PublicError};
 use crate::state::AppState;
 use crate::v1::Tag;
@@ -87,6 +89,16 @@ struct Actions {
     revoke_url: Option<String>,
     renew_url: Option<String>,
     back_url: Option<String>,
+    /// Where the holder takes one credential, and all of them as a zip.
+    credential_url: Option<String>,
+    credentials_zip_url: Option<String>,
+}
+
+/// An achievement the holder can take as a credential.
+#[derive(Serialize)]
+struct Attestation {
+    key: String,
+    name: String,
 }
 
 fn paris_day(at: chrono::DateTime<Utc>) -> String {
@@ -156,7 +168,11 @@ fn sessions(p: &PersonPortfolio) -> Vec<SessionLine> {
     lines.into_iter().map(|(_, l)| l).collect()
 }
 
-fn context(p: &PersonPortfolio, actions: Actions) -> serde_json::Value {
+fn context(
+    p: &PersonPortfolio,
+    actions: Actions,
+    attestations: Vec<Attestation>,
+) -> serde_json::Value {
     let competences: Vec<CompetenceLine> = p
         .competences_reached()
         .into_iter()
@@ -178,23 +194,8 @@ fn context(p: &PersonPortfolio, actions: Actions) -> serde_json::Value {
         "attended": french::duration(attended),
         "today": paris_day(Utc::now()),
         "actions": actions,
+        "attestations": attestations,
     })
-}
-
-fn page(name: &str, context: serde_json::Value) -> Html<String> {
-    Html(crate::pages::render(name, context))
-}
-
-fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> Html<String> {
-    page(
-        "message.html",
-        serde_json::json!({
-            "title": title,
-            "message": text,
-            "link": link.map(|(href, _)| href),
-            "link_label": link.map(|(_, label)| label),
-        }),
-    )
 }
 
 /// The same French page for an unknown territory, a wrong code and a stopped link.
@@ -211,11 +212,7 @@ fn not_found(tenant: &str) -> HolderPage {
 }
 
 fn too_many() -> HolderPage {
-    HolderPage::TooMany(message(
-        "Trop de tentatives",
-        "Trop de pages ouvertes depuis cette connexion. Réessayez dans une minute.",
-        None,
-    ))
+    HolderPage::TooMany(too_many_page())
 }
 
 #[derive(ApiResponse)]
@@ -310,6 +307,8 @@ fn code_actions(link: &HolderLink) -> Actions {
         print_url: Some(format!("{path}/imprimer")),
         revoke_url: Some(format!("{path}/desactiver")),
         renew_url: Some(format!("{path}/renouveler")),
+        credential_url: Some(format!("{path}/attestations")),
+        credentials_zip_url: Some(format!("{path}/attestations/toutes")),
         back_url: Some(path),
     }
 }
@@ -339,7 +338,18 @@ async fn space(
     let actions = link_of(&opened)
         .map(|l| code_actions(&l))
         .unwrap_or_default();
-    Ok(HolderPage::Ok(page(template, context(&person, actions))))
+    let attestations = credentials::offered(&state.db, &opened)
+        .await?
+        .into_iter()
+        .map(|e| Attestation {
+            key: e.achievement.key.to_string(),
+            name: e.achievement.name(),
+        })
+        .collect();
+    Ok(HolderPage::Ok(page(
+        template,
+        context(&person, actions, attestations),
+    )))
 }
 
 async fn code_form_page(state: &AppState, tenant: &str) -> Result<HolderPage, ApiError> {
@@ -581,7 +591,7 @@ impl PortfolioPage {
         };
         Ok(Html(crate::pages::render(
             "portfolio.html",
-            context(&person, actions),
+            context(&person, actions, Vec::new()),
         )))
     }
 }

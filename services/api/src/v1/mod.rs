@@ -37,6 +37,7 @@ pub mod audit;
 pub mod bank_changes;
 pub mod beneficiaries;
 pub mod branding;
+pub mod credentials;
 pub mod emails;
 pub mod epns;
 pub mod examples;
@@ -132,6 +133,8 @@ pub type Apis = (
         crate::holder::portfolio::PortfolioPage,
         crate::holder::portfolio::HolderPages,
         crate::holder::unsubscribe::UnsubscribePages,
+        credentials::CredentialsApi,
+        crate::holder::credentials::HolderCredentialPages,
     ),
 );
 
@@ -167,6 +170,8 @@ pub fn apis() -> Apis {
             crate::holder::portfolio::PortfolioPage,
             crate::holder::portfolio::HolderPages,
             crate::holder::unsubscribe::UnsubscribePages,
+            credentials::CredentialsApi,
+            crate::holder::credentials::HolderCredentialPages,
         ),
     )
 }

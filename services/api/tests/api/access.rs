@@ -44,6 +44,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
         "createBeneficiary" => Some(person),
         "issueVoucher" => Some(json!({ "scheme_id": Uuid::now_v7(), "beneficiary": person })),
         "cancelVoucher" => Some(json!({ "reason": "erreur" })),
+        "revokeCredential" => Some(json!({ "reason": "notée par erreur" })),
         "createEpn" => Some(json!({ "nom": "EPN de Gramat" })),
         "setEpnBankDetails" => {
             Some(json!({ "iban": "FR7630006000011234567890189", "account_holder": "Commune" }))

@@ -8,7 +8,7 @@ use crate::helpers::{TestApp, spawn_app, transposed};
 
 const SAMPLE: &[u8] = include_bytes!("../../../../infra/data/lieux-mediation-numerique-lot.csv");
 
-async fn scheme_with_voucher(app: &TestApp) -> (String, String) {
+pub(crate) async fn scheme_with_voucher(app: &TestApp) -> (String, String) {
     let admin = app.lot.token(Role::TenantAdmin);
     let scheme_id = app.active_ticket_net_in_lot(5).await;
     let offer = app

@@ -3,6 +3,7 @@
 mod access;
 mod branding;
 mod corrections;
+mod credentials;
 mod delivery;
 mod emails;
 mod errors;

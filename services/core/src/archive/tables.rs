@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Tenant tables that do not travel: credentials and state that means nothing elsewhere.
-pub const LEFT_OUT: [(&str, &str); 11] = [
+pub const LEFT_OUT: [(&str, &str); 13] = [
     (
         "api_tokens",
         "API tokens are credentials: the new deployment issues its own",
@@ -49,6 +49,14 @@ pub const LEFT_OUT: [(&str, &str); 11] = [
     (
         "import_chunks",
         "an uploaded file is kept only while its import runs; its report travels",
+    ),
+    (
+        "credential_keys",
+        "the signing keys are sealed with this deployment's service key, and what they signed names this deployment's addresses: the new deployment makes its own keys",
+    ),
+    (
+        "credentials",
+        "the credentials name this deployment's addresses (their id, keys and status list) and were signed by keys left out: holders take new ones from the new deployment",
     ),
     (
         "tenant_archives",

@@ -3,6 +3,7 @@
 
 pub mod accompaniment;
 pub mod attendance;
+pub mod credentials;
 pub mod orientation;
 pub mod overview;
 pub mod phone;

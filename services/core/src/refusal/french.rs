@@ -128,6 +128,9 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::JourneyNotStarted => {
             "L’orientation se note à la fin d’un parcours : aucune séance n’a encore été suivie avec ce chèque.".into()
         }
+        R::CredentialAlreadyRevoked { on } => {
+            format!("Cette attestation a déjà été révoquée le {}.", long_date(*on))
+        }
         R::StatementAlreadyDecided { status, .. } => {
             format!("Ce relevé est déjà {}.", labels::statement_status(*status))
         }
@@ -277,6 +280,7 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
         K::ProjectAlreadyDecided => ("Project already decided", "Projet déjà examiné"),
         K::ProjectNotApproved => ("Project not approved", "Projet non approuvé"),
         K::JourneyNotStarted => ("Journey not started", "Parcours non commencé"),
+        K::CredentialAlreadyRevoked => ("Credential already revoked", "Attestation déjà révoquée"),
         K::StatementAlreadyDecided => ("Statement already decided", "Relevé déjà traité"),
         K::StatementDoesNotAddUp => ("Statement does not add up", "Relevé incohérent"),
         K::AttendanceChanged => ("Attendance changed", "Présences modifiées"),

@@ -194,6 +194,10 @@ pub enum Refusal {
     #[error("an orientation is recorded once the journey has begun (a session attended)")]
     JourneyNotStarted,
 
+    // Credentials.
+    #[error("this credential was already revoked on {on}")]
+    CredentialAlreadyRevoked { on: NaiveDate },
+
     // Reimbursements and payments.
     #[error("statement {reference} is already {status}")]
     StatementAlreadyDecided {

@@ -7,6 +7,7 @@ use passerelle_core::audit::Actor;
 use passerelle_core::beneficiaries::{NewBeneficiary, PublicCategory};
 use passerelle_core::delivery::accompaniment;
 use passerelle_core::delivery::attendance::{self, Entry};
+use passerelle_core::delivery::credentials;
 use passerelle_core::delivery::portfolio;
 use passerelle_core::delivery::projects::{self, NewProject};
 use passerelle_core::delivery::registration::{self, Interview, RegisterRequest};
@@ -415,9 +416,11 @@ async fn deliver(
     )
     .await
     .expect("orientation");
-    portfolio::renew_link(
+    let service_key =
+        portfolio::link::LinkKey::new(passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY);
+    let link = portfolio::renew_link(
         db,
-        &portfolio::link::LinkKey::new(passerelle_core::config::LOOPBACK_PORTFOLIO_LINK_KEY),
+        &service_key,
         tenant_id,
         Actor::SYSTEM,
         reference,
@@ -425,6 +428,23 @@ async fn deliver(
     )
     .await
     .expect("portfolio link");
+    let opened = portfolio::link::open(db, &link.tenant_slug, &link.code.to_string())
+        .await
+        .expect("opened")
+        .expect("a working link");
+    credentials::issue(
+        db,
+        &service_key,
+        "http://127.0.0.1:8080",
+        &opened,
+        &credentials::achievements::AchievementKey::Competence {
+            code: "2.1".into(),
+            level: passerelle_core::delivery::CompetenceLevel::Practised,
+        },
+        &credentials::SubjectChoice::Pseudonym,
+    )
+    .await
+    .expect("a credential, and the signing key");
     let pass = accompany(db, tenant_id, epn_id).await;
     submit_project(db, tenant_id, prescriber_id, epn_id, pass).await;
     epns::bank::submit(

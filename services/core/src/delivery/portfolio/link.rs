@@ -44,6 +44,17 @@ impl LinkKey {
         Self(secret.as_bytes().to_vec())
     }
 
+    /// 32 bytes derived from the key for another purpose than the codes, told apart by `label`
+    /// (the credentials' signing keys are sealed with it).
+    pub(crate) fn derive(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label);
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// The code of link `link_id` of `tenant_id`.
     fn code(&self, tenant_id: Uuid, link_id: Uuid) -> HolderCode {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
