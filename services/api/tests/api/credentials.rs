@@ -279,6 +279,10 @@ async fn a_credential_from_the_holders_space_verifies_independently_until_it_is_
             post_form(&app, "/attestations/lot", &[("attestation", &forged)]).await;
         assert_eq!(status, 200, "{html}");
         assert!(html.contains("Attestation non valide"), "{html}");
+        assert!(
+            !html.contains("Région imaginaire") && !html.contains("5.5"),
+            "what a forged credential claims is not shown under the territory's name: {html}"
+        );
     }
     // What the schema requires is checked, whatever the signature.
     let without_date = tampered(&jwt, |c| {
@@ -617,4 +621,118 @@ async fn erasing_the_person_forgets_what_was_signed_and_their_copy_still_verifie
     assert!(html.contains("Attestation valide"), "{html}");
     let (report, accepted) = independent(&app, &jwt, None).await;
     assert!(accepted, "{report}");
+}
+
+#[tokio::test]
+async fn a_completed_voucher_is_a_credential_and_achievements_describe_themselves() {
+    let app = spawn_app().await;
+    let (scheme_id, reference) = scheme_with_voucher(&app).await;
+    let holder = attended(&app, &scheme_id, reference.clone()).await;
+    let (_, space) = get_text(&app, &holder.space).await;
+    assert!(
+        !space.contains("value=\"parcours-"),
+        "nothing completed yet: {space}"
+    );
+    // Nine more sessions of two hours: the twenty hours are used.
+    let epn = app.lot.token(Role::Epn);
+    for module in [1, 2, 4, 5, 6, 7, 8, 9, 10] {
+        let session = app
+            .post(
+                "/v1/sessions",
+                epn,
+                &json!({ "scheme_id": scheme_id, "module_number": module,
+                         "starts_at": chrono::Utc::now(), "capacity": 8 }),
+            )
+            .await;
+        assert_eq!(session.status, 201, "{}", session.raw);
+        let sheet = app
+            .post(
+                &format!(
+                    "/v1/sessions/{}/attendance",
+                    session.body["id"].as_str().expect("id")
+                ),
+                epn,
+                &json!({ "entries": [{ "reference": reference, "status": "present" }] }),
+            )
+            .await;
+        assert_eq!(sheet.status, 200, "{}", sheet.raw);
+    }
+    let voucher = app
+        .get(
+            &format!("/v1/vouchers/{reference}"),
+            app.lot.token(Role::TenantAdmin),
+        )
+        .await;
+    assert_eq!(voucher.body["status"], "completed", "{}", voucher.raw);
+    let (_, space) = get_text(&app, &holder.space).await;
+    let key = space
+        .split("value=\"")
+        .find_map(|rest| {
+            rest.split('"')
+                .next()
+                .filter(|k| k.starts_with("parcours-"))
+        })
+        .unwrap_or_else(|| panic!("a completed journey is offered: {space}"))
+        .to_owned();
+    let jwt = file(
+        &app,
+        &take(&app, &holder, &key, &[("identite", "pseudonyme")]).await,
+    )
+    .await;
+    let credential = payload(&jwt);
+    let achievement = &credential["credentialSubject"]["achievement"];
+    assert_eq!(achievement["achievementType"], "LearningProgram");
+    assert_eq!(
+        achievement["name"], "Parcours Ticket Net terminé",
+        "{achievement}"
+    );
+    assert_eq!(credential["evidence"].as_array().map(Vec::len), Some(10));
+    let (report, accepted) = independent(&app, &jwt, None).await;
+    assert!(accepted, "{report}");
+
+    // An achievement's id and the issuer's id are addresses that describe them.
+    let described = app
+        .send(
+            app.request(
+                "GET",
+                achievement["id"]
+                    .as_str()
+                    .expect("id")
+                    .trim_start_matches(PUBLIC_BASE),
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(described.status, 200, "{}", described.raw);
+    assert_eq!(described.body["name"], achievement["name"]);
+    let competence = app
+        .send(app.request(
+            "GET",
+            "/v1/public/issuers/lot/achievements/crcn-1.1-acquired",
+            None,
+        ))
+        .await;
+    assert_eq!(
+        competence.body["alignment"][0]["targetCode"], "1.1",
+        "{}",
+        competence.raw
+    );
+    for unknown in [
+        "/v1/public/issuers/lot/achievements/crcn-9.9-acquired",
+        "/v1/public/issuers/lot/achievements/parcours-inconnu",
+        "/v1/public/issuers/nulle-part/achievements/crcn-1.1-acquired",
+        "/v1/public/issuers/nulle-part",
+    ] {
+        app.send(app.request("GET", unknown, None))
+            .await
+            .problem(404);
+    }
+    let issuer = app
+        .send(app.request("GET", "/v1/public/issuers/lot", None))
+        .await;
+    assert_eq!(
+        issuer.body["id"], credential["issuer"]["id"],
+        "{}",
+        issuer.raw
+    );
 }
