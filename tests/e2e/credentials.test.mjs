@@ -26,8 +26,8 @@ after(async () => {
 });
 
 test("a holder downloads a credential from the portfolio and its verification page says it is valid", async () => {
-  const reference = await issueVoucher("Marcelle", "Delpech");
-  await attendOneSession(reference, "Delpech");
+  const reference = await issueVoucher("Ginette", "Cabanès");
+  await attendOneSession(reference, "Cabanès");
   const link = await api("POST", `/v1/vouchers/${reference}/portfolio-link`, "EPN_LOT", {}, 201);
 
   const holder = await page(chromium, { phone: true });
@@ -40,7 +40,7 @@ test("a holder downloads a credential from the portfolio and its verification pa
   // The design system draws the radio on its label, which takes the click.
   await holder.locator("label[for=\"identite-courriel\"]").click();
   assert.ok(await holder.getByLabel(/Avec mon adresse e-mail, masquée/).isChecked());
-  await holder.getByLabel(/Mon adresse e-mail/).fill("marcelle.delpech@example.org");
+  await holder.getByLabel(/Mon adresse e-mail/).fill("ginette.cabanes@example.org");
   await holder.getByRole("button", { name: "Obtenir l’attestation" }).first().click();
   await holder.getByRole("heading", { level: 1, name: "Mon attestation" }).waitFor();
   assert.match(await holder.locator("main").innerText(), /Compétence numérique 2\.1 pratiquée/);
@@ -56,7 +56,7 @@ test("a holder downloads a credential from the portfolio and its verification pa
   assert.equal(jwt.split(".").length, 3, "a compact JWS");
   const payload = JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString("utf8"));
   assert.deepEqual(payload.type, ["VerifiableCredential", "OpenBadgeCredential"]);
-  assert.ok(!jwt.includes("Delpech") && !JSON.stringify(payload).includes("Delpech"));
+  assert.ok(!jwt.includes("Cabanès") && !JSON.stringify(payload).includes("Cabanès"));
 
   // The verification link, as the person they give it to opens it.
   const verificationUrl = await holder.locator("#verification-link").getAttribute("href");

@@ -21,6 +21,7 @@ mod archive;
 mod bank;
 mod branding;
 mod catalogue;
+mod credentials;
 mod epn;
 mod epn_details;
 mod epn_statements;
@@ -88,6 +89,10 @@ pub fn routes() -> Route {
         )
         .at("/:tenant/cheques", get(prescriber::list))
         .at("/:tenant/cheques/:reference", get(prescriber::show))
+        .at(
+            "/:tenant/cheques/:reference/attestations/:id/revoquer",
+            poem::post(credentials::revoke),
+        )
         .at(
             "/:tenant/cheques/:reference/courrier",
             get(prescriber::letter),

@@ -134,6 +134,9 @@ const LETTER_PLACES: usize = 3;
 struct VoucherPage {
     voucher: VoucherDetails,
     just_issued: bool,
+    /// The holder's credentials, for the territory's admins.
+    credentials: Option<Vec<super::credentials::CredentialLine>>,
+    credential_revoked: bool,
 }
 
 /// A place on the letter's list of EPNs taking part.
@@ -460,12 +463,16 @@ pub(super) async fn show(
     let (_, details) = voucher_details(&state, &portal, &reference)
         .await
         .or_back(&back, "Revenir aux chèques")?;
+    let credentials = super::credentials::of_voucher(&state, &portal, &reference).await?;
+    let query = req.uri().query().unwrap_or_default();
     Ok(portal.page(
         StatusCode::OK,
         "voucher.html",
         VoucherPage {
             voucher: details,
-            just_issued: req.uri().query().is_some_and(|q| q.contains("emis=1")),
+            just_issued: query.contains("emis=1"),
+            credentials,
+            credential_revoked: query.contains("attestation=revoquee"),
         },
     ))
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::delivery::scheme_with_voucher;
 use crate::helpers::TestApp;
 use crate::helpers::spawn_app;
+use crate::web::{PASSWORD, SignedIn, with_password};
 
 /// The public address the service writes in its credentials (AppState's default).
 const PUBLIC_BASE: &str = "http://127.0.0.1:8080";
@@ -735,4 +736,80 @@ async fn a_completed_voucher_is_a_credential_and_achievements_describe_themselve
         "{}",
         issuer.raw
     );
+}
+
+#[tokio::test]
+async fn the_territorys_admin_revokes_a_credential_from_the_vouchers_page() {
+    let app = spawn_app().await;
+    let (_, holder) = holder_with_competences(&app).await;
+    let page = take(
+        &app,
+        &holder,
+        "crcn-2.1-practised",
+        &[("identite", "pseudonyme")],
+    )
+    .await;
+    let jwt = file(&app, &page).await;
+    let credential_id = payload(&jwt)["id"]
+        .as_str()
+        .and_then(|id| id.rsplit('/').next())
+        .expect("id")
+        .to_owned();
+    let voucher_page = format!("/portail/lot/cheques/{}", holder.reference);
+    let revoke = format!("{voucher_page}/attestations/{credential_id}/revoquer");
+
+    // A prescriber sees the voucher, not its credentials, and cannot revoke one.
+    let email = with_password(&app, Role::Prescriber).await;
+    let prescriber = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let seen = prescriber.get(&voucher_page).await;
+    assert_eq!(seen.status, 200, "{}", seen.html);
+    assert!(
+        !seen.html.contains("Attestations délivrées"),
+        "{}",
+        seen.html
+    );
+    let refused = prescriber.submit(&revoke, &[("reason", "essai")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+
+    let email = with_password(&app, Role::TenantAdmin).await;
+    let admin = SignedIn::new(&app, "lot", &email, PASSWORD).await;
+    let seen = admin.get(&voucher_page).await;
+    assert!(
+        seen.html.contains("Attestations délivrées"),
+        "{}",
+        seen.html
+    );
+    assert!(
+        seen.html.contains("Compétence numérique 2.1 pratiquée"),
+        "{}",
+        seen.html
+    );
+    // Without the session's form token, nothing happens.
+    let forged = admin.send_form(&revoke, &[("reason", "sans jeton")]).await;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+    let (report, accepted) = independent(&app, &jwt, None).await;
+    assert!(accepted, "{report}");
+
+    let done = admin
+        .submit(&revoke, &[("reason", "compétence notée à tort")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let seen = admin
+        .get(&format!("{voucher_page}?attestation=revoquee"))
+        .await;
+    assert!(
+        seen.html.contains("L’attestation est révoquée"),
+        "{}",
+        seen.html
+    );
+    assert!(
+        seen.html.contains("compétence notée à tort"),
+        "{}",
+        seen.html
+    );
+    let (report, accepted) = independent(&app, &jwt, None).await;
+    assert!(!accepted && report["status"] == "revoked", "{report}");
+    let again = admin.submit(&revoke, &[("reason", "encore")]).await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(again.html.contains("déjà été révoquée"), "{}", again.html);
 }
