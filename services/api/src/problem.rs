@@ -452,6 +452,34 @@ impl ApiResponse for PageFault {
     }
 }
 
+/// What a holder's page that takes a form meets that is not one of its own French answers: a
+/// form it cannot read (as `FormRejected`), or an internal fault (as `PageFault`).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PageFormFault(#[from] ApiError);
+
+impl ResponseError for PageFormFault {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for PageFormFault {
+    fn meta() -> MetaResponses {
+        let mut meta = FormRejected::meta();
+        meta.responses.extend(PageFault::meta().responses);
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
 /// The errors of an operation open to anyone (no token): the same answers as `ApiError`, documented
 /// without 401 and 403, which such an operation never gives.
 #[derive(Debug, thiserror::Error)]

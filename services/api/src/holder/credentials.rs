@@ -24,7 +24,7 @@ use zip::write::SimpleFileOptions;
 
 use super::{message, page, too_many_page};
 use crate::limits;
-use crate::problem::{ApiError, PageFault};
+use crate::problem::{ApiError, PageFault, PageFormFault};
 use crate::state::AppState;
 use crate::v1::Tag;
 use crate::v1::portfolio::open_code;
@@ -167,19 +167,19 @@ enum Trouble {
     Unavailable,
 }
 
-fn trouble(err: ApiError) -> Result<Trouble, PageFault> {
+fn trouble<E: From<ApiError>>(err: ApiError) -> Result<Trouble, E> {
     match err.status() {
         StatusCode::TOO_MANY_REQUESTS => Ok(Trouble::TooMany),
         StatusCode::SERVICE_UNAVAILABLE => {
             tracing::warn!(error = %err, "credential page unavailable");
             Ok(Trouble::Unavailable)
         }
-        _ => Err(PageFault::from(err)),
+        _ => Err(E::from(err)),
     }
 }
 
 /// The page, or the French page of what went wrong on the way.
-fn answered<T: From<Trouble>>(result: Result<T, ApiError>) -> Result<T, PageFault> {
+fn answered<T: From<Trouble>, E: From<ApiError>>(result: Result<T, ApiError>) -> Result<T, E> {
     result.or_else(|err| trouble(err).map(Into::into))
 }
 
@@ -265,9 +265,12 @@ async fn holder_page(
     req: &Request,
     tenant: &str,
     code: &str,
-    id: Uuid,
+    id: &str,
 ) -> Result<CredentialPage, ApiError> {
     let Some(opened) = open_code(state, req, tenant, code).await? else {
+        return Ok(CredentialPage::NotFound(not_found_page()));
+    };
+    let Ok(id) = Uuid::try_parse(id) else {
         return Ok(CredentialPage::NotFound(not_found_page()));
     };
     let Some(found) =
@@ -298,9 +301,12 @@ async fn holder_file(
     req: &Request,
     tenant: &str,
     code: &str,
-    id: Uuid,
+    id: &str,
 ) -> Result<CredentialFile, ApiError> {
     let Some(opened) = open_code(state, req, tenant, code).await? else {
+        return Ok(CredentialFile::NotFound(not_found_page()));
+    };
+    let Ok(id) = Uuid::try_parse(id) else {
         return Ok(CredentialFile::NotFound(not_found_page()));
     };
     let Some(found) =
@@ -454,9 +460,12 @@ async fn public_page(
     state: &AppState,
     req: &Request,
     slug: &str,
-    id: Uuid,
+    id: &str,
 ) -> Result<CredentialPage, ApiError> {
     count_check(state, req).await?;
+    let Ok(id) = Uuid::try_parse(id) else {
+        return Ok(CredentialPage::NotFound(not_found_page()));
+    };
     match credentials::verify_issued(&state.db, &state.links.public_base_url, slug, id).await? {
         Some(Found::Verified(v)) => Ok(CredentialPage::Ok(page(
             "credential_check.html",
@@ -533,7 +542,7 @@ impl HolderCredentialPages {
         /// The holder's code, as on the letter.
         code: Path<String>,
         form: Form<CredentialForm>,
-    ) -> Result<CredentialPage, PageFault> {
+    ) -> Result<CredentialPage, PageFormFault> {
         answered(issue_one(&state, req, &tenant.0, &code.0, &form.0).await)
     }
 
@@ -553,7 +562,7 @@ impl HolderCredentialPages {
         /// The holder's code, as on the letter.
         code: Path<String>,
         form: Form<CredentialForm>,
-    ) -> Result<CredentialsZip, PageFault> {
+    ) -> Result<CredentialsZip, PageFormFault> {
         answered(holder_zip(&state, req, &tenant.0, &code.0, &form.0).await)
     }
 
@@ -573,9 +582,9 @@ impl HolderCredentialPages {
         /// The holder's code, as on the letter.
         code: Path<String>,
         /// The credential's id (the end of its verification link).
-        credential_id: Path<Uuid>,
+        credential_id: Path<String>,
     ) -> Result<CredentialPage, PageFault> {
-        answered(holder_page(&state, req, &tenant.0, &code.0, credential_id.0).await)
+        answered(holder_page(&state, req, &tenant.0, &code.0, &credential_id.0).await)
     }
 
     /// The credential's file: an Open Badges 3.0 credential as a compact JWS (`.jwt`).
@@ -593,9 +602,9 @@ impl HolderCredentialPages {
         /// The holder's code, as on the letter.
         code: Path<String>,
         /// The credential's id (the end of its verification link).
-        credential_id: Path<Uuid>,
+        credential_id: Path<String>,
     ) -> Result<CredentialFile, PageFault> {
-        answered(holder_file(&state, req, &tenant.0, &code.0, credential_id.0).await)
+        answered(holder_file(&state, req, &tenant.0, &code.0, &credential_id.0).await)
     }
 
     /// A credential's public verification page (French HTML): who issued what to whom (the
@@ -613,9 +622,9 @@ impl HolderCredentialPages {
         /// The issuing territory's short name.
         slug: Path<String>,
         /// The credential's id (the end of its verification link).
-        credential_id: Path<Uuid>,
+        credential_id: Path<String>,
     ) -> Result<CredentialPage, PageFault> {
-        answered(public_page(&state, req, &slug.0, credential_id.0).await)
+        answered(public_page(&state, req, &slug.0, &credential_id.0).await)
     }
 
     /// Where anyone pastes a credential's file to check it against the territory's keys and
@@ -648,7 +657,7 @@ impl HolderCredentialPages {
         /// The issuing territory's short name.
         slug: Path<String>,
         form: Form<CheckForm>,
-    ) -> Result<CredentialPage, PageFault> {
+    ) -> Result<CredentialPage, PageFormFault> {
         answered(check_pasted(&state, req, &slug.0, &form.0.attestation).await)
     }
 }
