@@ -6,12 +6,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   api,
-  attendOneSession,
   baseUrl,
   browser,
   checkAccessibility,
   issueVoucher,
+  lotScheme,
   page,
+  parisMinutesSinceMidnight,
+  registerAtDemoEpn,
   screenshot,
 } from "./support.mjs";
 
@@ -25,9 +27,29 @@ after(async () => {
   await chromium?.close();
 });
 
+/**
+ * A session attended earlier today at the demo EPN, where a competence was recorded: away from
+ * the sessions of the hour, which the phone's tests find by how near they are.
+ */
+async function attendedEarlierToday(reference, lastName) {
+  const scheme = await lotScheme();
+  await registerAtDemoEpn(reference, lastName);
+  const minutesAgo = Math.max(1, Math.min(8 * 60, parisMinutesSinceMidnight() - 5));
+  const session = await api(
+    "POST",
+    "/v1/sessions",
+    "EPN_LOT",
+    { scheme_id: scheme.id, module_number: 1, starts_at: new Date(Date.now() - minutesAgo * 60_000).toISOString(), capacity: 8 },
+    201,
+  );
+  await api("POST", `/v1/sessions/${session.id}/attendance`, "EPN_LOT", {
+    entries: [{ reference, status: "present", competences: [{ code: "2.1", level: "practised" }] }],
+  });
+}
+
 test("a holder downloads a credential from the portfolio and its verification page says it is valid", async () => {
   const reference = await issueVoucher("Ginette", "Cabanès");
-  await attendOneSession(reference, "Cabanès");
+  await attendedEarlierToday(reference, "Cabanès");
   const link = await api("POST", `/v1/vouchers/${reference}/portfolio-link`, "EPN_LOT", {}, 201);
 
   const holder = await page(chromium, { phone: true });

@@ -158,7 +158,8 @@ test("a holder scans the letter's QR code, reads their space on a phone, keeps a
   const copy = readPdf(await printToPdf(holder, "holder-portfolio-copy"));
   assert.match(copy.text, /Portfolio numérique de Léonie/);
   assert.match(copy.text, /2\.1 Interagir/);
-  assert.match(copy.text, new RegExp(own));
+  // The table may wrap the reference inside its column.
+  assert.match(copy.text.replace(/\s/g, ""), new RegExp(own));
 
   // The holder revokes the link: the letter's address opens nothing any more.
   await holder.goto(scanned[0]);
