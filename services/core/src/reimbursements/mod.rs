@@ -5,6 +5,7 @@ pub mod compute;
 pub mod export;
 pub mod line_kind;
 pub mod sepa;
+pub mod split;
 pub mod status;
 
 use chrono::{DateTime, NaiveDate, Utc};
