@@ -331,32 +331,26 @@ async fn holder_zip(
     let Some(opened) = open_code(state, req, tenant, code).await? else {
         return Ok(CredentialsZip::NotFound(not_found_page()));
     };
-    let earned = credentials::offered(&state.db, &opened).await?;
-    if earned.is_empty() {
-        return Ok(CredentialsZip::NotFound(not_found_page()));
-    }
-    let choice = choice(form);
-    let mut issued = Vec::with_capacity(earned.len());
-    for e in &earned {
-        match credentials::issue(
-            &state.db,
-            &state.links.portfolio_key,
-            &state.links.public_base_url,
-            &opened,
-            &e.achievement.key,
-            &choice,
-        )
-        .await
-        {
-            Ok(one) => issued.push((e.achievement.name(), one)),
-            Err(Error::Invalid(_)) => {
-                return Ok(CredentialsZip::Invalid(invalid_email_page(&space_path(
-                    &opened, code,
-                ))));
-            }
-            Err(err) => return Err(err.into()),
+    let issued = match credentials::issue_all(
+        &state.db,
+        &state.links.portfolio_key,
+        &state.links.public_base_url,
+        &opened,
+        &choice(form),
+    )
+    .await
+    {
+        Ok(issued) if issued.is_empty() => {
+            return Ok(CredentialsZip::NotFound(not_found_page()));
         }
-    }
+        Ok(issued) => issued,
+        Err(Error::Invalid(_)) => {
+            return Ok(CredentialsZip::Invalid(invalid_email_page(&space_path(
+                &opened, code,
+            ))));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let mut readme = format!(
         "Vos attestations délivrées par {} (Open Badges 3.0, signées).\r\n\r\nChaque fichier .jwt se vérifie avec n’importe quel outil compatible, ou sur la page de vérification indiquée :\r\n\r\n",
         opened.tenant.shown_name()

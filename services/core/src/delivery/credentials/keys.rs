@@ -61,36 +61,74 @@ fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Makes a new signing key for the tenant of `tx`; the caller has retired the previous one.
-async fn create(tx: &mut Tx, sealing: &LinkKey) -> Result<Signing, Error> {
+/// `None` when another transaction made one meanwhile: that one stays.
+async fn create(tx: &mut Tx, sealing: &LinkKey) -> Result<Option<Signing>, Error> {
     let id = Uuid::now_v7();
     let secret: [u8; 32] = rand::random();
     let key = SigningKey::from_bytes(&secret);
     let sealed = xor(&secret, &pad(sealing, tx.tenant_id(), id));
-    sqlx::query(
-        "INSERT INTO credential_keys (tenant_id, id, public_key, sealed_secret) VALUES ($1, $2, $3, $4)",
+    let made: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO credential_keys (tenant_id, id, public_key, sealed_secret) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id) WHERE retired_at IS NULL DO NOTHING RETURNING id",
     )
     .bind(tx.tenant_id())
     .bind(id)
     .bind(key.verifying_key().to_bytes().as_slice())
     .bind(sealed.as_slice())
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(Signing { id, key })
+    Ok(made.map(|id| Signing { id, key }))
 }
 
 /// The key that signs for the tenant of `tx`, made at the first credential; locked until the
-/// transaction ends, so that a rotation waits for the credentials being signed.
+/// transaction ends, so that a rotation waits for the credentials being signed, and two first
+/// credentials of a territory make one key.
 pub(crate) async fn signing(tx: &mut Tx, sealing: &LinkKey) -> Result<Signing, Error> {
-    let row: Option<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+    if let Some(row) = signing_row(tx, true).await? {
+        return open(tx, sealing, row);
+    }
+    if let Some(made) = create(tx, sealing).await? {
+        return Ok(made);
+    }
+    match signing_row(tx, true).await? {
+        Some(row) => open(tx, sealing, row),
+        None => Err(Error::Internal(
+            "no signing key, and none could be made".into(),
+        )),
+    }
+}
+
+/// The key that signs now, read without a lock (a status list signed for a verifier); `None`
+/// before the territory's first credential.
+pub(crate) async fn current(tx: &mut Tx, sealing: &LinkKey) -> Result<Option<Signing>, Error> {
+    match signing_row(tx, false).await? {
+        Some(row) => open(tx, sealing, row).map(Some),
+        None => Ok(None),
+    }
+}
+
+type SigningRow = (Uuid, Vec<u8>, Vec<u8>);
+
+async fn signing_row(tx: &mut Tx, lock: bool) -> Result<Option<SigningRow>, Error> {
+    let sql = if lock {
         "SELECT id, public_key, sealed_secret FROM credential_keys
-          WHERE tenant_id = $1 AND retired_at IS NULL FOR UPDATE",
-    )
-    .bind(tx.tenant_id())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((id, public_key, sealed)) = row else {
-        return create(tx, sealing).await;
+          WHERE tenant_id = $1 AND retired_at IS NULL FOR UPDATE"
+    } else {
+        "SELECT id, public_key, sealed_secret FROM credential_keys
+          WHERE tenant_id = $1 AND retired_at IS NULL"
     };
+    Ok(sqlx::query_as(sql)
+        .bind(tx.tenant_id())
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// Opens a sealed key, checking that its public half matches.
+fn open(
+    tx: &Tx,
+    sealing: &LinkKey,
+    (id, public_key, sealed): SigningRow,
+) -> Result<Signing, Error> {
     let sealed: [u8; 32] = sealed
         .try_into()
         .map_err(|_| Error::Internal("a sealed signing key is not 32 bytes".into()))?;
@@ -113,7 +151,9 @@ pub(crate) async fn rotate(tx: &mut Tx, sealing: &LinkKey, actor: Actor) -> Resu
     .bind(tx.tenant_id())
     .fetch_optional(&mut **tx)
     .await?;
-    let new = create(tx, sealing).await?;
+    let new = create(tx, sealing)
+        .await?
+        .ok_or_else(|| Error::Internal("another rotation made a key meanwhile".into()))?;
     let tenant_id = tx.tenant_id();
     audit::record(
         tx,

@@ -266,6 +266,35 @@ async fn free_status_index(tx: &mut Tx) -> Result<u32, Error> {
     }
 }
 
+/// How the holder chose to be named, checked, with the keyed digest of an email.
+struct Naming<'a> {
+    choice: &'a SubjectChoice,
+    email: Option<String>,
+    digest: Option<Vec<u8>>,
+}
+
+impl<'a> Naming<'a> {
+    fn of(sealing: &LinkKey, tenant: &Tenant, choice: &'a SubjectChoice) -> Result<Self, Error> {
+        let email = match choice {
+            SubjectChoice::Email(address) => Some(normalised_email(address)?),
+            _ => None,
+        };
+        let digest = email.as_ref().map(|address| {
+            sealing
+                .derive(
+                    EMAIL_DIGEST_LABEL,
+                    &[tenant.id.as_bytes(), address.as_bytes()],
+                )
+                .to_vec()
+        });
+        Ok(Self {
+            choice,
+            email,
+            digest,
+        })
+    }
+}
+
 /// The credential for `achievement`, named as the holder chose: the one issued before with the
 /// same choice if it stands, else a new one signed now. `NotFound` if the person did not reach it.
 pub async fn issue(
@@ -278,18 +307,7 @@ pub async fn issue(
 ) -> Result<Issued, Error> {
     let tenant = &opened.tenant;
     let urls = Urls::new(public_base_url, &tenant.slug);
-    let email = match choice {
-        SubjectChoice::Email(address) => Some(normalised_email(address)?),
-        _ => None,
-    };
-    let subject_digest = email.as_ref().map(|address| {
-        sealing
-            .derive(
-                EMAIL_DIGEST_LABEL,
-                &[tenant.id.as_bytes(), address.as_bytes()],
-            )
-            .to_vec()
-    });
+    let naming = Naming::of(sealing, tenant, choice)?;
     let mut tx = db.begin_tenant(tenant.id).await?;
     let Some(earned) = earned(&mut tx, tenant, opened.beneficiary_id)
         .await?
@@ -298,8 +316,48 @@ pub async fn issue(
     else {
         return Err(Error::NotFound("achievement reached by this person"));
     };
+    let issued = issue_in(&mut tx, sealing, &urls, opened, &earned, &naming).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// Every credential the person reached, named as they chose, in one transaction: what the zip
+/// holds, with each achievement's name.
+pub async fn issue_all(
+    db: &Db,
+    sealing: &LinkKey,
+    public_base_url: &str,
+    opened: &Opened,
+    choice: &SubjectChoice,
+) -> Result<Vec<(String, Issued)>, Error> {
+    let tenant = &opened.tenant;
+    let urls = Urls::new(public_base_url, &tenant.slug);
+    let naming = Naming::of(sealing, tenant, choice)?;
+    let mut tx = db.begin_tenant(tenant.id).await?;
+    let mut all = Vec::new();
+    for earned in earned(&mut tx, tenant, opened.beneficiary_id).await? {
+        let issued = issue_in(&mut tx, sealing, &urls, opened, &earned, &naming).await?;
+        all.push((earned.achievement.name(), issued));
+    }
+    tx.commit().await?;
+    Ok(all)
+}
+
+/// The credential for `earned`, in `tx`: the standing one with the same naming, or a new one.
+async fn issue_in(
+    tx: &mut Tx,
+    sealing: &LinkKey,
+    urls: &Urls,
+    opened: &Opened,
+    earned: &Earned,
+    naming: &Naming<'_>,
+) -> Result<Issued, Error> {
+    let tenant = &opened.tenant;
+    let achievement = &earned.achievement.key;
+    let choice = naming.choice;
+    let subject_digest = &naming.digest;
     // The lock on the signing key orders issuances: two clicks give one credential.
-    let signing = keys::signing(&mut tx, sealing).await?;
+    let signing = keys::signing(tx, sealing).await?;
     let existing: Option<(Uuid, String)> = sqlx::query_as(
         "SELECT id, compact_jws FROM credentials
           WHERE tenant_id = $1 AND beneficiary_id = $2 AND achievement = $3 AND subject_kind = $4
@@ -310,11 +368,10 @@ pub async fn issue(
     .bind(opened.beneficiary_id)
     .bind(achievement.to_string())
     .bind(choice.kind())
-    .bind(&subject_digest)
-    .fetch_optional(&mut *tx)
+    .bind(subject_digest)
+    .fetch_optional(&mut **tx)
     .await?;
     if let Some((id, compact_jws)) = existing {
-        tx.commit().await?;
         return Ok(Issued {
             id,
             achievement: achievement.clone(),
@@ -322,7 +379,7 @@ pub async fn issue(
             verification_url: urls.credential(id),
         });
     }
-    let subject = match (choice, email) {
+    let subject = match (choice, naming.email.clone()) {
         (SubjectChoice::Email(_), Some(address)) => Subject::Email {
             address,
             salt: hex::encode(rand::random::<[u8; 16]>()),
@@ -333,7 +390,7 @@ pub async fn issue(
             )
             .bind(tx.tenant_id())
             .bind(opened.beneficiary_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             match name {
                 Some((Some(first), Some(last))) => Subject::Name(format!("{first} {last}")),
@@ -351,7 +408,7 @@ pub async fn issue(
             )
         }
     };
-    let status_index = free_status_index(&mut tx).await?;
+    let status_index = free_status_index(tx).await?;
     let id = Uuid::now_v7();
     let issued_at = Utc::now();
     let payload = document::credential(
@@ -365,7 +422,7 @@ pub async fn issue(
             evidence: &earned.evidence,
             status_index,
         },
-        &urls,
+        urls,
     );
     let compact_jws = jws::sign(&signing.key, &urls.key(signing.id), &payload);
     sqlx::query(
@@ -379,15 +436,15 @@ pub async fn issue(
     .bind(achievement.to_string())
     .bind(earned.achievement.name())
     .bind(choice.kind())
-    .bind(&subject_digest)
+    .bind(subject_digest)
     .bind(signing.id)
     .bind(status_index as i32)
     .bind(issued_at)
     .bind(&compact_jws)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     audit::record(
-        &mut tx,
+        tx,
         tenant.id,
         crate::delivery::portfolio::link::HOLDER,
         "credentials.issued",
@@ -396,7 +453,6 @@ pub async fn issue(
         json!({ "credential_id": id, "achievement": achievement.to_string(), "subject": choice.kind() }),
     )
     .await?;
-    tx.commit().await?;
     Ok(Issued {
         id,
         achievement: achievement.clone(),
@@ -558,7 +614,10 @@ pub async fn status_list(
         tx.commit().await?;
         return Ok(None);
     }
-    let signing = keys::signing(&mut tx, sealing).await?;
+    let Some(signing) = keys::current(&mut tx, sealing).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
     tx.commit().await?;
     let revoked = in_range
         .into_iter()
