@@ -792,6 +792,38 @@ pub const STATEMENT_CSV: Operation = op(
     "/v1/statements/{statement_id}/csv",
     STATEMENT_READERS,
 );
+pub const CREATE_FUNDER: Operation = op("createFunder", "POST", "/v1/funders", TENANT_ADMIN);
+pub const LIST_FUNDERS: Operation = op("listFunders", "GET", "/v1/funders", FINANCE_READERS);
+pub const FUNDER_CLAIMS_CSV: Operation = op(
+    "funderClaimsCsv",
+    "GET",
+    "/v1/funders/{funder_id}/claims/csv",
+    FINANCE_READERS,
+);
+pub const CHANGE_SCHEME_FUNDING: Operation = op(
+    "changeSchemeFunding",
+    "PUT",
+    "/v1/schemes/{scheme_id}/funding",
+    TENANT_ADMIN,
+);
+pub const GET_SCHEME_FUNDING: Operation = op(
+    "getSchemeFunding",
+    "GET",
+    "/v1/schemes/{scheme_id}/funding",
+    FINANCE_READERS,
+);
+pub const GET_SCHEME_RECONCILIATION: Operation = op(
+    "getSchemeReconciliation",
+    "GET",
+    "/v1/schemes/{scheme_id}/reconciliation",
+    FINANCE_READERS,
+);
+pub const SCHEME_RECONCILIATION_CSV: Operation = op(
+    "schemeReconciliationCsv",
+    "GET",
+    "/v1/schemes/{scheme_id}/reconciliation/csv",
+    FINANCE_READERS,
+);
 pub const RUN_REIMBURSEMENTS: Operation = op(
     "runReimbursements",
     "POST",
@@ -860,6 +892,13 @@ pub const CHECK_BALANCE: Operation = Operation {
 };
 
 pub const ALL: &[&Operation] = &[
+    &CREATE_FUNDER,
+    &LIST_FUNDERS,
+    &FUNDER_CLAIMS_CSV,
+    &CHANGE_SCHEME_FUNDING,
+    &GET_SCHEME_FUNDING,
+    &GET_SCHEME_RECONCILIATION,
+    &SCHEME_RECONCILIATION_CSV,
     &GET_ME,
     &CREATE_TENANT,
     &LIST_TENANTS,

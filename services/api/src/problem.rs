@@ -232,6 +232,8 @@ pub fn refusal_status(kind: RefusalKind) -> StatusCode {
         | K::EpnSourceTaken
         | K::SchemeCodeTaken
         | K::RulesDateTaken
+        | K::FunderNameTaken
+        | K::FundingDateTaken
         | K::ModuleNumberTaken
         | K::ModulesInUse
         | K::SchemeClosed

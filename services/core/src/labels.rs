@@ -148,6 +148,20 @@ pub fn public_category(category: PublicCategory) -> &'static str {
     }
 }
 
+/// A funder's kind, as finance reads it.
+pub fn funder_kind(kind: crate::funders::FunderKind) -> &'static str {
+    use crate::funders::FunderKind as K;
+    match kind {
+        K::EuropeanFund => "Fonds européen (FSE+)",
+        K::State => "État",
+        K::FamilyAllowanceFund => "Caisse d’allocations familiales",
+        K::Region => "Région",
+        K::Department => "Département",
+        K::Commune => "Commune ou intercommunalité",
+        K::Other => "Autre financeur",
+    }
+}
+
 /// What a statement line pays for, as finance and EPNs read it.
 pub fn line_kind(kind: LineKind) -> &'static str {
     match kind {

@@ -15,6 +15,7 @@ pub mod emails;
 pub mod epns;
 pub mod error;
 pub mod field_rule;
+pub mod funders;
 pub mod idempotency;
 pub mod imports;
 pub mod labels;

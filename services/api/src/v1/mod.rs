@@ -41,6 +41,7 @@ pub mod credentials;
 pub mod emails;
 pub mod epns;
 pub mod examples;
+pub mod funders;
 pub mod identity_provider;
 pub mod imports;
 pub mod me;
@@ -133,8 +134,11 @@ pub type Apis = (
         crate::holder::portfolio::PortfolioPage,
         crate::holder::portfolio::HolderPages,
         crate::holder::unsubscribe::UnsubscribePages,
-        credentials::CredentialsApi,
-        crate::holder::credentials::HolderCredentialPages,
+        (
+            credentials::CredentialsApi,
+            crate::holder::credentials::HolderCredentialPages,
+            funders::FundersApi,
+        ),
     ),
 );
 
@@ -170,8 +174,11 @@ pub fn apis() -> Apis {
             crate::holder::portfolio::PortfolioPage,
             crate::holder::portfolio::HolderPages,
             crate::holder::unsubscribe::UnsubscribePages,
-            credentials::CredentialsApi,
-            crate::holder::credentials::HolderCredentialPages,
+            (
+                credentials::CredentialsApi,
+                crate::holder::credentials::HolderCredentialPages,
+                funders::FundersApi,
+            ),
         ),
     )
 }

@@ -206,7 +206,7 @@ fn parse_month(month: &str) -> Result<NaiveDate, ApiError> {
         })
 }
 
-fn attachment(name: String, bytes: Vec<u8>) -> Attachment<Vec<u8>> {
+pub(crate) fn attachment(name: String, bytes: Vec<u8>) -> Attachment<Vec<u8>> {
     Attachment::new(bytes)
         .attachment_type(AttachmentType::Attachment)
         .filename(name)

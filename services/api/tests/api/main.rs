@@ -7,6 +7,7 @@ mod credentials;
 mod delivery;
 mod emails;
 mod errors;
+mod funders;
 mod helpers;
 mod holder;
 mod idempotency;

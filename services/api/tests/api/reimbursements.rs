@@ -13,6 +13,12 @@ use crate::helpers::{AnimatorElsewhere, TestApp, spawn_app};
 /// A voucher registered at the Lot's EPN with one two-hour session attended today.
 async fn a_month_of_delivery(app: &TestApp) {
     let scheme_id = app.active_ticket_net_in_lot(5).await;
+    delivery_in(app, &scheme_id, "Martin").await;
+}
+
+/// A voucher of `scheme_id` issued by the Lot's prescriber to a holder named `last_name`,
+/// registered at the Lot's EPN, with one two-hour session attended today (20 €).
+pub(crate) async fn delivery_in(app: &TestApp, scheme_id: &str, last_name: &str) {
     let admin = app.lot.token(Role::TenantAdmin);
     app.post(
         &format!("/v1/epns/{}/offers", app.lot.epn_id),
@@ -24,7 +30,7 @@ async fn a_month_of_delivery(app: &TestApp) {
         .post(
             "/v1/vouchers",
             app.lot.token(Role::Prescriber),
-            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jeanne", "last_name": "Martin",
+            &json!({ "scheme_id": scheme_id, "beneficiary": { "first_name": "Jeanne", "last_name": last_name,
                      "birth_year": 1957, "commune_insee": "46102", "public_category": "senior" } }),
         )
         .await;
@@ -41,7 +47,7 @@ async fn a_month_of_delivery(app: &TestApp) {
         Actor::SYSTEM,
         &RegisterRequest {
             reference: reference.clone(),
-            last_name: "Martin".into(),
+            last_name: last_name.into(),
             interview: Interview {
                 on: Some(passerelle_test_support::paris_today()),
                 minutes: Some(30),

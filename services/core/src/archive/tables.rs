@@ -68,9 +68,13 @@ pub const LEFT_OUT: [(&str, &str); 13] = [
 /// password on the new deployment (« mot de passe oublié »).
 pub const BLANKED: [(&str, &str); 1] = [("users", "password_hash")];
 
-/// Load orders no foreign key says: the lines of a statement have no row-by-row key (a month
-/// writes millions), but a trigger refuses a line whose statement is not there yet.
-const LOADS_AFTER: [(&str, &str); 1] = [("statement_lines", "statements")];
+/// Load orders no foreign key says: the lines of a statement and their funders' shares have no
+/// row-by-row key (a month writes millions), but a trigger refuses a row whose statement is not
+/// there yet.
+const LOADS_AFTER: [(&str, &str); 2] = [
+    ("statement_lines", "statements"),
+    ("statement_line_shares", "statement_lines"),
+];
 
 /// How a column's values read in the Parquet copy. The CSV copy is PostgreSQL's own text for
 /// every type, which `restore` loads back as it is.

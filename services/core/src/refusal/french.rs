@@ -22,6 +22,10 @@ pub(super) fn detail(refusal: &Refusal) -> String {
         R::EpnSourceTaken => "Un autre EPN porte déjà cet identifiant de la source.".into(),
         R::SchemeCodeTaken => "Un dispositif porte déjà ce code court.".into(),
         R::RulesDateTaken => "Une version des règles commence déjà à cette date.".into(),
+        R::FunderNameTaken => "Un financeur porte déjà ce nom.".into(),
+        R::FundingDateTaken => {
+            "Une version du plan de financement de ce dispositif commence déjà à cette date.".into()
+        }
         R::ModuleNumberTaken => "Un module porte déjà ce numéro dans ce dispositif.".into(),
         R::ModulesInUse { numbers } => format!(
             "Ces modules ne peuvent pas quitter le catalogue : des EPN les proposent, des chèques les ont choisis ou des séances y sont prévues (n° {}). Changez plutôt leur texte.",
@@ -219,6 +223,11 @@ pub(super) fn titles(kind: RefusalKind) -> (&'static str, &'static str) {
             "Règles déjà datées de ce jour",
         ),
         K::ModuleNumberTaken => ("Module number taken", "Numéro de module déjà pris"),
+        K::FunderNameTaken => ("Funder name taken", "Nom de financeur déjà pris"),
+        K::FundingDateTaken => (
+            "Funding already changes on this date",
+            "Financement déjà daté de ce jour",
+        ),
         K::ModulesInUse => ("Modules in use", "Modules utilisés"),
         K::SchemeClosed => ("Scheme closed", "Dispositif clos"),
         K::SchemeStatusChange => (

@@ -48,6 +48,12 @@ pub enum Refusal {
     RulesDateTaken,
     #[error("a module with this number already exists in this scheme")]
     ModuleNumberTaken,
+
+    // Funders and the split of a scheme between them.
+    #[error("a funder with this name already exists in this tenant")]
+    FunderNameTaken,
+    #[error("a version of this scheme's funding already starts on this date")]
+    FundingDateTaken,
     #[error(
         "modules {numbers:?} cannot leave the catalogue: EPNs offer them, vouchers chose them or sessions were planned on them"
     )]

@@ -10,7 +10,8 @@
 //! for it. Draft statements up to the month are emptied and refilled with what is owed minus what
 //! the other statements account for. A source whose own month is approved or paid gets the
 //! difference as an adjustment in the month being run. A run is one transaction: interrupted, it
-//! leaves nothing; run again, it gives the same lines.
+//! leaves nothing; run again, it gives the same lines. Its last step shares the draft lines of
+//! co-financed vouchers between their funders and the territory (`allocation`).
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -97,6 +98,15 @@ pub async fn run_month_in(
     lock_tenant(tx, tenant.id).await?;
     build_desired(tx, tenant, month).await?;
     sqlx::query(
+        "DELETE FROM statement_line_shares s USING statements st
+         WHERE s.tenant_id = $2 AND st.tenant_id = s.tenant_id AND st.id = s.statement_id
+           AND st.status = 'draft' AND st.month <= $1",
+    )
+    .bind(month)
+    .bind(tenant.id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
         "DELETE FROM statement_lines l USING statements st
          WHERE l.tenant_id = $2 AND st.tenant_id = l.tenant_id AND st.id = l.statement_id
            AND st.status = 'draft' AND st.month <= $1",
@@ -181,6 +191,7 @@ pub async fn run_month_in(
     .bind(&line_counts)
     .execute(&mut **tx)
     .await?;
+    super::allocation::allocate_drafts(tx, month).await?;
     let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(line_count), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
          FROM statements WHERE tenant_id = $2 AND month = $1",

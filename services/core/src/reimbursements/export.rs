@@ -3,7 +3,7 @@
 //! formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) prefixed with `'`.
 //! The last row of a file is its total, equal to the sum of the statements' totals.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -34,22 +34,39 @@ pub fn euros(cents: i64) -> String {
     format!("{sign}{},{:02}", abs / 100, abs % 100)
 }
 
-fn text(cell: &str) -> String {
+pub(crate) fn text(cell: &str) -> String {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_owned(),
     }
 }
 
-fn date(d: NaiveDate) -> String {
+pub(crate) fn date(d: NaiveDate) -> String {
     d.format("%d/%m/%Y").to_string()
 }
 
-fn kind_label(line: &StatementLine) -> String {
-    match (line.kind, line.adjusts_month) {
+/// What a line pays for, as its « Type de ligne » cell reads.
+pub(crate) fn kind_label(kind: LineKind, adjusts_month: Option<NaiveDate>) -> String {
+    match (kind, adjusts_month) {
         (LineKind::Interview, _) => "Entretien de positionnement".into(),
         (LineKind::Adjustment, Some(m)) => format!("Régularisation de {}", m.format("%m/%Y")),
         (LineKind::Attendance | LineKind::Adjustment, _) => "Séance".into(),
+    }
+}
+
+/// A session's start in the territory's time, as its « Séance » cell reads.
+pub(crate) fn session_cell(starts_at: Option<DateTime<Utc>>, tz: chrono_tz::Tz) -> String {
+    starts_at
+        .map(|at| at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// « 3 - Messagerie », as the « Module » cell reads.
+pub(crate) fn module_cell(number: Option<i32>, title: Option<&str>) -> String {
+    match (number, title) {
+        (Some(n), Some(t)) => format!("{n} - {t}"),
+        (Some(n), None) => n.to_string(),
+        _ => String::new(),
     }
 }
 
@@ -60,15 +77,8 @@ fn write_statement(
     tz: chrono_tz::Tz,
 ) -> Result<(), csv::Error> {
     for line in lines {
-        let session = line
-            .session_starts_at
-            .map(|at| at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string())
-            .unwrap_or_default();
-        let module = match (line.module_number, &line.module_title) {
-            (Some(n), Some(t)) => format!("{n} - {t}"),
-            (Some(n), None) => n.to_string(),
-            _ => String::new(),
-        };
+        let session = session_cell(line.session_starts_at, tz);
+        let module = module_cell(line.module_number, line.module_title.as_deref());
         let rate = if line.source_kind.paid_by_the_hour() {
             euros(line.rate_cents)
         } else {
@@ -85,7 +95,7 @@ fn write_statement(
             line.minutes.to_string(),
             rate,
             euros(line.amount_cents),
-            text(&kind_label(line)),
+            text(&kind_label(line.kind, line.adjusts_month)),
             if line.off_path { "oui" } else { "" }.to_owned(),
         ])?;
     }

@@ -1,8 +1,10 @@
 //! What a tenant owes each EPN, month by month: statements computed by `compute`, reviewed and
 //! approved by finance, paid by SEPA transfer (`sepa`), exported for spreadsheets (`export`).
 
+pub mod allocation;
 pub mod compute;
 pub mod export;
+pub mod funder_claims;
 pub mod line_kind;
 pub mod sepa;
 pub mod split;

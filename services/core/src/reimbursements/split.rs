@@ -50,36 +50,14 @@ pub fn allocate(amount_cents: i64, funders: &[FunderShare]) -> Result<Allocation
     if shares > u64::from(WHOLE) {
         return Err(SplitError::OverWhole);
     }
-    // The exact parts, as whole cents and a remainder in ten-thousandths of a cent; the territory
-    // is the last party, with what the funders do not share.
+    // The territory is the last party, with what the funders do not share.
     let territory_points = u64::from(WHOLE) - shares;
-    let points: Vec<u64> = funders
+    let weights: Vec<u64> = funders
         .iter()
         .map(|f| u64::from(f.basis_points))
         .chain(std::iter::once(territory_points))
         .collect();
-    let amount = amount_cents as u128;
-    let mut parts: Vec<i64> = points
-        .iter()
-        .map(|p| (amount * u128::from(*p) / u128::from(WHOLE)) as i64)
-        .collect();
-    let mut left = amount_cents - parts.iter().sum::<i64>();
-    // Largest remainders first; among equal ones, the earlier party.
-    let mut order: Vec<usize> = (0..points.len()).collect();
-    order.sort_by_key(|&i| {
-        let remainder = amount * u128::from(points[i]) % u128::from(WHOLE);
-        (std::cmp::Reverse(remainder), i)
-    });
-    for &i in &order {
-        if left == 0 {
-            break;
-        }
-        if !(amount * u128::from(points[i])).is_multiple_of(u128::from(WHOLE)) {
-            parts[i] += 1;
-            left -= 1;
-        }
-    }
-    debug_assert_eq!(left, 0, "the remainders add up to the missing cents");
+    let mut parts = largest_remainder(amount_cents, &weights);
 
     // Caps: what a funder cannot take falls to the next ones with room, then to the territory.
     let mut territory = parts.pop().expect("the territory's part");
@@ -95,6 +73,65 @@ pub fn allocate(amount_cents: i64, funders: &[FunderShare]) -> Result<Allocation
         funders: parts,
         territory,
     })
+}
+
+/// `amount_cents` (0 or more) shared in proportion to `weights` (whose sum is more than 0): each
+/// party gets the whole cents of its exact part, and the cents left go one each to the largest
+/// remainders (the earlier party first among equal ones), so the parts add up to the amount.
+fn largest_remainder(amount_cents: i64, weights: &[u64]) -> Vec<i64> {
+    let whole: u128 = weights.iter().map(|w| u128::from(*w)).sum();
+    if whole == 0 {
+        return vec![0; weights.len()];
+    }
+    let amount = amount_cents.max(0) as u128;
+    let mut parts: Vec<i64> = weights
+        .iter()
+        .map(|w| (amount * u128::from(*w) / whole) as i64)
+        .collect();
+    let mut left = amount_cents - parts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| {
+        let remainder = amount * u128::from(weights[i]) % whole;
+        (std::cmp::Reverse(remainder), i)
+    });
+    for &i in &order {
+        if left == 0 {
+            break;
+        }
+        if !(amount * u128::from(weights[i])).is_multiple_of(whole) {
+            parts[i] += 1;
+            left -= 1;
+        }
+    }
+    debug_assert_eq!(left, 0, "the remainders add up to the missing cents");
+    parts
+}
+
+/// A negative line (an adjustment that takes time back) shared among the parties that were paid
+/// for the same source: each gives back in proportion to what it holds of it, never more than it
+/// holds; what nobody holds is the territory's. `held` is each funder's cents of the source, in
+/// order, then the territory's. Returns each party's (negative or zero) part, in the same order.
+pub fn take_back(amount_cents: i64, held: &[i64]) -> Vec<i64> {
+    let mut parts = vec![0; held.len()];
+    if amount_cents >= 0 || held.is_empty() {
+        if let Some(last) = parts.last_mut() {
+            *last = amount_cents;
+        }
+        return parts;
+    }
+    let weights: Vec<u64> = held.iter().map(|h| h.max(&0).unsigned_abs()).collect();
+    let holding: u64 = weights.iter().sum();
+    let wanted = amount_cents.unsigned_abs();
+    let from_holders = wanted.min(holding);
+    let given = largest_remainder(i64::try_from(from_holders).unwrap_or(i64::MAX), &weights);
+    for (part, cents) in parts.iter_mut().zip(given) {
+        *part = -cents;
+    }
+    let rest = i64::try_from(wanted - from_holders).unwrap_or(i64::MAX);
+    if let Some(last) = parts.last_mut() {
+        *last -= rest;
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -171,7 +208,32 @@ mod tests {
         assert_eq!(allocate(-1, &[share(100)]), Err(SplitError::NegativeAmount));
     }
 
+    #[test]
+    fn a_negative_line_is_given_back_by_those_who_were_paid() {
+        // 1,000 paid as 600 / 300 / 100 (territory); 250 taken back: 150 / 75 / 25.
+        assert_eq!(take_back(-250, &[600, 300, 100]), [-150, -75, -25]);
+        // More taken back than was paid for the source: the territory gives the rest.
+        assert_eq!(take_back(-1_200, &[600, 300, 100]), [-600, -300, -300]);
+        // Nothing was paid for it: the territory alone.
+        assert_eq!(take_back(-90, &[0, 0, 0]), [0, 0, -90]);
+        assert_eq!(take_back(-1, &[1, 1, 1]), [-1, 0, 0]);
+    }
+
     proptest! {
+        /// What is given back adds up to the negative amount, and no funder gives back more than
+        /// it holds.
+        #[test]
+        fn what_is_given_back_adds_up(
+            amount in -10_000_000i64..0,
+            held in proptest::collection::vec(0i64..5_000_000, 1..6),
+        ) {
+            let parts = take_back(amount, &held);
+            prop_assert_eq!(parts.iter().sum::<i64>(), amount);
+            for (part, h) in parts.iter().zip(&held).take(held.len() - 1) {
+                prop_assert!(*part <= 0 && -*part <= *h);
+            }
+        }
+
         /// Whatever the shares and caps: the parts add up to the line, none is negative, none is
         /// beyond its room, and an uncapped funder is within a cent of its exact share.
         #[test]

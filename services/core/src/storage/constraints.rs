@@ -338,6 +338,27 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "no such voucher in this tenant",
     ),
     (
+        "funders_name_length",
+        "name",
+        "between 1 and 200 characters",
+    ),
+    (
+        "funders_kind_known",
+        "kind",
+        "one of european_fund, state, family_allowance_fund, region, department, commune, other",
+    ),
+    ("funders_siret_format", "siret", "14 digits"),
+    (
+        "scheme_funding_lines_funder_fkey",
+        "funder_id",
+        "no such funder in this tenant",
+    ),
+    (
+        "scheme_fundings_scheme_fkey",
+        "scheme_id",
+        "no such scheme in this tenant",
+    ),
+    (
         "schemes_referential_code_fkey",
         "referential",
         "no such competency referential (available: crcn)",
@@ -357,6 +378,8 @@ const TAKEN: &[(&str, Refusal)] = &[
     ("epns_unsourced_key", Refusal::EpnSourceTaken),
     ("schemes_code_key", Refusal::SchemeCodeTaken),
     ("scheme_versions_effective_key", Refusal::RulesDateTaken),
+    ("funders_name_key", Refusal::FunderNameTaken),
+    ("scheme_fundings_effective_key", Refusal::FundingDateTaken),
     ("scheme_modules_pkey", Refusal::ModuleNumberTaken),
     ("allocations_no_overlap", Refusal::AllocationOverlaps),
     ("vouchers_reference_key", Refusal::ReferenceTaken),

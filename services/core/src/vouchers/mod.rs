@@ -294,6 +294,16 @@ pub(crate) async fn issue_for(
             break voucher;
         }
     };
+    crate::funders::plan::attach(
+        tx,
+        voucher.id,
+        request.scheme_id,
+        beneficiary.public_category,
+        prescriber_id,
+        today,
+        valid_until,
+    )
+    .await?;
     if beneficiary.email.is_some() && beneficiary.email_consent {
         crate::emails::outbox::add_welcome(tx, tenant.id, voucher.id).await?;
     }

@@ -124,6 +124,37 @@ pub async fn populate(db: &Db, slug_hint: &str, insee_code: &str) -> Populated {
     )
     .await
     .expect("allocation");
+    // A co-financed scheme: the voucher keeps its funder, and the month's line its share.
+    let funder = passerelle_core::funders::create(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        &passerelle_core::funders::NewFunder {
+            name: "FSE+".into(),
+            kind: passerelle_core::funders::FunderKind::EuropeanFund,
+            siret: None,
+        },
+    )
+    .await
+    .expect("funder");
+    passerelle_core::funders::plan::change(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        scheme.scheme.id,
+        today,
+        &[passerelle_core::funders::plan::FundingLine {
+            funder_id: funder.id,
+            share: passerelle_core::funders::plan::FundingShare::BasisPoints(4_000),
+            cap_cents: Some(1_000_000),
+            period_start: None,
+            period_end: None,
+            eligible_publics: Some(vec![PublicCategory::Senior]),
+            eligible_prescribers: Some(vec![prescriber_id]),
+        }],
+    )
+    .await
+    .expect("funding plan");
     let issued = vouchers::issue(
         db,
         tenant.id,

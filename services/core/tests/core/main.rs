@@ -6,6 +6,7 @@ mod code_rules;
 mod delivery;
 mod demo;
 mod fixtures;
+mod funding;
 mod imports;
 mod isolation;
 mod preflight;

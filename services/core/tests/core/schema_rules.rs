@@ -177,10 +177,12 @@ async fn tenancy_violations(pool: &PgPool) -> Vec<String> {
         .fetch_one(pool)
         .await
         .expect("tenant fk");
-        // A statement's lines are written a month at a time, millions in one statement: their
-        // tenant is checked once per statement, through their statement, by a trigger
-        // (migration 20261123000001), instead of once per line by a key.
-        let tenant_checked_by_trigger = table == "statement_lines";
+        // A statement's lines (and their funders' shares) are written a month at a time, millions
+        // in one statement: their tenant is checked once per statement, through their statement,
+        // by a trigger (migrations 20261123000001 and 20261217000001), instead of once per line by
+        // a key.
+        let tenant_checked_by_trigger =
+            table == "statement_lines" || table == "statement_line_shares";
         if !tenant_fk && !tenant_checked_by_trigger {
             violations.push(format!("{table}: tenant_id must reference tenants(id)"));
         }
@@ -244,6 +246,12 @@ async fn every_user_facing_constraint_has_a_message() {
             // Written only by the monthly computation; treasury details are validated in code first.
             || name.starts_with("statements_")
             || name.starts_with("statement_lines_")
+            || name.starts_with("statement_line_shares_")
+            // Written from a plan validated in code first (shares, caps, periods, one funder
+            // once), and at issuance from that plan.
+            || name.starts_with("scheme_funding_lines_")
+            || name.starts_with("scheme_fundings_version_")
+            || name.starts_with("voucher_funders_")
             // Written only by the sign-in code, and the invitation and password-reset code.
             || name.starts_with("web_sessions_")
             || name.starts_with("account_links_")

@@ -1,0 +1,116 @@
+//! Funders: the organisations that co-finance a territory's schemes (the European social fund,
+//! the State, the CAF, a commune). Each scheme's split between them is versioned (`plan`, the « plan de financement »), each
+//! voucher keeps the funders it was issued with, and the monthly run shares every statement line
+//! between them (`reimbursements::allocation`).
+
+pub mod kind;
+pub mod plan;
+pub mod reconciliation;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+pub use kind::FunderKind;
+
+use crate::audit::{self, Actor};
+use crate::error::Validator;
+use crate::storage::Tx;
+use crate::{Db, Error};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Funder {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: FunderKind,
+    pub siret: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFunder {
+    pub name: String,
+    pub kind: FunderKind,
+    pub siret: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, kind, siret, created_at";
+
+pub async fn create(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    new: &NewFunder,
+) -> Result<Funder, Error> {
+    let name = new.name.trim();
+    let siret = new
+        .siret
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut v = Validator::default();
+    v.check(
+        (1..=200).contains(&name.chars().count()),
+        "name",
+        "between 1 and 200 characters",
+    );
+    v.check(
+        siret.is_none_or(|s| s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit())),
+        "siret",
+        "14 digits",
+    );
+    v.finish()?;
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let funder: Funder = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO funders (tenant_id, id, name, kind, siret) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(new.kind)
+    .bind(siret)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "funder.created",
+        "funder",
+        funder.id,
+        json!({ "name": funder.name, "kind": funder.kind }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(funder)
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid) -> Result<Vec<Funder>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let funders = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM funders WHERE tenant_id = $1 ORDER BY name"
+    )))
+    .bind(tenant_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(funders)
+}
+
+pub(crate) async fn fetch(tx: &mut Tx, id: Uuid) -> Result<Funder, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM funders WHERE tenant_id = $2 AND id = $1"
+    )))
+    .bind(id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("funder"))
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Funder, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let funder = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(funder)
+}
