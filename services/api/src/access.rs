@@ -824,6 +824,12 @@ pub const SCHEME_RECONCILIATION_CSV: Operation = op(
     "/v1/schemes/{scheme_id}/reconciliation/csv",
     FINANCE_READERS,
 );
+pub const SET_USER_FUNDER: Operation = op(
+    "setUserFunder",
+    "PUT",
+    "/v1/users/{user_id}/funder",
+    TENANT_ADMIN,
+);
 pub const RUN_REIMBURSEMENTS: Operation = op(
     "runReimbursements",
     "POST",
@@ -897,6 +903,7 @@ pub const ALL: &[&Operation] = &[
     &FUNDER_CLAIMS_CSV,
     &CHANGE_SCHEME_FUNDING,
     &GET_SCHEME_FUNDING,
+    &SET_USER_FUNDER,
     &GET_SCHEME_RECONCILIATION,
     &SCHEME_RECONCILIATION_CSV,
     &GET_ME,

@@ -317,6 +317,21 @@ impl From<reconciliation::Reconciliation> for ReconciliationView {
     }
 }
 
+/// The funder organisation a funder user belongs to.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UserFunderInput {
+    /// One of the territory's funders; null: the user reads the territory's published figures.
+    pub funder_id: Option<Uuid>,
+}
+
+#[derive(ApiResponse)]
+pub enum UserFunderSet {
+    /// Saved: the user's next page or file is its funder's scope.
+    #[oai(status = 204)]
+    NoContent,
+}
+
 #[derive(ApiResponse)]
 pub enum FunderCreated {
     /// Created.
@@ -498,6 +513,35 @@ impl FundersApi {
         let (name, bytes) =
             reconciliation::export(&state.db, tenant_id, auth.actor(), scheme_id.0, month).await?;
         Ok(CsvFile::Ok(attachment(name, bytes)))
+    }
+
+    /// Binds a user with the funder role to its funder organisation (tenant admin): the
+    /// dashboard and statistics files it reads are then that funder's scope, the vouchers it
+    /// co-finances. Audited.
+    #[oai(
+        path = "/users/:user_id/funder",
+        method = "put",
+        operation_id = "setUserFunder",
+        tag = "Tag::Users"
+    )]
+    async fn set_user_funder(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// The user, of the funder role.
+        user_id: Path<Uuid>,
+        body: Json<UserFunderInput>,
+    ) -> Result<UserFunderSet, ApiError> {
+        let tenant_id = auth.authorize_tenant(&access::SET_USER_FUNDER)?;
+        funders::assign_user(
+            &state.db,
+            tenant_id,
+            auth.actor(),
+            user_id.0,
+            body.0.funder_id,
+        )
+        .await?;
+        Ok(UserFunderSet::NoContent)
     }
 
     /// Every version of a scheme's funding plan (tenant admin, finance).

@@ -245,7 +245,14 @@ pub(super) async fn charts(
     req: &Request,
 ) -> PageResult {
     let portal = Portal::allowed(&state, req, &slug, &access::LIST_STATISTICS_EXPORTS).await?;
-    let board = dashboard::dashboard(&state.db, portal.tenant.id, None).await?;
+    // A funder's staff see the vouchers their funder co-finances; the territory sees them all.
+    let scope = passerelle_core::funders::scope_of(
+        &state.db,
+        portal.tenant.id,
+        portal.user.principal.caller_id(),
+    )
+    .await?;
+    let board = dashboard::dashboard(&state.db, portal.tenant.id, None, scope).await?;
     let threshold = board.threshold;
     let count = |n: i64| n.to_string();
     let month_max = board

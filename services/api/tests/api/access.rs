@@ -41,6 +41,7 @@ pub fn sample_body(operation_id: &str) -> Option<Value> {
             json!({ "name": format!("FSE+ {}", Uuid::new_v4().simple()), "kind": "european_fund" }),
         ),
         "changeSchemeFunding" => Some(json!({ "effective_from": "2099-01-01", "lines": [] })),
+        "setUserFunder" => Some(json!({ "funder_id": null })),
         "createAllocation" => Some(
             json!({ "scheme_id": Uuid::now_v7(), "period_start": "2027-01-01", "period_end": "2027-12-31", "quantity": 10 }),
         ),

@@ -335,6 +335,39 @@ async fn funders_and_plans_refuse_other_roles_other_tenants_and_bad_plans() {
         )
         .await;
     assert_eq!(no_month.problem(422)["errors"][0]["field"], "month");
+    // A funder user is bound to a funder of its own tenant, by its tenant admin only.
+    let analyst = app
+        .create_user(admin, "analyste@fse.example", "funder")
+        .await;
+    let analyst_id = analyst.body["id"].as_str().expect("user").to_owned();
+    let set_funder = |token: &str, user: &str, funder: serde_json::Value| {
+        app.send(
+            app.request("PUT", &format!("/v1/users/{user}/funder"), Some(token))
+                .json(&json!({ "funder_id": funder })),
+        )
+    };
+    let bound = set_funder(admin, &analyst_id, json!(fse_id)).await;
+    assert_eq!(bound.status, 204, "{}", bound.raw);
+    set_funder(app.lot.token(Role::Funder), &analyst_id, json!(fse_id))
+        .await
+        .problem(403);
+    set_funder(ara_admin, &analyst_id, json!(null))
+        .await
+        .problem(404);
+    let ara_funder = app
+        .post(
+            "/v1/funders",
+            ara_admin,
+            &json!({ "name": "Région", "kind": "region" }),
+        )
+        .await;
+    let foreign = set_funder(admin, &analyst_id, ara_funder.body["id"].clone()).await;
+    assert_eq!(foreign.problem(422)["errors"][0]["field"], "funder_id");
+    let prescriber_id = app.lot.users[&Role::Prescriber].to_string();
+    let not_a_funder = set_funder(admin, &prescriber_id, json!(fse_id)).await;
+    assert_eq!(not_a_funder.problem(422)["errors"][0]["field"], "funder_id");
+    assert_eq!(app.audited_in_lot("user.funder_set").await, 1);
+
     let bad_month = app
         .get(
             &format!("/v1/funders/{fse_id}/claims/csv?from=2026-13&to=2026-12"),

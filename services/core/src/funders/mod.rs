@@ -16,6 +16,7 @@ pub use kind::FunderKind;
 use crate::audit::{self, Actor};
 use crate::error::Validator;
 use crate::storage::Tx;
+use crate::tenancy::Role;
 use crate::{Db, Error};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -113,4 +114,63 @@ pub async fn get(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Funder, Error> {
     let funder = fetch(&mut tx, id).await?;
     tx.commit().await?;
     Ok(funder)
+}
+
+/// Binds a user with the funder role to its funder organisation (`None` unbinds it): from then on
+/// the dashboard and the funder's statistics files it reads are that funder's scope. Audited.
+pub async fn assign_user(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    user_id: Uuid,
+    funder_id: Option<Uuid>,
+) -> Result<(), Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT role, funder_id FROM users WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
+    )
+    .bind(user_id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (role, before) = row.ok_or(Error::NotFound("user"))?;
+    if role != Role::Funder.as_str() {
+        return Err(Error::invalid(
+            "funder_id",
+            "only a user with the funder role belongs to a funder",
+        ));
+    }
+    sqlx::query("UPDATE users SET funder_id = $2 WHERE tenant_id = $3 AND id = $1")
+        .bind(user_id)
+        .bind(funder_id)
+        .bind(tx.tenant_id())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        tenant_id,
+        actor,
+        "user.funder_set",
+        "user",
+        user_id,
+        json!({ "before": before, "after": funder_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The funder whose scope a user reads: its funder organisation for a bound funder user; `None`
+/// (the whole territory) for everyone else.
+pub async fn scope_of(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Option<Uuid>, Error> {
+    let mut tx = db.begin_tenant(tenant_id).await?;
+    let scope: Option<Option<Uuid>> = sqlx::query_scalar(
+        "SELECT funder_id FROM users WHERE tenant_id = $2 AND id = $1 AND role = 'funder'",
+    )
+    .bind(user_id)
+    .bind(tx.tenant_id())
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(scope.flatten())
 }

@@ -49,10 +49,12 @@ fn shown(value: i64, holders: i64, threshold: i32) -> Figure {
 }
 
 /// The twelve months up to the current one, in the tenant's time zone.
+/// `funder`: only the vouchers that funder co-finances (a funder's staff read their funder's scope).
 pub async fn dashboard(
     db: &Db,
     tenant_id: Uuid,
     scheme_id: Option<Uuid>,
+    funder: Option<Uuid>,
 ) -> Result<Dashboard, Error> {
     let tenant = tenants::get(db, tenant_id).await?;
     let (threshold, _) = tenant_settings(db, tenant_id).await?;
@@ -72,11 +74,15 @@ pub async fn dashboard(
     let issued: Vec<(NaiveDate, i64)> = sqlx::query_as(
         "SELECT date_trunc('month', issued_on)::date, count(*) FROM vouchers
           WHERE tenant_id = $3 AND issued_on >= $1 AND status <> 'cancelled' AND ($2::uuid IS NULL OR scheme_id = $2)
+            AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM voucher_funders vf
+                                             WHERE vf.tenant_id = vouchers.tenant_id AND vf.voucher_id = vouchers.id
+                                               AND vf.funder_id = $4))
           GROUP BY 1",
     )
     .bind(first_month)
     .bind(scheme_id)
     .bind(tx.tenant_id())
+    .bind(funder)
     .fetch_all(&mut *tx)
     .await?;
     // A voucher completes with the attendance that uses its last minute.
@@ -85,6 +91,8 @@ pub async fn dashboard(
              SELECT v.id, max(a.recorded_at) AS last_at FROM vouchers v
                JOIN attendances a ON a.tenant_id = v.tenant_id AND a.voucher_id = v.id AND a.voided_at IS NULL
               WHERE v.tenant_id = $4 AND v.status = 'completed' AND ($2::uuid IS NULL OR v.scheme_id = $2)
+                AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM voucher_funders vf
+                                             WHERE vf.tenant_id = v.tenant_id AND vf.voucher_id = v.id AND vf.funder_id = $5))
               GROUP BY v.id) done
           WHERE last_at >= $1 GROUP BY 1",
     )
@@ -92,6 +100,7 @@ pub async fn dashboard(
     .bind(scheme_id)
     .bind(&tenant.time_zone)
     .bind(tx.tenant_id())
+    .bind(funder)
     .fetch_all(&mut *tx)
     .await?;
     let hours: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -101,22 +110,29 @@ pub async fn dashboard(
            JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
           WHERE a.tenant_id = $3 AND a.voided_at IS NULL AND a.status = 'present' AND s.starts_at >= $1
             AND ($2::uuid IS NULL OR s.scheme_id = $2)
+            AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM voucher_funders vf
+                                             WHERE vf.tenant_id = a.tenant_id AND vf.voucher_id = a.voucher_id
+                                               AND vf.funder_id = $4))
           GROUP BY e.name ORDER BY 2 DESC, 1 LIMIT 30",
     )
     .bind(since)
     .bind(scheme_id)
     .bind(tx.tenant_id())
+    .bind(funder)
     .fetch_all(&mut *tx)
     .await?;
     let categories: Vec<(PublicCategory, i64, i64)> = sqlx::query_as(
         "SELECT b.public_category, count(*), count(*) FILTER (WHERE v.status = 'completed')
            FROM vouchers v JOIN beneficiaries b ON b.tenant_id = v.tenant_id AND b.id = v.beneficiary_id
           WHERE v.tenant_id = $3 AND v.issued_on >= $1 AND v.status <> 'cancelled' AND ($2::uuid IS NULL OR v.scheme_id = $2)
+            AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM voucher_funders vf
+                                             WHERE vf.tenant_id = v.tenant_id AND vf.voucher_id = v.id AND vf.funder_id = $4))
           GROUP BY 1 ORDER BY 1",
     )
     .bind(first_month)
     .bind(scheme_id)
     .bind(tx.tenant_id())
+    .bind(funder)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -50,6 +50,16 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
     ("users_epn_fkey", "epn_id", "no such EPN in this tenant"),
     (
+        "users_funder_fkey",
+        "funder_id",
+        "no such funder in this tenant",
+    ),
+    (
+        "users_funder_binding",
+        "funder_id",
+        "only a user with the funder role belongs to a funder",
+    ),
+    (
         "users_prescriber_binding",
         "prescriber_id",
         "required for the prescriber role and only for it",

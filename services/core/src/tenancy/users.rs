@@ -217,7 +217,8 @@ pub async fn update(
         }
     }
     let updated: User = sqlx::query_as(
-        "UPDATE users SET email = $2, display_name = $3, role = $4, prescriber_id = $5, epn_id = $6
+        "UPDATE users SET email = $2, display_name = $3, role = $4, prescriber_id = $5, epn_id = $6,
+                          funder_id = CASE WHEN $4 = 'funder' THEN funder_id END
           WHERE tenant_id = $7 AND id = $1 RETURNING *",
     )
     .bind(id)

@@ -522,6 +522,133 @@ async fn the_reconciliation_adds_up_and_matches_an_independent_count() {
     assert_eq!(parts, report.total.released_cents);
 }
 
+#[tokio::test]
+async fn a_funders_staff_see_their_funders_vouchers_only() {
+    let lot = Cofinanced::new().await;
+    let db = lot.db();
+    passerelle_core::statistics::set_threshold(db, lot.tenant_id(), Actor::SYSTEM, 1)
+        .await
+        .expect("threshold");
+    let issued = |board: &passerelle_core::statistics::dashboard::Dashboard| {
+        board
+            .categories
+            .iter()
+            .map(|c| c.issued.unwrap_or(0))
+            .sum::<i64>()
+    };
+    let whole = passerelle_core::statistics::dashboard::dashboard(db, lot.tenant_id(), None, None)
+        .await
+        .expect("the territory's board");
+    // Issued today (then backdated to January): both vouchers are the territory's, one the CAF's.
+    let month_total = |board: &passerelle_core::statistics::dashboard::Dashboard| {
+        board
+            .months
+            .iter()
+            .map(|m| m.issued.unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert_eq!(issued(&whole), month_total(&whole));
+    let caf =
+        passerelle_core::statistics::dashboard::dashboard(db, lot.tenant_id(), None, Some(lot.caf))
+            .await
+            .expect("the CAF's board");
+    let fse =
+        passerelle_core::statistics::dashboard::dashboard(db, lot.tenant_id(), None, Some(lot.fse))
+            .await
+            .expect("the fund's board");
+    assert_eq!(issued(&fse), issued(&whole));
+    assert_eq!(
+        issued(&caf),
+        issued(&whole) - 1,
+        "the CCAS's voucher is not the CAF's"
+    );
+
+    // A user's scope: the funder it is bound to, and only a funder user can be bound.
+    let user = passerelle_core::tenancy::users::create(
+        db,
+        lot.tenant_id(),
+        &passerelle_core::tenancy::users::NewUser {
+            email: "analyste@caf46.example".into(),
+            display_name: "Analyste CAF".into(),
+            role: passerelle_core::tenancy::Role::Funder,
+            prescriber_id: None,
+            epn_id: None,
+        },
+    )
+    .await
+    .expect("funder user");
+    assert_eq!(
+        funders::scope_of(db, lot.tenant_id(), user.id)
+            .await
+            .expect("scope"),
+        None
+    );
+    funders::assign_user(db, lot.tenant_id(), Actor::SYSTEM, user.id, Some(lot.caf))
+        .await
+        .expect("bound");
+    assert_eq!(
+        funders::scope_of(db, lot.tenant_id(), user.id)
+            .await
+            .expect("scope"),
+        Some(lot.caf)
+    );
+    let agent = passerelle_core::tenancy::users::create(
+        db,
+        lot.tenant_id(),
+        &passerelle_core::tenancy::users::NewUser {
+            email: "finances@lot.example".into(),
+            display_name: "Finances".into(),
+            role: passerelle_core::tenancy::Role::Finance,
+            prescriber_id: None,
+            epn_id: None,
+        },
+    )
+    .await
+    .expect("finance user");
+    let err = funders::assign_user(db, lot.tenant_id(), Actor::SYSTEM, agent.id, Some(lot.caf))
+        .await
+        .expect_err("only a funder user");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    // Another tenant's funder cannot be bound.
+    let other = World::new().await;
+    let stranger = funders::create(
+        other.db(),
+        other.tenant.id,
+        Actor::SYSTEM,
+        &NewFunder {
+            name: "Ailleurs".into(),
+            kind: FunderKind::Other,
+            siret: None,
+        },
+    )
+    .await
+    .expect("stranger")
+    .id;
+    let err = funders::assign_user(db, lot.tenant_id(), Actor::SYSTEM, user.id, Some(stranger))
+        .await
+        .expect_err("another tenant's funder");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    // A change of role drops the binding.
+    passerelle_core::tenancy::users::update(
+        db,
+        lot.tenant_id(),
+        Actor::SYSTEM,
+        user.id,
+        passerelle_core::tenancy::users::UserChanges {
+            role: Some(passerelle_core::tenancy::Role::Finance),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("role changed");
+    assert_eq!(
+        funders::scope_of(db, lot.tenant_id(), user.id)
+            .await
+            .expect("scope"),
+        None
+    );
+}
+
 fn export_euros(cents: i64) -> String {
     reimbursements::export::euros(cents)
 }
