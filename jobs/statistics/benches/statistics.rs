@@ -51,7 +51,8 @@ async fn bare_copy(
         .await
         .expect("snapshot");
     let mut bytes = 0;
-    for (_, select, _) in source::statements(scheme_id, period.end, period.last_day().year()) {
+    for (_, select, _) in source::statements(scheme_id, period.end, period.last_day().year(), None)
+    {
         bytes += extract::copy_discard(&mut tx, &select).await.expect("COPY");
     }
     tx.commit().await.expect("commit");

@@ -108,6 +108,7 @@ async fn produce(
         export.scheme_id,
         period.end,
         period.last_day().year(),
+        export.funder_id,
     )
     .await?;
     tx.commit().await?;

@@ -38,12 +38,37 @@ pub struct Sources {
 
 pub type Statement = (&'static str, String, Vec<(&'static str, Kind)>);
 
-/// The statements, with the columns each returns. The scheme, the period's end and the year ages
-/// are counted at are inlined (COPY takes no parameters) from typed values; row-level security
-/// limits every table to the tenant.
-pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Statement> {
+/// The statements, with the columns each returns. The scheme, the period's end, the year ages
+/// are counted at and the funder are inlined (COPY takes no parameters) from typed values;
+/// row-level security limits every table to the tenant. With a funder, every row comes from the
+/// vouchers it co-finances (and a session counts when one of them attended it).
+pub fn statements(
+    scheme_id: Uuid,
+    end: NaiveDate,
+    age_year: i32,
+    funder: Option<Uuid>,
+) -> Vec<Statement> {
     let scheme = format!("'{scheme_id}'::uuid");
     let end = extract::date_literal(end);
+    // The condition that a row's voucher is the funder's, for the voucher column given.
+    let funded = |tenant: &str, voucher: &str| match funder {
+        None => String::new(),
+        Some(funder) => format!(
+            " AND EXISTS (SELECT 1 FROM voucher_funders vf WHERE vf.tenant_id = {tenant} \
+               AND vf.voucher_id = {voucher} AND vf.funder_id = '{funder}'::uuid)"
+        ),
+    };
+    let vouchers_funded = funded("v.tenant_id", "v.id");
+    let modules_funded = funded("voucher_modules.tenant_id", "voucher_modules.voucher_id");
+    let attendance_funded = funded("a.tenant_id", "a.voucher_id");
+    let lines_funded = funded("l.tenant_id", "l.voucher_id");
+    let sessions_funded = match funder {
+        None => String::new(),
+        Some(_) => format!(
+            " AND EXISTS (SELECT 1 FROM attendances a WHERE a.tenant_id = s.tenant_id AND a.session_id = s.id \
+               AND a.voided_at IS NULL{attendance_funded})"
+        ),
+    };
     vec![
         (
             "vouchers",
@@ -73,7 +98,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                             ORDER BY r.voucher_id, r.ended_at IS NULL DESC, r.registered_at DESC) reg
                         ON reg.voucher_id = v.id
                  LEFT JOIN voucher_orientations o ON o.tenant_id = v.tenant_id AND o.voucher_id = v.id
-                 WHERE v.scheme_id = {scheme} AND v.issued_on < {end}"
+                 WHERE v.scheme_id = {scheme} AND v.issued_on < {end}{vouchers_funded}"
             ),
             vec![
                 ("voucher", Kind::Key(VOUCHERS)),
@@ -94,7 +119,9 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
         ),
         (
             "modules",
-            format!("SELECT voucher_id, module_number FROM voucher_modules WHERE scheme_id = {scheme}"),
+            format!(
+                "SELECT voucher_id, module_number FROM voucher_modules WHERE scheme_id = {scheme}{modules_funded}"
+            ),
             vec![("voucher", Kind::Key(VOUCHERS)), ("module_number", Kind::Int32)],
         ),
         (
@@ -115,7 +142,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                  FROM sessions s
                  JOIN tenants t ON t.id = s.tenant_id
                  CROSS JOIN LATERAL (SELECT (s.starts_at AT TIME ZONE t.time_zone)::date AS day) l
-                 WHERE s.scheme_id = {scheme}"
+                 WHERE s.scheme_id = {scheme}{sessions_funded}"
             ),
             vec![
                 ("session", Kind::Key(SESSIONS)),
@@ -132,7 +159,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                 "SELECT a.voucher_id, a.session_id, a.status = 'present', a.minutes_debited
                  FROM attendances a
                  JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
-                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL"
+                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL{attendance_funded}"
             ),
             vec![
                 ("voucher", Kind::Key(VOUCHERS)),
@@ -147,7 +174,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                 "SELECT l.voucher_id, st.month, st.epn_id, sum(l.amount_cents)::bigint
                  FROM statement_lines l
                  JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
-                 WHERE st.scheme_id = {scheme} AND st.status IN ('approved', 'paid') AND st.month < {end}
+                 WHERE st.scheme_id = {scheme} AND st.status IN ('approved', 'paid') AND st.month < {end}{lines_funded}
                  GROUP BY l.voucher_id, st.month, st.epn_id"
             ),
             vec![
@@ -168,7 +195,7 @@ pub fn statements(scheme_id: Uuid, end: NaiveDate, age_year: i32) -> Vec<Stateme
                  JOIN sessions s ON s.tenant_id = a.tenant_id AND s.id = a.session_id
                  JOIN competences c ON c.referential_code = ac.referential_code AND c.code = ac.competence_code
                  JOIN tenants t ON t.id = s.tenant_id
-                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL"
+                 WHERE s.scheme_id = {scheme} AND a.voided_at IS NULL{attendance_funded}"
             ),
             vec![
                 ("voucher", Kind::Key(VOUCHERS)),
@@ -217,6 +244,7 @@ pub async fn read(
     scheme_id: Uuid,
     end: NaiveDate,
     age_year: i32,
+    funder: Option<Uuid>,
 ) -> Result<Sources, StatisticsError> {
     let mut interners = [
         Interner::default(),
@@ -224,7 +252,7 @@ pub async fn read(
         Interner::default(),
     ];
     let mut frames = Vec::new();
-    for (_, select, columns) in statements(scheme_id, end, age_year) {
+    for (_, select, columns) in statements(scheme_id, end, age_year, funder) {
         frames.push(extract::copy_frame(tx, &select, &columns, &mut interners).await?);
     }
     let mut frames = frames.into_iter();

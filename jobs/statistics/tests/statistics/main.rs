@@ -946,3 +946,137 @@ async fn a_tenant_cannot_ask_for_exports_without_end() {
         "{day:?}"
     );
 }
+
+#[tokio::test]
+async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
+    use passerelle_core::funders::plan::{FundingLine, FundingShare};
+    use passerelle_core::funders::{self, FunderKind, NewFunder};
+    use statistics::Reader;
+
+    let g = generated().await;
+    let db = &g.db.app;
+    let new_funder = |name: &str| NewFunder {
+        name: name.into(),
+        kind: FunderKind::FamilyAllowanceFund,
+        siret: None,
+    };
+    let caf = funders::create(db, g.tenant_id, Actor::SYSTEM, &new_funder("CAF du Lot"))
+        .await
+        .expect("funder")
+        .id;
+    let other = funders::create(db, g.tenant_id, Actor::SYSTEM, &new_funder("Commune"))
+        .await
+        .expect("other funder")
+        .id;
+    let today = passerelle_test_support::paris_today();
+    funders::plan::change(
+        db,
+        g.tenant_id,
+        Actor::SYSTEM,
+        g.scheme_id,
+        today,
+        &[FundingLine {
+            funder_id: caf,
+            share: FundingShare::BasisPoints(3_000),
+            cap_cents: None,
+            period_start: None,
+            period_end: None,
+            eligible_publics: None,
+            eligible_prescribers: None,
+        }],
+    )
+    .await
+    .expect("plan");
+    // The generated vouchers were issued before the plan: the CAF co-finances every other one,
+    // as issuance would have recorded it.
+    let mut tx = db.begin_tenant(g.tenant_id).await.expect("tx");
+    let funded = sqlx::query(
+        "INSERT INTO voucher_funders (tenant_id, voucher_id, scheme_id, funding_version, position, funder_id)
+         SELECT tenant_id, id, scheme_id, 1, 1, $2 FROM vouchers
+          WHERE tenant_id = $1 AND get_byte(uuid_send(id), 15) % 2 = 0
+         RETURNING 1",
+    )
+    .bind(g.tenant_id)
+    .bind(caf)
+    .execute(&mut *tx)
+    .await
+    .expect("voucher funders")
+    .rows_affected();
+    tx.commit().await.expect("commit");
+    assert!(funded > 100 && funded < 500, "{funded}");
+
+    let export = statistics::request_scoped(
+        db,
+        g.tenant_id,
+        Actor::SYSTEM,
+        g.scheme_id,
+        "2026",
+        Some(caf),
+    )
+    .await
+    .expect("request");
+    passerelle_statistics::run_export(db, &g.dir, g.tenant_id, export.id)
+        .await
+        .expect("export")
+        .expect("not yet finished");
+    let (export, files) = statistics::get(db, g.tenant_id, export.id, true)
+        .await
+        .expect("get");
+    assert_eq!(export.funder_id, Some(caf));
+    let vouchers = files
+        .iter()
+        .find(|f| f.dataset == "vouchers" && f.format == "csv")
+        .expect("the vouchers file");
+    assert_eq!(
+        u64::try_from(vouchers.row_count).expect("rows"),
+        funded,
+        "one row per voucher the CAF co-finances"
+    );
+    let (whole, whole_files) = g.export("2026").await;
+    let all = whole_files
+        .iter()
+        .find(|f| f.dataset == "vouchers" && f.format == "csv")
+        .expect("the territory's vouchers file");
+    assert!(all.row_count > vouchers.row_count);
+    // The territory's export did not replace the CAF's, nor the CAF's the territory's.
+    assert!(
+        statistics::get(db, g.tenant_id, export.id, true)
+            .await
+            .is_ok()
+    );
+
+    // Readers: the CAF's staff read both; another funder's staff and an unbound funder user only
+    // the territory's.
+    let reader = |funder: Option<Uuid>| Reader {
+        unpublished: false,
+        funder: Some(funder),
+    };
+    for (who, sees_caf) in [
+        (reader(Some(caf)), true),
+        (reader(Some(other)), false),
+        (reader(None), false),
+    ] {
+        let got = statistics::get(db, g.tenant_id, export.id, who).await;
+        assert_eq!(got.is_ok(), sees_caf, "{who:?}: {got:?}");
+        if !sees_caf {
+            assert!(matches!(got, Err(passerelle_core::Error::NotFound(_))));
+            let file = statistics::open_file(
+                db,
+                &g.dir,
+                g.tenant_id,
+                Actor::SYSTEM,
+                export.id,
+                &files[0].name,
+                who,
+            )
+            .await;
+            assert!(matches!(file, Err(passerelle_core::Error::NotFound(_))));
+        }
+        let listed = statistics::list(db, g.tenant_id, &Default::default(), who)
+            .await
+            .expect("list");
+        let ids: Vec<Uuid> = listed.iter().map(|(e, _)| e.id).collect();
+        assert!(ids.contains(&whole.id), "{who:?}");
+        assert_eq!(ids.contains(&export.id), sees_caf, "{who:?}");
+    }
+}

@@ -1,8 +1,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_core::statistics::{
-    self, Export, ExportFile, ExportFilter, ExportOrigin, ExportStatus, PeriodKind,
+    self, Export, ExportFile, ExportFilter, ExportOrigin, ExportStatus, PeriodKind, Reader,
 };
-use passerelle_core::tenancy::Role;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Attachment, AttachmentType, Json};
@@ -53,6 +52,9 @@ pub struct ExportRequest {
     /// A month (`2026-10`), a quarter (`2026-T4` or `2026-Q4`) or a year (`2026`).
     #[oai(validator(max_length = 10))]
     pub period: String,
+    /// Computed for this funder's scope only (the vouchers it co-finances); left out: the whole
+    /// territory. A funder's staff read the territory's exports and their own funder's.
+    pub funder_id: Option<Uuid>,
 }
 
 /// One file of an export.
@@ -114,6 +116,10 @@ pub struct ExportView {
     /// When the worker finished it.
     #[oai(skip_serializing_if_is_none)]
     pub finished_at: Option<DateTime<Utc>>,
+    /// The funder whose scope it was computed for (the vouchers it co-finances); absent: the
+    /// whole territory.
+    #[oai(skip_serializing_if_is_none)]
+    pub funder_id: Option<Uuid>,
     /// The files the caller may download (published ones only, except for tenant admins).
     pub files: Vec<ExportFileView>,
 }
@@ -135,6 +141,7 @@ impl ExportView {
             requested_at: export.requested_at,
             started_at: export.started_at,
             finished_at: export.finished_at,
+            funder_id: export.funder_id,
             files: files.into_iter().map(Into::into).collect(),
         }
     }
@@ -176,9 +183,10 @@ pub enum StatisticsFile {
     Ok(FileContent),
 }
 
-/// Only tenant admins read the files whose small counts are not blanked.
-fn reads_unpublished(auth: &BearerAuth) -> bool {
-    auth.0.role() == Role::TenantAdmin
+/// Only tenant admins read the files whose small counts are not blanked; a funder's staff read
+/// the territory's exports and their own funder's.
+async fn reader(state: &AppState, tenant_id: Uuid, auth: &BearerAuth) -> Result<Reader, ApiError> {
+    Ok(Reader::of(&state.db, tenant_id, auth.0.role(), auth.0.caller_id()).await?)
 }
 
 pub struct StatisticsApi;
@@ -199,12 +207,13 @@ impl StatisticsApi {
         body: Json<ExportRequest>,
     ) -> Result<Accepted, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::REQUEST_STATISTICS_EXPORT)?;
-        let export = statistics::request(
+        let export = statistics::request_scoped(
             &state.db,
             tenant_id,
             auth.actor(),
             body.0.scheme_id,
             &body.0.period,
+            body.0.funder_id,
         )
         .await?;
         Ok(Accepted::Queued(Json(ExportView::new(export, Vec::new()))))
@@ -232,7 +241,7 @@ impl StatisticsApi {
                 scheme_id: scheme_id.0,
                 status: status.0.map(Into::into),
             },
-            reads_unpublished(&auth),
+            reader(&state, tenant_id, &auth).await?,
         )
         .await?;
         Ok(Json(
@@ -256,8 +265,13 @@ impl StatisticsApi {
         export_id: Path<Uuid>,
     ) -> Result<Json<ExportView>, ApiError> {
         let tenant_id = auth.authorize_tenant(&access::GET_STATISTICS_EXPORT)?;
-        let (export, files) =
-            statistics::get(&state.db, tenant_id, export_id.0, reads_unpublished(&auth)).await?;
+        let (export, files) = statistics::get(
+            &state.db,
+            tenant_id,
+            export_id.0,
+            reader(&state, tenant_id, &auth).await?,
+        )
+        .await?;
         Ok(Json(ExportView::new(export, files)))
     }
 
@@ -285,7 +299,7 @@ impl StatisticsApi {
             auth.actor(),
             export_id.0,
             &name.0,
-            reads_unpublished(&auth),
+            reader(&state, tenant_id, &auth).await?,
         )
         .await?;
         let bytes = tokio::fs::read(&path).await.map_err(|e| {

@@ -15,9 +15,19 @@ use super::{OrBack, PageResult, Portal, message};
 use crate::access;
 use crate::state::AppState;
 
-/// Only the tenant admin reads the files with small counts left in (as in the API).
-fn reads_unpublished(portal: &Portal) -> bool {
-    portal.user.principal.role() == passerelle_core::tenancy::Role::TenantAdmin
+/// Only the tenant admin reads the files with small counts left in, and a funder's staff the
+/// territory's exports and their own funder's (as in the API).
+async fn reader(
+    state: &AppState,
+    portal: &Portal,
+) -> Result<statistics::Reader, passerelle_core::Error> {
+    statistics::Reader::of(
+        &state.db,
+        portal.tenant.id,
+        portal.user.principal.role(),
+        portal.user.principal.caller_id(),
+    )
+    .await
 }
 
 fn dataset_fr(dataset: &str) -> &'static str {
@@ -61,7 +71,7 @@ pub(super) async fn exports(
         &state.db,
         portal.tenant.id,
         &filter,
-        reads_unpublished(&portal),
+        reader(&state, &portal).await?,
     )
     .await?;
     let page = PageRequest::parse(Some(100), None)?;
@@ -124,7 +134,7 @@ pub(super) async fn download(
         portal.actor(),
         id,
         &name,
-        reads_unpublished(&portal),
+        reader(&state, &portal).await?,
     )
     .await;
     let (file, path) = opened.or_back(&back, "Revenir aux statistiques")?;

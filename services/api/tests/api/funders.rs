@@ -367,6 +367,42 @@ async fn funders_and_plans_refuse_other_roles_other_tenants_and_bad_plans() {
     let not_a_funder = set_funder(admin, &prescriber_id, json!(fse_id)).await;
     assert_eq!(not_a_funder.problem(422)["errors"][0]["field"], "funder_id");
     assert_eq!(app.audited_in_lot("user.funder_set").await, 1);
+    // An export for another tenant's funder's scope is refused.
+    let scoped = app
+        .post(
+            "/v1/statistics/exports",
+            admin,
+            &json!({ "scheme_id": scheme_id, "period": "2026", "funder_id": ara_funder.body["id"] }),
+        )
+        .await;
+    assert_eq!(scoped.problem(422)["errors"][0]["field"], "funder_id");
+    let own = app
+        .post(
+            "/v1/statistics/exports",
+            admin,
+            &json!({ "scheme_id": scheme_id, "period": "2026", "funder_id": fse_id }),
+        )
+        .await;
+    assert_eq!(own.status, 202, "{}", own.raw);
+    assert_eq!(own.body["funder_id"], json!(fse_id));
+    // The fund's staff read it; another funder's staff do not find it.
+    let own_id = own.body["id"].as_str().expect("export");
+    let funder_token = app.lot.token(Role::Funder);
+    app.get(&format!("/v1/statistics/exports/{own_id}"), funder_token)
+        .await
+        .problem(404);
+    let funder_user = app.lot.users[&Role::Funder].to_string();
+    let bound = set_funder(admin, &funder_user, json!(fse_id)).await;
+    assert_eq!(bound.status, 204, "{}", bound.raw);
+    let read = app
+        .get(&format!("/v1/statistics/exports/{own_id}"), funder_token)
+        .await;
+    assert_eq!(read.status, 200, "{}", read.raw);
+    let rebound = set_funder(admin, &funder_user, json!(commune_id)).await;
+    assert_eq!(rebound.status, 204, "{}", rebound.raw);
+    app.get(&format!("/v1/statistics/exports/{own_id}"), funder_token)
+        .await
+        .problem(404);
 
     let bad_month = app
         .get(

@@ -37,6 +37,57 @@ pub struct Export {
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The funder whose scope it was computed for (the vouchers it co-finances); `None`: the
+    /// whole territory.
+    pub funder_id: Option<Uuid>,
+}
+
+/// Who reads exports: which files (published only, or also the ones whose small counts are not
+/// blanked) and which scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reader {
+    /// Tenant admins read the files whose small counts are not blanked.
+    pub unpublished: bool,
+    /// A funder's staff read the territory's exports and their own funder's (`Some(None)`: a
+    /// funder user bound to no funder reads the territory's only); `None`: every export.
+    pub funder: Option<Option<Uuid>>,
+}
+
+impl From<bool> for Reader {
+    /// The territory's staff: every export, with or without the unpublished files.
+    fn from(unpublished: bool) -> Self {
+        Self {
+            unpublished,
+            funder: None,
+        }
+    }
+}
+
+impl Reader {
+    /// What a tenant user of `role` reads: the tenant admin the unpublished files too, a funder's
+    /// staff the territory's exports and their funder's.
+    pub async fn of(
+        db: &Db,
+        tenant_id: Uuid,
+        role: crate::tenancy::Role,
+        user_id: Uuid,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            unpublished: role == crate::tenancy::Role::TenantAdmin,
+            funder: if role == crate::tenancy::Role::Funder {
+                Some(crate::funders::scope_of(db, tenant_id, user_id).await?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn may_read(&self, export: &Export) -> bool {
+        match (self.funder, export.funder_id) {
+            (None, _) | (Some(_), None) => true,
+            (Some(own), Some(scope)) => own == Some(scope),
+        }
+    }
 }
 
 impl Export {
@@ -75,7 +126,7 @@ impl ExportFile {
 }
 
 const EXPORT_SELECT: &str = "SELECT x.id, x.scheme_id, sc.code AS scheme_code, x.period_kind, x.period_start, x.period_end,
-        x.origin, x.status, x.error, x.requested_by, x.requested_at, x.started_at, x.finished_at
+        x.origin, x.status, x.error, x.requested_by, x.requested_at, x.started_at, x.finished_at, x.funder_id
     FROM statistics_exports x JOIN schemes sc ON sc.tenant_id = x.tenant_id AND sc.id = x.scheme_id";
 
 /// On-demand exports a tenant may ask for in 24 hours: each one reads the tenant's whole activity
@@ -93,8 +144,33 @@ pub async fn request(
     scheme_id: Uuid,
     period: &str,
 ) -> Result<Export, Error> {
+    request_scoped(db, tenant_id, actor, scheme_id, period, None).await
+}
+
+/// Like `request`, computed for one funder's scope (the vouchers it co-finances) when `funder` is
+/// given.
+pub async fn request_scoped(
+    db: &Db,
+    tenant_id: Uuid,
+    actor: Actor,
+    scheme_id: Uuid,
+    period: &str,
+    funder: Option<Uuid>,
+) -> Result<Export, Error> {
     let period = Period::parse(period)?;
     let mut tx = db.begin_tenant(tenant_id).await?;
+    if let Some(funder) = funder {
+        let known: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM funders WHERE tenant_id = $2 AND id = $1)",
+        )
+        .bind(funder)
+        .bind(tx.tenant_id())
+        .fetch_one(&mut *tx)
+        .await?;
+        if !known {
+            return Err(Error::invalid("funder_id", "no such funder in this tenant"));
+        }
+    }
     let scheme_exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM schemes WHERE tenant_id = $2 AND id = $1)",
     )
@@ -138,12 +214,12 @@ pub async fn request(
     let id = Uuid::now_v7();
     insert(
         &mut tx,
-        tenant_id,
         id,
         scheme_id,
         &period,
         ExportOrigin::OnDemand,
         actor.user_id,
+        funder,
     )
     .await?;
     audit::record(
@@ -153,7 +229,7 @@ pub async fn request(
         "statistics.export_requested",
         "statistics_export",
         id,
-        json!({ "scheme_id": scheme_id, "period": period.label() }),
+        json!({ "scheme_id": scheme_id, "period": period.label(), "funder_id": funder }),
     )
     .await?;
     let export = fetch(&mut tx, id).await?;
@@ -163,19 +239,20 @@ pub async fn request(
 
 async fn insert(
     tx: &mut Tx,
-    tenant_id: Uuid,
     id: Uuid,
     scheme_id: Uuid,
     period: &Period,
     origin: ExportOrigin,
     requested_by: Option<Uuid>,
+    funder: Option<Uuid>,
 ) -> Result<u64, Error> {
     Ok(sqlx::query(
-        "INSERT INTO statistics_exports (tenant_id, id, scheme_id, period_kind, period_start, period_end, origin, requested_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO statistics_exports (tenant_id, id, scheme_id, period_kind, period_start, period_end, origin, requested_by,
+                                         funder_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, scheme_id, period_kind, period_start) WHERE origin = 'scheduled' DO NOTHING",
     )
-    .bind(tenant_id)
+    .bind(tx.tenant_id())
     .bind(id)
     .bind(scheme_id)
     .bind(period.kind)
@@ -183,6 +260,7 @@ async fn insert(
     .bind(period.end)
     .bind(origin)
     .bind(requested_by)
+    .bind(funder)
     .execute(&mut **tx)
     .await?
     .rows_affected())
@@ -212,11 +290,11 @@ pub async fn schedule_ended_periods(
             let id = Uuid::now_v7();
             if insert(
                 &mut tx,
-                tenant_id,
                 id,
                 scheme_id,
                 period,
                 ExportOrigin::Scheduled,
+                None,
                 None,
             )
             .await?
@@ -242,16 +320,21 @@ pub async fn list(
     db: &Db,
     tenant_id: Uuid,
     filter: &ExportFilter,
-    with_unpublished: bool,
+    reader: impl Into<Reader>,
 ) -> Result<Vec<(Export, Vec<ExportFile>)>, Error> {
+    let reader = reader.into();
+    let with_unpublished = reader.unpublished;
     let mut tx = db.begin_tenant(tenant_id).await?;
     let exports: Vec<Export> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{EXPORT_SELECT} WHERE x.tenant_id = $3 AND ($1::uuid IS NULL OR x.scheme_id = $1) AND ($2::text IS NULL OR x.status = $2)
+           AND ($4 OR x.funder_id IS NULL OR x.funder_id = $5)
          ORDER BY x.requested_at DESC, x.id DESC LIMIT 500"
     )))
     .bind(filter.scheme_id)
     .bind(filter.status)
     .bind(tx.tenant_id())
+    .bind(reader.funder.is_none())
+    .bind(reader.funder.flatten())
     .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<Uuid> = exports.iter().map(|e| e.id).collect();
@@ -317,11 +400,15 @@ pub async fn get(
     db: &Db,
     tenant_id: Uuid,
     id: Uuid,
-    with_unpublished: bool,
+    reader: impl Into<Reader>,
 ) -> Result<(Export, Vec<ExportFile>), Error> {
+    let reader = reader.into();
     let mut tx = db.begin_tenant(tenant_id).await?;
     let export = fetch(&mut tx, id).await?;
-    let files = files_in(&mut tx, id, with_unpublished).await?;
+    if !reader.may_read(&export) {
+        return Err(Error::NotFound("statistics export"));
+    }
+    let files = files_in(&mut tx, id, reader.unpublished).await?;
     tx.commit().await?;
     Ok((export, files))
 }
@@ -335,10 +422,14 @@ pub async fn open_file(
     actor: Actor,
     id: Uuid,
     name: &str,
-    with_unpublished: bool,
+    reader: impl Into<Reader>,
 ) -> Result<(ExportFile, PathBuf), Error> {
+    let reader = reader.into();
     let mut tx = db.begin_tenant(tenant_id).await?;
     let export = fetch(&mut tx, id).await?;
+    if !reader.may_read(&export) {
+        return Err(Error::NotFound("statistics export"));
+    }
     match export.status {
         ExportStatus::Succeeded => {}
         ExportStatus::Failed => {
@@ -354,7 +445,7 @@ pub async fn open_file(
             return Err(Refusal::ExportNotReady { status }.into());
         }
     }
-    let file = files_in(&mut tx, id, with_unpublished)
+    let file = files_in(&mut tx, id, reader.unpublished)
         .await?
         .into_iter()
         .find(|f| f.name == name)
@@ -486,7 +577,8 @@ pub async fn succeed(
           JOIN statistics_exports this ON this.tenant_id = x.tenant_id AND this.id = $1
          WHERE x.tenant_id = $2 AND x.id <> this.id AND x.origin = 'on_demand' AND x.status IN ('succeeded', 'failed')
            AND x.scheme_id = this.scheme_id AND x.period_kind = this.period_kind
-           AND x.period_start = this.period_start AND x.requested_at <= this.requested_at"
+           AND x.period_start = this.period_start AND x.requested_at <= this.requested_at
+           AND x.funder_id IS NOT DISTINCT FROM this.funder_id"
     )))
     .bind(id)
     .bind(tx.tenant_id())
