@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::Tag;
 use super::beneficiaries::PublicCategory;
+use super::schemas::Text;
 use super::statements::{CsvFile, attachment};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
@@ -66,11 +67,11 @@ impl From<Funder> for FunderView {
 pub struct FunderInput {
     /// Its name, unique in the territory (« FSE+ Occitanie », « CAF du Lot »).
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: String,
+    pub name: Text,
     pub kind: FunderKindDto,
     /// Its SIRET, 14 digits.
     #[oai(validator(max_length = 14))]
-    pub siret: Option<String>,
+    pub siret: Option<Text>,
 }
 
 /// The territory's funders.
@@ -367,9 +368,9 @@ impl FundersApi {
             tenant_id,
             auth.actor(),
             &NewFunder {
-                name: body.0.name,
+                name: body.0.name.0,
                 kind: body.0.kind.into(),
-                siret: body.0.siret,
+                siret: body.0.siret.map(|s| s.0),
             },
         )
         .await?;

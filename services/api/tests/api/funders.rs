@@ -47,6 +47,16 @@ async fn a_funder_is_claimed_its_share_of_the_approved_month() {
         taken.raw
     );
 
+    // A name of the wrong type is refused, not turned into the text "false".
+    let wrong_type = app
+        .post(
+            "/v1/funders",
+            admin,
+            &json!({ "name": false, "kind": "state" }),
+        )
+        .await;
+    assert_eq!(wrong_type.status, 400, "{}", wrong_type.raw);
+
     let today = passerelle_test_support::paris_today();
     let plan = app
         .send(

@@ -15,7 +15,7 @@ pub use kind::FunderKind;
 
 use crate::audit::{self, Actor};
 use crate::error::Validator;
-use crate::storage::Tx;
+use crate::storage::{Change, Tx};
 use crate::tenancy::Role;
 use crate::{Db, Error};
 
@@ -146,6 +146,8 @@ pub async fn assign_user(
         .bind(tx.tenant_id())
         .execute(&mut *tx)
         .await?;
+    // Users are kept in memory beside their principals: they are read again.
+    tx.changed(Change::TenantPrincipals(tenant_id)).await?;
     audit::record(
         &mut tx,
         tenant_id,
