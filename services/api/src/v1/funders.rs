@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Tag;
 use super::beneficiaries::PublicCategory;
 use super::schemas::Text;
-use super::statements::{CsvFile, attachment};
+use super::statements::{CsvFile, attachment, parse_month_of};
 use crate::access;
 use crate::middleware::auth::BearerAuth;
 use crate::problem::ApiError;
@@ -340,16 +340,6 @@ pub enum FunderCreated {
     Created(Json<FunderView>),
 }
 
-/// "2026-09" → 1 September 2026.
-fn parse_month(field: &str, month: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .ok()
-        .filter(|_| month.len() == 7)
-        .ok_or_else(|| {
-            passerelle_core::Error::invalid(field, "a month as YYYY-MM, e.g. 2026-09").into()
-        })
-}
-
 pub struct FundersApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Reimbursements")]
@@ -416,9 +406,9 @@ impl FundersApi {
         let tenant_id = auth.authorize_tenant(&access::FUNDER_CLAIMS_CSV)?;
         // An unknown funder is not found, whatever the months asked.
         funders::get(&state.db, tenant_id, funder_id.0).await?;
-        let from = parse_month("from", from.0.as_deref().unwrap_or_default())?;
+        let from = parse_month_of("from", from.0.as_deref().unwrap_or_default())?;
         let to = match to.0.as_deref() {
-            Some(to) => parse_month("to", to)?,
+            Some(to) => parse_month_of("to", to)?,
             None => from,
         };
         let (name, bytes) =
@@ -485,7 +475,7 @@ impl FundersApi {
         let tenant_id = auth.authorize_tenant(&access::GET_SCHEME_RECONCILIATION)?;
         // An unknown scheme is not found, whatever the month asked.
         plan::versions(&state.db, tenant_id, scheme_id.0).await?;
-        let month = parse_month("month", month.0.as_deref().unwrap_or_default())?;
+        let month = parse_month_of("month", month.0.as_deref().unwrap_or_default())?;
         let report = reconciliation::at_month_end(&state.db, tenant_id, scheme_id.0, month).await?;
         Ok(Json(report.into()))
     }
@@ -510,7 +500,7 @@ impl FundersApi {
         let tenant_id = auth.authorize_tenant(&access::SCHEME_RECONCILIATION_CSV)?;
         // An unknown scheme is not found, whatever the month asked.
         plan::versions(&state.db, tenant_id, scheme_id.0).await?;
-        let month = parse_month("month", month.0.as_deref().unwrap_or_default())?;
+        let month = parse_month_of("month", month.0.as_deref().unwrap_or_default())?;
         let (name, bytes) =
             reconciliation::export(&state.db, tenant_id, auth.actor(), scheme_id.0, month).await?;
         Ok(CsvFile::Ok(attachment(name, bytes)))

@@ -198,11 +198,16 @@ pub enum TreasurySet {
 
 /// "2026-09" → 1 September 2026.
 fn parse_month(month: &str) -> Result<NaiveDate, ApiError> {
+    parse_month_of("month", month)
+}
+
+/// "2026-09" given as `field` → 1 September 2026.
+pub(crate) fn parse_month_of(field: &str, month: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
         .ok()
         .filter(|_| month.len() == 7)
         .ok_or_else(|| {
-            passerelle_core::Error::invalid("month", "a month as YYYY-MM, e.g. 2026-09").into()
+            passerelle_core::Error::invalid(field, "a month as YYYY-MM, e.g. 2026-09").into()
         })
 }
 

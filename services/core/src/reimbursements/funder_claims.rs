@@ -86,14 +86,6 @@ pub async fn lines(
     Ok(lines)
 }
 
-fn status_label(status: super::StatementStatus) -> &'static str {
-    match status {
-        super::StatementStatus::Draft => "brouillon",
-        super::StatementStatus::Approved => "validé",
-        super::StatementStatus::Paid => "payé",
-    }
-}
-
 /// The claim as CSV: the lines, then a total per month, then the period's total.
 pub fn csv(lines: &[ClaimLine], tz: chrono_tz::Tz) -> Result<Vec<u8>, Error> {
     let failed = |e: csv::Error| Error::Internal(format!("cannot write the CSV: {e}"));
@@ -121,7 +113,7 @@ pub fn csv(lines: &[ClaimLine], tz: chrono_tz::Tz) -> Result<Vec<u8>, Error> {
                 euros(line.share_cents),
                 text(&kind_label(line.kind, line.adjusts_month)),
                 text(&line.statement_reference),
-                status_label(line.statement_status).to_owned(),
+                crate::labels::statement_status(line.statement_status).to_owned(),
             ])
             .map_err(failed)?;
             match months.last_mut() {
