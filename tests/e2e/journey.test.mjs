@@ -1,7 +1,8 @@
 // A voucher's whole journey through the portal, as the people who handle it work: a prescriber
 // issues it and prints its letter; an animator registers it and records two sessions on a phone;
 // the monthly run prices them; a finance officer approves the statement and downloads the month's
-// CSV; a funder downloads a published dataset; the holder checks what is left.
+// CSV and the European fund's claim; a funder downloads a published dataset; the holder checks
+// what is left.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -144,6 +145,26 @@ test("a voucher from issuance to the funder's dataset, through every role's page
   const xml = await readFile(await transfer.path(), "utf8");
   assert.match(xml, /urn:iso:std:iso:20022:tech:xsd:pain\.001/);
   assert.match(xml, /FR7630006000011234567890189/);
+
+  // The demo's scheme is co-financed by the European social fund for half of every voucher
+  // issued since the demo was seeded: the month's reconciliation shows what the fund committed,
+  // and the fund's claim file holds this voucher's lines as proof of service.
+  await officer.goto(`${baseUrl}/portail/lot/`);
+  await officer.getByRole("link", { name: /^Financeurs/ }).click();
+  await officer.getByRole("heading", { level: 1, name: /^Financeurs — / }).waitFor();
+  const fund = officer.getByRole("row").filter({ hasText: "FSE+" }).first();
+  // Other tests issue vouchers on the same demo: the fund's figures are only known to be there.
+  assert.match(await fund.innerText(), /FSE\+\s+\d[\d\s]*,\d\d\s€/);
+  await screenshot(officer, "finance-funders");
+  const [claim] = await Promise.all([
+    officer.waitForEvent("download"),
+    officer.getByRole("link", { name: "CSV de FSE+" }).click(),
+  ]);
+  assert.match(claim.suggestedFilename(), /^lot-financeur-/);
+  const claimCsv = new TextDecoder("windows-1252").decode(await readFile(await claim.path()));
+  const linesOf = (text) => text.split("\n").filter((l) => l.includes(reference)).length;
+  assert.ok(linesOf(csv) >= 2);
+  assert.equal(linesOf(claimCsv), linesOf(csv), "every line of the voucher is in the fund's claim");
 
   // The month's statistics, computed by the worker on demand, then downloaded by a funder.
   const scheme = await lotScheme();

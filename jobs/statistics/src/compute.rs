@@ -94,11 +94,10 @@ pub fn compute(
             .sum()
             .alias("minutes_used"),
     ]);
-    let paid = reimbursed
-        .clone()
-        .lazy()
-        .group_by([col("voucher")])
-        .agg([col("cents").sum().alias("reimbursed_cents")]);
+    let paid = reimbursed.clone().lazy().group_by([col("voucher")]).agg([
+        col("cents").sum().alias("reimbursed_cents"),
+        col("funded_cents").sum().alias("funded_cents"),
+    ]);
 
     let holders = key_join(
         key_join(
@@ -118,6 +117,7 @@ pub fn compute(
             col("epn").fill_null(lit("Non inscrit")),
             col("minutes_used").fill_null(lit(0i64)),
             col("reimbursed_cents").fill_null(lit(0i64)),
+            col("funded_cents").fill_null(lit(0i64)),
             col("first_day").is_not_null().alias("started"),
             lit(ALL).alias("ensemble"),
         ])
@@ -288,7 +288,10 @@ pub fn compute(
         .collect()?;
     let reimbursed_holders = key_join(
         holders.clone().lazy().drop(Selector::ByName {
-            names: Arc::from([PlSmallStr::from("reimbursed_cents")]),
+            names: Arc::from([
+                PlSmallStr::from("reimbursed_cents"),
+                PlSmallStr::from("funded_cents"),
+            ]),
             strict: true,
         }),
         reimbursed_in_period.clone().lazy(),
@@ -296,9 +299,20 @@ pub fn compute(
         JoinType::Inner,
     )
     .collect()?;
+    // The funders' part is published where a funder paid something: a scheme nobody co-finances
+    // keeps the rows it had.
+    let co_financed = reimbursed_in_period
+        .column("funded_cents")?
+        .i64()?
+        .iter()
+        .any(|cents| cents.is_some_and(|c| c != 0));
     let amount_aggs = || {
         vec![
             col("cents").sum().cast(DataType::Float64).alias("cents"),
+            col("funded_cents")
+                .sum()
+                .cast(DataType::Float64)
+                .alias("funded"),
             col("voucher")
                 .n_unique()
                 .cast(DataType::Float64)
@@ -312,7 +326,7 @@ pub fn compute(
             .group_by([col(column).alias("value")])
             .agg(amount_aggs())
             .collect()?;
-        push_amount_rows(&mut rows, dimension, &grouped)?;
+        push_amount_rows(&mut rows, dimension, &grouped, co_financed)?;
     }
     let by_epn = key_join(
         reimbursed_in_period.lazy(),
@@ -323,7 +337,7 @@ pub fn compute(
     .group_by([col("epn").alias("value")])
     .agg(amount_aggs())
     .collect()?;
-    push_amount_rows(&mut rows, "epn", &by_epn)?;
+    push_amount_rows(&mut rows, "epn", &by_epn, co_financed)?;
 
     // Budget consumed: everything reimbursed up to the period's end over the envelope.
     let to_date = reimbursed
@@ -374,6 +388,7 @@ pub fn compute(
             col("status").alias("statut"),
             col("reimbursed_cents").alias("montant_rembourse_centimes"),
             col("fee_cents").alias("participation_centimes"),
+            col("funded_cents").alias("part_financeurs_centimes"),
         ])
         .collect()?;
 
@@ -665,12 +680,28 @@ fn push_amount_rows(
     rows: &mut Vec<IndicatorRow>,
     dimension: &'static str,
     df: &DataFrame,
+    co_financed: bool,
 ) -> PolarsResult<()> {
     let values = strings(df, "value")?;
     let cents = floats(df, "cents")?;
+    let funded = floats(df, "funded")?;
     let holders = floats(df, "holders")?;
     for (i, value) in values.into_iter().enumerate() {
         let euros = cents[i].unwrap_or(0.0) / 100.0;
+        let contributors = holders[i].unwrap_or(0.0);
+        if co_financed {
+            let funded_euros = funded[i].unwrap_or(0.0) / 100.0;
+            rows.push(IndicatorRow {
+                dimension,
+                value: value.clone(),
+                indicator: "part_financeurs_eur",
+                numerator: Some(funded_euros),
+                denominator: Some(euros),
+                result: Some(funded_euros),
+                contributors,
+                basis: Basis::Magnitude,
+            });
+        }
         rows.push(IndicatorRow {
             dimension,
             value,
@@ -678,7 +709,7 @@ fn push_amount_rows(
             numerator: Some(euros),
             denominator: None,
             result: Some(euros),
-            contributors: holders[i].unwrap_or(0.0),
+            contributors,
             basis: Basis::Magnitude,
         });
     }

@@ -30,7 +30,8 @@ pub struct Sources {
     pub sessions: DataFrame,
     /// Every attendance (not voided) at those sessions.
     pub attendance: DataFrame,
-    /// Approved and paid reimbursements, per voucher, month and EPN.
+    /// Approved and paid reimbursements, per voucher, month and EPN, with the part the funders
+    /// pay of them (the one funder's part in a funder's scope).
     pub reimbursed: DataFrame,
     /// Competences worked, per attendance.
     pub competencies: DataFrame,
@@ -62,6 +63,12 @@ pub fn statements(
     let modules_funded = funded("voucher_modules.tenant_id", "voucher_modules.voucher_id");
     let attendance_funded = funded("a.tenant_id", "a.voucher_id");
     let lines_funded = funded("l.tenant_id", "l.voucher_id");
+    // The funders' part of a line: every funder's in the territory's files, the one funder's in
+    // its own.
+    let shares_of_funder = match funder {
+        None => String::new(),
+        Some(funder) => format!(" WHERE funder_id = '{funder}'::uuid"),
+    };
     let sessions_funded = match funder {
         None => String::new(),
         Some(_) => format!(
@@ -171,9 +178,14 @@ pub fn statements(
         (
             "reimbursed",
             format!(
-                "SELECT l.voucher_id, st.month, st.epn_id, sum(l.amount_cents)::bigint
+                "SELECT l.voucher_id, st.month, st.epn_id, sum(l.amount_cents)::bigint,
+                        coalesce(sum(sh.cents), 0)::bigint
                  FROM statement_lines l
                  JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
+                 LEFT JOIN (SELECT tenant_id, statement_id, line_no, sum(amount_cents) AS cents
+                              FROM statement_line_shares{shares_of_funder}
+                             GROUP BY tenant_id, statement_id, line_no) sh
+                        ON sh.tenant_id = l.tenant_id AND sh.statement_id = l.statement_id AND sh.line_no = l.line_no
                  WHERE st.scheme_id = {scheme} AND st.status IN ('approved', 'paid') AND st.month < {end}{lines_funded}
                  GROUP BY l.voucher_id, st.month, st.epn_id"
             ),
@@ -182,6 +194,7 @@ pub fn statements(
                 ("month", Kind::Date),
                 ("statement_epn", Kind::Key(EPNS)),
                 ("cents", Kind::Int64),
+                ("funded_cents", Kind::Int64),
             ],
         ),
         (

@@ -110,6 +110,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/statements.html"),
     ),
     (
+        "funding.html",
+        include_str!("../templates/pages/funding.html"),
+    ),
+    (
         "message.html",
         include_str!("../templates/pages/message.html"),
     ),

@@ -12,7 +12,7 @@ use crate::tenancy::tenants::{self, NewTenant, TenantKind};
 use crate::tenancy::tokens::{self, NewToken};
 use crate::tenancy::users::{self, NewUser};
 use crate::tenancy::{Role, accounts};
-use crate::{Db, Error, epns};
+use crate::{Db, Error, epns, funders};
 
 pub mod activity;
 mod projects;
@@ -24,6 +24,9 @@ pub const DEMO_PASSWORD: &str = "demo-passerelle";
 const DEMO_EPN_IBAN: &str = "FR7630006000011234567890189";
 const DEMO_TREASURY_IBAN: &str = "FR1420041010050500013M02606";
 const PLATFORM_ADMIN_EMAIL: &str = "exploitation@passerelle.example";
+/// The demo's co-financer, and its envelope for a scheme.
+const DEMO_FUND: &str = "FSE+";
+const DEMO_FUND_CAP_CENTS: i64 = 5_000_000;
 
 struct DemoTenant {
     label: &'static str,
@@ -366,6 +369,7 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
         )
         .await?;
         activity::seed(db, &tenant, scheme_id, &demo.activity).await?;
+        seed_funding(db, &tenant, scheme_id).await?;
     }
 
     let mut tx = db.begin_platform().await?;
@@ -386,6 +390,57 @@ pub async fn seed(db: &Db) -> Result<Vec<DemoToken>, Error> {
         token: platform.secret,
     });
     Ok(issued)
+}
+
+/// The scheme co-financed by the European social fund for half of every voucher issued from the
+/// day the demo is first seeded (a plan never starts in the past), up to a cap, so that finance's
+/// funders' page, the reconciliation and the fund's claims have something to show. Created once.
+async fn seed_funding(db: &Db, tenant: &tenants::Tenant, scheme_id: Uuid) -> Result<(), Error> {
+    if !funders::plan::versions(db, tenant.id, scheme_id)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let existing = funders::list(db, tenant.id)
+        .await?
+        .into_iter()
+        .find(|f| f.name == DEMO_FUND);
+    let fund = match existing {
+        Some(fund) => fund.id,
+        None => {
+            funders::create(
+                db,
+                tenant.id,
+                Actor::SYSTEM,
+                &funders::NewFunder {
+                    name: DEMO_FUND.into(),
+                    kind: funders::FunderKind::EuropeanFund,
+                    siret: None,
+                },
+            )
+            .await?
+            .id
+        }
+    };
+    funders::plan::change(
+        db,
+        tenant.id,
+        Actor::SYSTEM,
+        scheme_id,
+        tenant.today(),
+        &[funders::plan::FundingLine {
+            funder_id: fund,
+            share: funders::plan::FundingShare::BasisPoints(5_000),
+            cap_cents: Some(DEMO_FUND_CAP_CENTS),
+            period_start: None,
+            period_end: None,
+            eligible_publics: None,
+            eligible_prescribers: None,
+        }],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The tenant's scheme from its preset, in force from `effective_from` and active; created once.

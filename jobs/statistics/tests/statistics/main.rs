@@ -479,6 +479,7 @@ fn documented_schema(dataset: &str) -> Vec<(&'static str, &'static str)> {
             ("statut", "string_view"),
             ("montant_rembourse_centimes", "int64"),
             ("participation_centimes", "int64"),
+            ("part_financeurs_centimes", "int64"),
         ],
         "attendance_by_epn_module_month" => vec![
             ("epn", "string_view"),
@@ -1004,6 +1005,30 @@ async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
     .rows_affected();
     tx.commit().await.expect("commit");
     assert!(funded > 100 && funded < 500, "{funded}");
+    // The draft months (January to August) computed again now share their lines with the CAF;
+    // approved, they are part of what the exports count.
+    reimbursements::run_month(db, g.tenant_id, date(2026, 10, 1))
+        .await
+        .expect("run again");
+    let mut tx = db.begin_tenant(g.tenant_id).await.expect("tx");
+    sqlx::query(
+        "UPDATE statements SET status = 'approved', approved_at = now() WHERE status = 'draft'",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("approve");
+    let caf_cents: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(amount_cents), 0)::bigint FROM statement_line_shares WHERE funder_id = $1",
+    )
+    .bind(caf)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the CAF's shares");
+    tx.commit().await.expect("commit");
+    assert!(
+        caf_cents > 0,
+        "the CAF pays a part of the drafts computed again"
+    );
 
     let export = statistics::request_scoped(
         db,
@@ -1038,6 +1063,31 @@ async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
         .find(|f| f.dataset == "vouchers" && f.format == "csv")
         .expect("the territory's vouchers file");
     assert!(all.row_count > vouchers.row_count);
+    // Both hold the CAF's part of what was reimbursed for each voucher, never more than it.
+    for (file, what) in [
+        (g.path(&export, "vouchers.parquet"), "the CAF's"),
+        (g.path(&whole, "vouchers.parquet"), "the territory's"),
+    ] {
+        let records = pyarrow(&file)["records"].clone();
+        let records = records.as_array().expect("records");
+        let mut part = 0;
+        for r in records {
+            let funded = r["part_financeurs_centimes"].as_i64().expect("a part");
+            assert!(funded <= r["montant_rembourse_centimes"].as_i64().expect("an amount"));
+            part += funded;
+        }
+        assert_eq!(part, caf_cents, "{what} vouchers file");
+    }
+    let indicators = indicator_rows(&pyarrow(&g.path(&export, "indicators.parquet")));
+    let key = (
+        "ensemble".to_owned(),
+        "Ensemble".to_owned(),
+        "part_financeurs_eur".to_owned(),
+    );
+    assert_eq!(
+        indicators.get(&key).expect("the funders' part").0,
+        Some(caf_cents as f64 / 100.0)
+    );
     // The territory's export did not replace the CAF's, nor the CAF's the territory's.
     assert!(
         statistics::get(db, g.tenant_id, export.id, true)

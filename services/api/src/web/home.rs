@@ -49,7 +49,7 @@ pub(super) async fn home(
     let portal = Portal::signed_in(&state, req, &slug).await?;
     use crate::access;
     let path = portal.path();
-    let pages: [(&access::Operation, &str, &'static str); 21] = [
+    let pages: [(&access::Operation, &str, &'static str); 22] = [
         (
             &access::ISSUE_VOUCHER,
             "/cheques/nouveau",
@@ -100,6 +100,11 @@ pub(super) async fn home(
             &access::LIST_STATEMENTS,
             "/remboursements",
             "Mes remboursements",
+        ),
+        (
+            &access::GET_SCHEME_RECONCILIATION,
+            "/financeurs",
+            "Financeurs : rapprochement et demandes de paiement",
         ),
         (
             &access::LIST_STATISTICS_EXPORTS,

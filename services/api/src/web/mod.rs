@@ -28,6 +28,7 @@ mod epn_statements;
 mod forms;
 mod french;
 mod funder;
+mod funding;
 mod home;
 mod imports;
 mod network;
@@ -71,6 +72,15 @@ pub fn routes() -> Route {
         .at("/:tenant/banque/:id/confirmer", poem::post(bank::confirm))
         .at("/:tenant/banque/:id/refuser", poem::post(bank::reject))
         .at("/:tenant/releves/:month/csv", get(statements::month_csv))
+        .at("/:tenant/financeurs", get(funding::page))
+        .at(
+            "/:tenant/financeurs/rapprochement/:scheme/:month",
+            get(funding::reconciliation_csv),
+        )
+        .at(
+            "/:tenant/financeurs/:funder/demande/:from/:to",
+            get(funding::claims_csv),
+        )
         .at("/:tenant/releves/:month/sepa", get(statements::month_sepa))
         .at("/:tenant/releve/:id", get(statements::show))
         .at("/:tenant/releve/:id/csv", get(statements::statement_csv))

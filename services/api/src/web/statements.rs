@@ -19,28 +19,37 @@ use super::{OrBack, PageResult, Portal, message, see_other, unavailable};
 use crate::access;
 use crate::state::AppState;
 
-fn parse_month(text: &str) -> Option<NaiveDate> {
+pub(super) fn parse_month(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d").ok()
 }
 
-/// The month asked in `?mois=AAAA-MM`, or the one before this month in Paris (the one the monthly
-/// run has just computed).
-fn asked_month(req: &Request) -> Option<NaiveDate> {
+/// The month asked in `?mois=AAAA-MM`, or `otherwise` without one; `None` for a month that does
+/// not parse.
+pub(super) fn asked_month_or(
+    req: &Request,
+    otherwise: impl FnOnce() -> Option<NaiveDate>,
+) -> Option<NaiveDate> {
     match req
         .uri()
         .query()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("mois=")))
     {
         Some(text) => parse_month(text),
-        None => {
-            let today = Utc::now()
-                .with_timezone(&chrono_tz::Europe::Paris)
-                .date_naive();
-            today
-                .with_day(1)
-                .and_then(|first| first.checked_sub_months(Months::new(1)))
-        }
+        None => otherwise(),
     }
+}
+
+/// The month asked, or the one before this month in Paris (the one the monthly run has just
+/// computed).
+fn asked_month(req: &Request) -> Option<NaiveDate> {
+    asked_month_or(req, || {
+        let today = Utc::now()
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .date_naive();
+        today
+            .with_day(1)
+            .and_then(|first| first.checked_sub_months(Months::new(1)))
+    })
 }
 
 /// A month's statement, as a line of the month's list.

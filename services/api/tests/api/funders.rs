@@ -189,6 +189,67 @@ async fn a_funder_is_claimed_its_share_of_the_approved_month() {
         "{}",
         rows[4]
     );
+
+    // The same figures and files on finance's portal page.
+    let officer = crate::web_pages::signed_in(&app, Role::Finance).await;
+    let page = officer
+        .get(&format!("/portail/lot/financeurs?mois={month}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    for text in [
+        "FSE+ Occitanie",
+        "Commune de Figeac",
+        "21460102400018",
+        "1 chèque(s) émis",
+    ] {
+        assert!(page.html.contains(text), "{text}: {}", page.html);
+    }
+    let claims_path = format!(
+        "/portail/lot/financeurs/{fse_id}/demande/{}-01/{month}",
+        &month[..4]
+    );
+    assert!(page.html.contains(&claims_path), "{}", page.html);
+    let file = officer.get(&claims_path).await;
+    assert_eq!(file.status, 200, "{}", file.html);
+    assert!(
+        file.html.contains(";120;20,00;10,00;Séance;"),
+        "{}",
+        file.html
+    );
+    let reconciliation = officer
+        .get(&format!(
+            "/portail/lot/financeurs/rapprochement/{scheme_id}/{month}"
+        ))
+        .await;
+    assert_eq!(reconciliation.status, 200);
+    assert!(reconciliation.html.contains(";200,00;20,00;0,00;180,00;"));
+    // Another territory's funder, an unknown one, a malformed address: not found.
+    let elsewhere = app
+        .post(
+            "/v1/funders",
+            app.ara.token(Role::TenantAdmin),
+            &json!({ "name": "FSE+ Auvergne-Rhône-Alpes", "kind": "european_fund" }),
+        )
+        .await;
+    let elsewhere = elsewhere.body["id"].as_str().expect("id").to_owned();
+    for funder in [
+        elsewhere.as_str(),
+        "0190f000-0000-7000-8000-000000000000",
+        "fse",
+    ] {
+        let refused = officer
+            .get(&format!(
+                "/portail/lot/financeurs/{funder}/demande/{month}/{month}"
+            ))
+            .await;
+        assert_eq!(refused.status, 404, "{funder}: {}", refused.html);
+    }
+    let backwards = officer
+        .get(&format!(
+            "/portail/lot/financeurs/{fse_id}/demande/{month}/2020-01"
+        ))
+        .await;
+    assert_eq!(backwards.status, 404, "{}", backwards.html);
 }
 
 #[tokio::test]

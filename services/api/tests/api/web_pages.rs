@@ -680,7 +680,7 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 19] = [
+    let pages: [(&str, &[Role]); 20] = [
         ("/portail/lot/dispositifs", &[Role::TenantAdmin]),
         ("/portail/lot/prescripteurs", &[Role::TenantAdmin]),
         ("/portail/lot/epns", &[Role::TenantAdmin]),
@@ -711,6 +711,10 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
             &[Role::Funder, Role::Finance, Role::TenantAdmin],
         ),
         ("/portail/lot/releves/2026-10/sepa", &[Role::Finance]),
+        (
+            "/portail/lot/financeurs",
+            &[Role::Finance, Role::TenantAdmin],
+        ),
         (
             "/portail/lot/projets",
             &[Role::TenantAdmin, Role::Epn, Role::Prescriber],

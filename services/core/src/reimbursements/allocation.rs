@@ -19,16 +19,45 @@ use super::split::{self, FunderShare, WHOLE};
 use crate::Error;
 use crate::storage::Tx;
 
+/// A line the run has just written, as its write returns it.
 #[derive(sqlx::FromRow)]
-struct Line {
+pub(crate) struct WrittenLine {
     statement_id: Uuid,
     line_no: i32,
-    scheme_id: Uuid,
     voucher_id: Uuid,
     source_kind: String,
     source_id: Uuid,
     occurred_on: NaiveDate,
     amount_cents: i64,
+}
+
+/// The columns of `statement_lines` a write returns for the allocation.
+pub(crate) const WRITTEN_LINE_COLUMNS: &str =
+    "statement_id, line_no, voucher_id, source_kind, source_id, occurred_on, amount_cents";
+
+/// A written line with the scheme of its statement, in the allocation's order.
+struct Line {
+    line: WrittenLine,
+    scheme_id: Uuid,
+}
+
+impl std::ops::Deref for Line {
+    type Target = WrittenLine;
+    fn deref(&self) -> &WrittenLine {
+        &self.line
+    }
+}
+
+/// Whether the tenant has co-financed vouchers at all: without any, the run has nothing to share
+/// and its write returns no lines.
+pub(crate) async fn tenant_has_funders(tx: &mut Tx) -> Result<bool, Error> {
+    let tenant_id = tx.tenant_id();
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM voucher_funders WHERE tenant_id = $1)")
+            .bind(tenant_id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }
 
 #[derive(sqlx::FromRow, Clone)]
@@ -67,26 +96,35 @@ impl VoucherFunder {
 /// Rows written per statement: the arrays bound to one INSERT stay a few megabytes.
 const CHUNK: usize = 50_000;
 
-/// Shares the lines of the draft statements up to `month` (the ones the run just wrote).
-pub(crate) async fn allocate_drafts(tx: &mut Tx, month: NaiveDate) -> Result<u64, Error> {
+/// Shares the lines of the draft statements up to `month`, which the run has just written (all of
+/// them: a run empties its drafts and refills them) and gives here as its write returned them.
+pub(crate) async fn allocate_drafts(
+    tx: &mut Tx,
+    month: NaiveDate,
+    written: Vec<WrittenLine>,
+) -> Result<u64, Error> {
     let tenant_id = tx.tenant_id();
-    let lines: Vec<Line> = sqlx::query_as(
-        "SELECT l.statement_id, l.line_no, st.scheme_id, l.voucher_id, l.source_kind, l.source_id, l.occurred_on,
-                l.amount_cents
-           FROM statement_lines l
-           JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
-          WHERE l.tenant_id = $1 AND st.status = 'draft' AND st.month <= $2
-            AND EXISTS (SELECT 1 FROM voucher_funders vf WHERE vf.tenant_id = $1 AND vf.voucher_id = l.voucher_id)
-          ORDER BY st.month, l.occurred_on, st.reference COLLATE \"C\", l.line_no",
+    if written.is_empty() {
+        return Ok(0);
+    }
+    // The drafts' month, scheme and place in byte order of references, for the fixed order.
+    let drafts: Vec<(Uuid, Uuid, NaiveDate, String)> = sqlx::query_as(
+        "SELECT id, scheme_id, month, reference FROM statements
+          WHERE tenant_id = $1 AND status = 'draft' AND month <= $2",
     )
     .bind(tenant_id)
     .bind(month)
     .fetch_all(&mut **tx)
     .await?;
-    if lines.is_empty() {
-        return Ok(0);
-    }
-    let mut vouchers: Vec<Uuid> = lines.iter().map(|l| l.voucher_id).collect();
+    let mut by_reference: Vec<&(Uuid, Uuid, NaiveDate, String)> = drafts.iter().collect();
+    by_reference.sort_unstable_by(|a, b| a.3.as_bytes().cmp(b.3.as_bytes()));
+    let draft_of: HashMap<Uuid, (Uuid, NaiveDate, usize)> = by_reference
+        .iter()
+        .enumerate()
+        .map(|(rank, d)| (d.0, (d.1, d.2, rank)))
+        .collect();
+
+    let mut vouchers: Vec<Uuid> = written.iter().map(|l| l.voucher_id).collect();
     vouchers.sort_unstable();
     vouchers.dedup();
     let rows: Vec<VoucherFunder> = sqlx::query_as(
@@ -107,6 +145,24 @@ pub(crate) async fn allocate_drafts(tx: &mut Tx, month: NaiveDate) -> Result<u64
     for row in rows {
         funders_of.entry(row.voucher_id).or_default().push(row);
     }
+    let mut keyed: Vec<((NaiveDate, NaiveDate, usize, i32), Line)> = Vec::new();
+    for line in written {
+        if !funders_of.contains_key(&line.voucher_id) {
+            continue;
+        }
+        let Some(&(scheme_id, statement_month, rank)) = draft_of.get(&line.statement_id) else {
+            return Err(Error::Internal(format!(
+                "a written line names no draft statement: {}",
+                line.statement_id
+            )));
+        };
+        keyed.push((
+            (statement_month, line.occurred_on, rank, line.line_no),
+            Line { line, scheme_id },
+        ));
+    }
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    let lines: Vec<Line> = keyed.into_iter().map(|(_, line)| line).collect();
 
     // What the statements outside the recomputed drafts already gave each funder: per scheme (for
     // caps) and per voucher (for fixed amounts).

@@ -159,7 +159,15 @@ pub async fn run_month_in(
     .bind(&months)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    // The allocation needs the lines just written: the write returns them when the tenant has
+    // co-financed vouchers, rather than the allocation reading them back.
+    let shared = super::allocation::tenant_has_funders(tx).await?;
+    let returning = if shared {
+        super::allocation::WRITTEN_LINE_COLUMNS
+    } else {
+        "1"
+    };
+    let write_lines = format!(
         "INSERT INTO statement_lines (tenant_id, statement_id, line_no, kind, source_kind, source_id, occurred_on,
                                       session_id, module_number, voucher_id, voucher_reference, minutes, rate_cents,
                                       amount_cents, adjusts_month)
@@ -170,11 +178,20 @@ pub async fn run_month_in(
          FROM desired_lines d
          JOIN statements st ON st.epn_id = d.epn_id AND st.scheme_id = d.scheme_id AND st.month = d.target_month
          WHERE st.tenant_id = $1 AND st.status = 'draft'
-         RETURNING 1",
-    )
-    .bind(tenant.id)
-    .execute(&mut **tx)
-    .await?;
+         RETURNING {returning}"
+    );
+    let written: Vec<super::allocation::WrittenLine> = if shared {
+        sqlx::query_as(sqlx::AssertSqlSafe(write_lines))
+            .bind(tenant.id)
+            .fetch_all(&mut **tx)
+            .await?
+    } else {
+        sqlx::query(sqlx::AssertSqlSafe(write_lines))
+            .bind(tenant.id)
+            .execute(&mut **tx)
+            .await?;
+        Vec::new()
+    };
     // Totals come from the lines just written (the desired ones), not from re-reading the table.
     sqlx::query(
         "UPDATE statements st SET total_cents = g.total, line_count = g.lines, computed_at = now()
@@ -191,7 +208,7 @@ pub async fn run_month_in(
     .bind(&line_counts)
     .execute(&mut **tx)
     .await?;
-    super::allocation::allocate_drafts(tx, month).await?;
+    super::allocation::allocate_drafts(tx, month, written).await?;
     let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(line_count), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
          FROM statements WHERE tenant_id = $2 AND month = $1",
