@@ -255,6 +255,7 @@ pub fn compute(
             .collect()?;
         push_hours_rows(&mut rows, dimension, &grouped)?;
     }
+    drop(delivered_holders);
     let by_epn = key_join(
         delivered.clone().lazy(),
         epn_names("session_epn", "epn"),
@@ -328,6 +329,7 @@ pub fn compute(
             .collect()?;
         push_amount_rows(&mut rows, dimension, &grouped, co_financed)?;
     }
+    drop(reimbursed_holders);
     let by_epn = key_join(
         reimbursed_in_period.lazy(),
         epn_names("statement_epn", "epn"),
@@ -364,6 +366,11 @@ pub fn compute(
         basis: Basis::Magnitude,
     });
 
+    // The per-voucher frames are not needed any more: freed before the competences' rows.
+    drop(holders);
+    let competencies_dataset =
+        competencies_by_epn(competencies, period, epn_names("competence_epn", "epn"))?;
+
     let label = period.label();
     let vouchers_dataset = cohort
         .lazy()
@@ -392,12 +399,6 @@ pub fn compute(
         ])
         .collect()?;
 
-    let competencies_dataset = competencies_by_epn(
-        competencies,
-        &holders,
-        period,
-        epn_names("competence_epn", "epn"),
-    )?;
     Ok(Computed {
         indicators: rows,
         vouchers: vouchers_dataset,
@@ -474,26 +475,17 @@ const LEVELS: [&str; 3] = ["découvert", "pratiqué", "acquis"];
 /// Holders by competence and the highest level they reached in the period, per EPN and overall.
 fn competencies_by_epn(
     competencies: DataFrame,
-    holders: &DataFrame,
     period: &Period,
     epn_names: LazyFrame,
 ) -> PolarsResult<DataFrame> {
-    let worked = key_join(
-        competencies.lazy().filter(in_period("day", period)),
-        holders
-            .clone()
-            .lazy()
-            .select([col("voucher"), col("holder_key")]),
-        "voucher",
-        JoinType::Inner,
-    );
+    let worked = competencies.lazy().filter(in_period("day", period));
     let per_epn = key_join(worked.clone(), epn_names, "competence_epn", JoinType::Left)
-        .group_by([col("epn"), col("competence"), col("holder_key")])
+        .group_by([col("epn"), col("competence"), col("holder")])
         .agg([col("level_rank").max()])
         .group_by([col("epn"), col("competence"), col("level_rank")])
         .agg([len().cast(DataType::Int64).alias("beneficiaires")]);
     let overall = worked
-        .group_by([col("competence"), col("holder_key")])
+        .group_by([col("competence"), col("holder")])
         .agg([col("level_rank").max()])
         .group_by([col("competence"), col("level_rank")])
         .agg([len().cast(DataType::Int64).alias("beneficiaires")])
