@@ -263,7 +263,10 @@ pub async fn generate(db: &TestDatabase, spec: NationalSpec) -> NationalData {
                     scheme_id,
                     period_start: spec.first_day,
                     period_end: spec.first_day + Days::new(364),
-                    quantity: i32::try_from(spec.vouchers_per_tenant).unwrap_or(i32::MAX),
+                    // An allocation holds at most a million vouchers; the bulk load does not
+                    // count a prescriber's issued vouchers against it.
+                    quantity: i32::try_from(spec.vouchers_per_tenant.min(1_000_000))
+                        .unwrap_or(i32::MAX),
                 },
             )
             .await
