@@ -680,7 +680,7 @@ async fn a_funder_reads_the_statistics_pages_and_the_dashboard() {
 #[tokio::test]
 async fn each_page_is_refused_to_the_roles_the_api_refuses() {
     let app = spawn_app().await;
-    let pages: [(&str, &[Role]); 20] = [
+    let pages: [(&str, &[Role]); 22] = [
         ("/portail/lot/dispositifs", &[Role::TenantAdmin]),
         ("/portail/lot/prescripteurs", &[Role::TenantAdmin]),
         ("/portail/lot/epns", &[Role::TenantAdmin]),
@@ -713,6 +713,15 @@ async fn each_page_is_refused_to_the_roles_the_api_refuses() {
         ("/portail/lot/releves/2026-10/sepa", &[Role::Finance]),
         (
             "/portail/lot/financeurs",
+            &[Role::Finance, Role::TenantAdmin],
+        ),
+        // The funders' files: refused by role before any funder or scheme is looked up.
+        (
+            "/portail/lot/financeurs/0190f000-0000-7000-8000-000000000000/demande/2026-01/2026-10",
+            &[Role::Finance, Role::TenantAdmin],
+        ),
+        (
+            "/portail/lot/financeurs/rapprochement/0190f000-0000-7000-8000-000000000000/2026-10",
             &[Role::Finance, Role::TenantAdmin],
         ),
         (
