@@ -101,7 +101,7 @@ async fn main() {
         tx.commit().await.expect("commit");
         caps.push((t.id, fse, cap));
     }
-    sqlx::query("ANALYZE voucher_funders")
+    sqlx::query("VACUUM ANALYZE voucher_funders")
         .execute(&db.owner)
         .await
         .expect("analyze");

@@ -484,9 +484,21 @@ pub async fn capture(owner: &sqlx::PgPool) {
         return;
     };
     if TENANT_TABLES.get().is_none() {
-        let tables = passerelle_core::storage::preflight::tenant_tables(owner)
+        let mut tables = passerelle_core::storage::preflight::tenant_tables(owner)
             .await
             .expect("read the tenant tables from the catalog");
+        // A view with a tenant column (`statement_line_shares`) is read like a tenant table: Citus
+        // routes a statement over it by the tenant named on it, as on its table.
+        let views: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+              WHERE n.nspname = 'public' AND c.relkind = 'v'",
+        )
+        .fetch_all(owner)
+        .await
+        .expect("read the tenant views from the catalog");
+        tables.extend(views);
         let _ = TENANT_TABLES.set(tables.into_iter().collect());
     }
 }

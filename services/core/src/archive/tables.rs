@@ -73,7 +73,7 @@ pub const BLANKED: [(&str, &str); 1] = [("users", "password_hash")];
 /// there yet.
 const LOADS_AFTER: [(&str, &str); 2] = [
     ("statement_lines", "statements"),
-    ("statement_line_shares", "statement_lines"),
+    ("statement_funder_shares", "statement_lines"),
 ];
 
 /// How a column's values read in the Parquet copy. The CSV copy is PostgreSQL's own text for

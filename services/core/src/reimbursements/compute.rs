@@ -98,7 +98,7 @@ pub async fn run_month_in(
     lock_tenant(tx, tenant.id).await?;
     build_desired(tx, tenant, month).await?;
     sqlx::query(
-        "DELETE FROM statement_line_shares s USING statements st
+        "DELETE FROM statement_funder_shares s USING statements st
          WHERE s.tenant_id = $2 AND st.tenant_id = s.tenant_id AND st.id = s.statement_id
            AND st.status = 'draft' AND st.month <= $1",
     )
@@ -118,8 +118,9 @@ pub async fn run_month_in(
     // The statements the desired lines fall in, with their totals, read once from the temporary
     // table and given to the statements below as arrays: Citus refuses a DELETE or an UPDATE of a
     // distributed table that reads a local (temporary) table.
-    let groups: Vec<(Uuid, Uuid, NaiveDate, i64, i32)> = sqlx::query_as(
-        "SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint, count(*)::integer
+    let groups: Vec<(Uuid, Uuid, NaiveDate, i64, i32, i64)> = sqlx::query_as(
+        "SELECT epn_id, scheme_id, target_month, sum(amount_cents)::bigint, count(*)::integer,
+                count(*) FILTER (WHERE kind = 'adjustment')
            FROM desired_lines GROUP BY epn_id, scheme_id, target_month",
     )
     .fetch_all(&mut **tx)
@@ -142,21 +143,28 @@ pub async fn run_month_in(
     .bind(&months)
     .execute(&mut **tx)
     .await?;
-    // The id and the reference are computed once per statement, not per line.
+    // The id and the reference are computed once per statement, not per line; a statement gets its
+    // total and line count from the desired lines as it is written (or, a draft already there,
+    // rewritten).
     sqlx::query(
-        "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month)
+        "INSERT INTO statements (tenant_id, id, reference, epn_id, scheme_id, month, total_cents, line_count, computed_at)
          SELECT $1, uuid_v7(),
                 $2 || '-' || to_char(g.month, 'YYYYMM') || '-'
                    || upper(substr(md5(g.epn_id::text || g.scheme_id::text), 1, 10)),
-                g.epn_id, g.scheme_id, g.month
-         FROM unnest($3::uuid[], $4::uuid[], $5::date[]) AS g(epn_id, scheme_id, month)
-         ON CONFLICT (tenant_id, epn_id, scheme_id, month) DO NOTHING",
+                g.epn_id, g.scheme_id, g.month, g.total, g.lines, now()
+         FROM unnest($3::uuid[], $4::uuid[], $5::date[], $6::bigint[], $7::integer[])
+              AS g(epn_id, scheme_id, month, total, lines)
+         ON CONFLICT (tenant_id, epn_id, scheme_id, month) DO UPDATE
+            SET total_cents = excluded.total_cents, line_count = excluded.line_count, computed_at = excluded.computed_at
+          WHERE statements.status = 'draft'",
     )
     .bind(tenant.id)
     .bind(&tenant.reference_prefix)
     .bind(&epns)
     .bind(&schemes)
     .bind(&months)
+    .bind(&totals)
+    .bind(&line_counts)
     .execute(&mut **tx)
     .await?;
     // The allocation needs the lines just written: the write returns them when the tenant has
@@ -192,22 +200,6 @@ pub async fn run_month_in(
             .await?;
         Vec::new()
     };
-    // Totals come from the lines just written (the desired ones), not from re-reading the table.
-    sqlx::query(
-        "UPDATE statements st SET total_cents = g.total, line_count = g.lines, computed_at = now()
-         FROM unnest($2::uuid[], $3::uuid[], $4::date[], $5::bigint[], $6::integer[])
-              AS g(epn_id, scheme_id, month, total, lines)
-         WHERE st.tenant_id = $1 AND st.epn_id = g.epn_id AND st.scheme_id = g.scheme_id
-           AND st.month = g.month AND st.status = 'draft'",
-    )
-    .bind(tenant.id)
-    .bind(&epns)
-    .bind(&schemes)
-    .bind(&months)
-    .bind(&totals)
-    .bind(&line_counts)
-    .execute(&mut **tx)
-    .await?;
     super::allocation::allocate_drafts(tx, month, written).await?;
     let (statements, lines, total_cents): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(line_count), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
@@ -217,12 +209,7 @@ pub async fn run_month_in(
     .bind(tx.tenant_id())
     .fetch_one(&mut **tx)
     .await?;
-    let adjustments: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM desired_lines WHERE kind = 'adjustment' AND target_month = $1",
-    )
-    .bind(month)
-    .fetch_one(&mut **tx)
-    .await?;
+    let adjustments: i64 = groups.iter().filter(|g| g.2 == month).map(|g| g.5).sum();
     Ok(MonthRun {
         month: Some(month),
         statements,

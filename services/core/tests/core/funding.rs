@@ -22,6 +22,35 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("date")
 }
 
+/// A voucher issued in January and registered at the EPN, so that the autumn's sessions fall
+/// within its validity.
+async fn issue_in_january(
+    world: &World,
+    prescriber: Uuid,
+    scheme_id: Uuid,
+    epn_id: Uuid,
+    last_name: &str,
+) -> Voucher {
+    let voucher = world
+        .issue(prescriber, scheme_id, Holder::New(World::person(last_name)))
+        .await
+        .expect("voucher")
+        .voucher;
+    let mut tx = world.db().begin_tenant(world.tenant.id).await.expect("tx");
+    sqlx::query("UPDATE vouchers SET issued_on = '2026-01-05', valid_until = '2026-12-31' WHERE tenant_id = $2 AND id = $1")
+        .bind(voucher.id)
+        .bind(world.tenant.id)
+        .execute(&mut *tx)
+        .await
+        .expect("backdate");
+    tx.commit().await.expect("commit");
+    world
+        .register(epn_id, &voucher.reference, last_name)
+        .await
+        .expect("registered");
+    voucher
+}
+
 struct Cofinanced {
     world: World,
     scheme_id: Uuid,
@@ -106,30 +135,9 @@ impl Cofinanced {
         let epn_id = world
             .epn("EPN de Figeac", scheme_id, &(1..=10).collect::<Vec<_>>())
             .await;
-        let mut issued = Vec::new();
-        for (prescriber, last_name) in [(ccas, "Martin"), (caf_prescriber, "Durand")] {
-            let voucher = world
-                .issue(prescriber, scheme_id, Holder::New(World::person(last_name)))
-                .await
-                .expect("voucher")
-                .voucher;
-            // Issued in January, so that the autumn's sessions fall within its validity.
-            let mut tx = db.begin_tenant(tenant_id).await.expect("tx");
-            sqlx::query("UPDATE vouchers SET issued_on = '2026-01-05', valid_until = '2026-12-31' WHERE tenant_id = $2 AND id = $1")
-                .bind(voucher.id)
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await
-                .expect("backdate");
-            tx.commit().await.expect("commit");
-            world
-                .register(epn_id, &voucher.reference, last_name)
-                .await
-                .expect("registered");
-            issued.push(voucher);
-        }
-        let caf_voucher = issued.pop().expect("caf voucher");
-        let ccas_voucher = issued.pop().expect("ccas voucher");
+        let ccas_voucher = issue_in_january(&world, ccas, scheme_id, epn_id, "Martin").await;
+        let caf_voucher =
+            issue_in_january(&world, caf_prescriber, scheme_id, epn_id, "Durand").await;
         Self {
             world,
             scheme_id,
@@ -288,7 +296,8 @@ async fn lines_are_shared_between_funders_caps_pass_on_and_everything_adds_up() 
     lot.approve(sept).await;
     let mut tx = lot.db().begin_tenant(lot.tenant_id()).await.expect("tx");
     let changed = sqlx::query(
-        "UPDATE statement_line_shares SET amount_cents = amount_cents + 1 WHERE tenant_id = $1",
+        "UPDATE statement_funder_shares SET cents = array_append(cents, 1), line_nos = array_append(line_nos, 999)
+          WHERE tenant_id = $1",
     )
     .bind(lot.tenant_id())
     .execute(&mut *tx)
@@ -296,6 +305,35 @@ async fn lines_are_shared_between_funders_caps_pass_on_and_everything_adds_up() 
     let err = changed.expect_err("an approved statement's shares are frozen");
     assert!(err.to_string().contains("cannot change"), "{err}");
     drop(tx);
+    // Nor can shares be made up for a statement the tenant does not have, or with line numbers
+    // and cents that do not pair up, or through the view readers use.
+    let funder = lot.fse;
+    for (sql, refusal) in [
+        (
+            "INSERT INTO statement_funder_shares (tenant_id, statement_id, funder_id, line_nos, cents)
+             VALUES ($1, gen_random_uuid(), $2, '{1}', '{100}')",
+            "does not exist",
+        ),
+        (
+            "INSERT INTO statement_funder_shares (tenant_id, statement_id, funder_id, line_nos, cents)
+             SELECT $1, id, $2, '{1,2}', '{100}' FROM statements WHERE tenant_id = $1 LIMIT 1",
+            "statement_funder_shares_aligned",
+        ),
+        (
+            "INSERT INTO statement_line_shares (tenant_id, statement_id, line_no, funder_id, amount_cents)
+             VALUES ($1, gen_random_uuid(), 1, $2, 100)",
+            "cannot insert into view",
+        ),
+    ] {
+        let mut tx = lot.db().begin_tenant(lot.tenant_id()).await.expect("tx");
+        let err = sqlx::query(sql)
+            .bind(lot.tenant_id())
+            .bind(funder)
+            .execute(&mut *tx)
+            .await
+            .expect_err(refusal);
+        assert!(err.to_string().contains(refusal), "{refusal}: {err}");
+    }
 
     // October: the European fund has 10 € of room left. The September session of the CCAS's
     // voucher is voided after approval (a -20 € adjustment in October, given back 10 € by the fund
@@ -762,4 +800,106 @@ async fn a_plan_is_versioned_and_refuses_what_cannot_be_paid() {
         funders::get(other.db(), other.tenant.id, lot.fse).await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// A commune that pays a fixed amount per voucher takes, from each line, the share of the line
+/// that amount is of the voucher's face value; its earlier, approved shares count against it.
+#[tokio::test]
+async fn a_fixed_amount_per_voucher_is_taken_in_proportion_to_the_face_value() {
+    let lot = Cofinanced::new().await;
+    let (db, tenant_id) = (lot.db(), lot.tenant_id());
+    let commune = funders::create(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        &NewFunder {
+            name: "Commune de Capdenac".into(),
+            kind: FunderKind::Commune,
+            siret: None,
+        },
+    )
+    .await
+    .expect("commune")
+    .id;
+    // The first plan took effect a month ago; from today, the commune pays 5 € of each 200 €
+    // voucher: 2.5 % of every line.
+    let mut tx = lot.world.test.owner.begin().await.expect("tx");
+    passerelle_core::storage::set_tenant(&mut tx, tenant_id)
+        .await
+        .expect("tenant");
+    sqlx::query(
+        "UPDATE scheme_fundings SET effective_from = effective_from - 30 WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await
+    .expect("first plan a month ago");
+    tx.commit().await.expect("commit");
+    plan::change(
+        db,
+        tenant_id,
+        Actor::SYSTEM,
+        lot.scheme_id,
+        lot.world.tenant.today(),
+        &[FundingLine {
+            funder_id: commune,
+            share: FundingShare::FixedPerVoucher(500),
+            cap_cents: None,
+            period_start: None,
+            period_end: None,
+            eligible_publics: None,
+            eligible_prescribers: None,
+        }],
+    )
+    .await
+    .expect("second plan");
+    let ccas = lot
+        .world
+        .prescriber("CCAS de Capdenac", PrescriberKind::Ccas, None)
+        .await;
+    lot.world.allocate(ccas, lot.scheme_id, 10, 0).await;
+    let voucher = issue_in_january(&lot.world, ccas, lot.scheme_id, lot.epn_id, "Lefebvre").await;
+    let (sept, oct) = (day(2026, 9, 1), day(2026, 10, 1));
+    let september = lot.session(day(2026, 9, 10)).await;
+    lot.attend(september, &voucher).await;
+    lot.attend(september, &lot.ccas_voucher).await;
+    reimbursements::run_month(db, tenant_id, sept)
+        .await
+        .expect("september");
+    lot.approve(sept).await;
+    let october = lot.session(day(2026, 10, 8)).await;
+    lot.attend(october, &voucher).await;
+    reimbursements::run_month(db, tenant_id, oct)
+        .await
+        .expect("october");
+
+    let mut tx = db.begin_tenant(tenant_id).await.expect("tx");
+    let by_line: Vec<(NaiveDate, String, i64, i64)> = sqlx::query_as(
+        "SELECT st.month, l.voucher_reference, l.amount_cents,
+                coalesce(sum(sh.amount_cents) FILTER (WHERE sh.funder_id = $2), 0)::bigint
+           FROM statement_lines l
+           JOIN statements st ON st.tenant_id = l.tenant_id AND st.id = l.statement_id
+           LEFT JOIN statement_line_shares sh ON sh.tenant_id = l.tenant_id AND sh.statement_id = l.statement_id
+                                             AND sh.line_no = l.line_no
+          WHERE l.tenant_id = $1
+          GROUP BY st.month, l.line_no, l.voucher_reference, l.amount_cents
+          ORDER BY st.month, l.voucher_reference",
+    )
+    .bind(tenant_id)
+    .bind(commune)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("shares");
+    tx.commit().await.expect("commit");
+    let mut expected = vec![
+        (sept, voucher.reference.clone(), 2_000, 50),
+        (sept, lot.ccas_voucher.reference.clone(), 2_000, 0),
+        (oct, voucher.reference.clone(), 2_000, 50),
+    ];
+    expected.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    assert_eq!(by_line, expected);
+    let claimed = funder_claims::lines(db, tenant_id, commune, sept, oct)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.iter().map(|l| l.share_cents).sum::<i64>(), 50);
 }

@@ -182,7 +182,7 @@ async fn tenancy_violations(pool: &PgPool) -> Vec<String> {
         // by a trigger (migrations 20261123000001 and 20261217000001), instead of once per line by
         // a key.
         let tenant_checked_by_trigger =
-            table == "statement_lines" || table == "statement_line_shares";
+            table == "statement_lines" || table == "statement_funder_shares";
         if !tenant_fk && !tenant_checked_by_trigger {
             violations.push(format!("{table}: tenant_id must reference tenants(id)"));
         }
@@ -246,7 +246,7 @@ async fn every_user_facing_constraint_has_a_message() {
             // Written only by the monthly computation; treasury details are validated in code first.
             || name.starts_with("statements_")
             || name.starts_with("statement_lines_")
-            || name.starts_with("statement_line_shares_")
+            || name.starts_with("statement_funder_shares_")
             // Written from a plan validated in code first (shares, caps, periods, one funder
             // once), and at issuance from that plan.
             || name.starts_with("scheme_funding_lines_")
