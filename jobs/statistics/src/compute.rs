@@ -181,7 +181,7 @@ pub fn compute(
     let mut cohort_by =
         |dimension: &'static str, frame: LazyFrame, column: &str| -> PolarsResult<()> {
             let grouped = frame
-                .group_by([col(column).cast(DataType::String).alias("value")])
+                .group_by([col(column).alias("value")])
                 .agg(cohort_aggs())
                 .collect()?;
             push_cohort_rows(&mut rows, dimension, &grouped)
@@ -379,14 +379,14 @@ pub fn compute(
             lit(label.clone()).alias("periode"),
             col("holder_key").alias("cle_beneficiaire"),
             lit(scheme_code.to_owned()).alias("dispositif"),
-            col("prescripteur"),
-            col("type_prescripteur"),
-            col("categorie_public"),
-            col("tranche_age"),
-            col("commune"),
-            col("departement"),
+            col("prescripteur").cast(DataType::String),
+            col("type_prescripteur").cast(DataType::String),
+            col("categorie_public").cast(DataType::String),
+            col("tranche_age").cast(DataType::String),
+            col("commune").cast(DataType::String),
+            col("departement").cast(DataType::String),
             col("epn"),
-            col("orientation"),
+            col("orientation").cast(DataType::String),
             col("issued_on").cast(DataType::Date).alias("date_emission"),
             col("first_day")
                 .cast(DataType::Date)
@@ -479,11 +479,19 @@ fn competencies_by_epn(
     epn_names: LazyFrame,
 ) -> PolarsResult<DataFrame> {
     let worked = competencies.lazy().filter(in_period("day", period));
-    let per_epn = key_join(worked.clone(), epn_names, "competence_epn", JoinType::Left)
-        .group_by([col("epn"), col("competence"), col("holder")])
-        .agg([col("level_rank").max()])
-        .group_by([col("epn"), col("competence"), col("level_rank")])
-        .agg([len().cast(DataType::Int64).alias("beneficiaires")]);
+    // Grouped on the EPN's key and the competence's category; names and labels only on the few
+    // rows that come out.
+    let per_epn = key_join(
+        worked
+            .clone()
+            .group_by([col("competence_epn"), col("competence"), col("holder")])
+            .agg([col("level_rank").max()])
+            .group_by([col("competence_epn"), col("competence"), col("level_rank")])
+            .agg([len().cast(DataType::Int64).alias("beneficiaires")]),
+        epn_names,
+        "competence_epn",
+        JoinType::Left,
+    );
     let overall = worked
         .group_by([col("competence"), col("holder")])
         .agg([col("level_rank").max()])
@@ -494,13 +502,13 @@ fn competencies_by_epn(
         [
             per_epn.select([
                 col("epn"),
-                col("competence"),
+                col("competence").cast(DataType::String),
                 col("level_rank"),
                 col("beneficiaires"),
             ]),
             overall.select([
                 col("epn"),
-                col("competence"),
+                col("competence").cast(DataType::String),
                 col("level_rank"),
                 col("beneficiaires"),
             ]),
