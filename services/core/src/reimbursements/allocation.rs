@@ -33,8 +33,7 @@ pub(crate) struct WrittenLine {
 pub(crate) const WRITTEN_LINE_COLUMNS: &str =
     "statement_id, line_no, voucher_id, occurred_on, amount_cents";
 
-/// Read by position: a run returns every line it writes, and looking each column up by name costs
-/// as much as the rest of the decoding.
+/// Read by position, in the order of `WRITTEN_LINE_COLUMNS`: a run returns every line it writes.
 impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for WrittenLine {
     fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         use sqlx::Row;
