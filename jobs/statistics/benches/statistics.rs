@@ -54,6 +54,10 @@ fn spec(size: &Size) -> NationalSpec {
     }
 }
 
+/// The allocator of the `passerelle` binary, so that the peak measured is the worker's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const PERIOD: &str = "2025";
 
 fn peak_rss_mib() -> f64 {

@@ -44,6 +44,12 @@ fn in_period(column: &str, period: &Period) -> Expr {
         .and(col(column).lt(lit(days(period.end))))
 }
 
+/// A text as a category, to fill the gaps of a column of categories (the EPNs' names, the
+/// modules' labels) without turning it back into text.
+fn category(text: &str) -> Expr {
+    lit(text).cast(DataType::from_categories(Categories::global()))
+}
+
 fn key_join(left: LazyFrame, right: LazyFrame, on: &str, how: JoinType) -> LazyFrame {
     left.join(right, [col(on)], [col(on)], JoinArgs::new(how))
 }
@@ -70,22 +76,27 @@ pub fn compute(
             .select([col("epn_key").alias(key), col("epn_name").alias(name)])
     };
 
-    // Attendance with its session, integers only: eight million rows stay small.
-    let attended = key_join(
-        attendance.lazy(),
-        sessions.clone().lazy(),
-        "session",
-        JoinType::Inner,
-    )
-    .collect()?;
     let attendance_dataset = attendance_by_epn_module_month(
         &sessions,
-        &attended,
+        &attendance,
         period,
         epn_names("session_epn", "epn"),
         module_labels.clone().lazy(),
     )?;
-    drop(sessions);
+    // Attendance with its session's day, EPN and module, integers only: eight million rows stay
+    // small.
+    let attended = key_join(
+        attendance.lazy(),
+        sessions.lazy().select([
+            col("session"),
+            col("session_epn"),
+            col("session_module"),
+            col("day"),
+        ]),
+        "session",
+        JoinType::Inner,
+    )
+    .collect()?;
 
     let usage = attended.clone().lazy().group_by([col("voucher")]).agg([
         col("day").filter(col("present")).min().alias("first_day"),
@@ -114,7 +125,7 @@ pub fn compute(
     );
     let holders = key_join(holders, paid, "voucher", JoinType::Left)
         .with_columns([
-            col("epn").fill_null(lit("Non inscrit")),
+            col("epn").fill_null(category("Non inscrit")),
             col("minutes_used").fill_null(lit(0i64)),
             col("reimbursed_cents").fill_null(lit(0i64)),
             col("funded_cents").fill_null(lit(0i64)),
@@ -275,7 +286,7 @@ pub fn compute(
         JoinType::Left,
     )
     .group_by([col("module_label")
-        .fill_null(lit("Sans module"))
+        .fill_null(category("Sans module"))
         .alias("value")])
     .agg(activity_aggs())
     .collect()?;
@@ -385,7 +396,7 @@ pub fn compute(
             col("tranche_age").cast(DataType::String),
             col("commune").cast(DataType::String),
             col("departement").cast(DataType::String),
-            col("epn"),
+            col("epn").cast(DataType::String),
             col("orientation").cast(DataType::String),
             col("issued_on").cast(DataType::Date).alias("date_emission"),
             col("first_day")
@@ -409,31 +420,38 @@ pub fn compute(
 
 fn attendance_by_epn_module_month(
     sessions: &DataFrame,
-    attended: &DataFrame,
+    attendance: &DataFrame,
     period: &Period,
     epn_names: LazyFrame,
     module_labels: LazyFrame,
 ) -> PolarsResult<DataFrame> {
-    let keys = [col("session_epn"), col("session_module"), col("month")];
-    let held = sessions
+    // The presences are summed per session first, on its one integer key: a group-by on the
+    // three keys below encodes every row's keys, which over eight million attendance rows took
+    // more memory than the rows themselves.
+    let per_session = attendance
         .clone()
         .lazy()
-        .filter(in_period("day", period))
-        .group_by(keys.clone())
-        .agg([col("held")
-            .sum()
-            .cast(DataType::Int64)
-            .alias("seances_tenues")]);
-    let present = attended
-        .clone()
-        .lazy()
-        .filter(in_period("day", period).and(col("present")))
-        .group_by(keys.clone())
+        .filter(col("present"))
+        .group_by([col("session")])
         .agg([
             len().cast(DataType::Int64).alias("presences"),
             col("minutes").cast(DataType::Int64).sum().alias("minutes"),
         ]);
-    let joined = held.join(present, keys.clone(), keys, JoinArgs::new(JoinType::Left));
+    let joined = key_join(
+        sessions.clone().lazy().filter(in_period("day", period)),
+        per_session,
+        "session",
+        JoinType::Left,
+    )
+    .group_by([col("session_epn"), col("session_module"), col("month")])
+    .agg([
+        col("held")
+            .sum()
+            .cast(DataType::Int64)
+            .alias("seances_tenues"),
+        col("presences").sum(),
+        col("minutes").sum(),
+    ]);
     let joined = key_join(joined, epn_names, "session_epn", JoinType::Left);
     key_join(
         joined.with_column(col("session_module").alias("module_number")),
@@ -442,8 +460,9 @@ fn attendance_by_epn_module_month(
         JoinType::Left,
     )
     .select([
-        col("epn"),
+        col("epn").cast(DataType::String),
         col("module_label")
+            .cast(DataType::String)
             .fill_null(lit("Sans module"))
             .alias("module"),
         col("month"),
@@ -501,7 +520,7 @@ fn competencies_by_epn(
     let both = concat(
         [
             per_epn.select([
-                col("epn"),
+                col("epn").cast(DataType::String),
                 col("competence").cast(DataType::String),
                 col("level_rank"),
                 col("beneficiaires"),

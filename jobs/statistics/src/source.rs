@@ -301,6 +301,8 @@ pub async fn read(
         frames.push(match name {
             "vouchers" => as_categories(with_departments(frame)?, &VOUCHER_CATEGORIES)?,
             "competencies" => as_categories(frame, &["competence"])?,
+            "epns" => as_categories(frame, &["epn_name"])?,
+            "module_labels" => as_categories(frame, &["module_label"])?,
             _ => frame,
         });
     }

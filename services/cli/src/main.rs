@@ -19,6 +19,12 @@ use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users;
 
+/// jemalloc rather than glibc's malloc: the statistics job builds and drops frames of hundreds of
+/// megabytes one after the other, and glibc kept the freed pages, which added about a third to the
+/// worker's peak memory (BENCHMARKS.md, statistics).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "passerelle",
