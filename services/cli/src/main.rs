@@ -20,8 +20,8 @@ use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users;
 
 /// jemalloc rather than glibc's malloc: the statistics job builds and drops frames of hundreds of
-/// megabytes one after the other, and glibc kept the freed pages, which added about a third to the
-/// worker's peak memory (BENCHMARKS.md, statistics).
+/// megabytes one after the other, and glibc kept the freed pages, which took the job's peak memory
+/// about a fifth higher (BENCHMARKS.md, statistics).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
