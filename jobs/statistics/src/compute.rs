@@ -47,7 +47,7 @@ fn in_period(column: &str, period: &Period) -> Expr {
 /// A text as a category, to fill the gaps of a column of categories (the EPNs' names, the
 /// modules' labels) without turning it back into text.
 fn category(text: &str) -> Expr {
-    lit(text).cast(DataType::from_categories(Categories::global()))
+    lit(text).cast(crate::source::categorical())
 }
 
 fn key_join(left: LazyFrame, right: LazyFrame, on: &str, how: JoinType) -> LazyFrame {

@@ -269,9 +269,15 @@ const VOUCHER_CATEGORIES: [&str; 7] = [
     "orientation",
 ];
 
+/// The type of the columns kept as categories: one mapping for the whole process, so that a
+/// category made by the computation (a gap filled) has the code of the same text read here.
+pub(crate) fn categorical() -> DataType {
+    DataType::from_categories(Categories::global())
+}
+
 /// `names` of `frame` turned into categories, one column at a time.
 fn as_categories(mut frame: DataFrame, names: &[&str]) -> Result<DataFrame, StatisticsError> {
-    let categorical = DataType::from_categories(Categories::global());
+    let categorical = categorical();
     for name in names {
         let column = frame.column(name)?.cast(&categorical)?;
         frame.with_column(column)?;
