@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Datelike;
 use passerelle_core::audit::Actor;
 use passerelle_core::statistics::{self, Period};
 use passerelle_statistics::{extract, source};
@@ -29,7 +28,9 @@ struct Size {
 
 /// A large département (1,000,000 vouchers, 4,000 EPNs), then a région five times larger; each
 /// from the national generator, vouchers issued over 2025 attending into 2026, the export being
-/// the year 2025. `BENCH_STATISTICS_SIZES=1` runs the first only.
+/// the year 2025. `BENCH_STATISTICS_SIZES=1` runs the first only, `BENCH_STATISTICS_VOUCHERS=5000000`
+/// the one of that many vouchers; `BENCH_STATISTICS_KEEP=1` keeps the largest's data too, for
+/// the runs that follow (about 20 GB more on the disk).
 const SIZES: [Size; 2] = [
     Size {
         vouchers: 1_000_000,
@@ -81,8 +82,7 @@ async fn bare_copy(
         .await
         .expect("snapshot");
     let mut bytes = 0;
-    for (_, select, _) in source::statements(scheme_id, period.end, period.last_day().year(), None)
-    {
+    for (_, select, _) in source::statements(scheme_id, period, None) {
         bytes += extract::copy_discard(&mut tx, &select).await.expect("COPY");
     }
     tx.commit().await.expect("commit");
@@ -95,9 +95,17 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(SIZES.len());
+    let only: Option<usize> = std::env::var("BENCH_STATISTICS_VOUCHERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let keep_all = std::env::var("BENCH_STATISTICS_KEEP").is_ok_and(|v| v == "1");
     let mut rows = Vec::new();
-    for size in SIZES.iter().take(sizes) {
-        rows.extend(measure(size).await);
+    for size in SIZES
+        .iter()
+        .take(sizes)
+        .filter(|size| only.is_none_or(|vouchers| vouchers == size.vouchers))
+    {
+        rows.extend(measure(size, keep_all).await);
     }
     println!();
     println!("| Figure | Value | Baseline (same run) | Ratio | Target | Met |");
@@ -108,9 +116,9 @@ async fn main() {
 }
 
 /// Generates the tenant of `size`, runs the job and the baseline, and returns the table's rows.
-async fn measure(size: &Size) -> Vec<String> {
+async fn measure(size: &Size, keep_all: bool) -> Vec<String> {
     let spec = spec(size);
-    let (db, data) = if size.kept {
+    let (db, data) = if size.kept || keep_all {
         national::shared(spec).await
     } else {
         let db = TestDatabase::create().await;

@@ -1,4 +1,5 @@
-//! The datasets, computed with polars' lazy API from the frames `source` read.
+//! The indicators, computed with polars' lazy API from the per-voucher frame (`vouchers`) and the
+//! aggregates `source` read; the attendance and competence datasets put in order.
 //!
 //! Definitions (also in the README):
 //! - the period's *cohort* is the vouchers issued in it; issued, registered, started (at least one
@@ -15,6 +16,7 @@ use polars::prelude::*;
 use crate::extract::days;
 use crate::indicators::{Basis, IndicatorRow};
 use crate::source::Sources;
+use crate::vouchers::Holders;
 use passerelle_core::statistics::Period;
 
 pub const ALL: &str = "Ensemble";
@@ -33,116 +35,58 @@ const HOLDER_DIMENSIONS: [(&str, &str); 8] = [
 
 pub struct Computed {
     pub indicators: Vec<IndicatorRow>,
-    pub vouchers: DataFrame,
     pub attendance: DataFrame,
     pub competencies: DataFrame,
 }
 
-fn in_period(column: &str, period: &Period) -> Expr {
+pub(crate) fn in_period(column: &str, period: &Period) -> Expr {
     col(column)
         .gt_eq(lit(days(period.start)))
         .and(col(column).lt(lit(days(period.end))))
 }
 
-/// A text as a category, to fill the gaps of a column of categories (the EPNs' names, the
-/// modules' labels) without turning it back into text.
-fn category(text: &str) -> Expr {
-    lit(text).cast(crate::source::categorical())
-}
-
-fn key_join(left: LazyFrame, right: LazyFrame, on: &str, how: JoinType) -> LazyFrame {
-    left.join(right, [col(on)], [col(on)], JoinArgs::new(how))
-}
-
+/// The indicators, from the per-voucher frame and the aggregates PostgreSQL computed; the
+/// attendance and competence datasets, sorted and labelled.
 pub fn compute(
     sources: Sources,
+    holders: Holders,
     period: &Period,
-    scheme_code: &str,
     envelope_cents: Option<i64>,
 ) -> PolarsResult<Computed> {
     let Sources {
-        vouchers,
-        modules,
-        epns,
         module_labels,
-        sessions,
         attendance,
+        delivered,
         reimbursed,
         competencies,
     } = sources;
-    let epn_names = |key: &str, name: &str| {
-        epns.clone()
-            .lazy()
-            .select([col("epn_key").alias(key), col("epn_name").alias(name)])
-    };
-
-    let attendance_dataset = attendance_by_epn_module_month(
-        &sessions,
-        &attendance,
-        period,
-        epn_names("session_epn", "epn"),
-        module_labels.clone().lazy(),
-    )?;
-    // Attendance with its session's day, EPN and module, integers only: eight million rows stay
-    // small.
-    let attended = key_join(
-        attendance.lazy(),
-        sessions.lazy().select([
-            col("session"),
-            col("session_epn"),
-            col("session_module"),
-            col("day"),
-        ]),
-        "session",
-        JoinType::Inner,
-    )
-    .collect()?;
-
-    let usage = attended.clone().lazy().group_by([col("voucher")]).agg([
-        col("day").filter(col("present")).min().alias("first_day"),
-        col("minutes")
-            .cast(DataType::Int64)
-            .sum()
-            .alias("minutes_used"),
-    ]);
-    let paid = reimbursed.clone().lazy().group_by([col("voucher")]).agg([
-        col("cents").sum().alias("reimbursed_cents"),
-        col("funded_cents").sum().alias("funded_cents"),
-    ]);
-
-    let holders = key_join(
-        key_join(
-            vouchers
-                .lazy()
-                .with_column(col("epn_key").is_not_null().alias("registered")),
-            epn_names("epn_key", "epn"),
-            "epn_key",
-            JoinType::Left,
-        ),
-        usage,
-        "voucher",
-        JoinType::Left,
-    );
-    let holders = key_join(holders, paid, "voucher", JoinType::Left)
+    let Holders {
+        frame: holders,
+        module_sets,
+    } = holders;
+    let holders = holders
+        .lazy()
         .with_columns([
-            col("epn").fill_null(category("Non inscrit")),
-            col("minutes_used").fill_null(lit(0i64)),
-            col("reimbursed_cents").fill_null(lit(0i64)),
-            col("funded_cents").fill_null(lit(0i64)),
             col("first_day").is_not_null().alias("started"),
             lit(ALL).alias("ensemble"),
         ])
         .collect()?;
-
+    // The vouchers come in issue order: the cohort is the frame's tail, taken without a copy.
+    let issued_before = holders
+        .column("issued_on")?
+        .as_materialized_series()
+        .i32()?
+        .iter()
+        .take_while(|day| day.is_some_and(|d| d < days(period.start)))
+        .count();
     let cohort = holders
-        .clone()
+        .slice(
+            i64::try_from(issued_before).unwrap_or(i64::MAX),
+            holders.height(),
+        )
         .lazy()
         .filter(in_period("issued_on", period))
-        .with_columns([
-            (col("first_day") - col("issued_on")).alias("days_to_first"),
-            col("status").eq(lit("completed")).alias("completed"),
-            col("status").eq(lit("cancelled")).alias("cancelled"),
-        ])
+        .with_column((col("first_day") - col("issued_on")).alias("days_to_first"))
         .collect()?;
 
     let mut rows = Vec::new();
@@ -190,181 +134,123 @@ pub fn compute(
         ]
     };
     let mut cohort_by =
-        |dimension: &'static str, frame: LazyFrame, column: &str| -> PolarsResult<()> {
+        |dimension: &'static str, frame: LazyFrame, value: Expr| -> PolarsResult<()> {
             let grouped = frame
-                .group_by([col(column).alias("value")])
+                .group_by([value.alias("value")])
                 .agg(cohort_aggs())
                 .collect()?;
             push_cohort_rows(&mut rows, dimension, &grouped)
         };
     for (dimension, column) in HOLDER_DIMENSIONS {
-        cohort_by(dimension, cohort.clone().lazy(), column)?;
+        cohort_by(dimension, cohort.clone().lazy(), col(column))?;
     }
-    cohort_by("epn", cohort.clone().lazy(), "epn")?;
-    let labelled_modules = key_join(
-        modules.lazy(),
-        module_labels.clone().lazy(),
-        "module_number",
-        JoinType::Inner,
-    );
-    cohort_by(
-        "module",
-        key_join(
-            cohort.clone().lazy(),
-            labelled_modules,
-            "voucher",
-            JoinType::Inner,
-        ),
-        "module_label",
-    )?;
+    cohort_by("epn", cohort.clone().lazy(), col("epn"))?;
+    // A voucher counts under each module it chose: the cohort's vouchers of one module at a time.
+    let numbers = module_labels.column("module_number")?.i32()?;
+    let labels = module_labels.column("module_label")?.str()?;
+    for (number, label) in numbers.iter().zip(labels.iter()) {
+        let (Some(number), Some(label)) = (number, label) else {
+            continue;
+        };
+        let chosen: Vec<bool> = module_sets
+            .iter()
+            .map(|set| set.contains(&number))
+            .collect();
+        let mask: BooleanChunked = cohort
+            .column("module_set")?
+            .as_materialized_series()
+            .u32()?
+            .iter()
+            .map(|set| set.is_some_and(|code| chosen[code as usize]))
+            .collect();
+        // A module nobody in the cohort chose has no row (a literal key would make one group).
+        if !mask.any() {
+            continue;
+        }
+        cohort_by(
+            "module",
+            cohort.filter(&mask)?.lazy(),
+            lit(label.to_owned()),
+        )?;
+    }
 
-    // Activity: hours delivered in the period. Holder dimensions go through a per-voucher total
-    // (a million rows, not eight); EPN and module through the session.
-    let delivered = attended
+    // Activity: hours delivered in the period, per holder dimension over the vouchers that
+    // attended in it; per EPN and per module as PostgreSQL summed them.
+    let delivered_holders = holders
         .clone()
         .lazy()
-        .filter(in_period("day", period).and(col("present")))
-        .select([
-            col("voucher"),
-            col("session_epn"),
-            col("session_module"),
-            col("minutes").cast(DataType::Int64),
-        ])
-        .collect()?;
-    // The eight million rows are not needed any more: free them before the next aggregations.
-    drop(attended);
-    let delivered_by_voucher = delivered
-        .clone()
-        .lazy()
-        .group_by([col("voucher")])
-        .agg([col("minutes").sum()]);
-    let delivered_holders = key_join(
-        holders.clone().lazy(),
-        delivered_by_voucher,
-        "voucher",
-        JoinType::Inner,
-    )
-    .collect()?;
+        .filter(col("delivered_minutes").is_not_null());
     let activity_aggs = || {
         vec![
-            col("minutes")
+            col("delivered_minutes")
                 .sum()
                 .cast(DataType::Float64)
                 .alias("minutes"),
-            col("voucher")
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("holders"),
+            len().cast(DataType::Float64).alias("holders"),
         ]
     };
     for (dimension, column) in HOLDER_DIMENSIONS {
         let grouped = delivered_holders
             .clone()
-            .lazy()
             .group_by([col(column).alias("value")])
             .agg(activity_aggs())
             .collect()?;
         push_hours_rows(&mut rows, dimension, &grouped)?;
     }
-    drop(delivered_holders);
-    let by_epn = key_join(
-        delivered.clone().lazy(),
-        epn_names("session_epn", "epn"),
-        "session_epn",
-        JoinType::Left,
-    )
-    .group_by([col("epn").alias("value")])
-    .agg(activity_aggs())
-    .collect()?;
-    push_hours_rows(&mut rows, "epn", &by_epn)?;
-    let by_module = key_join(
-        delivered
+    for dimension in ["epn", "module"] {
+        let grouped = delivered
+            .clone()
             .lazy()
-            .with_column(col("session_module").alias("module_number")),
-        module_labels.clone().lazy(),
-        "module_number",
-        JoinType::Left,
-    )
-    .group_by([col("module_label")
-        .fill_null(category("Sans module"))
-        .alias("value")])
-    .agg(activity_aggs())
-    .collect()?;
-    push_hours_rows(&mut rows, "module", &by_module)?;
+            .filter(col("dimension").eq(lit(dimension)))
+            .collect()?;
+        push_hours_rows(&mut rows, dimension, &grouped)?;
+    }
 
     // Activity: amounts reimbursed for the period's months.
-    let reimbursed_in_period = reimbursed
+    let by_epn = reimbursed
         .clone()
         .lazy()
-        .filter(in_period("month", period))
+        .filter(col("scope").eq(lit("epn")))
         .collect()?;
-    let reimbursed_holders = key_join(
-        holders.clone().lazy().drop(Selector::ByName {
-            names: Arc::from([
-                PlSmallStr::from("reimbursed_cents"),
-                PlSmallStr::from("funded_cents"),
-            ]),
-            strict: true,
-        }),
-        reimbursed_in_period.clone().lazy(),
-        "voucher",
-        JoinType::Inner,
-    )
-    .collect()?;
     // The funders' part is published where a funder paid something: a scheme nobody co-finances
     // keeps the rows it had.
-    let co_financed = reimbursed_in_period
-        .column("funded_cents")?
-        .i64()?
-        .iter()
-        .any(|cents| cents.is_some_and(|c| c != 0));
-    let amount_aggs = || {
-        vec![
-            col("cents").sum().cast(DataType::Float64).alias("cents"),
-            col("funded_cents")
-                .sum()
-                .cast(DataType::Float64)
-                .alias("funded"),
-            col("voucher")
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("holders"),
-        ]
-    };
+    let co_financed = by_epn.column("co_financed")?.bool()?.any();
+    let reimbursed_holders = holders.lazy().filter(col("period_cents").is_not_null());
     for (dimension, column) in HOLDER_DIMENSIONS {
         let grouped = reimbursed_holders
             .clone()
-            .lazy()
             .group_by([col(column).alias("value")])
-            .agg(amount_aggs())
+            .agg([
+                col("period_cents")
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("cents"),
+                col("period_funded_cents")
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("funded"),
+                len().cast(DataType::Float64).alias("holders"),
+            ])
             .collect()?;
         push_amount_rows(&mut rows, dimension, &grouped, co_financed)?;
     }
-    drop(reimbursed_holders);
-    let by_epn = key_join(
-        reimbursed_in_period.lazy(),
-        epn_names("statement_epn", "epn"),
-        "statement_epn",
-        JoinType::Left,
-    )
-    .group_by([col("epn").alias("value")])
-    .agg(amount_aggs())
-    .collect()?;
     push_amount_rows(&mut rows, "epn", &by_epn, co_financed)?;
 
     // Budget consumed: everything reimbursed up to the period's end over the envelope.
     let to_date = reimbursed
         .lazy()
-        .select([
-            col("cents").sum().cast(DataType::Float64).alias("cents"),
-            col("voucher")
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("holders"),
-        ])
+        .filter(col("scope").eq(lit("a_date")))
         .collect()?;
-    let cents = floats(&to_date, "cents")?[0].unwrap_or(0.0);
-    let holders_paid = floats(&to_date, "holders")?[0].unwrap_or(0.0);
+    let cents = floats(&to_date, "cents")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0.0);
+    let holders_paid = floats(&to_date, "holders")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0.0);
     let envelope = envelope_cents.map(|c| c as f64 / 100.0);
     rows.push(IndicatorRow {
         dimension: "ensemble",
@@ -377,102 +263,18 @@ pub fn compute(
         basis: Basis::Magnitude,
     });
 
-    // The per-voucher frames are not needed any more: freed before the competences' rows.
-    drop(holders);
-    let competencies_dataset =
-        competencies_by_epn(competencies, period, epn_names("competence_epn", "epn"))?;
-
-    let label = period.label();
-    let vouchers_dataset = cohort
-        .lazy()
-        .sort(["issued_on", "holder_key"], SortMultipleOptions::default())
-        .select([
-            lit(label.clone()).alias("periode"),
-            col("holder_key").alias("cle_beneficiaire"),
-            lit(scheme_code.to_owned()).alias("dispositif"),
-            col("prescripteur").cast(DataType::String),
-            col("type_prescripteur").cast(DataType::String),
-            col("categorie_public").cast(DataType::String),
-            col("tranche_age").cast(DataType::String),
-            col("commune").cast(DataType::String),
-            col("departement").cast(DataType::String),
-            col("epn").cast(DataType::String),
-            col("orientation").cast(DataType::String),
-            col("issued_on").cast(DataType::Date).alias("date_emission"),
-            col("first_day")
-                .cast(DataType::Date)
-                .alias("date_premiere_seance"),
-            col("minutes_used").alias("minutes_utilisees"),
-            col("status").alias("statut"),
-            col("reimbursed_cents").alias("montant_rembourse_centimes"),
-            col("fee_cents").alias("participation_centimes"),
-            col("funded_cents").alias("part_financeurs_centimes"),
-        ])
-        .collect()?;
-
     Ok(Computed {
         indicators: rows,
-        vouchers: vouchers_dataset,
-        attendance: attendance_dataset,
-        competencies: competencies_dataset,
+        attendance: attendance_by_epn_module_month(attendance)?,
+        competencies: competencies_by_epn(competencies)?,
     })
 }
 
-fn attendance_by_epn_module_month(
-    sessions: &DataFrame,
-    attendance: &DataFrame,
-    period: &Period,
-    epn_names: LazyFrame,
-    module_labels: LazyFrame,
-) -> PolarsResult<DataFrame> {
-    // The presences are summed per session first, on its one integer key: a group-by on the
-    // three keys below encodes every row's keys, which over eight million attendance rows took
-    // more memory than the rows themselves.
-    let per_session = attendance
-        .clone()
-        .lazy()
-        .filter(col("present"))
-        .group_by([col("session")])
-        .agg([
-            len().cast(DataType::Int64).alias("presences"),
-            col("minutes").cast(DataType::Int64).sum().alias("minutes"),
-        ]);
-    let joined = key_join(
-        sessions.clone().lazy().filter(in_period("day", period)),
-        per_session,
-        "session",
-        JoinType::Left,
-    )
-    .group_by([col("session_epn"), col("session_module"), col("month")])
-    .agg([
-        col("held")
-            .sum()
-            .cast(DataType::Int64)
-            .alias("seances_tenues"),
-        col("presences").sum(),
-        col("minutes").sum(),
-    ]);
-    let joined = key_join(joined, epn_names, "session_epn", JoinType::Left);
-    key_join(
-        joined.with_column(col("session_module").alias("module_number")),
-        module_labels,
-        "module_number",
-        JoinType::Left,
-    )
-    .select([
-        col("epn").cast(DataType::String),
-        col("module_label")
-            .cast(DataType::String)
-            .fill_null(lit("Sans module"))
-            .alias("module"),
-        col("month"),
-        col("seances_tenues"),
-        col("presences").fill_null(lit(0i64)),
-        col("minutes").fill_null(lit(0i64)),
-    ])
-    .sort(["epn", "module", "month"], SortMultipleOptions::default())
-    .collect()
-    .and_then(|df| month_labels(df, "month", "mois", 2))
+/// Sessions held, presences and minutes per EPN, module and month, in that order, the month as
+/// `2026-10`.
+fn attendance_by_epn_module_month(attendance: DataFrame) -> PolarsResult<DataFrame> {
+    let sorted = attendance.sort(["epn", "module", "month"], SortMultipleOptions::default())?;
+    month_labels(sorted, "month", "mois", 2)
 }
 
 /// `202610` → `2026-10`, in a string column put at `index`.
@@ -491,54 +293,13 @@ fn month_labels(df: DataFrame, from: &str, to: &str, index: usize) -> PolarsResu
 
 const LEVELS: [&str; 3] = ["découvert", "pratiqué", "acquis"];
 
-/// Holders by competence and the highest level they reached in the period, per EPN and overall.
-fn competencies_by_epn(
-    competencies: DataFrame,
-    period: &Period,
-    epn_names: LazyFrame,
-) -> PolarsResult<DataFrame> {
-    let worked = competencies.lazy().filter(in_period("day", period));
-    // Grouped on the EPN's key and the competence's category; names and labels only on the few
-    // rows that come out.
-    let per_epn = key_join(
-        worked
-            .clone()
-            .group_by([col("competence_epn"), col("competence"), col("holder")])
-            .agg([col("level_rank").max()])
-            .group_by([col("competence_epn"), col("competence"), col("level_rank")])
-            .agg([len().cast(DataType::Int64).alias("beneficiaires")]),
-        epn_names,
-        "competence_epn",
-        JoinType::Left,
-    );
-    let overall = worked
-        .group_by([col("competence"), col("holder")])
-        .agg([col("level_rank").max()])
-        .group_by([col("competence"), col("level_rank")])
-        .agg([len().cast(DataType::Int64).alias("beneficiaires")])
-        .with_column(lit(ALL).alias("epn"));
-    let both = concat(
-        [
-            per_epn.select([
-                col("epn").cast(DataType::String),
-                col("competence").cast(DataType::String),
-                col("level_rank"),
-                col("beneficiaires"),
-            ]),
-            overall.select([
-                col("epn"),
-                col("competence").cast(DataType::String),
-                col("level_rank"),
-                col("beneficiaires"),
-            ]),
-        ],
-        UnionArgs::default(),
-    )?
-    .sort(
+/// Holders by competence and the highest level they reached in the period, per EPN and overall
+/// (`Ensemble`), in that order.
+fn competencies_by_epn(competencies: DataFrame) -> PolarsResult<DataFrame> {
+    let both = competencies.sort(
         ["epn", "competence", "level_rank"],
         SortMultipleOptions::default(),
-    )
-    .collect()?;
+    )?;
     let levels: Vec<Option<&str>> = both
         .column("level_rank")?
         .as_materialized_series()

@@ -1,11 +1,6 @@
 //! Reading a query's result straight into columns: `COPY (SELECT …) TO STDOUT (FORMAT binary)`,
-//! decoded as the bytes arrive into one vector per column, never into a struct per row.
-//!
-//! Identifiers (uuid) become dense `u32` keys through an [`Interner`] shared by the queries that
-//! must join on them, so that eight million attendance rows cost a few bytes each instead of a
-//! 36-character string per id.
-
-use std::collections::HashMap;
+//! decoded as the bytes arrive into one vector per column, never into a struct per row, and
+//! handed over in frames of a bounded number of rows when the result is long.
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
@@ -19,34 +14,9 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Days from 1970-01-01 (polars dates) to 2000-01-01 (PostgreSQL dates).
 const PG_EPOCH_DAYS: i32 = 10_957;
 
-/// Dense keys for uuids: the first id seen gets 0, the next 1…
-#[derive(Debug, Default)]
-pub struct Interner(HashMap<u128, u32>);
-
-impl Interner {
-    pub fn key(&mut self, id: u128) -> u32 {
-        let next = u32::try_from(self.0.len()).expect("fewer than four billion ids");
-        *self.0.entry(id).or_insert(next)
-    }
-
-    pub fn get(&self, id: u128) -> Option<u32> {
-        self.0.get(&id).copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// What a column of the query holds, and where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A uuid turned into a key of the interner with this index.
-    Key(usize),
     Int16,
     Int32,
     Int64,
@@ -58,7 +28,6 @@ pub enum Kind {
 
 /// Each column goes straight into a polars builder: no `Option<String>` per value, no second copy.
 enum Sink {
-    Key(usize, PrimitiveChunkedBuilder<UInt32Type>),
     Int32(PrimitiveChunkedBuilder<Int32Type>),
     Int64(PrimitiveChunkedBuilder<Int64Type>),
     Bool(BooleanChunkedBuilder),
@@ -70,7 +39,6 @@ impl Sink {
         let name = PlSmallStr::from(name);
         const CAPACITY: usize = 4096;
         match kind {
-            Kind::Key(i) => Self::Key(i, PrimitiveChunkedBuilder::new(name, CAPACITY)),
             Kind::Int16 | Kind::Int32 | Kind::Date => {
                 Self::Int32(PrimitiveChunkedBuilder::new(name, CAPACITY))
             }
@@ -82,7 +50,6 @@ impl Sink {
 
     fn into_column(self) -> Column {
         match self {
-            Self::Key(_, b) => b.finish().into_column(),
             Self::Int32(b) => b.finish().into_column(),
             Self::Int64(b) => b.finish().into_column(),
             Self::Bool(b) => b.finish().into_column(),
@@ -97,14 +64,36 @@ fn malformed(what: &str) -> StatisticsError {
 
 struct Decoder<'a> {
     kinds: &'a [Kind],
+    names: &'a [&'a str],
     sinks: Vec<Sink>,
-    interners: &'a mut [Interner],
     header_done: bool,
     finished: bool,
     rows: usize,
 }
 
 impl Decoder<'_> {
+    /// Empty columns for the next rows.
+    fn reset(&mut self) {
+        self.sinks = self
+            .kinds
+            .iter()
+            .zip(self.names)
+            .map(|(kind, name)| Sink::new(*kind, name))
+            .collect();
+        self.rows = 0;
+    }
+
+    /// The rows decoded since the last call, as a frame.
+    fn take(&mut self) -> Result<DataFrame, StatisticsError> {
+        let height = self.rows;
+        let columns = std::mem::take(&mut self.sinks)
+            .into_iter()
+            .map(Sink::into_column)
+            .collect();
+        self.reset();
+        Ok(DataFrame::new(height, columns)?)
+    }
+
     /// Decodes every complete tuple at the start of `buf`; returns how many bytes it used.
     fn decode(&mut self, buf: &[u8]) -> Result<usize, StatisticsError> {
         let mut pos = 0;
@@ -159,7 +148,7 @@ impl Decoder<'_> {
                     at += len as usize;
                     Some(v)
                 };
-                push(*kind, sink, value, self.interners)?;
+                push(*kind, sink, value)?;
             }
             self.rows += 1;
             pos = end;
@@ -172,12 +161,7 @@ fn i32_at(buf: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
-fn push(
-    kind: Kind,
-    sink: &mut Sink,
-    value: Option<&[u8]>,
-    interners: &mut [Interner],
-) -> Result<(), StatisticsError> {
+fn push(kind: Kind, sink: &mut Sink, value: Option<&[u8]>) -> Result<(), StatisticsError> {
     let fixed = |v: &[u8], n: usize| {
         if v.len() == n {
             Ok(())
@@ -186,14 +170,6 @@ fn push(
         }
     };
     match (kind, sink) {
-        (Kind::Key(_), Sink::Key(i, out)) => out.append_option(match value {
-            None => None,
-            Some(v) => {
-                fixed(v, 16)?;
-                let id = u128::from_be_bytes(v.try_into().expect("16 bytes"));
-                Some(interners[*i].key(id))
-            }
-        }),
         (Kind::Int16, Sink::Int32(out)) => out.append_option(match value {
             None => None,
             Some(v) => {
@@ -239,30 +215,48 @@ fn push(
     Ok(())
 }
 
-/// Runs `select` through a binary COPY and returns its columns as a DataFrame named by `names`.
-/// `select` must have exactly the columns of `kinds`, in order and of those types (`int2`,
-/// `int4`, `int8`, `date`, `bool`, `text`, `uuid`).
+/// Runs `select` through a binary COPY and returns its columns as a DataFrame named as in
+/// `columns`. `select` must have exactly the columns of `columns`, in order and of those types
+/// (`int2`, `int4`, `int8`, `date`, `bool`, `text`).
 pub async fn copy_frame(
     tx: &mut Tx,
     select: &str,
     columns: &[(&str, Kind)],
-    interners: &mut [Interner],
 ) -> Result<DataFrame, StatisticsError> {
+    let mut frames = Vec::new();
+    copy_batches(tx, select, columns, usize::MAX, async |frame| {
+        frames.push(frame);
+        Ok(())
+    })
+    .await?;
+    Ok(frames.pop().unwrap_or_default())
+}
+
+/// The same COPY handed over as it arrives, in frames of about `rows` rows (the last one shorter,
+/// and one empty frame when the query returns nothing), so that a long result is never whole in
+/// memory unless the caller keeps it.
+pub async fn copy_batches(
+    tx: &mut Tx,
+    select: &str,
+    columns: &[(&str, Kind)],
+    rows: usize,
+    mut batch: impl AsyncFnMut(DataFrame) -> Result<(), StatisticsError>,
+) -> Result<(), StatisticsError> {
     let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let mut decoder = Decoder {
         kinds: &kinds,
-        sinks: columns
-            .iter()
-            .map(|(name, kind)| Sink::new(*kind, name))
-            .collect(),
-        interners,
+        names: &names,
+        sinks: Vec::new(),
         header_done: false,
         finished: false,
         rows: 0,
     };
+    decoder.reset();
     let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
     let mut stream = (**tx).copy_out_raw(&statement).await?;
     let mut pending: Vec<u8> = Vec::new();
+    let mut handed = false;
     while let Some(chunk) = stream.try_next().await? {
         if pending.is_empty() {
             let used = decoder.decode(&chunk)?;
@@ -272,13 +266,18 @@ pub async fn copy_frame(
             let used = decoder.decode(&pending)?;
             pending.drain(..used);
         }
+        if decoder.rows >= rows {
+            batch(decoder.take()?).await?;
+            handed = true;
+        }
     }
     if !decoder.finished || !pending.is_empty() {
         return Err(malformed("the data ended in the middle of a tuple"));
     }
-    let height = decoder.rows;
-    let columns = decoder.sinks.into_iter().map(Sink::into_column).collect();
-    Ok(DataFrame::new(height, columns)?)
+    if decoder.rows > 0 || !handed {
+        batch(decoder.take()?).await?;
+    }
+    Ok(())
 }
 
 /// The same COPY with nothing kept: the baseline of the benchmark (the bytes PostgreSQL produces).

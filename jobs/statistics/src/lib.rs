@@ -1,20 +1,22 @@
 //! Statistics for funders: the one crate that links polars.
 //!
 //! An export reads the tenant's data for one scheme in one snapshot (`source`, binary COPY into
-//! columns), computes the datasets with polars' lazy API (`compute`), blanks small counts in the
-//! copies meant for publication (`indicators`), and writes each dataset as Parquet and CSV
-//! (`write`) under `tenant/scheme/period/export/` in the statistics folder.
+//! columns, PostgreSQL aggregating what is counted over attendance rows), writes the per-voucher
+//! dataset as its rows arrive while keeping what the indicators need of them (`vouchers`),
+//! computes the indicators with polars' lazy API (`compute`), blanks small counts in the copies
+//! meant for publication (`indicators`), and writes each dataset as Parquet and CSV (`write`)
+//! under `tenant/scheme/period/export/` in the statistics folder.
 
 pub mod archive;
 pub mod compute;
 pub mod extract;
 pub mod indicators;
 pub mod source;
+pub mod vouchers;
 pub mod write;
 
 use std::path::Path;
 
-use chrono::Datelike;
 use passerelle_core::Db;
 use passerelle_core::statistics::{self, Export, ExportFile};
 use uuid::Uuid;
@@ -92,6 +94,8 @@ async fn produce(
     let period = export.period();
     let (threshold, _) = statistics::tenant_settings(db, tenant_id).await?;
 
+    let folder = export.folder(root, tenant_id);
+    std::fs::create_dir_all(&folder)?;
     let mut tx = source::snapshot(db, tenant_id).await?;
     let envelope: Option<i64> = sqlx::query_scalar(
         "SELECT (rules ->> 'budget_envelope_cents')::bigint FROM scheme_versions
@@ -103,35 +107,50 @@ async fn produce(
     .fetch_optional(&mut *tx)
     .await?
     .flatten();
-    let sources = source::read(
+
+    // The per-voucher rows go to a thread that writes them while the next ones are decoded; one
+    // batch waits at most, so that memory holds two batches, not the result.
+    let (batches, mut received) = tokio::sync::mpsc::channel::<polars::prelude::DataFrame>(1);
+    let mut splitter = vouchers::Splitter::new(&folder, &period, &export.scheme_code);
+    let split = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = received.blocking_recv() {
+            splitter.push(batch)?;
+        }
+        Ok::<_, StatisticsError>(splitter)
+    });
+    let read = source::read(
         &mut tx,
         export.scheme_id,
-        period.end,
-        period.last_day().year(),
+        &period,
         export.funder_id,
+        vouchers::BATCH_ROWS,
+        async |batch| {
+            // A closed channel means the writing thread stopped: its error is the one returned.
+            batches
+                .send(batch)
+                .await
+                .map_err(|_| StatisticsError::Copy("the per-voucher rows were not taken".into()))
+        },
     )
-    .await?;
+    .await;
+    drop(batches);
+    let splitter = split.await??;
+    let sources = read?;
     tx.commit().await?;
 
-    let folder = export.folder(root, tenant_id);
-    let scheme_code = export.scheme_code.clone();
     tokio::task::spawn_blocking(move || -> Result<Vec<ExportFile>, StatisticsError> {
-        let computed = compute::compute(sources, &period, &scheme_code, envelope)?;
-        std::fs::create_dir_all(&folder)?;
+        let (mut files, holders) = splitter.finish()?;
+        let computed = compute::compute(sources, holders, &period, envelope)?;
         let label = period.label();
-        let mut files = Vec::new();
 
         let mask = indicators::suppressed(&computed.indicators, threshold);
-        let mut full = indicators::frame(&computed.indicators, &label, None)?;
-        let mut published = indicators::frame(&computed.indicators, &label, Some(&mask))?;
-        files.extend(write::both(&folder, "indicators", false, &mut full)?);
-        files.extend(write::both(&folder, "indicators", true, &mut published)?);
-
-        let mut vouchers = computed.vouchers;
-        files.extend(write::both(&folder, "vouchers", false, &mut vouchers)?);
+        let full = indicators::frame(&computed.indicators, &label, None)?;
+        let published = indicators::frame(&computed.indicators, &label, Some(&mask))?;
+        files.extend(write::both(&folder, "indicators", false, &full)?);
+        files.extend(write::both(&folder, "indicators", true, &published)?);
 
         let mut attendance = computed.attendance;
-        let mut attendance_published =
+        let attendance_published =
             indicators::suppress_counts(&attendance, "presences", &["minutes"], None, threshold)?;
         attendance.with_column(polars::prelude::Column::new(
             "masque".into(),
@@ -141,17 +160,17 @@ async fn produce(
             &folder,
             "attendance_by_epn_module_month",
             false,
-            &mut attendance,
+            &attendance,
         )?);
         files.extend(write::both(
             &folder,
             "attendance_by_epn_module_month",
             true,
-            &mut attendance_published,
+            &attendance_published,
         )?);
 
         let mut competencies = computed.competencies;
-        let mut competencies_published = indicators::suppress_counts(
+        let competencies_published = indicators::suppress_counts(
             &competencies,
             "beneficiaires",
             &[],
@@ -162,17 +181,12 @@ async fn produce(
             "masque".into(),
             vec![false; competencies.height()],
         ))?;
-        files.extend(write::both(
-            &folder,
-            "competencies",
-            false,
-            &mut competencies,
-        )?);
+        files.extend(write::both(&folder, "competencies", false, &competencies)?);
         files.extend(write::both(
             &folder,
             "competencies",
             true,
-            &mut competencies_published,
+            &competencies_published,
         )?);
         Ok(files)
     })

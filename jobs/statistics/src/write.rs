@@ -1,10 +1,12 @@
 //! Files: Parquet (zstd) for tools, CSV for spreadsheets (French Excel: UTF-8 with BOM, `;`,
 //! decimal comma, dates dd/mm/yyyy, text that would start a formula escaped). Each file is written
 //! under a temporary name, hashed while it is written, then renamed: a file that exists is whole.
+//! A long dataset is written batch by batch ([`Streamed`]), never whole in memory.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use passerelle_core::statistics::ExportFile;
 use polars::prelude::*;
@@ -12,22 +14,29 @@ use sha2::{Digest, Sha256};
 
 use crate::StatisticsError;
 
-struct Hashing<W> {
-    inner: W,
+/// A file being written, with the hash and the size of what went into it.
+struct Hashing {
+    file: BufWriter<File>,
     hasher: Sha256,
     bytes: u64,
 }
 
-impl<W: Write> Write for Hashing<W> {
+/// A handle on a [`Hashing`] file that a polars writer can own while the dataset keeps another
+/// one, to take the file back when the writer is done.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<Hashing>>);
+
+impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        let mut out = self.0.lock().expect("one writer at a time");
+        let n = out.file.write(buf)?;
+        out.hasher.update(&buf[..n]);
+        out.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.0.lock().expect("one writer at a time").file.flush()
     }
 }
 
@@ -66,56 +75,150 @@ pub fn both(
     folder: &Path,
     dataset: &str,
     published: bool,
-    df: &mut DataFrame,
+    df: &DataFrame,
 ) -> Result<Vec<ExportFile>, StatisticsError> {
-    let base = if published {
-        format!("{dataset}-published")
-    } else {
-        dataset.to_owned()
-    };
-    let rows = i64::try_from(df.height()).unwrap_or(i64::MAX);
-    let mut files = Vec::new();
-    for format in ["parquet", "csv"] {
-        let name = format!("{base}.{format}");
+    let mut files = Streamed::create(folder, dataset, published, df.schema())?;
+    files.write(df)?;
+    files.finish()
+}
+
+/// One file of a dataset being written.
+struct Partial {
+    name: String,
+    format: &'static str,
+    path: PathBuf,
+    out: Shared,
+}
+
+impl Partial {
+    fn create(folder: &Path, name: String, format: &'static str) -> std::io::Result<Self> {
         // A name of its own per run: two runs of one export never write into each other's file.
-        let partial = folder.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4().simple()));
-        let mut out = Hashing {
-            inner: BufWriter::new(File::create(&partial)?),
+        let path = folder.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4().simple()));
+        let out = Shared(Arc::new(Mutex::new(Hashing {
+            file: BufWriter::new(File::create(&path)?),
             hasher: Sha256::new(),
             bytes: 0,
-        };
-        if format == "parquet" {
-            ParquetWriter::new(&mut out)
-                .with_compression(ParquetCompression::Zstd(None))
-                .finish(df)?;
-        } else {
-            let mut escaped = escape_formulas(df)?;
-            CsvWriter::new(&mut out)
-                .include_bom(true)
-                .with_separator(b';')
-                .with_decimal_comma(true)
-                .with_date_format(Some("%d/%m/%Y".into()))
-                .finish(&mut escaped)?;
-        }
-        out.flush()?;
-        let Hashing {
-            inner,
-            hasher,
-            bytes,
-        } = out;
-        inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&partial, folder.join(&name))?;
-        files.push(ExportFile {
+        })));
+        Ok(Self {
             name,
-            dataset: dataset.to_owned(),
-            format: format.to_owned(),
-            published,
-            row_count: rows,
-            byte_size: i64::try_from(bytes).unwrap_or(i64::MAX),
-            sha256: hex::encode(hasher.finalize()),
-        });
+            format,
+            path,
+            out,
+        })
     }
-    Ok(files)
+}
+
+/// A dataset's Parquet and CSV files, written batch by batch: each batch is a Parquet row group
+/// and more lines of the CSV. Until [`Streamed::finish`] the files have their temporary names; a
+/// dataset dropped unfinished deletes them.
+pub struct Streamed {
+    dataset: String,
+    published: bool,
+    rows: i64,
+    parquet: Option<polars_io::parquet::write::BatchedWriter<Shared>>,
+    csv: Option<polars_io::csv::write::BatchedWriter<Shared>>,
+    files: Vec<Partial>,
+}
+
+impl Streamed {
+    /// Opens `<name>.parquet` and `<name>.csv` in `folder` for rows of `schema`.
+    pub fn create(
+        folder: &Path,
+        dataset: &str,
+        published: bool,
+        schema: &Schema,
+    ) -> Result<Self, StatisticsError> {
+        let base = if published {
+            format!("{dataset}-published")
+        } else {
+            dataset.to_owned()
+        };
+        let parquet = Partial::create(folder, format!("{base}.parquet"), "parquet")?;
+        let csv = Partial::create(folder, format!("{base}.csv"), "csv")?;
+        let parquet_writer = ParquetWriter::new(parquet.out.clone())
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(schema)?;
+        let csv_writer = CsvWriter::new(csv.out.clone())
+            .include_bom(true)
+            .with_separator(b';')
+            .with_decimal_comma(true)
+            .with_date_format(Some("%d/%m/%Y".into()))
+            .batched(schema)?;
+        Ok(Self {
+            dataset: dataset.to_owned(),
+            published,
+            rows: 0,
+            parquet: Some(parquet_writer),
+            csv: Some(csv_writer),
+            files: vec![parquet, csv],
+        })
+    }
+
+    /// Appends `df`'s rows to both files.
+    pub fn write(&mut self, df: &DataFrame) -> Result<(), StatisticsError> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        // One row group per batch: the Parquet writer takes each chunk as a row group.
+        let mut df = df.clone();
+        df.rechunk_mut();
+        if let Some(parquet) = self.parquet.as_mut() {
+            parquet.write_batch(&df)?;
+        }
+        if let Some(csv) = self.csv.as_mut() {
+            csv.write_batch(&escape_formulas(&df)?)?;
+        }
+        self.rows += i64::try_from(df.height()).unwrap_or(i64::MAX);
+        Ok(())
+    }
+
+    /// Ends both files, makes them durable and gives them their names.
+    pub fn finish(mut self) -> Result<Vec<ExportFile>, StatisticsError> {
+        if let Some(parquet) = self.parquet.take() {
+            parquet.finish()?;
+        }
+        if let Some(mut csv) = self.csv.take() {
+            csv.finish()?;
+        }
+        let folder_files = std::mem::take(&mut self.files);
+        let mut files = Vec::new();
+        for partial in folder_files {
+            let Partial {
+                name,
+                format,
+                path,
+                out,
+            } = partial;
+            let Hashing {
+                file,
+                hasher,
+                bytes,
+            } = Arc::into_inner(out.0)
+                .expect("the writers are done")
+                .into_inner()
+                .expect("one writer at a time");
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&path, path.with_file_name(&name))?;
+            files.push(ExportFile {
+                name,
+                dataset: self.dataset.clone(),
+                format: format.to_owned(),
+                published: self.published,
+                row_count: self.rows,
+                byte_size: i64::try_from(bytes).unwrap_or(i64::MAX),
+                sha256: hex::encode(hasher.finalize()),
+            });
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        for partial in &self.files {
+            let _ = std::fs::remove_file(&partial.path);
+        }
+    }
 }
 
 #[cfg(test)]
