@@ -94,8 +94,9 @@ impl Decoder<'_> {
         Ok(DataFrame::new(height, columns)?)
     }
 
-    /// Decodes every complete tuple at the start of `buf`; returns how many bytes it used.
-    fn decode(&mut self, buf: &[u8]) -> Result<usize, StatisticsError> {
+    /// Decodes the complete tuples at the start of `buf` until `limit` rows are held; returns how
+    /// many bytes it used.
+    fn decode(&mut self, buf: &[u8], limit: usize) -> Result<usize, StatisticsError> {
         let mut pos = 0;
         if !self.header_done {
             if buf.len() < SIGNATURE.len() + 8 {
@@ -113,7 +114,7 @@ impl Decoder<'_> {
             pos = header;
             self.header_done = true;
         }
-        'tuples: while pos + 2 <= buf.len() {
+        'tuples: while pos + 2 <= buf.len() && self.rows < limit {
             let fields = i16::from_be_bytes([buf[pos], buf[pos + 1]]);
             if fields == -1 {
                 self.finished = true;
@@ -232,9 +233,9 @@ pub async fn copy_frame(
     Ok(frames.pop().unwrap_or_default())
 }
 
-/// The same COPY handed over as it arrives, in frames of about `rows` rows (the last one shorter,
-/// and one empty frame when the query returns nothing), so that a long result is never whole in
-/// memory unless the caller keeps it.
+/// The same COPY handed over as it arrives, in frames of `rows` rows (the last one shorter, and
+/// one empty frame when the query returns nothing), so that a long result is never whole in
+/// memory unless the caller keeps it. An error of `batch` stops the COPY and is returned.
 pub async fn copy_batches(
     tx: &mut Tx,
     select: &str,
@@ -242,6 +243,7 @@ pub async fn copy_batches(
     rows: usize,
     mut batch: impl AsyncFnMut(DataFrame) -> Result<(), StatisticsError>,
 ) -> Result<(), StatisticsError> {
+    let rows = rows.max(1);
     let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let mut decoder = Decoder {
@@ -255,20 +257,31 @@ pub async fn copy_batches(
     decoder.reset();
     let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
     let mut stream = (**tx).copy_out_raw(&statement).await?;
+    // The bytes of a tuple that a chunk ended in the middle of, waiting for the next chunk.
     let mut pending: Vec<u8> = Vec::new();
     let mut handed = false;
     while let Some(chunk) = stream.try_next().await? {
-        if pending.is_empty() {
-            let used = decoder.decode(&chunk)?;
-            pending.extend_from_slice(&chunk[used..]);
-        } else {
+        let continued = !pending.is_empty();
+        if continued {
             pending.extend_from_slice(&chunk);
-            let used = decoder.decode(&pending)?;
-            pending.drain(..used);
         }
-        if decoder.rows >= rows {
-            batch(decoder.take()?).await?;
-            handed = true;
+        let used = {
+            let buf: &[u8] = if continued { &pending } else { &chunk };
+            let mut used = 0;
+            loop {
+                used += decoder.decode(&buf[used..], rows)?;
+                if decoder.rows < rows {
+                    break;
+                }
+                batch(decoder.take()?).await?;
+                handed = true;
+            }
+            used
+        };
+        if continued {
+            pending.drain(..used);
+        } else {
+            pending.extend_from_slice(&chunk[used..]);
         }
     }
     if !decoder.finished || !pending.is_empty() {

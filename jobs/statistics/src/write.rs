@@ -253,4 +253,74 @@ mod tests {
         );
         assert_eq!(escaped.column("n").unwrap(), df.column("n").unwrap());
     }
+
+    fn batch(from: i64, rows: i64) -> DataFrame {
+        let numbers: Vec<i64> = (from..from + rows).collect();
+        let names: Vec<String> = numbers.iter().map(|n| format!("=ligne {n}")).collect();
+        DataFrame::new(
+            numbers.len(),
+            vec![
+                Column::new("n".into(), numbers),
+                Column::new("nom".into(), names),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dataset_written_in_batches_reads_back_whole_and_an_unfinished_one_leaves_nothing() {
+        let folder = std::env::temp_dir().join(format!(
+            "passerelle-streamed-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&folder).unwrap();
+        let first = batch(0, 3);
+        let mut files = Streamed::create(&folder, "lignes", false, first.schema()).unwrap();
+        files.write(&first).unwrap();
+        files.write(&batch(3, 0)).unwrap();
+        files.write(&batch(3, 4)).unwrap();
+        let written = files.finish().unwrap();
+        assert_eq!(
+            written
+                .iter()
+                .map(|f| (f.name.as_str(), f.row_count))
+                .collect::<Vec<_>>(),
+            [("lignes.parquet", 7), ("lignes.csv", 7)]
+        );
+
+        let csv = std::fs::read(folder.join("lignes.csv")).unwrap();
+        assert_eq!(written[1].byte_size, csv.len() as i64);
+        assert_eq!(written[1].sha256, hex::encode(Sha256::digest(&csv)));
+        let text = String::from_utf8(csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // One byte-order mark and one header, then every row once, escaped.
+        assert_eq!(lines[0], "\u{feff}n;nom");
+        assert_eq!(text.matches('\u{feff}').count(), 1);
+        assert_eq!(
+            lines[1..],
+            (0..7)
+                .map(|n| format!("{n};'=ligne {n}"))
+                .collect::<Vec<_>>()
+        );
+
+        let mut reader = polars_io::prelude::ParquetReader::new(
+            File::open(folder.join("lignes.parquet")).unwrap(),
+        );
+        assert_eq!(reader.get_metadata().unwrap().row_groups.len(), 2);
+        let read = polars_io::SerReader::finish(reader).unwrap();
+        let numbers: Vec<Option<i64>> = read.column("n").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(numbers, (0..7).map(Some).collect::<Vec<_>>());
+
+        // A dataset dropped before its end (the read failed) leaves no file behind.
+        let mut abandoned = Streamed::create(&folder, "abandon", false, first.schema()).unwrap();
+        abandoned.write(&first).unwrap();
+        drop(abandoned);
+        let mut left: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["lignes.csv", "lignes.parquet"]);
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
 }

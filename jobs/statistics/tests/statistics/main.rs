@@ -1130,3 +1130,82 @@ async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
         assert_eq!(ids.contains(&export.id), sees_caf, "{who:?}");
     }
 }
+
+/// The batches of a long COPY, as the per-voucher rows are read: the size asked, in order, nothing
+/// lost or repeated, one empty frame for an empty result, and a consumer's error stops the COPY.
+#[tokio::test]
+async fn a_long_result_arrives_in_batches_of_the_size_asked_and_nothing_is_lost() {
+    use passerelle_statistics::extract::{self, Kind};
+    use passerelle_statistics::source;
+
+    let db = TestDatabase::create().await;
+    let tenant = create_tenant(&db.app, "lot", TenantKind::Departement, "46").await;
+    let columns = [("n", Kind::Int32), ("text", Kind::Text)];
+    // Rows of many lengths, more than fit in one batch.
+    let select = "SELECT g::int4, repeat('x', g % 97) || g FROM generate_series(1, 10500) g";
+
+    let mut tx = source::snapshot(&db.app, tenant.id).await.expect("tx");
+    let mut batches = Vec::new();
+    extract::copy_batches(&mut tx, select, &columns, 1000, async |batch| {
+        batches.push(batch);
+        Ok(())
+    })
+    .await
+    .expect("COPY in batches");
+    let sizes: Vec<usize> = batches.iter().map(|b| b.height()).collect();
+    assert_eq!(sizes, [vec![1000; 10], vec![500]].concat());
+    let mut numbers = Vec::new();
+    for batch in &batches {
+        let n = batch.column("n").expect("n").i32().expect("int");
+        let text = batch.column("text").expect("text").str().expect("text");
+        for (n, text) in n.iter().zip(text.iter()) {
+            let (n, text) = (n.expect("n"), text.expect("text"));
+            assert_eq!(text, format!("{}{n}", "x".repeat((n % 97) as usize)));
+            numbers.push(n);
+        }
+    }
+    assert_eq!(numbers, (1..=10500).collect::<Vec<i32>>());
+
+    let whole = extract::copy_frame(&mut tx, select, &columns)
+        .await
+        .expect("COPY whole");
+    assert_eq!(whole.height(), 10500);
+    let mut empty = Vec::new();
+    extract::copy_batches(
+        &mut tx,
+        "SELECT 1::int4, 'a' WHERE false",
+        &columns,
+        1000,
+        async |batch| {
+            empty.push(batch);
+            Ok(())
+        },
+    )
+    .await
+    .expect("an empty COPY");
+    assert_eq!(empty.len(), 1);
+    assert_eq!(
+        (empty[0].height(), empty[0].get_column_names().len()),
+        (0, 2)
+    );
+    tx.commit().await.expect("commit");
+
+    let mut tx = source::snapshot(&db.app, tenant.id).await.expect("tx");
+    let mut taken = 0;
+    let stopped = extract::copy_batches(&mut tx, select, &columns, 1000, async |_| {
+        taken += 1;
+        if taken == 2 {
+            Err(passerelle_statistics::StatisticsError::Copy(
+                "the consumer stopped".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(
+        matches!(&stopped, Err(passerelle_statistics::StatisticsError::Copy(m)) if m == "the consumer stopped"),
+        "{stopped:?}"
+    );
+    assert_eq!(taken, 2, "the COPY went on after the consumer's error");
+}
