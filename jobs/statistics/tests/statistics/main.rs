@@ -1209,3 +1209,136 @@ async fn a_long_result_arrives_in_batches_of_the_size_asked_and_nothing_is_lost(
     );
     assert_eq!(taken, 2, "the COPY went on after the consumer's error");
 }
+
+/// The attendance and competence datasets, row by row, against SQL written over the raw rows:
+/// sessions held, presences and minutes per EPN, module and month; holders per competence at the
+/// highest level they reached, per EPN and for all EPNs.
+#[tokio::test]
+async fn the_attendance_and_competence_datasets_equal_independent_sql_counts() {
+    let g = generated().await;
+    let (start, end) = (date(2026, 1, 1), date(2027, 1, 1));
+    let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
+    // Holders who discovered a competence acquire it later at the same EPN: the dataset counts
+    // them once, at the highest level.
+    let acquired = sqlx::query(
+        "INSERT INTO attendance_competences (tenant_id, attendance_id, referential_code, competence_code, level)
+         SELECT ac.tenant_id, other.id, ac.referential_code, ac.competence_code, 'acquired'
+         FROM attendance_competences ac
+         JOIN attendances a ON a.id = ac.attendance_id
+         JOIN sessions s ON s.id = a.session_id
+         JOIN attendances other ON other.voucher_id = a.voucher_id AND other.id <> a.id
+                               AND other.voided_at IS NULL AND other.status = 'present'
+         JOIN sessions later ON later.id = other.session_id AND later.epn_id = s.epn_id
+         WHERE ac.level = 'discovered' AND a.voided_at IS NULL
+           AND s.starts_at >= $1 AND later.starts_at < $2
+         ORDER BY ac.attendance_id, other.id
+         LIMIT 20
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(start)
+    .bind(end)
+    .execute(&mut *tx)
+    .await
+    .expect("a competence acquired after it was discovered")
+    .rows_affected();
+    assert!(acquired > 0);
+    tx.commit().await.expect("commit");
+    let (export, _) = g.export("2026").await;
+    let mut tx = g.db.app.begin_tenant(g.tenant_id).await.expect("tx");
+
+    let expected: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT e.name, coalesce(s.module_number || '. ' || m.title, 'Sans module'),
+                to_char((s.starts_at AT TIME ZONE 'Europe/Paris')::date, 'YYYY-MM'),
+                count(DISTINCT s.id) FILTER (WHERE s.status = 'held'),
+                count(a.id) FILTER (WHERE a.status = 'present' AND a.voided_at IS NULL),
+                coalesce(sum(a.minutes_debited) FILTER (WHERE a.status = 'present' AND a.voided_at IS NULL), 0)::bigint
+         FROM sessions s
+         JOIN epns e ON e.id = s.epn_id
+         LEFT JOIN scheme_modules m ON m.scheme_id = s.scheme_id AND m.number = s.module_number
+         LEFT JOIN attendances a ON a.session_id = s.id
+         WHERE (s.starts_at AT TIME ZONE 'Europe/Paris')::date >= $1
+           AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date < $2
+         GROUP BY 1, 2, 3",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("attendance by EPN, module and month");
+    let attendance = pyarrow(&g.path(&export, "attendance_by_epn_module_month.parquet"));
+    let mut actual: Vec<(String, String, String, i64, i64, i64)> = attendance["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                r["epn"].as_str().expect("epn").to_owned(),
+                r["module"].as_str().expect("module").to_owned(),
+                r["mois"].as_str().expect("month").to_owned(),
+                r["seances_tenues"].as_i64().expect("sessions"),
+                r["presences"].as_i64().expect("presences"),
+                r["minutes"].as_i64().expect("minutes"),
+            )
+        })
+        .collect();
+    let mut sorted = actual.clone();
+    sorted.sort();
+    assert_eq!(
+        actual, sorted,
+        "the rows are in EPN, module and month order"
+    );
+    let mut expected = expected;
+    expected.sort();
+    assert!(expected.iter().any(|r| r.4 > 0), "the data has presences");
+    assert_eq!(actual, expected);
+    actual.clear();
+
+    let expected: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "WITH worked AS (
+            SELECT v.beneficiary_id, e.name AS epn, c.code || ' ' || c.title AS competence,
+                   CASE ac.level WHEN 'discovered' THEN 1 WHEN 'practised' THEN 2 ELSE 3 END AS rank
+            FROM attendance_competences ac
+            JOIN attendances a ON a.id = ac.attendance_id
+            JOIN vouchers v ON v.id = a.voucher_id
+            JOIN sessions s ON s.id = a.session_id
+            JOIN epns e ON e.id = s.epn_id
+            JOIN competences c ON c.referential_code = ac.referential_code AND c.code = ac.competence_code
+            WHERE a.voided_at IS NULL
+              AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date >= $1
+              AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date < $2),
+         best AS (
+            SELECT epn, competence, beneficiary_id, max(rank) AS rank FROM worked GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT 'Ensemble', competence, beneficiary_id, max(rank) FROM worked GROUP BY 2, 3)
+         SELECT epn, competence, (ARRAY['découvert', 'pratiqué', 'acquis'])[rank], count(*)
+         FROM best GROUP BY 1, 2, 3",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("holders per competence and level");
+    tx.commit().await.expect("commit");
+    let competencies = pyarrow(&g.path(&export, "competencies.parquet"));
+    let mut actual: Vec<(String, String, String, i64)> = competencies["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                r["epn"].as_str().expect("epn").to_owned(),
+                r["competence"].as_str().expect("competence").to_owned(),
+                r["niveau"].as_str().expect("level").to_owned(),
+                r["beneficiaires"].as_i64().expect("holders"),
+            )
+        })
+        .collect();
+    let mut expected = expected;
+    expected.sort();
+    assert!(
+        expected.iter().any(|r| r.0 == "Ensemble"),
+        "the data has competences"
+    );
+    actual.sort();
+    assert_eq!(actual, expected);
+}
