@@ -33,6 +33,18 @@ const HOLDER_DIMENSIONS: [(&str, &str); 8] = [
     ("orientation", "orientation"),
 ];
 
+/// The columns the cohort's indicators are computed from.
+const COHORT_FIGURES: [&str; 8] = [
+    "registered",
+    "started",
+    "completed",
+    "expired_unused",
+    "cancelled",
+    "minutes_used",
+    "fee_cents",
+    "days_to_first",
+];
+
 pub struct Computed {
     pub indicators: Vec<IndicatorRow>,
     pub attendance: DataFrame,
@@ -71,7 +83,8 @@ pub fn compute(
             lit(ALL).alias("ensemble"),
         ])
         .collect()?;
-    // The vouchers come in issue order: the cohort is the frame's tail, taken without a copy.
+    // The vouchers come in issue order, issued before the period's end: the cohort is the
+    // frame's tail from the first issued in the period, taken without a copy.
     let issued_before = holders
         .column("issued_on")?
         .as_materialized_series()
@@ -85,7 +98,6 @@ pub fn compute(
             holders.height(),
         )
         .lazy()
-        .filter(in_period("issued_on", period))
         .with_column((col("first_day") - col("issued_on")).alias("days_to_first"))
         .collect()?;
 
@@ -169,7 +181,7 @@ pub fn compute(
         }
         cohort_by(
             "module",
-            cohort.filter(&mask)?.lazy(),
+            cohort.select(COHORT_FIGURES)?.filter(&mask)?.lazy(),
             lit(label.to_owned()),
         )?;
     }
