@@ -62,23 +62,21 @@ fn malformed(what: &str) -> StatisticsError {
     StatisticsError::Copy(format!("malformed binary COPY data: {what}"))
 }
 
-struct Decoder<'a> {
-    kinds: &'a [Kind],
-    names: &'a [&'a str],
+struct Decoder {
+    columns: Vec<(&'static str, Kind)>,
     sinks: Vec<Sink>,
     header_done: bool,
     finished: bool,
     rows: usize,
 }
 
-impl Decoder<'_> {
+impl Decoder {
     /// Empty columns for the next rows.
     fn reset(&mut self) {
         self.sinks = self
-            .kinds
+            .columns
             .iter()
-            .zip(self.names)
-            .map(|(kind, name)| Sink::new(*kind, name))
+            .map(|(name, kind)| Sink::new(*kind, name))
             .collect();
         self.rows = 0;
     }
@@ -120,12 +118,12 @@ impl Decoder<'_> {
                 self.finished = true;
                 return Ok(pos + 2);
             }
-            if usize::try_from(fields).ok() != Some(self.kinds.len()) {
+            if usize::try_from(fields).ok() != Some(self.columns.len()) {
                 return Err(malformed("unexpected field count"));
             }
             // Find the tuple's end first, so that a tuple split across chunks is left whole.
             let mut end = pos + 2;
-            for _ in 0..self.kinds.len() {
+            for _ in 0..self.columns.len() {
                 if end + 4 > buf.len() {
                     break 'tuples;
                 }
@@ -139,7 +137,7 @@ impl Decoder<'_> {
                 break;
             }
             let mut at = pos + 2;
-            for (kind, sink) in self.kinds.iter().zip(self.sinks.iter_mut()) {
+            for ((_, kind), sink) in self.columns.iter().zip(self.sinks.iter_mut()) {
                 let len = i32_at(buf, at);
                 at += 4;
                 let value = if len < 0 {
@@ -222,75 +220,88 @@ fn push(kind: Kind, sink: &mut Sink, value: Option<&[u8]>) -> Result<(), Statist
 pub async fn copy_frame(
     tx: &mut Tx,
     select: &str,
-    columns: &[(&str, Kind)],
+    columns: &[(&'static str, Kind)],
 ) -> Result<DataFrame, StatisticsError> {
-    let mut frames = Vec::new();
-    copy_batches(tx, select, columns, usize::MAX, async |frame| {
-        frames.push(frame);
-        Ok(())
-    })
-    .await?;
-    Ok(frames.pop().unwrap_or_default())
+    let mut whole = Batches::open(tx, select, columns, usize::MAX).await?;
+    Ok(whole.next().await?.unwrap_or_default())
 }
 
 /// The same COPY handed over as it arrives, in frames of `rows` rows (the last one shorter, and
 /// one empty frame when the query returns nothing), so that a long result is never whole in
-/// memory unless the caller keeps it. An error of `batch` stops the COPY and is returned.
-pub async fn copy_batches(
-    tx: &mut Tx,
-    select: &str,
-    columns: &[(&str, Kind)],
+/// memory unless the caller keeps it. A reader that stops before the end must
+/// [`discard`](Batches::discard) the rest: the connection is unusable until the COPY has ended.
+pub struct Batches<'c> {
+    stream: futures::stream::BoxStream<'c, sqlx::Result<bytes::Bytes>>,
+    decoder: Decoder,
     rows: usize,
-    mut batch: impl AsyncFnMut(DataFrame) -> Result<(), StatisticsError>,
-) -> Result<(), StatisticsError> {
-    let rows = rows.max(1);
-    let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
-    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-    let mut decoder = Decoder {
-        kinds: &kinds,
-        names: &names,
-        sinks: Vec::new(),
-        header_done: false,
-        finished: false,
-        rows: 0,
-    };
-    decoder.reset();
-    let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
-    let mut stream = (**tx).copy_out_raw(&statement).await?;
-    // The bytes of a tuple that a chunk ended in the middle of, waiting for the next chunk.
-    let mut pending: Vec<u8> = Vec::new();
-    let mut handed = false;
-    while let Some(chunk) = stream.try_next().await? {
-        let continued = !pending.is_empty();
-        if continued {
-            pending.extend_from_slice(&chunk);
-        }
-        let used = {
-            let buf: &[u8] = if continued { &pending } else { &chunk };
-            let mut used = 0;
-            loop {
-                used += decoder.decode(&buf[used..], rows)?;
-                if decoder.rows < rows {
-                    break;
-                }
-                batch(decoder.take()?).await?;
-                handed = true;
-            }
-            used
+    /// Bytes received and not decoded yet: the start of a tuple whose end has not arrived.
+    pending: Vec<u8>,
+    handed: bool,
+    ended: bool,
+}
+
+impl<'c> Batches<'c> {
+    pub async fn open(
+        tx: &'c mut Tx,
+        select: &str,
+        columns: &[(&'static str, Kind)],
+        rows: usize,
+    ) -> Result<Self, StatisticsError> {
+        let mut decoder = Decoder {
+            columns: columns.to_vec(),
+            sinks: Vec::new(),
+            header_done: false,
+            finished: false,
+            rows: 0,
         };
-        if continued {
-            pending.drain(..used);
-        } else {
-            pending.extend_from_slice(&chunk[used..]);
+        decoder.reset();
+        let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+        let stream = (**tx).copy_out_raw(&statement).await?;
+        Ok(Self {
+            stream,
+            decoder,
+            rows: rows.max(1),
+            pending: Vec::new(),
+            handed: false,
+            ended: false,
+        })
+    }
+
+    /// Reads the rest of the COPY without decoding it, so that the transaction can go on (or
+    /// roll back) after a reader stopped early.
+    pub async fn discard(mut self) -> Result<(), StatisticsError> {
+        while self.stream.try_next().await?.is_some() {}
+        Ok(())
+    }
+
+    /// The next frame, `None` once every row has been handed over.
+    pub async fn next(&mut self) -> Result<Option<DataFrame>, StatisticsError> {
+        loop {
+            let used = self.decoder.decode(&self.pending, self.rows)?;
+            self.pending.drain(..used);
+            if self.decoder.rows >= self.rows {
+                self.handed = true;
+                return Ok(Some(self.decoder.take()?));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.stream.try_next().await? {
+                Some(chunk) => self.pending.extend_from_slice(&chunk),
+                None => {
+                    self.ended = true;
+                    if !self.decoder.finished || !self.pending.is_empty() {
+                        return Err(malformed("the data ended in the middle of a tuple"));
+                    }
+                    if self.decoder.rows > 0 || !self.handed {
+                        self.handed = true;
+                        return Ok(Some(self.decoder.take()?));
+                    }
+                    return Ok(None);
+                }
+            }
         }
     }
-    if !decoder.finished || !pending.is_empty() {
-        return Err(malformed("the data ended in the middle of a tuple"));
-    }
-    if decoder.rows > 0 || !handed {
-        batch(decoder.take()?).await?;
-    }
-    Ok(())
 }
 
 /// The same COPY with nothing kept: the baseline of the benchmark (the bytes PostgreSQL produces).

@@ -124,13 +124,7 @@ async fn produce(
         &period,
         export.funder_id,
         vouchers::BATCH_ROWS,
-        async |batch| {
-            // A closed channel means the writing thread stopped: its error is the one returned.
-            batches
-                .send(batch)
-                .await
-                .map_err(|_| StatisticsError::Copy("the per-voucher rows were not taken".into()))
-        },
+        &batches,
     )
     .await;
     drop(batches);

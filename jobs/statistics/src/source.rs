@@ -344,22 +344,33 @@ pub(crate) fn categorical() -> DataType {
     DataType::from_categories(Categories::global())
 }
 
-/// Reads every source in the transaction's snapshot: the per-voucher rows are handed to
-/// `vouchers` in frames of about `batch_rows` rows as they arrive, the rest is returned.
+/// Reads every source in the transaction's snapshot: the per-voucher rows are sent to `vouchers`
+/// in frames of `batch_rows` rows as they arrive, the rest is returned.
 pub async fn read(
     tx: &mut Tx,
     scheme_id: Uuid,
     period: &Period,
     funder: Option<Uuid>,
     batch_rows: usize,
-    vouchers: impl AsyncFnMut(DataFrame) -> Result<(), StatisticsError>,
+    vouchers: &tokio::sync::mpsc::Sender<DataFrame>,
 ) -> Result<Sources, StatisticsError> {
     let mut statements = statements(scheme_id, period, funder).into_iter();
     let (_, select, columns) = statements
         .next()
         .filter(|(name, _, _)| *name == VOUCHERS)
         .expect("the per-voucher statement comes first");
-    extract::copy_batches(tx, &select, &columns, batch_rows, vouchers).await?;
+    let mut batches = extract::Batches::open(tx, &select, &columns, batch_rows).await?;
+    while let Some(batch) = batches.next().await? {
+        if vouchers.send(batch).await.is_err() {
+            // The receiving side stopped (its error is the one to report): the rest of the COPY
+            // is read and dropped, so that the transaction can roll back.
+            batches.discard().await?;
+            return Err(StatisticsError::Copy(
+                "the per-voucher rows were not taken".into(),
+            ));
+        }
+    }
+    drop(batches);
     let mut frames = Vec::new();
     for (_, select, columns) in statements {
         frames.push(extract::copy_frame(tx, &select, &columns).await?);

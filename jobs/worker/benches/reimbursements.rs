@@ -19,6 +19,10 @@ use chrono::NaiveDate;
 use passerelle_core::reimbursements;
 use passerelle_test_support::national;
 
+/// The allocator of the `passerelle` binary, which runs the worker: the job is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The month run: with the national data (vouchers issued over 2025 from 1 January), the
 /// attendance from January to March 2025 first passes a million rows.
 const MONTH: (i32, u32) = (2025, 3);

@@ -1132,10 +1132,11 @@ async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
 }
 
 /// The batches of a long COPY, as the per-voucher rows are read: the size asked, in order, nothing
-/// lost or repeated, one empty frame for an empty result, and a consumer's error stops the COPY.
+/// lost or repeated, one empty frame for an empty result; a reader that stops midway and discards
+/// the rest leaves its transaction usable.
 #[tokio::test]
 async fn a_long_result_arrives_in_batches_of_the_size_asked_and_nothing_is_lost() {
-    use passerelle_statistics::extract::{self, Kind};
+    use passerelle_statistics::extract::{self, Batches, Kind};
     use passerelle_statistics::source;
 
     let db = TestDatabase::create().await;
@@ -1146,12 +1147,14 @@ async fn a_long_result_arrives_in_batches_of_the_size_asked_and_nothing_is_lost(
 
     let mut tx = source::snapshot(&db.app, tenant.id).await.expect("tx");
     let mut batches = Vec::new();
-    extract::copy_batches(&mut tx, select, &columns, 1000, async |batch| {
+    let mut reader = Batches::open(&mut tx, select, &columns, 1000)
+        .await
+        .expect("COPY in batches");
+    while let Some(batch) = reader.next().await.expect("a batch") {
         batches.push(batch);
-        Ok(())
-    })
-    .await
-    .expect("COPY in batches");
+    }
+    assert!(reader.next().await.expect("the end").is_none());
+    drop(reader);
     let sizes: Vec<usize> = batches.iter().map(|b| b.height()).collect();
     assert_eq!(sizes, [vec![1000; 10], vec![500]].concat());
     let mut numbers = Vec::new();
@@ -1170,44 +1173,28 @@ async fn a_long_result_arrives_in_batches_of_the_size_asked_and_nothing_is_lost(
         .await
         .expect("COPY whole");
     assert_eq!(whole.height(), 10500);
-    let mut empty = Vec::new();
-    extract::copy_batches(
-        &mut tx,
-        "SELECT 1::int4, 'a' WHERE false",
-        &columns,
-        1000,
-        async |batch| {
-            empty.push(batch);
-            Ok(())
-        },
-    )
-    .await
-    .expect("an empty COPY");
-    assert_eq!(empty.len(), 1);
-    assert_eq!(
-        (empty[0].height(), empty[0].get_column_names().len()),
-        (0, 2)
-    );
-    tx.commit().await.expect("commit");
+    let mut empty = Batches::open(&mut tx, "SELECT 1::int4, 'a' WHERE false", &columns, 1000)
+        .await
+        .expect("an empty COPY");
+    let frame = empty.next().await.expect("a frame").expect("one frame");
+    assert_eq!((frame.height(), frame.get_column_names().len()), (0, 2));
+    assert!(empty.next().await.expect("the end").is_none());
+    drop(empty);
 
-    let mut tx = source::snapshot(&db.app, tenant.id).await.expect("tx");
-    let mut taken = 0;
-    let stopped = extract::copy_batches(&mut tx, select, &columns, 1000, async |_| {
-        taken += 1;
-        if taken == 2 {
-            Err(passerelle_statistics::StatisticsError::Copy(
-                "the consumer stopped".into(),
-            ))
-        } else {
-            Ok(())
-        }
-    })
-    .await;
-    assert!(
-        matches!(&stopped, Err(passerelle_statistics::StatisticsError::Copy(m)) if m == "the consumer stopped"),
-        "{stopped:?}"
-    );
-    assert_eq!(taken, 2, "the COPY went on after the consumer's error");
+    // The reader stopped after two batches (the files could not be written): the rest of the
+    // COPY is discarded and the transaction answers the next statement.
+    let mut stopped = Batches::open(&mut tx, select, &columns, 1000)
+        .await
+        .expect("COPY");
+    stopped.next().await.expect("a batch");
+    stopped.next().await.expect("a batch");
+    stopped.discard().await.expect("the rest discarded");
+    let after: i64 = sqlx::query_scalar("SELECT 42::int8")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("the transaction after a stopped COPY");
+    assert_eq!(after, 42);
+    tx.commit().await.expect("commit");
 }
 
 /// The attendance and competence datasets, row by row, against SQL written over the raw rows:
