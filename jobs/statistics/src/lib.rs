@@ -108,8 +108,9 @@ async fn produce(
     .await?
     .flatten();
 
-    // The per-voucher rows go to a thread that writes them while the next ones are decoded; one
-    // batch waits at most, so that memory holds two batches, not the result.
+    // The per-voucher rows go to a thread that writes them while the next ones are decoded; at
+    // most one batch waits between the two, so that memory holds three batches (one decoded, one
+    // waiting, one written), never the whole result.
     let (batches, mut received) = tokio::sync::mpsc::channel::<polars::prelude::DataFrame>(1);
     let mut splitter = vouchers::Splitter::new(&folder, &period, &export.scheme_code);
     let split = tokio::task::spawn_blocking(move || {
