@@ -1,7 +1,7 @@
 //! The per-voucher rows, the one source as long as the tenant is large: each batch read is written
 //! out at once as rows of the `vouchers` dataset (the period's cohort), and kept for the
 //! indicators reduced to codes and numbers (the holder's dimensions as categories, no
-//! pseudonym, no status text). The job's memory grows with the vouchers kept this way, about 90
+//! pseudonym, no status text). The job's memory grows with the vouchers kept this way, about 85
 //! bytes each, not with the attendance or the files.
 
 use std::collections::HashMap;

@@ -19,9 +19,9 @@ use passerelle_core::tenancy::tenants::{self, NewTenant, TenantKind};
 use passerelle_core::tenancy::tokens::{self, NewToken};
 use passerelle_core::tenancy::users;
 
-/// jemalloc rather than glibc's malloc: the statistics job builds and drops frames of hundreds of
-/// megabytes one after the other, and glibc kept the freed pages, which took the job's peak memory
-/// about a fifth higher (BENCHMARKS.md, statistics).
+/// jemalloc rather than glibc's malloc: glibc kept the pages the statistics job freed, which took its
+/// peak memory about a fifth higher when it built and dropped frames of hundreds of megabytes one
+/// after the other (BENCHMARKS.md, statistics, 2026-12-08).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

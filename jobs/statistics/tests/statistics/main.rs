@@ -1088,6 +1088,77 @@ async fn a_funders_export_holds_its_vouchers_only_and_only_its_staff_read_it() {
         indicators.get(&key).expect("the funders' part").0,
         Some(caf_cents as f64 / 100.0)
     );
+    // The figures PostgreSQL groups are the CAF's vouchers' only: presences and minutes per EPN,
+    // module and month, hours per EPN, holders per competence.
+    let mut tx = db.begin_tenant(g.tenant_id).await.expect("tx");
+    let (presences, minutes, holder_competences): (i64, i64, i64) = sqlx::query_as(
+        "WITH funded AS (SELECT voucher_id FROM voucher_funders WHERE funder_id = $1),
+              attended AS (
+                SELECT a.id, a.voucher_id, a.minutes_debited FROM attendances a
+                JOIN sessions s ON s.id = a.session_id
+                WHERE a.status = 'present' AND a.voided_at IS NULL
+                  AND a.voucher_id IN (SELECT voucher_id FROM funded)
+                  AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date >= $2
+                  AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date < $3)
+         SELECT (SELECT count(*) FROM attended), (SELECT coalesce(sum(minutes_debited), 0) FROM attended)::bigint,
+                (SELECT count(DISTINCT (v.beneficiary_id, ac.competence_code))
+                   FROM attendance_competences ac JOIN attendances a ON a.id = ac.attendance_id
+                   JOIN sessions s ON s.id = a.session_id JOIN vouchers v ON v.id = a.voucher_id
+                  WHERE a.voided_at IS NULL AND a.voucher_id IN (SELECT voucher_id FROM funded)
+                    AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date >= $2
+                    AND (s.starts_at AT TIME ZONE 'Europe/Paris')::date < $3)",
+    )
+    .bind(caf)
+    .bind(date(2026, 1, 1))
+    .bind(date(2027, 1, 1))
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the CAF's vouchers' activity");
+    tx.commit().await.expect("commit");
+    assert!(presences > 0 && holder_competences > 0);
+    let totals = |file: &str, columns: &[&str], only: Option<(&str, &str)>| -> Vec<i64> {
+        let records = pyarrow(&g.path(&export, file))["records"].clone();
+        columns
+            .iter()
+            .map(|c| {
+                records
+                    .as_array()
+                    .expect("records")
+                    .iter()
+                    .filter(|r| only.is_none_or(|(k, v)| r[k] == v))
+                    .map(|r| r[*c].as_i64().expect("a count"))
+                    .sum()
+            })
+            .collect()
+    };
+    assert_eq!(
+        totals(
+            "attendance_by_epn_module_month.parquet",
+            &["presences", "minutes"],
+            None
+        ),
+        [presences, minutes]
+    );
+    assert_eq!(
+        totals(
+            "competencies.parquet",
+            &["beneficiaires"],
+            Some(("epn", "Ensemble"))
+        ),
+        [holder_competences]
+    );
+    let hours_by_epn: f64 = indicators
+        .iter()
+        .filter(|((dimension, _, indicator), _)| {
+            dimension == "epn" && indicator == "heures_realisees"
+        })
+        .map(|(_, (hours, _))| hours.expect("hours"))
+        .sum();
+    assert!(
+        (hours_by_epn - minutes as f64 / 60.0).abs() < 1e-6,
+        "{hours_by_epn} hours by EPN for {minutes} minutes"
+    );
+
     // The territory's export did not replace the CAF's, nor the CAF's the territory's.
     assert!(
         statistics::get(db, g.tenant_id, export.id, true)
